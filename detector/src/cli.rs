@@ -1,0 +1,210 @@
+//! Command-line interface of the `detector` binary: `detect` for photos on
+//! disk and `bench` for the performance figures.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::decode::DecodeLimits;
+use crate::engine::DetectConfig;
+use crate::geometry::LetterboxMode;
+use crate::model::{ModelSource, default_model_path, default_ort_library};
+use crate::pool::{Detector, PoolOptions};
+use crate::postprocess::Thresholds;
+use crate::{DetectOutput, LoadError};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "detector",
+    version,
+    about = "Polybot detector: YOLO object detection with ONNX Runtime"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Detect objects in image files and print what was found.
+    Detect(DetectArgs),
+    /// Measure raw inference, end-to-end time, letterbox modes and lane scaling.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Model and pipeline settings shared by every subcommand.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// ONNX model file (YOLOv5 or YOLOv8/11 detection export).
+    #[arg(long, env = "POLYBOT_MODEL", default_value_os_t = default_model_path())]
+    pub model: PathBuf,
+    /// ONNX Runtime shared library (libonnxruntime.so).
+    #[arg(long, env = "ORT_DYLIB_PATH", default_value_os_t = default_ort_library())]
+    pub ort_library: PathBuf,
+    /// Inference lanes, each with its own session; defaults to the number of CPUs.
+    #[arg(long, env = "POLYBOT_LANES")]
+    pub lanes: Option<usize>,
+    /// ONNX Runtime intra-op threads per lane.
+    #[arg(long, env = "POLYBOT_INTRA_THREADS", default_value_t = 1)]
+    pub intra_threads: usize,
+    /// Minimum confidence for a detection.
+    #[arg(long, env = "POLYBOT_CONFIDENCE", default_value_t = 0.25)]
+    pub confidence: f32,
+    /// IoU above which NMS suppresses a box of the same class.
+    #[arg(long, env = "POLYBOT_IOU", default_value_t = 0.45)]
+    pub iou: f32,
+    /// Letterbox shape: `rect` (smallest stride-32 rectangle) or `square`.
+    #[arg(long, env = "POLYBOT_LETTERBOX", value_enum, default_value_t = LetterboxMode::Rect)]
+    pub letterbox: LetterboxMode,
+    /// Largest accepted width × height, checked before decoding.
+    #[arg(long, env = "POLYBOT_MAX_PIXELS", default_value_t = DecodeLimits::default().max_pixels)]
+    pub max_pixels: u64,
+}
+
+impl ModelArgs {
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            source: ModelSource {
+                model: self.model.clone(),
+                ort_library: self.ort_library.clone(),
+                intra_threads: self.intra_threads,
+            },
+            lanes: self.lanes.unwrap_or_else(num_cpus::get).max(1),
+            config: DetectConfig {
+                thresholds: Thresholds {
+                    confidence: self.confidence,
+                    iou: self.iou,
+                    ..Thresholds::default()
+                },
+                letterbox: self.letterbox,
+                limits: DecodeLimits {
+                    max_pixels: self.max_pixels,
+                    ..DecodeLimits::default()
+                },
+                ..DetectConfig::default()
+            },
+        }
+    }
+
+    pub fn load(&self) -> Result<Detector, LoadError> {
+        Detector::load(&self.pool_options())
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print one summary JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write annotated images to this folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Image files.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+/// Runs `detector detect`. Returns whether every image succeeded.
+pub async fn detect(args: DetectArgs) -> anyhow::Result<bool> {
+    let detector = args.model.load()?;
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out)?;
+    }
+    // Submit everything at once: the pool bounds the parallelism.
+    let jobs: Vec<_> = args
+        .images
+        .iter()
+        .map(|path| {
+            let detector = detector.clone();
+            let path = path.clone();
+            tokio::spawn(async move {
+                let bytes = tokio::fs::read(&path).await.map_err(|e| e.to_string())?;
+                detector.detect(bytes).await.map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+
+    let mut all_ok = true;
+    let stdout = std::io::stdout();
+    for (path, job) in args.images.iter().zip(jobs) {
+        let result = match job.await {
+            Ok(r) => r,
+            Err(e) => Err(format!("internal error: {e}")),
+        };
+        match result {
+            Ok(out) => {
+                let predicted = match &args.out {
+                    Some(dir) => {
+                        let dest = annotated_path(dir, path);
+                        std::fs::write(&dest, &out.annotated_jpeg)?;
+                        dest.display().to_string()
+                    }
+                    None => String::new(),
+                };
+                let mut lock = stdout.lock();
+                if args.json {
+                    let summary = out.summary(
+                        polybot_domain::PredictionId::new(),
+                        path.display().to_string(),
+                        predicted,
+                    );
+                    writeln!(lock, "{}", serde_json::to_string(&summary)?)?;
+                } else {
+                    print_table(&mut lock, path, &out, &predicted)?;
+                }
+            }
+            Err(e) => {
+                all_ok = false;
+                eprintln!("{}: {e}", path.display());
+            }
+        }
+    }
+    detector.join();
+    Ok(all_ok)
+}
+
+fn annotated_path(dir: &Path, image: &Path) -> PathBuf {
+    let stem = image
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!("{stem}.annotated.jpg"))
+}
+
+fn print_table(
+    w: &mut impl Write,
+    path: &Path,
+    out: &DetectOutput,
+    predicted: &str,
+) -> std::io::Result<()> {
+    let ms = out.timings.total().as_secs_f64() * 1e3;
+    writeln!(
+        w,
+        "{}  {}×{}  {} object(s)  {ms:.1} ms",
+        path.display(),
+        out.width,
+        out.height,
+        out.detections.len()
+    )?;
+    if !out.detections.is_empty() {
+        writeln!(
+            w,
+            "  {:<16} {:>6} {:>7} {:>7} {:>7} {:>7}",
+            "class", "conf", "x1", "y1", "x2", "y2"
+        )?;
+        for d in &out.detections {
+            writeln!(
+                w,
+                "  {:<16} {:>6.2} {:>7.1} {:>7.1} {:>7.1} {:>7.1}",
+                d.class_name, d.confidence, d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2
+            )?;
+        }
+    }
+    if !predicted.is_empty() {
+        writeln!(w, "  annotated: {predicted}")?;
+    }
+    writeln!(w)
+}

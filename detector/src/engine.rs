@@ -1,0 +1,247 @@
+//! One inference lane's pipeline: decode, letterbox, infer, postprocess,
+//! annotate and encode, with reusable buffers and per-stage timings.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::RgbImage;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::annotate::annotate;
+use crate::decode::{DecodeLimits, decode};
+use crate::error::{DetectError, LoadError};
+use crate::geometry::{Letterbox, LetterboxMode};
+use crate::model::{ModelInfo, ModelSource, open_session};
+use crate::postprocess::{OutputLayout, Thresholds, postprocess};
+use crate::{DetectOutput, Detection, Timings};
+
+/// Pipeline settings shared by every lane.
+#[derive(Debug, Clone, Copy)]
+pub struct DetectConfig {
+    pub thresholds: Thresholds,
+    pub letterbox: LetterboxMode,
+    pub limits: DecodeLimits,
+    pub jpeg_quality: u8,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            thresholds: Thresholds::default(),
+            letterbox: LetterboxMode::Rect,
+            limits: DecodeLimits::default(),
+            jpeg_quality: 85,
+        }
+    }
+}
+
+/// Grey used by Ultralytics for letterbox padding.
+const PAD: u8 = 114;
+
+/// A session plus the buffers one lane reuses between images.
+pub struct Engine {
+    session: Session,
+    info: Arc<ModelInfo>,
+    config: DetectConfig,
+    resizer: Resizer,
+    tensor: Vec<f32>,
+    /// u8 → f32 in 0..1, so the hot loop is a table lookup.
+    lut: [f32; 256],
+}
+
+impl Engine {
+    pub fn open(src: &ModelSource, config: DetectConfig) -> Result<Self, LoadError> {
+        let (session, info) = open_session(src)?;
+        let mut lut = [0.0f32; 256];
+        for (i, v) in lut.iter_mut().enumerate() {
+            *v = i as f32 / 255.0;
+        }
+        Ok(Self {
+            session,
+            info: Arc::new(info),
+            config,
+            resizer: Resizer::new(),
+            tensor: Vec::new(),
+            lut,
+        })
+    }
+
+    pub fn info(&self) -> &Arc<ModelInfo> {
+        &self.info
+    }
+
+    pub fn config(&self) -> &DetectConfig {
+        &self.config
+    }
+
+    pub fn set_letterbox(&mut self, mode: LetterboxMode) {
+        self.config.letterbox = mode;
+    }
+
+    fn mode(&self) -> LetterboxMode {
+        // A fixed-shape model only accepts its exact square.
+        if self.info.dynamic {
+            self.config.letterbox
+        } else {
+            LetterboxMode::Square
+        }
+    }
+
+    /// The whole pipeline for one encoded image.
+    pub fn detect(&mut self, bytes: &[u8]) -> Result<DetectOutput, DetectError> {
+        let mut timings = Timings::default();
+        let t = Instant::now();
+        let mut image = decode(bytes, self.config.limits)?;
+        timings.decode = t.elapsed();
+
+        let detections = self.detect_image(&image, &mut timings)?;
+
+        let t = Instant::now();
+        annotate(&mut image, &detections);
+        timings.annotate = t.elapsed();
+
+        let t = Instant::now();
+        let annotated_jpeg = encode_jpeg(&image, self.config.jpeg_quality)?;
+        timings.encode = t.elapsed();
+
+        Ok(DetectOutput {
+            width: image.width(),
+            height: image.height(),
+            detections,
+            annotated_jpeg,
+            timings,
+        })
+    }
+
+    /// Letterbox, infer and postprocess an already decoded image.
+    pub fn detect_image(
+        &mut self,
+        image: &RgbImage,
+        timings: &mut Timings,
+    ) -> Result<Vec<Detection>, DetectError> {
+        let t = Instant::now();
+        let lb = self.prepare(image)?;
+        timings.preprocess = t.elapsed();
+
+        let t = Instant::now();
+        let outputs = self
+            .session
+            .run(ort::inputs![
+                TensorRef::from_array_view((
+                    [1usize, 3, lb.canvas_h as usize, lb.canvas_w as usize],
+                    &self.tensor[..],
+                ))
+                .map_err(|e| DetectError::Inference(e.to_string()))?
+            ])
+            .map_err(|e| DetectError::Inference(e.to_string()))?;
+        timings.inference = t.elapsed();
+
+        let t = Instant::now();
+        let (shape, data) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| DetectError::BadOutput(e.to_string()))?;
+        let dims: Vec<i64> = shape.iter().copied().collect();
+        let known = (!self.info.classes.is_empty()).then_some(self.info.classes.len());
+        let layout = OutputLayout::detect(&dims, known)
+            .map_err(|e| DetectError::BadOutput(e.to_string()))?;
+        let candidates = postprocess(data, layout, self.config.thresholds);
+        let detections = candidates
+            .into_iter()
+            .map(|c| Detection {
+                class_id: c.class_id,
+                class_name: self
+                    .info
+                    .classes
+                    .get(c.class_id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("class{}", c.class_id)),
+                confidence: c.score,
+                bbox: lb.to_original(c.bbox),
+            })
+            .collect();
+        timings.postprocess = t.elapsed();
+        Ok(detections)
+    }
+
+    /// Only `session.run` on an already prepared tensor: the benchmark's
+    /// baseline for what the rest of the pipeline costs.
+    pub fn time_raw_inference(&mut self, image: &RgbImage) -> Result<Duration, DetectError> {
+        let lb = self.prepare(image)?;
+        let input = TensorRef::from_array_view((
+            [1usize, 3, lb.canvas_h as usize, lb.canvas_w as usize],
+            &self.tensor[..],
+        ))
+        .map_err(|e| DetectError::Inference(e.to_string()))?;
+        let t = Instant::now();
+        let outputs = self
+            .session
+            .run(ort::inputs![input])
+            .map_err(|e| DetectError::Inference(e.to_string()))?;
+        let elapsed = t.elapsed();
+        drop(outputs);
+        Ok(elapsed)
+    }
+
+    /// Letterboxes `image` into the lane's CHW float tensor.
+    fn prepare(&mut self, image: &RgbImage) -> Result<Letterbox, DetectError> {
+        let lb = Letterbox::plan(
+            image.width(),
+            image.height(),
+            self.info.size,
+            self.info.stride,
+            self.mode(),
+        );
+        let src = ImageRef::new(
+            image.width(),
+            image.height(),
+            image.as_raw(),
+            PixelType::U8x3,
+        )
+        .map_err(|e| DetectError::Inference(format!("resize source: {e}")))?;
+        let mut resized = Image::new(lb.new_w, lb.new_h, PixelType::U8x3);
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        self.resizer
+            .resize(&src, &mut resized, &options)
+            .map_err(|e| DetectError::Inference(format!("resize: {e}")))?;
+
+        let (cw, ch) = (lb.canvas_w as usize, lb.canvas_h as usize);
+        let plane = cw * ch;
+        self.tensor.clear();
+        self.tensor.resize(3 * plane, self.lut[PAD as usize]);
+        let (r, rest) = self.tensor.split_at_mut(plane);
+        let (g, b) = rest.split_at_mut(plane);
+        let (nw, left, top) = (lb.new_w as usize, lb.pad_left as usize, lb.pad_top as usize);
+        let lut = &self.lut;
+        for (y, row) in resized.buffer().chunks_exact(nw * 3).enumerate() {
+            let start = (top + y) * cw + left;
+            let (r, g, b) = (
+                &mut r[start..start + nw],
+                &mut g[start..start + nw],
+                &mut b[start..start + nw],
+            );
+            for (x, px) in row.chunks_exact(3).enumerate() {
+                r[x] = lut[px[0] as usize];
+                g[x] = lut[px[1] as usize];
+                b[x] = lut[px[2] as usize];
+            }
+        }
+        Ok(lb)
+    }
+}
+
+/// Encodes an RGB image as baseline JPEG.
+pub fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, DetectError> {
+    let (w, h) = image.dimensions();
+    let (w16, h16) = (
+        u16::try_from(w).map_err(|_| DetectError::Encode(format!("width {w} is over 65535")))?,
+        u16::try_from(h).map_err(|_| DetectError::Encode(format!("height {h} is over 65535")))?,
+    );
+    let mut out = Vec::with_capacity(image.as_raw().len() / 8);
+    jpeg_encoder::Encoder::new(&mut out, quality)
+        .encode(image.as_raw(), w16, h16, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| DetectError::Encode(e.to_string()))?;
+    Ok(out)
+}

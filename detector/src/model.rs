@@ -1,0 +1,224 @@
+//! Loading ONNX Runtime and a YOLO model: the runtime library is loaded
+//! dynamically once per process, and each inference lane gets its own
+//! session (`Session::run` needs `&mut`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+
+use crate::error::LoadError;
+
+/// Where `cargo xtask setup` puts the runtime assets, unless overridden.
+pub fn default_assets_dir() -> PathBuf {
+    std::env::var_os("POLYBOT_ASSETS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/assets"))
+}
+
+pub fn default_model_path() -> PathBuf {
+    default_assets_dir().join("yolo11n.onnx")
+}
+
+pub fn default_ort_library() -> PathBuf {
+    default_assets_dir().join("libonnxruntime.so.1.32.0")
+}
+
+/// What is needed to open sessions on a model.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    pub model: PathBuf,
+    pub ort_library: PathBuf,
+    /// ORT intra-op threads per session (per lane).
+    pub intra_threads: usize,
+}
+
+/// What we learned about the model from its metadata and signature.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub classes: Vec<String>,
+    pub input_name: String,
+    /// Side of the square the model was exported at (e.g. 640).
+    pub size: u32,
+    /// Whether the input accepts any height and width (enables rect letterbox).
+    pub dynamic: bool,
+    pub stride: u32,
+}
+
+static ENVIRONMENT: OnceLock<Mutex<Option<Environment>>> = OnceLock::new();
+
+/// Loads the ONNX Runtime library once per process and returns its environment.
+fn environment(library: &Path) -> Result<Environment, LoadError> {
+    let cell = ENVIRONMENT.get_or_init(|| Mutex::new(None));
+    let mut guard = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(env) = guard.as_ref() {
+        return Ok(env.clone());
+    }
+    if !library.is_file() {
+        return Err(LoadError::Missing {
+            what: "the ONNX Runtime library",
+            path: library.to_path_buf(),
+            env: "ORT_DYLIB_PATH",
+        });
+    }
+    let runtime_err = |reason: String| LoadError::Runtime {
+        path: library.to_path_buf(),
+        reason,
+    };
+    let env = ort::init_from(library)
+        .map_err(|e| runtime_err(e.to_string()))?
+        .with_name("polybot")
+        .build()
+        .map_err(|e| runtime_err(e.to_string()))?;
+    *guard = Some(env.clone());
+    Ok(env)
+}
+
+/// Opens one session on the model.
+pub fn open_session(src: &ModelSource) -> Result<(Session, ModelInfo), LoadError> {
+    if !src.model.is_file() {
+        return Err(LoadError::Missing {
+            what: "the model",
+            path: src.model.clone(),
+            env: "POLYBOT_MODEL",
+        });
+    }
+    let env = environment(&src.ort_library)?;
+    let model_err = |reason: String| LoadError::Model {
+        path: src.model.clone(),
+        reason,
+    };
+    let session = Session::builder(&env)
+        .map_err(|e| model_err(e.to_string()))?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| model_err(e.to_string()))?
+        .with_intra_threads(src.intra_threads.max(1))
+        .map_err(|e| model_err(e.to_string()))?
+        // Lanes are the unit of parallelism; ORT's inter-op pool only adds
+        // threads that compete with the other lanes for the same cores.
+        .with_inter_threads(1)
+        .map_err(|e| model_err(e.to_string()))?
+        .commit_from_file(&src.model)
+        .map_err(|e| model_err(e.to_string()))?;
+    let info = inspect(&session).map_err(|reason| LoadError::Unsupported {
+        path: src.model.clone(),
+        reason,
+    })?;
+    Ok((session, info))
+}
+
+fn inspect(session: &Session) -> Result<ModelInfo, String> {
+    let input = session.inputs().first().ok_or("the model has no inputs")?;
+    if session.outputs().is_empty() {
+        return Err("the model has no outputs".into());
+    }
+    let shape = input
+        .dtype()
+        .tensor_shape()
+        .ok_or("the model's input is not a tensor")?;
+    let dims: Vec<i64> = shape.iter().copied().collect();
+    let [_, channels, h, w] = dims[..] else {
+        return Err(format!(
+            "expected an input of shape [batch, 3, height, width], got {dims:?}"
+        ));
+    };
+    if channels != 3 && channels != -1 {
+        return Err(format!("expected 3 input channels, got {channels}"));
+    }
+    let metadata = session.metadata().map_err(|e| e.to_string())?;
+    let classes = metadata
+        .custom("names")
+        .map(|names| parse_names(&names))
+        .unwrap_or_default();
+    let stride = metadata
+        .custom("stride")
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(32);
+    let dynamic = h <= 0 || w <= 0;
+    let size = if dynamic {
+        metadata
+            .custom("imgsz")
+            .and_then(|s| parse_imgsz(&s))
+            .unwrap_or(640)
+    } else if h == w {
+        h as u32
+    } else {
+        return Err(format!(
+            "fixed non-square inputs ({w}×{h}) are not supported"
+        ));
+    };
+    Ok(ModelInfo {
+        classes,
+        input_name: input.name().to_owned(),
+        size,
+        dynamic,
+        stride,
+    })
+}
+
+/// Parses the Ultralytics `names` metadata, a Python dict literal such as
+/// `{0: 'person', 1: 'bicycle'}`, into names ordered by index.
+pub fn parse_names(text: &str) -> Vec<String> {
+    let inner = text.trim().trim_start_matches('{').trim_end_matches('}');
+    let mut entries: Vec<(usize, String)> = Vec::new();
+    let mut rest = inner;
+    while let Some(colon) = rest.find(':') {
+        let Ok(index) = rest[..colon]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .parse::<usize>()
+        else {
+            break;
+        };
+        let after = rest[colon + 1..].trim_start();
+        let Some(quote) = after.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+            break;
+        };
+        let body = &after[1..];
+        let Some(end) = body.find(quote) else { break };
+        entries.push((index, body[..end].to_owned()));
+        rest = &body[end + 1..];
+    }
+    entries.sort_by_key(|(i, _)| *i);
+    let ordered = entries.iter().enumerate().all(|(pos, (i, _))| pos == *i);
+    if ordered {
+        entries.into_iter().map(|(_, n)| n).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+fn parse_imgsz(text: &str) -> Option<u32> {
+    text.trim_matches(|c| c == '[' || c == ']' || c == ' ')
+        .split(',')
+        .filter_map(|s| s.trim().parse::<u32>().ok())
+        .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_metadata_parses_in_index_order() {
+        let names = parse_names("{0: 'person', 1: \"bicycle\", 2: 'traffic light'}");
+        assert_eq!(names, vec!["person", "bicycle", "traffic light"]);
+    }
+
+    #[test]
+    fn names_metadata_with_gaps_is_ignored_rather_than_mislabelled() {
+        assert!(parse_names("{0: 'a', 2: 'c'}").is_empty());
+        assert!(parse_names("not a dict").is_empty());
+    }
+
+    #[test]
+    fn imgsz_metadata_gives_the_larger_side() {
+        assert_eq!(parse_imgsz("[640, 640]"), Some(640));
+        assert_eq!(parse_imgsz("[480, 640]"), Some(640));
+        assert_eq!(parse_imgsz("x"), None);
+    }
+}

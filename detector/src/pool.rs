@@ -1,0 +1,209 @@
+//! A bounded pool of inference lanes. Each lane is an OS thread that owns
+//! one ORT session, so CPU-heavy work never runs on the async runtime.
+//! Callers reserve a lane before taking work (e.g. receiving a queue
+//! message), which is how back-pressure reaches the job queue.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+use crate::DetectOutput;
+use crate::engine::{DetectConfig, Engine};
+use crate::error::{DetectError, LoadError};
+use crate::model::{ModelInfo, ModelSource};
+
+struct Task {
+    bytes: Vec<u8>,
+    reply: oneshot::Sender<Result<DetectOutput, DetectError>>,
+    span: tracing::Span,
+    // Released when the lane has finished with the task, not when the
+    // caller stops waiting, so the permit count is the true number of free lanes.
+    _permit: OwnedSemaphorePermit,
+}
+
+struct Inner {
+    tx: crossbeam_channel::Sender<Task>,
+    permits: Arc<Semaphore>,
+    lanes: usize,
+    info: Arc<ModelInfo>,
+    threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Options for [`Detector::load`].
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub source: ModelSource,
+    pub lanes: usize,
+    pub config: DetectConfig,
+}
+
+/// The detector: a handle to the lane pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Detector {
+    inner: Arc<Inner>,
+}
+
+/// A reserved lane: the right to run one detection without waiting.
+pub struct Slot {
+    inner: Arc<Inner>,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Detector {
+    /// Opens one session per lane and warms each up with one inference, so
+    /// that the first real photo is not the slow one.
+    pub fn load(opts: &PoolOptions) -> Result<Self, LoadError> {
+        let lanes = opts.lanes.max(1);
+        let mut engines = Vec::with_capacity(lanes);
+        for _ in 0..lanes {
+            let mut engine = Engine::open(&opts.source, opts.config)?;
+            let grey = image::RgbImage::from_pixel(64, 48, image::Rgb([114, 114, 114]));
+            engine
+                .detect_image(&grey, &mut crate::Timings::default())
+                .map_err(|e| LoadError::Model {
+                    path: opts.source.model.clone(),
+                    reason: format!("warm-up inference failed: {e}"),
+                })?;
+            engines.push(engine);
+        }
+        let info = Arc::clone(engines[0].info());
+        let (tx, rx) = crossbeam_channel::unbounded::<Task>();
+        let mut threads = Vec::with_capacity(lanes);
+        for (i, engine) in engines.into_iter().enumerate() {
+            let rx = rx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("inference-{i}"))
+                .spawn(move || lane(engine, rx))
+                .map_err(|e| LoadError::Threads(e.to_string()))?;
+            threads.push(handle);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tx,
+                permits: Arc::new(Semaphore::new(lanes)),
+                lanes,
+                info,
+                threads: std::sync::Mutex::new(threads),
+            }),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.inner.info
+    }
+
+    pub fn lanes(&self) -> usize {
+        self.inner.lanes
+    }
+
+    /// Lanes not running or reserved for a detection right now.
+    pub fn free_lanes(&self) -> usize {
+        self.inner.permits.available_permits()
+    }
+
+    /// Waits for a free lane.
+    pub async fn reserve(&self) -> Result<Slot, DetectError> {
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| DetectError::PoolClosed)?;
+        Ok(Slot {
+            inner: Arc::clone(&self.inner),
+            permit,
+        })
+    }
+
+    /// Reserves a lane only if one is free now.
+    pub fn try_reserve(&self) -> Option<Slot> {
+        let permit = Arc::clone(&self.inner.permits).try_acquire_owned().ok()?;
+        Some(Slot {
+            inner: Arc::clone(&self.inner),
+            permit,
+        })
+    }
+
+    /// Reserve a lane, then detect.
+    pub async fn detect(&self, bytes: Vec<u8>) -> Result<DetectOutput, DetectError> {
+        self.reserve().await?.detect(bytes).await
+    }
+
+    /// Stops accepting work; lanes finish what they hold and exit.
+    pub fn close(&self) {
+        self.inner.permits.close();
+    }
+
+    /// Closes the pool and waits for the lane threads (blocking).
+    pub fn join(self) {
+        self.close();
+        let handles = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => {
+                drop(inner.tx);
+                inner
+                    .threads
+                    .into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+            }
+            // Other handles still exist; their drop will end the lanes.
+            Err(_) => return,
+        };
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Slot {
+    /// Runs the pipeline on the reserved lane.
+    pub async fn detect(self, bytes: Vec<u8>) -> Result<DetectOutput, DetectError> {
+        let (reply, rx) = oneshot::channel();
+        let task = Task {
+            bytes,
+            reply,
+            span: tracing::Span::current(),
+            _permit: self.permit,
+        };
+        self.inner
+            .tx
+            .send(task)
+            .map_err(|_| DetectError::PoolClosed)?;
+        rx.await.map_err(|_| DetectError::PoolClosed)?
+    }
+}
+
+fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
+    while let Ok(task) = rx.recv() {
+        let _entered = task.span.enter();
+        let span = tracing::info_span!("detect", image_bytes = task.bytes.len());
+        let _s = span.enter();
+        // A bug in a codec must cost one photo, not the lane.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine.detect(&task.bytes)))
+            .unwrap_or_else(|panic| {
+                let msg = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                tracing::error!(%msg, "detection panicked");
+                Err(DetectError::Corrupt(format!(
+                    "the decoder failed on this file ({msg})"
+                )))
+            });
+        if let Ok(out) = &result {
+            let t = &out.timings;
+            tracing::debug!(
+                decode_ms = t.decode.as_secs_f64() * 1e3,
+                preprocess_ms = t.preprocess.as_secs_f64() * 1e3,
+                inference_ms = t.inference.as_secs_f64() * 1e3,
+                postprocess_ms = t.postprocess.as_secs_f64() * 1e3,
+                annotate_ms = t.annotate.as_secs_f64() * 1e3,
+                encode_ms = t.encode.as_secs_f64() * 1e3,
+                objects = out.detections.len(),
+                "detected"
+            );
+        }
+        // The caller may have given up waiting; that is not the lane's problem.
+        let _ = task.reply.send(result);
+    }
+}

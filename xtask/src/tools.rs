@@ -1,0 +1,93 @@
+//! Python-packaged tools (test peers, linters, the benchmark's reference
+//! pipeline) installed from PyPI into one virtualenv under `.cache/venv`.
+//!
+//! Each requirement set is pinned; a stamp file per set records what was
+//! installed so repeated runs cost nothing.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+use crate::Workspace;
+
+/// A named, pinned set of requirements.
+pub struct ToolSet {
+    pub name: &'static str,
+    pub requirements: &'static [&'static str],
+}
+
+/// Peers the test suite talks to: an AWS-compatible server, grpcurl and an
+/// OTLP receiver.
+pub const TEST_TOOLS: &ToolSet = &ToolSet {
+    name: "test",
+    requirements: &[],
+};
+
+/// The Python reference pipeline the benchmark compares against.
+pub const BENCH_TOOLS: &ToolSet = &ToolSet {
+    name: "bench",
+    requirements: &["onnxruntime==1.32.0", "numpy==2.4.6", "pillow==13.0.0"],
+};
+
+pub fn venv_dir(ws: &Workspace) -> PathBuf {
+    ws.cache.join("venv")
+}
+
+pub fn venv_bin(ws: &Workspace) -> PathBuf {
+    venv_dir(ws).join("bin")
+}
+
+pub fn ensure(ws: &Workspace, set: &ToolSet) -> Result<()> {
+    if set.requirements.is_empty() {
+        return Ok(());
+    }
+    let venv = venv_dir(ws);
+    let python = venv_bin(ws).join("python");
+    if !python.exists() {
+        eprintln!("xtask: creating virtualenv {}", venv.display());
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .context("could not run `python3 -m venv`; install python3-venv")?;
+        if !status.success() {
+            bail!("`python3 -m venv {}` failed ({status})", venv.display());
+        }
+    }
+
+    let digest = hex::encode(Sha256::digest(set.requirements.join("\n")));
+    let stamp = venv.join(format!(".installed-{}", set.name));
+    if fs::read_to_string(&stamp).is_ok_and(|s| s == digest) {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing {} tools: {}",
+        set.name,
+        set.requirements.join(" ")
+    );
+    let output = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(set.requirements)
+        .output()
+        .with_context(|| format!("could not run {}", python.display()))?;
+    if !output.status.success() {
+        bail!(
+            "installing the {} tools from PyPI failed ({}). Is PyPI reachable?\n\
+             --- pip said ---\n{}",
+            set.name,
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    fs::write(&stamp, digest).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(())
+}
