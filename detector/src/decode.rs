@@ -43,6 +43,9 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, DetectErro
     if reader.format().is_none() {
         return Err(DetectError::NotAnImage);
     }
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
+        return Err(DetectError::Truncated);
+    }
     let mut image_limits = image::Limits::default();
     // Four bytes per pixel (RGBA) with headroom for the decoder's own buffers.
     image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
@@ -68,6 +71,25 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, DetectErro
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.into_rgb8(),
     })
+}
+
+/// Whether a JPEG ends its last scan with an end-of-image marker.
+///
+/// The JPEG decoder fills a cut-off scan with grey instead of failing, so a
+/// half-uploaded photo would be "detected" as a grey smear. Entropy-coded
+/// data never contains `FF D9` (byte stuffing), so the last EOI must come
+/// after the last start-of-scan; looking at the last one also skips an
+/// EXIF thumbnail's own markers, which come first.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last = |marker: u8| {
+        bytes
+            .windows(2)
+            .rposition(|w| w[0] == 0xFF && w[1] == marker)
+    };
+    match (last(0xDA), last(0xD9)) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        _ => false,
+    }
 }
 
 fn map_image_error(e: ImageError) -> DetectError {
@@ -119,6 +141,13 @@ mod tests {
     }
 
     #[test]
+    fn a_jpeg_cut_inside_its_scan_is_reported_as_truncated() {
+        let data = jpeg(64, 48);
+        let r = decode(&data[..data.len() - 2], DecodeLimits::default());
+        assert!(matches!(r, Err(DetectError::Truncated)), "{:?}", r.err());
+    }
+
+    #[test]
     fn empty_input_is_rejected_as_empty() {
         assert!(matches!(
             decode(&[], DecodeLimits::default()),
@@ -136,9 +165,10 @@ mod tests {
     fn truncated_jpeg_is_a_permanent_error_not_a_panic() {
         let data = jpeg(64, 48);
         for cut in [10, data.len() / 3, data.len() / 2, data.len() - 2] {
-            let r = decode(&data[..cut], DecodeLimits::default());
-            let err = r.expect_err("truncated data must fail");
-            assert!(err.is_permanent(), "{err:?}");
+            match decode(&data[..cut], DecodeLimits::default()) {
+                Ok(_) => panic!("a JPEG cut at {cut} of {} bytes decoded", data.len()),
+                Err(err) => assert!(err.is_permanent(), "{err:?}"),
+            }
         }
     }
 

@@ -20,7 +20,7 @@ struct Task {
     span: tracing::Span,
     // Released when the lane has finished with the task, not when the
     // caller stops waiting, so the permit count is the true number of free lanes.
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 }
 
 struct Inner {
@@ -162,7 +162,7 @@ impl Slot {
             bytes,
             reply,
             span: tracing::Span::current(),
-            _permit: self.permit,
+            permit: self.permit,
         };
         self.inner
             .tx
@@ -173,12 +173,18 @@ impl Slot {
 }
 
 fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
-    while let Ok(task) = rx.recv() {
-        let _entered = task.span.enter();
-        let span = tracing::info_span!("detect", image_bytes = task.bytes.len());
+    while let Ok(Task {
+        bytes,
+        reply,
+        span,
+        permit,
+    }) = rx.recv()
+    {
+        let _entered = span.enter();
+        let span = tracing::info_span!("detect", image_bytes = bytes.len());
         let _s = span.enter();
         // A bug in a codec must cost one photo, not the lane.
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine.detect(&task.bytes)))
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine.detect(&bytes)))
             .unwrap_or_else(|panic| {
                 let msg = panic
                     .downcast_ref::<&str>()
@@ -203,7 +209,10 @@ fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
                 "detected"
             );
         }
+        // Free the lane before answering, so a caller that reserves again
+        // right after its answer finds it free.
+        drop(permit);
         // The caller may have given up waiting; that is not the lane's problem.
-        let _ = task.reply.send(result);
+        let _ = reply.send(result);
     }
 }

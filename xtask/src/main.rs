@@ -28,17 +28,17 @@ enum Cmd {
     /// Run setup, then the whole test suite.
     Test {
         /// Extra arguments passed to the test runner (e.g. a test-name filter).
-        #[arg(trailing_var_arg = true)]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Run setup, then the all-in-one demo: the whole mesh with a Telegram emulator.
     Demo {
-        #[arg(trailing_var_arg = true)]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Run the detector benchmark side by side with a Python reference pipeline.
     Bench {
-        #[arg(trailing_var_arg = true)]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
 }

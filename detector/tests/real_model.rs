@@ -1,0 +1,290 @@
+//! Detection with the real YOLO11n model on real photographs, through the
+//! public pool API and the `detector` binary. Needs `cargo xtask setup`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use image::{ImageEncoder, RgbImage};
+use polybot_detector::model::{default_assets_dir, default_model_path, default_ort_library};
+use polybot_detector::{DetectConfig, DetectError, Detector, ModelSource, PoolOptions};
+
+fn asset(name: &str) -> PathBuf {
+    let path = default_assets_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask setup` first",
+        path.display()
+    );
+    path
+}
+
+fn photo(name: &str) -> Vec<u8> {
+    std::fs::read(asset(name)).expect("read sample photo")
+}
+
+fn detector(lanes: usize) -> Detector {
+    Detector::load(&PoolOptions {
+        source: ModelSource {
+            model: default_model_path(),
+            ort_library: default_ort_library(),
+            intra_threads: 1,
+        },
+        lanes,
+        config: DetectConfig::default(),
+    })
+    .expect("load the model: run `cargo xtask setup` first")
+}
+
+fn counts(out: &polybot_detector::DetectOutput) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for d in &out.detections {
+        assert!(d.confidence >= 0.25, "{d:?} is under the default threshold");
+        *m.entry(d.class_name.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+fn expected(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+#[tokio::test]
+async fn bus_photo_yields_a_bus_and_four_people() {
+    let d = detector(1);
+    assert_eq!(
+        d.info().classes.len(),
+        80,
+        "class names come from the model metadata"
+    );
+    let out = d.detect(photo("bus.jpg")).await.expect("detect");
+    assert_eq!(counts(&out), expected(&[("bus", 1), ("person", 4)]));
+    assert_eq!((out.width, out.height), (810, 1080));
+    let bus = out
+        .detections
+        .iter()
+        .find(|d| d.class_name == "bus")
+        .expect("bus");
+    assert!(bus.confidence > 0.85, "{bus:?}");
+    // The bus spans almost the whole width of the photo.
+    assert!(bus.bbox.x1 < 60.0 && bus.bbox.x2 > 760.0, "{bus:?}");
+}
+
+#[tokio::test]
+async fn zidane_photo_yields_two_people_and_a_tie() {
+    let out = detector(1)
+        .detect(photo("zidane.jpg"))
+        .await
+        .expect("detect");
+    assert_eq!(counts(&out), expected(&[("person", 2), ("tie", 1)]));
+    let labels = out.labels();
+    assert!(
+        labels
+            .iter()
+            .all(|l| (0.0..=1.0).contains(&l.cx) && (0.0..=1.0).contains(&l.width))
+    );
+}
+
+#[tokio::test]
+async fn annotated_image_is_a_jpeg_of_the_original_size() {
+    let out = detector(1)
+        .detect(photo("zidane.jpg"))
+        .await
+        .expect("detect");
+    let img = image::load_from_memory(&out.annotated_jpeg).expect("decodable JPEG");
+    assert_eq!((img.width(), img.height()), (1280, 720));
+    assert_eq!(
+        image::guess_format(&out.annotated_jpeg).ok(),
+        Some(image::ImageFormat::Jpeg)
+    );
+}
+
+/// A TIFF block holding only an Orientation tag.
+fn exif_orientation(value: u16) -> Vec<u8> {
+    let mut t = b"II*\0".to_vec();
+    t.extend_from_slice(&8u32.to_le_bytes());
+    t.extend_from_slice(&1u16.to_le_bytes()); // one entry
+    t.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+    t.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+    t.extend_from_slice(&1u32.to_le_bytes());
+    t.extend_from_slice(&value.to_le_bytes());
+    t.extend_from_slice(&[0, 0]);
+    t.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+    t
+}
+
+#[tokio::test]
+async fn exif_orientation_is_honoured_before_detection() {
+    // Store the bus photo sideways, as a phone does, with EXIF saying
+    // "rotate 90° clockwise to display".
+    let upright = image::load_from_memory(&photo("bus.jpg"))
+        .expect("decode")
+        .to_rgb8();
+    let sideways: RgbImage = image::imageops::rotate270(&upright);
+    let mut jpeg = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95);
+    enc.set_exif_metadata(exif_orientation(6)).expect("exif");
+    enc.write_image(
+        sideways.as_raw(),
+        sideways.width(),
+        sideways.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .expect("encode");
+
+    let out = detector(1).detect(jpeg).await.expect("detect");
+    assert_eq!((out.width, out.height), (810, 1080), "decoded upright");
+    assert_eq!(counts(&out), expected(&[("bus", 1), ("person", 4)]));
+}
+
+#[tokio::test]
+async fn bad_files_give_typed_permanent_errors_and_the_pool_keeps_working() {
+    let d = detector(1);
+    let bus = photo("bus.jpg");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("text", b"this is a text file, not a photo".to_vec()),
+        ("truncated", bus[..bus.len() / 2].to_vec()),
+        ("header only", bus[..600].to_vec()),
+    ];
+    for (name, bytes) in cases {
+        let err = d.detect(bytes).await.expect_err(name);
+        assert!(err.is_permanent(), "{name}: {err:?} should be permanent");
+        assert!(!err.to_string().is_empty());
+    }
+    // Still serving after all that.
+    let out = d.detect(bus).await.expect("detect after errors");
+    assert_eq!(
+        out.detections
+            .iter()
+            .filter(|d| d.class_name == "bus")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_is_refused_without_decoding() {
+    // 12000×12000 of one colour: tiny as PNG, 432 MB as pixels.
+    let img = RgbImage::new(12000, 12000);
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new_with_quality(
+        &mut png,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::NoFilter,
+    )
+    .write_image(img.as_raw(), 12000, 12000, image::ExtendedColorType::Rgb8)
+    .expect("encode");
+    drop(img);
+    let err = detector(1).detect(png).await.expect_err("bomb");
+    assert!(
+        matches!(
+            err,
+            DetectError::TooManyPixels {
+                width: 12000,
+                height: 12000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn reserving_lanes_applies_back_pressure() {
+    let d = detector(2);
+    assert_eq!(d.free_lanes(), 2);
+    let a = d.try_reserve().expect("first lane");
+    let b = d.try_reserve().expect("second lane");
+    assert!(d.try_reserve().is_none(), "no third lane");
+    assert_eq!(d.free_lanes(), 0);
+    drop(a);
+    assert_eq!(d.free_lanes(), 1);
+    let out = b
+        .detect(photo("zidane.jpg"))
+        .await
+        .expect("detect on a reserved lane");
+    assert_eq!(out.detections.len(), 3);
+    assert_eq!(d.free_lanes(), 2);
+}
+
+#[test]
+fn missing_model_error_says_to_run_setup() {
+    let err = Detector::load(&PoolOptions {
+        source: ModelSource {
+            model: "/nonexistent/model.onnx".into(),
+            ort_library: default_ort_library(),
+            intra_threads: 1,
+        },
+        lanes: 1,
+        config: DetectConfig::default(),
+    })
+    .err()
+    .expect("must fail");
+    let text = err.to_string();
+    assert!(
+        text.contains("cargo xtask setup") && text.contains("POLYBOT_MODEL"),
+        "{text}"
+    );
+}
+
+#[test]
+fn detect_cli_prints_json_lines_and_fails_after_reporting_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("notes.jpg");
+    std::fs::write(&bad, b"not an image").expect("write");
+    let out_dir = dir.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_detector"))
+        .args(["detect", "--json", "--lanes", "1", "--out"])
+        .arg(&out_dir)
+        .arg(asset("bus.jpg"))
+        .arg(&bad)
+        .arg(asset("zidane.jpg"))
+        .output()
+        .expect("run detector");
+    assert!(
+        !output.status.success(),
+        "one image failed, so the exit status is non-zero"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2, "both good images are reported: {stdout}");
+    for line in &lines {
+        for key in [
+            "prediction_id",
+            "original_img_path",
+            "predicted_img_path",
+            "labels",
+            "time",
+        ] {
+            assert!(line.get(key).is_some(), "missing {key} in {line}");
+        }
+    }
+    assert_eq!(lines[0]["labels"].as_array().map(Vec::len), Some(5));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("notes.jpg") && stderr.contains("not an image"),
+        "{stderr}"
+    );
+    assert!(out_dir.join("bus.annotated.jpg").is_file());
+    assert!(out_dir.join("zidane.annotated.jpg").is_file());
+}
+
+#[test]
+fn detect_cli_prints_a_readable_table() {
+    let output = Command::new(env!("CARGO_BIN_EXE_detector"))
+        .args(["detect", "--lanes", "1"])
+        .arg(asset("zidane.jpg"))
+        .output()
+        .expect("run detector");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("1280×720") && stdout.contains("3 object(s)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("tie"), "{stdout}");
+}
