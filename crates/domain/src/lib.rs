@@ -183,6 +183,139 @@ impl PredictionSummary {
     }
 }
 
+/// Version of the [`Job`] message schema; bumped on incompatible changes.
+pub const JOB_SCHEMA_VERSION: u32 = 1;
+
+/// A detection job, as it travels on the queue (JSON, readable in the AWS
+/// console). Trace context and the schema version also travel as message
+/// attributes, so they can be read without parsing the body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub schema_version: u32,
+    pub prediction_id: PredictionId,
+    pub chat_id: ChatId,
+    /// The user's message, so the reply can quote it.
+    pub message_id: i64,
+    pub update_id: UpdateId,
+    /// Where the original photo is stored.
+    pub original_key: ObjectKey,
+    /// Seconds since the Unix epoch when the gateway accepted the photo.
+    pub submitted_at: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("the job is not valid JSON for schema version {JOB_SCHEMA_VERSION}: {0}")]
+    Malformed(String),
+    #[error("the job has schema version {0}, this build understands version {JOB_SCHEMA_VERSION}")]
+    UnsupportedVersion(u32),
+}
+
+impl Job {
+    pub fn to_json(&self) -> String {
+        // Serialising plain data to a String cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn parse(body: &str) -> Result<Self, JobError> {
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: u32,
+        }
+        let v: Version =
+            serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))?;
+        if v.schema_version != JOB_SCHEMA_VERSION {
+            return Err(JobError::UnsupportedVersion(v.schema_version));
+        }
+        serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))
+    }
+}
+
+/// Why a photo could not be processed, in words the reply can be chosen by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    NotAnImage,
+    TooLarge,
+    CorruptImage,
+    /// Retries ran out (the job reached the dead-letter queue).
+    GaveUp,
+    Internal,
+}
+
+impl FailureKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::NotAnImage => "not_an_image",
+            Self::TooLarge => "too_large",
+            Self::CorruptImage => "corrupt_image",
+            Self::GaveUp => "gave_up",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "not_an_image" => Self::NotAnImage,
+            "too_large" => Self::TooLarge,
+            "corrupt_image" => Self::CorruptImage,
+            "gave_up" => Self::GaveUp,
+            "internal" => Self::Internal,
+            _ => return None,
+        })
+    }
+
+    /// What the user reads. Every message says to try again, because in
+    /// every case another photo will work.
+    pub fn user_message(&self) -> &'static str {
+        match self {
+            Self::NotAnImage => {
+                "Sorry, I couldn't read that file as a picture. Please try again with a JPEG or PNG photo."
+            }
+            Self::TooLarge => {
+                "Sorry, that picture is too large for me. Please try again with a smaller photo."
+            }
+            Self::CorruptImage => {
+                "Sorry, that picture seems to be damaged or incomplete. Please try again with another photo."
+            }
+            Self::GaveUp | Self::Internal => {
+                "Sorry, something went wrong on my side while looking at your photo. Please try again in a minute."
+            }
+        }
+    }
+}
+
+/// Where a prediction stands, as operators see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// Everything stored about one prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionRecord {
+    pub prediction_id: PredictionId,
+    pub chat_id: ChatId,
+    pub status: PredictionStatus,
+    pub original_key: ObjectKey,
+    pub summary: Option<PredictionSummary>,
+    pub failure: Option<FailureKind>,
+    /// Seconds since the Unix epoch.
+    pub created_at: f64,
+    pub updated_at: f64,
+}
+
+/// Seconds since the Unix epoch, as the summaries store time.
+pub fn now_epoch() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +381,34 @@ mod tests {
         let l = &v["labels"][0];
         for key in ["class", "cx", "cy", "width", "height", "confidence"] {
             assert!(l.get(key).is_some(), "label missing {key}");
+        }
+    }
+
+    #[test]
+    fn job_round_trips_and_rejects_other_schema_versions() {
+        let job = Job {
+            schema_version: JOB_SCHEMA_VERSION,
+            prediction_id: PredictionId::new(),
+            chat_id: ChatId(1243002838),
+            message_id: 7,
+            update_id: UpdateId(99),
+            original_key: ObjectKey::parse("1243002838/original/x.jpg").expect("key"),
+            submitted_at: 1.5,
+        };
+        assert_eq!(Job::parse(&job.to_json()).expect("parse"), job);
+        let v2 = job.to_json().replace("\"schema_version\":1", "\"schema_version\":2");
+        assert!(matches!(Job::parse(&v2), Err(JobError::UnsupportedVersion(2))));
+        assert!(matches!(Job::parse("{}"), Err(JobError::Malformed(_))));
+        let bad_key = job.to_json().replace("1243002838/original/x.jpg", "../etc/passwd");
+        assert!(matches!(Job::parse(&bad_key), Err(JobError::Malformed(_))));
+    }
+
+    #[test]
+    fn every_failure_message_asks_the_user_to_try_again() {
+        for kind in [FailureKind::NotAnImage, FailureKind::TooLarge, FailureKind::CorruptImage,
+                     FailureKind::GaveUp, FailureKind::Internal] {
+            assert!(kind.user_message().contains("try again"), "{kind:?}");
+            assert_eq!(FailureKind::parse(kind.as_str()), Some(kind));
         }
     }
 

@@ -1,0 +1,346 @@
+//! [`EmulatorClient`]: typed access to the control API over HTTP, for tests
+//! and `cargo xtask demo`. It works against an in-process emulator and
+//! against the `tg-emulator` binary alike.
+
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::json;
+
+use crate::model::{
+    ChatActionRecord, DeliveryAttempt, FileInfo, QueuedUpdate, RateLimitRule, RequestStats,
+    SentMessage, UserMessageOptions, WebhookState,
+};
+
+/// Errors of [`EmulatorClient`] calls.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The emulator could not be reached or its answer not read.
+    #[error("emulator request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The emulator answered with an error status.
+    #[error("emulator answered {status}: {body}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Response body (the control API's `{"ok":false,"error":...}`).
+        body: String,
+    },
+    /// A `wait_for_*` helper gave up.
+    #[error("timed out after {waited:?} waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long it waited.
+        waited: Duration,
+    },
+}
+
+/// Result of [`EmulatorClient`] calls.
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// How often the `wait_for_*` helpers poll.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// Client for the emulator's control API (`/control/...`).
+#[derive(Debug, Clone)]
+pub struct EmulatorClient {
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl EmulatorClient {
+    /// A client for the emulator at `base_url` (e.g. `http://127.0.0.1:8081`).
+    pub fn new(base_url: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            // The emulator is local: never send control calls through a proxy
+            // taken from the environment.
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    /// Base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    async fn read<T: DeserializeOwned>(response: reqwest::Response) -> ClientResult<T> {
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(ClientError::Status {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        Ok(response.json().await?)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        Self::read(self.http.get(self.url(path)).send().await?).await
+    }
+
+    async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> ClientResult<T> {
+        Self::read(self.http.post(self.url(path)).json(body).send().await?).await
+    }
+
+    async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &UserMessageOptions,
+        bytes: Vec<u8>,
+    ) -> ClientResult<T> {
+        let request = self
+            .http
+            .post(self.url(path))
+            .query(query)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        Self::read(request.send().await?).await
+    }
+
+    /// `GET /control/health`: succeeds once the emulator serves requests.
+    pub async fn health(&self) -> ClientResult<()> {
+        self.get::<serde_json::Value>("/control/health")
+            .await
+            .map(drop)
+    }
+
+    /// Polls [`health`](Self::health) until it succeeds (e.g. after spawning the binary).
+    pub async fn wait_until_ready(&self, timeout: Duration) -> ClientResult<()> {
+        let start = tokio::time::Instant::now();
+        loop {
+            if self.health().await.is_ok() {
+                return Ok(());
+            }
+            if start.elapsed() >= timeout {
+                return Err(ClientError::Timeout {
+                    what: "the emulator to answer /control/health".into(),
+                    waited: timeout,
+                });
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// `POST /control/reset`: forget all state.
+    pub async fn reset(&self) -> ClientResult<()> {
+        self.post_json::<_, serde_json::Value>("/control/reset", &json!({}))
+            .await
+            .map(drop)
+    }
+
+    /// `POST /control/files`: store bytes as a file the bot can fetch with
+    /// `getFile` (width/height are filled in for images).
+    pub async fn register_file(
+        &self,
+        bytes: impl Into<Vec<u8>>,
+        file_name: Option<&str>,
+    ) -> ClientResult<FileInfo> {
+        let options = UserMessageOptions {
+            file_name: file_name.map(str::to_owned),
+            ..Default::default()
+        };
+        self.post_bytes("/control/files", &options, bytes.into())
+            .await
+    }
+
+    /// `GET /control/files/{file_id}`: raw bytes of any stored file, e.g. a
+    /// photo the bot sent (`message.file.file_id`).
+    pub async fn file_bytes(&self, file_id: &str) -> ClientResult<Vec<u8>> {
+        let response = self
+            .http
+            .get(self.url(&format!("/control/files/{file_id}")))
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ClientError::Status {
+                status: status.as_u16(),
+                body: response.text().await.unwrap_or_default(),
+            });
+        }
+        Ok(response.bytes().await?.to_vec())
+    }
+
+    /// A user sends a photo: the emulator builds the PhotoSize ladder and
+    /// queues a `message` update.
+    pub async fn send_user_photo(
+        &self,
+        chat_id: i64,
+        image: impl Into<Vec<u8>>,
+        options: &UserMessageOptions,
+    ) -> ClientResult<QueuedUpdate> {
+        self.post_bytes(
+            &format!("/control/chats/{chat_id}/photo"),
+            options,
+            image.into(),
+        )
+        .await
+    }
+
+    /// A user sends a file as a document (`file_name`/`mime_type` in `options`).
+    pub async fn send_user_document(
+        &self,
+        chat_id: i64,
+        bytes: impl Into<Vec<u8>>,
+        options: &UserMessageOptions,
+    ) -> ClientResult<QueuedUpdate> {
+        self.post_bytes(
+            &format!("/control/chats/{chat_id}/document"),
+            options,
+            bytes.into(),
+        )
+        .await
+    }
+
+    /// A user sends a text message (a leading `/command` gets a bot_command entity).
+    pub async fn send_user_text(&self, chat_id: i64, text: &str) -> ClientResult<QueuedUpdate> {
+        self.post_json(
+            &format!("/control/chats/{chat_id}/text"),
+            &json!({ "text": text }),
+        )
+        .await
+    }
+
+    /// `POST /control/updates`: queue a raw Update JSON as given.
+    pub async fn queue_update(&self, update: &serde_json::Value) -> ClientResult<QueuedUpdate> {
+        self.post_json("/control/updates", update).await
+    }
+
+    /// `POST /control/redeliver/{update_id}`: deliver an update again.
+    pub async fn redeliver(&self, update_id: i64) -> ClientResult<QueuedUpdate> {
+        self.post_json(&format!("/control/redeliver/{update_id}"), &json!({}))
+            .await
+    }
+
+    /// Everything the bot sent to `chat_id`, in order.
+    pub async fn messages(&self, chat_id: i64) -> ClientResult<Vec<SentMessage>> {
+        self.get(&format!("/control/chats/{chat_id}/messages"))
+            .await
+    }
+
+    /// Polls until the bot has sent at least `n` messages to `chat_id`.
+    pub async fn wait_for_messages(
+        &self,
+        chat_id: i64,
+        n: usize,
+        timeout: Duration,
+    ) -> ClientResult<Vec<SentMessage>> {
+        let start = tokio::time::Instant::now();
+        loop {
+            let messages = self.messages(chat_id).await?;
+            if messages.len() >= n {
+                return Ok(messages);
+            }
+            if start.elapsed() >= timeout {
+                return Err(ClientError::Timeout {
+                    what: format!(
+                        "{n} message(s) in chat {chat_id} (got {}: {:?})",
+                        messages.len(),
+                        messages
+                            .iter()
+                            .map(|m| m.text.as_ref().or(m.caption.as_ref()))
+                            .collect::<Vec<_>>()
+                    ),
+                    waited: timeout,
+                });
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// `sendChatAction` calls for `chat_id`, in order.
+    pub async fn chat_actions(&self, chat_id: i64) -> ClientResult<Vec<ChatActionRecord>> {
+        self.get(&format!("/control/chats/{chat_id}/actions")).await
+    }
+
+    /// Makes the bot's sends to `chat_id` fail with 403 (or succeed again).
+    pub async fn set_blocked(&self, chat_id: i64, blocked: bool) -> ClientResult<()> {
+        self.post_json::<_, serde_json::Value>(
+            &format!("/control/chats/{chat_id}/blocked"),
+            &json!({ "blocked": blocked }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Every webhook delivery attempt so far.
+    pub async fn deliveries(&self) -> ClientResult<Vec<DeliveryAttempt>> {
+        self.get("/control/deliveries").await
+    }
+
+    /// Polls until `predicate` holds for the delivery attempts.
+    pub async fn wait_for_deliveries(
+        &self,
+        timeout: Duration,
+        predicate: impl Fn(&[DeliveryAttempt]) -> bool,
+    ) -> ClientResult<Vec<DeliveryAttempt>> {
+        let start = tokio::time::Instant::now();
+        loop {
+            let deliveries = self.deliveries().await?;
+            if predicate(&deliveries) {
+                return Ok(deliveries);
+            }
+            if start.elapsed() >= timeout {
+                return Err(ClientError::Timeout {
+                    what: format!("webhook deliveries (got {deliveries:?})"),
+                    waited: timeout,
+                });
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// The next `count` calls of `method` (any method when `None`) answer 429
+    /// with `retry_after` seconds.
+    pub async fn rate_limit(
+        &self,
+        method: Option<&str>,
+        count: u32,
+        retry_after: u32,
+    ) -> ClientResult<()> {
+        let rule = RateLimitRule {
+            method: method.map(str::to_owned),
+            count,
+            retry_after,
+        };
+        self.post_json::<_, serde_json::Value>("/control/rate_limit", &rule)
+            .await
+            .map(drop)
+    }
+
+    /// Removes every pending rate-limit rule.
+    pub async fn clear_rate_limits(&self) -> ClientResult<()> {
+        let response = self
+            .http
+            .delete(self.url("/control/rate_limit"))
+            .send()
+            .await?;
+        Self::read::<serde_json::Value>(response).await.map(drop)
+    }
+
+    /// Bot API call counters and log.
+    pub async fn requests(&self) -> ClientResult<RequestStats> {
+        self.get("/control/requests").await
+    }
+
+    /// Webhook as the bot configured it (secret included) and the queue length.
+    pub async fn webhook(&self) -> ClientResult<WebhookState> {
+        self.get("/control/webhook").await
+    }
+}

@@ -1,0 +1,479 @@
+//! The control API under `/control/`: how tests and the demo play the user's
+//! side (send photos, documents, text, crafted updates), inject faults
+//! (rate limits, blocked chats, duplicate deliveries) and inspect what the
+//! bot did (sent messages, chat actions, webhook deliveries, call counters).
+//!
+//! Answers are plain JSON documents (no `ok`/`result` envelope); errors are
+//! `{"ok":false,"error":"..."}` with a 4xx status.
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    api::file_response,
+    media,
+    model::{FileInfo, QueuedUpdate, RateLimitRule, UserMessageOptions},
+    state::{
+        FileKind, Shared, State as EmuState, default_chat, document_json, photo_size_json,
+        reply_copy, unix_now, user_json,
+    },
+};
+
+type Shared_ = State<Arc<Shared>>;
+
+pub(crate) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/control/health", get(health))
+        .route("/control/reset", post(reset))
+        .route("/control/files", post(register_file))
+        .route("/control/files/{file_id}", get(file_bytes))
+        .route("/control/chats/{chat_id}/photo", post(user_photo))
+        .route("/control/chats/{chat_id}/document", post(user_document))
+        .route("/control/chats/{chat_id}/text", post(user_text))
+        .route("/control/chats/{chat_id}/messages", get(chat_messages))
+        .route("/control/chats/{chat_id}/actions", get(chat_actions))
+        .route("/control/chats/{chat_id}/blocked", post(set_blocked))
+        .route("/control/updates", post(queue_raw_update))
+        .route("/control/redeliver/{update_id}", post(redeliver))
+        .route("/control/deliveries", get(deliveries))
+        .route(
+            "/control/rate_limit",
+            post(add_rate_limit).delete(clear_rate_limits),
+        )
+        .route("/control/requests", get(requests))
+        .route("/control/webhook", get(webhook))
+}
+
+/// A control API failure.
+struct ControlError(StatusCode, String);
+
+impl ControlError {
+    fn bad_request(msg: impl Into<String>) -> Self {
+        Self(StatusCode::BAD_REQUEST, msg.into())
+    }
+
+    fn not_found(msg: impl Into<String>) -> Self {
+        Self(StatusCode::NOT_FOUND, msg.into())
+    }
+}
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "ok": false, "error": self.1 }))).into_response()
+    }
+}
+
+type ControlResult<T> = Result<T, ControlError>;
+
+fn parse_id(raw: &str, what: &str) -> ControlResult<i64> {
+    raw.parse()
+        .map_err(|_| ControlError::bad_request(format!("{what} must be an integer, got {raw:?}")))
+}
+
+fn options(query: Option<String>) -> ControlResult<UserMessageOptions> {
+    serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|e| ControlError::bad_request(format!("bad query string: {e}")))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "ok": true }))
+}
+
+/// Forgets everything (updates, files, chats, webhook, rules, counters).
+async fn reset(State(shared): Shared_) -> Json<Value> {
+    *shared.lock() = EmuState::default();
+    shared.notify();
+    Json(json!({ "ok": true }))
+}
+
+#[derive(Debug, Deserialize)]
+struct RegisterQuery {
+    file_name: Option<String>,
+    mime_type: Option<String>,
+}
+
+/// Stores bytes as a file the bot can `getFile` and download.
+async fn register_file(
+    State(shared): Shared_,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ControlResult<Json<FileInfo>> {
+    let q: RegisterQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|e| ControlError::bad_request(format!("bad query string: {e}")))?;
+    let image = media::sniff(&body);
+    let kind = if image.is_some() {
+        FileKind::Photo
+    } else {
+        FileKind::Document
+    };
+    let mime = q.mime_type.or_else(|| image.map(|i| i.mime().to_owned()));
+    let stored = shared.lock().store_file(
+        body,
+        kind,
+        q.file_name,
+        mime,
+        image.map(|i| (i.width, i.height)),
+    );
+    Ok(Json(stored.info))
+}
+
+/// Raw bytes of any stored file (what the bot sent included), no token needed.
+async fn file_bytes(State(shared): Shared_, Path(file_id): Path<String>) -> Response {
+    match shared.lock().file(&file_id) {
+        Some(file) => file_response(file, false),
+        None => ControlError::not_found(format!("no file {file_id:?}")).into_response(),
+    }
+}
+
+/// Creates a message from a simulated user and queues it as an update.
+fn queue_user_message(
+    shared: &Shared,
+    chat_id: i64,
+    opts: &UserMessageOptions,
+    content: Value,
+) -> ControlResult<QueuedUpdate> {
+    let from_id = opts
+        .from_id
+        .unwrap_or(if chat_id > 0 { chat_id } else { 1000 });
+    let user = user_json(
+        from_id,
+        opts.first_name.as_deref(),
+        opts.username.as_deref(),
+        opts.language_code.as_deref(),
+    );
+    let queued = {
+        let mut state = shared.lock();
+        let chat = state.chat_mut(chat_id);
+        let chat_json = chat
+            .chat
+            .get_or_insert_with(|| default_chat(chat_id, Some(&user)))
+            .clone();
+        let reply = match opts.reply_to_message_id {
+            Some(id) => Some(chat.messages.get(&id).map(reply_copy).ok_or_else(|| {
+                ControlError::bad_request(format!("chat {chat_id} has no message {id}"))
+            })?),
+            None => None,
+        };
+        let message_id = chat.next_message_id();
+        let mut message = json!({
+            "message_id": message_id,
+            "from": user,
+            "chat": chat_json,
+            "date": unix_now(),
+        });
+        if let (Some(target), Some(extra)) = (message.as_object_mut(), content.as_object()) {
+            for (k, v) in extra {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(group) = &opts.media_group_id {
+            message["media_group_id"] = json!(group);
+        }
+        if let Some(original) = reply {
+            message["reply_to_message"] = original;
+        }
+        chat.messages.insert(message_id, message.clone());
+        let (update_id, update) = state.queue_update(json!({ "message": message }));
+        QueuedUpdate {
+            update_id,
+            message_id: Some(message_id),
+            update,
+        }
+    };
+    shared.notify();
+    Ok(queued)
+}
+
+async fn user_photo(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ControlResult<Json<QueuedUpdate>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let opts = options(query)?;
+    if body.is_empty() {
+        return Err(ControlError::bad_request("body must hold the photo bytes"));
+    }
+    let mime = media::sniff(&body).map(|i| i.mime().to_owned());
+    let sizes = tokio::task::spawn_blocking(move || media::photo_sizes(&body))
+        .await
+        .map_err(|e| ControlError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let photo: Vec<Value> = {
+        let mut state = shared.lock();
+        let last = sizes.len().saturating_sub(1);
+        sizes
+            .into_iter()
+            .enumerate()
+            .map(|(i, size)| {
+                let mime = if i == last {
+                    mime.clone()
+                } else {
+                    Some("image/jpeg".to_owned())
+                };
+                let stored = state.store_file(
+                    size.bytes,
+                    FileKind::Photo,
+                    None,
+                    mime,
+                    Some((size.width, size.height)),
+                );
+                photo_size_json(&stored.info)
+            })
+            .collect()
+    };
+    let mut content = json!({ "photo": photo });
+    if let Some(caption) = &opts.caption {
+        content["caption"] = json!(caption);
+    }
+    queue_user_message(&shared, chat_id, &opts, content).map(Json)
+}
+
+async fn user_document(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ControlResult<Json<QueuedUpdate>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let opts = options(query)?;
+    let image = media::sniff(&body);
+    let file_name = opts.file_name.clone().unwrap_or_else(|| match image {
+        Some(info) => format!("image.{}", info.extension()),
+        None => "file.bin".to_owned(),
+    });
+    let mime = opts.mime_type.clone().unwrap_or_else(|| {
+        image.map_or_else(
+            || "application/octet-stream".to_owned(),
+            |i| i.mime().to_owned(),
+        )
+    });
+    let thumb_source = body.clone();
+    let thumbnail = if image.is_some() {
+        tokio::task::spawn_blocking(move || media::document_thumbnail(&thumb_source))
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    let document = {
+        let mut state = shared.lock();
+        let thumb = thumbnail.map(|t| {
+            state
+                .store_file(
+                    t.bytes,
+                    FileKind::Thumbnail,
+                    None,
+                    Some("image/jpeg".to_owned()),
+                    Some((t.width, t.height)),
+                )
+                .info
+        });
+        let stored = state.store_file(
+            body,
+            FileKind::Document,
+            Some(file_name),
+            Some(mime),
+            image.map(|i| (i.width, i.height)),
+        );
+        document_json(&stored.info, thumb.as_ref())
+    };
+    let mut content = json!({ "document": document });
+    if let Some(caption) = &opts.caption {
+        content["caption"] = json!(caption);
+    }
+    queue_user_message(&shared, chat_id, &opts, content).map(Json)
+}
+
+/// Text from a user: a JSON body `{"text": "..."}` or the raw body as text.
+async fn user_text(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ControlResult<Json<QueuedUpdate>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let opts = options(query)?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let text = if is_json {
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| ControlError::bad_request(format!("bad JSON: {e}")))?;
+        value
+            .get("text")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ControlError::bad_request("JSON body needs a \"text\" string"))?
+    } else {
+        String::from_utf8(body.to_vec())
+            .map_err(|_| ControlError::bad_request("body must be UTF-8 text"))?
+    };
+    if text.is_empty() {
+        return Err(ControlError::bad_request("text must not be empty"));
+    }
+    let mut content = json!({ "text": text });
+    // Telegram marks a leading /command as a bot_command entity.
+    if text.starts_with('/') {
+        let command = text.split_whitespace().next().unwrap_or("");
+        content["entities"] = json!([{
+            "type": "bot_command",
+            "offset": 0,
+            "length": command.encode_utf16().count(),
+        }]);
+    }
+    queue_user_message(&shared, chat_id, &opts, content).map(Json)
+}
+
+async fn chat_messages(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+) -> ControlResult<Response> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let sent = shared
+        .lock()
+        .chats
+        .get(&chat_id)
+        .map(|c| c.sent.clone())
+        .unwrap_or_default();
+    Ok(Json(sent).into_response())
+}
+
+async fn chat_actions(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+) -> ControlResult<Response> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let actions = shared
+        .lock()
+        .chats
+        .get(&chat_id)
+        .map(|c| c.actions.clone())
+        .unwrap_or_default();
+    Ok(Json(actions).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct BlockedBody {
+    blocked: bool,
+}
+
+/// Makes sends to the chat fail with 403, as when a user blocks the bot.
+async fn set_blocked(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+    body: Bytes,
+) -> ControlResult<Json<Value>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let body: BlockedBody = serde_json::from_slice(&body)
+        .map_err(|e| ControlError::bad_request(format!("expected {{\"blocked\": bool}}: {e}")))?;
+    shared.lock().chat_mut(chat_id).blocked = body.blocked;
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// Queues an Update exactly as given (an `update_id` is added when missing).
+async fn queue_raw_update(
+    State(shared): Shared_,
+    body: Bytes,
+) -> ControlResult<Json<QueuedUpdate>> {
+    let update: Value = serde_json::from_slice(&body)
+        .map_err(|e| ControlError::bad_request(format!("bad JSON: {e}")))?;
+    if !update.is_object() {
+        return Err(ControlError::bad_request("an Update must be a JSON object"));
+    }
+    let queued = {
+        let mut state = shared.lock();
+        // Remember crafted messages so later replies to them resolve.
+        let message = update
+            .get("message")
+            .filter(|m| m.get("message_id").is_some());
+        let chat_id = message
+            .and_then(|m| m.get("chat"))
+            .and_then(|c| c.get("id"))
+            .and_then(Value::as_i64);
+        let message_id = message
+            .and_then(|m| m.get("message_id"))
+            .and_then(Value::as_i64);
+        if let (Some(message), Some(chat_id), Some(message_id)) = (message, chat_id, message_id) {
+            let chat = state.chat_mut(chat_id);
+            chat.observe_message_id(message_id);
+            chat.messages.insert(message_id, message.clone());
+            if chat.chat.is_none() {
+                chat.chat = message.get("chat").cloned();
+            }
+        }
+        let (update_id, update) = state.queue_update(update);
+        QueuedUpdate {
+            update_id,
+            message_id,
+            update,
+        }
+    };
+    shared.notify();
+    Ok(Json(queued))
+}
+
+/// Queues an already-sent update again, as Telegram does when it is not sure
+/// the bot got it.
+async fn redeliver(
+    State(shared): Shared_,
+    Path(update_id): Path<String>,
+) -> ControlResult<Json<QueuedUpdate>> {
+    let update_id = parse_id(&update_id, "update_id")?;
+    let update = shared
+        .lock()
+        .requeue(update_id)
+        .ok_or_else(|| ControlError::not_found(format!("no update {update_id} was ever queued")))?;
+    shared.notify();
+    let message_id = update
+        .get("message")
+        .and_then(|m| m.get("message_id"))
+        .and_then(Value::as_i64);
+    Ok(Json(QueuedUpdate {
+        update_id,
+        message_id,
+        update,
+    }))
+}
+
+async fn deliveries(State(shared): Shared_) -> Response {
+    Json(shared.lock().deliveries.clone()).into_response()
+}
+
+async fn add_rate_limit(State(shared): Shared_, body: Bytes) -> ControlResult<Json<Value>> {
+    let rule: RateLimitRule = serde_json::from_slice(&body).map_err(|e| {
+        ControlError::bad_request(format!(
+            "expected {{\"method\"?: string, \"count\": n, \"retry_after\": s}}: {e}"
+        ))
+    })?;
+    if rule.count > 0 {
+        shared.lock().rate_limits.push(rule);
+    }
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn clear_rate_limits(State(shared): Shared_) -> Json<Value> {
+    shared.lock().rate_limits.clear();
+    Json(json!({ "ok": true }))
+}
+
+async fn requests(State(shared): Shared_) -> Response {
+    Json(shared.lock().stats.clone()).into_response()
+}
+
+async fn webhook(State(shared): Shared_) -> Response {
+    Json(shared.lock().webhook_state()).into_response()
+}

@@ -1,0 +1,235 @@
+//! Wire types of the control API, shared by the server and [`crate::EmulatorClient`].
+//!
+//! They live in one place so the JSON the server writes and the JSON the client
+//! reads cannot drift apart.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of message the bot sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentKind {
+    /// `sendMessage`.
+    Text,
+    /// `sendPhoto`.
+    Photo,
+    /// `sendDocument`.
+    Document,
+}
+
+/// A file the emulator stores (uploaded by the bot, sent by a simulated user or
+/// registered through the control API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// Bot API `file_id`, usable with `getFile`, `sendPhoto` and `sendDocument`.
+    pub file_id: String,
+    /// Bot API `file_unique_id`.
+    pub file_unique_id: String,
+    /// Path for `GET /file/bot<token>/<file_path>`.
+    pub file_path: String,
+    /// Size in bytes.
+    pub file_size: u64,
+    /// Image width, when the bytes are a decodable image.
+    pub width: Option<u32>,
+    /// Image height, when the bytes are a decodable image.
+    pub height: Option<u32>,
+    /// MIME type, when known or sniffed.
+    pub mime_type: Option<String>,
+    /// Original file name, when one was given.
+    pub file_name: Option<String>,
+    /// Path on the emulator (relative to its base URL) that returns the raw
+    /// bytes without needing the bot token: `/control/files/<file_id>`.
+    pub download_path: String,
+}
+
+/// One message the bot sent to a chat, as recorded by the emulator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentMessage {
+    /// `message_id` returned to the bot.
+    pub message_id: i64,
+    /// Chat the message went to.
+    pub chat_id: i64,
+    /// Text, photo or document.
+    pub kind: SentKind,
+    /// Canonical Bot API method name that created it (`sendMessage`, ...).
+    pub method: String,
+    /// Current text of a text message, exactly as the bot sent it (markup included).
+    pub text: Option<String>,
+    /// Current caption of a photo or document, exactly as the bot sent it.
+    pub caption: Option<String>,
+    /// `parse_mode` the bot used, if any.
+    pub parse_mode: Option<String>,
+    /// The message this one replies to, from `reply_to_message_id` or `reply_parameters`.
+    pub reply_to_message_id: Option<i64>,
+    /// `reply_markup` as the bot sent it.
+    pub reply_markup: Option<serde_json::Value>,
+    /// The photo (largest size) or document that was sent.
+    pub file: Option<FileInfo>,
+    /// Unix time the message was sent.
+    pub date: i64,
+    /// Earlier texts/captions, oldest first, when the bot edited the message.
+    pub previous_versions: Vec<String>,
+    /// Whether the bot deleted the message afterwards.
+    pub deleted: bool,
+    /// The full Bot API `Message` object that was returned to the bot (latest version).
+    pub message: serde_json::Value,
+}
+
+/// A `sendChatAction` call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatActionRecord {
+    /// Chat the action was sent to.
+    pub chat_id: i64,
+    /// `typing`, `upload_photo`, ...
+    pub action: String,
+    /// Milliseconds since the emulator started.
+    pub at_ms: u64,
+}
+
+/// Answer of the control calls that queue an update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedUpdate {
+    /// `update_id` of the queued update.
+    pub update_id: i64,
+    /// `message_id` of the contained message, when it has one.
+    pub message_id: Option<i64>,
+    /// The Update JSON exactly as it will be delivered.
+    pub update: serde_json::Value,
+}
+
+/// One attempt to deliver an update to the webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    /// The update that was posted.
+    pub update_id: i64,
+    /// 1 for the first attempt of this queued update, 2 for its first retry, ...
+    pub attempt: u32,
+    /// Webhook URL that was called.
+    pub url: String,
+    /// HTTP status the webhook answered, if it answered at all.
+    pub status: Option<u16>,
+    /// Connection or timeout error, when there was no HTTP answer.
+    pub error: Option<String>,
+    /// Whether the attempt counted as delivered (2xx).
+    pub delivered: bool,
+    /// Whether the `X-Telegram-Bot-Api-Secret-Token` header was sent.
+    pub secret_token_sent: bool,
+    /// Milliseconds since the emulator started.
+    pub at_ms: u64,
+}
+
+/// Body of `POST /control/rate_limit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimitRule {
+    /// Method to limit (case-insensitive); `None` limits every method.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// How many upcoming calls answer 429.
+    pub count: u32,
+    /// Seconds reported in `parameters.retry_after`.
+    #[serde(default = "default_retry_after")]
+    pub retry_after: u32,
+}
+
+fn default_retry_after() -> u32 {
+    1
+}
+
+/// One Bot API call seen by the emulator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLogEntry {
+    /// 1-based order of arrival.
+    pub seq: u64,
+    /// Canonical method name (`sendMessage`), or the name as called when unknown.
+    pub method: String,
+    /// HTTP status of the answer.
+    pub status: u16,
+    /// Milliseconds since the emulator started (when the request arrived).
+    pub at_ms: u64,
+}
+
+/// Answer of `GET /control/requests`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestStats {
+    /// Calls per canonical method name, whatever their outcome.
+    pub total: BTreeMap<String, u64>,
+    /// Calls per method that were answered 429 by a rate-limit rule.
+    pub rate_limited: BTreeMap<String, u64>,
+    /// Every call in order (the oldest are dropped after 10 000).
+    pub log: Vec<RequestLogEntry>,
+}
+
+impl RequestStats {
+    /// Calls of `method` (case-insensitive), whatever their outcome.
+    pub fn count(&self, method: &str) -> u64 {
+        sum_ci(&self.total, method)
+    }
+
+    /// Calls of `method` (case-insensitive) that were answered 429.
+    pub fn rate_limited_count(&self, method: &str) -> u64 {
+        sum_ci(&self.rate_limited, method)
+    }
+}
+
+fn sum_ci(map: &BTreeMap<String, u64>, method: &str) -> u64 {
+    map.iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(method))
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+/// Answer of `GET /control/webhook`: what the bot configured, including the
+/// secret, which `getWebhookInfo` does not reveal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookState {
+    /// Webhook URL, `None` when the bot uses getUpdates.
+    pub url: Option<String>,
+    /// `secret_token` given to `setWebhook`.
+    pub secret_token: Option<String>,
+    /// `allowed_updates` given to `setWebhook` (stored, not applied).
+    pub allowed_updates: Option<Vec<String>>,
+    /// `max_connections` given to `setWebhook` (stored, not applied).
+    pub max_connections: Option<u32>,
+    /// Updates queued and not yet confirmed or delivered.
+    pub pending_update_count: usize,
+    /// Last delivery error, as `getWebhookInfo` reports it.
+    pub last_error_message: Option<String>,
+    /// Unix time of the last delivery error.
+    pub last_error_date: Option<i64>,
+}
+
+/// Options for a simulated user's message (`POST /control/chats/{chat_id}/...`).
+///
+/// All fields are optional; they are sent as the query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserMessageOptions {
+    /// Caption of a photo or document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// File name of a document (default `image.<ext>` or `file.bin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    /// MIME type of a document (default: sniffed from the bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// Album id, to simulate several photos sent together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_group_id: Option<String>,
+    /// Sender's user id (default: the chat id for private chats, 1000 otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_id: Option<i64>,
+    /// Sender's first name (default `Test`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// Sender's username (default `test_user_<id>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Sender's language code (default `en`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language_code: Option<String>,
+    /// Message in the same chat this one replies to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to_message_id: Option<i64>,
+}
