@@ -6,6 +6,7 @@
 //! `.cache/` at the workspace root, which git ignores.
 
 mod assets;
+mod lint;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the deployment checks: Terraform fmt, checkov, hadolint, compose, actionlint, cargo deny.
+    Lint,
     /// Run setup, then the all-in-one demo: the whole mesh with a Telegram emulator.
     Demo {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -53,6 +56,9 @@ fn main() -> Result<()> {
         Cmd::Test { args } => {
             setup(&ws)?;
             test(&ws, &args)?;
+        }
+        Cmd::Lint => {
+            lint::lint(&ws)?;
         }
         Cmd::Demo { args } => {
             setup(&ws)?;
@@ -132,6 +138,8 @@ fn run(mut cmd: Command) -> Result<()> {
 }
 
 fn test(ws: &Workspace, args: &[String]) -> Result<()> {
+    lint::lint(ws)?;
+
     let mut fmt = cargo(ws);
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt).context("formatting differs: run `cargo fmt --all`")?;

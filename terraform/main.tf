@@ -1,0 +1,179 @@
+# Polybot on AWS, one region per Terraform workspace:
+#
+#   terraform workspace select eu-west-1 || terraform workspace new eu-west-1
+#   terraform apply -var-file=region.eu-west-1.tfvars -var image_tag=v1.0.0
+#
+# Telegram -> HTTPS ALB -> gateway (ASG, 2 AZs) -> S3 + SQS -> detector
+# (ASG, target tracking on BacklogPerInstance) -> Results gRPC (internal NLB)
+# -> gateway -> Telegram. The reporter publishes the scaling metric.
+
+locals {
+  # One workspace per region: refuse to plan region X's variables in
+  # workspace Y (Terraform 1.0 has no preconditions; file() of a path that
+  # does not exist fails with this text in the error).
+  region = terraform.workspace == var.region ? var.region : file("ERROR: the workspace is \"${terraform.workspace}\" but region is \"${var.region}\"; run: terraform workspace select ${var.region}")
+
+  tags = {
+    Project   = var.name
+    ManagedBy = "terraform"
+  }
+
+  images = { for k, url in module.storage.repository_urls : k => "${url}:${var.image_tag}" }
+
+  # Settings every service reads (docs/CONFIG-SPEC.md).
+  common_environment = merge(
+    {
+      POLYBOT_BACKEND    = "aws"
+      AWS_REGION         = local.region
+      POLYBOT_BUCKET     = module.storage.bucket_name
+      POLYBOT_QUEUE_URL  = module.storage.queue_url
+      POLYBOT_DLQ_URL    = module.storage.dlq_url
+      POLYBOT_TABLE      = module.storage.table_name
+      POLYBOT_LOG_FORMAT = "json"
+      RUST_LOG           = var.rust_log
+    },
+    var.otel_exporter_otlp_endpoint == "" ? tomap({}) : tomap({
+      OTEL_EXPORTER_OTLP_ENDPOINT = var.otel_exporter_otlp_endpoint
+      OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment=${local.region}"
+    })
+  )
+}
+
+provider "aws" {
+  region = local.region
+
+  default_tags {
+    tags = local.tags
+  }
+}
+
+module "storage" {
+  source = "./modules/storage"
+
+  name                        = var.name
+  image_retention_days        = var.image_retention_days
+  log_retention_days          = var.log_retention_days
+  queue_visibility_timeout    = var.queue_visibility_timeout
+  queue_max_receive_count     = var.queue_max_receive_count
+  secret_recovery_window_days = var.secret_recovery_window_days
+  deletion_protection         = var.deletion_protection
+}
+
+module "network" {
+  source = "./modules/network"
+
+  name                = var.name
+  cidr_block          = var.vpc_cidr
+  single_nat_gateway  = var.single_nat_gateway
+  interface_endpoints = var.interface_endpoints
+  kms_key_arn         = module.storage.kms_key_arn
+  log_retention_days  = var.log_retention_days
+}
+
+module "alb" {
+  source = "./modules/alb"
+
+  name                = var.name
+  vpc_id              = module.network.vpc_id
+  vpc_cidr            = module.network.vpc_cidr
+  public_subnet_ids   = module.network.public_subnet_ids
+  domain_name         = var.domain_name
+  hosted_zone_name    = var.hosted_zone_name
+  allowed_cidrs       = var.telegram_cidrs
+  logs_bucket         = module.storage.logs_bucket_name
+  deletion_protection = var.deletion_protection
+}
+
+module "gateway" {
+  source = "./modules/gateway"
+
+  name                  = var.name
+  vpc_id                = module.network.vpc_id
+  vpc_cidr              = module.network.vpc_cidr
+  private_subnet_ids    = module.network.private_subnet_ids
+  alb_security_group_id = module.alb.security_group_id
+  alb_target_group_arn  = module.alb.target_group_arn
+  public_url            = module.alb.public_url
+  private_zone_name     = var.private_zone_name
+  instance_type         = var.gateway_instance_type
+  min_size              = var.gateway_min_size
+  max_size              = var.gateway_max_size
+  ami_ssm_parameter     = var.ami_ssm_parameter
+  image                 = local.images["gateway"]
+  ecr_repository_arn    = module.storage.repository_arns["gateway"]
+  common_environment    = local.common_environment
+  bucket_arn            = module.storage.bucket_arn
+  queue_arn             = module.storage.queue_arn
+  dlq_arn               = module.storage.dlq_arn
+  table_arn             = module.storage.table_arn
+  secret_arn            = module.storage.secret_arn
+  kms_key_arn           = module.storage.kms_key_arn
+  log_retention_days    = var.log_retention_days
+  deletion_protection   = var.deletion_protection
+  tags                  = local.tags
+}
+
+module "detector" {
+  source = "./modules/detector"
+
+  name                        = var.name
+  vpc_id                      = module.network.vpc_id
+  vpc_cidr                    = module.network.vpc_cidr
+  private_subnet_ids          = module.network.private_subnet_ids
+  instance_type               = var.detector_instance_type
+  min_size                    = var.detector_min_size
+  max_size                    = var.detector_max_size
+  target_backlog_per_instance = var.detector_target_backlog_per_instance
+  instance_warmup             = var.detector_instance_warmup
+  shutdown_grace              = var.detector_shutdown_grace
+  lanes                       = var.detector_lanes
+  metric_namespace            = var.metric_namespace
+  results_url                 = module.gateway.results_url
+  ami_ssm_parameter           = var.ami_ssm_parameter
+  image                       = local.images["detector"]
+  ecr_repository_arn          = module.storage.repository_arns["detector"]
+  common_environment          = local.common_environment
+  bucket_arn                  = module.storage.bucket_arn
+  queue_arn                   = module.storage.queue_arn
+  dlq_arn                     = module.storage.dlq_arn
+  table_arn                   = module.storage.table_arn
+  kms_key_arn                 = module.storage.kms_key_arn
+  log_retention_days          = var.log_retention_days
+  tags                        = local.tags
+}
+
+module "reporter" {
+  source = "./modules/reporter"
+
+  name                = var.name
+  vpc_id              = module.network.vpc_id
+  private_subnet_ids  = module.network.private_subnet_ids
+  instance_type       = var.reporter_instance_type
+  detector_asg_name   = module.detector.asg_name
+  report_interval     = var.reporter_interval
+  metric_namespace    = var.metric_namespace
+  no_instance_backlog = var.reporter_no_instance_backlog
+  count_in_flight     = var.reporter_count_in_flight
+  ami_ssm_parameter   = var.ami_ssm_parameter
+  image               = local.images["reporter"]
+  ecr_repository_arn  = module.storage.repository_arns["reporter"]
+  common_environment  = local.common_environment
+  queue_arn           = module.storage.queue_arn
+  table_arn           = module.storage.table_arn
+  kms_key_arn         = module.storage.kms_key_arn
+  log_retention_days  = var.log_retention_days
+  tags                = local.tags
+}
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  name                         = var.name
+  queue_name                   = module.storage.queue_name
+  dlq_name                     = module.storage.dlq_name
+  detector_asg_name            = module.detector.asg_name
+  metric_namespace             = var.metric_namespace
+  oldest_message_age_threshold = var.oldest_message_age_threshold
+  alarm_email                  = var.alarm_email
+  kms_key_arn                  = module.storage.kms_key_arn
+}

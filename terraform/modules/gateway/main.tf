@@ -1,0 +1,220 @@
+# The gateway: instances in two availability zones behind the public webhook
+# load balancer, plus the internal path for its Results gRPC service: an
+# internal Network Load Balancer on port 50051 that only the VPC can reach,
+# under a private Route 53 name (results.<private zone>).
+
+locals {
+  full_name = "${var.name}-gateway"
+}
+
+# ------------------------------------------------------ security groups
+
+resource "aws_security_group_rule" "webhook_from_alb" {
+  type                     = "ingress"
+  description              = "Webhook requests and health checks from the public load balancer"
+  security_group_id        = module.service.security_group_id
+  source_security_group_id = var.alb_security_group_id
+  from_port                = var.http_port
+  to_port                  = var.http_port
+  protocol                 = "tcp"
+}
+
+resource "aws_security_group_rule" "grpc_from_nlb" {
+  type                     = "ingress"
+  description              = "Results gRPC from the internal load balancer"
+  security_group_id        = module.service.security_group_id
+  source_security_group_id = aws_security_group.results.id
+  from_port                = var.grpc_port
+  to_port                  = var.grpc_port
+  protocol                 = "tcp"
+}
+
+resource "aws_security_group_rule" "health_from_nlb" {
+  type                     = "ingress"
+  description              = "Health checks (/healthz) from the internal load balancer"
+  security_group_id        = module.service.security_group_id
+  source_security_group_id = aws_security_group.results.id
+  from_port                = var.http_port
+  to_port                  = var.http_port
+  protocol                 = "tcp"
+}
+
+resource "aws_security_group" "results" {
+  name_prefix = "${var.name}-results-"
+  description = "Internal Results gRPC load balancer: VPC only"
+  vpc_id      = var.vpc_id
+
+  ingress {
+    description = "Results gRPC from inside the VPC (detectors, operators on a bastion)"
+    from_port   = var.grpc_port
+    to_port     = var.grpc_port
+    protocol    = "tcp"
+    cidr_blocks = [var.vpc_cidr]
+  }
+
+  egress {
+    description = "gRPC to the gateway instances"
+    from_port   = var.grpc_port
+    to_port     = var.grpc_port
+    protocol    = "tcp"
+    cidr_blocks = [var.vpc_cidr]
+  }
+
+  egress {
+    description = "Health checks to the gateway instances"
+    from_port   = var.http_port
+    to_port     = var.http_port
+    protocol    = "tcp"
+    cidr_blocks = [var.vpc_cidr]
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# ------------------------------------------- internal Results load balancer
+
+resource "aws_lb" "results" {
+  #checkov:skip=CKV_AWS_91:NLB access logs only record TLS listeners; this TCP listener carries internal gRPC only, and VPC flow logs already record its connections.
+  name                             = "${var.name}-results"
+  load_balancer_type               = "network"
+  internal                         = true
+  subnets                          = var.private_subnet_ids
+  security_groups                  = [aws_security_group.results.id]
+  enable_cross_zone_load_balancing = true
+  enable_deletion_protection       = var.deletion_protection
+}
+
+resource "aws_lb_target_group" "results" {
+  name_prefix          = "grpc-"
+  port                 = var.grpc_port
+  protocol             = "TCP"
+  target_type          = "instance"
+  vpc_id               = var.vpc_id
+  deregistration_delay = 30
+
+  health_check {
+    enabled             = true
+    protocol            = "HTTP"
+    port                = tostring(var.http_port)
+    path                = "/healthz"
+    healthy_threshold   = 2
+    unhealthy_threshold = 2
+    interval            = 10
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_lb_listener" "results" {
+  load_balancer_arn = aws_lb.results.arn
+  port              = var.grpc_port
+  protocol          = "TCP"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.results.arn
+  }
+}
+
+resource "aws_route53_zone" "private" {
+  name    = var.private_zone_name
+  comment = "${var.name}: internal names"
+
+  vpc {
+    vpc_id = var.vpc_id
+  }
+}
+
+resource "aws_route53_record" "results" {
+  zone_id = aws_route53_zone.private.zone_id
+  name    = "results.${var.private_zone_name}"
+  type    = "A"
+
+  alias {
+    name                   = aws_lb.results.dns_name
+    zone_id                = aws_lb.results.zone_id
+    evaluate_target_health = true
+  }
+}
+
+# ------------------------------------------------------------------- IAM
+
+data "aws_iam_policy_document" "gateway" {
+  statement {
+    sid       = "StoreAndReadImages"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${var.bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "CheckBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+  }
+
+  statement {
+    sid       = "EnqueueJobs"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = [var.queue_arn]
+  }
+
+  statement {
+    sid       = "AnswerDeadLetteredJobs"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = [var.dlq_arn]
+  }
+
+  statement {
+    sid       = "PredictionsAndDedupe"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DescribeTable"]
+    resources = [var.table_arn, "${var.table_arn}/index/*"]
+  }
+
+  statement {
+    sid       = "ReadTelegramSecret"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [var.secret_arn]
+  }
+
+  statement {
+    sid       = "UseDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+# --------------------------------------------------------------- service
+
+module "service" {
+  source = "../service"
+
+  name               = local.full_name
+  service            = "gateway"
+  subnet_ids         = var.private_subnet_ids
+  vpc_id             = var.vpc_id
+  instance_type      = var.instance_type
+  ami_ssm_parameter  = var.ami_ssm_parameter
+  image              = var.image
+  ecr_repository_arn = var.ecr_repository_arn
+  policy_json        = data.aws_iam_policy_document.gateway.json
+  min_size           = var.min_size
+  max_size           = var.max_size
+  target_group_arns  = [var.alb_target_group_arn, aws_lb_target_group.results.arn]
+  health_check_type  = "ELB"
+  kms_key_arn        = var.kms_key_arn
+  log_retention_days = var.log_retention_days
+  tags               = var.tags
+
+  environment = merge(var.common_environment, {
+    OTEL_SERVICE_NAME          = "gateway"
+    POLYBOT_HTTP_LISTEN        = "0.0.0.0:${var.http_port}"
+    POLYBOT_GRPC_LISTEN        = "0.0.0.0:${var.grpc_port}"
+    POLYBOT_TELEGRAM_MODE      = "webhook"
+    POLYBOT_TELEGRAM_SECRET_ID = var.secret_arn
+    POLYBOT_PUBLIC_URL         = var.public_url
+  })
+}

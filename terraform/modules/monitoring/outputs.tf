@@ -1,0 +1,3 @@
+output "alarm_topic_arn" {
+  value = aws_sns_topic.alarms.arn
+}

@@ -1,0 +1,70 @@
+# The reporter: one instance (an Auto Scaling Group of exactly one, so it is
+# replaced if it fails) that publishes Polybot/BacklogPerInstance and
+# Polybot/AverageProcessingTime for the detector group every interval.
+
+locals {
+  full_name = "${var.name}-reporter"
+}
+
+data "aws_iam_policy_document" "reporter" {
+  statement {
+    sid       = "ReadQueueDepth"
+    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = [var.queue_arn]
+  }
+
+  statement {
+    sid = "CountDetectors"
+    # Describe calls have no resource-level permissions.
+    actions   = ["autoscaling:DescribeAutoScalingGroups"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "PublishPolybotMetrics"
+    # PutMetricData has no resource-level permissions; the condition limits
+    # it to our namespace.
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metric_namespace]
+    }
+  }
+
+  statement {
+    sid       = "ReadProcessingTimes"
+    actions   = ["dynamodb:Query", "dynamodb:Scan", "dynamodb:DescribeTable"]
+    resources = [var.table_arn, "${var.table_arn}/index/*"]
+  }
+}
+
+module "service" {
+  source = "../service"
+
+  name               = local.full_name
+  service            = "reporter"
+  subnet_ids         = var.private_subnet_ids
+  vpc_id             = var.vpc_id
+  instance_type      = var.instance_type
+  ami_ssm_parameter  = var.ami_ssm_parameter
+  image              = var.image
+  ecr_repository_arn = var.ecr_repository_arn
+  policy_json        = data.aws_iam_policy_document.reporter.json
+  min_size           = 1
+  max_size           = 1
+  kms_key_arn        = var.kms_key_arn
+  log_retention_days = var.log_retention_days
+  tags               = var.tags
+
+  environment = merge(var.common_environment, {
+    OTEL_SERVICE_NAME           = "reporter"
+    POLYBOT_HTTP_LISTEN         = "0.0.0.0:${var.http_port}"
+    POLYBOT_ASG_NAME            = var.detector_asg_name
+    POLYBOT_REPORT_INTERVAL     = tostring(var.report_interval)
+    POLYBOT_METRIC_NAMESPACE    = var.metric_namespace
+    POLYBOT_NO_INSTANCE_BACKLOG = tostring(var.no_instance_backlog)
+    POLYBOT_COUNT_IN_FLIGHT     = tostring(var.count_in_flight)
+  })
+}

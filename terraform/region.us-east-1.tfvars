@@ -1,0 +1,12 @@
+# terraform workspace select us-east-1
+# terraform plan -var-file=region.us-east-1.tfvars -var image_tag=<tag>
+# A Telegram bot has exactly one webhook: a second region serves a second bot
+# (its own token in its own secret), e.g. a staging bot.
+region           = "us-east-1"
+domain_name      = "bot-us.example.com"
+hosted_zone_name = "example.com"
+vpc_cidr         = "10.30.0.0/16"
+
+detector_min_size                    = 1
+detector_max_size                    = 2
+detector_target_backlog_per_instance = 100

@@ -1,0 +1,202 @@
+variable "region" {
+  description = "AWS region to deploy to. Must equal the selected workspace (one workspace per region, with region.<region>.tfvars)."
+  type        = string
+}
+
+variable "name" {
+  description = "Name prefix for every resource."
+  type        = string
+  default     = "polybot"
+}
+
+variable "image_tag" {
+  description = "Container image tag to run (the release tag pushed by the release workflow, e.g. v1.2.0)."
+  type        = string
+}
+
+variable "domain_name" {
+  description = "Public DNS name of the webhook, e.g. bot.example.com (inside hosted_zone_name)."
+  type        = string
+}
+
+variable "hosted_zone_name" {
+  description = "Existing public Route 53 hosted zone, e.g. example.com."
+  type        = string
+}
+
+variable "telegram_cidrs" {
+  description = "Telegram's webhook source ranges; nothing else may reach the load balancer."
+  type        = list(string)
+  default     = ["149.154.160.0/20", "91.108.4.0/22"]
+}
+
+variable "vpc_cidr" {
+  type    = string
+  default = "10.20.0.0/16"
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for both AZs (cheaper) instead of one per AZ."
+  type        = bool
+  default     = true
+}
+
+variable "interface_endpoints" {
+  description = "AWS services reached through interface VPC endpoints."
+  type        = list(string)
+  default     = ["sqs", "secretsmanager", "monitoring", "logs", "autoscaling", "ecr.api", "ecr.dkr"]
+}
+
+variable "private_zone_name" {
+  description = "Private Route 53 zone for internal names; the Results gRPC service is results.<zone>."
+  type        = string
+  default     = "polybot.internal"
+}
+
+variable "ami_ssm_parameter" {
+  description = "Public SSM parameter with the AMI id for all instances (Amazon Linux 2023, x86_64)."
+  type        = string
+  default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+}
+
+variable "gateway_instance_type" {
+  type    = string
+  default = "t3.small"
+}
+
+variable "gateway_min_size" {
+  description = "At least 2: one gateway per availability zone."
+  type        = number
+  default     = 2
+}
+
+variable "gateway_max_size" {
+  type    = number
+  default = 4
+}
+
+variable "detector_instance_type" {
+  type    = string
+  default = "c6i.large"
+}
+
+variable "detector_min_size" {
+  type    = number
+  default = 1
+}
+
+variable "detector_max_size" {
+  type    = number
+  default = 4
+}
+
+variable "detector_target_backlog_per_instance" {
+  description = "Scaling target: acceptable latency per message / average processing time per message (see docs/DEPLOY.md). E.g. 10 s / 0.1 s = 100."
+  type        = number
+  default     = 100
+}
+
+variable "detector_instance_warmup" {
+  description = "Seconds a new detector instance needs before it counts (boot, pull, model load, warm-up)."
+  type        = number
+  default     = 180
+}
+
+variable "detector_shutdown_grace" {
+  description = "Seconds a detector gets to finish in-flight jobs when it is scaled in or replaced."
+  type        = number
+  default     = 30
+}
+
+variable "detector_lanes" {
+  description = "Inference lanes per detector; 0 = number of CPUs."
+  type        = number
+  default     = 0
+}
+
+variable "reporter_instance_type" {
+  type    = string
+  default = "t3.micro"
+}
+
+variable "reporter_interval" {
+  description = "Seconds between metric publications."
+  type        = number
+  default     = 30
+}
+
+variable "reporter_no_instance_backlog" {
+  description = "BacklogPerInstance published when jobs wait and no detector is in service (forces a scale-out)."
+  type        = number
+  default     = 99
+}
+
+variable "reporter_count_in_flight" {
+  description = "Count in-flight messages in the backlog too."
+  type        = bool
+  default     = false
+}
+
+variable "metric_namespace" {
+  type    = string
+  default = "Polybot"
+}
+
+variable "queue_visibility_timeout" {
+  type    = number
+  default = 60
+}
+
+variable "queue_max_receive_count" {
+  description = "Receives after which a job goes to the dead-letter queue."
+  type        = number
+  default     = 3
+}
+
+variable "image_retention_days" {
+  description = "Days after which images expire from the bucket."
+  type        = number
+  default     = 30
+}
+
+variable "log_retention_days" {
+  description = "Days to keep service logs, flow logs and access logs."
+  type        = number
+  default     = 365
+}
+
+variable "oldest_message_age_threshold" {
+  description = "Alarm when the oldest waiting job is older than this many seconds."
+  type        = number
+  default     = 300
+}
+
+variable "alarm_email" {
+  description = "Optional e-mail address for alarm notifications."
+  type        = string
+  default     = ""
+}
+
+variable "otel_exporter_otlp_endpoint" {
+  description = "Optional OTLP/gRPC endpoint for traces and metrics (OTEL_EXPORTER_OTLP_ENDPOINT); empty = no export."
+  type        = string
+  default     = ""
+}
+
+variable "rust_log" {
+  description = "RUST_LOG filter for every service."
+  type        = string
+  default     = "info"
+}
+
+variable "deletion_protection" {
+  description = "Protect load balancers and the table, and keep non-empty buckets and repositories on destroy. Set false (and apply) before terraform destroy."
+  type        = bool
+  default     = true
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a destroyed Telegram secret stays restorable (0 = delete at once)."
+  type        = number
+  default     = 7
+}

