@@ -31,6 +31,67 @@ pub enum Command {
     Detect(DetectArgs),
     /// Measure raw inference, end-to-end time, letterbox modes and lane scaling.
     Bench(crate::bench::BenchArgs),
+    /// Run the queue worker: jobs in, annotated photos, summaries and Results reports out.
+    Worker(WorkerArgs),
+    /// Exit 0 if the URL answers 200 (for container health checks).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:9090/healthz")]
+        url: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// gRPC URL of the gateway's Results service.
+    #[arg(
+        long,
+        env = "POLYBOT_RESULTS_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub results_url: String,
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "POLYBOT_HTTP_LISTEN", default_value = "0.0.0.0:9090")]
+    pub http_listen: std::net::SocketAddr,
+    /// Seconds in-flight jobs get to finish on SIGTERM before they are released to the queue.
+    #[arg(long, env = "POLYBOT_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
+    /// Seconds each heartbeat keeps a running job invisible to other workers.
+    #[arg(long, env = "POLYBOT_VISIBILITY", default_value_t = 60)]
+    pub visibility: u64,
+    #[command(flatten)]
+    pub backend: polybot_storage::config::BackendArgs,
+    #[command(flatten)]
+    pub telemetry: polybot_telemetry::TelemetryArgs,
+}
+
+/// Runs `detector worker` until SIGTERM.
+pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
+    use anyhow::Context;
+    let mut telemetry = polybot_telemetry::init("detector", args.telemetry.log_format)?;
+    let backends = args
+        .backend
+        .connect()
+        .await
+        .context("connecting the storage backend")?;
+    let opts = args.model.pool_options();
+    let detector = tokio::task::spawn_blocking(move || Detector::load(&opts)).await??;
+    let http = tokio::net::TcpListener::bind(args.http_listen)
+        .await
+        .with_context(|| format!("POLYBOT_HTTP_LISTEN={}: cannot listen", args.http_listen))?;
+    let config = crate::worker::WorkerConfig {
+        results_url: args.results_url,
+        shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
+        visibility: std::time::Duration::from_secs(args.visibility.max(3)),
+        messaging_system: args.backend.messaging_system(),
+        ..Default::default()
+    };
+    let handle = crate::worker::start(detector, backends, config, Some(http)).await?;
+    polybot_telemetry::shutdown_signal().await;
+    handle.shutdown().await;
+    telemetry.shutdown();
+    Ok(true)
 }
 
 /// Model and pipeline settings shared by every subcommand.

@@ -12,9 +12,11 @@ pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod geometry;
+mod metrics;
 pub mod model;
 pub mod pool;
 pub mod postprocess;
+pub mod worker;
 
 use std::time::Duration;
 

@@ -1,1 +1,303 @@
-//! The gateway service (filled in by later issues).
+//! The gateway: takes Telegram updates (webhook or long polling), stores
+//! photos and queues detection jobs, hosts the `polybot.v1.Results` gRPC
+//! service that detectors report to, and replies to users.
+//!
+//! [`Gateway::start`] runs it in-process on given listeners, so tests and
+//! the all-in-one runner use exactly what the `gateway` binary runs.
+
+pub mod cli;
+pub mod grpc;
+pub mod health;
+pub mod http;
+pub mod inbound;
+pub mod intake;
+pub mod loops;
+pub mod messenger;
+mod metrics;
+pub mod replies;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use polybot_proto::v1::results_server::ResultsServer;
+use polybot_storage::Backends;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::health::Health;
+use crate::intake::Intake;
+use crate::messenger::TelegramMessenger;
+use crate::replies::Replier;
+
+/// How the gateway hears from Telegram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TelegramMode {
+    /// Telegram posts updates to `/telegram/webhook` (production).
+    Webhook,
+    /// The gateway long-polls `getUpdates` (laptops without a public URL).
+    Polling,
+}
+
+/// PEM certificate chain and private key for serving HTTPS directly.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Clone)]
+pub struct GatewayConfig {
+    pub mode: TelegramMode,
+    /// Required in webhook mode: Telegram sends it in every delivery.
+    pub webhook_secret: Option<SecretString>,
+    /// If set, the webhook is registered with Telegram at start-up.
+    pub public_url: Option<reqwest::Url>,
+    pub tls: Option<TlsFiles>,
+    /// Largest photo accepted, at most the Bot API's 20 MB.
+    pub max_download: u64,
+    /// How long a dead-letter poll waits for messages.
+    pub dead_letter_wait: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            mode: TelegramMode::Webhook,
+            webhook_secret: None,
+            public_url: None,
+            tls: None,
+            max_download: inbound::BOT_API_MAX_DOWNLOAD,
+            dead_letter_wait: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(
+        "webhook mode needs a secret: set TELEGRAM_WEBHOOK_SECRET or POLYBOT_TELEGRAM_SECRET_ID"
+    )]
+    MissingWebhookSecret,
+    #[error(
+        "the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+    )]
+    BadWebhookSecret,
+    #[error("could not load the TLS certificate or key ({cert}, {key}): {reason}")]
+    Tls {
+        cert: PathBuf,
+        key: PathBuf,
+        reason: String,
+    },
+    #[error("could not register the webhook with Telegram: {0}")]
+    SetWebhook(String),
+    #[error("gRPC reflection: {0}")]
+    Reflection(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    http_addr: SocketAddr,
+    grpc_addr: SocketAddr,
+    cancel: CancellationToken,
+    tasks: JoinSet<()>,
+    health: Health,
+    reporter: tonic_health::server::HealthReporter,
+}
+
+impl Gateway {
+    /// Starts serving on the given listeners (bind port 0 in tests).
+    pub async fn start(
+        config: GatewayConfig,
+        backends: Backends,
+        telegram: TelegramMessenger,
+        http_listener: TcpListener,
+        grpc_listener: TcpListener,
+    ) -> Result<Self, GatewayError> {
+        if config.mode == TelegramMode::Webhook {
+            let secret = config
+                .webhook_secret
+                .as_ref()
+                .ok_or(GatewayError::MissingWebhookSecret)?;
+            let s = secret.expose_secret();
+            let valid = !s.is_empty()
+                && s.len() <= 256
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid {
+                return Err(GatewayError::BadWebhookSecret);
+            }
+        }
+        let http_addr = http_listener.local_addr()?;
+        let grpc_addr = grpc_listener.local_addr()?;
+        let cancel = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let health = Health::default();
+        let messenger = telegram.clone().shared();
+
+        let intake = Arc::new(Intake::new(
+            backends.clone(),
+            Arc::clone(&messenger),
+            config.max_download,
+        ));
+        let replier = Replier::new(backends.clone(), Arc::clone(&messenger));
+
+        // gRPC: Results, health and reflection (v1 and v1alpha: grpcurl 1.8 speaks only v1alpha).
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(polybot_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| GatewayError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(polybot_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| GatewayError::Reflection(e.to_string()))?;
+        let results = ResultsServer::new(grpc::ResultsService::new(replier.clone()));
+        let grpc_cancel = cancel.clone();
+        tasks.spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .add_service(health_service)
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha)
+                .add_service(results)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                    grpc_cancel.cancelled_owned(),
+                )
+                .await;
+            if let Err(e) = served {
+                warn!(error = %e, "gRPC server stopped with an error");
+            }
+        });
+
+        // HTTP: webhook, health.
+        let webhook_secret = if config.mode == TelegramMode::Webhook {
+            config.webhook_secret.clone()
+        } else {
+            None
+        };
+        let router = http::router(http::AppState {
+            intake: Arc::clone(&intake),
+            webhook_secret,
+            health: health.clone(),
+        });
+        match &config.tls {
+            None => {
+                let http_cancel = cancel.clone();
+                tasks.spawn(async move {
+                    let served = axum::serve(http_listener, router)
+                        .with_graceful_shutdown(http_cancel.cancelled_owned())
+                        .await;
+                    if let Err(e) = served {
+                        warn!(error = %e, "HTTP server stopped with an error");
+                    }
+                });
+            }
+            Some(tls) => {
+                let rustls =
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                        .await
+                        .map_err(|e| GatewayError::Tls {
+                            cert: tls.cert.clone(),
+                            key: tls.key.clone(),
+                            reason: e.to_string(),
+                        })?;
+                let handle = axum_server::Handle::new();
+                let server = axum_server::from_tcp_rustls(http_listener.into_std()?, rustls)?
+                    .handle(handle.clone());
+                let http_cancel = cancel.clone();
+                tasks.spawn(async move {
+                    http_cancel.cancelled().await;
+                    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+                });
+                tasks.spawn(async move {
+                    if let Err(e) = server.serve(router.into_make_service()).await {
+                        warn!(error = %e, "HTTPS server stopped with an error");
+                    }
+                });
+            }
+        }
+
+        tasks.spawn(health::watch(
+            health.clone(),
+            reporter.clone(),
+            backends.clone(),
+            Duration::from_secs(5),
+            cancel.clone(),
+        ));
+        tasks.spawn(loops::dead_letters(
+            Arc::clone(&backends.dead_letters),
+            replier,
+            config.dead_letter_wait,
+            cancel.clone(),
+        ));
+
+        match config.mode {
+            TelegramMode::Polling => {
+                tasks.spawn(loops::long_poll(
+                    telegram.bot().clone(),
+                    intake,
+                    cancel.clone(),
+                ));
+            }
+            TelegramMode::Webhook => {
+                if let (Some(url), Some(secret)) = (&config.public_url, &config.webhook_secret) {
+                    let hook = url
+                        .join(http::WEBHOOK_PATH.trim_start_matches('/'))
+                        .map_err(|e| GatewayError::SetWebhook(e.to_string()))?;
+                    use teloxide::prelude::Requester;
+                    let mut req = telegram.bot().set_webhook(hook.clone());
+                    req.secret_token = Some(secret.expose_secret().to_owned());
+                    req.await
+                        .map_err(|e| GatewayError::SetWebhook(e.to_string()))?;
+                    info!(%hook, "webhook registered with Telegram");
+                }
+            }
+        }
+        info!(%http_addr, %grpc_addr, mode = ?config.mode, "gateway started");
+        Ok(Self {
+            http_addr,
+            grpc_addr,
+            cancel,
+            tasks,
+            health,
+            reporter,
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.health.is_ready()
+    }
+
+    /// Graceful shutdown: report not-serving first, then stop taking work and
+    /// let in-flight requests finish.
+    pub async fn shutdown(mut self) {
+        self.health.stop(&self.reporter).await;
+        self.cancel.cancel();
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(15), drain)
+            .await
+            .is_err()
+        {
+            warn!("gateway tasks did not stop within 15 s; aborting them");
+            self.tasks.abort_all();
+        }
+        info!("gateway stopped");
+    }
+}

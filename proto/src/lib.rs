@@ -21,7 +21,10 @@ pub struct InvalidMessage {
 }
 
 fn invalid(field: &'static str, reason: impl ToString) -> InvalidMessage {
-    InvalidMessage { field, reason: reason.to_string() }
+    InvalidMessage {
+        field,
+        reason: reason.to_string(),
+    }
 }
 
 impl From<domain::FailureKind> for v1::FailureKind {
@@ -136,14 +139,20 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Success(domain::PredictionSummary),
-    Failure { kind: domain::FailureKind, detail: String },
+    Failure {
+        kind: domain::FailureKind,
+        detail: String,
+    },
 }
 
 impl TryFrom<v1::ReportResultRequest> for Report {
     type Error = InvalidMessage;
 
     fn try_from(r: v1::ReportResultRequest) -> Result<Self, Self::Error> {
-        let prediction_id = r.prediction_id.parse().map_err(|e| invalid("prediction_id", e))?;
+        let prediction_id = r
+            .prediction_id
+            .parse()
+            .map_err(|e| invalid("prediction_id", e))?;
         if r.chat_id == 0 {
             return Err(invalid("chat_id", "must be set"));
         }
@@ -154,7 +163,10 @@ impl TryFrom<v1::ReportResultRequest> for Report {
                     .ok_or_else(|| invalid("success.summary", "must be set"))?
                     .try_into()?;
                 if summary.prediction_id != prediction_id {
-                    return Err(invalid("success.summary.prediction_id", "differs from prediction_id"));
+                    return Err(invalid(
+                        "success.summary.prediction_id",
+                        "differs from prediction_id",
+                    ));
                 }
                 Outcome::Success(summary)
             }
@@ -223,7 +235,10 @@ mod tests {
         let id = domain::PredictionId::new();
         for outcome in [
             Outcome::Success(summary(id)),
-            Outcome::Failure { kind: domain::FailureKind::CorruptImage, detail: "eof".into() },
+            Outcome::Failure {
+                kind: domain::FailureKind::CorruptImage,
+                detail: "eof".into(),
+            },
         ] {
             let report = Report {
                 prediction_id: id,
@@ -244,9 +259,15 @@ mod tests {
             reply_to_message_id: 0,
             outcome: None,
         };
-        assert_eq!(Report::try_from(wire.clone()).err().map(|e| e.field), Some("prediction_id"));
+        assert_eq!(
+            Report::try_from(wire.clone()).err().map(|e| e.field),
+            Some("prediction_id")
+        );
         wire.prediction_id = domain::PredictionId::new().to_string();
-        assert_eq!(Report::try_from(wire).err().map(|e| e.field), Some("outcome"));
+        assert_eq!(
+            Report::try_from(wire).err().map(|e| e.field),
+            Some("outcome")
+        );
     }
 
     #[test]

@@ -1,1 +1,375 @@
-//! The reporter service (filled in by later issues).
+//! The reporter: publishes the detector Auto Scaling Group's scaling metric.
+//!
+//! Every interval (30 s by default) it computes
+//!
+//! ```text
+//! BacklogPerInstance = messages ÷ InService instances of the ASG
+//! ```
+//!
+//! where `messages` is the jobs queue's visible messages (plus the in-flight
+//! ones with `POLYBOT_COUNT_IN_FLIGHT`), and publishes it with
+//! `AverageProcessingTime` (Seconds) to CloudWatch, in namespace `Polybot`,
+//! dimension `AutoScalingGroupName`. With messages but no instance it
+//! publishes `POLYBOT_NO_INSTANCE_BACKLOG` (99), far above any sensible
+//! target, so target tracking scales out from zero; with no messages, 0.
+//!
+//! # Choosing the target value
+//!
+//! Target tracking keeps BacklogPerInstance near a target. A new message
+//! waits behind the backlog of its instance, and an instance with `L`
+//! inference lanes works through `L` messages per processing time, so
+//!
+//! ```text
+//! target = acceptable latency × lanes ÷ AverageProcessingTime
+//! ```
+//!
+//! e.g. 10 s acceptable, 2 lanes, 0.5 s per photo → target 40. The
+//! published `AverageProcessingTime` is there to derive it from real data.
+//!
+//! # Where the processing time comes from
+//!
+//! The reporter cannot derive it from what AWS shows it: SQS does not count
+//! completions, and the prediction table can only be listed per chat (a
+//! table scan every 30 s would cost more than the whole service). The only
+//! party that measures it is the detector, so [`ProcessingTimeSource`] is
+//! a port, and the implementation today is [`ProcessingTimes`], an
+//! in-process recorder: the detector calls [`ProcessingTimes::record`] per
+//! job and each report publishes the mean of the interval's jobs. That
+//! works where detector and reporter share a process (the all-in-one
+//! runner). The standalone reporter has no source yet and publishes only
+//! BacklogPerInstance; an interval without finished jobs publishes no
+//! processing time either (CloudWatch "missing data", not a false 0).
+//!
+//! # Ports
+//!
+//! The loop ([`Reporter`], [`run`]) sees only ports: the jobs queue
+//! ([`polybot_storage::JobQueue::stats`]), an [`InstanceCounter`] (the ASG,
+//! or a fixed number), a [`MetricSink`] (CloudWatch, or a log that keeps
+//! the values) and an optional [`ProcessingTimeSource`]. [`cli`] builds
+//! them from the command line for the `reporter` binary; the all-in-one
+//! runner builds a [`Reporter`] from its own embedded queue.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use polybot_storage::{JobQueue, QueueStats};
+
+pub mod aws;
+pub mod cli;
+
+pub use aws::{AsgInstanceCounter, CloudWatchSink};
+
+/// The scaling metric's name in CloudWatch.
+pub const BACKLOG_METRIC: &str = "BacklogPerInstance";
+/// The processing time metric's name in CloudWatch.
+pub const PROCESSING_TIME_METRIC: &str = "AverageProcessingTime";
+/// The dimension both metrics carry.
+pub const ASG_DIMENSION: &str = "AutoScalingGroupName";
+/// Published when there are messages but no instance (the course's value).
+pub const DEFAULT_NO_INSTANCE_BACKLOG: f64 = 99.0;
+
+/// Messages per in-service instance.
+///
+/// No messages → 0, whatever the instances; messages but no instance →
+/// `no_instance_value`, which must be above the scaling target so the
+/// group scales out from zero.
+pub fn backlog_per_instance(messages: u64, instances: u32, no_instance_value: f64) -> f64 {
+    match (messages, instances) {
+        (0, _) => 0.0,
+        (_, 0) => no_instance_value,
+        // u64 → f64 loses precision only above 2^53 messages.
+        (m, n) => m as f64 / f64::from(n),
+    }
+}
+
+// ----------------------------------------------------------------- ports
+
+/// How many detector instances are serving.
+#[async_trait]
+pub trait InstanceCounter: Send + Sync + 'static {
+    /// Instances in service now.
+    async fn in_service(&self) -> anyhow::Result<u32>;
+}
+
+/// A fixed count: the all-in-one runner's one in-process detector, or a
+/// deployment without an Auto Scaling Group.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedInstances(pub u32);
+
+#[async_trait]
+impl InstanceCounter for FixedInstances {
+    async fn in_service(&self) -> anyhow::Result<u32> {
+        Ok(self.0)
+    }
+}
+
+/// The unit of a published value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// A plain number (CloudWatch's `None` unit).
+    None,
+    Seconds,
+}
+
+/// One published value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datum {
+    pub name: &'static str,
+    pub value: f64,
+    pub unit: Unit,
+}
+
+/// Where the values go.
+#[async_trait]
+pub trait MetricSink: Send + Sync + 'static {
+    /// Publishes all of `data` (one request where the backend allows).
+    async fn publish(&self, data: &[Datum]) -> anyhow::Result<()>;
+}
+
+/// A sink that logs every value and keeps them, for local runs and tests.
+#[derive(Debug, Default, Clone)]
+pub struct LogSink {
+    published: Arc<Mutex<Vec<Datum>>>,
+}
+
+impl LogSink {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything published so far, oldest first.
+    pub fn published(&self) -> Vec<Datum> {
+        self.published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The latest value of `name`.
+    pub fn latest(&self, name: &str) -> Option<f64> {
+        self.published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .rev()
+            .find(|d| d.name == name)
+            .map(|d| d.value)
+    }
+}
+
+#[async_trait]
+impl MetricSink for LogSink {
+    async fn publish(&self, data: &[Datum]) -> anyhow::Result<()> {
+        for d in data {
+            tracing::info!(metric = d.name, value = d.value, unit = ?d.unit, "metric");
+        }
+        self.published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(data);
+        Ok(())
+    }
+}
+
+/// The average time a detector spends on one job.
+#[async_trait]
+pub trait ProcessingTimeSource: Send + Sync + 'static {
+    /// The mean over the jobs finished since the previous call, or `None`
+    /// if none finished.
+    async fn take_average(&self) -> anyhow::Result<Option<Duration>>;
+}
+
+/// An in-process recorder of processing times: the detector records each
+/// job's time, the reporter takes the interval's mean. Cheap to clone;
+/// clones share the record.
+#[derive(Debug, Default, Clone)]
+pub struct ProcessingTimes {
+    window: Arc<Mutex<(Duration, u32)>>,
+}
+
+impl ProcessingTimes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records one job's processing time.
+    pub fn record(&self, time: Duration) {
+        let mut w = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+        w.0 = w.0.saturating_add(time);
+        w.1 = w.1.saturating_add(1);
+    }
+}
+
+#[async_trait]
+impl ProcessingTimeSource for ProcessingTimes {
+    async fn take_average(&self) -> anyhow::Result<Option<Duration>> {
+        let (sum, count) =
+            std::mem::take(&mut *self.window.lock().unwrap_or_else(PoisonError::into_inner));
+        Ok((count > 0).then(|| sum / count))
+    }
+}
+
+// ------------------------------------------------------------------ loop
+
+/// How the backlog is computed and how often.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReportSettings {
+    pub interval: Duration,
+    /// Count in-flight (received, not yet deleted) messages as backlog too.
+    pub count_in_flight: bool,
+    /// Published when there are messages but no instance.
+    pub no_instance_backlog: f64,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(30),
+            count_in_flight: false,
+            no_instance_backlog: DEFAULT_NO_INSTANCE_BACKLOG,
+        }
+    }
+}
+
+/// What one cycle saw and published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub queue: QueueStats,
+    pub instances: u32,
+    pub backlog_per_instance: f64,
+    pub average_processing_time: Option<Duration>,
+}
+
+/// The reporter's ports and settings.
+#[derive(Clone)]
+pub struct Reporter {
+    pub queue: Arc<dyn JobQueue>,
+    pub instances: Arc<dyn InstanceCounter>,
+    pub sink: Arc<dyn MetricSink>,
+    pub processing_times: Option<Arc<dyn ProcessingTimeSource>>,
+    pub settings: ReportSettings,
+}
+
+impl Reporter {
+    /// One cycle: read the queue and the instance count, publish.
+    pub async fn report_once(&self) -> anyhow::Result<Report> {
+        // Independent reads; do them together to keep the snapshot tight.
+        let (stats, instances) = tokio::join!(self.queue.stats(), self.instances.in_service());
+        let stats = stats.context("reading the jobs queue's depth")?;
+        let instances = instances.context("counting in-service instances")?;
+        let messages = if self.settings.count_in_flight {
+            stats.visible.saturating_add(stats.in_flight)
+        } else {
+            stats.visible
+        };
+        let backlog = backlog_per_instance(messages, instances, self.settings.no_instance_backlog);
+
+        let average = match &self.processing_times {
+            None => None,
+            // A failing source must not stop the scaling metric.
+            Some(source) => source.take_average().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %format!("{e:#}"), "processing time unavailable");
+                None
+            }),
+        };
+        let mut data = vec![Datum {
+            name: BACKLOG_METRIC,
+            value: backlog,
+            unit: Unit::None,
+        }];
+        if let Some(avg) = average {
+            data.push(Datum {
+                name: PROCESSING_TIME_METRIC,
+                value: avg.as_secs_f64(),
+                unit: Unit::Seconds,
+            });
+        }
+        self.sink
+            .publish(&data)
+            .await
+            .context("publishing metrics")?;
+        tracing::debug!(
+            visible = stats.visible,
+            in_flight = stats.in_flight,
+            instances,
+            backlog_per_instance = backlog,
+            "reported"
+        );
+        Ok(Report {
+            queue: stats,
+            instances,
+            backlog_per_instance: backlog,
+            average_processing_time: average,
+        })
+    }
+}
+
+/// Reports every `settings.interval` until `shutdown` completes.
+///
+/// A failed cycle (AWS briefly unreachable) is logged and the next one
+/// tried on time: the scaling metric must not stop for good because of one
+/// error. A cycle that hangs is cut off after one interval.
+pub async fn run(reporter: Reporter, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let interval = reporter.settings.interval.max(Duration::from_millis(100));
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    tracing::info!(interval_secs = interval.as_secs_f64(), "reporter started");
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = ticks.tick() => {
+                match tokio::time::timeout(interval, reporter.report_once()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "report failed; trying again next interval"),
+                    Err(_) => tracing::warn!("report took longer than the interval; trying again next interval"),
+                }
+            }
+        }
+    }
+    tracing::info!("reporter stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_without_instances_publish_the_scale_out_value() {
+        assert_eq!(backlog_per_instance(100, 0, 99.0), 99.0);
+        assert_eq!(backlog_per_instance(1, 0, 500.0), 500.0);
+    }
+
+    #[test]
+    fn no_messages_publish_zero_whatever_the_instances() {
+        assert_eq!(backlog_per_instance(0, 0, 99.0), 0.0);
+        assert_eq!(backlog_per_instance(0, 3, 99.0), 0.0);
+    }
+
+    #[test]
+    fn backlog_is_messages_per_instance() {
+        assert_eq!(backlog_per_instance(50, 2, 99.0), 25.0);
+        assert_eq!(backlog_per_instance(5, 2, 99.0), 2.5);
+    }
+
+    #[tokio::test]
+    async fn processing_times_average_the_interval_and_then_start_over() {
+        let times = ProcessingTimes::new();
+        let detector_side = times.clone();
+        detector_side.record(Duration::from_millis(100));
+        detector_side.record(Duration::from_millis(300));
+        assert_eq!(
+            times.take_average().await.ok().flatten(),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            times.take_average().await.ok().flatten(),
+            None,
+            "a new interval starts empty"
+        );
+    }
+}

@@ -1,3 +1,6 @@
-fn main() -> anyhow::Result<()> {
-    Ok(())
+//! The `reporter` binary; everything is in the library (`reporter::cli`).
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    reporter::cli::main().await
 }

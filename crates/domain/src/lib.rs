@@ -396,17 +396,29 @@ mod tests {
             submitted_at: 1.5,
         };
         assert_eq!(Job::parse(&job.to_json()).expect("parse"), job);
-        let v2 = job.to_json().replace("\"schema_version\":1", "\"schema_version\":2");
-        assert!(matches!(Job::parse(&v2), Err(JobError::UnsupportedVersion(2))));
+        let v2 = job
+            .to_json()
+            .replace("\"schema_version\":1", "\"schema_version\":2");
+        assert!(matches!(
+            Job::parse(&v2),
+            Err(JobError::UnsupportedVersion(2))
+        ));
         assert!(matches!(Job::parse("{}"), Err(JobError::Malformed(_))));
-        let bad_key = job.to_json().replace("1243002838/original/x.jpg", "../etc/passwd");
+        let bad_key = job
+            .to_json()
+            .replace("1243002838/original/x.jpg", "../etc/passwd");
         assert!(matches!(Job::parse(&bad_key), Err(JobError::Malformed(_))));
     }
 
     #[test]
     fn every_failure_message_asks_the_user_to_try_again() {
-        for kind in [FailureKind::NotAnImage, FailureKind::TooLarge, FailureKind::CorruptImage,
-                     FailureKind::GaveUp, FailureKind::Internal] {
+        for kind in [
+            FailureKind::NotAnImage,
+            FailureKind::TooLarge,
+            FailureKind::CorruptImage,
+            FailureKind::GaveUp,
+            FailureKind::Internal,
+        ] {
             assert!(kind.user_message().contains("try again"), "{kind:?}");
             assert_eq!(FailureKind::parse(kind.as_str()), Some(kind));
         }

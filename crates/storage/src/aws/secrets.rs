@@ -1,0 +1,89 @@
+//! The Telegram bot token and webhook secret from AWS Secrets Manager.
+//!
+//! The secret's `SecretString` is JSON:
+//! `{"telegram_token":"…","webhook_secret":"…"}`. The values come back as
+//! [`SecretString`]s, whose `Debug` prints nothing of them, and no error
+//! message here quotes the secret's contents (not even a parse error's
+//! excerpt): errors name the secret id and say what is wrong with it.
+
+use aws_config::SdkConfig;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::error::{classify, service_code};
+use crate::{Result, StorageError};
+
+/// The setting that names the secret, for error messages.
+pub const SECRET_ID_SETTING: &str = "POLYBOT_TELEGRAM_SECRET_ID";
+
+/// The gateway's Telegram credentials.
+#[derive(Debug)]
+pub struct TelegramSecrets {
+    pub telegram_token: SecretString,
+    pub webhook_secret: SecretString,
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    telegram_token: String,
+    webhook_secret: String,
+}
+
+/// Reads the secret `secret_id` (a name or an ARN).
+///
+/// A missing secret, denied access or a malformed value is
+/// [`StorageError::Config`]; an outage is [`StorageError::Unavailable`].
+pub async fn telegram_secrets(sdk: &SdkConfig, secret_id: &str) -> Result<TelegramSecrets> {
+    let setting = format!("{SECRET_ID_SETTING}={secret_id}");
+    if secret_id.is_empty() {
+        return Err(StorageError::Config(format!(
+            "{SECRET_ID_SETTING} is empty"
+        )));
+    }
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let out = match client.get_secret_value().secret_id(secret_id).send().await {
+        Ok(o) => o,
+        Err(e) if service_code(&e) == Some("ResourceNotFoundException") => {
+            return Err(StorageError::Config(format!(
+                "{setting}: no such secret in Secrets Manager"
+            )));
+        }
+        Err(e) => {
+            return Err(super::startup_error(
+                SECRET_ID_SETTING,
+                secret_id,
+                "the secret could not be read",
+                classify("Secrets Manager", &format!("GetSecretValue {secret_id}"), e),
+            ));
+        }
+    };
+    let Some(text) = out.secret_string else {
+        return Err(StorageError::Config(format!(
+            "{setting}: the secret has no SecretString (a binary secret?); \
+             expected JSON {{\"telegram_token\":\"…\",\"webhook_secret\":\"…\"}}"
+        )));
+    };
+    let raw: Raw = serde_json::from_str(&text).map_err(|e| {
+        // serde's message may quote part of the value; say only where and
+        // what kind of problem it is.
+        StorageError::Config(format!(
+            "{setting}: the SecretString is not JSON of the form \
+             {{\"telegram_token\":\"…\",\"webhook_secret\":\"…\"}} ({:?} error at line {}, column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    for (field, value) in [
+        ("telegram_token", &raw.telegram_token),
+        ("webhook_secret", &raw.webhook_secret),
+    ] {
+        if value.trim().is_empty() {
+            return Err(StorageError::Config(format!("{setting}: {field} is empty")));
+        }
+    }
+    Ok(TelegramSecrets {
+        telegram_token: SecretString::from(raw.telegram_token),
+        webhook_secret: SecretString::from(raw.webhook_secret),
+    })
+}

@@ -1,0 +1,319 @@
+//! [`JobQueue`] on an SQS standard queue; the same type serves the jobs
+//! queue and its dead-letter queue.
+//!
+//! - `receive` long-polls (SQS caps the wait at 20 s and a batch at 10
+//!   messages, so larger requests are capped, not refused) and asks for the
+//!   `ApproximateReceiveCount` and `SentTimestamp` system attributes.
+//! - Message attributes travel as SQS `String` attributes. SQS refuses empty
+//!   values and more than 10 attributes; both are reported as
+//!   [`StorageError::Invalid`] rather than silently dropped.
+//! - Dead-lettering is the queue's redrive policy (set up by Terraform or
+//!   [`super::provision`]): after `maxReceiveCount` receives SQS moves the
+//!   message itself, so no code here counts receives.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+
+use super::error::{classify, service_code};
+use crate::{Attributes, Delivery, JobQueue, QueueStats, Receipt, Result, StorageError};
+
+const BACKEND: &str = "SQS";
+/// SQS's limits.
+const MAX_WAIT_SECS: u64 = 20;
+const MAX_BATCH: usize = 10;
+const MAX_ATTRIBUTES: usize = 10;
+const MAX_VISIBILITY_SECS: u64 = 12 * 60 * 60;
+
+/// One SQS queue, by URL.
+#[derive(Debug, Clone)]
+pub struct SqsJobQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsJobQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: queue_url.into(),
+        }
+    }
+
+    /// A queue with a client of its own, for callers that need no other
+    /// AWS service (the reporter).
+    pub fn from_config(sdk: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), queue_url)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Start-up check: the queue exists and we may use it. `setting` names
+    /// where the URL came from (e.g. `POLYBOT_QUEUE_URL`) for the error.
+    pub async fn verify(&self, setting: &str) -> Result<()> {
+        self.attributes(setting, &[QueueAttributeName::QueueArn])
+            .await
+            .map(|_| ())
+    }
+
+    /// The queue's ARN (for a redrive policy) and its redrive policy's
+    /// target ARN, if any; used to warn when the jobs queue is not wired
+    /// to the configured DLQ.
+    pub(crate) async fn arn_and_redrive_target(
+        &self,
+        setting: &str,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let attrs = self
+            .attributes(
+                setting,
+                &[
+                    QueueAttributeName::QueueArn,
+                    QueueAttributeName::RedrivePolicy,
+                ],
+            )
+            .await?;
+        let arn = attrs.get(&QueueAttributeName::QueueArn).cloned();
+        let target = attrs
+            .get(&QueueAttributeName::RedrivePolicy)
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|p| p.get("deadLetterTargetArn")?.as_str().map(str::to_owned));
+        Ok((arn, target))
+    }
+
+    async fn attributes(
+        &self,
+        setting: &str,
+        names: &[QueueAttributeName],
+    ) -> Result<HashMap<QueueAttributeName, String>> {
+        if self.url.is_empty() {
+            return Err(StorageError::Config(format!("{setting} is not set")));
+        }
+        match self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .set_attribute_names(Some(names.to_vec()))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.attributes.unwrap_or_default()),
+            Err(e) => Err(super::startup_error(
+                setting,
+                &self.url,
+                "the queue does not exist or is not accessible",
+                classify(BACKEND, &format!("GetQueueAttributes {}", self.url), e),
+            )),
+        }
+    }
+
+    fn to_sqs_attributes(
+        &self,
+        attributes: &Attributes,
+    ) -> Result<Option<HashMap<String, MessageAttributeValue>>> {
+        if attributes.is_empty() {
+            return Ok(None);
+        }
+        if attributes.len() > MAX_ATTRIBUTES {
+            return Err(StorageError::Invalid(format!(
+                "SQS allows at most {MAX_ATTRIBUTES} message attributes, got {}",
+                attributes.len()
+            )));
+        }
+        let mut out = HashMap::with_capacity(attributes.len());
+        for (name, value) in attributes {
+            if value.is_empty() {
+                return Err(StorageError::Invalid(format!(
+                    "SQS refuses empty message attribute values (attribute {name:?})"
+                )));
+            }
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| StorageError::Invalid(format!("message attribute {name:?}: {e}")))?;
+            out.insert(name.clone(), value);
+        }
+        Ok(Some(out))
+    }
+
+    /// Maps "this receipt is stale" answers to `NotFound`, so callers can
+    /// tell a lost lease from an outage.
+    fn receipt_error(
+        &self,
+        call: &str,
+        receipt: &Receipt,
+        err: aws_sdk_sqs::error::SdkError<
+            impl aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+            aws_sdk_sqs::config::http::HttpResponse,
+        >,
+    ) -> StorageError {
+        match service_code(&err) {
+            Some(
+                "ReceiptHandleIsInvalid"
+                | "InvalidReceiptHandle"
+                | "MessageNotInflight"
+                | "AWS.SimpleQueueService.MessageNotInflight",
+            ) => StorageError::NotFound(format!("receipt {} on {}", short(&receipt.0), self.url)),
+            _ => classify(BACKEND, &format!("{call} on {}", self.url), err),
+        }
+    }
+}
+
+/// Receipt handles are long; messages show their start.
+fn short(s: &str) -> &str {
+    s.get(..16).unwrap_or(s)
+}
+
+/// SQS takes whole seconds; round up so a short wait or a heartbeat is never
+/// turned into "no wait" or "visible now".
+fn ceil_secs(d: Duration, max: u64) -> i32 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    // `max` is well below i32::MAX.
+    i32::try_from(secs.min(max)).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl JobQueue for SqsJobQueue {
+    async fn send(&self, body: &str, attributes: &Attributes) -> Result<()> {
+        let attrs = self.to_sqs_attributes(attributes)?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .set_message_attributes(attrs)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(BACKEND, &format!("SendMessage to {}", self.url), e))
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let batch = i32::try_from(max.min(MAX_BATCH)).unwrap_or(1);
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(batch)
+            .wait_time_seconds(ceil_secs(wait, MAX_WAIT_SECS))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| classify(BACKEND, &format!("ReceiveMessage from {}", self.url), e))?;
+
+        let mut deliveries = Vec::new();
+        for m in out.messages.unwrap_or_default() {
+            let Some(receipt) = m.receipt_handle else {
+                // Without a handle the message can be neither deleted nor
+                // extended; SQS always sends one, so this is not expected.
+                tracing::warn!(queue = %self.url, message_id = ?m.message_id, "SQS message without a receipt handle; skipped");
+                continue;
+            };
+            let system = m.attributes.unwrap_or_default();
+            let receive_count = system
+                .get(&MessageSystemAttributeName::ApproximateReceiveCount)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            let sent_at = system
+                .get(&MessageSystemAttributeName::SentTimestamp)
+                .and_then(|v| v.parse::<f64>().ok())
+                .map(|ms| ms / 1000.0)
+                .unwrap_or_default();
+            let attributes = m
+                .message_attributes
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
+                .collect();
+            deliveries.push(Delivery {
+                body: m.body.unwrap_or_default(),
+                attributes,
+                receipt: Receipt(receipt),
+                receive_count,
+                sent_at,
+            });
+        }
+        Ok(deliveries)
+    }
+
+    async fn delete(&self, receipt: &Receipt) -> Result<()> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(&receipt.0)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.receipt_error("DeleteMessage", receipt, e))
+    }
+
+    async fn set_visibility(&self, receipt: &Receipt, timeout: Duration) -> Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(&receipt.0)
+            .visibility_timeout(ceil_secs(timeout, MAX_VISIBILITY_SECS))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.receipt_error("ChangeMessageVisibility", receipt, e))
+    }
+
+    async fn stats(&self) -> Result<QueueStats> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| classify(BACKEND, &format!("GetQueueAttributes {}", self.url), e))?;
+        let attrs = out.attributes.unwrap_or_default();
+        let count = |name: &QueueAttributeName| -> Result<u64> {
+            match attrs.get(name) {
+                None => Ok(0),
+                Some(v) => v.parse().map_err(|_| {
+                    StorageError::Invalid(format!("{} of {} is {v:?}", name.as_str(), self.url))
+                }),
+            }
+        };
+        Ok(QueueStats {
+            visible: count(&QueueAttributeName::ApproximateNumberOfMessages)?,
+            in_flight: count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?,
+        })
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(BACKEND, &format!("GetQueueAttributes {}", self.url), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_and_timeouts_round_up_to_whole_seconds_within_sqs_limits() {
+        assert_eq!(ceil_secs(Duration::ZERO, 20), 0);
+        assert_eq!(ceil_secs(Duration::from_millis(1), 20), 1);
+        assert_eq!(ceil_secs(Duration::from_secs(5), 20), 5);
+        assert_eq!(ceil_secs(Duration::from_secs(60), 20), 20);
+    }
+}

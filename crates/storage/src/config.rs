@@ -1,0 +1,111 @@
+//! Choosing and connecting a backend from flags and environment variables:
+//! `local` or `aws`, nothing else changes in the services.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{Backends, Result, StorageError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Files and SQLite under the data folder; survives restarts.
+    Local,
+    /// S3, SQS and DynamoDB.
+    Aws,
+}
+
+/// Storage settings shared by every service.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackendArgs {
+    /// Storage backend: `local` (files and SQLite under --data-dir) or `aws` (S3, SQS, DynamoDB).
+    #[arg(long, env = "POLYBOT_BACKEND", value_enum, default_value_t = Backend::Local)]
+    pub backend: Backend,
+    /// Data folder of the local backend.
+    #[arg(long, env = "POLYBOT_DATA_DIR", default_value = "polybot-data")]
+    pub data_dir: PathBuf,
+    /// Local backend: seconds a received job stays invisible before redelivery.
+    #[arg(long, env = "POLYBOT_LOCAL_VISIBILITY", default_value_t = 30)]
+    pub local_visibility: u64,
+    /// Local backend: receives before a job moves to the dead-letter queue
+    /// (on AWS, the queue's redrive policy decides).
+    #[arg(long, env = "POLYBOT_MAX_RECEIVES", default_value_t = 3)]
+    pub max_receives: u32,
+    /// AWS region (aws backend).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// An AWS-compatible endpoint instead of AWS (e.g. a local test server).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// S3 bucket for photos (aws backend).
+    #[arg(long, env = "POLYBOT_BUCKET")]
+    pub bucket: Option<String>,
+    /// SQS URL of the jobs queue (aws backend).
+    #[arg(long, env = "POLYBOT_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// SQS URL of the jobs queue's dead-letter queue (aws backend).
+    #[arg(long, env = "POLYBOT_DLQ_URL")]
+    pub dlq_url: Option<String>,
+    /// DynamoDB table for predictions (aws backend).
+    #[arg(long, env = "POLYBOT_TABLE")]
+    pub table: Option<String>,
+}
+
+impl BackendArgs {
+    /// A local backend in `data_dir` with default settings.
+    pub fn local(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            backend: Backend::Local,
+            data_dir: data_dir.into(),
+            local_visibility: 30,
+            max_receives: 3,
+            region: None,
+            endpoint_url: None,
+            bucket: None,
+            queue_url: None,
+            dlq_url: None,
+            table: None,
+        }
+    }
+
+    /// The AWS settings, each required one named in the error if missing.
+    pub fn aws_settings(&self) -> Result<crate::aws::AwsSettings> {
+        fn need(v: &Option<String>, name: &str) -> Result<String> {
+            v.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+                StorageError::Config(format!("{name} must be set for the aws backend"))
+            })
+        }
+        Ok(crate::aws::AwsSettings {
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            bucket: need(&self.bucket, "POLYBOT_BUCKET")?,
+            queue_url: need(&self.queue_url, "POLYBOT_QUEUE_URL")?,
+            dlq_url: need(&self.dlq_url, "POLYBOT_DLQ_URL")?,
+            table: need(&self.table, "POLYBOT_TABLE")?,
+        })
+    }
+
+    /// Opens the chosen backend and checks it answers.
+    pub async fn connect(&self) -> Result<Backends> {
+        match self.backend {
+            Backend::Local => {
+                let dir = self.data_dir.clone();
+                let options = crate::local::LocalOptions {
+                    visibility_timeout: Duration::from_secs(self.local_visibility.max(1)),
+                    max_receives: self.max_receives.max(1),
+                };
+                tokio::task::spawn_blocking(move || crate::local::open(&dir, options))
+                    .await
+                    .map_err(|e| StorageError::Config(format!("opening the local backend: {e}")))?
+            }
+            Backend::Aws => crate::aws::connect(&self.aws_settings()?).await,
+        }
+    }
+
+    /// `messaging.system` for spans.
+    pub fn messaging_system(&self) -> &'static str {
+        match self.backend {
+            Backend::Local => "local",
+            Backend::Aws => "aws_sqs",
+        }
+    }
+}

@@ -1,0 +1,804 @@
+//! A conformance suite for the storage traits, shared by every backend.
+//!
+//! Each function drives one trait object through the behaviour the rest
+//! of Polybot relies on and panics, with a message saying which promise was
+//! broken, at the first deviation: it is test support, called from the
+//! adapters' integration tests (`tests/local.rs` here; the AWS adapter's
+//! tests against a moto server).
+//!
+//! Every key, id and message body carries a fresh random run id, so the
+//! object store and table suites can run against a shared server, in
+//! parallel, without cleaning up. Queues are different: [`job_queue`]
+//! counts messages, so it needs a queue and dead-letter queue that start
+//! empty and that nobody else uses while it runs (create them with unique
+//! names).
+//!
+//! Only portable behaviour is asserted. For example, SQS documents that a
+//! delete with a stale receipt "succeeds, but the message might not be
+//! deleted", and moto does delete it, so the suite only checks that such a
+//! call does not break the current receipt; the local adapter's stricter
+//! promise is tested in its own tests.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bytes::Bytes;
+use polybot_domain::{
+    ChatId, FailureKind, Label, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
+    PredictionSummary, UpdateId, now_epoch,
+};
+use tokio::time::Instant;
+
+use crate::{
+    Attributes, Claim, ClaimKey, Delivery, JobQueue, ObjectStore, PredictionTable, PutMode,
+    QueueStats, StorageError,
+};
+
+/// How long the suite waits for a message that should be there.
+const ARRIVAL: Duration = Duration::from_secs(5);
+
+fn run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A random positive id, for chats and updates nobody else uses.
+fn random_i64() -> i64 {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&bytes[..8]);
+    (i64::from_le_bytes(first) & i64::MAX).max(1)
+}
+
+// ---------------------------------------------------------------- objects
+
+/// The [`ObjectStore`] contract: round trips, create-only puts that never
+/// overwrite, overwrites that do, and `NotFound` for missing keys.
+pub async fn object_store(store: &dyn ObjectStore) {
+    store
+        .check()
+        .await
+        .expect("object store: check() must succeed on a working store");
+    let run = run_id();
+    let key = |name: &str| {
+        ObjectKey::parse(format!("contract-{run}/{name}")).expect("contract keys are valid")
+    };
+
+    let missing = key("missing.jpg");
+    match store.get(&missing).await {
+        Err(StorageError::NotFound(_)) => {}
+        other => panic!("object store: get of a missing key must be NotFound, got {other:?}"),
+    }
+
+    // A few hundred KiB with a pattern, so truncation or reordering shows.
+    let photo: Bytes = (0..300 * 1024).map(|i: u32| (i % 251) as u8).collect();
+    let original = key("original/photo.jpg");
+    store
+        .put(&original, photo.clone(), "image/jpeg", PutMode::CreateOnly)
+        .await
+        .expect("object store: a create-only put of a new key must succeed");
+    assert_eq!(
+        store
+            .get(&original)
+            .await
+            .expect("object store: get after put"),
+        photo,
+        "object store: get must return exactly the bytes put"
+    );
+
+    match store
+        .put(
+            &original,
+            Bytes::from_static(b"other"),
+            "image/jpeg",
+            PutMode::CreateOnly,
+        )
+        .await
+    {
+        Err(StorageError::AlreadyExists(_)) => {}
+        other => panic!(
+            "object store: a create-only put of an existing key must be AlreadyExists, got {other:?}"
+        ),
+    }
+    assert_eq!(
+        store
+            .get(&original)
+            .await
+            .expect("object store: get after refused put"),
+        photo,
+        "object store: a refused create-only put must leave the object unchanged"
+    );
+
+    let predicted = key("predicted/photo.jpg");
+    for content in [&b"first version"[..], &b"second, longer version"[..]] {
+        store
+            .put(
+                &predicted,
+                Bytes::copy_from_slice(content),
+                "image/jpeg",
+                PutMode::Overwrite,
+            )
+            .await
+            .expect("object store: an overwrite put must succeed, whether or not the key exists");
+    }
+    assert_eq!(
+        store
+            .get(&predicted)
+            .await
+            .expect("object store: get after overwrite"),
+        Bytes::from_static(b"second, longer version"),
+        "object store: an overwrite put must replace the object"
+    );
+
+    let empty = key("empty");
+    store
+        .put(
+            &empty,
+            Bytes::new(),
+            "application/octet-stream",
+            PutMode::Overwrite,
+        )
+        .await
+        .expect("object store: an empty object must be storable");
+    assert!(
+        store
+            .get(&empty)
+            .await
+            .expect("object store: get of an empty object")
+            .is_empty(),
+        "object store: an empty object must read back empty"
+    );
+
+    assert_eq!(
+        store
+            .get(&original)
+            .await
+            .expect("object store: get of a sibling"),
+        photo,
+        "object store: writing other keys must not touch an object"
+    );
+}
+
+// ------------------------------------------------------------------ queue
+
+/// The [`JobQueue`] contract, for a queue whose visibility timeout is
+/// `visibility` and whose redrive policy moves messages to `dlq` after
+/// `max_receives` receives.
+///
+/// Both queues must start empty and be used by nobody else meanwhile.
+/// Keep `visibility` short (1-2 s) and, for SQS, in whole seconds;
+/// `max_receives` must be at least 2. Takes roughly `4 × visibility` plus a
+/// few seconds.
+pub async fn job_queue(
+    queue: &dyn JobQueue,
+    dlq: &dyn JobQueue,
+    visibility: Duration,
+    max_receives: u32,
+) {
+    assert!(
+        max_receives >= 2,
+        "job queue contract: max_receives must be at least 2 to test redelivery before dead-lettering"
+    );
+    queue
+        .check()
+        .await
+        .expect("queue: check() must succeed on a working queue");
+    dlq.check()
+        .await
+        .expect("dead-letter queue: check() must succeed on a working queue");
+    assert_stats(
+        queue,
+        0,
+        0,
+        "queue: must start empty (give the contract a fresh queue)",
+    )
+    .await;
+    assert_stats(
+        dlq,
+        0,
+        0,
+        "dead-letter queue: must start empty (give the contract a fresh queue)",
+    )
+    .await;
+
+    let run = run_id();
+    let body = |name: &str| format!("{{\"contract_run\":\"{run}\",\"message\":\"{name}\"}}");
+    let attributes: Attributes = [
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("schema_version", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+
+    // Send, receive with attributes, invisibility while in flight, delete.
+    let before = now_epoch();
+    queue
+        .send(&body("basic"), &attributes)
+        .await
+        .expect("queue: send must succeed");
+    let basic = receive_one(queue, &run, ARRIVAL, "a sent message must be received").await;
+    assert_eq!(
+        basic.body,
+        body("basic"),
+        "queue: the body must arrive as sent"
+    );
+    assert_eq!(
+        basic.attributes, attributes,
+        "queue: the attributes must arrive as sent"
+    );
+    assert_eq!(
+        basic.receive_count, 1,
+        "queue: a first receive must have receive_count 1"
+    );
+    assert!(
+        basic.sent_at >= before - 60.0 && basic.sent_at <= now_epoch() + 60.0,
+        "queue: sent_at must be the send time in seconds since the epoch, got {} (sent at about {before})",
+        basic.sent_at
+    );
+    assert_stats(
+        queue,
+        0,
+        1,
+        "queue: a received message must count as in flight",
+    )
+    .await;
+    expect_nothing(
+        queue,
+        Duration::ZERO,
+        "a received message must stay invisible until its visibility timeout",
+    )
+    .await;
+    queue
+        .delete(&basic.receipt)
+        .await
+        .expect("queue: delete with a current receipt must succeed");
+    assert_stats(queue, 0, 0, "queue: a deleted message must be gone").await;
+
+    // A heartbeat extends the timeout; ZERO releases at once; a stale
+    // receipt does not break the current one.
+    queue
+        .send(&body("heartbeat"), &Attributes::new())
+        .await
+        .expect("queue: send must succeed");
+    let first = receive_one(queue, &run, ARRIVAL, "a sent message must be received").await;
+    queue
+        .set_visibility(&first.receipt, visibility * 4)
+        .await
+        .expect("queue: set_visibility with a current receipt must succeed");
+    tokio::time::sleep(visibility + Duration::from_millis(500)).await;
+    expect_nothing(
+        queue,
+        Duration::ZERO,
+        "a heartbeat must extend the visibility timeout past the original one",
+    )
+    .await;
+    queue
+        .set_visibility(&first.receipt, Duration::ZERO)
+        .await
+        .expect("queue: set_visibility(ZERO) with a current receipt must succeed");
+    let second = receive_one(
+        queue,
+        &run,
+        ARRIVAL,
+        "a message released with set_visibility(ZERO) must be received again at once",
+    )
+    .await;
+    assert_eq!(
+        second.body,
+        body("heartbeat"),
+        "queue: the released message must come back"
+    );
+    assert_eq!(
+        second.receive_count, 2,
+        "queue: the second receive must have receive_count 2"
+    );
+    assert_ne!(
+        second.receipt, first.receipt,
+        "queue: each receive must hand out a new receipt"
+    );
+    // Stale receipt: SQS allows either outcome of the call itself.
+    let _ = queue.delete(&first.receipt).await;
+    queue
+        .delete(&second.receipt)
+        .await
+        .expect("queue: delete with the current receipt must succeed after a stale delete");
+    assert_stats(
+        queue,
+        0,
+        0,
+        "queue: the message must be gone after deleting it",
+    )
+    .await;
+
+    // Redelivery after the visibility timeout.
+    queue
+        .send(&body("redeliver"), &Attributes::new())
+        .await
+        .expect("queue: send must succeed");
+    let first = receive_one(queue, &run, ARRIVAL, "a sent message must be received").await;
+    let received_at = Instant::now();
+    let again = receive_one(
+        queue,
+        &run,
+        visibility * 3 + ARRIVAL,
+        "a message not deleted must be delivered again after its visibility timeout",
+    )
+    .await;
+    assert!(
+        received_at.elapsed() >= visibility / 2,
+        "queue: a message came back after {:?}, before its visibility timeout of {visibility:?}",
+        received_at.elapsed()
+    );
+    assert_eq!(
+        again.body,
+        body("redeliver"),
+        "queue: the same message must be redelivered"
+    );
+    assert_eq!(
+        again.receive_count, 2,
+        "queue: a redelivery must count the receive"
+    );
+    assert_ne!(
+        again.receipt, first.receipt,
+        "queue: a redelivery must hand out a new receipt"
+    );
+    queue
+        .delete(&again.receipt)
+        .await
+        .expect("queue: delete after redelivery must succeed");
+
+    // Dead-lettering after max_receives receives.
+    queue
+        .send(&body("poison"), &attributes)
+        .await
+        .expect("queue: send must succeed");
+    for count in 1..=max_receives {
+        let d = receive_one(
+            queue,
+            &run,
+            ARRIVAL,
+            "a released message must be received again",
+        )
+        .await;
+        assert_eq!(d.body, body("poison"), "queue: expected the poison message");
+        assert_eq!(
+            d.receive_count, count,
+            "queue: receive_count must count every receive"
+        );
+        queue
+            .set_visibility(&d.receipt, Duration::ZERO)
+            .await
+            .expect("queue: set_visibility(ZERO) must succeed");
+    }
+    expect_nothing(
+        queue,
+        Duration::from_secs(1),
+        "a message received max_receives times must move to the dead-letter queue instead of being received again",
+    )
+    .await;
+    let dead = receive_one(
+        dlq,
+        &run,
+        ARRIVAL,
+        "a message received max_receives times must arrive in the dead-letter queue",
+    )
+    .await;
+    assert_eq!(
+        dead.body,
+        body("poison"),
+        "dead-letter queue: the body must be kept"
+    );
+    assert_eq!(
+        dead.attributes, attributes,
+        "dead-letter queue: the attributes must be kept"
+    );
+    assert!(
+        dead.receive_count >= 1,
+        "dead-letter queue: receive_count must be at least 1"
+    );
+    dlq.delete(&dead.receipt)
+        .await
+        .expect("dead-letter queue: delete must succeed");
+    assert_stats(queue, 0, 0, "queue: must be empty after dead-lettering").await;
+    assert_stats(dlq, 0, 0, "dead-letter queue: must be empty after delete").await;
+
+    // Batches: `max` is respected and every message arrives exactly once.
+    let sent: BTreeSet<String> = (0..3).map(|i| body(&format!("batch-{i}"))).collect();
+    for b in &sent {
+        queue
+            .send(b, &Attributes::new())
+            .await
+            .expect("queue: send must succeed");
+    }
+    assert_stats(queue, 3, 0, "queue: sent messages must count as visible").await;
+    let mut got: Vec<Delivery> = Vec::new();
+    let deadline = Instant::now() + ARRIVAL;
+    while got.len() < sent.len() && Instant::now() < deadline {
+        let batch = queue
+            .receive(2, Duration::from_secs(1))
+            .await
+            .expect("queue: receive must succeed");
+        assert!(
+            batch.len() <= 2,
+            "queue: receive(max = 2) returned {} messages",
+            batch.len()
+        );
+        got.extend(batch);
+    }
+    let bodies: BTreeSet<String> = got.iter().map(|d| d.body.clone()).collect();
+    assert_eq!(
+        got.len(),
+        sent.len(),
+        "queue: each message must be received once, got {bodies:?}"
+    );
+    assert_eq!(bodies, sent, "queue: every sent message must be received");
+    for d in &got {
+        queue
+            .delete(&d.receipt)
+            .await
+            .expect("queue: delete must succeed");
+    }
+    assert_stats(queue, 0, 0, "queue: must be empty after deleting the batch").await;
+}
+
+/// Receives exactly one message of this run within `wait`.
+async fn receive_one(queue: &dyn JobQueue, run: &str, wait: Duration, what: &str) -> Delivery {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut batch = queue
+            .receive(1, left.min(Duration::from_secs(20)))
+            .await
+            .unwrap_or_else(|e| panic!("queue: receive failed ({what}): {e}"));
+        assert!(
+            batch.len() <= 1,
+            "queue: receive(max = 1) returned {} messages",
+            batch.len()
+        );
+        if let Some(d) = batch.pop() {
+            assert!(
+                d.body.contains(run),
+                "queue: received a message of another run ({:?}); the contract needs a queue of its own",
+                d.body
+            );
+            return d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "queue: nothing received within {wait:?}: {what}"
+        );
+    }
+}
+
+async fn expect_nothing(queue: &dyn JobQueue, wait: Duration, what: &str) {
+    let batch = queue
+        .receive(10, wait)
+        .await
+        .unwrap_or_else(|e| panic!("queue: receive failed ({what}): {e}"));
+    let bodies: Vec<&str> = batch.iter().map(|d| d.body.as_str()).collect();
+    assert!(batch.is_empty(), "queue: {what}, but received {bodies:?}");
+}
+
+async fn assert_stats(queue: &dyn JobQueue, visible: u64, in_flight: u64, what: &str) {
+    let stats = queue
+        .stats()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: stats() failed: {e}"));
+    assert_eq!(stats, QueueStats { visible, in_flight }, "{what}");
+}
+
+// ------------------------------------------------------------------ table
+
+/// The [`PredictionTable`] contract: conditional create, a summary stored
+/// once, failures that never override success, per-chat listing newest
+/// first, and claims (acquire, in progress, done, release, expiry).
+pub async fn prediction_table(table: &dyn PredictionTable) {
+    table
+        .check()
+        .await
+        .expect("table: check() must succeed on a working table");
+    let t0 = now_epoch();
+
+    // Conditional create and get.
+    let chat = ChatId(random_i64());
+    let record = pending(chat, t0);
+    let id = record.prediction_id;
+    table
+        .create(&record)
+        .await
+        .expect("table: creating a new prediction must succeed");
+    match table.create(&record).await {
+        Err(StorageError::AlreadyExists(_)) => {}
+        other => {
+            panic!("table: creating an existing prediction must be AlreadyExists, got {other:?}")
+        }
+    }
+    let got = get(table, id).await;
+    assert_eq!(
+        got.prediction_id, id,
+        "table: get must return the prediction asked for"
+    );
+    assert_eq!(got.chat_id, chat, "table: chat_id must round-trip");
+    assert_eq!(
+        got.status,
+        PredictionStatus::Pending,
+        "table: a new prediction is pending"
+    );
+    assert_eq!(
+        got.original_key, record.original_key,
+        "table: original_key must round-trip"
+    );
+    assert_eq!(got.summary, None, "table: a new prediction has no summary");
+    assert_eq!(got.failure, None, "table: a new prediction has no failure");
+    assert!(
+        (got.created_at - t0).abs() < 1e-3,
+        "table: created_at must round-trip, stored {t0}, got {}",
+        got.created_at
+    );
+    assert!(
+        table
+            .get(PredictionId::new())
+            .await
+            .expect("table: get must succeed")
+            .is_none(),
+        "table: get of an unknown prediction must be None"
+    );
+
+    // The summary is stored once.
+    let first = summary(id, &["person", "dog"]);
+    assert!(
+        table
+            .save_summary(&first)
+            .await
+            .expect("table: save_summary must succeed"),
+        "table: the first save_summary must store the summary"
+    );
+    let got = get(table, id).await;
+    assert_eq!(
+        got.status,
+        PredictionStatus::Succeeded,
+        "table: a summary marks the prediction succeeded"
+    );
+    assert_eq!(
+        got.summary.as_ref(),
+        Some(&first),
+        "table: the summary must round-trip"
+    );
+    let second = summary(id, &["cat"]);
+    assert!(
+        !table
+            .save_summary(&second)
+            .await
+            .expect("table: save_summary must succeed"),
+        "table: a second save_summary (a redelivered job) must not store"
+    );
+    assert_eq!(
+        get(table, id).await.summary.as_ref(),
+        Some(&first),
+        "table: a second save_summary must keep the first summary"
+    );
+
+    // A failure never overrides a success.
+    table
+        .save_failure(id, FailureKind::Internal)
+        .await
+        .expect("table: save_failure on a succeeded prediction must succeed (as a no-op)");
+    let got = get(table, id).await;
+    assert_eq!(
+        got.status,
+        PredictionStatus::Succeeded,
+        "table: a failure must not override success"
+    );
+    assert_eq!(
+        got.failure, None,
+        "table: a failure must not be recorded on a success"
+    );
+    assert_eq!(
+        got.summary.as_ref(),
+        Some(&first),
+        "table: a failure must keep the summary"
+    );
+
+    // A failure is recorded; a later success (a retried job) still wins.
+    let flaky = pending(chat, t0 + 0.5);
+    table
+        .create(&flaky)
+        .await
+        .expect("table: create must succeed");
+    table
+        .save_failure(flaky.prediction_id, FailureKind::TooLarge)
+        .await
+        .expect("table: save_failure must succeed");
+    let got = get(table, flaky.prediction_id).await;
+    assert_eq!(
+        got.status,
+        PredictionStatus::Failed,
+        "table: save_failure marks the prediction failed"
+    );
+    assert_eq!(
+        got.failure,
+        Some(FailureKind::TooLarge),
+        "table: the failure kind must round-trip"
+    );
+    let late = summary(flaky.prediction_id, &["bus"]);
+    assert!(
+        table
+            .save_summary(&late)
+            .await
+            .expect("table: save_summary must succeed"),
+        "table: a summary must be stored on a failed prediction that has none"
+    );
+    assert_eq!(
+        get(table, flaky.prediction_id).await.status,
+        PredictionStatus::Succeeded,
+        "table: a stored summary marks the prediction succeeded"
+    );
+
+    // Listing by chat: newest first by created_at, not by insertion order.
+    let other_chat = ChatId(random_i64());
+    let middle = pending(other_chat, t0 + 1.0);
+    let oldest = pending(other_chat, t0);
+    let newest = pending(other_chat, t0 + 2.0);
+    for r in [&middle, &oldest, &newest] {
+        table.create(r).await.expect("table: create must succeed");
+    }
+    let ids = |records: Vec<PredictionRecord>| -> Vec<PredictionId> {
+        records.into_iter().map(|r| r.prediction_id).collect()
+    };
+    let all = ids(table
+        .list_by_chat(other_chat, 10)
+        .await
+        .expect("table: list_by_chat"));
+    assert_eq!(
+        all,
+        vec![
+            newest.prediction_id,
+            middle.prediction_id,
+            oldest.prediction_id
+        ],
+        "table: list_by_chat must list the chat's predictions, most recent first"
+    );
+    let two = ids(table
+        .list_by_chat(other_chat, 2)
+        .await
+        .expect("table: list_by_chat"));
+    assert_eq!(
+        two,
+        vec![newest.prediction_id, middle.prediction_id],
+        "table: list_by_chat must return the `limit` most recent"
+    );
+    let none = table
+        .list_by_chat(ChatId(random_i64()), 10)
+        .await
+        .expect("table: list_by_chat");
+    assert!(
+        none.is_empty(),
+        "table: a chat without predictions lists nothing"
+    );
+
+    // Claims: acquire, in progress, done.
+    let lease = Duration::from_secs(30);
+    let update = ClaimKey::Update(UpdateId(random_i64()));
+    assert_eq!(
+        claim(table, update, lease).await,
+        Claim::Acquired,
+        "table: a first claim must acquire"
+    );
+    assert_eq!(
+        claim(table, update, lease).await,
+        Claim::InProgress,
+        "table: a claim under an unexpired lease must be InProgress"
+    );
+    table
+        .finish(update)
+        .await
+        .expect("table: finish must succeed");
+    assert_eq!(
+        claim(table, update, lease).await,
+        Claim::Done,
+        "table: a claim after finish must be Done"
+    );
+
+    // Release lets a retry acquire at once.
+    let reply = ClaimKey::Reply(PredictionId::new());
+    assert_eq!(
+        claim(table, reply, lease).await,
+        Claim::Acquired,
+        "table: a first claim must acquire"
+    );
+    table
+        .release(reply)
+        .await
+        .expect("table: release must succeed");
+    assert_eq!(
+        claim(table, reply, lease).await,
+        Claim::Acquired,
+        "table: a claim after release must acquire"
+    );
+    table
+        .finish(reply)
+        .await
+        .expect("table: finish must succeed");
+    assert_eq!(
+        claim(table, reply, lease).await,
+        Claim::Done,
+        "table: a claim after finish must be Done"
+    );
+
+    // An expired lease (its holder died) can be claimed again. Sleep well
+    // past the lease: some backends keep times in whole seconds.
+    let abandoned = ClaimKey::Reply(PredictionId::new());
+    assert_eq!(
+        claim(table, abandoned, Duration::from_secs(1)).await,
+        Claim::Acquired,
+        "table: a first claim must acquire"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        claim(table, abandoned, lease).await,
+        Claim::Acquired,
+        "table: a claim after the lease expired must acquire"
+    );
+    assert_eq!(
+        claim(table, abandoned, lease).await,
+        Claim::InProgress,
+        "table: the new lease must hold"
+    );
+    table
+        .release(abandoned)
+        .await
+        .expect("table: release must succeed");
+}
+
+fn pending(chat: ChatId, created_at: f64) -> PredictionRecord {
+    let id = PredictionId::new();
+    PredictionRecord {
+        prediction_id: id,
+        chat_id: chat,
+        status: PredictionStatus::Pending,
+        original_key: ObjectKey::original(chat, id, "jpg"),
+        summary: None,
+        failure: None,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn summary(id: PredictionId, classes: &[&str]) -> PredictionSummary {
+    PredictionSummary {
+        prediction_id: id,
+        original_img_path: format!("1/original/{id}.jpg"),
+        predicted_img_path: format!("1/predicted/{id}.jpg"),
+        labels: classes
+            .iter()
+            .enumerate()
+            .map(|(i, class)| Label {
+                class: (*class).to_owned(),
+                cx: 0.25 + 0.1 * i as f32,
+                cy: 0.5,
+                width: 0.125,
+                height: 0.3,
+                confidence: 0.87,
+            })
+            .collect(),
+        time: now_epoch(),
+    }
+}
+
+async fn get(table: &dyn PredictionTable, id: PredictionId) -> PredictionRecord {
+    table
+        .get(id)
+        .await
+        .unwrap_or_else(|e| panic!("table: get({id}) failed: {e}"))
+        .unwrap_or_else(|| panic!("table: prediction {id} must exist"))
+}
+
+async fn claim(table: &dyn PredictionTable, key: ClaimKey, lease: Duration) -> Claim {
+    table
+        .claim(key, lease)
+        .await
+        .unwrap_or_else(|e| panic!("table: claim({key:?}) failed: {e}"))
+}

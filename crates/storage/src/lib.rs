@@ -1,0 +1,188 @@
+//! Storage ports and their adapters.
+//!
+//! The object store, job queue and prediction table are traits; business
+//! logic only sees these. Each has an embedded adapter (`local`: files and
+//! SQLite under one data folder, surviving restarts) and an AWS adapter
+//! (`aws`: S3, SQS, DynamoDB). Errors say whether a retry can help, which
+//! decides whether a queue message is retried or dead-lettered.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use polybot_domain::{
+    FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionSummary, UpdateId,
+};
+
+pub mod aws;
+pub mod config;
+pub mod contract;
+pub mod local;
+
+/// Errors at the storage boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The backend could not be reached or refused for now: retry later.
+    #[error("{backend} is unavailable: {message}")]
+    Unavailable {
+        backend: &'static str,
+        message: String,
+    },
+    #[error("{0} was not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// Stored data that cannot be understood: retrying will not help.
+    #[error("invalid data: {0}")]
+    Invalid(String),
+    /// A setting is missing or wrong; the message names the setting.
+    #[error("configuration error: {0}")]
+    Config(String),
+}
+
+impl StorageError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Whether a put may replace an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    Overwrite,
+    /// Fail with [`StorageError::AlreadyExists`] if the key exists: originals
+    /// are never overwritten.
+    CreateOnly,
+}
+
+/// Photos: originals and annotated images.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        bytes: Bytes,
+        content_type: &str,
+        mode: PutMode,
+    ) -> Result<()>;
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes>;
+    /// Readiness: the store answers.
+    async fn check(&self) -> Result<()>;
+}
+
+/// Message attributes that travel beside a job's body (trace context,
+/// schema version). Keys are ASCII; values are short strings.
+pub type Attributes = BTreeMap<String, String>;
+
+/// Opaque handle to one receipt of a message, for delete and heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Receipt(pub String);
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The message body as sent (JSON of a `Job`, parsed by the consumer so
+    /// that a malformed body is a per-message problem, not a queue error).
+    pub body: String,
+    pub attributes: Attributes,
+    pub receipt: Receipt,
+    /// How many times this message has been received, this time included.
+    pub receive_count: u32,
+    /// Seconds since the Unix epoch when the message was first sent.
+    pub sent_at: f64,
+}
+
+/// Queue depth, for the reporter's scaling metric.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Messages waiting to be received.
+    pub visible: u64,
+    /// Messages received and not yet deleted or released.
+    pub in_flight: u64,
+}
+
+/// A queue with SQS semantics: at-least-once delivery, a visibility timeout
+/// after which an undeleted message is delivered again, and (for queues
+/// with a redrive policy) a move to a dead-letter queue after N receives.
+#[async_trait]
+pub trait JobQueue: Send + Sync + 'static {
+    async fn send(&self, body: &str, attributes: &Attributes) -> Result<()>;
+    /// Waits up to `wait` for at least one message; returns at most `max`.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>>;
+    async fn delete(&self, receipt: &Receipt) -> Result<()>;
+    /// Sets the message's visibility timeout from now: a heartbeat for a long
+    /// job, or `Duration::ZERO` to release it for another worker at once.
+    async fn set_visibility(&self, receipt: &Receipt, timeout: Duration) -> Result<()>;
+    async fn stats(&self) -> Result<QueueStats>;
+    /// Readiness: the queue answers.
+    async fn check(&self) -> Result<()>;
+}
+
+/// Result of trying to take a lease on a piece of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller holds the lease and must `finish` or `release` it.
+    Acquired,
+    /// Someone else holds an unexpired lease.
+    InProgress,
+    /// The work was finished before: do nothing.
+    Done,
+}
+
+/// What a lease guards; each key is claimed at most once to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClaimKey {
+    /// Turning a Telegram update into a job (dedupes webhook deliveries).
+    /// Finished claims expire after 24 h, as long as Telegram keeps updates.
+    Update(UpdateId),
+    /// Sending the reply for a prediction (dedupes Results reports).
+    Reply(PredictionId),
+}
+
+/// How long finished update claims are kept.
+pub const UPDATE_DEDUPE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Predictions, their summaries, and the leases that make replies exactly-once.
+#[async_trait]
+pub trait PredictionTable: Send + Sync + 'static {
+    /// Records a new pending prediction. `AlreadyExists` if the id is taken.
+    async fn create(&self, record: &PredictionRecord) -> Result<()>;
+    /// Stores the summary and marks the prediction succeeded, unless a
+    /// summary is already stored (a redelivered job): returns whether this
+    /// call stored it.
+    async fn save_summary(&self, summary: &PredictionSummary) -> Result<bool>;
+    /// Marks the prediction failed, unless it already succeeded.
+    async fn save_failure(&self, id: PredictionId, kind: FailureKind) -> Result<()>;
+    async fn get(&self, id: PredictionId) -> Result<Option<PredictionRecord>>;
+    /// Most recent first.
+    async fn list_by_chat(
+        &self,
+        chat: polybot_domain::ChatId,
+        limit: usize,
+    ) -> Result<Vec<PredictionRecord>>;
+
+    /// Takes a lease on `key` for `lease` unless it is held or done.
+    async fn claim(&self, key: ClaimKey, lease: Duration) -> Result<Claim>;
+    /// Marks the work done; later claims return [`Claim::Done`].
+    async fn finish(&self, key: ClaimKey) -> Result<()>;
+    /// Gives the lease up so a retry can claim it at once.
+    async fn release(&self, key: ClaimKey) -> Result<()>;
+
+    /// Readiness: the table answers.
+    async fn check(&self) -> Result<()>;
+}
+
+/// The three stores a service runs against, whatever the backend.
+#[derive(Clone)]
+pub struct Backends {
+    pub objects: Arc<dyn ObjectStore>,
+    /// The jobs queue.
+    pub jobs: Arc<dyn JobQueue>,
+    /// The jobs queue's dead-letter queue.
+    pub dead_letters: Arc<dyn JobQueue>,
+    pub table: Arc<dyn PredictionTable>,
+}

@@ -1,0 +1,229 @@
+//! Objects as files: `<data_dir>/objects/<key>`.
+//!
+//! Writes are atomic: the bytes go to a fresh file in
+//! `<data_dir>/objects.tmp/`, are flushed to disk, and only then take the
+//! key's name. A crash leaves at worst an orphaned temporary file (swept
+//! when the store is next opened), never a half-written object. The
+//! temporary folder is a sibling rather than a subfolder of `objects/`
+//! because every file name is a possible key.
+//!
+//! - [`PutMode::Overwrite`] renames the temporary file over the key, which
+//!   replaces any old object in one step: readers see old or new bytes.
+//! - [`PutMode::CreateOnly`] hard-links the temporary file to the key. The
+//!   link fails if the name exists, atomically, so of two racing writers
+//!   (threads or processes) exactly one wins and the other gets
+//!   [`StorageError::AlreadyExists`]. This needs a file system with hard
+//!   links (any Linux or macOS disk file system; not FAT).
+//!
+//! The content type is not stored: the [`ObjectStore`] trait has no way to
+//! read it back, and nothing serves these files over HTTP. (The S3 adapter
+//! stores it as the object's `Content-Type`, for people browsing the
+//! bucket.)
+//!
+//! Keys map to paths one to one, and [`ObjectKey`] guarantees they stay
+//! inside the folder. Unlike S3, a key cannot be both an object and a
+//! "folder" of other objects (`a` and `a/b`): such a put fails with
+//! [`StorageError::Invalid`].
+
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use polybot_domain::ObjectKey;
+
+use crate::{ObjectStore, PutMode, Result, StorageError};
+
+/// What the error messages call this backend.
+const BACKEND: &str = "local object store";
+
+/// Temporary files older than this are debris of a crashed writer: no live
+/// write takes this long, so sweeping them cannot hurt another process.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
+
+/// The object store in a data folder. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LocalObjectStore {
+    dirs: Arc<Dirs>,
+}
+
+#[derive(Debug)]
+struct Dirs {
+    objects: PathBuf,
+    temp: PathBuf,
+}
+
+impl LocalObjectStore {
+    /// Opens the store in `data_dir`, creating `objects/` and
+    /// `objects.tmp/` if needed. Blocking: call at start-up.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        super::create_data_dir(data_dir)?;
+        let objects = data_dir.join(super::OBJECTS_DIR);
+        let temp = data_dir.join(format!("{}.tmp", super::OBJECTS_DIR));
+        for dir in [&objects, &temp] {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StorageError::Config(format!(
+                    "cannot create {} in the data folder {}: {e}",
+                    dir.display(),
+                    data_dir.display()
+                ))
+            })?;
+        }
+        sweep_stale_temp_files(&temp);
+        Ok(Self {
+            dirs: Arc::new(Dirs { objects, temp }),
+        })
+    }
+
+    /// The folder holding the objects.
+    pub fn root(&self) -> &Path {
+        &self.dirs.objects
+    }
+
+    fn path_of(&self, key: &ObjectKey) -> PathBuf {
+        self.dirs.objects.join(key.as_str())
+    }
+}
+
+fn unavailable(path: &Path, e: &std::io::Error) -> StorageError {
+    StorageError::Unavailable {
+        backend: BACKEND,
+        message: format!("{}: {e}", path.display()),
+    }
+}
+
+/// A key whose path collides with another object's (`a` vs `a/b`).
+fn key_conflict(key: &ObjectKey, e: &std::io::Error) -> StorageError {
+    StorageError::Invalid(format!(
+        "object key {key} conflicts with another object's path (a key cannot be both an object \
+         and a prefix of other keys in the local store): {e}"
+    ))
+}
+
+fn sweep_stale_temp_files(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        if stale && let Err(e) = std::fs::remove_file(entry.path()) {
+            tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a stale temporary file");
+        }
+    }
+}
+
+/// The whole put, on a blocking thread.
+fn put_blocking(dirs: &Dirs, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Result<()> {
+    let dest = dirs.objects.join(key.as_str());
+    let parent = dest.parent().unwrap_or(&dirs.objects);
+    std::fs::create_dir_all(parent).map_err(|e| match e.kind() {
+        ErrorKind::AlreadyExists | ErrorKind::NotADirectory => key_conflict(key, &e),
+        _ => unavailable(parent, &e),
+    })?;
+
+    let temp = dirs
+        .temp
+        .join(format!("{}.part", uuid::Uuid::new_v4().simple()));
+    let written = write_synced(&temp, bytes);
+    let placed = written.and_then(|()| match mode {
+        PutMode::Overwrite => std::fs::rename(&temp, &dest),
+        PutMode::CreateOnly => std::fs::hard_link(&temp, &dest),
+    });
+    // After a rename the temporary name is gone; after a link, or a
+    // failure, it must go.
+    if (mode == PutMode::CreateOnly || placed.is_err())
+        && let Err(e) = std::fs::remove_file(&temp)
+        && e.kind() != ErrorKind::NotFound
+    {
+        tracing::warn!(path = %temp.display(), error = %e, "cannot remove a temporary file");
+    }
+    placed.map_err(|e| match e.kind() {
+        ErrorKind::AlreadyExists if !dest.is_dir() => {
+            StorageError::AlreadyExists(format!("object {key}"))
+        }
+        ErrorKind::AlreadyExists | ErrorKind::IsADirectory | ErrorKind::NotADirectory => {
+            key_conflict(key, &e)
+        }
+        _ => unavailable(&dest, &e),
+    })?;
+
+    // The new name must be on disk too, or a power cut could lose the
+    // object even though the put succeeded. Best effort: not every
+    // platform can open a directory to sync it.
+    if let Ok(dir) = std::fs::File::open(parent)
+        && let Err(e) = dir.sync_all()
+    {
+        tracing::debug!(path = %parent.display(), error = %e, "cannot sync the folder");
+    }
+    Ok(())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[async_trait]
+impl ObjectStore for LocalObjectStore {
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        bytes: Bytes,
+        _content_type: &str,
+        mode: PutMode,
+    ) -> Result<()> {
+        let dirs = Arc::clone(&self.dirs);
+        let key = key.clone();
+        match tokio::task::spawn_blocking(move || put_blocking(&dirs, &key, &bytes, mode)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StorageError::Unavailable {
+                backend: BACKEND,
+                message: format!("the write task was cancelled: {e}"),
+            }),
+        }
+    }
+
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes> {
+        let path = self.path_of(key);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Bytes::from(bytes)),
+            // A "folder" of other objects is not an object, as in S3.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::NotFound | ErrorKind::IsADirectory | ErrorKind::NotADirectory
+                ) =>
+            {
+                Err(StorageError::NotFound(format!("object {key}")))
+            }
+            Err(e) => Err(unavailable(&path, &e)),
+        }
+    }
+
+    async fn check(&self) -> Result<()> {
+        for dir in [&self.dirs.objects, &self.dirs.temp] {
+            let meta = tokio::fs::metadata(dir)
+                .await
+                .map_err(|e| unavailable(dir, &e))?;
+            if !meta.is_dir() {
+                return Err(StorageError::Unavailable {
+                    backend: BACKEND,
+                    message: format!("{} is not a folder", dir.display()),
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,173 @@
+//! The SQLite database shared by the local queues and table.
+//!
+//! One connection per handle, guarded by a mutex and only ever used from
+//! `spawn_blocking`, so SQLite's blocking calls (including waiting for
+//! another process's lock) never stall the async runtime. WAL mode lets
+//! readers proceed while another process writes, and the busy timeout makes
+//! a writer wait for the lock instead of failing at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode};
+
+use crate::{Result, StorageError};
+
+/// How long a statement waits for another connection's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema version stored in `PRAGMA user_version`; a database written by a
+/// newer schema is refused rather than misread.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Every table, for queues and the prediction table alike, so whichever
+/// opens the file first creates everything. Times are milliseconds since
+/// the Unix epoch unless named otherwise.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue         TEXT    NOT NULL,
+    body          TEXT    NOT NULL,
+    attributes    TEXT    NOT NULL,  -- JSON object of strings
+    sent_at       REAL    NOT NULL,  -- seconds since the epoch
+    visible_at    INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt       TEXT               -- token of the latest receive
+);
+CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at);
+
+CREATE TABLE IF NOT EXISTS predictions (
+    prediction_id TEXT    PRIMARY KEY,
+    chat_id       INTEGER NOT NULL,
+    status        TEXT    NOT NULL,
+    original_key  TEXT    NOT NULL,
+    summary       TEXT,              -- JSON of PredictionSummary
+    failure       TEXT,
+    created_at    REAL    NOT NULL,  -- seconds since the epoch
+    updated_at    REAL    NOT NULL   -- seconds since the epoch
+);
+CREATE INDEX IF NOT EXISTS predictions_by_chat ON predictions (chat_id, created_at);
+
+CREATE TABLE IF NOT EXISTS claims (
+    claim_key  TEXT    PRIMARY KEY,
+    state      TEXT    NOT NULL,     -- 'leased' or 'done'
+    expires_at INTEGER NOT NULL      -- lease end, or when a done claim is forgotten
+);
+CREATE INDEX IF NOT EXISTS claims_expiry ON claims (expires_at);
+";
+
+/// What the error messages call this backend.
+pub(super) const BACKEND: &str = "local database";
+
+/// One connection to the data folder's database.
+pub(super) struct Db {
+    /// Canonical path of the database file: also the key under which queue
+    /// handles in this process find each other's wake-up signals.
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `data_dir`.
+    pub(super) fn open(data_dir: &Path) -> Result<Arc<Self>> {
+        super::create_data_dir(data_dir)?;
+        let path = data_dir.join(super::DATABASE_FILE);
+        let config_error = |e: &dyn std::fmt::Display| {
+            StorageError::Config(format!(
+                "cannot open the database {} in the data folder {}: {e}",
+                path.display(),
+                data_dir.display()
+            ))
+        };
+        let mut conn = Connection::open(&path).map_err(|e| config_error(&e))?;
+        init(&mut conn).map_err(|e| config_error(&e))?;
+        let path = std::fs::canonicalize(&path).map_err(|e| config_error(&e))?;
+        Ok(Arc::new(Self {
+            path,
+            conn: Mutex::new(conn),
+        }))
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    pub(super) async fn call<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = Arc::clone(self);
+        let task = tokio::task::spawn_blocking(move || {
+            // A panic while the lock was held left no transaction open
+            // (rusqlite rolls back on drop while unwinding), so the
+            // connection is still usable: recover it from the poison.
+            let mut conn = db.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        });
+        match task.await {
+            Ok(result) => result,
+            // A panic in our closure is a bug: let it surface as one.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StorageError::Unavailable {
+                backend: BACKEND,
+                message: format!("the database task was cancelled: {e}"),
+            }),
+        }
+    }
+}
+
+/// Connection settings and schema.
+fn init(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // Some file systems (network shares) cannot do WAL; SQLite then
+        // keeps its rollback journal, which is still correct, only slower
+        // when several processes share the file.
+        tracing::warn!(journal_mode = %mode, "SQLite could not switch to WAL mode");
+    }
+    // FULL: a message acknowledged to its sender survives a power cut.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "the database has schema version {version}, this build understands up to {SCHEMA_VERSION}"
+            )),
+        ));
+    }
+    tx.execute_batch(SCHEMA)?;
+    if version < SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    tx.commit()
+}
+
+/// Maps a SQLite error to whether a retry can help.
+pub(super) fn sql_error(e: rusqlite::Error) -> StorageError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase | ErrorCode::TypeMismatch) => {
+            StorageError::Invalid(format!("{BACKEND}: {e}"))
+        }
+        // Locked past the busy timeout, disk full, IO errors and the like:
+        // conditions that pass.
+        Some(_) => StorageError::Unavailable {
+            backend: BACKEND,
+            message: e.to_string(),
+        },
+        // Not an error from SQLite itself: a value of the wrong type in a
+        // column and similar, which no retry fixes.
+        None => StorageError::Invalid(format!("{BACKEND}: {e}")),
+    }
+}
+
+/// Whether the error is a UNIQUE or PRIMARY KEY violation.
+pub(super) fn is_constraint_violation(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+}

@@ -1,0 +1,383 @@
+//! Predictions and claims on SQLite.
+//!
+//! Every conditional change is a single conditional statement or one
+//! IMMEDIATE transaction (which takes the database's write lock before
+//! reading), so two processes sharing the data folder cannot both win a
+//! create, a summary or a claim.
+//!
+//! Claims are rows `(claim_key, state, expires_at)`. A row whose
+//! `expires_at` has passed counts as absent: for a lease that means its
+//! holder is presumed dead, for a finished claim that it has been forgotten
+//! (update claims after [`UPDATE_DEDUPE_TTL`]; reply claims never expire).
+//! Expired rows are deleted in passing by [`PredictionTable::finish`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use polybot_domain::{
+    ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
+    PredictionSummary,
+};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::sqlite::{Db, is_constraint_violation, sql_error};
+use super::{duration_ms, now_ms};
+use crate::{Claim, ClaimKey, PredictionTable, Result, StorageError, UPDATE_DEDUPE_TTL};
+
+/// The prediction table in the data folder's database. Cheap to clone.
+#[derive(Clone)]
+pub struct LocalTable {
+    db: Arc<Db>,
+}
+
+impl std::fmt::Debug for LocalTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalTable")
+            .field("database", &self.db.path())
+            .finish()
+    }
+}
+
+impl LocalTable {
+    /// Opens the table in the database of `data_dir`, creating the folder
+    /// and database if needed. Blocking: call at start-up.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        Ok(Self {
+            db: Db::open(data_dir)?,
+        })
+    }
+
+    /// The database file the table lives in.
+    pub fn database(&self) -> &Path {
+        self.db.path()
+    }
+}
+
+const COLUMNS: &str =
+    "prediction_id, chat_id, status, original_key, summary, failure, created_at, updated_at";
+
+/// A `predictions` row as stored, before its text is parsed.
+struct Row {
+    prediction_id: String,
+    chat_id: i64,
+    status: String,
+    original_key: String,
+    summary: Option<String>,
+    failure: Option<String>,
+    created_at: f64,
+    updated_at: f64,
+}
+
+impl Row {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            prediction_id: r.get(0)?,
+            chat_id: r.get(1)?,
+            status: r.get(2)?,
+            original_key: r.get(3)?,
+            summary: r.get(4)?,
+            failure: r.get(5)?,
+            created_at: r.get(6)?,
+            updated_at: r.get(7)?,
+        })
+    }
+
+    fn parse(self) -> Result<PredictionRecord> {
+        let invalid = |what: &str, e: &dyn std::fmt::Display| {
+            StorageError::Invalid(format!(
+                "prediction {}: stored {what} is unreadable: {e}",
+                self.prediction_id
+            ))
+        };
+        let summary = match &self.summary {
+            Some(json) => Some(
+                serde_json::from_str::<PredictionSummary>(json)
+                    .map_err(|e| invalid("summary", &e))?,
+            ),
+            None => None,
+        };
+        let failure = match &self.failure {
+            Some(text) => Some(FailureKind::parse(text).ok_or_else(|| invalid("failure", &text))?),
+            None => None,
+        };
+        Ok(PredictionRecord {
+            prediction_id: self.prediction_id.parse().map_err(|e| invalid("id", &e))?,
+            chat_id: ChatId(self.chat_id),
+            status: parse_status(&self.status).ok_or_else(|| invalid("status", &self.status))?,
+            original_key: ObjectKey::parse(self.original_key.clone())
+                .map_err(|e| invalid("original key", &e))?,
+            summary,
+            failure,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+fn status_text(status: PredictionStatus) -> &'static str {
+    match status {
+        PredictionStatus::Pending => "pending",
+        PredictionStatus::Succeeded => "succeeded",
+        PredictionStatus::Failed => "failed",
+    }
+}
+
+fn parse_status(text: &str) -> Option<PredictionStatus> {
+    Some(match text {
+        "pending" => PredictionStatus::Pending,
+        "succeeded" => PredictionStatus::Succeeded,
+        "failed" => PredictionStatus::Failed,
+        _ => return None,
+    })
+}
+
+fn claim_key_text(key: ClaimKey) -> String {
+    match key {
+        ClaimKey::Update(update) => format!("update:{update}"),
+        ClaimKey::Reply(prediction) => format!("reply:{prediction}"),
+    }
+}
+
+/// When a finished claim is forgotten: update ids are only worth
+/// remembering while Telegram might deliver the update again.
+fn done_expiry(key: ClaimKey, now: i64) -> i64 {
+    match key {
+        ClaimKey::Update(_) => now.saturating_add(duration_ms(UPDATE_DEDUPE_TTL)),
+        ClaimKey::Reply(_) => i64::MAX,
+    }
+}
+
+fn not_found(id: PredictionId) -> StorageError {
+    StorageError::NotFound(format!("prediction {id}"))
+}
+
+#[async_trait]
+impl PredictionTable for LocalTable {
+    async fn create(&self, record: &PredictionRecord) -> Result<()> {
+        let id = record.prediction_id;
+        let summary = record
+            .summary
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StorageError::Invalid(format!("prediction {id}: summary: {e}")))?;
+        let record = record.clone();
+        self.db
+            .call(move |conn| {
+                let inserted = conn.execute(
+                    &format!("INSERT INTO predictions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    params![
+                        record.prediction_id.to_string(),
+                        record.chat_id.0,
+                        status_text(record.status),
+                        record.original_key.as_str(),
+                        summary,
+                        record.failure.map(|f| f.as_str()),
+                        record.created_at,
+                        record.updated_at,
+                    ],
+                );
+                match inserted {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_constraint_violation(&e) => {
+                        Err(StorageError::AlreadyExists(format!("prediction {id}")))
+                    }
+                    Err(e) => Err(sql_error(e)),
+                }
+            })
+            .await
+    }
+
+    async fn save_summary(&self, summary: &PredictionSummary) -> Result<bool> {
+        let id = summary.prediction_id;
+        let json = serde_json::to_string(summary)
+            .map_err(|e| StorageError::Invalid(format!("prediction {id}: summary: {e}")))?;
+        self.db
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(sql_error)?;
+                let stored = tx
+                    .execute(
+                        "UPDATE predictions
+                         SET summary = ?1, status = 'succeeded', failure = NULL, updated_at = ?2
+                         WHERE prediction_id = ?3 AND summary IS NULL",
+                        params![json, polybot_domain::now_epoch(), id.to_string()],
+                    )
+                    .map_err(sql_error)?
+                    == 1;
+                if !stored && !exists(&tx, id)? {
+                    return Err(not_found(id));
+                }
+                tx.commit().map_err(sql_error)?;
+                Ok(stored)
+            })
+            .await
+    }
+
+    async fn save_failure(&self, id: PredictionId, kind: FailureKind) -> Result<()> {
+        self.db
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(sql_error)?;
+                let changed = tx
+                    .execute(
+                        "UPDATE predictions SET status = 'failed', failure = ?1, updated_at = ?2
+                         WHERE prediction_id = ?3 AND status <> 'succeeded'",
+                        params![kind.as_str(), polybot_domain::now_epoch(), id.to_string()],
+                    )
+                    .map_err(sql_error)?;
+                // Nothing changed: either it already succeeded (fine) or
+                // there is no such prediction.
+                if changed == 0 && !exists(&tx, id)? {
+                    return Err(not_found(id));
+                }
+                tx.commit().map_err(sql_error)
+            })
+            .await
+    }
+
+    async fn get(&self, id: PredictionId) -> Result<Option<PredictionRecord>> {
+        let row = self
+            .db
+            .call(move |conn| {
+                conn.query_row(
+                    &format!("SELECT {COLUMNS} FROM predictions WHERE prediction_id = ?1"),
+                    params![id.to_string()],
+                    Row::read,
+                )
+                .optional()
+                .map_err(sql_error)
+            })
+            .await?;
+        row.map(Row::parse).transpose()
+    }
+
+    async fn list_by_chat(&self, chat: ChatId, limit: usize) -> Result<Vec<PredictionRecord>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .db
+            .call(move |conn| {
+                let mut select = conn
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM predictions WHERE chat_id = ?1
+                         ORDER BY created_at DESC, rowid DESC LIMIT ?2"
+                    ))
+                    .map_err(sql_error)?;
+                select
+                    .query_map(params![chat.0, limit], Row::read)
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(sql_error)
+            })
+            .await?;
+        rows.into_iter().map(Row::parse).collect()
+    }
+
+    async fn claim(&self, key: ClaimKey, lease: Duration) -> Result<Claim> {
+        let key_text = claim_key_text(key);
+        let lease_ms = duration_ms(lease);
+        self.db
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(sql_error)?;
+                let now = now_ms();
+                let current: Option<(String, i64)> = tx
+                    .query_row(
+                        "SELECT state, expires_at FROM claims WHERE claim_key = ?1",
+                        params![key_text],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(sql_error)?;
+                let outcome = match current {
+                    Some((state, expires_at)) if expires_at > now => match state.as_str() {
+                        "done" => Claim::Done,
+                        "leased" => Claim::InProgress,
+                        other => {
+                            return Err(StorageError::Invalid(format!(
+                                "claim {key_text}: unknown state {other:?}"
+                            )));
+                        }
+                    },
+                    // No row, an expired lease or a forgotten finish.
+                    _ => {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO claims (claim_key, state, expires_at)
+                             VALUES (?1, 'leased', ?2)",
+                            params![key_text, now.saturating_add(lease_ms)],
+                        )
+                        .map_err(sql_error)?;
+                        Claim::Acquired
+                    }
+                };
+                tx.commit().map_err(sql_error)?;
+                Ok(outcome)
+            })
+            .await
+    }
+
+    async fn finish(&self, key: ClaimKey) -> Result<()> {
+        let key_text = claim_key_text(key);
+        self.db
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(sql_error)?;
+                let now = now_ms();
+                tx.execute(
+                    "INSERT INTO claims (claim_key, state, expires_at) VALUES (?1, 'done', ?2)
+                     ON CONFLICT (claim_key) DO UPDATE SET state = 'done', expires_at = ?2",
+                    params![key_text, done_expiry(key, now)],
+                )
+                .map_err(sql_error)?;
+                // Housekeeping: an expired row means the same as no row, so
+                // dropping them changes no answer and keeps the table small.
+                tx.execute("DELETE FROM claims WHERE expires_at <= ?1", params![now])
+                    .map_err(sql_error)?;
+                tx.commit().map_err(sql_error)
+            })
+            .await
+    }
+
+    async fn release(&self, key: ClaimKey) -> Result<()> {
+        let key_text = claim_key_text(key);
+        self.db
+            .call(move |conn| {
+                // Only a lease: releasing must never undo a finish.
+                conn.execute(
+                    "DELETE FROM claims WHERE claim_key = ?1 AND state = 'leased'",
+                    params![key_text],
+                )
+                .map(drop)
+                .map_err(sql_error)
+            })
+            .await
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.db
+            .call(|conn| {
+                conn.query_row("SELECT COUNT(*) FROM claims WHERE 0", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(drop)
+                .map_err(sql_error)
+            })
+            .await
+    }
+}
+
+fn exists(tx: &rusqlite::Transaction<'_>, id: PredictionId) -> Result<bool> {
+    tx.query_row(
+        "SELECT 1 FROM predictions WHERE prediction_id = ?1",
+        params![id.to_string()],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|row| row.is_some())
+    .map_err(sql_error)
+}

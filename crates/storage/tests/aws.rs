@@ -1,0 +1,682 @@
+//! The AWS adapters against a real moto server, through the real AWS SDK
+//! (nothing of the SDK is mocked): the shared conformance suite, then what
+//! is specific to AWS (content types, conditional writes under races, the
+//! redrive policy, the TTL attribute, Secrets Manager, start-up errors).
+//!
+//! All tests share one moto server per run and create their own resources
+//! under unique names, so they run in parallel. Needs `cargo xtask setup`
+//! (which installs moto); `cargo xtask test` runs them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use bytes::Bytes;
+use polybot_domain::{
+    ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
+    PredictionSummary, UpdateId, now_epoch,
+};
+use polybot_storage::aws::{self, AwsSettings};
+use polybot_storage::{
+    Attributes, Claim, ClaimKey, PutMode, StorageError, UPDATE_DEDUPE_TTL, contract,
+};
+use polybot_testkit::{MotoServer, install_crypto_provider, unique_name};
+use secrecy::ExposeSecret;
+
+/// The contract's queue timing: short, whole seconds (SQS's unit).
+const VISIBILITY: Duration = Duration::from_secs(1);
+const MAX_RECEIVES: u32 = 2;
+
+async fn setup() -> (&'static MotoServer, aws_config::SdkConfig, AwsSettings) {
+    install_crypto_provider();
+    let moto = MotoServer::shared();
+    let sdk = moto.sdk_config().await;
+    let settings = moto.provision(MAX_RECEIVES, VISIBILITY).await;
+    (moto, sdk, settings)
+}
+
+async fn backends() -> (
+    aws_config::SdkConfig,
+    AwsSettings,
+    polybot_storage::Backends,
+) {
+    let (_, sdk, settings) = setup().await;
+    let b = aws::connect_with(&sdk, &settings)
+        .await
+        .expect("connect to provisioned resources");
+    (sdk, settings, b)
+}
+
+fn pending(chat: ChatId) -> PredictionRecord {
+    let id = PredictionId::new();
+    let now = now_epoch();
+    PredictionRecord {
+        prediction_id: id,
+        chat_id: chat,
+        status: PredictionStatus::Pending,
+        original_key: ObjectKey::original(chat, id, "jpg"),
+        summary: None,
+        failure: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn summary_for(id: PredictionId) -> PredictionSummary {
+    PredictionSummary {
+        prediction_id: id,
+        original_img_path: format!("1/original/{id}.jpg"),
+        predicted_img_path: format!("1/predicted/{id}.jpg"),
+        labels: vec![],
+        time: now_epoch(),
+    }
+}
+
+fn config_message<T>(result: Result<T, StorageError>) -> String {
+    match result {
+        Err(StorageError::Config(m)) => m,
+        Err(other) => panic!("expected a configuration error, got {other:?}"),
+        Ok(_) => panic!("expected a configuration error, got success"),
+    }
+}
+
+// ------------------------------------------------------------ conformance
+
+#[tokio::test]
+async fn s3_object_store_passes_the_storage_contract() {
+    let (_, _, b) = backends().await;
+    contract::object_store(b.objects.as_ref()).await;
+}
+
+#[tokio::test]
+async fn sqs_job_queue_passes_the_storage_contract() {
+    let (_, _, b) = backends().await;
+    contract::job_queue(
+        b.jobs.as_ref(),
+        b.dead_letters.as_ref(),
+        VISIBILITY,
+        MAX_RECEIVES,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn dynamodb_table_passes_the_storage_contract() {
+    let (_, _, b) = backends().await;
+    contract::prediction_table(b.table.as_ref()).await;
+}
+
+// --------------------------------------------------------------------- S3
+
+#[tokio::test]
+async fn s3_put_stores_the_content_type() {
+    let (sdk, settings, b) = backends().await;
+    let key = ObjectKey::original(ChatId(42), PredictionId::new(), "png");
+    b.objects
+        .put(
+            &key,
+            Bytes::from_static(b"\x89PNG"),
+            "image/png",
+            PutMode::CreateOnly,
+        )
+        .await
+        .expect("put");
+    let head = aws::s3_client(&sdk)
+        .head_object()
+        .bucket(&settings.bucket)
+        .key(key.as_str())
+        .send()
+        .await
+        .expect("HeadObject");
+    assert_eq!(head.content_type(), Some("image/png"));
+    assert_eq!(head.content_length(), Some(4));
+}
+
+#[tokio::test]
+async fn s3_racing_create_only_puts_store_exactly_one_original() {
+    let (_, _, b) = backends().await;
+    let key = ObjectKey::original(ChatId(7), PredictionId::new(), "jpg");
+    let puts = (0..8u8).map(|i| {
+        let objects = Arc::clone(&b.objects);
+        let key = key.clone();
+        tokio::spawn(async move {
+            objects
+                .put(
+                    &key,
+                    Bytes::from(vec![i; 64]),
+                    "image/jpeg",
+                    PutMode::CreateOnly,
+                )
+                .await
+                .map(|()| i)
+        })
+    });
+    let mut winners = Vec::new();
+    for put in puts {
+        match put.await.expect("join") {
+            Ok(i) => winners.push(i),
+            Err(StorageError::AlreadyExists(_)) => {}
+            Err(e) => panic!("unexpected error from a racing create-only put: {e}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one create-only put may win, got {winners:?}"
+    );
+    let stored = b.objects.get(&key).await.expect("get");
+    assert_eq!(
+        stored,
+        Bytes::from(vec![winners[0]; 64]),
+        "the winner's bytes are stored"
+    );
+}
+
+#[tokio::test]
+async fn s3_get_of_a_missing_key_is_not_found_and_not_retryable() {
+    let (_, _, b) = backends().await;
+    let err = b
+        .objects
+        .get(&ObjectKey::parse("1/original/nothing.jpg").expect("key"))
+        .await
+        .expect_err("missing key");
+    assert!(matches!(err, StorageError::NotFound(_)), "{err:?}");
+    assert!(!err.is_retryable());
+}
+
+// -------------------------------------------------------------------- SQS
+
+#[tokio::test]
+async fn sqs_message_lands_in_the_dlq_after_max_receives_expired_visibilities() {
+    let (_, _, b) = backends().await;
+    let body = format!("{{\"poison\":\"{}\"}}", unique_name("p"));
+    let attrs: Attributes = [("schema_version".to_owned(), "1".to_owned())].into();
+    b.jobs.send(&body, &attrs).await.expect("send");
+    // A worker that keeps crashing: receives, never deletes, lets the
+    // visibility timeout run out.
+    for count in 1..=MAX_RECEIVES {
+        let got = b
+            .jobs
+            .receive(10, Duration::from_secs(5))
+            .await
+            .expect("receive");
+        assert_eq!(got.len(), 1, "receive {count}");
+        assert_eq!(got[0].receive_count, count);
+        tokio::time::sleep(VISIBILITY + Duration::from_millis(300)).await;
+    }
+    let again = b
+        .jobs
+        .receive(10, Duration::from_secs(1))
+        .await
+        .expect("receive");
+    assert!(
+        again.is_empty(),
+        "received {} times already; must be dead-lettered",
+        MAX_RECEIVES
+    );
+    let dead = b
+        .dead_letters
+        .receive(10, Duration::from_secs(5))
+        .await
+        .expect("receive dlq");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, body);
+    assert_eq!(dead[0].attributes, attrs, "attributes survive the redrive");
+    let stats = b.jobs.stats().await.expect("stats");
+    assert_eq!((stats.visible, stats.in_flight), (0, 0));
+}
+
+#[tokio::test]
+async fn sqs_receive_caps_a_batch_at_ten_and_stats_count_visible_and_in_flight() {
+    let (_, _, b) = backends().await;
+    for i in 0..12 {
+        b.jobs
+            .send(&format!("m{i}"), &Attributes::new())
+            .await
+            .expect("send");
+    }
+    let stats = b.jobs.stats().await.expect("stats");
+    assert_eq!((stats.visible, stats.in_flight), (12, 0));
+    let got = b
+        .jobs
+        .receive(50, Duration::from_secs(2))
+        .await
+        .expect("receive");
+    assert!(!got.is_empty() && got.len() <= 10, "got {}", got.len());
+    let stats = b.jobs.stats().await.expect("stats");
+    assert_eq!(stats.in_flight, got.len() as u64);
+    assert_eq!(stats.visible, 12 - got.len() as u64);
+}
+
+#[tokio::test]
+async fn sqs_refuses_empty_attribute_values_instead_of_dropping_them() {
+    let (_, _, b) = backends().await;
+    let attrs: Attributes = [("traceparent".to_owned(), String::new())].into();
+    let err = b
+        .jobs
+        .send("x", &attrs)
+        .await
+        .expect_err("empty attribute value");
+    assert!(matches!(err, StorageError::Invalid(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn sqs_long_poll_returns_as_soon_as_a_message_arrives() {
+    let (_, _, b) = backends().await;
+    let jobs = Arc::clone(&b.jobs);
+    let sender = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        jobs.send("late", &Attributes::new()).await
+    });
+    let started = std::time::Instant::now();
+    let got = b
+        .jobs
+        .receive(1, Duration::from_secs(20))
+        .await
+        .expect("receive");
+    sender.await.expect("join").expect("send");
+    assert_eq!(got.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+// --------------------------------------------------------------- DynamoDB
+
+async fn raw_item(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    pk: &str,
+) -> std::collections::HashMap<String, AttributeValue> {
+    aws_sdk_dynamodb::Client::new(sdk)
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem")
+        .item
+        .expect("the item exists")
+}
+
+#[tokio::test]
+async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_none() {
+    let (sdk, settings, b) = backends().await;
+    let ttl = aws_sdk_dynamodb::Client::new(&sdk)
+        .describe_time_to_live()
+        .table_name(&settings.table)
+        .send()
+        .await
+        .expect("DescribeTimeToLive");
+    let desc = ttl.time_to_live_description().expect("TTL description");
+    assert_eq!(desc.attribute_name(), Some(aws::TTL_ATTRIBUTE));
+
+    let update = ClaimKey::Update(UpdateId(987_654_321));
+    assert_eq!(
+        b.table
+            .claim(update, Duration::from_secs(30))
+            .await
+            .expect("claim"),
+        Claim::Acquired
+    );
+    b.table.finish(update).await.expect("finish");
+    let finished_at = now_epoch();
+    let item = raw_item(&sdk, &settings.table, &aws::claim_pk(update)).await;
+    assert_eq!(
+        item.get("pk"),
+        Some(&AttributeValue::S("update#987654321".into()))
+    );
+    let expires: f64 = item
+        .get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .expect("expires_at is a number")
+        .parse()
+        .expect("numeric");
+    let expected = finished_at + UPDATE_DEDUPE_TTL.as_secs_f64();
+    assert!(
+        (expires - expected).abs() < 5.0,
+        "expires_at {expires}, expected about {expected}"
+    );
+    assert_eq!(item.get("done"), Some(&AttributeValue::Bool(true)));
+
+    let reply = ClaimKey::Reply(PredictionId::new());
+    b.table
+        .claim(reply, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    b.table.finish(reply).await.expect("finish");
+    let item = raw_item(&sdk, &settings.table, &aws::claim_pk(reply)).await;
+    assert!(
+        !item.contains_key("expires_at"),
+        "reply claims live as long as the prediction"
+    );
+}
+
+#[tokio::test]
+async fn dynamodb_prediction_item_has_the_documented_layout() {
+    let (sdk, settings, b) = backends().await;
+    let record = pending(ChatId(1243002838));
+    b.table.create(&record).await.expect("create");
+    let summary = summary_for(record.prediction_id);
+    assert!(b.table.save_summary(&summary).await.expect("save_summary"));
+    let item = raw_item(
+        &sdk,
+        &settings.table,
+        &aws::prediction_pk(record.prediction_id),
+    )
+    .await;
+    assert_eq!(
+        item.get("chat_id"),
+        Some(&AttributeValue::N("1243002838".into()))
+    );
+    assert_eq!(
+        item.get("status"),
+        Some(&AttributeValue::S("succeeded".into()))
+    );
+    assert_eq!(
+        item.get("prediction_id"),
+        Some(&AttributeValue::S(record.prediction_id.to_string()))
+    );
+    assert!(
+        item.get("time").is_some_and(|v| v.is_n()),
+        "GSI sort key `time` is a number"
+    );
+    let json = item
+        .get("summary")
+        .and_then(|v| v.as_s().ok())
+        .expect("summary is a string");
+    let parsed: serde_json::Value = serde_json::from_str(json).expect("summary is JSON");
+    assert_eq!(parsed["prediction_id"], record.prediction_id.to_string());
+    assert!(parsed.get("labels").is_some() && parsed.get("time").is_some());
+}
+
+#[tokio::test]
+async fn dynamodb_racing_claims_and_summaries_let_exactly_one_writer_win() {
+    let (_, _, b) = backends().await;
+    let key = ClaimKey::Reply(PredictionId::new());
+    let claims = (0..8).map(|_| {
+        let table = Arc::clone(&b.table);
+        tokio::spawn(async move { table.claim(key, Duration::from_secs(30)).await })
+    });
+    let mut outcomes = Vec::new();
+    for c in claims {
+        outcomes.push(c.await.expect("join").expect("claim"));
+    }
+    assert_eq!(
+        outcomes.iter().filter(|c| **c == Claim::Acquired).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|c| matches!(c, Claim::Acquired | Claim::InProgress))
+    );
+
+    let record = pending(ChatId(5));
+    b.table.create(&record).await.expect("create");
+    let saves = (0..8).map(|_| {
+        let table = Arc::clone(&b.table);
+        let s = summary_for(record.prediction_id);
+        tokio::spawn(async move { table.save_summary(&s).await })
+    });
+    let mut stored = 0;
+    for s in saves {
+        stored += usize::from(s.await.expect("join").expect("save_summary"));
+    }
+    assert_eq!(stored, 1, "a redelivered job's summary must be stored once");
+}
+
+#[tokio::test]
+async fn dynamodb_writes_to_an_unknown_prediction_are_not_found() {
+    let (_, _, b) = backends().await;
+    let id = PredictionId::new();
+    let err = b
+        .table
+        .save_summary(&summary_for(id))
+        .await
+        .expect_err("no such prediction");
+    assert!(matches!(err, StorageError::NotFound(_)), "{err:?}");
+    let err = b
+        .table
+        .save_failure(id, FailureKind::Internal)
+        .await
+        .expect_err("no such prediction");
+    assert!(matches!(err, StorageError::NotFound(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn dynamodb_release_keeps_a_finished_claim_finished() {
+    let (_, _, b) = backends().await;
+    let key = ClaimKey::Update(UpdateId(31337));
+    let _ = b
+        .table
+        .claim(key, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    b.table.finish(key).await.expect("finish");
+    b.table
+        .release(key)
+        .await
+        .expect("release of a finished claim is a no-op");
+    assert_eq!(
+        b.table
+            .claim(key, Duration::from_secs(30))
+            .await
+            .expect("claim"),
+        Claim::Done
+    );
+}
+
+// -------------------------------------------------------- Secrets Manager
+
+#[tokio::test]
+async fn secrets_manager_telegram_secrets_are_read_from_json() {
+    let (_, sdk, _) = setup().await;
+    let name = unique_name("polybot/telegram");
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&name)
+        .secret_string(r#"{"telegram_token":"123:abc","webhook_secret":"s3cret-hook"}"#)
+        .send()
+        .await
+        .expect("CreateSecret");
+    let secrets = aws::telegram_secrets(&sdk, &name)
+        .await
+        .expect("read secret");
+    assert_eq!(secrets.telegram_token.expose_secret(), "123:abc");
+    assert_eq!(secrets.webhook_secret.expose_secret(), "s3cret-hook");
+    let debug = format!("{secrets:?}");
+    assert!(
+        !debug.contains("123:abc") && !debug.contains("s3cret-hook"),
+        "Debug leaks: {debug}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_manager_errors_name_the_secret_but_never_print_its_value() {
+    let (_, sdk, _) = setup().await;
+    let missing = unique_name("polybot/missing");
+    let message = config_message(aws::telegram_secrets(&sdk, &missing).await);
+    assert!(
+        message.contains(&format!("POLYBOT_TELEGRAM_SECRET_ID={missing}")),
+        "{message}"
+    );
+
+    let name = unique_name("polybot/malformed");
+    // A wrong type: serde's own message would quote the value.
+    let value = r#"{"telegram_token":123456789,"webhook_secret":"hush-hush-value"}"#;
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("CreateSecret");
+    let message = config_message(aws::telegram_secrets(&sdk, &name).await);
+    assert!(message.contains(&name), "{message}");
+    assert!(
+        !message.contains("123456789") && !message.contains("hush-hush"),
+        "the error quotes the secret: {message}"
+    );
+}
+
+// ---------------------------------------------------------- start-up errors
+
+#[tokio::test]
+async fn connect_succeeds_on_provisioned_resources_and_checks_pass() {
+    let (_, _, b) = backends().await;
+    b.objects.check().await.expect("s3 check");
+    b.jobs.check().await.expect("queue check");
+    b.dead_letters.check().await.expect("dlq check");
+    b.table.check().await.expect("table check");
+}
+
+#[tokio::test]
+async fn connect_names_the_bucket_setting_when_the_bucket_is_missing() {
+    let (_, sdk, mut settings) = setup().await;
+    settings.bucket = unique_name("no-such-bucket");
+    let message = config_message(aws::connect_with(&sdk, &settings).await);
+    assert!(
+        message.contains(&format!("POLYBOT_BUCKET={}", settings.bucket)),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn connect_names_the_queue_settings_when_a_queue_is_missing() {
+    let (moto, sdk, settings) = setup().await;
+    let missing = format!("{}/123456789012/{}", moto.endpoint(), unique_name("nope"));
+    let mut wrong = settings.clone();
+    wrong.queue_url = missing.clone();
+    let message = config_message(aws::connect_with(&sdk, &wrong).await);
+    assert!(
+        message.contains(&format!("POLYBOT_QUEUE_URL={missing}")),
+        "{message}"
+    );
+
+    let mut wrong = settings;
+    wrong.dlq_url = missing.clone();
+    let message = config_message(aws::connect_with(&sdk, &wrong).await);
+    assert!(
+        message.contains(&format!("POLYBOT_DLQ_URL={missing}")),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn connect_names_the_table_setting_when_the_table_is_missing_or_lacks_the_index() {
+    let (_, sdk, mut settings) = setup().await;
+    settings.table = unique_name("no-such-table");
+    let message = config_message(aws::connect_with(&sdk, &settings).await);
+    assert!(
+        message.contains(&format!("POLYBOT_TABLE={}", settings.table)),
+        "{message}"
+    );
+
+    // A table with the right key but no GSI.
+    let bare = unique_name("bare");
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .create_table()
+        .table_name(&bare)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("def"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("CreateTable");
+    settings.table = bare.clone();
+    let message = config_message(aws::connect_with(&sdk, &settings).await);
+    assert!(
+        message.contains(&format!("POLYBOT_TABLE={bare}")) && message.contains(aws::CHAT_INDEX),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn connect_names_empty_settings() {
+    let (_, sdk, settings) = setup().await;
+    for (setting, clear) in [
+        (
+            "POLYBOT_BUCKET",
+            (|s: &mut AwsSettings| s.bucket.clear()) as fn(&mut AwsSettings),
+        ),
+        ("POLYBOT_QUEUE_URL", |s| s.queue_url.clear()),
+        ("POLYBOT_DLQ_URL", |s| s.dlq_url.clear()),
+        ("POLYBOT_TABLE", |s| s.table.clear()),
+    ] {
+        let mut wrong = settings.clone();
+        clear(&mut wrong);
+        let message = config_message(aws::connect_with(&sdk, &wrong).await);
+        assert!(
+            message.contains(setting) && message.contains("not set"),
+            "{setting}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn load_sdk_config_without_a_region_names_aws_region() {
+    install_crypto_provider();
+    let settings = AwsSettings {
+        region: None,
+        ..AwsSettings::default()
+    };
+    let message = config_message(aws::load_sdk_config(&settings).await);
+    assert!(message.contains("AWS_REGION"), "{message}");
+    let settings = AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some("localhost:4566".into()),
+        ..AwsSettings::default()
+    };
+    let message = config_message(aws::connect(&settings).await);
+    assert!(
+        message.contains("AWS_ENDPOINT_URL=localhost:4566"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn connect_to_an_unreachable_endpoint_is_retryable_and_names_the_setting() {
+    let (_, _, settings) = setup().await;
+    // A port nothing listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "t", "t", None, None, "test",
+        ))
+        .load()
+        .await;
+    match aws::connect_with(&sdk, &settings).await {
+        Err(e @ StorageError::Unavailable { .. }) => {
+            assert!(e.is_retryable());
+            assert!(e.to_string().contains("POLYBOT_BUCKET="), "{e}");
+        }
+        Err(other) => panic!("expected Unavailable, got {other:?}"),
+        Ok(_) => panic!("expected Unavailable, got a connection"),
+    }
+}

@@ -1,0 +1,818 @@
+//! The embedded adapters: the shared contract suite, then what only a local
+//! data folder can show (restarts, several handles and processes on one
+//! folder, races, and the local choices the traits leave open).
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use polybot_domain::{
+    ChatId, ObjectKey, PredictionId, PredictionRecord, PredictionStatus, UpdateId,
+};
+use polybot_storage::local::{self, LocalOptions, LocalQueue, QueueConfig, Redrive};
+use polybot_storage::{
+    Attributes, Backends, Claim, ClaimKey, JobQueue, PutMode, QueueStats, Receipt, StorageError,
+    contract,
+};
+use tokio::time::Instant;
+
+/// Short timeouts keep the suite quick; the contract needs max_receives ≥ 2.
+fn options() -> LocalOptions {
+    LocalOptions {
+        visibility_timeout: Duration::from_secs(1),
+        max_receives: 3,
+    }
+}
+
+fn open(dir: &Path) -> Backends {
+    local::open(dir, options()).expect("open the data folder")
+}
+
+fn key(s: &str) -> ObjectKey {
+    ObjectKey::parse(s).expect("valid key")
+}
+
+fn record(chat: i64) -> PredictionRecord {
+    let id = PredictionId::new();
+    PredictionRecord {
+        prediction_id: id,
+        chat_id: ChatId(chat),
+        status: PredictionStatus::Pending,
+        original_key: ObjectKey::original(ChatId(chat), id, "jpg"),
+        summary: None,
+        failure: None,
+        created_at: 1_700_000_000.0,
+        updated_at: 1_700_000_000.0,
+    }
+}
+
+// ------------------------------------------------------------ contract
+
+#[tokio::test]
+async fn object_store_meets_the_contract() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    contract::object_store(&*open(dir.path()).objects).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_queue_meets_the_contract() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let o = options();
+    contract::job_queue(
+        &*b.jobs,
+        &*b.dead_letters,
+        o.visibility_timeout,
+        o.max_receives,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_queue_meets_the_contract_with_the_smallest_redrive_limit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = local::open(
+        dir.path(),
+        LocalOptions {
+            visibility_timeout: Duration::from_secs(1),
+            max_receives: 2,
+        },
+    )
+    .expect("open");
+    contract::job_queue(&*b.jobs, &*b.dead_letters, Duration::from_secs(1), 2).await;
+}
+
+#[tokio::test]
+async fn prediction_table_meets_the_contract() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    contract::prediction_table(&*open(dir.path()).table).await;
+}
+
+// ------------------------------------------------------------ restarts
+
+#[tokio::test]
+async fn data_survives_closing_and_reopening_the_folder() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let photo = key("1/original/p.jpg");
+    let rec = record(1);
+    let update = ClaimKey::Update(UpdateId(77));
+    {
+        let b = open(dir.path());
+        b.objects
+            .put(
+                &photo,
+                Bytes::from_static(b"jpeg"),
+                "image/jpeg",
+                PutMode::CreateOnly,
+            )
+            .await
+            .expect("put");
+        b.table.create(&rec).await.expect("create");
+        assert_eq!(
+            b.table
+                .claim(update, Duration::from_secs(60))
+                .await
+                .expect("claim"),
+            Claim::Acquired
+        );
+        b.table.finish(update).await.expect("finish");
+        b.jobs
+            .send("in flight", &Attributes::new())
+            .await
+            .expect("send");
+        let got = b.jobs.receive(1, Duration::ZERO).await.expect("receive");
+        assert_eq!(
+            got.len(),
+            1,
+            "the first message is taken before the restart"
+        );
+        b.jobs
+            .send("waiting", &Attributes::new())
+            .await
+            .expect("send");
+    }
+
+    let b = open(dir.path());
+    assert_eq!(
+        b.objects.get(&photo).await.expect("get"),
+        Bytes::from_static(b"jpeg")
+    );
+    assert_eq!(
+        b.table.get(rec.prediction_id).await.expect("get"),
+        Some(rec)
+    );
+    assert_eq!(
+        b.table
+            .claim(update, Duration::from_secs(60))
+            .await
+            .expect("claim"),
+        Claim::Done,
+        "a finished claim is remembered across restarts"
+    );
+    let waiting = b.jobs.receive(10, Duration::ZERO).await.expect("receive");
+    assert_eq!(
+        waiting.len(),
+        1,
+        "only the visible message is delivered at once"
+    );
+    assert_eq!(waiting[0].body, "waiting");
+    assert_eq!(waiting[0].receive_count, 1);
+    b.jobs.delete(&waiting[0].receipt).await.expect("delete");
+    let redelivered = b
+        .jobs
+        .receive(10, Duration::from_secs(5))
+        .await
+        .expect("receive");
+    assert_eq!(
+        redelivered.len(),
+        1,
+        "the message in flight at the restart comes back after its timeout"
+    );
+    assert_eq!(redelivered[0].body, "in flight");
+    assert_eq!(redelivered[0].receive_count, 2);
+}
+
+// ------------------------------------------------- sharing one folder
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_one_folder_see_each_others_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a = open(dir.path());
+    let b = open(dir.path());
+
+    a.jobs
+        .send("hello", &Attributes::new())
+        .await
+        .expect("send");
+    let got = b
+        .jobs
+        .receive(1, Duration::from_secs(5))
+        .await
+        .expect("receive");
+    assert_eq!(
+        got.len(),
+        1,
+        "a message sent through one handle reaches the other"
+    );
+    assert_eq!(
+        a.jobs.stats().await.expect("stats"),
+        QueueStats {
+            visible: 0,
+            in_flight: 1
+        }
+    );
+    b.jobs.delete(&got[0].receipt).await.expect("delete");
+    assert_eq!(a.jobs.stats().await.expect("stats"), QueueStats::default());
+
+    let k = key("2/predicted/x.jpg");
+    a.objects
+        .put(
+            &k,
+            Bytes::from_static(b"x"),
+            "image/jpeg",
+            PutMode::Overwrite,
+        )
+        .await
+        .expect("put");
+    assert_eq!(
+        b.objects.get(&k).await.expect("get"),
+        Bytes::from_static(b"x")
+    );
+
+    let reply = ClaimKey::Reply(PredictionId::new());
+    assert_eq!(
+        a.table
+            .claim(reply, Duration::from_secs(60))
+            .await
+            .expect("claim"),
+        Claim::Acquired
+    );
+    assert_eq!(
+        b.table
+            .claim(reply, Duration::from_secs(60))
+            .await
+            .expect("claim"),
+        Claim::InProgress
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_returns_as_soon_as_a_message_arrives() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let receiver = open(dir.path());
+    let sender = open(dir.path());
+    let started = Instant::now();
+    let waiting =
+        tokio::spawn(async move { receiver.jobs.receive(1, Duration::from_secs(5)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sender
+        .jobs
+        .send("wake up", &Attributes::new())
+        .await
+        .expect("send");
+    let got = waiting.await.expect("join").expect("receive");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "wake up");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the receive waited {:?}, as if the message had not woken it",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn receive_on_an_empty_queue_waits_then_returns_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let started = Instant::now();
+    let got = b
+        .jobs
+        .receive(10, Duration::from_millis(600))
+        .await
+        .expect("receive");
+    assert!(got.is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "a long poll must wait for messages, returned after {:?}",
+        started.elapsed()
+    );
+}
+
+/// Environment variable that turns [`child_process_sends_a_message`] from a
+/// no-op into the other process of [`a_message_sent_by_another_process_is_received`].
+const CHILD_DIR: &str = "POLYBOT_STORAGE_TEST_CHILD_DATA_DIR";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_by_another_process_is_received() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let jobs = Arc::clone(&b.jobs);
+    let waiting = tokio::spawn(async move { jobs.receive(1, Duration::from_secs(30)).await });
+
+    // The same test binary, running only the helper below, in the folder.
+    let exe = std::env::current_exe().expect("test binary");
+    let dir_path = dir.path().to_owned();
+    let status = tokio::task::spawn_blocking(move || {
+        Command::new(exe)
+            .args([
+                "--exact",
+                "child_process_sends_a_message",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DIR, dir_path)
+            .status()
+    })
+    .await
+    .expect("join")
+    .expect("run the child process");
+    assert!(status.success(), "the child process failed: {status}");
+
+    let got = waiting.await.expect("join").expect("receive");
+    assert_eq!(
+        got.len(),
+        1,
+        "the long poll must see the other process's message"
+    );
+    assert_eq!(got[0].body, "from another process");
+    assert_eq!(
+        got[0].attributes.get("sender").map(String::as_str),
+        Some("child")
+    );
+}
+
+/// Only does something when started by the test above, as another process.
+#[tokio::test]
+async fn child_process_sends_a_message() {
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
+    let b = open(Path::new(&dir));
+    let attributes: Attributes = [("sender".to_owned(), "child".to_owned())].into();
+    b.jobs
+        .send("from another process", &attributes)
+        .await
+        .expect("send from the child");
+}
+
+// ---------------------------------------------------------------- races
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_create_only_puts_have_exactly_one_winner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stores = [open(dir.path()).objects, open(dir.path()).objects];
+    let k = key("3/original/race.jpg");
+    let tasks: Vec<_> = (0..16u8)
+        .map(|i| {
+            let store = Arc::clone(&stores[usize::from(i % 2)]);
+            let k = k.clone();
+            tokio::spawn(async move {
+                let bytes = Bytes::from(vec![i; 64 * 1024]);
+                (
+                    i,
+                    store
+                        .put(&k, bytes, "image/jpeg", PutMode::CreateOnly)
+                        .await,
+                )
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.expect("join") {
+            (i, Ok(())) => winners.push(i),
+            (_, Err(StorageError::AlreadyExists(_))) => {}
+            (i, Err(e)) => panic!("put {i} failed unexpectedly: {e}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one create-only put must win, winners: {winners:?}"
+    );
+    let stored = stores[0].get(&k).await.expect("get");
+    assert_eq!(
+        stored,
+        Bytes::from(vec![winners[0]; 64 * 1024]),
+        "the winner's bytes are stored"
+    );
+    assert_no_temporary_files(dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_of_one_key_have_exactly_one_winner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tables = [open(dir.path()).table, open(dir.path()).table];
+    let key = ClaimKey::Update(UpdateId(4242));
+    let tasks: Vec<_> = (0..16usize)
+        .map(|i| {
+            let table = Arc::clone(&tables[i % 2]);
+            tokio::spawn(async move { table.claim(key, Duration::from_secs(60)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("join").expect("claim"));
+    }
+    let acquired = outcomes.iter().filter(|c| **c == Claim::Acquired).count();
+    assert_eq!(acquired, 1, "exactly one claim must acquire: {outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|c| matches!(c, Claim::Acquired | Claim::InProgress))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_receivers_never_get_the_same_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let handles = [open(dir.path()), open(dir.path())];
+    for i in 0..40 {
+        handles[0]
+            .jobs
+            .send(&format!("m{i}"), &Attributes::new())
+            .await
+            .expect("send");
+    }
+    let tasks: Vec<_> = (0..4usize)
+        .map(|i| {
+            let jobs = Arc::clone(&handles[i % 2].jobs);
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let batch = jobs.receive(3, Duration::ZERO).await.expect("receive");
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    got.extend(batch.into_iter().map(|d| d.body));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("join"));
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(
+        before,
+        all.len(),
+        "a message was delivered to two receivers"
+    );
+    assert_eq!(all.len(), 40, "every message is delivered");
+}
+
+// ------------------------------------------------------ local choices
+
+#[tokio::test]
+async fn a_stale_receipt_neither_deletes_nor_extends_the_redelivered_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    b.jobs
+        .send("slow job", &Attributes::new())
+        .await
+        .expect("send");
+    let first = b
+        .jobs
+        .receive(1, Duration::ZERO)
+        .await
+        .expect("receive")
+        .remove(0);
+    let second = b
+        .jobs
+        .receive(1, Duration::from_secs(5))
+        .await
+        .expect("receive")
+        .remove(0);
+    assert_eq!(second.receive_count, 2);
+
+    b.jobs
+        .delete(&first.receipt)
+        .await
+        .expect("a stale delete is a no-op, not an error");
+    assert_eq!(
+        b.jobs.stats().await.expect("stats"),
+        QueueStats {
+            visible: 0,
+            in_flight: 1
+        },
+        "a stale receipt must not delete the message now held by someone else"
+    );
+    match b
+        .jobs
+        .set_visibility(&first.receipt, Duration::from_secs(60))
+        .await
+    {
+        Err(StorageError::NotFound(_)) => {}
+        other => panic!("a heartbeat with a stale receipt must be NotFound, got {other:?}"),
+    }
+    b.jobs.delete(&second.receipt).await.expect("delete");
+    assert_eq!(b.jobs.stats().await.expect("stats"), QueueStats::default());
+}
+
+#[tokio::test]
+async fn a_zero_visibility_timeout_never_returns_a_message_twice_in_one_batch() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = QueueConfig {
+        visibility_timeout: Duration::ZERO,
+        redrive: None,
+    };
+    let queue = LocalQueue::open(dir.path(), "zero", config).expect("open");
+    for body in ["a", "b"] {
+        queue.send(body, &Attributes::new()).await.expect("send");
+    }
+    let got = queue.receive(10, Duration::ZERO).await.expect("receive");
+    let bodies: Vec<&str> = got.iter().map(|d| d.body.as_str()).collect();
+    assert_eq!(bodies, ["a", "b"]);
+    let again = queue.receive(10, Duration::ZERO).await.expect("receive");
+    assert_eq!(
+        again.len(),
+        2,
+        "with no visibility timeout, messages are visible at once"
+    );
+    assert!(again.iter().all(|d| d.receive_count == 2));
+}
+
+#[tokio::test]
+async fn a_receipt_that_is_not_one_is_invalid() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    for bad in ["", "nonsense", "x:y"] {
+        match b.jobs.delete(&Receipt(bad.into())).await {
+            Err(StorageError::Invalid(_)) => {}
+            other => panic!("delete({bad:?}) must be Invalid, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_receipt_of_one_queue_does_not_act_on_another() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    b.jobs.send("job", &Attributes::new()).await.expect("send");
+    let d = b
+        .jobs
+        .receive(1, Duration::ZERO)
+        .await
+        .expect("receive")
+        .remove(0);
+    b.dead_letters.delete(&d.receipt).await.expect("no-op");
+    assert_eq!(
+        b.jobs.stats().await.expect("stats"),
+        QueueStats {
+            visible: 0,
+            in_flight: 1
+        }
+    );
+}
+
+#[tokio::test]
+async fn dead_lettered_messages_keep_their_receive_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    b.jobs
+        .send("poison", &Attributes::new())
+        .await
+        .expect("send");
+    for _ in 0..options().max_receives {
+        let d = b
+            .jobs
+            .receive(1, Duration::from_secs(5))
+            .await
+            .expect("receive")
+            .remove(0);
+        b.jobs
+            .set_visibility(&d.receipt, Duration::ZERO)
+            .await
+            .expect("release");
+    }
+    assert!(
+        b.jobs
+            .receive(1, Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty()
+    );
+    let dead = b
+        .dead_letters
+        .receive(1, Duration::ZERO)
+        .await
+        .expect("receive")
+        .remove(0);
+    assert_eq!(
+        dead.receive_count,
+        options().max_receives + 1,
+        "as SQS: the count carries over"
+    );
+}
+
+#[tokio::test]
+async fn a_queue_opened_on_its_own_shares_the_database_with_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let dead = LocalQueue::open(dir.path(), local::DEAD_LETTER_QUEUE, QueueConfig::default())
+        .expect("open the dead-letter queue");
+    let file = dir
+        .path()
+        .join(local::DATABASE_FILE)
+        .canonicalize()
+        .expect("database file");
+    assert_eq!(dead.database(), file);
+    dead.send("by hand", &Attributes::new())
+        .await
+        .expect("send");
+    assert_eq!(b.dead_letters.stats().await.expect("stats").visible, 1);
+}
+
+#[tokio::test]
+async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_never() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let update = ClaimKey::Update(UpdateId(9));
+    let reply_id = PredictionId::new();
+    let reply = ClaimKey::Reply(reply_id);
+    for key in [update, reply] {
+        assert_eq!(
+            b.table
+                .claim(key, Duration::from_secs(60))
+                .await
+                .expect("claim"),
+            Claim::Acquired
+        );
+        b.table.finish(key).await.expect("finish");
+    }
+
+    // Read and age the stored expiry directly: the test cannot wait a day.
+    let db = rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("open db");
+    let expiry = |k: &str| -> i64 {
+        db.query_row(
+            "SELECT expires_at FROM claims WHERE claim_key = ?1",
+            [k],
+            |r| r.get(0),
+        )
+        .expect("claim row")
+    };
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("fits");
+    let day_ms = 24 * 60 * 60 * 1000;
+    let update_expiry = expiry("update:9");
+    assert!(
+        (update_expiry - (now_ms + day_ms)).abs() < 60_000,
+        "an update claim is kept for 24 h, expires_at {update_expiry}, now {now_ms}"
+    );
+    assert_eq!(
+        expiry(&format!("reply:{reply_id}")),
+        i64::MAX,
+        "a reply claim is kept forever"
+    );
+
+    db.execute(
+        "UPDATE claims SET expires_at = ?1 WHERE claim_key = 'update:9'",
+        [now_ms - 1],
+    )
+    .expect("age the claim");
+    assert_eq!(
+        b.table
+            .claim(update, Duration::from_secs(60))
+            .await
+            .expect("claim"),
+        Claim::Acquired,
+        "an update finished more than 24 h ago can be claimed again"
+    );
+    assert_eq!(
+        b.table
+            .claim(reply, Duration::from_secs(60))
+            .await
+            .expect("claim"),
+        Claim::Done
+    );
+}
+
+#[tokio::test]
+async fn release_never_undoes_a_finish() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let key = ClaimKey::Reply(PredictionId::new());
+    assert_eq!(
+        b.table
+            .claim(key, Duration::from_secs(60))
+            .await
+            .expect("claim"),
+        Claim::Acquired
+    );
+    b.table.finish(key).await.expect("finish");
+    b.table.release(key).await.expect("release");
+    assert_eq!(
+        b.table
+            .claim(key, Duration::from_secs(60))
+            .await
+            .expect("claim"),
+        Claim::Done
+    );
+}
+
+#[tokio::test]
+async fn summaries_and_failures_of_unknown_predictions_are_not_found() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let id = PredictionId::new();
+    let summary = polybot_domain::PredictionSummary {
+        prediction_id: id,
+        original_img_path: "1/original/x.jpg".into(),
+        predicted_img_path: "1/predicted/x.jpg".into(),
+        labels: vec![],
+        time: 0.0,
+    };
+    assert!(matches!(
+        b.table.save_summary(&summary).await,
+        Err(StorageError::NotFound(_))
+    ));
+    assert!(matches!(
+        b.table
+            .save_failure(id, polybot_domain::FailureKind::Internal)
+            .await,
+        Err(StorageError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_key_cannot_be_both_an_object_and_a_folder() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let put = |k: &'static str| {
+        let objects = Arc::clone(&b.objects);
+        async move {
+            objects
+                .put(
+                    &key(k),
+                    Bytes::from_static(b"x"),
+                    "image/jpeg",
+                    PutMode::Overwrite,
+                )
+                .await
+        }
+    };
+    put("a/b").await.expect("put a/b");
+    assert!(
+        matches!(put("a").await, Err(StorageError::Invalid(_))),
+        "a is a folder of a/b"
+    );
+    assert!(matches!(
+        b.objects.get(&key("a")).await,
+        Err(StorageError::NotFound(_))
+    ));
+    put("c").await.expect("put c");
+    assert!(
+        matches!(put("c/d").await, Err(StorageError::Invalid(_))),
+        "c is an object"
+    );
+    assert!(matches!(
+        b.objects.get(&key("c/d")).await,
+        Err(StorageError::NotFound(_))
+    ));
+    assert_no_temporary_files(dir.path());
+}
+
+#[test]
+fn open_names_the_data_folder_it_cannot_create() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a folder").expect("write");
+    let data_dir = file.join("data");
+    match local::open(&data_dir, LocalOptions::default()) {
+        Err(StorageError::Config(message)) => assert!(
+            message.contains(&data_dir.display().to_string()),
+            "the error must name the folder: {message}"
+        ),
+        Err(other) => panic!("expected a configuration error, got {other}"),
+        Ok(_) => panic!("opening a folder inside a file must fail"),
+    }
+}
+
+#[test]
+fn open_refuses_a_redrive_limit_of_zero() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = LocalOptions {
+        max_receives: 0,
+        ..LocalOptions::default()
+    };
+    assert!(matches!(
+        local::open(dir.path(), options),
+        Err(StorageError::Config(_))
+    ));
+    let config = QueueConfig {
+        redrive: Some(Redrive {
+            dead_letter_queue: "q".into(),
+            max_receives: 1,
+        }),
+        ..QueueConfig::default()
+    };
+    assert!(
+        matches!(
+            LocalQueue::open(dir.path(), "q", config),
+            Err(StorageError::Config(_))
+        ),
+        "a queue cannot be its own dead-letter queue"
+    );
+}
+
+fn assert_no_temporary_files(data_dir: &Path) {
+    let leftovers: Vec<_> = std::fs::read_dir(data_dir.join("objects.tmp"))
+        .expect("temp folder")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
+}

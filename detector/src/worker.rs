@@ -1,0 +1,490 @@
+//! The queue worker: receive a job → fetch the photo → detect → store the
+//! annotated photo and the summary → report to `Results` over gRPC → delete
+//! the job, only once the report is acknowledged.
+//!
+//! Back-pressure: the worker reserves free inference lanes before it asks
+//! the queue for messages, and never asks for more messages than it has
+//! lanes. A heartbeat keeps a long job's message invisible to other
+//! workers. A permanent failure (not an image) is reported and the job
+//! deleted; a transient one is left for redelivery, and after N receives the
+//! queue dead-letters it (the gateway then tells the user).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use polybot_domain::{FailureKind, Job, ObjectKey, now_epoch};
+use polybot_proto::v1::results_client::ResultsClient;
+use polybot_proto::{Outcome, Report};
+use polybot_storage::{Backends, Delivery, PutMode, Receipt};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+use tracing::{Instrument, error, info, warn};
+
+use crate::{DetectError, Detector, Slot};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// gRPC URL of the gateway's Results service.
+    pub results_url: String,
+    /// How long one receive waits for messages (SQS long polling, ≤ 20 s).
+    pub receive_wait: Duration,
+    /// Visibility a heartbeat sets while a job runs.
+    pub visibility: Duration,
+    /// On shutdown, how long in-flight jobs may take before they are released.
+    pub shutdown_grace: Duration,
+    /// Label for `messaging.system` on spans (`aws_sqs` or `local`).
+    pub messaging_system: &'static str,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            results_url: "http://127.0.0.1:50051".into(),
+            receive_wait: Duration::from_secs(20),
+            visibility: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+            messaging_system: "local",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("POLYBOT_RESULTS_URL={url} is not a valid URL: {reason}")]
+    ResultsUrl { url: String, reason: String },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Whether the worker is ready (model loaded, warmed up, not stopping).
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn set(&self, v: bool) {
+        self.0.store(v, Ordering::SeqCst)
+    }
+}
+
+/// A running worker.
+pub struct WorkerHandle {
+    cancel: CancellationToken,
+    main: tokio::task::JoinHandle<()>,
+    http: Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>,
+    readiness: Readiness,
+}
+
+impl WorkerHandle {
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().map(|(a, _)| *a)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.readiness.is_ready()
+    }
+
+    /// Graceful shutdown: not ready first, stop receiving, let in-flight jobs
+    /// finish within the grace period, release the rest to the queue.
+    pub async fn shutdown(self) {
+        self.readiness.set(false);
+        self.cancel.cancel();
+        if let Err(e) = self.main.await {
+            warn!(error = %e, "worker loop ended abnormally");
+        }
+        if let Some((_, http)) = self.http {
+            let _ = http.await;
+        }
+    }
+
+    /// Resolves when the worker has stopped by itself (it only stops on shutdown).
+    pub fn cancellation(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+}
+
+struct Ctx {
+    detector: Detector,
+    backends: Backends,
+    results: ResultsClient<Channel>,
+    config: WorkerConfig,
+    in_flight: Mutex<HashSet<Receipt>>,
+}
+
+/// Starts the worker loop, and the health/metrics endpoint if a listener is given.
+pub async fn start(
+    detector: Detector,
+    backends: Backends,
+    config: WorkerConfig,
+    http_listener: Option<TcpListener>,
+) -> Result<WorkerHandle, WorkerError> {
+    let channel = Endpoint::from_shared(config.results_url.clone())
+        .map_err(|e| WorkerError::ResultsUrl {
+            url: config.results_url.clone(),
+            reason: e.to_string(),
+        })?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .connect_lazy();
+    let cancel = CancellationToken::new();
+    let readiness = Readiness::default();
+    let http = match http_listener {
+        Some(l) => {
+            let addr = l.local_addr()?;
+            let router = health_router(readiness.clone());
+            let c = cancel.clone();
+            let task = tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, router)
+                    .with_graceful_shutdown(c.cancelled_owned())
+                    .await
+                {
+                    warn!(error = %e, "detector HTTP server failed");
+                }
+            });
+            Some((addr, task))
+        }
+        None => None,
+    };
+    let ctx = Arc::new(Ctx {
+        detector,
+        backends,
+        results: ResultsClient::new(channel),
+        config,
+        in_flight: Mutex::new(HashSet::new()),
+    });
+    // The model is loaded and warmed up by `Detector::load` before we get here.
+    readiness.set(true);
+    info!(lanes = ctx.detector.lanes(), "detector worker started");
+    let main = tokio::spawn(run(ctx, cancel.clone(), readiness.clone()));
+    Ok(WorkerHandle {
+        cancel,
+        main,
+        http,
+        readiness,
+    })
+}
+
+fn health_router(readiness: Readiness) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
+        .route(
+            "/readyz",
+            get(move || {
+                let r = readiness.clone();
+                async move {
+                    if r.is_ready() {
+                        (StatusCode::OK, "ready\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|| async { polybot_telemetry::metrics_text() }),
+        )
+}
+
+async fn run(ctx: Arc<Ctx>, cancel: CancellationToken, readiness: Readiness) {
+    let mut tasks = JoinSet::new();
+    loop {
+        // Reap finished jobs so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+        let first = tokio::select! {
+            _ = cancel.cancelled() => break,
+            s = ctx.detector.reserve() => s,
+        };
+        let Ok(first) = first else { break };
+        let mut slots = vec![first];
+        while slots.len() < 10 {
+            match ctx.detector.try_reserve() {
+                Some(s) => slots.push(s),
+                None => break,
+            }
+        }
+        let received = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = ctx.backends.jobs.receive(slots.len(), ctx.config.receive_wait) => r,
+        };
+        let deliveries = match received {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(error = %e, "receiving jobs failed; retrying");
+                drop(slots);
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        let mut slots = slots.into_iter();
+        for delivery in deliveries {
+            let Some(slot) = slots.next() else {
+                // The queue returned more than asked; give the extra back.
+                let _ = ctx
+                    .backends
+                    .jobs
+                    .set_visibility(&delivery.receipt, Duration::ZERO)
+                    .await;
+                continue;
+            };
+            if let Ok(mut set) = ctx.in_flight.lock() {
+                set.insert(delivery.receipt.clone());
+            }
+            let ctx = Arc::clone(&ctx);
+            tasks.spawn(async move {
+                let receipt = delivery.receipt.clone();
+                process(&ctx, delivery, slot).await;
+                if let Ok(mut set) = ctx.in_flight.lock() {
+                    set.remove(&receipt);
+                }
+            });
+        }
+    }
+
+    // Shutting down: no more receives. Finish what is running, within the grace.
+    readiness.set(false);
+    let running = tasks.len();
+    if running > 0 {
+        info!(running, grace = ?ctx.config.shutdown_grace, "finishing in-flight jobs");
+    }
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(ctx.config.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
+        tasks.abort_all();
+        let left: Vec<Receipt> = ctx
+            .in_flight
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        for receipt in left {
+            // Visible again at once, so another worker picks it up now
+            // rather than after the visibility timeout.
+            match ctx
+                .backends
+                .jobs
+                .set_visibility(&receipt, Duration::ZERO)
+                .await
+            {
+                Ok(()) => info!("released an unfinished job to the queue"),
+                Err(e) => {
+                    warn!(error = %e, "could not release a job; it returns after its visibility timeout")
+                }
+            }
+        }
+    }
+    ctx.detector.close();
+    info!("detector worker stopped");
+}
+
+fn failure_kind(e: &DetectError) -> FailureKind {
+    match e.kind() {
+        "not_an_image" => FailureKind::NotAnImage,
+        "too_large" => FailureKind::TooLarge,
+        "corrupt_image" => FailureKind::CorruptImage,
+        _ => FailureKind::Internal,
+    }
+}
+
+async fn process(ctx: &Ctx, delivery: Delivery, slot: Slot) {
+    let span = tracing::info_span!(
+        "detector.job",
+        otel.name = "jobs process",
+        otel.kind = "consumer",
+        messaging.system = ctx.config.messaging_system,
+        messaging.operation.type = "process",
+        messaging.destination.name = "jobs",
+        messaging.message.delivery_count = delivery.receive_count,
+        prediction_id = tracing::field::Empty,
+        chat_id = tracing::field::Empty,
+    );
+    polybot_telemetry::set_parent_from(&span, &delivery.attributes);
+    async move {
+        crate::metrics::job_received();
+        crate::metrics::queue_wait(now_epoch() - delivery.sent_at);
+        let job = match Job::parse(&delivery.body) {
+            Ok(j) => j,
+            Err(e) => {
+                // Nobody to tell; after N receives the queue dead-letters it
+                // and the DLQ alarm tells operators.
+                error!(error = %e, "unreadable job left for the dead-letter queue");
+                crate::metrics::job_failed("unreadable");
+                return;
+            }
+        };
+        let span = tracing::Span::current();
+        span.record("prediction_id", tracing::field::display(job.prediction_id));
+        span.record("chat_id", job.chat_id.0);
+
+        let heartbeat = heartbeat(ctx, delivery.receipt.clone());
+        let outcome = tokio::select! {
+            o = handle(ctx, &job, slot) => o,
+            () = heartbeat => unreachable_heartbeat(),
+        };
+        let report = match outcome {
+            Ok(report) => report,
+            Err(e) => {
+                warn!(error = %e, "transient failure; the job will be delivered again");
+                crate::metrics::job_failed("transient");
+                return;
+            }
+        };
+        let failed = matches!(report.outcome, Outcome::Failure { .. });
+        match send_report(ctx, &report).await {
+            Ok(duplicate) => {
+                if let Err(e) = ctx.backends.jobs.delete(&delivery.receipt).await {
+                    warn!(error = %e, "could not delete the finished job; a redelivery will be deduplicated");
+                }
+                if let Outcome::Failure { kind, .. } = &report.outcome {
+                    crate::metrics::job_failed(kind.as_str());
+                } else {
+                    crate::metrics::job_succeeded();
+                }
+                crate::metrics::end_to_end(now_epoch() - job.submitted_at);
+                info!(duplicate, failed, "job done and reported");
+            }
+            Err(status) => {
+                warn!(code = ?status.code(), message = status.message(), "Results did not acknowledge; the job will be delivered again");
+                crate::metrics::job_failed("report");
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// The heartbeat never finishes on its own; this documents that in the type.
+fn unreachable_heartbeat() -> Result<Report, String> {
+    Err("heartbeat stopped".into())
+}
+
+async fn heartbeat(ctx: &Ctx, receipt: Receipt) {
+    let every = (ctx.config.visibility / 3).max(Duration::from_millis(200));
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = ctx
+            .backends
+            .jobs
+            .set_visibility(&receipt, ctx.config.visibility)
+            .await
+        {
+            warn!(error = %e, "heartbeat failed; the job may be delivered to another worker");
+        }
+    }
+}
+
+/// Runs the job up to the report. `Err` is transient: leave the message.
+async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, String> {
+    let failure = |kind: FailureKind, detail: String| Report {
+        prediction_id: job.prediction_id,
+        chat_id: job.chat_id,
+        reply_to_message_id: Some(job.message_id),
+        outcome: Outcome::Failure { kind, detail },
+    };
+    let original = match fetch(ctx, &job.original_key).await {
+        Ok(b) => b,
+        Err(e) if e.is_retryable() => return Err(format!("fetching the photo: {e}")),
+        Err(e) => {
+            // The photo is gone and will not come back: tell the user.
+            return Ok(failure(
+                FailureKind::Internal,
+                format!("fetching the photo: {e}"),
+            ));
+        }
+    };
+    let started = Instant::now();
+    let out = match slot.detect(original.to_vec()).await {
+        Ok(out) => out,
+        Err(e) if e.is_permanent() => {
+            info!(error = %e, "the photo cannot be analysed");
+            return Ok(failure(failure_kind(&e), e.to_string()));
+        }
+        Err(e) => return Err(format!("detection: {e}")),
+    };
+    crate::metrics::inference(out.timings.inference.as_secs_f64());
+    crate::metrics::processing(started.elapsed().as_secs_f64());
+    tracing::info!(
+        objects = out.detections.len(),
+        inference_ms = out.timings.inference.as_secs_f64() * 1e3,
+        "detected"
+    );
+
+    let predicted_key = ObjectKey::predicted(job.chat_id, job.prediction_id);
+    let store = tracing::info_span!("store annotated image", key = %predicted_key);
+    ctx.backends
+        .objects
+        .put(
+            &predicted_key,
+            Bytes::from(out.annotated_jpeg.clone()),
+            "image/jpeg",
+            PutMode::Overwrite,
+        )
+        .instrument(store)
+        .await
+        .map_err(|e| format!("storing the annotated photo: {e}"))?;
+    let summary = out.summary(
+        job.prediction_id,
+        job.original_key.to_string(),
+        predicted_key.to_string(),
+    );
+    ctx.backends
+        .table
+        .save_summary(&summary)
+        .instrument(tracing::info_span!("save summary"))
+        .await
+        .map_err(|e| format!("saving the summary: {e}"))?;
+    Ok(Report {
+        prediction_id: job.prediction_id,
+        chat_id: job.chat_id,
+        reply_to_message_id: Some(job.message_id),
+        outcome: Outcome::Success(summary),
+    })
+}
+
+async fn fetch(ctx: &Ctx, key: &ObjectKey) -> Result<Bytes, polybot_storage::StorageError> {
+    ctx.backends
+        .objects
+        .get(key)
+        .instrument(tracing::info_span!("fetch photo", %key))
+        .await
+}
+
+async fn send_report(ctx: &Ctx, report: &Report) -> Result<bool, tonic::Status> {
+    let span = tracing::info_span!(
+        "polybot.v1.Results/ReportResult",
+        otel.kind = "client",
+        rpc.system = "grpc",
+        rpc.service = "polybot.v1.Results",
+        rpc.method = "ReportResult",
+    );
+    async {
+        let mut request = tonic::Request::new(polybot_proto::v1::ReportResultRequest::from(report));
+        for (k, v) in polybot_telemetry::current_headers() {
+            if let (Ok(key), Ok(value)) = (
+                tonic::metadata::MetadataKey::from_bytes(k.as_bytes()),
+                tonic::metadata::MetadataValue::try_from(v.as_str()),
+            ) {
+                request.metadata_mut().insert(key, value);
+            }
+        }
+        let mut client = ctx.results.clone();
+        client
+            .report_result(request)
+            .await
+            .map(|r| r.into_inner().duplicate)
+    }
+    .instrument(span)
+    .await
+}

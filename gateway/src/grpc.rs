@@ -1,0 +1,139 @@
+//! The `polybot.v1.Results` gRPC service: detectors report finished jobs,
+//! operators read predictions (e.g. with grpcurl through reflection).
+
+use std::collections::BTreeMap;
+
+use polybot_domain::{ChatId, PredictionId};
+use polybot_proto::Report;
+use polybot_proto::v1::results_server::Results;
+use polybot_proto::v1::{
+    GetPredictionRequest, ListPredictionsRequest, ListPredictionsResponse, Prediction,
+    ReportResultRequest, ReportResultResponse,
+};
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use crate::replies::{Replied, Replier, ReplyError};
+
+pub struct ResultsService {
+    replier: Replier,
+}
+
+impl ResultsService {
+    pub fn new(replier: Replier) -> Self {
+        Self { replier }
+    }
+}
+
+/// Continues the caller's trace: the context travels in gRPC metadata.
+fn rpc_span<T>(req: &Request<T>, method: &'static str) -> tracing::Span {
+    let mut headers = BTreeMap::new();
+    for key in ["traceparent", "tracestate"] {
+        if let Some(v) = req.metadata().get(key).and_then(|v| v.to_str().ok()) {
+            headers.insert(key.to_owned(), v.to_owned());
+        }
+    }
+    let span = tracing::info_span!(
+        "polybot.v1.Results",
+        otel.name = format!("polybot.v1.Results/{method}"),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = "polybot.v1.Results",
+        rpc.method = method,
+    );
+    polybot_telemetry::set_parent_from(&span, &headers);
+    span
+}
+
+fn storage_status(e: polybot_storage::StorageError) -> Status {
+    if e.is_retryable() {
+        Status::unavailable(e.to_string())
+    } else {
+        Status::internal(e.to_string())
+    }
+}
+
+#[tonic::async_trait]
+impl Results for ResultsService {
+    async fn report_result(
+        &self,
+        request: Request<ReportResultRequest>,
+    ) -> Result<Response<ReportResultResponse>, Status> {
+        let span = rpc_span(&request, "ReportResult");
+        async move {
+            let report = Report::try_from(request.into_inner())
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let result = self.replier.reply(&report).await;
+            crate::metrics::reply(match &result {
+                Ok(Replied::Sent) => "sent",
+                Ok(Replied::Duplicate) => "duplicate",
+                Ok(Replied::Undeliverable) => "undeliverable",
+                Err(_) => "error",
+            });
+            match result {
+                Ok(replied) => Ok(Response::new(ReportResultResponse {
+                    duplicate: replied == Replied::Duplicate,
+                })),
+                Err(e @ ReplyError::InProgress) => Err(Status::unavailable(e.to_string())),
+                Err(e) if e.is_retryable() => Err(Status::unavailable(e.to_string())),
+                Err(e) => Err(Status::failed_precondition(e.to_string())),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn get_prediction(
+        &self,
+        request: Request<GetPredictionRequest>,
+    ) -> Result<Response<Prediction>, Status> {
+        let span = rpc_span(&request, "GetPrediction");
+        async move {
+            let id: PredictionId = request.get_ref().prediction_id.parse().map_err(
+                |e: polybot_domain::ParseIdError| Status::invalid_argument(e.to_string()),
+            )?;
+            match self
+                .replier
+                .backends()
+                .table
+                .get(id)
+                .await
+                .map_err(storage_status)?
+            {
+                Some(record) => Ok(Response::new(Prediction::from(&record))),
+                None => Err(Status::not_found(format!("no prediction {id}"))),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn list_predictions(
+        &self,
+        request: Request<ListPredictionsRequest>,
+    ) -> Result<Response<ListPredictionsResponse>, Status> {
+        let span = rpc_span(&request, "ListPredictions");
+        async move {
+            let req = request.into_inner();
+            if req.chat_id == 0 {
+                return Err(Status::invalid_argument("chat_id must be set"));
+            }
+            let limit = match req.limit {
+                0 => 20,
+                n => n.min(100) as usize,
+            };
+            let records = self
+                .replier
+                .backends()
+                .table
+                .list_by_chat(ChatId(req.chat_id), limit)
+                .await
+                .map_err(storage_status)?;
+            Ok(Response::new(ListPredictionsResponse {
+                predictions: records.iter().map(Prediction::from).collect(),
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+}

@@ -1,0 +1,142 @@
+//! The HTTP side: Telegram's webhook, liveness and readiness.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use tracing::{Instrument, info, warn};
+
+use crate::health::Health;
+use crate::inbound;
+use crate::intake::Intake;
+
+/// Where Telegram posts updates. It does not contain the bot token, which
+/// would otherwise end up in access logs.
+pub const WEBHOOK_PATH: &str = "/telegram/webhook";
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+/// Telegram updates are small JSON documents (files are fetched separately).
+const MAX_UPDATE_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub intake: Arc<Intake>,
+    pub webhook_secret: Option<SecretString>,
+    pub health: Health,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(WEBHOOK_PATH, post(webhook))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_UPDATE_BYTES))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    (StatusCode::OK, "ok\n")
+}
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        polybot_telemetry::metrics_text(),
+    )
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.health.is_ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}
+
+fn secret_matches(expected: &SecretString, headers: &HeaderMap) -> bool {
+    let Some(given) = headers.get(SECRET_HEADER) else {
+        return false;
+    };
+    // Constant time, so the secret cannot be guessed byte by byte from timings.
+    given
+        .as_bytes()
+        .ct_eq(expected.expose_secret().as_bytes())
+        .into()
+}
+
+async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let span = tracing::info_span!(
+        "telegram.webhook",
+        otel.name = "POST /telegram/webhook",
+        otel.kind = "server",
+        http.request.method = "POST",
+        http.route = WEBHOOK_PATH,
+        http.response.status_code = tracing::field::Empty,
+        update_id = tracing::field::Empty,
+    );
+    async move {
+        let status = handle_webhook(&state, &headers, &body).await;
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
+        crate::metrics::webhook_request(status);
+        status
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: &[u8]) -> StatusCode {
+    // Without a secret the webhook is off (long-polling mode): an endpoint
+    // anyone could post fake updates to must not exist.
+    let Some(secret) = &state.webhook_secret else {
+        return StatusCode::NOT_FOUND;
+    };
+    if !secret_matches(secret, headers) {
+        warn!("webhook call with a missing or wrong secret token");
+        return StatusCode::UNAUTHORIZED;
+    }
+    let raw: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(error = %e, "webhook body is not JSON");
+            return StatusCode::BAD_REQUEST;
+        }
+    };
+    if let Some(id) = inbound::update_id_of(&raw) {
+        tracing::Span::current().record("update_id", id.0);
+    }
+    let update: teloxide::types::Update = match serde_json::from_value(raw) {
+        Ok(u) => u,
+        Err(e) => {
+            // Answering 4xx would make Telegram retry an update we can never
+            // read; accept it and say so in the logs.
+            warn!(error = %e, "an update we cannot parse was dropped");
+            return StatusCode::OK;
+        }
+    };
+    match state.intake.handle(inbound::parse(&update)).await {
+        Ok(handled) => {
+            info!(outcome = handled.as_str(), "update handled");
+            StatusCode::OK
+        }
+        // Telegram delivers the update again later; nothing durable was done.
+        Err(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+        Err(e) => {
+            warn!(error = %e, "update failed for good");
+            StatusCode::OK
+        }
+    }
+}
