@@ -39,6 +39,18 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// Label for `messaging.system` on spans (`aws_sqs` or `local`).
     pub messaging_system: &'static str,
+    /// Told each successful job's processing time (the reporter averages them).
+    pub on_processed: Option<ProcessingHook>,
+}
+
+/// A callback for processing times; a newtype so the config stays `Debug`.
+#[derive(Clone)]
+pub struct ProcessingHook(pub Arc<dyn Fn(Duration) + Send + Sync>);
+
+impl std::fmt::Debug for ProcessingHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProcessingHook")
+    }
 }
 
 impl Default for WorkerConfig {
@@ -49,6 +61,7 @@ impl Default for WorkerConfig {
             visibility: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             messaging_system: "local",
+            on_processed: None,
         }
     }
 }
@@ -415,6 +428,9 @@ async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, String> {
     };
     crate::metrics::inference(out.timings.inference.as_secs_f64());
     crate::metrics::processing(started.elapsed().as_secs_f64());
+    if let Some(hook) = &ctx.config.on_processed {
+        (hook.0)(started.elapsed());
+    }
     tracing::info!(
         objects = out.detections.len(),
         inference_ms = out.timings.inference.as_secs_f64() * 1e3,

@@ -118,7 +118,9 @@ async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: &[u8]) -> S
     if let Some(id) = inbound::update_id_of(&raw) {
         tracing::Span::current().record("update_id", id.0);
     }
-    let update: teloxide::types::Update = match serde_json::from_value(raw) {
+    // From the bytes, not from `raw`: teloxide's deserializer needs borrowed
+    // strings and silently yields an "unknown" update from a `Value`.
+    let update: teloxide::types::Update = match serde_json::from_slice(body) {
         Ok(u) => u,
         Err(e) => {
             // Answering 4xx would make Telegram retry an update we can never

@@ -90,6 +90,20 @@ pub fn init(service: &'static str, format: LogFormat) -> Result<TelemetryGuard, 
     install(service, format, provider)
 }
 
+/// Like [`init`] but with a default log filter other than `info` (RUST_LOG still wins).
+pub fn init_with_filter(
+    service: &'static str,
+    format: LogFormat,
+    default_filter: &'static str,
+) -> Result<TelemetryGuard, TelemetryError> {
+    DEFAULT_FILTER.with(|f| f.set(default_filter));
+    init(service, format)
+}
+
+thread_local! {
+    static DEFAULT_FILTER: std::cell::Cell<&'static str> = const { std::cell::Cell::new("info") };
+}
+
 /// Like [`init`] with a given exporter (tests use the SDK's in-memory one).
 pub fn init_with_exporter(
     service: &'static str,
@@ -119,7 +133,8 @@ fn install(
     provider: Option<SdkTracerProvider>,
 ) -> Result<TelemetryGuard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER.with(|f| f.get())));
     let fmt = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()

@@ -1,0 +1,215 @@
+//! `polybot demo`: the whole system on this machine with no AWS account and
+//! no Telegram token. A Telegram Bot API emulator plays the chat; the demo
+//! sends the sample photos as a user would, prints the conversation and
+//! saves the annotated photos the bot sent back.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use polybot_domain::ChatId;
+use tg_emulator::{Emulator, EmulatorClient, SentKind, SentMessage, UserMessageOptions};
+
+use crate::stack::{StackOptions, start_mesh};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Folder for the annotated photos the bot sends back.
+    #[arg(long, default_value = "demo-out")]
+    pub out: PathBuf,
+    /// Data folder for the embedded backend (default: a fresh temporary one).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Give up waiting for a reply after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+/// The demo chat: the chat id from the course's examples.
+const CHAT: i64 = 1243002838;
+
+enum Send {
+    Text(&'static str),
+    Photo(PathBuf),
+    Document { name: &'static str, bytes: Vec<u8> },
+}
+
+struct Step {
+    send: Send,
+    /// Bot messages this step should produce.
+    replies: usize,
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let assets = polybot_detector::model::default_assets_dir();
+    let photo = |name: &str| -> anyhow::Result<PathBuf> {
+        let p = assets.join(name);
+        if !p.is_file() {
+            bail!("{} is missing: run `cargo xtask setup` first", p.display());
+        }
+        Ok(p)
+    };
+    let zidane = std::fs::read(photo("zidane.jpg")?)?;
+    let steps = vec![
+        Step {
+            send: Send::Text("/start"),
+            replies: 1,
+        },
+        Step {
+            send: Send::Photo(photo("bus.jpg")?),
+            replies: 2,
+        },
+        Step {
+            send: Send::Document {
+                name: "zidane.jpg",
+                bytes: zidane,
+            },
+            replies: 2,
+        },
+        Step {
+            send: Send::Document {
+                name: "holiday.jpg",
+                bytes: b"this file only pretends to be a photo".to_vec(),
+            },
+            replies: 2,
+        },
+    ];
+
+    let temp;
+    let data_dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => {
+            temp = tempfile_dir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = args.out.canonicalize().unwrap_or(args.out.clone());
+
+    let emulator = Emulator::start("127.0.0.1:0").await?;
+    let mut opts = StackOptions::local(&data_dir);
+    opts.reporter_interval = None;
+    let mesh = start_mesh(&emulator.base_url(), emulator.token(), &opts).await?;
+    let client = emulator.client();
+
+    println!("Polybot demo: the whole mesh on this machine, no AWS account, no Telegram token.");
+    println!("  Telegram Bot API emulator  {}", emulator.base_url());
+    println!(
+        "  gateway webhook            http://{}/telegram/webhook",
+        mesh.gateway.http_addr()
+    );
+    println!(
+        "  Results gRPC               {}  (grpcurl -plaintext {} list)",
+        mesh.gateway.grpc_addr(),
+        mesh.gateway.grpc_addr()
+    );
+    println!("  data folder                {}", data_dir.display());
+    println!();
+
+    let mut seen = 0usize;
+    let mut saved = 0usize;
+    let result = async {
+        for step in &steps {
+            match &step.send {
+                Send::Text(t) => {
+                    println!("you: {t}");
+                    client.send_user_text(CHAT, t).await?;
+                }
+                Send::Photo(path) => {
+                    let bytes = std::fs::read(path)?;
+                    println!("you: [photo {}{}]", file_name(path), dims(&bytes));
+                    client
+                        .send_user_photo(CHAT, bytes, &UserMessageOptions::default())
+                        .await?;
+                }
+                Send::Document { name, bytes } => {
+                    println!("you: [file {name}{}]", dims(bytes));
+                    let opts = UserMessageOptions {
+                        file_name: Some((*name).to_owned()),
+                        mime_type: Some("image/jpeg".into()),
+                        ..Default::default()
+                    };
+                    client
+                        .send_user_document(CHAT, bytes.clone(), &opts)
+                        .await?;
+                }
+            }
+            let messages = client
+                .wait_for_messages(CHAT, seen + step.replies, Duration::from_secs(args.timeout))
+                .await
+                .context("the bot did not answer in time")?;
+            for m in &messages[seen..] {
+                print_reply(&client, &mesh, m, &out, &mut saved).await?;
+            }
+            seen = messages.len();
+            println!();
+        }
+        anyhow::Ok(())
+    }
+    .await;
+
+    mesh.shutdown().await;
+    emulator.shutdown().await;
+    result?;
+    println!("{saved} annotated photo(s) written to {}", out.display());
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("polybot-demo-")
+        .tempdir()
+        .context("creating a temporary data folder")
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn dims(bytes: &[u8]) -> String {
+    image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()
+        .and_then(|r| r.into_dimensions().ok())
+        .map(|(w, h)| format!(", {w}×{h}"))
+        .unwrap_or_default()
+}
+
+async fn print_reply(
+    client: &EmulatorClient,
+    mesh: &crate::Mesh,
+    m: &SentMessage,
+    out: &Path,
+    saved: &mut usize,
+) -> anyhow::Result<()> {
+    match m.kind {
+        SentKind::Text => println!("bot: {}", m.text.as_deref().unwrap_or_default()),
+        SentKind::Photo | SentKind::Document => {
+            let caption = m.caption.as_deref().unwrap_or_default();
+            let Some(file) = &m.file else {
+                println!("bot: [photo] {caption}");
+                return Ok(());
+            };
+            let bytes = client.file_bytes(&file.file_id).await?;
+            *saved += 1;
+            let dest = out.join(format!("reply-{saved}.jpg"));
+            std::fs::write(&dest, &bytes)?;
+            println!("bot: [annotated photo{}] {caption}", dims(&bytes));
+            println!("     saved to {}", dest.display());
+            // The detections behind the caption, as stored in the table.
+            let records = mesh.backends.table.list_by_chat(ChatId(CHAT), 1).await?;
+            if let Some(summary) = records.first().and_then(|r| r.summary.as_ref()) {
+                for l in &summary.labels {
+                    println!(
+                        "       {:<14} {:.2}  centre ({:.2}, {:.2})  size {:.2}×{:.2}",
+                        l.class, l.confidence, l.cx, l.cy, l.width, l.height
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

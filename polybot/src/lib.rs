@@ -1,0 +1,141 @@
+//! The all-in-one runner: gateway, detector worker and reporter in one
+//! process, on whichever backend is configured (embedded by default). It
+//! starts exactly the libraries the separate binaries run, wired through
+//! the same gRPC and queue paths, so `polybot demo` shows production's path.
+
+pub mod demo;
+pub mod stack;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use polybot_detector::worker::{ProcessingHook, WorkerConfig, WorkerHandle};
+use polybot_detector::{Detector, PoolOptions};
+use polybot_gateway::messenger::TelegramMessenger;
+use polybot_gateway::{Gateway, GatewayConfig};
+use polybot_storage::Backends;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// What to run and where.
+pub struct MeshOptions {
+    pub backends: Backends,
+    pub telegram: TelegramMessenger,
+    pub gateway: GatewayConfig,
+    /// Bound by the caller, so it knows the addresses (port 0 in tests)
+    /// before the webhook is registered.
+    pub http_listener: TcpListener,
+    pub grpc_listener: TcpListener,
+    /// The detector worker's /healthz, /readyz, /metrics (None: not served).
+    pub detector_http_listen: Option<SocketAddr>,
+    /// None runs the mesh without a detector (jobs wait in the queue).
+    pub detector: Option<PoolOptions>,
+    pub worker: WorkerConfig,
+    /// Report BacklogPerInstance every so often (to the log on the local backend).
+    pub reporter_interval: Option<Duration>,
+}
+
+/// A running mesh.
+pub struct Mesh {
+    pub gateway: Gateway,
+    pub worker: Option<WorkerHandle>,
+    reporter: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    pub backends: Backends,
+}
+
+impl Mesh {
+    pub async fn start(opts: MeshOptions) -> anyhow::Result<Self> {
+        let gateway = Gateway::start(
+            opts.gateway,
+            opts.backends.clone(),
+            opts.telegram,
+            opts.http_listener,
+            opts.grpc_listener,
+        )
+        .await?;
+
+        let processing_times = reporter::ProcessingTimes::new();
+        let worker = match opts.detector {
+            Some(pool) => {
+                let detector = tokio::task::spawn_blocking(move || Detector::load(&pool))
+                    .await
+                    .context("loading the model")??;
+                let listener = match opts.detector_http_listen {
+                    Some(addr) => Some(
+                        TcpListener::bind(addr)
+                            .await
+                            .with_context(|| format!("cannot listen on {addr} (detector HTTP)"))?,
+                    ),
+                    None => None,
+                };
+                let times = processing_times.clone();
+                let config = WorkerConfig {
+                    // The worker reaches Results over real gRPC, as in production.
+                    results_url: format!("http://{}", gateway.grpc_addr()),
+                    on_processed: Some(ProcessingHook(Arc::new(move |d| times.record(d)))),
+                    ..opts.worker
+                };
+                Some(
+                    polybot_detector::worker::start(
+                        detector,
+                        opts.backends.clone(),
+                        config,
+                        listener,
+                    )
+                    .await?,
+                )
+            }
+            None => None,
+        };
+
+        let reporter = opts.reporter_interval.map(|interval| {
+            let cancel = CancellationToken::new();
+            let r = reporter::Reporter {
+                queue: Arc::clone(&opts.backends.jobs),
+                instances: Arc::new(reporter::FixedInstances(u32::from(worker.is_some()))),
+                sink: Arc::new(reporter::LogSink::new()),
+                processing_times: Some(Arc::new(processing_times.clone())),
+                settings: reporter::ReportSettings {
+                    interval,
+                    ..Default::default()
+                },
+            };
+            let c = cancel.clone();
+            let task = tokio::spawn(async move {
+                if let Err(e) = reporter::run(r, c.cancelled_owned()).await {
+                    warn!(error = %e, "reporter stopped");
+                }
+            });
+            (cancel, task)
+        });
+        info!(
+            http = %gateway.http_addr(),
+            grpc = %gateway.grpc_addr(),
+            detector = worker.is_some(),
+            "polybot is up"
+        );
+        Ok(Self {
+            gateway,
+            worker,
+            reporter,
+            backends: opts.backends,
+        })
+    }
+
+    /// Stops in dependency order: the worker first (it stops taking jobs and
+    /// reports the running ones to the still-serving gateway), then the
+    /// reporter, then the gateway.
+    pub async fn shutdown(self) {
+        if let Some(w) = self.worker {
+            w.shutdown().await;
+        }
+        if let Some((cancel, task)) = self.reporter {
+            cancel.cancel();
+            let _ = task.await;
+        }
+        self.gateway.shutdown().await;
+    }
+}

@@ -1,0 +1,129 @@
+//! `polybot`: gateway, detector and reporter in one process.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use polybot::stack::StackOptions;
+use polybot::{Mesh, MeshOptions};
+use polybot_detector::cli::ModelArgs;
+use polybot_gateway::cli::TelegramArgs;
+use polybot_gateway::messenger::TelegramMessenger;
+use polybot_gateway::{GatewayConfig, TelegramMode};
+use polybot_storage::config::BackendArgs;
+use polybot_telemetry::TelemetryArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "polybot",
+    version,
+    about = "Polybot all-in-one: gateway, detector and reporter in one process"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a real bot (long polling by default, so no public URL is needed).
+    Up(UpArgs),
+    /// Run the whole mesh against a Telegram emulator with the sample photos.
+    Demo(polybot::demo::DemoArgs),
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// Address for the webhook, /healthz, /readyz and /metrics.
+    #[arg(long, env = "POLYBOT_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    http_listen: std::net::SocketAddr,
+    /// Address for the Results gRPC service.
+    #[arg(long, env = "POLYBOT_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
+    grpc_listen: std::net::SocketAddr,
+    /// Address for the detector's /healthz, /readyz and /metrics.
+    #[arg(
+        long,
+        env = "POLYBOT_DETECTOR_HTTP_LISTEN",
+        default_value = "127.0.0.1:9090"
+    )]
+    detector_http_listen: std::net::SocketAddr,
+    /// Seconds in-flight jobs get to finish on SIGTERM.
+    #[arg(long, env = "POLYBOT_SHUTDOWN_GRACE", default_value_t = 30)]
+    shutdown_grace: u64,
+    /// Seconds between BacklogPerInstance reports (logged on the local backend).
+    #[arg(long, env = "POLYBOT_REPORT_INTERVAL", default_value_t = 30)]
+    report_interval: u64,
+    #[command(flatten)]
+    telegram: TelegramArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    match Cli::parse().command {
+        Command::Demo(args) => {
+            // The conversation is the output; logs default to warnings.
+            let _telemetry = polybot_telemetry::init_with_filter(
+                "polybot",
+                polybot_telemetry::LogFormat::Text,
+                "warn",
+            )?;
+            polybot::demo::run(args).await
+        }
+        Command::Up(args) => up(args).await,
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let mut telemetry = polybot_telemetry::init("polybot", args.telemetry.log_format)?;
+    let secrets = args.telegram.secrets(&args.backend).await?;
+    let backends = args
+        .backend
+        .connect()
+        .await
+        .context("connecting the storage backend")?;
+    let mode = args.telegram.telegram_mode;
+    let mode = if mode == TelegramMode::Webhook && args.telegram.public_url.is_none() {
+        // Without a public URL Telegram cannot reach us: poll instead.
+        TelegramMode::Polling
+    } else {
+        mode
+    };
+    let defaults = StackOptions::local(&args.backend.data_dir);
+    let mesh = Mesh::start(MeshOptions {
+        backends,
+        telegram: TelegramMessenger::new(&secrets.token, args.telegram.telegram_api_url.clone()),
+        gateway: GatewayConfig {
+            mode,
+            webhook_secret: secrets.webhook_secret,
+            public_url: args.telegram.public_url.clone(),
+            ..GatewayConfig::default()
+        },
+        http_listener: tokio::net::TcpListener::bind(args.http_listen)
+            .await
+            .with_context(|| format!("POLYBOT_HTTP_LISTEN={}: cannot listen", args.http_listen))?,
+        grpc_listener: tokio::net::TcpListener::bind(args.grpc_listen)
+            .await
+            .with_context(|| format!("POLYBOT_GRPC_LISTEN={}: cannot listen", args.grpc_listen))?,
+        detector_http_listen: Some(args.detector_http_listen),
+        detector: Some(args.model.pool_options()),
+        worker: polybot_detector::worker::WorkerConfig {
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            messaging_system: args.backend.messaging_system(),
+            visibility: defaults.visibility,
+            ..Default::default()
+        },
+        reporter_interval: Some(Duration::from_secs(args.report_interval.max(1))),
+    })
+    .await?;
+    polybot_telemetry::shutdown_signal().await;
+    mesh.shutdown().await;
+    telemetry.shutdown();
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! A whole local stack on loopback: the mesh on the embedded backend,
+//! talking to a Telegram Bot API emulator that delivers updates to the
+//! gateway's webhook. Used by `polybot demo` and the black-box tests.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use polybot_detector::cli::ModelArgs;
+use polybot_detector::worker::WorkerConfig;
+use polybot_gateway::messenger::TelegramMessenger;
+use polybot_gateway::{GatewayConfig, TelegramMode};
+use polybot_storage::config::BackendArgs;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+
+use crate::{Mesh, MeshOptions};
+
+/// Settings for [`start_mesh`].
+#[derive(Clone)]
+pub struct StackOptions {
+    pub backend: BackendArgs,
+    /// Run the detector worker (false: jobs stay queued).
+    pub detector: bool,
+    pub lanes: usize,
+    /// How long the dead-letter and job polls wait (short in tests so
+    /// shutdown is quick).
+    pub poll_wait: Duration,
+    pub visibility: Duration,
+    pub shutdown_grace: Duration,
+    pub webhook_secret: String,
+    pub reporter_interval: Option<Duration>,
+}
+
+impl StackOptions {
+    pub fn local(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            backend: BackendArgs::local(data_dir),
+            detector: true,
+            lanes: 2,
+            poll_wait: Duration::from_secs(2),
+            visibility: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            webhook_secret: format!("demo-{}", uuid::Uuid::new_v4().simple()),
+            reporter_interval: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// Starts the mesh against the Bot API at `api_url` with `token`, and
+/// registers its webhook there.
+pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyhow::Result<Mesh> {
+    let backends = opts
+        .backend
+        .connect()
+        .await
+        .context("opening the storage backend")?;
+    let http_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let grpc_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let public_url: reqwest::Url = format!("http://{}/", http_listener.local_addr()?).parse()?;
+    let telegram = TelegramMessenger::new(&SecretString::from(token.to_owned()), api_url.parse()?);
+    let model = ModelArgs {
+        model: polybot_detector::model::default_model_path(),
+        ort_library: polybot_detector::model::default_ort_library(),
+        lanes: Some(opts.lanes),
+        intra_threads: 1,
+        confidence: 0.25,
+        iou: 0.45,
+        letterbox: polybot_detector::LetterboxMode::Rect,
+        max_pixels: polybot_detector::decode::DecodeLimits::default().max_pixels,
+    };
+    Mesh::start(MeshOptions {
+        backends,
+        telegram,
+        gateway: GatewayConfig {
+            mode: TelegramMode::Webhook,
+            webhook_secret: Some(SecretString::from(opts.webhook_secret.clone())),
+            public_url: Some(public_url),
+            dead_letter_wait: opts.poll_wait,
+            ..GatewayConfig::default()
+        },
+        http_listener,
+        grpc_listener,
+        detector_http_listen: Some("127.0.0.1:0".parse()?),
+        detector: opts.detector.then(|| model.pool_options()),
+        worker: WorkerConfig {
+            receive_wait: opts.poll_wait,
+            visibility: opts.visibility,
+            shutdown_grace: opts.shutdown_grace,
+            messaging_system: opts.backend.messaging_system(),
+            ..WorkerConfig::default()
+        },
+        reporter_interval: opts.reporter_interval,
+    })
+    .await
+}
