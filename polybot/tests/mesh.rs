@@ -1,0 +1,530 @@
+//! Black-box tests of the whole mesh on the embedded backend: a Telegram
+//! Bot API emulator over real HTTP delivers updates to the gateway's
+//! webhook, the detector runs the real model, Results is real gRPC.
+//! Needs `cargo xtask setup` (model, ONNX Runtime, photos, grpcurl).
+
+use std::path::Path;
+use std::time::Duration;
+
+use polybot::Mesh;
+use polybot::stack::{StackOptions, start_mesh};
+use polybot_domain::ChatId;
+use serde_json::json;
+use tg_emulator::{
+    Emulator, EmulatorClient, EmulatorHandle, SentKind, SentMessage, UserMessageOptions,
+};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+fn photo(name: &str) -> Vec<u8> {
+    let path = polybot_detector::model::default_assets_dir().join(name);
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask setup`", path.display()))
+}
+
+struct Stack {
+    emulator: EmulatorHandle,
+    client: EmulatorClient,
+    mesh: Option<Mesh>,
+    opts: StackOptions,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut StackOptions)) -> Self {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut opts = StackOptions::local(dir.path());
+        opts.poll_wait = Duration::from_millis(500);
+        opts.reporter_interval = None;
+        opts.lanes = 1;
+        tweak(&mut opts);
+        let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
+        let mesh = start_mesh(&emulator.base_url(), emulator.token(), &opts)
+            .await
+            .expect("mesh starts");
+        let client = emulator.client();
+        Self {
+            emulator,
+            client,
+            mesh: Some(mesh),
+            opts,
+            _dir: dir,
+        }
+    }
+
+    fn mesh(&self) -> &Mesh {
+        self.mesh.as_ref().expect("running")
+    }
+
+    async fn restart(&mut self, tweak: impl FnOnce(&mut StackOptions)) {
+        if let Some(m) = self.mesh.take() {
+            m.shutdown().await;
+        }
+        tweak(&mut self.opts);
+        let mesh = start_mesh(&self.emulator.base_url(), self.emulator.token(), &self.opts)
+            .await
+            .expect("mesh restarts");
+        self.mesh = Some(mesh);
+    }
+
+    async fn wait(&self, chat: i64, n: usize) -> Vec<SentMessage> {
+        self.client
+            .wait_for_messages(chat, n, WAIT)
+            .await
+            .expect("bot replies in time")
+    }
+
+    /// Asserts the chat still has exactly `n` messages after a quiet period.
+    async fn assert_stays_at(&self, chat: i64, n: usize) {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let messages = self.client.messages(chat).await.expect("messages");
+        assert_eq!(messages.len(), n, "unexpected extra replies: {messages:#?}");
+    }
+
+    async fn stop(mut self) {
+        if let Some(m) = self.mesh.take() {
+            m.shutdown().await;
+        }
+    }
+}
+
+fn caption(m: &SentMessage) -> &str {
+    m.caption.as_deref().unwrap_or_default()
+}
+
+fn text(m: &SentMessage) -> &str {
+    m.text.as_deref().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_photo_gets_the_processing_reply_the_counts_and_the_annotated_photo() {
+    let s = Stack::start().await;
+    let sent = s
+        .client
+        .send_user_photo(7001, photo("bus.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let m = s.wait(7001, 2).await;
+    assert_eq!(m[0].kind, SentKind::Text);
+    assert!(text(&m[0]).contains("Looking for objects"), "{m:#?}");
+    assert_eq!(m[1].kind, SentKind::Photo);
+    assert!(
+        caption(&m[1]).contains("person ×4") && caption(&m[1]).contains("bus ×1"),
+        "{m:#?}"
+    );
+    assert_eq!(
+        m[1].reply_to_message_id, sent.message_id,
+        "the reply quotes the user's photo"
+    );
+    let file = m[1].file.as_ref().expect("photo file");
+    let bytes = s
+        .client
+        .file_bytes(&file.file_id)
+        .await
+        .expect("photo bytes");
+    let img = image::load_from_memory(&bytes).expect("a decodable annotated photo");
+    assert_eq!((img.width(), img.height()), (810, 1080));
+    s.assert_stays_at(7001, 2).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_sent_as_a_document_is_analysed_too() {
+    let s = Stack::start().await;
+    let opts = UserMessageOptions {
+        file_name: Some("zidane.jpg".into()),
+        mime_type: Some("image/jpeg".into()),
+        ..Default::default()
+    };
+    s.client
+        .send_user_document(7002, photo("zidane.jpg"), &opts)
+        .await
+        .expect("send");
+    let m = s.wait(7002, 2).await;
+    assert_eq!(m[1].kind, SentKind::Photo);
+    assert_eq!(caption(&m[1]), "person ×2, tie ×1");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_and_other_messages_get_the_help_reply() {
+    let s = Stack::start().await;
+    s.client.send_user_text(7003, "hello?").await.expect("send");
+    let m = s.wait(7003, 1).await;
+    assert!(text(&m[0]).contains("Send me a photo"), "{m:#?}");
+    let opts = UserMessageOptions {
+        file_name: Some("report.pdf".into()),
+        mime_type: Some("application/pdf".into()),
+        ..Default::default()
+    };
+    s.client
+        .send_user_document(7003, b"%PDF-1.4 not a picture".to_vec(), &opts)
+        .await
+        .expect("send");
+    let m = s.wait(7003, 2).await;
+    assert!(text(&m[1]).contains("Send me a photo"), "{m:#?}");
+    s.stop().await;
+}
+
+/// A 660×660 crop of the bus photo, so the largest size has something to find.
+fn bus_crop_660() -> Vec<u8> {
+    let bus = image::load_from_memory(&photo("bus.jpg"))
+        .expect("decode")
+        .to_rgb8();
+    let crop = image::imageops::crop_imm(&bus, 75, 230, 660, 660).to_image();
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(crop)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encode");
+    out.into_inner()
+}
+
+fn grey_jpeg(side: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(side, side, image::Rgb([128, 128, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encode");
+    out.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_largest_of_three_photo_sizes_is_used_and_answered_in_that_chat() {
+    let s = Stack::start().await;
+    let chat = 1243002838_i64;
+    let mut sizes = Vec::new();
+    for (side, bytes) in [
+        (90, grey_jpeg(90)),
+        (320, grey_jpeg(320)),
+        (660, bus_crop_660()),
+    ] {
+        let f = s
+            .client
+            .register_file(bytes, Some("photo.jpg"))
+            .await
+            .expect("register");
+        sizes.push(
+            json!({"file_id": f.file_id, "file_unique_id": f.file_unique_id,
+                          "width": side, "height": side, "file_size": f.file_size}),
+        );
+    }
+    let update = json!({
+        "update_id": 424242,
+        "message": {
+            "message_id": 31, "date": 1_700_000_000,
+            "chat": {"id": chat, "type": "private", "first_name": "Course"},
+            "from": {"id": chat, "is_bot": false, "first_name": "Course"},
+            "photo": sizes,
+        }
+    });
+    s.client.queue_update(&update).await.expect("queue");
+    let m = s.wait(chat, 2).await;
+    assert!(
+        caption(&m[1]).contains("bus"),
+        "the 660×660 photo was analysed: {m:#?}"
+    );
+    // The stored original is the 660×660 one.
+    let records = s
+        .mesh()
+        .backends
+        .table
+        .list_by_chat(ChatId(chat), 1)
+        .await
+        .expect("list");
+    let record = records.first().expect("a prediction");
+    let original = s
+        .mesh()
+        .backends
+        .objects
+        .get(&record.original_key)
+        .await
+        .expect("original");
+    let img = image::load_from_memory(&original).expect("decode original");
+    assert_eq!((img.width(), img.height()), (660, 660));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_photo_gets_a_try_again_reply_and_the_service_stays_up() {
+    let s = Stack::start().await;
+    let bus = photo("bus.jpg");
+    s.client
+        .send_user_photo(
+            7004,
+            bus[..bus.len() / 2].to_vec(),
+            &UserMessageOptions::default(),
+        )
+        .await
+        .expect("send");
+    let m = s.wait(7004, 2).await;
+    assert!(text(&m[1]).contains("try again"), "{m:#?}");
+    s.client
+        .send_user_photo(
+            7004,
+            b"\xff\xd8\xff garbage".to_vec(),
+            &UserMessageOptions::default(),
+        )
+        .await
+        .expect("send");
+    let m = s.wait(7004, 4).await;
+    assert!(text(&m[3]).contains("try again"), "{m:#?}");
+    // Still serving real photos.
+    s.client
+        .send_user_photo(7004, photo("zidane.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let m = s.wait(7004, 6).await;
+    assert_eq!(caption(&m[5]), "person ×2, tie ×1");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_or_missing_webhook_secret_gets_401_and_the_right_one_200() {
+    let s = Stack::start().await;
+    let url = format!("http://{}/telegram/webhook", s.mesh().gateway.http_addr());
+    let body = json!({"update_id": 5, "message": {"message_id": 1, "date": 1, "chat": {"id": 7005, "type": "private"}, "text": "hi"}});
+    let http = reqwest::Client::new();
+    let wrong = http
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "nope")
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(wrong.status(), 401);
+    let missing = http.post(&url).json(&body).send().await.expect("post");
+    assert_eq!(missing.status(), 401);
+    let right = http
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", &s.opts.webhook_secret)
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(right.status(), 200);
+    let garbage = http
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", &s.opts.webhook_secret)
+        .body("not json")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(garbage.status(), 400);
+    assert!(
+        s.client
+            .messages(7005)
+            .await
+            .expect("messages")
+            .iter()
+            .all(|m| text(m).contains("Send me a photo"))
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_update_delivered_three_times_gets_one_answer() {
+    let s = Stack::start().await;
+    let sent = s
+        .client
+        .send_user_photo(7006, photo("zidane.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    s.wait(7006, 2).await;
+    s.client.redeliver(sent.update_id).await.expect("redeliver");
+    s.client.redeliver(sent.update_id).await.expect("redeliver");
+    let deliveries = s
+        .client
+        .wait_for_deliveries(WAIT, |d| {
+            d.iter()
+                .filter(|a| a.update_id == sent.update_id && a.delivered)
+                .count()
+                >= 3
+        })
+        .await
+        .expect("three deliveries");
+    assert!(
+        deliveries
+            .iter()
+            .filter(|a| a.update_id == sent.update_id)
+            .all(|a| a.status == Some(200) || !a.delivered)
+    );
+    s.assert_stays_at(7006, 2).await;
+    let records = s
+        .mesh()
+        .backends
+        .table
+        .list_by_chat(ChatId(7006), 10)
+        .await
+        .expect("list");
+    assert_eq!(records.len(), 1, "one job for three deliveries");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_from_the_bot_api_is_retried_after_retry_after_and_the_reply_arrives() {
+    let s = Stack::start().await;
+    s.client
+        .rate_limit(Some("sendPhoto"), 1, 1)
+        .await
+        .expect("rate limit");
+    s.client
+        .send_user_photo(7007, photo("zidane.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let m = s.wait(7007, 2).await;
+    assert_eq!(caption(&m[1]), "person ×2, tie ×1");
+    let stats = s.client.requests().await.expect("requests");
+    assert_eq!(
+        stats.rate_limited_count("sendPhoto"),
+        1,
+        "the first sendPhoto got a 429"
+    );
+    assert!(stats.count("sendPhoto") >= 2, "and was retried");
+    s.assert_stays_at(7007, 2).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_update_types_are_accepted_and_ignored() {
+    let s = Stack::start().await;
+    let q = s
+        .client
+        .queue_update(
+            &json!({"update_id": 777001, "brand_new_update_kind": {"chat": {"id": 7008}}}),
+        )
+        .await
+        .expect("queue");
+    let d = s
+        .client
+        .wait_for_deliveries(WAIT, |d| {
+            d.iter().any(|a| a.update_id == q.update_id && a.delivered)
+        })
+        .await
+        .expect("delivered");
+    assert!(
+        d.iter()
+            .any(|a| a.update_id == q.update_id && a.status == Some(200))
+    );
+    s.assert_stays_at(7008, 0).await;
+    s.stop().await;
+}
+
+fn grpcurl() -> std::path::PathBuf {
+    let bin = std::env::var_os("POLYBOT_TOOLS_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/venv/bin"));
+    let path = bin.join("grpcurl");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask setup`",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpcurl_lists_results_through_reflection_and_reads_a_stored_prediction() {
+    let s = Stack::start().await;
+    let addr = s.mesh().gateway.grpc_addr().to_string();
+    let list = tokio::process::Command::new(grpcurl())
+        .args(["-plaintext", &addr, "list"])
+        .output()
+        .await
+        .expect("grpcurl");
+    let services = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert!(services.contains("polybot.v1.Results"), "{services}");
+    assert!(services.contains("grpc.health.v1.Health"), "{services}");
+
+    s.client
+        .send_user_photo(7009, photo("zidane.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    s.wait(7009, 2).await;
+    let records = s
+        .mesh()
+        .backends
+        .table
+        .list_by_chat(ChatId(7009), 1)
+        .await
+        .expect("list");
+    let id = records
+        .first()
+        .expect("a prediction")
+        .prediction_id
+        .to_string();
+    let get = tokio::process::Command::new(grpcurl())
+        .args([
+            "-plaintext",
+            "-d",
+            &format!(r#"{{"prediction_id":"{id}"}}"#),
+            &addr,
+            "polybot.v1.Results/GetPrediction",
+        ])
+        .output()
+        .await
+        .expect("grpcurl");
+    let body = String::from_utf8_lossy(&get.stdout);
+    assert!(
+        get.status.success(),
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).expect("grpcurl prints JSON");
+    assert_eq!(v["predictionId"], id);
+    assert_eq!(v["status"], "PREDICTION_STATUS_SUCCEEDED");
+    let classes: Vec<&str> = v["summary"]["labels"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .filter_map(|l| l["class"].as_str())
+        .collect();
+    assert_eq!(
+        classes.iter().filter(|c| **c == "person").count(),
+        2,
+        "{body}"
+    );
+    assert!(classes.contains(&"tie"), "{body}");
+
+    let health = tokio::process::Command::new(grpcurl())
+        .args([
+            "-plaintext",
+            "-d",
+            r#"{"service":"polybot.v1.Results"}"#,
+            &addr,
+            "grpc.health.v1.Health/Check",
+        ])
+        .output()
+        .await
+        .expect("grpcurl");
+    assert!(String::from_utf8_lossy(&health.stdout).contains("SERVING"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_queued_before_a_restart_is_finished_after_it() {
+    // First run: no detector, so the job stays queued on disk.
+    let mut s = Stack::start_with(|o| o.detector = false).await;
+    s.client
+        .send_user_photo(7010, photo("zidane.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let m = s.wait(7010, 1).await;
+    assert!(text(&m[0]).contains("Looking for objects"));
+    let stats = s.mesh().backends.jobs.stats().await.expect("stats");
+    assert_eq!(stats.visible, 1, "the job waits in the queue");
+    // Restart the whole process's mesh on the same data folder, now with a detector.
+    s.restart(|o| o.detector = true).await;
+    let m = s.wait(7010, 2).await;
+    assert_eq!(caption(&m[1]), "person ×2, tie ×1");
+    s.stop().await;
+}
