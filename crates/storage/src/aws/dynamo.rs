@@ -128,6 +128,7 @@ impl DynamoTable {
                     setting,
                     &self.table,
                     "the table does not exist or is not accessible",
+                    self.client.config().region(),
                     classify(BACKEND, &format!("DescribeTable {}", self.table), e),
                 ));
             }

@@ -153,10 +153,18 @@ pub async fn connect_with(sdk: &SdkConfig, settings: &AwsSettings) -> Result<Bac
     })
 }
 
-/// A start-up check failed: name the setting and its value. An outage
-/// stays [`StorageError::Unavailable`] (the setting may be fine; the caller
-/// may retry), anything else becomes [`StorageError::Config`].
-fn startup_error(setting: &str, value: &str, what: &str, err: StorageError) -> StorageError {
+/// A start-up check failed: name the setting and its value, and the region
+/// it was looked up in (a resource that exists in another region than
+/// `AWS_REGION` looks missing). An outage stays
+/// [`StorageError::Unavailable`] (the setting may be fine; the caller may
+/// retry), anything else becomes [`StorageError::Config`].
+fn startup_error(
+    setting: &str,
+    value: &str,
+    what: &str,
+    region: Option<&Region>,
+    err: StorageError,
+) -> StorageError {
     match err {
         StorageError::Unavailable { backend, message } => StorageError::Unavailable {
             backend,
@@ -168,7 +176,10 @@ fn startup_error(setting: &str, value: &str, what: &str, err: StorageError) -> S
         | StorageError::Invalid(message)
         | StorageError::NotFound(message)
         | StorageError::AlreadyExists(message) => {
-            StorageError::Config(format!("{setting}={value}: {what}: {message}"))
+            let region = region.map_or_else(|| "(unset)".to_owned(), |r| r.to_string());
+            StorageError::Config(format!(
+                "{setting}={value}: {what} in {REGION_SETTING}={region}: {message}"
+            ))
         }
     }
 }

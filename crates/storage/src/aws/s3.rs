@@ -49,6 +49,7 @@ impl S3ObjectStore {
                 setting,
                 &self.bucket,
                 "the bucket does not exist or is not accessible",
+                self.client.config().region(),
                 classify(BACKEND, &format!("HeadBucket {}", self.bucket), e),
             )),
         }

@@ -53,6 +53,7 @@ pub async fn telegram_secrets(sdk: &SdkConfig, secret_id: &str) -> Result<Telegr
                 SECRET_ID_SETTING,
                 secret_id,
                 "the secret could not be read",
+                sdk.region(),
                 classify("Secrets Manager", &format!("GetSecretValue {secret_id}"), e),
             ));
         }

@@ -106,6 +106,7 @@ impl SqsJobQueue {
                 setting,
                 &self.url,
                 "the queue does not exist or is not accessible",
+                self.client.config().region(),
                 classify(BACKEND, &format!("GetQueueAttributes {}", self.url), e),
             )),
         }
