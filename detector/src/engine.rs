@@ -94,18 +94,24 @@ impl Engine {
     pub fn detect(&mut self, bytes: &[u8]) -> Result<DetectOutput, DetectError> {
         let mut timings = Timings::default();
         let t = Instant::now();
-        let mut image = decode(bytes, self.config.limits)?;
+        let mut image = {
+            let _span = tracing::info_span!("decode", image_bytes = bytes.len()).entered();
+            decode(bytes, self.config.limits)?
+        };
         timings.decode = t.elapsed();
 
         let detections = self.detect_image(&image, &mut timings)?;
 
         let t = Instant::now();
-        annotate(&mut image, &detections);
-        timings.annotate = t.elapsed();
-
-        let t = Instant::now();
-        let annotated_jpeg = encode_jpeg(&image, self.config.jpeg_quality)?;
-        timings.encode = t.elapsed();
+        let annotated_jpeg = {
+            let _span = tracing::info_span!("annotate").entered();
+            annotate(&mut image, &detections);
+            timings.annotate = t.elapsed();
+            let t = Instant::now();
+            let jpeg = encode_jpeg(&image, self.config.jpeg_quality)?;
+            timings.encode = t.elapsed();
+            jpeg
+        };
 
         Ok(DetectOutput {
             width: image.width(),
@@ -123,10 +129,19 @@ impl Engine {
         timings: &mut Timings,
     ) -> Result<Vec<Detection>, DetectError> {
         let t = Instant::now();
-        let lb = self.prepare(image)?;
+        let lb = {
+            let _span = tracing::info_span!("preprocess").entered();
+            self.prepare(image)?
+        };
         timings.preprocess = t.elapsed();
 
         let t = Instant::now();
+        let inference = tracing::info_span!(
+            "inference",
+            model.input_width = lb.canvas_w,
+            model.input_height = lb.canvas_h,
+        )
+        .entered();
         let outputs = self
             .session
             .run(ort::inputs![
@@ -138,8 +153,10 @@ impl Engine {
             ])
             .map_err(|e| DetectError::Inference(e.to_string()))?;
         timings.inference = t.elapsed();
+        drop(inference);
 
         let t = Instant::now();
+        let _postprocess = tracing::info_span!("postprocess").entered();
         let (shape, data) = outputs[0]
             .try_extract_tensor::<f32>()
             .map_err(|e| DetectError::BadOutput(e.to_string()))?;

@@ -277,6 +277,9 @@ async fn run(ctx: Arc<Ctx>, cancel: CancellationToken, readiness: Readiness) {
         .is_err()
     {
         tasks.abort_all();
+        // Wait until the aborted jobs have really stopped (they stop at their
+        // next await), so none deletes or reports after its release.
+        while tasks.join_next().await.is_some() {}
         let left: Vec<Receipt> = ctx
             .in_flight
             .lock()
@@ -322,7 +325,9 @@ async fn process(ctx: &Ctx, delivery: Delivery, slot: Slot) {
         messaging.message.delivery_count = delivery.receive_count,
         prediction_id = tracing::field::Empty,
         chat_id = tracing::field::Empty,
+        update_id = tracing::field::Empty,
     );
+    // Before the span is entered: the parent is the gateway's publish span.
     polybot_telemetry::set_parent_from(&span, &delivery.attributes);
     async move {
         crate::metrics::job_received();
@@ -340,6 +345,7 @@ async fn process(ctx: &Ctx, delivery: Delivery, slot: Slot) {
         let span = tracing::Span::current();
         span.record("prediction_id", tracing::field::display(job.prediction_id));
         span.record("chat_id", job.chat_id.0);
+        span.record("update_id", job.update_id.0);
 
         let heartbeat = heartbeat(ctx, delivery.receipt.clone());
         let outcome = tokio::select! {
@@ -473,7 +479,7 @@ async fn fetch(ctx: &Ctx, key: &ObjectKey) -> Result<Bytes, polybot_storage::Sto
     ctx.backends
         .objects
         .get(key)
-        .instrument(tracing::info_span!("fetch photo", %key))
+        .instrument(tracing::info_span!("fetch original", %key))
         .await
 }
 
@@ -481,9 +487,12 @@ async fn send_report(ctx: &Ctx, report: &Report) -> Result<bool, tonic::Status> 
     let span = tracing::info_span!(
         "polybot.v1.Results/ReportResult",
         otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
         rpc.system = "grpc",
         rpc.service = "polybot.v1.Results",
         rpc.method = "ReportResult",
+        rpc.grpc.status_code = tracing::field::Empty,
+        prediction_id = %report.prediction_id,
     );
     async {
         let mut request = tonic::Request::new(polybot_proto::v1::ReportResultRequest::from(report));
@@ -496,10 +505,20 @@ async fn send_report(ctx: &Ctx, report: &Report) -> Result<bool, tonic::Status> 
             }
         }
         let mut client = ctx.results.clone();
-        client
+        let result = client
             .report_result(request)
             .await
-            .map(|r| r.into_inner().duplicate)
+            .map(|r| r.into_inner().duplicate);
+        let code = match &result {
+            Ok(_) => tonic::Code::Ok,
+            Err(status) => status.code(),
+        };
+        let span = tracing::Span::current();
+        span.record("rpc.grpc.status_code", code as i32);
+        if code != tonic::Code::Ok {
+            span.record("otel.status_code", "ERROR");
+        }
+        result
     }
     .instrument(span)
     .await

@@ -121,3 +121,44 @@ impl TelegramArgs {
         })
     }
 }
+
+/// Runs the gateway until SIGTERM or Ctrl-C: the `gateway` binary, and
+/// `polybot gateway` in the all-in-one image.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    use crate::messenger::TelegramMessenger;
+    use crate::{Gateway, GatewayConfig, TlsFiles};
+
+    let mut telemetry = polybot_telemetry::init("gateway", args.telemetry.log_format)?;
+    let secrets = args.telegram.secrets(&args.backend).await?;
+    let backends = args
+        .backend
+        .connect()
+        .await
+        .context("connecting the storage backend")?;
+    let telegram = TelegramMessenger::new(&secrets.token, args.telegram.telegram_api_url.clone());
+    let config = GatewayConfig {
+        mode: args.telegram.telegram_mode,
+        webhook_secret: secrets.webhook_secret,
+        public_url: args.telegram.public_url.clone(),
+        messaging_system: args.backend.messaging_system(),
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => None,
+        },
+        ..GatewayConfig::default()
+    };
+    let http = tokio::net::TcpListener::bind(args.http_listen)
+        .await
+        .with_context(|| format!("POLYBOT_HTTP_LISTEN={}: cannot listen", args.http_listen))?;
+    let grpc = tokio::net::TcpListener::bind(args.grpc_listen)
+        .await
+        .with_context(|| format!("POLYBOT_GRPC_LISTEN={}: cannot listen", args.grpc_listen))?;
+    let gateway = Gateway::start(config, backends, telegram, http, grpc).await?;
+
+    polybot_telemetry::shutdown_signal().await;
+    gateway.shutdown().await;
+    telemetry.shutdown();
+    Ok(())
+}

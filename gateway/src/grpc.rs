@@ -63,7 +63,15 @@ impl Results for ResultsService {
         async move {
             let report = Report::try_from(request.into_inner())
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            let result = self.replier.reply(&report).await;
+            // On its own task: if the caller goes away mid-reply (a detector
+            // stopping, a timeout), the reply still finishes and its lease is
+            // finished or released, instead of being dropped half-sent with
+            // the lease held (which could lose or repeat the reply later).
+            let replier = self.replier.clone();
+            let result =
+                tokio::spawn(async move { replier.reply(&report).await }.in_current_span())
+                    .await
+                    .map_err(|e| Status::internal(format!("the reply task failed: {e}")))?;
             crate::metrics::reply(match &result {
                 Ok(Replied::Sent) => "sent",
                 Ok(Replied::Duplicate) => "duplicate",

@@ -9,7 +9,7 @@ use polybot_domain::{
     PredictionStatus, now_epoch,
 };
 use polybot_storage::{Attributes, Backends, Claim, ClaimKey, PutMode, StorageError};
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 use crate::inbound::{Inbound, PhotoRef};
 use crate::messenger::{Messenger, MessengerError};
@@ -69,6 +69,7 @@ pub struct Intake {
     backends: Backends,
     messenger: Arc<dyn Messenger>,
     max_download: u64,
+    messaging_system: &'static str,
 }
 
 impl Intake {
@@ -77,13 +78,29 @@ impl Intake {
             backends,
             messenger,
             max_download,
+            messaging_system: "local",
         }
+    }
+
+    /// `messaging.system` on the enqueue span (`aws_sqs` or `local`).
+    pub fn with_messaging_system(mut self, system: &'static str) -> Self {
+        self.messaging_system = system;
+        self
     }
 
     /// Handles one update. `Ok` means Telegram may forget it; a retryable
     /// error means it must deliver it again, and nothing durable was left
     /// half-done that a retry would duplicate.
-    #[tracing::instrument(skip_all, fields(update_id = %inbound.update_id(), chat_id = ?inbound.chat().map(|c| c.0), outcome))]
+    #[tracing::instrument(
+        name = "telegram.update",
+        skip_all,
+        fields(
+            update_id = inbound.update_id().0,
+            chat_id = inbound.chat().map(|c| c.0),
+            prediction_id = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        )
+    )]
     pub async fn handle(&self, inbound: Inbound) -> Result<Handled, IntakeError> {
         if let Inbound::Ignored { kind, .. } = &inbound {
             info!(kind, "ignoring an update with nothing to answer");
@@ -183,6 +200,11 @@ impl Intake {
         let prediction_id = PredictionId::new();
         let original_key = ObjectKey::original(chat, prediction_id, photo.extension);
         tracing::Span::current().record("prediction_id", tracing::field::display(prediction_id));
+        let store = tracing::info_span!(
+            "store original",
+            key = %original_key,
+            size = bytes.len(),
+        );
         self.backends
             .objects
             .put(
@@ -191,6 +213,7 @@ impl Intake {
                 &photo.content_type,
                 PutMode::CreateOnly,
             )
+            .instrument(store)
             .await?;
         let now = now_epoch();
         self.backends
@@ -205,6 +228,7 @@ impl Intake {
                 created_at: now,
                 updated_at: now,
             })
+            .instrument(tracing::info_span!("save prediction"))
             .await?;
         let job = Job {
             schema_version: JOB_SCHEMA_VERSION,
@@ -215,10 +239,25 @@ impl Intake {
             original_key,
             submitted_at: now,
         };
-        let mut attributes = Attributes::new();
-        attributes.insert("schema_version".into(), JOB_SCHEMA_VERSION.to_string());
-        polybot_telemetry::inject_context(&mut attributes);
-        self.backends.jobs.send(&job.to_json(), &attributes).await?;
+        // The producer span: its context travels in the message attributes,
+        // so the detector's job span continues this trace as its child.
+        let publish = tracing::info_span!(
+            "jobs.publish",
+            otel.name = "jobs publish",
+            otel.kind = "producer",
+            messaging.system = self.messaging_system,
+            messaging.operation.type = "send",
+            messaging.destination.name = "jobs",
+            prediction_id = %prediction_id,
+        );
+        async {
+            let mut attributes = Attributes::new();
+            attributes.insert("schema_version".into(), JOB_SCHEMA_VERSION.to_string());
+            polybot_telemetry::inject_context(&mut attributes);
+            self.backends.jobs.send(&job.to_json(), &attributes).await
+        }
+        .instrument(publish)
+        .await?;
         info!(%prediction_id, "photo queued for detection");
 
         // The job is durable now: failing to say "processing" must not make

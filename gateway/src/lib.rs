@@ -62,6 +62,8 @@ pub struct GatewayConfig {
     pub max_download: u64,
     /// How long a dead-letter poll waits for messages.
     pub dead_letter_wait: Duration,
+    /// `messaging.system` on the enqueue span (`aws_sqs` or `local`).
+    pub messaging_system: &'static str,
 }
 
 impl Default for GatewayConfig {
@@ -73,6 +75,7 @@ impl Default for GatewayConfig {
             tls: None,
             max_download: inbound::BOT_API_MAX_DOWNLOAD,
             dead_letter_wait: Duration::from_secs(20),
+            messaging_system: "local",
         }
     }
 }
@@ -141,15 +144,23 @@ impl Gateway {
         let health = Health::default();
         let messenger = telegram.clone().shared();
 
-        let intake = Arc::new(Intake::new(
-            backends.clone(),
-            Arc::clone(&messenger),
-            config.max_download,
-        ));
+        let intake = Arc::new(
+            Intake::new(
+                backends.clone(),
+                Arc::clone(&messenger),
+                config.max_download,
+            )
+            .with_messaging_system(config.messaging_system),
+        );
         let replier = Replier::new(backends.clone(), Arc::clone(&messenger));
 
         // gRPC: Results, health and reflection (v1 and v1alpha: grpcurl 1.8 speaks only v1alpha).
         let (reporter, health_service) = tonic_health::server::health_reporter();
+        // tonic-health starts "" as SERVING; like /readyz, start not-serving
+        // until the first backend check passes, so the two always agree.
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(polybot_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

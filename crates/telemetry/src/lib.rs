@@ -1,19 +1,29 @@
 //! Telemetry shared by every service: `tracing` subscriber set-up (JSON logs
-//! in production, readable text locally), OpenTelemetry trace export over
-//! OTLP/gRPC configured by the standard `OTEL_*` variables, and W3C trace
-//! context propagation through queue message attributes and gRPC metadata,
-//! so that one photo is one trace across services.
+//! carrying `trace_id`/`span_id` in production, readable text locally),
+//! OpenTelemetry trace and metric export over OTLP/gRPC configured by the
+//! standard `OTEL_*` variables, metrics that are served in the Prometheus
+//! format too, and W3C trace context propagation through queue message
+//! attributes and gRPC metadata, so that one photo is one trace across
+//! services.
 
 use std::collections::BTreeMap;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+
+pub mod logs;
+pub mod metrics;
+
+/// The OpenTelemetry API, for callers that need its types.
+pub use opentelemetry;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,10 +37,12 @@ pub enum LogFormat {
 /// Logging and tracing settings shared by every binary.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TelemetryArgs {
-    /// Log format: `json` in production, `text` locally. Filter with RUST_LOG.
-    /// Traces are exported over OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is
-    /// set (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES and
-    /// OTEL_TRACES_SAMPLER[_ARG] are honoured too).
+    /// Log format: `json` in production (with trace_id and span_id), `text`
+    /// locally. Filter log lines with RUST_LOG. Traces and metrics are
+    /// exported over OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is set
+    /// (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER[_ARG],
+    /// OTEL_{TRACES,METRICS}_EXPORTER=none and OTEL_METRIC_EXPORT_INTERVAL are
+    /// honoured too).
     #[arg(long, env = "POLYBOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
@@ -43,17 +55,38 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
-/// Keeps the tracer provider alive; flushes spans when shut down or dropped.
+/// Keeps the tracer and meter providers alive; flushes them when shut down
+/// or dropped.
 pub struct TelemetryGuard {
-    provider: Option<SdkTracerProvider>,
+    tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
 }
 
 impl TelemetryGuard {
+    /// Exports every finished span (and the current metric values) now.
+    pub fn flush(&self) {
+        if let Some(p) = &self.tracer {
+            if let Err(e) = p.force_flush() {
+                eprintln!("telemetry: flushing spans failed: {e}");
+            }
+        }
+        if let Some(p) = &self.meter {
+            if let Err(e) = p.force_flush() {
+                eprintln!("telemetry: flushing metrics failed: {e}");
+            }
+        }
+    }
+
     /// Flushes and stops exporting. Call on graceful shutdown.
     pub fn shutdown(&mut self) {
-        if let Some(provider) = self.provider.take() {
+        if let Some(provider) = self.tracer.take() {
             if let Err(e) = provider.shutdown() {
                 eprintln!("telemetry: flushing spans failed: {e}");
+            }
+        }
+        if let Some(provider) = self.meter.take() {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("telemetry: flushing metrics failed: {e}");
             }
         }
     }
@@ -65,29 +98,51 @@ impl Drop for TelemetryGuard {
     }
 }
 
-fn otlp_endpoint_configured() -> bool {
-    [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
+fn env_set(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|s| !s.trim().is_empty())
+}
+
+/// Whether OTLP export of `signal` (`TRACES` or `METRICS`) is configured:
+/// an endpoint is set and `OTEL_<signal>_EXPORTER` is not `none`.
+fn otlp_configured(signal: &str) -> bool {
+    let disabled = std::env::var(format!("OTEL_{signal}_EXPORTER"))
+        .is_ok_and(|v| v.trim().eq_ignore_ascii_case("none"));
+    !disabled
+        && (env_set("OTEL_EXPORTER_OTLP_ENDPOINT")
+            || env_set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")))
 }
 
 /// Installs the global subscriber for `service` (the default service name
-/// when OTEL_SERVICE_NAME is unset). With no OTLP endpoint configured,
-/// nothing is exported and nothing fails.
+/// when OTEL_SERVICE_NAME is unset). Spans and metrics are exported over
+/// OTLP/gRPC when an endpoint is configured; with none, nothing is exported
+/// and nothing fails, but spans still get trace ids, so the context still
+/// propagates to other services and log lines still carry `trace_id`.
 pub fn init(service: &'static str, format: LogFormat) -> Result<TelemetryGuard, TelemetryError> {
-    let provider = if otlp_endpoint_configured() {
+    let tracer = if otlp_configured("TRACES") {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .build()
             .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-        Some(provider_with(exporter, service))
+        tracer_provider(Some(exporter), service)
+    } else {
+        tracer_provider(None::<opentelemetry_otlp::SpanExporter>, service)
+    };
+    let meter = if otlp_configured("METRICS") {
+        let exporter = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        // Every OTEL_METRIC_EXPORT_INTERVAL (default 60 s), and on shutdown.
+        Some(
+            SdkMeterProvider::builder()
+                .with_periodic_exporter(exporter)
+                .with_resource(resource(service))
+                .build(),
+        )
     } else {
         None
     };
-    install(service, format, provider)
+    install(service, format, tracer, meter)
 }
 
 /// Like [`init`] but with a default log filter other than `info` (RUST_LOG still wins).
@@ -104,60 +159,77 @@ thread_local! {
     static DEFAULT_FILTER: std::cell::Cell<&'static str> = const { std::cell::Cell::new("info") };
 }
 
-/// Like [`init`] with a given exporter (tests use the SDK's in-memory one).
+/// Like [`init`] with a given span exporter (tests use the SDK's in-memory
+/// one) and no metric export.
 pub fn init_with_exporter(
     service: &'static str,
     format: LogFormat,
     exporter: impl SpanExporter + 'static,
 ) -> Result<TelemetryGuard, TelemetryError> {
-    install(service, format, Some(provider_with(exporter, service)))
+    install(
+        service,
+        format,
+        tracer_provider(Some(exporter), service),
+        None,
+    )
 }
 
-fn provider_with(
-    exporter: impl SpanExporter + 'static,
-    service: &'static str,
-) -> SdkTracerProvider {
+fn resource(service: &'static str) -> opentelemetry_sdk::Resource {
+    // `builder()` reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
     let mut resource = opentelemetry_sdk::Resource::builder();
     if std::env::var("OTEL_SERVICE_NAME").is_err() {
         resource = resource.with_service_name(service);
     }
-    SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_resource(resource.build())
-        .build()
+    resource.build()
+}
+
+/// A provider that exports through `exporter` in batches, or exports
+/// nothing (but still makes valid, propagated span contexts) without one.
+/// The sampler honours OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
+fn tracer_provider(
+    exporter: Option<impl SpanExporter + 'static>,
+    service: &'static str,
+) -> SdkTracerProvider {
+    let mut builder = SdkTracerProvider::builder().with_resource(resource(service));
+    if let Some(exporter) = exporter {
+        builder = builder.with_batch_exporter(exporter);
+    }
+    builder.build()
 }
 
 fn install(
     service: &'static str,
     format: LogFormat,
-    provider: Option<SdkTracerProvider>,
+    tracer: SdkTracerProvider,
+    meter: Option<SdkMeterProvider>,
 ) -> Result<TelemetryGuard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    // RUST_LOG filters the log lines only: spans at info and above always
+    // reach the trace, so a quiet log level does not break the trace.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER.with(|f| f.get())));
     let fmt = match format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .boxed(),
+        LogFormat::Json => logs::json_layer(std::io::stderr).boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .boxed(),
     };
-    let otel = provider.as_ref().map(|p| {
-        opentelemetry::global::set_tracer_provider(p.clone());
-        tracing_opentelemetry::layer().with_tracer(p.tracer(service))
-    });
+    opentelemetry::global::set_tracer_provider(tracer.clone());
+    if let Some(m) = &meter {
+        opentelemetry::global::set_meter_provider(m.clone());
+    }
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer.tracer(service))
+        .with_filter(LevelFilter::INFO);
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
+        .with(fmt.with_filter(filter))
         .with(otel)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        tracer: Some(tracer),
+        meter,
+    })
 }
 
 struct MapInjector<'a>(&'a mut BTreeMap<String, String>);
