@@ -215,8 +215,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         args.iterations
     );
     println!(
-        "{:<12} {:>10} {:>10} {:>10} {:>8}  {}",
-        "image", "size", "raw ms", "e2e ms", "e2e/raw", "detections"
+        "{:<12} {:>10} {:>10} {:>10} {:>8}  detections",
+        "image", "size", "raw ms", "e2e ms", "e2e/raw"
     );
     for r in &results {
         println!(
@@ -249,8 +249,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     }
     println!("\n## Square vs rect letterbox (median ms)");
     println!(
-        "{:<12} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
-        "image", "sq raw", "rect raw", "sq e2e", "rect e2e", "rect/sq", "same detections"
+        "{:<12} {:>10} {:>10} {:>10} {:>10} {:>10}  same detections",
+        "image", "sq raw", "rect raw", "sq e2e", "rect e2e", "rect/sq"
     );
     for r in &results {
         println!(
@@ -289,8 +289,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
             );
         }
         println!(
-            "{:<12} {:>10} {:>10} {:>10} {:>10}  {}",
-            "image", "py infer", "py e2e", "our e2e", "ours/py", "python detections"
+            "{:<12} {:>10} {:>10} {:>10} {:>10}  python detections",
+            "image", "py infer", "py e2e", "our e2e", "ours/py"
         );
         for line in String::from_utf8_lossy(&output.stdout).lines() {
             let py: PythonResult = serde_json::from_str(line)?;

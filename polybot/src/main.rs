@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve a real bot (long polling by default, so no public URL is needed).
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Run the whole mesh against a Telegram emulator with the sample photos.
     Demo(polybot::demo::DemoArgs),
     /// Run only the gateway, exactly as the `gateway` binary does (one image
@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
             )?;
             polybot::demo::run(args).await
         }
-        Command::Up(args) => up(args).await,
+        Command::Up(args) => up(*args).await,
         Command::Gateway(args) => polybot_gateway::cli::serve(*args).await,
         Command::Detector(args) => {
             if polybot_detector::cli::worker(*args).await? {

@@ -170,10 +170,10 @@ async fn wait_http_ok(url: &str, proc: &mut Proc) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let http = reqwest::Client::new();
     loop {
-        if let Ok(r) = http.get(url).timeout(Duration::from_secs(2)).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = http.get(url).timeout(Duration::from_secs(2)).send().await
+            && r.status().is_success()
+        {
+            return;
         }
         if let Ok(Some(status)) = proc.child.try_wait() {
             panic!("{} exited with {status}:\n{}", proc.name, proc.logs());

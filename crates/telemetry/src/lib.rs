@@ -65,29 +65,29 @@ pub struct TelemetryGuard {
 impl TelemetryGuard {
     /// Exports every finished span (and the current metric values) now.
     pub fn flush(&self) {
-        if let Some(p) = &self.tracer {
-            if let Err(e) = p.force_flush() {
-                eprintln!("telemetry: flushing spans failed: {e}");
-            }
+        if let Some(p) = &self.tracer
+            && let Err(e) = p.force_flush()
+        {
+            eprintln!("telemetry: flushing spans failed: {e}");
         }
-        if let Some(p) = &self.meter {
-            if let Err(e) = p.force_flush() {
-                eprintln!("telemetry: flushing metrics failed: {e}");
-            }
+        if let Some(p) = &self.meter
+            && let Err(e) = p.force_flush()
+        {
+            eprintln!("telemetry: flushing metrics failed: {e}");
         }
     }
 
     /// Flushes and stops exporting. Call on graceful shutdown.
     pub fn shutdown(&mut self) {
-        if let Some(provider) = self.tracer.take() {
-            if let Err(e) = provider.shutdown() {
-                eprintln!("telemetry: flushing spans failed: {e}");
-            }
+        if let Some(provider) = self.tracer.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("telemetry: flushing spans failed: {e}");
         }
-        if let Some(provider) = self.meter.take() {
-            if let Err(e) = provider.shutdown() {
-                eprintln!("telemetry: flushing metrics failed: {e}");
-            }
+        if let Some(provider) = self.meter.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("telemetry: flushing metrics failed: {e}");
         }
     }
 }
