@@ -7,6 +7,8 @@
 //! - SIGTERM: a detector stopped mid-job either finishes and reports the job,
 //!   or releases it to the queue at once; either way the user ends up with
 //!   exactly one reply once a worker runs again.
+//! - SIGKILL: a detector killed mid-job leaves the job leased; it comes back
+//!   after its visibility timeout and the user still gets exactly one reply.
 //!
 //! Needs `cargo xtask setup` (model, ONNX Runtime, photos, the OTLP
 //! receiver). The processes are `polybot gateway` and `polybot detector`,
@@ -681,6 +683,52 @@ async fn sigterm_mid_job_past_the_grace_period_releases_the_job_and_the_next_wor
         messages[1].caption.as_deref(),
         Some("person ×2, tie ×1"),
         "{messages:#?}"
+    );
+    second.terminate(Duration::from_secs(30)).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_job_loses_nothing_the_job_returns_after_its_visibility_and_is_answered_once()
+ {
+    let s = Scenario::start().await;
+    let mut first = s.detector(30).await;
+    let chat = 6401;
+    s.photo_held_mid_report(chat, 2).await;
+
+    // SIGKILL: no grace, no release, no telemetry flush.
+    first.child.start_kill().expect("kill -9");
+    let status = tokio::time::timeout(Duration::from_secs(10), first.child.wait())
+        .await
+        .expect("the killed worker is gone")
+        .expect("wait");
+    assert!(!status.success(), "killed, not exited: {status}");
+    let q = s.queue().await;
+    assert_eq!(
+        (q.visible, q.in_flight),
+        (0, 1),
+        "the job stays leased to the dead worker until its visibility runs out"
+    );
+
+    // The job comes back after its visibility timeout (3 s here); the next
+    // worker redoes it, and its report is a duplicate of the reply the
+    // gateway finished for the killed worker.
+    let mut second = s.detector(30).await;
+    let messages = s.settles_at(chat, 2).await;
+    assert_eq!(photo_replies(&messages), 1, "{messages:#?}");
+    assert_eq!(
+        messages[1].caption.as_deref(),
+        Some("person ×2, tie ×1"),
+        "{messages:#?}"
+    );
+    let redone = second
+        .json_logs()
+        .iter()
+        .any(|l| l["message"] == "job done and reported" && l["duplicate"] == true);
+    assert!(
+        redone,
+        "the second worker redid the job:\n{}",
+        second.logs()
     );
     second.terminate(Duration::from_secs(30)).await;
     s.stop().await;
