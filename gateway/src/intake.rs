@@ -108,15 +108,15 @@ impl Intake {
             return Ok(Handled::Ignored);
         }
         let key = ClaimKey::Update(inbound.update_id());
-        match self.backends.table.claim(key, UPDATE_LEASE).await? {
+        let lease = match self.backends.table.claim(key, UPDATE_LEASE).await? {
             Claim::Done => {
                 info!("duplicate delivery of an update already handled");
                 tracing::Span::current().record("outcome", "duplicate");
                 return Ok(Handled::Duplicate);
             }
             Claim::InProgress => return Err(IntakeError::InProgress),
-            Claim::Acquired => {}
-        }
+            Claim::Acquired(lease) => lease,
+        };
         let result = self.process(&inbound).await;
         match &result {
             Ok(_) => {
@@ -127,7 +127,7 @@ impl Intake {
                 }
             }
             Err(e) => {
-                if let Err(release) = self.backends.table.release(key).await {
+                if let Err(release) = self.backends.table.release(key, lease).await {
                     warn!(error = %release, "could not release the update lease; a retry waits for it to expire");
                 }
                 warn!(error = %e, retryable = e.is_retryable(), "could not handle the update");

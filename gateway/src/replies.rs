@@ -65,14 +65,14 @@ impl Replier {
     #[tracing::instrument(skip_all, fields(prediction_id = %report.prediction_id, chat_id = report.chat_id.0))]
     pub async fn reply(&self, report: &Report) -> Result<Replied, ReplyError> {
         let key = ClaimKey::Reply(report.prediction_id);
-        match self.backends.table.claim(key, REPLY_LEASE).await? {
+        let lease = match self.backends.table.claim(key, REPLY_LEASE).await? {
             Claim::Done => {
                 info!("duplicate report; the reply was sent before");
                 return Ok(Replied::Duplicate);
             }
             Claim::InProgress => return Err(ReplyError::InProgress),
-            Claim::Acquired => {}
-        }
+            Claim::Acquired(lease) => lease,
+        };
         match self.send(report).await {
             Ok(()) => {
                 self.finish(key).await;
@@ -84,7 +84,7 @@ impl Replier {
                 Ok(Replied::Undeliverable)
             }
             Err(e) => {
-                if let Err(release) = self.backends.table.release(key).await {
+                if let Err(release) = self.backends.table.release(key, lease).await {
                     warn!(error = %release, "could not release the reply lease");
                 }
                 Err(e)

@@ -681,12 +681,12 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
 
     // Claims: acquire, in progress, done.
     let lease = Duration::from_secs(30);
+    let acquired = |c: Claim, what: &str| {
+        c.lease()
+            .unwrap_or_else(|| panic!("table: {what} must acquire, got {c:?}"))
+    };
     let update = ClaimKey::Update(UpdateId(random_i64()));
-    assert_eq!(
-        claim(table, update, lease).await,
-        Claim::Acquired,
-        "table: a first claim must acquire"
-    );
+    acquired(claim(table, update, lease).await, "a first claim");
     assert_eq!(
         claim(table, update, lease).await,
         Claim::InProgress,
@@ -702,55 +702,59 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
         "table: a claim after finish must be Done"
     );
 
-    // Release lets a retry acquire at once.
+    // Release lets a retry acquire at once; each claim is a new lease.
     let reply = ClaimKey::Reply(PredictionId::new());
-    assert_eq!(
-        claim(table, reply, lease).await,
-        Claim::Acquired,
-        "table: a first claim must acquire"
-    );
+    let first = acquired(claim(table, reply, lease).await, "a first claim");
     table
-        .release(reply)
+        .release(reply, first)
         .await
         .expect("table: release must succeed");
-    assert_eq!(
-        claim(table, reply, lease).await,
-        Claim::Acquired,
-        "table: a claim after release must acquire"
-    );
+    let second = acquired(claim(table, reply, lease).await, "a claim after release");
+    assert_ne!(first, second, "table: each claim must be a new lease");
     table
         .finish(reply)
         .await
         .expect("table: finish must succeed");
+    table
+        .release(reply, second)
+        .await
+        .expect("table: releasing a finished claim must succeed (as a no-op)");
     assert_eq!(
         claim(table, reply, lease).await,
         Claim::Done,
-        "table: a claim after finish must be Done"
+        "table: a claim after finish must be Done, even after a late release"
     );
 
-    // An expired lease (its holder died) can be claimed again. Sleep well
-    // past the lease: some backends keep times in whole seconds.
+    // An expired lease (its holder died or stalled) can be claimed again,
+    // and the stale holder's late release must not free the new lease.
+    // Sleep well past the lease: some backends keep times in whole seconds.
     let abandoned = ClaimKey::Reply(PredictionId::new());
-    assert_eq!(
+    let stale = acquired(
         claim(table, abandoned, Duration::from_secs(1)).await,
-        Claim::Acquired,
-        "table: a first claim must acquire"
+        "a first claim",
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
+    let fresh = acquired(
         claim(table, abandoned, lease).await,
-        Claim::Acquired,
-        "table: a claim after the lease expired must acquire"
+        "a claim after the lease expired",
     );
+    table
+        .release(abandoned, stale)
+        .await
+        .expect("table: a stale release must succeed (as a no-op)");
     assert_eq!(
         claim(table, abandoned, lease).await,
         Claim::InProgress,
-        "table: the new lease must hold"
+        "table: a stale holder's release must not free the new lease"
     );
     table
-        .release(abandoned)
+        .release(abandoned, fresh)
         .await
         .expect("table: release must succeed");
+    acquired(
+        claim(table, abandoned, lease).await,
+        "a claim after the holder released",
+    );
 }
 
 fn pending(chat: ChatId, created_at: f64) -> PredictionRecord {

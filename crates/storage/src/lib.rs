@@ -122,15 +122,53 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn check(&self) -> Result<()>;
 }
 
+/// Names one holder of a lease. `release` needs it, so a holder whose lease
+/// expired (it was slow, and someone else claimed the work since) cannot
+/// free the newer holder's lease and let a third start the same work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeaseId(uuid::Uuid);
+
+impl LeaseId {
+    pub fn new() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+}
+
+impl Default for LeaseId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.simple().fmt(f)
+    }
+}
+
 /// Result of trying to take a lease on a piece of work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
     /// The caller holds the lease and must `finish` or `release` it.
-    Acquired,
+    Acquired(LeaseId),
     /// Someone else holds an unexpired lease.
     InProgress,
     /// The work was finished before: do nothing.
     Done,
+}
+
+impl Claim {
+    pub fn is_acquired(&self) -> bool {
+        matches!(self, Self::Acquired(_))
+    }
+
+    /// The lease, when this claim acquired one.
+    pub fn lease(&self) -> Option<LeaseId> {
+        match self {
+            Self::Acquired(lease) => Some(*lease),
+            _ => None,
+        }
+    }
 }
 
 /// What a lease guards; each key is claimed at most once to completion.
@@ -167,10 +205,12 @@ pub trait PredictionTable: Send + Sync + 'static {
 
     /// Takes a lease on `key` for `lease` unless it is held or done.
     async fn claim(&self, key: ClaimKey, lease: Duration) -> Result<Claim>;
-    /// Marks the work done; later claims return [`Claim::Done`].
+    /// Marks the work done; later claims return [`Claim::Done`]. Needs no
+    /// lease: work that was done is done, whoever holds the lease now.
     async fn finish(&self, key: ClaimKey) -> Result<()>;
-    /// Gives the lease up so a retry can claim it at once.
-    async fn release(&self, key: ClaimKey) -> Result<()>;
+    /// Gives `lease` up so a retry can claim the work at once. A no-op when
+    /// the work is done or the lease is no longer the caller's.
+    async fn release(&self, key: ClaimKey, lease: LeaseId) -> Result<()>;
 
     /// Readiness: the table answers.
     async fn check(&self) -> Result<()>;

@@ -315,12 +315,12 @@ async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_none()
     assert_eq!(desc.attribute_name(), Some(aws::TTL_ATTRIBUTE));
 
     let update = ClaimKey::Update(UpdateId(987_654_321));
-    assert_eq!(
+    assert!(
         b.table
             .claim(update, Duration::from_secs(30))
             .await
-            .expect("claim"),
-        Claim::Acquired
+            .expect("claim")
+            .is_acquired()
     );
     b.table.finish(update).await.expect("finish");
     let finished_at = now_epoch();
@@ -406,14 +406,14 @@ async fn dynamodb_racing_claims_and_summaries_let_exactly_one_writer_win() {
         outcomes.push(c.await.expect("join").expect("claim"));
     }
     assert_eq!(
-        outcomes.iter().filter(|c| **c == Claim::Acquired).count(),
+        outcomes.iter().filter(|c| c.is_acquired()).count(),
         1,
         "{outcomes:?}"
     );
     assert!(
         outcomes
             .iter()
-            .all(|c| matches!(c, Claim::Acquired | Claim::InProgress))
+            .all(|c| matches!(c, Claim::Acquired(_) | Claim::InProgress))
     );
 
     let record = pending(ChatId(5));
@@ -452,14 +452,16 @@ async fn dynamodb_writes_to_an_unknown_prediction_are_not_found() {
 async fn dynamodb_release_keeps_a_finished_claim_finished() {
     let (_, _, b) = backends().await;
     let key = ClaimKey::Update(UpdateId(31337));
-    let _ = b
+    let lease = b
         .table
         .claim(key, Duration::from_secs(30))
         .await
-        .expect("claim");
+        .expect("claim")
+        .lease()
+        .expect("acquired");
     b.table.finish(key).await.expect("finish");
     b.table
-        .release(key)
+        .release(key, lease)
         .await
         .expect("release of a finished claim is a no-op");
     assert_eq!(

@@ -110,12 +110,12 @@ async fn data_survives_closing_and_reopening_the_folder() {
             .await
             .expect("put");
         b.table.create(&rec).await.expect("create");
-        assert_eq!(
+        assert!(
             b.table
                 .claim(update, Duration::from_secs(60))
                 .await
-                .expect("claim"),
-            Claim::Acquired
+                .expect("claim")
+                .is_acquired()
         );
         b.table.finish(update).await.expect("finish");
         b.jobs
@@ -222,12 +222,12 @@ async fn two_handles_on_one_folder_see_each_others_data() {
     );
 
     let reply = ClaimKey::Reply(PredictionId::new());
-    assert_eq!(
+    assert!(
         a.table
             .claim(reply, Duration::from_secs(60))
             .await
-            .expect("claim"),
-        Claim::Acquired
+            .expect("claim")
+            .is_acquired()
     );
     assert_eq!(
         b.table
@@ -396,12 +396,12 @@ async fn concurrent_claims_of_one_key_have_exactly_one_winner() {
     for task in tasks {
         outcomes.push(task.await.expect("join").expect("claim"));
     }
-    let acquired = outcomes.iter().filter(|c| **c == Claim::Acquired).count();
+    let acquired = outcomes.iter().filter(|c| c.is_acquired()).count();
     assert_eq!(acquired, 1, "exactly one claim must acquire: {outcomes:?}");
     assert!(
         outcomes
             .iter()
-            .all(|c| matches!(c, Claim::Acquired | Claim::InProgress))
+            .all(|c| matches!(c, Claim::Acquired(_) | Claim::InProgress))
     );
 }
 
@@ -616,12 +616,12 @@ async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_never
     let reply_id = PredictionId::new();
     let reply = ClaimKey::Reply(reply_id);
     for key in [update, reply] {
-        assert_eq!(
+        assert!(
             b.table
                 .claim(key, Duration::from_secs(60))
                 .await
-                .expect("claim"),
-            Claim::Acquired
+                .expect("claim")
+                .is_acquired()
         );
         b.table.finish(key).await.expect("finish");
     }
@@ -660,12 +660,12 @@ async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_never
         [now_ms - 1],
     )
     .expect("age the claim");
-    assert_eq!(
+    assert!(
         b.table
             .claim(update, Duration::from_secs(60))
             .await
-            .expect("claim"),
-        Claim::Acquired,
+            .expect("claim")
+            .is_acquired(),
         "an update finished more than 24 h ago can be claimed again"
     );
     assert_eq!(
@@ -682,15 +682,15 @@ async fn release_never_undoes_a_finish() {
     let dir = tempfile::tempdir().expect("temp dir");
     let b = open(dir.path());
     let key = ClaimKey::Reply(PredictionId::new());
-    assert_eq!(
-        b.table
-            .claim(key, Duration::from_secs(60))
-            .await
-            .expect("claim"),
-        Claim::Acquired
-    );
+    let lease = b
+        .table
+        .claim(key, Duration::from_secs(60))
+        .await
+        .expect("claim")
+        .lease()
+        .expect("acquired");
     b.table.finish(key).await.expect("finish");
-    b.table.release(key).await.expect("release");
+    b.table.release(key, lease).await.expect("release");
     assert_eq!(
         b.table
             .claim(key, Duration::from_secs(60))
@@ -815,4 +815,55 @@ fn assert_no_temporary_files(data_dir: &Path) {
         leftovers.is_empty(),
         "temporary files left behind: {leftovers:?}"
     );
+}
+
+#[tokio::test]
+async fn a_data_folder_from_schema_1_is_migrated_and_its_leases_still_work() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // What a schema-1 build left behind: claims without holders, one held.
+    {
+        let db =
+            rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("create db");
+        db.execute_batch(
+            "CREATE TABLE claims (
+                 claim_key  TEXT    PRIMARY KEY,
+                 state      TEXT    NOT NULL,
+                 expires_at INTEGER NOT NULL
+             );
+             INSERT INTO claims VALUES ('update:1', 'leased', 9223372036854775807);
+             PRAGMA user_version = 1;",
+        )
+        .expect("schema 1");
+    }
+    let b = open(dir.path());
+    assert_eq!(
+        b.table
+            .claim(ClaimKey::Update(UpdateId(1)), Duration::from_secs(60))
+            .await
+            .expect("claim"),
+        Claim::InProgress,
+        "the old lease is still held"
+    );
+    let key = ClaimKey::Update(UpdateId(2));
+    let lease = b
+        .table
+        .claim(key, Duration::from_secs(60))
+        .await
+        .expect("claim")
+        .lease()
+        .expect("acquired");
+    b.table.release(key, lease).await.expect("release");
+    assert!(
+        b.table
+            .claim(key, Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .is_acquired(),
+        "released, so claimable at once"
+    );
+    let db = rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("open db");
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, 2);
 }

@@ -41,7 +41,7 @@ use polybot_domain::{
 };
 
 use super::error::{classify, service_code};
-use crate::{Claim, ClaimKey, PredictionTable, Result, StorageError, UPDATE_DEDUPE_TTL};
+use crate::{Claim, ClaimKey, LeaseId, PredictionTable, Result, StorageError, UPDATE_DEDUPE_TTL};
 
 const BACKEND: &str = "DynamoDB";
 /// The GSI that `list_by_chat` queries; must exist on the table.
@@ -388,6 +388,7 @@ impl PredictionTable for DynamoTable {
 
     async fn claim(&self, key: ClaimKey, lease: Duration) -> Result<Claim> {
         let pk = claim_pk(key);
+        let holder = LeaseId::new();
         let now = now_epoch();
         let lease_until = now + lease.as_secs_f64();
         let mut request = self
@@ -400,18 +401,21 @@ impl PredictionTable for DynamoTable {
             )
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":until", n(lease_until));
+            .expression_attribute_values(":until", n(lease_until))
+            .expression_attribute_values(":holder", s(holder.to_string()));
         request = if matches!(key, ClaimKey::Update(_)) {
             // An abandoned lease cleans itself up like a finished one.
             let expires = (lease_until + UPDATE_DEDUPE_TTL.as_secs_f64()).ceil() as i64;
             request
-                .update_expression("SET lease_until = :until, done = :false, expires_at = :expires")
+                .update_expression(
+                    "SET lease_until = :until, done = :false, holder = :holder, expires_at = :expires",
+                )
                 .expression_attribute_values(":expires", n(expires))
         } else {
-            request.update_expression("SET lease_until = :until, done = :false")
+            request.update_expression("SET lease_until = :until, done = :false, holder = :holder")
         };
         match request.send().await {
-            Ok(_) => Ok(Claim::Acquired),
+            Ok(_) => Ok(Claim::Acquired(holder)),
             Err(e) if is_condition_failed(&e) => {
                 let item = self.get_item(&pk).await?;
                 let done = item
@@ -451,22 +455,24 @@ impl PredictionTable for DynamoTable {
             .map_err(self.err("UpdateItem", &pk))
     }
 
-    async fn release(&self, key: ClaimKey) -> Result<()> {
+    async fn release(&self, key: ClaimKey, lease: LeaseId) -> Result<()> {
         let pk = claim_pk(key);
         // Deleting (rather than expiring) the lease lets the next claim
-        // succeed at once; the condition keeps a finished claim finished.
+        // succeed at once; the condition keeps a finished claim finished and
+        // a newer holder's lease held.
         match self
             .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(&pk))
-            .condition_expression("done = :false")
+            .condition_expression("done = :false AND holder = :holder")
             .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":holder", s(lease.to_string()))
             .send()
             .await
         {
             Ok(_) => Ok(()),
-            // Done already, or nothing to release.
+            // Done already, taken by someone else, or nothing to release.
             Err(e) if is_condition_failed(&e) => Ok(()),
             Err(e) => Err(self.err("DeleteItem", &pk)(e)),
         }

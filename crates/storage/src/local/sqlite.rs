@@ -19,7 +19,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema version stored in `PRAGMA user_version`; a database written by a
 /// newer schema is refused rather than misread.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Every table, for queues and the prediction table alike, so whichever
 /// opens the file first creates everything. Times are milliseconds since
@@ -52,7 +52,8 @@ CREATE INDEX IF NOT EXISTS predictions_by_chat ON predictions (chat_id, created_
 CREATE TABLE IF NOT EXISTS claims (
     claim_key  TEXT    PRIMARY KEY,
     state      TEXT    NOT NULL,     -- 'leased' or 'done'
-    expires_at INTEGER NOT NULL      -- lease end, or when a done claim is forgotten
+    expires_at INTEGER NOT NULL,     -- lease end, or when a done claim is forgotten
+    holder     TEXT                  -- the lease's LeaseId (schema 2)
 );
 CREATE INDEX IF NOT EXISTS claims_expiry ON claims (expires_at);
 ";
@@ -141,6 +142,11 @@ fn init(conn: &mut Connection) -> rusqlite::Result<()> {
                 "the database has schema version {version}, this build understands up to {SCHEMA_VERSION}"
             )),
         ));
+    }
+    if version == 1 {
+        // Schema 2 names each lease's holder. Leases taken by version-1
+        // builds have none; they are released only by expiring.
+        tx.execute_batch("ALTER TABLE claims ADD COLUMN holder TEXT")?;
     }
     tx.execute_batch(SCHEMA)?;
     if version < SCHEMA_VERSION {

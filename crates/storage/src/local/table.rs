@@ -24,7 +24,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::sqlite::{Db, is_constraint_violation, sql_error};
 use super::{duration_ms, now_ms};
-use crate::{Claim, ClaimKey, PredictionTable, Result, StorageError, UPDATE_DEDUPE_TTL};
+use crate::{Claim, ClaimKey, LeaseId, PredictionTable, Result, StorageError, UPDATE_DEDUPE_TTL};
 
 /// The prediction table in the data folder's database. Cheap to clone.
 #[derive(Clone)]
@@ -305,13 +305,14 @@ impl PredictionTable for LocalTable {
                     },
                     // No row, an expired lease or a forgotten finish.
                     _ => {
+                        let holder = LeaseId::new();
                         tx.execute(
-                            "INSERT OR REPLACE INTO claims (claim_key, state, expires_at)
-                             VALUES (?1, 'leased', ?2)",
-                            params![key_text, now.saturating_add(lease_ms)],
+                            "INSERT OR REPLACE INTO claims (claim_key, state, expires_at, holder)
+                             VALUES (?1, 'leased', ?2, ?3)",
+                            params![key_text, now.saturating_add(lease_ms), holder.to_string()],
                         )
                         .map_err(sql_error)?;
-                        Claim::Acquired
+                        Claim::Acquired(holder)
                     }
                 };
                 tx.commit().map_err(sql_error)?;
@@ -343,14 +344,15 @@ impl PredictionTable for LocalTable {
             .await
     }
 
-    async fn release(&self, key: ClaimKey) -> Result<()> {
+    async fn release(&self, key: ClaimKey, lease: LeaseId) -> Result<()> {
         let key_text = claim_key_text(key);
         self.db
             .call(move |conn| {
-                // Only a lease: releasing must never undo a finish.
+                // Only our own lease: releasing must never undo a finish, nor
+                // free a lease someone took after ours expired.
                 conn.execute(
-                    "DELETE FROM claims WHERE claim_key = ?1 AND state = 'leased'",
-                    params![key_text],
+                    "DELETE FROM claims WHERE claim_key = ?1 AND state = 'leased' AND holder = ?2",
+                    params![key_text, lease.to_string()],
                 )
                 .map(drop)
                 .map_err(sql_error)
