@@ -120,6 +120,30 @@ impl TelegramArgs {
             webhook_secret: self.webhook_secret.clone(),
         })
     }
+
+    /// The gateway settings these flags and the resolved secrets describe
+    /// (no TLS: that is the standalone gateway's choice).
+    pub fn gateway_config(
+        &self,
+        secrets: TelegramSecrets,
+        backend: &BackendArgs,
+    ) -> crate::GatewayConfig {
+        crate::GatewayConfig {
+            mode: self.telegram_mode,
+            webhook_secret: secrets.webhook_secret,
+            public_url: self.public_url.clone(),
+            messaging_system: backend.messaging_system(),
+            ..crate::GatewayConfig::default()
+        }
+    }
+}
+
+/// Binds `addr`; the error names the `setting` it came from.
+pub async fn listen(setting: &str, addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    use anyhow::Context;
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{setting}={addr}: cannot listen"))
 }
 
 /// Runs the gateway until SIGTERM or Ctrl-C: the `gateway` binary, and
@@ -139,22 +163,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("connecting the storage backend")?;
     let telegram = TelegramMessenger::new(&secrets.token, args.telegram.telegram_api_url.clone());
     let config = GatewayConfig {
-        mode: args.telegram.telegram_mode,
-        webhook_secret: secrets.webhook_secret,
-        public_url: args.telegram.public_url.clone(),
-        messaging_system: args.backend.messaging_system(),
         tls: match (args.tls_cert, args.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             _ => None,
         },
-        ..GatewayConfig::default()
+        ..args.telegram.gateway_config(secrets, &args.backend)
     };
-    let http = tokio::net::TcpListener::bind(args.http_listen)
-        .await
-        .with_context(|| format!("POLYBOT_HTTP_LISTEN={}: cannot listen", args.http_listen))?;
-    let grpc = tokio::net::TcpListener::bind(args.grpc_listen)
-        .await
-        .with_context(|| format!("POLYBOT_GRPC_LISTEN={}: cannot listen", args.grpc_listen))?;
+    let http = listen("POLYBOT_HTTP_LISTEN", args.http_listen).await?;
+    let grpc = listen("POLYBOT_GRPC_LISTEN", args.grpc_listen).await?;
     let gateway = Gateway::start(config, backends, telegram, http, grpc).await?;
 
     polybot_telemetry::shutdown_signal().await;

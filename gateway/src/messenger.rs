@@ -12,7 +12,7 @@ use bytes::Bytes;
 use polybot_domain::ChatId;
 use secrecy::{ExposeSecret, SecretString};
 use teloxide::adaptors::Throttle;
-use teloxide::adaptors::throttle::{Limits, Settings};
+use teloxide::adaptors::throttle::Settings;
 use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::requests::HasPayload;
@@ -70,10 +70,7 @@ impl TelegramMessenger {
     pub fn new(token: &SecretString, api_url: reqwest::Url) -> Self {
         let raw = Bot::new(token.expose_secret()).set_api_url(api_url);
         // Retries are ours (see `send_with_retry`) so that 429s are counted.
-        let bot = Throttle::spawn_with_settings(
-            raw.clone(),
-            Settings::default().limits(Limits::default()).no_retry(),
-        );
+        let bot = Throttle::spawn_with_settings(raw.clone(), Settings::default().no_retry());
         Self { bot, raw }
     }
 

@@ -7,9 +7,9 @@ use clap::{Parser, Subcommand};
 use polybot::stack::StackOptions;
 use polybot::{Mesh, MeshOptions};
 use polybot_detector::cli::ModelArgs;
-use polybot_gateway::cli::TelegramArgs;
+use polybot_gateway::TelegramMode;
+use polybot_gateway::cli::{TelegramArgs, listen};
 use polybot_gateway::messenger::TelegramMessenger;
-use polybot_gateway::{GatewayConfig, TelegramMode};
 use polybot_storage::config::BackendArgs;
 use polybot_telemetry::TelemetryArgs;
 
@@ -101,30 +101,19 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .connect()
         .await
         .context("connecting the storage backend")?;
-    let mode = args.telegram.telegram_mode;
-    let mode = if mode == TelegramMode::Webhook && args.telegram.public_url.is_none() {
+    let telegram = TelegramMessenger::new(&secrets.token, args.telegram.telegram_api_url.clone());
+    let mut gateway = args.telegram.gateway_config(secrets, &args.backend);
+    if gateway.mode == TelegramMode::Webhook && gateway.public_url.is_none() {
         // Without a public URL Telegram cannot reach us: poll instead.
-        TelegramMode::Polling
-    } else {
-        mode
-    };
+        gateway.mode = TelegramMode::Polling;
+    }
     let defaults = StackOptions::local(&args.backend.data_dir);
     let mesh = Mesh::start(MeshOptions {
         backends,
-        telegram: TelegramMessenger::new(&secrets.token, args.telegram.telegram_api_url.clone()),
-        gateway: GatewayConfig {
-            mode,
-            webhook_secret: secrets.webhook_secret,
-            public_url: args.telegram.public_url.clone(),
-            messaging_system: args.backend.messaging_system(),
-            ..GatewayConfig::default()
-        },
-        http_listener: tokio::net::TcpListener::bind(args.http_listen)
-            .await
-            .with_context(|| format!("POLYBOT_HTTP_LISTEN={}: cannot listen", args.http_listen))?,
-        grpc_listener: tokio::net::TcpListener::bind(args.grpc_listen)
-            .await
-            .with_context(|| format!("POLYBOT_GRPC_LISTEN={}: cannot listen", args.grpc_listen))?,
+        telegram,
+        gateway,
+        http_listener: listen("POLYBOT_HTTP_LISTEN", args.http_listen).await?,
+        grpc_listener: listen("POLYBOT_GRPC_LISTEN", args.grpc_listen).await?,
         detector_http_listen: Some(args.detector_http_listen),
         detector: Some(args.model.pool_options()),
         worker: polybot_detector::worker::WorkerConfig {

@@ -622,6 +622,16 @@ impl Scenario {
     }
 }
 
+/// Exactly one annotated photo, captioned with zidane.jpg's detections.
+fn assert_one_zidane_reply(messages: &[tg_emulator::SentMessage]) {
+    assert_eq!(photo_replies(messages), 1, "{messages:#?}");
+    assert_eq!(
+        messages[1].caption.as_deref(),
+        Some("person ×2, tie ×1"),
+        "{messages:#?}"
+    );
+}
+
 fn photo_replies(messages: &[tg_emulator::SentMessage]) -> usize {
     messages
         .iter()
@@ -678,12 +688,7 @@ async fn sigterm_mid_job_past_the_grace_period_releases_the_job_and_the_next_wor
     // next worker's report of the same prediction is a duplicate.
     let mut second = s.detector(30).await;
     let messages = s.settles_at(chat, 2).await;
-    assert_eq!(photo_replies(&messages), 1, "{messages:#?}");
-    assert_eq!(
-        messages[1].caption.as_deref(),
-        Some("person ×2, tie ×1"),
-        "{messages:#?}"
-    );
+    assert_one_zidane_reply(&messages);
     second.terminate(Duration::from_secs(30)).await;
     s.stop().await;
 }
@@ -715,12 +720,7 @@ async fn a_worker_killed_mid_job_loses_nothing_the_job_returns_after_its_visibil
     // gateway finished for the killed worker.
     let mut second = s.detector(30).await;
     let messages = s.settles_at(chat, 2).await;
-    assert_eq!(photo_replies(&messages), 1, "{messages:#?}");
-    assert_eq!(
-        messages[1].caption.as_deref(),
-        Some("person ×2, tie ×1"),
-        "{messages:#?}"
-    );
+    assert_one_zidane_reply(&messages);
     let redone = second
         .json_logs()
         .iter()

@@ -82,6 +82,14 @@ fn config_message<T>(result: Result<T, StorageError>) -> String {
 
 // ------------------------------------------------------------ conformance
 
+/// Claims `key` for 30 s.
+async fn claim(b: &polybot_storage::Backends, key: ClaimKey) -> Claim {
+    b.table
+        .claim(key, Duration::from_secs(30))
+        .await
+        .expect("claim")
+}
+
 #[tokio::test]
 async fn s3_object_store_passes_the_storage_contract() {
     let (_, _, b) = backends().await;
@@ -315,13 +323,7 @@ async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_none()
     assert_eq!(desc.attribute_name(), Some(aws::TTL_ATTRIBUTE));
 
     let update = ClaimKey::Update(UpdateId(987_654_321));
-    assert!(
-        b.table
-            .claim(update, Duration::from_secs(30))
-            .await
-            .expect("claim")
-            .is_acquired()
-    );
+    assert!(claim(&b, update).await.is_acquired());
     b.table.finish(update).await.expect("finish");
     let finished_at = now_epoch();
     let item = raw_item(&sdk, &settings.table, &aws::claim_pk(update)).await;
@@ -343,10 +345,7 @@ async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_none()
     assert_eq!(item.get("done"), Some(&AttributeValue::Bool(true)));
 
     let reply = ClaimKey::Reply(PredictionId::new());
-    b.table
-        .claim(reply, Duration::from_secs(30))
-        .await
-        .expect("claim");
+    claim(&b, reply).await;
     b.table.finish(reply).await.expect("finish");
     let item = raw_item(&sdk, &settings.table, &aws::claim_pk(reply)).await;
     assert!(
@@ -452,25 +451,13 @@ async fn dynamodb_writes_to_an_unknown_prediction_are_not_found() {
 async fn dynamodb_release_keeps_a_finished_claim_finished() {
     let (_, _, b) = backends().await;
     let key = ClaimKey::Update(UpdateId(31337));
-    let lease = b
-        .table
-        .claim(key, Duration::from_secs(30))
-        .await
-        .expect("claim")
-        .lease()
-        .expect("acquired");
+    let lease = claim(&b, key).await.lease().expect("acquired");
     b.table.finish(key).await.expect("finish");
     b.table
         .release(key, lease)
         .await
         .expect("release of a finished claim is a no-op");
-    assert_eq!(
-        b.table
-            .claim(key, Duration::from_secs(30))
-            .await
-            .expect("claim"),
-        Claim::Done
-    );
+    assert_eq!(claim(&b, key).await, Claim::Done);
 }
 
 // -------------------------------------------------------- Secrets Manager

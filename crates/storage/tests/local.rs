@@ -50,6 +50,14 @@ fn record(chat: i64) -> PredictionRecord {
 
 // ------------------------------------------------------------ contract
 
+/// Claims `key` for 60 s.
+async fn claim(b: &Backends, key: ClaimKey) -> Claim {
+    b.table
+        .claim(key, Duration::from_secs(60))
+        .await
+        .expect("claim")
+}
+
 #[tokio::test]
 async fn object_store_meets_the_contract() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -110,13 +118,7 @@ async fn data_survives_closing_and_reopening_the_folder() {
             .await
             .expect("put");
         b.table.create(&rec).await.expect("create");
-        assert!(
-            b.table
-                .claim(update, Duration::from_secs(60))
-                .await
-                .expect("claim")
-                .is_acquired()
-        );
+        assert!(claim(&b, update).await.is_acquired());
         b.table.finish(update).await.expect("finish");
         b.jobs
             .send("in flight", &Attributes::new())
@@ -144,10 +146,7 @@ async fn data_survives_closing_and_reopening_the_folder() {
         Some(rec)
     );
     assert_eq!(
-        b.table
-            .claim(update, Duration::from_secs(60))
-            .await
-            .expect("claim"),
+        claim(&b, update).await,
         Claim::Done,
         "a finished claim is remembered across restarts"
     );
@@ -222,20 +221,8 @@ async fn two_handles_on_one_folder_see_each_others_data() {
     );
 
     let reply = ClaimKey::Reply(PredictionId::new());
-    assert!(
-        a.table
-            .claim(reply, Duration::from_secs(60))
-            .await
-            .expect("claim")
-            .is_acquired()
-    );
-    assert_eq!(
-        b.table
-            .claim(reply, Duration::from_secs(60))
-            .await
-            .expect("claim"),
-        Claim::InProgress
-    );
+    assert!(claim(&a, reply).await.is_acquired());
+    assert_eq!(claim(&b, reply).await, Claim::InProgress);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -616,13 +603,7 @@ async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_never
     let reply_id = PredictionId::new();
     let reply = ClaimKey::Reply(reply_id);
     for key in [update, reply] {
-        assert!(
-            b.table
-                .claim(key, Duration::from_secs(60))
-                .await
-                .expect("claim")
-                .is_acquired()
-        );
+        assert!(claim(&b, key).await.is_acquired());
         b.table.finish(key).await.expect("finish");
     }
 
@@ -661,20 +642,10 @@ async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_never
     )
     .expect("age the claim");
     assert!(
-        b.table
-            .claim(update, Duration::from_secs(60))
-            .await
-            .expect("claim")
-            .is_acquired(),
+        claim(&b, update).await.is_acquired(),
         "an update finished more than 24 h ago can be claimed again"
     );
-    assert_eq!(
-        b.table
-            .claim(reply, Duration::from_secs(60))
-            .await
-            .expect("claim"),
-        Claim::Done
-    );
+    assert_eq!(claim(&b, reply).await, Claim::Done);
 }
 
 #[tokio::test]
@@ -682,22 +653,10 @@ async fn release_never_undoes_a_finish() {
     let dir = tempfile::tempdir().expect("temp dir");
     let b = open(dir.path());
     let key = ClaimKey::Reply(PredictionId::new());
-    let lease = b
-        .table
-        .claim(key, Duration::from_secs(60))
-        .await
-        .expect("claim")
-        .lease()
-        .expect("acquired");
+    let lease = claim(&b, key).await.lease().expect("acquired");
     b.table.finish(key).await.expect("finish");
     b.table.release(key, lease).await.expect("release");
-    assert_eq!(
-        b.table
-            .claim(key, Duration::from_secs(60))
-            .await
-            .expect("claim"),
-        Claim::Done
-    );
+    assert_eq!(claim(&b, key).await, Claim::Done);
 }
 
 #[tokio::test]
@@ -837,28 +796,15 @@ async fn a_data_folder_from_schema_1_is_migrated_and_its_leases_still_work() {
     }
     let b = open(dir.path());
     assert_eq!(
-        b.table
-            .claim(ClaimKey::Update(UpdateId(1)), Duration::from_secs(60))
-            .await
-            .expect("claim"),
+        claim(&b, ClaimKey::Update(UpdateId(1))).await,
         Claim::InProgress,
         "the old lease is still held"
     );
     let key = ClaimKey::Update(UpdateId(2));
-    let lease = b
-        .table
-        .claim(key, Duration::from_secs(60))
-        .await
-        .expect("claim")
-        .lease()
-        .expect("acquired");
+    let lease = claim(&b, key).await.lease().expect("acquired");
     b.table.release(key, lease).await.expect("release");
     assert!(
-        b.table
-            .claim(key, Duration::from_secs(60))
-            .await
-            .expect("claim")
-            .is_acquired(),
+        claim(&b, key).await.is_acquired(),
         "released, so claimable at once"
     );
     let db = rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("open db");

@@ -118,6 +118,24 @@ impl Db {
             }),
         }
     }
+
+    /// Runs `f` in an immediate (write-locking) transaction on a blocking
+    /// thread, committing when it returns `Ok`; an `Err` rolls back.
+    pub(super) async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.call(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql_error)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(sql_error)?;
+            Ok(out)
+        })
+        .await
+    }
 }
 
 /// Connection settings and schema.

@@ -20,7 +20,7 @@ use polybot_domain::{
     ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
     PredictionSummary,
 };
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::sqlite::{Db, is_constraint_violation, sql_error};
 use super::{duration_ms, now_ms};
@@ -195,10 +195,7 @@ impl PredictionTable for LocalTable {
         let json = serde_json::to_string(summary)
             .map_err(|e| StorageError::Invalid(format!("prediction {id}: summary: {e}")))?;
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(sql_error)?;
+            .write(move |tx| {
                 let stored = tx
                     .execute(
                         "UPDATE predictions
@@ -208,10 +205,9 @@ impl PredictionTable for LocalTable {
                     )
                     .map_err(sql_error)?
                     == 1;
-                if !stored && !exists(&tx, id)? {
+                if !stored && !exists(tx, id)? {
                     return Err(not_found(id));
                 }
-                tx.commit().map_err(sql_error)?;
                 Ok(stored)
             })
             .await
@@ -219,10 +215,7 @@ impl PredictionTable for LocalTable {
 
     async fn save_failure(&self, id: PredictionId, kind: FailureKind) -> Result<()> {
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(sql_error)?;
+            .write(move |tx| {
                 let changed = tx
                     .execute(
                         "UPDATE predictions SET status = 'failed', failure = ?1, updated_at = ?2
@@ -232,10 +225,10 @@ impl PredictionTable for LocalTable {
                     .map_err(sql_error)?;
                 // Nothing changed: either it already succeeded (fine) or
                 // there is no such prediction.
-                if changed == 0 && !exists(&tx, id)? {
+                if changed == 0 && !exists(tx, id)? {
                     return Err(not_found(id));
                 }
-                tx.commit().map_err(sql_error)
+                Ok(())
             })
             .await
     }
@@ -280,10 +273,7 @@ impl PredictionTable for LocalTable {
         let key_text = claim_key_text(key);
         let lease_ms = duration_ms(lease);
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(sql_error)?;
+            .write(move |tx| {
                 let now = now_ms();
                 let current: Option<(String, i64)> = tx
                     .query_row(
@@ -315,7 +305,6 @@ impl PredictionTable for LocalTable {
                         Claim::Acquired(holder)
                     }
                 };
-                tx.commit().map_err(sql_error)?;
                 Ok(outcome)
             })
             .await
@@ -324,10 +313,7 @@ impl PredictionTable for LocalTable {
     async fn finish(&self, key: ClaimKey) -> Result<()> {
         let key_text = claim_key_text(key);
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(sql_error)?;
+            .write(move |tx| {
                 let now = now_ms();
                 tx.execute(
                     "INSERT INTO claims (claim_key, state, expires_at) VALUES (?1, 'done', ?2)
@@ -338,8 +324,8 @@ impl PredictionTable for LocalTable {
                 // Housekeeping: an expired row means the same as no row, so
                 // dropping them changes no answer and keeps the table small.
                 tx.execute("DELETE FROM claims WHERE expires_at <= ?1", params![now])
-                    .map_err(sql_error)?;
-                tx.commit().map_err(sql_error)
+                    .map(drop)
+                    .map_err(sql_error)
             })
             .await
     }
