@@ -26,7 +26,7 @@ struct Cli {
 enum Cmd {
     /// Fetch and verify runtime assets (ONNX Runtime, model, photos) and test tools.
     Setup,
-    /// Run setup, then the whole test suite.
+    /// Run setup, then the deployment checks, fmt, clippy and the whole test suite.
     Test {
         /// Extra arguments passed to the test runner (e.g. a test-name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -143,6 +143,18 @@ fn test(ws: &Workspace, args: &[String]) -> Result<()> {
     let mut fmt = cargo(ws);
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt).context("formatting differs: run `cargo fmt --all`")?;
+
+    // Clippy is a gate, like formatting: a warning fails the run.
+    let mut clippy = cargo(ws);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(clippy).context("clippy found warnings (they are errors here)")?;
 
     let mut t = cargo(ws);
     t.args(["test", "--workspace", "--all-targets"]);
