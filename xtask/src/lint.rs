@@ -364,7 +364,7 @@ fn render_user_data(
   container = "detector", command = "worker",
   environment = {{ POLYBOT_BACKEND = "aws", AWS_REGION = "eu-west-1", POLYBOT_SHUTDOWN_GRACE = "30" }},
   log_group = "/polybot/polybot-detector", stop_timeout = 40, drain = {drain},
-  asg_name = "polybot-detector", hook_name = "drain" }})"#,
+  asg_name = "polybot-detector", hook_name = "drain", watch = {drain}, grace = 300, failures = 6 }})"#,
         template.display()
     )
     .replace('\n', " ");
