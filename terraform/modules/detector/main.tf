@@ -47,7 +47,7 @@ data "aws_iam_policy_document" "detector" {
 
   statement {
     sid       = "WritePredictions"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"]
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"]
     resources = [var.table_arn]
   }
 

@@ -177,7 +177,7 @@ data "aws_iam_policy_document" "gateway" {
 
   statement {
     sid       = "ReadTelegramSecret"
-    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    actions   = ["secretsmanager:GetSecretValue"]
     resources = [var.secret_arn]
   }
 
