@@ -143,12 +143,20 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
         let out_file = format!("-out=tfplan-{region}");
         let image = format!("-var=image_tag={IMAGE_TAG}");
         work.ok(
-            &["plan", "-input=false", "-no-color", "-lock=false", &var_file, &image, &out_file],
+            &[
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-lock=false",
+                var_file.as_str(),
+                image.as_str(),
+                out_file.as_str(),
+            ],
             Duration::from_secs(600),
         )
         .unwrap_or_else(|e| panic!("the plan for {region} fails:\n{e}"));
         let plan = work
-            .show_json(Some(&format!("tfplan-{region}")))
+            .show_json(Some(format!("tfplan-{region}").as_str()))
             .expect("plan JSON");
         let creates = planned_creates(&plan);
         say(&format!(
@@ -177,15 +185,15 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
     work.workspace(region).expect("workspace");
     let var_file = format!("-var-file={}", file_name(file));
     let image = format!("-var=image_tag={IMAGE_TAG}");
-    let mut args = vec![
+    let mut args: Vec<&str> = vec![
         "apply",
         "-input=false",
         "-no-color",
         "-auto-approve",
         "-lock=false",
         "-parallelism=30",
-        &var_file,
-        &image,
+        var_file.as_str(),
+        image.as_str(),
     ];
     args.extend(targets.iter().map(String::as_str));
     work.ok(&args, Duration::from_secs(900))
@@ -293,15 +301,15 @@ struct Stack {
 
 impl Stack {
     fn from_state(resources: &[(String, String, String, Value)]) -> Self {
-        let values = |address: &str| -> &Value {
+        fn values<'a>(resources: &'a [(String, String, String, Value)], address: &str) -> &'a Value {
             &resources
                 .iter()
                 .find(|r| r.0 == address)
                 .unwrap_or_else(|| panic!("{address} is not in the state"))
                 .3
-        };
+        }
         let s = |address: &str, key: &str| -> String {
-            values(address)
+            values(resources, address)
                 .get(key)
                 .and_then(Value::as_str)
                 .unwrap_or_else(|| panic!("{address}.{key} is not a string in the state"))
@@ -320,7 +328,10 @@ impl Stack {
             table_arn: s("module.storage.aws_dynamodb_table.predictions", "arn"),
             secret_arn: s("module.storage.aws_secretsmanager_secret.telegram", "arn"),
             kms_key_arn: s("module.storage.aws_kms_key.this", "arn"),
-            target_backlog: values("module.detector.aws_autoscaling_policy.backlog_per_instance")
+            target_backlog: values(
+                resources,
+                "module.detector.aws_autoscaling_policy.backlog_per_instance",
+            )
                 .pointer("/target_tracking_configuration/0/target_value")
                 .and_then(Value::as_f64)
                 .expect("the detector policy's target value"),
@@ -439,7 +450,7 @@ fn check_observed_calls(observed: &BTreeMap<Service, BTreeSet<String>>) {
     for (service, apis) in observed {
         let needs = iam::needs(*service);
         for api in apis {
-            if !needs.iter().any(|n| n.api == api) {
+            if !needs.iter().any(|n| n.api == api.as_str()) {
                 unlisted.push(format!("{}: {api}", service.name()));
             }
         }
@@ -887,7 +898,7 @@ fn calls_by_service(recording: &str) -> BTreeMap<Service, BTreeSet<String>> {
             body.to_owned()
         };
         let api = if let Some(target) = header("X-Amz-Target") {
-            let (prefix, op) = target.split_once('.').unwrap_or(("", &target));
+            let (prefix, op) = target.split_once('.').unwrap_or(("", target.as_str()));
             let iam_prefix = match prefix {
                 "AmazonSQS" => "sqs",
                 p if p.starts_with("DynamoDB") => "dynamodb",

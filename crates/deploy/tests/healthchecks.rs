@@ -80,6 +80,8 @@ fn the_reporter_image_healthcheck_passes_against_a_running_reporter() {
         l.local_addr().expect("addr")
     };
     let reporter = binary("reporter").unwrap_or_else(|e| panic!("{e}"));
+    let log_path = data.path().join("reporter.log");
+    let log = std::fs::File::create(&log_path).expect("a log file");
     let mut child = Command::new(&reporter)
         .env_clear()
         .env("POLYBOT_BACKEND", "local")
@@ -88,7 +90,7 @@ fn the_reporter_image_healthcheck_passes_against_a_running_reporter() {
         .env("POLYBOT_REPORT_INTERVAL", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(log)
         .spawn()
         .expect("start the reporter");
     // The command as the image runs it, on the port this reporter got.
@@ -139,8 +141,8 @@ fn the_reporter_image_healthcheck_passes_against_a_running_reporter() {
         })
         .collect();
     let _ = child.kill();
-    let out = child.wait_with_output().expect("reporter output");
-    let log = String::from_utf8_lossy(&out.stderr);
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(
         passed,
         "`reporter {}` never passed; the reporter's log:\n{log}",
