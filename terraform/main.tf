@@ -20,6 +20,18 @@ locals {
 
   images = { for k, url in module.storage.repository_urls : k => "${url}:${var.image_tag}" }
 
+  # The detectors' scaling target (AWS's guide for scaling on a queue):
+  # acceptable backlog per instance = acceptable latency / average time an
+  # instance spends per job.
+  detector_target = var.detector_target_backlog_per_instance != null ? var.detector_target_backlog_per_instance : floor(var.detector_acceptable_latency / var.detector_seconds_per_job)
+
+  # With jobs waiting and no detector in service the reporter publishes this;
+  # target tracking scales out only when the metric exceeds the target, so
+  # it must (checked here, Terraform 1.0 has no preconditions: file() of a
+  # path that does not exist fails with this text in the error).
+  wanted_no_instance_backlog   = var.reporter_no_instance_backlog != null ? var.reporter_no_instance_backlog : 2 * local.detector_target
+  reporter_no_instance_backlog = local.wanted_no_instance_backlog > local.detector_target ? local.wanted_no_instance_backlog : file("ERROR: reporter_no_instance_backlog (${local.wanted_no_instance_backlog}) must exceed the detector scaling target (${local.detector_target}), or the detector group never scales out from zero")
+
   # Settings every service reads (docs/CONFIG-SPEC.md).
   common_environment = merge(
     {
@@ -123,7 +135,7 @@ module "detector" {
   instance_type               = var.detector_instance_type
   min_size                    = var.detector_min_size
   max_size                    = var.detector_max_size
-  target_backlog_per_instance = var.detector_target_backlog_per_instance
+  target_backlog_per_instance = local.detector_target
   instance_warmup             = var.detector_instance_warmup
   shutdown_grace              = var.detector_shutdown_grace
   lanes                       = var.detector_lanes
@@ -152,14 +164,13 @@ module "reporter" {
   detector_asg_name   = module.detector.asg_name
   report_interval     = var.reporter_interval
   metric_namespace    = var.metric_namespace
-  no_instance_backlog = var.reporter_no_instance_backlog
+  no_instance_backlog = local.reporter_no_instance_backlog
   count_in_flight     = var.reporter_count_in_flight
   ami_ssm_parameter   = var.ami_ssm_parameter
   image               = local.images["reporter"]
   ecr_repository_arn  = module.storage.repository_arns["reporter"]
   common_environment  = local.common_environment
   queue_arn           = module.storage.queue_arn
-  table_arn           = module.storage.table_arn
   kms_key_arn         = module.storage.kms_key_arn
   log_retention_days  = var.log_retention_days
   tags                = local.tags
@@ -176,4 +187,9 @@ module "monitoring" {
   oldest_message_age_threshold = var.oldest_message_age_threshold
   alarm_email                  = var.alarm_email
   kms_key_arn                  = module.storage.kms_key_arn
+
+  alb_arn_suffix                  = module.alb.arn_suffix
+  alb_target_group_arn_suffix     = module.alb.target_group_arn_suffix
+  results_lb_arn_suffix           = module.gateway.results_lb_arn_suffix
+  results_target_group_arn_suffix = module.gateway.results_target_group_arn_suffix
 }

@@ -7,6 +7,8 @@ domain_name      = "bot-us.example.com"
 hosted_zone_name = "example.com"
 vpc_cidr         = "10.30.0.0/16"
 
-detector_min_size                    = 1
-detector_max_size                    = 2
-detector_target_backlog_per_instance = 100
+detector_min_size = 1
+detector_max_size = 2
+# Scaling target = floor(acceptable latency / seconds per job) = 10 / 0.1 = 100.
+detector_acceptable_latency = 10
+detector_seconds_per_job    = 0.1

@@ -36,9 +36,9 @@ variable "vpc_cidr" {
 }
 
 variable "single_nat_gateway" {
-  description = "One NAT gateway for both AZs (cheaper) instead of one per AZ."
+  description = "One NAT gateway for both AZs: cheaper (about 33 USD a month less plus data), but the Telegram traffic of both AZs then depends on one AZ. The default is one NAT gateway per AZ."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "interface_endpoints" {
@@ -76,8 +76,9 @@ variable "gateway_max_size" {
 }
 
 variable "detector_instance_type" {
-  type    = string
-  default = "c6i.large"
+  description = "A CPU family with AVX-512 VNNI and AMX (c7i: Sapphire Rapids), where INT8 inference pays off."
+  type        = string
+  default     = "c7i.large"
 }
 
 variable "detector_min_size" {
@@ -90,10 +91,22 @@ variable "detector_max_size" {
   default = 4
 }
 
-variable "detector_target_backlog_per_instance" {
-  description = "Scaling target: acceptable latency per message / average processing time per message (see docs/DEPLOY.md). E.g. 10 s / 0.1 s = 100."
+variable "detector_acceptable_latency" {
+  description = "Seconds a photo may wait in the queue before its detection starts; with detector_seconds_per_job it gives the scaling target (docs/DEPLOY.md)."
   type        = number
-  default     = 100
+  default     = 10
+}
+
+variable "detector_seconds_per_job" {
+  description = "Average seconds one detector instance spends per job, all lanes together (the benchmark's 1 / images-per-second plus the S3 and Results round trips; compare Polybot/AverageProcessingTime). 0.1 s is conservative for c7i.large (2 lanes: 50.7 photos/s in BENCHMARKS.md)."
+  type        = number
+  default     = 0.1
+}
+
+variable "detector_target_backlog_per_instance" {
+  description = "Scaling target of BacklogPerInstance. Null (the default) derives it as AWS's guide does: acceptable backlog per instance = floor(detector_acceptable_latency / detector_seconds_per_job), e.g. 10 s / 0.1 s = 100."
+  type        = number
+  default     = null
 }
 
 variable "detector_instance_warmup" {
@@ -126,9 +139,9 @@ variable "reporter_interval" {
 }
 
 variable "reporter_no_instance_backlog" {
-  description = "BacklogPerInstance published when jobs wait and no detector is in service (forces a scale-out)."
+  description = "BacklogPerInstance published when jobs wait and no detector is in service. It must exceed the scaling target, or target tracking never scales out from zero; null (the default) publishes twice the target."
   type        = number
-  default     = 99
+  default     = null
 }
 
 variable "reporter_count_in_flight" {

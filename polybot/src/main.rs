@@ -35,6 +35,11 @@ enum Command {
     Gateway(Box<polybot_gateway::cli::ServeArgs>),
     /// Run only a detector queue worker, exactly as `detector worker` does.
     Detector(Box<polybot_detector::cli::WorkerArgs>),
+    /// Exit 0 if the URL answers 200 (for container health checks).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -72,6 +77,9 @@ struct UpArgs {
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match Cli::parse().command {
+        Command::Healthcheck { url } => polybot_telemetry::healthcheck(&url)
+            .await
+            .map_err(anyhow::Error::msg),
         Command::Demo(args) => {
             // The conversation is the output; logs default to warnings.
             let _telemetry = polybot_telemetry::init_with_filter(

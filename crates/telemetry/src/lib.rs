@@ -21,6 +21,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 pub mod logs;
 pub mod metrics;
+pub mod ops;
 
 /// The OpenTelemetry API, for callers that need its types.
 pub use opentelemetry;

@@ -103,6 +103,12 @@ impl MotoServer {
     /// Starts moto on a free loopback port and waits until it answers.
     /// Blocks the calling thread for about a second.
     pub fn try_start() -> Result<MotoServer, String> {
+        Self::try_start_with_env(&[])
+    }
+
+    /// [`MotoServer::try_start`] with extra environment for moto, e.g.
+    /// `MOTO_RECORDER_FILEPATH` for its request recorder.
+    pub fn try_start_with_env(env: &[(&str, &str)]) -> Result<MotoServer, String> {
         install_crypto_provider();
         let program = moto_server_path()?;
         // Another process can take the port between our probe and moto's
@@ -119,6 +125,7 @@ impl MotoServer {
                 .arg(r#"exec 3<&0; "$0" -H 127.0.0.1 -p "$1" </dev/null & pid=$!; (cat <&3 >/dev/null; kill $pid 2>/dev/null) & wait $pid"#)
                 .arg(&program)
                 .arg(port.to_string())
+                .envs(env.iter().copied())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())

@@ -43,7 +43,7 @@ resource "aws_security_group" "alb" {
   vpc_id      = var.vpc_id
 
   ingress {
-    description = "HTTPS webhook deliveries from Telegram's ranges"
+    description = "HTTPS webhook deliveries from the Telegram ranges"
     from_port   = 443
     to_port     = 443
     protocol    = "tcp"

@@ -18,3 +18,13 @@ output "public_url" {
   description = "Base URL the gateway registers its webhook under."
   value       = "https://${var.domain_name}"
 }
+
+output "arn_suffix" {
+  description = "The load balancer's CloudWatch dimension value (LoadBalancer)."
+  value       = aws_lb.this.arn_suffix
+}
+
+output "target_group_arn_suffix" {
+  description = "The gateway target group's CloudWatch dimension value (TargetGroup)."
+  value       = aws_lb_target_group.gateway.arn_suffix
+}

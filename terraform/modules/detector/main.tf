@@ -25,14 +25,29 @@ data "aws_iam_policy_document" "detector" {
   }
 
   statement {
+    # The start-up and readiness checks call HeadBucket, which S3
+    # authorizes as s3:ListBucket on the bucket itself.
+    sid       = "CheckBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+  }
+
+  statement {
     sid       = "ConsumeJobs"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
-    resources = [var.queue_arn, var.dlq_arn]
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    resources = [var.queue_arn]
+  }
+
+  statement {
+    # Start-up check: the dead-letter queue exists (no jobs are taken from it).
+    sid       = "CheckDeadLetterQueue"
+    actions   = ["sqs:GetQueueAttributes"]
+    resources = [var.dlq_arn]
   }
 
   statement {
     sid       = "WritePredictions"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"]
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"]
     resources = [var.table_arn]
   }
 
@@ -61,6 +76,7 @@ module "service" {
   instance_warmup    = var.instance_warmup
   stop_timeout       = var.shutdown_grace + 10
   drain_on_terminate = true
+  report_unhealthy   = true
   kms_key_arn        = var.kms_key_arn
   log_retention_days = var.log_retention_days
   tags               = var.tags

@@ -158,25 +158,26 @@ data "aws_iam_policy_document" "gateway" {
 
   statement {
     sid       = "EnqueueJobs"
-    actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
     resources = [var.queue_arn]
   }
 
   statement {
     sid       = "AnswerDeadLetteredJobs"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
     resources = [var.dlq_arn]
   }
 
   statement {
-    sid       = "PredictionsAndDedupe"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DescribeTable"]
+    sid = "PredictionsAndDedupe"
+    # DeleteItem: releasing a lease (a failed intake or reply) deletes it.
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DescribeTable"]
     resources = [var.table_arn, "${var.table_arn}/index/*"]
   }
 
   statement {
     sid       = "ReadTelegramSecret"
-    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    actions   = ["secretsmanager:GetSecretValue"]
     resources = [var.secret_arn]
   }
 

@@ -18,3 +18,13 @@ output "role_arn" {
 output "log_group_name" {
   value = module.service.log_group_name
 }
+
+output "results_lb_arn_suffix" {
+  description = "The internal Results load balancer's CloudWatch dimension value (LoadBalancer)."
+  value       = aws_lb.results.arn_suffix
+}
+
+output "results_target_group_arn_suffix" {
+  description = "The Results target group's CloudWatch dimension value (TargetGroup)."
+  value       = aws_lb_target_group.results.arn_suffix
+}

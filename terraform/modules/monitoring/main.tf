@@ -1,6 +1,7 @@
-# Alarms on the job queues, sent to an encrypted SNS topic: a message in the
+# Alarms, sent to an encrypted SNS topic: a message in the
 # dead-letter queue, jobs waiting too long, and the reporter going silent
-# (without its metric the detector group cannot scale).
+# (without its metric the detector group cannot scale), load balancer 5xx
+# answers and unhealthy gateways behind either load balancer.
 
 resource "aws_sns_topic" "alarms" {
   name              = "${var.name}-alarms"
@@ -60,6 +61,83 @@ resource "aws_cloudwatch_metric_alarm" "reporter_silent" {
   comparison_operator = "LessThanThreshold"
   threshold           = 1
   treat_missing_data  = "breaching"
+  actions_enabled     = true
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# ------------------------------------------------------- load balancers
+
+resource "aws_cloudwatch_metric_alarm" "webhook_5xx" {
+  alarm_name          = "${var.name}-webhook-5xx"
+  alarm_description   = "The webhook load balancer answered Telegram with 5xx (its own: no healthy gateway; or the gateway's) more than ${var.alb_5xx_threshold} times a minute for 3 minutes: updates are being retried or lost."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alb_5xx_threshold
+  evaluation_periods  = 3
+  treat_missing_data  = "notBreaching"
+  actions_enabled     = true
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+
+  metric_query {
+    id          = "errors"
+    expression  = "elb + target"
+    label       = "5xx answers"
+    return_data = true
+  }
+
+  metric_query {
+    id = "elb"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_ELB_5XX_Count"
+      dimensions  = { LoadBalancer = var.alb_arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "target"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_Target_5XX_Count"
+      dimensions  = { LoadBalancer = var.alb_arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "webhook_unhealthy_hosts" {
+  alarm_name          = "${var.name}-webhook-unhealthy-hosts"
+  alarm_description   = "A gateway behind the webhook load balancer fails its health check (/healthz) for 3 minutes."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "UnHealthyHostCount"
+  dimensions          = { LoadBalancer = var.alb_arn_suffix, TargetGroup = var.alb_target_group_arn_suffix }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  actions_enabled     = true
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "results_unhealthy_hosts" {
+  alarm_name          = "${var.name}-results-unhealthy-hosts"
+  alarm_description   = "A gateway behind the internal Results load balancer fails its health check for 3 minutes: detectors cannot report results to it."
+  namespace           = "AWS/NetworkELB"
+  metric_name         = "UnHealthyHostCount"
+  dimensions          = { LoadBalancer = var.results_lb_arn_suffix, TargetGroup = var.results_target_group_arn_suffix }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
   actions_enabled     = true
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]

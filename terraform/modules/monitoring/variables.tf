@@ -33,3 +33,29 @@ variable "alarm_email" {
 variable "kms_key_arn" {
   type = string
 }
+
+variable "alb_arn_suffix" {
+  description = "The webhook load balancer (CloudWatch dimension LoadBalancer)."
+  type        = string
+}
+
+variable "alb_target_group_arn_suffix" {
+  description = "The gateway target group behind it (CloudWatch dimension TargetGroup)."
+  type        = string
+}
+
+variable "results_lb_arn_suffix" {
+  description = "The internal Results network load balancer."
+  type        = string
+}
+
+variable "results_target_group_arn_suffix" {
+  description = "The gateway target group behind the Results load balancer."
+  type        = string
+}
+
+variable "alb_5xx_threshold" {
+  description = "Alarm when the webhook load balancer answers more than this many 5xx (its own or the gateway's) in each of 3 minutes. Telegram retries a failed delivery, so a few are harmless."
+  type        = number
+  default     = 5
+}

@@ -10,9 +10,9 @@ variable "cidr_block" {
 }
 
 variable "single_nat_gateway" {
-  description = "One NAT gateway for both AZs (cheaper) instead of one per AZ (survives an AZ outage)."
+  description = "One NAT gateway for both AZs (cheaper) instead of one per AZ (the default: survives an AZ outage)."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "interface_endpoints" {

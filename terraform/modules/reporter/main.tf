@@ -9,7 +9,7 @@ locals {
 data "aws_iam_policy_document" "reporter" {
   statement {
     sid       = "ReadQueueDepth"
-    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    actions   = ["sqs:GetQueueAttributes"]
     resources = [var.queue_arn]
   }
 
@@ -32,12 +32,6 @@ data "aws_iam_policy_document" "reporter" {
       values   = [var.metric_namespace]
     }
   }
-
-  statement {
-    sid       = "ReadProcessingTimes"
-    actions   = ["dynamodb:Query", "dynamodb:Scan", "dynamodb:DescribeTable"]
-    resources = [var.table_arn, "${var.table_arn}/index/*"]
-  }
 }
 
 module "service" {
@@ -54,6 +48,7 @@ module "service" {
   policy_json        = data.aws_iam_policy_document.reporter.json
   min_size           = 1
   max_size           = 1
+  report_unhealthy   = true
   kms_key_arn        = var.kms_key_arn
   log_retention_days = var.log_retention_days
   tags               = var.tags

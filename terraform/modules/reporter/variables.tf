@@ -31,9 +31,8 @@ variable "metric_namespace" {
 }
 
 variable "no_instance_backlog" {
-  description = "Value published when messages wait and no detector is in service (POLYBOT_NO_INSTANCE_BACKLOG)."
+  description = "Value published when messages wait and no detector is in service (POLYBOT_NO_INSTANCE_BACKLOG); must exceed the detectors' scaling target."
   type        = number
-  default     = 99
 }
 
 variable "count_in_flight" {
@@ -64,10 +63,6 @@ variable "common_environment" {
 }
 
 variable "queue_arn" {
-  type = string
-}
-
-variable "table_arn" {
   type = string
 }
 

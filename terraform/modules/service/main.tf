@@ -86,10 +86,19 @@ data "aws_iam_policy_document" "this" {
   }
 
   dynamic "statement" {
+    for_each = var.report_unhealthy ? [1] : []
+    content {
+      sid       = "ReportOwnInstanceUnhealthy"
+      actions   = ["autoscaling:SetInstanceHealth"]
+      resources = [local.asg_arn]
+    }
+  }
+
+  dynamic "statement" {
     for_each = var.drain_on_terminate ? [1] : []
     content {
       sid       = "CompleteOwnLifecycleHook"
-      actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+      actions   = ["autoscaling:CompleteLifecycleAction"]
       resources = [local.asg_arn]
     }
   }
@@ -135,6 +144,9 @@ resource "aws_launch_template" "this" {
     drain        = var.drain_on_terminate
     asg_name     = var.name
     hook_name    = local.hook_name
+    watch        = var.report_unhealthy
+    grace        = var.health_check_grace_period
+    failures     = var.unhealthy_after
   }))
 
   iam_instance_profile {

@@ -100,6 +100,18 @@ variable "drain_on_terminate" {
   default     = false
 }
 
+variable "report_unhealthy" {
+  description = "Watch the container's Docker HEALTHCHECK and mark the instance Unhealthy in its Auto Scaling Group (which replaces it) when the container stays unhealthy or down for unhealthy_after checks. For groups that no load balancer health-checks."
+  type        = bool
+  default     = false
+}
+
+variable "unhealthy_after" {
+  description = "Consecutive failed 30-second checks (after health_check_grace_period) before the instance reports itself unhealthy."
+  type        = number
+  default     = 6
+}
+
 variable "kms_key_arn" {
   description = "KMS key for the log group."
   type        = string

@@ -15,6 +15,9 @@ locals {
   # without hard-coding either.
   images_bucket = "${var.name}-images-${local.account_id}-${local.region}"
   logs_bucket   = "${var.name}-logs-${local.account_id}-${local.region}"
+  # Where S3 writes the images bucket's access logs; the logs bucket's
+  # policy lets the logging service write exactly there.
+  images_access_log_prefix = "s3/${local.images_bucket}/"
 }
 
 # ---------------------------------------------------------------- KMS key
@@ -144,7 +147,7 @@ data "aws_iam_policy_document" "logs_bucket" {
   statement {
     sid       = "S3ServerAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3/*"]
+    resources = ["${aws_s3_bucket.logs.arn}/${local.images_access_log_prefix}*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]
@@ -244,7 +247,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "images" {
 resource "aws_s3_bucket_logging" "images" {
   bucket        = aws_s3_bucket.images.id
   target_bucket = aws_s3_bucket.logs.id
-  target_prefix = "s3/${local.images_bucket}/"
+  target_prefix = local.images_access_log_prefix
+  # S3 refuses a logging target whose policy does not yet let the logging
+  # service write (InvalidTargetBucketForLogging): the policy comes first.
+  depends_on = [aws_s3_bucket_policy.logs]
 }
 
 data "aws_iam_policy_document" "images_bucket" {
