@@ -36,6 +36,8 @@ struct RunFigures {
     corpus: Option<String>,
     peak_rss_mb: Option<u64>,
     crashed: bool,
+    /// Inputs libFuzzer reported as slow (kept in the artifacts folder; not failures).
+    slow_units: usize,
 }
 
 pub fn fuzz(ws: &Workspace, seconds: u64, only: &[String]) -> Result<()> {
@@ -55,13 +57,13 @@ pub fn fuzz(ws: &Workspace, seconds: u64, only: &[String]) -> Result<()> {
     }
     eprintln!("\nxtask fuzz: summary");
     eprintln!(
-        "  {:<14} {:>8} {:>12} {:>6} {:>7} {:>14} {:>8}  crashed",
-        "target", "seconds", "executions", "cov", "ft", "corpus", "rss MB"
+        "  {:<14} {:>8} {:>12} {:>6} {:>7} {:>14} {:>8} {:>5}  crashed",
+        "target", "seconds", "executions", "cov", "ft", "corpus", "rss MB", "slow"
     );
     let show = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
     for f in &figures {
         eprintln!(
-            "  {:<14} {:>8.0} {:>12} {:>6} {:>7} {:>14} {:>8}  {}",
+            "  {:<14} {:>8.0} {:>12} {:>6} {:>7} {:>14} {:>8} {:>5}  {}",
             f.target,
             f.seconds,
             show(f.executions),
@@ -69,6 +71,7 @@ pub fn fuzz(ws: &Workspace, seconds: u64, only: &[String]) -> Result<()> {
             show(f.features),
             f.corpus.as_deref().unwrap_or("?"),
             show(f.peak_rss_mb),
+            f.slow_units,
             if f.crashed { "YES" } else { "no" }
         );
     }
@@ -140,7 +143,9 @@ fn run_target(ws: &Workspace, target: &str, max_len: u32, seconds: u64) -> Resul
     }
     let status = child.wait().context("waiting for the fuzzer")?;
     figures.seconds = started.elapsed().as_secs_f64();
-    figures.crashed = !status.success() || has_artifacts(&fuzz_dir.join("artifacts").join(target));
+    let artifacts = fuzz_dir.join("artifacts").join(target);
+    figures.crashed = !status.success() || count_artifacts(&artifacts, FAILURES) > 0;
+    figures.slow_units = count_artifacts(&artifacts, &["slow-unit-"]);
     Ok(figures)
 }
 
@@ -178,18 +183,22 @@ fn read_figures(line: &str, f: &mut RunFigures) {
     }
 }
 
-fn has_artifacts(dir: &Path) -> bool {
+/// Artifact prefixes libFuzzer uses for failures.
+const FAILURES: &[&str] = &["crash-", "oom-", "timeout-", "leak-"];
+
+fn count_artifacts(dir: &Path, prefixes: &[&str]) -> usize {
     std::fs::read_dir(dir)
         .map(|entries| {
-            entries.flatten().any(|e| {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                ["crash-", "oom-", "timeout-", "leak-"]
-                    .iter()
-                    .any(|p| name.starts_with(p))
-            })
+            entries
+                .flatten()
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    prefixes.iter().any(|p| name.starts_with(p))
+                })
+                .count()
         })
-        .unwrap_or(false)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
