@@ -51,6 +51,15 @@ pub struct WorkerArgs {
         default_value = "http://127.0.0.1:50051"
     )]
     pub results_url: String,
+    /// Token for the Results service: only from the environment (POLYBOT_RESULTS_TOKEN).
+    #[arg(skip = polybot_proto::auth::env_secret("POLYBOT_RESULTS_TOKEN"))]
+    pub results_token: Option<secrecy::SecretString>,
+    /// File holding the token presented to the Results service. The token itself is read from POLYBOT_RESULTS_TOKEN in the environment, this file, or --results-secret-id; never from a flag.
+    #[arg(long, env = "POLYBOT_RESULTS_TOKEN_FILE")]
+    pub results_token_file: Option<PathBuf>,
+    /// Secrets Manager secret (name or ARN) whose JSON field `results_token` holds the Results token.
+    #[arg(long, env = "POLYBOT_RESULTS_SECRET_ID")]
+    pub results_secret_id: Option<String>,
     /// Address for /healthz, /readyz and /metrics.
     #[arg(long, env = "POLYBOT_HTTP_LISTEN", default_value = "0.0.0.0:9090")]
     pub http_listen: std::net::SocketAddr,
@@ -70,6 +79,7 @@ pub struct WorkerArgs {
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
     use anyhow::Context;
     let mut telemetry = polybot_telemetry::init("detector", args.telemetry.log_format)?;
+    let results_token = args.results_token().await?;
     let backends = args
         .backend
         .connect()
@@ -85,6 +95,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
         visibility: std::time::Duration::from_secs(args.visibility.max(3)),
         messaging_system: args.backend.messaging_system(),
+        results_token: Some(results_token),
         ..Default::default()
     };
     let handle = crate::worker::start(detector, backends, config, Some(http)).await?;
@@ -92,6 +103,39 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
     handle.shutdown().await;
     telemetry.shutdown();
     Ok(true)
+}
+
+impl WorkerArgs {
+    /// The Results token: the environment, else the file, else Secrets Manager.
+    pub async fn results_token(&self) -> anyhow::Result<secrecy::SecretString> {
+        use polybot_proto::auth::{read_secret_file, validate_token};
+        let token = if let Some(t) = &self.results_token {
+            t.clone()
+        } else if let Some(path) = &self.results_token_file {
+            read_secret_file("POLYBOT_RESULTS_TOKEN_FILE", path)?
+        } else if let Some(id) = &self.results_secret_id {
+            let settings = polybot_storage::aws::AwsSettings {
+                region: self.backend.region.clone(),
+                endpoint_url: self.backend.endpoint_url.clone(),
+                ..Default::default()
+            };
+            let sdk = polybot_storage::aws::load_sdk_config(&settings).await?;
+            polybot_storage::aws::secrets::secret_field(
+                &sdk,
+                "POLYBOT_RESULTS_SECRET_ID",
+                id,
+                "results_token",
+            )
+            .await?
+        } else {
+            anyhow::bail!(
+                "no token for the Results service: set POLYBOT_RESULTS_TOKEN, \
+                 POLYBOT_RESULTS_TOKEN_FILE or POLYBOT_RESULTS_SECRET_ID (the gateway's token)"
+            );
+        };
+        validate_token("the Results token", &token)?;
+        Ok(token)
+    }
 }
 
 /// Model and pipeline settings shared by every subcommand.
@@ -268,4 +312,43 @@ fn print_table(
         writeln!(w, "  annotated: {predicted}")?;
     }
     writeln!(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_results_token_is_never_a_flag() {
+        let err = Cli::try_parse_from(["detector", "worker", "--results-token", "x"])
+            .err()
+            .expect("refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+        let cmd = Cli::command();
+        let worker = cmd.find_subcommand("worker").expect("worker");
+        for arg in worker.get_arguments() {
+            let long = arg.get_long().unwrap_or_default();
+            assert!(
+                !long.contains("token") || long.ends_with("-file"),
+                "--{long} could carry a secret"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_worker_without_a_results_token_refuses_to_start() {
+        let Command::Worker(mut args) = Cli::try_parse_from(["detector", "worker"])
+            .expect("parse")
+            .command
+        else {
+            panic!("not the worker");
+        };
+        args.results_token = None;
+        let err = args.results_token().await.expect_err("refused");
+        assert!(err.to_string().contains("POLYBOT_RESULTS_TOKEN"), "{err}");
+        args.results_token = Some(secrecy::SecretString::from("short".to_owned()));
+        let err = args.results_token().await.expect_err("too short");
+        assert!(err.to_string().contains("at least 32"), "{err}");
+    }
 }

@@ -41,6 +41,8 @@ pub struct WorkerConfig {
     pub messaging_system: &'static str,
     /// Told each successful job's processing time (the reporter averages them).
     pub on_processed: Option<ProcessingHook>,
+    /// Bearer token presented to Results (`authorization` metadata).
+    pub results_token: Option<secrecy::SecretString>,
 }
 
 /// A callback for processing times; a newtype so the config stays `Debug`.
@@ -62,6 +64,7 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(30),
             messaging_system: "local",
             on_processed: None,
+            results_token: None,
         }
     }
 }
@@ -503,6 +506,13 @@ async fn send_report(ctx: &Ctx, report: &Report) -> Result<bool, tonic::Status> 
             ) {
                 request.metadata_mut().insert(key, value);
             }
+        }
+        if let Some(token) = &ctx.config.results_token {
+            let bearer = polybot_proto::auth::bearer(token)
+                .map_err(|e| tonic::Status::unauthenticated(e.to_string()))?;
+            request
+                .metadata_mut()
+                .insert(polybot_proto::auth::AUTHORIZATION, bearer);
         }
         let mut client = ctx.results.clone();
         let result = client

@@ -64,6 +64,9 @@ pub struct GatewayConfig {
     pub dead_letter_wait: Duration,
     /// `messaging.system` on the enqueue span (`aws_sqs` or `local`).
     pub messaging_system: &'static str,
+    /// Tokens `polybot.v1.Results` accepts (random ones by default, for
+    /// in-process runs that hand them to their detector).
+    pub results_credentials: polybot_proto::auth::ResultsCredentials,
 }
 
 impl Default for GatewayConfig {
@@ -76,6 +79,7 @@ impl Default for GatewayConfig {
             max_download: inbound::BOT_API_MAX_DOWNLOAD,
             dead_letter_wait: Duration::from_secs(20),
             messaging_system: "local",
+            results_credentials: polybot_proto::auth::ResultsCredentials::generate(),
         }
     }
 }
@@ -98,6 +102,8 @@ pub enum GatewayError {
     },
     #[error("could not register the webhook with Telegram: {0}")]
     SetWebhook(String),
+    #[error("Results credentials: {0}")]
+    Credentials(#[from] polybot_proto::auth::CredentialError),
     #[error("gRPC reflection: {0}")]
     Reflection(String),
     #[error(transparent)]
@@ -137,6 +143,7 @@ impl Gateway {
                 return Err(GatewayError::BadWebhookSecret);
             }
         }
+        config.results_credentials.validate()?;
         let http_addr = http_listener.local_addr()?;
         let grpc_addr = grpc_listener.local_addr()?;
         let cancel = CancellationToken::new();
@@ -171,7 +178,12 @@ impl Gateway {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| GatewayError::Reflection(e.to_string()))?;
-        let results = ResultsServer::new(grpc::ResultsService::new(replier.clone()));
+        // Every Results call is authenticated; health and reflection stay
+        // open (they reveal nothing that is not in the public contract).
+        let results = ResultsServer::with_interceptor(
+            grpc::ResultsService::new(replier.clone()),
+            config.results_credentials.authenticator(),
+        );
         let grpc_cancel = cancel.clone();
         tasks.spawn(async move {
             let served = tonic::transport::Server::builder()

@@ -104,6 +104,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         mesh.gateway.grpc_addr(),
         mesh.gateway.grpc_addr()
     );
+    if let Some(token) = &opts.results_credentials.operator {
+        let path = crate::write_operator_token(&data_dir, token)?;
+        println!(
+            "  operator token             {}  (grpcurl -H \"authorization: Bearer $(cat {})\" …)",
+            path.display(),
+            path.display()
+        );
+    }
     println!("  data folder                {}", data_dir.display());
     println!();
 

@@ -110,7 +110,14 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("connecting the storage backend")?;
     let telegram = TelegramMessenger::new(&secrets.token, args.telegram.telegram_api_url.clone());
+    let operator_configured = secrets.operator_token.is_some();
+    // Without configured tokens the in-process detector and the operator get
+    // generated ones; the operator's is written to the data folder.
     let mut gateway = args.telegram.gateway_config(secrets, &args.backend);
+    if !operator_configured && let Some(token) = &gateway.results_credentials.operator {
+        let path = polybot::write_operator_token(&args.backend.data_dir, token)?;
+        tracing::info!(path = %path.display(), "operator token for GetPrediction/ListPredictions written");
+    }
     if gateway.mode == TelegramMode::Webhook && gateway.public_url.is_none() {
         // Without a public URL Telegram cannot reach us: poll instead.
         gateway.mode = TelegramMode::Polling;
@@ -137,4 +144,44 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     mesh.shutdown().await;
     telemetry.shutdown();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn no_subcommand_accepts_a_secret_as_a_flag() {
+        for args in [
+            &["polybot", "up", "--telegram-token", "123:abc"][..],
+            &["polybot", "gateway", "--webhook-secret", "x"],
+            &["polybot", "up", "--operator-token", "x"],
+            &["polybot", "detector", "--results-token", "x"],
+        ] {
+            let err = Cli::try_parse_from(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} was accepted"));
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{args:?}"
+            );
+        }
+        fn walk(cmd: &clap::Command) {
+            for arg in cmd.get_arguments() {
+                let long = arg.get_long().unwrap_or_default();
+                let secretive = ["token", "secret", "password"]
+                    .iter()
+                    .any(|w| long.contains(w));
+                assert!(
+                    !secretive || long.ends_with("-file") || long.ends_with("-secret-id"),
+                    "polybot {} has a flag --{long} that could carry a secret",
+                    cmd.get_name()
+                );
+            }
+            cmd.get_subcommands().for_each(walk);
+        }
+        walk(&Cli::command());
+    }
 }

@@ -10,6 +10,7 @@ use polybot_detector::cli::ModelArgs;
 use polybot_detector::worker::WorkerConfig;
 use polybot_gateway::messenger::TelegramMessenger;
 use polybot_gateway::{GatewayConfig, TelegramMode};
+use polybot_proto::auth::ResultsCredentials;
 use polybot_storage::config::BackendArgs;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -30,6 +31,9 @@ pub struct StackOptions {
     pub shutdown_grace: Duration,
     pub webhook_secret: String,
     pub reporter_interval: Option<Duration>,
+    /// The Results tokens (generated): the detector gets the results token
+    /// in-process; tests and the demo use the operator token.
+    pub results_credentials: ResultsCredentials,
 }
 
 impl StackOptions {
@@ -43,6 +47,7 @@ impl StackOptions {
             shutdown_grace: Duration::from_secs(30),
             webhook_secret: format!("demo-{}", uuid::Uuid::new_v4().simple()),
             reporter_interval: Some(Duration::from_secs(30)),
+            results_credentials: ResultsCredentials::generate(),
         }
     }
 }
@@ -77,6 +82,7 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
             webhook_secret: Some(SecretString::from(opts.webhook_secret.clone())),
             public_url: Some(public_url),
             dead_letter_wait: opts.poll_wait,
+            results_credentials: opts.results_credentials.clone(),
             ..GatewayConfig::default()
         },
         http_listener,

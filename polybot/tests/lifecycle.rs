@@ -122,9 +122,14 @@ impl Proc {
     }
 }
 
-/// Settings shared by both services: the data folder, JSON logs, OTLP.
+/// The token detectors present to Results (both processes are given it).
+const RESULTS_TOKEN: &str = "lifecycle-results-token-0123456789abcdef";
+
+/// Settings shared by both services: the data folder, JSON logs, OTLP, the
+/// Results token.
 fn common(cmd: &mut Command, data: &Path, otlp: Option<&str>) {
     cmd.env("POLYBOT_BACKEND", "local")
+        .env("POLYBOT_RESULTS_TOKEN", RESULTS_TOKEN)
         .env("POLYBOT_DATA_DIR", data)
         .env("POLYBOT_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
@@ -525,6 +530,7 @@ impl Scenario {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut opts = StackOptions::local(dir.path().join("data"));
         opts.detector = false;
+        opts.results_credentials.results = secrecy::SecretString::from(RESULTS_TOKEN.to_owned());
         opts.poll_wait = Duration::from_millis(500);
         opts.reporter_interval = None;
         let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");

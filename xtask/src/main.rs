@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask setup | test | demo | bench`.
+//! Project automation: `cargo xtask setup | test | demo | bench | lint | fuzz`.
 //!
 //! Everything the tests and the demo need at run time (the ONNX Runtime
 //! library, the YOLO model, sample photos, Python-based peers such as moto)
@@ -6,6 +6,7 @@
 //! `.cache/` at the workspace root, which git ignores.
 
 mod assets;
+mod fuzz;
 mod lint;
 mod tools;
 
@@ -44,6 +45,14 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the cargo-fuzz targets (nightly + cargo-fuzz) for a given time each.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Targets to run (default: all of them).
+        targets: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -67,6 +76,9 @@ fn main() -> Result<()> {
         Cmd::Bench { args } => {
             setup(&ws)?;
             bench(&ws, &args)?;
+        }
+        Cmd::Fuzz { seconds, targets } => {
+            fuzz::fuzz(&ws, seconds, &targets)?;
         }
     }
     Ok(())
