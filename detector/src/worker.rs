@@ -177,7 +177,11 @@ pub async fn start(
     });
     // The model is loaded and warmed up by `Detector::load` before we get here.
     readiness.set(true);
-    info!(lanes = ctx.detector.lanes(), "detector worker started");
+    info!(
+        lanes = ctx.detector.lanes(),
+        precision = %ctx.detector.precision(),
+        "detector worker started"
+    );
     let main = tokio::spawn(run(ctx, cancel.clone(), readiness.clone()));
     Ok(WorkerHandle {
         cancel,

@@ -24,6 +24,8 @@ pub struct StackOptions {
     /// Run the detector worker (false: jobs stay queued).
     pub detector: bool,
     pub lanes: usize,
+    /// Model precision of the detector.
+    pub precision: polybot_detector::model::Precision,
     /// How long the dead-letter and job polls wait (short in tests so
     /// shutdown is quick).
     pub poll_wait: Duration,
@@ -42,6 +44,7 @@ impl StackOptions {
             backend: BackendArgs::local(data_dir),
             detector: true,
             lanes: 2,
+            precision: polybot_detector::model::Precision::default(),
             poll_wait: Duration::from_secs(2),
             visibility: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
@@ -66,6 +69,8 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
     let telegram = TelegramMessenger::new(&SecretString::from(token.to_owned()), api_url.parse()?);
     let model = ModelArgs {
         model: polybot_detector::model::default_model_path(),
+        int8_model: polybot_detector::model::default_int8_model_path(),
+        precision: opts.precision,
         ort_library: polybot_detector::model::default_ort_library(),
         lanes: Some(opts.lanes),
         intra_threads: 1,
@@ -73,6 +78,7 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
         iou: 0.45,
         letterbox: polybot_detector::LetterboxMode::Rect,
         max_pixels: polybot_detector::decode::DecodeLimits::default().max_pixels,
+        annotated_max_side: polybot_detector::engine::DEFAULT_ANNOTATED_MAX_SIDE,
     };
     Mesh::start(MeshOptions {
         backends,

@@ -8,6 +8,7 @@
 mod assets;
 mod fuzz;
 mod lint;
+mod quantize;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -25,8 +26,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Fetch and verify runtime assets (ONNX Runtime, model, photos) and test tools.
+    /// Fetch and verify runtime assets (ONNX Runtime, model, photos), build the INT8 model, install test tools.
     Setup,
+    /// Fetch the assets and build the INT8 model only (cached by its inputs' sha256).
+    Quantize,
     /// Run setup, then the deployment checks, fmt, clippy and the whole test suite.
     Test {
         /// Extra arguments passed to the test runner (e.g. a test-name filter).
@@ -61,6 +64,10 @@ fn main() -> Result<()> {
     match cli.command {
         Cmd::Setup => {
             setup(&ws)?;
+        }
+        Cmd::Quantize => {
+            assets::fetch_all(&ws)?;
+            quantize::ensure(&ws)?;
         }
         Cmd::Test { args } => {
             setup(&ws)?;
@@ -118,6 +125,10 @@ impl Workspace {
                 a.join(assets::MODEL).display().to_string(),
             ),
             (
+                "POLYBOT_MODEL_INT8".into(),
+                a.join(assets::INT8_MODEL).display().to_string(),
+            ),
+            (
                 "POLYBOT_TOOLS_BIN".into(),
                 tools::venv_bin(self).display().to_string(),
             ),
@@ -127,6 +138,7 @@ impl Workspace {
 
 fn setup(ws: &Workspace) -> Result<()> {
     assets::fetch_all(ws)?;
+    quantize::ensure(ws)?;
     tools::ensure(ws, tools::TEST_TOOLS)?;
     eprintln!("xtask: setup complete; assets in {}", ws.assets().display());
     Ok(())
