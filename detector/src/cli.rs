@@ -68,9 +68,15 @@ pub struct WorkerArgs {
     /// Seconds in-flight jobs get to finish on SIGTERM before they are released to the queue.
     #[arg(long, env = "POLYBOT_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
-    /// Seconds each heartbeat keeps a running job invisible to other workers.
-    #[arg(long, env = "POLYBOT_VISIBILITY", default_value_t = 60)]
-    pub visibility: u64,
+    /// Seconds each heartbeat keeps a running job invisible to other workers
+    /// (it beats every third of this); default: the jobs queue's own
+    /// visibility timeout. Must keep the beat within half of the queue's.
+    #[arg(long, env = "POLYBOT_VISIBILITY")]
+    pub visibility: Option<u64>,
+    /// Seconds one job may take, from receipt to acknowledged report; past
+    /// it the job ends as a failure the user is told about.
+    #[arg(long, env = "POLYBOT_JOB_TIMEOUT", default_value_t = crate::worker::DEFAULT_JOB_TIMEOUT.as_secs())]
+    pub job_timeout: u64,
     #[command(flatten)]
     pub backend: polybot_storage::config::BackendArgs,
     #[command(flatten)]
@@ -87,6 +93,12 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
         .connect()
         .await
         .context("connecting the storage backend")?;
+    // Before the model loads: a heartbeat that cannot keep jobs is a
+    // configuration error to report at once.
+    let visibility = args
+        .visibility
+        .map(|v| std::time::Duration::from_secs(v.max(1)));
+    crate::worker::check_heartbeat(backends.jobs.as_ref(), visibility).await?;
     let opts = args.model.pool_options();
     let detector = tokio::task::spawn_blocking(move || Detector::load(&opts)).await??;
     let http = tokio::net::TcpListener::bind(args.http_listen)
@@ -95,7 +107,8 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
     let config = crate::worker::WorkerConfig {
         results_url: args.results_url,
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
-        visibility: std::time::Duration::from_secs(args.visibility.max(3)),
+        visibility,
+        job_timeout: std::time::Duration::from_secs(args.job_timeout.max(1)),
         messaging_system: args.backend.messaging_system(),
         results_token: Some(results_token),
         ..Default::default()

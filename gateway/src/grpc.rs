@@ -9,6 +9,7 @@
 //! caption must look like class names.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use polybot_domain::{ChatId, ObjectKey, PredictionId};
 use polybot_proto::auth::{Role, require};
@@ -22,6 +23,11 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::replies::{Replied, Replier, ReplyError};
+
+/// How long `ReportResult` waits for its reply before answering
+/// `DEADLINE_EXCEEDED`; below the detector's RPC timeout, so the detector
+/// hears a status rather than timing out itself.
+pub const REPORT_WAIT: Duration = Duration::from_secs(45);
 
 pub struct ResultsService {
     replier: Replier,
@@ -131,10 +137,17 @@ impl Results for ResultsService {
             // finished or released, instead of being dropped half-sent with
             // the lease held (which could lose or repeat the reply later).
             let replier = self.replier.clone();
+            let reply = tokio::spawn(async move { replier.reply(&report).await }.in_current_span());
+            // The caller waits a bounded time; the reply goes on (its lease
+            // renewed) and a retried report finds it in progress or done.
+            let Ok(joined) = tokio::time::timeout(REPORT_WAIT, reply).await else {
+                crate::metrics::reply("error");
+                return Err(Status::deadline_exceeded(format!(
+                    "the reply is still being sent after {REPORT_WAIT:?}; report again later"
+                )));
+            };
             let result =
-                tokio::spawn(async move { replier.reply(&report).await }.in_current_span())
-                    .await
-                    .map_err(|e| Status::internal(format!("the reply task failed: {e}")))?;
+                joined.map_err(|e| Status::internal(format!("the reply task failed: {e}")))?;
             crate::metrics::reply(match &result {
                 Ok(Replied::Sent) => "sent",
                 Ok(Replied::Duplicate) => "duplicate",

@@ -1,5 +1,7 @@
 //! The gateway's background loops: answering jobs that reached the
-//! dead-letter queue, and long polling Telegram when there is no webhook.
+//! dead-letter queue (with the stored result when the prediction succeeded
+//! after all, see [`Replier`]), and long polling Telegram when there is no
+//! webhook.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,15 @@ pub async fn dead_letters(
     wait: Duration,
     cancel: CancellationToken,
 ) {
+    // The jobs queue's receive limit, for the log and the record: the dead
+    // letter's own receive count also counts the receives from this queue.
+    let max_receives = match replier.backends().jobs.settings().await {
+        Ok(settings) => settings.max_receives,
+        Err(e) => {
+            warn!(error = %e, "could not read the jobs queue's receive limit");
+            None
+        }
+    };
     loop {
         let deliveries = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -60,7 +71,10 @@ pub async fn dead_letters(
                     reply_to_message_id: Some(job.message_id),
                     outcome: Outcome::Failure {
                         kind: FailureKind::GaveUp,
-                        detail: format!("dead-lettered after {} receives", d.receive_count),
+                        detail: match max_receives {
+                            Some(n) => format!("dead-lettered after {n} receives"),
+                            None => "dead-lettered after the jobs queue's receive limit".to_owned(),
+                        },
                     },
                 };
                 match replier.reply(&report).await {

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use polybot::stack::StackOptions;
 use polybot::{Mesh, MeshOptions};
 use polybot_detector::cli::ModelArgs;
 use polybot_gateway::TelegramMode;
@@ -122,7 +121,6 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         // Without a public URL Telegram cannot reach us: poll instead.
         gateway.mode = TelegramMode::Polling;
     }
-    let defaults = StackOptions::local(&args.backend.data_dir);
     let mesh = Mesh::start(MeshOptions {
         backends,
         telegram,
@@ -134,7 +132,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         worker: polybot_detector::worker::WorkerConfig {
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
             messaging_system: args.backend.messaging_system(),
-            visibility: defaults.visibility,
+            // The heartbeat follows the queue's real visibility timeout.
+            visibility: None,
             ..Default::default()
         },
         reporter_interval: Some(Duration::from_secs(args.report_interval.max(1))),

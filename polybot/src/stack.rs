@@ -97,7 +97,7 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
         detector: opts.detector.then(|| model.pool_options()),
         worker: WorkerConfig {
             receive_wait: opts.poll_wait,
-            visibility: opts.visibility,
+            visibility: Some(opts.visibility),
             shutdown_grace: opts.shutdown_grace,
             messaging_system: opts.backend.messaging_system(),
             ..WorkerConfig::default()

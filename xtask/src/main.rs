@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask setup | test | demo | bench | lint | fuzz`.
+//! Project automation: `cargo xtask setup | test | demo | bench | lint | fuzz | soak`.
 //!
 //! Everything the tests and the demo need at run time (the ONNX Runtime
 //! library, the YOLO model, sample photos, Python-based peers such as moto)
@@ -56,6 +56,14 @@ enum Cmd {
         /// Targets to run (default: all of them).
         targets: Vec<String>,
     },
+    /// Run the soak: gateway and two detector processes under faults, 500+
+    /// photos from 50 chats; prints lost/duplicated answers and latency
+    /// (several minutes; not part of `test`).
+    Soak {
+        /// Extra arguments passed to the test runner.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -86,6 +94,10 @@ fn main() -> Result<()> {
         }
         Cmd::Fuzz { seconds, targets } => {
             fuzz::fuzz(&ws, seconds, &targets)?;
+        }
+        Cmd::Soak { args } => {
+            setup(&ws)?;
+            soak(&ws, &args)?;
         }
     }
     Ok(())
@@ -186,6 +198,14 @@ fn test(ws: &Workspace, args: &[String]) -> Result<()> {
         t.arg("--").args(args);
     }
     run(t)
+}
+
+fn soak(ws: &Workspace, args: &[String]) -> Result<()> {
+    let mut cmd = cargo(ws);
+    cmd.args(["test", "--package", "polybot", "--test", "soak", "--"])
+        .args(["--ignored", "--nocapture", "--test-threads=1"])
+        .args(args);
+    run(cmd)
 }
 
 fn demo(ws: &Workspace, args: &[String]) -> Result<()> {

@@ -733,10 +733,46 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
         claim(table, abandoned, Duration::from_secs(1)).await,
         "a first claim",
     );
+    // A lease renewed while its work runs outlives its first term.
+    let renewed = ClaimKey::Reply(PredictionId::new());
+    let holder = acquired(
+        claim(table, renewed, Duration::from_secs(1)).await,
+        "a first claim",
+    );
+    assert!(
+        table
+            .renew(renewed, holder, lease)
+            .await
+            .expect("table: renew must succeed"),
+        "table: the holder must be able to renew its lease"
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        claim(table, renewed, lease).await,
+        Claim::InProgress,
+        "table: a renewed lease must still be held after its first term"
+    );
+    table
+        .finish(renewed)
+        .await
+        .expect("table: finish must succeed");
+    assert!(
+        !table
+            .renew(renewed, holder, lease)
+            .await
+            .expect("table: renew must succeed"),
+        "table: a finished claim cannot be renewed"
+    );
     let fresh = acquired(
         claim(table, abandoned, lease).await,
         "a claim after the lease expired",
+    );
+    assert!(
+        !table
+            .renew(abandoned, stale, lease)
+            .await
+            .expect("table: a stale renew must succeed"),
+        "table: a stale holder must not renew the new holder's lease"
     );
     table
         .release(abandoned, stale)

@@ -105,6 +105,15 @@ pub struct QueueStats {
     pub in_flight: u64,
 }
 
+/// A queue's own settings, as its backend reports them (`None`: unknown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// How long a received message stays invisible unless extended.
+    pub visibility: Option<Duration>,
+    /// Receives after which the message moves to the dead-letter queue.
+    pub max_receives: Option<u32>,
+}
+
 /// A queue with SQS semantics: at-least-once delivery, a visibility timeout
 /// after which an undeleted message is delivered again, and (for queues
 /// with a redrive policy) a move to a dead-letter queue after N receives.
@@ -120,6 +129,11 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn stats(&self) -> Result<QueueStats>;
     /// Readiness: the queue answers.
     async fn check(&self) -> Result<()>;
+    /// The queue's visibility timeout and redrive limit, so that a worker
+    /// can check its heartbeat against them at start-up.
+    async fn settings(&self) -> Result<QueueSettings> {
+        Ok(QueueSettings::default())
+    }
 }
 
 /// Names one holder of a lease. `release` needs it, so a holder whose lease
@@ -184,6 +198,10 @@ pub enum ClaimKey {
 /// How long finished update claims are kept.
 pub const UPDATE_DEDUPE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How long predictions and their reply claims are kept: as long as the
+/// images they describe (Terraform's `image_retention_days`, 30 days).
+pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 /// Predictions, their summaries, and the leases that make replies exactly-once.
 #[async_trait]
 pub trait PredictionTable: Send + Sync + 'static {
@@ -211,6 +229,10 @@ pub trait PredictionTable: Send + Sync + 'static {
     /// Gives `lease` up so a retry can claim the work at once. A no-op when
     /// the work is done or the lease is no longer the caller's.
     async fn release(&self, key: ClaimKey, lease: LeaseId) -> Result<()>;
+    /// Extends the caller's `lease` to `duration` from now, while its work
+    /// is still running. `false` when the lease is no longer the caller's
+    /// (it expired and someone else claimed the work, or it was finished).
+    async fn renew(&self, key: ClaimKey, lease: LeaseId, duration: Duration) -> Result<bool>;
 
     /// Readiness: the table answers.
     async fn check(&self) -> Result<()>;

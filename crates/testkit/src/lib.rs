@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use polybot_storage::aws::{AwsSettings, ProvisionSpec, provision_for_tests};
 
+pub mod process;
+
 /// The region tests use; moto accepts any.
 pub const REGION: &str = "us-east-1";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

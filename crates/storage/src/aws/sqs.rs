@@ -5,8 +5,8 @@
 //!   messages, so larger requests are capped, not refused) and asks for the
 //!   `ApproximateReceiveCount` and `SentTimestamp` system attributes.
 //! - Message attributes travel as SQS `String` attributes. SQS refuses empty
-//!   values and more than 10 attributes; both are reported as
-//!   [`StorageError::Invalid`] rather than silently dropped.
+//!   values, so empty attributes are left out (they carry nothing); more
+//!   than 10 attributes is reported as [`StorageError::Invalid`].
 //! - Dead-lettering is the queue's redrive policy (set up by Terraform or
 //!   [`super::provision`]): after `maxReceiveCount` receives SQS moves the
 //!   message itself, so no code here counts receives.
@@ -128,9 +128,9 @@ impl SqsJobQueue {
         let mut out = HashMap::with_capacity(attributes.len());
         for (name, value) in attributes {
             if value.is_empty() {
-                return Err(StorageError::Invalid(format!(
-                    "SQS refuses empty message attribute values (attribute {name:?})"
-                )));
+                // SQS refuses empty values; an empty attribute carries
+                // nothing (e.g. an empty W3C `tracestate`), so leave it out.
+                continue;
             }
             let value = MessageAttributeValue::builder()
                 .data_type("String")
@@ -291,6 +291,36 @@ impl JobQueue for SqsJobQueue {
         Ok(QueueStats {
             visible: count(&QueueAttributeName::ApproximateNumberOfMessages)?,
             in_flight: count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?,
+        })
+    }
+
+    async fn settings(&self) -> Result<crate::QueueSettings> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| classify(BACKEND, &format!("GetQueueAttributes {}", self.url), e))?;
+        let attrs = out.attributes.unwrap_or_default();
+        let visibility = attrs
+            .get(&QueueAttributeName::VisibilityTimeout)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let max_receives = attrs
+            .get(&QueueAttributeName::RedrivePolicy)
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|p| match p.get("maxReceiveCount")? {
+                serde_json::Value::Number(n) => n.as_u64(),
+                serde_json::Value::String(s) => s.parse().ok(),
+                _ => None,
+            })
+            .and_then(|n| u32::try_from(n).ok());
+        Ok(crate::QueueSettings {
+            visibility,
+            max_receives,
         })
     }
 
