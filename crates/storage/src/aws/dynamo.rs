@@ -67,7 +67,7 @@ pub fn prediction_pk(id: PredictionId) -> String {
 /// The hash key of a claim's item.
 pub fn claim_pk(key: ClaimKey) -> String {
     match key {
-        ClaimKey::Update(u) => format!("update#{u}"),
+        ClaimKey::Update(bot, u) => format!("update#{bot}#{u}"),
         ClaimKey::Reply(p) => format!("reply#{p}"),
     }
 }
@@ -403,7 +403,7 @@ impl PredictionTable for DynamoTable {
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":until", n(lease_until))
             .expression_attribute_values(":holder", s(holder.to_string()));
-        request = if matches!(key, ClaimKey::Update(_)) {
+        request = if matches!(key, ClaimKey::Update(..)) {
             // An abandoned lease cleans itself up like a finished one.
             let expires = (lease_until + UPDATE_DEDUPE_TTL.as_secs_f64()).ceil() as i64;
             request
@@ -440,7 +440,7 @@ impl PredictionTable for DynamoTable {
             .table_name(&self.table)
             .key("pk", s(&pk))
             .expression_attribute_values(":true", AttributeValue::Bool(true));
-        let request = if matches!(key, ClaimKey::Update(_)) {
+        let request = if matches!(key, ClaimKey::Update(..)) {
             let expires = (now_epoch() + UPDATE_DEDUPE_TTL.as_secs_f64()).ceil() as i64;
             request
                 .update_expression("SET done = :true, expires_at = :expires REMOVE lease_until")
