@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, error, info, warn};
 
 use crate::health::Health;
 use crate::inbound;
@@ -108,37 +108,41 @@ async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: &[u8]) -> S
         warn!("webhook call with a missing or wrong secret token");
         return StatusCode::UNAUTHORIZED;
     }
-    let raw: serde_json::Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => {
+    let inbound = match inbound::parse_bytes(body) {
+        Ok(inbound) => inbound,
+        Err(e @ inbound::UnreadableUpdate::NotJson(_)) => {
             warn!(error = %e, "webhook body is not JSON");
             return StatusCode::BAD_REQUEST;
         }
-    };
-    if let Some(id) = inbound::update_id_of(&raw) {
-        tracing::Span::current().record("update_id", id.0);
-    }
-    // From the bytes, not from `raw`: teloxide's deserializer needs borrowed
-    // strings and silently yields an "unknown" update from a `Value`.
-    let update: teloxide::types::Update = match serde_json::from_slice(body) {
-        Ok(u) => u,
         Err(e) => {
             // Answering 4xx would make Telegram retry an update we can never
             // read; accept it and say so in the logs.
-            warn!(error = %e, "an update we cannot parse was dropped");
+            warn!(error = %e, "an update we cannot read was dropped");
+            crate::intake::given_up("unreadable");
             return StatusCode::OK;
         }
     };
-    match state.intake.handle(inbound::parse(&update)).await {
-        Ok(handled) => {
+    tracing::Span::current().record("update_id", inbound.update_id().0);
+    // Intake runs on its own task: if Telegram (or a load balancer) drops
+    // the connection, hyper cancels this handler, but not the intake, which
+    // then finishes the update's claim or releases it.
+    let intake = Arc::clone(&state.intake);
+    let task = tokio::spawn(
+        async move { intake.handle(inbound).await }.instrument(tracing::Span::current()),
+    );
+    match task.await {
+        Ok(Ok(handled)) => {
             info!(outcome = handled.as_str(), "update handled");
             StatusCode::OK
         }
-        // Telegram delivers the update again later; nothing durable was done.
-        Err(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+        // Telegram delivers the update again later.
+        Ok(Err(e)) => {
+            warn!(error = %e, "update not handled yet; Telegram will deliver it again");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         Err(e) => {
-            warn!(error = %e, "update failed for good");
-            StatusCode::OK
+            error!(error = %e, "handling an update panicked");
+            StatusCode::INTERNAL_SERVER_ERROR
         }
     }
 }

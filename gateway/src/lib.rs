@@ -5,6 +5,7 @@
 //! [`Gateway::start`] runs it in-process on given listeners, so tests and
 //! the all-in-one runner use exactly what the `gateway` binary runs.
 
+pub mod botapi;
 pub mod cli;
 pub mod grpc;
 pub mod health;
@@ -14,7 +15,10 @@ pub mod intake;
 pub mod loops;
 pub mod messenger;
 mod metrics;
+pub mod outbox;
 pub mod replies;
+pub mod startup;
+pub mod supervise;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,6 +71,11 @@ pub struct GatewayConfig {
     /// Tokens `polybot.v1.Results` accepts (random ones by default, for
     /// in-process runs that hand them to their detector).
     pub results_credentials: polybot_proto::auth::ResultsCredentials,
+    /// How many deliveries of one update are tried, and for how long,
+    /// before the user gets an apology (or a poison update is skipped).
+    pub update_retries: intake::RetryBudget,
+    /// Pauses between start-up calls to Telegram that failed for now.
+    pub startup_backoff: supervise::Backoff,
 }
 
 impl Default for GatewayConfig {
@@ -80,6 +89,8 @@ impl Default for GatewayConfig {
             dead_letter_wait: Duration::from_secs(20),
             messaging_system: "local",
             results_credentials: polybot_proto::auth::ResultsCredentials::generate(),
+            update_retries: intake::RetryBudget::default(),
+            startup_backoff: supervise::Backoff::default(),
         }
     }
 }
@@ -104,6 +115,8 @@ pub enum GatewayError {
     SetWebhook(String),
     #[error("Results credentials: {0}")]
     Credentials(#[from] polybot_proto::auth::CredentialError),
+    #[error("could not learn the bot's id from Telegram (getMe): {0}")]
+    GetMe(String),
     #[error("gRPC reflection: {0}")]
     Reflection(String),
     #[error(transparent)]
@@ -150,14 +163,23 @@ impl Gateway {
         let mut tasks = JoinSet::new();
         let health = Health::default();
         let messenger = telegram.clone().shared();
+        // Update ids are unique per bot: the token names the bot, or getMe does.
+        let bot = match telegram.bot_id() {
+            Some(bot) => bot,
+            None => startup::get_me(telegram.api(), config.startup_backoff)
+                .await
+                .map_err(|e| GatewayError::GetMe(e.to_string()))?,
+        };
 
         let intake = Arc::new(
             Intake::new(
                 backends.clone(),
                 Arc::clone(&messenger),
+                bot,
                 config.max_download,
             )
-            .with_messaging_system(config.messaging_system),
+            .with_messaging_system(config.messaging_system)
+            .with_retry_budget(config.update_retries),
         );
         let replier = Replier::new(backends.clone(), Arc::clone(&messenger));
 
@@ -265,10 +287,14 @@ impl Gateway {
 
         match config.mode {
             TelegramMode::Polling => {
-                tasks.spawn(loops::long_poll(
-                    telegram.bot().clone(),
-                    intake,
+                let api = telegram.api().clone();
+                let poll_cancel = cancel.clone();
+                tasks.spawn(supervise::supervise(
+                    "polling",
+                    supervise::Backoff::default(),
+                    Some(health.clone()),
                     cancel.clone(),
+                    move || loops::long_poll(api.clone(), Arc::clone(&intake), poll_cancel.clone()),
                 ));
             }
             TelegramMode::Webhook => {
@@ -276,12 +302,16 @@ impl Gateway {
                     let hook = url
                         .join(http::WEBHOOK_PATH.trim_start_matches('/'))
                         .map_err(|e| GatewayError::SetWebhook(e.to_string()))?;
-                    use teloxide::prelude::Requester;
-                    let mut req = telegram.bot().set_webhook(hook.clone());
-                    req.secret_token = Some(secret.expose_secret().to_owned());
-                    req.await
-                        .map_err(|e| GatewayError::SetWebhook(e.to_string()))?;
-                    info!(%hook, "webhook registered with Telegram");
+                    // Not ready until Telegram knows where to deliver.
+                    health.set_component("webhook", false);
+                    tasks.spawn(startup::register_webhook(
+                        telegram.api().clone(),
+                        hook,
+                        secret.clone(),
+                        config.startup_backoff,
+                        health.clone(),
+                        cancel.clone(),
+                    ));
                 }
             }
         }

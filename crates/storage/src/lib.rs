@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use polybot_domain::{
-    FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionSummary, UpdateId,
+    BotId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionSummary, UpdateId,
 };
 
 pub mod aws;
@@ -189,8 +189,10 @@ impl Claim {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClaimKey {
     /// Turning a Telegram update into a job (dedupes webhook deliveries).
+    /// Keyed by bot and update: update ids are unique only per bot, and a
+    /// new token (or a second bot on the same table) starts them again.
     /// Finished claims expire after 24 h, as long as Telegram keeps updates.
-    Update(UpdateId),
+    Update(BotId, UpdateId),
     /// Sending the reply for a prediction (dedupes Results reports).
     Reply(PredictionId),
 }

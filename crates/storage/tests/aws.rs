@@ -13,7 +13,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use polybot_domain::{
-    ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
+    BotId, ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
     PredictionSummary, UpdateId, now_epoch,
 };
 use polybot_storage::aws::{self, AwsSettings};
@@ -335,7 +335,7 @@ async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_none()
     let desc = ttl.time_to_live_description().expect("TTL description");
     assert_eq!(desc.attribute_name(), Some(aws::TTL_ATTRIBUTE));
 
-    let update = ClaimKey::Update(UpdateId(987_654_321));
+    let update = ClaimKey::Update(BotId(1), UpdateId(987_654_321));
     assert!(claim(&b, update).await.is_acquired());
     b.table.finish(update).await.expect("finish");
     let finished_at = now_epoch();
@@ -463,7 +463,7 @@ async fn dynamodb_writes_to_an_unknown_prediction_are_not_found() {
 #[tokio::test]
 async fn dynamodb_release_keeps_a_finished_claim_finished() {
     let (_, _, b) = backends().await;
-    let key = ClaimKey::Update(UpdateId(31337));
+    let key = ClaimKey::Update(BotId(1), UpdateId(31337));
     let lease = claim(&b, key).await.lease().expect("acquired");
     b.table.finish(key).await.expect("finish");
     b.table

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use polybot_domain::{
-    ChatId, ObjectKey, PredictionId, PredictionRecord, PredictionStatus, UpdateId,
+    BotId, ChatId, ObjectKey, PredictionId, PredictionRecord, PredictionStatus, UpdateId,
 };
 use polybot_storage::local::{self, LocalOptions, LocalQueue, QueueConfig, Redrive};
 use polybot_storage::{
@@ -105,7 +105,7 @@ async fn data_survives_closing_and_reopening_the_folder() {
     let dir = tempfile::tempdir().expect("temp dir");
     let photo = key("1/original/p.jpg");
     let rec = record(1);
-    let update = ClaimKey::Update(UpdateId(77));
+    let update = ClaimKey::Update(BotId(1), UpdateId(77));
     {
         let b = open(dir.path());
         b.objects
@@ -372,7 +372,7 @@ async fn concurrent_create_only_puts_have_exactly_one_winner() {
 async fn concurrent_claims_of_one_key_have_exactly_one_winner() {
     let dir = tempfile::tempdir().expect("temp dir");
     let tables = [open(dir.path()).table, open(dir.path()).table];
-    let key = ClaimKey::Update(UpdateId(4242));
+    let key = ClaimKey::Update(BotId(1), UpdateId(4242));
     let tasks: Vec<_> = (0..16usize)
         .map(|i| {
             let table = Arc::clone(&tables[i % 2]);
@@ -599,7 +599,7 @@ async fn a_queue_opened_on_its_own_shares_the_database_with_open() {
 async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_never() {
     let dir = tempfile::tempdir().expect("temp dir");
     let b = open(dir.path());
-    let update = ClaimKey::Update(UpdateId(9));
+    let update = ClaimKey::Update(BotId(1), UpdateId(9));
     let reply_id = PredictionId::new();
     let reply = ClaimKey::Reply(reply_id);
     for key in [update, reply] {
@@ -796,11 +796,11 @@ async fn a_data_folder_from_schema_1_is_migrated_and_its_leases_still_work() {
     }
     let b = open(dir.path());
     assert_eq!(
-        claim(&b, ClaimKey::Update(UpdateId(1))).await,
+        claim(&b, ClaimKey::Update(BotId(1), UpdateId(1))).await,
         Claim::InProgress,
         "the old lease is still held"
     );
-    let key = ClaimKey::Update(UpdateId(2));
+    let key = ClaimKey::Update(BotId(1), UpdateId(2));
     let lease = claim(&b, key).await.lease().expect("acquired");
     b.table.release(key, lease).await.expect("release");
     assert!(

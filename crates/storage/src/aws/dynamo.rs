@@ -71,7 +71,7 @@ pub fn prediction_pk(id: PredictionId) -> String {
 /// The hash key of a claim's item.
 pub fn claim_pk(key: ClaimKey) -> String {
     match key {
-        ClaimKey::Update(u) => format!("update#{u}"),
+        ClaimKey::Update(bot, u) => format!("update#{bot}#{u}"),
         ClaimKey::Reply(p) => format!("reply#{p}"),
     }
 }
@@ -411,7 +411,7 @@ impl PredictionTable for DynamoTable {
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":until", n(lease_until))
             .expression_attribute_values(":holder", s(holder.to_string()));
-        request = if matches!(key, ClaimKey::Update(_)) {
+        request = if matches!(key, ClaimKey::Update(..)) {
             // An abandoned lease cleans itself up like a finished one.
             let expires = (lease_until + UPDATE_DEDUPE_TTL.as_secs_f64()).ceil() as i64;
             request
@@ -454,7 +454,7 @@ impl PredictionTable for DynamoTable {
             .key("pk", s(&pk))
             .expression_attribute_values(":true", AttributeValue::Bool(true));
         let keep = match key {
-            ClaimKey::Update(_) => UPDATE_DEDUPE_TTL,
+            ClaimKey::Update(..) => UPDATE_DEDUPE_TTL,
             ClaimKey::Reply(_) => RECORD_RETENTION,
         };
         let expires = (now_epoch() + keep.as_secs_f64()).ceil() as i64;

@@ -139,7 +139,7 @@ fn parse_status(text: &str) -> Option<PredictionStatus> {
 
 fn claim_key_text(key: ClaimKey) -> String {
     match key {
-        ClaimKey::Update(update) => format!("update:{update}"),
+        ClaimKey::Update(bot, update) => format!("update:{bot}:{update}"),
         ClaimKey::Reply(prediction) => format!("reply:{prediction}"),
     }
 }
@@ -148,7 +148,7 @@ fn claim_key_text(key: ClaimKey) -> String {
 /// remembering while Telegram might deliver the update again.
 fn done_expiry(key: ClaimKey, now: i64) -> i64 {
     match key {
-        ClaimKey::Update(_) => now.saturating_add(duration_ms(UPDATE_DEDUPE_TTL)),
+        ClaimKey::Update(..) => now.saturating_add(duration_ms(UPDATE_DEDUPE_TTL)),
         ClaimKey::Reply(_) => now.saturating_add(duration_ms(RECORD_RETENTION)),
     }
 }
