@@ -213,7 +213,10 @@ fn precision_section(
     images: &[PathBuf],
     photos: &[Vec<u8>],
 ) -> anyhow::Result<()> {
-    println!("\n## FP32 vs INT8 (rect letterbox, 1 lane, median of {} runs)", args.iterations);
+    println!(
+        "\n## FP32 vs INT8 (rect letterbox, 1 lane, median of {} runs)",
+        args.iterations
+    );
     if !args.model.int8_model.is_file() {
         println!(
             "skipped: no INT8 model at {} (run `cargo xtask setup`)",
@@ -272,7 +275,17 @@ fn large_photo_section(args: &BenchArgs, small: &[u8]) -> anyhow::Result<()> {
     );
     println!(
         "{:<6} {:<7} {:>10} {:>10} {:>10} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8}  detections",
-        "prec", "photo", "size", "annotated", "e2e ms", "decode", "prep", "infer", "draw", "encode", "vs small"
+        "prec",
+        "photo",
+        "size",
+        "annotated",
+        "e2e ms",
+        "decode",
+        "prep",
+        "infer",
+        "draw",
+        "encode",
+        "vs small"
     );
     let mut precisions = vec![Precision::Fp32];
     if args.model.int8_model.is_file() {

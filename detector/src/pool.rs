@@ -210,18 +210,19 @@ fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
         let span = tracing::info_span!("detect", image_bytes = bytes.len());
         let _s = span.enter();
         // A bug in a codec must cost one photo, not the lane.
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine.detect_sized(&bytes, size)))
-            .unwrap_or_else(|panic| {
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
-                tracing::error!(%msg, "detection panicked");
-                Err(DetectError::Corrupt(format!(
-                    "the decoder failed on this file ({msg})"
-                )))
-            });
+        let result =
+            std::panic::catch_unwind(AssertUnwindSafe(|| engine.detect_sized(&bytes, size)))
+                .unwrap_or_else(|panic| {
+                    let msg = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".to_owned());
+                    tracing::error!(%msg, "detection panicked");
+                    Err(DetectError::Corrupt(format!(
+                        "the decoder failed on this file ({msg})"
+                    )))
+                });
         if let Ok(out) = &result {
             let t = &out.timings;
             tracing::debug!(

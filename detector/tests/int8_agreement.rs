@@ -54,7 +54,11 @@ fn int8_finds_every_confident_fp32_detection_on_photos_outside_its_calibration()
     let mut fp32 = engine(default_model_path(), Precision::Fp32);
     let mut int8 = engine(int8_model(), Precision::Int8);
     assert_eq!(int8.info().precision, Precision::Int8);
-    assert_eq!(int8.info().classes.len(), 80, "metadata survives quantization");
+    assert_eq!(
+        int8.info().classes.len(),
+        80,
+        "metadata survives quantization"
+    );
     let mut checked = 0;
     for name in ["bus.jpg", "zidane.jpg"] {
         let bytes = std::fs::read(default_assets_dir().join(name)).expect("sample photo");

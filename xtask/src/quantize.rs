@@ -15,9 +15,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
+use crate::Workspace;
 use crate::assets::{CALIBRATION_PHOTOS, INT8_MODEL, MODEL, sha256_file};
 use crate::tools::{self, ToolSet};
-use crate::Workspace;
 
 /// The quantization tool and what the script imports.
 pub const QUANTIZE_TOOLS: &ToolSet = &ToolSet {
@@ -85,8 +85,7 @@ fn input_key(script: &Path, assets: &Path) -> Result<String> {
         hasher.update(format!("requirement {req}\n"));
     }
     let mut add = |name: &str, path: &Path| -> Result<()> {
-        let digest =
-            sha256_file(path).with_context(|| format!("{} is missing", path.display()))?;
+        let digest = sha256_file(path).with_context(|| format!("{} is missing", path.display()))?;
         hasher.update(format!("{name} {digest}\n"));
         Ok(())
     };
