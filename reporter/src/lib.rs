@@ -56,8 +56,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use tracing::Instrument as _;
 use polybot_storage::{JobQueue, QueueStats};
+use tracing::Instrument as _;
 
 pub mod aws;
 pub mod cli;

@@ -207,12 +207,16 @@ impl Lint<'_> {
                 self.passed += 1;
                 eprintln!("lint: {tool} ok ({:.1} s)", started.elapsed().as_secs_f64());
             }
-            Err(e) if provider == polybot_deploy::terraform::ProviderSource::Registry
-                && !e.contains("lock file") =>
+            Err(e)
+                if provider == polybot_deploy::terraform::ProviderSource::Registry
+                    && !e.contains("lock file") =>
             {
                 eprintln!(
                     "lint: NOTICE: skipping {tool}: no provider mirror (POLYBOT_TF_PLUGIN_DIR) and the registry failed: {}",
-                    e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default()
+                    e.lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or_default()
                 );
             }
             Err(e) => self.fail(tool, reproduce, e),

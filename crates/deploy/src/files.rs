@@ -180,7 +180,14 @@ mod tests {
         assert_eq!(d.env.len(), 2, "{:?}", d.env);
         assert_eq!(
             d.healthcheck.as_deref(),
-            Some(&["d".to_owned(), "healthcheck".into(), "--url".into(), "http://127.0.0.1:1/healthz".into()][..])
+            Some(
+                &[
+                    "d".to_owned(),
+                    "healthcheck".into(),
+                    "--url".into(),
+                    "http://127.0.0.1:1/healthz".into()
+                ][..]
+            )
         );
     }
 }

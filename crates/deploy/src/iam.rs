@@ -112,66 +112,349 @@ use Caller::{Code, Host};
 use Resource::*;
 use Service::{Detector, Gateway, Reporter};
 
-const STORAGE_CHECK: &str = "polybot_storage::aws::connect_with (start-up) and Backends::check (/readyz)";
+const STORAGE_CHECK: &str =
+    "polybot_storage::aws::connect_with (start-up) and Backends::check (/readyz)";
 
 /// The table.
 pub const TABLE: &[Need] = &[
     // ------------------------------------------------------------ gateway
-    need(Gateway, Code, "s3:HeadBucket", "s3:ListBucket", Bucket, STORAGE_CHECK),
-    need(Gateway, Code, "s3:PutObject", "s3:PutObject", Objects, "S3ObjectStore::put: the original photo"),
-    need(Gateway, Code, "s3:PutObject", "kms:GenerateDataKey", DataKey, "S3ObjectStore::put: SSE-KMS with the stack's key"),
-    need(Gateway, Code, "s3:GetObject", "s3:GetObject", Objects, "S3ObjectStore::get: the annotated photo for the reply"),
-    need(Gateway, Code, "s3:GetObject", "kms:Decrypt", DataKey, "S3ObjectStore::get: SSE-KMS objects"),
-    need(Gateway, Code, "sqs:GetQueueAttributes", "sqs:GetQueueAttributes", Queue, STORAGE_CHECK),
-    need(Gateway, Code, "sqs:GetQueueAttributes", "sqs:GetQueueAttributes", DeadLetterQueue, STORAGE_CHECK),
-    need(Gateway, Code, "sqs:SendMessage", "sqs:SendMessage", Queue, "SqsJobQueue::send: one job per photo"),
-    need(Gateway, Code, "sqs:ReceiveMessage", "sqs:ReceiveMessage", DeadLetterQueue, "the dead-letter sweeper (gateway loops)"),
-    need(Gateway, Code, "sqs:DeleteMessage", "sqs:DeleteMessage", DeadLetterQueue, "the dead-letter sweeper, after answering the user"),
-    need(Gateway, Code, "sqs:ChangeMessageVisibility", "sqs:ChangeMessageVisibility", DeadLetterQueue, "the dead-letter sweeper, releasing a job it could not answer"),
-    need(Gateway, Code, "dynamodb:DescribeTable", "dynamodb:DescribeTable", Table, STORAGE_CHECK),
-    need(Gateway, Code, "dynamodb:PutItem", "dynamodb:PutItem", Table, "DynamoTable::create: the prediction record"),
-    need(Gateway, Code, "dynamodb:GetItem", "dynamodb:GetItem", Table, "DynamoTable::get: Results GetPrediction"),
-    need(Gateway, Code, "dynamodb:UpdateItem", "dynamodb:UpdateItem", Table, "DynamoTable::claim/finish/save_failure: leases and results"),
-    need(Gateway, Code, "dynamodb:DeleteItem", "dynamodb:DeleteItem", Table, "DynamoTable::release: a lease given back after a failure"),
-    need(Gateway, Code, "dynamodb:Query", "dynamodb:Query", TableIndexes, "DynamoTable::list_by_chat: the chat_id-time index"),
-    need(Gateway, Code, "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue", TelegramSecret, "polybot_storage::aws::telegram_secrets at start-up"),
-    need(Gateway, Code, "secretsmanager:GetSecretValue", "kms:Decrypt", DataKey, "the secret is encrypted with the stack's key"),
+    need(
+        Gateway,
+        Code,
+        "s3:HeadBucket",
+        "s3:ListBucket",
+        Bucket,
+        STORAGE_CHECK,
+    ),
+    need(
+        Gateway,
+        Code,
+        "s3:PutObject",
+        "s3:PutObject",
+        Objects,
+        "S3ObjectStore::put: the original photo",
+    ),
+    need(
+        Gateway,
+        Code,
+        "s3:PutObject",
+        "kms:GenerateDataKey",
+        DataKey,
+        "S3ObjectStore::put: SSE-KMS with the stack's key",
+    ),
+    need(
+        Gateway,
+        Code,
+        "s3:GetObject",
+        "s3:GetObject",
+        Objects,
+        "S3ObjectStore::get: the annotated photo for the reply",
+    ),
+    need(
+        Gateway,
+        Code,
+        "s3:GetObject",
+        "kms:Decrypt",
+        DataKey,
+        "S3ObjectStore::get: SSE-KMS objects",
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueAttributes",
+        Queue,
+        STORAGE_CHECK,
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueAttributes",
+        DeadLetterQueue,
+        STORAGE_CHECK,
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:SendMessage",
+        "sqs:SendMessage",
+        Queue,
+        "SqsJobQueue::send: one job per photo",
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:ReceiveMessage",
+        "sqs:ReceiveMessage",
+        DeadLetterQueue,
+        "the dead-letter sweeper (gateway loops)",
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:DeleteMessage",
+        "sqs:DeleteMessage",
+        DeadLetterQueue,
+        "the dead-letter sweeper, after answering the user",
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:ChangeMessageVisibility",
+        "sqs:ChangeMessageVisibility",
+        DeadLetterQueue,
+        "the dead-letter sweeper, releasing a job it could not answer",
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:DescribeTable",
+        "dynamodb:DescribeTable",
+        Table,
+        STORAGE_CHECK,
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:PutItem",
+        "dynamodb:PutItem",
+        Table,
+        "DynamoTable::create: the prediction record",
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:GetItem",
+        "dynamodb:GetItem",
+        Table,
+        "DynamoTable::get: Results GetPrediction",
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:UpdateItem",
+        "dynamodb:UpdateItem",
+        Table,
+        "DynamoTable::claim/finish/save_failure: leases and results",
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:DeleteItem",
+        "dynamodb:DeleteItem",
+        Table,
+        "DynamoTable::release: a lease given back after a failure",
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:Query",
+        "dynamodb:Query",
+        TableIndexes,
+        "DynamoTable::list_by_chat: the chat_id-time index",
+    ),
+    need(
+        Gateway,
+        Code,
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:GetSecretValue",
+        TelegramSecret,
+        "polybot_storage::aws::telegram_secrets at start-up",
+    ),
+    need(
+        Gateway,
+        Code,
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        DataKey,
+        "the secret is encrypted with the stack's key",
+    ),
     // ----------------------------------------------------------- detector
-    need(Detector, Code, "s3:HeadBucket", "s3:ListBucket", Bucket, STORAGE_CHECK),
-    need(Detector, Code, "s3:GetObject", "s3:GetObject", Objects, "the worker reads the original photo"),
-    need(Detector, Code, "s3:GetObject", "kms:Decrypt", DataKey, "SSE-KMS objects"),
-    need(Detector, Code, "s3:PutObject", "s3:PutObject", Objects, "the worker stores the annotated photo"),
-    need(Detector, Code, "s3:PutObject", "kms:GenerateDataKey", DataKey, "SSE-KMS with the stack's key"),
-    need(Detector, Code, "sqs:GetQueueAttributes", "sqs:GetQueueAttributes", Queue, STORAGE_CHECK),
-    need(Detector, Code, "sqs:GetQueueAttributes", "sqs:GetQueueAttributes", DeadLetterQueue, STORAGE_CHECK),
-    need(Detector, Code, "sqs:ReceiveMessage", "sqs:ReceiveMessage", Queue, "SqsJobQueue::receive: the worker loop"),
-    need(Detector, Code, "sqs:DeleteMessage", "sqs:DeleteMessage", Queue, "SqsJobQueue::delete: a finished job"),
-    need(Detector, Code, "sqs:ChangeMessageVisibility", "sqs:ChangeMessageVisibility", Queue, "SqsJobQueue::set_visibility: heartbeats and releases"),
-    need(Detector, Code, "dynamodb:DescribeTable", "dynamodb:DescribeTable", Table, STORAGE_CHECK),
-    need(Detector, Code, "dynamodb:UpdateItem", "dynamodb:UpdateItem", Table, "DynamoTable::save_summary: the detections"),
-    need(Detector, Code, "dynamodb:GetItem", "dynamodb:GetItem", Table, "DynamoTable::save_summary: after a failed condition, whether the record exists"),
-    need(Detector, Host, "autoscaling:CompleteLifecycleAction", "autoscaling:CompleteLifecycleAction", OwnGroup, "user data: polybot-drain, after stopping the container"),
-    need(Detector, Host, "autoscaling:SetInstanceHealth", "autoscaling:SetInstanceHealth", OwnGroup, "user data: polybot-health, when the container stays unhealthy"),
+    need(
+        Detector,
+        Code,
+        "s3:HeadBucket",
+        "s3:ListBucket",
+        Bucket,
+        STORAGE_CHECK,
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:GetObject",
+        "s3:GetObject",
+        Objects,
+        "the worker reads the original photo",
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:GetObject",
+        "kms:Decrypt",
+        DataKey,
+        "SSE-KMS objects",
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:PutObject",
+        "s3:PutObject",
+        Objects,
+        "the worker stores the annotated photo",
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:PutObject",
+        "kms:GenerateDataKey",
+        DataKey,
+        "SSE-KMS with the stack's key",
+    ),
+    need(
+        Detector,
+        Code,
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueAttributes",
+        Queue,
+        STORAGE_CHECK,
+    ),
+    need(
+        Detector,
+        Code,
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueAttributes",
+        DeadLetterQueue,
+        STORAGE_CHECK,
+    ),
+    need(
+        Detector,
+        Code,
+        "sqs:ReceiveMessage",
+        "sqs:ReceiveMessage",
+        Queue,
+        "SqsJobQueue::receive: the worker loop",
+    ),
+    need(
+        Detector,
+        Code,
+        "sqs:DeleteMessage",
+        "sqs:DeleteMessage",
+        Queue,
+        "SqsJobQueue::delete: a finished job",
+    ),
+    need(
+        Detector,
+        Code,
+        "sqs:ChangeMessageVisibility",
+        "sqs:ChangeMessageVisibility",
+        Queue,
+        "SqsJobQueue::set_visibility: heartbeats and releases",
+    ),
+    need(
+        Detector,
+        Code,
+        "dynamodb:DescribeTable",
+        "dynamodb:DescribeTable",
+        Table,
+        STORAGE_CHECK,
+    ),
+    need(
+        Detector,
+        Code,
+        "dynamodb:UpdateItem",
+        "dynamodb:UpdateItem",
+        Table,
+        "DynamoTable::save_summary: the detections",
+    ),
+    need(
+        Detector,
+        Code,
+        "dynamodb:GetItem",
+        "dynamodb:GetItem",
+        Table,
+        "DynamoTable::save_summary: after a failed condition, whether the record exists",
+    ),
+    need(
+        Detector,
+        Host,
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:CompleteLifecycleAction",
+        OwnGroup,
+        "user data: polybot-drain, after stopping the container",
+    ),
+    need(
+        Detector,
+        Host,
+        "autoscaling:SetInstanceHealth",
+        "autoscaling:SetInstanceHealth",
+        OwnGroup,
+        "user data: polybot-health, when the container stays unhealthy",
+    ),
     // ----------------------------------------------------------- reporter
-    need(Reporter, Code, "sqs:GetQueueAttributes", "sqs:GetQueueAttributes", Queue, "SqsJobQueue::verify and stats: the backlog"),
-    need(Reporter, Code, "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingGroups", Any, "AsgInstanceCounter: InService detectors"),
-    need(Reporter, Code, "cloudwatch:PutMetricData", "cloudwatch:PutMetricData", Any, "CloudWatchSink: BacklogPerInstance"),
-    need(Reporter, Host, "autoscaling:SetInstanceHealth", "autoscaling:SetInstanceHealth", OwnGroup, "user data: polybot-health, when the container stays unhealthy"),
+    need(
+        Reporter,
+        Code,
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueAttributes",
+        Queue,
+        "SqsJobQueue::verify and stats: the backlog",
+    ),
+    need(
+        Reporter,
+        Code,
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:DescribeAutoScalingGroups",
+        Any,
+        "AsgInstanceCounter: InService detectors",
+    ),
+    need(
+        Reporter,
+        Code,
+        "cloudwatch:PutMetricData",
+        "cloudwatch:PutMetricData",
+        Any,
+        "CloudWatchSink: BacklogPerInstance",
+    ),
+    need(
+        Reporter,
+        Host,
+        "autoscaling:SetInstanceHealth",
+        "autoscaling:SetInstanceHealth",
+        OwnGroup,
+        "user data: polybot-health, when the container stays unhealthy",
+    ),
 ];
 
 /// Rows every service has: the instance pulls its image and ships its logs.
 pub const HOST_COMMON: &[(&str, Resource, &str)] = &[
-    ("ecr:GetAuthorizationToken", Any, "user data: docker login to ECR"),
+    (
+        "ecr:GetAuthorizationToken",
+        Any,
+        "user data: docker login to ECR",
+    ),
     ("ecr:BatchGetImage", OwnRepository, "user data: docker pull"),
-    ("ecr:GetDownloadUrlForLayer", OwnRepository, "user data: docker pull"),
-    ("ecr:BatchCheckLayerAvailability", OwnRepository, "user data: docker pull"),
+    (
+        "ecr:GetDownloadUrlForLayer",
+        OwnRepository,
+        "user data: docker pull",
+    ),
+    (
+        "ecr:BatchCheckLayerAvailability",
+        OwnRepository,
+        "user data: docker pull",
+    ),
     ("logs:CreateLogStream", OwnLogStreams, "the awslogs driver"),
     ("logs:PutLogEvents", OwnLogStreams, "the awslogs driver"),
 ];
 
 /// Every row for `service`, the common host rows included.
 pub fn needs(service: Service) -> Vec<Need> {
-    let mut rows: Vec<Need> = TABLE.iter().copied().filter(|n| n.service == service).collect();
+    let mut rows: Vec<Need> = TABLE
+        .iter()
+        .copied()
+        .filter(|n| n.service == service)
+        .collect();
     rows.extend(HOST_COMMON.iter().map(|&(action, resource, site)| Need {
         service,
         caller: Host,
@@ -187,7 +470,10 @@ pub fn needs(service: Service) -> Vec<Need> {
 /// resources.
 pub fn glob(pattern: &str, value: &str, case_insensitive: bool) -> bool {
     let (p, v): (Vec<char>, Vec<char>) = if case_insensitive {
-        (pattern.to_lowercase().chars().collect(), value.to_lowercase().chars().collect())
+        (
+            pattern.to_lowercase().chars().collect(),
+            value.to_lowercase().chars().collect(),
+        )
     } else {
         (pattern.chars().collect(), value.chars().collect())
     };
@@ -227,7 +513,10 @@ pub struct Statement {
 fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -236,7 +525,8 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 /// and NotAction/NotResource are rejected: our roles use none, and this
 /// evaluator does not model them.
 pub fn allow_statements(policy: &str) -> Result<Vec<Statement>, String> {
-    let doc: Value = serde_json::from_str(policy).map_err(|e| format!("policy is not JSON: {e}"))?;
+    let doc: Value =
+        serde_json::from_str(policy).map_err(|e| format!("policy is not JSON: {e}"))?;
     let statements = match doc.get("Statement") {
         Some(Value::Array(a)) => a.clone(),
         Some(s @ Value::Object(_)) => vec![s.clone()],
@@ -251,7 +541,11 @@ pub fn allow_statements(policy: &str) -> Result<Vec<Statement>, String> {
             return Err(format!("only Allow statements are modelled: {s}"));
         }
         out.push(Statement {
-            sid: s.get("Sid").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            sid: s
+                .get("Sid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             actions: strings(s.get("Action")),
             resources: strings(s.get("Resource")),
         });
@@ -276,7 +570,11 @@ mod tests {
         assert!(glob("s3:Get*", "s3:GetObject", true));
         assert!(glob("S3:getobject", "s3:GetObject", true));
         assert!(!glob("s3:Put*", "s3:GetObject", true));
-        assert!(glob("arn:aws:s3:::b/*", "arn:aws:s3:::b/1/original/x.jpg", false));
+        assert!(glob(
+            "arn:aws:s3:::b/*",
+            "arn:aws:s3:::b/1/original/x.jpg",
+            false
+        ));
         assert!(!glob("arn:aws:s3:::b/*", "arn:aws:s3:::b", false));
         assert!(glob(
             "arn:aws:autoscaling:r:1:autoScalingGroup:*:autoScalingGroupName/polybot-detector",

@@ -65,7 +65,9 @@ fn is_mirror(dir: &Path) -> bool {
             std::fs::read_dir(v.path()).is_ok_and(|platforms| {
                 platforms.flatten().any(|p| {
                     p.file_name().to_string_lossy() == "linux_amd64"
-                        || p.file_name().to_string_lossy().starts_with(std::env::consts::OS)
+                        || p.file_name()
+                            .to_string_lossy()
+                            .starts_with(std::env::consts::OS)
                 })
             })
         })
@@ -161,7 +163,8 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
         let name = entry.file_name();
         let n = name.to_string_lossy();
         // Never a local .terraform folder, state or plan from a user's run.
-        if n == ".terraform" || n.ends_with(".tfstate") || n.contains(".tfstate.") || n == "tfplan" {
+        if n == ".terraform" || n.ends_with(".tfstate") || n.contains(".tfstate.") || n == "tfplan"
+        {
             continue;
         }
         let target = to.join(&name);
@@ -177,10 +180,18 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 impl Workdir {
     /// Copies `source` (the repository's `terraform/`) into `scratch` and
     /// adds the moto override.
-    pub fn new(terraform: PathBuf, source: &Path, scratch: &Path, endpoint: &str) -> Result<Self, String> {
+    pub fn new(
+        terraform: PathBuf,
+        source: &Path,
+        scratch: &Path,
+        endpoint: &str,
+    ) -> Result<Self, String> {
         let work = Self::copy(terraform, source, &scratch.join("terraform"))?;
-        std::fs::write(work.dir.join("zz_moto_override.tf"), moto_override(endpoint))
-            .map_err(|e| format!("writing the override: {e}"))?;
+        std::fs::write(
+            work.dir.join("zz_moto_override.tf"),
+            moto_override(endpoint),
+        )
+        .map_err(|e| format!("writing the override: {e}"))?;
         Ok(work)
     }
 
@@ -275,14 +286,20 @@ impl Workdir {
     /// Selects the workspace `name`, creating it if needed.
     pub fn workspace(&self, name: &str) -> Result<(), String> {
         if self
-            .run(&["workspace", "select", "-no-color", name], Duration::from_secs(60))?
+            .run(
+                &["workspace", "select", "-no-color", name],
+                Duration::from_secs(60),
+            )?
             .status
             .success()
         {
             return Ok(());
         }
-        self.ok(&["workspace", "new", "-no-color", name], Duration::from_secs(60))
-            .map(|_| ())
+        self.ok(
+            &["workspace", "new", "-no-color", name],
+            Duration::from_secs(60),
+        )
+        .map(|_| ())
     }
 
     /// `terraform show -json [file]`.
@@ -324,8 +341,18 @@ pub fn planned_creates(plan: &Value) -> Vec<(String, String)> {
 /// included: (address, type, values).
 pub fn state_resources(state: &Value) -> Vec<(String, String, String, Value)> {
     fn walk(module: &Value, out: &mut Vec<(String, String, String, Value)>) {
-        for r in module.get("resources").and_then(Value::as_array).into_iter().flatten() {
-            let get = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        for r in module
+            .get("resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let get = |k: &str| {
+                r.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
             out.push((
                 get("address"),
                 get("mode"),
@@ -333,7 +360,12 @@ pub fn state_resources(state: &Value) -> Vec<(String, String, String, Value)> {
                 r.get("values").cloned().unwrap_or(Value::Null),
             ));
         }
-        for child in module.get("child_modules").and_then(Value::as_array).into_iter().flatten() {
+        for child in module
+            .get("child_modules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             walk(child, out);
         }
     }

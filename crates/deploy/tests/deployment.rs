@@ -36,8 +36,7 @@ use base64::Engine as _;
 use polybot_deploy::files::{Dockerfile, UserData, user_data_from_base64};
 use polybot_deploy::iam::{self, Resource, Service};
 use polybot_deploy::terraform::{
-    ProviderSource, Workdir, find_provider, find_terraform, planned_creates, state_resources,
-    tfvar,
+    ProviderSource, Workdir, find_provider, find_terraform, planned_creates, state_resources, tfvar,
 };
 use polybot_deploy::{binaries, workspace_root};
 use polybot_testkit::{MotoServer, install_crypto_provider};
@@ -75,7 +74,9 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
     let required = std::env::var("POLYBOT_REQUIRE_DEPLOY_TEST").is_ok_and(|v| v == "1");
     let skip = |why: String| {
         assert!(!required, "POLYBOT_REQUIRE_DEPLOY_TEST=1 but: {why}");
-        say(&format!("SKIP deployment test (terraform against moto): {why}"));
+        say(&format!(
+            "SKIP deployment test (terraform against moto): {why}"
+        ));
     };
     let terraform = match find_terraform() {
         Ok(t) => t,
@@ -110,7 +111,10 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
             return skip(format!(
                 "no AWS provider: no filesystem mirror found (set POLYBOT_TF_PLUGIN_DIR) and \
                  `terraform init` from the registry failed: {}",
-                e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default()
+                e.lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or_default()
             ));
         }
         panic!("{e}");
@@ -243,7 +247,10 @@ fn region_files(dir: &Path) -> Vec<(String, PathBuf)> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let region = name.strip_prefix("region.")?.strip_suffix(".tfvars")?.to_owned();
+            let region = name
+                .strip_prefix("region.")?
+                .strip_suffix(".tfvars")?
+                .to_owned();
             Some((region, e.path()))
         })
         .collect();
@@ -252,7 +259,10 @@ fn region_files(dir: &Path) -> Vec<(String, PathBuf)> {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().expect("a file").to_string_lossy().into_owned()
+    p.file_name()
+        .expect("a file")
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The public hosted zone the configuration looks up (it must exist before
@@ -301,7 +311,10 @@ struct Stack {
 
 impl Stack {
     fn from_state(resources: &[(String, String, String, Value)]) -> Self {
-        fn values<'a>(resources: &'a [(String, String, String, Value)], address: &str) -> &'a Value {
+        fn values<'a>(
+            resources: &'a [(String, String, String, Value)],
+            address: &str,
+        ) -> &'a Value {
             &resources
                 .iter()
                 .find(|r| r.0 == address)
@@ -332,32 +345,40 @@ impl Stack {
                 resources,
                 "module.detector.aws_autoscaling_policy.backlog_per_instance",
             )
-                .pointer("/target_tracking_configuration/0/target_value")
-                .and_then(Value::as_f64)
-                .expect("the detector policy's target value"),
+            .pointer("/target_tracking_configuration/0/target_value")
+            .and_then(Value::as_f64)
+            .expect("the detector policy's target value"),
         };
         for service in Service::ALL {
             let m = format!("module.{}.module.service", service.name());
-            let ud = user_data_from_base64(&s(&format!("{m}.aws_launch_template.this"), "user_data"))
-                .unwrap_or_else(|e| panic!("{service:?}'s user data: {e}"));
+            let ud =
+                user_data_from_base64(&s(&format!("{m}.aws_launch_template.this"), "user_data"))
+                    .unwrap_or_else(|e| panic!("{service:?}'s user data: {e}"));
             assert_eq!(ud.container, service.name());
             stack.user_data.insert(service, ud);
-            stack
-                .policies
-                .insert(service, s(&format!("{m}.aws_iam_role_policy.this"), "policy"));
-            stack
-                .group_arns
-                .insert(service, s(&format!("{m}.aws_autoscaling_group.this"), "arn"));
-            stack
-                .group_names
-                .insert(service, s(&format!("{m}.aws_autoscaling_group.this"), "name"));
-            stack
-                .log_group_arns
-                .insert(service, s(&format!("{m}.aws_cloudwatch_log_group.this"), "arn"));
+            stack.policies.insert(
+                service,
+                s(&format!("{m}.aws_iam_role_policy.this"), "policy"),
+            );
+            stack.group_arns.insert(
+                service,
+                s(&format!("{m}.aws_autoscaling_group.this"), "arn"),
+            );
+            stack.group_names.insert(
+                service,
+                s(&format!("{m}.aws_autoscaling_group.this"), "name"),
+            );
+            stack.log_group_arns.insert(
+                service,
+                s(&format!("{m}.aws_cloudwatch_log_group.this"), "arn"),
+            );
             stack.repository_arns.insert(
                 service,
                 s(
-                    &format!("module.storage.aws_ecr_repository.service[\"{}\"]", service.name()),
+                    &format!(
+                        "module.storage.aws_ecr_repository.service[\"{}\"]",
+                        service.name()
+                    ),
                     "arn",
                 ),
             );
@@ -379,7 +400,9 @@ impl Stack {
             Resource::DataKey => self.kms_key_arn.clone(),
             Resource::DetectorGroup => self.group_arns[&Service::Detector].clone(),
             Resource::OwnGroup => self.group_arns[&service].clone(),
-            Resource::OwnLogStreams => format!("{log_group}:log-stream:{}/i-0123456789", service.name()),
+            Resource::OwnLogStreams => {
+                format!("{log_group}:log-stream:{}/i-0123456789", service.name())
+            }
             Resource::OwnRepository => self.repository_arns[&service].clone(),
             Resource::Any => "*".to_owned(),
         }
@@ -427,10 +450,17 @@ fn check_grants(stack: &Stack) {
     }
     say(&format!(
         "deployment: IAM: {} table rows checked against the applied role policies; {} missing, {} grants no row needs{}",
-        Service::ALL.iter().map(|s| iam::needs(*s).len()).sum::<usize>(),
+        Service::ALL
+            .iter()
+            .map(|s| iam::needs(*s).len())
+            .sum::<usize>(),
         missing.len(),
         unneeded.len(),
-        if unneeded.is_empty() { String::new() } else { format!(": {unneeded:?}") }
+        if unneeded.is_empty() {
+            String::new()
+        } else {
+            format!(": {unneeded:?}")
+        }
     ));
     assert!(
         missing.is_empty(),
@@ -551,7 +581,8 @@ fn start(
     logs: &Path,
 ) -> Running {
     let program = binaries::binary(&docker.entrypoint[0]).unwrap_or_else(|e| panic!("{e}"));
-    let log = std::fs::File::create(logs.join(format!("{}.log", service.name()))).expect("log file");
+    let log =
+        std::fs::File::create(logs.join(format!("{}.log", service.name()))).expect("log file");
     let child = Command::new(program)
         .args(&docker.entrypoint[1..])
         .args(&ud.command)
@@ -633,7 +664,9 @@ async fn round_trip(
     let http = reqwest::Client::new();
     let moto_api = |action: &str| format!("{}/moto-api/recorder/{action}", moto.endpoint());
 
-    let emulator = Emulator::start("127.0.0.1:0").await.expect("the Telegram emulator starts");
+    let emulator = Emulator::start("127.0.0.1:0")
+        .await
+        .expect("the Telegram emulator starts");
     // The operator's step after the first apply (docs/DEPLOY.md): the bot's
     // token and webhook secret go into the secret Terraform created.
     aws_sdk_secretsmanager::Client::new(&sdk)
@@ -672,8 +705,14 @@ async fn round_trip(
             .get("POLYBOT_HTTP_LISTEN")
             .or(d.env.get("POLYBOT_HTTP_LISTEN"))
             .unwrap_or_else(|| panic!("{s:?}: no POLYBOT_HTTP_LISTEN"));
-        let probe = d.healthcheck.as_ref().unwrap_or_else(|| panic!("{s:?}: no HEALTHCHECK"));
-        let url = probe.iter().find(|a| a.starts_with("http://")).expect("a URL in HEALTHCHECK");
+        let probe = d
+            .healthcheck
+            .as_ref()
+            .unwrap_or_else(|| panic!("{s:?}: no HEALTHCHECK"));
+        let url = probe
+            .iter()
+            .find(|a| a.starts_with("http://"))
+            .expect("a URL in HEALTHCHECK");
         assert_eq!(
             port_of(listen),
             port_of(url),
@@ -720,8 +759,14 @@ async fn round_trip(
             // results.<private zone>:50051 (the internal NLB) → the gateway.
             ("POLYBOT_RESULTS_URL", format!("http://{gw_grpc}")),
             // The image's copies of the model and runtime → the test assets.
-            ("POLYBOT_MODEL", asset(Some("POLYBOT_MODEL"), "yolo11n.onnx")),
-            ("ORT_DYLIB_PATH", asset(Some("ORT_DYLIB_PATH"), "libonnxruntime.so.1.32.0")),
+            (
+                "POLYBOT_MODEL",
+                asset(Some("POLYBOT_MODEL"), "yolo11n.onnx"),
+            ),
+            (
+                "ORT_DYLIB_PATH",
+                asset(Some("ORT_DYLIB_PATH"), "libonnxruntime.so.1.32.0"),
+            ),
             ("POLYBOT_DATA_DIR", data_dir.clone()),
         ],
         &aws(Service::Detector),
@@ -738,10 +783,19 @@ async fn round_trip(
 
     // Record every AWS call from here on.
     for action in ["reset-recording", "start-recording"] {
-        http.post(moto_api(action)).send().await.expect("moto recorder");
+        http.post(moto_api(action))
+            .send()
+            .await
+            .expect("moto recorder");
     }
 
-    let mut gateway = start(Service::Gateway, &gw_docker, ud(Service::Gateway), &gw_env, &logs);
+    let mut gateway = start(
+        Service::Gateway,
+        &gw_docker,
+        ud(Service::Gateway),
+        &gw_env,
+        &logs,
+    );
     wait_ok(&mut gateway, "/readyz", &logs, Duration::from_secs(60)).await;
 
     // Scale from zero: no detector in service, a photo waits; the value the
@@ -766,9 +820,15 @@ async fn round_trip(
     let first = client
         .wait_for_messages(chat, 1, Duration::from_secs(60))
         .await
-        .unwrap_or_else(|e| panic!("no acknowledgement: {e}; gateway log:\n{}", read_log(&logs, "gateway")));
+        .unwrap_or_else(|e| {
+            panic!(
+                "no acknowledgement: {e}; gateway log:\n{}",
+                read_log(&logs, "gateway")
+            )
+        });
     assert_eq!(first[0].kind, SentKind::Text, "{first:#?}");
-    let mut once = std::process::Command::new(binaries::binary(&rep_docker.entrypoint[0]).expect("reporter"));
+    let mut once =
+        std::process::Command::new(binaries::binary(&rep_docker.entrypoint[0]).expect("reporter"));
     once.args(&ud(Service::Reporter).command)
         .arg("--once")
         .env_clear()
@@ -790,7 +850,10 @@ async fn round_trip(
             .unwrap_or_else(|| panic!("no BacklogPerInstance in {stdout:?}"));
         // moto terminates the group's instances asynchronously.
         if stdout.contains("instances=0") || start_wait.elapsed() > Duration::from_secs(30) {
-            assert!(stdout.contains("instances=0"), "the detector group did not reach zero: {stdout}");
+            assert!(
+                stdout.contains("instances=0"),
+                "the detector group did not reach zero: {stdout}"
+            );
             break value;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -806,9 +869,21 @@ async fn round_trip(
         stack.target_backlog
     );
 
-    let mut reporter = start(Service::Reporter, &rep_docker, ud(Service::Reporter), &rep_env, &logs);
+    let mut reporter = start(
+        Service::Reporter,
+        &rep_docker,
+        ud(Service::Reporter),
+        &rep_env,
+        &logs,
+    );
     wait_ok(&mut reporter, "/readyz", &logs, Duration::from_secs(60)).await;
-    let mut detector = start(Service::Detector, &det_docker, ud(Service::Detector), &det_env, &logs);
+    let mut detector = start(
+        Service::Detector,
+        &det_docker,
+        ud(Service::Detector),
+        &det_env,
+        &logs,
+    );
     wait_ok(&mut detector, "/healthz", &logs, Duration::from_secs(120)).await;
 
     let replies = client
@@ -824,16 +899,32 @@ async fn round_trip(
     let reply = &replies[1];
     assert_eq!(reply.kind, SentKind::Photo, "{replies:#?}");
     let caption = reply.caption.as_deref().unwrap_or_default();
-    assert!(caption.contains("bus") && caption.contains("person"), "{replies:#?}");
-    assert_eq!(reply.reply_to_message_id, sent.message_id, "the reply quotes the photo");
+    assert!(
+        caption.contains("bus") && caption.contains("person"),
+        "{replies:#?}"
+    );
+    assert_eq!(
+        reply.reply_to_message_id, sent.message_id,
+        "the reply quotes the photo"
+    );
     let file = reply.file.as_ref().expect("the reply carries a photo");
-    let annotated = client.file_bytes(&file.file_id).await.expect("the annotated photo");
-    assert!(annotated.starts_with(&[0xFF, 0xD8]), "the annotated photo is a JPEG");
+    let annotated = client
+        .file_bytes(&file.file_id)
+        .await
+        .expect("the annotated photo");
+    assert!(
+        annotated.starts_with(&[0xFF, 0xD8]),
+        "the annotated photo is a JPEG"
+    );
     say("deployment: photo round trip on the applied stack: the user got the annotated photo");
 
     // Every image's HEALTHCHECK, as written (port aside) and in the
     // container's environment, passes against its running binary.
-    for (running, d) in [(&gateway, &gw_docker), (&detector, &det_docker), (&reporter, &rep_docker)] {
+    for (running, d) in [
+        (&gateway, &gw_docker),
+        (&detector, &det_docker),
+        (&reporter, &rep_docker),
+    ] {
         let probe = d.healthcheck.clone().expect("HEALTHCHECK");
         let port = port_of(&running.http);
         let args: Vec<String> = probe[1..]
@@ -854,12 +945,19 @@ async fn round_trip(
             .stderr(Stdio::null())
             .status()
             .expect("healthcheck");
-        assert!(status.success(), "{}: HEALTHCHECK {args:?} failed ({status})", running.name);
+        assert!(
+            status.success(),
+            "{}: HEALTHCHECK {args:?} failed ({status})",
+            running.name
+        );
     }
 
     drop((gateway, detector, reporter));
     emulator.shutdown().await;
-    http.post(moto_api("stop-recording")).send().await.expect("moto recorder");
+    http.post(moto_api("stop-recording"))
+        .send()
+        .await
+        .expect("moto recorder");
     let recording = http
         .get(moto_api("download-recording"))
         .send()
@@ -877,18 +975,30 @@ fn calls_by_service(recording: &str) -> BTreeMap<Service, BTreeSet<String>> {
     for line in recording.lines().filter(|l| !l.trim().is_empty()) {
         let entry: Value = serde_json::from_str(line).expect("a recorded request");
         let header = |name: &str| -> Option<String> {
-            entry.get("headers")?.as_object()?.iter().find_map(|(k, v)| {
-                k.eq_ignore_ascii_case(name).then(|| v.as_str().unwrap_or_default().to_owned())
-            })
+            entry
+                .get("headers")?
+                .as_object()?
+                .iter()
+                .find_map(|(k, v)| {
+                    k.eq_ignore_ascii_case(name)
+                        .then(|| v.as_str().unwrap_or_default().to_owned())
+                })
         };
-        let Some(auth) = header("Authorization") else { continue };
-        let Some(credential) = auth.split("Credential=").nth(1) else { continue };
+        let Some(auth) = header("Authorization") else {
+            continue;
+        };
+        let Some(credential) = auth.split("Credential=").nth(1) else {
+            continue;
+        };
         let parts: Vec<&str> = credential.split('/').collect();
         let (key, signing) = (parts[0], parts.get(3).copied().unwrap_or_default());
         let Some(service) = Service::ALL.into_iter().find(|s| access_key(*s) == key) else {
             continue;
         };
-        let body = entry.get("body").and_then(Value::as_str).unwrap_or_default();
+        let body = entry
+            .get("body")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let body = if entry.get("body_encoded").and_then(Value::as_bool) == Some(true) {
             base64::engine::general_purpose::STANDARD
                 .decode(body)
@@ -906,14 +1016,18 @@ fn calls_by_service(recording: &str) -> BTreeMap<Service, BTreeSet<String>> {
                 other => other,
             };
             format!("{iam_prefix}:{op}")
-        } else if let Some(action) = body
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("Action="))
-        {
-            let iam_prefix = if signing == "monitoring" { "cloudwatch" } else { signing };
+        } else if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+            let iam_prefix = if signing == "monitoring" {
+                "cloudwatch"
+            } else {
+                signing
+            };
             format!("{iam_prefix}:{action}")
         } else if signing == "s3" {
-            let method = entry.get("method").and_then(Value::as_str).unwrap_or_default();
+            let method = entry
+                .get("method")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let url = entry.get("url").and_then(Value::as_str).unwrap_or_default();
             let path = url
                 .split("://")
@@ -921,7 +1035,11 @@ fn calls_by_service(recording: &str) -> BTreeMap<Service, BTreeSet<String>> {
                 .and_then(|r| r.find('/').map(|i| &r[i..]))
                 .unwrap_or(url);
             let (path, query) = path.split_once('?').unwrap_or((path, ""));
-            let segments = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).count();
+            let segments = path
+                .trim_matches('/')
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .count();
             let op = match (method, segments) {
                 ("HEAD", 1) => "HeadBucket",
                 ("GET", 1) if query.contains("list-type=2") => "ListObjectsV2",

@@ -148,5 +148,9 @@ fn the_reporter_image_healthcheck_passes_against_a_running_reporter() {
         "`reporter {}` never passed; the reporter's log:\n{log}",
         args.join(" ")
     );
-    assert_eq!(others, [true, true], "/readyz, /metrics; the reporter's log:\n{log}");
+    assert_eq!(
+        others,
+        [true, true],
+        "/readyz, /metrics; the reporter's log:\n{log}"
+    );
 }
