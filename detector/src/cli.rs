@@ -324,8 +324,7 @@ mod tests {
     #[test]
     fn the_results_token_is_never_a_flag() {
         let err = Cli::try_parse_from(["detector", "worker", "--results-token", "x"])
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
         let cmd = Cli::command();
         let worker = cmd.find_subcommand("worker").expect("worker");
