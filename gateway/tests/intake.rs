@@ -304,6 +304,14 @@ impl PredictionTable for LostFinish {
     async fn release(&self, key: ClaimKey, lease: LeaseId) -> polybot_storage::Result<()> {
         self.inner.release(key, lease).await
     }
+    async fn renew(
+        &self,
+        key: ClaimKey,
+        lease: LeaseId,
+        duration: Duration,
+    ) -> polybot_storage::Result<bool> {
+        self.inner.renew(key, lease, duration).await
+    }
     async fn check(&self) -> polybot_storage::Result<()> {
         self.inner.check().await
     }
