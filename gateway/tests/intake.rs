@@ -52,10 +52,12 @@ struct Setup {
     mode: TelegramMode,
     retries: RetryBudget,
     wrap: Box<dyn FnOnce(Backends) -> Backends + Send>,
-    before_start: Option<Box<dyn FnOnce(&EmulatorClient) -> ScriptFuture + Send>>,
+    before_start: Option<BeforeStart>,
 }
 
 type ScriptFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+/// Scripts the emulator before the gateway starts (e.g. faults on start-up calls).
+type BeforeStart = Box<dyn FnOnce(&EmulatorClient) -> ScriptFuture + Send>;
 
 impl Default for Setup {
     fn default() -> Self {

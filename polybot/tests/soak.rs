@@ -104,7 +104,11 @@ impl Rig {
     async fn send(&self, chat: i64, good: bool, n: usize) -> Sent {
         let at = now();
         let queued = if good {
-            let name = if n % 2 == 0 { "bus.jpg" } else { "zidane.jpg" };
+            let name = if n.is_multiple_of(2) {
+                "bus.jpg"
+            } else {
+                "zidane.jpg"
+            };
             self.client
                 .send_user_photo(chat, photo(name), &UserMessageOptions::default())
                 .await
