@@ -364,9 +364,10 @@ mod tests {
 
     #[test]
     fn a_message_the_telegram_types_refuse_is_still_answered_in_its_chat() {
-        // `photo` must be an array of sizes: teloxide refuses this message.
-        let body = br#"{"update_id": 9, "message": {"message_id": 3, "date": 1,
-            "chat": {"id": 77, "type": "private"}, "photo": "not a list"}}"#;
+        // `date` must be a number: teloxide refuses this message (a malformed
+        // `photo` is not enough: it reads that as a service message).
+        let body = br#"{"update_id": 9, "message": {"message_id": 3, "date": "yesterday",
+            "chat": {"id": 77, "type": "private"}, "text": "hi"}}"#;
         assert_eq!(
             parse_bytes(body),
             Ok(Inbound::Other {
