@@ -244,6 +244,13 @@ impl BotApi {
                         message: "a file download failed".into(),
                     }));
             }
+            // A declared length past the limit is refused before any of it
+            // is read; an undeclared or understated one is caught by counting.
+            if let Some(declared) = response.content_length()
+                && declared > max_bytes
+            {
+                return Ok(Err(declared));
+            }
             let mut buf = Vec::new();
             while let Some(chunk) = response.chunk().await.map_err(|e| BotApiError::Network {
                 method: METHOD,

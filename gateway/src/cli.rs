@@ -14,6 +14,7 @@ use polybot_telemetry::TelemetryArgs;
 use secrecy::SecretString;
 
 use crate::TelegramMode;
+use crate::secret::WebhookSecret;
 
 #[derive(Parser)]
 #[command(
@@ -185,14 +186,27 @@ impl TelegramArgs {
     /// instead keeps the default, generated credentials (see
     /// [`GatewayConfig::default`](crate::GatewayConfig)) and hands them to
     /// its detector in-process.
+    ///
+    /// A webhook secret that breaks the rules of [`WebhookSecret`] is an
+    /// error that names where it came from.
     pub fn gateway_config(
         &self,
         secrets: TelegramSecrets,
         backend: &BackendArgs,
-    ) -> crate::GatewayConfig {
+    ) -> anyhow::Result<crate::GatewayConfig> {
+        let webhook_secret = secrets
+            .webhook_secret
+            .map(WebhookSecret::parse)
+            .transpose()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the webhook secret (TELEGRAM_WEBHOOK_SECRET, TELEGRAM_WEBHOOK_SECRET_FILE or \
+                     `webhook_secret` in the POLYBOT_TELEGRAM_SECRET_ID secret) is refused: {e}"
+                )
+            })?;
         let mut config = crate::GatewayConfig {
             mode: self.telegram_mode,
-            webhook_secret: secrets.webhook_secret,
+            webhook_secret,
             public_url: self.public_url.clone(),
             messaging_system: backend.messaging_system(),
             ..crate::GatewayConfig::default()
@@ -205,7 +219,7 @@ impl TelegramArgs {
         } else if let Some(operator) = secrets.operator_token {
             config.results_credentials.operator = Some(operator);
         }
-        config
+        Ok(config)
     }
 
     /// Whether a results token was configured (the environment, a file or
@@ -257,7 +271,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             _ => None,
         },
-        ..args.telegram.gateway_config(secrets, &args.backend)
+        ..args.telegram.gateway_config(secrets, &args.backend)?
     };
     let http = listen("POLYBOT_HTTP_LISTEN", args.http_listen).await?;
     let grpc = listen("POLYBOT_GRPC_LISTEN", args.grpc_listen).await?;

@@ -17,6 +17,7 @@ pub mod messenger;
 mod metrics;
 pub mod outbox;
 pub mod replies;
+pub mod secret;
 pub mod startup;
 pub mod supervise;
 
@@ -27,7 +28,6 @@ use std::time::Duration;
 
 use polybot_proto::v1::results_server::ResultsServer;
 use polybot_storage::Backends;
-use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -58,7 +58,7 @@ pub struct TlsFiles {
 pub struct GatewayConfig {
     pub mode: TelegramMode,
     /// Required in webhook mode: Telegram sends it in every delivery.
-    pub webhook_secret: Option<SecretString>,
+    pub webhook_secret: Option<secret::WebhookSecret>,
     /// If set, the webhook is registered with Telegram at start-up.
     pub public_url: Option<reqwest::Url>,
     pub tls: Option<TlsFiles>,
@@ -76,6 +76,12 @@ pub struct GatewayConfig {
     pub update_retries: intake::RetryBudget,
     /// Pauses between start-up calls to Telegram that failed for now.
     pub startup_backoff: supervise::Backoff,
+    /// How long a new connection may take to send its first request; one
+    /// that is slower (or sends nothing) is closed.
+    pub header_read_timeout: Duration,
+    /// How long one HTTP request (body included) may take before it is
+    /// answered 408.
+    pub request_timeout: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -91,6 +97,8 @@ impl Default for GatewayConfig {
             results_credentials: polybot_proto::auth::ResultsCredentials::generate(),
             update_retries: intake::RetryBudget::default(),
             startup_backoff: supervise::Backoff::default(),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -101,10 +109,6 @@ pub enum GatewayError {
         "webhook mode needs a secret: set TELEGRAM_WEBHOOK_SECRET or POLYBOT_TELEGRAM_SECRET_ID"
     )]
     MissingWebhookSecret,
-    #[error(
-        "the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
-    )]
-    BadWebhookSecret,
     #[error("could not load the TLS certificate or key ({cert}, {key}): {reason}")]
     Tls {
         cert: PathBuf,
@@ -122,6 +126,10 @@ pub enum GatewayError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
+
+/// How long a kept-alive connection may sit between requests: above the
+/// ALB's default idle timeout (60 s), as AWS advises for targets.
+const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(75);
 
 /// A running gateway.
 pub struct Gateway {
@@ -142,19 +150,8 @@ impl Gateway {
         http_listener: TcpListener,
         grpc_listener: TcpListener,
     ) -> Result<Self, GatewayError> {
-        if config.mode == TelegramMode::Webhook {
-            let secret = config
-                .webhook_secret
-                .as_ref()
-                .ok_or(GatewayError::MissingWebhookSecret)?;
-            let s = secret.expose_secret();
-            let valid = !s.is_empty()
-                && s.len() <= 256
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid {
-                return Err(GatewayError::BadWebhookSecret);
-            }
+        if config.mode == TelegramMode::Webhook && config.webhook_secret.is_none() {
+            return Err(GatewayError::MissingWebhookSecret);
         }
         config.results_credentials.validate()?;
         let http_addr = http_listener.local_addr()?;
@@ -229,19 +226,45 @@ impl Gateway {
         } else {
             None
         };
-        let router = http::router(http::AppState {
-            intake: Arc::clone(&intake),
-            webhook_secret,
-            health: health.clone(),
+        let router = http::router(
+            http::AppState {
+                intake: Arc::clone(&intake),
+                webhook_secret,
+                health: health.clone(),
+            },
+            config.request_timeout,
+        );
+        // Both plain HTTP (behind the ALB) and HTTPS run on hyper through
+        // axum-server, which lets us bound how long a client may take to
+        // send its headers: otherwise half-open connections pile up. The
+        // first request is bounded from the accept; later ones on a
+        // kept-alive connection by hyper's header timeout, which also
+        // bounds the idle time between requests and so must outlast the
+        // ALB's idle timeout (60 s): a target that closes first makes the
+        // ALB answer 502. HTTP/1.1 only: that is what Telegram and the ALB
+        // speak, and it skips protocol sniffing.
+        let std_listener = http_listener.into_std()?;
+        let handle = axum_server::Handle::new();
+        let http_cancel = cancel.clone();
+        let shutdown = handle.clone();
+        tasks.spawn(async move {
+            http_cancel.cancelled().await;
+            shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
         });
+        let header_read_timeout = config.header_read_timeout;
+        let service = router.into_make_service();
         match &config.tls {
             None => {
-                let http_cancel = cancel.clone();
+                let mut server = axum_server::from_tcp(std_listener)?
+                    .handle(handle)
+                    .http1_only()
+                    .first_request_timeout(header_read_timeout);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(KEEP_ALIVE_IDLE.max(header_read_timeout));
                 tasks.spawn(async move {
-                    let served = axum::serve(http_listener, router)
-                        .with_graceful_shutdown(http_cancel.cancelled_owned())
-                        .await;
-                    if let Err(e) = served {
+                    if let Err(e) = server.serve(service).await {
                         warn!(error = %e, "HTTP server stopped with an error");
                     }
                 });
@@ -255,16 +278,13 @@ impl Gateway {
                             key: tls.key.clone(),
                             reason: e.to_string(),
                         })?;
-                let handle = axum_server::Handle::new();
-                let server = axum_server::from_tcp_rustls(http_listener.into_std()?, rustls)?
-                    .handle(handle.clone());
-                let http_cancel = cancel.clone();
+                let mut server = axum_server::from_tcp_rustls(std_listener, rustls)?.handle(handle);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(KEEP_ALIVE_IDLE.max(header_read_timeout));
                 tasks.spawn(async move {
-                    http_cancel.cancelled().await;
-                    handle.graceful_shutdown(Some(Duration::from_secs(10)));
-                });
-                tasks.spawn(async move {
-                    if let Err(e) = server.serve(router.into_make_service()).await {
+                    if let Err(e) = server.serve(service).await {
                         warn!(error = %e, "HTTPS server stopped with an error");
                     }
                 });
@@ -307,7 +327,7 @@ impl Gateway {
                     tasks.spawn(startup::register_webhook(
                         telegram.api().clone(),
                         hook,
-                        secret.clone(),
+                        secret.expose().clone(),
                         config.startup_backoff,
                         health.clone(),
                         cancel.clone(),

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use polybot_domain::{ChatId, FailureKind, Job, PredictionId, PredictionRecord, PredictionSummary};
 use polybot_gateway::intake::{PROCESSING_TEXT, RetryBudget};
 use polybot_gateway::messenger::TelegramMessenger;
+use polybot_gateway::secret::WebhookSecret;
 use polybot_gateway::supervise::Backoff;
 use polybot_gateway::{Gateway, GatewayConfig, TelegramMode};
 use polybot_storage::config::BackendArgs;
@@ -28,7 +29,7 @@ use tg_emulator::{
 };
 
 const WAIT: Duration = Duration::from_secs(20);
-const SECRET: &str = "intake-test-secret";
+const SECRET: &str = "intake-test-webhook-secret-0123456789abcdef";
 
 fn emulator_config(token: &str) -> EmulatorConfig {
     EmulatorConfig {
@@ -102,7 +103,9 @@ async fn start_gateway(
     );
     let config = GatewayConfig {
         mode,
-        webhook_secret: Some(SecretString::from(SECRET.to_owned())),
+        webhook_secret: Some(
+            WebhookSecret::parse(SecretString::from(SECRET.to_owned())).expect("a valid secret"),
+        ),
         public_url: Some(public_url),
         dead_letter_wait: Duration::from_millis(200),
         update_retries: retries,

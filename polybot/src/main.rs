@@ -112,7 +112,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let operator_configured = secrets.operator_token.is_some();
     // Without configured tokens the in-process detector and the operator get
     // generated ones; the operator's is written to the data folder.
-    let mut gateway = args.telegram.gateway_config(secrets, &args.backend);
+    let mut gateway = args.telegram.gateway_config(secrets, &args.backend)?;
     if !operator_configured && let Some(token) = &gateway.results_credentials.operator {
         let path = polybot::write_operator_token(&args.backend.data_dir, token)?;
         tracing::info!(path = %path.display(), "operator token for GetPrediction/ListPredictions written");
@@ -120,6 +120,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     if gateway.mode == TelegramMode::Webhook && gateway.public_url.is_none() {
         // Without a public URL Telegram cannot reach us: poll instead.
         gateway.mode = TelegramMode::Polling;
+    }
+    if gateway.mode == TelegramMode::Webhook && gateway.webhook_secret.is_none() {
+        // A local run registers its own webhook, so it can make up the secret.
+        gateway.webhook_secret = Some(polybot_gateway::secret::WebhookSecret::generate());
     }
     let mesh = Mesh::start(MeshOptions {
         backends,

@@ -9,6 +9,7 @@ use anyhow::Context;
 use polybot_detector::cli::ModelArgs;
 use polybot_detector::worker::WorkerConfig;
 use polybot_gateway::messenger::TelegramMessenger;
+use polybot_gateway::secret::WebhookSecret;
 use polybot_gateway::{GatewayConfig, TelegramMode};
 use polybot_proto::auth::ResultsCredentials;
 use polybot_storage::config::BackendArgs;
@@ -85,7 +86,10 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
         telegram,
         gateway: GatewayConfig {
             mode: TelegramMode::Webhook,
-            webhook_secret: Some(SecretString::from(opts.webhook_secret.clone())),
+            webhook_secret: Some(
+                WebhookSecret::parse(SecretString::from(opts.webhook_secret.clone()))
+                    .context("the stack's webhook secret")?,
+            ),
             public_url: Some(public_url),
             dead_letter_wait: opts.poll_wait,
             results_credentials: opts.results_credentials.clone(),

@@ -331,7 +331,10 @@ async fn start_services(dir: &Path, otlp: &str) -> Services {
     cmd.arg("gateway");
     common(&mut cmd, &data, Some(otlp));
     cmd.env("TELEGRAM_TOKEN", emulator.token())
-        .env("TELEGRAM_WEBHOOK_SECRET", "lifecycle-secret")
+        .env(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "lifecycle-webhook-secret-0123456789abcdef",
+        )
         .env("TELEGRAM_API_URL", emulator.base_url())
         .env("POLYBOT_TELEGRAM_MODE", "webhook")
         .env("POLYBOT_PUBLIC_URL", format!("http://127.0.0.1:{http}/"))
