@@ -708,6 +708,11 @@ fn aws_process(
         .env("POLYBOT_DLQ_URL", &settings.dlq_url)
         .env("POLYBOT_TABLE", &settings.table)
         .env("POLYBOT_LOG_FORMAT", "json")
+        // Production gives both roles the same token from Secrets Manager.
+        .env(
+            "POLYBOT_RESULTS_TOKEN",
+            "aws-process-results-token-0123456789abcdef",
+        )
         .env("RUST_LOG", "info");
     polybot_testkit::process::otlp_env(&mut cmd, Some(otlp));
     cmd
@@ -730,7 +735,10 @@ async fn the_gateway_and_detector_binaries_on_aws_with_telemetry_on_answer_a_pho
 
     let mut cmd = aws_process("gateway", moto, &settings, &receiver.endpoint());
     cmd.env("TELEGRAM_TOKEN", emulator.token())
-        .env("TELEGRAM_WEBHOOK_SECRET", "aws-process-secret")
+        .env(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "aws-process-webhook-secret-0123456789abcdef",
+        )
         .env("TELEGRAM_API_URL", emulator.base_url())
         .env("POLYBOT_TELEGRAM_MODE", "webhook")
         .env("POLYBOT_PUBLIC_URL", format!("http://127.0.0.1:{http}/"))

@@ -274,6 +274,14 @@ pub const TABLE: &[Need] = &[
     need(
         Detector,
         Code,
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:GetSecretValue",
+        TelegramSecret,
+        "detector::cli (POLYBOT_RESULTS_SECRET_ID): the results token at start-up",
+    ),
+    need(
+        Detector,
+        Code,
         "s3:HeadBucket",
         "s3:ListBucket",
         Bucket,

@@ -225,6 +225,8 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
 
     // The IAM table against the applied role policies.
     check_grants(&stack);
+    // The Results port admits the detectors and nothing else.
+    check_results_port(&resources);
 
     // --------------------------------------------- binaries on the stack
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -237,6 +239,137 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
         "deployment: total {} (plans of {} regions, one apply, the photo round trip, IAM)",
         elapsed(started),
         regions.len()
+    ));
+}
+
+/// The gateway's Results gRPC port in the deployment.
+const RESULTS_PORT: u64 = 50051;
+
+/// Every ingress rule in the applied state that opens [`RESULTS_PORT`]
+/// admits only security groups, never address ranges, and only the
+/// detectors' group or the internal load balancer's (whose own ingress on
+/// the port admits the detectors' group alone). Another host in the VPC
+/// therefore cannot reach `polybot.v1.Results`.
+fn check_results_port(resources: &[(String, String, String, Value)]) {
+    let id_of = |address: &str| -> String {
+        resources
+            .iter()
+            .find(|r| r.0 == address)
+            .and_then(|r| r.3.get("id").and_then(Value::as_str))
+            .unwrap_or_else(|| panic!("{address} has no id in the state"))
+            .to_owned()
+    };
+    let detectors = id_of("module.detector.module.service.aws_security_group.this");
+    let load_balancer = id_of("module.gateway.aws_security_group.results");
+    let covers = |rule: &Value| -> bool {
+        let n = |k: &str| rule.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let all = rule.get("protocol").and_then(Value::as_str) == Some("-1");
+        all || (n("from_port") <= RESULTS_PORT && RESULTS_PORT <= n("to_port"))
+    };
+    let strings = |rule: &Value, k: &str| -> Vec<String> {
+        match rule.get(k) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::String(one)) if !one.is_empty() => vec![one.clone()],
+            _ => Vec::new(),
+        }
+    };
+    // (where, the security groups it admits, the address ranges it admits)
+    let mut openings: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    for (address, mode, kind, values) in resources {
+        if mode != "managed" {
+            continue;
+        }
+        let ranges = |rule: &Value| -> Vec<String> {
+            [
+                "cidr_blocks",
+                "ipv6_cidr_blocks",
+                "prefix_list_ids",
+                "cidr_ipv4",
+                "cidr_ipv6",
+                "prefix_list_id",
+            ]
+            .iter()
+            .flat_map(|k| strings(rule, k))
+            .collect()
+        };
+        match kind.as_str() {
+            "aws_security_group" => {
+                let own = values.get("id").and_then(Value::as_str).unwrap_or_default();
+                for rule in values
+                    .get("ingress")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if covers(rule) {
+                        let mut groups = strings(rule, "security_groups");
+                        if rule.get("self").and_then(Value::as_bool) == Some(true) {
+                            groups.push(own.to_owned());
+                        }
+                        openings.push((
+                            format!("{address} (inline, to {own})"),
+                            groups,
+                            ranges(rule),
+                        ));
+                    }
+                }
+            }
+            "aws_security_group_rule"
+                if values.get("type").and_then(Value::as_str) == Some("ingress")
+                    && covers(values) =>
+            {
+                let to = strings(values, "security_group_id").join(",");
+                let mut groups = strings(values, "source_security_group_id");
+                if values.get("self").and_then(Value::as_bool) == Some(true) {
+                    groups.push(to.clone());
+                }
+                openings.push((format!("{address} (to {to})"), groups, ranges(values)));
+            }
+            "aws_vpc_security_group_ingress_rule" if covers(values) => {
+                let to = strings(values, "security_group_id").join(",");
+                openings.push((
+                    format!("{address} (to {to})"),
+                    strings(values, "referenced_security_group_id"),
+                    ranges(values),
+                ));
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        !openings.is_empty(),
+        "no ingress rule opens port {RESULTS_PORT}: the detectors could not report"
+    );
+    for (at, groups, ranges) in &openings {
+        assert!(
+            ranges.is_empty(),
+            "{at} opens the Results port {RESULTS_PORT} to address ranges {ranges:?}"
+        );
+        for g in groups {
+            assert!(
+                *g == detectors || *g == load_balancer,
+                "{at} opens the Results port {RESULTS_PORT} to security group {g}, \
+                 which is neither the detectors' ({detectors}) nor the internal load balancer's"
+            );
+        }
+    }
+    let into_load_balancer: BTreeSet<&String> = openings
+        .iter()
+        .filter(|(at, ..)| at.contains(&load_balancer))
+        .flat_map(|(_, groups, _)| groups)
+        .collect();
+    assert_eq!(
+        into_load_balancer,
+        BTreeSet::from([&detectors]),
+        "the internal load balancer admits the Results port from the detectors alone"
+    );
+    say(&format!(
+        "deployment: Results port {RESULTS_PORT}: {} ingress rules, all from the detectors' group or through the internal load balancer",
+        openings.len()
     ));
 }
 
@@ -660,7 +793,19 @@ async fn round_trip(
 ) -> BTreeMap<Service, BTreeSet<String>> {
     let logs = scratch.join("logs");
     std::fs::create_dir_all(&logs).expect("logs folder");
-    let sdk = moto.sdk_config().await;
+    // moto keeps each region apart: talk to the one the stack was applied in.
+    let region = stack
+        .secret_arn
+        .split(':')
+        .nth(3)
+        .expect("an ARN names its region")
+        .to_owned();
+    let sdk = moto
+        .sdk_config()
+        .await
+        .to_builder()
+        .region(aws_config::Region::new(region))
+        .build();
     let http = reqwest::Client::new();
     let moto_api = |action: &str| format!("{}/moto-api/recorder/{action}", moto.endpoint());
 
@@ -668,14 +813,17 @@ async fn round_trip(
         .await
         .expect("the Telegram emulator starts");
     // The operator's step after the first apply (docs/DEPLOY.md): the bot's
-    // token and webhook secret go into the secret Terraform created.
+    // token, the webhook secret and the Results tokens go into the secret
+    // Terraform created.
     aws_sdk_secretsmanager::Client::new(&sdk)
         .put_secret_value()
         .secret_id(&stack.secret_arn)
         .secret_string(
             serde_json::json!({
                 "telegram_token": emulator.token(),
-                "webhook_secret": "deployment-test-webhook-secret",
+                "webhook_secret": "deployment-test-webhook-secret-0123456789abcdef",
+                "results_token": "deployment-test-results-token-0123456789abcdef",
+                "operator_token": "deployment-test-operator-token-0123456789abcdef",
             })
             .to_string(),
         )

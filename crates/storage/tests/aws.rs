@@ -324,7 +324,7 @@ async fn raw_item(
 }
 
 #[tokio::test]
-async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_none() {
+async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_the_records_30_days() {
     let (sdk, settings, b) = backends().await;
     let ttl = aws_sdk_dynamodb::Client::new(&sdk)
         .describe_time_to_live()
@@ -342,7 +342,8 @@ async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_none()
     let item = raw_item(&sdk, &settings.table, &aws::claim_pk(update)).await;
     assert_eq!(
         item.get("pk"),
-        Some(&AttributeValue::S("update#987654321".into()))
+        Some(&AttributeValue::S("update#1#987654321".into())),
+        "update ids are unique per bot, so the key names the bot"
     );
     let expires: f64 = item
         .get("expires_at")
@@ -360,10 +361,18 @@ async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_none()
     let reply = ClaimKey::Reply(PredictionId::new());
     claim(&b, reply).await;
     b.table.finish(reply).await.expect("finish");
+    let finished_at = now_epoch();
     let item = raw_item(&sdk, &settings.table, &aws::claim_pk(reply)).await;
+    let expires: f64 = item
+        .get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .expect("a reply claim expires")
+        .parse()
+        .expect("numeric");
+    let expected = finished_at + polybot_storage::RECORD_RETENTION.as_secs_f64();
     assert!(
-        !item.contains_key("expires_at"),
-        "reply claims live as long as the prediction"
+        (expires - expected).abs() < 5.0,
+        "a reply claim lives as long as the prediction and its images: {expires} vs {expected}"
     );
 }
 

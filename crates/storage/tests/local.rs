@@ -596,7 +596,8 @@ async fn a_queue_opened_on_its_own_shares_the_database_with_open() {
 }
 
 #[tokio::test]
-async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_never() {
+async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_after_the_records_30_days()
+ {
     let dir = tempfile::tempdir().expect("temp dir");
     let b = open(dir.path());
     let update = ClaimKey::Update(BotId(1), UpdateId(9));
@@ -625,19 +626,20 @@ async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_never
     )
     .expect("fits");
     let day_ms = 24 * 60 * 60 * 1000;
-    let update_expiry = expiry("update:9");
+    let update_expiry = expiry("update:1:9");
     assert!(
         (update_expiry - (now_ms + day_ms)).abs() < 60_000,
         "an update claim is kept for 24 h, expires_at {update_expiry}, now {now_ms}"
     );
-    assert_eq!(
-        expiry(&format!("reply:{reply_id}")),
-        i64::MAX,
-        "a reply claim is kept forever"
+    let month_ms = i64::try_from(polybot_storage::RECORD_RETENTION.as_millis()).expect("fits");
+    let reply_expiry = expiry(&format!("reply:{reply_id}"));
+    assert!(
+        (reply_expiry - (now_ms + month_ms)).abs() < 60_000,
+        "a reply claim is kept as long as the records and images, expires_at {reply_expiry}"
     );
 
     db.execute(
-        "UPDATE claims SET expires_at = ?1 WHERE claim_key = 'update:9'",
+        "UPDATE claims SET expires_at = ?1 WHERE claim_key = 'update:1:9'",
         [now_ms - 1],
     )
     .expect("age the claim");
@@ -789,14 +791,22 @@ async fn a_data_folder_from_schema_1_is_migrated_and_its_leases_still_work() {
                  state      TEXT    NOT NULL,
                  expires_at INTEGER NOT NULL
              );
-             INSERT INTO claims VALUES ('update:1', 'leased', 9223372036854775807);
+             INSERT INTO claims VALUES ('reply:00000000-0000-4000-8000-000000000001', 'leased', 9223372036854775807);
              PRAGMA user_version = 1;",
         )
         .expect("schema 1");
     }
     let b = open(dir.path());
     assert_eq!(
-        claim(&b, ClaimKey::Update(BotId(1), UpdateId(1))).await,
+        claim(
+            &b,
+            ClaimKey::Reply(
+                "00000000-0000-4000-8000-000000000001"
+                    .parse()
+                    .expect("a prediction id")
+            )
+        )
+        .await,
         Claim::InProgress,
         "the old lease is still held"
     );

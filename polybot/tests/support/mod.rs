@@ -32,6 +32,11 @@ pub fn common(cmd: &mut Command, data: &Path, queue: &Queue) {
         .env("POLYBOT_LOCAL_VISIBILITY", queue.visibility.to_string())
         .env("POLYBOT_MAX_RECEIVES", queue.max_receives.to_string())
         .env("POLYBOT_LOG_FORMAT", "json")
+        // Gateway and detectors share the Results token, as in production.
+        .env(
+            "POLYBOT_RESULTS_TOKEN",
+            "outage-results-token-0123456789abcdefgh",
+        )
         .env("RUST_LOG", "info");
     polybot_testkit::process::otlp_env(cmd, None);
 }
@@ -53,7 +58,10 @@ pub async fn start_gateway(
     cmd.arg("gateway");
     common(&mut cmd, data, queue);
     cmd.env("TELEGRAM_TOKEN", emulator.token())
-        .env("TELEGRAM_WEBHOOK_SECRET", "outage-secret")
+        .env(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "outage-webhook-secret-0123456789abcdef",
+        )
         .env("TELEGRAM_API_URL", emulator.base_url())
         .env("POLYBOT_TELEGRAM_MODE", "webhook")
         .env(

@@ -171,8 +171,15 @@ data "aws_iam_policy_document" "gateway" {
   statement {
     sid = "PredictionsAndDedupe"
     # DeleteItem: releasing a lease (a failed intake or reply) deletes it.
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DescribeTable"]
-    resources = [var.table_arn, "${var.table_arn}/index/*"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"]
+    resources = [var.table_arn]
+  }
+
+  statement {
+    sid = "PredictionsByChat"
+    # ListPredictions reads the chat_id-time index; nothing queries the table itself.
+    actions   = ["dynamodb:Query"]
+    resources = ["${var.table_arn}/index/*"]
   }
 
   statement {
