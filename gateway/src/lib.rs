@@ -298,12 +298,26 @@ impl Gateway {
             Duration::from_secs(5),
             cancel.clone(),
         ));
-        tasks.spawn(loops::dead_letters(
-            Arc::clone(&backends.dead_letters),
-            replier,
-            config.dead_letter_wait,
-            cancel.clone(),
-        ));
+        {
+            // Restarted with backoff if it ends or panics; readiness shows it.
+            let dlq = Arc::clone(&backends.dead_letters);
+            let wait = config.dead_letter_wait;
+            let loop_cancel = cancel.clone();
+            tasks.spawn(supervise::supervise(
+                "dead_letters",
+                supervise::Backoff::default(),
+                Some(health.clone()),
+                cancel.clone(),
+                move || {
+                    loops::dead_letters(
+                        Arc::clone(&dlq),
+                        replier.clone(),
+                        wait,
+                        loop_cancel.clone(),
+                    )
+                },
+            ));
+        }
 
         match config.mode {
             TelegramMode::Polling => {

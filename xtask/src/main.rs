@@ -202,7 +202,9 @@ fn test(ws: &Workspace, args: &[String]) -> Result<()> {
 
 fn soak(ws: &Workspace, args: &[String]) -> Result<()> {
     let mut cmd = cargo(ws);
-    cmd.args(["test", "--package", "polybot", "--test", "soak", "--"])
+    // --workspace (not --package polybot): the same feature set as `test`,
+    // so the build it already made is reused.
+    cmd.args(["test", "--workspace", "--test", "soak", "--"])
         .args(["--ignored", "--nocapture", "--test-threads=1"])
         .args(args);
     run(cmd)
