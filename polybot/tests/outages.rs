@@ -6,6 +6,8 @@
 //!   the detector keeps the job (heartbeat) and retries the report, so the
 //!   outage uses up no receive, nothing is dead-lettered, and once the
 //!   gateway is back the user gets the result, not an apology.
+//! - Telegram's sendPhoto failing with 500 for 20 s: the report is retried
+//!   under the heartbeat, no receive is used up, and the user gets one result.
 //! - A heartbeat that cannot keep jobs (its interval not comfortably below
 //!   the queue's visibility timeout) stops the detector at start-up with a
 //!   message naming the settings.
@@ -191,4 +193,89 @@ async fn a_detector_whose_heartbeat_is_not_well_within_the_queues_visibility_sto
         .unwrap_or_else(|| panic!("no start line:\n{}", detector.logs()));
     assert_eq!(started["visibility"], "10s", "{started}");
     detector.terminate(Duration::from_secs(30)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_photo_failing_with_500_for_a_while_costs_no_receive_and_the_user_gets_one_result() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // Short visibility and two receives: were the failed sends to use up
+    // receives, the job would be dead-lettered (and apologised for) well
+    // within the outage.
+    let queue = Queue {
+        visibility: 3,
+        max_receives: 2,
+    };
+    let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
+    let client = emulator.client();
+    let ports = GatewayPorts {
+        http: free_port(),
+        grpc: free_port(),
+    };
+    let backends = open_backends(data.clone(), &queue).await;
+    let mut gateway = start_gateway(&emulator, &ports, &data, &queue, dir.path()).await;
+    let det = free_port();
+    let mut detector = Proc::spawn(
+        "detector",
+        detector_command(
+            &format!("http://127.0.0.1:{}", ports.grpc),
+            det,
+            &data,
+            &queue,
+        ),
+        dir.path(),
+    );
+    detector
+        .wait_http_ok(&format!("http://127.0.0.1:{det}/readyz"), WAIT)
+        .await;
+
+    // Telegram's sendPhoto answers 500 to everything for 20 s.
+    client
+        .fail_next("sendPhoto", 10_000, 500)
+        .await
+        .expect("script the outage");
+    let chat = 7102;
+    client
+        .send_user_photo(chat, photo("bus.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert_eq!(
+        depth(backends.dead_letters.as_ref()).await,
+        (0, 0),
+        "the outage dead-lettered the job:\ngateway:\n{}\ndetector:\n{}",
+        gateway.logs(),
+        detector.logs()
+    );
+    let during = client.messages(chat).await.expect("messages");
+    assert!(
+        during.iter().all(|m| m.kind == SentKind::Text
+            && !m.text.as_deref().unwrap_or_default().contains("Sorry")),
+        "only the notice while sendPhoto fails: {during:#?}"
+    );
+    client.clear_faults().await.expect("end the outage");
+
+    // sendPhoto works again: exactly one annotated photo, no apology.
+    let messages = settled(&client, chat, 2).await;
+    assert_eq!(messages[1].kind, SentKind::Photo, "{messages:#?}");
+    assert!(
+        messages[1]
+            .caption
+            .as_deref()
+            .is_some_and(|c| c.contains("bus ×1")),
+        "{messages:#?}"
+    );
+    assert_eq!(depth(backends.jobs.as_ref()).await, (0, 0));
+    assert_eq!(depth(backends.dead_letters.as_ref()).await, (0, 0));
+    let runs = detector
+        .json_logs()
+        .iter()
+        .filter(|l| l["message"] == "job done and reported")
+        .count();
+    assert_eq!(runs, 1, "inference ran once:\n{}", detector.logs());
+
+    detector.terminate(Duration::from_secs(30)).await;
+    gateway.terminate(Duration::from_secs(30)).await;
+    emulator.shutdown().await;
 }

@@ -984,7 +984,11 @@ async fn round_trip(
         });
     assert_eq!(first[0].kind, SentKind::Text, "{first:#?}");
     assert!(
-        !first[0].text.as_deref().unwrap_or_default().starts_with("Sorry"),
+        !first[0]
+            .text
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("Sorry"),
         "the photo was refused, not queued: {first:#?}\ngateway log:\n{}",
         read_log(&logs, "gateway")
     );
