@@ -1000,8 +1000,7 @@ async fn round_trip(
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(&rep_env);
     let start_wait = Instant::now();
-    let mut last_report = String::new();
-    let published = loop {
+    let (published, last_report) = loop {
         let out = once.output().expect("reporter --once");
         assert!(
             out.status.success(),
@@ -1014,14 +1013,13 @@ async fn round_trip(
             .nth(1)
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no BacklogPerInstance in {stdout:?}"));
-        last_report = stdout.clone();
         // moto terminates the group's instances asynchronously.
         if stdout.contains("instances=0") || start_wait.elapsed() > Duration::from_secs(30) {
             assert!(
                 stdout.contains("instances=0"),
                 "the detector group did not reach zero: {stdout}"
             );
-            break value;
+            break (value, stdout);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
