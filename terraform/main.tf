@@ -122,7 +122,9 @@ module "gateway" {
   kms_key_arn           = module.storage.kms_key_arn
   log_retention_days    = var.log_retention_days
   deletion_protection   = var.deletion_protection
-  tags                  = local.tags
+  # Only detectors may reach the Results port.
+  detector_security_group_id = module.detector.security_group_id
+  tags                       = local.tags
 }
 
 module "detector" {
@@ -149,6 +151,7 @@ module "detector" {
   queue_arn                   = module.storage.queue_arn
   dlq_arn                     = module.storage.dlq_arn
   table_arn                   = module.storage.table_arn
+  secret_arn                  = module.storage.secret_arn
   kms_key_arn                 = module.storage.kms_key_arn
   log_retention_days          = var.log_retention_days
   tags                        = local.tags

@@ -20,7 +20,7 @@ output "table" {
 }
 
 output "telegram_secret_name" {
-  description = "Put {\"telegram_token\":\"...\",\"webhook_secret\":\"...\"} here with aws secretsmanager put-secret-value."
+  description = "Put {\"telegram_token\":\"...\",\"webhook_secret\":\"...\",\"results_token\":\"...\",\"operator_token\":\"...\"} here with aws secretsmanager put-secret-value."
   value       = module.storage.secret_name
 }
 

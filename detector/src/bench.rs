@@ -1,7 +1,8 @@
 //! `detector bench`: the figures behind BENCHMARKS.md, from one run on the
 //! same photos. Raw `session.run` time vs end-to-end time, square vs rect
-//! letterbox, throughput with 1 and 2 lanes, and a Python reference
-//! pipeline (onnxruntime + Pillow + numpy) run side by side.
+//! letterbox, FP32 vs INT8, a 12-megapixel photo vs bus.jpg, throughput
+//! with 1 and 2 lanes, and a Python reference pipeline (onnxruntime +
+//! Pillow + numpy) run side by side.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,9 +12,11 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::Deserialize;
 
+use crate::agreement::{self, Agreement};
 use crate::cli::ModelArgs;
-use crate::engine::Engine;
+use crate::engine::{Engine, encode_jpeg};
 use crate::geometry::LetterboxMode;
+use crate::model::Precision;
 use crate::pool::Detector;
 use crate::{DetectOutput, Timings};
 
@@ -79,47 +82,92 @@ fn counts_text(m: &BTreeMap<String, usize>) -> String {
         .join(" ")
 }
 
-/// Times one engine configuration on one photo: (raw median, e2e median,
-/// mean stage timings, last output).
-fn time_engine(
-    engine: &mut Engine,
+/// One engine on one photo: raw median, e2e median, mean stage timings
+/// and the last output.
+struct Timed {
+    raw: Duration,
+    e2e: Duration,
+    stages: Timings,
+    out: DetectOutput,
+}
+
+/// Times one engine configuration on one photo.
+fn time_engine(engine: &mut Engine, bytes: &[u8], iterations: usize) -> anyhow::Result<Timed> {
+    let mut timed = time_engines(&mut [engine], bytes, iterations)?;
+    timed
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no engine was timed"))
+}
+
+/// Times several engines on one photo, taking turns each iteration so that
+/// drift in CPU frequency or load hits them all equally.
+fn time_engines(
+    engines: &mut [&mut Engine],
     bytes: &[u8],
     iterations: usize,
-) -> anyhow::Result<(Duration, Duration, Timings, DetectOutput)> {
-    let decoded = crate::decode::decode(bytes, engine.config().limits)?;
-    for _ in 0..3 {
-        engine.time_raw_inference(&decoded)?;
-        engine.detect(bytes)?;
-    }
-    let (mut raw, mut e2e) = (Vec::new(), Vec::new());
-    let mut sum = Timings::default();
-    let mut last = None;
-    // Interleaved so that drift in CPU frequency or load hits both equally.
-    for _ in 0..iterations {
-        raw.push(engine.time_raw_inference(&decoded)?);
-        let t = Instant::now();
-        let out = engine.detect(bytes)?;
-        e2e.push(t.elapsed());
-        let s = &out.timings;
-        sum.decode += s.decode;
-        sum.preprocess += s.preprocess;
-        sum.inference += s.inference;
-        sum.postprocess += s.postprocess;
-        sum.annotate += s.annotate;
-        sum.encode += s.encode;
-        last = Some(out);
-    }
-    let n = iterations.max(1) as u32;
-    let mean = Timings {
-        decode: sum.decode / n,
-        preprocess: sum.preprocess / n,
-        inference: sum.inference / n,
-        postprocess: sum.postprocess / n,
-        annotate: sum.annotate / n,
-        encode: sum.encode / n,
+) -> anyhow::Result<Vec<Timed>> {
+    let Some(first) = engines.first() else {
+        return Ok(Vec::new());
     };
-    let last = last.ok_or_else(|| anyhow::anyhow!("no iterations ran"))?;
-    Ok((median(raw), median(e2e), mean, last))
+    let decoded = crate::decode::decode(bytes, first.config().limits)?;
+    for engine in engines.iter_mut() {
+        for _ in 0..3 {
+            engine.time_raw_inference(&decoded)?;
+            engine.detect(bytes)?;
+        }
+    }
+    let n = engines.len();
+    let (mut raw, mut e2e) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+    let mut sum = vec![Timings::default(); n];
+    let mut last = vec![None; n];
+    for _ in 0..iterations {
+        for (i, engine) in engines.iter_mut().enumerate() {
+            raw[i].push(engine.time_raw_inference(&decoded)?);
+            let t = Instant::now();
+            let out = engine.detect(bytes)?;
+            e2e[i].push(t.elapsed());
+            let (s, sum) = (&out.timings, &mut sum[i]);
+            sum.decode += s.decode;
+            sum.preprocess += s.preprocess;
+            sum.inference += s.inference;
+            sum.postprocess += s.postprocess;
+            sum.annotate += s.annotate;
+            sum.encode += s.encode;
+            last[i] = Some(out);
+        }
+    }
+    let k = iterations.max(1) as u32;
+    let mut timed = Vec::with_capacity(n);
+    for ((raw, e2e), (sum, last)) in raw.into_iter().zip(e2e).zip(sum.into_iter().zip(last)) {
+        timed.push(Timed {
+            raw: median(raw),
+            e2e: median(e2e),
+            stages: Timings {
+                decode: sum.decode / k,
+                preprocess: sum.preprocess / k,
+                inference: sum.inference / k,
+                postprocess: sum.postprocess / k,
+                annotate: sum.annotate / k,
+                encode: sum.encode / k,
+            },
+            out: last.ok_or_else(|| anyhow::anyhow!("no iterations ran"))?,
+        });
+    }
+    Ok(timed)
+}
+
+/// A 12-megapixel phone-sized JPEG made from `bytes` by upscaling (so that
+/// nothing new is fetched): 4032 pixels on the longer side, quality 90.
+fn twelve_megapixels(bytes: &[u8]) -> anyhow::Result<(Vec<u8>, u32, u32)> {
+    let small = crate::decode::decode(bytes, crate::decode::DecodeLimits::default())?;
+    let (w, h) = small.dimensions();
+    let scale = 4032.0 / w.max(h) as f32;
+    let (bw, bh) = (
+        (w as f32 * scale).round() as u32,
+        (h as f32 * scale).round() as u32,
+    );
+    let big = image::imageops::resize(&small, bw, bh, image::imageops::FilterType::Triangle);
+    Ok((encode_jpeg(&big, 90)?, bw, bh))
 }
 
 async fn throughput(
@@ -148,6 +196,134 @@ async fn throughput(
     Ok(rate)
 }
 
+/// Opens a rect-letterbox engine of one precision.
+fn engine_for(args: &ModelArgs, precision: Precision) -> anyhow::Result<Engine> {
+    let mut model = args.clone();
+    model.precision = precision;
+    let opts = model.pool_options();
+    let mut engine = Engine::open(&opts.source, opts.config)?;
+    engine.set_letterbox(LetterboxMode::Rect);
+    Ok(engine)
+}
+
+/// FP32 vs INT8 on each photo: raw and end-to-end medians, their ratio, and
+/// whether INT8 finds what FP32 finds.
+fn precision_section(
+    args: &BenchArgs,
+    images: &[PathBuf],
+    photos: &[Vec<u8>],
+) -> anyhow::Result<()> {
+    println!(
+        "\n## FP32 vs INT8 (rect letterbox, 1 lane, median of {} runs)",
+        args.iterations
+    );
+    if !args.model.int8_model.is_file() {
+        println!(
+            "skipped: no INT8 model at {} (run `cargo xtask setup`)",
+            args.model.int8_model.display()
+        );
+        return Ok(());
+    }
+    let mut fp32 = engine_for(&args.model, Precision::Fp32)?;
+    let mut int8 = engine_for(&args.model, Precision::Int8)?;
+    println!(
+        "{:<12} {:>9} {:>9} {:>7} {:>9} {:>9} {:>7}  agreement (FP32 conf ≥ {}, IoU ≥ {})",
+        "image",
+        "fp32 raw",
+        "int8 raw",
+        "raw ×",
+        "fp32 e2e",
+        "int8 e2e",
+        "e2e ×",
+        agreement::MIN_CONFIDENCE,
+        agreement::MIN_IOU
+    );
+    for (path, bytes) in images.iter().zip(photos) {
+        let mut timed = time_engines(&mut [&mut fp32, &mut int8], bytes, args.iterations)?;
+        let (Some(q), Some(f)) = (timed.pop(), timed.pop()) else {
+            anyhow::bail!("an engine was not timed");
+        };
+        let a: Agreement = agreement::compare(
+            &f.out.detections,
+            &q.out.detections,
+            agreement::MIN_CONFIDENCE,
+            agreement::MIN_IOU,
+        );
+        println!(
+            "{:<12} {:>9.1} {:>9.1} {:>7.2} {:>9.1} {:>9.1} {:>7.2}  {a}{}",
+            file_name(path),
+            ms(f.raw),
+            ms(q.raw),
+            ms(f.raw) / ms(q.raw),
+            ms(f.e2e),
+            ms(q.e2e),
+            ms(f.e2e) / ms(q.e2e),
+            if a.holds() { "" } else { "  NOT MET" }
+        );
+    }
+    Ok(())
+}
+
+/// A 12-megapixel JPEG (the first photo upscaled) against the photo itself,
+/// end to end, for each precision available.
+fn large_photo_section(args: &BenchArgs, small: &[u8]) -> anyhow::Result<()> {
+    let (big, bw, bh) = twelve_megapixels(small)?;
+    println!(
+        "\n## 12-megapixel JPEG ({bw}x{bh}, {:.1} MB, the first photo upscaled) vs the photo, 1 lane, median of {} runs",
+        big.len() as f64 / 1e6,
+        args.iterations
+    );
+    println!(
+        "{:<6} {:<7} {:>10} {:>10} {:>10} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8}  detections",
+        "prec",
+        "photo",
+        "size",
+        "annotated",
+        "e2e ms",
+        "decode",
+        "prep",
+        "infer",
+        "draw",
+        "encode",
+        "vs small"
+    );
+    let mut precisions = vec![Precision::Fp32];
+    if args.model.int8_model.is_file() {
+        precisions.push(Precision::Int8);
+    }
+    for precision in precisions {
+        let mut engine = engine_for(&args.model, precision)?;
+        let small_t = time_engine(&mut engine, small, args.iterations)?;
+        let big_t = time_engine(&mut engine, &big, args.iterations)?;
+        for (label, t) in [("small", &small_t), ("12 MP", &big_t)] {
+            let annotated = image::load_from_memory(&t.out.annotated_jpeg)?;
+            let s = &t.stages;
+            println!(
+                "{:<6} {:<7} {:>10} {:>10} {:>10.1} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>8.2}  {}",
+                precision.as_str(),
+                label,
+                format!("{}x{}", t.out.width, t.out.height),
+                format!("{}x{}", annotated.width(), annotated.height()),
+                ms(t.e2e),
+                ms(s.decode),
+                ms(s.preprocess),
+                ms(s.inference),
+                ms(s.annotate),
+                ms(s.encode),
+                ms(t.e2e) / ms(small_t.e2e),
+                counts_text(&counts(&t.out))
+            );
+        }
+    }
+    Ok(())
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -171,8 +347,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     opts.source.intra_threads = args.model.intra_threads;
     let mut engine = Engine::open(&opts.source, opts.config)?;
     println!(
-        "model {} ({} classes, input {} {}), {} intra-op thread(s), {} iterations",
-        args.model.model.display(),
+        "model {} ({}, {} classes, input {} {}), {} intra-op thread(s), {} iterations",
+        args.model.model_path().display(),
+        args.model.precision,
         engine.info().classes.len(),
         engine.info().size,
         if engine.info().dynamic {
@@ -187,10 +364,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     let mut results = Vec::new();
     for (path, bytes) in images.iter().zip(&photos) {
         engine.set_letterbox(LetterboxMode::Rect);
-        let (raw, e2e, stages, out) = time_engine(&mut engine, bytes, args.iterations)?;
+        let Timed {
+            raw,
+            e2e,
+            stages,
+            out,
+        } = time_engine(&mut engine, bytes, args.iterations)?;
         engine.set_letterbox(LetterboxMode::Square);
-        let (square_raw, square_e2e, _, square_out) =
-            time_engine(&mut engine, bytes, args.iterations)?;
+        let square = time_engine(&mut engine, bytes, args.iterations)?;
+        let (square_raw, square_e2e, square_out) = (square.raw, square.e2e, square.out);
         let (rect_counts, square_counts) = (counts(&out), counts(&square_out));
         results.push(PerImage {
             name: path
@@ -264,6 +446,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
             if r.same_detections { "yes" } else { "NO" }
         );
     }
+
+    precision_section(&args, &images, &photos)?;
+    large_photo_section(&args, &photos[0])?;
 
     let jobs = (args.iterations * photos.len()).max(16);
     let one = throughput(&args.model, 1, &photos, jobs).await?;

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::decode::DecodeLimits;
-use crate::engine::DetectConfig;
+use crate::engine::{DEFAULT_ANNOTATED_MAX_SIDE, DetectConfig};
 use crate::geometry::LetterboxMode;
-use crate::model::{ModelSource, default_model_path, default_ort_library};
+use crate::model::{
+    ModelSource, Precision, default_int8_model_path, default_model_path, default_ort_library,
+};
 use crate::pool::{Detector, PoolOptions};
 use crate::postprocess::Thresholds;
 use crate::{DetectOutput, LoadError};
@@ -25,6 +27,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start-up; boxing the worker's settings would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Detect objects in image files and print what was found.
@@ -51,15 +55,30 @@ pub struct WorkerArgs {
         default_value = "http://127.0.0.1:50051"
     )]
     pub results_url: String,
+    /// Token for the Results service: only from the environment (POLYBOT_RESULTS_TOKEN).
+    #[arg(skip = polybot_proto::auth::env_secret("POLYBOT_RESULTS_TOKEN"))]
+    pub results_token: Option<secrecy::SecretString>,
+    /// File holding the token presented to the Results service. The token itself is read from POLYBOT_RESULTS_TOKEN in the environment, this file, or --results-secret-id; never from a flag.
+    #[arg(long, env = "POLYBOT_RESULTS_TOKEN_FILE")]
+    pub results_token_file: Option<PathBuf>,
+    /// Secrets Manager secret (name or ARN) whose JSON field `results_token` holds the Results token.
+    #[arg(long, env = "POLYBOT_RESULTS_SECRET_ID")]
+    pub results_secret_id: Option<String>,
     /// Address for /healthz, /readyz and /metrics.
     #[arg(long, env = "POLYBOT_HTTP_LISTEN", default_value = "0.0.0.0:9090")]
     pub http_listen: std::net::SocketAddr,
     /// Seconds in-flight jobs get to finish on SIGTERM before they are released to the queue.
     #[arg(long, env = "POLYBOT_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
-    /// Seconds each heartbeat keeps a running job invisible to other workers.
-    #[arg(long, env = "POLYBOT_VISIBILITY", default_value_t = 60)]
-    pub visibility: u64,
+    /// Seconds each heartbeat keeps a running job invisible to other workers
+    /// (it beats every third of this); default: the jobs queue's own
+    /// visibility timeout. Must keep the beat within half of the queue's.
+    #[arg(long, env = "POLYBOT_VISIBILITY")]
+    pub visibility: Option<u64>,
+    /// Seconds one job may take, from receipt to acknowledged report; past
+    /// it the job ends as a failure the user is told about.
+    #[arg(long, env = "POLYBOT_JOB_TIMEOUT", default_value_t = crate::worker::DEFAULT_JOB_TIMEOUT.as_secs())]
+    pub job_timeout: u64,
     #[command(flatten)]
     pub backend: polybot_storage::config::BackendArgs,
     #[command(flatten)]
@@ -70,11 +89,18 @@ pub struct WorkerArgs {
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
     use anyhow::Context;
     let mut telemetry = polybot_telemetry::init("detector", args.telemetry.log_format)?;
+    let results_token = args.results_token().await?;
     let backends = args
         .backend
         .connect()
         .await
         .context("connecting the storage backend")?;
+    // Before the model loads: a heartbeat that cannot keep jobs is a
+    // configuration error to report at once.
+    let visibility = args
+        .visibility
+        .map(|v| std::time::Duration::from_secs(v.max(1)));
+    crate::worker::check_heartbeat(backends.jobs.as_ref(), visibility).await?;
     let opts = args.model.pool_options();
     let detector = tokio::task::spawn_blocking(move || Detector::load(&opts)).await??;
     let http = tokio::net::TcpListener::bind(args.http_listen)
@@ -83,8 +109,10 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
     let config = crate::worker::WorkerConfig {
         results_url: args.results_url,
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
-        visibility: std::time::Duration::from_secs(args.visibility.max(3)),
+        visibility,
+        job_timeout: std::time::Duration::from_secs(args.job_timeout.max(1)),
         messaging_system: args.backend.messaging_system(),
+        results_token: Some(results_token),
         ..Default::default()
     };
     let handle = crate::worker::start(detector, backends, config, Some(http)).await?;
@@ -94,12 +122,52 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+impl WorkerArgs {
+    /// The Results token: the environment, else the file, else Secrets Manager.
+    pub async fn results_token(&self) -> anyhow::Result<secrecy::SecretString> {
+        use polybot_proto::auth::{read_secret_file, validate_token};
+        let token = if let Some(t) = &self.results_token {
+            t.clone()
+        } else if let Some(path) = &self.results_token_file {
+            read_secret_file("POLYBOT_RESULTS_TOKEN_FILE", path)?
+        } else if let Some(id) = &self.results_secret_id {
+            let settings = polybot_storage::aws::AwsSettings {
+                region: self.backend.region.clone(),
+                endpoint_url: self.backend.endpoint_url.clone(),
+                ..Default::default()
+            };
+            let sdk = polybot_storage::aws::load_sdk_config(&settings).await?;
+            polybot_storage::aws::secrets::secret_field(
+                &sdk,
+                "POLYBOT_RESULTS_SECRET_ID",
+                id,
+                "results_token",
+            )
+            .await?
+        } else {
+            anyhow::bail!(
+                "no token for the Results service: set POLYBOT_RESULTS_TOKEN, \
+                 POLYBOT_RESULTS_TOKEN_FILE or POLYBOT_RESULTS_SECRET_ID (the gateway's token)"
+            );
+        };
+        validate_token("the Results token", &token)?;
+        Ok(token)
+    }
+}
+
 /// Model and pipeline settings shared by every subcommand.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// ONNX model file (YOLOv5 or YOLOv8/11 detection export).
+    /// ONNX model file (YOLOv5 or YOLOv8/11 detection export), used with `--precision fp32`.
     #[arg(long, env = "POLYBOT_MODEL", default_value_os_t = default_model_path())]
     pub model: PathBuf,
+    /// INT8 model file (built by `cargo xtask setup`), used with `--precision int8`.
+    #[arg(long, env = "POLYBOT_MODEL_INT8", default_value_os_t = default_int8_model_path())]
+    pub int8_model: PathBuf,
+    /// Model precision: `fp32` (the exported model) or `int8` (static-quantized;
+    /// faster on CPUs with VNNI/AMX, see BENCHMARKS.md).
+    #[arg(long, env = "POLYBOT_PRECISION", value_enum, default_value_t = Precision::default())]
+    pub precision: Precision,
     /// ONNX Runtime shared library (libonnxruntime.so).
     #[arg(long, env = "ORT_DYLIB_PATH", default_value_os_t = default_ort_library())]
     pub ort_library: PathBuf,
@@ -121,15 +189,31 @@ pub struct ModelArgs {
     /// Largest accepted width × height, checked before decoding.
     #[arg(long, env = "POLYBOT_MAX_PIXELS", default_value_t = DecodeLimits::default().max_pixels)]
     pub max_pixels: u64,
+    /// Longest side of the annotated image (Telegram's largest photo is 2560).
+    /// A JPEG larger than this is decoded at the smallest DCT scale (1/2,
+    /// 1/4, 1/8) that still covers the model's input and drawn at that size;
+    /// 0 decodes and draws every photo at full resolution. Detections are in
+    /// original pixels either way.
+    #[arg(long, env = "POLYBOT_ANNOTATED_MAX_SIDE", default_value_t = DEFAULT_ANNOTATED_MAX_SIDE)]
+    pub annotated_max_side: u32,
 }
 
 impl ModelArgs {
+    /// The model file for the chosen precision.
+    pub fn model_path(&self) -> &Path {
+        match self.precision {
+            Precision::Fp32 => &self.model,
+            Precision::Int8 => &self.int8_model,
+        }
+    }
+
     pub fn pool_options(&self) -> PoolOptions {
         PoolOptions {
             source: ModelSource {
-                model: self.model.clone(),
+                model: self.model_path().to_path_buf(),
                 ort_library: self.ort_library.clone(),
                 intra_threads: self.intra_threads,
+                precision: self.precision,
             },
             lanes: self.lanes.unwrap_or_else(num_cpus::get).max(1),
             config: DetectConfig {
@@ -139,6 +223,7 @@ impl ModelArgs {
                     ..Thresholds::default()
                 },
                 letterbox: self.letterbox,
+                annotated_max_side: self.annotated_max_side,
                 limits: DecodeLimits {
                     max_pixels: self.max_pixels,
                     ..DecodeLimits::default()
@@ -268,4 +353,42 @@ fn print_table(
         writeln!(w, "  annotated: {predicted}")?;
     }
     writeln!(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_results_token_is_never_a_flag() {
+        let err = Cli::try_parse_from(["detector", "worker", "--results-token", "x"])
+            .expect_err("refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+        let cmd = Cli::command();
+        let worker = cmd.find_subcommand("worker").expect("worker");
+        for arg in worker.get_arguments() {
+            let long = arg.get_long().unwrap_or_default();
+            assert!(
+                !long.contains("token") || long.ends_with("-file"),
+                "--{long} could carry a secret"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_worker_without_a_results_token_refuses_to_start() {
+        let Command::Worker(mut args) = Cli::try_parse_from(["detector", "worker"])
+            .expect("parse")
+            .command
+        else {
+            panic!("not the worker");
+        };
+        args.results_token = None;
+        let err = args.results_token().await.expect_err("refused");
+        assert!(err.to_string().contains("POLYBOT_RESULTS_TOKEN"), "{err}");
+        args.results_token = Some(secrecy::SecretString::from("short".to_owned()));
+        let err = args.results_token().await.expect_err("too short");
+        assert!(err.to_string().contains("at least 32"), "{err}");
+    }
 }

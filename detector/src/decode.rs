@@ -1,6 +1,7 @@
 //! Safe image decoding: size caps checked from the header before any pixel
 //! is decoded (decompression bombs), EXIF orientation applied, and every
-//! failure mapped to a typed error rather than a panic.
+//! failure mapped to a typed error rather than a panic. JPEGs much larger
+//! than the model needs are decoded at a reduced DCT scale (1/2, 1/4, 1/8).
 
 use std::io::Cursor;
 
@@ -26,7 +27,202 @@ impl Default for DecodeLimits {
     }
 }
 
-/// Decodes `bytes` into an upright RGB image.
+/// An upright decoded photo, possibly smaller than the original.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub image: RgbImage,
+    /// Upright size of the full-resolution photo that `image` stands for.
+    pub original_width: u32,
+    pub original_height: u32,
+}
+
+impl Decoded {
+    /// Factors that map `image` pixels to original pixels, per axis.
+    pub fn to_original(&self) -> (f32, f32) {
+        (
+            self.original_width as f32 / self.image.width().max(1) as f32,
+            self.original_height as f32 / self.image.height().max(1) as f32,
+        )
+    }
+
+    /// Whether `image` is the photo at full resolution.
+    pub fn is_full_resolution(&self) -> bool {
+        self.image.dimensions() == (self.original_width, self.original_height)
+    }
+}
+
+/// How far a large JPEG may be scaled down while decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScaleLimits {
+    /// Only JPEGs whose longer side is above this are scaled.
+    pub above: u32,
+    /// The decoded longer side never goes below this.
+    pub min_long_side: u32,
+}
+
+impl ScaleLimits {
+    /// Decode everything at full resolution.
+    pub const FULL: Self = Self {
+        above: u32::MAX,
+        min_long_side: u32::MAX,
+    };
+}
+
+/// Decodes `bytes` upright. A JPEG whose longer side is above
+/// `scale.above` is decoded at the smallest DCT scale (1/2, 1/4 or 1/8)
+/// that keeps its longer side at or above `scale.min_long_side`; anything
+/// else at full resolution.
+pub fn decode_at_least(
+    bytes: &[u8],
+    limits: DecodeLimits,
+    scale: ScaleLimits,
+) -> Result<Decoded, DetectError> {
+    check_input(bytes, limits)?;
+    if is_jpeg(bytes)
+        && let Some(decoded) = decode_jpeg_scaled(bytes, limits, scale)?
+    {
+        return Ok(decoded);
+    }
+    let image = decode(bytes, limits)?;
+    Ok(Decoded {
+        original_width: image.width(),
+        original_height: image.height(),
+        image,
+    })
+}
+
+fn is_jpeg(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+}
+
+/// The DCT reduction (1, 2, 4 or 8) that keeps `long_side` ≥ `min_long_side`.
+pub fn dct_reduction(long_side: u32, min_long_side: u32) -> u32 {
+    [8, 4, 2]
+        .into_iter()
+        .find(|k| long_side.div_ceil(*k) >= min_long_side)
+        .unwrap_or(1)
+}
+
+/// The scaled path, through `jpeg-decoder`'s reduced IDCT. `None` when there
+/// is nothing to gain (no reduction possible) or the JPEG is of a kind it
+/// does not scale (CMYK, 16-bit), which then takes the full decoder.
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    limits: DecodeLimits,
+    scale: ScaleLimits,
+) -> Result<Option<Decoded>, DetectError> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(map_jpeg_error)?;
+    let Some(info) = decoder.info() else {
+        return Ok(None);
+    };
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    check_pixels(width, height, limits)?;
+    let long_side = width.max(height);
+    if long_side <= scale.above {
+        return Ok(None);
+    }
+    let k = dct_reduction(long_side, scale.min_long_side);
+    if k == 1 {
+        return Ok(None);
+    }
+    let gray = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => false,
+        jpeg_decoder::PixelFormat::L8 => true,
+        _ => return Ok(None),
+    };
+    let requested = |side: u32| u16::try_from(side.div_ceil(k)).unwrap_or(u16::MAX);
+    let (sw, sh) = decoder
+        .scale(requested(width), requested(height))
+        .map_err(map_jpeg_error)?;
+    let pixels = decoder.decode().map_err(map_jpeg_error)?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    let corrupt = || DetectError::Corrupt("the JPEG decoder returned too few pixels".into());
+    let mut image = if gray {
+        DynamicImage::ImageLuma8(image::GrayImage::from_raw(sw, sh, pixels).ok_or_else(corrupt)?)
+    } else {
+        DynamicImage::ImageRgb8(RgbImage::from_raw(sw, sh, pixels).ok_or_else(corrupt)?)
+    };
+    let orientation = decoder
+        .exif_data()
+        .and_then(|exif| {
+            Orientation::from_exif_chunk(exif.strip_prefix(b"Exif\0\0").unwrap_or(exif))
+        })
+        .unwrap_or(Orientation::NoTransforms);
+    image.apply_orientation(orientation);
+    let (original_width, original_height) = if swaps_axes(orientation) {
+        (height, width)
+    } else {
+        (width, height)
+    };
+    Ok(Some(Decoded {
+        image: image.into_rgb8(),
+        original_width,
+        original_height,
+    }))
+}
+
+fn swaps_axes(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+fn map_jpeg_error(e: jpeg_decoder::Error) -> DetectError {
+    match e {
+        jpeg_decoder::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            DetectError::Truncated
+        }
+        jpeg_decoder::Error::Unsupported(f) => {
+            DetectError::Corrupt(format!("unsupported JPEG feature: {f:?}"))
+        }
+        other => {
+            let text = other.to_string();
+            let lower = text.to_ascii_lowercase();
+            if lower.contains("eof") || lower.contains("unexpected end") {
+                DetectError::Truncated
+            } else {
+                DetectError::Corrupt(text)
+            }
+        }
+    }
+}
+
+fn check_input(bytes: &[u8], limits: DecodeLimits) -> Result<(), DetectError> {
+    if bytes.is_empty() {
+        return Err(DetectError::Empty);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(DetectError::FileTooLarge {
+            size: bytes.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    if is_jpeg(bytes) && !jpeg_is_complete(bytes) {
+        return Err(DetectError::Truncated);
+    }
+    Ok(())
+}
+
+fn check_pixels(width: u32, height: u32, limits: DecodeLimits) -> Result<(), DetectError> {
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(DetectError::TooManyPixels {
+            width,
+            height,
+            limit: limits.max_pixels,
+        });
+    }
+    if width == 0 || height == 0 {
+        return Err(DetectError::Corrupt("the image has no pixels".into()));
+    }
+    Ok(())
+}
+
+/// Decodes `bytes` into an upright RGB image at full resolution.
 pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, DetectError> {
     if bytes.is_empty() {
         return Err(DetectError::Empty);
@@ -53,16 +249,7 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, DetectErro
 
     let mut decoder = reader.into_decoder().map_err(map_image_error)?;
     let (width, height) = decoder.dimensions();
-    if u64::from(width) * u64::from(height) > limits.max_pixels {
-        return Err(DetectError::TooManyPixels {
-            width,
-            height,
-            limit: limits.max_pixels,
-        });
-    }
-    if width == 0 || height == 0 {
-        return Err(DetectError::Corrupt("the image has no pixels".into()));
-    }
+    check_pixels(width, height, limits)?;
     // A broken EXIF block should not cost the user their detections.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(map_image_error)?;
@@ -214,6 +401,56 @@ mod tests {
         };
         let r = decode(&png(64, 64), limits);
         assert!(matches!(r, Err(DetectError::FileTooLarge { .. })), "{r:?}");
+    }
+
+    const SCALE: ScaleLimits = ScaleLimits {
+        above: 2560,
+        min_long_side: 640,
+    };
+
+    #[test]
+    fn the_dct_reduction_never_goes_below_the_minimum_side() {
+        assert_eq!(dct_reduction(4032, 640), 4); // 1008; 1/8 would be 504
+        assert_eq!(dct_reduction(5120, 640), 8); // exactly 640
+        assert_eq!(dct_reduction(1200, 640), 1);
+        assert_eq!(dct_reduction(1280, 640), 2);
+        assert_eq!(dct_reduction(4032, u32::MAX), 1);
+    }
+
+    #[test]
+    fn a_jpeg_above_the_bound_is_decoded_at_a_reduced_scale() {
+        let d = decode_at_least(&jpeg(3000, 1000), DecodeLimits::default(), SCALE).expect("jpeg");
+        assert_eq!(d.image.dimensions(), (750, 250));
+        assert_eq!((d.original_width, d.original_height), (3000, 1000));
+        assert!(!d.is_full_resolution());
+        assert_eq!(d.to_original(), (4.0, 4.0));
+    }
+
+    #[test]
+    fn a_jpeg_within_the_bound_or_asked_in_full_keeps_its_resolution() {
+        let d = decode_at_least(&jpeg(2000, 900), DecodeLimits::default(), SCALE).expect("jpeg");
+        assert_eq!(d.image.dimensions(), (2000, 900));
+        let f = decode_at_least(
+            &jpeg(3000, 1000),
+            DecodeLimits::default(),
+            ScaleLimits::FULL,
+        )
+        .expect("jpeg");
+        assert!(f.is_full_resolution());
+        assert_eq!(f.image.dimensions(), (3000, 1000));
+    }
+
+    #[test]
+    fn the_scaled_path_checks_the_pixel_cap_and_truncation_too() {
+        let limits = DecodeLimits {
+            max_bytes: usize::MAX,
+            max_pixels: 1_000_000,
+        };
+        let r = decode_at_least(&jpeg(3000, 1000), limits, SCALE);
+        assert!(matches!(r, Err(DetectError::TooManyPixels { .. })), "{r:?}");
+        let data = jpeg(3000, 1000);
+        let r = decode_at_least(&data[..data.len() / 2], DecodeLimits::default(), SCALE);
+        assert!(matches!(r, Err(DetectError::Truncated)), "{:?}", r.err());
     }
 
     #[test]

@@ -1,5 +1,12 @@
 //! One inference lane's pipeline: decode, letterbox, infer, postprocess,
 //! annotate and encode, with reusable buffers and per-stage timings.
+//!
+//! Large photos cost about what small ones cost: a JPEG larger than
+//! `annotated_max_side` (2560, four times the model's input) is decoded at
+//! the smallest DCT scale the letterbox allows, and the annotated copy is
+//! drawn and encoded at that size; other photos are drawn at their own size
+//! within `annotated_max_side`. Full resolution, when asked for, decodes
+//! and draws the original. Detections are always in the original pixels.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,12 +18,15 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::annotate::annotate;
-use crate::decode::{DecodeLimits, decode};
+use crate::decode::{DecodeLimits, ScaleLimits, decode_at_least};
 use crate::error::{DetectError, LoadError};
 use crate::geometry::{Letterbox, LetterboxMode};
 use crate::model::{ModelInfo, ModelSource, open_session};
 use crate::postprocess::{OutputLayout, Thresholds, postprocess};
 use crate::{DetectOutput, Detection, Timings};
+
+/// Telegram's largest photo size: the default bound of the annotated image.
+pub const DEFAULT_ANNOTATED_MAX_SIDE: u32 = 2560;
 
 /// Pipeline settings shared by every lane.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +35,9 @@ pub struct DetectConfig {
     pub letterbox: LetterboxMode,
     pub limits: DecodeLimits,
     pub jpeg_quality: u8,
+    /// Longest side of the annotated image; 0 draws every photo at full
+    /// resolution (and so decodes it in full).
+    pub annotated_max_side: u32,
 }
 
 impl Default for DetectConfig {
@@ -34,8 +47,19 @@ impl Default for DetectConfig {
             letterbox: LetterboxMode::Rect,
             limits: DecodeLimits::default(),
             jpeg_quality: 85,
+            annotated_max_side: DEFAULT_ANNOTATED_MAX_SIDE,
         }
     }
+}
+
+/// How large the annotated image of one photo is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnnotatedSize {
+    /// As decoded for the model, within the configured `annotated_max_side`.
+    #[default]
+    Bounded,
+    /// The original photo's size (for a reply sent as a document).
+    Full,
 }
 
 /// Grey used by Ultralytics for letterbox padding.
@@ -90,36 +114,115 @@ impl Engine {
         }
     }
 
-    /// The whole pipeline for one encoded image.
+    /// The whole pipeline for one encoded image, annotated at the bounded size.
     pub fn detect(&mut self, bytes: &[u8]) -> Result<DetectOutput, DetectError> {
+        self.detect_sized(bytes, AnnotatedSize::Bounded)
+    }
+
+    /// The whole pipeline for one encoded image.
+    pub fn detect_sized(
+        &mut self,
+        bytes: &[u8],
+        size: AnnotatedSize,
+    ) -> Result<DetectOutput, DetectError> {
+        let full = size == AnnotatedSize::Full || self.config.annotated_max_side == 0;
         let mut timings = Timings::default();
         let t = Instant::now();
-        let mut image = {
-            let _span = tracing::info_span!("decode", image_bytes = bytes.len()).entered();
-            decode(bytes, self.config.limits)?
+        let decoded = {
+            let span = tracing::info_span!(
+                "decode",
+                image_bytes = bytes.len(),
+                image.width = tracing::field::Empty,
+                image.height = tracing::field::Empty,
+                decoded.width = tracing::field::Empty,
+            );
+            let _entered = span.enter();
+            // Only photos larger than the annotated image may be scaled
+            // down, and never below what the letterbox needs: the longer
+            // side of the model's input.
+            let scale = if full {
+                ScaleLimits::FULL
+            } else {
+                ScaleLimits {
+                    above: self.config.annotated_max_side,
+                    min_long_side: self.info.size,
+                }
+            };
+            let decoded = decode_at_least(bytes, self.config.limits, scale)?;
+            span.record("image.width", decoded.original_width);
+            span.record("image.height", decoded.original_height);
+            span.record("decoded.width", decoded.image.width());
+            decoded
         };
         timings.decode = t.elapsed();
 
-        let detections = self.detect_image(&image, &mut timings)?;
+        let in_decoded = self.detect_image(&decoded.image, &mut timings)?;
+        let (sx, sy) = decoded.to_original();
+        let (width, height) = (decoded.original_width, decoded.original_height);
+        let detections: Vec<Detection> = in_decoded
+            .into_iter()
+            .map(|d| scale_detection(d, sx, sy))
+            .collect();
 
         let t = Instant::now();
         let annotated_jpeg = {
             let _span = tracing::info_span!("annotate").entered();
-            annotate(&mut image, &detections);
+            let max_side = if full {
+                u32::MAX
+            } else {
+                self.config.annotated_max_side
+            };
+            let mut canvas = self.annotation_canvas(decoded.image, max_side)?;
+            let (ax, ay) = (
+                canvas.width() as f32 / width.max(1) as f32,
+                canvas.height() as f32 / height.max(1) as f32,
+            );
+            let drawn: Vec<Detection> = detections
+                .iter()
+                .cloned()
+                .map(|d| scale_detection(d, ax, ay))
+                .collect();
+            annotate(&mut canvas, &drawn);
             timings.annotate = t.elapsed();
             let t = Instant::now();
-            let jpeg = encode_jpeg(&image, self.config.jpeg_quality)?;
+            let jpeg = encode_jpeg(&canvas, self.config.jpeg_quality)?;
             timings.encode = t.elapsed();
             jpeg
         };
 
         Ok(DetectOutput {
-            width: image.width(),
-            height: image.height(),
+            width,
+            height,
             detections,
             annotated_jpeg,
             timings,
         })
+    }
+
+    /// The image to draw on: the decoded photo, shrunk to fit `max_side`.
+    fn annotation_canvas(
+        &mut self,
+        image: RgbImage,
+        max_side: u32,
+    ) -> Result<RgbImage, DetectError> {
+        let (w, h) = image.dimensions();
+        if w.max(h) <= max_side {
+            return Ok(image);
+        }
+        let scale = max_side as f32 / w.max(h) as f32;
+        let (nw, nh) = (
+            ((w as f32 * scale).round() as u32).clamp(1, max_side),
+            ((h as f32 * scale).round() as u32).clamp(1, max_side),
+        );
+        let src = ImageRef::new(w, h, image.as_raw(), PixelType::U8x3)
+            .map_err(|e| DetectError::Encode(format!("resize source: {e}")))?;
+        let mut out = Image::new(nw, nh, PixelType::U8x3);
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        self.resizer
+            .resize(&src, &mut out, &options)
+            .map_err(|e| DetectError::Encode(format!("resize: {e}")))?;
+        RgbImage::from_raw(nw, nh, out.into_vec())
+            .ok_or_else(|| DetectError::Encode("resized image has the wrong size".into()))
     }
 
     /// Letterbox, infer and postprocess an already decoded image.
@@ -247,6 +350,17 @@ impl Engine {
         }
         Ok(lb)
     }
+}
+
+/// A detection with its box scaled by `sx`, `sy`.
+fn scale_detection(mut d: Detection, sx: f32, sy: f32) -> Detection {
+    d.bbox = crate::BBox {
+        x1: d.bbox.x1 * sx,
+        y1: d.bbox.y1 * sy,
+        x2: d.bbox.x2 * sx,
+        y2: d.bbox.y2 * sy,
+    };
+    d
 }
 
 /// Encodes an RGB image as baseline JPEG.

@@ -5,6 +5,7 @@
 //! JPEG and per-stage timings. The queue worker, the CLI and the benchmark
 //! are thin layers over it.
 
+pub mod agreement;
 pub mod annotate;
 pub mod bench;
 pub mod cli;
@@ -22,10 +23,10 @@ use std::time::Duration;
 
 use polybot_domain::{Label, PredictionId, PredictionSummary};
 
-pub use engine::{DetectConfig, Engine};
+pub use engine::{AnnotatedSize, DetectConfig, Engine};
 pub use error::{DetectError, LoadError};
 pub use geometry::{BBox, LetterboxMode};
-pub use model::{ModelInfo, ModelSource};
+pub use model::{ModelInfo, ModelSource, Precision};
 pub use pool::{Detector, PoolOptions, Slot};
 pub use postprocess::Thresholds;
 
@@ -63,7 +64,9 @@ impl Timings {
 /// Everything the pipeline produces for one photo.
 #[derive(Debug, Clone)]
 pub struct DetectOutput {
-    /// Size of the upright (EXIF-oriented) original image.
+    /// Size of the upright (EXIF-oriented) original image; `detections` are
+    /// in its pixels. The annotated image may be smaller (a large JPEG is
+    /// drawn at its decoded scale, within `annotated_max_side`).
     pub width: u32,
     pub height: u32,
     pub detections: Vec<Detection>,

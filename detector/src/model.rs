@@ -22,22 +22,59 @@ pub fn default_model_path() -> PathBuf {
     default_assets_dir().join("yolo11n.onnx")
 }
 
+/// The INT8 model `cargo xtask setup` builds from the FP32 one
+/// (`detector/quantize/int8.py`).
+pub fn default_int8_model_path() -> PathBuf {
+    default_assets_dir().join("yolo11n-int8.onnx")
+}
+
 pub fn default_ort_library() -> PathBuf {
     default_assets_dir().join("libonnxruntime.so.1.32.0")
+}
+
+/// Numeric precision of the model's weights and activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Precision {
+    /// The exported float model.
+    #[default]
+    Fp32,
+    /// Static-quantized INT8 (QDQ), its Detect head's decoding kept in float.
+    Int8,
+}
+
+impl Precision {
+    /// A fixed name, fit for a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What is needed to open sessions on a model.
 #[derive(Debug, Clone)]
 pub struct ModelSource {
+    /// The model file, of the given precision.
     pub model: PathBuf,
     pub ort_library: PathBuf,
     /// ORT intra-op threads per session (per lane).
     pub intra_threads: usize,
+    /// What the model file is; reported in logs and metrics.
+    pub precision: Precision,
 }
 
 /// What we learned about the model from its metadata and signature.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
+    /// The precision the model was loaded as.
+    pub precision: Precision,
     pub classes: Vec<String>,
     pub input_name: String,
     /// Side of the square the model was exported at (e.g. 640).
@@ -80,9 +117,15 @@ fn environment(library: &Path) -> Result<Environment, LoadError> {
 pub fn open_session(src: &ModelSource) -> Result<(Session, ModelInfo), LoadError> {
     if !src.model.is_file() {
         return Err(LoadError::Missing {
-            what: "the model",
+            what: match src.precision {
+                Precision::Fp32 => "the model",
+                Precision::Int8 => "the INT8 model (built by `cargo xtask setup`)",
+            },
             path: src.model.clone(),
-            env: "POLYBOT_MODEL",
+            env: match src.precision {
+                Precision::Fp32 => "POLYBOT_MODEL",
+                Precision::Int8 => "POLYBOT_MODEL_INT8",
+            },
         });
     }
     let env = environment(&src.ort_library)?;
@@ -102,14 +145,14 @@ pub fn open_session(src: &ModelSource) -> Result<(Session, ModelInfo), LoadError
         .map_err(|e| model_err(e.to_string()))?
         .commit_from_file(&src.model)
         .map_err(|e| model_err(e.to_string()))?;
-    let info = inspect(&session).map_err(|reason| LoadError::Unsupported {
+    let info = inspect(&session, src.precision).map_err(|reason| LoadError::Unsupported {
         path: src.model.clone(),
         reason,
     })?;
     Ok((session, info))
 }
 
-fn inspect(session: &Session) -> Result<ModelInfo, String> {
+fn inspect(session: &Session, precision: Precision) -> Result<ModelInfo, String> {
     let input = session.inputs().first().ok_or("the model has no inputs")?;
     if session.outputs().is_empty() {
         return Err("the model has no outputs".into());
@@ -151,6 +194,7 @@ fn inspect(session: &Session) -> Result<ModelInfo, String> {
         ));
     };
     Ok(ModelInfo {
+        precision,
         classes,
         input_name: input.name().to_owned(),
         size,

@@ -10,12 +10,13 @@ use std::thread::JoinHandle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::DetectOutput;
-use crate::engine::{DetectConfig, Engine};
+use crate::engine::{AnnotatedSize, DetectConfig, Engine};
 use crate::error::{DetectError, LoadError};
 use crate::model::{ModelInfo, ModelSource};
 
 struct Task {
     bytes: Vec<u8>,
+    size: AnnotatedSize,
     reply: oneshot::Sender<Result<DetectOutput, DetectError>>,
     span: tracing::Span,
     // Released when the lane has finished with the task, not when the
@@ -69,6 +70,15 @@ impl Detector {
             engines.push(engine);
         }
         let info = Arc::clone(engines[0].info());
+        crate::metrics::model_loaded(opts.source.precision, lanes);
+        tracing::info!(
+            precision = %opts.source.precision,
+            model = %opts.source.model.display(),
+            lanes,
+            intra_threads = opts.source.intra_threads,
+            annotated_max_side = opts.config.annotated_max_side,
+            "model loaded"
+        );
         let (tx, rx) = crossbeam_channel::unbounded::<Task>();
         let mut threads = Vec::with_capacity(lanes);
         for (i, engine) in engines.into_iter().enumerate() {
@@ -96,6 +106,11 @@ impl Detector {
 
     pub fn lanes(&self) -> usize {
         self.inner.lanes
+    }
+
+    /// The precision of the loaded model.
+    pub fn precision(&self) -> crate::model::Precision {
+        self.inner.info.precision
     }
 
     /// Lanes not running or reserved for a detection right now.
@@ -155,11 +170,21 @@ impl Detector {
 }
 
 impl Slot {
-    /// Runs the pipeline on the reserved lane.
+    /// Runs the pipeline on the reserved lane, annotated at the bounded size.
     pub async fn detect(self, bytes: Vec<u8>) -> Result<DetectOutput, DetectError> {
+        self.detect_sized(bytes, AnnotatedSize::Bounded).await
+    }
+
+    /// Runs the pipeline on the reserved lane, annotated at `size`.
+    pub async fn detect_sized(
+        self,
+        bytes: Vec<u8>,
+        size: AnnotatedSize,
+    ) -> Result<DetectOutput, DetectError> {
         let (reply, rx) = oneshot::channel();
         let task = Task {
             bytes,
+            size,
             reply,
             span: tracing::Span::current(),
             permit: self.permit,
@@ -175,6 +200,7 @@ impl Slot {
 fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
     while let Ok(Task {
         bytes,
+        size,
         reply,
         span,
         permit,
@@ -184,18 +210,19 @@ fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
         let span = tracing::info_span!("detect", image_bytes = bytes.len());
         let _s = span.enter();
         // A bug in a codec must cost one photo, not the lane.
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine.detect(&bytes)))
-            .unwrap_or_else(|panic| {
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
-                tracing::error!(%msg, "detection panicked");
-                Err(DetectError::Corrupt(format!(
-                    "the decoder failed on this file ({msg})"
-                )))
-            });
+        let result =
+            std::panic::catch_unwind(AssertUnwindSafe(|| engine.detect_sized(&bytes, size)))
+                .unwrap_or_else(|panic| {
+                    let msg = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".to_owned());
+                    tracing::error!(%msg, "detection panicked");
+                    Err(DetectError::Corrupt(format!(
+                        "the decoder failed on this file ({msg})"
+                    )))
+                });
         if let Ok(out) = &result {
             let t = &out.timings;
             tracing::debug!(

@@ -5,9 +5,18 @@
 //! Back-pressure: the worker reserves free inference lanes before it asks
 //! the queue for messages, and never asks for more messages than it has
 //! lanes. A heartbeat keeps a long job's message invisible to other
-//! workers. A permanent failure (not an image) is reported and the job
-//! deleted; a transient one is left for redelivery, and after N receives the
-//! queue dead-letters it (the gateway then tells the user).
+//! workers, from receipt until the report is acknowledged. A permanent
+//! failure (not an image) is reported and the job deleted; a transient one
+//! is left for redelivery, and after N receives the queue dead-letters it
+//! (the gateway then tells the user).
+//!
+//! Deadlines: every job has a limit ([`WorkerConfig::job_timeout`], default
+//! [`DEFAULT_JOB_TIMEOUT`]); past it the job ends as a failure the user is
+//! told about, and the heartbeat stops. A report that Results does not
+//! acknowledge (the gateway restarting, Telegram failing) is retried with
+//! backoff while the heartbeat runs, within the job's limit: an outage does
+//! not use up a receive, and the finished work is not redone. At start-up
+//! the heartbeat is checked against the queue's own visibility timeout.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +27,7 @@ use bytes::Bytes;
 use polybot_domain::{FailureKind, Job, ObjectKey, now_epoch};
 use polybot_proto::v1::results_client::ResultsClient;
 use polybot_proto::{Outcome, Report};
-use polybot_storage::{Backends, Delivery, PutMode, Receipt};
+use polybot_storage::{Backends, Delivery, JobQueue, PutMode, Receipt};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -27,20 +36,37 @@ use tracing::{Instrument, error, info, warn};
 
 use crate::{DetectError, Detector, Slot};
 
+/// How long one job may take, from receipt to acknowledged report, unless
+/// configured (`POLYBOT_JOB_TIMEOUT`).
+pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Visibility a heartbeat sets when neither the configuration nor the
+/// queue says (a queue backend that does not report it).
+pub const DEFAULT_VISIBILITY: Duration = Duration::from_secs(60);
+/// Deadline of one `ReportResult` call, above the gateway's own wait
+/// (`gateway::grpc::REPORT_WAIT`, 45 s) so the gateway's answer arrives.
+pub const REPORT_RPC_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest pause between two report attempts.
+const MAX_REPORT_BACKOFF: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// gRPC URL of the gateway's Results service.
     pub results_url: String,
     /// How long one receive waits for messages (SQS long polling, ≤ 20 s).
     pub receive_wait: Duration,
-    /// Visibility a heartbeat sets while a job runs.
-    pub visibility: Duration,
+    /// Visibility a heartbeat sets while a job runs (every third of it);
+    /// `None` uses the queue's own visibility timeout.
+    pub visibility: Option<Duration>,
+    /// A job's limit, from receipt to acknowledged report.
+    pub job_timeout: Duration,
     /// On shutdown, how long in-flight jobs may take before they are released.
     pub shutdown_grace: Duration,
     /// Label for `messaging.system` on spans (`aws_sqs` or `local`).
     pub messaging_system: &'static str,
     /// Told each successful job's processing time (the reporter averages them).
     pub on_processed: Option<ProcessingHook>,
+    /// Bearer token presented to Results (`authorization` metadata).
+    pub results_token: Option<secrecy::SecretString>,
 }
 
 /// A callback for processing times; a newtype so the config stays `Debug`.
@@ -58,10 +84,12 @@ impl Default for WorkerConfig {
         Self {
             results_url: "http://127.0.0.1:50051".into(),
             receive_wait: Duration::from_secs(20),
-            visibility: Duration::from_secs(60),
+            visibility: None,
+            job_timeout: DEFAULT_JOB_TIMEOUT,
             shutdown_grace: Duration::from_secs(30),
             messaging_system: "local",
             on_processed: None,
+            results_token: None,
         }
     }
 }
@@ -70,8 +98,54 @@ impl Default for WorkerConfig {
 pub enum WorkerError {
     #[error("POLYBOT_RESULTS_URL={url} is not a valid URL: {reason}")]
     ResultsUrl { url: String, reason: String },
+    #[error("could not read the jobs queue's settings: {0}")]
+    QueueSettings(#[source] polybot_storage::StorageError),
+    #[error(
+        "the heartbeat would run every {interval:?} (a third of POLYBOT_VISIBILITY={}s), which is not comfortably below the jobs queue's visibility timeout of {}s: a job would go to another worker before its first heartbeat. Set POLYBOT_VISIBILITY to at most {}s, or leave it unset to use the queue's",
+        visibility.as_secs(), queue.as_secs(), (queue.as_secs() * 3) / 2
+    )]
+    Heartbeat {
+        interval: Duration,
+        visibility: Duration,
+        queue: Duration,
+    },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// How often the heartbeat extends a job's visibility to `visibility`.
+pub fn heartbeat_interval(visibility: Duration) -> Duration {
+    (visibility / 3).max(Duration::from_millis(200))
+}
+
+/// The visibility the heartbeat sets: `configured`, else the queue's.
+/// Fails when the heartbeat would not come well within the queue's
+/// visibility timeout (its interval must be at most half of it), since a
+/// job would then be delivered twice.
+pub fn heartbeat_visibility(
+    configured: Option<Duration>,
+    queue: Option<Duration>,
+) -> Result<Duration, WorkerError> {
+    let visibility = configured.or(queue).unwrap_or(DEFAULT_VISIBILITY);
+    let interval = heartbeat_interval(visibility);
+    match queue {
+        Some(queue) if interval * 2 > queue => Err(WorkerError::Heartbeat {
+            interval,
+            visibility,
+            queue,
+        }),
+        _ => Ok(visibility),
+    }
+}
+
+/// [`heartbeat_visibility`] against the queue's reported settings: the
+/// start-up check (run it before loading the model, to fail fast).
+pub async fn check_heartbeat(
+    queue: &dyn JobQueue,
+    configured: Option<Duration>,
+) -> Result<Duration, WorkerError> {
+    let settings = queue.settings().await.map_err(WorkerError::QueueSettings)?;
+    heartbeat_visibility(configured, settings.visibility)
 }
 
 /// Whether the worker is ready (model loaded, warmed up, not stopping).
@@ -128,6 +202,8 @@ struct Ctx {
     backends: Backends,
     results: ResultsClient<Channel>,
     config: WorkerConfig,
+    /// What the heartbeat sets, checked against the queue at start-up.
+    visibility: Duration,
     in_flight: Mutex<HashSet<Receipt>>,
 }
 
@@ -144,8 +220,9 @@ pub async fn start(
             reason: e.to_string(),
         })?
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60))
+        .timeout(REPORT_RPC_TIMEOUT)
         .connect_lazy();
+    let visibility = check_heartbeat(backends.jobs.as_ref(), config.visibility).await?;
     let cancel = CancellationToken::new();
     let readiness = Readiness::default();
     let http = match http_listener {
@@ -170,11 +247,19 @@ pub async fn start(
         backends,
         results: ResultsClient::new(channel),
         config,
+        visibility,
         in_flight: Mutex::new(HashSet::new()),
     });
     // The model is loaded and warmed up by `Detector::load` before we get here.
     readiness.set(true);
-    info!(lanes = ctx.detector.lanes(), "detector worker started");
+    info!(
+        lanes = ctx.detector.lanes(),
+        precision = %ctx.detector.precision(),
+        visibility = ?ctx.visibility,
+        heartbeat = ?heartbeat_interval(ctx.visibility),
+        job_timeout = ?ctx.config.job_timeout,
+        "detector worker started"
+    );
     let main = tokio::spawn(run(ctx, cancel.clone(), readiness.clone()));
     Ok(WorkerHandle {
         cancel,
@@ -347,56 +432,137 @@ async fn process(ctx: &Ctx, delivery: Delivery, slot: Slot) {
         span.record("chat_id", job.chat_id.0);
         span.record("update_id", job.update_id.0);
 
-        let heartbeat = heartbeat(ctx, delivery.receipt.clone());
-        let outcome = tokio::select! {
-            o = handle(ctx, &job, slot) => o,
-            () = heartbeat => unreachable_heartbeat(),
-        };
-        let report = match outcome {
-            Ok(report) => report,
-            Err(e) => {
-                warn!(error = %e, "transient failure; the job will be delivered again");
-                crate::metrics::job_failed("transient");
-                return;
-            }
-        };
-        let failed = matches!(report.outcome, Outcome::Failure { .. });
-        match send_report(ctx, &report).await {
-            Ok(duplicate) => {
-                if let Err(e) = ctx.backends.jobs.delete(&delivery.receipt).await {
-                    warn!(error = %e, "could not delete the finished job; a redelivery will be deduplicated");
-                }
-                if let Outcome::Failure { kind, .. } = &report.outcome {
-                    crate::metrics::job_failed(kind.as_str());
-                } else {
-                    crate::metrics::job_succeeded();
-                }
-                crate::metrics::end_to_end(now_epoch() - job.submitted_at);
-                info!(duplicate, failed, "job done and reported");
-            }
-            Err(status) => {
-                warn!(code = ?status.code(), message = status.message(), "Results did not acknowledge; the job will be delivered again");
-                crate::metrics::job_failed("report");
-            }
+        // The heartbeat runs until the job is reported or given up, and
+        // the job is bounded by its deadline, so no message stays
+        // invisible for ever.
+        let deadline = tokio::time::Instant::now() + ctx.config.job_timeout;
+        tokio::select! {
+            () = run_job(ctx, &job, &delivery, slot, deadline) => {}
+            () = heartbeat(ctx, delivery.receipt.clone()) => {}
         }
     }
     .instrument(span)
     .await
 }
 
-/// The heartbeat never finishes on its own; this documents that in the type.
-fn unreachable_heartbeat() -> Result<Report, String> {
-    Err("heartbeat stopped".into())
+/// Detects, stores and reports one job within its deadline; deletes the
+/// message once the report is acknowledged.
+async fn run_job(
+    ctx: &Ctx,
+    job: &Job,
+    delivery: &Delivery,
+    slot: Slot,
+    deadline: tokio::time::Instant,
+) {
+    let report = match tokio::time::timeout_at(deadline, handle(ctx, job, slot)).await {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => {
+            warn!(error = %e, "transient failure; the job will be delivered again");
+            crate::metrics::job_failed("transient");
+            return;
+        }
+        Err(_) => {
+            let limit = ctx.config.job_timeout;
+            warn!(?limit, "the job ran past its limit; it ends as a failure");
+            Report {
+                prediction_id: job.prediction_id,
+                chat_id: job.chat_id,
+                reply_to_message_id: Some(job.message_id),
+                outcome: Outcome::Failure {
+                    kind: FailureKind::GaveUp,
+                    detail: format!("the job took longer than its {}s limit", limit.as_secs()),
+                },
+            }
+        }
+    };
+    let failed = matches!(report.outcome, Outcome::Failure { .. });
+    match report_until(ctx, &report, deadline).await {
+        Ok(duplicate) => {
+            if let Err(e) = ctx.backends.jobs.delete(&delivery.receipt).await {
+                warn!(error = %e, "could not delete the finished job; a redelivery will be deduplicated");
+            }
+            if let Outcome::Failure { kind, .. } = &report.outcome {
+                crate::metrics::job_failed(kind.as_str());
+            } else {
+                crate::metrics::job_succeeded();
+            }
+            crate::metrics::end_to_end(now_epoch() - job.submitted_at);
+            info!(duplicate, failed, "job done and reported");
+        }
+        Err(status) => {
+            warn!(
+                code = ?status.code(),
+                grpc_message = status.message(),
+                "Results did not acknowledge within the job's limit; the job will be delivered again"
+            );
+            crate::metrics::job_failed("report");
+        }
+    }
 }
 
+/// Whether a failed `ReportResult` may succeed later: Results restarting
+/// or unreachable, a reply still being sent, Telegram failing for now.
+fn report_retryable(code: tonic::Code) -> bool {
+    use tonic::Code;
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::Aborted
+            | Code::ResourceExhausted
+            | Code::Internal
+    )
+}
+
+/// The pause before report attempt `attempt + 1` (0-based): doubling from
+/// half a second, at most [`MAX_REPORT_BACKOFF`].
+fn report_backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500)
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(MAX_REPORT_BACKOFF)
+}
+
+/// Reports until Results acknowledges, retrying retryable refusals with
+/// backoff until `deadline` (at least one attempt is made).
+async fn report_until(
+    ctx: &Ctx,
+    report: &Report,
+    deadline: tokio::time::Instant,
+) -> Result<bool, tonic::Status> {
+    let mut attempt = 0;
+    loop {
+        match send_report(ctx, report).await {
+            Ok(duplicate) => return Ok(duplicate),
+            Err(status) if report_retryable(status.code()) => {
+                let pause = report_backoff(attempt);
+                if tokio::time::Instant::now() + pause >= deadline {
+                    return Err(status);
+                }
+                warn!(
+                    code = ?status.code(),
+                    grpc_message = status.message(),
+                    retry_in = ?pause,
+                    "Results did not acknowledge; keeping the job and retrying"
+                );
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            Err(status) => return Err(status),
+        }
+    }
+}
+
+/// Keeps the message invisible while the job runs. Never returns.
 async fn heartbeat(ctx: &Ctx, receipt: Receipt) {
-    let every = (ctx.config.visibility / 3).max(Duration::from_millis(200));
+    let every = heartbeat_interval(ctx.visibility);
     loop {
         tokio::time::sleep(every).await;
         if let Err(e) = ctx
             .backends
             .jobs
-            .set_visibility(&receipt, ctx.config.visibility)
+            .set_visibility(&receipt, ctx.visibility)
             .await
         {
             warn!(error = %e, "heartbeat failed; the job may be delivered to another worker");
@@ -504,6 +670,13 @@ async fn send_report(ctx: &Ctx, report: &Report) -> Result<bool, tonic::Status> 
                 request.metadata_mut().insert(key, value);
             }
         }
+        if let Some(token) = &ctx.config.results_token {
+            let bearer = polybot_proto::auth::bearer(token)
+                .map_err(|e| tonic::Status::unauthenticated(e.to_string()))?;
+            request
+                .metadata_mut()
+                .insert(polybot_proto::auth::AUTHORIZATION, bearer);
+        }
         let mut client = ctx.results.clone();
         let result = client
             .report_result(request)
@@ -522,4 +695,80 @@ async fn send_report(ctx: &Ctx, report: &Report) -> Result<bool, tonic::Status> 
     }
     .instrument(span)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn the_heartbeat_defaults_to_the_queues_own_visibility() {
+        assert_eq!(
+            heartbeat_visibility(None, Some(S(10))).expect("fits"),
+            S(10)
+        );
+        assert_eq!(
+            heartbeat_visibility(None, Some(S(60))).expect("fits"),
+            S(60)
+        );
+        assert_eq!(
+            heartbeat_visibility(None, None).expect("fits"),
+            DEFAULT_VISIBILITY
+        );
+    }
+
+    #[test]
+    fn a_heartbeat_not_comfortably_below_the_queues_visibility_is_refused_with_the_settings_named()
+    {
+        // Every 20 s against a 30 s queue: over half of it.
+        let err = heartbeat_visibility(Some(S(60)), Some(S(30))).expect_err("too slow");
+        let message = err.to_string();
+        assert!(matches!(err, WorkerError::Heartbeat { .. }), "{err:?}");
+        assert!(
+            message.contains("POLYBOT_VISIBILITY=60s") && message.contains("30s"),
+            "{message}"
+        );
+        assert!(message.contains("at most 45s"), "{message}");
+        // Every 15 s against a 30 s queue: half of it, accepted.
+        assert_eq!(
+            heartbeat_visibility(Some(S(45)), Some(S(30))).expect("fits"),
+            S(45)
+        );
+        // A longer visibility than the queue's is fine when the beat is quick.
+        assert_eq!(
+            heartbeat_visibility(Some(S(12)), Some(S(10))).expect("fits"),
+            S(12)
+        );
+    }
+
+    #[test]
+    fn report_retries_back_off_from_half_a_second_to_at_most_thirty() {
+        let pauses: Vec<Duration> = (0..8).map(report_backoff).collect();
+        assert_eq!(pauses[0], Duration::from_millis(500));
+        assert_eq!(pauses[1], S(1));
+        assert_eq!(pauses[2], S(2));
+        assert!(pauses.windows(2).all(|w| w[0] <= w[1]), "{pauses:?}");
+        assert_eq!(report_backoff(7), MAX_REPORT_BACKOFF);
+        assert_eq!(report_backoff(u32::MAX), MAX_REPORT_BACKOFF);
+    }
+
+    #[test]
+    fn outages_are_retried_and_refusals_are_not() {
+        for code in [
+            tonic::Code::Unavailable,
+            tonic::Code::DeadlineExceeded,
+            tonic::Code::Unknown,
+        ] {
+            assert!(report_retryable(code), "{code:?}");
+        }
+        for code in [
+            tonic::Code::InvalidArgument,
+            tonic::Code::FailedPrecondition,
+            tonic::Code::NotFound,
+        ] {
+            assert!(!report_retryable(code), "{code:?}");
+        }
+    }
 }

@@ -7,7 +7,9 @@ use std::process::Command;
 
 use image::{ImageEncoder, RgbImage};
 use polybot_detector::model::{default_assets_dir, default_model_path, default_ort_library};
-use polybot_detector::{DetectConfig, DetectError, Detector, ModelSource, PoolOptions};
+use polybot_detector::{
+    AnnotatedSize, DetectConfig, DetectError, Detector, ModelSource, PoolOptions, Precision,
+};
 
 fn asset(name: &str) -> PathBuf {
     let path = default_assets_dir().join(name);
@@ -29,6 +31,7 @@ fn detector(lanes: usize) -> Detector {
             model: default_model_path(),
             ort_library: default_ort_library(),
             intra_threads: 1,
+            precision: Precision::Fp32,
         },
         lanes,
         config: DetectConfig::default(),
@@ -137,6 +140,106 @@ async fn exif_orientation_is_honoured_before_detection() {
     assert_eq!(counts(&out), expected(&[("bus", 1), ("person", 4)]));
 }
 
+/// bus.jpg upscaled `factor` times, stored sideways with EXIF orientation 6
+/// (as a phone does), as a JPEG of quality 90.
+fn large_sideways_bus(factor: u32) -> Vec<u8> {
+    let upright = image::load_from_memory(&photo("bus.jpg"))
+        .expect("decode")
+        .to_rgb8();
+    let big = image::imageops::resize(
+        &upright,
+        810 * factor,
+        1080 * factor,
+        image::imageops::FilterType::Triangle,
+    );
+    let sideways: RgbImage = image::imageops::rotate270(&big);
+    let mut jpeg = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90);
+    enc.set_exif_metadata(exif_orientation(6)).expect("exif");
+    enc.write_image(
+        sideways.as_raw(),
+        sideways.width(),
+        sideways.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .expect("encode");
+    jpeg
+}
+
+#[tokio::test]
+async fn a_large_jpeg_is_decoded_scaled_but_detected_in_original_upright_pixels() {
+    let d = detector(1);
+    let small = d.detect(photo("bus.jpg")).await.expect("detect small");
+    // 3240×2430 stored sideways; upright it is 2430×3240, three times bus.jpg.
+    let out = d.detect(large_sideways_bus(3)).await.expect("detect large");
+    assert_eq!((out.width, out.height), (2430, 3240), "original, upright");
+    assert_eq!(counts(&out), expected(&[("bus", 1), ("person", 4)]));
+    let bus = |o: &polybot_detector::DetectOutput| {
+        o.detections
+            .iter()
+            .find(|d| d.class_name == "bus")
+            .expect("bus")
+            .bbox
+    };
+    let (large_bus, small_bus) = (bus(&out), bus(&small));
+    let small_scaled = polybot_detector::BBox {
+        x1: small_bus.x1 * 3.0,
+        y1: small_bus.y1 * 3.0,
+        x2: small_bus.x2 * 3.0,
+        y2: small_bus.y2 * 3.0,
+    };
+    assert!(
+        large_bus.iou(&small_scaled) > 0.9,
+        "{large_bus:?} vs {small_scaled:?}"
+    );
+    // Drawn at the decoded scale (1/4: the longer side 810 still covers the
+    // model's 640), upright, with the original's aspect.
+    let annotated = image::load_from_memory(&out.annotated_jpeg).expect("JPEG");
+    assert_eq!((annotated.width(), annotated.height()), (608, 810));
+}
+
+#[tokio::test]
+async fn full_resolution_annotation_keeps_the_original_size() {
+    let d = detector(1);
+    let out = d
+        .reserve()
+        .await
+        .expect("lane")
+        .detect_sized(large_sideways_bus(3), AnnotatedSize::Full)
+        .await
+        .expect("detect");
+    assert_eq!((out.width, out.height), (2430, 3240));
+    let annotated = image::load_from_memory(&out.annotated_jpeg).expect("JPEG");
+    assert_eq!((annotated.width(), annotated.height()), (2430, 3240));
+    assert_eq!(counts(&out), expected(&[("bus", 1), ("person", 4)]));
+}
+
+#[tokio::test]
+async fn a_large_png_is_annotated_within_the_bound() {
+    // PNG has no DCT scaling: decoded in full, then drawn within 2560.
+    let img = image::imageops::resize(
+        &image::load_from_memory(&photo("zidane.jpg"))
+            .expect("decode")
+            .to_rgb8(),
+        3200,
+        1800,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new_with_quality(
+        &mut png,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::NoFilter,
+    )
+    .write_image(img.as_raw(), 3200, 1800, image::ExtendedColorType::Rgb8)
+    .expect("encode");
+    let out = detector(1).detect(png).await.expect("detect");
+    assert_eq!((out.width, out.height), (3200, 1800));
+    assert_eq!(counts(&out), expected(&[("person", 2), ("tie", 1)]));
+    let annotated = image::load_from_memory(&out.annotated_jpeg).expect("JPEG");
+    assert_eq!((annotated.width(), annotated.height()), (2560, 1440));
+}
+
 #[tokio::test]
 async fn bad_files_give_typed_permanent_errors_and_the_pool_keeps_working() {
     let d = detector(1);
@@ -215,6 +318,7 @@ fn missing_model_error_says_to_run_setup() {
             model: "/nonexistent/model.onnx".into(),
             ort_library: default_ort_library(),
             intra_threads: 1,
+            precision: Precision::Fp32,
         },
         lanes: 1,
         config: DetectConfig::default(),

@@ -1,6 +1,9 @@
 //! The `gateway` binary's configuration: flags with environment fallbacks,
 //! every one documented in `--help`. Secrets are held in `SecretString`
-//! and never printed (clap's help hides their values too).
+//! and never printed. No secret is ever a flag (the process list would show
+//! it): each comes from its environment variable, a file named by a
+//! `--…-file` flag, or Secrets Manager, and `--telegram-token` and the like
+//! are refused as unknown arguments.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +14,7 @@ use polybot_telemetry::TelemetryArgs;
 use secrecy::SecretString;
 
 use crate::TelegramMode;
+use crate::secret::WebhookSecret;
 
 #[derive(Parser)]
 #[command(
@@ -34,20 +38,36 @@ pub enum Command {
     },
 }
 
-pub fn parse_secret(s: &str) -> Result<SecretString, String> {
-    Ok(SecretString::from(s.to_owned()))
-}
+use polybot_proto::auth::{ResultsCredentials, env_secret, read_secret_file};
 
 /// Telegram settings shared by the gateway and the all-in-one runner.
 #[derive(Args, Clone)]
 pub struct TelegramArgs {
-    /// Bot token from @BotFather (or use --telegram-secret-id).
-    #[arg(long, env = "TELEGRAM_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    /// Bot token from @BotFather: only from the environment (TELEGRAM_TOKEN).
+    #[arg(skip = env_secret("TELEGRAM_TOKEN"))]
     pub telegram_token: Option<SecretString>,
-    /// Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every webhook delivery.
-    #[arg(long, env = "TELEGRAM_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    /// File holding the bot token. The token itself is read from TELEGRAM_TOKEN in the environment, this file, or --telegram-secret-id; never from a flag.
+    #[arg(long, env = "TELEGRAM_TOKEN_FILE")]
+    pub telegram_token_file: Option<PathBuf>,
+    /// Webhook secret: only from the environment (TELEGRAM_WEBHOOK_SECRET).
+    #[arg(skip = env_secret("TELEGRAM_WEBHOOK_SECRET"))]
     pub webhook_secret: Option<SecretString>,
-    /// Secrets Manager secret (name or ARN) whose JSON holds `telegram_token` and `webhook_secret`.
+    /// File holding the secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every webhook delivery (or set TELEGRAM_WEBHOOK_SECRET in the environment).
+    #[arg(long, env = "TELEGRAM_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Detectors' token for the Results gRPC service: only from the environment (POLYBOT_RESULTS_TOKEN).
+    #[arg(skip = env_secret("POLYBOT_RESULTS_TOKEN"))]
+    pub results_token: Option<SecretString>,
+    /// File holding the token detectors present to the Results gRPC service (or set POLYBOT_RESULTS_TOKEN in the environment, or `results_token` in the --telegram-secret-id secret). At least 32 characters.
+    #[arg(long, env = "POLYBOT_RESULTS_TOKEN_FILE")]
+    pub results_token_file: Option<PathBuf>,
+    /// Operators' token for GetPrediction/ListPredictions: only from the environment (POLYBOT_OPERATOR_TOKEN).
+    #[arg(skip = env_secret("POLYBOT_OPERATOR_TOKEN"))]
+    pub operator_token: Option<SecretString>,
+    /// File holding the operators' token for the read RPCs GetPrediction and ListPredictions (or set POLYBOT_OPERATOR_TOKEN, or `operator_token` in the --telegram-secret-id secret). Without one, the read RPCs are closed.
+    #[arg(long, env = "POLYBOT_OPERATOR_TOKEN_FILE")]
+    pub operator_token_file: Option<PathBuf>,
+    /// Secrets Manager secret (name or ARN) whose JSON holds `telegram_token`, `webhook_secret` and optionally `results_token` and `operator_token`.
     #[arg(long, env = "POLYBOT_TELEGRAM_SECRET_ID")]
     pub telegram_secret_id: Option<String>,
     /// Bot API base URL.
@@ -70,8 +90,8 @@ pub struct ServeArgs {
     /// Address for the webhook, /healthz, /readyz and /metrics.
     #[arg(long, env = "POLYBOT_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
     pub http_listen: SocketAddr,
-    /// Address for the Results gRPC service, gRPC health and reflection (keep it internal).
-    #[arg(long, env = "POLYBOT_GRPC_LISTEN", default_value = "0.0.0.0:50051")]
+    /// Address for the Results gRPC service, gRPC health and reflection. Loopback by default: a deployment that runs detectors on other hosts sets an address they can reach (and keeps it internal).
+    #[arg(long, env = "POLYBOT_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
     pub grpc_listen: SocketAddr,
     /// PEM certificate chain to serve HTTPS directly (plain HTTP when unset, e.g. behind an ALB).
     #[arg(long, env = "POLYBOT_TLS_CERT", requires = "tls_key")]
@@ -87,15 +107,57 @@ pub struct ServeArgs {
     pub telemetry: TelemetryArgs,
 }
 
-/// The token and webhook secret, from flags/environment or Secrets Manager.
+/// The token and webhook secret, from the environment, files or Secrets
+/// Manager, and the Results tokens when configured.
 pub struct TelegramSecrets {
     pub token: SecretString,
     pub webhook_secret: Option<SecretString>,
+    pub results_token: Option<SecretString>,
+    pub operator_token: Option<SecretString>,
+}
+
+/// The environment's value, else the file's; the error names the setting.
+fn env_or_file(
+    from_env: &Option<SecretString>,
+    file_setting: &'static str,
+    file: &Option<PathBuf>,
+) -> anyhow::Result<Option<SecretString>> {
+    if let Some(v) = from_env {
+        return Ok(Some(v.clone()));
+    }
+    match file {
+        Some(path) => Ok(Some(read_secret_file(file_setting, path)?)),
+        None => Ok(None),
+    }
 }
 
 impl TelegramArgs {
     /// Resolves the secrets, failing with a message that names the setting.
+    /// The environment wins over a file, which wins over Secrets Manager.
     pub async fn secrets(&self, backend: &BackendArgs) -> anyhow::Result<TelegramSecrets> {
+        let mut secrets = TelegramSecrets {
+            token: SecretString::from(String::new()),
+            webhook_secret: env_or_file(
+                &self.webhook_secret,
+                "TELEGRAM_WEBHOOK_SECRET_FILE",
+                &self.webhook_secret_file,
+            )?,
+            results_token: env_or_file(
+                &self.results_token,
+                "POLYBOT_RESULTS_TOKEN_FILE",
+                &self.results_token_file,
+            )?,
+            operator_token: env_or_file(
+                &self.operator_token,
+                "POLYBOT_OPERATOR_TOKEN_FILE",
+                &self.operator_token_file,
+            )?,
+        };
+        let token = env_or_file(
+            &self.telegram_token,
+            "TELEGRAM_TOKEN_FILE",
+            &self.telegram_token_file,
+        )?;
         if let Some(id) = &self.telegram_secret_id {
             let settings = polybot_storage::aws::AwsSettings {
                 region: backend.region.clone(),
@@ -104,37 +166,73 @@ impl TelegramArgs {
             };
             let sdk = polybot_storage::aws::load_sdk_config(&settings).await?;
             let fetched = polybot_storage::aws::secrets::telegram_secrets(&sdk, id).await?;
-            return Ok(TelegramSecrets {
-                token: self
-                    .telegram_token
-                    .clone()
-                    .unwrap_or(fetched.telegram_token),
-                webhook_secret: self.webhook_secret.clone().or(Some(fetched.webhook_secret)),
-            });
+            secrets.token = token.unwrap_or(fetched.telegram_token);
+            secrets.webhook_secret = secrets.webhook_secret.or(Some(fetched.webhook_secret));
+            secrets.results_token = secrets.results_token.or(fetched.results_token);
+            secrets.operator_token = secrets.operator_token.or(fetched.operator_token);
+            return Ok(secrets);
         }
-        let token = self.telegram_token.clone().ok_or_else(|| {
-            anyhow::anyhow!("TELEGRAM_TOKEN is not set (or set POLYBOT_TELEGRAM_SECRET_ID to read it from Secrets Manager)")
+        secrets.token = token.ok_or_else(|| {
+            anyhow::anyhow!("TELEGRAM_TOKEN is not set (or set TELEGRAM_TOKEN_FILE, or POLYBOT_TELEGRAM_SECRET_ID to read it from Secrets Manager)")
         })?;
-        Ok(TelegramSecrets {
-            token,
-            webhook_secret: self.webhook_secret.clone(),
-        })
+        Ok(secrets)
     }
 
     /// The gateway settings these flags and the resolved secrets describe
     /// (no TLS: that is the standalone gateway's choice).
+    ///
+    /// Without a configured results token the detectors could never report,
+    /// so the standalone gateway refuses to start; the all-in-one runner
+    /// instead keeps the default, generated credentials (see
+    /// [`GatewayConfig::default`](crate::GatewayConfig)) and hands them to
+    /// its detector in-process.
+    ///
+    /// A webhook secret that breaks the rules of [`WebhookSecret`] is an
+    /// error that names where it came from.
     pub fn gateway_config(
         &self,
         secrets: TelegramSecrets,
         backend: &BackendArgs,
-    ) -> crate::GatewayConfig {
-        crate::GatewayConfig {
+    ) -> anyhow::Result<crate::GatewayConfig> {
+        let webhook_secret = secrets
+            .webhook_secret
+            .map(WebhookSecret::parse)
+            .transpose()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the webhook secret (TELEGRAM_WEBHOOK_SECRET, TELEGRAM_WEBHOOK_SECRET_FILE or \
+                     `webhook_secret` in the POLYBOT_TELEGRAM_SECRET_ID secret) is refused: {e}"
+                )
+            })?;
+        let mut config = crate::GatewayConfig {
             mode: self.telegram_mode,
-            webhook_secret: secrets.webhook_secret,
+            webhook_secret,
             public_url: self.public_url.clone(),
             messaging_system: backend.messaging_system(),
             ..crate::GatewayConfig::default()
+        };
+        if let Some(results) = secrets.results_token {
+            config.results_credentials = ResultsCredentials {
+                results,
+                operator: secrets.operator_token,
+            };
+        } else if let Some(operator) = secrets.operator_token {
+            config.results_credentials.operator = Some(operator);
         }
+        Ok(config)
+    }
+
+    /// Whether a results token was configured (the environment, a file or
+    /// the Secrets Manager secret), as the standalone gateway requires.
+    pub fn require_results_token(secrets: &TelegramSecrets) -> anyhow::Result<()> {
+        if secrets.results_token.is_none() {
+            anyhow::bail!(
+                "no token for the Results gRPC service: set POLYBOT_RESULTS_TOKEN or \
+                 POLYBOT_RESULTS_TOKEN_FILE, or add `results_token` to the \
+                 POLYBOT_TELEGRAM_SECRET_ID secret (detectors present the same token)"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -156,6 +254,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let mut telemetry = polybot_telemetry::init("gateway", args.telemetry.log_format)?;
     let secrets = args.telegram.secrets(&args.backend).await?;
+    TelegramArgs::require_results_token(&secrets)?;
+    if secrets.operator_token.is_none() {
+        tracing::info!(
+            "no operator token (POLYBOT_OPERATOR_TOKEN): GetPrediction and ListPredictions are closed"
+        );
+    }
     let backends = args
         .backend
         .connect()
@@ -167,7 +271,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             _ => None,
         },
-        ..args.telegram.gateway_config(secrets, &args.backend)
+        ..args.telegram.gateway_config(secrets, &args.backend)?
     };
     let http = listen("POLYBOT_HTTP_LISTEN", args.http_listen).await?;
     let grpc = listen("POLYBOT_GRPC_LISTEN", args.grpc_listen).await?;
@@ -177,4 +281,102 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     gateway.shutdown().await;
     telemetry.shutdown();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use secrecy::ExposeSecret;
+
+    /// Every flag whose name speaks of a token or secret, in the whole
+    /// command tree, must name a file or a Secrets Manager id instead.
+    fn assert_no_secret_flags(cmd: &clap::Command) {
+        for arg in cmd.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                let secretive = ["token", "secret", "password"]
+                    .iter()
+                    .any(|w| long.contains(w));
+                assert!(
+                    !secretive || long.ends_with("-file") || long.ends_with("-secret-id"),
+                    "{} has a flag --{long} that could carry a secret",
+                    cmd.get_name()
+                );
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            assert_no_secret_flags(sub);
+        }
+    }
+
+    #[test]
+    fn no_flag_can_carry_a_secret() {
+        assert_no_secret_flags(&Cli::command());
+    }
+
+    #[test]
+    fn secrets_given_as_flags_are_refused() {
+        for flag in [
+            "--telegram-token",
+            "--webhook-secret",
+            "--results-token",
+            "--operator-token",
+        ] {
+            let err = Cli::try_parse_from(["gateway", flag, "123:abc"])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} was accepted"));
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{flag}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn secrets_are_read_from_files_and_the_environment_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = |name: &str, value: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, value).expect("write");
+            p.display().to_string()
+        };
+        let token = file("token", "123:from-file\n");
+        let results = file("results", &"r".repeat(40));
+        let cli = Cli::try_parse_from([
+            "gateway",
+            "--telegram-token-file",
+            &token,
+            "--results-token-file",
+            &results,
+        ])
+        .expect("parse");
+        let mut telegram = cli.serve.telegram.clone();
+        let secrets = telegram.secrets(&cli.serve.backend).await.expect("secrets");
+        assert_eq!(secrets.token.expose_secret(), "123:from-file");
+        assert_eq!(
+            secrets
+                .results_token
+                .as_ref()
+                .map(|s| s.expose_secret().len()),
+            Some(40)
+        );
+        assert!(TelegramArgs::require_results_token(&secrets).is_ok());
+        // What the environment gave (the parser reads it) wins over the file.
+        telegram.telegram_token = Some(SecretString::from("123:from-env".to_owned()));
+        let secrets = telegram.secrets(&cli.serve.backend).await.expect("secrets");
+        assert_eq!(secrets.token.expose_secret(), "123:from-env");
+        // No results token anywhere: the standalone gateway refuses to start.
+        telegram.results_token_file = None;
+        telegram.results_token = None;
+        let secrets = telegram.secrets(&cli.serve.backend).await.expect("secrets");
+        let err = TelegramArgs::require_results_token(&secrets).expect_err("refused");
+        assert!(err.to_string().contains("POLYBOT_RESULTS_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn the_grpc_listener_defaults_to_loopback() {
+        let cli = Cli::try_parse_from(["gateway"]).expect("parse");
+        assert!(cli.serve.grpc_listen.ip().is_loopback());
+    }
 }

@@ -1,19 +1,33 @@
 //! The `polybot.v1.Results` gRPC service: detectors report finished jobs,
 //! operators read predictions (e.g. with grpcurl through reflection).
+//!
+//! Every call is authenticated by [`polybot_proto::auth::Authenticator`]
+//! (installed as the service's interceptor); each method then requires its
+//! role. `ReportResult` is not a relay: the prediction must exist and belong
+//! to the reported chat, the annotated image's key is derived here from the
+//! prediction (never taken from the caller), and the labels that become the
+//! caption must look like class names.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use polybot_domain::{ChatId, PredictionId};
-use polybot_proto::Report;
+use polybot_domain::{ChatId, ObjectKey, PredictionId};
+use polybot_proto::auth::{Role, require};
 use polybot_proto::v1::results_server::Results;
 use polybot_proto::v1::{
     GetPredictionRequest, ListPredictionsRequest, ListPredictionsResponse, Prediction,
     ReportResultRequest, ReportResultResponse,
 };
+use polybot_proto::{Outcome, Report};
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::replies::{Replied, Replier, ReplyError};
+
+/// How long `ReportResult` waits for its reply before answering
+/// `DEADLINE_EXCEEDED`; below the detector's RPC timeout, so the detector
+/// hears a status rather than timing out itself.
+pub const REPORT_WAIT: Duration = Duration::from_secs(45);
 
 pub struct ResultsService {
     replier: Replier,
@@ -53,6 +67,59 @@ fn storage_status(e: polybot_storage::StorageError) -> Status {
     }
 }
 
+/// Longest class name accepted in a report (COCO's longest is 14).
+const MAX_CLASS_LEN: usize = 40;
+
+/// Whether a label can go into the caption: a short name of letters,
+/// digits, spaces, `-` and `_` (no links, no line breaks, no markup).
+fn is_class_name(class: &str) -> bool {
+    !class.is_empty()
+        && class.chars().count() <= MAX_CLASS_LEN
+        && class
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '_')
+}
+
+impl ResultsService {
+    /// Checks a report against what the gateway stored for the prediction,
+    /// and fills in the image keys from the stored record.
+    async fn owned(&self, mut report: Report) -> Result<Report, Status> {
+        let record = self
+            .replier
+            .backends()
+            .table
+            .get(report.prediction_id)
+            .await
+            .map_err(storage_status)?
+            .ok_or_else(|| {
+                tracing::warn!(prediction_id = %report.prediction_id, "report for an unknown prediction refused");
+                Status::not_found(format!("no prediction {}", report.prediction_id))
+            })?;
+        if record.chat_id != report.chat_id {
+            tracing::warn!(
+                prediction_id = %report.prediction_id,
+                reported_chat = report.chat_id.0,
+                "report for another chat's prediction refused"
+            );
+            return Err(Status::permission_denied(
+                "the prediction does not belong to that chat",
+            ));
+        }
+        if let Outcome::Success(summary) = &mut report.outcome {
+            if let Some(bad) = summary.labels.iter().find(|l| !is_class_name(&l.class)) {
+                return Err(Status::invalid_argument(format!(
+                    "label class {:?} is not a class name",
+                    bad.class.chars().take(MAX_CLASS_LEN).collect::<String>()
+                )));
+            }
+            summary.original_img_path = record.original_key.to_string();
+            summary.predicted_img_path =
+                ObjectKey::predicted(record.chat_id, record.prediction_id).to_string();
+        }
+        Ok(report)
+    }
+}
+
 #[tonic::async_trait]
 impl Results for ResultsService {
     async fn report_result(
@@ -61,17 +128,26 @@ impl Results for ResultsService {
     ) -> Result<Response<ReportResultResponse>, Status> {
         let span = rpc_span(&request, "ReportResult");
         async move {
+            require(&request, Role::Reporter)?;
             let report = Report::try_from(request.into_inner())
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let report = self.owned(report).await?;
             // On its own task: if the caller goes away mid-reply (a detector
             // stopping, a timeout), the reply still finishes and its lease is
             // finished or released, instead of being dropped half-sent with
             // the lease held (which could lose or repeat the reply later).
             let replier = self.replier.clone();
+            let reply = tokio::spawn(async move { replier.reply(&report).await }.in_current_span());
+            // The caller waits a bounded time; the reply goes on (its lease
+            // renewed) and a retried report finds it in progress or done.
+            let Ok(joined) = tokio::time::timeout(REPORT_WAIT, reply).await else {
+                crate::metrics::reply("error");
+                return Err(Status::deadline_exceeded(format!(
+                    "the reply is still being sent after {REPORT_WAIT:?}; report again later"
+                )));
+            };
             let result =
-                tokio::spawn(async move { replier.reply(&report).await }.in_current_span())
-                    .await
-                    .map_err(|e| Status::internal(format!("the reply task failed: {e}")))?;
+                joined.map_err(|e| Status::internal(format!("the reply task failed: {e}")))?;
             crate::metrics::reply(match &result {
                 Ok(Replied::Sent) => "sent",
                 Ok(Replied::Duplicate) => "duplicate",
@@ -97,6 +173,7 @@ impl Results for ResultsService {
     ) -> Result<Response<Prediction>, Status> {
         let span = rpc_span(&request, "GetPrediction");
         async move {
+            require(&request, Role::Operator)?;
             let id: PredictionId = request.get_ref().prediction_id.parse().map_err(
                 |e: polybot_domain::ParseIdError| Status::invalid_argument(e.to_string()),
             )?;
@@ -122,6 +199,7 @@ impl Results for ResultsService {
     ) -> Result<Response<ListPredictionsResponse>, Status> {
         let span = rpc_span(&request, "ListPredictions");
         async move {
+            require(&request, Role::Operator)?;
             let req = request.into_inner();
             if req.chat_id == 0 {
                 return Err(Status::invalid_argument("chat_id must be set"));

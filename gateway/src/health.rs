@@ -1,9 +1,12 @@
 //! Readiness: the gateway is ready when its backends answer. One state
 //! feeds both HTTP `/readyz` and the gRPC health service, so they agree;
-//! shutdown flips both to not-serving first.
+//! shutdown flips both to not-serving first. Components (the polling loop,
+//! the webhook registration) add their own condition: the gateway is ready
+//! only while every registered component is.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use polybot_storage::Backends;
@@ -15,11 +18,41 @@ use tracing::{info, warn};
 pub struct Health {
     ready: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
+    components: Arc<Mutex<BTreeMap<&'static str, bool>>>,
 }
 
 impl Health {
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst) && !self.stopping.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst)
+            && !self.stopping.load(Ordering::SeqCst)
+            && self.components_ok()
+    }
+
+    /// Records whether a component (a supervised loop, the webhook
+    /// registration) works; readiness needs every component to.
+    pub fn set_component(&self, name: &'static str, ok: bool) {
+        self.components
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, ok);
+    }
+
+    /// Whether the component works (false when never registered).
+    pub fn component_ok(&self, name: &str) -> bool {
+        self.components
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    fn components_ok(&self) -> bool {
+        self.components
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .all(|ok| *ok)
     }
 
     /// Flips to not-serving for good (graceful shutdown).
@@ -80,7 +113,7 @@ pub async fn watch(
 ) {
     let mut last: Option<bool> = None;
     loop {
-        let ok = match backends_answer(&backends, Duration::from_secs(3)).await {
+        let backends_ok = match backends_answer(&backends, Duration::from_secs(3)).await {
             Ok(()) => true,
             Err(e) => {
                 if last != Some(false) {
@@ -92,7 +125,8 @@ pub async fn watch(
         if health.stopping.load(Ordering::SeqCst) {
             return;
         }
-        health.ready.store(ok, Ordering::SeqCst);
+        health.ready.store(backends_ok, Ordering::SeqCst);
+        let ok = backends_ok && health.components_ok();
         if last != Some(ok) {
             if ok {
                 info!("ready");
@@ -100,9 +134,15 @@ pub async fn watch(
             publish(&reporter, ok).await;
             last = Some(ok);
         }
+        // Re-check at once when a component changes, else every `every`.
+        let step = if ok {
+            every
+        } else {
+            every.min(Duration::from_millis(500))
+        };
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(step) => {}
         }
     }
 }

@@ -1,20 +1,22 @@
 //! The HTTP side: Telegram's webhook, liveness and readiness.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use secrecy::{ExposeSecret, SecretString};
-use subtle::ConstantTimeEq;
-use tracing::{Instrument, info, warn};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tracing::{Instrument, error, info, warn};
 
 use crate::health::Health;
 use crate::inbound;
 use crate::intake::Intake;
+use crate::secret::WebhookSecret;
 
 /// Where Telegram posts updates. It does not contain the bot token, which
 /// would otherwise end up in access logs.
@@ -27,17 +29,26 @@ const MAX_UPDATE_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub intake: Arc<Intake>,
-    pub webhook_secret: Option<SecretString>,
+    pub webhook_secret: Option<WebhookSecret>,
     pub health: Health,
 }
 
-pub fn router(state: AppState) -> Router {
+/// The routes, each request bounded by `request_timeout`, reading its body
+/// included (408 past it, so a client that trickles its body cannot hold a
+/// connection and a task). A webhook's intake runs detached and finishes
+/// even then; Telegram's redelivery finds it done.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, post(webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_UPDATE_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        // A panic in a handler is a 500 for that request, not a dead connection task.
+        .layer(CatchPanicLayer::new())
         .with_state(state)
 }
 
@@ -63,22 +74,17 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-fn secret_matches(expected: &SecretString, headers: &HeaderMap) -> bool {
-    let Some(given) = headers.get(SECRET_HEADER) else {
-        return false;
-    };
-    // Constant time, so the secret cannot be guessed byte by byte from timings.
-    given
-        .as_bytes()
-        .ct_eq(expected.expose_secret().as_bytes())
-        .into()
+fn secret_matches(expected: &WebhookSecret, headers: &HeaderMap) -> bool {
+    headers
+        .get(SECRET_HEADER)
+        .is_some_and(|given| expected.matches(given.as_bytes()))
 }
 
-async fn webhook(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
+/// The body is taken as a stream, not an extractor, so that the secret is
+/// checked before a byte of it is read: a caller without the secret cannot
+/// make us buffer a megabyte.
+async fn webhook(State(state): State<AppState>, request: Request) -> impl IntoResponse {
+    let (parts, body) = request.into_parts();
     let span = tracing::info_span!(
         "telegram.webhook",
         otel.name = "POST /telegram/webhook",
@@ -89,7 +95,7 @@ async fn webhook(
         update_id = tracing::field::Empty,
     );
     async move {
-        let status = handle_webhook(&state, &headers, &body).await;
+        let status = handle_webhook(&state, &parts.headers, body).await;
         tracing::Span::current().record("http.response.status_code", status.as_u16());
         crate::metrics::webhook_request(status);
         status
@@ -98,7 +104,19 @@ async fn webhook(
     .await
 }
 
-async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: &[u8]) -> StatusCode {
+/// Whether an error of type `E` is somewhere in `e`'s chain of sources.
+fn caused_by<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<E>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: Body) -> StatusCode {
     // Without a secret the webhook is off (long-polling mode): an endpoint
     // anyone could post fake updates to must not exist.
     let Some(secret) = &state.webhook_secret else {
@@ -108,37 +126,64 @@ async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: &[u8]) -> S
         warn!("webhook call with a missing or wrong secret token");
         return StatusCode::UNAUTHORIZED;
     }
-    let raw: serde_json::Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_UPDATE_BYTES as u64) {
+        warn!(
+            limit = MAX_UPDATE_BYTES,
+            announced, "webhook body over the limit"
+        );
+        return StatusCode::PAYLOAD_TOO_LARGE;
+    }
+    let body = match axum::body::to_bytes(body, MAX_UPDATE_BYTES).await {
+        Ok(body) => body,
+        Err(e) if caused_by::<http_body_util::LengthLimitError>(&e) => {
+            warn!(limit = MAX_UPDATE_BYTES, "webhook body over the limit");
+            return StatusCode::PAYLOAD_TOO_LARGE;
+        }
         Err(e) => {
-            warn!(error = %e, "webhook body is not JSON");
+            // The client went away or was too slow to send it.
+            warn!(error = %e, "webhook body not read");
             return StatusCode::BAD_REQUEST;
         }
     };
-    if let Some(id) = inbound::update_id_of(&raw) {
-        tracing::Span::current().record("update_id", id.0);
-    }
-    // From the bytes, not from `raw`: teloxide's deserializer needs borrowed
-    // strings and silently yields an "unknown" update from a `Value`.
-    let update: teloxide::types::Update = match serde_json::from_slice(body) {
-        Ok(u) => u,
+    let inbound = match inbound::parse_bytes(&body) {
+        Ok(inbound) => inbound,
+        Err(e @ inbound::UnreadableUpdate::NotJson(_)) => {
+            warn!(error = %e, "webhook body is not JSON");
+            return StatusCode::BAD_REQUEST;
+        }
         Err(e) => {
             // Answering 4xx would make Telegram retry an update we can never
             // read; accept it and say so in the logs.
-            warn!(error = %e, "an update we cannot parse was dropped");
+            warn!(error = %e, "an update we cannot read was dropped");
+            crate::intake::given_up("unreadable");
             return StatusCode::OK;
         }
     };
-    match state.intake.handle(inbound::parse(&update)).await {
-        Ok(handled) => {
+    tracing::Span::current().record("update_id", inbound.update_id().0);
+    // Intake runs on its own task: if Telegram (or a load balancer) drops
+    // the connection, hyper cancels this handler, but not the intake, which
+    // then finishes the update's claim or releases it.
+    let intake = Arc::clone(&state.intake);
+    let task = tokio::spawn(
+        async move { intake.handle(inbound).await }.instrument(tracing::Span::current()),
+    );
+    match task.await {
+        Ok(Ok(handled)) => {
             info!(outcome = handled.as_str(), "update handled");
             StatusCode::OK
         }
-        // Telegram delivers the update again later; nothing durable was done.
-        Err(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+        // Telegram delivers the update again later.
+        Ok(Err(e)) => {
+            warn!(error = %e, "update not handled yet; Telegram will deliver it again");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         Err(e) => {
-            warn!(error = %e, "update failed for good");
-            StatusCode::OK
+            error!(error = %e, "handling an update panicked");
+            StatusCode::INTERNAL_SERVER_ERROR
         }
     }
 }

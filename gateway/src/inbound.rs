@@ -63,6 +63,84 @@ pub fn update_id_of(raw: &serde_json::Value) -> Option<UpdateId> {
     raw.get("update_id").and_then(|v| v.as_i64()).map(UpdateId)
 }
 
+/// Why an update could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnreadableUpdate {
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("no update_id")]
+    NoUpdateId,
+}
+
+/// Parses one update's JSON on its own: a panic in the Telegram types'
+/// parser is caught here, so one malformed update cannot take the task that
+/// reads it down. An update the parser refuses is still answered when its
+/// chat can be found in the raw JSON.
+pub fn parse_bytes(body: &[u8]) -> Result<Inbound, UnreadableUpdate> {
+    let raw: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| UnreadableUpdate::NotJson(e.to_string()))?;
+    let update_id = update_id_of(&raw).ok_or(UnreadableUpdate::NoUpdateId)?;
+    // From the bytes, not from `raw`: teloxide's deserializer needs borrowed
+    // strings and silently yields an "unknown" update from a `Value`.
+    let parsed = std::panic::catch_unwind(|| {
+        serde_json::from_slice::<Update>(body)
+            .ok()
+            .map(|u| parse(&u))
+    });
+    match parsed {
+        // A message the Telegram types could not read comes back as an
+        // "unknown" update: its chat may still be in the raw JSON.
+        Ok(Some(Inbound::Ignored {
+            kind: "unknown", ..
+        })) if raw.get("message").is_some() => {
+            tracing::warn!(
+                update_id = update_id.0,
+                "a message the Telegram types cannot read"
+            );
+            Ok(fallback(update_id, &raw))
+        }
+        Ok(Some(inbound)) => Ok(inbound),
+        Ok(None) => {
+            tracing::warn!(
+                update_id = update_id.0,
+                "an update the Telegram types cannot read"
+            );
+            Ok(fallback(update_id, &raw))
+        }
+        Err(_) => {
+            tracing::error!(
+                update_id = update_id.0,
+                "the Telegram types' parser panicked on an update"
+            );
+            Ok(fallback(update_id, &raw))
+        }
+    }
+}
+
+/// An update only readable as plain JSON: answered with help when it is a
+/// message in a chat, ignored otherwise.
+fn fallback(update_id: UpdateId, raw: &serde_json::Value) -> Inbound {
+    let message = raw.get("message");
+    let chat = message
+        .and_then(|m| m.pointer("/chat/id"))
+        .and_then(serde_json::Value::as_i64);
+    let message_id = message
+        .and_then(|m| m.get("message_id"))
+        .and_then(serde_json::Value::as_i64);
+    match (chat, message_id) {
+        (Some(chat), Some(message_id)) => Inbound::Other {
+            update_id,
+            chat: ChatId(chat),
+            message_id,
+            what: "a message we could not read",
+        },
+        _ => Inbound::Ignored {
+            update_id,
+            kind: "unreadable",
+        },
+    }
+}
+
 pub fn parse(update: &Update) -> Inbound {
     let update_id = UpdateId(i64::from(update.id.0));
     match &update.kind {
@@ -282,6 +360,31 @@ mod tests {
                 kind: "unknown"
             }
         );
+    }
+
+    #[test]
+    fn a_message_the_telegram_types_refuse_is_still_answered_in_its_chat() {
+        // `date` must be a number: teloxide refuses this message (a malformed
+        // `photo` is not enough: it reads that as a service message).
+        let body = br#"{"update_id": 9, "message": {"message_id": 3, "date": "yesterday",
+            "chat": {"id": 77, "type": "private"}, "text": "hi"}}"#;
+        assert_eq!(
+            parse_bytes(body),
+            Ok(Inbound::Other {
+                update_id: UpdateId(9),
+                chat: ChatId(77),
+                message_id: 3,
+                what: "a message we could not read"
+            })
+        );
+        assert_eq!(
+            parse_bytes(br#"{"update_id": 10, "message": 5}"#),
+            Ok(Inbound::Ignored {
+                update_id: UpdateId(10),
+                kind: "unreadable"
+            })
+        );
+        assert!(parse_bytes(b"[1,2]").is_err());
     }
 
     #[test]

@@ -1,12 +1,24 @@
 //! Turning a user's message into a durable detection job, exactly once per
 //! Telegram update, or into a friendly answer when there is nothing to detect.
+//!
+//! - **Idempotent.** The prediction id comes from (bot, update), so a retried
+//!   delivery finds the object, record and job an earlier attempt made; the
+//!   update's claim is finished as soon as the job is durable, before the
+//!   "processing" notice, which is queued without waiting.
+//! - **No silent loss.** Once the chat is known, a failure is either
+//!   retryable (the caller answers 5xx or polls again) or the user is told.
+//! - **Bounded retries.** Deliveries of one update are counted; past
+//!   [`RetryBudget::max_attempts`] or [`RetryBudget::max_age`] the update
+//!   is answered with an apology, or skipped with a log line and a metric
+//!   when even that fails, so one poison update cannot hold the bot.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use polybot_domain::{
-    FailureKind, JOB_SCHEMA_VERSION, Job, ObjectKey, PredictionId, PredictionRecord,
-    PredictionStatus, now_epoch,
+    BotId, ChatId, FailureKind, JOB_SCHEMA_VERSION, Job, ObjectKey, PredictionId, PredictionRecord,
+    PredictionStatus, UpdateId, now_epoch,
 };
 use polybot_storage::{Attributes, Backends, Claim, ClaimKey, PutMode, StorageError};
 use tracing::{Instrument, info, warn};
@@ -30,6 +42,10 @@ pub enum Handled {
     Answered,
     Duplicate,
     Ignored,
+    /// It could not be handled; the user was told so.
+    Failed,
+    /// A poison update: retries ran out and the user could not be told.
+    Skipped,
 }
 
 impl Handled {
@@ -40,6 +56,8 @@ impl Handled {
             Self::Answered => "answered",
             Self::Duplicate => "duplicate",
             Self::Ignored => "ignored",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
         }
     }
 }
@@ -56,29 +74,100 @@ pub enum IntakeError {
 
 impl IntakeError {
     /// Whether Telegram should deliver the update again (we answer 5xx).
+    /// A configuration error (a missing bucket, denied access) is retried
+    /// too: an operator can fix it while Telegram keeps the update.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Storage(e) => e.is_retryable(),
+            Self::Storage(e) => e.is_retryable() || matches!(e, StorageError::Config(_)),
             Self::Messenger(e) => e.is_retryable(),
             Self::InProgress => true,
         }
     }
 }
 
+/// How many deliveries of one update are tried, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryBudget {
+    pub max_attempts: u32,
+    pub max_age: Duration,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            max_age: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// Deliveries seen per update (in memory: a restart starts the count again).
+#[derive(Default)]
+struct Attempts {
+    seen: Mutex<HashMap<(BotId, UpdateId), (Instant, u32)>>,
+}
+
+impl Attempts {
+    /// Counts one more attempt; whether the budget is now spent.
+    fn count(&self, key: (BotId, UpdateId), budget: RetryBudget) -> (u32, bool) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() > 10_000 {
+            seen.retain(|_, (first, _)| first.elapsed() < budget.max_age * 2);
+        }
+        let entry = seen.entry(key).or_insert((Instant::now(), 0));
+        entry.1 += 1;
+        let spent = entry.1 >= budget.max_attempts || entry.0.elapsed() >= budget.max_age;
+        (entry.1, spent)
+    }
+
+    fn forget(&self, key: (BotId, UpdateId)) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+}
+
+static POISON: std::sync::LazyLock<polybot_telemetry::metrics::Counter> =
+    std::sync::LazyLock::new(|| {
+        polybot_telemetry::metrics::Counter::new(
+            "polybot_updates_given_up_total",
+            "polybot.updates.given_up",
+            "Updates that could not be handled, by what was done (apologised, skipped, unreadable)",
+            &["result"],
+        )
+    });
+
+/// Counts an update that was given up on.
+pub fn given_up(result: &'static str) {
+    POISON.inc(&[result]);
+}
+
 pub struct Intake {
     backends: Backends,
     messenger: Arc<dyn Messenger>,
+    bot: BotId,
     max_download: u64,
     messaging_system: &'static str,
+    budget: RetryBudget,
+    attempts: Attempts,
 }
 
 impl Intake {
-    pub fn new(backends: Backends, messenger: Arc<dyn Messenger>, max_download: u64) -> Self {
+    pub fn new(
+        backends: Backends,
+        messenger: Arc<dyn Messenger>,
+        bot: BotId,
+        max_download: u64,
+    ) -> Self {
         Self {
             backends,
             messenger,
+            bot,
             max_download,
             messaging_system: "local",
+            budget: RetryBudget::default(),
+            attempts: Attempts::default(),
         }
     }
 
@@ -88,9 +177,18 @@ impl Intake {
         self
     }
 
-    /// Handles one update. `Ok` means Telegram may forget it; a retryable
-    /// error means it must deliver it again, and nothing durable was left
-    /// half-done that a retry would duplicate.
+    pub fn with_retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    pub fn bot(&self) -> BotId {
+        self.bot
+    }
+
+    /// Handles one update. `Ok` means Telegram may forget it; an error
+    /// means it must deliver it again (it is always retryable): whatever an
+    /// earlier attempt left behind, a retry finds and reuses.
     #[tracing::instrument(
         name = "telegram.update",
         skip_all,
@@ -102,41 +200,112 @@ impl Intake {
         )
     )]
     pub async fn handle(&self, inbound: Inbound) -> Result<Handled, IntakeError> {
-        if let Inbound::Ignored { kind, .. } = &inbound {
-            info!(kind, "ignoring an update with nothing to answer");
-            tracing::Span::current().record("outcome", "ignored");
-            return Ok(Handled::Ignored);
-        }
-        let key = ClaimKey::Update(inbound.update_id());
-        let lease = match self.backends.table.claim(key, UPDATE_LEASE).await? {
-            Claim::Done => {
-                info!("duplicate delivery of an update already handled");
-                tracing::Span::current().record("outcome", "duplicate");
-                return Ok(Handled::Duplicate);
-            }
-            Claim::InProgress => return Err(IntakeError::InProgress),
-            Claim::Acquired(lease) => lease,
-        };
-        let result = self.process(&inbound).await;
-        match &result {
-            Ok(_) => {
-                if let Err(e) = self.backends.table.finish(key).await {
-                    // The job is durable; at worst a redelivery after the
-                    // lease expires makes a second one.
-                    warn!(error = %e, "could not mark the update handled");
-                }
-            }
-            Err(e) => {
-                if let Err(release) = self.backends.table.release(key, lease).await {
-                    warn!(error = %release, "could not release the update lease; a retry waits for it to expire");
-                }
-                warn!(error = %e, retryable = e.is_retryable(), "could not handle the update");
-            }
-        }
+        let result = self.handle_inner(&inbound).await;
         if let Ok(h) = &result {
             tracing::Span::current().record("outcome", h.as_str());
         }
         result
+    }
+
+    async fn handle_inner(&self, inbound: &Inbound) -> Result<Handled, IntakeError> {
+        let Some(chat) = inbound.chat() else {
+            if let Inbound::Ignored { kind, .. } = inbound {
+                info!(kind, "ignoring an update with nothing to answer");
+            }
+            return Ok(Handled::Ignored);
+        };
+        let update = inbound.update_id();
+        let key = ClaimKey::Update(self.bot, update);
+        let lease = match self.backends.table.claim(key, UPDATE_LEASE).await? {
+            Claim::Done => {
+                info!("duplicate delivery of an update already handled");
+                return Ok(Handled::Duplicate);
+            }
+            // Not an attempt of ours: another delivery is working on it.
+            Claim::InProgress => return Err(IntakeError::InProgress),
+            Claim::Acquired(lease) => lease,
+        };
+        let (attempt, spent) = self.attempts.count((self.bot, update), self.budget);
+        let result = self.process(inbound).await;
+        let outcome = match result {
+            Ok(handled) => Ok(handled),
+            Err(e) if e.is_retryable() && !spent => {
+                warn!(error = %e, attempt, "could not handle the update; Telegram will deliver it again");
+                Err(e)
+            }
+            Err(e) => self.give_up(inbound, chat, attempt, e).await,
+        };
+        match &outcome {
+            Ok(handled) => {
+                self.attempts.forget((self.bot, update));
+                if !matches!(handled, Handled::Queued(_)) {
+                    // A queued job finished its claim already.
+                    self.finish(key).await;
+                }
+            }
+            Err(_) => {
+                if let Err(release) = self.backends.table.release(key, lease).await {
+                    warn!(error = %release, "could not release the update lease; a retry waits for it to expire");
+                }
+            }
+        }
+        if let Ok(Handled::Queued(_)) = &outcome
+            && let Inbound::Photo { message_id, .. } = inbound
+        {
+            // Off the request path: queued, dropped under back-pressure.
+            self.messenger
+                .send_notice(chat, PROCESSING_TEXT, Some(*message_id))
+                .await;
+        }
+        outcome
+    }
+
+    /// The update failed for good (or retries ran out): tell the user.
+    async fn give_up(
+        &self,
+        inbound: &Inbound,
+        chat: ChatId,
+        attempt: u32,
+        error: IntakeError,
+    ) -> Result<Handled, IntakeError> {
+        let reply_to = match inbound {
+            Inbound::Photo { message_id, .. } | Inbound::Other { message_id, .. } => {
+                Some(*message_id)
+            }
+            Inbound::Ignored { .. } => None,
+        };
+        warn!(error = %error, attempt, "giving up on the update; telling the user");
+        match self
+            .messenger
+            .send_text(chat, FailureKind::Internal.user_message(), reply_to)
+            .await
+        {
+            Ok(()) | Err(MessengerError::Rejected(_) | MessengerError::TooLarge { .. }) => {
+                given_up("apologised");
+                Ok(Handled::Failed)
+            }
+            Err(e) => {
+                let (_, spent) = self
+                    .attempts
+                    .count((self.bot, inbound.update_id()), self.budget);
+                if spent {
+                    warn!(error = %e, update_id = inbound.update_id().0, attempt,
+                        "skipping a poison update: retries ran out and the user could not be told");
+                    given_up("skipped");
+                    Ok(Handled::Skipped)
+                } else {
+                    Err(e.into())
+                }
+            }
+        }
+    }
+
+    async fn finish(&self, key: ClaimKey) {
+        if let Err(e) = self.backends.table.finish(key).await {
+            // What was done is idempotent: a redelivery after the lease
+            // expires finds the same prediction.
+            warn!(error = %e, "could not mark the update handled");
+        }
     }
 
     async fn process(&self, inbound: &Inbound) -> Result<Handled, IntakeError> {
@@ -149,10 +318,18 @@ impl Intake {
                 ..
             } => {
                 info!(what, "answering with help");
-                self.messenger
+                match self
+                    .messenger
                     .send_text(*chat, HELP_TEXT, Some(*message_id))
-                    .await?;
-                Ok(Handled::Answered)
+                    .await
+                {
+                    Ok(()) => Ok(Handled::Answered),
+                    Err(MessengerError::Rejected(reason)) => {
+                        info!(%reason, "Telegram refused the help answer; the update is done");
+                        Ok(Handled::Answered)
+                    }
+                    Err(e) => Err(e.into()),
+                }
             }
             Inbound::Photo {
                 update_id,
@@ -168,16 +345,24 @@ impl Intake {
 
     async fn accept_photo(
         &self,
-        update_id: polybot_domain::UpdateId,
-        chat: polybot_domain::ChatId,
+        update_id: UpdateId,
+        chat: ChatId,
         message_id: i64,
         photo: &PhotoRef,
     ) -> Result<Handled, IntakeError> {
         let refuse = |kind: FailureKind| async move {
-            self.messenger
+            match self
+                .messenger
                 .send_text(chat, kind.user_message(), Some(message_id))
-                .await?;
-            Ok::<_, IntakeError>(Handled::Answered)
+                .await
+            {
+                Ok(()) => Ok(Handled::Answered),
+                Err(MessengerError::Rejected(reason)) => {
+                    info!(%reason, "Telegram refused the answer; the update is done");
+                    Ok(Handled::Answered)
+                }
+                Err(e) => Err(IntakeError::from(e)),
+            }
         };
         if photo.size > self.max_download {
             info!(size = photo.size, "photo over the download limit");
@@ -197,7 +382,7 @@ impl Intake {
             Err(e) => return Err(e.into()),
         };
 
-        let prediction_id = PredictionId::new();
+        let prediction_id = PredictionId::for_update(self.bot, update_id);
         let original_key = ObjectKey::original(chat, prediction_id, photo.extension);
         tracing::Span::current().record("prediction_id", tracing::field::display(prediction_id));
         let store = tracing::info_span!(
@@ -205,7 +390,8 @@ impl Intake {
             key = %original_key,
             size = bytes.len(),
         );
-        self.backends
+        match self
+            .backends
             .objects
             .put(
                 &original_key,
@@ -214,9 +400,15 @@ impl Intake {
                 PutMode::CreateOnly,
             )
             .instrument(store)
-            .await?;
+            .await
+        {
+            // An earlier delivery stored this very photo.
+            Ok(()) | Err(StorageError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         let now = now_epoch();
-        self.backends
+        let created = self
+            .backends
             .table
             .create(&PredictionRecord {
                 prediction_id,
@@ -229,7 +421,21 @@ impl Intake {
                 updated_at: now,
             })
             .instrument(tracing::info_span!("save prediction"))
-            .await?;
+            .await;
+        match created {
+            Ok(()) => {}
+            Err(StorageError::AlreadyExists(_)) => {
+                // An earlier delivery got this far; if its job already ran,
+                // there is nothing left to do.
+                let existing = self.backends.table.get(prediction_id).await?;
+                if existing.is_some_and(|r| r.status != PredictionStatus::Pending) {
+                    info!(%prediction_id, "an earlier delivery's job already ran");
+                    self.finish(ClaimKey::Update(self.bot, update_id)).await;
+                    return Ok(Handled::Duplicate);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
         let job = Job {
             schema_version: JOB_SCHEMA_VERSION,
             prediction_id,
@@ -258,17 +464,11 @@ impl Intake {
         }
         .instrument(publish)
         .await?;
+        // The job is durable: the update is done, whatever happens next (a
+        // job sent twice by two deliveries has one prediction id, and the
+        // reply claim answers it once).
+        self.finish(ClaimKey::Update(self.bot, update_id)).await;
         info!(%prediction_id, "photo queued for detection");
-
-        // The job is durable now: failing to say "processing" must not make
-        // Telegram redeliver the update.
-        if let Err(e) = self
-            .messenger
-            .send_text(chat, PROCESSING_TEXT, Some(message_id))
-            .await
-        {
-            warn!(error = %e, "could not send the processing notice");
-        }
         Ok(Handled::Queued(prediction_id))
     }
 }

@@ -5,6 +5,7 @@
 //! [`Gateway::start`] runs it in-process on given listeners, so tests and
 //! the all-in-one runner use exactly what the `gateway` binary runs.
 
+pub mod botapi;
 pub mod cli;
 pub mod grpc;
 pub mod health;
@@ -14,7 +15,11 @@ pub mod intake;
 pub mod loops;
 pub mod messenger;
 mod metrics;
+pub mod outbox;
 pub mod replies;
+pub mod secret;
+pub mod startup;
+pub mod supervise;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +28,6 @@ use std::time::Duration;
 
 use polybot_proto::v1::results_server::ResultsServer;
 use polybot_storage::Backends;
-use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -54,7 +58,7 @@ pub struct TlsFiles {
 pub struct GatewayConfig {
     pub mode: TelegramMode,
     /// Required in webhook mode: Telegram sends it in every delivery.
-    pub webhook_secret: Option<SecretString>,
+    pub webhook_secret: Option<secret::WebhookSecret>,
     /// If set, the webhook is registered with Telegram at start-up.
     pub public_url: Option<reqwest::Url>,
     pub tls: Option<TlsFiles>,
@@ -64,6 +68,20 @@ pub struct GatewayConfig {
     pub dead_letter_wait: Duration,
     /// `messaging.system` on the enqueue span (`aws_sqs` or `local`).
     pub messaging_system: &'static str,
+    /// Tokens `polybot.v1.Results` accepts (random ones by default, for
+    /// in-process runs that hand them to their detector).
+    pub results_credentials: polybot_proto::auth::ResultsCredentials,
+    /// How many deliveries of one update are tried, and for how long,
+    /// before the user gets an apology (or a poison update is skipped).
+    pub update_retries: intake::RetryBudget,
+    /// Pauses between start-up calls to Telegram that failed for now.
+    pub startup_backoff: supervise::Backoff,
+    /// How long a new connection may take to send its first request; one
+    /// that is slower (or sends nothing) is closed.
+    pub header_read_timeout: Duration,
+    /// How long one HTTP request (body included) may take before it is
+    /// answered 408.
+    pub request_timeout: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -76,6 +94,11 @@ impl Default for GatewayConfig {
             max_download: inbound::BOT_API_MAX_DOWNLOAD,
             dead_letter_wait: Duration::from_secs(20),
             messaging_system: "local",
+            results_credentials: polybot_proto::auth::ResultsCredentials::generate(),
+            update_retries: intake::RetryBudget::default(),
+            startup_backoff: supervise::Backoff::default(),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -86,10 +109,6 @@ pub enum GatewayError {
         "webhook mode needs a secret: set TELEGRAM_WEBHOOK_SECRET or POLYBOT_TELEGRAM_SECRET_ID"
     )]
     MissingWebhookSecret,
-    #[error(
-        "the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
-    )]
-    BadWebhookSecret,
     #[error("could not load the TLS certificate or key ({cert}, {key}): {reason}")]
     Tls {
         cert: PathBuf,
@@ -98,11 +117,19 @@ pub enum GatewayError {
     },
     #[error("could not register the webhook with Telegram: {0}")]
     SetWebhook(String),
+    #[error("Results credentials: {0}")]
+    Credentials(#[from] polybot_proto::auth::CredentialError),
+    #[error("could not learn the bot's id from Telegram (getMe): {0}")]
+    GetMe(String),
     #[error("gRPC reflection: {0}")]
     Reflection(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
+
+/// How long a kept-alive connection may sit between requests: above the
+/// ALB's default idle timeout (60 s), as AWS advises for targets.
+const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(75);
 
 /// A running gateway.
 pub struct Gateway {
@@ -123,34 +150,33 @@ impl Gateway {
         http_listener: TcpListener,
         grpc_listener: TcpListener,
     ) -> Result<Self, GatewayError> {
-        if config.mode == TelegramMode::Webhook {
-            let secret = config
-                .webhook_secret
-                .as_ref()
-                .ok_or(GatewayError::MissingWebhookSecret)?;
-            let s = secret.expose_secret();
-            let valid = !s.is_empty()
-                && s.len() <= 256
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid {
-                return Err(GatewayError::BadWebhookSecret);
-            }
+        if config.mode == TelegramMode::Webhook && config.webhook_secret.is_none() {
+            return Err(GatewayError::MissingWebhookSecret);
         }
+        config.results_credentials.validate()?;
         let http_addr = http_listener.local_addr()?;
         let grpc_addr = grpc_listener.local_addr()?;
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let health = Health::default();
         let messenger = telegram.clone().shared();
+        // Update ids are unique per bot: the token names the bot, or getMe does.
+        let bot = match telegram.bot_id() {
+            Some(bot) => bot,
+            None => startup::get_me(telegram.api(), config.startup_backoff)
+                .await
+                .map_err(|e| GatewayError::GetMe(e.to_string()))?,
+        };
 
         let intake = Arc::new(
             Intake::new(
                 backends.clone(),
                 Arc::clone(&messenger),
+                bot,
                 config.max_download,
             )
-            .with_messaging_system(config.messaging_system),
+            .with_messaging_system(config.messaging_system)
+            .with_retry_budget(config.update_retries),
         );
         let replier = Replier::new(backends.clone(), Arc::clone(&messenger));
 
@@ -171,7 +197,12 @@ impl Gateway {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| GatewayError::Reflection(e.to_string()))?;
-        let results = ResultsServer::new(grpc::ResultsService::new(replier.clone()));
+        // Every Results call is authenticated; health and reflection stay
+        // open (they reveal nothing that is not in the public contract).
+        let results = ResultsServer::with_interceptor(
+            grpc::ResultsService::new(replier.clone()),
+            config.results_credentials.authenticator(),
+        );
         let grpc_cancel = cancel.clone();
         tasks.spawn(async move {
             let served = tonic::transport::Server::builder()
@@ -195,19 +226,45 @@ impl Gateway {
         } else {
             None
         };
-        let router = http::router(http::AppState {
-            intake: Arc::clone(&intake),
-            webhook_secret,
-            health: health.clone(),
+        let router = http::router(
+            http::AppState {
+                intake: Arc::clone(&intake),
+                webhook_secret,
+                health: health.clone(),
+            },
+            config.request_timeout,
+        );
+        // Both plain HTTP (behind the ALB) and HTTPS run on hyper through
+        // axum-server, which lets us bound how long a client may take to
+        // send its headers: otherwise half-open connections pile up. The
+        // first request is bounded from the accept; later ones on a
+        // kept-alive connection by hyper's header timeout, which also
+        // bounds the idle time between requests and so must outlast the
+        // ALB's idle timeout (60 s): a target that closes first makes the
+        // ALB answer 502. HTTP/1.1 only: that is what Telegram and the ALB
+        // speak, and it skips protocol sniffing.
+        let std_listener = http_listener.into_std()?;
+        let handle = axum_server::Handle::new();
+        let http_cancel = cancel.clone();
+        let shutdown = handle.clone();
+        tasks.spawn(async move {
+            http_cancel.cancelled().await;
+            shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
         });
+        let header_read_timeout = config.header_read_timeout;
+        let service = router.into_make_service();
         match &config.tls {
             None => {
-                let http_cancel = cancel.clone();
+                let mut server = axum_server::from_tcp(std_listener)?
+                    .handle(handle)
+                    .http1_only()
+                    .first_request_timeout(header_read_timeout);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(KEEP_ALIVE_IDLE.max(header_read_timeout));
                 tasks.spawn(async move {
-                    let served = axum::serve(http_listener, router)
-                        .with_graceful_shutdown(http_cancel.cancelled_owned())
-                        .await;
-                    if let Err(e) = served {
+                    if let Err(e) = server.serve(service).await {
                         warn!(error = %e, "HTTP server stopped with an error");
                     }
                 });
@@ -221,16 +278,13 @@ impl Gateway {
                             key: tls.key.clone(),
                             reason: e.to_string(),
                         })?;
-                let handle = axum_server::Handle::new();
-                let server = axum_server::from_tcp_rustls(http_listener.into_std()?, rustls)?
-                    .handle(handle.clone());
-                let http_cancel = cancel.clone();
+                let mut server = axum_server::from_tcp_rustls(std_listener, rustls)?.handle(handle);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(KEEP_ALIVE_IDLE.max(header_read_timeout));
                 tasks.spawn(async move {
-                    http_cancel.cancelled().await;
-                    handle.graceful_shutdown(Some(Duration::from_secs(10)));
-                });
-                tasks.spawn(async move {
-                    if let Err(e) = server.serve(router.into_make_service()).await {
+                    if let Err(e) = server.serve(service).await {
                         warn!(error = %e, "HTTPS server stopped with an error");
                     }
                 });
@@ -244,19 +298,37 @@ impl Gateway {
             Duration::from_secs(5),
             cancel.clone(),
         ));
-        tasks.spawn(loops::dead_letters(
-            Arc::clone(&backends.dead_letters),
-            replier,
-            config.dead_letter_wait,
-            cancel.clone(),
-        ));
+        {
+            // Restarted with backoff if it ends or panics; readiness shows it.
+            let dlq = Arc::clone(&backends.dead_letters);
+            let wait = config.dead_letter_wait;
+            let loop_cancel = cancel.clone();
+            tasks.spawn(supervise::supervise(
+                "dead_letters",
+                supervise::Backoff::default(),
+                Some(health.clone()),
+                cancel.clone(),
+                move || {
+                    loops::dead_letters(
+                        Arc::clone(&dlq),
+                        replier.clone(),
+                        wait,
+                        loop_cancel.clone(),
+                    )
+                },
+            ));
+        }
 
         match config.mode {
             TelegramMode::Polling => {
-                tasks.spawn(loops::long_poll(
-                    telegram.bot().clone(),
-                    intake,
+                let api = telegram.api().clone();
+                let poll_cancel = cancel.clone();
+                tasks.spawn(supervise::supervise(
+                    "polling",
+                    supervise::Backoff::default(),
+                    Some(health.clone()),
                     cancel.clone(),
+                    move || loops::long_poll(api.clone(), Arc::clone(&intake), poll_cancel.clone()),
                 ));
             }
             TelegramMode::Webhook => {
@@ -264,12 +336,16 @@ impl Gateway {
                     let hook = url
                         .join(http::WEBHOOK_PATH.trim_start_matches('/'))
                         .map_err(|e| GatewayError::SetWebhook(e.to_string()))?;
-                    use teloxide::prelude::Requester;
-                    let mut req = telegram.bot().set_webhook(hook.clone());
-                    req.secret_token = Some(secret.expose_secret().to_owned());
-                    req.await
-                        .map_err(|e| GatewayError::SetWebhook(e.to_string()))?;
-                    info!(%hook, "webhook registered with Telegram");
+                    // Not ready until Telegram knows where to deliver.
+                    health.set_component("webhook", false);
+                    tasks.spawn(startup::register_webhook(
+                        telegram.api().clone(),
+                        hook,
+                        secret.expose().clone(),
+                        config.startup_backoff,
+                        health.clone(),
+                        cancel.clone(),
+                    ));
                 }
             }
         }

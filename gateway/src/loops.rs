@@ -1,5 +1,7 @@
 //! The gateway's background loops: answering jobs that reached the
-//! dead-letter queue, and long polling Telegram when there is no webhook.
+//! dead-letter queue (with the stored result when the prediction succeeded
+//! after all, see [`Replier`]), and long polling Telegram when there is no
+//! webhook.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,10 +9,10 @@ use std::time::Duration;
 use polybot_domain::{FailureKind, Job};
 use polybot_proto::{Outcome, Report};
 use polybot_storage::JobQueue;
-use teloxide::prelude::*;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, warn};
 
+use crate::botapi::{BotApi, ErrorClass};
 use crate::inbound;
 use crate::intake::Intake;
 use crate::replies::Replier;
@@ -23,6 +25,15 @@ pub async fn dead_letters(
     wait: Duration,
     cancel: CancellationToken,
 ) {
+    // The jobs queue's receive limit, for the log and the record: the dead
+    // letter's own receive count also counts the receives from this queue.
+    let max_receives = match replier.backends().jobs.settings().await {
+        Ok(settings) => settings.max_receives,
+        Err(e) => {
+            warn!(error = %e, "could not read the jobs queue's receive limit");
+            None
+        }
+    };
     loop {
         let deliveries = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -60,7 +71,10 @@ pub async fn dead_letters(
                     reply_to_message_id: Some(job.message_id),
                     outcome: Outcome::Failure {
                         kind: FailureKind::GaveUp,
-                        detail: format!("dead-lettered after {} receives", d.receive_count),
+                        detail: match max_receives {
+                            Some(n) => format!("dead-lettered after {n} receives"),
+                            None => "dead-lettered after the jobs queue's receive limit".to_owned(),
+                        },
                     },
                 };
                 match replier.reply(&report).await {
@@ -84,50 +98,88 @@ pub async fn dead_letters(
 }
 
 /// Long polling: for running with a real token without a public URL. Each
-/// update goes through the same intake as a webhook delivery, and the offset
-/// only moves past an update once it was handled, so nothing is lost.
-pub async fn long_poll(bot: Bot, intake: Arc<Intake>, cancel: CancellationToken) {
-    if let Err(e) = bot.delete_webhook().await {
+/// update is parsed on its own (a malformed one cannot take the loop down)
+/// and goes through the same intake as a webhook delivery; the offset only
+/// moves past an update once it was handled or given up on (the intake
+/// bounds its retries), so nothing is lost and nothing stalls the bot.
+/// Run it under [`crate::supervise::supervise`]: it returns only on cancel.
+pub async fn long_poll(api: BotApi, intake: Arc<Intake>, cancel: CancellationToken) {
+    let no_params = serde_json::json!({});
+    if let Err(e) = api
+        .call::<serde_json::Value>("deleteWebhook", &no_params, crate::botapi::CALL_TIMEOUT)
+        .await
+    {
         warn!(error = %e, "could not remove the webhook before polling");
     }
-    let mut offset: i32 = 0;
+    let mut offset: i64 = 0;
+    let mut failures: u32 = 0;
     loop {
-        let mut request = bot.get_updates().offset(offset).timeout(25);
-        request.allowed_updates = None;
+        let params = serde_json::json!({"offset": offset, "timeout": POLL_SECONDS});
         let updates = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = request.send() => r,
+            r = api.call::<Vec<serde_json::Value>>("getUpdates", &params, Duration::from_secs(POLL_SECONDS + 15)) => r,
         };
         let updates = match updates {
-            Ok(u) => u,
+            Ok(u) => {
+                failures = 0;
+                u
+            }
             Err(e) => {
-                warn!(error = %e, "getUpdates failed; retrying");
+                failures += 1;
+                let pause = match e.class() {
+                    ErrorClass::RateLimited(after) => after,
+                    _ => backoff(failures),
+                };
+                warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "getUpdates failed; retrying");
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    _ = tokio::time::sleep(pause) => continue,
                 }
             }
         };
-        for update in updates {
-            let parsed = inbound::parse(&update);
-            let span = tracing::info_span!("telegram.update", update_id = update.id.0);
+        for raw in updates {
+            let Some(update_id) = inbound::update_id_of(&raw) else {
+                warn!(update = %raw, "an update without an update_id; skipped");
+                crate::intake::given_up("unreadable");
+                continue;
+            };
+            let body = serde_json::to_vec(&raw).unwrap_or_default();
+            let parsed = match inbound::parse_bytes(&body) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(error = %e, update_id = update_id.0, "an unreadable update; skipped");
+                    crate::intake::given_up("unreadable");
+                    offset = offset.max(update_id.0 + 1);
+                    continue;
+                }
+            };
+            let mut attempt = 0;
             loop {
-                match intake.handle(parsed.clone()).instrument(span.clone()).await {
+                attempt += 1;
+                match intake.handle(parsed.clone()).await {
                     Ok(_) => break,
-                    Err(e) if e.is_retryable() => {
-                        warn!(error = %e, "will retry this update");
+                    // The intake answers or skips once its retry budget
+                    // for this update is spent, so this loop ends.
+                    Err(e) => {
+                        let pause = backoff(attempt);
+                        warn!(error = %e, update_id = update_id.0, retry_in_ms = pause.as_millis() as u64, "will retry this update");
                         tokio::select! {
                             _ = cancel.cancelled() => return,
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = tokio::time::sleep(pause) => {}
                         }
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "update failed for good");
-                        break;
                     }
                 }
             }
-            offset = offset.max(update.id.0 as i32 + 1);
+            offset = offset.max(update_id.0 + 1);
         }
     }
+}
+
+/// Seconds one getUpdates long poll waits.
+const POLL_SECONDS: u64 = 25;
+
+/// 1 s, 2 s, 4 s … up to 30 s.
+fn backoff(attempt: u32) -> Duration {
+    let exp = attempt.saturating_sub(1).min(5);
+    Duration::from_secs(1u64 << exp).min(Duration::from_secs(30))
 }

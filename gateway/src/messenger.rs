@@ -1,31 +1,31 @@
 //! The messenger port (what the gateway needs from Telegram) and its
-//! Telegram adapter on teloxide. Telegram's rate limits are kept by
-//! teloxide's `Throttle` adaptor, which queues requests per chat and
-//! globally. A 429 `retry_after` answer freezes that chat in `Throttle`; the
-//! adapter counts it (`polybot_telegram_rate_limited_total`), waits and
-//! sends again, a bounded number of times.
+//! Telegram adapter. Sends go through the [`Outbox`] (fair per chat, a 429
+//! delays only its chat, bounded waits); downloads call the Bot API
+//! directly. Error classes follow the real API (see [`crate::botapi`]):
+//! network errors, 5xx and 429 are [`MessengerError::Unavailable`], any
+//! other 4xx is [`MessengerError::Rejected`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use polybot_domain::ChatId;
+use polybot_domain::{BotId, ChatId};
 use secrecy::{ExposeSecret, SecretString};
-use teloxide::adaptors::Throttle;
-use teloxide::adaptors::throttle::Settings;
-use teloxide::net::Download;
-use teloxide::prelude::*;
-use teloxide::requests::HasPayload;
-use teloxide::types::{FileId, InputFile, MessageId, ReplyParameters};
-use teloxide::{ApiError, RequestError};
+use serde::Deserialize;
+use serde_json::json;
 use tracing::Instrument;
+
+use crate::botapi::{BotApi, BotApiError, ErrorClass};
+use crate::outbox::{OutMessage, Outbox, OutboxConfig, bot_api_span, record_error};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MessengerError {
     /// Telegram could not be reached or failed for now: retry later.
     #[error("Telegram is unavailable: {0}")]
     Unavailable(String),
-    /// Telegram refused for good (the user blocked the bot, the chat is gone…).
+    /// Telegram refused for good (the user blocked the bot, the chat is gone,
+    /// a bad file id…).
     #[error("Telegram refused: {0}")]
     Rejected(String),
     #[error("the file is {size} bytes, over the {limit}-byte limit")]
@@ -36,17 +36,46 @@ impl MessengerError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
     }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "unavailable",
+            Self::Rejected(_) => "rejected",
+            Self::TooLarge { .. } => "too_large",
+        }
+    }
+}
+
+/// Telegram's error classes as the messenger's.
+pub fn classify(e: BotApiError) -> MessengerError {
+    match e.class() {
+        ErrorClass::Permanent
+            if e.description()
+                .is_some_and(|d| d.contains("file is too big")) =>
+        {
+            MessengerError::TooLarge {
+                size: 0,
+                limit: crate::inbound::BOT_API_MAX_DOWNLOAD,
+            }
+        }
+        ErrorClass::Permanent => MessengerError::Rejected(e.to_string()),
+        ErrorClass::Retryable | ErrorClass::RateLimited(_) => {
+            MessengerError::Unavailable(e.to_string())
+        }
+    }
 }
 
 /// Talking to users.
 #[async_trait]
 pub trait Messenger: Send + Sync + 'static {
+    /// Sends a text and waits (bounded) until Telegram took it.
     async fn send_text(
         &self,
         chat: ChatId,
         text: &str,
         reply_to: Option<i64>,
     ) -> Result<(), MessengerError>;
+    /// Sends a photo and waits (bounded) until Telegram took it.
     async fn send_photo(
         &self,
         chat: ChatId,
@@ -54,6 +83,13 @@ pub trait Messenger: Send + Sync + 'static {
         caption: &str,
         reply_to: Option<i64>,
     ) -> Result<(), MessengerError>;
+    /// A courtesy message (the "processing" notice): queued without
+    /// waiting, and dropped rather than delaying answers.
+    async fn send_notice(&self, chat: ChatId, text: &str, reply_to: Option<i64>) {
+        if let Err(e) = self.send_text(chat, text, reply_to).await {
+            tracing::warn!(error = %e, "could not send a notice");
+        }
+    }
     /// Downloads a file the user sent, refusing files over `max_bytes`.
     async fn download(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError>;
 }
@@ -61,137 +97,82 @@ pub trait Messenger: Send + Sync + 'static {
 /// The Telegram adapter.
 #[derive(Clone)]
 pub struct TelegramMessenger {
-    bot: Throttle<Bot>,
-    raw: Bot,
+    api: BotApi,
+    outbox: Outbox,
+    bot_id: Option<BotId>,
 }
 
 impl TelegramMessenger {
     /// `api_url` is the Bot API base URL (`https://api.telegram.org` or an emulator).
     pub fn new(token: &SecretString, api_url: reqwest::Url) -> Self {
-        let raw = Bot::new(token.expose_secret()).set_api_url(api_url);
-        // Retries are ours (see `send_with_retry`) so that 429s are counted.
-        let bot = Throttle::spawn_with_settings(raw.clone(), Settings::default().no_retry());
-        Self { bot, raw }
+        Self::with_outbox(token, api_url, OutboxConfig::default())
     }
 
-    /// The unthrottled bot, for long polling and webhook registration.
-    pub fn bot(&self) -> &Bot {
-        &self.raw
+    pub fn with_outbox(token: &SecretString, api_url: reqwest::Url, config: OutboxConfig) -> Self {
+        let api = BotApi::new(token, &api_url);
+        Self {
+            outbox: Outbox::new(api.clone(), config),
+            bot_id: BotId::from_token(token.expose_secret()),
+            api,
+        }
+    }
+
+    /// The Bot API client, for polling and start-up calls.
+    pub fn api(&self) -> &BotApi {
+        &self.api
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The bot's id from its token, when the token has the usual shape.
+    pub fn bot_id(&self) -> Option<BotId> {
+        self.bot_id
     }
 
     pub fn shared(self) -> Arc<dyn Messenger> {
         Arc::new(self)
     }
-}
 
-fn reply_params(reply_to: Option<i64>) -> Option<ReplyParameters> {
-    reply_to
-        .and_then(|id| i32::try_from(id).ok())
-        .map(|id| ReplyParameters {
-            // The user may have deleted their photo meanwhile; answer anyway.
-            allow_sending_without_reply: Some(true),
-            ..ReplyParameters::new(MessageId(id))
-        })
-}
-
-/// A client span for one Bot API call. The URL is left out on purpose: it
-/// contains the bot token.
-fn bot_api_span(method: &'static str, chat: Option<ChatId>) -> tracing::Span {
-    tracing::info_span!(
-        "telegram.request",
-        otel.name = format!("telegram {method}"),
-        otel.kind = "client",
-        otel.status_code = tracing::field::Empty,
-        http.request.method = "POST",
-        telegram.method = method,
-        chat_id = chat.map(|c| c.0),
-        error.type = tracing::field::Empty,
-    )
-}
-
-fn record_outcome<T>(result: &Result<T, MessengerError>) {
-    if let Err(e) = result {
-        let span = tracing::Span::current();
-        span.record("otel.status_code", "ERROR");
-        span.record(
-            "error.type",
-            match e {
-                MessengerError::Unavailable(_) => "unavailable",
-                MessengerError::Rejected(_) => "rejected",
-                MessengerError::TooLarge { .. } => "too_large",
-            },
-        );
-    }
-}
-
-/// One Bot API send to `chat` in its client span, 429s waited out.
-async fn traced_send<F, Fut>(
-    method: &'static str,
-    chat: ChatId,
-    send: F,
-) -> Result<(), MessengerError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), RequestError>>,
-{
-    async {
-        let result = send_with_retry(method, send).await;
-        record_outcome(&result);
-        result
-    }
-    .instrument(bot_api_span(method, Some(chat)))
-    .await
-}
-
-/// How many 429s in a row one send waits out before giving up as
-/// unavailable (the caller's retry policy then takes over).
-const MAX_RATE_LIMITED_RETRIES: u32 = 5;
-
-/// Sends a request built by `send`; on a 429 counts it, waits the
-/// `retry_after` Telegram asked for and sends a fresh copy.
-async fn send_with_retry<F, Fut>(method: &'static str, mut send: F) -> Result<(), MessengerError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), RequestError>>,
-{
-    let mut waited = 0;
-    loop {
-        match send().await {
-            Err(RequestError::RetryAfter(after)) if waited < MAX_RATE_LIMITED_RETRIES => {
-                waited += 1;
-                crate::metrics::telegram_rate_limited(method);
-                tracing::warn!(
-                    telegram.method = method,
-                    retry_after_secs = after.seconds(),
-                    "Telegram rate limit (429): waiting before sending again"
-                );
-                tokio::time::sleep(after.duration()).await;
-            }
-            other => return other.map_err(classify),
+    async fn fetch_file(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError> {
+        #[derive(Deserialize)]
+        struct File {
+            #[serde(default)]
+            file_size: Option<u64>,
+            file_path: Option<String>,
         }
-    }
-}
-
-pub fn classify(e: RequestError) -> MessengerError {
-    match e {
-        RequestError::Api(
-            api @ (ApiError::BotBlocked
-            | ApiError::ChatNotFound
-            | ApiError::UserDeactivated
-            | ApiError::BotKicked
-            | ApiError::BotKickedFromSupergroup
-            | ApiError::CantInitiateConversation
-            | ApiError::CantTalkWithBots
-            | ApiError::FileIdInvalid
-            | ApiError::WrongFileId),
-        ) => MessengerError::Rejected(api.to_string()),
-        RequestError::Api(ApiError::Unknown(text)) if text.contains("file is too big") => {
-            MessengerError::TooLarge {
-                size: 0,
-                limit: crate::inbound::BOT_API_MAX_DOWNLOAD,
-            }
+        let file: File = self
+            .api
+            .call(
+                "getFile",
+                &json!({ "file_id": file_id }),
+                crate::botapi::CALL_TIMEOUT,
+            )
+            .await
+            .map_err(classify)?;
+        let size = file.file_size.unwrap_or(0);
+        if size > max_bytes {
+            return Err(MessengerError::TooLarge {
+                size,
+                limit: max_bytes,
+            });
         }
-        other => MessengerError::Unavailable(other.to_string()),
+        let path = file
+            .file_path
+            .ok_or_else(|| MessengerError::Rejected("getFile gave no file_path".into()))?;
+        match self
+            .api
+            .download(&path, max_bytes, Duration::from_secs(60))
+            .await
+            .map_err(classify)?
+        {
+            Ok(bytes) => Ok(bytes),
+            Err(size) => Err(MessengerError::TooLarge {
+                size,
+                limit: max_bytes,
+            }),
+        }
     }
 }
 
@@ -203,12 +184,11 @@ impl Messenger for TelegramMessenger {
         text: &str,
         reply_to: Option<i64>,
     ) -> Result<(), MessengerError> {
-        traced_send("sendMessage", chat, || {
-            let mut req = self.bot.send_message(teloxide::types::ChatId(chat.0), text);
-            req.payload_mut().reply_parameters = reply_params(reply_to);
-            async move { req.await.map(drop) }
-        })
-        .await
+        let message = OutMessage::Text {
+            text: text.to_owned(),
+            reply_to,
+        };
+        self.outbox.send(chat, message).await
     }
 
     async fn send_photo(
@@ -218,54 +198,31 @@ impl Messenger for TelegramMessenger {
         caption: &str,
         reply_to: Option<i64>,
     ) -> Result<(), MessengerError> {
-        traced_send("sendPhoto", chat, || {
-            let file = InputFile::memory(jpeg.clone()).file_name("detections.jpg");
-            let mut req = self
-                .bot
-                .send_photo(teloxide::types::ChatId(chat.0), file)
-                .caption(caption);
-            req.payload_mut().reply_parameters = reply_params(reply_to);
-            async move { req.await.map(drop) }
-        })
-        .await
+        let message = OutMessage::Photo {
+            jpeg,
+            caption: caption.to_owned(),
+            reply_to,
+        };
+        self.outbox.send(chat, message).await
+    }
+
+    async fn send_notice(&self, chat: ChatId, text: &str, reply_to: Option<i64>) {
+        let message = OutMessage::Text {
+            text: text.to_owned(),
+            reply_to,
+        };
+        self.outbox.notice(chat, message);
     }
 
     async fn download(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError> {
-        async {
-            let result = self.fetch_file(file_id, max_bytes).await;
-            record_outcome(&result);
-            result
+        let span = bot_api_span(&tracing::Span::current(), "getFile", None);
+        let result = self
+            .fetch_file(file_id, max_bytes)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            record_error(&span, e.kind());
         }
-        .instrument(bot_api_span("getFile", None))
-        .await
-    }
-}
-
-impl TelegramMessenger {
-    async fn fetch_file(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError> {
-        let file = self
-            .raw
-            .get_file(FileId(file_id.to_owned()))
-            .await
-            .map_err(classify)?;
-        let size = u64::from(file.meta.size);
-        if size > max_bytes {
-            return Err(MessengerError::TooLarge {
-                size,
-                limit: max_bytes,
-            });
-        }
-        let mut buf = Vec::with_capacity(size as usize);
-        self.raw
-            .download_file(&file.path, &mut buf)
-            .await
-            .map_err(|e| MessengerError::Unavailable(format!("downloading the file: {e}")))?;
-        if buf.len() as u64 > max_bytes {
-            return Err(MessengerError::TooLarge {
-                size: buf.len() as u64,
-                limit: max_bytes,
-            });
-        }
-        Ok(Bytes::from(buf))
+        result
     }
 }

@@ -2,18 +2,31 @@
 //! lease in the prediction table makes a repeated report (a redelivered job,
 //! a retried RPC) a no-op, and a failed send releases the lease so the
 //! report can be retried.
+//!
+//! - The lease outlives the send: it is renewed while the send waits (a
+//!   429, a slow upload), so a slow send is never repeated by a second
+//!   report; a gateway that dies mid-send frees it within one lease term.
+//! - The whole reply is bounded by [`REPLY_TIMEOUT`]; past it the lease is
+//!   released and the caller told to retry.
+//! - The stored outcome wins: a failure report (a dead letter, a job past
+//!   its deadline) for a prediction whose summary is stored is answered
+//!   with that result, not an apology, so the record's status is always
+//!   what the user was told.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use polybot_domain::{ObjectKey, PredictionSummary};
+use polybot_domain::{ObjectKey, PredictionId, PredictionStatus, PredictionSummary};
 use polybot_proto::{Outcome, Report};
-use polybot_storage::{Backends, Claim, ClaimKey, StorageError};
+use polybot_storage::{Backends, Claim, ClaimKey, LeaseId, StorageError};
 use tracing::{info, warn};
 
 use crate::messenger::{Messenger, MessengerError};
 
-const REPLY_LEASE: Duration = Duration::from_secs(60);
+/// One term of a reply lease; renewed every third of it while the send runs.
+pub const REPLY_LEASE: Duration = Duration::from_secs(30);
+/// The longest one reply may take, rate-limit waits included.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replied {
@@ -32,6 +45,8 @@ pub enum ReplyError {
     Messenger(#[from] MessengerError),
     #[error("another report for this prediction is being answered")]
     InProgress,
+    #[error("the reply took longer than {0:?}; it will be retried")]
+    TimedOut(Duration),
 }
 
 impl ReplyError {
@@ -39,7 +54,7 @@ impl ReplyError {
         match self {
             Self::Storage(e) => e.is_retryable(),
             Self::Messenger(e) => e.is_retryable(),
-            Self::InProgress => true,
+            Self::InProgress | Self::TimedOut(_) => true,
         }
     }
 }
@@ -48,6 +63,8 @@ impl ReplyError {
 pub struct Replier {
     backends: Backends,
     messenger: Arc<dyn Messenger>,
+    lease: Duration,
+    timeout: Duration,
 }
 
 impl Replier {
@@ -55,7 +72,16 @@ impl Replier {
         Self {
             backends,
             messenger,
+            lease: REPLY_LEASE,
+            timeout: REPLY_TIMEOUT,
         }
+    }
+
+    /// Other lease term and reply deadline (tests use short ones).
+    pub fn with_limits(mut self, lease: Duration, timeout: Duration) -> Self {
+        self.lease = lease;
+        self.timeout = timeout;
+        self
     }
 
     pub fn backends(&self) -> &Backends {
@@ -65,7 +91,7 @@ impl Replier {
     #[tracing::instrument(skip_all, fields(prediction_id = %report.prediction_id, chat_id = report.chat_id.0))]
     pub async fn reply(&self, report: &Report) -> Result<Replied, ReplyError> {
         let key = ClaimKey::Reply(report.prediction_id);
-        let lease = match self.backends.table.claim(key, REPLY_LEASE).await? {
+        let lease = match self.backends.table.claim(key, self.lease).await? {
             Claim::Done => {
                 info!("duplicate report; the reply was sent before");
                 return Ok(Replied::Duplicate);
@@ -73,7 +99,16 @@ impl Replier {
             Claim::InProgress => return Err(ReplyError::InProgress),
             Claim::Acquired(lease) => lease,
         };
-        match self.send(report).await {
+        let send = async {
+            tokio::select! {
+                r = self.send(report) => r,
+                () = self.keep_leased(key, lease) => unreachable_renewal(),
+            }
+        };
+        let sent = tokio::time::timeout(self.timeout, send)
+            .await
+            .unwrap_or(Err(ReplyError::TimedOut(self.timeout)));
+        match sent {
             Ok(()) => {
                 self.finish(key).await;
                 Ok(Replied::Sent)
@@ -88,6 +123,22 @@ impl Replier {
                     warn!(error = %release, "could not release the reply lease");
                 }
                 Err(e)
+            }
+        }
+    }
+
+    /// Renews the lease every third of its term, for as long as it is
+    /// polled (the send runs beside it). Never returns.
+    async fn keep_leased(&self, key: ClaimKey, lease: LeaseId) {
+        let every = self.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match self.backends.table.renew(key, lease, self.lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    warn!("the reply lease was lost while sending; another report may repeat it")
+                }
+                Err(e) => warn!(error = %e, "could not renew the reply lease"),
             }
         }
     }
@@ -112,17 +163,43 @@ impl Replier {
                     .await?;
             }
             Outcome::Failure { kind, detail } => {
+                if let Some(summary) = self.stored_success(report.prediction_id, *kind).await? {
+                    // The prediction succeeded (an earlier run stored it): that
+                    // is the answer, not the failure.
+                    info!(kind = kind.as_str(), %detail, "the prediction succeeded after all; replying with its result");
+                    let annotated = self.annotated_image(&summary).await?;
+                    self.messenger
+                        .send_photo(
+                            chat,
+                            annotated,
+                            &summary.counts_text(),
+                            report.reply_to_message_id,
+                        )
+                        .await?;
+                    return Ok(());
+                }
                 info!(kind = kind.as_str(), %detail, "replying with a failure");
-                self.backends
-                    .table
-                    .save_failure(report.prediction_id, *kind)
-                    .await?;
                 self.messenger
                     .send_text(chat, kind.user_message(), report.reply_to_message_id)
                     .await?;
             }
         }
         Ok(())
+    }
+
+    /// Records the failure unless the prediction succeeded, and returns the
+    /// stored summary when it did. Reads after the (conditional) write, so a
+    /// summary stored at the same moment is seen.
+    async fn stored_success(
+        &self,
+        id: PredictionId,
+        kind: polybot_domain::FailureKind,
+    ) -> Result<Option<PredictionSummary>, ReplyError> {
+        self.backends.table.save_failure(id, kind).await?;
+        Ok(match self.backends.table.get(id).await? {
+            Some(record) if record.status == PredictionStatus::Succeeded => record.summary,
+            _ => None,
+        })
     }
 
     async fn annotated_image(
@@ -132,5 +209,272 @@ impl Replier {
         let key = ObjectKey::parse(summary.predicted_img_path.clone())
             .map_err(|e| StorageError::Invalid(e.to_string()))?;
         Ok(self.backends.objects.get(&key).await?)
+    }
+}
+
+/// The renewal loop never ends on its own; this documents that in the type.
+fn unreachable_renewal() -> Result<(), ReplyError> {
+    Err(ReplyError::TimedOut(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use polybot_domain::{ChatId, FailureKind, PredictionRecord, now_epoch};
+    use polybot_storage::PutMode;
+    use tokio::sync::{Notify, Semaphore};
+
+    use super::*;
+
+    /// A messenger whose sends wait for a permit (none: they hang), and
+    /// that records what went out.
+    struct Gated {
+        gate: Semaphore,
+        started: AtomicUsize,
+        started_notify: Notify,
+        sent: Mutex<Vec<String>>,
+    }
+
+    impl Gated {
+        fn new(permits: usize) -> Arc<Self> {
+            Arc::new(Self {
+                gate: Semaphore::new(permits),
+                started: AtomicUsize::new(0),
+                started_notify: Notify::new(),
+                sent: Mutex::new(Vec::new()),
+            })
+        }
+
+        async fn pass(&self, what: String) -> Result<(), MessengerError> {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            self.started_notify.notify_waiters();
+            self.gate
+                .acquire()
+                .await
+                .map_err(|e| MessengerError::Unavailable(e.to_string()))?
+                .forget();
+            self.sent.lock().expect("lock").push(what);
+            Ok(())
+        }
+
+        fn sent(&self) -> Vec<String> {
+            self.sent.lock().expect("lock").clone()
+        }
+
+        async fn until_started(&self, n: usize) {
+            while self.started.load(Ordering::SeqCst) < n {
+                let wait = self.started_notify.notified();
+                if self.started.load(Ordering::SeqCst) >= n {
+                    break;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(50), wait).await;
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Messenger for Gated {
+        async fn send_text(
+            &self,
+            _chat: ChatId,
+            text: &str,
+            _reply_to: Option<i64>,
+        ) -> Result<(), MessengerError> {
+            self.pass(format!("text: {text}")).await
+        }
+        async fn send_photo(
+            &self,
+            _chat: ChatId,
+            _jpeg: Bytes,
+            caption: &str,
+            _reply_to: Option<i64>,
+        ) -> Result<(), MessengerError> {
+            self.pass(format!("photo: {caption}")).await
+        }
+        async fn download(&self, _file_id: &str, _max: u64) -> Result<Bytes, MessengerError> {
+            Err(MessengerError::Rejected("not in these tests".into()))
+        }
+    }
+
+    async fn backends(dir: &std::path::Path) -> Backends {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            polybot_storage::local::open(&dir, polybot_storage::local::LocalOptions::default())
+        })
+        .await
+        .expect("join")
+        .expect("the local backend opens")
+    }
+
+    /// A pending prediction; with `succeeded`, its summary and annotated
+    /// image are stored as a finished detector leaves them.
+    async fn prediction(backends: &Backends, succeeded: bool) -> Report {
+        let chat = ChatId(77);
+        let id = PredictionId::new();
+        let original_key = ObjectKey::original(chat, id, "jpg");
+        backends
+            .table
+            .create(&PredictionRecord {
+                prediction_id: id,
+                chat_id: chat,
+                status: PredictionStatus::Pending,
+                original_key: original_key.clone(),
+                summary: None,
+                failure: None,
+                created_at: now_epoch(),
+                updated_at: now_epoch(),
+            })
+            .await
+            .expect("create");
+        let predicted = ObjectKey::predicted(chat, id);
+        let summary = PredictionSummary {
+            prediction_id: id,
+            original_img_path: original_key.to_string(),
+            predicted_img_path: predicted.to_string(),
+            labels: vec![polybot_domain::Label {
+                class: "bus".into(),
+                cx: 0.5,
+                cy: 0.5,
+                width: 0.5,
+                height: 0.5,
+                confidence: 0.9,
+            }],
+            time: now_epoch(),
+        };
+        if succeeded {
+            backends
+                .objects
+                .put(
+                    &predicted,
+                    Bytes::from_static(b"jpeg"),
+                    "image/jpeg",
+                    PutMode::Overwrite,
+                )
+                .await
+                .expect("put");
+            backends
+                .table
+                .save_summary(&summary)
+                .await
+                .expect("summary");
+        }
+        Report {
+            prediction_id: id,
+            chat_id: chat,
+            reply_to_message_id: Some(1),
+            outcome: Outcome::Success(summary),
+        }
+    }
+
+    fn gave_up(report: &Report) -> Report {
+        Report {
+            outcome: Outcome::Failure {
+                kind: FailureKind::GaveUp,
+                detail: "dead-lettered after 3 receives".into(),
+            },
+            ..report.clone()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_slow_send_keeps_its_lease_so_a_repeated_report_does_not_send_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = backends(dir.path()).await;
+        let report = prediction(&backends, true).await;
+        let messenger = Gated::new(0);
+        let replier = Replier::new(backends.clone(), messenger.clone())
+            .with_limits(Duration::from_millis(300), Duration::from_secs(60));
+
+        let first = {
+            let replier = replier.clone();
+            let report = report.clone();
+            tokio::spawn(async move { replier.reply(&report).await })
+        };
+        messenger.until_started(1).await;
+        // Several lease terms pass while the send waits (a 429, a slow upload).
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let repeated = replier.reply(&report).await;
+        assert!(
+            matches!(repeated, Err(ReplyError::InProgress)),
+            "the lease must still be held: {repeated:?}"
+        );
+
+        messenger.gate.add_permits(10);
+        assert_eq!(first.await.expect("join").expect("sent"), Replied::Sent);
+        assert_eq!(
+            replier.reply(&report).await.expect("duplicate"),
+            Replied::Duplicate
+        );
+        assert_eq!(messenger.sent(), vec!["photo: bus ×1".to_owned()]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_reply_past_its_deadline_releases_its_lease_for_the_retry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = backends(dir.path()).await;
+        let report = prediction(&backends, true).await;
+        let messenger = Gated::new(0);
+        let replier = Replier::new(backends.clone(), messenger.clone())
+            .with_limits(Duration::from_secs(30), Duration::from_millis(300));
+        let timed_out = replier.reply(&report).await;
+        assert!(
+            matches!(timed_out, Err(ReplyError::TimedOut(_))),
+            "{timed_out:?}"
+        );
+        assert!(timed_out.expect_err("timed out").is_retryable());
+        // The retry does not wait for the 30 s lease.
+        messenger.gate.add_permits(10);
+        assert_eq!(replier.reply(&report).await.expect("sent"), Replied::Sent);
+        assert_eq!(messenger.sent().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_dead_letter_for_a_prediction_that_succeeded_gets_its_result_not_an_apology() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = backends(dir.path()).await;
+        let report = prediction(&backends, true).await;
+        let messenger = Gated::new(10);
+        let replier = Replier::new(backends.clone(), messenger.clone());
+        assert_eq!(
+            replier.reply(&gave_up(&report)).await.expect("sent"),
+            Replied::Sent
+        );
+        assert_eq!(messenger.sent(), vec!["photo: bus ×1".to_owned()]);
+        let record = backends
+            .table
+            .get(report.prediction_id)
+            .await
+            .expect("get")
+            .expect("record");
+        assert_eq!(record.status, PredictionStatus::Succeeded);
+        assert_eq!(record.failure, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn after_an_apology_the_record_says_failed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = backends(dir.path()).await;
+        let report = prediction(&backends, false).await;
+        let messenger = Gated::new(10);
+        let replier = Replier::new(backends.clone(), messenger.clone());
+        assert_eq!(
+            replier.reply(&gave_up(&report)).await.expect("sent"),
+            Replied::Sent
+        );
+        let sent = messenger.sent();
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].starts_with("text: Sorry"), "{sent:?}");
+        let record = backends
+            .table
+            .get(report.prediction_id)
+            .await
+            .expect("get")
+            .expect("record");
+        assert_eq!(record.status, PredictionStatus::Failed);
+        assert_eq!(record.failure, Some(FailureKind::GaveUp));
     }
 }

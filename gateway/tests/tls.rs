@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use polybot_gateway::messenger::TelegramMessenger;
+use polybot_gateway::secret::WebhookSecret;
 use polybot_gateway::{Gateway, GatewayConfig, GatewayError, TlsFiles};
 use polybot_storage::config::BackendArgs;
 use secrecy::SecretString;
@@ -19,7 +20,12 @@ async fn start(tls: TlsFiles, dir: &std::path::Path) -> Result<Gateway, GatewayE
         "http://127.0.0.1:9".parse().expect("url"),
     );
     let config = GatewayConfig {
-        webhook_secret: Some(SecretString::from("s3cret".to_owned())),
+        webhook_secret: Some(
+            WebhookSecret::parse(SecretString::from(
+                "tls-test-webhook-secret-0123456789abcdef".to_owned(),
+            ))
+            .expect("a valid secret"),
+        ),
         tls: Some(tls),
         ..GatewayConfig::default()
     };

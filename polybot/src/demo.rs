@@ -23,6 +23,9 @@ pub struct DemoArgs {
     /// Give up waiting for a reply after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Model precision of the detector: `fp32` or `int8` (see BENCHMARKS.md).
+    #[arg(long, env = "POLYBOT_PRECISION", value_enum, default_value_t = Default::default())]
+    pub precision: polybot_detector::model::Precision,
 }
 
 /// The demo chat: the chat id from the course's examples.
@@ -90,6 +93,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let emulator = Emulator::start("127.0.0.1:0").await?;
     let mut opts = StackOptions::local(&data_dir);
     opts.reporter_interval = None;
+    opts.precision = args.precision;
     let mesh = start_mesh(&emulator.base_url(), emulator.token(), &opts).await?;
     let client = emulator.client();
 
@@ -104,6 +108,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         mesh.gateway.grpc_addr(),
         mesh.gateway.grpc_addr()
     );
+    if let Some(token) = &opts.results_credentials.operator {
+        let path = crate::write_operator_token(&data_dir, token)?;
+        println!(
+            "  operator token             {}  (grpcurl -H \"authorization: Bearer $(cat {})\" …)",
+            path.display(),
+            path.display()
+        );
+    }
     println!("  data folder                {}", data_dir.display());
     println!();
 

@@ -38,6 +38,29 @@ pub struct MeshOptions {
     pub reporter_interval: Option<Duration>,
 }
 
+/// Writes the operator token to `dir/operator-token`, readable only by its
+/// owner, so local operators can call the read RPCs with grpcurl (`-H
+/// "authorization: Bearer $(cat …)"`) without the token being logged.
+pub fn write_operator_token(
+    dir: &std::path::Path,
+    token: &secrecy::SecretString,
+) -> anyhow::Result<std::path::PathBuf> {
+    use secrecy::ExposeSecret;
+    use std::io::Write;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("operator-token");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{}", token.expose_secret())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// A running mesh.
 pub struct Mesh {
     pub gateway: Gateway,
@@ -48,6 +71,8 @@ pub struct Mesh {
 
 impl Mesh {
     pub async fn start(opts: MeshOptions) -> anyhow::Result<Self> {
+        // The in-process detector presents the gateway's own results token.
+        let results_token = opts.gateway.results_credentials.results.clone();
         let gateway = Gateway::start(
             opts.gateway,
             opts.backends.clone(),
@@ -76,6 +101,7 @@ impl Mesh {
                     // The worker reaches Results over real gRPC, as in production.
                     results_url: format!("http://{}", gateway.grpc_addr()),
                     on_processed: Some(ProcessingHook(Arc::new(move |d| times.record(d)))),
+                    results_token: Some(results_token),
                     ..opts.worker
                 };
                 Some(

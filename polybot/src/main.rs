@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use polybot::stack::StackOptions;
 use polybot::{Mesh, MeshOptions};
 use polybot_detector::cli::ModelArgs;
 use polybot_gateway::TelegramMode;
@@ -35,6 +34,11 @@ enum Command {
     Gateway(Box<polybot_gateway::cli::ServeArgs>),
     /// Run only a detector queue worker, exactly as `detector worker` does.
     Detector(Box<polybot_detector::cli::WorkerArgs>),
+    /// Exit 0 if the URL answers 200 (for container health checks).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -72,6 +76,9 @@ struct UpArgs {
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match Cli::parse().command {
+        Command::Healthcheck { url } => polybot_telemetry::healthcheck(&url)
+            .await
+            .map_err(anyhow::Error::msg),
         Command::Demo(args) => {
             // The conversation is the output; logs default to warnings.
             let _telemetry = polybot_telemetry::init_with_filter(
@@ -102,12 +109,22 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("connecting the storage backend")?;
     let telegram = TelegramMessenger::new(&secrets.token, args.telegram.telegram_api_url.clone());
-    let mut gateway = args.telegram.gateway_config(secrets, &args.backend);
+    let operator_configured = secrets.operator_token.is_some();
+    // Without configured tokens the in-process detector and the operator get
+    // generated ones; the operator's is written to the data folder.
+    let mut gateway = args.telegram.gateway_config(secrets, &args.backend)?;
+    if !operator_configured && let Some(token) = &gateway.results_credentials.operator {
+        let path = polybot::write_operator_token(&args.backend.data_dir, token)?;
+        tracing::info!(path = %path.display(), "operator token for GetPrediction/ListPredictions written");
+    }
     if gateway.mode == TelegramMode::Webhook && gateway.public_url.is_none() {
         // Without a public URL Telegram cannot reach us: poll instead.
         gateway.mode = TelegramMode::Polling;
     }
-    let defaults = StackOptions::local(&args.backend.data_dir);
+    if gateway.mode == TelegramMode::Webhook && gateway.webhook_secret.is_none() {
+        // A local run registers its own webhook, so it can make up the secret.
+        gateway.webhook_secret = Some(polybot_gateway::secret::WebhookSecret::generate());
+    }
     let mesh = Mesh::start(MeshOptions {
         backends,
         telegram,
@@ -119,7 +136,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         worker: polybot_detector::worker::WorkerConfig {
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
             messaging_system: args.backend.messaging_system(),
-            visibility: defaults.visibility,
+            // The heartbeat follows the queue's real visibility timeout.
+            visibility: None,
             ..Default::default()
         },
         reporter_interval: Some(Duration::from_secs(args.report_interval.max(1))),
@@ -129,4 +147,44 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     mesh.shutdown().await;
     telemetry.shutdown();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn no_subcommand_accepts_a_secret_as_a_flag() {
+        for args in [
+            &["polybot", "up", "--telegram-token", "123:abc"][..],
+            &["polybot", "gateway", "--webhook-secret", "x"],
+            &["polybot", "up", "--operator-token", "x"],
+            &["polybot", "detector", "--results-token", "x"],
+        ] {
+            let err = Cli::try_parse_from(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} was accepted"));
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{args:?}"
+            );
+        }
+        fn walk(cmd: &clap::Command) {
+            for arg in cmd.get_arguments() {
+                let long = arg.get_long().unwrap_or_default();
+                let secretive = ["token", "secret", "password"]
+                    .iter()
+                    .any(|w| long.contains(w));
+                assert!(
+                    !secretive || long.ends_with("-file") || long.ends_with("-secret-id"),
+                    "polybot {} has a flag --{long} that could carry a secret",
+                    cmd.get_name()
+                );
+            }
+            cmd.get_subcommands().for_each(walk);
+        }
+        walk(&Cli::command());
+    }
 }

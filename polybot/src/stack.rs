@@ -9,7 +9,9 @@ use anyhow::Context;
 use polybot_detector::cli::ModelArgs;
 use polybot_detector::worker::WorkerConfig;
 use polybot_gateway::messenger::TelegramMessenger;
+use polybot_gateway::secret::WebhookSecret;
 use polybot_gateway::{GatewayConfig, TelegramMode};
+use polybot_proto::auth::ResultsCredentials;
 use polybot_storage::config::BackendArgs;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -23,6 +25,8 @@ pub struct StackOptions {
     /// Run the detector worker (false: jobs stay queued).
     pub detector: bool,
     pub lanes: usize,
+    /// Model precision of the detector.
+    pub precision: polybot_detector::model::Precision,
     /// How long the dead-letter and job polls wait (short in tests so
     /// shutdown is quick).
     pub poll_wait: Duration,
@@ -30,6 +34,9 @@ pub struct StackOptions {
     pub shutdown_grace: Duration,
     pub webhook_secret: String,
     pub reporter_interval: Option<Duration>,
+    /// The Results tokens (generated): the detector gets the results token
+    /// in-process; tests and the demo use the operator token.
+    pub results_credentials: ResultsCredentials,
 }
 
 impl StackOptions {
@@ -38,11 +45,13 @@ impl StackOptions {
             backend: BackendArgs::local(data_dir),
             detector: true,
             lanes: 2,
+            precision: polybot_detector::model::Precision::default(),
             poll_wait: Duration::from_secs(2),
             visibility: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             webhook_secret: format!("demo-{}", uuid::Uuid::new_v4().simple()),
             reporter_interval: Some(Duration::from_secs(30)),
+            results_credentials: ResultsCredentials::generate(),
         }
     }
 }
@@ -61,6 +70,8 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
     let telegram = TelegramMessenger::new(&SecretString::from(token.to_owned()), api_url.parse()?);
     let model = ModelArgs {
         model: polybot_detector::model::default_model_path(),
+        int8_model: polybot_detector::model::default_int8_model_path(),
+        precision: opts.precision,
         ort_library: polybot_detector::model::default_ort_library(),
         lanes: Some(opts.lanes),
         intra_threads: 1,
@@ -68,15 +79,20 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
         iou: 0.45,
         letterbox: polybot_detector::LetterboxMode::Rect,
         max_pixels: polybot_detector::decode::DecodeLimits::default().max_pixels,
+        annotated_max_side: polybot_detector::engine::DEFAULT_ANNOTATED_MAX_SIDE,
     };
     Mesh::start(MeshOptions {
         backends,
         telegram,
         gateway: GatewayConfig {
             mode: TelegramMode::Webhook,
-            webhook_secret: Some(SecretString::from(opts.webhook_secret.clone())),
+            webhook_secret: Some(
+                WebhookSecret::parse(SecretString::from(opts.webhook_secret.clone()))
+                    .context("the stack's webhook secret")?,
+            ),
             public_url: Some(public_url),
             dead_letter_wait: opts.poll_wait,
+            results_credentials: opts.results_credentials.clone(),
             ..GatewayConfig::default()
         },
         http_listener,
@@ -85,7 +101,7 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
         detector: opts.detector.then(|| model.pool_options()),
         worker: WorkerConfig {
             receive_wait: opts.poll_wait,
-            visibility: opts.visibility,
+            visibility: Some(opts.visibility),
             shutdown_grace: opts.shutdown_grace,
             messaging_system: opts.backend.messaging_system(),
             ..WorkerConfig::default()

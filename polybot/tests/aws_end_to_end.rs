@@ -677,3 +677,148 @@ async fn backend_args_name_the_setting_of_a_wrong_aws_value() {
         "{message}"
     );
 }
+
+// ------------------------------------- the production configuration
+
+/// The all-in-one binary of this build; `polybot gateway` and `polybot
+/// detector` run exactly what the `gateway` and `detector` binaries run.
+const POLYBOT: &str = env!("CARGO_BIN_EXE_polybot");
+
+/// The environment both services get in production on AWS: the backend,
+/// the resources, credentials from the SDK's default chain (moto's dummy
+/// ones here), JSON logs and OTLP export to `otlp`.
+fn aws_process(
+    role: &str,
+    moto: &MotoServer,
+    settings: &AwsSettings,
+    otlp: &str,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(POLYBOT);
+    cmd.arg(role)
+        .args(["--backend", "aws"])
+        .env("AWS_REGION", REGION)
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("POLYBOT_BUCKET", &settings.bucket)
+        .env("POLYBOT_QUEUE_URL", &settings.queue_url)
+        .env("POLYBOT_DLQ_URL", &settings.dlq_url)
+        .env("POLYBOT_TABLE", &settings.table)
+        .env("POLYBOT_LOG_FORMAT", "json")
+        // Production gives both roles the same token from Secrets Manager.
+        .env(
+            "POLYBOT_RESULTS_TOKEN",
+            "aws-process-results-token-0123456789abcdef",
+        )
+        .env("RUST_LOG", "info");
+    polybot_testkit::process::otlp_env(&mut cmd, Some(otlp));
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_and_detector_binaries_on_aws_with_telemetry_on_answer_a_photo_in_one_trace() {
+    use polybot_testkit::process::{OtlpReceiver, Proc, free_port};
+    aws_test_env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let moto = MotoServer::shared();
+    let sdk = moto.sdk_config().await;
+    let settings = moto.provision(3, Duration::from_secs(30)).await;
+    let receiver = OtlpReceiver::start().await;
+    let emulator = Emulator::start("127.0.0.1:0")
+        .await
+        .expect("the emulator starts");
+    let client = emulator.client();
+    let (http, grpc, det) = (free_port(), free_port(), free_port());
+
+    let mut cmd = aws_process("gateway", moto, &settings, &receiver.endpoint());
+    cmd.env("TELEGRAM_TOKEN", emulator.token())
+        .env(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "aws-process-webhook-secret-0123456789abcdef",
+        )
+        .env("TELEGRAM_API_URL", emulator.base_url())
+        .env("POLYBOT_TELEGRAM_MODE", "webhook")
+        .env("POLYBOT_PUBLIC_URL", format!("http://127.0.0.1:{http}/"))
+        .env("POLYBOT_HTTP_LISTEN", format!("127.0.0.1:{http}"))
+        .env("POLYBOT_GRPC_LISTEN", format!("127.0.0.1:{grpc}"));
+    let mut gateway = Proc::spawn("gateway", cmd, dir.path());
+    gateway
+        .wait_http_ok(&format!("http://127.0.0.1:{http}/readyz"), WAIT)
+        .await;
+
+    let mut cmd = aws_process("detector", moto, &settings, &receiver.endpoint());
+    cmd.env("POLYBOT_RESULTS_URL", format!("http://127.0.0.1:{grpc}"))
+        .env("POLYBOT_HTTP_LISTEN", format!("127.0.0.1:{det}"))
+        .env(
+            "POLYBOT_MODEL",
+            polybot_detector::model::default_model_path(),
+        )
+        .env(
+            "ORT_DYLIB_PATH",
+            polybot_detector::model::default_ort_library(),
+        )
+        .env("POLYBOT_LANES", "1");
+    let mut detector = Proc::spawn("detector", cmd, dir.path());
+    detector
+        .wait_http_ok(&format!("http://127.0.0.1:{det}/readyz"), WAIT)
+        .await;
+
+    let chat = 5551004;
+    let sent = client
+        .send_user_photo(chat, photo("bus.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("the user sends a photo");
+    let m = match client.wait_for_messages(chat, 2, WAIT).await {
+        Ok(m) => m,
+        Err(e) => panic!(
+            "no answer: {e}\n--- gateway:\n{}\n--- detector:\n{}",
+            gateway.logs(),
+            detector.logs()
+        ),
+    };
+    assert!(text(&m[0]).contains("Looking for objects"), "{m:#?}");
+    assert_eq!(m[1].kind, SentKind::Photo, "{m:#?}");
+    assert!(caption(&m[1]).contains("bus ×1"), "{m:#?}");
+    assert_eq!(m[1].reply_to_message_id, sent.message_id);
+
+    // Stored as succeeded, and the job left the queue.
+    let originals = object_keys(&sdk, &settings.bucket, &format!("{chat}/original/")).await;
+    assert_eq!(originals.len(), 1, "{originals:?}");
+    let item = prediction_item(&sdk, &settings.table, prediction_id_of(&originals[0])).await;
+    assert_eq!(string_attr(&item, "status"), "succeeded", "{item:?}");
+    wait_until_empty(&sdk, &settings.queue_url, "the jobs queue").await;
+
+    // The trace context went through SQS: the detector's job span is a
+    // child of the gateway's publish span, in the gateway's trace.
+    detector.terminate(Duration::from_secs(30)).await;
+    gateway.terminate(Duration::from_secs(30)).await;
+    let start = Instant::now();
+    loop {
+        let publish = receiver
+            .spans_of("gateway")
+            .into_iter()
+            .find(|s| s["name"] == "jobs publish");
+        let process = receiver
+            .spans_of("detector")
+            .into_iter()
+            .find(|s| s["name"] == "jobs process");
+        if let (Some(publish), Some(process)) = (publish, process) {
+            assert_eq!(process["trace_id"], publish["trace_id"], "one trace");
+            assert_eq!(
+                process["parent_span_id"], publish["span_id"],
+                "job ← publish"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no publish/process spans: {:#?}",
+            receiver.records()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    emulator.shutdown().await;
+}

@@ -122,9 +122,14 @@ impl Proc {
     }
 }
 
-/// Settings shared by both services: the data folder, JSON logs, OTLP.
+/// The token detectors present to Results (both processes are given it).
+const RESULTS_TOKEN: &str = "lifecycle-results-token-0123456789abcdef";
+
+/// Settings shared by both services: the data folder, JSON logs, OTLP, the
+/// Results token.
 fn common(cmd: &mut Command, data: &Path, otlp: Option<&str>) {
     cmd.env("POLYBOT_BACKEND", "local")
+        .env("POLYBOT_RESULTS_TOKEN", RESULTS_TOKEN)
         .env("POLYBOT_DATA_DIR", data)
         .env("POLYBOT_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
@@ -326,7 +331,10 @@ async fn start_services(dir: &Path, otlp: &str) -> Services {
     cmd.arg("gateway");
     common(&mut cmd, &data, Some(otlp));
     cmd.env("TELEGRAM_TOKEN", emulator.token())
-        .env("TELEGRAM_WEBHOOK_SECRET", "lifecycle-secret")
+        .env(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "lifecycle-webhook-secret-0123456789abcdef",
+        )
         .env("TELEGRAM_API_URL", emulator.base_url())
         .env("POLYBOT_TELEGRAM_MODE", "webhook")
         .env("POLYBOT_PUBLIC_URL", format!("http://127.0.0.1:{http}/"))
@@ -525,6 +533,7 @@ impl Scenario {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut opts = StackOptions::local(dir.path().join("data"));
         opts.detector = false;
+        opts.results_credentials.results = secrecy::SecretString::from(RESULTS_TOKEN.to_owned());
         opts.poll_wait = Duration::from_millis(500);
         opts.reporter_interval = None;
         let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");

@@ -9,6 +9,7 @@ use std::time::Duration;
 use polybot::Mesh;
 use polybot::stack::{StackOptions, start_mesh};
 use polybot_domain::ChatId;
+use secrecy::ExposeSecret;
 use serde_json::json;
 use tg_emulator::{
     Emulator, EmulatorClient, EmulatorHandle, SentKind, SentMessage, UserMessageOptions,
@@ -470,9 +471,38 @@ async fn grpcurl_lists_results_through_reflection_and_reads_a_stored_prediction(
         .expect("a prediction")
         .prediction_id
         .to_string();
+    // Without the operator token the read RPCs are refused…
+    let refused = tokio::process::Command::new(grpcurl())
+        .args([
+            "-plaintext",
+            "-d",
+            &format!(r#"{{"prediction_id":"{id}"}}"#),
+            &addr,
+            "polybot.v1.Results/GetPrediction",
+        ])
+        .output()
+        .await
+        .expect("grpcurl");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Unauthenticated"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // …and answered with it, as the README shows.
+    let operator = s
+        .opts
+        .results_credentials
+        .operator
+        .as_ref()
+        .expect("an operator token")
+        .expose_secret()
+        .to_owned();
     let get = tokio::process::Command::new(grpcurl())
         .args([
             "-plaintext",
+            "-H",
+            &format!("authorization: Bearer {operator}"),
             "-d",
             &format!(r#"{{"prediction_id":"{id}"}}"#),
             &addr,

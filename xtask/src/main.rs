@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask setup | test | demo | bench`.
+//! Project automation: `cargo xtask setup | test | demo | bench | lint | fuzz | soak`.
 //!
 //! Everything the tests and the demo need at run time (the ONNX Runtime
 //! library, the YOLO model, sample photos, Python-based peers such as moto)
@@ -6,7 +6,9 @@
 //! `.cache/` at the workspace root, which git ignores.
 
 mod assets;
+mod fuzz;
 mod lint;
+mod quantize;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -24,8 +26,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Fetch and verify runtime assets (ONNX Runtime, model, photos) and test tools.
+    /// Fetch and verify runtime assets (ONNX Runtime, model, photos), build the INT8 model, install test tools.
     Setup,
+    /// Fetch the assets and build the INT8 model only (cached by its inputs' sha256).
+    Quantize,
     /// Run setup, then the deployment checks, fmt, clippy and the whole test suite.
     Test {
         /// Extra arguments passed to the test runner (e.g. a test-name filter).
@@ -44,6 +48,22 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the cargo-fuzz targets (nightly + cargo-fuzz) for a given time each.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Targets to run (default: all of them).
+        targets: Vec<String>,
+    },
+    /// Run the soak: gateway and two detector processes under faults, 500+
+    /// photos from 50 chats; prints lost/duplicated answers and latency
+    /// (several minutes; not part of `test`).
+    Soak {
+        /// Extra arguments passed to the test runner.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -52,6 +72,10 @@ fn main() -> Result<()> {
     match cli.command {
         Cmd::Setup => {
             setup(&ws)?;
+        }
+        Cmd::Quantize => {
+            assets::fetch_all(&ws)?;
+            quantize::ensure(&ws)?;
         }
         Cmd::Test { args } => {
             setup(&ws)?;
@@ -67,6 +91,13 @@ fn main() -> Result<()> {
         Cmd::Bench { args } => {
             setup(&ws)?;
             bench(&ws, &args)?;
+        }
+        Cmd::Fuzz { seconds, targets } => {
+            fuzz::fuzz(&ws, seconds, &targets)?;
+        }
+        Cmd::Soak { args } => {
+            setup(&ws)?;
+            soak(&ws, &args)?;
         }
     }
     Ok(())
@@ -106,6 +137,10 @@ impl Workspace {
                 a.join(assets::MODEL).display().to_string(),
             ),
             (
+                "POLYBOT_MODEL_INT8".into(),
+                a.join(assets::INT8_MODEL).display().to_string(),
+            ),
+            (
                 "POLYBOT_TOOLS_BIN".into(),
                 tools::venv_bin(self).display().to_string(),
             ),
@@ -115,6 +150,7 @@ impl Workspace {
 
 fn setup(ws: &Workspace) -> Result<()> {
     assets::fetch_all(ws)?;
+    quantize::ensure(ws)?;
     tools::ensure(ws, tools::TEST_TOOLS)?;
     eprintln!("xtask: setup complete; assets in {}", ws.assets().display());
     Ok(())
@@ -162,6 +198,16 @@ fn test(ws: &Workspace, args: &[String]) -> Result<()> {
         t.arg("--").args(args);
     }
     run(t)
+}
+
+fn soak(ws: &Workspace, args: &[String]) -> Result<()> {
+    let mut cmd = cargo(ws);
+    // --workspace (not --package polybot): the same feature set as `test`,
+    // so the build it already made is reused.
+    cmd.args(["test", "--workspace", "--test", "soak", "--"])
+        .args(["--ignored", "--nocapture", "--test-threads=1"])
+        .args(args);
+    run(cmd)
 }
 
 fn demo(ws: &Workspace, args: &[String]) -> Result<()> {

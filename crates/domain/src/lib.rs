@@ -32,6 +32,29 @@ impl fmt::Display for UpdateId {
     }
 }
 
+/// A Telegram bot's user id: the numeric part of its token before `:`
+/// (also `getMe`'s `id`). Update ids are unique only per bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BotId(pub i64);
+
+impl BotId {
+    /// The bot id a token starts with (`123456:ABC…` → 123456), if any.
+    pub fn from_token(token: &str) -> Option<Self> {
+        let (id, rest) = token.split_once(':')?;
+        if rest.is_empty() {
+            return None;
+        }
+        id.parse().ok().map(Self)
+    }
+}
+
+impl fmt::Display for BotId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// One photo's journey through the system: job, images, summary and reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -40,6 +63,24 @@ pub struct PredictionId(Uuid);
 impl PredictionId {
     pub fn new() -> Self {
         Self(Uuid::new_v4())
+    }
+
+    /// The prediction for one bot's update, the same on every delivery of
+    /// it: a retried delivery finds the record, object and job a previous
+    /// attempt made instead of starting a second prediction. A UUID version
+    /// 8 (custom) holding two 64-bit FNV-1a hashes of both ids.
+    pub fn for_update(bot: BotId, update: UpdateId) -> Self {
+        let input = format!("polybot-update:{bot}:{update}");
+        let fnv = |basis: u64| {
+            input.bytes().fold(basis, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+        };
+        let (a, b) = (fnv(0xcbf2_9ce4_8422_2325), fnv(0x6c62_272e_07bb_0142));
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&a.to_be_bytes());
+        bytes[8..].copy_from_slice(&b.to_be_bytes());
+        Self(uuid::Builder::from_custom_bytes(bytes).into_uuid())
     }
 
     pub fn as_uuid(&self) -> Uuid {
@@ -422,6 +463,22 @@ mod tests {
             assert!(kind.user_message().contains("try again"), "{kind:?}");
             assert_eq!(FailureKind::parse(kind.as_str()), Some(kind));
         }
+    }
+
+    #[test]
+    fn a_prediction_id_is_the_same_for_every_delivery_of_one_bots_update() {
+        let a = PredictionId::for_update(BotId(123456), UpdateId(42));
+        assert_eq!(a, PredictionId::for_update(BotId(123456), UpdateId(42)));
+        assert_ne!(a, PredictionId::for_update(BotId(654321), UpdateId(42)));
+        assert_ne!(a, PredictionId::for_update(BotId(123456), UpdateId(43)));
+        assert_eq!(a.as_uuid().get_version_num(), 8);
+    }
+
+    #[test]
+    fn a_bot_id_is_the_token_prefix() {
+        assert_eq!(BotId::from_token("123456:TEST-TOKEN"), Some(BotId(123456)));
+        assert_eq!(BotId::from_token("no-colon"), None);
+        assert_eq!(BotId::from_token("abc:def"), None);
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct BackendArgs {
     /// DynamoDB table for predictions (aws backend).
     #[arg(long, env = "POLYBOT_TABLE")]
     pub table: Option<String>,
+    /// Seconds any one AWS call may take, retries included (aws backend);
+    /// more than SQS's 20 s long poll.
+    #[arg(long, env = "POLYBOT_AWS_TIMEOUT", default_value_t = crate::aws::DEFAULT_OPERATION_TIMEOUT.as_secs())]
+    pub aws_timeout: u64,
 }
 
 impl BackendArgs {
@@ -64,6 +68,7 @@ impl BackendArgs {
             queue_url: None,
             dlq_url: None,
             table: None,
+            aws_timeout: crate::aws::DEFAULT_OPERATION_TIMEOUT.as_secs(),
         }
     }
 
@@ -74,6 +79,13 @@ impl BackendArgs {
                 StorageError::Config(format!("{name} must be set for the aws backend"))
             })
         }
+        if self.aws_timeout <= 20 {
+            return Err(StorageError::Config(format!(
+                "{}={}: must be more than 20 seconds, SQS's longest long poll",
+                crate::aws::TIMEOUT_SETTING,
+                self.aws_timeout
+            )));
+        }
         Ok(crate::aws::AwsSettings {
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
@@ -81,6 +93,7 @@ impl BackendArgs {
             queue_url: need(&self.queue_url, "POLYBOT_QUEUE_URL")?,
             dlq_url: need(&self.dlq_url, "POLYBOT_DLQ_URL")?,
             table: need(&self.table, "POLYBOT_TABLE")?,
+            operation_timeout: Some(Duration::from_secs(self.aws_timeout)),
         })
     }
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use polybot_domain::{
-    ChatId, FailureKind, Label, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
+    BotId, ChatId, FailureKind, Label, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
     PredictionSummary, UpdateId, now_epoch,
 };
 use tokio::time::Instant;
@@ -685,7 +685,8 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
         c.lease()
             .unwrap_or_else(|| panic!("table: {what} must acquire, got {c:?}"))
     };
-    let update = ClaimKey::Update(UpdateId(random_i64()));
+    let update_id = UpdateId(random_i64());
+    let update = ClaimKey::Update(BotId(1), update_id);
     acquired(claim(table, update, lease).await, "a first claim");
     assert_eq!(
         claim(table, update, lease).await,
@@ -700,6 +701,12 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
         claim(table, update, lease).await,
         Claim::Done,
         "table: a claim after finish must be Done"
+    );
+    // The same update id of another bot (a new token, a second bot on this
+    // table) is another update.
+    acquired(
+        claim(table, ClaimKey::Update(BotId(2), update_id), lease).await,
+        "another bot's update with the same id",
     );
 
     // Release lets a retry acquire at once; each claim is a new lease.
@@ -733,10 +740,46 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
         claim(table, abandoned, Duration::from_secs(1)).await,
         "a first claim",
     );
+    // A lease renewed while its work runs outlives its first term.
+    let renewed = ClaimKey::Reply(PredictionId::new());
+    let holder = acquired(
+        claim(table, renewed, Duration::from_secs(1)).await,
+        "a first claim",
+    );
+    assert!(
+        table
+            .renew(renewed, holder, lease)
+            .await
+            .expect("table: renew must succeed"),
+        "table: the holder must be able to renew its lease"
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        claim(table, renewed, lease).await,
+        Claim::InProgress,
+        "table: a renewed lease must still be held after its first term"
+    );
+    table
+        .finish(renewed)
+        .await
+        .expect("table: finish must succeed");
+    assert!(
+        !table
+            .renew(renewed, holder, lease)
+            .await
+            .expect("table: renew must succeed"),
+        "table: a finished claim cannot be renewed"
+    );
     let fresh = acquired(
         claim(table, abandoned, lease).await,
         "a claim after the lease expired",
+    );
+    assert!(
+        !table
+            .renew(abandoned, stale, lease)
+            .await
+            .expect("table: a stale renew must succeed"),
+        "table: a stale holder must not renew the new holder's lease"
     );
     table
         .release(abandoned, stale)

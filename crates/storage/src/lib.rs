@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use polybot_domain::{
-    FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionSummary, UpdateId,
+    BotId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionSummary, UpdateId,
 };
 
 pub mod aws;
@@ -105,6 +105,15 @@ pub struct QueueStats {
     pub in_flight: u64,
 }
 
+/// A queue's own settings, as its backend reports them (`None`: unknown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// How long a received message stays invisible unless extended.
+    pub visibility: Option<Duration>,
+    /// Receives after which the message moves to the dead-letter queue.
+    pub max_receives: Option<u32>,
+}
+
 /// A queue with SQS semantics: at-least-once delivery, a visibility timeout
 /// after which an undeleted message is delivered again, and (for queues
 /// with a redrive policy) a move to a dead-letter queue after N receives.
@@ -120,6 +129,11 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn stats(&self) -> Result<QueueStats>;
     /// Readiness: the queue answers.
     async fn check(&self) -> Result<()>;
+    /// The queue's visibility timeout and redrive limit, so that a worker
+    /// can check its heartbeat against them at start-up.
+    async fn settings(&self) -> Result<QueueSettings> {
+        Ok(QueueSettings::default())
+    }
 }
 
 /// Names one holder of a lease. `release` needs it, so a holder whose lease
@@ -175,14 +189,20 @@ impl Claim {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClaimKey {
     /// Turning a Telegram update into a job (dedupes webhook deliveries).
+    /// Keyed by bot and update: update ids are unique only per bot, and a
+    /// new token (or a second bot on the same table) starts them again.
     /// Finished claims expire after 24 h, as long as Telegram keeps updates.
-    Update(UpdateId),
+    Update(BotId, UpdateId),
     /// Sending the reply for a prediction (dedupes Results reports).
     Reply(PredictionId),
 }
 
 /// How long finished update claims are kept.
 pub const UPDATE_DEDUPE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long predictions and their reply claims are kept: as long as the
+/// images they describe (Terraform's `image_retention_days`, 30 days).
+pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Predictions, their summaries, and the leases that make replies exactly-once.
 #[async_trait]
@@ -211,6 +231,10 @@ pub trait PredictionTable: Send + Sync + 'static {
     /// Gives `lease` up so a retry can claim the work at once. A no-op when
     /// the work is done or the lease is no longer the caller's.
     async fn release(&self, key: ClaimKey, lease: LeaseId) -> Result<()>;
+    /// Extends the caller's `lease` to `duration` from now, while its work
+    /// is still running. `false` when the lease is no longer the caller's
+    /// (it expired and someone else claimed the work, or it was finished).
+    async fn renew(&self, key: ClaimKey, lease: LeaseId, duration: Duration) -> Result<bool>;
 
     /// Readiness: the table answers.
     async fn check(&self) -> Result<()>;

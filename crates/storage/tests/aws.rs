@@ -13,7 +13,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use polybot_domain::{
-    ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
+    BotId, ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
     PredictionSummary, UpdateId, now_epoch,
 };
 use polybot_storage::aws::{self, AwsSettings};
@@ -257,15 +257,28 @@ async fn sqs_receive_caps_a_batch_at_ten_and_stats_count_visible_and_in_flight()
 }
 
 #[tokio::test]
-async fn sqs_refuses_empty_attribute_values_instead_of_dropping_them() {
+async fn sqs_leaves_out_empty_attribute_values_instead_of_refusing_the_message() {
     let (_, _, b) = backends().await;
-    let attrs: Attributes = [("traceparent".to_owned(), String::new())].into();
-    let err = b
-        .jobs
+    let attrs: Attributes = [
+        (
+            "traceparent".to_owned(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+        ),
+        ("tracestate".to_owned(), String::new()),
+    ]
+    .into();
+    b.jobs
         .send("x", &attrs)
         .await
-        .expect_err("empty attribute value");
-    assert!(matches!(err, StorageError::Invalid(_)), "{err:?}");
+        .expect("an empty attribute is no reason to refuse");
+    let got = b
+        .jobs
+        .receive(1, Duration::from_secs(5))
+        .await
+        .expect("receive");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].attributes.len(), 1, "{:?}", got[0].attributes);
+    assert!(got[0].attributes.contains_key("traceparent"));
 }
 
 #[tokio::test]
@@ -311,7 +324,7 @@ async fn raw_item(
 }
 
 #[tokio::test]
-async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_none() {
+async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_the_records_30_days() {
     let (sdk, settings, b) = backends().await;
     let ttl = aws_sdk_dynamodb::Client::new(&sdk)
         .describe_time_to_live()
@@ -322,14 +335,15 @@ async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_none()
     let desc = ttl.time_to_live_description().expect("TTL description");
     assert_eq!(desc.attribute_name(), Some(aws::TTL_ATTRIBUTE));
 
-    let update = ClaimKey::Update(UpdateId(987_654_321));
+    let update = ClaimKey::Update(BotId(1), UpdateId(987_654_321));
     assert!(claim(&b, update).await.is_acquired());
     b.table.finish(update).await.expect("finish");
     let finished_at = now_epoch();
     let item = raw_item(&sdk, &settings.table, &aws::claim_pk(update)).await;
     assert_eq!(
         item.get("pk"),
-        Some(&AttributeValue::S("update#987654321".into()))
+        Some(&AttributeValue::S("update#1#987654321".into())),
+        "update ids are unique per bot, so the key names the bot"
     );
     let expires: f64 = item
         .get("expires_at")
@@ -347,10 +361,18 @@ async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_none()
     let reply = ClaimKey::Reply(PredictionId::new());
     claim(&b, reply).await;
     b.table.finish(reply).await.expect("finish");
+    let finished_at = now_epoch();
     let item = raw_item(&sdk, &settings.table, &aws::claim_pk(reply)).await;
+    let expires: f64 = item
+        .get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .expect("a reply claim expires")
+        .parse()
+        .expect("numeric");
+    let expected = finished_at + polybot_storage::RECORD_RETENTION.as_secs_f64();
     assert!(
-        !item.contains_key("expires_at"),
-        "reply claims live as long as the prediction"
+        (expires - expected).abs() < 5.0,
+        "a reply claim lives as long as the prediction and its images: {expires} vs {expected}"
     );
 }
 
@@ -450,7 +472,7 @@ async fn dynamodb_writes_to_an_unknown_prediction_are_not_found() {
 #[tokio::test]
 async fn dynamodb_release_keeps_a_finished_claim_finished() {
     let (_, _, b) = backends().await;
-    let key = ClaimKey::Update(UpdateId(31337));
+    let key = ClaimKey::Update(BotId(1), UpdateId(31337));
     let lease = claim(&b, key).await.lease().expect("acquired");
     b.table.finish(key).await.expect("finish");
     b.table
@@ -668,4 +690,43 @@ async fn connect_to_an_unreachable_endpoint_is_retryable_and_names_the_setting()
         Err(other) => panic!("expected Unavailable, got {other:?}"),
         Ok(_) => panic!("expected Unavailable, got a connection"),
     }
+}
+
+#[tokio::test]
+async fn a_call_to_an_endpoint_that_never_answers_ends_at_the_operation_timeout_as_retryable() {
+    let (_, _, settings) = setup().await;
+    // Accepts connections and reads requests, but never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "t", "t", None, None, "test",
+        ))
+        .load()
+        .await;
+    let settings = AwsSettings {
+        operation_timeout: Some(Duration::from_secs(1)),
+        ..settings
+    };
+    // Without a deadline the SDK would wait for ever; the guard only
+    // turns such a hang into a failure instead of a stuck test.
+    let result = tokio::time::timeout(Duration::from_secs(60), aws::connect_with(&sdk, &settings))
+        .await
+        .expect("the start-up checks end by themselves");
+    match result {
+        Err(e @ StorageError::Unavailable { .. }) => assert!(e.is_retryable(), "{e}"),
+        Err(other) => panic!("expected Unavailable, got {other:?}"),
+        Ok(_) => panic!("a server that never answers cannot pass the checks"),
+    }
+    server.abort();
 }

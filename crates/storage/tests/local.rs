@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use polybot_domain::{
-    ChatId, ObjectKey, PredictionId, PredictionRecord, PredictionStatus, UpdateId,
+    BotId, ChatId, ObjectKey, PredictionId, PredictionRecord, PredictionStatus, UpdateId,
 };
 use polybot_storage::local::{self, LocalOptions, LocalQueue, QueueConfig, Redrive};
 use polybot_storage::{
@@ -105,7 +105,7 @@ async fn data_survives_closing_and_reopening_the_folder() {
     let dir = tempfile::tempdir().expect("temp dir");
     let photo = key("1/original/p.jpg");
     let rec = record(1);
-    let update = ClaimKey::Update(UpdateId(77));
+    let update = ClaimKey::Update(BotId(1), UpdateId(77));
     {
         let b = open(dir.path());
         b.objects
@@ -372,7 +372,7 @@ async fn concurrent_create_only_puts_have_exactly_one_winner() {
 async fn concurrent_claims_of_one_key_have_exactly_one_winner() {
     let dir = tempfile::tempdir().expect("temp dir");
     let tables = [open(dir.path()).table, open(dir.path()).table];
-    let key = ClaimKey::Update(UpdateId(4242));
+    let key = ClaimKey::Update(BotId(1), UpdateId(4242));
     let tasks: Vec<_> = (0..16usize)
         .map(|i| {
             let table = Arc::clone(&tables[i % 2]);
@@ -596,10 +596,11 @@ async fn a_queue_opened_on_its_own_shares_the_database_with_open() {
 }
 
 #[tokio::test]
-async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_never() {
+async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_after_the_records_30_days()
+ {
     let dir = tempfile::tempdir().expect("temp dir");
     let b = open(dir.path());
-    let update = ClaimKey::Update(UpdateId(9));
+    let update = ClaimKey::Update(BotId(1), UpdateId(9));
     let reply_id = PredictionId::new();
     let reply = ClaimKey::Reply(reply_id);
     for key in [update, reply] {
@@ -625,19 +626,20 @@ async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_never
     )
     .expect("fits");
     let day_ms = 24 * 60 * 60 * 1000;
-    let update_expiry = expiry("update:9");
+    let update_expiry = expiry("update:1:9");
     assert!(
         (update_expiry - (now_ms + day_ms)).abs() < 60_000,
         "an update claim is kept for 24 h, expires_at {update_expiry}, now {now_ms}"
     );
-    assert_eq!(
-        expiry(&format!("reply:{reply_id}")),
-        i64::MAX,
-        "a reply claim is kept forever"
+    let month_ms = i64::try_from(polybot_storage::RECORD_RETENTION.as_millis()).expect("fits");
+    let reply_expiry = expiry(&format!("reply:{reply_id}"));
+    assert!(
+        (reply_expiry - (now_ms + month_ms)).abs() < 60_000,
+        "a reply claim is kept as long as the records and images, expires_at {reply_expiry}"
     );
 
     db.execute(
-        "UPDATE claims SET expires_at = ?1 WHERE claim_key = 'update:9'",
+        "UPDATE claims SET expires_at = ?1 WHERE claim_key = 'update:1:9'",
         [now_ms - 1],
     )
     .expect("age the claim");
@@ -789,18 +791,26 @@ async fn a_data_folder_from_schema_1_is_migrated_and_its_leases_still_work() {
                  state      TEXT    NOT NULL,
                  expires_at INTEGER NOT NULL
              );
-             INSERT INTO claims VALUES ('update:1', 'leased', 9223372036854775807);
+             INSERT INTO claims VALUES ('reply:00000000-0000-4000-8000-000000000001', 'leased', 9223372036854775807);
              PRAGMA user_version = 1;",
         )
         .expect("schema 1");
     }
     let b = open(dir.path());
     assert_eq!(
-        claim(&b, ClaimKey::Update(UpdateId(1))).await,
+        claim(
+            &b,
+            ClaimKey::Reply(
+                "00000000-0000-4000-8000-000000000001"
+                    .parse()
+                    .expect("a prediction id")
+            )
+        )
+        .await,
         Claim::InProgress,
         "the old lease is still held"
     );
-    let key = ClaimKey::Update(UpdateId(2));
+    let key = ClaimKey::Update(BotId(1), UpdateId(2));
     let lease = claim(&b, key).await.lease().expect("acquired");
     b.table.release(key, lease).await.expect("release");
     assert!(

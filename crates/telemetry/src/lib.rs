@@ -21,6 +21,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 pub mod logs;
 pub mod metrics;
+pub mod ops;
 
 /// The OpenTelemetry API, for callers that need its types.
 pub use opentelemetry;
@@ -235,7 +236,13 @@ fn install(
 struct MapInjector<'a>(&'a mut BTreeMap<String, String>);
 
 impl Injector for MapInjector<'_> {
+    /// Empty values are never written: the W3C propagator writes an empty
+    /// `tracestate` when the trace has none, and queues such as SQS refuse
+    /// empty attribute values (an empty header means "absent" anyway).
     fn set(&mut self, key: &str, value: String) {
+        if value.is_empty() {
+            return;
+        }
         self.0.insert(key.to_owned(), value);
     }
 }
@@ -252,7 +259,8 @@ impl Extractor for MapExtractor<'_> {
 }
 
 /// Writes the current span's trace context (`traceparent`, `tracestate`)
-/// into message attributes. Writes nothing when no trace is being recorded.
+/// into message attributes. Writes nothing when no trace is being recorded,
+/// and never an empty value (no `tracestate` when the trace has none).
 pub fn inject_context(attributes: &mut BTreeMap<String, String>) {
     let cx = tracing::Span::current().context();
     TraceContextPropagator::new().inject_context(&cx, &mut MapInjector(attributes));
@@ -369,5 +377,23 @@ mod tests {
         let mut out = BTreeMap::new();
         TraceContextPropagator::new().inject_context(&cx, &mut MapInjector(&mut out));
         assert_eq!(out.get("traceparent").map(String::as_str), Some(parent));
+    }
+
+    #[test]
+    fn a_trace_without_tracestate_injects_no_empty_attribute() {
+        let mut attrs = BTreeMap::new();
+        attrs.insert(
+            "traceparent".to_owned(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+        );
+        let cx = TraceContextPropagator::new().extract(&MapExtractor(&attrs));
+        let mut out = BTreeMap::new();
+        TraceContextPropagator::new().inject_context(&cx, &mut MapInjector(&mut out));
+        assert!(out.contains_key("traceparent"), "{out:?}");
+        assert!(
+            out.values().all(|v| !v.is_empty()),
+            "empty attribute values injected: {out:?}"
+        );
+        assert!(!out.contains_key("tracestate"), "{out:?}");
     }
 }

@@ -1,6 +1,11 @@
 //! Production log lines: one JSON object per line, with the `trace_id` and
 //! `span_id` of the span the event happened in, so a log search can jump to
 //! the trace and back.
+//!
+//! Every key appears once per line: an event field named like one of the
+//! line's own keys (`message` beside the event's message, `level`, …) is
+//! kept as `<name>_field`, so parsers that keep the last (or first)
+//! duplicate never lose the real message.
 
 use std::fmt;
 
@@ -48,10 +53,83 @@ where
     ) -> fmt::Result {
         let mut line = String::with_capacity(256);
         self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        if may_repeat_keys(event) {
+            dedupe_keys(&mut line);
+        }
         if let Some((trace_id, span_id)) = current_ids() {
             add_ids(&mut line, &trace_id, &span_id);
         }
         writer.write_str(&line)
+    }
+}
+
+/// Keys the formatter writes itself (besides the event's fields).
+const LINE_KEYS: &[&str] = &[
+    "timestamp",
+    "level",
+    "target",
+    "span",
+    "spans",
+    "filename",
+    "line_number",
+    "threadName",
+    "threadId",
+    "trace_id",
+    "span_id",
+];
+
+/// Whether the event has two fields of one name (an explicit `message`
+/// beside the formatted message), or a field named like a line key.
+fn may_repeat_keys(event: &Event<'_>) -> bool {
+    let fields = event.metadata().fields();
+    let messages = fields.iter().filter(|f| f.name() == "message").count();
+    messages > 1 || fields.iter().any(|f| LINE_KEYS.contains(&f.name()))
+}
+
+/// The members of a JSON object in order, duplicates kept.
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+/// Rewrites `line` so each key appears once: the first keeps its name
+/// (the formatter's own key, or the event's message, which tracing records
+/// first), later ones become `<key>_field`. Leaves unparsable lines alone.
+fn dedupe_keys(line: &mut String) {
+    let Ok(Members(members)) = serde_json::from_str::<Members>(line.trim_end()) else {
+        return;
+    };
+    let mut object = serde_json::Map::with_capacity(members.len());
+    for (key, value) in members {
+        let mut name = key;
+        while object.contains_key(&name) {
+            name.push_str("_field");
+        }
+        object.insert(name, value);
+    }
+    if let Ok(mut text) = serde_json::to_string(&serde_json::Value::Object(object)) {
+        text.push('\n');
+        *line = text;
     }
 }
 
@@ -160,6 +238,38 @@ mod tests {
         assert_eq!(lines[2]["trace_id"], trace_id.as_str(), "same trace");
         assert_eq!(lines[2]["span_id"], step_span_id.as_str(), "the child's id");
         assert_ne!(step_span_id, job_span_id);
+    }
+
+    #[test]
+    fn a_field_named_message_does_not_repeat_the_message_key() {
+        let buffer = Buffer::default();
+        let subscriber = tracing_subscriber::registry().with(json_layer(buffer.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(
+                code = 14,
+                message = "transport error",
+                "Results did not acknowledge"
+            );
+            tracing::info!(level = "custom", "a field named like a line key");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in &lines {
+            let Members(members) = serde_json::from_str(line).unwrap();
+            let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+            let all = keys.len();
+            keys.sort_unstable();
+            keys.dedup();
+            assert_eq!(keys.len(), all, "a key repeats: {line}");
+        }
+        let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(first["message"], "Results did not acknowledge", "{text}");
+        assert_eq!(first["message_field"], "transport error", "{text}");
+        assert_eq!(first["code"], 14);
+        let second: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(second["level"], "INFO", "{text}");
+        assert_eq!(second["level_field"], "custom", "{text}");
     }
 
     #[test]

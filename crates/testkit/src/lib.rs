@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use polybot_storage::aws::{AwsSettings, ProvisionSpec, provision_for_tests};
 
+pub mod process;
+
 /// The region tests use; moto accepts any.
 pub const REGION: &str = "us-east-1";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -103,6 +105,12 @@ impl MotoServer {
     /// Starts moto on a free loopback port and waits until it answers.
     /// Blocks the calling thread for about a second.
     pub fn try_start() -> Result<MotoServer, String> {
+        Self::try_start_with_env(&[])
+    }
+
+    /// [`MotoServer::try_start`] with extra environment for moto, e.g.
+    /// `MOTO_RECORDER_FILEPATH` for its request recorder.
+    pub fn try_start_with_env(env: &[(&str, &str)]) -> Result<MotoServer, String> {
         install_crypto_provider();
         let program = moto_server_path()?;
         // Another process can take the port between our probe and moto's
@@ -119,6 +127,7 @@ impl MotoServer {
                 .arg(r#"exec 3<&0; "$0" -H 127.0.0.1 -p "$1" </dev/null & pid=$!; (cat <&3 >/dev/null; kill $pid 2>/dev/null) & wait $pid"#)
                 .arg(&program)
                 .arg(port.to_string())
+                .envs(env.iter().copied())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())

@@ -127,9 +127,18 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request<Body>
     };
 
     let limited = shared.lock().take_rate_limit(canonical);
-    let outcome = match limited {
-        Some(retry_after) => Err(ApiError::too_many_requests(retry_after)),
-        None => match parse_params(req).await {
+    let fault = match limited {
+        Some(_) => None,
+        None => shared.lock().take_fault(canonical),
+    };
+    if let Some(delay) = fault.as_ref().and_then(|f| f.delay_ms) {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let scripted = fault.and_then(scripted_error);
+    let outcome = match (limited, scripted) {
+        (Some(retry_after), _) => Err(ApiError::too_many_requests(retry_after)),
+        (None, Some(error)) => Err(error),
+        (None, None) => match parse_params(req).await {
             Ok(params) => call(&shared, method, &params).await,
             Err(e) => Err(e),
         },
@@ -144,6 +153,36 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request<Body>
         Ok(ok) => ok.into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// The error a scripted fault answers with, if it names one.
+fn scripted_error(fault: crate::model::ApiFault) -> Option<ApiError> {
+    let code = fault.error_code?;
+    if code == 429 {
+        let mut e = ApiError::too_many_requests(fault.retry_after.unwrap_or(1));
+        if let Some(d) = fault.description {
+            e.description = d;
+        }
+        return Some(e);
+    }
+    let description = fault.description.unwrap_or_else(|| {
+        match code {
+            400 => "Bad Request: scripted error",
+            401 => "Unauthorized",
+            403 => "Forbidden: scripted error",
+            404 => "Not Found",
+            409 => "Conflict: scripted error",
+            500 => "Internal Server Error",
+            502 => "Bad Gateway",
+            503 => "Service Unavailable",
+            504 => "Gateway Timeout",
+            _ => "Scripted error",
+        }
+        .to_owned()
+    });
+    let mut e = ApiError::new(code, description);
+    e.retry_after = fault.retry_after;
+    Some(e)
 }
 
 /// `GET /file/bot<token>/<file_path>`.
@@ -361,6 +400,10 @@ fn set_webhook(shared: &Shared, params: &Params) -> ApiResult {
         };
         if state.webhook.as_ref().map(|w| &w.url) != Some(&webhook.url) {
             state.last_error = None;
+            // A new address is tried at once, not after the old backoff.
+            for p in state.pending.iter_mut() {
+                p.retry_at = None;
+            }
         }
         state.webhook = Some(webhook);
         description

@@ -8,8 +8,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
 
 use crate::model::{
-    ChatActionRecord, DeliveryAttempt, FileInfo, QueuedUpdate, RateLimitRule, RequestStats,
-    SentMessage, UserMessageOptions, WebhookState,
+    ApiFault, ChatActionRecord, DeliveryAttempt, FileInfo, QueuedUpdate, RateLimitRule,
+    RequestStats, SentMessage, UserMessageOptions, WebhookFault, WebhookState,
 };
 
 /// Errors of [`EmulatorClient`] calls.
@@ -332,6 +332,45 @@ impl EmulatorClient {
             .send()
             .await?;
         Self::read::<serde_json::Value>(response).await.map(drop)
+    }
+
+    /// Scripts the next calls of a method: an error (`error_code`, with
+    /// `retry_after` for a 429) and/or a delay (`delay_ms`).
+    pub async fn fault(&self, rule: &ApiFault) -> ClientResult<()> {
+        self.post_json::<_, serde_json::Value>("/control/faults", rule)
+            .await
+            .map(drop)
+    }
+
+    /// The next `count` calls of `method` answer `error_code` (e.g. 500, 400).
+    pub async fn fail_next(&self, method: &str, count: u32, error_code: u16) -> ClientResult<()> {
+        self.fault(&ApiFault {
+            method: Some(method.to_owned()),
+            count,
+            error_code: Some(error_code),
+            description: None,
+            retry_after: None,
+            delay_ms: None,
+        })
+        .await
+    }
+
+    /// Removes every scripted fault.
+    pub async fn clear_faults(&self) -> ClientResult<()> {
+        let response = self.http.delete(self.url("/control/faults")).send().await?;
+        Self::read::<serde_json::Value>(response).await.map(drop)
+    }
+
+    /// The next `count` webhook deliveries hang up `after` the update was
+    /// sent, before the bot answers (each is retried later).
+    pub async fn hang_up_webhook(&self, count: u32, after: Duration) -> ClientResult<()> {
+        let rule = WebhookFault {
+            count,
+            hang_up_after_ms: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.post_json::<_, serde_json::Value>("/control/webhook_faults", &rule)
+            .await
+            .map(drop)
     }
 
     /// Bot API call counters and log.

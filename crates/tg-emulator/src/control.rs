@@ -1,6 +1,7 @@
 //! The control API under `/control/`: how tests and the demo play the user's
 //! side (send photos, documents, text, crafted updates), inject faults
-//! (rate limits, blocked chats, duplicate deliveries) and inspect what the
+//! (rate limits, scripted errors and delays per method, webhook deliveries
+//! that hang up, blocked chats, duplicate deliveries) and inspect what the
 //! bot did (sent messages, chat actions, webhook deliveries, call counters).
 //!
 //! Answers are plain JSON documents (no `ok`/`result` envelope); errors are
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 use crate::{
     api::file_response,
     media,
-    model::{FileInfo, QueuedUpdate, RateLimitRule, UserMessageOptions},
+    model::{ApiFault, FileInfo, QueuedUpdate, RateLimitRule, UserMessageOptions, WebhookFault},
     state::{
         FileKind, Shared, State as EmuState, default_chat, document_json, photo_size_json,
         reply_copy, unix_now, user_json,
@@ -49,6 +50,11 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route(
             "/control/rate_limit",
             post(add_rate_limit).delete(clear_rate_limits),
+        )
+        .route("/control/faults", post(add_fault).delete(clear_faults))
+        .route(
+            "/control/webhook_faults",
+            post(add_webhook_fault).delete(clear_webhook_faults),
         )
         .route("/control/requests", get(requests))
         .route("/control/webhook", get(webhook))
@@ -467,6 +473,42 @@ async fn add_rate_limit(State(shared): Shared_, body: Bytes) -> ControlResult<Js
 
 async fn clear_rate_limits(State(shared): Shared_) -> Json<Value> {
     shared.lock().rate_limits.clear();
+    Json(json!({ "ok": true }))
+}
+
+/// Scripts the next calls of a method to fail (or answer late).
+async fn add_fault(State(shared): Shared_, body: Bytes) -> ControlResult<Json<Value>> {
+    let rule: ApiFault = serde_json::from_slice(&body).map_err(|e| {
+        ControlError::bad_request(format!(
+            "expected {{\"method\"?: string, \"count\": n, \"error_code\"?: n, \"description\"?: string, \"retry_after\"?: s, \"delay_ms\"?: ms}}: {e}"
+        ))
+    })?;
+    if rule.count > 0 {
+        shared.lock().faults.push(rule);
+    }
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn clear_faults(State(shared): Shared_) -> Json<Value> {
+    shared.lock().faults.clear();
+    Json(json!({ "ok": true }))
+}
+
+/// Makes the next webhook deliveries hang up before the bot answers.
+async fn add_webhook_fault(State(shared): Shared_, body: Bytes) -> ControlResult<Json<Value>> {
+    let rule: WebhookFault = serde_json::from_slice(&body).map_err(|e| {
+        ControlError::bad_request(format!(
+            "expected {{\"count\": n, \"hang_up_after_ms\": ms}}: {e}"
+        ))
+    })?;
+    if rule.count > 0 {
+        shared.lock().webhook_faults.push(rule);
+    }
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn clear_webhook_faults(State(shared): Shared_) -> Json<Value> {
+    shared.lock().webhook_faults.clear();
     Json(json!({ "ok": true }))
 }
 

@@ -42,8 +42,9 @@ pub use api::supported_methods;
 pub use client::{ClientError, ClientResult, EmulatorClient};
 pub use media::test_jpeg;
 pub use model::{
-    ChatActionRecord, DeliveryAttempt, FileInfo, QueuedUpdate, RateLimitRule, RequestLogEntry,
-    RequestStats, SentKind, SentMessage, UserMessageOptions, WebhookState,
+    ApiFault, ChatActionRecord, DeliveryAttempt, FileInfo, QueuedUpdate, RateLimitRule,
+    RequestLogEntry, RequestStats, SentKind, SentMessage, UserMessageOptions, WebhookFault,
+    WebhookState,
 };
 pub use webhook::SECRET_HEADER;
 

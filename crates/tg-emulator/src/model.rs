@@ -137,6 +137,43 @@ fn default_retry_after() -> u32 {
     1
 }
 
+/// Body of `POST /control/faults`: the next `count` calls of `method` (any
+/// method when `None`) fail as scripted, e.g. `{"method": "sendMessage",
+/// "count": 2, "error_code": 500}` or `{"method": "getFile", "count": 1,
+/// "delay_ms": 500}` (answered normally, half a second late).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiFault {
+    /// Method to affect (case-insensitive); `None` affects every method.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// How many upcoming calls are affected.
+    pub count: u32,
+    /// The error code to answer (400, 403, 429, 500, 502…); `None` answers
+    /// normally (after `delay_ms`).
+    #[serde(default)]
+    pub error_code: Option<u16>,
+    /// The error's description (default: the usual text for the code).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `parameters.retry_after` (with a 429).
+    #[serde(default)]
+    pub retry_after: Option<u32>,
+    /// Wait this long before answering.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+}
+
+/// Body of `POST /control/webhook_faults`: the next `count` webhook
+/// deliveries hang up `hang_up_after_ms` after sending the update, before
+/// the bot answers (as Telegram or a load balancer dropping the
+/// connection); each counts as a failed delivery and is retried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookFault {
+    pub count: u32,
+    #[serde(default)]
+    pub hang_up_after_ms: u64,
+}
+
 /// One Bot API call seen by the emulator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestLogEntry {
@@ -190,7 +227,8 @@ pub struct WebhookState {
     pub secret_token: Option<String>,
     /// `allowed_updates` given to `setWebhook` (stored, not applied).
     pub allowed_updates: Option<Vec<String>>,
-    /// `max_connections` given to `setWebhook` (stored, not applied).
+    /// `max_connections` given to `setWebhook`: deliveries in parallel
+    /// (default 40, as Telegram's); one at a time per chat.
     pub max_connections: Option<u32>,
     /// Updates queued and not yet confirmed or delivered.
     pub pending_update_count: usize,

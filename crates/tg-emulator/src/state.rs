@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     EmulatorConfig,
     model::{
-        ChatActionRecord, DeliveryAttempt, FileInfo, RateLimitRule, RequestLogEntry, RequestStats,
-        SentMessage, WebhookState,
+        ApiFault, ChatActionRecord, DeliveryAttempt, FileInfo, RateLimitRule, RequestLogEntry,
+        RequestStats, SentMessage, WebhookFault, WebhookState,
     },
 };
 
@@ -114,6 +114,12 @@ pub(crate) struct Pending {
     /// `offset` must not drop it before it has been returned once, otherwise
     /// a duplicate could never reach a polling bot.
     pub forced: bool,
+    /// Webhook delivery: a POST of this entry is under way.
+    pub in_flight: bool,
+    /// Webhook delivery: attempts so far.
+    pub attempts: u32,
+    /// Webhook delivery: not before this instant (backoff after a failure).
+    pub retry_at: Option<tokio::time::Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +186,8 @@ pub(crate) struct State {
     pub chats: HashMap<i64, ChatState>,
     pub deliveries: Vec<DeliveryAttempt>,
     pub rate_limits: Vec<RateLimitRule>,
+    pub faults: Vec<ApiFault>,
+    pub webhook_faults: Vec<WebhookFault>,
     pub stats: RequestStats,
     pub commands: Option<Value>,
 }
@@ -213,6 +221,9 @@ impl State {
             update_id,
             body,
             forced,
+            in_flight: false,
+            attempts: 0,
+            retry_at: None,
         });
     }
 
@@ -295,6 +306,29 @@ impl State {
         let retry_after = rule.retry_after;
         self.rate_limits.retain(|r| r.count > 0);
         Some(retry_after)
+    }
+
+    /// Consumes one scripted fault from the first matching rule, if any.
+    pub fn take_fault(&mut self, method: &str) -> Option<ApiFault> {
+        let rule = self.faults.iter_mut().find(|r| {
+            r.count > 0
+                && r.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+        })?;
+        rule.count -= 1;
+        let taken = rule.clone();
+        self.faults.retain(|r| r.count > 0);
+        Some(taken)
+    }
+
+    /// Consumes one webhook fault, if any: the hang-up delay.
+    pub fn take_webhook_fault(&mut self) -> Option<u64> {
+        let rule = self.webhook_faults.iter_mut().find(|r| r.count > 0)?;
+        rule.count -= 1;
+        let after = rule.hang_up_after_ms;
+        self.webhook_faults.retain(|r| r.count > 0);
+        Some(after)
     }
 
     pub fn record_request(&mut self, method: &str, status: u16, at_ms: u64) {

@@ -47,8 +47,14 @@ data "aws_iam_policy_document" "detector" {
 
   statement {
     sid       = "WritePredictions"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"]
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"]
     resources = [var.table_arn]
+  }
+
+  statement {
+    sid       = "ReadResultsToken"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.secret_arn]
   }
 
   statement {
@@ -84,10 +90,11 @@ module "service" {
   environment = merge(
     var.common_environment,
     {
-      OTEL_SERVICE_NAME      = "detector"
-      POLYBOT_HTTP_LISTEN    = "0.0.0.0:${var.http_port}"
-      POLYBOT_RESULTS_URL    = var.results_url
-      POLYBOT_SHUTDOWN_GRACE = tostring(var.shutdown_grace)
+      OTEL_SERVICE_NAME         = "detector"
+      POLYBOT_HTTP_LISTEN       = "0.0.0.0:${var.http_port}"
+      POLYBOT_RESULTS_URL       = var.results_url
+      POLYBOT_RESULTS_SECRET_ID = var.secret_arn
+      POLYBOT_SHUTDOWN_GRACE    = tostring(var.shutdown_grace)
     },
     var.lanes > 0 ? tomap({ POLYBOT_LANES = tostring(var.lanes) }) : tomap({})
   )

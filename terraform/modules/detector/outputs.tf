@@ -13,3 +13,7 @@ output "role_arn" {
 output "log_group_name" {
   value = module.service.log_group_name
 }
+
+output "security_group_id" {
+  value = module.service.security_group_id
+}

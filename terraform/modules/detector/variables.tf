@@ -110,3 +110,8 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "secret_arn" {
+  description = "Secrets Manager secret whose JSON field results_token the workers present to Results."
+  type        = string
+}

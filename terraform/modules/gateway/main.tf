@@ -1,6 +1,6 @@
 # The gateway: instances in two availability zones behind the public webhook
 # load balancer, plus the internal path for its Results gRPC service: an
-# internal Network Load Balancer on port 50051 that only the VPC can reach,
+# internal Network Load Balancer on port 50051 that only the detectors reach,
 # under a private Route 53 name (results.<private zone>).
 
 locals {
@@ -45,11 +45,11 @@ resource "aws_security_group" "results" {
   vpc_id      = var.vpc_id
 
   ingress {
-    description = "Results gRPC from inside the VPC (detectors, operators on a bastion)"
-    from_port   = var.grpc_port
-    to_port     = var.grpc_port
-    protocol    = "tcp"
-    cidr_blocks = [var.vpc_cidr]
+    description     = "Results gRPC from the detectors only"
+    from_port       = var.grpc_port
+    to_port         = var.grpc_port
+    protocol        = "tcp"
+    security_groups = [var.detector_security_group_id]
   }
 
   egress {
@@ -171,13 +171,20 @@ data "aws_iam_policy_document" "gateway" {
   statement {
     sid = "PredictionsAndDedupe"
     # DeleteItem: releasing a lease (a failed intake or reply) deletes it.
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DescribeTable"]
-    resources = [var.table_arn, "${var.table_arn}/index/*"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"]
+    resources = [var.table_arn]
+  }
+
+  statement {
+    sid = "PredictionsByChat"
+    # ListPredictions reads the chat_id-time index; nothing queries the table itself.
+    actions   = ["dynamodb:Query"]
+    resources = ["${var.table_arn}/index/*"]
   }
 
   statement {
     sid       = "ReadTelegramSecret"
-    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    actions   = ["secretsmanager:GetSecretValue"]
     resources = [var.secret_arn]
   }
 

@@ -109,3 +109,8 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "detector_security_group_id" {
+  description = "The detectors' security group: the only source the Results port admits."
+  type        = string
+}

@@ -98,7 +98,7 @@ data "aws_iam_policy_document" "this" {
     for_each = var.drain_on_terminate ? [1] : []
     content {
       sid       = "CompleteOwnLifecycleHook"
-      actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+      actions   = ["autoscaling:CompleteLifecycleAction"]
       resources = [local.asg_arn]
     }
   }

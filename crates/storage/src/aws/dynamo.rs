@@ -4,9 +4,9 @@
 //!
 //! | `pk` | attributes |
 //! |---|---|
-//! | `prediction#<uuid>` | `prediction_id` (S), `chat_id` (N), `status` (S: pending, succeeded, failed), `original_key` (S), `summary` (S, the summary as JSON, once stored), `failure` (S, the failure kind), `created_at`, `updated_at` (N, epoch seconds), `time` (N, = `created_at`, the GSI's sort key) |
+//! | `prediction#<uuid>` | `prediction_id` (S), `chat_id` (N), `status` (S: pending, succeeded, failed), `original_key` (S), `summary` (S, the summary as JSON, once stored), `failure` (S, the failure kind), `created_at`, `updated_at` (N, epoch seconds), `time` (N, = `created_at`, the GSI's sort key), `expires_at` (N) |
 //! | `update#<update_id>` | `done` (BOOL), `lease_until` (N), `expires_at` (N, epoch seconds: the TTL attribute) |
-//! | `reply#<uuid>` | `done` (BOOL), `lease_until` (N) |
+//! | `reply#<uuid>` | `done` (BOOL), `lease_until` (N), `expires_at` (N) |
 //!
 //! The GSI `chat_id-time-index` (hash `chat_id` N, range `time` N) serves
 //! `list_by_chat`; only prediction items carry those attributes, so claim
@@ -26,8 +26,9 @@
 //! after that (not exactly then: an expired item may linger, which only
 //! makes deduplication last longer). An update claim that is acquired but
 //! never finished (the gateway crashed) gets the same TTL from its lease, so
-//! it does not stay forever. Reply claims have no TTL: they live as long as
-//! the prediction they guard.
+//! it does not stay forever. Predictions and reply claims expire
+//! [`crate::RECORD_RETENTION`] (30 days) after they are written, as the
+//! images do in the bucket.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -41,7 +42,10 @@ use polybot_domain::{
 };
 
 use super::error::{classify, service_code};
-use crate::{Claim, ClaimKey, LeaseId, PredictionTable, Result, StorageError, UPDATE_DEDUPE_TTL};
+use crate::{
+    Claim, ClaimKey, LeaseId, PredictionTable, RECORD_RETENTION, Result, StorageError,
+    UPDATE_DEDUPE_TTL,
+};
 
 const BACKEND: &str = "DynamoDB";
 /// The GSI that `list_by_chat` queries; must exist on the table.
@@ -67,7 +71,7 @@ pub fn prediction_pk(id: PredictionId) -> String {
 /// The hash key of a claim's item.
 pub fn claim_pk(key: ClaimKey) -> String {
     match key {
-        ClaimKey::Update(u) => format!("update#{u}"),
+        ClaimKey::Update(bot, u) => format!("update#{bot}#{u}"),
         ClaimKey::Reply(p) => format!("reply#{p}"),
     }
 }
@@ -271,6 +275,10 @@ impl PredictionTable for DynamoTable {
         item.insert("created_at".into(), n(record.created_at));
         item.insert("updated_at".into(), n(record.updated_at));
         item.insert("time".into(), n(record.created_at));
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            n((record.created_at + RECORD_RETENTION.as_secs_f64()).ceil() as i64),
+        );
         if let Some(summary) = &record.summary {
             let json = serde_json::to_string(summary)
                 .map_err(|e| StorageError::Invalid(format!("summary of {pk}: {e}")))?;
@@ -403,7 +411,7 @@ impl PredictionTable for DynamoTable {
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":until", n(lease_until))
             .expression_attribute_values(":holder", s(holder.to_string()));
-        request = if matches!(key, ClaimKey::Update(_)) {
+        request = if matches!(key, ClaimKey::Update(..)) {
             // An abandoned lease cleans itself up like a finished one.
             let expires = (lease_until + UPDATE_DEDUPE_TTL.as_secs_f64()).ceil() as i64;
             request
@@ -412,7 +420,12 @@ impl PredictionTable for DynamoTable {
                 )
                 .expression_attribute_values(":expires", n(expires))
         } else {
-            request.update_expression("SET lease_until = :until, done = :false, holder = :holder")
+            let expires = (now + RECORD_RETENTION.as_secs_f64()).ceil() as i64;
+            request
+                .update_expression(
+                    "SET lease_until = :until, done = :false, holder = :holder, expires_at = :expires",
+                )
+                .expression_attribute_values(":expires", n(expires))
         };
         match request.send().await {
             Ok(_) => Ok(Claim::Acquired(holder)),
@@ -440,14 +453,14 @@ impl PredictionTable for DynamoTable {
             .table_name(&self.table)
             .key("pk", s(&pk))
             .expression_attribute_values(":true", AttributeValue::Bool(true));
-        let request = if matches!(key, ClaimKey::Update(_)) {
-            let expires = (now_epoch() + UPDATE_DEDUPE_TTL.as_secs_f64()).ceil() as i64;
-            request
-                .update_expression("SET done = :true, expires_at = :expires REMOVE lease_until")
-                .expression_attribute_values(":expires", n(expires))
-        } else {
-            request.update_expression("SET done = :true REMOVE lease_until")
+        let keep = match key {
+            ClaimKey::Update(..) => UPDATE_DEDUPE_TTL,
+            ClaimKey::Reply(_) => RECORD_RETENTION,
         };
+        let expires = (now_epoch() + keep.as_secs_f64()).ceil() as i64;
+        let request = request
+            .update_expression("SET done = :true, expires_at = :expires REMOVE lease_until")
+            .expression_attribute_values(":expires", n(expires));
         request
             .send()
             .await
@@ -475,6 +488,27 @@ impl PredictionTable for DynamoTable {
             // Done already, taken by someone else, or nothing to release.
             Err(e) if is_condition_failed(&e) => Ok(()),
             Err(e) => Err(self.err("DeleteItem", &pk)(e)),
+        }
+    }
+
+    async fn renew(&self, key: ClaimKey, lease: LeaseId, duration: Duration) -> Result<bool> {
+        let pk = claim_pk(key);
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .update_expression("SET lease_until = :until")
+            .condition_expression("done = :false AND holder = :holder")
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":holder", s(lease.to_string()))
+            .expression_attribute_values(":until", n(now_epoch() + duration.as_secs_f64()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.err("UpdateItem", &pk)(e)),
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! The one question callers ask of an error is "will retrying help?", so the
 //! mapping is about that: throttling, 5xx answers, timeouts and connection
-//! failures are [`StorageError::Unavailable`]; a missing resource or denied
+//! failures are [`StorageError::Unavailable`], and so are expired temporary
+//! credentials (they are refreshed); a missing resource or denied
 //! access is a configuration problem ([`StorageError::Config`]); any other
 //! refusal is [`StorageError::Invalid`]. Callers that expect a particular
 //! service error (a failed condition, a missing key) check for it first,
@@ -40,6 +41,13 @@ const RETRYABLE_CODES: &[&str] = &[
     // SQS: the service is temporarily overloaded.
     "KmsThrottled",
     "AWS.SimpleQueueService.RequestThrottled",
+    // Credentials that heal: temporary credentials expire and the SDK's
+    // provider fetches fresh ones, so the same call succeeds a moment later.
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "TokenRefreshRequired",
+    "IDPCommunicationError",
 ];
 
 /// Error codes that mean a resource named in the configuration is missing or
@@ -53,8 +61,6 @@ const CONFIG_CODES: &[&str] = &[
     "SignatureDoesNotMatch",
     "UnrecognizedClientException",
     "InvalidClientTokenId",
-    "ExpiredToken",
-    "ExpiredTokenException",
     "AWS.SimpleQueueService.NonExistentQueue",
     "QueueDoesNotExist",
     "ResourceNotFoundException",
@@ -198,6 +204,19 @@ mod tests {
                 matches!(err, StorageError::Config(_)),
                 "{status} {code:?} → {err:?}"
             );
+        }
+    }
+
+    #[test]
+    fn expired_credentials_heal_so_they_are_retryable() {
+        for (status, code) in [
+            (400, Some("ExpiredToken")),
+            (403, Some("ExpiredToken")),
+            (400, Some("ExpiredTokenException")),
+            (403, Some("RequestExpired")),
+        ] {
+            let err = classify("SQS", "SendMessage", service_error(status, code));
+            assert!(err.is_retryable(), "{status} {code:?} → {err:?}");
         }
     }
 

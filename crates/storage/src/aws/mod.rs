@@ -9,13 +9,21 @@
 //! service at once with a message that names the setting and its value,
 //! rather than on the first photo.
 //!
+//! Every SDK call has a deadline: [`AwsSettings::operation_timeout`]
+//! (`POLYBOT_AWS_TIMEOUT`, default [`DEFAULT_OPERATION_TIMEOUT`]) bounds
+//! each call, retries included, and connecting is bounded by
+//! [`CONNECT_TIMEOUT`]; a call that runs out is
+//! [`StorageError::Unavailable`], so callers retry or report it.
+//!
 //! Credentials come from the SDK's default chain (environment, profile,
 //! web identity, the instance role). With an endpoint URL set (moto, or
 //! another AWS-compatible server) S3 is addressed path-style, since such
 //! servers do not serve `bucket.host` names.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::{Backends, Result, StorageError};
@@ -41,6 +49,13 @@ pub const BUCKET_SETTING: &str = "POLYBOT_BUCKET";
 pub const QUEUE_SETTING: &str = "POLYBOT_QUEUE_URL";
 pub const DLQ_SETTING: &str = "POLYBOT_DLQ_URL";
 pub const TABLE_SETTING: &str = "POLYBOT_TABLE";
+pub const TIMEOUT_SETTING: &str = "POLYBOT_AWS_TIMEOUT";
+
+/// How long one SDK call may take, retries included, unless configured.
+/// Above SQS's longest long poll (20 s), which a receive waits out.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long opening a connection to an AWS endpoint may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the AWS resources are. Plain data: the services fill it from
 /// their command line and environment.
@@ -58,6 +73,21 @@ pub struct AwsSettings {
     pub dlq_url: String,
     /// `POLYBOT_TABLE`
     pub table: String,
+    /// `POLYBOT_AWS_TIMEOUT`: the deadline of every SDK call, retries
+    /// included; `None` is [`DEFAULT_OPERATION_TIMEOUT`].
+    pub operation_timeout: Option<Duration>,
+}
+
+impl AwsSettings {
+    /// The SDK timeouts these settings ask for.
+    pub fn timeouts(&self) -> TimeoutConfig {
+        let operation = self.operation_timeout.unwrap_or(DEFAULT_OPERATION_TIMEOUT);
+        TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT.min(operation))
+            .operation_attempt_timeout(operation)
+            .operation_timeout(operation)
+            .build()
+    }
 }
 
 /// Loads the SDK configuration: the region and endpoint from `settings`,
@@ -77,8 +107,9 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> Result<SdkConfig> {
                 "{REGION_SETTING} is not set: the AWS backend needs a region (e.g. {REGION_SETTING}=eu-west-1)"
             ))
         })?;
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned()));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .timeout_config(settings.timeouts());
     if let Some(endpoint) = settings
         .endpoint_url
         .as_deref()
@@ -102,6 +133,12 @@ pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// `sdk` with the timeouts of `settings` (a caller's own SDK configuration,
+/// e.g. a test's, gets them too).
+fn with_timeouts(sdk: &SdkConfig, settings: &AwsSettings) -> SdkConfig {
+    sdk.to_builder().timeout_config(settings.timeouts()).build()
+}
+
 /// Loads the SDK configuration and connects; see [`connect_with`].
 pub async fn connect(settings: &AwsSettings) -> Result<Backends> {
     let sdk = load_sdk_config(settings).await?;
@@ -113,6 +150,7 @@ pub async fn connect(settings: &AwsSettings) -> Result<Backends> {
 /// and the table exist and are usable. The region and endpoint in
 /// `settings` are not used here: they are in `sdk`.
 pub async fn connect_with(sdk: &SdkConfig, settings: &AwsSettings) -> Result<Backends> {
+    let sdk = &with_timeouts(sdk, settings);
     let objects = S3ObjectStore::new(s3_client(sdk), &settings.bucket);
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let jobs = SqsJobQueue::new(sqs.clone(), &settings.queue_url);

@@ -167,5 +167,6 @@ pub async fn provision_for_tests(sdk: &SdkConfig, spec: &ProvisionSpec) -> Resul
         queue_url,
         dlq_url,
         table,
+        operation_timeout: None,
     })
 }

@@ -21,12 +21,20 @@ pub const SECRET_ID_SETTING: &str = "POLYBOT_TELEGRAM_SECRET_ID";
 pub struct TelegramSecrets {
     pub telegram_token: SecretString,
     pub webhook_secret: SecretString,
+    /// Detectors' token for `polybot.v1.Results` (optional field `results_token`).
+    pub results_token: Option<SecretString>,
+    /// Operators' token for the read RPCs (optional field `operator_token`).
+    pub operator_token: Option<SecretString>,
 }
 
 #[derive(Deserialize)]
 struct Raw {
     telegram_token: String,
     webhook_secret: String,
+    #[serde(default)]
+    results_token: Option<String>,
+    #[serde(default)]
+    operator_token: Option<String>,
 }
 
 /// Reads the secret `secret_id` (a name or an ARN).
@@ -83,8 +91,53 @@ pub async fn telegram_secrets(sdk: &SdkConfig, secret_id: &str) -> Result<Telegr
             return Err(StorageError::Config(format!("{setting}: {field} is empty")));
         }
     }
+    let optional = |v: Option<String>| v.filter(|v| !v.trim().is_empty()).map(SecretString::from);
     Ok(TelegramSecrets {
         telegram_token: SecretString::from(raw.telegram_token),
         webhook_secret: SecretString::from(raw.webhook_secret),
+        results_token: optional(raw.results_token),
+        operator_token: optional(raw.operator_token),
+    })
+}
+
+/// Reads one string field of a JSON secret (a detector reads only
+/// `results_token` from the deployment's secret). Errors, like
+/// [`telegram_secrets`]'s, never quote the secret's contents.
+pub async fn secret_field(
+    sdk: &SdkConfig,
+    setting: &str,
+    secret_id: &str,
+    field: &str,
+) -> Result<SecretString> {
+    let named = format!("{setting}={secret_id}");
+    if secret_id.is_empty() {
+        return Err(StorageError::Config(format!("{setting} is empty")));
+    }
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let out = match client.get_secret_value().secret_id(secret_id).send().await {
+        Ok(o) => o,
+        Err(e) if service_code(&e) == Some("ResourceNotFoundException") => {
+            return Err(StorageError::Config(format!(
+                "{named}: no such secret in Secrets Manager"
+            )));
+        }
+        Err(e) => {
+            return Err(classify(
+                "Secrets Manager",
+                &format!("GetSecretValue {secret_id}"),
+                e,
+            ));
+        }
+    };
+    let value = out
+        .secret_string
+        .as_deref()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .and_then(|v| v.get(field).and_then(|f| f.as_str()).map(str::to_owned))
+        .filter(|v| !v.trim().is_empty());
+    value.map(SecretString::from).ok_or_else(|| {
+        StorageError::Config(format!(
+            "{named}: the SecretString is not JSON with a non-empty string field {field:?}"
+        ))
     })
 }

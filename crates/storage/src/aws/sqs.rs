@@ -5,8 +5,9 @@
 //!   messages, so larger requests are capped, not refused) and asks for the
 //!   `ApproximateReceiveCount` and `SentTimestamp` system attributes.
 //! - Message attributes travel as SQS `String` attributes. SQS refuses empty
-//!   values and more than 10 attributes; both are reported as
-//!   [`StorageError::Invalid`] rather than silently dropped.
+//!   values, so an attribute with an empty value is left out (an empty
+//!   attribute carries nothing a consumer could tell from an absent one);
+//!   more than 10 attributes is reported as [`StorageError::Invalid`].
 //! - Dead-lettering is the queue's redrive policy (set up by Terraform or
 //!   [`super::provision`]): after `maxReceiveCount` receives SQS moves the
 //!   message itself, so no code here counts receives.
@@ -112,36 +113,6 @@ impl SqsJobQueue {
         }
     }
 
-    fn to_sqs_attributes(
-        &self,
-        attributes: &Attributes,
-    ) -> Result<Option<HashMap<String, MessageAttributeValue>>> {
-        if attributes.is_empty() {
-            return Ok(None);
-        }
-        if attributes.len() > MAX_ATTRIBUTES {
-            return Err(StorageError::Invalid(format!(
-                "SQS allows at most {MAX_ATTRIBUTES} message attributes, got {}",
-                attributes.len()
-            )));
-        }
-        let mut out = HashMap::with_capacity(attributes.len());
-        for (name, value) in attributes {
-            if value.is_empty() {
-                return Err(StorageError::Invalid(format!(
-                    "SQS refuses empty message attribute values (attribute {name:?})"
-                )));
-            }
-            let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| StorageError::Invalid(format!("message attribute {name:?}: {e}")))?;
-            out.insert(name.clone(), value);
-        }
-        Ok(Some(out))
-    }
-
     /// Maps "this receipt is stale" answers to `NotFound`, so callers can
     /// tell a lost lease from an outage.
     fn receipt_error(
@@ -165,6 +136,37 @@ impl SqsJobQueue {
     }
 }
 
+/// SQS message attributes for `attributes`; `None` when there are none.
+/// Empty values are dropped (SQS refuses them), not refused.
+fn to_sqs_attributes(
+    attributes: &Attributes,
+) -> Result<Option<HashMap<String, MessageAttributeValue>>> {
+    let present: Vec<(&String, &String)> =
+        attributes.iter().filter(|(_, v)| !v.is_empty()).collect();
+    for (name, _) in attributes.iter().filter(|(_, v)| v.is_empty()) {
+        tracing::debug!(attribute = %name, "dropping an empty message attribute (SQS refuses them)");
+    }
+    if present.is_empty() {
+        return Ok(None);
+    }
+    if present.len() > MAX_ATTRIBUTES {
+        return Err(StorageError::Invalid(format!(
+            "SQS allows at most {MAX_ATTRIBUTES} message attributes, got {}",
+            present.len()
+        )));
+    }
+    let mut out = HashMap::with_capacity(present.len());
+    for (name, value) in present {
+        let value = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .map_err(|e| StorageError::Invalid(format!("message attribute {name:?}: {e}")))?;
+        out.insert(name.clone(), value);
+    }
+    Ok(Some(out))
+}
+
 /// Receipt handles are long; messages show their start.
 fn short(s: &str) -> &str {
     s.get(..16).unwrap_or(s)
@@ -181,7 +183,7 @@ fn ceil_secs(d: Duration, max: u64) -> i32 {
 #[async_trait]
 impl JobQueue for SqsJobQueue {
     async fn send(&self, body: &str, attributes: &Attributes) -> Result<()> {
-        let attrs = self.to_sqs_attributes(attributes)?;
+        let attrs = to_sqs_attributes(attributes)?;
         self.client
             .send_message()
             .queue_url(&self.url)
@@ -294,6 +296,36 @@ impl JobQueue for SqsJobQueue {
         })
     }
 
+    async fn settings(&self) -> Result<crate::QueueSettings> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| classify(BACKEND, &format!("GetQueueAttributes {}", self.url), e))?;
+        let attrs = out.attributes.unwrap_or_default();
+        let visibility = attrs
+            .get(&QueueAttributeName::VisibilityTimeout)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let max_receives = attrs
+            .get(&QueueAttributeName::RedrivePolicy)
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|p| match p.get("maxReceiveCount")? {
+                serde_json::Value::Number(n) => n.as_u64(),
+                serde_json::Value::String(s) => s.parse().ok(),
+                _ => None,
+            })
+            .and_then(|n| u32::try_from(n).ok());
+        Ok(crate::QueueSettings {
+            visibility,
+            max_receives,
+        })
+    }
+
     async fn check(&self) -> Result<()> {
         self.client
             .get_queue_attributes()
@@ -316,5 +348,23 @@ mod tests {
         assert_eq!(ceil_secs(Duration::from_millis(1), 20), 1);
         assert_eq!(ceil_secs(Duration::from_secs(5), 20), 5);
         assert_eq!(ceil_secs(Duration::from_secs(60), 20), 20);
+    }
+
+    #[test]
+    fn empty_attribute_values_are_dropped_not_refused() {
+        let mut attrs = Attributes::new();
+        attrs.insert("traceparent".into(), "00-abc-def-01".into());
+        attrs.insert("tracestate".into(), String::new());
+        let out = to_sqs_attributes(&attrs)
+            .expect("an empty value is no error")
+            .expect("the non-empty attribute is kept");
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            out["traceparent"].string_value(),
+            Some("00-abc-def-01"),
+            "{out:?}"
+        );
+        let only_empty: Attributes = [("tracestate".to_owned(), String::new())].into();
+        assert!(to_sqs_attributes(&only_empty).expect("no error").is_none());
     }
 }

@@ -454,4 +454,13 @@ impl JobQueue for LocalQueue {
             })
             .await
     }
+
+    async fn settings(&self) -> Result<crate::QueueSettings> {
+        Ok(crate::QueueSettings {
+            visibility: Some(Duration::from_millis(
+                u64::try_from(self.visibility_ms).unwrap_or_default(),
+            )),
+            max_receives: self.redrive.as_ref().map(|r| r.max_receives),
+        })
+    }
 }

@@ -8,7 +8,8 @@
 //! Claims are rows `(claim_key, state, expires_at)`. A row whose
 //! `expires_at` has passed counts as absent: for a lease that means its
 //! holder is presumed dead, for a finished claim that it has been forgotten
-//! (update claims after [`UPDATE_DEDUPE_TTL`]; reply claims never expire).
+//! (update claims after [`UPDATE_DEDUPE_TTL`]; reply claims after
+//! [`RECORD_RETENTION`], like the records and images they belong to on AWS).
 //! Expired rows are deleted in passing by [`PredictionTable::finish`].
 
 use std::path::Path;
@@ -24,7 +25,10 @@ use rusqlite::{OptionalExtension, params};
 
 use super::sqlite::{Db, is_constraint_violation, sql_error};
 use super::{duration_ms, now_ms};
-use crate::{Claim, ClaimKey, LeaseId, PredictionTable, Result, StorageError, UPDATE_DEDUPE_TTL};
+use crate::{
+    Claim, ClaimKey, LeaseId, PredictionTable, RECORD_RETENTION, Result, StorageError,
+    UPDATE_DEDUPE_TTL,
+};
 
 /// The prediction table in the data folder's database. Cheap to clone.
 #[derive(Clone)]
@@ -135,7 +139,7 @@ fn parse_status(text: &str) -> Option<PredictionStatus> {
 
 fn claim_key_text(key: ClaimKey) -> String {
     match key {
-        ClaimKey::Update(update) => format!("update:{update}"),
+        ClaimKey::Update(bot, update) => format!("update:{bot}:{update}"),
         ClaimKey::Reply(prediction) => format!("reply:{prediction}"),
     }
 }
@@ -144,8 +148,8 @@ fn claim_key_text(key: ClaimKey) -> String {
 /// remembering while Telegram might deliver the update again.
 fn done_expiry(key: ClaimKey, now: i64) -> i64 {
     match key {
-        ClaimKey::Update(_) => now.saturating_add(duration_ms(UPDATE_DEDUPE_TTL)),
-        ClaimKey::Reply(_) => i64::MAX,
+        ClaimKey::Update(..) => now.saturating_add(duration_ms(UPDATE_DEDUPE_TTL)),
+        ClaimKey::Reply(_) => now.saturating_add(duration_ms(RECORD_RETENTION)),
     }
 }
 
@@ -341,6 +345,28 @@ impl PredictionTable for LocalTable {
                     params![key_text, lease.to_string()],
                 )
                 .map(drop)
+                .map_err(sql_error)
+            })
+            .await
+    }
+
+    async fn renew(&self, key: ClaimKey, lease: LeaseId, duration: Duration) -> Result<bool> {
+        let key_text = claim_key_text(key);
+        let lease_ms = duration_ms(duration);
+        self.db
+            .call(move |conn| {
+                // Still ours even if it ran out, as long as nobody claimed
+                // the work since (the holder simply keeps it).
+                conn.execute(
+                    "UPDATE claims SET expires_at = ?1
+                     WHERE claim_key = ?2 AND state = 'leased' AND holder = ?3",
+                    params![
+                        now_ms().saturating_add(lease_ms),
+                        key_text,
+                        lease.to_string()
+                    ],
+                )
+                .map(|changed| changed == 1)
                 .map_err(sql_error)
             })
             .await

@@ -111,3 +111,39 @@ async fn control_errors_are_json_with_a_4xx_status() {
         .unwrap();
     assert_eq!(other.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn scripted_faults_answer_the_next_calls_of_one_method_then_stop() {
+    let emu = start().await;
+    let client = emu.client();
+    client.fail_next("sendMessage", 2, 500).await.unwrap();
+    client
+        .fault(&tg_emulator::ApiFault {
+            method: Some("SENDMESSAGE".into()),
+            count: 1,
+            error_code: Some(429),
+            description: None,
+            retry_after: Some(7),
+            delay_ms: None,
+        })
+        .await
+        .unwrap();
+    client.fail_next("getFile", 1, 400).await.unwrap();
+    let send = || call(&emu, "sendMessage", json!({"chat_id": 1, "text": "x"}));
+    let (status, body) = send().await;
+    assert_eq!((status, body["error_code"].clone()), (500, json!(500)));
+    assert_eq!(body["description"], "Internal Server Error");
+    assert_eq!(send().await.0, 500);
+    let (status, body) = send().await;
+    assert_eq!(status, 429);
+    assert_eq!(body["parameters"]["retry_after"], 7);
+    assert_eq!(send().await.0, 200, "the rules are used up");
+    // Other methods were not affected by the sendMessage rules.
+    let (status, body) = call(&emu, "getFile", json!({"file_id": "x"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["description"], "Bad Request: scripted error");
+    assert_eq!(ok(&emu, "getMe", json!({})).await["is_bot"], true);
+    client.fail_next("getMe", 5, 502).await.unwrap();
+    client.clear_faults().await.unwrap();
+    assert_eq!(ok(&emu, "getMe", json!({})).await["is_bot"], true);
+}

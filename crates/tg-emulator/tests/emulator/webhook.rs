@@ -226,3 +226,114 @@ async fn set_and_delete_webhook_answer_like_telegram() {
     assert_eq!(body["description"], "Webhook was deleted");
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+/// A webhook server that holds each request `hold` long and records the
+/// most requests it had at once, overall and per chat.
+async fn slow_server(listener: TcpListener, hold: Duration) -> Arc<Mutex<(usize, usize, usize)>> {
+    // (current, max overall, max in one chat at once)
+    let stats: Arc<Mutex<(usize, usize, usize)>> = Arc::default();
+    let per_chat: Arc<Mutex<std::collections::HashMap<i64, usize>>> = Arc::default();
+    let app = Router::new().route(
+        "/hook",
+        post({
+            let stats = stats.clone();
+            move |body: axum::Json<Value>| async move {
+                let chat = body.0["message"]["chat"]["id"].as_i64().unwrap_or(0);
+                {
+                    let mut s = stats.lock().unwrap();
+                    s.0 += 1;
+                    s.1 = s.1.max(s.0);
+                    let mut c = per_chat.lock().unwrap();
+                    let n = c.entry(chat).or_default();
+                    *n += 1;
+                    s.2 = s.2.max(*n);
+                }
+                tokio::time::sleep(hold).await;
+                stats.lock().unwrap().0 -= 1;
+                *per_chat.lock().unwrap().entry(chat).or_default() -= 1;
+                StatusCode::OK
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    stats
+}
+
+#[tokio::test]
+async fn webhook_deliveries_run_in_parallel_up_to_max_connections_one_at_a_time_per_chat() {
+    let emu = start().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let stats = slow_server(listener, Duration::from_millis(300)).await;
+    ok(
+        &emu,
+        "setWebhook",
+        json!({"url": url, "max_connections": 4}),
+    )
+    .await;
+    for chat in 1..=8 {
+        emu.client().send_user_text(chat, "one").await.unwrap();
+    }
+    for _ in 0..3 {
+        emu.client().send_user_text(1, "same chat").await.unwrap();
+    }
+    emu.client()
+        .wait_for_deliveries(Duration::from_secs(20), |d| {
+            d.iter().filter(|a| a.delivered).count() == 11
+        })
+        .await
+        .unwrap();
+    let (_, max_overall, max_per_chat) = *stats.lock().unwrap();
+    assert_eq!(max_overall, 4, "max_connections deliveries at once");
+    assert_eq!(max_per_chat, 1, "one chat's updates go one at a time");
+}
+
+#[tokio::test]
+async fn without_max_connections_up_to_40_deliveries_run_at_once() {
+    let emu = start().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let stats = slow_server(listener, Duration::from_millis(500)).await;
+    ok(&emu, "setWebhook", json!({"url": url})).await;
+    for chat in 1..=45 {
+        emu.client().send_user_text(chat, "hi").await.unwrap();
+    }
+    emu.client()
+        .wait_for_deliveries(Duration::from_secs(20), |d| {
+            d.iter().filter(|a| a.delivered).count() == 45
+        })
+        .await
+        .unwrap();
+    assert_eq!(stats.lock().unwrap().1, 40);
+}
+
+#[tokio::test]
+async fn a_hang_up_rule_drops_the_delivery_before_the_answer_and_it_is_retried() {
+    let emu = start().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let stats = slow_server(listener, Duration::from_millis(300)).await;
+    ok(&emu, "setWebhook", json!({"url": url})).await;
+    emu.client()
+        .hang_up_webhook(1, Duration::from_millis(50))
+        .await
+        .unwrap();
+    let queued = emu.client().send_user_text(3, "hold on").await.unwrap();
+    let deliveries = emu
+        .client()
+        .wait_for_deliveries(Duration::from_secs(10), |d| d.iter().any(|a| a.delivered))
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+    assert_eq!(deliveries[0].update_id, queued.update_id);
+    assert!(!deliveries[0].delivered && deliveries[0].status.is_none());
+    assert!(
+        deliveries[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("closed")),
+        "{deliveries:?}"
+    );
+    assert_eq!((deliveries[1].attempt, deliveries[1].delivered), (2, true));
+    drop(stats);
+}

@@ -1,0 +1,619 @@
+//! The IAM table: every AWS call each service makes, and the IAM action
+//! and resource each call needs. It is the single source of truth for the
+//! services' permissions; `terraform/modules/*/main.tf` must grant what it
+//! lists, and the deployment test checks both directions:
+//!
+//! - every row is granted by the service's role policy in the applied
+//!   Terraform state (moto does not enforce IAM, so nothing else would
+//!   notice a missing grant before a real deploy);
+//! - every call the real binaries make during the photo round trip on the
+//!   applied stack (recorded by moto) has a row here, so the table cannot
+//!   silently fall behind the code;
+//! - grants that no row needs are reported.
+//!
+//! Calls by the instance itself (user data: pulling the image, the log
+//! driver, the drain and health scripts) are rows too, marked [`Caller::Host`].
+
+use serde_json::Value;
+
+/// A Polybot service, each with its own instance role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Service {
+    Gateway,
+    Detector,
+    Reporter,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [Service::Gateway, Service::Detector, Service::Reporter];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Gateway => "gateway",
+            Service::Detector => "detector",
+            Service::Reporter => "reporter",
+        }
+    }
+}
+
+/// Who makes the call on the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// The service's binary (the Rust code).
+    Code,
+    /// The instance's user data: Docker's ECR login and awslogs driver, the
+    /// drain and health scripts.
+    Host,
+}
+
+/// The resource a call acts on, resolved to an ARN per deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// The images bucket itself (HeadBucket).
+    Bucket,
+    /// Objects in the images bucket.
+    Objects,
+    /// The jobs queue.
+    Queue,
+    /// The dead-letter queue.
+    DeadLetterQueue,
+    /// The predictions table.
+    Table,
+    /// The predictions table's indexes.
+    TableIndexes,
+    /// The Telegram secret.
+    TelegramSecret,
+    /// The stack's KMS key (SSE-KMS on the bucket, the secret).
+    DataKey,
+    /// The detectors' Auto Scaling Group.
+    DetectorGroup,
+    /// The instance's own Auto Scaling Group.
+    OwnGroup,
+    /// Log streams in the service's own log group.
+    OwnLogStreams,
+    /// The service's own image repository.
+    OwnRepository,
+    /// Actions without resource-level permissions: `*`.
+    Any,
+}
+
+/// One row: `service` calls `api` (the SDK operation, `service:Operation`),
+/// which needs `action` on `resource`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Need {
+    pub service: Service,
+    pub caller: Caller,
+    pub api: &'static str,
+    pub action: &'static str,
+    pub resource: Resource,
+    /// Where in the code (or the user data) the call is made.
+    pub site: &'static str,
+}
+
+const fn need(
+    service: Service,
+    caller: Caller,
+    api: &'static str,
+    action: &'static str,
+    resource: Resource,
+    site: &'static str,
+) -> Need {
+    Need {
+        service,
+        caller,
+        api,
+        action,
+        resource,
+        site,
+    }
+}
+
+use Caller::{Code, Host};
+use Resource::*;
+use Service::{Detector, Gateway, Reporter};
+
+const STORAGE_CHECK: &str =
+    "polybot_storage::aws::connect_with (start-up) and Backends::check (/readyz)";
+
+/// The table.
+pub const TABLE: &[Need] = &[
+    // ------------------------------------------------------------ gateway
+    need(
+        Gateway,
+        Code,
+        "s3:HeadBucket",
+        "s3:ListBucket",
+        Bucket,
+        STORAGE_CHECK,
+    ),
+    need(
+        Gateway,
+        Code,
+        "s3:PutObject",
+        "s3:PutObject",
+        Objects,
+        "S3ObjectStore::put: the original photo",
+    ),
+    need(
+        Gateway,
+        Code,
+        "s3:PutObject",
+        "kms:GenerateDataKey",
+        DataKey,
+        "S3ObjectStore::put: SSE-KMS with the stack's key",
+    ),
+    need(
+        Gateway,
+        Code,
+        "s3:GetObject",
+        "s3:GetObject",
+        Objects,
+        "S3ObjectStore::get: the annotated photo for the reply",
+    ),
+    need(
+        Gateway,
+        Code,
+        "s3:GetObject",
+        "kms:Decrypt",
+        DataKey,
+        "S3ObjectStore::get: SSE-KMS objects",
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueAttributes",
+        Queue,
+        STORAGE_CHECK,
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueAttributes",
+        DeadLetterQueue,
+        STORAGE_CHECK,
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:SendMessage",
+        "sqs:SendMessage",
+        Queue,
+        "SqsJobQueue::send: one job per photo",
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:ReceiveMessage",
+        "sqs:ReceiveMessage",
+        DeadLetterQueue,
+        "the dead-letter sweeper (gateway loops)",
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:DeleteMessage",
+        "sqs:DeleteMessage",
+        DeadLetterQueue,
+        "the dead-letter sweeper, after answering the user",
+    ),
+    need(
+        Gateway,
+        Code,
+        "sqs:ChangeMessageVisibility",
+        "sqs:ChangeMessageVisibility",
+        DeadLetterQueue,
+        "the dead-letter sweeper, releasing a job it could not answer",
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:DescribeTable",
+        "dynamodb:DescribeTable",
+        Table,
+        STORAGE_CHECK,
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:PutItem",
+        "dynamodb:PutItem",
+        Table,
+        "DynamoTable::create: the prediction record",
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:GetItem",
+        "dynamodb:GetItem",
+        Table,
+        "DynamoTable::get: Results GetPrediction",
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:UpdateItem",
+        "dynamodb:UpdateItem",
+        Table,
+        "DynamoTable::claim/finish/save_failure: leases and results",
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:DeleteItem",
+        "dynamodb:DeleteItem",
+        Table,
+        "DynamoTable::release: a lease given back after a failure",
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:Query",
+        "dynamodb:Query",
+        TableIndexes,
+        "DynamoTable::list_by_chat: the chat_id-time index",
+    ),
+    need(
+        Gateway,
+        Code,
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:GetSecretValue",
+        TelegramSecret,
+        "polybot_storage::aws::telegram_secrets at start-up",
+    ),
+    need(
+        Gateway,
+        Code,
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        DataKey,
+        "the secret is encrypted with the stack's key",
+    ),
+    // ----------------------------------------------------------- detector
+    need(
+        Detector,
+        Code,
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:GetSecretValue",
+        TelegramSecret,
+        "detector::cli (POLYBOT_RESULTS_SECRET_ID): the results token at start-up",
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:HeadBucket",
+        "s3:ListBucket",
+        Bucket,
+        STORAGE_CHECK,
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:GetObject",
+        "s3:GetObject",
+        Objects,
+        "the worker reads the original photo",
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:GetObject",
+        "kms:Decrypt",
+        DataKey,
+        "SSE-KMS objects",
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:PutObject",
+        "s3:PutObject",
+        Objects,
+        "the worker stores the annotated photo",
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:PutObject",
+        "kms:GenerateDataKey",
+        DataKey,
+        "SSE-KMS with the stack's key",
+    ),
+    need(
+        Detector,
+        Code,
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueAttributes",
+        Queue,
+        STORAGE_CHECK,
+    ),
+    need(
+        Detector,
+        Code,
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueAttributes",
+        DeadLetterQueue,
+        STORAGE_CHECK,
+    ),
+    need(
+        Detector,
+        Code,
+        "sqs:ReceiveMessage",
+        "sqs:ReceiveMessage",
+        Queue,
+        "SqsJobQueue::receive: the worker loop",
+    ),
+    need(
+        Detector,
+        Code,
+        "sqs:DeleteMessage",
+        "sqs:DeleteMessage",
+        Queue,
+        "SqsJobQueue::delete: a finished job",
+    ),
+    need(
+        Detector,
+        Code,
+        "sqs:ChangeMessageVisibility",
+        "sqs:ChangeMessageVisibility",
+        Queue,
+        "SqsJobQueue::set_visibility: heartbeats and releases",
+    ),
+    need(
+        Detector,
+        Code,
+        "dynamodb:DescribeTable",
+        "dynamodb:DescribeTable",
+        Table,
+        STORAGE_CHECK,
+    ),
+    need(
+        Detector,
+        Code,
+        "dynamodb:UpdateItem",
+        "dynamodb:UpdateItem",
+        Table,
+        "DynamoTable::save_summary: the detections",
+    ),
+    need(
+        Detector,
+        Code,
+        "dynamodb:GetItem",
+        "dynamodb:GetItem",
+        Table,
+        "DynamoTable::save_summary: after a failed condition, whether the record exists",
+    ),
+    need(
+        Detector,
+        Host,
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:CompleteLifecycleAction",
+        OwnGroup,
+        "user data: polybot-drain, after stopping the container",
+    ),
+    need(
+        Detector,
+        Host,
+        "autoscaling:SetInstanceHealth",
+        "autoscaling:SetInstanceHealth",
+        OwnGroup,
+        "user data: polybot-health, when the container stays unhealthy",
+    ),
+    // ----------------------------------------------------------- reporter
+    need(
+        Reporter,
+        Code,
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueAttributes",
+        Queue,
+        "SqsJobQueue::verify and stats: the backlog",
+    ),
+    need(
+        Reporter,
+        Code,
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:DescribeAutoScalingGroups",
+        Any,
+        "AsgInstanceCounter: InService detectors",
+    ),
+    need(
+        Reporter,
+        Code,
+        "cloudwatch:PutMetricData",
+        "cloudwatch:PutMetricData",
+        Any,
+        "CloudWatchSink: BacklogPerInstance",
+    ),
+    need(
+        Reporter,
+        Host,
+        "autoscaling:SetInstanceHealth",
+        "autoscaling:SetInstanceHealth",
+        OwnGroup,
+        "user data: polybot-health, when the container stays unhealthy",
+    ),
+];
+
+/// Rows every service has: the instance pulls its image and ships its logs.
+pub const HOST_COMMON: &[(&str, Resource, &str)] = &[
+    (
+        "ecr:GetAuthorizationToken",
+        Any,
+        "user data: docker login to ECR",
+    ),
+    ("ecr:BatchGetImage", OwnRepository, "user data: docker pull"),
+    (
+        "ecr:GetDownloadUrlForLayer",
+        OwnRepository,
+        "user data: docker pull",
+    ),
+    (
+        "ecr:BatchCheckLayerAvailability",
+        OwnRepository,
+        "user data: docker pull",
+    ),
+    ("logs:CreateLogStream", OwnLogStreams, "the awslogs driver"),
+    ("logs:PutLogEvents", OwnLogStreams, "the awslogs driver"),
+];
+
+/// Every row for `service`, the common host rows included.
+pub fn needs(service: Service) -> Vec<Need> {
+    let mut rows: Vec<Need> = TABLE
+        .iter()
+        .copied()
+        .filter(|n| n.service == service)
+        .collect();
+    rows.extend(HOST_COMMON.iter().map(|&(action, resource, site)| Need {
+        service,
+        caller: Host,
+        api: action,
+        action,
+        resource,
+        site,
+    }));
+    rows
+}
+
+/// `*` and `?` wildcards, as IAM matches actions (case-insensitively) and
+/// resources.
+pub fn glob(pattern: &str, value: &str, case_insensitive: bool) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = if case_insensitive {
+        (
+            pattern.to_lowercase().chars().collect(),
+            value.to_lowercase().chars().collect(),
+        )
+    } else {
+        (pattern.chars().collect(), value.chars().collect())
+    };
+    // Iterative wildcard match with backtracking to the last '*'.
+    let (mut pi, mut vi, mut star, mut mark) = (0, 0, None, 0);
+    while vi < v.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
+            pi += 1;
+            vi += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = vi;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            vi = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// One Allow statement of a policy document (conditions are not evaluated;
+/// the only one in our roles limits PutMetricData to our namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub sid: String,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The Allow statements of a policy document (JSON text). Deny statements
+/// and NotAction/NotResource are rejected: our roles use none, and this
+/// evaluator does not model them.
+pub fn allow_statements(policy: &str) -> Result<Vec<Statement>, String> {
+    let doc: Value =
+        serde_json::from_str(policy).map_err(|e| format!("policy is not JSON: {e}"))?;
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(s @ Value::Object(_)) => vec![s.clone()],
+        _ => return Err("policy has no Statement".into()),
+    };
+    let mut out = Vec::new();
+    for s in statements {
+        if s.get("NotAction").is_some() || s.get("NotResource").is_some() {
+            return Err(format!("NotAction/NotResource is not modelled: {s}"));
+        }
+        if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
+            return Err(format!("only Allow statements are modelled: {s}"));
+        }
+        out.push(Statement {
+            sid: s
+                .get("Sid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            actions: strings(s.get("Action")),
+            resources: strings(s.get("Resource")),
+        });
+    }
+    Ok(out)
+}
+
+/// Whether `statements` allow `action` on `resource`.
+pub fn allows(statements: &[Statement], action: &str, resource: &str) -> bool {
+    statements.iter().any(|s| {
+        s.actions.iter().any(|a| glob(a, action, true))
+            && s.resources.iter().any(|r| glob(r, resource, false))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_iam() {
+        assert!(glob("s3:Get*", "s3:GetObject", true));
+        assert!(glob("S3:getobject", "s3:GetObject", true));
+        assert!(!glob("s3:Put*", "s3:GetObject", true));
+        assert!(glob(
+            "arn:aws:s3:::b/*",
+            "arn:aws:s3:::b/1/original/x.jpg",
+            false
+        ));
+        assert!(!glob("arn:aws:s3:::b/*", "arn:aws:s3:::b", false));
+        assert!(glob(
+            "arn:aws:autoscaling:r:1:autoScalingGroup:*:autoScalingGroupName/polybot-detector",
+            "arn:aws:autoscaling:r:1:autoScalingGroup:abc-123:autoScalingGroupName/polybot-detector",
+            false
+        ));
+        assert!(glob("*", "*", false));
+        assert!(!glob("arn:aws:sqs:r:1:q", "*", false));
+    }
+
+    #[test]
+    fn a_policy_allows_exactly_its_actions_on_its_resources() {
+        let policy = r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"A","Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::b/*"},
+            {"Sid":"B","Effect":"Allow","Action":"s3:ListBucket","Resource":["arn:aws:s3:::b"]}]}"#;
+        let s = allow_statements(policy).expect("parses");
+        assert!(allows(&s, "s3:GetObject", "arn:aws:s3:::b/k"));
+        assert!(allows(&s, "s3:ListBucket", "arn:aws:s3:::b"));
+        assert!(!allows(&s, "s3:ListBucket", "arn:aws:s3:::b/k"));
+        assert!(!allows(&s, "s3:DeleteObject", "arn:aws:s3:::b/k"));
+    }
+
+    #[test]
+    fn every_service_has_rows_and_every_row_names_its_site() {
+        for service in Service::ALL {
+            let rows = needs(service);
+            assert!(rows.iter().any(|n| n.caller == Caller::Code), "{service:?}");
+            for n in rows {
+                assert!(!n.site.is_empty(), "{n:?}");
+                assert!(n.action.contains(':') && n.api.contains(':'), "{n:?}");
+            }
+        }
+    }
+}

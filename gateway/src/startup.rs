@@ -1,0 +1,98 @@
+//! Telegram calls at start-up (`getMe`, `setWebhook`): a 429, a 5xx or a
+//! network error is waited out with backoff (a 429 for its `retry_after`)
+//! instead of ending the process; only Telegram's 4xx refusals are final.
+//! The gateway reports ready only once the webhook is registered.
+
+use polybot_domain::BotId;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::botapi::{BotApi, BotApiError, CALL_TIMEOUT, ErrorClass};
+use crate::health::Health;
+use crate::supervise::Backoff;
+
+/// How many times `getMe` is tried before start-up fails.
+const GET_ME_ATTEMPTS: u32 = 10;
+
+/// The pause before retrying after `e`, or `None` when retrying cannot help.
+fn pause_after(e: &BotApiError, current: std::time::Duration) -> Option<std::time::Duration> {
+    match e.class() {
+        ErrorClass::RateLimited(after) => Some(after.max(current)),
+        ErrorClass::Retryable => Some(current),
+        ErrorClass::Permanent => None,
+    }
+}
+
+/// The bot's id from `getMe`, retried with backoff.
+pub async fn get_me(api: &BotApi, backoff: Backoff) -> Result<BotId, BotApiError> {
+    #[derive(Deserialize)]
+    struct Me {
+        id: i64,
+    }
+    let mut pause = backoff.initial;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match api.call::<Me>("getMe", &json!({}), CALL_TIMEOUT).await {
+            Ok(me) => return Ok(BotId(me.id)),
+            Err(e) => match pause_after(&e, pause) {
+                Some(wait) if attempt < GET_ME_ATTEMPTS => {
+                    warn!(error = %e, attempt, retry_in_ms = wait.as_millis() as u64, "getMe failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    pause = (pause * 2).min(backoff.max);
+                }
+                _ => return Err(e),
+            },
+        }
+    }
+}
+
+/// Registers the webhook, retrying until Telegram accepts it (or refuses it
+/// for good, which is logged as an error and leaves the gateway not ready).
+pub async fn register_webhook(
+    api: BotApi,
+    hook: reqwest::Url,
+    secret: SecretString,
+    backoff: Backoff,
+    health: Health,
+    cancel: CancellationToken,
+) {
+    let params = json!({
+        "url": hook.as_str(),
+        "secret_token": secret.expose_secret(),
+        "max_connections": 40,
+    });
+    let mut pause = backoff.initial;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = api.call::<serde_json::Value>("setWebhook", &params, CALL_TIMEOUT) => r,
+        };
+        match result {
+            Ok(_) => {
+                info!(%hook, attempt, "webhook registered with Telegram");
+                health.set_component("webhook", true);
+                return;
+            }
+            Err(e) => match pause_after(&e, pause) {
+                Some(wait) => {
+                    warn!(error = %e, attempt, retry_in_ms = wait.as_millis() as u64, "setWebhook failed; retrying");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    pause = (pause * 2).min(backoff.max);
+                }
+                None => {
+                    error!(error = %e, %hook, "Telegram refused the webhook; the gateway stays not ready");
+                    return;
+                }
+            },
+        }
+    }
+}

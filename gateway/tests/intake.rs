@@ -1,0 +1,899 @@
+//! Intake and sending under faults, black-box: a real gateway on the
+//! embedded backend (no detector: jobs stay queued, where the tests read
+//! them) behind the Telegram emulator, which delivers webhooks over real
+//! HTTP and scripts the faults (429s, 5xx, 4xx, delays, dropped
+//! connections). Storage faults come from wrappers around the real local
+//! backend.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use polybot_domain::{ChatId, FailureKind, Job, PredictionId, PredictionRecord, PredictionSummary};
+use polybot_gateway::intake::{PROCESSING_TEXT, RetryBudget};
+use polybot_gateway::messenger::TelegramMessenger;
+use polybot_gateway::secret::WebhookSecret;
+use polybot_gateway::supervise::Backoff;
+use polybot_gateway::{Gateway, GatewayConfig, TelegramMode};
+use polybot_storage::config::BackendArgs;
+use polybot_storage::{
+    Attributes, Backends, Claim, ClaimKey, Delivery, JobQueue, LeaseId, PredictionTable,
+    QueueStats, Receipt, StorageError,
+};
+use secrecy::SecretString;
+use serde_json::json;
+use tg_emulator::{
+    ApiFault, Emulator, EmulatorClient, EmulatorConfig, EmulatorHandle, SentMessage,
+    UserMessageOptions,
+};
+
+const WAIT: Duration = Duration::from_secs(20);
+const SECRET: &str = "intake-test-webhook-secret-0123456789abcdef";
+
+fn emulator_config(token: &str) -> EmulatorConfig {
+    EmulatorConfig {
+        webhook_initial_backoff: Duration::from_millis(100),
+        webhook_max_backoff: Duration::from_millis(500),
+        webhook_timeout: Duration::from_secs(10),
+        ..EmulatorConfig::with_token(token)
+    }
+}
+
+struct Harness {
+    emulator: EmulatorHandle,
+    client: EmulatorClient,
+    gateway: Option<Gateway>,
+    backends: Backends,
+    _dir: Option<tempfile::TempDir>,
+}
+
+struct Setup {
+    token: String,
+    mode: TelegramMode,
+    retries: RetryBudget,
+    wrap: Box<dyn FnOnce(Backends) -> Backends + Send>,
+    before_start: Option<BeforeStart>,
+}
+
+type ScriptFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+/// Scripts the emulator before the gateway starts (e.g. faults on start-up calls).
+type BeforeStart = Box<dyn FnOnce(&EmulatorClient) -> ScriptFuture + Send>;
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            token: tg_emulator::DEFAULT_TOKEN.to_owned(),
+            mode: TelegramMode::Webhook,
+            retries: RetryBudget {
+                max_attempts: 4,
+                max_age: Duration::from_secs(60),
+            },
+            wrap: Box::new(|b| b),
+            before_start: None,
+        }
+    }
+}
+
+async fn local_backends(dir: &std::path::Path) -> Backends {
+    BackendArgs::local(dir.join("data"))
+        .connect()
+        .await
+        .expect("local backend")
+}
+
+async fn start_gateway(
+    emulator: &EmulatorHandle,
+    backends: Backends,
+    mode: TelegramMode,
+    retries: RetryBudget,
+) -> Gateway {
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let public_url = format!("http://{}/", http.local_addr().expect("addr"))
+        .parse()
+        .expect("url");
+    let telegram = TelegramMessenger::new(
+        &SecretString::from(emulator.token().to_owned()),
+        emulator.base_url().parse().expect("url"),
+    );
+    let config = GatewayConfig {
+        mode,
+        webhook_secret: Some(
+            WebhookSecret::parse(SecretString::from(SECRET.to_owned())).expect("a valid secret"),
+        ),
+        public_url: Some(public_url),
+        dead_letter_wait: Duration::from_millis(200),
+        update_retries: retries,
+        startup_backoff: Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+            reset_after: Duration::from_secs(60),
+        },
+        ..GatewayConfig::default()
+    };
+    Gateway::start(config, backends, telegram, http, grpc)
+        .await
+        .expect("gateway starts")
+}
+
+impl Harness {
+    async fn start(setup: Setup) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = local_backends(dir.path()).await;
+        Self::start_on(setup, backends, Some(dir)).await
+    }
+
+    async fn start_on(setup: Setup, backends: Backends, dir: Option<tempfile::TempDir>) -> Self {
+        let emulator = Emulator::start_with_config("127.0.0.1:0", emulator_config(&setup.token))
+            .await
+            .expect("emulator");
+        let client = emulator.client();
+        if let Some(script) = setup.before_start {
+            script(&client).await;
+        }
+        let wrapped = (setup.wrap)(backends.clone());
+        let gateway = start_gateway(&emulator, wrapped, setup.mode, setup.retries).await;
+        Self {
+            emulator,
+            client,
+            gateway: Some(gateway),
+            backends,
+            _dir: dir,
+        }
+    }
+
+    async fn wait_messages(&self, chat: i64, n: usize) -> Vec<SentMessage> {
+        self.client
+            .wait_for_messages(chat, n, WAIT)
+            .await
+            .expect("the bot answers in time")
+    }
+
+    /// Jobs waiting in the queue (read and put back at once).
+    async fn queued_jobs(&self) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        loop {
+            let batch = self
+                .backends
+                .jobs
+                .receive(10, Duration::ZERO)
+                .await
+                .expect("receive");
+            if batch.is_empty() {
+                break;
+            }
+            for d in batch {
+                jobs.push(Job::parse(&d.body).expect("a job"));
+            }
+        }
+        jobs
+    }
+
+    async fn wait_jobs(&self, n: u64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let stats = self.backends.jobs.stats().await.expect("stats");
+            if stats.visible >= n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{n} job(s) were not queued in time: {stats:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The chat keeps exactly `n` messages through a quiet period.
+    async fn assert_stays_at(&self, chat: i64, n: usize) {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let messages = self.client.messages(chat).await.expect("messages");
+        assert_eq!(messages.len(), n, "unexpected messages: {messages:#?}");
+    }
+
+    async fn stop(mut self) {
+        if let Some(g) = self.gateway.take() {
+            g.shutdown().await;
+        }
+        self.emulator.shutdown().await;
+    }
+}
+
+fn photo() -> Vec<u8> {
+    tg_emulator::test_jpeg(64, 48)
+}
+
+fn text(m: &SentMessage) -> &str {
+    m.text.as_deref().unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// Storage wrappers that fail on demand.
+
+/// A job queue whose `send` fails with the given error a number of times.
+struct FailingSends {
+    inner: Arc<dyn JobQueue>,
+    failures: AtomicU32,
+    error: fn() -> StorageError,
+}
+
+#[async_trait]
+impl JobQueue for FailingSends {
+    async fn send(&self, body: &str, attributes: &Attributes) -> polybot_storage::Result<()> {
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err((self.error)());
+        }
+        self.inner.send(body, attributes).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> polybot_storage::Result<Vec<Delivery>> {
+        self.inner.receive(max, wait).await
+    }
+    async fn delete(&self, receipt: &Receipt) -> polybot_storage::Result<()> {
+        self.inner.delete(receipt).await
+    }
+    async fn set_visibility(
+        &self,
+        receipt: &Receipt,
+        timeout: Duration,
+    ) -> polybot_storage::Result<()> {
+        self.inner.set_visibility(receipt, timeout).await
+    }
+    async fn stats(&self) -> polybot_storage::Result<QueueStats> {
+        self.inner.stats().await
+    }
+    async fn check(&self) -> polybot_storage::Result<()> {
+        self.inner.check().await
+    }
+}
+
+/// A prediction table as a crashed gateway leaves it: the first `finish` of
+/// an update claim is lost, and update leases are short, so the
+/// redelivery takes the update over as it would after the lease expired.
+struct LostFinish {
+    inner: Arc<dyn PredictionTable>,
+    lost: AtomicU32,
+}
+
+#[async_trait]
+impl PredictionTable for LostFinish {
+    async fn create(&self, record: &PredictionRecord) -> polybot_storage::Result<()> {
+        self.inner.create(record).await
+    }
+    async fn save_summary(&self, summary: &PredictionSummary) -> polybot_storage::Result<bool> {
+        self.inner.save_summary(summary).await
+    }
+    async fn save_failure(
+        &self,
+        id: PredictionId,
+        kind: FailureKind,
+    ) -> polybot_storage::Result<()> {
+        self.inner.save_failure(id, kind).await
+    }
+    async fn get(&self, id: PredictionId) -> polybot_storage::Result<Option<PredictionRecord>> {
+        self.inner.get(id).await
+    }
+    async fn list_by_chat(
+        &self,
+        chat: ChatId,
+        limit: usize,
+    ) -> polybot_storage::Result<Vec<PredictionRecord>> {
+        self.inner.list_by_chat(chat, limit).await
+    }
+    async fn claim(&self, key: ClaimKey, lease: Duration) -> polybot_storage::Result<Claim> {
+        let lease = match key {
+            ClaimKey::Update(..) => Duration::from_millis(300),
+            ClaimKey::Reply(_) => lease,
+        };
+        self.inner.claim(key, lease).await
+    }
+    async fn finish(&self, key: ClaimKey) -> polybot_storage::Result<()> {
+        if matches!(key, ClaimKey::Update(..))
+            && self
+                .lost
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Ok(());
+        }
+        self.inner.finish(key).await
+    }
+    async fn release(&self, key: ClaimKey, lease: LeaseId) -> polybot_storage::Result<()> {
+        self.inner.release(key, lease).await
+    }
+    async fn renew(
+        &self,
+        key: ClaimKey,
+        lease: LeaseId,
+        duration: Duration,
+    ) -> polybot_storage::Result<bool> {
+        self.inner.renew(key, lease, duration).await
+    }
+    async fn check(&self) -> polybot_storage::Result<()> {
+        self.inner.check().await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Point 2: no silent 200.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permanent_storage_error_during_intake_is_told_to_the_user_not_swallowed() {
+    let h = Harness::start(Setup {
+        wrap: Box::new(|b| Backends {
+            jobs: Arc::new(FailingSends {
+                inner: b.jobs.clone(),
+                failures: AtomicU32::new(u32::MAX),
+                error: || StorageError::Invalid("SQS refuses this message".into()),
+            }),
+            ..b
+        }),
+        ..Setup::default()
+    })
+    .await;
+    let chat = 9101;
+    h.client
+        .send_user_photo(chat, photo(), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let m = h.wait_messages(chat, 1).await;
+    assert_eq!(text(&m[0]), FailureKind::Internal.user_message(), "{m:#?}");
+    h.assert_stays_at(chat, 1).await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storage_outage_during_intake_answers_503_and_the_redelivery_queues_one_job() {
+    let h = Harness::start(Setup {
+        wrap: Box::new(|b| Backends {
+            jobs: Arc::new(FailingSends {
+                inner: b.jobs.clone(),
+                failures: AtomicU32::new(2),
+                error: || StorageError::Unavailable {
+                    backend: "test",
+                    message: "down for a moment".into(),
+                },
+            }),
+            ..b
+        }),
+        ..Setup::default()
+    })
+    .await;
+    let chat = 9102;
+    let sent = h
+        .client
+        .send_user_photo(chat, photo(), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let m = h.wait_messages(chat, 1).await;
+    assert_eq!(text(&m[0]), PROCESSING_TEXT);
+    let deliveries = h.client.deliveries().await.expect("deliveries");
+    let statuses: Vec<Option<u16>> = deliveries
+        .iter()
+        .filter(|d| d.update_id == sent.update_id)
+        .map(|d| d.status)
+        .collect();
+    assert_eq!(statuses, [Some(503), Some(503), Some(200)]);
+    let jobs = h.queued_jobs().await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    h.assert_stays_at(chat, 1).await;
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Point 3: idempotent intake.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_connection_dropped_mid_intake_still_queues_exactly_one_job() {
+    let h = Harness::start(Setup::default()).await;
+    // The download takes 600 ms; the delivery hangs up after 150 ms, in the
+    // middle of it, as Telegram or a load balancer dropping the connection.
+    h.client
+        .fault(&ApiFault {
+            method: Some("getFile".into()),
+            count: 1,
+            error_code: None,
+            description: None,
+            retry_after: None,
+            delay_ms: Some(600),
+        })
+        .await
+        .expect("fault");
+    h.client
+        .hang_up_webhook(1, Duration::from_millis(150))
+        .await
+        .expect("hang up");
+    let chat = 9103;
+    let sent = h
+        .client
+        .send_user_photo(chat, photo(), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    h.wait_jobs(1).await;
+    h.client
+        .wait_for_deliveries(WAIT, |d| {
+            d.iter()
+                .any(|a| a.update_id == sent.update_id && a.delivered)
+        })
+        .await
+        .expect("delivered in the end");
+    let deliveries = h.client.deliveries().await.expect("deliveries");
+    assert!(
+        deliveries[0].error.is_some() && !deliveries[0].delivered,
+        "the first delivery hung up: {deliveries:?}"
+    );
+    let m = h.wait_messages(chat, 1).await;
+    assert_eq!(text(&m[0]), PROCESSING_TEXT);
+    h.assert_stays_at(chat, 1).await;
+    assert_eq!(h.queued_jobs().await.len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivery_after_a_lost_claim_finds_the_same_prediction() {
+    let h = Harness::start(Setup {
+        wrap: Box::new(|b| Backends {
+            table: Arc::new(LostFinish {
+                inner: b.table.clone(),
+                lost: AtomicU32::new(1),
+            }),
+            ..b
+        }),
+        ..Setup::default()
+    })
+    .await;
+    let chat = 9104;
+    let sent = h
+        .client
+        .send_user_photo(chat, photo(), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    h.wait_jobs(1).await;
+    // The lease has expired (300 ms) and the claim was never finished: the
+    // redelivery does the intake again.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    h.client.redeliver(sent.update_id).await.expect("redeliver");
+    h.wait_jobs(2).await;
+    let jobs = h.queued_jobs().await;
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert_eq!(
+        jobs[0].prediction_id, jobs[1].prediction_id,
+        "both deliveries made the same prediction"
+    );
+    let records = h
+        .backends
+        .table
+        .list_by_chat(ChatId(chat), 10)
+        .await
+        .expect("list");
+    assert_eq!(records.len(), 1, "{records:?}");
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Point 8: dedupe by bot and update.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_bot_token_on_the_same_storage_is_not_taken_for_duplicates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backends = local_backends(dir.path()).await;
+    let chat = 9105;
+    let first = Harness::start_on(
+        Setup {
+            token: "111111:FIRST-TOKEN".into(),
+            ..Setup::default()
+        },
+        backends.clone(),
+        None,
+    )
+    .await;
+    let sent = first
+        .client
+        .send_user_photo(chat, photo(), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    first.wait_jobs(1).await;
+    first.stop().await;
+
+    // Another bot on the same table: its update ids start again at 1.
+    let second = Harness::start_on(
+        Setup {
+            token: "222222:SECOND-TOKEN".into(),
+            ..Setup::default()
+        },
+        backends,
+        None,
+    )
+    .await;
+    let again = second
+        .client
+        .send_user_photo(chat, photo(), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    assert_eq!(again.update_id, sent.update_id, "the same update id");
+    second.wait_jobs(2).await;
+    let m = second.wait_messages(chat, 1).await;
+    assert_eq!(text(&m[0]), PROCESSING_TEXT);
+    second.stop().await;
+    drop(dir);
+}
+
+// ---------------------------------------------------------------------------
+// Point 5: error classes from the real API, bounded retries.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_file_id_is_answered_once_and_does_not_hold_back_the_chat() {
+    let h = Harness::start(Setup::default()).await;
+    let chat = 9106;
+    // getFile answers 400 "Bad Request: invalid file_id": a refusal text
+    // no allow-list needs to know to count as final.
+    let bad = json!({
+        "message": {"message_id": 1, "date": 1_700_000_000,
+                    "chat": {"id": chat, "type": "private", "first_name": "A"},
+                    "from": {"id": chat, "is_bot": false, "first_name": "A"},
+                    "photo": [{"file_id": "no-such-file", "file_unique_id": "x",
+                               "width": 90, "height": 90, "file_size": 1000}]}
+    });
+    let sent = h.client.queue_update(&bad).await.expect("queue");
+    h.client.send_user_text(chat, "hello?").await.expect("send");
+    let m = h.wait_messages(chat, 2).await;
+    assert_eq!(
+        text(&m[0]),
+        FailureKind::NotAnImage.user_message(),
+        "{m:#?}"
+    );
+    assert!(text(&m[1]).contains("Send me a photo"), "{m:#?}");
+    let deliveries = h.client.deliveries().await.expect("deliveries");
+    let statuses: Vec<Option<u16>> = deliveries
+        .iter()
+        .filter(|d| d.update_id == sent.update_id)
+        .map(|d| d.status)
+        .collect();
+    assert_eq!(statuses, [Some(200)], "answered on the first delivery");
+    h.assert_stays_at(chat, 2).await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_telegram_5xx_on_the_download_is_retried_and_the_photo_is_queued() {
+    let h = Harness::start(Setup::default()).await;
+    h.client.fail_next("getFile", 2, 500).await.expect("fault");
+    let chat = 9107;
+    h.client
+        .send_user_photo(chat, photo(), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    h.wait_jobs(1).await;
+    let m = h.wait_messages(chat, 1).await;
+    assert_eq!(text(&m[0]), PROCESSING_TEXT);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poison_update_in_polling_mode_is_given_up_and_later_updates_are_answered() {
+    let h = Harness::start(Setup {
+        mode: TelegramMode::Polling,
+        retries: RetryBudget {
+            max_attempts: 3,
+            max_age: Duration::from_secs(60),
+        },
+        ..Setup::default()
+    })
+    .await;
+    // Every download fails for now: the photo can never be taken.
+    h.client
+        .fail_next("getFile", 1000, 502)
+        .await
+        .expect("fault");
+    let chat = 9108;
+    h.client
+        .send_user_photo(chat, photo(), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    h.client.send_user_text(chat, "hello?").await.expect("send");
+    let m = h.wait_messages(chat, 2).await;
+    assert_eq!(
+        text(&m[0]),
+        FailureKind::Internal.user_message(),
+        "the user hears the photo failed: {m:#?}"
+    );
+    assert!(
+        text(&m[1]).contains("Send me a photo"),
+        "and the next update is answered: {m:#?}"
+    );
+    let stats = h.client.requests().await.expect("requests");
+    assert_eq!(stats.count("getFile"), 3, "three attempts in all");
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Points 6 and 12: polling survives what used to kill it.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn polling_goes_on_past_an_update_id_beyond_i32() {
+    let h = Harness::start(Setup {
+        mode: TelegramMode::Polling,
+        ..Setup::default()
+    })
+    .await;
+    let chat = 9109;
+    let update = json!({
+        "update_id": i64::from(i32::MAX),
+        "message": {"message_id": 1, "date": 1_700_000_000,
+                    "chat": {"id": chat, "type": "private", "first_name": "A"},
+                    "from": {"id": chat, "is_bot": false, "first_name": "A"},
+                    "text": "first"}
+    });
+    h.client.queue_update(&update).await.expect("queue");
+    h.wait_messages(chat, 1).await;
+    // The next update id is past i32::MAX.
+    let next = h.client.send_user_text(chat, "second").await.expect("send");
+    assert!(next.update_id > i64::from(i32::MAX));
+    let m = h.wait_messages(chat, 2).await;
+    assert!(text(&m[1]).contains("Send me a photo"), "{m:#?}");
+    h.assert_stays_at(chat, 2).await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_the_telegram_types_cannot_read_is_answered_with_help() {
+    let h = Harness::start(Setup::default()).await;
+    let chat = 9110;
+    let update = json!({
+        "message": {"message_id": 1, "date": "not a date",
+                    "chat": {"id": chat, "type": "private", "first_name": "A"},
+                    "text": "hi"}
+    });
+    h.client.queue_update(&update).await.expect("queue");
+    let m = h.wait_messages(chat, 1).await;
+    assert!(text(&m[0]).contains("Send me a photo"), "{m:#?}");
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Point 10: start-up waits instead of dying.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_on_set_webhook_at_start_up_is_waited_out_and_readiness_follows() {
+    let h = Harness::start(Setup {
+        before_start: Some(Box::new(|client: &EmulatorClient| {
+            let client = client.clone();
+            Box::pin(async move {
+                client
+                    .rate_limit(Some("setWebhook"), 2, 1)
+                    .await
+                    .expect("rate limit");
+            })
+        })),
+        ..Setup::default()
+    })
+    .await;
+    let gateway = h.gateway.as_ref().expect("running");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !gateway.is_ready() {
+        assert!(tokio::time::Instant::now() < deadline, "never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let webhook = h.client.webhook().await.expect("webhook");
+    assert!(webhook.url.is_some(), "ready only once registered");
+    let stats = h.client.requests().await.expect("requests");
+    assert_eq!(stats.rate_limited_count("setWebhook"), 2);
+    assert_eq!(stats.count("setWebhook"), 3);
+    let chat = 9111;
+    h.client.send_user_text(chat, "hi").await.expect("send");
+    h.wait_messages(chat, 1).await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_is_not_ready_while_set_webhook_keeps_failing() {
+    let h = Harness::start(Setup {
+        before_start: Some(Box::new(|client: &EmulatorClient| {
+            let client = client.clone();
+            Box::pin(async move {
+                client
+                    .fail_next("setWebhook", 1000, 502)
+                    .await
+                    .expect("fault");
+            })
+        })),
+        ..Setup::default()
+    })
+    .await;
+    let gateway = h.gateway.as_ref().expect("running");
+    // Several attempts, none accepted: still not ready, still running.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h
+        .client
+        .requests()
+        .await
+        .expect("requests")
+        .count("setWebhook")
+        < 3
+    {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!gateway.is_ready());
+    h.client.clear_faults().await.expect("clear");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !gateway.is_ready() {
+        assert!(tokio::time::Instant::now() < deadline, "never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Points 7 and 11: the outbox.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_for_one_chat_does_not_hold_back_another_chats_answer() {
+    let h = Harness::start(Setup::default()).await;
+    let telegram = TelegramMessenger::new(
+        &SecretString::from(h.emulator.token().to_owned()),
+        h.emulator.base_url().parse().expect("url"),
+    );
+    let messenger = telegram.clone().shared();
+    // The first send (chat A's) answers 429 with a long retry_after.
+    h.client
+        .rate_limit(Some("sendMessage"), 1, 3)
+        .await
+        .expect("rate limit");
+    let (a, b) = (9112_i64, 9113_i64);
+    let flood = {
+        let messenger = Arc::clone(&messenger);
+        tokio::spawn(async move {
+            let mut sends = Vec::new();
+            for i in 0..5 {
+                let messenger = Arc::clone(&messenger);
+                sends.push(tokio::spawn(async move {
+                    messenger
+                        .send_text(ChatId(a), &format!("flood {i}"), None)
+                        .await
+                }));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            for s in sends {
+                s.await.expect("join").expect("sent in the end");
+            }
+        })
+    };
+    // Wait until chat A got its 429, then answer chat B.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h
+        .client
+        .requests()
+        .await
+        .expect("requests")
+        .rate_limited_count("sendMessage")
+        == 0
+    {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    messenger
+        .send_text(ChatId(b), "your answer", None)
+        .await
+        .expect("B's answer is sent");
+    let a_sent_before_b = h.client.messages(a).await.expect("messages").len();
+    assert_eq!(
+        a_sent_before_b, 0,
+        "B's answer went out while A waited out its 429"
+    );
+    flood.await.expect("flood");
+    let flooded = h.client.messages(a).await.expect("messages");
+    let texts: Vec<&str> = flooded.iter().map(text).collect();
+    assert_eq!(
+        texts,
+        ["flood 0", "flood 1", "flood 2", "flood 3", "flood 4"],
+        "A's messages keep their order"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_back_pressure_notices_are_dropped_and_answers_are_not() {
+    let h = Harness::start(Setup::default()).await;
+    let telegram = TelegramMessenger::new(
+        &SecretString::from(h.emulator.token().to_owned()),
+        h.emulator.base_url().parse().expect("url"),
+    );
+    let messenger = telegram.clone().shared();
+    let chat = ChatId(9114);
+    // Telegram slows this chat down: every send waits 300 ms.
+    h.client
+        .fault(&ApiFault {
+            method: Some("sendMessage".into()),
+            count: 100,
+            error_code: None,
+            description: None,
+            retry_after: None,
+            delay_ms: Some(300),
+        })
+        .await
+        .expect("fault");
+    let mut answers = Vec::new();
+    for i in 0..4 {
+        let messenger = Arc::clone(&messenger);
+        answers.push(tokio::spawn(async move {
+            messenger
+                .send_text(chat, &format!("answer {i}"), None)
+                .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..5 {
+        messenger.send_notice(chat, PROCESSING_TEXT, None).await;
+    }
+    for a in answers {
+        a.await.expect("join").expect("every answer is sent");
+    }
+    let sent = h.client.messages(chat.0).await.expect("messages");
+    let answers_sent = sent
+        .iter()
+        .filter(|m| text(m).starts_with("answer"))
+        .count();
+    assert_eq!(answers_sent, 4, "{sent:#?}");
+    assert!(
+        sent.iter().all(|m| text(m) != PROCESSING_TEXT),
+        "the notices gave way: {sent:#?}"
+    );
+    h.stop().await;
+}
+
+/// Intake throughput: photos per second the gateway takes from the
+/// emulator (webhook, download, store, queue), no detector. A measurement,
+/// not a test: `cargo test -p gateway --test intake -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: prints photos/s"]
+async fn bench_intake_photos_per_second() {
+    let photos: u64 = std::env::var("POLYBOT_BENCH_PHOTOS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let h = Harness::start(Setup::default()).await;
+    let bytes = tg_emulator::test_jpeg(640, 480);
+    // Register the files first, so the measurement is the gateway's work.
+    let file = h
+        .client
+        .register_file(bytes, Some("photo.jpg"))
+        .await
+        .expect("register");
+    let start = tokio::time::Instant::now();
+    for i in 0..photos {
+        let chat = 20_000 + (i % 50) as i64;
+        let update = json!({
+            "message": {"message_id": i + 1, "date": 1_700_000_000,
+                        "chat": {"id": chat, "type": "private", "first_name": "B"},
+                        "from": {"id": chat, "is_bot": false, "first_name": "B"},
+                        "photo": [{"file_id": file.file_id, "file_unique_id": file.file_unique_id,
+                                   "width": 640, "height": 480, "file_size": file.file_size}]}
+        });
+        h.client.queue_update(&update).await.expect("queue");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let stats = h.backends.jobs.stats().await.expect("stats");
+        if stats.visible >= photos {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{stats:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "intake: {photos} photos from 50 chats queued in {:.2} s = {:.1} photos/s",
+        elapsed.as_secs_f64(),
+        photos as f64 / elapsed.as_secs_f64()
+    );
+    h.stop().await;
+}

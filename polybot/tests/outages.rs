@@ -1,0 +1,281 @@
+//! Reports that survive outages, and deadlines, with the services as
+//! separate processes (`polybot gateway`, `polybot detector`) sharing one
+//! embedded-backend data folder, against the Telegram emulator.
+//!
+//! - Results down (the gateway stopped) while a detector finishes a job:
+//!   the detector keeps the job (heartbeat) and retries the report, so the
+//!   outage uses up no receive, nothing is dead-lettered, and once the
+//!   gateway is back the user gets the result, not an apology.
+//! - Telegram's sendPhoto failing with 500 for 20 s: the report is retried
+//!   under the heartbeat, no receive is used up, and the user gets one result.
+//! - A heartbeat that cannot keep jobs (its interval not comfortably below
+//!   the queue's visibility timeout) stops the detector at start-up with a
+//!   message naming the settings.
+//!
+//! Needs `cargo xtask setup` (model, ONNX Runtime, photos).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use polybot_testkit::process::{Proc, free_port};
+use support::{GatewayPorts, Queue, WAIT, detector_command, open_backends, photo, start_gateway};
+use tg_emulator::{Emulator, EmulatorClient, SentKind, UserMessageOptions};
+
+fn count_logs(proc: &Proc, needle: &str) -> usize {
+    proc.json_logs()
+        .iter()
+        .filter(|l| l["message"].as_str().is_some_and(|m| m.contains(needle)))
+        .count()
+}
+
+async fn depth(queue: &dyn polybot_storage::JobQueue) -> (u64, u64) {
+    let s = queue.stats().await.expect("stats");
+    (s.visible, s.in_flight)
+}
+
+/// Waits until the chat has `n` messages, then checks it stays so.
+async fn settled(client: &EmulatorClient, chat: i64, n: usize) -> Vec<tg_emulator::SentMessage> {
+    client
+        .wait_for_messages(chat, n, WAIT)
+        .await
+        .expect("the bot answers");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let messages = client.messages(chat).await.expect("messages");
+    assert_eq!(messages.len(), n, "exactly {n} messages: {messages:#?}");
+    messages
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_results_outage_while_a_job_finishes_uses_no_receive_and_the_user_gets_the_result_not_an_apology()
+ {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // Short visibility and two receives: without the heartbeat through the
+    // outage, the job would be dead-lettered within seconds.
+    let queue = Queue {
+        visibility: 3,
+        max_receives: 2,
+    };
+    let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
+    let client = emulator.client();
+    let ports = GatewayPorts {
+        http: free_port(),
+        grpc: free_port(),
+    };
+    let backends = open_backends(data.clone(), &queue).await;
+
+    // The photo is accepted and queued; then Results goes away.
+    let mut gateway = start_gateway(&emulator, &ports, &data, &queue, dir.path()).await;
+    let chat = 7101;
+    client
+        .send_user_photo(chat, photo("bus.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let notice = client
+        .wait_for_messages(chat, 1, WAIT)
+        .await
+        .expect("the processing notice");
+    assert!(
+        notice[0]
+            .text
+            .as_deref()
+            .is_some_and(|t| t.contains("Looking for objects")),
+        "{notice:#?}"
+    );
+    gateway.terminate(Duration::from_secs(30)).await;
+
+    // A detector finishes the job while Results is down.
+    let det = free_port();
+    let mut detector = Proc::spawn(
+        "detector",
+        detector_command(
+            &format!("http://127.0.0.1:{}", ports.grpc),
+            det,
+            &data,
+            &queue,
+        ),
+        dir.path(),
+    );
+    detector
+        .wait_http_ok(&format!("http://127.0.0.1:{det}/readyz"), WAIT)
+        .await;
+    // Long enough for the queue to have redelivered and dead-lettered the
+    // job twice over had the detector let it go.
+    let start = Instant::now();
+    loop {
+        let refused = count_logs(&detector, "Results did not acknowledge");
+        let (dead_visible, dead_in_flight) = depth(backends.dead_letters.as_ref()).await;
+        if refused >= 4 || dead_visible + dead_in_flight > 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the detector never tried to report:\n{}",
+            detector.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        depth(backends.dead_letters.as_ref()).await,
+        (0, 0),
+        "the outage dead-lettered the job:\n{}",
+        detector.logs()
+    );
+    assert_eq!(
+        depth(backends.jobs.as_ref()).await,
+        (0, 1),
+        "the detector keeps the job through the outage"
+    );
+
+    // Results is back: the retried report gets the user the result.
+    let mut gateway = start_gateway(&emulator, &ports, &data, &queue, dir.path()).await;
+    let messages = settled(&client, chat, 2).await;
+    assert_eq!(messages[1].kind, SentKind::Photo, "{messages:#?}");
+    assert!(
+        messages[1]
+            .caption
+            .as_deref()
+            .is_some_and(|c| c.contains("bus ×1")),
+        "{messages:#?}"
+    );
+    assert_eq!(depth(backends.jobs.as_ref()).await, (0, 0));
+    assert_eq!(depth(backends.dead_letters.as_ref()).await, (0, 0));
+    let received = detector
+        .json_logs()
+        .iter()
+        .filter(|l| l["message"] == "job done and reported")
+        .count();
+    assert_eq!(received, 1, "one run of the job:\n{}", detector.logs());
+
+    detector.terminate(Duration::from_secs(30)).await;
+    gateway.terminate(Duration::from_secs(30)).await;
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_detector_whose_heartbeat_is_not_well_within_the_queues_visibility_stops_at_start_up_naming_the_settings()
+ {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let queue = Queue {
+        visibility: 10,
+        max_receives: 3,
+    };
+    let mut cmd = detector_command("http://127.0.0.1:9", free_port(), &data, &queue);
+    // A beat every 20 s against a 10 s visibility: every job would be
+    // delivered again before its first heartbeat.
+    cmd.env("POLYBOT_VISIBILITY", "60");
+    let mut detector = Proc::spawn("detector", cmd, dir.path());
+    let status = detector.exit_status(WAIT).await;
+    assert!(!status.success(), "it must not start:\n{}", detector.logs());
+    let logs = detector.logs();
+    assert!(
+        logs.contains("POLYBOT_VISIBILITY=60s") && logs.contains("visibility timeout of 10s"),
+        "{logs}"
+    );
+
+    // Left unset, the heartbeat follows the queue's own visibility.
+    let det = free_port();
+    let mut detector = Proc::spawn(
+        "detector",
+        detector_command("http://127.0.0.1:9", det, &data, &queue),
+        dir.path(),
+    );
+    detector
+        .wait_http_ok(&format!("http://127.0.0.1:{det}/readyz"), WAIT)
+        .await;
+    let started = detector
+        .json_logs()
+        .into_iter()
+        .find(|l| l["message"] == "detector worker started")
+        .unwrap_or_else(|| panic!("no start line:\n{}", detector.logs()));
+    assert_eq!(started["visibility"], "10s", "{started}");
+    detector.terminate(Duration::from_secs(30)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_photo_failing_with_500_for_a_while_costs_no_receive_and_the_user_gets_one_result() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // Short visibility and two receives: were the failed sends to use up
+    // receives, the job would be dead-lettered (and apologised for) well
+    // within the outage.
+    let queue = Queue {
+        visibility: 3,
+        max_receives: 2,
+    };
+    let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
+    let client = emulator.client();
+    let ports = GatewayPorts {
+        http: free_port(),
+        grpc: free_port(),
+    };
+    let backends = open_backends(data.clone(), &queue).await;
+    let mut gateway = start_gateway(&emulator, &ports, &data, &queue, dir.path()).await;
+    let det = free_port();
+    let mut detector = Proc::spawn(
+        "detector",
+        detector_command(
+            &format!("http://127.0.0.1:{}", ports.grpc),
+            det,
+            &data,
+            &queue,
+        ),
+        dir.path(),
+    );
+    detector
+        .wait_http_ok(&format!("http://127.0.0.1:{det}/readyz"), WAIT)
+        .await;
+
+    // Telegram's sendPhoto answers 500 to everything for 20 s.
+    client
+        .fail_next("sendPhoto", 10_000, 500)
+        .await
+        .expect("script the outage");
+    let chat = 7102;
+    client
+        .send_user_photo(chat, photo("bus.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert_eq!(
+        depth(backends.dead_letters.as_ref()).await,
+        (0, 0),
+        "the outage dead-lettered the job:\ngateway:\n{}\ndetector:\n{}",
+        gateway.logs(),
+        detector.logs()
+    );
+    let during = client.messages(chat).await.expect("messages");
+    assert!(
+        during.iter().all(|m| m.kind == SentKind::Text
+            && !m.text.as_deref().unwrap_or_default().contains("Sorry")),
+        "only the notice while sendPhoto fails: {during:#?}"
+    );
+    client.clear_faults().await.expect("end the outage");
+
+    // sendPhoto works again: exactly one annotated photo, no apology.
+    let messages = settled(&client, chat, 2).await;
+    assert_eq!(messages[1].kind, SentKind::Photo, "{messages:#?}");
+    assert!(
+        messages[1]
+            .caption
+            .as_deref()
+            .is_some_and(|c| c.contains("bus ×1")),
+        "{messages:#?}"
+    );
+    assert_eq!(depth(backends.jobs.as_ref()).await, (0, 0));
+    assert_eq!(depth(backends.dead_letters.as_ref()).await, (0, 0));
+    let runs = detector
+        .json_logs()
+        .iter()
+        .filter(|l| l["message"] == "job done and reported")
+        .count();
+    assert_eq!(runs, 1, "inference ran once:\n{}", detector.logs());
+
+    detector.terminate(Duration::from_secs(30)).await;
+    gateway.terminate(Duration::from_secs(30)).await;
+    emulator.shutdown().await;
+}

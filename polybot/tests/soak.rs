@@ -1,0 +1,382 @@
+//! The soak: `cargo xtask soak` (not part of `cargo xtask test`; it takes
+//! several minutes). A gateway and two detector processes on the embedded
+//! backend with the production queue settings (60 s visibility, 3
+//! receives), against the Telegram emulator, take photos from 50 chats in
+//! bursts while faults are injected:
+//!
+//! - a detector SIGKILLed and restarted, a gateway restarted, and a 30 s
+//!   Results outage (the gateway stopped);
+//! - 429 bursts, some with a `retry_after` longer than the webhook delivery
+//!   timeout (10 s);
+//! - duplicate webhook deliveries, and a few files that are not photos.
+//!
+//! It then prints: photos accepted, answered exactly once, lost,
+//! duplicated, apologies for photos whose prediction succeeded, p50/p95
+//! latency and photos per second. The test fails unless nothing was lost
+//! or duplicated and no succeeded photo got an apology.
+//!
+//! Tunable by environment: `SOAK_BURSTS` (default 10) bursts of one photo
+//! per chat from `SOAK_CHATS` (default 50) chats.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use polybot_domain::{ChatId, PredictionStatus};
+use polybot_testkit::process::{Proc, free_port};
+use support::{GatewayPorts, Queue, detector_command, open_backends, photo, start_gateway};
+use tg_emulator::{Emulator, EmulatorClient, EmulatorHandle, SentKind, UserMessageOptions};
+
+/// Production's queue: 60 s visibility, dead-lettered after 3 receives.
+const QUEUE: Queue = Queue {
+    visibility: 60,
+    max_receives: 3,
+};
+const FIRST_CHAT: i64 = 880_000;
+/// How long the end waits for the last answers once no progress is seen.
+const QUIET: Duration = Duration::from_secs(180);
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// One thing a user sent and expects exactly one answer to.
+struct Sent {
+    chat: i64,
+    message_id: i64,
+    update_id: i64,
+    /// A valid photo (else a file that is not a picture).
+    photo: bool,
+    at: f64,
+}
+
+struct Rig {
+    dir: tempfile::TempDir,
+    emulator: EmulatorHandle,
+    client: EmulatorClient,
+    ports: GatewayPorts,
+    gateway: Option<Proc>,
+    detectors: Vec<Option<(Proc, u16)>>,
+}
+
+impl Rig {
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    async fn start_gateway(&mut self) {
+        let gateway = start_gateway(
+            &self.emulator,
+            &self.ports,
+            &self.data(),
+            &QUEUE,
+            self.dir.path(),
+        )
+        .await;
+        self.gateway = Some(gateway);
+    }
+
+    async fn start_detector(&mut self, i: usize) {
+        let port = free_port();
+        let cmd = detector_command(
+            &format!("http://127.0.0.1:{}", self.ports.grpc),
+            port,
+            &self.data(),
+            &QUEUE,
+        );
+        let mut p = Proc::spawn(&format!("detector{i}"), cmd, self.dir.path());
+        p.wait_http_ok(&format!("http://127.0.0.1:{port}/readyz"), support::WAIT)
+            .await;
+        self.detectors[i] = Some((p, port));
+    }
+
+    async fn send(&self, chat: i64, good: bool, n: usize) -> Sent {
+        let at = now();
+        let queued = if good {
+            let name = if n.is_multiple_of(2) {
+                "bus.jpg"
+            } else {
+                "zidane.jpg"
+            };
+            self.client
+                .send_user_photo(chat, photo(name), &UserMessageOptions::default())
+                .await
+        } else {
+            let opts = UserMessageOptions {
+                file_name: Some("holiday.jpg".into()),
+                mime_type: Some("image/jpeg".into()),
+                ..Default::default()
+            };
+            self.client
+                .send_user_document(chat, b"not a picture at all".to_vec(), &opts)
+                .await
+        }
+        .expect("the emulator takes the message");
+        Sent {
+            chat,
+            message_id: queued.message_id.expect("a message id"),
+            update_id: queued.update_id,
+            photo: good,
+            at,
+        }
+    }
+}
+
+fn is_notice(m: &tg_emulator::SentMessage) -> bool {
+    m.text
+        .as_deref()
+        .is_some_and(|t| t.contains("Looking for objects"))
+}
+
+fn is_apology(m: &tg_emulator::SentMessage) -> bool {
+    m.kind == SentKind::Text && m.text.as_deref().is_some_and(|t| t.starts_with("Sorry"))
+}
+
+/// Answers (not notices) per (chat, message id).
+async fn answers(
+    client: &EmulatorClient,
+    chats: &[i64],
+) -> HashMap<(i64, i64), Vec<tg_emulator::SentMessage>> {
+    let mut out: HashMap<(i64, i64), Vec<tg_emulator::SentMessage>> = HashMap::new();
+    for &chat in chats {
+        for m in client.messages(chat).await.expect("messages") {
+            if is_notice(&m) {
+                continue;
+            }
+            if let Some(to) = m.reply_to_message_id {
+                out.entry((chat, to)).or_default().push(m);
+            }
+        }
+    }
+    out
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a soak of several minutes: run it with `cargo xtask soak`"]
+async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_rate_limits() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let chats_n = env_or("SOAK_CHATS", 50) as i64;
+    let bursts = env_or("SOAK_BURSTS", 10);
+    let chats: Vec<i64> = (FIRST_CHAT..FIRST_CHAT + chats_n).collect();
+
+    let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
+    let client = emulator.client();
+    let mut rig = Rig {
+        dir: tempfile::tempdir().expect("tempdir"),
+        emulator,
+        client,
+        ports: GatewayPorts {
+            http: free_port(),
+            grpc: free_port(),
+        },
+        gateway: None,
+        detectors: vec![None, None],
+    };
+    rig.start_gateway().await;
+    rig.start_detector(0).await;
+    rig.start_detector(1).await;
+    let backends = open_backends(rig.data(), &QUEUE).await;
+
+    let started = Instant::now();
+    let t0 = now();
+    let mut sent: Vec<Sent> = Vec::new();
+    for burst in 0..bursts {
+        for (i, &chat) in chats.iter().enumerate() {
+            sent.push(rig.send(chat, true, burst + i).await);
+        }
+        println!(
+            "soak: burst {burst}: {} sent so far, {:.0} s in",
+            sent.len(),
+            started.elapsed().as_secs_f64()
+        );
+        match burst {
+            1 => {
+                // A few files that are not pictures, and a 429 burst on replies.
+                for &chat in chats.iter().take(3) {
+                    sent.push(rig.send(chat, false, 0).await);
+                }
+                rig.client
+                    .rate_limit(Some("sendPhoto"), 5, 3)
+                    .await
+                    .expect("rate limit");
+            }
+            2 => {
+                // Telegram delivers some updates twice.
+                let again: Vec<i64> = sent.iter().rev().take(10).map(|s| s.update_id).collect();
+                for update in again {
+                    rig.client.redeliver(update).await.expect("redeliver");
+                }
+            }
+            3 => {
+                println!("soak: SIGKILL detector 0 and restart it");
+                if let Some((mut p, _)) = rig.detectors[0].take() {
+                    p.kill().await;
+                }
+                rig.start_detector(0).await;
+            }
+            4 => {
+                // Longer than the emulator's 10 s webhook delivery timeout.
+                rig.client
+                    .rate_limit(Some("sendMessage"), 3, 15)
+                    .await
+                    .expect("rate limit");
+            }
+            5 => {
+                println!("soak: restart the gateway");
+                if let Some(mut g) = rig.gateway.take() {
+                    g.terminate(Duration::from_secs(60)).await;
+                }
+                rig.start_gateway().await;
+            }
+            6 => {
+                println!("soak: a 30 s Results outage (gateway stopped)");
+                if let Some(mut g) = rig.gateway.take() {
+                    g.terminate(Duration::from_secs(60)).await;
+                }
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                rig.start_gateway().await;
+            }
+            7 => {
+                rig.client.rate_limit(None, 5, 2).await.expect("rate limit");
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let sending_done = started.elapsed();
+
+    // Wait for every answer, as long as answers keep coming.
+    let expected = sent.len();
+    let mut last_progress = Instant::now();
+    let mut answered = 0;
+    loop {
+        let got = answers(&rig.client, &chats).await;
+        let now_answered = sent
+            .iter()
+            .filter(|s| got.contains_key(&(s.chat, s.message_id)))
+            .count();
+        if now_answered > answered {
+            answered = now_answered;
+            last_progress = Instant::now();
+        }
+        if answered >= expected {
+            break;
+        }
+        if last_progress.elapsed() > QUIET {
+            println!("soak: no progress for {QUIET:?}; {answered}/{expected} answered");
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let all_answered = started.elapsed();
+    // Let late duplicates show up.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+
+    let got = answers(&rig.client, &chats).await;
+    let mut records = HashMap::new();
+    for &chat in &chats {
+        for r in backends
+            .table
+            .list_by_chat(ChatId(chat), 1000)
+            .await
+            .expect("records")
+        {
+            records.insert(r.prediction_id, r.status);
+        }
+    }
+    let succeeded_records = records
+        .values()
+        .filter(|s| **s == PredictionStatus::Succeeded)
+        .count();
+
+    let (mut once, mut lost, mut duplicated, mut wrong_apologies) = (0, 0, 0, 0);
+    let mut latencies = Vec::new();
+    for s in &sent {
+        let answers = got
+            .get(&(s.chat, s.message_id))
+            .cloned()
+            .unwrap_or_default();
+        match answers.len() {
+            0 => lost += 1,
+            1 => once += 1,
+            _ => duplicated += 1,
+        }
+        // Every valid photo here can be detected: an apology for one is an
+        // apology for a prediction that succeeded (or should have).
+        if s.photo && answers.iter().any(is_apology) {
+            wrong_apologies += 1;
+        }
+        if let Some(first) = answers.first() {
+            latencies.push((first.date as f64 - s.at).max(0.0));
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let photos = sent.iter().filter(|s| s.photo).count();
+    let bad = sent.len() - photos;
+    let span = all_answered.as_secs_f64().max(1.0);
+    println!("soak: ------------------------------------------------------------");
+    println!(
+        "soak: photos accepted {photos} (+{bad} files that are not pictures) from {} chats in {bursts} bursts",
+        chats.len()
+    );
+    println!("soak: answered exactly once  {once}");
+    println!("soak: lost                   {lost}");
+    println!("soak: duplicated             {duplicated}");
+    println!("soak: apologies for succeeded jobs {wrong_apologies}");
+    println!(
+        "soak: latency p50 {:.1} s, p95 {:.1} s, max {:.1} s (send → answer, 1 s resolution)",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.95),
+        latencies.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "soak: throughput {:.2} photos/s ({} answers in {:.0} s; sending took {:.0} s, faults included)",
+        once as f64 / span,
+        once,
+        span,
+        sending_done.as_secs_f64()
+    );
+    println!(
+        "soak: records succeeded {succeeded_records} of {}; started at {t0:.0}",
+        records.len()
+    );
+    let jobs = backends.jobs.stats().await.expect("stats");
+    let dead = backends.dead_letters.stats().await.expect("stats");
+    println!(
+        "soak: queues at the end: jobs {}+{} in flight, dead letters {}+{}",
+        jobs.visible, jobs.in_flight, dead.visible, dead.in_flight
+    );
+
+    for d in rig.detectors.iter_mut() {
+        if let Some((p, _)) = d.as_mut() {
+            p.terminate(Duration::from_secs(60)).await;
+        }
+    }
+    if let Some(mut g) = rig.gateway.take() {
+        g.terminate(Duration::from_secs(60)).await;
+    }
+    assert_eq!(
+        (lost, duplicated, wrong_apologies),
+        (0, 0, 0),
+        "target: 0 lost, 0 duplicated, 0 wrong apologies"
+    );
+}
