@@ -37,6 +37,8 @@ pub struct StackOptions {
     /// The Results tokens (generated): the detector gets the results token
     /// in-process; tests and the demo use the operator token.
     pub results_credentials: ResultsCredentials,
+    /// How long one job may take before it ends as a failure.
+    pub job_timeout: Duration,
 }
 
 impl StackOptions {
@@ -52,6 +54,7 @@ impl StackOptions {
             webhook_secret: format!("demo-{}", uuid::Uuid::new_v4().simple()),
             reporter_interval: Some(Duration::from_secs(30)),
             results_credentials: ResultsCredentials::generate(),
+            job_timeout: polybot_detector::worker::DEFAULT_JOB_TIMEOUT,
         }
     }
 }
@@ -104,6 +107,7 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
             visibility: Some(opts.visibility),
             shutdown_grace: opts.shutdown_grace,
             messaging_system: opts.backend.messaging_system(),
+            job_timeout: opts.job_timeout,
             ..WorkerConfig::default()
         },
         reporter_interval: opts.reporter_interval,

@@ -566,3 +566,38 @@ async fn a_job_queued_before_a_restart_is_finished_after_it() {
     assert_eq!(caption(&m[1]), "person ×2, tie ×1");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_past_its_limit_ends_as_a_failure_the_user_is_told_about_once() {
+    // A limit no detection can meet: every job runs past it.
+    let s = Stack::start_with(|o| o.job_timeout = Duration::from_millis(1)).await;
+    let chat = 7020;
+    s.client
+        .send_user_photo(chat, photo("bus.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let m = s.wait(chat, 2).await;
+    assert!(
+        text(&m[1]).starts_with("Sorry, something went wrong on my side"),
+        "{m:#?}"
+    );
+    s.assert_stays_at(chat, 2).await;
+    // The job is over: not left invisible by the heartbeat, not retried.
+    let backends = &s.mesh().backends;
+    let jobs = backends.jobs.stats().await.expect("stats");
+    assert_eq!((jobs.visible, jobs.in_flight), (0, 0), "{jobs:?}");
+    let dead = backends.dead_letters.stats().await.expect("stats");
+    assert_eq!((dead.visible, dead.in_flight), (0, 0), "{dead:?}");
+    let records = backends
+        .table
+        .list_by_chat(polybot_domain::ChatId(chat), 10)
+        .await
+        .expect("records");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].status, polybot_domain::PredictionStatus::Failed);
+    assert_eq!(
+        records[0].failure,
+        Some(polybot_domain::FailureKind::GaveUp)
+    );
+    s.stop().await;
+}

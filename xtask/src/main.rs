@@ -201,10 +201,46 @@ fn test(ws: &Workspace, args: &[String]) -> Result<()> {
 }
 
 fn soak(ws: &Workspace, args: &[String]) -> Result<()> {
-    let mut cmd = cargo(ws);
-    // --workspace (not --package polybot): the same feature set as `test`,
-    // so the build it already made is reused.
-    cmd.args(["test", "--workspace", "--test", "soak", "--"])
+    // Built exactly as `test` builds (every target of the workspace), so the
+    // test build is reused: `cargo test --test soak` alone would resolve
+    // other features and recompile half the dependency tree.
+    let mut build = cargo(ws);
+    build.args([
+        "test",
+        "--workspace",
+        "--all-targets",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    build.stdout(std::process::Stdio::piped());
+    let out = build
+        .output()
+        .context("could not start cargo test --no-run")?;
+    let messages: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if !out.status.success() {
+        for m in &messages {
+            if let Some(rendered) = m["message"]["rendered"].as_str() {
+                eprint!("{rendered}");
+            }
+        }
+        bail!("building the tests failed ({})", out.status);
+    }
+    let soak = messages
+        .iter()
+        .find(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["name"] == "soak"
+                && m["profile"]["test"] == true
+        })
+        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+        .context("cargo built no `soak` test executable")?;
+    let mut cmd = Command::new(soak);
+    // Where `cargo test` would run it: the polybot package's folder.
+    cmd.current_dir(ws.root.join("polybot"))
+        .envs(ws.asset_env())
         .args(["--ignored", "--nocapture", "--test-threads=1"])
         .args(args);
     run(cmd)
