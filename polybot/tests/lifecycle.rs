@@ -14,31 +14,16 @@
 //! receiver). The processes are `polybot gateway` and `polybot detector`,
 //! the same library entry points as the `gateway` and `detector` binaries.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use polybot::stack::{StackOptions, start_mesh};
+use polybot_testkit::process::{OtlpReceiver, Proc, free_port, otlp_env, spans_in};
 use serde_json::Value;
 use tg_emulator::{Emulator, EmulatorClient, EmulatorHandle, SentKind, UserMessageOptions};
-use tokio::io::AsyncBufReadExt;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn tools_bin() -> PathBuf {
-    std::env::var_os("POLYBOT_TOOLS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".cache/venv/bin"))
-}
 
 fn photo(name: &str) -> Vec<u8> {
     let path = polybot_detector::model::default_assets_dir().join(name);
@@ -51,77 +36,6 @@ fn photo(name: &str) -> Vec<u8> {
 /// builds it fresh for this test; it does not for other packages' binaries).
 const POLYBOT: &str = env!("CARGO_BIN_EXE_polybot");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A child process whose stderr goes to a file (shown when a test fails).
-struct Proc {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(name: &'static str, mut cmd: Command, dir: &Path) -> Self {
-        let log = dir.join(format!("{name}-{}.log", uuid::Uuid::new_v4().simple()));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(file))
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Self { name, child, log }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// JSON log lines (the services log JSON here, as in production).
-    fn json_logs(&self) -> Vec<Value> {
-        self.logs()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    fn sigterm(&self) {
-        let pid = self.child.id().expect("running");
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -TERM {pid}");
-    }
-
-    /// Sends SIGTERM and waits for a clean exit (status 0).
-    async fn terminate(&mut self, within: Duration) {
-        self.sigterm();
-        let status = tokio::time::timeout(within, self.child.wait())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "{} did not stop within {within:?}:\n{}",
-                    self.name,
-                    self.logs()
-                )
-            })
-            .expect("wait");
-        assert!(
-            status.success(),
-            "{} exited with {status} on SIGTERM:\n{}",
-            self.name,
-            self.logs()
-        );
-    }
-}
-
 /// The token detectors present to Results (both processes are given it).
 const RESULTS_TOKEN: &str = "lifecycle-results-token-0123456789abcdef";
 
@@ -132,16 +46,8 @@ fn common(cmd: &mut Command, data: &Path, otlp: Option<&str>) {
         .env("POLYBOT_RESULTS_TOKEN", RESULTS_TOKEN)
         .env("POLYBOT_DATA_DIR", data)
         .env("POLYBOT_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .env_remove("OTEL_SERVICE_NAME")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
-    if let Some(endpoint) = otlp {
-        cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
-            .env("OTEL_METRIC_EXPORT_INTERVAL", "1000");
-    }
+        .env("RUST_LOG", "info");
+    otlp_env(cmd, otlp);
 }
 
 struct DetectorSettings {
@@ -171,144 +77,6 @@ fn detector_command(data: &Path, otlp: Option<&str>, s: &DetectorSettings) -> Co
         .env("POLYBOT_LOCAL_VISIBILITY", "3")
         .env("POLYBOT_MAX_RECEIVES", "10");
     cmd
-}
-
-async fn wait_http_ok(url: &str, proc: &mut Proc) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let http = reqwest::Client::new();
-    loop {
-        if let Ok(r) = http.get(url).timeout(Duration::from_secs(2)).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        if let Ok(Some(status)) = proc.child.try_wait() {
-            panic!("{} exited with {status}:\n{}", proc.name, proc.logs());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{url} not ready in time:\n{}",
-            proc.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The OTLP receiver.
-
-/// `oteltest`'s gRPC sink with a handler that prints one JSON line per span
-/// and per metric. The sink binds a port we cannot read back, so a second
-/// loopback port is added and printed.
-const SINK: &str = r#"
-import json, logging, sys
-from google.protobuf.json_format import MessageToDict
-from oteltest.sink import GrpcSink
-from oteltest.sink.handler import RequestHandler
-
-def emit(record):
-    print(json.dumps(record), flush=True)
-
-def service(resource):
-    for kv in resource.attributes:
-        if kv.key == "service.name":
-            return kv.value.string_value
-    return None
-
-def value(any_value):
-    d = MessageToDict(any_value)
-    return next(iter(d.values()), None)
-
-class JsonLines(RequestHandler):
-    def handle_trace(self, request, headers):
-        for rs in request.resource_spans:
-            svc = service(rs.resource)
-            for ss in rs.scope_spans:
-                for s in ss.spans:
-                    emit({"signal": "span", "service": svc, "name": s.name,
-                          "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
-                          "parent_span_id": s.parent_span_id.hex(), "kind": s.kind,
-                          "attributes": {kv.key: value(kv.value) for kv in s.attributes}})
-
-    def handle_metrics(self, request, headers):
-        for rm in request.resource_metrics:
-            svc = service(rm.resource)
-            for sm in rm.scope_metrics:
-                for m in sm.metrics:
-                    emit({"signal": "metric", "service": svc, "name": m.name,
-                          "data": m.WhichOneof("data")})
-
-    def handle_logs(self, request, headers):
-        pass
-
-sink = GrpcSink(JsonLines(), logging.getLogger("otelsink"), port=0)
-port = sink.svr.add_insecure_port("127.0.0.1:0")
-sink.start()
-emit({"signal": "ready", "port": port})
-sink.wait_for_termination()
-"#;
-
-struct Receiver {
-    _child: Child,
-    port: u16,
-    records: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let python = tools_bin().join("python");
-        assert!(
-            python.is_file(),
-            "{} is missing: run `cargo xtask setup`",
-            python.display()
-        );
-        let mut child = Command::new(&python)
-            .args(["-c", SINK])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the OTLP receiver starts");
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("the OTLP receiver is ready within 30 s (is oteltest installed? run `cargo xtask setup`)")
-            .expect("read")
-            .expect("a first line");
-        let ready: Value = serde_json::from_str(&ready).expect("JSON");
-        assert_eq!(ready["signal"], "ready", "{ready}");
-        let port = ready["port"].as_u64().expect("port") as u16;
-        let records = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&records);
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    sink.lock().unwrap().push(v);
-                }
-            }
-        });
-        Self {
-            _child: child,
-            port,
-            records,
-        }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn records(&self) -> Vec<Value> {
-        self.records.lock().unwrap().clone()
-    }
-}
-
-fn spans_of<'a>(records: &'a [Value], service: &str) -> Vec<&'a Value> {
-    records
-        .iter()
-        .filter(|r| r["signal"] == "span" && r["service"] == service)
-        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -342,7 +110,9 @@ async fn start_services(dir: &Path, otlp: &str) -> Services {
         .env("POLYBOT_GRPC_LISTEN", format!("127.0.0.1:{grpc}"));
     let mut gateway = Proc::spawn("gateway", cmd, dir);
     let gateway_http = format!("http://127.0.0.1:{http}");
-    wait_http_ok(&format!("{gateway_http}/readyz"), &mut gateway).await;
+    gateway
+        .wait_http_ok(&format!("{gateway_http}/readyz"), Duration::from_secs(60))
+        .await;
 
     let settings = DetectorSettings {
         results: format!("http://127.0.0.1:{grpc}"),
@@ -355,7 +125,9 @@ async fn start_services(dir: &Path, otlp: &str) -> Services {
         dir,
     );
     let detector_http = format!("http://127.0.0.1:{det}");
-    wait_http_ok(&format!("{detector_http}/readyz"), &mut detector).await;
+    detector
+        .wait_http_ok(&format!("{detector_http}/readyz"), Duration::from_secs(60))
+        .await;
     let client = emulator.client();
     Services {
         emulator,
@@ -370,7 +142,7 @@ async fn start_services(dir: &Path, otlp: &str) -> Services {
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_and_detector_processes_export_one_trace_per_photo_over_otlp() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let receiver = Receiver::start().await;
+    let receiver = OtlpReceiver::start().await;
     let mut s = start_services(dir.path(), &receiver.endpoint()).await;
 
     let chat = 6101;
@@ -422,13 +194,13 @@ async fn gateway_and_detector_processes_export_one_trace_per_photo_over_otlp() {
     let deadline = Instant::now() + Duration::from_secs(15);
     let (records, trace_id) = loop {
         let records = receiver.records();
-        let webhook = spans_of(&records, "gateway").into_iter().find(|r| {
+        let webhook = spans_in(&records, "gateway").into_iter().find(|r| {
             r["name"] == "POST /telegram/webhook"
                 && r["attributes"]["update_id"].as_str() == Some(update_id.as_str())
         });
         if let Some(w) = webhook {
             let trace = w["trace_id"].as_str().expect("trace id").to_owned();
-            let detector_has = spans_of(&records, "detector")
+            let detector_has = spans_in(&records, "detector")
                 .iter()
                 .any(|r| r["name"] == "jobs process" && r["trace_id"] == trace.as_str());
             if detector_has {
@@ -453,7 +225,7 @@ async fn gateway_and_detector_processes_export_one_trace_per_photo_over_otlp() {
 
     // Both services, one trace, and the cross-process links are right.
     let in_trace = |service: &str| -> Vec<&Value> {
-        spans_of(&records, service)
+        spans_in(&records, service)
             .into_iter()
             .filter(|r| r["trace_id"] == trace_id.as_str())
             .collect()
@@ -562,7 +334,11 @@ impl Scenario {
         };
         let cmd = detector_command(&self.dir.path().join("data"), None, &settings);
         let mut p = Proc::spawn("detector", cmd, self.dir.path());
-        wait_http_ok(&format!("http://127.0.0.1:{port}/readyz"), &mut p).await;
+        p.wait_http_ok(
+            &format!("http://127.0.0.1:{port}/readyz"),
+            Duration::from_secs(60),
+        )
+        .await;
         p
     }
 

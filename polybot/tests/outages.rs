@@ -46,6 +46,33 @@ async fn settled(client: &EmulatorClient, chat: i64, n: usize) -> Vec<tg_emulato
     messages
 }
 
+/// The end of an outage: the chat holds the notice and one annotated photo
+/// of the bus, both queues are empty, and the detector ran the job once.
+async fn assert_one_result_from_one_run(
+    client: &EmulatorClient,
+    chat: i64,
+    backends: &polybot_storage::Backends,
+    detector: &Proc,
+) {
+    let messages = settled(client, chat, 2).await;
+    assert_eq!(messages[1].kind, SentKind::Photo, "{messages:#?}");
+    assert!(
+        messages[1]
+            .caption
+            .as_deref()
+            .is_some_and(|c| c.contains("bus ×1")),
+        "{messages:#?}"
+    );
+    assert_eq!(depth(backends.jobs.as_ref()).await, (0, 0));
+    assert_eq!(depth(backends.dead_letters.as_ref()).await, (0, 0));
+    let runs = detector
+        .json_logs()
+        .iter()
+        .filter(|l| l["message"] == "job done and reported")
+        .count();
+    assert_eq!(runs, 1, "one run of the job:\n{}", detector.logs());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_results_outage_while_a_job_finishes_uses_no_receive_and_the_user_gets_the_result_not_an_apology()
  {
@@ -131,23 +158,7 @@ async fn a_results_outage_while_a_job_finishes_uses_no_receive_and_the_user_gets
 
     // Results is back: the retried report gets the user the result.
     let mut gateway = start_gateway(&emulator, &ports, &data, &queue, dir.path()).await;
-    let messages = settled(&client, chat, 2).await;
-    assert_eq!(messages[1].kind, SentKind::Photo, "{messages:#?}");
-    assert!(
-        messages[1]
-            .caption
-            .as_deref()
-            .is_some_and(|c| c.contains("bus ×1")),
-        "{messages:#?}"
-    );
-    assert_eq!(depth(backends.jobs.as_ref()).await, (0, 0));
-    assert_eq!(depth(backends.dead_letters.as_ref()).await, (0, 0));
-    let received = detector
-        .json_logs()
-        .iter()
-        .filter(|l| l["message"] == "job done and reported")
-        .count();
-    assert_eq!(received, 1, "one run of the job:\n{}", detector.logs());
+    assert_one_result_from_one_run(&client, chat, &backends, &detector).await;
 
     detector.terminate(Duration::from_secs(30)).await;
     gateway.terminate(Duration::from_secs(30)).await;
@@ -257,23 +268,7 @@ async fn send_photo_failing_with_500_for_a_while_costs_no_receive_and_the_user_g
     client.clear_faults().await.expect("end the outage");
 
     // sendPhoto works again: exactly one annotated photo, no apology.
-    let messages = settled(&client, chat, 2).await;
-    assert_eq!(messages[1].kind, SentKind::Photo, "{messages:#?}");
-    assert!(
-        messages[1]
-            .caption
-            .as_deref()
-            .is_some_and(|c| c.contains("bus ×1")),
-        "{messages:#?}"
-    );
-    assert_eq!(depth(backends.jobs.as_ref()).await, (0, 0));
-    assert_eq!(depth(backends.dead_letters.as_ref()).await, (0, 0));
-    let runs = detector
-        .json_logs()
-        .iter()
-        .filter(|l| l["message"] == "job done and reported")
-        .count();
-    assert_eq!(runs, 1, "inference ran once:\n{}", detector.logs());
+    assert_one_result_from_one_run(&client, chat, &backends, &detector).await;
 
     detector.terminate(Duration::from_secs(30)).await;
     gateway.terminate(Duration::from_secs(30)).await;

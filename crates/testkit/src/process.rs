@@ -254,11 +254,20 @@ impl OtlpReceiver {
 
     /// The spans `service` exported so far.
     pub fn spans_of(&self, service: &str) -> Vec<Value> {
-        self.records()
+        spans_in(&self.records(), service)
             .into_iter()
-            .filter(|r| r["signal"] == "span" && r["service"] == service)
+            .cloned()
             .collect()
     }
+}
+
+/// The spans of `service` among `records` (a snapshot of
+/// [`OtlpReceiver::records`]).
+pub fn spans_in<'a>(records: &'a [Value], service: &str) -> Vec<&'a Value> {
+    records
+        .iter()
+        .filter(|r| r["signal"] == "span" && r["service"] == service)
+        .collect()
 }
 
 /// Points `cmd` at the receiver with short export intervals, and clears

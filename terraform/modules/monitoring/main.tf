@@ -109,29 +109,31 @@ resource "aws_cloudwatch_metric_alarm" "webhook_5xx" {
   }
 }
 
-resource "aws_cloudwatch_metric_alarm" "webhook_unhealthy_hosts" {
-  alarm_name          = "${var.name}-webhook-unhealthy-hosts"
-  alarm_description   = "A gateway behind the webhook load balancer fails its health check (/healthz) for 3 minutes."
-  namespace           = "AWS/ApplicationELB"
-  metric_name         = "UnHealthyHostCount"
-  dimensions          = { LoadBalancer = var.alb_arn_suffix, TargetGroup = var.alb_target_group_arn_suffix }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  actions_enabled     = true
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+locals {
+  # The two load balancers in front of the gateways: an unhealthy target
+  # behind either means a gateway is failing its health check.
+  unhealthy_host_alarms = {
+    webhook = {
+      namespace   = "AWS/ApplicationELB"
+      dimensions  = { LoadBalancer = var.alb_arn_suffix, TargetGroup = var.alb_target_group_arn_suffix }
+      description = "A gateway behind the webhook load balancer fails its health check (/healthz) for 3 minutes."
+    }
+    results = {
+      namespace   = "AWS/NetworkELB"
+      dimensions  = { LoadBalancer = var.results_lb_arn_suffix, TargetGroup = var.results_target_group_arn_suffix }
+      description = "A gateway behind the internal Results load balancer fails its health check for 3 minutes: detectors cannot report results to it."
+    }
+  }
 }
 
-resource "aws_cloudwatch_metric_alarm" "results_unhealthy_hosts" {
-  alarm_name          = "${var.name}-results-unhealthy-hosts"
-  alarm_description   = "A gateway behind the internal Results load balancer fails its health check for 3 minutes: detectors cannot report results to it."
-  namespace           = "AWS/NetworkELB"
+resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
+  for_each = local.unhealthy_host_alarms
+
+  alarm_name          = "${var.name}-${each.key}-unhealthy-hosts"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
   metric_name         = "UnHealthyHostCount"
-  dimensions          = { LoadBalancer = var.results_lb_arn_suffix, TargetGroup = var.results_target_group_arn_suffix }
+  dimensions          = each.value.dimensions
   statistic           = "Maximum"
   period              = 60
   evaluation_periods  = 3
