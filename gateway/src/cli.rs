@@ -83,7 +83,12 @@ pub struct TelegramArgs {
     /// Public HTTPS base URL; if set, the webhook is registered with Telegram at start-up.
     #[arg(long, env = "POLYBOT_PUBLIC_URL")]
     pub public_url: Option<reqwest::Url>,
+    /// Milliseconds a photo's answer may take before the chat gets a written "still working" notice (the "sending photo" status shows at once); the notice is removed when the answer arrives. 0: always send one.
+    #[arg(long, env = "POLYBOT_NOTICE_AFTER_MS", default_value_t = DEFAULT_NOTICE_AFTER.as_millis() as u64)]
+    pub notice_after_ms: u64,
 }
+
+const DEFAULT_NOTICE_AFTER: std::time::Duration = crate::progress::ProgressConfig::DEFAULT_NOTICE_AFTER;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -209,6 +214,10 @@ impl TelegramArgs {
             webhook_secret,
             public_url: self.public_url.clone(),
             messaging_system: backend.messaging_system(),
+            progress: crate::progress::ProgressConfig {
+                notice_after: std::time::Duration::from_millis(self.notice_after_ms),
+                ..crate::progress::ProgressConfig::default()
+            },
             ..crate::GatewayConfig::default()
         };
         if let Some(results) = secrets.results_token {

@@ -149,7 +149,7 @@ async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: Body) -> St
             return StatusCode::BAD_REQUEST;
         }
     };
-    let inbound = match inbound::parse_bytes(&body) {
+    let inbound = match inbound::parse_bytes(&body, state.intake.me()) {
         Ok(inbound) => inbound,
         Err(e @ inbound::UnreadableUpdate::NotJson(_)) => {
             warn!(error = %e, "webhook body is not JSON");

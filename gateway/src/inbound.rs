@@ -2,7 +2,7 @@
 //! the only shape the rest of the gateway sees.
 
 use polybot_domain::{ChatId, UpdateId};
-use teloxide::types::{MediaKind, Message, MessageKind, Update, UpdateKind};
+use teloxide::types::{MediaKind, Message, MessageEntityKind, MessageKind, Update, UpdateKind};
 
 /// Telegram's Bot API serves files up to 20 MB to bots.
 pub const BOT_API_MAX_DOWNLOAD: u64 = 20 * 1024 * 1024;
@@ -17,6 +17,56 @@ pub struct PhotoRef {
     pub extension: &'static str,
 }
 
+/// The bot's `@username` (from `getMe`), which groups use to address it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotUsername(String);
+
+impl BotUsername {
+    /// Telegram usernames: 5–32 of a-z, 0-9 and `_`, compared without case.
+    pub fn parse(name: &str) -> Option<Self> {
+        let name = name.strip_prefix('@').unwrap_or(name);
+        let valid = (5..=32).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        valid.then(|| Self(name.to_ascii_lowercase()))
+    }
+
+    /// Whether `name` (without `@`) is this bot.
+    pub fn is(&self, name: &str) -> bool {
+        self.0.eq_ignore_ascii_case(name)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BotUsername {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "@{}", self.0)
+    }
+}
+
+/// A command the bot answers with text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `/start`: a greeting and what to do.
+    Start,
+    /// `/help` (or a command we do not know): every action with an example.
+    Help,
+    /// `/detect` with no photo in it or in the message it replies to.
+    DetectWithoutPhoto,
+}
+
+impl Command {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Help => "help",
+            Self::DetectWithoutPhoto => "detect_without_photo",
+        }
+    }
+}
+
 /// What an update means to us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
@@ -27,7 +77,18 @@ pub enum Inbound {
         message_id: i64,
         photo: PhotoRef,
     },
-    /// A message we can answer but not analyse (text, a sticker, a PDF…).
+    /// A command addressed to us, answered with text.
+    Command {
+        update_id: UpdateId,
+        chat: ChatId,
+        message_id: i64,
+        command: Command,
+    },
+    /// A group message that can only be judged once the bot knows its own
+    /// username (`getMe` has not answered yet): to be delivered again.
+    Deferred { update_id: UpdateId, chat: ChatId },
+    /// A message in a private chat we can answer but not analyse (text, a
+    /// sticker, a PDF…): answered with help.
     Other {
         update_id: UpdateId,
         chat: ChatId,
@@ -45,6 +106,8 @@ impl Inbound {
     pub fn update_id(&self) -> UpdateId {
         match self {
             Self::Photo { update_id, .. }
+            | Self::Command { update_id, .. }
+            | Self::Deferred { update_id, .. }
             | Self::Other { update_id, .. }
             | Self::Ignored { update_id, .. } => *update_id,
         }
@@ -52,7 +115,10 @@ impl Inbound {
 
     pub fn chat(&self) -> Option<ChatId> {
         match self {
-            Self::Photo { chat, .. } | Self::Other { chat, .. } => Some(*chat),
+            Self::Photo { chat, .. }
+            | Self::Command { chat, .. }
+            | Self::Deferred { chat, .. }
+            | Self::Other { chat, .. } => Some(*chat),
             Self::Ignored { .. } => None,
         }
     }
@@ -76,7 +142,7 @@ pub enum UnreadableUpdate {
 /// parser is caught here, so one malformed update cannot take the task that
 /// reads it down. An update the parser refuses is still answered when its
 /// chat can be found in the raw JSON.
-pub fn parse_bytes(body: &[u8]) -> Result<Inbound, UnreadableUpdate> {
+pub fn parse_bytes(body: &[u8], me: Option<&BotUsername>) -> Result<Inbound, UnreadableUpdate> {
     let raw: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| UnreadableUpdate::NotJson(e.to_string()))?;
     let update_id = update_id_of(&raw).ok_or(UnreadableUpdate::NoUpdateId)?;
@@ -85,7 +151,7 @@ pub fn parse_bytes(body: &[u8]) -> Result<Inbound, UnreadableUpdate> {
     let parsed = std::panic::catch_unwind(|| {
         serde_json::from_slice::<Update>(body)
             .ok()
-            .map(|u| parse(&u))
+            .map(|u| parse(&u, me))
     });
     match parsed {
         // A message the Telegram types could not read comes back as an
@@ -127,8 +193,13 @@ fn fallback(update_id: UpdateId, raw: &serde_json::Value) -> Inbound {
     let message_id = message
         .and_then(|m| m.get("message_id"))
         .and_then(serde_json::Value::as_i64);
+    // In groups, a message we cannot read cannot be addressed to us.
+    let private = message
+        .and_then(|m| m.pointer("/chat/type"))
+        .and_then(serde_json::Value::as_str)
+        == Some("private");
     match (chat, message_id) {
-        (Some(chat), Some(message_id)) => Inbound::Other {
+        (Some(chat), Some(message_id)) if private => Inbound::Other {
             update_id,
             chat: ChatId(chat),
             message_id,
@@ -141,10 +212,10 @@ fn fallback(update_id: UpdateId, raw: &serde_json::Value) -> Inbound {
     }
 }
 
-pub fn parse(update: &Update) -> Inbound {
+pub fn parse(update: &Update, me: Option<&BotUsername>) -> Inbound {
     let update_id = UpdateId(i64::from(update.id.0));
     match &update.kind {
-        UpdateKind::Message(msg) => parse_message(update_id, msg),
+        UpdateKind::Message(msg) => parse_message(update_id, msg, me),
         UpdateKind::EditedMessage(_) => Inbound::Ignored {
             update_id,
             kind: "edited_message",
@@ -168,21 +239,101 @@ pub fn parse(update: &Update) -> Inbound {
     }
 }
 
-fn parse_message(update_id: UpdateId, msg: &Message) -> Inbound {
+fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -> Inbound {
     let chat = ChatId(msg.chat.id.0);
     let message_id = i64::from(msg.id.0);
-    let other = |what| Inbound::Other {
-        update_id,
-        chat,
-        message_id,
-        what,
-    };
-    let MessageKind::Common(common) = &msg.kind else {
+    let private = msg.chat.is_private();
+    if !private && !msg.chat.is_group() && !msg.chat.is_supergroup() {
+        return Inbound::Ignored {
+            update_id,
+            kind: "channel_message",
+        };
+    }
+    if !matches!(msg.kind, MessageKind::Common(_)) {
         // Service messages (member joined, pinned…) are not addressed to us.
         return Inbound::Ignored {
             update_id,
             kind: "service_message",
         };
+    }
+    let command = msg.text().or_else(|| msg.caption()).and_then(leading_command);
+    if !private {
+        // In groups the bot only acts when spoken to (see the module doc).
+        let Some(me) = me else {
+            return Inbound::Deferred { update_id, chat };
+        };
+        let addressed = match &command {
+            Some(c) => c.addressed_to.as_deref().is_none_or(|to| me.is(to)),
+            None => mentions(msg, me),
+        };
+        if !addressed {
+            return Inbound::Ignored {
+                update_id,
+                kind: "group_chatter",
+            };
+        }
+    }
+    let answer = |command| Inbound::Command {
+        update_id,
+        chat,
+        message_id,
+        command,
+    };
+    match command.as_ref().map(|c| c.name.as_str()) {
+        Some("start") => return answer(Command::Start),
+        Some("help") => return answer(Command::Help),
+        None | Some("detect" | "predict") => {}
+        // A bare command we do not know, in a group, is another bot's.
+        Some(_) if !private && command.as_ref().is_some_and(|c| c.addressed_to.is_none()) => {
+            return Inbound::Ignored {
+                update_id,
+                kind: "group_chatter",
+            };
+        }
+        Some(_) => return answer(Command::Help),
+    }
+    // The photo is in the message, or in the message it replies to (a
+    // command sent as a reply to a photo); the answer quotes the request.
+    let photo = match photo_of(msg) {
+        Media::None => msg.reply_to_message().map_or(Media::None, photo_of),
+        media => media,
+    };
+    match photo {
+        Media::Photo(photo) => Inbound::Photo {
+            update_id,
+            chat,
+            message_id,
+            photo,
+        },
+        // Asked for detection, but there is no picture to look at.
+        _ if command.is_some() || !private => answer(Command::DetectWithoutPhoto),
+        Media::Other(what) => Inbound::Other {
+            update_id,
+            chat,
+            message_id,
+            what,
+        },
+        Media::None => Inbound::Other {
+            update_id,
+            chat,
+            message_id,
+            what: if msg.text().is_some() { "text" } else { "a message" },
+        },
+    }
+}
+
+/// What a message carries, for detection.
+enum Media {
+    Photo(PhotoRef),
+    /// Something we cannot analyse (a sticker, a PDF…).
+    Other(&'static str),
+    /// No media: text only.
+    None,
+}
+
+fn photo_of(msg: &Message) -> Media {
+    let MessageKind::Common(common) = &msg.kind else {
+        return Media::None;
     };
     match &common.media_kind {
         MediaKind::Photo(p) => {
@@ -193,19 +344,14 @@ fn parse_message(update_id: UpdateId, msg: &Message) -> Inbound {
                 .iter()
                 .max_by_key(|s| u64::from(s.width) * u64::from(s.height))
             else {
-                return other("an empty photo");
+                return Media::Other("an empty photo");
             };
-            Inbound::Photo {
-                update_id,
-                chat,
-                message_id,
-                photo: PhotoRef {
-                    file_id: best.file.id.0.clone(),
-                    size: u64::from(best.file.size),
-                    content_type: "image/jpeg".into(),
-                    extension: "jpg",
-                },
-            }
+            Media::Photo(PhotoRef {
+                file_id: best.file.id.0.clone(),
+                size: u64::from(best.file.size),
+                content_type: "image/jpeg".into(),
+                extension: "jpg",
+            })
         }
         MediaKind::Document(d) => {
             let mime = d
@@ -220,25 +366,60 @@ fn parse_message(update_id: UpdateId, msg: &Message) -> Inbound {
                 .unwrap_or_default()
                 .to_ascii_lowercase();
             match image_type(mime.as_deref(), &name) {
-                Some((content_type, extension)) => Inbound::Photo {
-                    update_id,
-                    chat,
-                    message_id,
-                    photo: PhotoRef {
-                        file_id: d.document.file.id.0.clone(),
-                        size: u64::from(d.document.file.size),
-                        content_type: content_type.into(),
-                        extension,
-                    },
-                },
-                None => other("a file that is not a picture"),
+                Some((content_type, extension)) => Media::Photo(PhotoRef {
+                    file_id: d.document.file.id.0.clone(),
+                    size: u64::from(d.document.file.size),
+                    content_type: content_type.into(),
+                    extension,
+                }),
+                None => Media::Other("a file that is not a picture"),
             }
         }
-        MediaKind::Text(_) => other("text"),
-        MediaKind::Sticker(_) => other("a sticker"),
-        MediaKind::Video(_) | MediaKind::Animation(_) | MediaKind::VideoNote(_) => other("a video"),
-        _ => other("a message"),
+        MediaKind::Text(_) => Media::None,
+        MediaKind::Sticker(_) => Media::Other("a sticker"),
+        MediaKind::Video(_) | MediaKind::Animation(_) | MediaKind::VideoNote(_) => {
+            Media::Other("a video")
+        }
+        _ => Media::Other("a message"),
     }
+}
+
+/// A `/command` or `/command@bot` at the start of a text or caption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LeadingCommand {
+    /// Lowercase, without the slash.
+    name: String,
+    /// The bot it names, when it names one.
+    addressed_to: Option<String>,
+}
+
+fn leading_command(text: &str) -> Option<LeadingCommand> {
+    let token = text.trim_start().split_whitespace().next()?;
+    let body = token.strip_prefix('/')?;
+    let (name, to) = match body.split_once('@') {
+        Some((name, to)) => (name, Some(to.to_owned())),
+        None => (body, None),
+    };
+    // Telegram's commands: 1–32 of a-z, 0-9 and _ (any case when typed).
+    let valid = !name.is_empty()
+        && name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    valid.then(|| LeadingCommand {
+        name: name.to_ascii_lowercase(),
+        addressed_to: to,
+    })
+}
+
+/// Whether the text or caption mentions the bot (`@name` entities).
+fn mentions(msg: &Message, me: &BotUsername) -> bool {
+    let entities = msg
+        .parse_entities()
+        .or_else(|| msg.parse_caption_entities())
+        .unwrap_or_default();
+    entities.iter().any(|e| {
+        matches!(e.kind(), MessageEntityKind::Mention)
+            && e.text().strip_prefix('@').is_some_and(|name| me.is(name))
+    })
 }
 
 /// Content type and file extension of an image document, from its MIME
@@ -296,7 +477,7 @@ mod tests {
         let u = update(
             json!({"photo": [size("s", 90, 1000), size("l", 660, 90000), size("m", 320, 9000)]}),
         );
-        match parse(&u) {
+        match parse(&u, None) {
             Inbound::Photo {
                 chat,
                 message_id,
@@ -317,7 +498,7 @@ mod tests {
     fn an_image_sent_as_a_file_is_a_photo() {
         let doc = json!({"document": {"file_id": "d", "file_unique_id": "ud", "file_name": "cat.PNG",
                                       "mime_type": "image/png", "file_size": 5}});
-        match parse(&update(doc)) {
+        match parse(&update(doc), None) {
             Inbound::Photo { photo, .. } => {
                 assert_eq!(
                     (photo.content_type.as_str(), photo.extension),
@@ -333,7 +514,7 @@ mod tests {
         let doc = json!({"document": {"file_id": "d", "file_unique_id": "ud", "file_name": "a.pdf",
                                       "mime_type": "application/pdf", "file_size": 5}});
         assert!(matches!(
-            parse(&update(doc)),
+            parse(&update(doc), None),
             Inbound::Other {
                 what: "a file that is not a picture",
                 ..
@@ -344,7 +525,7 @@ mod tests {
     #[test]
     fn text_is_answered_with_help() {
         assert!(matches!(
-            parse(&update(json!({"text": "hi"}))),
+            parse(&update(json!({"text": "hi"})), None),
             Inbound::Other { what: "text", .. }
         ));
     }
@@ -354,7 +535,7 @@ mod tests {
         let u: Update = serde_json::from_str(r#"{"update_id": 5, "brand_new_kind": {"x": 1}}"#)
             .expect("teloxide keeps unknown kinds");
         assert_eq!(
-            parse(&u),
+            parse(&u, None),
             Inbound::Ignored {
                 update_id: UpdateId(5),
                 kind: "unknown"
@@ -369,7 +550,7 @@ mod tests {
         let body = br#"{"update_id": 9, "message": {"message_id": 3, "date": "yesterday",
             "chat": {"id": 77, "type": "private"}, "text": "hi"}}"#;
         assert_eq!(
-            parse_bytes(body),
+            parse_bytes(body, None),
             Ok(Inbound::Other {
                 update_id: UpdateId(9),
                 chat: ChatId(77),
@@ -378,13 +559,13 @@ mod tests {
             })
         );
         assert_eq!(
-            parse_bytes(br#"{"update_id": 10, "message": 5}"#),
+            parse_bytes(br#"{"update_id": 10, "message": 5}"#, None),
             Ok(Inbound::Ignored {
                 update_id: UpdateId(10),
                 kind: "unreadable"
             })
         );
-        assert!(parse_bytes(b"[1,2]").is_err());
+        assert!(parse_bytes(b"[1,2]", None).is_err());
     }
 
     #[test]

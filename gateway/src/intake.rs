@@ -13,7 +13,7 @@
 //!   when even that fails, so one poison update cannot hold the bot.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use polybot_domain::{
@@ -23,14 +23,35 @@ use polybot_domain::{
 use polybot_storage::{Attributes, Backends, Claim, ClaimKey, PutMode, StorageError};
 use tracing::{Instrument, info, warn};
 
-use crate::inbound::{Inbound, PhotoRef};
+use crate::inbound::{BotUsername, Command, Inbound, PhotoRef};
 use crate::messenger::{Messenger, MessengerError};
+use crate::progress::Progress;
 
-pub const HELP_TEXT: &str = "Hi! Send me a photo and I'll tell you what's in it: \
-I reply with the objects I can see, such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, \
-and the photo with a box drawn around each of them. You can also send a picture as a file.";
+/// The answer to `/start`: what the bot is for, and what to do.
+pub const START_TEXT: &str = "Hi! I find the objects in photos. Send me a photo and I\u{2019}ll reply \
+with what I see, such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the photo with a box \
+around each. /help lists everything I can do.";
 
-pub const PROCESSING_TEXT: &str = "Got it! Looking for objects in your photo\u{2026}";
+/// The answer to `/detect` with no photo to look at.
+pub const DETECT_HINT: &str = "Send /detect as the caption of a photo, or as a reply to one, \
+and I\u{2019}ll find the objects in it.";
+
+/// The answer to `/help` and to messages the bot cannot analyse: every
+/// action, how to ask for it, and an example. In groups the bot is asked by
+/// name, so the examples name it once its username is known.
+pub fn help_text(me: Option<&BotUsername>) -> String {
+    let detect = me.map_or_else(|| "/detect".to_owned(), |me| format!("/detect{me}"));
+    format!(
+        "Send me a photo (or a picture as a file, up to 20 MB) with no caption or the caption \
+         \u{201c}detect\u{201d}, and I\u{2019}ll find the objects in it: I reply with the counts, \
+         such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the photo with a box around \
+         each object.\n\n\
+         In a group, ask me by name: caption a photo {detect}, or reply {detect} to a photo.\n\n\
+         /start \u{2013} what I do\n\
+         /help \u{2013} this message\n\
+         /detect \u{2013} find objects (a photo\u{2019}s caption, or a reply to a photo)"
+    )
+}
 
 /// How long one delivery may work on an update before another may take over.
 const UPDATE_LEASE: Duration = Duration::from_secs(60);
@@ -70,6 +91,9 @@ pub enum IntakeError {
     Messenger(#[from] MessengerError),
     #[error("another delivery of this update is being handled")]
     InProgress,
+    /// A group message waits until `getMe` told the bot its username.
+    #[error("the bot's username is not known yet (getMe has not answered)")]
+    NotIntroduced,
 }
 
 impl IntakeError {
@@ -80,7 +104,7 @@ impl IntakeError {
         match self {
             Self::Storage(e) => e.is_retryable() || matches!(e, StorageError::Config(_)),
             Self::Messenger(e) => e.is_retryable(),
-            Self::InProgress => true,
+            Self::InProgress | Self::NotIntroduced => true,
         }
     }
 }
@@ -151,6 +175,8 @@ pub struct Intake {
     messaging_system: &'static str,
     budget: RetryBudget,
     attempts: Attempts,
+    progress: Option<Progress>,
+    me: OnceLock<BotUsername>,
 }
 
 impl Intake {
@@ -168,7 +194,25 @@ impl Intake {
             messaging_system: "local",
             budget: RetryBudget::default(),
             attempts: Attempts::default(),
+            progress: None,
+            me: OnceLock::new(),
         }
+    }
+
+    /// The bot's username, once `getMe` told it.
+    pub fn me(&self) -> Option<&BotUsername> {
+        self.me.get()
+    }
+
+    /// Records the bot's username (the first one told wins).
+    pub fn introduce(&self, me: BotUsername) {
+        let _ = self.me.set(me);
+    }
+
+    /// Shows progress (chat action, a notice when slow) for queued jobs.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// `messaging.system` on the enqueue span (`aws_sqs` or `local`).
@@ -214,6 +258,10 @@ impl Intake {
             }
             return Ok(Handled::Ignored);
         };
+        if let Inbound::Deferred { .. } = inbound {
+            // Outside the retry budget: this passes once getMe answers.
+            return Err(IntakeError::NotIntroduced);
+        }
         let update = inbound.update_id();
         let key = ClaimKey::Update(self.bot, update);
         let lease = match self.backends.table.claim(key, UPDATE_LEASE).await? {
@@ -249,13 +297,16 @@ impl Intake {
                 }
             }
         }
-        if let Ok(Handled::Queued(_)) = &outcome
+        if let Ok(Handled::Queued(prediction)) = &outcome
             && let Inbound::Photo { message_id, .. } = inbound
+            && let Some(progress) = &self.progress
         {
-            // Off the request path: queued, dropped under back-pressure.
-            self.messenger
-                .send_notice(chat, PROCESSING_TEXT, Some(*message_id))
-                .await;
+            // Off the request path: its own task, best effort.
+            progress.track(crate::progress::Job {
+                prediction: *prediction,
+                chat,
+                reply_to: *message_id,
+            });
         }
         outcome
     }
@@ -269,10 +320,10 @@ impl Intake {
         error: IntakeError,
     ) -> Result<Handled, IntakeError> {
         let reply_to = match inbound {
-            Inbound::Photo { message_id, .. } | Inbound::Other { message_id, .. } => {
-                Some(*message_id)
-            }
-            Inbound::Ignored { .. } => None,
+            Inbound::Photo { message_id, .. }
+            | Inbound::Command { message_id, .. }
+            | Inbound::Other { message_id, .. } => Some(*message_id),
+            Inbound::Ignored { .. } | Inbound::Deferred { .. } => None,
         };
         warn!(error = %error, attempt, "giving up on the update; telling the user");
         match self
@@ -280,7 +331,11 @@ impl Intake {
             .send_text(chat, FailureKind::Internal.user_message(), reply_to)
             .await
         {
-            Ok(()) | Err(MessengerError::Rejected(_) | MessengerError::TooLarge { .. }) => {
+            Ok(()) => {
+                given_up("apologised");
+                Ok(Handled::Failed)
+            }
+            Err(e) if !e.is_retryable() => {
                 given_up("apologised");
                 Ok(Handled::Failed)
             }
@@ -311,6 +366,7 @@ impl Intake {
     async fn process(&self, inbound: &Inbound) -> Result<Handled, IntakeError> {
         match inbound {
             Inbound::Ignored { .. } => Ok(Handled::Ignored),
+            Inbound::Deferred { .. } => Err(IntakeError::NotIntroduced),
             Inbound::Other {
                 chat,
                 message_id,
@@ -318,18 +374,22 @@ impl Intake {
                 ..
             } => {
                 info!(what, "answering with help");
-                match self
-                    .messenger
-                    .send_text(*chat, HELP_TEXT, Some(*message_id))
+                self.answer(*chat, *message_id, &help_text(self.me()))
                     .await
-                {
-                    Ok(()) => Ok(Handled::Answered),
-                    Err(MessengerError::Rejected(reason)) => {
-                        info!(%reason, "Telegram refused the help answer; the update is done");
-                        Ok(Handled::Answered)
-                    }
-                    Err(e) => Err(e.into()),
-                }
+            }
+            Inbound::Command {
+                chat,
+                message_id,
+                command,
+                ..
+            } => {
+                info!(command = command.as_str(), "answering a command");
+                let text = match command {
+                    Command::Start => START_TEXT.to_owned(),
+                    Command::Help => help_text(self.me()),
+                    Command::DetectWithoutPhoto => DETECT_HINT.to_owned(),
+                };
+                self.answer(*chat, *message_id, &text).await
             }
             Inbound::Photo {
                 update_id,
@@ -343,6 +403,18 @@ impl Intake {
         }
     }
 
+    /// A text answer quoting the user's message.
+    async fn answer(&self, chat: ChatId, message_id: i64, text: &str) -> Result<Handled, IntakeError> {
+        match self.messenger.send_text(chat, text, Some(message_id)).await {
+            Ok(()) => Ok(Handled::Answered),
+            Err(MessengerError::Rejected(reason)) => {
+                info!(%reason, "Telegram refused the answer; the update is done");
+                Ok(Handled::Answered)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn accept_photo(
         &self,
         update_id: UpdateId,
@@ -350,20 +422,8 @@ impl Intake {
         message_id: i64,
         photo: &PhotoRef,
     ) -> Result<Handled, IntakeError> {
-        let refuse = |kind: FailureKind| async move {
-            match self
-                .messenger
-                .send_text(chat, kind.user_message(), Some(message_id))
-                .await
-            {
-                Ok(()) => Ok(Handled::Answered),
-                Err(MessengerError::Rejected(reason)) => {
-                    info!(%reason, "Telegram refused the answer; the update is done");
-                    Ok(Handled::Answered)
-                }
-                Err(e) => Err(IntakeError::from(e)),
-            }
-        };
+        let refuse =
+            |kind: FailureKind| async move { self.answer(chat, message_id, kind.user_message()).await };
         if photo.size > self.max_download {
             info!(size = photo.size, "photo over the download limit");
             return refuse(FailureKind::TooLarge).await;

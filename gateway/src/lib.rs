@@ -16,6 +16,7 @@ pub mod loops;
 pub mod messenger;
 mod metrics;
 pub mod outbox;
+pub mod progress;
 pub mod replies;
 pub mod secret;
 pub mod startup;
@@ -82,6 +83,8 @@ pub struct GatewayConfig {
     /// How long one HTTP request (body included) may take before it is
     /// answered 408.
     pub request_timeout: Duration,
+    /// When the user sees that a job is being worked on.
+    pub progress: progress::ProgressConfig,
 }
 
 impl Default for GatewayConfig {
@@ -99,6 +102,7 @@ impl Default for GatewayConfig {
             startup_backoff: supervise::Backoff::default(),
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            progress: progress::ProgressConfig::default(),
         }
     }
 }
@@ -139,6 +143,7 @@ pub struct Gateway {
     tasks: JoinSet<()>,
     health: Health,
     reporter: tonic_health::server::HealthReporter,
+    progress: progress::Progress,
 }
 
 impl Gateway {
@@ -168,6 +173,11 @@ impl Gateway {
                 .map_err(|e| GatewayError::GetMe(e.to_string()))?,
         };
 
+        let progress = progress::Progress::new(
+            Arc::clone(&messenger),
+            Arc::clone(&backends.table),
+            config.progress,
+        );
         let intake = Arc::new(
             Intake::new(
                 backends.clone(),
@@ -176,9 +186,11 @@ impl Gateway {
                 config.max_download,
             )
             .with_messaging_system(config.messaging_system)
-            .with_retry_budget(config.update_retries),
+            .with_retry_budget(config.update_retries)
+            .with_progress(progress.clone()),
         );
-        let replier = Replier::new(backends.clone(), Arc::clone(&messenger));
+        let replier =
+            Replier::new(backends.clone(), Arc::clone(&messenger)).with_progress(progress.clone());
 
         // gRPC: Results, health and reflection (v1 and v1alpha: grpcurl 1.8 speaks only v1alpha).
         let (reporter, health_service) = tonic_health::server::health_reporter();
@@ -319,6 +331,15 @@ impl Gateway {
             ));
         }
 
+        {
+            let intake = Arc::clone(&intake);
+            tasks.spawn(startup::introduce(
+                telegram.api().clone(),
+                config.startup_backoff,
+                move |me| intake.introduce(me),
+                cancel.clone(),
+            ));
+        }
         match config.mode {
             TelegramMode::Polling => {
                 let api = telegram.api().clone();
@@ -357,6 +378,7 @@ impl Gateway {
             tasks,
             health,
             reporter,
+            progress,
         })
     }
 
@@ -377,6 +399,7 @@ impl Gateway {
     pub async fn shutdown(mut self) {
         self.health.stop(&self.reporter).await;
         self.cancel.cancel();
+        self.progress.close();
         let drain = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(15), drain)
             .await

@@ -144,7 +144,7 @@ pub async fn long_poll(api: BotApi, intake: Arc<Intake>, cancel: CancellationTok
                 continue;
             };
             let body = serde_json::to_vec(&raw).unwrap_or_default();
-            let parsed = match inbound::parse_bytes(&body) {
+            let parsed = match inbound::parse_bytes(&body, intake.me()) {
                 Ok(p) => p,
                 Err(e) => {
                     warn!(error = %e, update_id = update_id.0, "an unreadable update; skipped");

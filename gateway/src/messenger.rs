@@ -30,6 +30,11 @@ pub enum MessengerError {
     Rejected(String),
     #[error("the file is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: u64, limit: u64 },
+    /// Telegram refused a photo we sent for what it is (its dimensions,
+    /// size or format), not for where it went: another form (a document,
+    /// text) can still get through. Permanent: sending it again cannot help.
+    #[error("Telegram refused the file: {0}")]
+    MediaRejected(String),
 }
 
 impl MessengerError {
@@ -42,13 +47,29 @@ impl MessengerError {
             Self::Unavailable(_) => "unavailable",
             Self::Rejected(_) => "rejected",
             Self::TooLarge { .. } => "too_large",
+            Self::MediaRejected(_) => "media_rejected",
         }
     }
 }
 
+/// Telegram's answers that refuse an upload for what it is. The texts are
+/// the Bot API's own (`Bad Request: PHOTO_INVALID_DIMENSIONS`, …); a 413 is
+/// an upload over the size limit.
+const MEDIA_REFUSALS: [&str; 5] = [
+    "PHOTO_INVALID_DIMENSIONS",
+    "IMAGE_PROCESS_FAILED",
+    "PHOTO_SAVE_FILE_INVALID",
+    "PHOTO_EXT_INVALID",
+    "Request Entity Too Large",
+];
+
 /// Telegram's error classes as the messenger's.
 pub fn classify(e: BotApiError) -> MessengerError {
+    let media_refused = matches!(e, BotApiError::Api { code: 413, .. })
+        || e.description()
+            .is_some_and(|d| MEDIA_REFUSALS.iter().any(|r| d.contains(r)));
     match e.class() {
+        ErrorClass::Permanent if media_refused => MessengerError::MediaRejected(e.to_string()),
         ErrorClass::Permanent
             if e.description()
                 .is_some_and(|d| d.contains("file is too big")) =>
@@ -83,16 +104,43 @@ pub trait Messenger: Send + Sync + 'static {
         caption: &str,
         reply_to: Option<i64>,
     ) -> Result<(), MessengerError>;
-    /// A courtesy message (the "processing" notice): queued without
-    /// waiting, and dropped rather than delaying answers.
-    async fn send_notice(&self, chat: ChatId, text: &str, reply_to: Option<i64>) {
-        if let Err(e) = self.send_text(chat, text, reply_to).await {
-            tracing::warn!(error = %e, "could not send a notice");
-        }
-    }
+    /// Sends a file as a document (no recompression) and waits (bounded).
+    async fn send_document(
+        &self,
+        chat: ChatId,
+        file: Document,
+        reply_to: Option<i64>,
+    ) -> Result<(), MessengerError>;
+    /// A courtesy message (the "still working" notice): dropped rather
+    /// than delaying answers. Its message id when it was sent.
+    async fn send_notice(&self, chat: ChatId, text: &str, reply_to: Option<i64>) -> Option<i64>;
+    /// Replaces the text of a message the bot sent.
+    async fn edit_text(
+        &self,
+        chat: ChatId,
+        message_id: i64,
+        text: &str,
+    ) -> Result<(), MessengerError>;
+    /// Removes a message the bot sent.
+    async fn delete(&self, chat: ChatId, message_id: i64) -> Result<(), MessengerError>;
+    /// Shows "sending photo…" in the chat for about five seconds (or until
+    /// the bot's next message). Best effort: a failure is only logged.
+    async fn show_progress(&self, chat: ChatId);
     /// Downloads a file the user sent, refusing files over `max_bytes`.
     async fn download(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError>;
 }
+
+/// A file to send as a document.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub bytes: Bytes,
+    pub file_name: &'static str,
+    pub mime: &'static str,
+    pub caption: String,
+}
+
+/// How long a chat action may take: it is only worth sending promptly.
+const CHAT_ACTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The Telegram adapter.
 #[derive(Clone)]
@@ -188,7 +236,7 @@ impl Messenger for TelegramMessenger {
             text: text.to_owned(),
             reply_to,
         };
-        self.outbox.send(chat, message).await
+        self.outbox.send(chat, message).await.map(drop)
     }
 
     async fn send_photo(
@@ -203,15 +251,67 @@ impl Messenger for TelegramMessenger {
             caption: caption.to_owned(),
             reply_to,
         };
-        self.outbox.send(chat, message).await
+        self.outbox.send(chat, message).await.map(drop)
     }
 
-    async fn send_notice(&self, chat: ChatId, text: &str, reply_to: Option<i64>) {
+    async fn send_document(
+        &self,
+        chat: ChatId,
+        file: Document,
+        reply_to: Option<i64>,
+    ) -> Result<(), MessengerError> {
+        let message = OutMessage::Document {
+            bytes: file.bytes,
+            file_name: file.file_name,
+            mime: file.mime,
+            caption: file.caption,
+            reply_to,
+        };
+        self.outbox.send(chat, message).await.map(drop)
+    }
+
+    async fn send_notice(&self, chat: ChatId, text: &str, reply_to: Option<i64>) -> Option<i64> {
         let message = OutMessage::Text {
             text: text.to_owned(),
             reply_to,
         };
-        self.outbox.notice(chat, message);
+        self.outbox.notice(chat, message).await
+    }
+
+    async fn edit_text(
+        &self,
+        chat: ChatId,
+        message_id: i64,
+        text: &str,
+    ) -> Result<(), MessengerError> {
+        let message = OutMessage::Edit {
+            message_id,
+            text: text.to_owned(),
+        };
+        self.outbox.send(chat, message).await.map(drop)
+    }
+
+    async fn delete(&self, chat: ChatId, message_id: i64) -> Result<(), MessengerError> {
+        self.outbox
+            .send(chat, OutMessage::Delete { message_id })
+            .await
+            .map(drop)
+    }
+
+    async fn show_progress(&self, chat: ChatId) {
+        // Beside the outbox, not through it: an action is not a message,
+        // and must never take a turn ahead of the chat's answer.
+        let span = bot_api_span(&tracing::Span::current(), "sendChatAction", Some(chat));
+        let params = json!({"chat_id": chat.0, "action": "upload_photo"});
+        let result = self
+            .api
+            .call::<serde_json::Value>("sendChatAction", &params, CHAT_ACTION_TIMEOUT)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = result {
+            record_error(&span, e.kind());
+            tracing::debug!(error = %e, chat_id = chat.0, "could not show the chat action");
+        }
     }
 
     async fn download(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError> {
@@ -224,5 +324,74 @@ impl Messenger for TelegramMessenger {
             record_error(&span, e.kind());
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16, description: &str, retry_after: Option<u64>) -> BotApiError {
+        BotApiError::Api {
+            method: "sendPhoto",
+            code,
+            description: description.to_owned(),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn telegram_refusing_a_photo_for_its_dimensions_or_size_is_permanent_and_says_so() {
+        for e in [
+            api(400, "Bad Request: PHOTO_INVALID_DIMENSIONS", None),
+            api(400, "Bad Request: IMAGE_PROCESS_FAILED", None),
+            api(413, "Request Entity Too Large", None),
+        ] {
+            let classified = classify(e);
+            assert!(
+                matches!(classified, MessengerError::MediaRejected(_)),
+                "{classified:?}"
+            );
+            assert!(!classified.is_retryable());
+        }
+    }
+
+    #[test]
+    fn other_bad_requests_and_blocked_chats_are_permanent_refusals() {
+        for e in [
+            api(400, "Bad Request: message is too long", None),
+            api(400, "Bad Request: chat not found", None),
+            api(403, "Forbidden: bot was blocked by the user", None),
+            api(400, "Bad Request: message to delete not found", None),
+        ] {
+            let classified = classify(e);
+            assert!(matches!(classified, MessengerError::Rejected(_)), "{classified:?}");
+            assert!(!classified.is_retryable());
+        }
+    }
+
+    #[test]
+    fn rate_limits_server_errors_and_network_failures_are_retried() {
+        for e in [
+            api(429, "Too Many Requests: retry after 5", Some(5)),
+            api(500, "Internal Server Error", None),
+            api(502, "Bad Gateway", None),
+            BotApiError::Network {
+                method: "sendPhoto",
+                message: "connection reset".into(),
+            },
+        ] {
+            let classified = classify(e);
+            assert!(classified.is_retryable(), "{classified:?}");
+        }
+    }
+
+    #[test]
+    fn a_download_over_the_bot_api_limit_is_too_large() {
+        let classified = classify(api(400, "Bad Request: file is too big", None));
+        assert!(
+            matches!(classified, MessengerError::TooLarge { .. }),
+            "{classified:?}"
+        );
     }
 }

@@ -79,6 +79,19 @@ pub enum OutMessage {
         caption: String,
         reply_to: Option<i64>,
     },
+    /// A file as a document (no recompression, up to 50 MB).
+    Document {
+        bytes: Bytes,
+        file_name: &'static str,
+        mime: &'static str,
+        caption: String,
+        reply_to: Option<i64>,
+    },
+    /// New text for a message the bot sent (the notice becoming an error).
+    Edit { message_id: i64, text: String },
+    /// Removes a message the bot sent (the notice, once answered). Queued
+    /// like a message so it never overtakes the answer before it.
+    Delete { message_id: i64 },
 }
 
 impl OutMessage {
@@ -86,9 +99,16 @@ impl OutMessage {
         match self {
             Self::Text { .. } => "sendMessage",
             Self::Photo { .. } => "sendPhoto",
+            Self::Document { .. } => "sendDocument",
+            Self::Edit { .. } => "editMessageText",
+            Self::Delete { .. } => "deleteMessage",
         }
     }
 }
+
+/// What a sent message is known by: its `message_id`, when the call
+/// returns a message.
+pub type Sent = Option<i64>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -96,7 +116,7 @@ enum Kind {
     Answer,
 }
 
-type Done = oneshot::Sender<Result<(), MessengerError>>;
+type Done = oneshot::Sender<Result<Sent, MessengerError>>;
 
 struct Entry {
     id: u64,
@@ -189,8 +209,26 @@ impl Outbox {
         self.inner.lock().queued
     }
 
-    /// Queues a droppable notice; never waits. Returns whether it was queued.
-    pub fn notice(&self, chat: ChatId, message: OutMessage) -> bool {
+    /// Queues a droppable notice and waits for it to be sent, dropped (too
+    /// long a wait, back-pressure) or refused: its message id when sent.
+    pub async fn notice(&self, chat: ChatId, message: OutMessage) -> Option<i64> {
+        let (tx, rx) = oneshot::channel();
+        if !self.queue_notice(chat, message, Some(tx)) {
+            return None;
+        }
+        match rx.await {
+            Ok(Ok(sent)) => sent,
+            Ok(Err(e)) => {
+                debug!(chat_id = chat.0, error = %e, "the notice was not sent");
+                None
+            }
+            // Dropped as stale.
+            Err(_) => None,
+        }
+    }
+
+    /// Queues a droppable notice without waiting. Returns whether it was queued.
+    fn queue_notice(&self, chat: ChatId, message: OutMessage, done: Option<Done>) -> bool {
         let config = &self.inner.config;
         {
             let mut state = self.inner.lock();
@@ -202,7 +240,7 @@ impl Outbox {
                 debug!(chat_id = chat.0, "outbox busy: the notice is not sent");
                 return false;
             }
-            state.push(chat, message, Kind::Notice, None);
+            state.push(chat, message, Kind::Notice, done);
         }
         self.ensure_started();
         self.inner.wake.notify_waiters();
@@ -213,7 +251,7 @@ impl Outbox {
     /// Queues an answer and waits until it is sent, refused, or the wait
     /// (`answer_wait`) is over; in that last case it is taken back out of
     /// the queue unless a send is already under way, which is awaited.
-    pub async fn send(&self, chat: ChatId, message: OutMessage) -> Result<(), MessengerError> {
+    pub async fn send(&self, chat: ChatId, message: OutMessage) -> Result<Sent, MessengerError> {
         let (tx, mut rx) = oneshot::channel();
         let id = self
             .inner
@@ -428,7 +466,7 @@ impl Inner {
 }
 
 enum Outcome {
-    Finished(Result<(), MessengerError>),
+    Finished(Result<Sent, MessengerError>),
     Again(Instant),
 }
 
@@ -501,8 +539,9 @@ async fn send_one(inner: &Inner, entry: &mut Entry) -> Outcome {
     )
     .instrument(span.clone())
     .await;
-    let Err(e) = result else {
-        return Outcome::Finished(Ok(()));
+    let e = match result {
+        Ok(sent) => return Outcome::Finished(Ok(sent)),
+        Err(e) => e,
     };
     record_error(&span, e.kind());
     let config = &inner.config;
@@ -514,7 +553,7 @@ async fn send_one(inner: &Inner, entry: &mut Entry) -> Outcome {
             entry.rate_limited += 1;
             if entry.kind == Kind::Notice && now + after > notice_expires {
                 DROPPED.inc(&["notice", "stale"]);
-                return Outcome::Finished(Ok(()));
+                return Outcome::Finished(Ok(None));
             }
             if entry.rate_limited > config.max_rate_limited {
                 return Outcome::Finished(Err(MessengerError::Unavailable(e.to_string())));
@@ -537,7 +576,7 @@ async fn send_one(inner: &Inner, entry: &mut Entry) -> Outcome {
             warn!(parent: &span, error = %e, attempt = attempts, "Telegram send failed; retrying");
             Outcome::Again(now + Duration::from_millis(500 * u64::from(attempts)))
         }
-        ErrorClass::Permanent => Outcome::Finished(Err(MessengerError::Rejected(e.to_string()))),
+        ErrorClass::Permanent => Outcome::Finished(Err(crate::messenger::classify(e))),
     }
 }
 
@@ -548,43 +587,77 @@ fn reply_parameters(reply_to: Option<i64>) -> Option<Value> {
     })
 }
 
+/// The `message_id` of a Bot API answer that is a `Message`.
+fn message_id(answer: &Value) -> Sent {
+    answer.get("message_id").and_then(Value::as_i64)
+}
+
 async fn call(
     api: &BotApi,
     chat: ChatId,
     message: &OutMessage,
     timeout: Duration,
-) -> Result<(), BotApiError> {
-    match message {
+) -> Result<Sent, BotApiError> {
+    let method = message.method();
+    let (caption, reply_to, upload) = match message {
         OutMessage::Text { text, reply_to } => {
             let mut params = json!({"chat_id": chat.0, "text": text});
             if let Some(rp) = reply_parameters(*reply_to) {
                 params["reply_parameters"] = rp;
             }
-            api.call::<Value>("sendMessage", &params, timeout)
-                .await
-                .map(drop)
+            let answer = api.call::<Value>(method, &params, timeout).await?;
+            return Ok(message_id(&answer));
+        }
+        OutMessage::Edit { message_id, text } => {
+            let params = json!({"chat_id": chat.0, "message_id": message_id, "text": text});
+            api.call::<Value>(method, &params, timeout).await?;
+            return Ok(Some(*message_id));
+        }
+        OutMessage::Delete { message_id } => {
+            let params = json!({"chat_id": chat.0, "message_id": message_id});
+            api.call::<Value>(method, &params, timeout).await?;
+            return Ok(None);
         }
         OutMessage::Photo {
             jpeg,
             caption,
             reply_to,
-        } => {
-            let mut params = vec![
-                ("chat_id", chat.0.to_string()),
-                ("caption", caption.clone()),
-            ];
-            if let Some(rp) = reply_parameters(*reply_to) {
-                params.push(("reply_parameters", rp.to_string()));
-            }
-            let upload = Upload {
+        } => (
+            caption,
+            reply_to,
+            Upload {
                 field: "photo",
                 file_name: "detections.jpg",
                 mime: "image/jpeg",
                 bytes: jpeg.clone(),
-            };
-            api.call_multipart::<Value>("sendPhoto", &params, upload, timeout)
-                .await
-                .map(drop)
-        }
+            },
+        ),
+        OutMessage::Document {
+            bytes,
+            file_name,
+            mime,
+            caption,
+            reply_to,
+        } => (
+            caption,
+            reply_to,
+            Upload {
+                field: "document",
+                file_name,
+                mime,
+                bytes: bytes.clone(),
+            },
+        ),
+    };
+    let mut params = vec![
+        ("chat_id", chat.0.to_string()),
+        ("caption", caption.clone()),
+    ];
+    if let Some(rp) = reply_parameters(*reply_to) {
+        params.push(("reply_parameters", rp.to_string()));
     }
+    let answer = api
+        .call_multipart::<Value>(method, &params, upload, timeout)
+        .await?;
+    Ok(message_id(&answer))
 }

@@ -22,6 +22,7 @@ use polybot_storage::{Backends, Claim, ClaimKey, LeaseId, StorageError};
 use tracing::{info, warn};
 
 use crate::messenger::{Messenger, MessengerError};
+use crate::progress::Progress;
 
 /// One term of a reply lease; renewed every third of it while the send runs.
 pub const REPLY_LEASE: Duration = Duration::from_secs(30);
@@ -65,6 +66,7 @@ pub struct Replier {
     messenger: Arc<dyn Messenger>,
     lease: Duration,
     timeout: Duration,
+    progress: Option<Progress>,
 }
 
 impl Replier {
@@ -74,7 +76,14 @@ impl Replier {
             messenger,
             lease: REPLY_LEASE,
             timeout: REPLY_TIMEOUT,
+            progress: None,
         }
+    }
+
+    /// Stops the progress this gateway shows for a job once it is answered.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// Other lease term and reply deadline (tests use short ones).
@@ -109,13 +118,15 @@ impl Replier {
             .await
             .unwrap_or(Err(ReplyError::TimedOut(self.timeout)));
         match sent {
-            Ok(()) => {
+            Ok(kept) => {
                 self.finish(key).await;
+                self.tidy(report, kept).await;
                 Ok(Replied::Sent)
             }
             Err(ReplyError::Messenger(MessengerError::Rejected(reason))) => {
                 warn!(%reason, "Telegram refused the reply; giving up on this chat");
                 self.finish(key).await;
+                self.tidy(report, None).await;
                 Ok(Replied::Undeliverable)
             }
             Err(e) => {
@@ -151,40 +162,109 @@ impl Replier {
         }
     }
 
-    async fn send(&self, report: &Report) -> Result<(), ReplyError> {
-        let chat = report.chat_id;
+    /// After the answer: progress stops, and the notice (unless it became
+    /// the answer, `kept`) is removed. Best effort.
+    async fn tidy(&self, report: &Report, kept: Option<i64>) {
+        if let Some(progress) = &self.progress {
+            progress.answered(report.prediction_id);
+        }
+        match self.backends.table.close_notice(report.prediction_id).await {
+            Ok(Some(notice)) if Some(notice) != kept => {
+                if let Err(e) = self.messenger.delete(report.chat_id, notice).await {
+                    warn!(error = %e, notice, "could not remove the notice");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "could not close the notice; it may stay in the chat"),
+        }
+    }
+
+    /// A failure's text: the notice, if one is in the chat, becomes it
+    /// (returned, so it is kept); otherwise it is a new message.
+    async fn send_failure(&self, report: &Report, text: &str) -> Result<Option<i64>, ReplyError> {
+        let notice = match self.backends.table.notice(report.prediction_id).await {
+            Ok(notice) => notice,
+            Err(e) => {
+                warn!(error = %e, "could not read the notice; answering with a new message");
+                None
+            }
+        };
+        if let Some(notice) = notice {
+            match self.messenger.edit_text(report.chat_id, notice, text).await {
+                Ok(()) => return Ok(Some(notice)),
+                // The notice is gone (deleted by the user): answer anew.
+                Err(MessengerError::Rejected(reason)) => {
+                    info!(%reason, "the notice could not be edited; answering with a new message")
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.messenger
+            .send_text(report.chat_id, text, report.reply_to_message_id)
+            .await?;
+        Ok(None)
+    }
+
+    async fn send(&self, report: &Report) -> Result<Option<i64>, ReplyError> {
         match &report.outcome {
             Outcome::Success(summary) => {
-                let annotated = self.annotated_image(summary).await?;
-                let caption = summary.counts_text();
-                info!(objects = summary.labels.len(), %caption, "replying with detections");
-                self.messenger
-                    .send_photo(chat, annotated, &caption, report.reply_to_message_id)
-                    .await?;
+                info!(objects = summary.labels.len(), "replying with detections");
+                self.send_result(report, summary).await?;
             }
             Outcome::Failure { kind, detail } => {
                 if let Some(summary) = self.stored_success(report.prediction_id, *kind).await? {
                     // The prediction succeeded (an earlier run stored it): that
                     // is the answer, not the failure.
                     info!(kind = kind.as_str(), %detail, "the prediction succeeded after all; replying with its result");
-                    let annotated = self.annotated_image(&summary).await?;
-                    self.messenger
-                        .send_photo(
-                            chat,
-                            annotated,
-                            &summary.counts_text(),
-                            report.reply_to_message_id,
-                        )
-                        .await?;
-                    return Ok(());
+                    self.send_result(report, &summary).await?;
+                    return Ok(None);
                 }
                 info!(kind = kind.as_str(), %detail, "replying with a failure");
-                self.messenger
-                    .send_text(chat, kind.user_message(), report.reply_to_message_id)
-                    .await?;
+                return self.send_failure(report, kind.user_message()).await;
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// The counts and the annotated photo. A photo Telegram refuses for
+    /// what it is (dimensions past its limits, say) goes as a document
+    /// instead, and if that is refused too, the counts go as text: the user
+    /// always gets the answer, once.
+    async fn send_result(&self, report: &Report, summary: &PredictionSummary) -> Result<(), ReplyError> {
+        let chat = report.chat_id;
+        let annotated = self.annotated_image(summary).await?;
+        let caption = summary.counts_text();
+        let refused = match self
+            .messenger
+            .send_photo(chat, annotated.clone(), &caption, report.reply_to_message_id)
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(MessengerError::MediaRejected(reason)) => reason,
+            Err(e) => return Err(e.into()),
+        };
+        warn!(%refused, "Telegram refused the annotated photo; sending it as a document");
+        let document = crate::messenger::Document {
+            bytes: annotated,
+            file_name: "detections.jpg",
+            mime: "image/jpeg",
+            caption: caption.clone(),
+        };
+        match self
+            .messenger
+            .send_document(chat, document, report.reply_to_message_id)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(MessengerError::MediaRejected(reason)) => {
+                warn!(%reason, "Telegram refused the document too; sending the counts as text");
+                self.messenger
+                    .send_text(chat, &caption, report.reply_to_message_id)
+                    .await
+                    .map_err(Into::into)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Records the failure unless the prediction succeeded, and returns the
@@ -213,7 +293,7 @@ impl Replier {
 }
 
 /// The renewal loop never ends on its own; this documents that in the type.
-fn unreachable_renewal() -> Result<(), ReplyError> {
+fn unreachable_renewal<T>() -> Result<T, ReplyError> {
     Err(ReplyError::TimedOut(Duration::ZERO))
 }
 
@@ -295,6 +375,29 @@ mod tests {
         ) -> Result<(), MessengerError> {
             self.pass(format!("photo: {caption}")).await
         }
+        async fn send_document(
+            &self,
+            _chat: ChatId,
+            file: crate::messenger::Document,
+            _reply_to: Option<i64>,
+        ) -> Result<(), MessengerError> {
+            self.pass(format!("document: {}", file.caption)).await
+        }
+        async fn send_notice(&self, _chat: ChatId, _text: &str, _reply_to: Option<i64>) -> Option<i64> {
+            None
+        }
+        async fn edit_text(
+            &self,
+            _chat: ChatId,
+            message_id: i64,
+            text: &str,
+        ) -> Result<(), MessengerError> {
+            self.pass(format!("edit {message_id}: {text}")).await
+        }
+        async fn delete(&self, _chat: ChatId, message_id: i64) -> Result<(), MessengerError> {
+            self.pass(format!("delete {message_id}")).await
+        }
+        async fn show_progress(&self, _chat: ChatId) {}
         async fn download(&self, _file_id: &str, _max: u64) -> Result<Bytes, MessengerError> {
             Err(MessengerError::Rejected("not in these tests".into()))
         }

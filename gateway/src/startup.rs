@@ -1,7 +1,10 @@
-//! Telegram calls at start-up (`getMe`, `setWebhook`): a 429, a 5xx or a
-//! network error is waited out with backoff (a 429 for its `retry_after`)
-//! instead of ending the process; only Telegram's 4xx refusals are final.
-//! The gateway reports ready only once the webhook is registered.
+//! Telegram calls at start-up (`getMe`, `setWebhook`, `setMyCommands`): a
+//! 429, a 5xx or a network error is waited out with backoff (a 429 for its
+//! `retry_after`) instead of ending the process; only Telegram's 4xx
+//! refusals are final. The gateway reports ready only once the webhook is
+//! registered. The bot's username and its command menu are learned and set
+//! in the background: until then, only group messages wait (they are
+//! delivered again), private chats are served at once.
 
 use polybot_domain::BotId;
 use secrecy::{ExposeSecret, SecretString};
@@ -11,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::botapi::{BotApi, BotApiError, CALL_TIMEOUT, ErrorClass};
+use crate::inbound::BotUsername;
 use crate::health::Health;
 use crate::supervise::Backoff;
 
@@ -91,6 +95,100 @@ pub async fn register_webhook(
                 None => {
                     error!(error = %e, %hook, "Telegram refused the webhook; the gateway stays not ready");
                     return;
+                }
+            },
+        }
+    }
+}
+
+/// The command menu: what users see when they type `/` (private chats),
+/// and the shorter one for groups, where the bot is asked by name.
+pub fn command_menus() -> [(serde_json::Value, serde_json::Value); 2] {
+    let private = json!([
+        {"command": "start", "description": "What this bot does"},
+        {"command": "help", "description": "Everything it can do, with examples"},
+        {"command": "detect", "description": "Find objects: send it as a photo's caption"},
+    ]);
+    let group = json!([
+        {"command": "detect", "description": "Find objects: a photo's caption, or a reply to a photo"},
+        {"command": "help", "description": "What this bot can do"},
+    ]);
+    [
+        (json!({"type": "all_private_chats"}), private),
+        (json!({"type": "all_group_chats"}), group),
+    ]
+}
+
+/// Learns the bot's username (`getMe`) and hands it to `learned`, then
+/// sets the command menus; each retried with backoff until it succeeds,
+/// Telegram refuses it for good, or the gateway stops.
+pub async fn introduce(
+    api: BotApi,
+    backoff: Backoff,
+    learned: impl FnOnce(BotUsername),
+    cancel: CancellationToken,
+) {
+    #[derive(Deserialize)]
+    struct Me {
+        username: Option<String>,
+    }
+    let Some(me) = retry(&api, "getMe", &json!({}), backoff, &cancel).await else {
+        return;
+    };
+    match serde_json::from_value::<Me>(me)
+        .ok()
+        .and_then(|me| me.username)
+        .as_deref()
+        .and_then(BotUsername::parse)
+    {
+        Some(username) => {
+            info!(%username, "the bot's username");
+            learned(username);
+        }
+        None => error!("getMe gave no usable username; group messages will wait"),
+    }
+    for (scope, commands) in command_menus() {
+        let params = json!({"scope": scope, "commands": commands});
+        if retry(&api, "setMyCommands", &params, backoff, &cancel)
+            .await
+            .is_some()
+        {
+            info!(scope = %scope["type"], "command menu set");
+        }
+    }
+}
+
+/// One start-up call, retried while retrying can help; `None` when it was
+/// refused for good (logged) or the gateway stopped.
+async fn retry(
+    api: &BotApi,
+    method: &'static str,
+    params: &serde_json::Value,
+    backoff: Backoff,
+    cancel: &CancellationToken,
+) -> Option<serde_json::Value> {
+    let mut pause = backoff.initial;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return None,
+            r = api.call::<serde_json::Value>(method, params, CALL_TIMEOUT) => r,
+        };
+        match result {
+            Ok(answer) => return Some(answer),
+            Err(e) => match pause_after(&e, pause) {
+                Some(wait) => {
+                    warn!(error = %e, attempt, retry_in_ms = wait.as_millis() as u64, "{method} failed; retrying");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return None,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    pause = (pause * 2).min(backoff.max);
+                }
+                None => {
+                    error!(error = %e, "Telegram refused {method}");
+                    return None;
                 }
             },
         }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use polybot_domain::{ChatId, FailureKind, Job, PredictionId, PredictionRecord, PredictionSummary};
-use polybot_gateway::intake::{PROCESSING_TEXT, RetryBudget};
+use polybot_gateway::intake::RetryBudget;
+use polybot_gateway::progress::NOTICE_TEXT as PROCESSING_TEXT;
 use polybot_gateway::messenger::TelegramMessenger;
 use polybot_gateway::secret::WebhookSecret;
 use polybot_gateway::supervise::Backoff;
@@ -316,6 +317,19 @@ impl PredictionTable for LostFinish {
         duration: Duration,
     ) -> polybot_storage::Result<bool> {
         self.inner.renew(key, lease, duration).await
+    }
+    async fn attach_notice(
+        &self,
+        id: PredictionId,
+        message_id: i64,
+    ) -> polybot_storage::Result<bool> {
+        self.inner.attach_notice(id, message_id).await
+    }
+    async fn notice(&self, id: PredictionId) -> polybot_storage::Result<Option<i64>> {
+        self.inner.notice(id).await
+    }
+    async fn close_notice(&self, id: PredictionId) -> polybot_storage::Result<Option<i64>> {
+        self.inner.close_notice(id).await
     }
     async fn check(&self) -> polybot_storage::Result<()> {
         self.inner.check().await

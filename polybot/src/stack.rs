@@ -39,6 +39,8 @@ pub struct StackOptions {
     pub results_credentials: ResultsCredentials,
     /// How long one job may take before it ends as a failure.
     pub job_timeout: Duration,
+    /// When a chat gets the written "still working" notice.
+    pub notice_after: Duration,
 }
 
 impl StackOptions {
@@ -55,6 +57,7 @@ impl StackOptions {
             reporter_interval: Some(Duration::from_secs(30)),
             results_credentials: ResultsCredentials::generate(),
             job_timeout: polybot_detector::worker::DEFAULT_JOB_TIMEOUT,
+            notice_after: polybot_gateway::progress::ProgressConfig::DEFAULT_NOTICE_AFTER,
         }
     }
 }
@@ -96,6 +99,10 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
             public_url: Some(public_url),
             dead_letter_wait: opts.poll_wait,
             results_credentials: opts.results_credentials.clone(),
+            progress: polybot_gateway::progress::ProgressConfig {
+                notice_after: opts.notice_after,
+                ..Default::default()
+            },
             ..GatewayConfig::default()
         },
         http_listener,

@@ -43,6 +43,9 @@ impl Stack {
         opts.poll_wait = Duration::from_millis(500);
         opts.reporter_interval = None;
         opts.lanes = 1;
+        // The notice at once, as a slow answer gets it: most tests here
+        // check it is there, and then removed.
+        opts.notice_after = Duration::ZERO;
         tweak(&mut opts);
         let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
         let mesh = start_mesh(&emulator.base_url(), emulator.token(), &opts)
@@ -570,18 +573,22 @@ async fn a_job_queued_before_a_restart_is_finished_after_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_past_its_limit_ends_as_a_failure_the_user_is_told_about_once() {
     // A limit no detection can meet: every job runs past it.
-    let s = Stack::start_with(|o| o.job_timeout = Duration::from_millis(1)).await;
+    let s = Stack::start_with(|o| {
+        o.job_timeout = Duration::from_millis(1);
+        o.notice_after = Duration::from_secs(600);
+    })
+    .await;
     let chat = 7020;
     s.client
         .send_user_photo(chat, photo("bus.jpg"), &UserMessageOptions::default())
         .await
         .expect("send");
-    let m = s.wait(chat, 2).await;
+    let m = s.wait(chat, 1).await;
     assert!(
-        text(&m[1]).starts_with("Sorry, something went wrong on my side"),
+        text(&m[0]).starts_with("Sorry, something went wrong on my side"),
         "{m:#?}"
     );
-    s.assert_stays_at(chat, 2).await;
+    s.assert_stays_at(chat, 1).await;
     // The job is over: not left invisible by the heartbeat, not retried.
     let backends = &s.mesh().backends;
     let jobs = backends.jobs.stats().await.expect("stats");
@@ -599,5 +606,174 @@ async fn a_job_past_its_limit_ends_as_a_failure_the_user_is_told_about_once() {
         records[0].failure,
         Some(polybot_domain::FailureKind::GaveUp)
     );
+    s.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Etiquette: progress, groups, commands.
+
+/// The emulator's bot, as `getMe` names it.
+const BOT: &str = "polybot_test_bot";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fast_answer_comes_alone_after_the_sending_photo_status() {
+    let s = Stack::start_with(|o| o.notice_after = Duration::from_secs(600)).await;
+    let chat = 7101;
+    let sent = s
+        .client
+        .send_user_photo(chat, photo("zidane.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let m = s.wait(chat, 1).await;
+    assert_eq!(m[0].kind, SentKind::Photo, "{m:#?}");
+    assert_eq!(caption(&m[0]), "person ×2, tie ×1");
+    assert_eq!(m[0].reply_to_message_id, sent.message_id);
+    let actions = s.client.chat_actions(chat).await.expect("actions");
+    assert!(
+        actions.iter().any(|a| a.action == "upload_photo"),
+        "the chat showed the bot at work: {actions:?}"
+    );
+    s.assert_stays_at(chat, 1).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notice_is_removed_when_the_answer_arrives_even_from_a_restarted_gateway() {
+    let mut s = Stack::start_with(|o| {
+        o.detector = false;
+        o.notice_after = Duration::from_millis(200);
+    })
+    .await;
+    let chat = 7102;
+    s.client
+        .send_user_photo(chat, photo("zidane.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let m = s.wait(chat, 1).await;
+    assert!(text(&m[0]).contains("Looking for objects"), "{m:#?}");
+    assert!(!m[0].deleted);
+    // The gateway that sent the notice is gone; the new one answers.
+    s.restart(|o| o.detector = true).await;
+    let m = s.wait(chat, 2).await;
+    assert_eq!(caption(&m[1]), "person ×2, tie ×1");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let m = s.client.messages(chat).await.expect("messages");
+        if m[0].deleted {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the notice stayed: {m:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.assert_stays_at(chat, 2).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_job_turns_its_notice_into_the_error_message() {
+    let mut s = Stack::start_with(|o| o.detector = false).await;
+    let chat = 7103;
+    s.client
+        .send_user_photo(chat, photo("bus.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let m = s.wait(chat, 1).await;
+    assert!(text(&m[0]).contains("Looking for objects"), "{m:#?}");
+    // A limit no detection can meet: the job fails once a detector runs.
+    s.restart(|o| {
+        o.detector = true;
+        o.job_timeout = Duration::from_millis(1);
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let m = loop {
+        let m = s.client.messages(chat).await.expect("messages");
+        if text(&m[0]).starts_with("Sorry") {
+            break m;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no failure: {m:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(m.len(), 1, "one message, edited: {m:#?}");
+    assert!(
+        m[0].previous_versions
+            .iter()
+            .any(|v| v.contains("Looking for objects")),
+        "{m:#?}"
+    );
+    s.assert_stays_at(chat, 1).await;
+    s.stop().await;
+}
+
+/// Sends a text from a user, optionally as a reply.
+async fn user_text(s: &Stack, chat: i64, text: &str, reply_to: Option<i64>) -> Option<i64> {
+    let opts = UserMessageOptions {
+        reply_to_message_id: reply_to,
+        ..Default::default()
+    };
+    s.client
+        .send_user_text_with(chat, text, &opts)
+        .await
+        .expect("send")
+        .message_id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_group_only_photos_addressed_to_the_bot_are_answered() {
+    let s = Stack::start_with(|o| o.notice_after = Duration::from_secs(600)).await;
+    let group = -5001;
+    // Chatter: a text, a photo, someone else's command. No answer at all.
+    user_text(&s, group, "nice weather today", None).await;
+    let plain = s
+        .client
+        .send_user_photo(group, photo("zidane.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send")
+        .message_id;
+    user_text(&s, group, "/weather@other_bot", None).await;
+    // Addressed: a captioned command, and a command replying to a photo.
+    let captioned = s
+        .client
+        .send_user_photo(
+            group,
+            photo("bus.jpg"),
+            &UserMessageOptions {
+                caption: Some(format!("/detect@{BOT}")),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("send")
+        .message_id;
+    let m = s.wait(group, 1).await;
+    assert_eq!(m[0].reply_to_message_id, captioned, "{m:#?}");
+    assert!(caption(&m[0]).contains("bus ×1"), "{m:#?}");
+    let reply = user_text(&s, group, &format!("/detect@{BOT}"), plain).await;
+    let m = s.wait(group, 2).await;
+    assert_eq!(m[1].kind, SentKind::Photo, "{m:#?}");
+    assert_eq!(m[1].reply_to_message_id, reply, "it quotes the request");
+    assert_eq!(caption(&m[1]), "person ×2, tie ×1", "the replied-to photo");
+    s.assert_stays_at(group, 2).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_greets_and_help_lists_the_actions_with_examples() {
+    let s = Stack::start().await;
+    let chat = 7104;
+    user_text(&s, chat, "/start", None).await;
+    let m = s.wait(chat, 1).await;
+    assert!(text(&m[0]).starts_with("Hi!"), "{m:#?}");
+    user_text(&s, chat, "/help", None).await;
+    let m = s.wait(chat, 2).await;
+    assert_ne!(text(&m[0]), text(&m[1]), "/start and /help differ");
+    assert!(text(&m[1]).contains(&format!("/detect@{BOT}")), "{m:#?}");
+    // In a group, /help is answered; a bare /detect without a photo gets a hint.
+    let group = -5002;
+    user_text(&s, group, &format!("/help@{BOT}"), None).await;
+    user_text(&s, group, "/detect", None).await;
+    let m = s.wait(group, 2).await;
+    assert!(text(&m[0]).contains("Send me a photo"), "{m:#?}");
+    assert!(text(&m[1]).contains("reply"), "{m:#?}");
     s.stop().await;
 }

@@ -228,7 +228,7 @@ pub const TABLE: &[Need] = &[
         "dynamodb:GetItem",
         "dynamodb:GetItem",
         Table,
-        "DynamoTable::get: Results GetPrediction",
+        "DynamoTable::get/notice: Results GetPrediction, the notice to edit",
     ),
     need(
         Gateway,
@@ -236,7 +236,7 @@ pub const TABLE: &[Need] = &[
         "dynamodb:UpdateItem",
         "dynamodb:UpdateItem",
         Table,
-        "DynamoTable::claim/finish/save_failure: leases and results",
+        "DynamoTable::claim/finish/save_failure/attach_notice/close_notice: leases, results, notices",
     ),
     need(
         Gateway,

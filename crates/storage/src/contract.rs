@@ -798,6 +798,62 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
         claim(table, abandoned, lease).await,
         "a claim after the holder released",
     );
+
+    notices(table).await;
+}
+
+/// The notice protocol: whichever of the notice and the answer comes second
+/// cleans up, so a notice never outlives its answer.
+async fn notices(table: &dyn PredictionTable) {
+    let early = PredictionId::new();
+    assert_eq!(
+        table.notice(early).await.expect("table: notice"),
+        None,
+        "table: a prediction starts without a notice"
+    );
+    assert!(
+        table
+            .attach_notice(early, 41)
+            .await
+            .expect("table: attach_notice"),
+        "table: a notice attaches before the answer"
+    );
+    assert_eq!(table.notice(early).await.expect("table: notice"), Some(41));
+    assert_eq!(
+        table
+            .close_notice(early)
+            .await
+            .expect("table: close_notice"),
+        Some(41),
+        "table: closing returns the attached notice for removal"
+    );
+    assert_eq!(
+        table.close_notice(early).await.expect("table: close again"),
+        Some(41),
+        "table: closing twice returns the same notice (a retried reply)"
+    );
+    assert!(
+        !table
+            .attach_notice(early, 42)
+            .await
+            .expect("table: late attach"),
+        "table: a notice after the answer must not attach"
+    );
+    assert_eq!(table.notice(early).await.expect("table: notice"), Some(41));
+
+    let fast = PredictionId::new();
+    assert_eq!(
+        table.close_notice(fast).await.expect("table: close_notice"),
+        None,
+        "table: an answer with no notice has nothing to remove"
+    );
+    assert!(
+        !table
+            .attach_notice(fast, 7)
+            .await
+            .expect("table: late attach"),
+        "table: a notice sent after a fast answer must be removed by its sender"
+    );
 }
 
 fn pending(chat: ChatId, created_at: f64) -> PredictionRecord {

@@ -236,6 +236,18 @@ pub trait PredictionTable: Send + Sync + 'static {
     /// (it expired and someone else claimed the work, or it was finished).
     async fn renew(&self, key: ClaimKey, lease: LeaseId, duration: Duration) -> Result<bool>;
 
+    /// Attaches the chat's "still working" notice to a prediction, unless
+    /// its answer was already sent ([`PredictionTable::close_notice`]):
+    /// `false` means the caller must remove the notice itself. Together the
+    /// two make sure a notice never outlives its answer, whichever of them
+    /// comes second and on whichever gateway.
+    async fn attach_notice(&self, id: PredictionId, message_id: i64) -> Result<bool>;
+    /// The notice attached to a prediction, if any (a strongly consistent read).
+    async fn notice(&self, id: PredictionId) -> Result<Option<i64>>;
+    /// Records that the prediction's answer was sent, and returns the notice
+    /// attached until then for the caller to remove. Idempotent.
+    async fn close_notice(&self, id: PredictionId) -> Result<Option<i64>>;
+
     /// Readiness: the table answers.
     async fn check(&self) -> Result<()>;
 }

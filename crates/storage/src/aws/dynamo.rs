@@ -7,6 +7,7 @@
 //! | `prediction#<uuid>` | `prediction_id` (S), `chat_id` (N), `status` (S: pending, succeeded, failed), `original_key` (S), `summary` (S, the summary as JSON, once stored), `failure` (S, the failure kind), `created_at`, `updated_at` (N, epoch seconds), `time` (N, = `created_at`, the GSI's sort key), `expires_at` (N) |
 //! | `update#<update_id>` | `done` (BOOL), `lease_until` (N), `expires_at` (N, epoch seconds: the TTL attribute) |
 //! | `reply#<uuid>` | `done` (BOOL), `lease_until` (N), `expires_at` (N) |
+//! | `notice#<uuid>` | `message_id` (N, the chat's "still working" notice), `answered` (BOOL), `expires_at` (N) |
 //!
 //! The GSI `chat_id-time-index` (hash `chat_id` N, range `time` N) serves
 //! `list_by_chat`; only prediction items carry those attributes, so claim
@@ -74,6 +75,17 @@ pub fn claim_pk(key: ClaimKey) -> String {
         ClaimKey::Update(bot, u) => format!("update#{bot}#{u}"),
         ClaimKey::Reply(p) => format!("reply#{p}"),
     }
+}
+
+/// The hash key of a prediction's notice item.
+pub fn notice_pk(id: PredictionId) -> String {
+    format!("notice#{id}")
+}
+
+fn message_id_of(item: Option<&Item>) -> Option<i64> {
+    item.and_then(|i| i.get("message_id"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -510,6 +522,50 @@ impl PredictionTable for DynamoTable {
             Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(self.err("UpdateItem", &pk)(e)),
         }
+    }
+
+    async fn attach_notice(&self, id: PredictionId, message_id: i64) -> Result<bool> {
+        let pk = notice_pk(id);
+        let expires = (now_epoch() + RECORD_RETENTION.as_secs_f64()).ceil() as i64;
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .update_expression("SET message_id = :m, expires_at = :expires")
+            .condition_expression("attribute_not_exists(answered) OR answered = :false")
+            .expression_attribute_values(":m", n(message_id))
+            .expression_attribute_values(":expires", n(expires))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.err("UpdateItem", &pk)(e)),
+        }
+    }
+
+    async fn notice(&self, id: PredictionId) -> Result<Option<i64>> {
+        Ok(message_id_of(self.get_item(&notice_pk(id)).await?.as_ref()))
+    }
+
+    async fn close_notice(&self, id: PredictionId) -> Result<Option<i64>> {
+        let pk = notice_pk(id);
+        let expires = (now_epoch() + RECORD_RETENTION.as_secs_f64()).ceil() as i64;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .update_expression("SET answered = :true, expires_at = :expires")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":expires", n(expires))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(self.err("UpdateItem", &pk))?;
+        Ok(message_id_of(out.attributes.as_ref()))
     }
 
     async fn check(&self) -> Result<()> {

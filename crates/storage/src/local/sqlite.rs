@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS claims (
     holder     TEXT                  -- the lease's LeaseId (schema 2)
 );
 CREATE INDEX IF NOT EXISTS claims_expiry ON claims (expires_at);
+CREATE TABLE IF NOT EXISTS notices (
+    prediction_id TEXT    PRIMARY KEY,
+    message_id    INTEGER,           -- the notice, once sent
+    answered      INTEGER NOT NULL DEFAULT 0,
+    expires_at    INTEGER NOT NULL   -- when the row is forgotten
+);
 ";
 
 /// What the error messages call this backend.

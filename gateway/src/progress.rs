@@ -1,0 +1,216 @@
+//! What the user sees while a job is worked on.
+//!
+//! - **At once:** Telegram's "sending photo…" chat action, repeated every
+//!   few seconds (Telegram shows one for five) until the answer.
+//! - **Only when slow:** a written notice, when no answer came within
+//!   [`ProgressConfig::notice_after`]. A fast answer comes alone, and is
+//!   not queued behind a notice in its chat.
+//! - **Never outliving the job:** the notice is attached to the prediction
+//!   in the shared table; the reply (on whichever gateway) removes it, or
+//!   turns it into the error message. Whichever of the two comes second
+//!   cleans up ([`polybot_storage::PredictionTable::attach_notice`]).
+//!
+//! All of it is best effort: a lost chat action or notice never delays or
+//! changes the answer. A gateway that restarts stops showing progress for
+//! its jobs; their notices are still removed by the reply.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use polybot_domain::{ChatId, PredictionId, PredictionStatus};
+use polybot_storage::PredictionTable;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, warn};
+
+use crate::messenger::Messenger;
+
+/// The notice shown when an answer is slow.
+pub const NOTICE_TEXT: &str =
+    "Looking for objects in your photo\u{2026} it\u{2019}s taking a little longer than usual.";
+
+/// When progress is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgressConfig {
+    /// A written notice goes out when no answer came within this long.
+    pub notice_after: Duration,
+    /// The chat action is repeated this often (Telegram shows one for 5 s).
+    pub action_every: Duration,
+    /// Progress stops after this long whatever happens (the job's own
+    /// deadline answers the user long before).
+    pub give_up_after: Duration,
+}
+
+impl ProgressConfig {
+    /// Long enough that a usual answer (well under a second) comes alone.
+    pub const DEFAULT_NOTICE_AFTER: Duration = Duration::from_secs(2);
+}
+
+impl Default for ProgressConfig {
+    fn default() -> Self {
+        Self {
+            notice_after: Self::DEFAULT_NOTICE_AFTER,
+            action_every: Duration::from_secs(4),
+            give_up_after: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// One job's progress to show.
+#[derive(Debug, Clone, Copy)]
+pub struct Job {
+    pub prediction: PredictionId,
+    pub chat: ChatId,
+    /// The user's message, which the notice quotes.
+    pub reply_to: i64,
+}
+
+/// Shows progress for the jobs this gateway queued. Cheap to clone.
+#[derive(Clone)]
+pub struct Progress {
+    messenger: Arc<dyn Messenger>,
+    table: Arc<dyn PredictionTable>,
+    config: ProgressConfig,
+    /// Each job's stop signal, with a number that tells apart a job
+    /// tracked again (a redelivered update) from the earlier tracking.
+    active: Arc<Mutex<HashMap<PredictionId, (u64, CancellationToken)>>>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+    shutdown: CancellationToken,
+}
+
+impl Progress {
+    pub fn new(
+        messenger: Arc<dyn Messenger>,
+        table: Arc<dyn PredictionTable>,
+        config: ProgressConfig,
+    ) -> Self {
+        Self {
+            messenger,
+            table,
+            config,
+            active: Arc::default(),
+            next: Arc::default(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Starts showing progress for a job that was just queued.
+    pub fn track(&self, job: Job) {
+        if self.shutdown.is_cancelled() {
+            return;
+        }
+        let stop = self.shutdown.child_token();
+        let number = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let earlier = self.lock().insert(job.prediction, (number, stop.clone()));
+        if let Some((_, earlier)) = earlier {
+            // A redelivered update: one progress per job is enough.
+            earlier.cancel();
+        }
+        let this = self.clone();
+        let span = tracing::info_span!("progress", prediction_id = %job.prediction, chat_id = job.chat.0);
+        tokio::spawn(
+            async move {
+                this.show(job, &stop).await;
+                let mut active = this.lock();
+                if active.get(&job.prediction).is_some_and(|(n, _)| *n == number) {
+                    active.remove(&job.prediction);
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    /// The job was answered here: stop showing progress at once.
+    pub fn answered(&self, prediction: PredictionId) {
+        if let Some((_, stop)) = self.lock().remove(&prediction) {
+            stop.cancel();
+        }
+    }
+
+    /// Stops every progress task (at shutdown). A notice being sent at
+    /// that moment is still attached, so the reply removes it.
+    pub fn close(&self) {
+        self.shutdown.cancel();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PredictionId, (u64, CancellationToken)>> {
+        self.active.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn show(&self, job: Job, stop: &CancellationToken) {
+        let start = Instant::now();
+        let give_up = start + self.config.give_up_after;
+        let mut notice_due = Some(start + self.config.notice_after);
+        let mut next_action = start;
+        loop {
+            let wake = notice_due.map_or(next_action, |n| n.min(next_action));
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep_until(wake) => {}
+            }
+            let now = Instant::now();
+            if now >= give_up {
+                return;
+            }
+            if now > start && !self.still_working(job.prediction).await {
+                // Answered (or about to be) by another gateway.
+                return;
+            }
+            if notice_due.is_some_and(|due| now >= due) {
+                notice_due = None;
+                self.notice(job).await;
+                continue;
+            }
+            if now >= next_action {
+                self.messenger.show_progress(job.chat).await;
+                next_action = now + self.config.action_every;
+            }
+        }
+    }
+
+    /// Whether the job has no outcome yet (errors count as "yes": showing
+    /// progress a little too long is harmless).
+    async fn still_working(&self, prediction: PredictionId) -> bool {
+        match self.table.get(prediction).await {
+            Ok(Some(record)) => record.status == PredictionStatus::Pending,
+            Ok(None) => true,
+            Err(e) => {
+                debug!(error = %e, "could not read the prediction's status");
+                true
+            }
+        }
+    }
+
+    /// Sends the notice and attaches it to the prediction; removes it again
+    /// when the answer went out meanwhile.
+    async fn notice(&self, job: Job) {
+        // Not cancelled by the answer: a notice already queued may still go
+        // out, and then must be attached (or removed) like any other.
+        let sent = self
+            .messenger
+            .send_notice(job.chat, NOTICE_TEXT, Some(job.reply_to))
+            .await;
+        let Some(message_id) = sent else {
+            return;
+        };
+        match self.table.attach_notice(job.prediction, message_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                debug!("the answer went out before the notice; removing the notice");
+                self.remove(job.chat, message_id).await;
+            }
+            Err(e) => {
+                // Unattached, nobody else would remove it.
+                warn!(error = %e, "could not attach the notice; removing it");
+                self.remove(job.chat, message_id).await;
+            }
+        }
+    }
+
+    async fn remove(&self, chat: ChatId, message_id: i64) {
+        if let Err(e) = self.messenger.delete(chat, message_id).await {
+            warn!(error = %e, message_id, "could not remove the notice");
+        }
+    }
+}
