@@ -15,6 +15,7 @@ use axum::{
 use serde_json::{Value, json};
 
 use crate::{
+    commands,
     error::{ApiError, ApiOk, ApiResult},
     markup, media,
     model::{ChatActionRecord, FileInfo, SentKind, SentMessage},
@@ -237,21 +238,9 @@ async fn call(shared: &Arc<Shared>, method: Method, params: &Params) -> ApiResul
         Method::EditMessageText => edit_message(shared, params, EditTarget::Text),
         Method::EditMessageCaption => edit_message(shared, params, EditTarget::Caption),
         Method::DeleteMessage => delete_message(shared, params),
-        Method::SetMyCommands => {
-            let commands = params
-                .json("commands")?
-                .filter(Value::is_array)
-                .ok_or_else(|| ApiError::bad_request("parameter \"commands\" is required"))?;
-            shared.lock().commands = Some(commands);
-            Ok(ApiOk::new(json!(true)))
-        }
-        Method::GetMyCommands => Ok(ApiOk::new(
-            shared.lock().commands.clone().unwrap_or_else(|| json!([])),
-        )),
-        Method::DeleteMyCommands => {
-            shared.lock().commands = None;
-            Ok(ApiOk::new(json!(true)))
-        }
+        Method::SetMyCommands => commands::set_my_commands(shared, params),
+        Method::GetMyCommands => commands::get_my_commands(shared, params),
+        Method::DeleteMyCommands => commands::delete_my_commands(shared, params),
     }
 }
 

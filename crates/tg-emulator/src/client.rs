@@ -8,8 +8,9 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
 
 use crate::model::{
-    ApiFault, ChatActionRecord, DeliveryAttempt, FileInfo, QueuedUpdate, RateLimitRule,
-    RequestStats, SentMessage, UserMessageOptions, WebhookFault, WebhookState,
+    ApiFault, ChatActionRecord, ChatInfo, ChatSetup, CommandList, DeliveryAttempt, FileInfo,
+    QueuedUpdate, RateLimitRule, RequestStats, SentMessage, UserMessageOptions, WebhookFault,
+    WebhookState,
 };
 
 /// Errors of [`EmulatorClient`] calls.
@@ -208,13 +209,48 @@ impl EmulatorClient {
         .await
     }
 
-    /// A user sends a text message (a leading `/command` gets a bot_command entity).
+    /// A user sends a text message (`/commands` and `@mentions` get their
+    /// entities, as Telegram marks them).
     pub async fn send_user_text(&self, chat_id: i64, text: &str) -> ClientResult<QueuedUpdate> {
-        self.post_json(
-            &format!("/control/chats/{chat_id}/text"),
-            &json!({ "text": text }),
-        )
-        .await
+        self.send_user_text_with(chat_id, text, &UserMessageOptions::default())
+            .await
+    }
+
+    /// A user sends a text message with options: sender (`from_id`, names),
+    /// `reply_to_message_id`. `caption`, `file_name` and `mime_type` do not
+    /// apply to texts and are ignored.
+    pub async fn send_user_text_with(
+        &self,
+        chat_id: i64,
+        text: &str,
+        options: &UserMessageOptions,
+    ) -> ClientResult<QueuedUpdate> {
+        let request = self
+            .http
+            .post(self.url(&format!("/control/chats/{chat_id}/text")))
+            .query(options)
+            .json(&json!({ "text": text }));
+        Self::read(request.send().await?).await
+    }
+
+    /// `POST /control/chats/{chat_id}`: creates or replaces a chat (type,
+    /// title, members). Later user messages in it carry its `Chat` object and
+    /// are sent by its first member unless `from_id` names another.
+    pub async fn create_chat(&self, chat: &ChatSetup) -> ClientResult<ChatInfo> {
+        self.post_json(&format!("/control/chats/{}", chat.chat_id), chat)
+            .await
+    }
+
+    /// `GET /control/chats/{chat_id}`: the chat's `Chat` object and members
+    /// (404 for a chat neither created nor used by a user message).
+    pub async fn chat(&self, chat_id: i64) -> ClientResult<ChatInfo> {
+        self.get(&format!("/control/chats/{chat_id}")).await
+    }
+
+    /// `GET /control/commands`: every command list the bot set, per scope
+    /// and language.
+    pub async fn commands(&self) -> ClientResult<Vec<CommandList>> {
+        self.get("/control/commands").await
     }
 
     /// `POST /control/updates`: queue a raw Update JSON as given.

@@ -22,11 +22,16 @@ use serde_json::{Value, json};
 
 use crate::{
     api::file_response,
+    commands,
+    entities::entities_json,
     media,
-    model::{ApiFault, FileInfo, QueuedUpdate, RateLimitRule, UserMessageOptions, WebhookFault},
+    model::{
+        ApiFault, ChatInfo, ChatSetup, ChatType, CommandList, FileInfo, QueuedUpdate,
+        RateLimitRule, UserMessageOptions, WebhookFault,
+    },
     state::{
-        FileKind, Shared, State as EmuState, default_chat, document_json, photo_size_json,
-        reply_copy, unix_now, user_json,
+        ChatState, FileKind, Shared, State as EmuState, default_chat, document_json,
+        photo_size_json, reply_copy, unix_now, user_json,
     },
 };
 
@@ -38,6 +43,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/control/reset", post(reset))
         .route("/control/files", post(register_file))
         .route("/control/files/{file_id}", get(file_bytes))
+        .route("/control/chats/{chat_id}", get(chat_info).post(create_chat))
         .route("/control/chats/{chat_id}/photo", post(user_photo))
         .route("/control/chats/{chat_id}/document", post(user_document))
         .route("/control/chats/{chat_id}/text", post(user_text))
@@ -58,6 +64,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         )
         .route("/control/requests", get(requests))
         .route("/control/webhook", get(webhook))
+        .route("/control/commands", get(command_lists))
 }
 
 /// A control API failure.
@@ -148,18 +155,10 @@ fn queue_user_message(
     opts: &UserMessageOptions,
     content: Value,
 ) -> ControlResult<QueuedUpdate> {
-    let from_id = opts
-        .from_id
-        .unwrap_or(if chat_id > 0 { chat_id } else { 1000 });
-    let user = user_json(
-        from_id,
-        opts.first_name.as_deref(),
-        opts.username.as_deref(),
-        opts.language_code.as_deref(),
-    );
     let queued = {
         let mut state = shared.lock();
         let chat = state.chat_mut(chat_id);
+        let user = sender(chat_id, chat, opts)?;
         let chat_json = chat
             .chat
             .get_or_insert_with(|| default_chat(chat_id, Some(&user)))
@@ -198,6 +197,56 @@ fn queue_user_message(
     };
     shared.notify();
     Ok(queued)
+}
+
+/// The `from` of a user message: the member named by `from_id`, else the
+/// chat's first member, else a made-up user (the chat's id in a private chat,
+/// 1000 in a group). Options given explicitly override the member's names.
+fn sender(chat_id: i64, chat: &ChatState, opts: &UserMessageOptions) -> ControlResult<Value> {
+    let member = match opts.from_id {
+        Some(id) => {
+            let member = chat.members.iter().find(|m| m.id == id);
+            // A group set up with members is a closed cast: a stranger
+            // posting is most likely a mistake in the test.
+            if member.is_none() && chat.created && chat_id < 0 && !chat.members.is_empty() {
+                return Err(ControlError::bad_request(format!(
+                    "user {id} is not a member of chat {chat_id}"
+                )));
+            }
+            member
+        }
+        None => chat.members.first(),
+    };
+    let from_id = member
+        .map(|m| m.id)
+        .or(opts.from_id)
+        .unwrap_or(if chat_id > 0 { chat_id } else { 1000 });
+    let mut user = user_json(
+        from_id,
+        opts.first_name
+            .as_deref()
+            .or(member.map(|m| m.first_name.as_str())),
+        opts.username
+            .as_deref()
+            .or(member.and_then(|m| m.username.as_deref())),
+        opts.language_code
+            .as_deref()
+            .or(member.and_then(|m| m.language_code.as_deref())),
+    );
+    if let Some(last_name) = member.and_then(|m| m.last_name.as_ref()) {
+        user["last_name"] = json!(last_name);
+    }
+    Ok(user)
+}
+
+/// Adds a caption and its entities to a photo or document message.
+fn add_caption(content: &mut Value, caption: Option<&String>) {
+    if let Some(caption) = caption {
+        content["caption"] = json!(caption);
+        if let Some(entities) = entities_json(caption) {
+            content["caption_entities"] = entities;
+        }
+    }
 }
 
 async fn user_photo(
@@ -239,9 +288,7 @@ async fn user_photo(
             .collect()
     };
     let mut content = json!({ "photo": photo });
-    if let Some(caption) = &opts.caption {
-        content["caption"] = json!(caption);
-    }
+    add_caption(&mut content, opts.caption.as_ref());
     queue_user_message(&shared, chat_id, &opts, content).map(Json)
 }
 
@@ -296,9 +343,7 @@ async fn user_document(
         document_json(&stored.info, thumb.as_ref())
     };
     let mut content = json!({ "document": document });
-    if let Some(caption) = &opts.caption {
-        content["caption"] = json!(caption);
-    }
+    add_caption(&mut content, opts.caption.as_ref());
     queue_user_message(&shared, chat_id, &opts, content).map(Json)
 }
 
@@ -332,16 +377,132 @@ async fn user_text(
         return Err(ControlError::bad_request("text must not be empty"));
     }
     let mut content = json!({ "text": text });
-    // Telegram marks a leading /command as a bot_command entity.
-    if text.starts_with('/') {
-        let command = text.split_whitespace().next().unwrap_or("");
-        content["entities"] = json!([{
-            "type": "bot_command",
-            "offset": 0,
-            "length": command.encode_utf16().count(),
-        }]);
+    // Telegram's servers mark /commands and @mentions; bots rely on them.
+    if let Some(entities) = entities_json(&text) {
+        content["entities"] = entities;
     }
     queue_user_message(&shared, chat_id, &opts, content).map(Json)
+}
+
+/// Creates or replaces a chat's identity (type, title, members). Messages
+/// already in the chat are kept; later ones carry the new `Chat` object.
+async fn create_chat(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+    body: Bytes,
+) -> ControlResult<Json<ChatInfo>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let setup: ChatSetup = serde_json::from_slice(&body).map_err(|e| {
+        ControlError::bad_request(format!(
+            "expected {{\"type\": \"group\"|\"supergroup\"|\"private\", \"title\"?: string, \"members\"?: [{{\"id\": n, \"first_name\"?: string, \"username\"?: string}}]}}: {e}"
+        ))
+    })?;
+    let chat = chat_object(chat_id, &setup)?;
+    let info = {
+        let mut state = shared.lock();
+        let state_chat = state.chat_mut(chat_id);
+        state_chat.chat = Some(chat.clone());
+        state_chat.created = true;
+        state_chat.members = setup.members;
+        ChatInfo {
+            chat,
+            members: state_chat.members.clone(),
+            created: true,
+        }
+    };
+    Ok(Json(info))
+}
+
+/// Validates a chat setup and builds the Bot API `Chat` object for it.
+fn chat_object(chat_id: i64, setup: &ChatSetup) -> ControlResult<Value> {
+    if setup.chat_id != 0 && setup.chat_id != chat_id {
+        return Err(ControlError::bad_request(format!(
+            "chat_id {} in the body does not match {chat_id} in the path",
+            setup.chat_id
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for member in &setup.members {
+        if member.id <= 0 {
+            return Err(ControlError::bad_request(format!(
+                "member ids must be positive user ids, got {}",
+                member.id
+            )));
+        }
+        if !seen.insert(member.id) {
+            return Err(ControlError::bad_request(format!(
+                "member {} is listed twice",
+                member.id
+            )));
+        }
+    }
+    match setup.kind {
+        ChatType::Group | ChatType::Supergroup => {
+            if chat_id >= 0 {
+                return Err(ControlError::bad_request(format!(
+                    "a {} needs a negative chat_id, got {chat_id}",
+                    setup.kind.as_str()
+                )));
+            }
+            let title = setup
+                .title
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    ControlError::bad_request(format!("a {} needs a title", setup.kind.as_str()))
+                })?;
+            Ok(json!({ "id": chat_id, "type": setup.kind.as_str(), "title": title }))
+        }
+        ChatType::Private => {
+            if chat_id <= 0 {
+                return Err(ControlError::bad_request(format!(
+                    "a private chat needs a positive chat_id, got {chat_id}"
+                )));
+            }
+            // A private chat is named after the user on the other side.
+            let mut chat = json!({
+                "id": chat_id,
+                "type": "private",
+                "first_name": setup.members.first().map_or("Test", |m| m.first_name.as_str()),
+            });
+            if let Some(member) = setup.members.first() {
+                if let Some(last_name) = &member.last_name {
+                    chat["last_name"] = json!(last_name);
+                }
+                if let Some(username) = &member.username {
+                    chat["username"] = json!(username);
+                }
+            }
+            Ok(chat)
+        }
+    }
+}
+
+/// A chat's `Chat` object and members, once a message or `POST` made it known.
+async fn chat_info(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+) -> ControlResult<Json<ChatInfo>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let state = shared.lock();
+    let known = state.chats.get(&chat_id).and_then(|c| {
+        Some(ChatInfo {
+            chat: c.chat.clone()?,
+            members: c.members.clone(),
+            created: c.created,
+        })
+    });
+    known.map(Json).ok_or_else(|| {
+        ControlError::not_found(format!(
+            "chat {chat_id} is unknown: create it or send a user message to it first"
+        ))
+    })
+}
+
+/// Every command list the bot stored with `setMyCommands`.
+async fn command_lists(State(shared): Shared_) -> Json<Vec<CommandList>> {
+    Json(commands::all_lists(&shared.lock()))
 }
 
 async fn chat_messages(

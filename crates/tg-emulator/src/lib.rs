@@ -23,7 +23,9 @@
 
 mod api;
 mod client;
+mod commands;
 mod control;
+mod entities;
 mod error;
 mod markup;
 mod media;
@@ -42,9 +44,9 @@ pub use api::supported_methods;
 pub use client::{ClientError, ClientResult, EmulatorClient};
 pub use media::test_jpeg;
 pub use model::{
-    ApiFault, ChatActionRecord, DeliveryAttempt, FileInfo, QueuedUpdate, RateLimitRule,
-    RequestLogEntry, RequestStats, SentKind, SentMessage, UserMessageOptions, WebhookFault,
-    WebhookState,
+    ApiFault, BotCommand, BotCommandScope, ChatActionRecord, ChatInfo, ChatSetup, ChatType,
+    CommandList, DeliveryAttempt, FileInfo, Member, QueuedUpdate, RateLimitRule, RequestLogEntry,
+    RequestStats, SentKind, SentMessage, UserMessageOptions, WebhookFault, WebhookState,
 };
 pub use webhook::SECRET_HEADER;
 

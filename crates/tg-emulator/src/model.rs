@@ -271,3 +271,152 @@ pub struct UserMessageOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to_message_id: Option<i64>,
 }
+
+/// Kind of a chat created with `POST /control/chats/{chat_id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatType {
+    /// A one-to-one chat with a user (positive id).
+    Private,
+    /// A basic group (negative id).
+    Group,
+    /// A supergroup (negative id, usually `-100…`).
+    Supergroup,
+}
+
+impl ChatType {
+    /// The Bot API spelling (`private`, `group`, `supergroup`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::Group => "group",
+            Self::Supergroup => "supergroup",
+        }
+    }
+}
+
+/// A user in a chat created through the control API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Telegram user id (positive).
+    pub id: i64,
+    /// First name (default `Test`).
+    #[serde(default = "default_first_name")]
+    pub first_name: String,
+    /// Last name, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Username without `@` (default `test_user_<id>` in messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// IETF language tag of the user's client (default `en` in messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_code: Option<String>,
+}
+
+fn default_first_name() -> String {
+    "Test".to_owned()
+}
+
+impl Member {
+    /// A member with only an id and a first name.
+    pub fn new(id: i64, first_name: impl Into<String>) -> Self {
+        Self {
+            id,
+            first_name: first_name.into(),
+            last_name: None,
+            username: None,
+            language_code: None,
+        }
+    }
+
+    /// The same member with a username.
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+}
+
+/// Body of `POST /control/chats/{chat_id}`: creates or replaces a chat, e.g.
+/// `{"type": "group", "title": "Bus spotters", "members": [{"id": 1001,
+/// "first_name": "Ann", "username": "ann"}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSetup {
+    /// The chat's id; may be left out of the JSON body (the path names it),
+    /// but must match the path when given.
+    #[serde(default)]
+    pub chat_id: i64,
+    /// `private` (positive id), `group` or `supergroup` (negative id).
+    #[serde(rename = "type")]
+    pub kind: ChatType,
+    /// Title, required for groups and supergroups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Members, in order; the first one sends user messages that name no
+    /// `from_id`. In a group, `from_id` must name one of them.
+    #[serde(default)]
+    pub members: Vec<Member>,
+}
+
+/// Answer of `GET`/`POST /control/chats/{chat_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatInfo {
+    /// The Bot API `Chat` object messages in this chat carry.
+    pub chat: serde_json::Value,
+    /// Members given when the chat was created (empty otherwise).
+    pub members: Vec<Member>,
+    /// Whether the chat was created through the control API (rather than
+    /// made up from its id when a message first used it).
+    pub created: bool,
+}
+
+/// A Bot API `BotCommand`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotCommand {
+    /// Command name without the leading `/`.
+    pub command: String,
+    /// Text shown in the command menu.
+    pub description: String,
+}
+
+/// A Bot API `BotCommandScope`, e.g. `{"type": "chat", "chat_id": -100}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BotCommandScope {
+    /// Used when no other scope applies (and when no scope is given).
+    Default,
+    /// Every private chat.
+    AllPrivateChats,
+    /// Every group and supergroup.
+    AllGroupChats,
+    /// Administrators of every group and supergroup.
+    AllChatAdministrators,
+    /// One chat.
+    Chat {
+        /// The chat's id.
+        chat_id: i64,
+    },
+    /// Administrators of one group or supergroup.
+    ChatAdministrators {
+        /// The chat's id.
+        chat_id: i64,
+    },
+    /// One member of one group or supergroup.
+    ChatMember {
+        /// The chat's id.
+        chat_id: i64,
+        /// The member's user id.
+        user_id: i64,
+    },
+}
+
+/// One stored command list, as `GET /control/commands` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandList {
+    /// The scope given to `setMyCommands`.
+    pub scope: BotCommandScope,
+    /// `language_code` given to `setMyCommands` (empty for all languages).
+    pub language_code: String,
+    /// The commands, in the order the bot gave them.
+    pub commands: Vec<BotCommand>,
+}

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     EmulatorConfig,
     model::{
-        ApiFault, ChatActionRecord, DeliveryAttempt, FileInfo, RateLimitRule, RequestLogEntry,
-        RequestStats, SentMessage, WebhookFault, WebhookState,
+        ApiFault, BotCommand, BotCommandScope, ChatActionRecord, DeliveryAttempt, FileInfo, Member,
+        RateLimitRule, RequestLogEntry, RequestStats, SentMessage, WebhookFault, WebhookState,
     },
 };
 
@@ -153,6 +153,10 @@ pub(crate) struct ChatState {
     pub sent: Vec<SentMessage>,
     pub actions: Vec<ChatActionRecord>,
     pub blocked: bool,
+    /// Set by `POST /control/chats/{chat_id}`: `chat` was given, not guessed.
+    pub created: bool,
+    /// Members given at creation; the first one is the default sender.
+    pub members: Vec<Member>,
 }
 
 impl ChatState {
@@ -189,7 +193,9 @@ pub(crate) struct State {
     pub faults: Vec<ApiFault>,
     pub webhook_faults: Vec<WebhookFault>,
     pub stats: RequestStats,
-    pub commands: Option<Value>,
+    /// `setMyCommands` lists per (scope, language_code); empty lists are
+    /// not kept, as Telegram treats setting one like deleting.
+    pub commands: BTreeMap<(BotCommandScope, String), Vec<BotCommand>>,
 }
 
 impl State {

@@ -3,6 +3,8 @@
 
 mod binary;
 mod bot_api;
+mod chats;
+mod commands;
 mod control;
 mod teloxide_compat;
 mod webhook;
