@@ -60,6 +60,26 @@ pub enum AnnotatedSize {
     Bounded,
     /// The original photo's size (for a reply sent as a document).
     Full,
+    /// Bounded, plus a full-resolution copy ([`DetectOutput::full_jpeg`])
+    /// when the original is past Telegram's photo limits, so that the user
+    /// who sent a large file gets its detail back as a file.
+    ForTelegram,
+}
+
+/// Telegram's `sendPhoto` limits: width + height, the longer side over the
+/// shorter, and the file size.
+pub const PHOTO_MAX_WIDTH_PLUS_HEIGHT: u64 = 10_000;
+pub const PHOTO_MAX_RATIO: u64 = 20;
+pub const PHOTO_MAX_BYTES: usize = 10 * 1024 * 1024;
+/// Telegram's `sendDocument` limit: a larger full-resolution copy is not made.
+pub const DOCUMENT_MAX_BYTES: usize = 50 * 1024 * 1024;
+
+/// Whether a photo of this size could not go back through `sendPhoto` as is.
+pub fn past_photo_limits(width: u32, height: u32, bytes: usize) -> bool {
+    let (w, h) = (u64::from(width.max(1)), u64::from(height.max(1)));
+    w + h > PHOTO_MAX_WIDTH_PLUS_HEIGHT
+        || w.max(h) > PHOTO_MAX_RATIO * w.min(h)
+        || bytes > PHOTO_MAX_BYTES
 }
 
 /// Grey used by Ultralytics for letterbox padding.
@@ -190,13 +210,50 @@ impl Engine {
             jpeg
         };
 
+        let full_jpeg = if size == AnnotatedSize::ForTelegram
+            && past_photo_limits(width, height, bytes.len())
+        {
+            self.annotate_full(bytes, &detections, &mut timings)?
+        } else {
+            None
+        };
+
         Ok(DetectOutput {
             width,
             height,
             detections,
             annotated_jpeg,
+            full_jpeg,
             timings,
         })
+    }
+
+    /// The original at full resolution with `detections` (in its pixels)
+    /// drawn on it; `None` when the JPEG would be too large to send.
+    fn annotate_full(
+        &mut self,
+        bytes: &[u8],
+        detections: &[Detection],
+        timings: &mut Timings,
+    ) -> Result<Option<Vec<u8>>, DetectError> {
+        let _span = tracing::info_span!("annotate full resolution").entered();
+        let t = Instant::now();
+        let mut canvas = decode_at_least(bytes, self.config.limits, ScaleLimits::FULL)?.image;
+        timings.decode += t.elapsed();
+        let t = Instant::now();
+        annotate(&mut canvas, detections);
+        timings.annotate += t.elapsed();
+        let t = Instant::now();
+        let jpeg = encode_jpeg(&canvas, self.config.jpeg_quality)?;
+        timings.encode += t.elapsed();
+        if jpeg.len() > DOCUMENT_MAX_BYTES {
+            tracing::warn!(
+                bytes = jpeg.len(),
+                "the full-resolution copy is over Telegram's document limit; not kept"
+            );
+            return Ok(None);
+        }
+        Ok(Some(jpeg))
     }
 
     /// The image to draw on: the decoded photo, shrunk to fit `max_side`.

@@ -71,6 +71,10 @@ pub struct DetectOutput {
     pub height: u32,
     pub detections: Vec<Detection>,
     pub annotated_jpeg: Vec<u8>,
+    /// The annotated photo at full resolution, when asked for with
+    /// [`AnnotatedSize::ForTelegram`] and the original is past Telegram's
+    /// photo limits.
+    pub full_jpeg: Option<Vec<u8>>,
     pub timings: Timings,
 }
 
@@ -106,6 +110,7 @@ impl DetectOutput {
             prediction_id,
             original_img_path,
             predicted_img_path,
+            full_img_path: None,
             labels: self.labels(),
             time,
         }
@@ -133,6 +138,7 @@ mod tests {
                 },
             }],
             annotated_jpeg: vec![],
+            full_jpeg: None,
             timings: Timings::default(),
         };
         let l = &out.labels()[0];

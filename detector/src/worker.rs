@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 use tracing::{Instrument, error, info, warn};
 
-use crate::{DetectError, Detector, Slot};
+use crate::{AnnotatedSize, DetectError, Detector, Slot};
 
 /// How long one job may take, from receipt to acknowledged report, unless
 /// configured (`POLYBOT_JOB_TIMEOUT`).
@@ -590,7 +590,10 @@ async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, String> {
         }
     };
     let started = Instant::now();
-    let out = match slot.detect(original.to_vec()).await {
+    let mut out = match slot
+        .detect_sized(original.to_vec(), AnnotatedSize::ForTelegram)
+        .await
+    {
         Ok(out) => out,
         Err(e) if e.is_permanent() => {
             info!(error = %e, "the photo cannot be analysed");
@@ -622,11 +625,27 @@ async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, String> {
         .instrument(store)
         .await
         .map_err(|e| format!("storing the annotated photo: {e}"))?;
-    let summary = out.summary(
+    let mut summary = out.summary(
         job.prediction_id,
         job.original_key.to_string(),
         predicted_key.to_string(),
     );
+    if let Some(full) = out.full_jpeg.take() {
+        // A large file: its full detail goes back too, as a document.
+        let full_key = ObjectKey::predicted_full(job.chat_id, job.prediction_id);
+        ctx.backends
+            .objects
+            .put(
+                &full_key,
+                Bytes::from(full),
+                "image/jpeg",
+                PutMode::Overwrite,
+            )
+            .instrument(tracing::info_span!("store full-resolution image", key = %full_key))
+            .await
+            .map_err(|e| format!("storing the full-resolution photo: {e}"))?;
+        summary.full_img_path = Some(full_key.to_string());
+    }
     ctx.backends
         .table
         .save_summary(&summary)

@@ -88,7 +88,8 @@ pub struct TelegramArgs {
     pub notice_after_ms: u64,
 }
 
-const DEFAULT_NOTICE_AFTER: std::time::Duration = crate::progress::ProgressConfig::DEFAULT_NOTICE_AFTER;
+const DEFAULT_NOTICE_AFTER: std::time::Duration =
+    crate::progress::ProgressConfig::DEFAULT_NOTICE_AFTER;
 
 #[derive(Args)]
 pub struct ServeArgs {

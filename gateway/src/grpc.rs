@@ -115,6 +115,10 @@ impl ResultsService {
             summary.original_img_path = record.original_key.to_string();
             summary.predicted_img_path =
                 ObjectKey::predicted(record.chat_id, record.prediction_id).to_string();
+            // Only ever this prediction's own key, whatever the report said.
+            summary.full_img_path = summary.full_img_path.as_ref().map(|_| {
+                ObjectKey::predicted_full(record.chat_id, record.prediction_id).to_string()
+            });
         }
         Ok(report)
     }

@@ -256,7 +256,10 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
             kind: "service_message",
         };
     }
-    let command = msg.text().or_else(|| msg.caption()).and_then(leading_command);
+    let command = msg
+        .text()
+        .or_else(|| msg.caption())
+        .and_then(leading_command);
     if !private {
         // In groups the bot only acts when spoken to (see the module doc).
         let Some(me) = me else {
@@ -317,7 +320,11 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
             update_id,
             chat,
             message_id,
-            what: if msg.text().is_some() { "text" } else { "a message" },
+            what: if msg.text().is_some() {
+                "text"
+            } else {
+                "a message"
+            },
         },
     }
 }
@@ -394,7 +401,7 @@ struct LeadingCommand {
 }
 
 fn leading_command(text: &str) -> Option<LeadingCommand> {
-    let token = text.trim_start().split_whitespace().next()?;
+    let token = text.split_whitespace().next()?;
     let body = token.strip_prefix('/')?;
     let (name, to) = match body.split_once('@') {
         Some((name, to)) => (name, Some(to.to_owned())),
@@ -566,6 +573,156 @@ mod tests {
             })
         );
         assert!(parse_bytes(b"[1,2]", None).is_err());
+    }
+
+    fn me() -> BotUsername {
+        BotUsername::parse("@Polybot_Test_Bot").expect("a username")
+    }
+
+    /// A message in a group, as teloxide reads it.
+    fn in_group(message: serde_json::Value) -> Update {
+        let mut msg = json!({
+            "message_id": 30,
+            "date": 1_700_000_000,
+            "chat": {"id": -4001, "type": "group", "title": "Friends"},
+            "from": {"id": 5, "is_bot": false, "first_name": "B"},
+        });
+        for (k, v) in message.as_object().into_iter().flatten() {
+            msg[k] = v.clone();
+        }
+        serde_json::from_str(&json!({"update_id": 43, "message": msg}).to_string())
+            .expect("valid update")
+    }
+
+    fn photo_json() -> serde_json::Value {
+        json!([size("p", 640, 5000)])
+    }
+
+    #[test]
+    fn in_a_group_chatter_and_unaddressed_photos_are_ignored() {
+        for message in [
+            json!({"text": "nice weather"}),
+            json!({"photo": photo_json()}),
+            json!({"photo": photo_json(), "caption": "look at this"}),
+            json!({"photo": photo_json(), "caption": "/detect@other_bot"}),
+            json!({"text": "/weather"}),
+        ] {
+            let parsed = parse(&in_group(message.clone()), Some(&me()));
+            assert!(
+                matches!(
+                    parsed,
+                    Inbound::Ignored {
+                        kind: "group_chatter",
+                        ..
+                    }
+                ),
+                "{message}: {parsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn in_a_group_a_photo_addressed_by_command_or_mention_is_analysed() {
+        let mention = json!({"photo": photo_json(), "caption": "hey @polybot_test_bot what is this",
+            "caption_entities": [{"type": "mention", "offset": 4, "length": 17}]});
+        for message in [
+            json!({"photo": photo_json(), "caption": "/detect@polybot_test_bot"}),
+            json!({"photo": photo_json(), "caption": "/DETECT@Polybot_Test_Bot please"}),
+            json!({"photo": photo_json(), "caption": "/detect"}),
+            mention,
+        ] {
+            let parsed = parse(&in_group(message.clone()), Some(&me()));
+            assert!(
+                matches!(&parsed, Inbound::Photo { message_id: 30, photo, .. } if photo.file_id == "p"),
+                "{message}: {parsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_command_replying_to_a_photo_acts_on_that_photo_and_quotes_the_command() {
+        let original = json!({"message_id": 12, "date": 1_700_000_000,
+            "chat": {"id": -4001, "type": "group", "title": "Friends"}, "photo": photo_json()});
+        let parsed = parse(
+            &in_group(json!({"text": "/detect@polybot_test_bot", "reply_to_message": original})),
+            Some(&me()),
+        );
+        assert!(
+            matches!(&parsed, Inbound::Photo { message_id: 30, photo, .. } if photo.file_id == "p"),
+            "{parsed:?}"
+        );
+    }
+
+    #[test]
+    fn commands_are_answered_in_groups_and_private_chats() {
+        let cases = [
+            (in_group(json!({"text": "/start"})), Command::Start),
+            (
+                in_group(json!({"text": "/help@polybot_test_bot"})),
+                Command::Help,
+            ),
+            (
+                in_group(json!({"text": "/detect"})),
+                Command::DetectWithoutPhoto,
+            ),
+            (
+                in_group(json!({"text": "/sharpen@polybot_test_bot"})),
+                Command::Help,
+            ),
+            (update(json!({"text": "/start"})), Command::Start),
+            (update(json!({"text": "/help"})), Command::Help),
+            (
+                update(json!({"text": "/detect"})),
+                Command::DetectWithoutPhoto,
+            ),
+            (update(json!({"text": "/sharpen"})), Command::Help),
+        ];
+        for (u, want) in cases {
+            let parsed = parse(&u, Some(&me()));
+            assert!(
+                matches!(parsed, Inbound::Command { command, .. } if command == want),
+                "{want:?}: {parsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_group_message_waits_until_the_bot_knows_its_name_but_a_private_one_does_not() {
+        let group = parse(&in_group(json!({"text": "/start"})), None);
+        assert!(matches!(group, Inbound::Deferred { .. }), "{group:?}");
+        let private = parse(&update(json!({"photo": photo_json()})), None);
+        assert!(matches!(private, Inbound::Photo { .. }), "{private:?}");
+    }
+
+    #[test]
+    fn a_group_message_the_telegram_types_refuse_is_not_answered() {
+        let body = br#"{"update_id": 9, "message": {"message_id": 3, "date": "yesterday",
+            "chat": {"id": -77, "type": "group", "title": "G"}, "text": "hi"}}"#;
+        assert!(matches!(
+            parse_bytes(body, Some(&me())),
+            Ok(Inbound::Ignored {
+                kind: "unreadable",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn usernames_and_commands_parse_as_telegram_writes_them() {
+        assert_eq!(me().as_str(), "polybot_test_bot");
+        assert!(me().is("POLYBOT_test_bot"));
+        assert_eq!(BotUsername::parse("abc"), None, "too short");
+        assert_eq!(BotUsername::parse("has space"), None);
+        assert_eq!(
+            leading_command("  /Detect@SomeBot now"),
+            Some(LeadingCommand {
+                name: "detect".into(),
+                addressed_to: Some("SomeBot".into())
+            })
+        );
+        assert_eq!(leading_command("no command"), None);
+        assert_eq!(leading_command("/"), None);
+        assert_eq!(leading_command("/not-a-command"), None);
     }
 
     #[test]

@@ -374,8 +374,7 @@ impl Intake {
                 ..
             } => {
                 info!(what, "answering with help");
-                self.answer(*chat, *message_id, &help_text(self.me()))
-                    .await
+                self.answer(*chat, *message_id, &help_text(self.me())).await
             }
             Inbound::Command {
                 chat,
@@ -404,7 +403,12 @@ impl Intake {
     }
 
     /// A text answer quoting the user's message.
-    async fn answer(&self, chat: ChatId, message_id: i64, text: &str) -> Result<Handled, IntakeError> {
+    async fn answer(
+        &self,
+        chat: ChatId,
+        message_id: i64,
+        text: &str,
+    ) -> Result<Handled, IntakeError> {
         match self.messenger.send_text(chat, text, Some(message_id)).await {
             Ok(()) => Ok(Handled::Answered),
             Err(MessengerError::Rejected(reason)) => {
@@ -422,8 +426,9 @@ impl Intake {
         message_id: i64,
         photo: &PhotoRef,
     ) -> Result<Handled, IntakeError> {
-        let refuse =
-            |kind: FailureKind| async move { self.answer(chat, message_id, kind.user_message()).await };
+        let refuse = |kind: FailureKind| async move {
+            self.answer(chat, message_id, kind.user_message()).await
+        };
         if photo.size > self.max_download {
             info!(size = photo.size, "photo over the download limit");
             return refuse(FailureKind::TooLarge).await;

@@ -365,7 +365,10 @@ mod tests {
             api(400, "Bad Request: message to delete not found", None),
         ] {
             let classified = classify(e);
-            assert!(matches!(classified, MessengerError::Rejected(_)), "{classified:?}");
+            assert!(
+                matches!(classified, MessengerError::Rejected(_)),
+                "{classified:?}"
+            );
             assert!(!classified.is_retryable());
         }
     }

@@ -88,10 +88,15 @@ pub enum OutMessage {
         reply_to: Option<i64>,
     },
     /// New text for a message the bot sent (the notice becoming an error).
-    Edit { message_id: i64, text: String },
+    Edit {
+        message_id: i64,
+        text: String,
+    },
     /// Removes a message the bot sent (the notice, once answered). Queued
     /// like a message so it never overtakes the answer before it.
-    Delete { message_id: i64 },
+    Delete {
+        message_id: i64,
+    },
 }
 
 impl OutMessage {

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use polybot_domain::{ChatId, PredictionId, PredictionStatus};
+use polybot_domain::{ChatId, PredictionId};
 use polybot_storage::PredictionTable;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -108,12 +108,16 @@ impl Progress {
             earlier.cancel();
         }
         let this = self.clone();
-        let span = tracing::info_span!("progress", prediction_id = %job.prediction, chat_id = job.chat.0);
+        let span =
+            tracing::info_span!("progress", prediction_id = %job.prediction, chat_id = job.chat.0);
         tokio::spawn(
             async move {
                 this.show(job, &stop).await;
                 let mut active = this.lock();
-                if active.get(&job.prediction).is_some_and(|(n, _)| *n == number) {
+                if active
+                    .get(&job.prediction)
+                    .is_some_and(|(n, _)| *n == number)
+                {
                     active.remove(&job.prediction);
                 }
             }
@@ -169,14 +173,13 @@ impl Progress {
         }
     }
 
-    /// Whether the job has no outcome yet (errors count as "yes": showing
-    /// progress a little too long is harmless).
+    /// Whether the job is not answered yet (errors count as "yes":
+    /// showing progress a little too long is harmless).
     async fn still_working(&self, prediction: PredictionId) -> bool {
-        match self.table.get(prediction).await {
-            Ok(Some(record)) => record.status == PredictionStatus::Pending,
-            Ok(None) => true,
+        match self.table.notice(prediction).await {
+            Ok(notice) => !notice.answered,
             Err(e) => {
-                debug!(error = %e, "could not read the prediction's status");
+                debug!(error = %e, "could not read whether the job was answered");
                 true
             }
         }

@@ -26,6 +26,9 @@ use crate::progress::Progress;
 
 /// One term of a reply lease; renewed every third of it while the send runs.
 pub const REPLY_LEASE: Duration = Duration::from_secs(30);
+/// The caption of the full-resolution copy of a large photo.
+pub const FULL_RESOLUTION_CAPTION: &str = "The same, at full resolution";
+
 /// The longest one reply may take, rate-limit waits included.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -183,7 +186,7 @@ impl Replier {
     /// (returned, so it is kept); otherwise it is a new message.
     async fn send_failure(&self, report: &Report, text: &str) -> Result<Option<i64>, ReplyError> {
         let notice = match self.backends.table.notice(report.prediction_id).await {
-            Ok(notice) => notice,
+            Ok(notice) => notice.message_id,
             Err(e) => {
                 warn!(error = %e, "could not read the notice; answering with a new message");
                 None
@@ -230,16 +233,28 @@ impl Replier {
     /// what it is (dimensions past its limits, say) goes as a document
     /// instead, and if that is refused too, the counts go as text: the user
     /// always gets the answer, once.
-    async fn send_result(&self, report: &Report, summary: &PredictionSummary) -> Result<(), ReplyError> {
+    async fn send_result(
+        &self,
+        report: &Report,
+        summary: &PredictionSummary,
+    ) -> Result<(), ReplyError> {
         let chat = report.chat_id;
         let annotated = self.annotated_image(summary).await?;
         let caption = summary.counts_text();
         let refused = match self
             .messenger
-            .send_photo(chat, annotated.clone(), &caption, report.reply_to_message_id)
+            .send_photo(
+                chat,
+                annotated.clone(),
+                &caption,
+                report.reply_to_message_id,
+            )
             .await
         {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                self.send_full_resolution(report, summary).await;
+                return Ok(());
+            }
             Err(MessengerError::MediaRejected(reason)) => reason,
             Err(e) => return Err(e.into()),
         };
@@ -264,6 +279,37 @@ impl Replier {
                     .map_err(Into::into)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The full-resolution annotated photo, as a document, when the user
+    /// sent a file past Telegram's photo limits. Best effort: the answer
+    /// (the photo) went out already, and retrying would send it twice.
+    async fn send_full_resolution(&self, report: &Report, summary: &PredictionSummary) {
+        let Some(path) = &summary.full_img_path else {
+            return;
+        };
+        let bytes = match ObjectKey::parse(path.clone()) {
+            Ok(key) => self.backends.objects.get(&key).await,
+            Err(e) => Err(StorageError::Invalid(e.to_string())),
+        };
+        let result = match bytes {
+            Ok(bytes) => {
+                let document = crate::messenger::Document {
+                    bytes,
+                    file_name: "detections-full-resolution.jpg",
+                    mime: "image/jpeg",
+                    caption: FULL_RESOLUTION_CAPTION.to_owned(),
+                };
+                self.messenger
+                    .send_document(report.chat_id, document, report.reply_to_message_id)
+                    .await
+                    .map_err(ReplyError::from)
+            }
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "could not send the full-resolution photo");
         }
     }
 
@@ -383,7 +429,12 @@ mod tests {
         ) -> Result<(), MessengerError> {
             self.pass(format!("document: {}", file.caption)).await
         }
-        async fn send_notice(&self, _chat: ChatId, _text: &str, _reply_to: Option<i64>) -> Option<i64> {
+        async fn send_notice(
+            &self,
+            _chat: ChatId,
+            _text: &str,
+            _reply_to: Option<i64>,
+        ) -> Option<i64> {
             None
         }
         async fn edit_text(
@@ -438,6 +489,7 @@ mod tests {
             prediction_id: id,
             original_img_path: original_key.to_string(),
             predicted_img_path: predicted.to_string(),
+            full_img_path: None,
             labels: vec![polybot_domain::Label {
                 class: "bus".into(),
                 cx: 0.5,

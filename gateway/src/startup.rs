@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::botapi::{BotApi, BotApiError, CALL_TIMEOUT, ErrorClass};
-use crate::inbound::BotUsername;
 use crate::health::Health;
+use crate::inbound::BotUsername;
 use crate::supervise::Backoff;
 
 /// How many times `getMe` is tried before start-up fails.

@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use polybot_domain::{ChatId, FailureKind, Job, PredictionId, PredictionRecord, PredictionSummary};
 use polybot_gateway::intake::RetryBudget;
-use polybot_gateway::progress::NOTICE_TEXT as PROCESSING_TEXT;
 use polybot_gateway::messenger::TelegramMessenger;
+use polybot_gateway::progress::NOTICE_TEXT as PROCESSING_TEXT;
 use polybot_gateway::secret::WebhookSecret;
 use polybot_gateway::supervise::Backoff;
 use polybot_gateway::{Gateway, GatewayConfig, TelegramMode};
@@ -325,7 +325,10 @@ impl PredictionTable for LostFinish {
     ) -> polybot_storage::Result<bool> {
         self.inner.attach_notice(id, message_id).await
     }
-    async fn notice(&self, id: PredictionId) -> polybot_storage::Result<Option<i64>> {
+    async fn notice(
+        &self,
+        id: PredictionId,
+    ) -> polybot_storage::Result<polybot_storage::NoticeState> {
         self.inner.notice(id).await
     }
     async fn close_notice(&self, id: PredictionId) -> polybot_storage::Result<Option<i64>> {

@@ -37,12 +37,6 @@ enum Send {
     Document { name: &'static str, bytes: Vec<u8> },
 }
 
-struct Step {
-    send: Send,
-    /// Bot messages this step should produce.
-    replies: usize,
-}
-
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let assets = polybot_detector::model::default_assets_dir();
     let photo = |name: &str| -> anyhow::Result<PathBuf> {
@@ -54,27 +48,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let zidane = std::fs::read(photo("zidane.jpg")?)?;
     let steps = vec![
-        Step {
-            send: Send::Text("/start"),
-            replies: 1,
+        Send::Text("/start"),
+        Send::Photo(photo("bus.jpg")?),
+        Send::Document {
+            name: "zidane.jpg",
+            bytes: zidane,
         },
-        Step {
-            send: Send::Photo(photo("bus.jpg")?),
-            replies: 2,
-        },
-        Step {
-            send: Send::Document {
-                name: "zidane.jpg",
-                bytes: zidane,
-            },
-            replies: 2,
-        },
-        Step {
-            send: Send::Document {
-                name: "holiday.jpg",
-                bytes: b"this file only pretends to be a photo".to_vec(),
-            },
-            replies: 2,
+        Send::Document {
+            name: "holiday.jpg",
+            bytes: b"this file only pretends to be a photo".to_vec(),
         },
     ];
 
@@ -122,8 +104,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut seen = 0usize;
     let mut saved = 0usize;
     let result = async {
-        for step in &steps {
-            match &step.send {
+        for send in &steps {
+            match send {
                 Send::Text(t) => {
                     println!("you: {t}");
                     client.send_user_text(CHAT, t).await?;
@@ -147,10 +129,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                         .await?;
                 }
             }
-            let messages = client
-                .wait_for_messages(CHAT, seen + step.replies, Duration::from_secs(args.timeout))
-                .await
-                .context("the bot did not answer in time")?;
+            let messages = answer(&client, seen, Duration::from_secs(args.timeout)).await?;
             for m in &messages[seen..] {
                 print_reply(&client, &mesh, m, &out, &mut saved).await?;
             }
@@ -166,6 +145,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     result?;
     println!("{saved} annotated photo(s) written to {}", out.display());
     Ok(())
+}
+
+/// Waits for the bot's answer to the last message: everything after
+/// `seen`, up to and including the first message that is not the "still
+/// working" notice (a slow answer has one before it).
+async fn answer(
+    client: &EmulatorClient,
+    seen: usize,
+    timeout: Duration,
+) -> anyhow::Result<Vec<SentMessage>> {
+    let mut want = seen + 1;
+    loop {
+        let messages = client
+            .wait_for_messages(CHAT, want, timeout)
+            .await
+            .context("the bot did not answer in time")?;
+        let notice = polybot_gateway::progress::NOTICE_TEXT;
+        if messages[seen..]
+            .iter()
+            .any(|m| m.text.as_deref() != Some(notice))
+        {
+            return Ok(messages);
+        }
+        want = messages.len() + 1;
+    }
 }
 
 fn tempfile_dir() -> anyhow::Result<tempfile::TempDir> {

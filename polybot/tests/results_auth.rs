@@ -161,6 +161,7 @@ fn success(
             prediction_id: record.prediction_id,
             original_img_path: record.original_key.to_string(),
             predicted_img_path: predicted.to_owned(),
+            full_img_path: None,
             labels: vec![Label {
                 class: class.to_owned(),
                 cx: 0.5,

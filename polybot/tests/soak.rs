@@ -380,3 +380,73 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
         "target: 0 lost, 0 duplicated, 0 wrong apologies"
     );
 }
+
+/// Not a test: `cargo xtask latency`. The whole mesh in one process, as
+/// `polybot up` runs it, on an idle bot, one photo at a time: prints the
+/// median and spread of the time from the bot's `getFile` to its answer
+/// (`sendPhoto`), as the emulator saw the two calls arrive.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: run it with `cargo xtask latency`"]
+async fn answer_latency_from_get_file_to_send_photo_on_an_idle_bot() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let photos = env_or("LATENCY_PHOTOS", 30);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = polybot::stack::StackOptions::local(dir.path().join("data"));
+    opts.lanes = 1;
+    opts.reporter_interval = None;
+    let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
+    let client = emulator.client();
+    let mesh = polybot::stack::start_mesh(&emulator.base_url(), emulator.token(), &opts)
+        .await
+        .expect("the mesh starts");
+    let chat = 990_001;
+    let warm_up = 2;
+    let mut latencies = Vec::new();
+    let mut notices = 0;
+    for n in 0..warm_up + photos {
+        let name = if n.is_multiple_of(2) {
+            "bus.jpg"
+        } else {
+            "zidane.jpg"
+        };
+        let seen = client.requests().await.expect("requests").log.len();
+        client
+            .send_user_photo(chat, photo(name), &UserMessageOptions::default())
+            .await
+            .expect("send");
+        let answers = client
+            .wait_for_messages(chat, n + 1, support::WAIT)
+            .await
+            .expect("an answer");
+        notices += answers.iter().filter(|m| is_notice(m)).count();
+        let log = client.requests().await.expect("requests").log;
+        let at = |method: &str| {
+            log.iter()
+                .skip(seen)
+                .find(|e| e.method == method)
+                .map(|e| e.at_ms)
+        };
+        if let (Some(get_file), Some(send_photo)) = (at("getFile"), at("sendPhoto"))
+            && n >= warm_up
+        {
+            latencies.push(send_photo.saturating_sub(get_file) as f64);
+        }
+        // Idle between photos: nothing queued, no rate limit pending.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "latency: {} photos, getFile → sendPhoto: median {:.0} ms, p90 {:.0} ms, min {:.0} ms, max {:.0} ms; notices sent {notices}",
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.9),
+        latencies.first().copied().unwrap_or(f64::NAN),
+        latencies.last().copied().unwrap_or(f64::NAN),
+    );
+    assert_eq!(
+        latencies.len(),
+        photos,
+        "every photo was answered with a photo"
+    );
+    mesh.shutdown().await;
+}

@@ -61,6 +61,7 @@ impl From<&domain::PredictionSummary> for v1::PredictionSummary {
             prediction_id: s.prediction_id.to_string(),
             original_img_path: s.original_img_path.clone(),
             predicted_img_path: s.predicted_img_path.clone(),
+            full_img_path: s.full_img_path.clone(),
             labels: s
                 .labels
                 .iter()
@@ -89,6 +90,7 @@ impl TryFrom<v1::PredictionSummary> for domain::PredictionSummary {
                 .map_err(|e| invalid("summary.prediction_id", e))?,
             original_img_path: s.original_img_path,
             predicted_img_path: s.predicted_img_path,
+            full_img_path: s.full_img_path,
             labels: s
                 .labels
                 .into_iter()
@@ -220,6 +222,7 @@ mod tests {
             prediction_id: id,
             original_img_path: "1/original/a.jpg".into(),
             predicted_img_path: "1/predicted/a.jpg".into(),
+            full_img_path: None,
             labels: vec![domain::Label {
                 class: "tie".into(),
                 cx: 0.1,

@@ -64,6 +64,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Measure how long an idle bot takes to answer one photo (from its
+    /// getFile to its sendPhoto), photo after photo (LATENCY_PHOTOS, 30).
+    Latency {
+        /// Extra arguments passed to the test runner.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -97,7 +104,11 @@ fn main() -> Result<()> {
         }
         Cmd::Soak { args } => {
             setup(&ws)?;
-            soak(&ws, &args)?;
+            run_soak_binary(&ws, "soak_every_photo_is_answered", &args)?;
+        }
+        Cmd::Latency { args } => {
+            setup(&ws)?;
+            run_soak_binary(&ws, "answer_latency_from_get_file", &args)?;
         }
     }
     Ok(())
@@ -200,7 +211,9 @@ fn test(ws: &Workspace, args: &[String]) -> Result<()> {
     run(t)
 }
 
-fn soak(ws: &Workspace, args: &[String]) -> Result<()> {
+/// Runs one ignored test of the `soak` test executable (the soak, or the
+/// latency benchmark), chosen by `test`.
+fn run_soak_binary(ws: &Workspace, test: &str, args: &[String]) -> Result<()> {
     // Built exactly as `test` builds (every target of the workspace), so the
     // test build is reused: `cargo test --test soak` alone would resolve
     // other features and recompile half the dependency tree.
@@ -241,7 +254,7 @@ fn soak(ws: &Workspace, args: &[String]) -> Result<()> {
     // Where `cargo test` would run it: the polybot package's folder.
     cmd.current_dir(ws.root.join("polybot"))
         .envs(ws.asset_env())
-        .args(["--ignored", "--nocapture", "--test-threads=1"])
+        .args(["--ignored", "--nocapture", "--test-threads=1", test])
         .args(args);
     run(cmd)
 }

@@ -149,6 +149,11 @@ impl ObjectKey {
         Self(format!("{chat}/predicted/{id}.jpg"))
     }
 
+    /// Where the full-resolution annotated photo is stored, when there is one.
+    pub fn predicted_full(chat: ChatId, id: PredictionId) -> Self {
+        Self(format!("{chat}/predicted/{id}-full.jpg"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -191,6 +196,10 @@ pub struct PredictionSummary {
     pub prediction_id: PredictionId,
     pub original_img_path: String,
     pub predicted_img_path: String,
+    /// The annotated photo at full resolution, stored only when the
+    /// original was past Telegram's photo limits (it goes back as a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_img_path: Option<String>,
     pub labels: Vec<Label>,
     /// Seconds since the Unix epoch when the prediction finished.
     pub time: f64,
@@ -377,6 +386,7 @@ mod tests {
             prediction_id: PredictionId::new(),
             original_img_path: "1/original/x.jpg".into(),
             predicted_img_path: "1/predicted/x.jpg".into(),
+            full_img_path: None,
             labels,
             time: 0.0,
         }

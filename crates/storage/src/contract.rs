@@ -30,8 +30,8 @@ use polybot_domain::{
 use tokio::time::Instant;
 
 use crate::{
-    Attributes, Claim, ClaimKey, Delivery, JobQueue, ObjectStore, PredictionTable, PutMode,
-    QueueStats, StorageError,
+    Attributes, Claim, ClaimKey, Delivery, JobQueue, NoticeState, ObjectStore, PredictionTable,
+    PutMode, QueueStats, StorageError,
 };
 
 /// How long the suite waits for a message that should be there.
@@ -808,8 +808,8 @@ async fn notices(table: &dyn PredictionTable) {
     let early = PredictionId::new();
     assert_eq!(
         table.notice(early).await.expect("table: notice"),
-        None,
-        "table: a prediction starts without a notice"
+        NoticeState::default(),
+        "table: a prediction starts without a notice, unanswered"
     );
     assert!(
         table
@@ -818,7 +818,13 @@ async fn notices(table: &dyn PredictionTable) {
             .expect("table: attach_notice"),
         "table: a notice attaches before the answer"
     );
-    assert_eq!(table.notice(early).await.expect("table: notice"), Some(41));
+    assert_eq!(
+        table.notice(early).await.expect("table: notice"),
+        NoticeState {
+            message_id: Some(41),
+            answered: false
+        }
+    );
     assert_eq!(
         table
             .close_notice(early)
@@ -839,7 +845,13 @@ async fn notices(table: &dyn PredictionTable) {
             .expect("table: late attach"),
         "table: a notice after the answer must not attach"
     );
-    assert_eq!(table.notice(early).await.expect("table: notice"), Some(41));
+    assert_eq!(
+        table.notice(early).await.expect("table: notice"),
+        NoticeState {
+            message_id: Some(41),
+            answered: true
+        }
+    );
 
     let fast = PredictionId::new();
     assert_eq!(
@@ -875,6 +887,7 @@ fn summary(id: PredictionId, classes: &[&str]) -> PredictionSummary {
         prediction_id: id,
         original_img_path: format!("1/original/{id}.jpg"),
         predicted_img_path: format!("1/predicted/{id}.jpg"),
+        full_img_path: None,
         labels: classes
             .iter()
             .enumerate()

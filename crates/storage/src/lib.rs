@@ -242,14 +242,24 @@ pub trait PredictionTable: Send + Sync + 'static {
     /// two make sure a notice never outlives its answer, whichever of them
     /// comes second and on whichever gateway.
     async fn attach_notice(&self, id: PredictionId, message_id: i64) -> Result<bool>;
-    /// The notice attached to a prediction, if any (a strongly consistent read).
-    async fn notice(&self, id: PredictionId) -> Result<Option<i64>>;
+    /// The notice attached to a prediction, and whether the answer was
+    /// sent (a strongly consistent read).
+    async fn notice(&self, id: PredictionId) -> Result<NoticeState>;
     /// Records that the prediction's answer was sent, and returns the notice
     /// attached until then for the caller to remove. Idempotent.
     async fn close_notice(&self, id: PredictionId) -> Result<Option<i64>>;
 
     /// Readiness: the table answers.
     async fn check(&self) -> Result<()>;
+}
+
+/// A prediction's notice, as [`PredictionTable::notice`] reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoticeState {
+    /// The "still working" message in the chat, once attached.
+    pub message_id: Option<i64>,
+    /// The answer was sent ([`PredictionTable::close_notice`]).
+    pub answered: bool,
 }
 
 /// The three stores a service runs against, whatever the backend.

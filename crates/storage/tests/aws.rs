@@ -67,6 +67,7 @@ fn summary_for(id: PredictionId) -> PredictionSummary {
         prediction_id: id,
         original_img_path: format!("1/original/{id}.jpg"),
         predicted_img_path: format!("1/predicted/{id}.jpg"),
+        full_img_path: None,
         labels: vec![],
         time: now_epoch(),
     }

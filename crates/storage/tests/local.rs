@@ -670,6 +670,7 @@ async fn summaries_and_failures_of_unknown_predictions_are_not_found() {
         prediction_id: id,
         original_img_path: "1/original/x.jpg".into(),
         predicted_img_path: "1/predicted/x.jpg".into(),
+        full_img_path: None,
         labels: vec![],
         time: 0.0,
     };

@@ -44,7 +44,7 @@ use polybot_domain::{
 
 use super::error::{classify, service_code};
 use crate::{
-    Claim, ClaimKey, LeaseId, PredictionTable, RECORD_RETENTION, Result, StorageError,
+    Claim, ClaimKey, LeaseId, NoticeState, PredictionTable, RECORD_RETENTION, Result, StorageError,
     UPDATE_DEDUPE_TTL,
 };
 
@@ -546,8 +546,17 @@ impl PredictionTable for DynamoTable {
         }
     }
 
-    async fn notice(&self, id: PredictionId) -> Result<Option<i64>> {
-        Ok(message_id_of(self.get_item(&notice_pk(id)).await?.as_ref()))
+    async fn notice(&self, id: PredictionId) -> Result<NoticeState> {
+        let item = self.get_item(&notice_pk(id)).await?;
+        Ok(NoticeState {
+            message_id: message_id_of(item.as_ref()),
+            answered: item
+                .as_ref()
+                .and_then(|i| i.get("answered"))
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+        })
     }
 
     async fn close_notice(&self, id: PredictionId) -> Result<Option<i64>> {

@@ -26,7 +26,7 @@ use rusqlite::{OptionalExtension, params};
 use super::sqlite::{Db, is_constraint_violation, sql_error};
 use super::{duration_ms, now_ms};
 use crate::{
-    Claim, ClaimKey, LeaseId, PredictionTable, RECORD_RETENTION, Result, StorageError,
+    Claim, ClaimKey, LeaseId, NoticeState, PredictionTable, RECORD_RETENTION, Result, StorageError,
     UPDATE_DEDUPE_TTL,
 };
 
@@ -397,16 +397,21 @@ impl PredictionTable for LocalTable {
             .await
     }
 
-    async fn notice(&self, id: PredictionId) -> Result<Option<i64>> {
+    async fn notice(&self, id: PredictionId) -> Result<NoticeState> {
         self.db
             .call(move |conn| {
                 conn.query_row(
-                    "SELECT message_id FROM notices WHERE prediction_id = ?1",
+                    "SELECT message_id, answered FROM notices WHERE prediction_id = ?1",
                     params![id.to_string()],
-                    |r| r.get::<_, Option<i64>>(0),
+                    |r| {
+                        Ok(NoticeState {
+                            message_id: r.get(0)?,
+                            answered: r.get::<_, i64>(1)? != 0,
+                        })
+                    },
                 )
                 .optional()
-                .map(Option::flatten)
+                .map(Option::unwrap_or_default)
                 .map_err(sql_error)
             })
             .await
