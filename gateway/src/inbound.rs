@@ -1,5 +1,19 @@
 //! Parsing at the edge: a raw Telegram `Update` becomes an [`Inbound`],
 //! the only shape the rest of the gateway sees.
+//!
+//! Private chats: every photo is analysed, `/start` and `/help` answered,
+//! anything else gets the help. Groups and supergroups: the bot acts only
+//! when addressed, and ignores the rest silently:
+//! - a photo whose caption starts with `/detect` (bare, or `@` this bot) or
+//!   mentions `@` this bot;
+//! - `/detect` sent as a reply to a photo: the replied-to photo is analysed
+//!   and the answer quotes the command;
+//! - `/start`, `/help` (bare or `@` this bot); a command `@` this bot that
+//!   it does not know gets the help. A bare command it does not know is
+//!   another bot's.
+//!
+//! Judging a group message needs the bot's username (from `getMe`); until
+//! it is known such a message is [`Inbound::Deferred`] and delivered again.
 
 use polybot_domain::{ChatId, UpdateId};
 use teloxide::types::{MediaKind, Message, MessageEntityKind, MessageKind, Update, UpdateKind};

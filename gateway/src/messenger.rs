@@ -14,6 +14,7 @@ use polybot_domain::{BotId, ChatId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::botapi::{BotApi, BotApiError, ErrorClass};
@@ -113,7 +114,14 @@ pub trait Messenger: Send + Sync + 'static {
     ) -> Result<(), MessengerError>;
     /// A courtesy message (the "still working" notice): dropped rather
     /// than delaying answers. Its message id when it was sent.
-    async fn send_notice(&self, chat: ChatId, text: &str, reply_to: Option<i64>) -> Option<i64>;
+    /// Not sent at all when `cancel` fires before its turn comes.
+    async fn send_notice(
+        &self,
+        chat: ChatId,
+        text: &str,
+        reply_to: Option<i64>,
+        cancel: CancellationToken,
+    ) -> Option<i64>;
     /// Replaces the text of a message the bot sent.
     async fn edit_text(
         &self,
@@ -270,12 +278,18 @@ impl Messenger for TelegramMessenger {
         self.outbox.send(chat, message).await.map(drop)
     }
 
-    async fn send_notice(&self, chat: ChatId, text: &str, reply_to: Option<i64>) -> Option<i64> {
+    async fn send_notice(
+        &self,
+        chat: ChatId,
+        text: &str,
+        reply_to: Option<i64>,
+        cancel: CancellationToken,
+    ) -> Option<i64> {
         let message = OutMessage::Text {
             text: text.to_owned(),
             reply_to,
         };
-        self.outbox.notice(chat, message).await
+        self.outbox.notice(chat, message, cancel).await
     }
 
     async fn edit_text(

@@ -23,6 +23,7 @@ use polybot_domain::ChatId;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, warn};
 
 use crate::botapi::{BotApi, BotApiError, ErrorClass, Upload};
@@ -132,6 +133,8 @@ struct Entry {
     /// The caller's span: the send's client span is its child.
     parent: tracing::Span,
     done: Option<Done>,
+    /// A notice no longer worth sending once cancelled (the answer came).
+    cancel: Option<CancellationToken>,
     attempts: u32,
     rate_limited: u32,
 }
@@ -215,10 +218,16 @@ impl Outbox {
     }
 
     /// Queues a droppable notice and waits for it to be sent, dropped (too
-    /// long a wait, back-pressure) or refused: its message id when sent.
-    pub async fn notice(&self, chat: ChatId, message: OutMessage) -> Option<i64> {
+    /// long a wait, back-pressure, `cancel` before its turn) or refused: its
+    /// message id when sent.
+    pub async fn notice(
+        &self,
+        chat: ChatId,
+        message: OutMessage,
+        cancel: CancellationToken,
+    ) -> Option<i64> {
         let (tx, rx) = oneshot::channel();
-        if !self.queue_notice(chat, message, Some(tx)) {
+        if !self.queue_notice(chat, message, tx, cancel) {
             return None;
         }
         match rx.await {
@@ -233,7 +242,13 @@ impl Outbox {
     }
 
     /// Queues a droppable notice without waiting. Returns whether it was queued.
-    fn queue_notice(&self, chat: ChatId, message: OutMessage, done: Option<Done>) -> bool {
+    fn queue_notice(
+        &self,
+        chat: ChatId,
+        message: OutMessage,
+        done: Done,
+        cancel: CancellationToken,
+    ) -> bool {
         let config = &self.inner.config;
         {
             let mut state = self.inner.lock();
@@ -245,7 +260,14 @@ impl Outbox {
                 debug!(chat_id = chat.0, "outbox busy: the notice is not sent");
                 return false;
             }
-            state.push(chat, message, Kind::Notice, done);
+            let id = state.push(chat, message, Kind::Notice, Some(done));
+            if let Some(entry) = state
+                .chats
+                .get_mut(&chat.0)
+                .and_then(|q| q.queue.iter_mut().find(|e| e.id == id))
+            {
+                entry.cancel = Some(cancel);
+            }
         }
         self.ensure_started();
         self.inner.wake.notify_waiters();
@@ -324,6 +346,7 @@ impl State {
             queued_at: Instant::now(),
             parent: tracing::Span::current(),
             done,
+            cancel: None,
             attempts: 0,
             rate_limited: 0,
         });
@@ -376,12 +399,19 @@ impl Inner {
         let mut state = self.lock();
         let now = Instant::now();
         let max_age = self.config.notice_max_age;
-        // Drop stale notices everywhere first, so they do not take turns.
+        // Drop stale and cancelled notices everywhere first, so they do not
+        // take turns (a notice whose answer came needs no sending).
         let mut stale = 0;
         for q in state.chats.values_mut() {
             let before = q.queue.len();
-            q.queue
-                .retain(|e| !(e.kind == Kind::Notice && now.duration_since(e.queued_at) > max_age));
+            q.queue.retain(|e| {
+                e.kind != Kind::Notice
+                    || (now.duration_since(e.queued_at) <= max_age
+                        && !e
+                            .cancel
+                            .as_ref()
+                            .is_some_and(CancellationToken::is_cancelled))
+            });
             stale += before - q.queue.len();
         }
         if stale > 0 {

@@ -163,7 +163,7 @@ impl Progress {
             }
             if notice_due.is_some_and(|due| now >= due) {
                 notice_due = None;
-                self.notice(job).await;
+                self.notice(job, stop).await;
                 continue;
             }
             if now >= next_action {
@@ -187,12 +187,13 @@ impl Progress {
 
     /// Sends the notice and attaches it to the prediction; removes it again
     /// when the answer went out meanwhile.
-    async fn notice(&self, job: Job) {
-        // Not cancelled by the answer: a notice already queued may still go
-        // out, and then must be attached (or removed) like any other.
+    async fn notice(&self, job: Job, stop: &CancellationToken) {
+        // Awaited even when the answer comes meanwhile: a notice still
+        // queued is then dropped, but one already on its way goes out, and
+        // must be attached (or removed) like any other.
         let sent = self
             .messenger
-            .send_notice(job.chat, NOTICE_TEXT, Some(job.reply_to))
+            .send_notice(job.chat, NOTICE_TEXT, Some(job.reply_to), stop.clone())
             .await;
         let Some(message_id) = sent else {
             return;

@@ -434,6 +434,7 @@ mod tests {
             _chat: ChatId,
             _text: &str,
             _reply_to: Option<i64>,
+            _cancel: tokio_util::sync::CancellationToken,
         ) -> Option<i64> {
             None
         }

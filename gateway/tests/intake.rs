@@ -849,7 +849,9 @@ async fn under_back_pressure_notices_are_dropped_and_answers_are_not() {
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     for _ in 0..5 {
-        messenger.send_notice(chat, PROCESSING_TEXT, None).await;
+        messenger
+            .send_notice(chat, PROCESSING_TEXT, None, Default::default())
+            .await;
     }
     for a in answers {
         a.await.expect("join").expect("every answer is sent");

@@ -49,6 +49,8 @@ fn options(dir: &std::path::Path) -> StackOptions {
     opts.poll_wait = Duration::from_millis(500);
     opts.reporter_interval = None;
     opts.lanes = 1;
+    // The notice at once, so its span is in every photo's trace.
+    opts.notice_after = Duration::ZERO;
     opts
 }
 
@@ -265,7 +267,10 @@ async fn one_photo_is_one_trace_from_webhook_to_telegram_reply_and_moves_the_met
                 .iter()
                 .any(|s| s.name == name && s.span_context.trace_id() == trace)
         };
-        ended("jobs process") && ended("telegram sendPhoto") && ended("inference")
+        ended("jobs process")
+            && ended("telegram sendPhoto")
+            && ended("inference")
+            && ended("progress")
     })
     .await;
     let webhook = spans.iter().find(|s| is_webhook(s)).expect("webhook span");
@@ -306,10 +311,16 @@ async fn one_photo_is_one_trace_from_webhook_to_telegram_reply_and_moves_the_met
         attr(publish, "prediction_id").as_deref(),
         Some(prediction_id.as_str())
     );
+    // Progress (the chat action, the notice) is its own task in the trace.
+    let progress = trace.one("progress", SpanKind::Internal);
+    trace.assert_parent(progress, update);
     let notices = trace.named("telegram sendMessage");
     assert_eq!(notices.len(), 1, "one processing notice");
-    trace.assert_parent(notices[0], update);
+    trace.assert_parent(notices[0], progress);
     assert_eq!(notices[0].span_kind, SpanKind::Client);
+    let actions = trace.named("telegram sendChatAction");
+    assert!(!actions.is_empty(), "the chat showed the bot at work");
+    trace.assert_parent(actions[0], progress);
 
     // Detector: the job continues the trace from the message attributes.
     let job = trace.one("jobs process", SpanKind::Consumer);
