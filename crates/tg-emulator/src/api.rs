@@ -929,7 +929,10 @@ fn album_item(params: &Params, value: &Value) -> Result<AlbumItem, String> {
     // `attach://x` without a multipart file field `x`, or no `media` at
     // all, is "media not found" (the server's `get_input_file` finds no file).
     let media = text_field("media")
-        .filter(|m| m.strip_prefix("attach://").is_none_or(|n| params.file(n).is_some()))
+        .filter(|m| {
+            m.strip_prefix("attach://")
+                .is_none_or(|n| params.file(n).is_some())
+        })
         .ok_or_else(|| "media not found".to_owned())?;
     let kind = match kind.as_str() {
         "photo" => SentKind::Photo,
@@ -1050,7 +1053,10 @@ async fn send_media_group(shared: &Arc<Shared>, params: &Params) -> ApiResult {
                 _,
             ) => {
                 let file = store_document(shared, bytes, file_name, content_type.as_deref());
-                (json!({ "document": document_json(&file, None) }), Some(file))
+                (
+                    json!({ "document": document_json(&file, None) }),
+                    Some(file),
+                )
             }
             (_, Input::Existing(file), _) => (
                 json!({ "document": document_json(&file.info, None) }),
@@ -1214,6 +1220,28 @@ mod tests {
         assert_eq!(lookup("GETME").map(|m| m.0), Some("getMe"));
         assert_eq!(lookup("sendphoto").map(|m| m.0), Some("sendPhoto"));
         assert_eq!(lookup("sendSticker"), None);
+    }
+
+    #[test]
+    fn album_member_errors_name_the_item_and_keep_other_codes() {
+        let e = album_member_error(3, ApiError::bad_request("PHOTO_INVALID_DIMENSIONS"));
+        assert_eq!(
+            e.description,
+            "Bad Request: failed to send message #3 with the error message \"PHOTO_INVALID_DIMENSIONS\""
+        );
+        assert_eq!(album_member_error(1, ApiError::too_large()).code, 413);
+    }
+
+    #[test]
+    fn sent_messages_recorded_before_albums_still_parse() {
+        let old = json!({
+            "message_id": 1, "chat_id": 2, "kind": "text", "method": "sendMessage",
+            "text": "hi", "caption": null, "parse_mode": null, "reply_to_message_id": null,
+            "reply_markup": null, "file": null, "date": 0, "previous_versions": [],
+            "deleted": false, "message": {}
+        });
+        let parsed: SentMessage = serde_json::from_value(old).expect("parses");
+        assert_eq!(parsed.media_group_id, None);
     }
 
     #[test]
