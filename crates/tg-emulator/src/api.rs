@@ -39,6 +39,7 @@ enum Method {
     SendMessage,
     SendPhoto,
     SendDocument,
+    SendMediaGroup,
     SendChatAction,
     EditMessageText,
     EditMessageCaption,
@@ -61,6 +62,7 @@ const METHODS: &[(&str, Method)] = &[
     ("sendMessage", Method::SendMessage),
     ("sendPhoto", Method::SendPhoto),
     ("sendDocument", Method::SendDocument),
+    ("sendMediaGroup", Method::SendMediaGroup),
     ("sendChatAction", Method::SendChatAction),
     ("editMessageText", Method::EditMessageText),
     ("editMessageCaption", Method::EditMessageCaption),
@@ -234,6 +236,7 @@ async fn call(shared: &Arc<Shared>, method: Method, params: &Params) -> ApiResul
         Method::SendMessage => send_message(shared, params),
         Method::SendPhoto => send_photo(shared, params).await,
         Method::SendDocument => send_document(shared, params).await,
+        Method::SendMediaGroup => send_media_group(shared, params).await,
         Method::SendChatAction => send_chat_action(shared, params),
         Method::EditMessageText => edit_message(shared, params, EditTarget::Text),
         Method::EditMessageCaption => edit_message(shared, params, EditTarget::Caption),
@@ -522,6 +525,7 @@ struct Outgoing {
     content: Value,
     text: Option<String>,
     caption: Option<String>,
+    parse_mode: Option<String>,
     file: Option<FileInfo>,
 }
 
@@ -529,10 +533,26 @@ struct Outgoing {
 fn post_bot_message(shared: &Shared, params: &Params, chat_id: i64, out: Outgoing) -> ApiResult {
     let reply = reply_target(params)?;
     let reply_markup = params.json("reply_markup")?;
-    let parse_mode = params.non_empty_str("parse_mode");
+    let mut messages = post_bot_messages(shared, chat_id, reply, reply_markup, false, vec![out])?;
+    Ok(ApiOk::new(messages.pop().unwrap_or(Value::Null)))
+}
+
+/// Builds, stores and records consecutive messages from the bot under one
+/// lock, so their ids are consecutive and either all or none are sent; with
+/// `album` they share a new `media_group_id`. Every message replies to
+/// `reply`, as the messages of a Telegram album each do.
+fn post_bot_messages(
+    shared: &Shared,
+    chat_id: i64,
+    reply: Option<(i64, bool)>,
+    reply_markup: Option<Value>,
+    album: bool,
+    items: Vec<Outgoing>,
+) -> Result<Vec<Value>, ApiError> {
     let bot = shared.bot_user();
     let mut state = shared.lock();
     let chat_json = state.chat_json(chat_id);
+    let media_group_id = album.then(|| state.next_media_group_id());
     let chat = state.chat_mut(chat_id);
     let reply_to = match reply {
         Some((id, allow)) => match chat.messages.get(&id) {
@@ -542,47 +562,55 @@ fn post_bot_message(shared: &Shared, params: &Params, chat_id: i64, out: Outgoin
         },
         None => None,
     };
-    let message_id = chat.next_message_id();
     let date = unix_now();
-    let mut message = json!({
-        "message_id": message_id,
-        "from": bot,
-        "chat": chat_json,
-        "date": date,
-    });
-    if let (Some(target), Some(content)) = (message.as_object_mut(), out.content.as_object()) {
-        for (k, v) in content {
-            target.insert(k.clone(), v.clone());
+    let mut sent = Vec::with_capacity(items.len());
+    for out in items {
+        let message_id = chat.next_message_id();
+        let mut message = json!({
+            "message_id": message_id,
+            "from": bot,
+            "chat": chat_json,
+            "date": date,
+        });
+        if let Some(group) = &media_group_id {
+            message["media_group_id"] = json!(group);
         }
+        if let (Some(target), Some(content)) = (message.as_object_mut(), out.content.as_object()) {
+            for (k, v) in content {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some((_, original)) = &reply_to {
+            message["reply_to_message"] = original.clone();
+        }
+        // Telegram echoes only inline keyboards back in the Message.
+        if let Some(markup) = reply_markup
+            .as_ref()
+            .filter(|m| m.get("inline_keyboard").is_some())
+        {
+            message["reply_markup"] = markup.clone();
+        }
+        chat.messages.insert(message_id, message.clone());
+        chat.sent.push(SentMessage {
+            message_id,
+            chat_id,
+            kind: out.kind,
+            method: out.method.to_owned(),
+            text: out.text,
+            caption: out.caption,
+            parse_mode: out.parse_mode,
+            reply_to_message_id: reply_to.as_ref().map(|(id, _)| *id),
+            reply_markup: reply_markup.clone(),
+            file: out.file,
+            date,
+            previous_versions: Vec::new(),
+            deleted: false,
+            media_group_id: media_group_id.clone(),
+            message: message.clone(),
+        });
+        sent.push(message);
     }
-    if let Some((_, original)) = &reply_to {
-        message["reply_to_message"] = original.clone();
-    }
-    // Telegram echoes only inline keyboards back in the Message.
-    if let Some(markup) = reply_markup
-        .as_ref()
-        .filter(|m| m.get("inline_keyboard").is_some())
-    {
-        message["reply_markup"] = markup.clone();
-    }
-    chat.messages.insert(message_id, message.clone());
-    chat.sent.push(SentMessage {
-        message_id,
-        chat_id,
-        kind: out.kind,
-        method: out.method.to_owned(),
-        text: out.text,
-        caption: out.caption,
-        parse_mode,
-        reply_to_message_id: reply_to.map(|(id, _)| id),
-        reply_markup,
-        file: out.file,
-        date,
-        previous_versions: Vec::new(),
-        deleted: false,
-        message: message.clone(),
-    });
-    Ok(ApiOk::new(message))
+    Ok(sent)
 }
 
 fn send_message(shared: &Shared, params: &Params) -> ApiResult {
@@ -608,12 +636,13 @@ fn send_message(shared: &Shared, params: &Params) -> ApiResult {
             content: json!({ "text": plain }),
             text: Some(text),
             caption: None,
+            parse_mode: params.non_empty_str("parse_mode"),
             file: None,
         },
     )
 }
 
-/// The bytes behind a `photo`/`document` parameter.
+/// The bytes behind a `photo`/`document` parameter or an InputMedia's `media`.
 enum Input {
     Bytes {
         bytes: Bytes,
@@ -624,27 +653,38 @@ enum Input {
     Existing(StoredFile),
 }
 
+impl Input {
+    fn upload(u: &crate::params::Upload) -> Self {
+        Self::Bytes {
+            bytes: u.bytes.clone(),
+            file_name: u.file_name.clone(),
+            content_type: u.content_type.clone(),
+        }
+    }
+}
+
 async fn resolve_input(shared: &Shared, params: &Params, field: &str) -> Result<Input, ApiError> {
-    let wrong = || ApiError::bad_request("wrong file identifier/HTTP URL specified");
-    let from_upload = |u: &crate::params::Upload| Input::Bytes {
-        bytes: u.bytes.clone(),
-        file_name: u.file_name.clone(),
-        content_type: u.content_type.clone(),
-    };
     if let Some(upload) = params.file(field) {
-        return Ok(from_upload(upload));
+        return Ok(Input::upload(upload));
     }
     let value = params
         .non_empty_str(field)
         .ok_or_else(|| ApiError::bad_request(format!("there is no {field} in the request")))?;
+    resolve_value(shared, params, &value).await
+}
+
+/// A file reference: `attach://<multipart field>`, an HTTP URL to fetch, or
+/// a known `file_id`.
+async fn resolve_value(shared: &Shared, params: &Params, value: &str) -> Result<Input, ApiError> {
+    let wrong = || ApiError::bad_request("wrong file identifier/HTTP URL specified");
     if let Some(name) = value.strip_prefix("attach://") {
-        return params.file(name).map(from_upload).ok_or_else(wrong);
+        return params.file(name).map(Input::upload).ok_or_else(wrong);
     }
     if value.starts_with("http://") || value.starts_with("https://") {
         let fetch_failed = || ApiError::bad_request("failed to get HTTP URL content");
         let response = shared
             .http
-            .get(&value)
+            .get(value)
             .send()
             .await
             .map_err(|_| fetch_failed())?;
@@ -656,7 +696,7 @@ async fn resolve_input(shared: &Shared, params: &Params, field: &str) -> Result<
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let file_name = reqwest::Url::parse(&value)
+        let file_name = reqwest::Url::parse(value)
             .ok()
             .and_then(|u| u.path_segments()?.next_back().map(str::to_owned))
             .filter(|n| !n.is_empty());
@@ -669,10 +709,86 @@ async fn resolve_input(shared: &Shared, params: &Params, field: &str) -> Result<
     }
     shared
         .lock()
-        .file(&value)
+        .file(value)
         .cloned()
         .map(Input::Existing)
         .ok_or_else(wrong)
+}
+
+/// The checks Telegram's servers make on uploaded photo bytes (sendPhoto
+/// and each photo of sendMediaGroup): at most 10 MB, an image, width +
+/// height at most 10000 and sides at most 20:1.
+fn check_photo(bytes: &[u8]) -> Result<media::ImageInfo, ApiError> {
+    if bytes.len() > MAX_PHOTO_BYTES {
+        return Err(ApiError::too_large());
+    }
+    let info = media::sniff(bytes).ok_or_else(|| ApiError::bad_request("IMAGE_PROCESS_FAILED"))?;
+    let (w, h) = (info.width.max(1), info.height.max(1));
+    if w + h > 10_000 || w.max(h) / w.min(h) > 20 {
+        return Err(ApiError::bad_request("PHOTO_INVALID_DIMENSIONS"));
+    }
+    Ok(info)
+}
+
+/// Stores the PhotoSize ladder of photo bytes that passed [`check_photo`],
+/// smallest first.
+async fn store_photo(
+    shared: &Shared,
+    bytes: Bytes,
+    info: media::ImageInfo,
+) -> Result<Vec<FileInfo>, ApiError> {
+    let mime = info.mime().to_owned();
+    // Decoding and re-encoding thumbnails is CPU work: keep it off the
+    // async workers.
+    let sizes = tokio::task::spawn_blocking(move || media::photo_sizes(&bytes))
+        .await
+        .map_err(|_| ApiError::new(500, "Internal Server Error"))?;
+    let mut state = shared.lock();
+    let last = sizes.len().saturating_sub(1);
+    Ok(sizes
+        .into_iter()
+        .enumerate()
+        .map(|(i, size)| {
+            let mime = if i == last {
+                mime.clone()
+            } else {
+                "image/jpeg".to_owned()
+            };
+            state
+                .store_file(
+                    size.bytes,
+                    FileKind::Photo,
+                    None,
+                    Some(mime),
+                    Some((size.width, size.height)),
+                )
+                .info
+        })
+        .collect())
+}
+
+/// The check Telegram makes on uploaded document bytes: at most 50 MB.
+fn check_document(bytes: &[u8]) -> Result<(), ApiError> {
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(ApiError::too_large());
+    }
+    Ok(())
+}
+
+/// Stores document bytes that passed [`check_document`].
+fn store_document(
+    shared: &Shared,
+    bytes: Bytes,
+    file_name: Option<String>,
+    content_type: Option<&str>,
+) -> FileInfo {
+    let file_name = file_name.unwrap_or_else(|| "document".to_owned());
+    let mime = document_mime(&bytes, Some(&file_name), content_type);
+    let dims = media::sniff(&bytes).map(|i| (i.width, i.height));
+    shared
+        .lock()
+        .store_file(bytes, FileKind::Document, Some(file_name), Some(mime), dims)
+        .info
 }
 
 async fn send_photo(shared: &Arc<Shared>, params: &Params) -> ApiResult {
@@ -683,43 +799,8 @@ async fn send_photo(shared: &Arc<Shared>, params: &Params) -> ApiResult {
     let files: Vec<FileInfo> = match input {
         Input::Existing(file) => vec![file.info],
         Input::Bytes { bytes, .. } => {
-            if bytes.len() > MAX_PHOTO_BYTES {
-                return Err(ApiError::too_large());
-            }
-            let info = media::sniff(&bytes)
-                .ok_or_else(|| ApiError::bad_request("IMAGE_PROCESS_FAILED"))?;
-            let (w, h) = (info.width.max(1), info.height.max(1));
-            if w + h > 10_000 || w.max(h) / w.min(h) > 20 {
-                return Err(ApiError::bad_request("PHOTO_INVALID_DIMENSIONS"));
-            }
-            let mime = info.mime().to_owned();
-            // Decoding and re-encoding thumbnails is CPU work: keep it off
-            // the async workers.
-            let sizes = tokio::task::spawn_blocking(move || media::photo_sizes(&bytes))
-                .await
-                .map_err(|_| ApiError::new(500, "Internal Server Error"))?;
-            let mut state = shared.lock();
-            let last = sizes.len().saturating_sub(1);
-            sizes
-                .into_iter()
-                .enumerate()
-                .map(|(i, size)| {
-                    let mime = if i == last {
-                        mime.clone()
-                    } else {
-                        "image/jpeg".to_owned()
-                    };
-                    state
-                        .store_file(
-                            size.bytes,
-                            FileKind::Photo,
-                            None,
-                            Some(mime),
-                            Some((size.width, size.height)),
-                        )
-                        .info
-                })
-                .collect()
+            let info = check_photo(&bytes)?;
+            store_photo(shared, bytes, info).await?
         }
     };
     let mut content = json!({ "photo": files.iter().map(photo_size_json).collect::<Vec<_>>() });
@@ -736,6 +817,7 @@ async fn send_photo(shared: &Arc<Shared>, params: &Params) -> ApiResult {
             content,
             text: None,
             caption: caption.map(|c| c.0),
+            parse_mode: params.non_empty_str("parse_mode"),
             file: files.last().cloned(),
         },
     )
@@ -777,16 +859,8 @@ async fn send_document(shared: &Arc<Shared>, params: &Params) -> ApiResult {
             file_name,
             content_type,
         } => {
-            if bytes.len() > MAX_DOCUMENT_BYTES {
-                return Err(ApiError::too_large());
-            }
-            let file_name = file_name.unwrap_or_else(|| "document".to_owned());
-            let mime = document_mime(&bytes, Some(&file_name), content_type.as_deref());
-            let dims = media::sniff(&bytes).map(|i| (i.width, i.height));
-            shared
-                .lock()
-                .store_file(bytes, FileKind::Document, Some(file_name), Some(mime), dims)
-                .info
+            check_document(&bytes)?;
+            store_document(shared, bytes, file_name, content_type.as_deref())
         }
     };
     let mut content = json!({ "document": document_json(&file, None) });
@@ -803,9 +877,208 @@ async fn send_document(shared: &Arc<Shared>, params: &Params) -> ApiResult {
             content,
             text: None,
             caption: caption.map(|c| c.0),
+            parse_mode: params.non_empty_str("parse_mode"),
             file: Some(file),
         },
     )
+}
+
+/// Most items in one sendMediaGroup (TDLib's `MAX_GROUPED_MESSAGES`).
+const MAX_ALBUM_ITEMS: usize = 10;
+
+/// One InputMediaPhoto / InputMediaDocument of sendMediaGroup's `media`.
+struct AlbumItem {
+    kind: SentKind,
+    /// `attach://<field>`, an HTTP URL or a `file_id`.
+    media: String,
+    /// (as sent, rendered) caption.
+    caption: Option<(String, String)>,
+    parse_mode: Option<String>,
+}
+
+/// Reads one InputMedia object as the Bot API server's `get_input_media`
+/// does; the error is the text that follows `can't parse InputMedia: `.
+fn album_item(params: &Params, value: &Value) -> Result<AlbumItem, String> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| "expected an Object".to_owned())?;
+    let text_field = |name: &str| {
+        object
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let parse_mode = text_field("parse_mode");
+    let caption = match text_field("caption") {
+        Some(raw) => {
+            // TDLib's own words ("Can't parse entities: ..."); the server
+            // only lowercases the first letter of the whole description.
+            let plain = markup::render(parse_mode.as_deref(), &raw).map_err(|e| {
+                let what = e.description.trim_start_matches("Bad Request: ");
+                let mut chars = what.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_uppercase().chain(chars).collect::<String>()
+                })
+            })?;
+            Some((raw, plain))
+        }
+        None => None,
+    };
+    let kind = text_field("type").ok_or_else(|| "Can't find field \"type\"".to_owned())?;
+    // `attach://x` without a multipart file field `x`, or no `media` at
+    // all, is "media not found" (the server's `get_input_file` finds no file).
+    let media = text_field("media")
+        .filter(|m| {
+            m.strip_prefix("attach://")
+                .is_none_or(|n| params.file(n).is_some())
+        })
+        .ok_or_else(|| "media not found".to_owned())?;
+    let kind = match kind.as_str() {
+        "photo" => SentKind::Photo,
+        "document" => SentKind::Document,
+        "animation" => return Err(format!("type \"{kind}\" can't be used in sendMediaGroup")),
+        // Valid in a Telegram album, but the emulator has no video or audio.
+        "video" | "audio" => {
+            return Err(format!("type \"{kind}\" is not supported by the emulator"));
+        }
+        _ => return Err(format!("type \"{kind}\" is unsupported")),
+    };
+    Ok(AlbumItem {
+        kind,
+        media,
+        caption,
+        parse_mode,
+    })
+}
+
+/// How the Bot API server reports an item of an album that Telegram's
+/// servers refused (`Client::on_message_send_failed`): the item's 1-based
+/// position and the server's error. (Telegram numbers the items in the
+/// order their failures arrive; the emulator checks them in order, so the
+/// first refused item is the one named.) Other errors (413) pass unchanged.
+fn album_member_error(position: usize, error: ApiError) -> ApiError {
+    match error.description.strip_prefix("Bad Request: ") {
+        Some(what) if error.code == 400 => ApiError::bad_request(format!(
+            "failed to send message #{position} with the error message \"{what}\""
+        )),
+        _ => error,
+    }
+}
+
+/// `sendMediaGroup`: photos or documents sent together as one album.
+///
+/// The checks come in the order of the Bot API server and TDLib
+/// (`Client::process_send_media_group_query`,
+/// `MessagesManager::send_message_group`): every item is parsed first, then
+/// the count, captions and file references, then mixing of documents with
+/// photos, then what Telegram's servers check on each upload. Nothing is
+/// stored or sent unless every item passes. As TDLib does, one item is
+/// sent as an ordinary message with no `media_group_id`.
+async fn send_media_group(shared: &Arc<Shared>, params: &Params) -> ApiResult {
+    let chat_id = chat_id(params)?;
+    let reply = reply_target(params)?;
+    let media = params
+        .json("media")?
+        .ok_or_else(|| ApiError::bad_request("parameter \"media\" is required"))?;
+    let media = media
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request("expected an Array of InputMedia"))?;
+    let items = media
+        .iter()
+        .map(|item| album_item(params, item))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request(format!("can't parse InputMedia: {e}")))?;
+    if items.is_empty() {
+        return Err(ApiError::bad_request("there are no messages to send"));
+    }
+    if items.len() > MAX_ALBUM_ITEMS {
+        return Err(ApiError::bad_request(
+            "too many messages to send as an album",
+        ));
+    }
+    let mut inputs = Vec::with_capacity(items.len());
+    for item in &items {
+        if item
+            .caption
+            .as_ref()
+            .is_some_and(|(_, plain)| utf16_len(plain) > MAX_CAPTION_UTF16)
+        {
+            return Err(ApiError::bad_request("message caption is too long"));
+        }
+        // HTTP URLs are fetched as sendPhoto fetches them; one that cannot
+        // be fetched is "failed to get HTTP URL content".
+        inputs.push(resolve_value(shared, params, &item.media).await?);
+    }
+    let has_document = items.iter().any(|i| i.kind == SentKind::Document);
+    if has_document && items.iter().any(|i| i.kind != SentKind::Document) {
+        return Err(ApiError::bad_request(
+            "document can't be mixed with other media types",
+        ));
+    }
+    ensure_not_blocked(shared, chat_id)?;
+
+    // What Telegram's servers check on each upload, for every item before
+    // anything is stored: a refused item leaves no trace.
+    let mut photo_infos = Vec::with_capacity(items.len());
+    for (position, (item, input)) in items.iter().zip(&inputs).enumerate() {
+        let checked = match (item.kind, input) {
+            (SentKind::Photo, Input::Bytes { bytes, .. }) => check_photo(bytes).map(Some),
+            (_, Input::Bytes { bytes, .. }) => check_document(bytes).map(|()| None),
+            (_, Input::Existing(_)) => Ok(None),
+        };
+        photo_infos.push(checked.map_err(|e| album_member_error(position + 1, e))?);
+    }
+
+    let album = items.len() > 1;
+    let mut outgoing = Vec::with_capacity(items.len());
+    for ((item, input), photo_info) in items.into_iter().zip(inputs).zip(photo_infos) {
+        let (mut content, file) = match (item.kind, input, photo_info) {
+            (SentKind::Photo, Input::Bytes { bytes, .. }, Some(info)) => {
+                let files = store_photo(shared, bytes, info).await?;
+                let sizes: Vec<Value> = files.iter().map(photo_size_json).collect();
+                (json!({ "photo": sizes }), files.last().cloned())
+            }
+            (SentKind::Photo, Input::Existing(file), _) => (
+                json!({ "photo": [photo_size_json(&file.info)] }),
+                Some(file.info),
+            ),
+            (
+                _,
+                Input::Bytes {
+                    bytes,
+                    file_name,
+                    content_type,
+                },
+                _,
+            ) => {
+                let file = store_document(shared, bytes, file_name, content_type.as_deref());
+                (
+                    json!({ "document": document_json(&file, None) }),
+                    Some(file),
+                )
+            }
+            (_, Input::Existing(file), _) => (
+                json!({ "document": document_json(&file.info, None) }),
+                Some(file.info),
+            ),
+        };
+        if let Some((_, plain)) = &item.caption {
+            content["caption"] = json!(plain);
+        }
+        outgoing.push(Outgoing {
+            kind: item.kind,
+            method: "sendMediaGroup",
+            content,
+            text: None,
+            caption: item.caption.map(|c| c.0),
+            parse_mode: item.parse_mode,
+            file,
+        });
+    }
+    // sendMediaGroup takes no reply_markup (the Bot API server ignores it).
+    let messages = post_bot_messages(shared, chat_id, reply, None, album, outgoing)?;
+    Ok(ApiOk::new(Value::Array(messages)))
 }
 
 fn send_chat_action(shared: &Shared, params: &Params) -> ApiResult {
@@ -947,6 +1220,28 @@ mod tests {
         assert_eq!(lookup("GETME").map(|m| m.0), Some("getMe"));
         assert_eq!(lookup("sendphoto").map(|m| m.0), Some("sendPhoto"));
         assert_eq!(lookup("sendSticker"), None);
+    }
+
+    #[test]
+    fn album_member_errors_name_the_item_and_keep_other_codes() {
+        let e = album_member_error(3, ApiError::bad_request("PHOTO_INVALID_DIMENSIONS"));
+        assert_eq!(
+            e.description,
+            "Bad Request: failed to send message #3 with the error message \"PHOTO_INVALID_DIMENSIONS\""
+        );
+        assert_eq!(album_member_error(1, ApiError::too_large()).code, 413);
+    }
+
+    #[test]
+    fn sent_messages_recorded_before_albums_still_parse() {
+        let old = json!({
+            "message_id": 1, "chat_id": 2, "kind": "text", "method": "sendMessage",
+            "text": "hi", "caption": null, "parse_mode": null, "reply_to_message_id": null,
+            "reply_markup": null, "file": null, "date": 0, "previous_versions": [],
+            "deleted": false, "message": {}
+        });
+        let parsed: SentMessage = serde_json::from_value(old).expect("parses");
+        assert_eq!(parsed.media_group_id, None);
     }
 
     #[test]

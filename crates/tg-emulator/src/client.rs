@@ -270,6 +270,26 @@ impl EmulatorClient {
             .await
     }
 
+    /// The albums the bot sent to `chat_id` (`sendMediaGroup` with 2 or more
+    /// items), in order, each with its messages in order. Messages outside
+    /// any album are left out.
+    pub async fn media_groups(&self, chat_id: i64) -> ClientResult<Vec<Vec<SentMessage>>> {
+        let mut groups: Vec<Vec<SentMessage>> = Vec::new();
+        for message in self.messages(chat_id).await? {
+            let Some(id) = message.media_group_id.clone() else {
+                continue;
+            };
+            match groups
+                .iter_mut()
+                .find(|g| g[0].media_group_id.as_deref() == Some(id.as_str()))
+            {
+                Some(group) => group.push(message),
+                None => groups.push(vec![message]),
+            }
+        }
+        Ok(groups)
+    }
+
     /// Polls until the bot has sent at least `n` messages to `chat_id`.
     pub async fn wait_for_messages(
         &self,

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 pub enum SentKind {
     /// `sendMessage`.
     Text,
-    /// `sendPhoto`.
+    /// `sendPhoto`, or a photo of `sendMediaGroup`.
     Photo,
-    /// `sendDocument`.
+    /// `sendDocument`, or a document of `sendMediaGroup`.
     Document,
 }
 
@@ -73,6 +73,10 @@ pub struct SentMessage {
     pub previous_versions: Vec<String>,
     /// Whether the bot deleted the message afterwards.
     pub deleted: bool,
+    /// Album the message belongs to (`sendMediaGroup` with 2 or more items);
+    /// every message of one album has the same id.
+    #[serde(default)]
+    pub media_group_id: Option<String>,
     /// The full Bot API `Message` object that was returned to the bot (latest version).
     pub message: serde_json::Value,
 }

@@ -187,6 +187,7 @@ pub(crate) struct State {
     files: HashMap<String, StoredFile>,
     paths: HashMap<String, String>,
     file_seq: u64,
+    media_group_seq: u64,
     pub chats: HashMap<i64, ChatState>,
     pub deliveries: Vec<DeliveryAttempt>,
     pub rate_limits: Vec<RateLimitRule>,
@@ -290,6 +291,12 @@ impl State {
         self.paths.insert(file_path, file_id.clone());
         self.files.insert(file_id, stored.clone());
         stored
+    }
+
+    /// A new `media_group_id`: a decimal string like Telegram's 64-bit ids.
+    pub fn next_media_group_id(&mut self) -> String {
+        self.media_group_seq += 1;
+        (13_600_000_000_000_000 + self.media_group_seq).to_string()
     }
 
     pub fn file(&self, file_id: &str) -> Option<&StoredFile> {

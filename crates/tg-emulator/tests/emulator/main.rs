@@ -6,6 +6,7 @@ mod bot_api;
 mod chats;
 mod commands;
 mod control;
+mod media_group;
 mod teloxide_compat;
 mod webhook;
 

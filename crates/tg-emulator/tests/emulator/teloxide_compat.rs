@@ -308,3 +308,41 @@ async fn teloxide_webhook_listener_accepts_the_emulators_deliveries() {
     }
     running.await.unwrap();
 }
+
+#[tokio::test]
+async fn teloxide_sends_an_album_and_reads_the_media_group() {
+    use teloxide::types::{InputMedia, InputMediaPhoto};
+
+    let emu = start().await;
+    let bot = bot(&emu);
+    let chat = ChatId(4343);
+    let media = [jpeg(400, 300), jpeg(300, 400), jpeg(200, 200)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let photo =
+                InputMediaPhoto::new(InputFile::memory(bytes).file_name(format!("{i}.jpg")));
+            InputMedia::Photo(if i == 0 {
+                photo.caption("3 buses")
+            } else {
+                photo
+            })
+        });
+    let sent = bot
+        .send_media_group(chat, media)
+        .await
+        .expect("sendMediaGroup");
+    assert_eq!(sent.len(), 3);
+    let group = sent[0].media_group_id().cloned().expect("a media group");
+    assert!(sent.iter().all(|m| m.media_group_id() == Some(&group)));
+    assert_eq!(sent[0].caption(), Some("3 buses"));
+    assert_eq!(sent[1].caption(), None);
+    let dims: Vec<(u32, u32)> = sent
+        .iter()
+        .filter_map(|m| m.photo()?.last().map(|p| (p.width, p.height)))
+        .collect();
+    assert_eq!(dims, [(400, 300), (300, 400), (200, 200)]);
+    let groups = emu.client().media_groups(4343).await.unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].len(), 3);
+}
