@@ -2,10 +2,18 @@
 //!
 //! Newtypes carry meaning through the code (a `ChatId` is never confused
 //! with an `UpdateId`), and the prediction summary has one definition that
-//! the detector writes, the table stores and the gateway reads.
+//! the detector writes, the table stores and the gateway reads. What a
+//! photo's caption asks for is in [`caption`].
 
 use std::fmt;
 use std::str::FromStr;
+
+pub mod caption;
+
+pub use caption::{
+    ACTIONS_HELP, Action, BlurSize, CaptionError, Direction, Filter, Fraction, QuarterTurns,
+    actions_help,
+};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
