@@ -354,52 +354,51 @@ mod tests {
         }
     }
 
+    /// Telegram's own answers, and what each must mean to the gateway:
+    /// a refused photo can go another way, other 4xx are final, and rate
+    /// limits, 5xx and network failures are retried.
     #[test]
-    fn telegram_refusing_a_photo_for_its_dimensions_or_size_is_permanent_and_says_so() {
-        for e in [
-            api(400, "Bad Request: PHOTO_INVALID_DIMENSIONS", None),
-            api(400, "Bad Request: IMAGE_PROCESS_FAILED", None),
-            api(413, "Request Entity Too Large", None),
-        ] {
-            let classified = classify(e);
-            assert!(
-                matches!(classified, MessengerError::MediaRejected(_)),
-                "{classified:?}"
-            );
-            assert!(!classified.is_retryable());
-        }
-    }
-
-    #[test]
-    fn other_bad_requests_and_blocked_chats_are_permanent_refusals() {
-        for e in [
-            api(400, "Bad Request: message is too long", None),
-            api(400, "Bad Request: chat not found", None),
-            api(403, "Forbidden: bot was blocked by the user", None),
-            api(400, "Bad Request: message to delete not found", None),
-        ] {
-            let classified = classify(e);
-            assert!(
-                matches!(classified, MessengerError::Rejected(_)),
-                "{classified:?}"
-            );
-            assert!(!classified.is_retryable());
-        }
-    }
-
-    #[test]
-    fn rate_limits_server_errors_and_network_failures_are_retried() {
-        for e in [
-            api(429, "Too Many Requests: retry after 5", Some(5)),
-            api(500, "Internal Server Error", None),
-            api(502, "Bad Gateway", None),
-            BotApiError::Network {
-                method: "sendPhoto",
-                message: "connection reset".into(),
-            },
-        ] {
-            let classified = classify(e);
-            assert!(classified.is_retryable(), "{classified:?}");
+    fn telegram_errors_are_classified_from_the_real_api_texts() {
+        let network = BotApiError::Network {
+            method: "sendPhoto",
+            message: "connection reset".into(),
+        };
+        let cases = [
+            (
+                api(400, "Bad Request: PHOTO_INVALID_DIMENSIONS", None),
+                "media_rejected",
+            ),
+            (
+                api(400, "Bad Request: IMAGE_PROCESS_FAILED", None),
+                "media_rejected",
+            ),
+            (api(413, "Request Entity Too Large", None), "media_rejected"),
+            (
+                api(400, "Bad Request: message is too long", None),
+                "rejected",
+            ),
+            (api(400, "Bad Request: chat not found", None), "rejected"),
+            (
+                api(403, "Forbidden: bot was blocked by the user", None),
+                "rejected",
+            ),
+            (
+                api(400, "Bad Request: message to delete not found", None),
+                "rejected",
+            ),
+            (
+                api(429, "Too Many Requests: retry after 5", Some(5)),
+                "unavailable",
+            ),
+            (api(500, "Internal Server Error", None), "unavailable"),
+            (api(502, "Bad Gateway", None), "unavailable"),
+            (network, "unavailable"),
+        ];
+        for (error, kind) in cases {
+            let shown = error.to_string();
+            let classified = classify(error);
+            assert_eq!(classified.kind(), kind, "{shown}");
+            assert_eq!(classified.is_retryable(), kind == "unavailable", "{shown}");
         }
     }
 

@@ -363,6 +363,8 @@ mod tests {
         started: AtomicUsize,
         started_notify: Notify,
         sent: Mutex<Vec<String>>,
+        /// Telegram's answer to photos and documents, when it refuses them.
+        refuse_media: Mutex<Vec<&'static str>>,
     }
 
     impl Gated {
@@ -372,7 +374,27 @@ mod tests {
                 started: AtomicUsize::new(0),
                 started_notify: Notify::new(),
                 sent: Mutex::new(Vec::new()),
+                refuse_media: Mutex::new(Vec::new()),
             })
+        }
+
+        /// The next photo or document sends are refused for what they are.
+        fn refusing(self: Arc<Self>, media: &[&'static str]) -> Arc<Self> {
+            self.refuse_media.lock().expect("lock").extend(media);
+            self
+        }
+
+        fn refused(&self, what: &str) -> Result<(), MessengerError> {
+            let mut refuse = self.refuse_media.lock().expect("lock");
+            match refuse.iter().position(|m| *m == what) {
+                Some(i) => {
+                    refuse.remove(i);
+                    Err(MessengerError::MediaRejected(format!(
+                        "Bad Request: PHOTO_INVALID_DIMENSIONS ({what})"
+                    )))
+                }
+                None => Ok(()),
+            }
         }
 
         async fn pass(&self, what: String) -> Result<(), MessengerError> {
@@ -419,6 +441,7 @@ mod tests {
             caption: &str,
             _reply_to: Option<i64>,
         ) -> Result<(), MessengerError> {
+            self.refused("photo")?;
             self.pass(format!("photo: {caption}")).await
         }
         async fn send_document(
@@ -427,6 +450,7 @@ mod tests {
             file: crate::messenger::Document,
             _reply_to: Option<i64>,
         ) -> Result<(), MessengerError> {
+            self.refused("document")?;
             self.pass(format!("document: {}", file.caption)).await
         }
         async fn send_notice(
@@ -632,5 +656,25 @@ mod tests {
             .expect("record");
         assert_eq!(record.status, PredictionStatus::Failed);
         assert_eq!(record.failure, Some(FailureKind::GaveUp));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_photo_telegram_refuses_goes_as_a_document_and_then_as_text_but_always_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = backends(dir.path()).await;
+        for (refused, answer) in [
+            (&["photo"][..], "document: bus ×1"),
+            (&["photo", "document"][..], "text: bus ×1"),
+        ] {
+            let report = prediction(&backends, true).await;
+            let messenger = Gated::new(10).refusing(refused);
+            let replier = Replier::new(backends.clone(), messenger.clone());
+            assert_eq!(replier.reply(&report).await.expect("sent"), Replied::Sent);
+            assert_eq!(messenger.sent(), vec![answer.to_owned()]);
+            assert_eq!(
+                replier.reply(&report).await.expect("repeat"),
+                Replied::Duplicate
+            );
+        }
     }
 }

@@ -384,7 +384,9 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
 /// Not a test: `cargo xtask latency`. The whole mesh in one process, as
 /// `polybot up` runs it, on an idle bot, one photo at a time: prints the
 /// median and spread of the time from the bot's `getFile` to its answer
-/// (`sendPhoto`), as the emulator saw the two calls arrive.
+/// (`sendPhoto`), as the emulator saw the two calls arrive. With
+/// `LATENCY_EMULATOR_URL` it measures a bot already running against that
+/// emulator instead (e.g. a release `polybot up`).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a benchmark: run it with `cargo xtask latency`"]
 async fn answer_latency_from_get_file_to_send_photo_on_an_idle_bot() {
@@ -394,12 +396,18 @@ async fn answer_latency_from_get_file_to_send_photo_on_an_idle_bot() {
     let mut opts = polybot::stack::StackOptions::local(dir.path().join("data"));
     opts.lanes = 1;
     opts.reporter_interval = None;
-    let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
-    let client = emulator.client();
-    let mesh = polybot::stack::start_mesh(&emulator.base_url(), emulator.token(), &opts)
-        .await
-        .expect("the mesh starts");
-    let chat = 990_001;
+    let external = std::env::var("LATENCY_EMULATOR_URL").ok();
+    let (client, running) = match &external {
+        Some(url) => (EmulatorClient::new(url.clone()), None),
+        None => {
+            let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
+            let mesh = polybot::stack::start_mesh(&emulator.base_url(), emulator.token(), &opts)
+                .await
+                .expect("the mesh starts");
+            (emulator.client(), Some((emulator, mesh)))
+        }
+    };
+    let chat = 990_001 + i64::from(std::process::id() % 1000);
     let warm_up = 2;
     let mut latencies = Vec::new();
     let mut notices = 0;
@@ -448,5 +456,8 @@ async fn answer_latency_from_get_file_to_send_photo_on_an_idle_bot() {
         photos,
         "every photo was answered with a photo"
     );
-    mesh.shutdown().await;
+    if let Some((emulator, mesh)) = running {
+        mesh.shutdown().await;
+        emulator.shutdown().await;
+    }
 }
