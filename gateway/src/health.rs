@@ -3,6 +3,10 @@
 //! shutdown flips both to not-serving first. Components (the polling loop,
 //! the webhook registration) add their own condition: the gateway is ready
 //! only while every registered component is.
+//!
+//! `/readyz` reports what the gRPC health service was last told, never a
+//! state it has not published yet: a component's change wakes the checker,
+//! which publishes to gRPC first and only then flips `/readyz`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,22 +14,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use polybot_storage::Backends;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
 
 #[derive(Clone, Default)]
 pub struct Health {
+    /// What was last published to gRPC health.
     ready: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
     components: Arc<Mutex<BTreeMap<&'static str, bool>>>,
+    changed: Arc<Notify>,
 }
 
 impl Health {
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
-            && !self.stopping.load(Ordering::SeqCst)
-            && self.components_ok()
+        self.ready.load(Ordering::SeqCst) && !self.stopping.load(Ordering::SeqCst)
     }
 
     /// Records whether a component (a supervised loop, the webhook
@@ -35,6 +40,7 @@ impl Health {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name, ok);
+        self.changed.notify_one();
     }
 
     /// Whether the component works (false when never registered).
@@ -125,7 +131,6 @@ pub async fn watch(
         if health.stopping.load(Ordering::SeqCst) {
             return;
         }
-        health.ready.store(backends_ok, Ordering::SeqCst);
         let ok = backends_ok && health.components_ok();
         if last != Some(ok) {
             if ok {
@@ -134,6 +139,8 @@ pub async fn watch(
             publish(&reporter, ok).await;
             last = Some(ok);
         }
+        // After gRPC health heard it, so the two never disagree.
+        health.ready.store(ok, Ordering::SeqCst);
         // Re-check at once when a component changes, else every `every`.
         let step = if ok {
             every
@@ -143,6 +150,7 @@ pub async fn watch(
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(step) => {}
+            _ = health.changed.notified() => {}
         }
     }
 }
