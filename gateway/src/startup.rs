@@ -69,35 +69,14 @@ pub async fn register_webhook(
         "secret_token": secret.expose_secret(),
         "max_connections": 40,
     });
-    let mut pause = backoff.initial;
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        let result = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = api.call::<serde_json::Value>("setWebhook", &params, CALL_TIMEOUT) => r,
-        };
-        match result {
-            Ok(_) => {
-                info!(%hook, attempt, "webhook registered with Telegram");
-                health.set_component("webhook", true);
-                return;
-            }
-            Err(e) => match pause_after(&e, pause) {
-                Some(wait) => {
-                    warn!(error = %e, attempt, retry_in_ms = wait.as_millis() as u64, "setWebhook failed; retrying");
-                    tokio::select! {
-                        _ = cancel.cancelled() => return,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                    pause = (pause * 2).min(backoff.max);
-                }
-                None => {
-                    error!(error = %e, %hook, "Telegram refused the webhook; the gateway stays not ready");
-                    return;
-                }
-            },
-        }
+    if retry(&api, "setWebhook", &params, backoff, &cancel)
+        .await
+        .is_some()
+    {
+        info!(%hook, "webhook registered with Telegram");
+        health.set_component("webhook", true);
+    } else if !cancel.is_cancelled() {
+        error!(%hook, "the webhook is not registered; the gateway stays not ready");
     }
 }
 
