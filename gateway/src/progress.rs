@@ -147,6 +147,7 @@ impl Progress {
         let give_up = start + self.config.give_up_after;
         let mut notice_due = Some(start + self.config.notice_after);
         let mut next_action = start;
+        let mut first = true;
         loop {
             let wake = notice_due.map_or(next_action, |n| n.min(next_action));
             tokio::select! {
@@ -157,8 +158,9 @@ impl Progress {
             if now >= give_up {
                 return;
             }
-            if now > start && !self.still_working(job.prediction).await {
-                // Answered (or about to be) by another gateway.
+            // The job was queued a moment ago: only later is it worth asking
+            // whether another gateway answered it.
+            if !std::mem::take(&mut first) && !self.still_working(job.prediction).await {
                 return;
             }
             if notice_due.is_some_and(|due| now >= due) {
