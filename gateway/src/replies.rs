@@ -26,11 +26,10 @@ use crate::progress::Progress;
 
 /// One term of a reply lease; renewed every third of it while the send runs.
 pub const REPLY_LEASE: Duration = Duration::from_secs(30);
-/// The caption of the full-resolution copy of a large photo.
-pub const FULL_RESOLUTION_CAPTION: &str = "The same, at full resolution";
-
 /// The longest one reply may take, rate-limit waits included.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// The caption of the full-resolution copy of a large photo.
+pub const FULL_RESOLUTION_CAPTION: &str = "The same, at full resolution";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replied {
@@ -239,7 +238,7 @@ impl Replier {
         summary: &PredictionSummary,
     ) -> Result<(), ReplyError> {
         let chat = report.chat_id;
-        let annotated = self.annotated_image(summary).await?;
+        let annotated = self.stored_image(&summary.predicted_img_path).await?;
         let caption = summary.counts_text();
         let refused = match self
             .messenger
@@ -289,26 +288,19 @@ impl Replier {
         let Some(path) = &summary.full_img_path else {
             return;
         };
-        let bytes = match ObjectKey::parse(path.clone()) {
-            Ok(key) => self.backends.objects.get(&key).await,
-            Err(e) => Err(StorageError::Invalid(e.to_string())),
+        let send = async {
+            let document = crate::messenger::Document {
+                bytes: self.stored_image(path).await?,
+                file_name: "detections-full-resolution.jpg",
+                mime: "image/jpeg",
+                caption: FULL_RESOLUTION_CAPTION.to_owned(),
+            };
+            self.messenger
+                .send_document(report.chat_id, document, report.reply_to_message_id)
+                .await
+                .map_err(ReplyError::from)
         };
-        let result = match bytes {
-            Ok(bytes) => {
-                let document = crate::messenger::Document {
-                    bytes,
-                    file_name: "detections-full-resolution.jpg",
-                    mime: "image/jpeg",
-                    caption: FULL_RESOLUTION_CAPTION.to_owned(),
-                };
-                self.messenger
-                    .send_document(report.chat_id, document, report.reply_to_message_id)
-                    .await
-                    .map_err(ReplyError::from)
-            }
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = result {
+        if let Err(e) = send.await {
             warn!(error = %e, "could not send the full-resolution photo");
         }
     }
@@ -328,12 +320,10 @@ impl Replier {
         })
     }
 
-    async fn annotated_image(
-        &self,
-        summary: &PredictionSummary,
-    ) -> Result<bytes::Bytes, ReplyError> {
-        let key = ObjectKey::parse(summary.predicted_img_path.clone())
-            .map_err(|e| StorageError::Invalid(e.to_string()))?;
+    /// An image the detector stored, by the key a summary names.
+    async fn stored_image(&self, path: &str) -> Result<bytes::Bytes, ReplyError> {
+        let key =
+            ObjectKey::parse(path.to_owned()).map_err(|e| StorageError::Invalid(e.to_string()))?;
         Ok(self.backends.objects.get(&key).await?)
     }
 }

@@ -743,28 +743,7 @@ async fn store_photo(
     let sizes = tokio::task::spawn_blocking(move || media::photo_sizes(&bytes))
         .await
         .map_err(|_| ApiError::new(500, "Internal Server Error"))?;
-    let mut state = shared.lock();
-    let last = sizes.len().saturating_sub(1);
-    Ok(sizes
-        .into_iter()
-        .enumerate()
-        .map(|(i, size)| {
-            let mime = if i == last {
-                mime.clone()
-            } else {
-                "image/jpeg".to_owned()
-            };
-            state
-                .store_file(
-                    size.bytes,
-                    FileKind::Photo,
-                    None,
-                    Some(mime),
-                    Some((size.width, size.height)),
-                )
-                .info
-        })
-        .collect())
+    Ok(shared.lock().store_photo_sizes(sizes, Some(mime)))
 }
 
 /// The check Telegram makes on uploaded document bytes: at most 50 MB.

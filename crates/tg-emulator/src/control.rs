@@ -264,29 +264,12 @@ async fn user_photo(
     let sizes = tokio::task::spawn_blocking(move || media::photo_sizes(&body))
         .await
         .map_err(|e| ControlError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let photo: Vec<Value> = {
-        let mut state = shared.lock();
-        let last = sizes.len().saturating_sub(1);
-        sizes
-            .into_iter()
-            .enumerate()
-            .map(|(i, size)| {
-                let mime = if i == last {
-                    mime.clone()
-                } else {
-                    Some("image/jpeg".to_owned())
-                };
-                let stored = state.store_file(
-                    size.bytes,
-                    FileKind::Photo,
-                    None,
-                    mime,
-                    Some((size.width, size.height)),
-                );
-                photo_size_json(&stored.info)
-            })
-            .collect()
-    };
+    let photo: Vec<Value> = shared
+        .lock()
+        .store_photo_sizes(sizes, mime)
+        .iter()
+        .map(photo_size_json)
+        .collect();
     let mut content = json!({ "photo": photo });
     add_caption(&mut content, opts.caption.as_ref());
     queue_user_message(&shared, chat_id, &opts, content).map(Json)

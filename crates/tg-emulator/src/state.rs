@@ -247,6 +247,35 @@ impl State {
             .unwrap_or_else(|| default_chat(chat_id, None))
     }
 
+    /// Stores a photo's size ladder (from [`crate::media::photo_sizes`],
+    /// smallest first): the thumbnails as JPEG, the original with `mime`.
+    pub(crate) fn store_photo_sizes(
+        &mut self,
+        sizes: Vec<crate::media::SizedImage>,
+        mime: Option<String>,
+    ) -> Vec<FileInfo> {
+        let last = sizes.len().saturating_sub(1);
+        sizes
+            .into_iter()
+            .enumerate()
+            .map(|(i, size)| {
+                let mime = if i == last {
+                    mime.clone()
+                } else {
+                    Some("image/jpeg".to_owned())
+                };
+                self.store_file(
+                    size.bytes,
+                    FileKind::Photo,
+                    None,
+                    mime,
+                    Some((size.width, size.height)),
+                )
+                .info
+            })
+            .collect()
+    }
+
     pub fn store_file(
         &mut self,
         bytes: Bytes,
