@@ -26,6 +26,8 @@ pub enum DetectError {
     Encode(String),
     #[error("the inference pool has shut down")]
     PoolClosed,
+    #[error("the filter could not be applied")]
+    Filter(#[source] polybot_filters::FilterError),
 }
 
 impl DetectError {
@@ -41,6 +43,7 @@ impl DetectError {
             | Self::Corrupt(_)
             | Self::BadOutput(_) => true,
             Self::Inference(_) | Self::Encode(_) | Self::PoolClosed => false,
+            Self::Filter(e) => crate::filtering::is_permanent(e),
         }
     }
 
@@ -52,6 +55,7 @@ impl DetectError {
             Self::Truncated | Self::Corrupt(_) => "corrupt_image",
             Self::BadOutput(_) => "bad_model_output",
             Self::Inference(_) | Self::Encode(_) | Self::PoolClosed => "internal",
+            Self::Filter(e) => crate::filtering::kind(e),
         }
     }
 }

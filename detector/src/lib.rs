@@ -12,6 +12,7 @@ pub mod cli;
 pub mod decode;
 pub mod engine;
 pub mod error;
+pub mod filtering;
 pub mod geometry;
 mod metrics;
 pub mod model;
@@ -25,6 +26,7 @@ use polybot_domain::{Label, PredictionId, PredictionSummary};
 
 pub use engine::{AnnotatedSize, DetectConfig, Engine};
 pub use error::{DetectError, LoadError};
+pub use filtering::FilterOutput;
 pub use geometry::{BBox, LetterboxMode};
 pub use model::{ModelInfo, ModelSource, Precision};
 pub use pool::{Detector, PoolOptions, Slot};

@@ -9,19 +9,34 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+use polybot_domain::Filter;
+
 use crate::DetectOutput;
 use crate::engine::{AnnotatedSize, DetectConfig, Engine};
 use crate::error::{DetectError, LoadError};
+use crate::filtering::FilterOutput;
 use crate::model::{ModelInfo, ModelSource};
 
 struct Task {
     bytes: Vec<u8>,
-    size: AnnotatedSize,
-    reply: oneshot::Sender<Result<DetectOutput, DetectError>>,
+    work: Work,
     span: tracing::Span,
     // Released when the lane has finished with the task, not when the
     // caller stops waiting, so the permit count is the true number of free lanes.
     permit: OwnedSemaphorePermit,
+}
+
+/// What a lane does with a task's photo, and where the answer goes.
+enum Work {
+    Detect {
+        size: AnnotatedSize,
+        reply: oneshot::Sender<Result<DetectOutput, DetectError>>,
+    },
+    Filter {
+        filter: Filter,
+        seed: u64,
+        reply: oneshot::Sender<Result<FilterOutput, DetectError>>,
+    },
 }
 
 struct Inner {
@@ -182,64 +197,105 @@ impl Slot {
         size: AnnotatedSize,
     ) -> Result<DetectOutput, DetectError> {
         let (reply, rx) = oneshot::channel();
+        self.send(bytes, Work::Detect { size, reply })?;
+        rx.await.map_err(|_| DetectError::PoolClosed)?
+    }
+
+    /// Applies a caption's filter on the reserved lane. `seed` makes salt
+    /// and pepper repeatable (derive it from the request).
+    pub async fn filter(
+        self,
+        bytes: Vec<u8>,
+        filter: Filter,
+        seed: u64,
+    ) -> Result<FilterOutput, DetectError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            bytes,
+            Work::Filter {
+                filter,
+                seed,
+                reply,
+            },
+        )?;
+        rx.await.map_err(|_| DetectError::PoolClosed)?
+    }
+
+    fn send(self, bytes: Vec<u8>, work: Work) -> Result<(), DetectError> {
         let task = Task {
             bytes,
-            size,
-            reply,
+            work,
             span: tracing::Span::current(),
             permit: self.permit,
         };
         self.inner
             .tx
             .send(task)
-            .map_err(|_| DetectError::PoolClosed)?;
-        rx.await.map_err(|_| DetectError::PoolClosed)?
+            .map_err(|_| DetectError::PoolClosed)
     }
+}
+
+/// Runs `f`, turning a panic (a bug in a codec) into an error for this
+/// photo, so it costs one photo and not the lane.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, DetectError>) -> Result<T, DetectError> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        tracing::error!(%msg, "{what} panicked");
+        Err(DetectError::Corrupt(format!(
+            "the decoder failed on this file ({msg})"
+        )))
+    })
 }
 
 fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
     while let Ok(Task {
         bytes,
-        size,
-        reply,
+        work,
         span,
         permit,
     }) = rx.recv()
     {
         let _entered = span.enter();
-        let span = tracing::info_span!("detect", image_bytes = bytes.len());
-        let _s = span.enter();
-        // A bug in a codec must cost one photo, not the lane.
-        let result =
-            std::panic::catch_unwind(AssertUnwindSafe(|| engine.detect_sized(&bytes, size)))
-                .unwrap_or_else(|panic| {
-                    let msg = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".to_owned());
-                    tracing::error!(%msg, "detection panicked");
-                    Err(DetectError::Corrupt(format!(
-                        "the decoder failed on this file ({msg})"
-                    )))
+        match work {
+            Work::Detect { size, reply } => {
+                let span = tracing::info_span!("detect", image_bytes = bytes.len());
+                let _s = span.enter();
+                let result = guarded("detection", || engine.detect_sized(&bytes, size));
+                if let Ok(out) = &result {
+                    let t = &out.timings;
+                    tracing::debug!(
+                        decode_ms = t.decode.as_secs_f64() * 1e3,
+                        preprocess_ms = t.preprocess.as_secs_f64() * 1e3,
+                        inference_ms = t.inference.as_secs_f64() * 1e3,
+                        postprocess_ms = t.postprocess.as_secs_f64() * 1e3,
+                        annotate_ms = t.annotate.as_secs_f64() * 1e3,
+                        encode_ms = t.encode.as_secs_f64() * 1e3,
+                        objects = out.detections.len(),
+                        "detected"
+                    );
+                }
+                // Free the lane before answering, so a caller that reserves
+                // again right after its answer finds it free.
+                drop(permit);
+                // The caller may have given up waiting; not the lane's problem.
+                let _ = reply.send(result);
+            }
+            Work::Filter {
+                filter,
+                seed,
+                reply,
+            } => {
+                let limits = engine.config().limits;
+                let result = guarded("the filter", || {
+                    crate::filtering::run(&bytes, limits, filter, seed)
                 });
-        if let Ok(out) = &result {
-            let t = &out.timings;
-            tracing::debug!(
-                decode_ms = t.decode.as_secs_f64() * 1e3,
-                preprocess_ms = t.preprocess.as_secs_f64() * 1e3,
-                inference_ms = t.inference.as_secs_f64() * 1e3,
-                postprocess_ms = t.postprocess.as_secs_f64() * 1e3,
-                annotate_ms = t.annotate.as_secs_f64() * 1e3,
-                encode_ms = t.encode.as_secs_f64() * 1e3,
-                objects = out.detections.len(),
-                "detected"
-            );
+                drop(permit);
+                let _ = reply.send(result);
+            }
         }
-        // Free the lane before answering, so a caller that reserves again
-        // right after its answer finds it free.
-        drop(permit);
-        // The caller may have given up waiting; that is not the lane's problem.
-        let _ = reply.send(result);
     }
 }

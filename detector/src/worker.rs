@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use polybot_domain::{FailureKind, Job, ObjectKey, now_epoch};
+use polybot_domain::{
+    FailureKind, Filter, FilterSummary, Job, JobKind, JobResult, ObjectKey, PredictionId, now_epoch,
+};
 use polybot_proto::v1::results_client::ResultsClient;
 use polybot_proto::{Outcome, Report};
 use polybot_storage::{Backends, Delivery, JobQueue, PutMode, Receipt};
@@ -395,6 +397,7 @@ fn failure_kind(e: &DetectError) -> FailureKind {
         "not_an_image" => FailureKind::NotAnImage,
         "too_large" => FailureKind::TooLarge,
         "corrupt_image" => FailureKind::CorruptImage,
+        "too_small" => FailureKind::TooSmall,
         _ => FailureKind::Internal,
     }
 }
@@ -570,26 +573,61 @@ async fn heartbeat(ctx: &Ctx, receipt: Receipt) {
     }
 }
 
+/// How a job's work ended, short of a transient failure.
+enum Done {
+    /// The result is stored in the object store; the table is next.
+    Made(JobResult),
+    /// The photo cannot be used (not an image, too small for the filter…):
+    /// tell the user, never retry.
+    Refused(FailureKind, String),
+}
+
 /// Runs the job up to the report. `Err` is transient: leave the message.
 async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, String> {
-    let failure = |kind: FailureKind, detail: String| Report {
+    let report = |outcome| Report {
         prediction_id: job.prediction_id,
         chat_id: job.chat_id,
         reply_to_message_id: Some(job.message_id),
-        outcome: Outcome::Failure { kind, detail },
+        outcome,
     };
     let original = match fetch(ctx, &job.original_key).await {
         Ok(b) => b,
         Err(e) if e.is_retryable() => return Err(format!("fetching the photo: {e}")),
         Err(e) => {
             // The photo is gone and will not come back: tell the user.
-            return Ok(failure(
-                FailureKind::Internal,
-                format!("fetching the photo: {e}"),
-            ));
+            return Ok(report(Outcome::Failure {
+                kind: FailureKind::Internal,
+                detail: format!("fetching the photo: {e}"),
+            }));
         }
     };
     let started = Instant::now();
+    let done = match job.kind {
+        JobKind::Detect => detect(ctx, job, slot, original).await?,
+        JobKind::Filter(filter) => apply_filter(ctx, job, slot, original, filter).await?,
+    };
+    let result = match done {
+        Done::Made(result) => result,
+        Done::Refused(kind, detail) => {
+            return Ok(report(Outcome::Failure { kind, detail }));
+        }
+    };
+    crate::metrics::processing(started.elapsed().as_secs_f64());
+    if let Some(hook) = &ctx.config.on_processed {
+        (hook.0)(started.elapsed());
+    }
+    ctx.backends
+        .table
+        .save_result(&result)
+        .instrument(tracing::info_span!("save summary"))
+        .await
+        .map_err(|e| format!("saving the summary: {e}"))?;
+    Ok(report(Outcome::Success(result)))
+}
+
+/// Detection: the annotated photo (and a full-resolution copy when the
+/// original is past Telegram's photo limits) and the labels.
+async fn detect(ctx: &Ctx, job: &Job, slot: Slot, original: Bytes) -> Result<Done, String> {
     let mut out = match slot
         .detect_sized(original.to_vec(), AnnotatedSize::ForTelegram)
         .await
@@ -597,15 +635,11 @@ async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, String> {
         Ok(out) => out,
         Err(e) if e.is_permanent() => {
             info!(error = %e, "the photo cannot be analysed");
-            return Ok(failure(failure_kind(&e), e.to_string()));
+            return Ok(Done::Refused(failure_kind(&e), e.to_string()));
         }
         Err(e) => return Err(format!("detection: {e}")),
     };
     crate::metrics::inference(out.timings.inference.as_secs_f64());
-    crate::metrics::processing(started.elapsed().as_secs_f64());
-    if let Some(hook) = &ctx.config.on_processed {
-        (hook.0)(started.elapsed());
-    }
     tracing::info!(
         objects = out.detections.len(),
         inference_ms = out.timings.inference.as_secs_f64() * 1e3,
@@ -646,18 +680,52 @@ async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, String> {
             .map_err(|e| format!("storing the full-resolution photo: {e}"))?;
         summary.full_img_path = Some(full_key.to_string());
     }
-    ctx.backends
-        .table
-        .save_summary(&summary)
-        .instrument(tracing::info_span!("save summary"))
+    Ok(Done::Made(JobResult::Detected(summary)))
+}
+
+/// A caption's filter: the filtered picture, stored under `filtered/`.
+async fn apply_filter(
+    ctx: &Ctx,
+    job: &Job,
+    slot: Slot,
+    original: Bytes,
+    filter: Filter,
+) -> Result<Done, String> {
+    let out = match slot
+        .filter(original.to_vec(), filter, filter_seed(job.prediction_id))
         .await
-        .map_err(|e| format!("saving the summary: {e}"))?;
-    Ok(Report {
+    {
+        Ok(out) => out,
+        Err(e) if e.is_permanent() => {
+            info!(error = %e, %filter, "the filter cannot be applied to this photo");
+            return Ok(Done::Refused(failure_kind(&e), e.to_string()));
+        }
+        Err(e) => return Err(format!("filter: {e}")),
+    };
+    tracing::info!(%filter, width = out.width, height = out.height, "filtered");
+    let key = ObjectKey::filtered(job.chat_id, job.prediction_id, out.extension);
+    ctx.backends
+        .objects
+        .put(&key, Bytes::from(out.bytes), out.mime, PutMode::Overwrite)
+        .instrument(tracing::info_span!("store filtered image", %key))
+        .await
+        .map_err(|e| format!("storing the filtered picture: {e}"))?;
+    Ok(Done::Made(JobResult::Filtered(FilterSummary {
         prediction_id: job.prediction_id,
-        chat_id: job.chat_id,
-        reply_to_message_id: Some(job.message_id),
-        outcome: Outcome::Success(summary),
-    })
+        filter,
+        original_img_path: job.original_key.to_string(),
+        output_img_path: key.to_string(),
+        mime_type: out.mime.to_owned(),
+        width: out.width,
+        height: out.height,
+        time: now_epoch(),
+    })))
+}
+
+/// The salt-and-pepper seed of a request: from its id, so every delivery
+/// of one job makes the same picture.
+fn filter_seed(id: PredictionId) -> u64 {
+    id.as_uuid().as_u64_pair().0
 }
 
 async fn fetch(ctx: &Ctx, key: &ObjectKey) -> Result<Bytes, polybot_storage::StorageError> {

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use polybot_domain::{ChatId, ObjectKey, PredictionId};
+use polybot_domain::{ChatId, JobResult, ObjectKey, PredictionId};
 use polybot_proto::auth::{Role, require};
 use polybot_proto::v1::results_server::Results;
 use polybot_proto::v1::{
@@ -105,20 +105,48 @@ impl ResultsService {
                 "the prediction does not belong to that chat",
             ));
         }
-        if let Outcome::Success(summary) = &mut report.outcome {
-            if let Some(bad) = summary.labels.iter().find(|l| !is_class_name(&l.class)) {
-                return Err(Status::invalid_argument(format!(
-                    "label class {:?} is not a class name",
-                    bad.class.chars().take(MAX_CLASS_LEN).collect::<String>()
+        if let Outcome::Success(result) = &mut report.outcome {
+            if result.kind() != record.kind {
+                return Err(Status::failed_precondition(format!(
+                    "the request asked for {}, the report is of {}",
+                    record.kind,
+                    result.kind()
                 )));
             }
-            summary.original_img_path = record.original_key.to_string();
-            summary.predicted_img_path =
-                ObjectKey::predicted(record.chat_id, record.prediction_id).to_string();
-            // Only ever this prediction's own key, whatever the report said.
-            summary.full_img_path = summary.full_img_path.as_ref().map(|_| {
-                ObjectKey::predicted_full(record.chat_id, record.prediction_id).to_string()
-            });
+            match result {
+                JobResult::Detected(summary) => {
+                    if let Some(bad) = summary.labels.iter().find(|l| !is_class_name(&l.class)) {
+                        return Err(Status::invalid_argument(format!(
+                            "label class {:?} is not a class name",
+                            bad.class.chars().take(MAX_CLASS_LEN).collect::<String>()
+                        )));
+                    }
+                    summary.original_img_path = record.original_key.to_string();
+                    summary.predicted_img_path =
+                        ObjectKey::predicted(record.chat_id, record.prediction_id).to_string();
+                    // Only ever this prediction's own key, whatever the report said.
+                    summary.full_img_path = summary.full_img_path.as_ref().map(|_| {
+                        ObjectKey::predicted_full(record.chat_id, record.prediction_id).to_string()
+                    });
+                }
+                JobResult::Filtered(output) => {
+                    // The output's key follows from its format; nothing else is trusted.
+                    let extension = match output.mime_type.as_str() {
+                        "image/png" => "png",
+                        "image/jpeg" => "jpg",
+                        other => {
+                            return Err(Status::invalid_argument(format!(
+                                "mime_type {:?} is not image/png or image/jpeg",
+                                other.chars().take(MAX_CLASS_LEN).collect::<String>()
+                            )));
+                        }
+                    };
+                    output.original_img_path = record.original_key.to_string();
+                    output.output_img_path =
+                        ObjectKey::filtered(record.chat_id, record.prediction_id, extension)
+                            .to_string();
+                }
+            }
         }
         Ok(report)
     }

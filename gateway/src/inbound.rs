@@ -14,8 +14,15 @@
 //!
 //! Judging a group message needs the bot's username (from `getMe`); until
 //! it is known such a message is [`Inbound::Deferred`] and delivered again.
+//!
+//! A photo's caption (or the text of a reply to a photo) is the request:
+//! parsed here into a [`JobKind`] (detection or one of the course's
+//! filters, see [`polybot_domain::caption`]); a caption that asks for an
+//! action badly becomes [`Inbound::Refused`] with the reply to give. In a
+//! group, a bare action command (`/blur`) counts as addressed to us, like
+//! `/detect`.
 
-use polybot_domain::{ChatId, UpdateId};
+use polybot_domain::{Action, CaptionError, ChatId, Direction, JobKind, UpdateId};
 use teloxide::types::{MediaKind, Message, MessageEntityKind, MessageKind, Update, UpdateKind};
 
 /// Telegram's Bot API serves files up to 20 MB to bots.
@@ -81,15 +88,51 @@ impl Command {
     }
 }
 
+/// Why a photo's caption cannot be carried out, with the reply to give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A parameter out of range or of the wrong kind, or a command that
+    /// names no action: the error's text is the reply.
+    #[error(transparent)]
+    Caption(#[from] CaptionError),
+    /// `concat` on a single photo: it joins an album's photos.
+    #[error(
+        "Concat joins the photos of an album: send two or more photos together, with the caption \u{201c}concat\u{201d} (or \u{201c}concat vertical\u{201d})."
+    )]
+    ConcatNeedsAlbum(Direction),
+}
+
+impl Refusal {
+    /// Bounded label for metrics and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Caption(CaptionError::OutOfRange { .. }) => "out_of_range",
+            Self::Caption(CaptionError::InvalidParameter { .. }) => "invalid_parameter",
+            Self::Caption(CaptionError::UnknownCommand(_)) => "unknown_command",
+            Self::ConcatNeedsAlbum(_) => "concat_needs_album",
+        }
+    }
+}
+
 /// What an update means to us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
-    /// A photo, or an image sent as a file: becomes a detection job.
+    /// A photo, or an image sent as a file, and what its caption asks for:
+    /// becomes a job.
     Photo {
         update_id: UpdateId,
         chat: ChatId,
         message_id: i64,
         photo: PhotoRef,
+        kind: JobKind,
+    },
+    /// A photo whose caption asks for something we cannot do as asked:
+    /// answered with the reason and the usage.
+    Refused {
+        update_id: UpdateId,
+        chat: ChatId,
+        message_id: i64,
+        refusal: Refusal,
     },
     /// A command addressed to us, answered with text.
     Command {
@@ -120,6 +163,7 @@ impl Inbound {
     pub fn update_id(&self) -> UpdateId {
         match self {
             Self::Photo { update_id, .. }
+            | Self::Refused { update_id, .. }
             | Self::Command { update_id, .. }
             | Self::Deferred { update_id, .. }
             | Self::Other { update_id, .. }
@@ -130,6 +174,7 @@ impl Inbound {
     pub fn chat(&self) -> Option<ChatId> {
         match self {
             Self::Photo { chat, .. }
+            | Self::Refused { chat, .. }
             | Self::Command { chat, .. }
             | Self::Deferred { chat, .. }
             | Self::Other { chat, .. } => Some(*chat),
@@ -296,10 +341,12 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
         message_id,
         command,
     };
+    let ours = command.as_ref().is_some_and(|c| is_action(&c.name));
     match command.as_ref().map(|c| c.name.as_str()) {
         Some("start") => return answer(Command::Start),
         Some("help") => return answer(Command::Help),
-        None | Some("detect" | "predict") => {}
+        None => {}
+        Some(_) if ours => {}
         // A bare command we do not know, in a group, is another bot's.
         Some(_) if !private && command.as_ref().is_some_and(|c| c.addressed_to.is_none()) => {
             return Inbound::Ignored {
@@ -307,7 +354,8 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
                 kind: "group_chatter",
             };
         }
-        Some(_) => return answer(Command::Help),
+        // With a photo, the caption's own answer (the list of actions).
+        Some(_) => {}
     }
     // The photo is in the message, or in the message it replies to (a
     // command sent as a reply to a photo); the answer quotes the request.
@@ -316,14 +364,32 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
         media => media,
     };
     match photo {
-        Media::Photo(photo) => Inbound::Photo {
-            update_id,
-            chat,
-            message_id,
-            photo,
-        },
-        // Asked for detection, but there is no picture to look at.
-        _ if command.is_some() || !private => answer(Command::DetectWithoutPhoto),
+        Media::Photo(photo) => {
+            let request = msg.caption().or_else(|| msg.text());
+            let request = request.map(|text| without_leading_mention(text, me));
+            let refused = |refusal| Inbound::Refused {
+                update_id,
+                chat,
+                message_id,
+                refusal,
+            };
+            match Action::from_caption(request) {
+                Ok(action) => match JobKind::try_from(action) {
+                    Ok(kind) => Inbound::Photo {
+                        update_id,
+                        chat,
+                        message_id,
+                        photo,
+                        kind,
+                    },
+                    Err(direction) => refused(Refusal::ConcatNeedsAlbum(direction)),
+                },
+                Err(e) => refused(Refusal::Caption(e)),
+            }
+        }
+        // An action we know, but no picture to apply it to.
+        _ if ours || (command.is_none() && !private) => answer(Command::DetectWithoutPhoto),
+        _ if command.is_some() => answer(Command::Help),
         Media::Other(what) => Inbound::Other {
             update_id,
             chat,
@@ -340,6 +406,27 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
                 "a message"
             },
         },
+    }
+}
+
+/// Whether a `/command`'s name is one of the caption's actions (`detect`,
+/// `predict`, `blur`, `salt_and_pepper`, `concat`…).
+fn is_action(name: &str) -> bool {
+    !matches!(
+        Action::from_caption(Some(&format!("/{name}"))),
+        Err(CaptionError::UnknownCommand(_))
+    )
+}
+
+/// The request without the `@bot` that addressed it in a group
+/// ("@polybot blur 8" asks for "blur 8").
+fn without_leading_mention<'a>(text: &'a str, me: Option<&BotUsername>) -> &'a str {
+    let trimmed = text.trim_start();
+    let Some(me) = me else { return text };
+    match trimmed.split_once(char::is_whitespace) {
+        Some((first, rest)) if first.strip_prefix('@').is_some_and(|n| me.is(n)) => rest,
+        None if trimmed.strip_prefix('@').is_some_and(|n| me.is(n)) => "",
+        _ => text,
     }
 }
 
@@ -504,7 +591,9 @@ mod tests {
                 message_id,
                 photo,
                 update_id,
+                kind,
             } => {
+                assert_eq!(kind, JobKind::Detect, "no caption: detection");
                 assert_eq!(chat, ChatId(1243002838));
                 assert_eq!(message_id, 7);
                 assert_eq!(update_id, UpdateId(42));
@@ -696,6 +785,142 @@ mod tests {
             assert!(
                 matches!(parsed, Inbound::Command { command, .. } if command == want),
                 "{want:?}: {parsed:?}"
+            );
+        }
+    }
+
+    fn kind_of(u: &Update) -> Result<JobKind, Inbound> {
+        match parse(u, Some(&me())) {
+            Inbound::Photo { kind, .. } => Ok(kind),
+            other => Err(other),
+        }
+    }
+
+    #[test]
+    fn a_photos_caption_is_the_request_in_private_chats_and_groups() {
+        use polybot_domain::{BlurSize, Filter, QuarterTurns};
+        let blur = |n| {
+            JobKind::Filter(Filter::Blur {
+                size: BlurSize::new(n).expect("in range"),
+            })
+        };
+        let rotate = |n| {
+            JobKind::Filter(Filter::Rotate {
+                quarter_turns: QuarterTurns::new(n).expect("in range"),
+            })
+        };
+        let original = json!({"message_id": 29, "date": 1_700_000_000,
+            "chat": {"id": -4001, "type": "group", "title": "Friends"}, "photo": photo_json()});
+        let cases = [
+            (update(json!({"photo": photo_json()})), JobKind::Detect),
+            (
+                update(json!({"photo": photo_json(), "caption": "  Rotate "})),
+                rotate(1),
+            ),
+            (
+                update(json!({"photo": photo_json(), "caption": "blur 8"})),
+                blur(8),
+            ),
+            (
+                update(json!({"photo": photo_json(), "caption": "/blur 8"})),
+                blur(8),
+            ),
+            (
+                update(json!({"photo": photo_json(), "caption": "what is in this picture?"})),
+                JobKind::Detect,
+            ),
+            (
+                update(json!({"photo": photo_json(), "caption": "predict"})),
+                JobKind::Detect,
+            ),
+            (
+                in_group(json!({"photo": photo_json(), "caption": "/blur@polybot_test_bot 4"})),
+                blur(4),
+            ),
+            (
+                in_group(json!({"photo": photo_json(), "caption": "/rotate 2"})),
+                rotate(2),
+            ),
+            (
+                in_group(
+                    json!({"photo": photo_json(), "caption": "@polybot_test_bot segment 50",
+                    "caption_entities": [{"type": "mention", "offset": 0, "length": 17}]}),
+                ),
+                JobKind::Filter(Filter::Segment { threshold: 50 }),
+            ),
+            (
+                in_group(
+                    json!({"text": "/rotate@polybot_test_bot 3", "reply_to_message": original}),
+                ),
+                rotate(3),
+            ),
+        ];
+        for (u, want) in cases {
+            assert_eq!(kind_of(&u), Ok(want), "{u:?}");
+        }
+    }
+
+    #[test]
+    fn a_caption_that_asks_badly_is_refused_with_the_reason() {
+        let refusal = |u: &Update| match parse(u, Some(&me())) {
+            Inbound::Refused {
+                refusal,
+                message_id,
+                ..
+            } => {
+                assert_eq!(message_id, 7, "the answer quotes the request");
+                refusal
+            }
+            other => panic!("{other:?}"),
+        };
+        let out_of_range = refusal(&update(
+            json!({"photo": photo_json(), "caption": "blur 65"}),
+        ));
+        assert_eq!(out_of_range.as_str(), "out_of_range");
+        assert!(
+            out_of_range.to_string().contains("1 to 64"),
+            "{out_of_range}"
+        );
+        let unknown = refusal(&update(
+            json!({"photo": photo_json(), "caption": "/sharpen"}),
+        ));
+        assert_eq!(unknown.as_str(), "unknown_command");
+        assert!(unknown.to_string().contains("salt and pepper"), "{unknown}");
+        let concat = refusal(&update(json!({"photo": photo_json(), "caption": "concat"})));
+        assert_eq!(concat, Refusal::ConcatNeedsAlbum(Direction::Horizontal));
+        assert!(concat.to_string().contains("album"), "{concat}");
+    }
+
+    #[test]
+    fn in_a_group_a_bare_unknown_command_on_a_photo_is_another_bots() {
+        let u = in_group(json!({"photo": photo_json(), "caption": "/sharpen 3"}));
+        assert!(
+            matches!(
+                parse(&u, Some(&me())),
+                Inbound::Ignored {
+                    kind: "group_chatter",
+                    ..
+                }
+            ),
+            "{u:?}"
+        );
+    }
+
+    #[test]
+    fn an_action_without_a_photo_gets_the_hint() {
+        for u in [
+            update(json!({"text": "/blur 8"})),
+            in_group(json!({"text": "/rotate@polybot_test_bot"})),
+        ] {
+            assert!(
+                matches!(
+                    parse(&u, Some(&me())),
+                    Inbound::Command {
+                        command: Command::DetectWithoutPhoto,
+                        ..
+                    }
+                ),
+                "{u:?}"
             );
         }
     }

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use polybot_domain::{
-    BotId, ChatId, FailureKind, JOB_SCHEMA_VERSION, Job, ObjectKey, PredictionId, PredictionRecord,
-    PredictionStatus, UpdateId, now_epoch,
+    BotId, ChatId, FailureKind, JOB_SCHEMA_VERSION, Job, JobKind, ObjectKey, PredictionId,
+    PredictionRecord, PredictionStatus, UpdateId, now_epoch,
 };
 use polybot_storage::{Attributes, Backends, Claim, ClaimKey, PutMode, StorageError};
 use tracing::{Instrument, info, warn};
@@ -32,9 +32,10 @@ pub const START_TEXT: &str = "Hi! I find the objects in photos. Send me a photo 
 with what I see, such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the photo with a box \
 around each. /help lists everything I can do.";
 
-/// The answer to `/detect` with no photo to look at.
+/// The answer to `/detect` (or another action) with no photo to look at.
 pub const DETECT_HINT: &str = "Send /detect as the caption of a photo, or as a reply to one, \
-and I\u{2019}ll find the objects in it.";
+and I\u{2019}ll find the objects in it. The other actions work the same way, e.g. \
+\u{201c}blur 16\u{201d}: /help lists them.";
 
 /// The answer to `/help` and to messages the bot cannot analyse: every
 /// action, how to ask for it, and an example. In groups the bot is asked by
@@ -47,9 +48,11 @@ pub fn help_text(me: Option<&BotUsername>) -> String {
          such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the photo with a box around \
          each object.\n\n\
          In a group, ask me by name: caption a photo {detect}, or reply {detect} to a photo.\n\n\
+         {actions}\n\n\
          /start \u{2013} what I do\n\
          /help \u{2013} this message\n\
-         /detect \u{2013} find objects (a photo\u{2019}s caption, or a reply to a photo)"
+         /detect \u{2013} find objects (a photo\u{2019}s caption, or a reply to a photo)",
+        actions = polybot_domain::ACTIONS_HELP,
     )
 }
 
@@ -298,7 +301,9 @@ impl Intake {
             }
         }
         if let Ok(Handled::Queued(prediction)) = &outcome
-            && let Inbound::Photo { message_id, .. } = inbound
+            && let Inbound::Photo {
+                message_id, kind, ..
+            } = inbound
             && let Some(progress) = &self.progress
         {
             // Off the request path: its own task, best effort.
@@ -306,6 +311,7 @@ impl Intake {
                 prediction: *prediction,
                 chat,
                 reply_to: *message_id,
+                kind: *kind,
             });
         }
         outcome
@@ -321,6 +327,7 @@ impl Intake {
     ) -> Result<Handled, IntakeError> {
         let reply_to = match inbound {
             Inbound::Photo { message_id, .. }
+            | Inbound::Refused { message_id, .. }
             | Inbound::Command { message_id, .. }
             | Inbound::Other { message_id, .. } => Some(*message_id),
             Inbound::Ignored { .. } | Inbound::Deferred { .. } => None,
@@ -390,13 +397,26 @@ impl Intake {
                 };
                 self.answer(*chat, *message_id, &text).await
             }
+            Inbound::Refused {
+                chat,
+                message_id,
+                refusal,
+                ..
+            } => {
+                info!(
+                    refusal = refusal.as_str(),
+                    "answering a caption we cannot carry out"
+                );
+                self.answer(*chat, *message_id, &refusal.to_string()).await
+            }
             Inbound::Photo {
                 update_id,
                 chat,
                 message_id,
                 photo,
+                kind,
             } => {
-                self.accept_photo(*update_id, *chat, *message_id, photo)
+                self.accept_photo(*update_id, *chat, *message_id, photo, *kind)
                     .await
             }
         }
@@ -425,6 +445,7 @@ impl Intake {
         chat: ChatId,
         message_id: i64,
         photo: &PhotoRef,
+        kind: JobKind,
     ) -> Result<Handled, IntakeError> {
         let refuse = |kind: FailureKind| async move {
             self.answer(chat, message_id, kind.user_message()).await
@@ -480,7 +501,8 @@ impl Intake {
                 chat_id: chat,
                 status: PredictionStatus::Pending,
                 original_key: original_key.clone(),
-                summary: None,
+                kind,
+                result: None,
                 failure: None,
                 created_at: now,
                 updated_at: now,
@@ -509,6 +531,7 @@ impl Intake {
             update_id,
             original_key,
             submitted_at: now,
+            kind,
         };
         // The producer span: its context travels in the message attributes,
         // so the detector's job span continues this trace as its child.
@@ -533,7 +556,7 @@ impl Intake {
         // job sent twice by two deliveries has one prediction id, and the
         // reply claim answers it once).
         self.finish(ClaimKey::Update(self.bot, update_id)).await;
-        info!(%prediction_id, "photo queued for detection");
+        info!(%prediction_id, %kind, "photo queued");
         Ok(Handled::Queued(prediction_id))
     }
 }

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use polybot_domain::{ChatId, PredictionId};
+use polybot_domain::{ChatId, JobKind, PredictionId};
 use polybot_storage::PredictionTable;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,18 @@ use crate::messenger::Messenger;
 /// The notice shown when an answer is slow.
 pub const NOTICE_TEXT: &str =
     "Looking for objects in your photo\u{2026} it\u{2019}s taking a little longer than usual.";
+
+/// The notice for a filter's job.
+pub const FILTER_NOTICE_TEXT: &str =
+    "Working on your picture\u{2026} it\u{2019}s taking a little longer than usual.";
+
+/// The notice for a job of `kind`.
+pub fn notice_text(kind: JobKind) -> &'static str {
+    match kind {
+        JobKind::Detect => NOTICE_TEXT,
+        JobKind::Filter(_) => FILTER_NOTICE_TEXT,
+    }
+}
 
 /// When progress is shown.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +76,8 @@ pub struct Job {
     pub chat: ChatId,
     /// The user's message, which the notice quotes.
     pub reply_to: i64,
+    /// What was asked for, which the notice names.
+    pub kind: JobKind,
 }
 
 /// Shows progress for the jobs this gateway queued. Cheap to clone.
@@ -195,7 +209,12 @@ impl Progress {
         // must be attached (or removed) like any other.
         let sent = self
             .messenger
-            .send_notice(job.chat, NOTICE_TEXT, Some(job.reply_to), stop.clone())
+            .send_notice(
+                job.chat,
+                notice_text(job.kind),
+                Some(job.reply_to),
+                stop.clone(),
+            )
             .await;
         let Some(message_id) = sent else {
             return;

@@ -16,7 +16,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use polybot_domain::{ObjectKey, PredictionId, PredictionStatus, PredictionSummary};
+use polybot_domain::{
+    FailureKind, Filter, FilterSummary, JobResult, ObjectKey, PredictionId, PredictionStatus,
+    PredictionSummary,
+};
 use polybot_proto::{Outcome, Report};
 use polybot_storage::{Backends, Claim, ClaimKey, LeaseId, StorageError};
 use tracing::{info, warn};
@@ -209,10 +212,7 @@ impl Replier {
 
     async fn send(&self, report: &Report) -> Result<Option<i64>, ReplyError> {
         match &report.outcome {
-            Outcome::Success(summary) => {
-                info!(objects = summary.labels.len(), "replying with detections");
-                self.send_result(report, summary).await?;
-            }
+            Outcome::Success(result) => self.send_result(report, result).await?,
             Outcome::Failure { kind, detail } => {
                 if let Some(summary) = self.stored_success(report.prediction_id, *kind).await? {
                     // The prediction succeeded (an earlier run stored it): that
@@ -228,11 +228,81 @@ impl Replier {
         Ok(None)
     }
 
+    /// A job's result, by its kind.
+    async fn send_result(&self, report: &Report, result: &JobResult) -> Result<(), ReplyError> {
+        match result {
+            JobResult::Detected(summary) => {
+                info!(objects = summary.labels.len(), "replying with detections");
+                self.send_detection(report, summary).await
+            }
+            JobResult::Filtered(output) => {
+                info!(filter = %output.filter, width = output.width, height = output.height,
+                    "replying with the filtered picture");
+                self.send_filtered(report, output).await
+            }
+        }
+    }
+
+    /// A filter's picture, quoting the request, captioned with the filter
+    /// as a caption would name it ("blur 16"). A PNG whose every pixel
+    /// matters (segment: only black and white) goes as a document, since
+    /// Telegram re-compresses photos to JPEG; the rest go as photos, and as
+    /// a document if Telegram refuses the photo.
+    async fn send_filtered(
+        &self,
+        report: &Report,
+        output: &FilterSummary,
+    ) -> Result<(), ReplyError> {
+        let chat = report.chat_id;
+        let picture = self.stored_image(&output.output_img_path).await?;
+        let caption = output.filter.to_string();
+        let png = output.mime_type == "image/png";
+        let exact = png && matches!(output.filter, Filter::Segment { .. });
+        if !exact {
+            match self
+                .messenger
+                .send_photo(chat, picture.clone(), &caption, report.reply_to_message_id)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(MessengerError::MediaRejected(reason)) => {
+                    warn!(%reason, "Telegram refused the filtered photo; sending it as a document");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let document = crate::messenger::Document {
+            bytes: picture,
+            file_name: if png { "filtered.png" } else { "filtered.jpg" },
+            mime: if png { "image/png" } else { "image/jpeg" },
+            caption,
+        };
+        match self
+            .messenger
+            .send_document(chat, document, report.reply_to_message_id)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(MessengerError::MediaRejected(reason)) => {
+                warn!(%reason, "Telegram refused the document too; saying so");
+                self.messenger
+                    .send_text(
+                        chat,
+                        FailureKind::TooLarge.user_message(),
+                        report.reply_to_message_id,
+                    )
+                    .await
+                    .map_err(Into::into)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The counts and the annotated photo. A photo Telegram refuses for
     /// what it is (dimensions past its limits, say) goes as a document
     /// instead, and if that is refused too, the counts go as text: the user
     /// always gets the answer, once.
-    async fn send_result(
+    async fn send_detection(
         &self,
         report: &Report,
         summary: &PredictionSummary,
@@ -312,10 +382,10 @@ impl Replier {
         &self,
         id: PredictionId,
         kind: polybot_domain::FailureKind,
-    ) -> Result<Option<PredictionSummary>, ReplyError> {
+    ) -> Result<Option<JobResult>, ReplyError> {
         self.backends.table.save_failure(id, kind).await?;
         Ok(match self.backends.table.get(id).await? {
-            Some(record) if record.status == PredictionStatus::Succeeded => record.summary,
+            Some(record) if record.status == PredictionStatus::Succeeded => record.result,
             _ => None,
         })
     }
@@ -492,7 +562,8 @@ mod tests {
                 chat_id: chat,
                 status: PredictionStatus::Pending,
                 original_key: original_key.clone(),
-                summary: None,
+                kind: polybot_domain::JobKind::Detect,
+                result: None,
                 failure: None,
                 created_at: now_epoch(),
                 updated_at: now_epoch(),
@@ -500,7 +571,7 @@ mod tests {
             .await
             .expect("create");
         let predicted = ObjectKey::predicted(chat, id);
-        let summary = PredictionSummary {
+        let summary = JobResult::Detected(PredictionSummary {
             prediction_id: id,
             original_img_path: original_key.to_string(),
             predicted_img_path: predicted.to_string(),
@@ -514,7 +585,7 @@ mod tests {
                 confidence: 0.9,
             }],
             time: now_epoch(),
-        };
+        });
         if succeeded {
             backends
                 .objects
@@ -526,11 +597,7 @@ mod tests {
                 )
                 .await
                 .expect("put");
-            backends
-                .table
-                .save_summary(&summary)
-                .await
-                .expect("summary");
+            backends.table.save_result(&summary).await.expect("summary");
         }
         Report {
             prediction_id: id,

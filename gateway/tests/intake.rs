@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use polybot_domain::{ChatId, FailureKind, Job, PredictionId, PredictionRecord, PredictionSummary};
+use polybot_domain::{ChatId, FailureKind, Job, JobResult, PredictionId, PredictionRecord};
 use polybot_gateway::intake::RetryBudget;
 use polybot_gateway::messenger::TelegramMessenger;
 use polybot_gateway::progress::NOTICE_TEXT as PROCESSING_TEXT;
@@ -269,8 +269,8 @@ impl PredictionTable for LostFinish {
     async fn create(&self, record: &PredictionRecord) -> polybot_storage::Result<()> {
         self.inner.create(record).await
     }
-    async fn save_summary(&self, summary: &PredictionSummary) -> polybot_storage::Result<bool> {
-        self.inner.save_summary(summary).await
+    async fn save_result(&self, result: &JobResult) -> polybot_storage::Result<bool> {
+        self.inner.save_result(result).await
     }
     async fn save_failure(
         &self,

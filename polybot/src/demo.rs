@@ -217,7 +217,9 @@ async fn print_reply(
             println!("     saved to {}", dest.display());
             // The detections behind the caption, as stored in the table.
             let records = mesh.backends.table.list_by_chat(ChatId(CHAT), 1).await?;
-            if let Some(summary) = records.first().and_then(|r| r.summary.as_ref()) {
+            if let Some(polybot_domain::JobResult::Detected(summary)) =
+                records.first().and_then(|r| r.result.as_ref())
+            {
                 for l in &summary.labels {
                     println!(
                         "       {:<14} {:.2}  centre ({:.2}, {:.2})  size {:.2}×{:.2}",

@@ -104,7 +104,8 @@ impl Fixture {
             chat_id: chat,
             status: PredictionStatus::Pending,
             original_key: ObjectKey::original(chat, id, "jpg"),
-            summary: None,
+            kind: polybot_domain::JobKind::Detect,
+            result: None,
             failure: None,
             created_at: polybot_domain::now_epoch(),
             updated_at: polybot_domain::now_epoch(),
@@ -157,7 +158,7 @@ fn success(
         prediction_id: record.prediction_id,
         chat_id: ChatId(chat),
         reply_to_message_id: None,
-        outcome: Outcome::Success(PredictionSummary {
+        outcome: Outcome::Success(polybot_domain::JobResult::Detected(PredictionSummary {
             prediction_id: record.prediction_id,
             original_img_path: record.original_key.to_string(),
             predicted_img_path: predicted.to_owned(),
@@ -171,7 +172,7 @@ fn success(
                 confidence: 0.9,
             }],
             time: 1.0,
-        }),
+        })),
     };
     ReportResultRequest::from(&report)
 }

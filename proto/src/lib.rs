@@ -35,6 +35,7 @@ impl From<domain::FailureKind> for v1::FailureKind {
             domain::FailureKind::NotAnImage => Self::NotAnImage,
             domain::FailureKind::TooLarge => Self::TooLarge,
             domain::FailureKind::CorruptImage => Self::CorruptImage,
+            domain::FailureKind::TooSmall => Self::TooSmall,
             domain::FailureKind::GaveUp => Self::GaveUp,
             domain::FailureKind::Internal => Self::Internal,
         }
@@ -49,6 +50,7 @@ impl v1::FailureKind {
             Self::NotAnImage => domain::FailureKind::NotAnImage,
             Self::TooLarge => domain::FailureKind::TooLarge,
             Self::CorruptImage => domain::FailureKind::CorruptImage,
+            Self::TooSmall => domain::FailureKind::TooSmall,
             Self::GaveUp => domain::FailureKind::GaveUp,
             Self::Unspecified | Self::Internal => domain::FailureKind::Internal,
         }
@@ -108,6 +110,138 @@ impl TryFrom<v1::PredictionSummary> for domain::PredictionSummary {
     }
 }
 
+impl From<domain::JobKind> for v1::Action {
+    fn from(kind: domain::JobKind) -> Self {
+        use domain::Filter;
+        use v1::action::{self, Action as A};
+        let action = match kind {
+            domain::JobKind::Detect => A::Detect(action::Detect {}),
+            domain::JobKind::Filter(Filter::Blur { size }) => A::Blur(action::Blur {
+                size: u32::from(size.get()),
+            }),
+            domain::JobKind::Filter(Filter::Contour) => A::Contour(action::Contour {}),
+            domain::JobKind::Filter(Filter::Rotate { quarter_turns }) => {
+                A::Rotate(action::Rotate {
+                    quarter_turns: u32::from(quarter_turns.get()),
+                })
+            }
+            domain::JobKind::Filter(Filter::Segment { threshold }) => A::Segment(action::Segment {
+                threshold: u32::from(threshold),
+            }),
+            domain::JobKind::Filter(Filter::SaltAndPepper { fraction }) => {
+                A::SaltAndPepper(action::SaltAndPepper {
+                    fraction: fraction.get(),
+                })
+            }
+        };
+        Self {
+            action: Some(action),
+        }
+    }
+}
+
+impl TryFrom<v1::Action> for domain::JobKind {
+    type Error = InvalidMessage;
+
+    /// Every parameter is checked again: a wire value out of range is
+    /// refused rather than clamped.
+    fn try_from(a: v1::Action) -> Result<Self, Self::Error> {
+        use domain::{BlurSize, Filter, Fraction, QuarterTurns};
+        use v1::action::Action as A;
+        let small = |field: &'static str, v: u32| {
+            u8::try_from(v).map_err(|_| invalid(field, format!("{v} is out of range")))
+        };
+        Ok(match a.action {
+            None | Some(A::Detect(_)) => Self::Detect,
+            Some(A::Blur(b)) => Self::Filter(Filter::Blur {
+                size: BlurSize::new(small("action.blur.size", b.size)?)
+                    .ok_or_else(|| invalid("action.blur.size", "must be 1..64"))?,
+            }),
+            Some(A::Contour(_)) => Self::Filter(Filter::Contour),
+            Some(A::Rotate(r)) => Self::Filter(Filter::Rotate {
+                quarter_turns: QuarterTurns::new(small(
+                    "action.rotate.quarter_turns",
+                    r.quarter_turns,
+                )?)
+                .ok_or_else(|| invalid("action.rotate.quarter_turns", "must be 0..3"))?,
+            }),
+            Some(A::Segment(s)) => Self::Filter(Filter::Segment {
+                threshold: small("action.segment.threshold", s.threshold)?,
+            }),
+            Some(A::SaltAndPepper(p)) => Self::Filter(Filter::SaltAndPepper {
+                fraction: Fraction::new(p.fraction)
+                    .ok_or_else(|| invalid("action.salt_and_pepper.fraction", "must be 0..0.5"))?,
+            }),
+        })
+    }
+}
+
+impl From<&domain::FilterSummary> for v1::FilterResult {
+    fn from(s: &domain::FilterSummary) -> Self {
+        Self {
+            prediction_id: s.prediction_id.to_string(),
+            filter: Some(domain::JobKind::Filter(s.filter).into()),
+            original_img_path: s.original_img_path.clone(),
+            output_img_path: s.output_img_path.clone(),
+            mime_type: s.mime_type.clone(),
+            width: s.width,
+            height: s.height,
+            time: s.time,
+        }
+    }
+}
+
+impl TryFrom<v1::FilterResult> for domain::FilterSummary {
+    type Error = InvalidMessage;
+
+    fn try_from(s: v1::FilterResult) -> Result<Self, Self::Error> {
+        let kind: domain::JobKind = s
+            .filter
+            .ok_or_else(|| invalid("filtered.filter", "must be set"))?
+            .try_into()?;
+        let domain::JobKind::Filter(filter) = kind else {
+            return Err(invalid("filtered.filter", "must be a filter, not detect"));
+        };
+        Ok(Self {
+            prediction_id: s
+                .prediction_id
+                .parse()
+                .map_err(|e| invalid("filtered.prediction_id", e))?,
+            filter,
+            original_img_path: s.original_img_path,
+            output_img_path: s.output_img_path,
+            mime_type: s.mime_type,
+            width: s.width,
+            height: s.height,
+            time: s.time,
+        })
+    }
+}
+
+impl From<&domain::JobResult> for v1::Success {
+    fn from(r: &domain::JobResult) -> Self {
+        let result = match r {
+            domain::JobResult::Detected(s) => v1::success::Result::Summary(s.into()),
+            domain::JobResult::Filtered(s) => v1::success::Result::Filtered(s.into()),
+        };
+        Self {
+            result: Some(result),
+        }
+    }
+}
+
+impl TryFrom<v1::Success> for domain::JobResult {
+    type Error = InvalidMessage;
+
+    fn try_from(s: v1::Success) -> Result<Self, Self::Error> {
+        match s.result {
+            Some(v1::success::Result::Summary(s)) => Ok(Self::Detected(s.try_into()?)),
+            Some(v1::success::Result::Filtered(s)) => Ok(Self::Filtered(s.try_into()?)),
+            None => Err(invalid("success.result", "must be summary or filtered")),
+        }
+    }
+}
+
 impl From<&domain::PredictionRecord> for v1::Prediction {
     fn from(r: &domain::PredictionRecord) -> Self {
         let status = match r.status {
@@ -120,7 +254,15 @@ impl From<&domain::PredictionRecord> for v1::Prediction {
             chat_id: r.chat_id.0,
             status: status as i32,
             original_key: r.original_key.to_string(),
-            summary: r.summary.as_ref().map(Into::into),
+            summary: match &r.result {
+                Some(domain::JobResult::Detected(s)) => Some(s.into()),
+                _ => None,
+            },
+            filtered: match &r.result {
+                Some(domain::JobResult::Filtered(s)) => Some(s.into()),
+                _ => None,
+            },
+            action: Some(r.kind.into()),
             failure: r
                 .failure
                 .map(|f| v1::FailureKind::from(f) as i32)
@@ -142,7 +284,7 @@ pub struct Report {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Success(domain::PredictionSummary),
+    Success(domain::JobResult),
     Failure {
         kind: domain::FailureKind,
         detail: String,
@@ -162,17 +304,14 @@ impl TryFrom<v1::ReportResultRequest> for Report {
         }
         let outcome = match r.outcome {
             Some(v1::report_result_request::Outcome::Success(s)) => {
-                let summary: domain::PredictionSummary = s
-                    .summary
-                    .ok_or_else(|| invalid("success.summary", "must be set"))?
-                    .try_into()?;
-                if summary.prediction_id != prediction_id {
+                let result: domain::JobResult = s.try_into()?;
+                if result.prediction_id() != prediction_id {
                     return Err(invalid(
-                        "success.summary.prediction_id",
+                        "success.prediction_id",
                         "differs from prediction_id",
                     ));
                 }
-                Outcome::Success(summary)
+                Outcome::Success(result)
             }
             Some(v1::report_result_request::Outcome::Failure(f)) => Outcome::Failure {
                 kind: v1::FailureKind::try_from(f.kind)
@@ -194,9 +333,7 @@ impl TryFrom<v1::ReportResultRequest> for Report {
 impl From<&Report> for v1::ReportResultRequest {
     fn from(r: &Report) -> Self {
         let outcome = match &r.outcome {
-            Outcome::Success(s) => v1::report_result_request::Outcome::Success(v1::Success {
-                summary: Some(s.into()),
-            }),
+            Outcome::Success(r) => v1::report_result_request::Outcome::Success(r.into()),
             Outcome::Failure { kind, detail } => {
                 v1::report_result_request::Outcome::Failure(v1::Failure {
                     kind: v1::FailureKind::from(*kind) as i32,
@@ -238,8 +375,31 @@ mod tests {
     #[test]
     fn reports_round_trip_through_the_wire_format() {
         let id = domain::PredictionId::new();
+        let filtered = |filter| {
+            Outcome::Success(domain::JobResult::Filtered(domain::FilterSummary {
+                prediction_id: id,
+                filter,
+                original_img_path: "1/original/a.jpg".into(),
+                output_img_path: "1/filtered/a.png".into(),
+                mime_type: "image/png".into(),
+                width: 3,
+                height: 2,
+                time: 1.25,
+            }))
+        };
         for outcome in [
-            Outcome::Success(summary(id)),
+            Outcome::Success(domain::JobResult::Detected(summary(id))),
+            filtered(domain::Filter::Contour),
+            filtered(domain::Filter::Segment { threshold: 7 }),
+            filtered(domain::Filter::Blur {
+                size: domain::BlurSize::new(64).expect("in range"),
+            }),
+            filtered(domain::Filter::Rotate {
+                quarter_turns: domain::QuarterTurns::new(3).expect("in range"),
+            }),
+            filtered(domain::Filter::SaltAndPepper {
+                fraction: domain::Fraction::new(0.05).expect("in range"),
+            }),
             Outcome::Failure {
                 kind: domain::FailureKind::CorruptImage,
                 detail: "eof".into(),
@@ -281,10 +441,42 @@ mod tests {
             prediction_id: domain::PredictionId::new(),
             chat_id: domain::ChatId(5),
             reply_to_message_id: None,
-            outcome: Outcome::Success(summary(domain::PredictionId::new())),
+            outcome: Outcome::Success(domain::JobResult::Detected(summary(
+                domain::PredictionId::new(),
+            ))),
         };
         let err = Report::try_from(v1::ReportResultRequest::from(&report)).err();
-        assert_eq!(err.map(|e| e.field), Some("success.summary.prediction_id"));
+        assert_eq!(err.map(|e| e.field), Some("success.prediction_id"));
+    }
+
+    #[test]
+    fn a_filter_parameter_out_of_range_on_the_wire_is_refused() {
+        for action in [
+            v1::action::Action::Blur(v1::action::Blur { size: 65 }),
+            v1::action::Action::Blur(v1::action::Blur { size: 0 }),
+            v1::action::Action::Rotate(v1::action::Rotate { quarter_turns: 4 }),
+            v1::action::Action::Segment(v1::action::Segment { threshold: 256 }),
+            v1::action::Action::SaltAndPepper(v1::action::SaltAndPepper { fraction: 0.6 }),
+            v1::action::Action::SaltAndPepper(v1::action::SaltAndPepper { fraction: f64::NAN }),
+        ] {
+            let wire = v1::Action {
+                action: Some(action),
+            };
+            assert!(domain::JobKind::try_from(wire).is_err(), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn a_v1_success_with_only_a_summary_still_reads_as_a_detection() {
+        // Bytes a worker built before the oneof existed: field 1 of Success.
+        use prost::Message;
+        let id = domain::PredictionId::new();
+        let old = v1::PredictionSummary::from(&summary(id));
+        let mut bytes = Vec::new();
+        prost::encoding::message::encode(1, &old, &mut bytes);
+        let success = v1::Success::decode(bytes.as_slice()).expect("decode");
+        let result = domain::JobResult::try_from(success).expect("a detection");
+        assert_eq!(result, domain::JobResult::Detected(summary(id)));
     }
 
     #[test]

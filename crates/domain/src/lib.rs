@@ -162,6 +162,12 @@ impl ObjectKey {
         Self(format!("{chat}/predicted/{id}-full.jpg"))
     }
 
+    /// Where a filter's output is stored; `extension` is the format's
+    /// (`png` or `jpg`).
+    pub fn filtered(chat: ChatId, id: PredictionId, extension: &str) -> Self {
+        Self(format!("{chat}/filtered/{id}.{extension}"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -242,10 +248,13 @@ impl PredictionSummary {
 }
 
 /// Version of the [`Job`] message schema; bumped on incompatible changes.
-pub const JOB_SCHEMA_VERSION: u32 = 1;
+/// Version 2 added [`Job::kind`]; a version-1 job (no kind) is a detection.
+pub const JOB_SCHEMA_VERSION: u32 = 2;
+/// The oldest job schema this build still reads.
+pub const OLDEST_JOB_SCHEMA_VERSION: u32 = 1;
 
-/// A detection job, as it travels on the queue (JSON, readable in the AWS
-/// console). Trace context and the schema version also travel as message
+/// A job, as it travels on the queue (JSON, readable in the AWS console).
+/// Trace context and the schema version also travel as message
 /// attributes, so they can be read without parsing the body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -259,13 +268,76 @@ pub struct Job {
     pub original_key: ObjectKey,
     /// Seconds since the Unix epoch when the gateway accepted the photo.
     pub submitted_at: f64,
+    /// What the caption asked for (schema version 2; absent in version 1,
+    /// which only knew detection).
+    #[serde(default)]
+    pub kind: JobKind,
+}
+
+/// What a job does with its photo: detection, or one of the course's
+/// filters. A job holds one photo, so Concat (an album's action) is not a
+/// job kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum JobKind {
+    #[default]
+    Detect,
+    Filter(Filter),
+}
+
+impl JobKind {
+    /// The caption's action this kind carries out.
+    pub fn action(self) -> Action {
+        match self {
+            Self::Detect => Action::Detect,
+            Self::Filter(f) => Action::Filter(f),
+        }
+    }
+}
+
+impl TryFrom<Action> for JobKind {
+    type Error = Direction;
+
+    /// A single photo's job for an action; Concat (which needs an album)
+    /// gives back its direction.
+    fn try_from(action: Action) -> Result<Self, Direction> {
+        match action {
+            Action::Detect => Ok(Self::Detect),
+            Action::Filter(f) => Ok(Self::Filter(f)),
+            Action::Concat(d) => Err(d),
+        }
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.action().fmt(f)
+    }
+}
+
+// On the wire a kind is an action object: `{"action":"detect"}` or
+// `{"action":"filter","filter":"blur","size":16}`.
+impl Serialize for JobKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.action().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for JobKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let action = Action::deserialize(d)?;
+        Self::try_from(action).map_err(|_| {
+            serde::de::Error::custom("concat is an album's action, not a single photo's job")
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("the job is not valid JSON for schema version {JOB_SCHEMA_VERSION}: {0}")]
-    Malformed(String),
-    #[error("the job has schema version {0}, this build understands version {JOB_SCHEMA_VERSION}")]
+    #[error("the job is not valid JSON for schema version {JOB_SCHEMA_VERSION}")]
+    Malformed(#[source] serde_json::Error),
+    #[error(
+        "the job has schema version {0}, this build understands versions {OLDEST_JOB_SCHEMA_VERSION} to {JOB_SCHEMA_VERSION}"
+    )]
     UnsupportedVersion(u32),
 }
 
@@ -280,12 +352,54 @@ impl Job {
         struct Version {
             schema_version: u32,
         }
-        let v: Version =
-            serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))?;
-        if v.schema_version != JOB_SCHEMA_VERSION {
+        let v: Version = serde_json::from_str(body).map_err(JobError::Malformed)?;
+        if !(OLDEST_JOB_SCHEMA_VERSION..=JOB_SCHEMA_VERSION).contains(&v.schema_version) {
             return Err(JobError::UnsupportedVersion(v.schema_version));
         }
-        serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))
+        serde_json::from_str(body).map_err(JobError::Malformed)
+    }
+}
+
+/// What a filter job produced: the course's filtered picture, stored as
+/// `output_img_path`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FilterSummary {
+    pub prediction_id: PredictionId,
+    /// The filter and its parameters, as a caption would name them.
+    pub filter: Filter,
+    pub original_img_path: String,
+    pub output_img_path: String,
+    /// `image/png` where JPEG would change the result, else `image/jpeg`.
+    pub mime_type: String,
+    pub width: u32,
+    pub height: u32,
+    /// Seconds since the Unix epoch when the filter finished.
+    pub time: f64,
+}
+
+/// How a job succeeded, by kind. Stored untagged, so a detection's summary
+/// keeps the course's format (and summaries stored before filters existed
+/// still read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum JobResult {
+    Detected(PredictionSummary),
+    Filtered(FilterSummary),
+}
+
+impl JobResult {
+    pub fn prediction_id(&self) -> PredictionId {
+        match self {
+            Self::Detected(s) => s.prediction_id,
+            Self::Filtered(s) => s.prediction_id,
+        }
+    }
+
+    pub fn kind(&self) -> JobKind {
+        match self {
+            Self::Detected(_) => JobKind::Detect,
+            Self::Filtered(s) => JobKind::Filter(s.filter),
+        }
     }
 }
 
@@ -296,6 +410,9 @@ pub enum FailureKind {
     NotAnImage,
     TooLarge,
     CorruptImage,
+    /// Smaller than the filter needs (a blur window larger than the
+    /// picture, a contour of a one-pixel-wide picture).
+    TooSmall,
     /// Retries ran out (the job reached the dead-letter queue).
     GaveUp,
     Internal,
@@ -307,6 +424,7 @@ impl FailureKind {
             Self::NotAnImage => "not_an_image",
             Self::TooLarge => "too_large",
             Self::CorruptImage => "corrupt_image",
+            Self::TooSmall => "too_small",
             Self::GaveUp => "gave_up",
             Self::Internal => "internal",
         }
@@ -317,6 +435,7 @@ impl FailureKind {
             "not_an_image" => Self::NotAnImage,
             "too_large" => Self::TooLarge,
             "corrupt_image" => Self::CorruptImage,
+            "too_small" => Self::TooSmall,
             "gave_up" => Self::GaveUp,
             "internal" => Self::Internal,
             _ => return None,
@@ -335,6 +454,9 @@ impl FailureKind {
             }
             Self::CorruptImage => {
                 "Sorry, that picture seems to be damaged or incomplete. Please try again with another photo."
+            }
+            Self::TooSmall => {
+                "Sorry, that picture is too small for this filter. Please try again with a larger photo or a smaller size, e.g. \"blur 4\"."
             }
             Self::GaveUp | Self::Internal => {
                 "Sorry, something went wrong on my side while looking at your photo. Please try again in a minute."
@@ -359,7 +481,11 @@ pub struct PredictionRecord {
     pub chat_id: ChatId,
     pub status: PredictionStatus,
     pub original_key: ObjectKey,
-    pub summary: Option<PredictionSummary>,
+    /// What the caption asked for.
+    #[serde(default)]
+    pub kind: JobKind,
+    /// How it succeeded, once it has.
+    pub result: Option<JobResult>,
     pub failure: Option<FailureKind>,
     /// Seconds since the Unix epoch.
     pub created_at: f64,
@@ -443,9 +569,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn job_round_trips_and_rejects_other_schema_versions() {
-        let job = Job {
+    fn job(kind: JobKind) -> Job {
+        Job {
             schema_version: JOB_SCHEMA_VERSION,
             prediction_id: PredictionId::new(),
             chat_id: ChatId(1243002838),
@@ -453,14 +578,20 @@ mod tests {
             update_id: UpdateId(99),
             original_key: ObjectKey::parse("1243002838/original/x.jpg").expect("key"),
             submitted_at: 1.5,
-        };
+            kind,
+        }
+    }
+
+    #[test]
+    fn job_round_trips_and_rejects_other_schema_versions() {
+        let job = job(JobKind::Detect);
         assert_eq!(Job::parse(&job.to_json()).expect("parse"), job);
-        let v2 = job
+        let v3 = job
             .to_json()
-            .replace("\"schema_version\":1", "\"schema_version\":2");
+            .replace("\"schema_version\":2", "\"schema_version\":3");
         assert!(matches!(
-            Job::parse(&v2),
-            Err(JobError::UnsupportedVersion(2))
+            Job::parse(&v3),
+            Err(JobError::UnsupportedVersion(3))
         ));
         assert!(matches!(Job::parse("{}"), Err(JobError::Malformed(_))));
         let bad_key = job
@@ -470,11 +601,64 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_job_already_in_a_queue_is_a_detection() {
+        let id = PredictionId::new();
+        let v1 = format!(
+            r#"{{"schema_version":1,"prediction_id":"{id}","chat_id":5,"message_id":7,"update_id":9,"original_key":"5/original/x.jpg","submitted_at":1.5}}"#
+        );
+        let job = Job::parse(&v1).expect("a version-1 job still reads");
+        assert_eq!(job.kind, JobKind::Detect);
+        assert_eq!(job.prediction_id, id);
+    }
+
+    #[test]
+    fn a_filter_job_carries_its_parameters_as_an_action_object() {
+        let size = BlurSize::new(9).expect("in range");
+        let job = job(JobKind::Filter(Filter::Blur { size }));
+        let v: serde_json::Value = serde_json::from_str(&job.to_json()).expect("json");
+        assert_eq!(
+            v["kind"],
+            serde_json::json!({"action": "filter", "filter": "blur", "size": 9})
+        );
+        assert_eq!(Job::parse(&job.to_json()).expect("parse"), job);
+        // An album's action is not a job, and an out-of-range size is refused.
+        let concat = job.to_json().replace(
+            r#"{"action":"filter","filter":"blur","size":9}"#,
+            r#"{"action":"concat","direction":"vertical"}"#,
+        );
+        assert!(matches!(Job::parse(&concat), Err(JobError::Malformed(_))));
+        let huge = job.to_json().replace(r#""size":9"#, r#""size":65"#);
+        assert!(matches!(Job::parse(&huge), Err(JobError::Malformed(_))));
+    }
+
+    #[test]
+    fn stored_results_read_back_as_their_kind() {
+        let detected = JobResult::Detected(summary(vec![label("dog")]));
+        let filtered = JobResult::Filtered(FilterSummary {
+            prediction_id: PredictionId::new(),
+            filter: Filter::Segment { threshold: 100 },
+            original_img_path: "1/original/x.jpg".into(),
+            output_img_path: "1/filtered/x.png".into(),
+            mime_type: "image/png".into(),
+            width: 4,
+            height: 3,
+            time: 2.0,
+        });
+        for result in [detected, filtered] {
+            let json = serde_json::to_string(&result).expect("serialise");
+            let back: JobResult = serde_json::from_str(&json).expect("parse");
+            assert_eq!(back, result);
+            assert_eq!(back.kind(), result.kind());
+        }
+    }
+
+    #[test]
     fn every_failure_message_asks_the_user_to_try_again() {
         for kind in [
             FailureKind::NotAnImage,
             FailureKind::TooLarge,
             FailureKind::CorruptImage,
+            FailureKind::TooSmall,
             FailureKind::GaveUp,
             FailureKind::Internal,
         ] {

@@ -24,8 +24,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use polybot_domain::{
-    BotId, ChatId, FailureKind, Label, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
-    PredictionSummary, UpdateId, now_epoch,
+    BotId, ChatId, FailureKind, Filter, FilterSummary, JobKind, JobResult, Label, ObjectKey,
+    PredictionId, PredictionRecord, PredictionStatus, PredictionSummary, QuarterTurns, UpdateId,
+    now_epoch,
 };
 use tokio::time::Instant;
 
@@ -531,7 +532,7 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
         got.original_key, record.original_key,
         "table: original_key must round-trip"
     );
-    assert_eq!(got.summary, None, "table: a new prediction has no summary");
+    assert_eq!(got.result, None, "table: a new prediction has no result");
     assert_eq!(got.failure, None, "table: a new prediction has no failure");
     assert!(
         (got.created_at - t0).abs() < 1e-3,
@@ -551,9 +552,9 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
     let first = summary(id, &["person", "dog"]);
     assert!(
         table
-            .save_summary(&first)
+            .save_result(&first)
             .await
-            .expect("table: save_summary must succeed"),
+            .expect("table: save_result must succeed"),
         "table: the first save_summary must store the summary"
     );
     let got = get(table, id).await;
@@ -563,20 +564,20 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
         "table: a summary marks the prediction succeeded"
     );
     assert_eq!(
-        got.summary.as_ref(),
+        got.result.as_ref(),
         Some(&first),
         "table: the summary must round-trip"
     );
     let second = summary(id, &["cat"]);
     assert!(
         !table
-            .save_summary(&second)
+            .save_result(&second)
             .await
-            .expect("table: save_summary must succeed"),
+            .expect("table: save_result must succeed"),
         "table: a second save_summary (a redelivered job) must not store"
     );
     assert_eq!(
-        get(table, id).await.summary.as_ref(),
+        get(table, id).await.result.as_ref(),
         Some(&first),
         "table: a second save_summary must keep the first summary"
     );
@@ -597,7 +598,7 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
         "table: a failure must not be recorded on a success"
     );
     assert_eq!(
-        got.summary.as_ref(),
+        got.result.as_ref(),
         Some(&first),
         "table: a failure must keep the summary"
     );
@@ -626,15 +627,55 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
     let late = summary(flaky.prediction_id, &["bus"]);
     assert!(
         table
-            .save_summary(&late)
+            .save_result(&late)
             .await
-            .expect("table: save_summary must succeed"),
+            .expect("table: save_result must succeed"),
         "table: a summary must be stored on a failed prediction that has none"
     );
     assert_eq!(
         get(table, flaky.prediction_id).await.status,
         PredictionStatus::Succeeded,
         "table: a stored summary marks the prediction succeeded"
+    );
+
+    // A filter request keeps its kind, and its output reads back as a
+    // filter's, not a detection's.
+    let mut filtered = pending(chat, t0 + 0.75);
+    let filter = Filter::Rotate {
+        quarter_turns: QuarterTurns::new(3).expect("in range"),
+    };
+    filtered.kind = JobKind::Filter(filter);
+    table
+        .create(&filtered)
+        .await
+        .expect("table: create must succeed");
+    assert_eq!(
+        get(table, filtered.prediction_id).await.kind,
+        filtered.kind,
+        "table: a request's kind must round-trip"
+    );
+    let output = JobResult::Filtered(FilterSummary {
+        prediction_id: filtered.prediction_id,
+        filter,
+        original_img_path: filtered.original_key.to_string(),
+        output_img_path: format!("1/filtered/{}.jpg", filtered.prediction_id),
+        mime_type: "image/jpeg".into(),
+        width: 480,
+        height: 640,
+        time: now_epoch(),
+    });
+    assert!(
+        table
+            .save_result(&output)
+            .await
+            .expect("table: save_result must succeed"),
+        "table: a filter's output must be stored"
+    );
+    let got = get(table, filtered.prediction_id).await;
+    assert_eq!(
+        (got.status, got.result.as_ref()),
+        (PredictionStatus::Succeeded, Some(&output)),
+        "table: a filter's output must round-trip as a filter's"
     );
 
     // Listing by chat: newest first by created_at, not by insertion order.
@@ -875,15 +916,16 @@ fn pending(chat: ChatId, created_at: f64) -> PredictionRecord {
         chat_id: chat,
         status: PredictionStatus::Pending,
         original_key: ObjectKey::original(chat, id, "jpg"),
-        summary: None,
+        kind: JobKind::Detect,
+        result: None,
         failure: None,
         created_at,
         updated_at: created_at,
     }
 }
 
-fn summary(id: PredictionId, classes: &[&str]) -> PredictionSummary {
-    PredictionSummary {
+fn summary(id: PredictionId, classes: &[&str]) -> JobResult {
+    JobResult::Detected(PredictionSummary {
         prediction_id: id,
         original_img_path: format!("1/original/{id}.jpg"),
         predicted_img_path: format!("1/predicted/{id}.jpg"),
@@ -901,7 +943,7 @@ fn summary(id: PredictionId, classes: &[&str]) -> PredictionSummary {
             })
             .collect(),
         time: now_epoch(),
-    }
+    })
 }
 
 async fn get(table: &dyn PredictionTable, id: PredictionId) -> PredictionRecord {

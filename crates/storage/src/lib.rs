@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use polybot_domain::{
-    BotId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionSummary, UpdateId,
+    BotId, FailureKind, JobResult, ObjectKey, PredictionId, PredictionRecord, UpdateId,
 };
 
 pub mod aws;
@@ -209,10 +209,10 @@ pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 pub trait PredictionTable: Send + Sync + 'static {
     /// Records a new pending prediction. `AlreadyExists` if the id is taken.
     async fn create(&self, record: &PredictionRecord) -> Result<()>;
-    /// Stores the summary and marks the prediction succeeded, unless a
-    /// summary is already stored (a redelivered job): returns whether this
-    /// call stored it.
-    async fn save_summary(&self, summary: &PredictionSummary) -> Result<bool>;
+    /// Stores the result (a detection's summary or a filter's output) and
+    /// marks the prediction succeeded, unless a result is already stored (a
+    /// redelivered job): returns whether this call stored it.
+    async fn save_result(&self, result: &JobResult) -> Result<bool>;
     /// Marks the prediction failed, unless it already succeeded.
     async fn save_failure(&self, id: PredictionId, kind: FailureKind) -> Result<()>;
     async fn get(&self, id: PredictionId) -> Result<Option<PredictionRecord>>;

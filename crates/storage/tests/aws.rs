@@ -13,8 +13,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use polybot_domain::{
-    BotId, ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
-    PredictionSummary, UpdateId, now_epoch,
+    BotId, ChatId, FailureKind, JobResult, ObjectKey, PredictionId, PredictionRecord,
+    PredictionStatus, PredictionSummary, UpdateId, now_epoch,
 };
 use polybot_storage::aws::{self, AwsSettings};
 use polybot_storage::{
@@ -55,22 +55,23 @@ fn pending(chat: ChatId) -> PredictionRecord {
         chat_id: chat,
         status: PredictionStatus::Pending,
         original_key: ObjectKey::original(chat, id, "jpg"),
-        summary: None,
+        kind: polybot_domain::JobKind::Detect,
+        result: None,
         failure: None,
         created_at: now,
         updated_at: now,
     }
 }
 
-fn summary_for(id: PredictionId) -> PredictionSummary {
-    PredictionSummary {
+fn summary_for(id: PredictionId) -> JobResult {
+    JobResult::Detected(PredictionSummary {
         prediction_id: id,
         original_img_path: format!("1/original/{id}.jpg"),
         predicted_img_path: format!("1/predicted/{id}.jpg"),
         full_img_path: None,
         labels: vec![],
         time: now_epoch(),
-    }
+    })
 }
 
 fn config_message<T>(result: Result<T, StorageError>) -> String {
@@ -383,7 +384,7 @@ async fn dynamodb_prediction_item_has_the_documented_layout() {
     let record = pending(ChatId(1243002838));
     b.table.create(&record).await.expect("create");
     let summary = summary_for(record.prediction_id);
-    assert!(b.table.save_summary(&summary).await.expect("save_summary"));
+    assert!(b.table.save_result(&summary).await.expect("save_result"));
     let item = raw_item(
         &sdk,
         &settings.table,
@@ -443,11 +444,11 @@ async fn dynamodb_racing_claims_and_summaries_let_exactly_one_writer_win() {
     let saves = (0..8).map(|_| {
         let table = Arc::clone(&b.table);
         let s = summary_for(record.prediction_id);
-        tokio::spawn(async move { table.save_summary(&s).await })
+        tokio::spawn(async move { table.save_result(&s).await })
     });
     let mut stored = 0;
     for s in saves {
-        stored += usize::from(s.await.expect("join").expect("save_summary"));
+        stored += usize::from(s.await.expect("join").expect("save_result"));
     }
     assert_eq!(stored, 1, "a redelivered job's summary must be stored once");
 }
@@ -458,7 +459,7 @@ async fn dynamodb_writes_to_an_unknown_prediction_are_not_found() {
     let id = PredictionId::new();
     let err = b
         .table
-        .save_summary(&summary_for(id))
+        .save_result(&summary_for(id))
         .await
         .expect_err("no such prediction");
     assert!(matches!(err, StorageError::NotFound(_)), "{err:?}");

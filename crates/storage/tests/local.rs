@@ -41,7 +41,8 @@ fn record(chat: i64) -> PredictionRecord {
         chat_id: ChatId(chat),
         status: PredictionStatus::Pending,
         original_key: ObjectKey::original(ChatId(chat), id, "jpg"),
-        summary: None,
+        kind: polybot_domain::JobKind::Detect,
+        result: None,
         failure: None,
         created_at: 1_700_000_000.0,
         updated_at: 1_700_000_000.0,
@@ -675,7 +676,9 @@ async fn summaries_and_failures_of_unknown_predictions_are_not_found() {
         time: 0.0,
     };
     assert!(matches!(
-        b.table.save_summary(&summary).await,
+        b.table
+            .save_result(&polybot_domain::JobResult::Detected(summary))
+            .await,
         Err(StorageError::NotFound(_))
     ));
     assert!(matches!(
@@ -822,5 +825,35 @@ async fn a_data_folder_from_schema_1_is_migrated_and_its_leases_still_work() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+}
+
+#[tokio::test]
+async fn a_prediction_stored_before_job_kinds_reads_back_as_a_detection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let id = PredictionId::new();
+    // What a schema-2 build left behind: a finished detection, no kind.
+    {
+        let db =
+            rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("create db");
+        db.execute_batch(&format!(
+            "CREATE TABLE predictions (
+                 prediction_id TEXT PRIMARY KEY, chat_id INTEGER NOT NULL,
+                 status TEXT NOT NULL, original_key TEXT NOT NULL, summary TEXT,
+                 failure TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL
+             );
+             INSERT INTO predictions VALUES ('{id}', 5, 'succeeded', '5/original/{id}.jpg',
+                 '{{\"prediction_id\":\"{id}\",\"original_img_path\":\"5/original/{id}.jpg\",\"predicted_img_path\":\"5/predicted/{id}.jpg\",\"labels\":[],\"time\":1.0}}',
+                 NULL, 1.0, 1.0);
+             PRAGMA user_version = 2;"
+        ))
+        .expect("schema 2");
+    }
+    let b = open(dir.path());
+    let record = b.table.get(id).await.expect("get").expect("still there");
+    assert_eq!(record.kind, polybot_domain::JobKind::Detect);
+    assert!(
+        matches!(record.result, Some(polybot_domain::JobResult::Detected(ref s)) if s.labels.is_empty()),
+        "{record:?}"
+    );
 }

@@ -4,7 +4,7 @@
 //!
 //! | `pk` | attributes |
 //! |---|---|
-//! | `prediction#<uuid>` | `prediction_id` (S), `chat_id` (N), `status` (S: pending, succeeded, failed), `original_key` (S), `summary` (S, the summary as JSON, once stored), `failure` (S, the failure kind), `created_at`, `updated_at` (N, epoch seconds), `time` (N, = `created_at`, the GSI's sort key), `expires_at` (N) |
+//! | `prediction#<uuid>` | `prediction_id` (S), `chat_id` (N), `status` (S: pending, succeeded, failed), `original_key` (S), `kind` (S, what the caption asked for as JSON; absent: detect), `summary` (S, the result as JSON once stored: a detection's course-format summary or a filter's output), `failure` (S, the failure kind), `created_at`, `updated_at` (N, epoch seconds), `time` (N, = `created_at`, the GSI's sort key), `expires_at` (N) |
 //! | `update#<update_id>` | `done` (BOOL), `lease_until` (N), `expires_at` (N, epoch seconds: the TTL attribute) |
 //! | `reply#<uuid>` | `done` (BOOL), `lease_until` (N), `expires_at` (N) |
 //! | `notice#<uuid>` | `message_id` (N, the chat's "still working" notice), `answered` (BOOL), `expires_at` (N) |
@@ -38,8 +38,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType};
 use polybot_domain::{
-    ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
-    PredictionSummary, now_epoch,
+    ChatId, FailureKind, JobKind, JobResult, ObjectKey, PredictionId, PredictionRecord,
+    PredictionStatus, now_epoch,
 };
 
 use super::error::{classify, service_code};
@@ -249,12 +249,17 @@ fn record_from_item(item: &Item) -> Result<PredictionRecord> {
     let original_key =
         ObjectKey::parse(get_s(item, "original_key").ok_or_else(|| bad("no original_key"))?)
             .map_err(|e| bad(&e.to_string()))?;
-    let summary = match get_s(item, "summary") {
+    let result = match get_s(item, "summary") {
         None => None,
         Some(json) => Some(
-            serde_json::from_str::<PredictionSummary>(json)
-                .map_err(|e| bad(&format!("summary is not a prediction summary: {e}")))?,
+            serde_json::from_str::<JobResult>(json)
+                .map_err(|e| bad(&format!("summary is not a job result: {e}")))?,
         ),
+    };
+    let kind = match get_s(item, "kind") {
+        None => JobKind::Detect,
+        Some(json) => serde_json::from_str::<JobKind>(json)
+            .map_err(|e| bad(&format!("kind is not a job kind: {e}")))?,
     };
     let failure = match get_s(item, "failure") {
         None => None,
@@ -267,7 +272,8 @@ fn record_from_item(item: &Item) -> Result<PredictionRecord> {
         chat_id,
         status,
         original_key,
-        summary,
+        kind,
+        result,
         failure,
         created_at: get_n(item, "created_at").ok_or_else(|| bad("no created_at"))?,
         updated_at: get_n(item, "updated_at").ok_or_else(|| bad("no updated_at"))?,
@@ -291,9 +297,12 @@ impl PredictionTable for DynamoTable {
             TTL_ATTRIBUTE.into(),
             n((record.created_at + RECORD_RETENTION.as_secs_f64()).ceil() as i64),
         );
-        if let Some(summary) = &record.summary {
-            let json = serde_json::to_string(summary)
-                .map_err(|e| StorageError::Invalid(format!("summary of {pk}: {e}")))?;
+        let kind = serde_json::to_string(&record.kind)
+            .map_err(|e| StorageError::Invalid(format!("kind of {pk}: {e}")))?;
+        item.insert("kind".into(), s(kind));
+        if let Some(result) = &record.result {
+            let json = serde_json::to_string(result)
+                .map_err(|e| StorageError::Invalid(format!("result of {pk}: {e}")))?;
             item.insert("summary".into(), s(json));
         }
         if let Some(f) = record.failure {
@@ -317,11 +326,11 @@ impl PredictionTable for DynamoTable {
         }
     }
 
-    async fn save_summary(&self, summary: &PredictionSummary) -> Result<bool> {
-        let id = summary.prediction_id;
+    async fn save_result(&self, result: &JobResult) -> Result<bool> {
+        let id = result.prediction_id();
         let pk = prediction_pk(id);
-        let json = serde_json::to_string(summary)
-            .map_err(|e| StorageError::Invalid(format!("summary of {pk}: {e}")))?;
+        let json = serde_json::to_string(result)
+            .map_err(|e| StorageError::Invalid(format!("result of {pk}: {e}")))?;
         match self
             .client
             .update_item()

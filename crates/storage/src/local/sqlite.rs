@@ -19,7 +19,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema version stored in `PRAGMA user_version`; a database written by a
 /// newer schema is refused rather than misread.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Every table, for queues and the prediction table alike, so whichever
 /// opens the file first creates everything. Times are milliseconds since
@@ -42,10 +42,11 @@ CREATE TABLE IF NOT EXISTS predictions (
     chat_id       INTEGER NOT NULL,
     status        TEXT    NOT NULL,
     original_key  TEXT    NOT NULL,
-    summary       TEXT,              -- JSON of PredictionSummary
+    summary       TEXT,              -- JSON of the JobResult
     failure       TEXT,
     created_at    REAL    NOT NULL,  -- seconds since the epoch
-    updated_at    REAL    NOT NULL   -- seconds since the epoch
+    updated_at    REAL    NOT NULL,  -- seconds since the epoch
+    kind          TEXT               -- JSON of the JobKind (schema 3; NULL: detect)
 );
 CREATE INDEX IF NOT EXISTS predictions_by_chat ON predictions (chat_id, created_at);
 
@@ -173,6 +174,16 @@ fn init(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.execute_batch("ALTER TABLE claims ADD COLUMN holder TEXT")?;
     }
     tx.execute_batch(SCHEMA)?;
+    // Schema 3 stores each request's kind; older rows are detections. (A
+    // table the line above just created has the column already.)
+    let has_kind: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('predictions') WHERE name = 'kind'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_kind {
+        tx.execute_batch("ALTER TABLE predictions ADD COLUMN kind TEXT")?;
+    }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use polybot_domain::{
-    ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
-    PredictionSummary,
+    ChatId, FailureKind, JobKind, JobResult, ObjectKey, PredictionId, PredictionRecord,
+    PredictionStatus,
 };
 use rusqlite::{OptionalExtension, params};
 
@@ -60,7 +60,7 @@ impl LocalTable {
 }
 
 const COLUMNS: &str =
-    "prediction_id, chat_id, status, original_key, summary, failure, created_at, updated_at";
+    "prediction_id, chat_id, status, original_key, summary, failure, created_at, updated_at, kind";
 
 /// A `predictions` row as stored, before its text is parsed.
 struct Row {
@@ -72,6 +72,7 @@ struct Row {
     failure: Option<String>,
     created_at: f64,
     updated_at: f64,
+    kind: Option<String>,
 }
 
 impl Row {
@@ -85,6 +86,7 @@ impl Row {
             failure: r.get(5)?,
             created_at: r.get(6)?,
             updated_at: r.get(7)?,
+            kind: r.get(8)?,
         })
     }
 
@@ -95,12 +97,15 @@ impl Row {
                 self.prediction_id
             ))
         };
-        let summary = match &self.summary {
-            Some(json) => Some(
-                serde_json::from_str::<PredictionSummary>(json)
-                    .map_err(|e| invalid("summary", &e))?,
-            ),
+        let result = match &self.summary {
+            Some(json) => {
+                Some(serde_json::from_str::<JobResult>(json).map_err(|e| invalid("result", &e))?)
+            }
             None => None,
+        };
+        let kind = match &self.kind {
+            Some(json) => serde_json::from_str::<JobKind>(json).map_err(|e| invalid("kind", &e))?,
+            None => JobKind::Detect,
         };
         let failure = match &self.failure {
             Some(text) => Some(FailureKind::parse(text).ok_or_else(|| invalid("failure", &text))?),
@@ -112,7 +117,8 @@ impl Row {
             status: parse_status(&self.status).ok_or_else(|| invalid("status", &self.status))?,
             original_key: ObjectKey::parse(self.original_key.clone())
                 .map_err(|e| invalid("original key", &e))?,
-            summary,
+            kind,
+            result,
             failure,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -162,16 +168,18 @@ impl PredictionTable for LocalTable {
     async fn create(&self, record: &PredictionRecord) -> Result<()> {
         let id = record.prediction_id;
         let summary = record
-            .summary
+            .result
             .as_ref()
             .map(serde_json::to_string)
             .transpose()
-            .map_err(|e| StorageError::Invalid(format!("prediction {id}: summary: {e}")))?;
+            .map_err(|e| StorageError::Invalid(format!("prediction {id}: result: {e}")))?;
+        let kind = serde_json::to_string(&record.kind)
+            .map_err(|e| StorageError::Invalid(format!("prediction {id}: kind: {e}")))?;
         let record = record.clone();
         self.db
             .call(move |conn| {
                 let inserted = conn.execute(
-                    &format!("INSERT INTO predictions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    &format!("INSERT INTO predictions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
                     params![
                         record.prediction_id.to_string(),
                         record.chat_id.0,
@@ -181,6 +189,7 @@ impl PredictionTable for LocalTable {
                         record.failure.map(|f| f.as_str()),
                         record.created_at,
                         record.updated_at,
+                        kind,
                     ],
                 );
                 match inserted {
@@ -194,10 +203,10 @@ impl PredictionTable for LocalTable {
             .await
     }
 
-    async fn save_summary(&self, summary: &PredictionSummary) -> Result<bool> {
-        let id = summary.prediction_id;
-        let json = serde_json::to_string(summary)
-            .map_err(|e| StorageError::Invalid(format!("prediction {id}: summary: {e}")))?;
+    async fn save_result(&self, result: &JobResult) -> Result<bool> {
+        let id = result.prediction_id();
+        let json = serde_json::to_string(result)
+            .map_err(|e| StorageError::Invalid(format!("prediction {id}: result: {e}")))?;
         self.db
             .write(move |tx| {
                 let stored = tx
