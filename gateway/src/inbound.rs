@@ -100,6 +100,12 @@ pub enum Refusal {
         "Concat joins the photos of an album: send two or more photos together, with the caption \u{201c}concat\u{201d} (or \u{201c}concat vertical\u{201d})."
     )]
     ConcatNeedsAlbum(Direction),
+    /// `concat` on an album: albums are still answered photo by photo, so
+    /// there is nothing to join yet (see issue 13's note).
+    #[error(
+        "Sorry, I can\u{2019}t join the photos of an album yet: each photo gets its own answer for now."
+    )]
+    ConcatNotYet(Direction),
 }
 
 impl Refusal {
@@ -110,6 +116,7 @@ impl Refusal {
             Self::Caption(CaptionError::InvalidParameter { .. }) => "invalid_parameter",
             Self::Caption(CaptionError::UnknownCommand(_)) => "unknown_command",
             Self::ConcatNeedsAlbum(_) => "concat_needs_album",
+            Self::ConcatNotYet(_) => "concat_not_yet",
         }
     }
 }
@@ -382,6 +389,9 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
                         photo,
                         kind,
                     },
+                    Err(direction) if msg.media_group_id().is_some() => {
+                        refused(Refusal::ConcatNotYet(direction))
+                    }
                     Err(direction) => refused(Refusal::ConcatNeedsAlbum(direction)),
                 },
                 Err(e) => refused(Refusal::Caption(e)),
@@ -889,6 +899,10 @@ mod tests {
         let concat = refusal(&update(json!({"photo": photo_json(), "caption": "concat"})));
         assert_eq!(concat, Refusal::ConcatNeedsAlbum(Direction::Horizontal));
         assert!(concat.to_string().contains("album"), "{concat}");
+        let in_album = refusal(&update(
+            json!({"photo": photo_json(), "caption": "concat vertical", "media_group_id": "g1"}),
+        ));
+        assert_eq!(in_album, Refusal::ConcatNotYet(Direction::Vertical));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `polybot demo`: the whole system on this machine with no AWS account and
 //! no Telegram token. A Telegram Bot API emulator plays the chat; the demo
-//! sends the sample photos as a user would, prints the conversation and
-//! saves the annotated photos the bot sent back.
+//! sends the sample photos as a user would (some captioned with a filter),
+//! prints the conversation and saves the pictures the bot sent back.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,7 +34,12 @@ const CHAT: i64 = 1243002838;
 enum Send {
     Text(&'static str),
     Photo(PathBuf),
-    Document { name: &'static str, bytes: Vec<u8> },
+    /// A photo whose caption asks for a filter.
+    Captioned(PathBuf, &'static str),
+    Document {
+        name: &'static str,
+        bytes: Vec<u8>,
+    },
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -58,6 +63,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             name: "holiday.jpg",
             bytes: b"this file only pretends to be a photo".to_vec(),
         },
+        Send::Captioned(photo("bus.jpg")?, "rotate"),
+        Send::Captioned(photo("zidane.jpg")?, "segment 128"),
+        Send::Captioned(photo("zidane.jpg")?, "blur 65"),
     ];
 
     let temp;
@@ -117,6 +125,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                         .send_user_photo(CHAT, bytes, &UserMessageOptions::default())
                         .await?;
                 }
+                Send::Captioned(path, caption) => {
+                    let bytes = std::fs::read(path)?;
+                    println!(
+                        "you: [photo {}{}] captioned \"{caption}\"",
+                        file_name(path),
+                        dims(&bytes)
+                    );
+                    let opts = UserMessageOptions {
+                        caption: Some((*caption).to_owned()),
+                        ..Default::default()
+                    };
+                    client.send_user_photo(CHAT, bytes, &opts).await?;
+                }
                 Send::Document { name, bytes } => {
                     println!("you: [file {name}{}]", dims(bytes));
                     let opts = UserMessageOptions {
@@ -143,7 +164,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     mesh.shutdown().await;
     emulator.shutdown().await;
     result?;
-    println!("{saved} annotated photo(s) written to {}", out.display());
+    println!(
+        "{saved} picture(s) the bot sent written to {}",
+        out.display()
+    );
     Ok(())
 }
 
@@ -161,10 +185,13 @@ async fn answer(
             .wait_for_messages(CHAT, want, timeout)
             .await
             .context("the bot did not answer in time")?;
-        let notice = polybot_gateway::progress::NOTICE_TEXT;
+        let notices = [
+            polybot_gateway::progress::NOTICE_TEXT,
+            polybot_gateway::progress::FILTER_NOTICE_TEXT,
+        ];
         if messages[seen..]
             .iter()
-            .any(|m| m.text.as_deref() != Some(notice))
+            .any(|m| !notices.contains(&m.text.as_deref().unwrap_or_default()))
         {
             return Ok(messages);
         }
@@ -211,9 +238,15 @@ async fn print_reply(
             };
             let bytes = client.file_bytes(&file.file_id).await?;
             *saved += 1;
-            let dest = out.join(format!("reply-{saved}.jpg"));
+            let png = bytes.starts_with(b"\x89PNG");
+            let dest = out.join(format!("reply-{saved}.{}", if png { "png" } else { "jpg" }));
             std::fs::write(&dest, &bytes)?;
-            println!("bot: [annotated photo{}] {caption}", dims(&bytes));
+            let what = if m.kind == SentKind::Document {
+                "file"
+            } else {
+                "photo"
+            };
+            println!("bot: [{what}{}] {caption}", dims(&bytes));
             println!("     saved to {}", dest.display());
             // The detections behind the caption, as stored in the table.
             let records = mesh.backends.table.list_by_chat(ChatId(CHAT), 1).await?;

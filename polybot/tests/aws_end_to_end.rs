@@ -355,6 +355,71 @@ async fn a_photo_on_the_aws_backend_is_answered_and_its_images_and_summary_are_s
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_captioned_photo_on_the_aws_backend_is_filtered_and_its_kind_and_output_are_stored() {
+    let s = AwsStack::start(3, Duration::from_secs(30), |o| {
+        o.notice_after = Duration::from_secs(600);
+    })
+    .await;
+    let chat = 1243002839;
+    let options = UserMessageOptions {
+        caption: Some("Segment 100".into()),
+        ..Default::default()
+    };
+    let sent = s
+        .client
+        .send_user_photo(chat, photo("bus.jpg"), &options)
+        .await
+        .expect("the user sends a photo");
+    let m = s.wait_for(chat, 1).await;
+    assert_eq!(
+        m[0].kind,
+        SentKind::Document,
+        "exact black and white: {m:#?}"
+    );
+    assert_eq!(m[0].reply_to_message_id, sent.message_id);
+    assert_eq!(caption(&m[0]), "segment 100");
+
+    let originals = object_keys(&s.sdk, &s.settings.bucket, &format!("{chat}/original/")).await;
+    assert_eq!(originals.len(), 1, "one original: {originals:?}");
+    let id = prediction_id_of(&originals[0]);
+    let output_key = format!("{chat}/filtered/{id}.png");
+    let output = polybot_storage::aws::s3_client(&s.sdk)
+        .get_object()
+        .bucket(&s.settings.bucket)
+        .key(&output_key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetObject {output_key}: {e:?}"));
+    assert_eq!(output.content_type(), Some("image/png"));
+    let bytes = output.body.collect().await.expect("body").into_bytes();
+    let file = m[0].file.as_ref().expect("the reply carries the picture");
+    let sent_back = s.client.file_bytes(&file.file_id).await.expect("file");
+    assert_eq!(
+        bytes.as_ref(),
+        sent_back.as_slice(),
+        "the stored picture was sent"
+    );
+    let grey = image::load_from_memory(&bytes).expect("decodes").to_luma8();
+    assert_eq!((grey.width(), grey.height()), (810, 1080));
+    assert!(grey.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255));
+
+    let item = prediction_item(&s.sdk, &s.settings.table, id).await;
+    assert_eq!(string_attr(&item, "status"), "succeeded", "{item:?}");
+    let kind: serde_json::Value =
+        serde_json::from_str(string_attr(&item, "kind")).expect("the kind is JSON");
+    assert_eq!(
+        kind,
+        serde_json::json!({"action": "filter", "filter": "segment", "threshold": 100})
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(string_attr(&item, "summary")).expect("the result is JSON");
+    assert_eq!(result["output_img_path"], output_key.as_str());
+    assert_eq!(result["mime_type"], "image/png");
+    wait_until_empty(&s.sdk, &s.settings.queue_url, "the jobs queue").await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_undecodable_image_is_failed_at_once_with_a_try_again_reply_and_not_dead_lettered() {
     // No notice: this failure is fast enough to race it.
     let s = AwsStack::start(3, Duration::from_secs(30), |o| {

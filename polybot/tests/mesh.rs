@@ -881,3 +881,112 @@ async fn a_camera_sized_file_gets_one_photo_within_telegrams_limits_and_its_full
     assert_eq!(stats.count("sendPhoto"), 1);
     s.stop().await;
 }
+
+/// A 640×480 colour gradient: not square (so a turn shows), not flat (so
+/// contour and segment have edges), within every Telegram photo limit.
+fn gradient_jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x * 255 / 639) as u8, (y * 255 / 479) as u8, 96])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encode");
+    out.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_caption_gets_exactly_one_reply_of_the_right_size_that_quotes_the_request() {
+    // No notice: the one reply is the answer.
+    let s = Stack::start_with(|o| o.notice_after = Duration::from_secs(600)).await;
+    // (caption, chat, kind of reply, width × height of the picture)
+    let cases = [
+        ("Rotate", 7301, SentKind::Photo, Some((480, 640))),
+        ("rotate 2", 7302, SentKind::Photo, Some((640, 480))),
+        ("blur 16", 7303, SentKind::Photo, Some((625, 465))),
+        ("contour", 7304, SentKind::Photo, Some((639, 480))),
+        (
+            "salt and pepper 0.1",
+            7305,
+            SentKind::Photo,
+            Some((640, 480)),
+        ),
+        // Exact black and white: a PNG document, which Telegram keeps as sent.
+        ("  SEGMENT 100 ", 7306, SentKind::Document, Some((640, 480))),
+        ("predict", 7307, SentKind::Photo, Some((640, 480))),
+        ("blur 65", 7308, SentKind::Text, None),
+        ("/sharpen", 7309, SentKind::Text, None),
+        ("concat", 7310, SentKind::Text, None),
+    ];
+    let mut requests = Vec::new();
+    for (caption, chat, _, _) in &cases {
+        let options = UserMessageOptions {
+            caption: Some((*caption).to_owned()),
+            ..Default::default()
+        };
+        let sent = s
+            .client
+            .send_user_photo(*chat, gradient_jpeg(), &options)
+            .await
+            .expect("send");
+        requests.push(sent.message_id);
+    }
+    for ((caption, chat, kind, size), request) in cases.iter().zip(requests) {
+        let m = s.wait(*chat, 1).await;
+        let reply = &m[0];
+        assert_eq!(&reply.kind, kind, "{caption:?}: {m:#?}");
+        assert_eq!(
+            reply.reply_to_message_id, request,
+            "{caption:?}: the reply quotes the request"
+        );
+        match size {
+            Some((w, h)) => {
+                let file = reply.file.as_ref().expect("a picture");
+                let bytes = s.client.file_bytes(&file.file_id).await.expect("bytes");
+                let img = image::load_from_memory(&bytes).expect("decodable");
+                assert_eq!((img.width(), img.height()), (*w, *h), "{caption:?}");
+                if *kind == SentKind::Document {
+                    let grey = img.to_luma8();
+                    assert!(
+                        grey.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255),
+                        "{caption:?}: segment gives only black and white"
+                    );
+                    assert!(
+                        grey.pixels().any(|p| p.0[0] == 0) && grey.pixels().any(|p| p.0[0] == 255)
+                    );
+                }
+            }
+            None => assert!(!text(reply).is_empty(), "{caption:?}: {m:#?}"),
+        }
+    }
+    let mut texts = Vec::new();
+    for chat in [7308, 7309, 7310] {
+        let m = s.client.messages(chat).await.expect("messages");
+        texts.push(text(&m[0]).to_owned());
+    }
+    assert!(texts[0].contains("1 to 64"), "the allowed range: {texts:?}");
+    assert!(
+        texts[1].contains("blur") && texts[1].contains("salt and pepper"),
+        "the actions with examples: {texts:?}"
+    );
+    assert!(texts[2].contains("album"), "{texts:?}");
+    // The table keeps each request's kind, and the filter's output.
+    let rotated = s
+        .mesh()
+        .backends
+        .table
+        .list_by_chat(ChatId(7301), 1)
+        .await
+        .expect("list");
+    assert_eq!(rotated[0].kind.to_string(), "rotate 1");
+    assert!(
+        matches!(&rotated[0].result, Some(polybot_domain::JobResult::Filtered(f)) if (f.width, f.height) == (480, 640)),
+        "{rotated:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (caption, chat, _, _) in &cases {
+        let m = s.client.messages(*chat).await.expect("messages");
+        assert_eq!(m.len(), 1, "{caption:?}: exactly one reply: {m:#?}");
+    }
+    s.stop().await;
+}
