@@ -6,8 +6,6 @@ use std::sync::LazyLock;
 
 use polybot_telemetry::metrics::{Counter, Histogram};
 
-use crate::model::Precision;
-
 const SECONDS: &[f64] = &[
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
@@ -69,31 +67,6 @@ static END_TO_END: LazyLock<Histogram> = LazyLock::new(|| {
         SECONDS,
     )
 });
-
-static MODEL: LazyLock<Option<prometheus::IntGaugeVec>> = LazyLock::new(|| {
-    prometheus::register_int_gauge_vec!(
-        "polybot_detector_model_info",
-        "The loaded model: 1 on the label of its precision (fp32 or int8), 0 on the other",
-        &["precision"]
-    )
-    .ok()
-});
-static LANES: LazyLock<Option<prometheus::IntGauge>> = LazyLock::new(|| {
-    prometheus::register_int_gauge!("polybot_detector_lanes", "Inference lanes").ok()
-});
-
-/// Records which model this process loaded (the label is one of two values).
-pub fn model_loaded(precision: Precision, lanes: usize) {
-    if let Some(g) = MODEL.as_ref() {
-        for p in [Precision::Fp32, Precision::Int8] {
-            g.with_label_values(&[p.as_str()])
-                .set(i64::from(p == precision));
-        }
-    }
-    if let Some(g) = LANES.as_ref() {
-        g.set(i64::try_from(lanes).unwrap_or(i64::MAX));
-    }
-}
 
 pub fn job_received() {
     RECEIVED.inc(&[]);

@@ -277,20 +277,28 @@ impl Replier {
             mime: if png { "image/png" } else { "image/jpeg" },
             caption,
         };
+        self.send_document_or_text(report, document, FailureKind::TooLarge.user_message())
+            .await
+    }
+
+    /// A picture as a document; if Telegram refuses that too, `text`
+    /// instead, so the user still gets one answer.
+    async fn send_document_or_text(
+        &self,
+        report: &Report,
+        document: crate::messenger::Document,
+        text: &str,
+    ) -> Result<(), ReplyError> {
         match self
             .messenger
-            .send_document(chat, document, report.reply_to_message_id)
+            .send_document(report.chat_id, document, report.reply_to_message_id)
             .await
         {
             Ok(()) => Ok(()),
             Err(MessengerError::MediaRejected(reason)) => {
-                warn!(%reason, "Telegram refused the document too; saying so");
+                warn!(%reason, "Telegram refused the document too; answering with text");
                 self.messenger
-                    .send_text(
-                        chat,
-                        FailureKind::TooLarge.user_message(),
-                        report.reply_to_message_id,
-                    )
+                    .send_text(report.chat_id, text, report.reply_to_message_id)
                     .await
                     .map_err(Into::into)
             }
@@ -334,21 +342,8 @@ impl Replier {
             mime: "image/jpeg",
             caption: caption.clone(),
         };
-        match self
-            .messenger
-            .send_document(chat, document, report.reply_to_message_id)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(MessengerError::MediaRejected(reason)) => {
-                warn!(%reason, "Telegram refused the document too; sending the counts as text");
-                self.messenger
-                    .send_text(chat, &caption, report.reply_to_message_id)
-                    .await
-                    .map_err(Into::into)
-            }
-            Err(e) => Err(e.into()),
-        }
+        // The counts are the answer even without the picture.
+        self.send_document_or_text(report, document, &caption).await
     }
 
     /// The full-resolution annotated photo, as a document, when the user

@@ -180,16 +180,18 @@ fn bus_crop_660() -> Vec<u8> {
     let bus = image::load_from_memory(&photo("bus.jpg"))
         .expect("decode")
         .to_rgb8();
-    let crop = image::imageops::crop_imm(&bus, 75, 230, 660, 660).to_image();
-    let mut out = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(crop)
-        .write_to(&mut out, image::ImageFormat::Jpeg)
-        .expect("encode");
-    out.into_inner()
+    jpeg(image::imageops::crop_imm(&bus, 75, 230, 660, 660).to_image())
 }
 
 fn grey_jpeg(side: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_pixel(side, side, image::Rgb([128, 128, 128]));
+    jpeg(image::RgbImage::from_pixel(
+        side,
+        side,
+        image::Rgb([128, 128, 128]),
+    ))
+}
+
+fn jpeg(img: image::RgbImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     image::DynamicImage::ImageRgb8(img)
         .write_to(&mut out, image::ImageFormat::Jpeg)
@@ -885,14 +887,9 @@ async fn a_camera_sized_file_gets_one_photo_within_telegrams_limits_and_its_full
 /// A 640×480 colour gradient: not square (so a turn shows), not flat (so
 /// contour and segment have edges), within every Telegram photo limit.
 fn gradient_jpeg() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(640, 480, |x, y| {
+    jpeg(image::RgbImage::from_fn(640, 480, |x, y| {
         image::Rgb([(x * 255 / 639) as u8, (y * 255 / 479) as u8, 96])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut out, image::ImageFormat::Jpeg)
-        .expect("encode");
-    out.into_inner()
+    }))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -53,6 +53,7 @@ pub fn lint(ws: &Workspace) -> Result<()> {
     lint.compose();
     lint.actionlint();
     lint.cargo_deny();
+    lint.engine_layering();
 
     let seconds = started.elapsed().as_secs_f64();
     if lint.failures.is_empty() {
@@ -406,6 +407,53 @@ impl Lint<'_> {
             cmd,
             format!("{shown} check licenses bans sources   (policy: deny.toml)"),
         );
+    }
+}
+
+impl Lint<'_> {
+    /// The inference engine builds without the cloud: no AWS SDK, no gRPC,
+    /// no HTTP server, none of the service crates, in its dependency tree.
+    fn engine_layering(&mut self) {
+        const FORBIDDEN: [&str; 8] = [
+            "aws-",
+            "tonic",
+            "axum",
+            "hyper",
+            "prost",
+            "polybot-storage",
+            "polybot-proto",
+            "polybot-telemetry",
+        ];
+        let reproduce = "cargo tree -p polybot-inference -e normal,build --prefix none".to_owned();
+        let output = Command::new(env!("CARGO"))
+            .current_dir(&self.ws.root)
+            .args(["tree", "-p", "polybot-inference", "-e", "normal,build"])
+            .args(["--prefix", "none", "--format", "{p}"])
+            .output();
+        let output = match output {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+            Ok(o) => {
+                let text = String::from_utf8_lossy(&o.stderr).into_owned();
+                return self.fail("engine layering", reproduce, text);
+            }
+            Err(e) => return self.fail("engine layering", reproduce, e.to_string()),
+        };
+        let bad: Vec<&str> = output
+            .lines()
+            .filter(|line| FORBIDDEN.iter().any(|f| line.starts_with(f)))
+            .collect();
+        if bad.is_empty() {
+            self.passed += 1;
+        } else {
+            self.fail(
+                "engine layering",
+                reproduce,
+                format!(
+                    "polybot-inference must build without the cloud, but depends on:\n{}",
+                    bad.join("\n")
+                ),
+            );
+        }
     }
 }
 

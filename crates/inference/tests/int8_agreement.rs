@@ -7,11 +7,11 @@
 
 use std::path::PathBuf;
 
-use polybot_detector::agreement::{self, MIN_CONFIDENCE, MIN_IOU};
-use polybot_detector::model::{
+use polybot_inference::agreement::{self, MIN_CONFIDENCE, MIN_IOU};
+use polybot_inference::model::{
     default_assets_dir, default_int8_model_path, default_model_path, default_ort_library,
 };
-use polybot_detector::{DetectConfig, Detection, Engine, ModelSource, Precision};
+use polybot_inference::{DetectConfig, Detection, Engine, ModelSource, Precision};
 
 fn engine(model: PathBuf, precision: Precision) -> Engine {
     assert!(
@@ -79,7 +79,7 @@ fn int8_finds_every_confident_fp32_detection_on_photos_outside_its_calibration()
 
 #[test]
 fn selecting_int8_without_the_model_names_the_setting_and_the_setup_step() {
-    let err = polybot_detector::Detector::load(&polybot_detector::PoolOptions {
+    let err = polybot_inference::Detector::load(&polybot_inference::PoolOptions {
         source: ModelSource {
             model: "/nonexistent/yolo11n-int8.onnx".into(),
             ort_library: default_ort_library(),

@@ -33,7 +33,8 @@ pub fn default_ort_library() -> PathBuf {
 }
 
 /// Numeric precision of the model's weights and activations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Precision {
     /// The exported float model.
     #[default]

@@ -2,7 +2,8 @@
 //! canvas and how boxes map back. Pure arithmetic, property-tested.
 
 /// How the model input canvas is shaped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum LetterboxMode {
     /// Always the full `size × size` square (needed for fixed-shape models).
     Square,
