@@ -392,14 +392,34 @@ async fn run(ctx: Arc<Ctx>, cancel: CancellationToken, readiness: Readiness) {
     info!("detector worker stopped");
 }
 
-fn failure_kind(e: &DetectError) -> FailureKind {
-    match e.kind() {
-        "not_an_image" => FailureKind::NotAnImage,
-        "too_large" => FailureKind::TooLarge,
-        "corrupt_image" => FailureKind::CorruptImage,
-        "too_small" => FailureKind::TooSmall,
-        _ => FailureKind::Internal,
+/// An error and its causes on one line, for a log field.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
+    text
+}
+
+/// Why a job could not finish this time: the message is left for
+/// redelivery (and after N receives, the dead-letter queue).
+#[derive(Debug, thiserror::Error)]
+pub enum RetryLater {
+    #[error("fetching the photo")]
+    Fetch(#[source] polybot_storage::StorageError),
+    #[error("running the job on the engine")]
+    Engine(#[source] DetectError),
+    #[error("storing the {what}")]
+    Store {
+        what: &'static str,
+        #[source]
+        source: polybot_storage::StorageError,
+    },
+    #[error("saving the result")]
+    Save(#[source] polybot_storage::StorageError),
 }
 
 async fn process(ctx: &Ctx, delivery: Delivery, slot: Slot) {
@@ -460,7 +480,7 @@ async fn run_job(
     let report = match tokio::time::timeout_at(deadline, handle(ctx, job, slot)).await {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => {
-            warn!(error = %e, "transient failure; the job will be delivered again");
+            warn!(error = %chain(&e), "transient failure; the job will be delivered again");
             crate::metrics::job_failed("transient");
             return;
         }
@@ -582,8 +602,9 @@ enum Done {
     Refused(FailureKind, String),
 }
 
-/// Runs the job up to the report. `Err` is transient: leave the message.
-async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, String> {
+/// Runs the job up to the report: a success, or a failure the user is
+/// told about. `Err` is transient: leave the message.
+async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, RetryLater> {
     let report = |outcome| Report {
         prediction_id: job.prediction_id,
         chat_id: job.chat_id,
@@ -592,7 +613,7 @@ async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, String> {
     };
     let original = match fetch(ctx, &job.original_key).await {
         Ok(b) => b,
-        Err(e) if e.is_retryable() => return Err(format!("fetching the photo: {e}")),
+        Err(e) if e.is_retryable() => return Err(RetryLater::Fetch(e)),
         Err(e) => {
             // The photo is gone and will not come back: tell the user.
             return Ok(report(Outcome::Failure {
@@ -621,13 +642,13 @@ async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, String> {
         .save_result(&result)
         .instrument(tracing::info_span!("save summary"))
         .await
-        .map_err(|e| format!("saving the summary: {e}"))?;
+        .map_err(RetryLater::Save)?;
     Ok(report(Outcome::Success(result)))
 }
 
 /// Detection: the annotated photo (and a full-resolution copy when the
 /// original is past Telegram's photo limits) and the labels.
-async fn detect(ctx: &Ctx, job: &Job, slot: Slot, original: Bytes) -> Result<Done, String> {
+async fn detect(ctx: &Ctx, job: &Job, slot: Slot, original: Bytes) -> Result<Done, RetryLater> {
     let mut out = match slot
         .detect_sized(original.to_vec(), AnnotatedSize::ForTelegram)
         .await
@@ -635,9 +656,9 @@ async fn detect(ctx: &Ctx, job: &Job, slot: Slot, original: Bytes) -> Result<Don
         Ok(out) => out,
         Err(e) if e.is_permanent() => {
             info!(error = %e, "the photo cannot be analysed");
-            return Ok(Done::Refused(failure_kind(&e), e.to_string()));
+            return Ok(Done::Refused(e.failure_kind(), e.to_string()));
         }
-        Err(e) => return Err(format!("detection: {e}")),
+        Err(e) => return Err(RetryLater::Engine(e)),
     };
     crate::metrics::inference(out.timings.inference.as_secs_f64());
     tracing::info!(
@@ -658,7 +679,10 @@ async fn detect(ctx: &Ctx, job: &Job, slot: Slot, original: Bytes) -> Result<Don
         )
         .instrument(store)
         .await
-        .map_err(|e| format!("storing the annotated photo: {e}"))?;
+        .map_err(|source| RetryLater::Store {
+            what: "annotated photo",
+            source,
+        })?;
     let mut summary = out.summary(
         job.prediction_id,
         job.original_key.to_string(),
@@ -677,7 +701,10 @@ async fn detect(ctx: &Ctx, job: &Job, slot: Slot, original: Bytes) -> Result<Don
             )
             .instrument(tracing::info_span!("store full-resolution image", key = %full_key))
             .await
-            .map_err(|e| format!("storing the full-resolution photo: {e}"))?;
+            .map_err(|source| RetryLater::Store {
+                what: "full-resolution photo",
+                source,
+            })?;
         summary.full_img_path = Some(full_key.to_string());
     }
     Ok(Done::Made(JobResult::Detected(summary)))
@@ -690,7 +717,7 @@ async fn apply_filter(
     slot: Slot,
     original: Bytes,
     filter: Filter,
-) -> Result<Done, String> {
+) -> Result<Done, RetryLater> {
     let out = match slot
         .filter(original.to_vec(), filter, filter_seed(job.prediction_id))
         .await
@@ -698,9 +725,9 @@ async fn apply_filter(
         Ok(out) => out,
         Err(e) if e.is_permanent() => {
             info!(error = %e, %filter, "the filter cannot be applied to this photo");
-            return Ok(Done::Refused(failure_kind(&e), e.to_string()));
+            return Ok(Done::Refused(e.failure_kind(), e.to_string()));
         }
-        Err(e) => return Err(format!("filter: {e}")),
+        Err(e) => return Err(RetryLater::Engine(e)),
     };
     tracing::info!(%filter, width = out.width, height = out.height, "filtered");
     let key = ObjectKey::filtered(job.chat_id, job.prediction_id, out.extension);
@@ -709,7 +736,10 @@ async fn apply_filter(
         .put(&key, Bytes::from(out.bytes), out.mime, PutMode::Overwrite)
         .instrument(tracing::info_span!("store filtered image", %key))
         .await
-        .map_err(|e| format!("storing the filtered picture: {e}"))?;
+        .map_err(|source| RetryLater::Store {
+            what: "filtered picture",
+            source,
+        })?;
     Ok(Done::Made(JobResult::Filtered(FilterSummary {
         prediction_id: job.prediction_id,
         filter,
@@ -839,6 +869,228 @@ mod tests {
         assert!(pauses.windows(2).all(|w| w[0] <= w[1]), "{pauses:?}");
         assert_eq!(report_backoff(7), MAX_REPORT_BACKOFF);
         assert_eq!(report_backoff(u32::MAX), MAX_REPORT_BACKOFF);
+    }
+
+    /// The per-job step, against the embedded backend and the real model.
+    mod job_step {
+        use super::*;
+        use crate::model::{default_assets_dir, default_model_path, default_ort_library};
+        use crate::{DetectConfig, ModelSource, PoolOptions, Precision};
+        use polybot_domain::{
+            ChatId, JOB_SCHEMA_VERSION, PredictionRecord, PredictionStatus, QuarterTurns, UpdateId,
+        };
+        use polybot_storage::{ObjectStore, StorageError};
+
+        struct Fixture {
+            ctx: Ctx,
+            _dir: tempfile::TempDir,
+        }
+
+        fn detector() -> Detector {
+            Detector::load(&PoolOptions {
+                source: ModelSource {
+                    model: default_model_path(),
+                    ort_library: default_ort_library(),
+                    intra_threads: 1,
+                    precision: Precision::Fp32,
+                },
+                lanes: 1,
+                config: DetectConfig::default(),
+            })
+            .expect("the model loads; run `cargo xtask setup` first")
+        }
+
+        fn fixture() -> Fixture {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let backends = polybot_storage::local::open(dir.path(), Default::default())
+                .expect("local backends");
+            // Never called by the step: the report is sent by its caller.
+            let channel = Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
+            let ctx = Ctx {
+                detector: detector(),
+                backends,
+                results: ResultsClient::new(channel),
+                config: WorkerConfig::default(),
+                visibility: DEFAULT_VISIBILITY,
+                in_flight: Mutex::new(HashSet::new()),
+            };
+            Fixture { ctx, _dir: dir }
+        }
+
+        /// A request for `photo` with `kind`, stored as the gateway stores it.
+        async fn request(ctx: &Ctx, photo: Vec<u8>, kind: JobKind) -> Job {
+            let chat = ChatId(42);
+            let id = PredictionId::new();
+            let key = ObjectKey::original(chat, id, "jpg");
+            ctx.backends
+                .objects
+                .put(&key, Bytes::from(photo), "image/jpeg", PutMode::CreateOnly)
+                .await
+                .expect("put");
+            ctx.backends
+                .table
+                .create(&PredictionRecord {
+                    prediction_id: id,
+                    chat_id: chat,
+                    status: PredictionStatus::Pending,
+                    original_key: key.clone(),
+                    kind,
+                    result: None,
+                    failure: None,
+                    created_at: now_epoch(),
+                    updated_at: now_epoch(),
+                })
+                .await
+                .expect("create");
+            Job {
+                schema_version: JOB_SCHEMA_VERSION,
+                prediction_id: id,
+                chat_id: chat,
+                message_id: 7,
+                update_id: UpdateId(1),
+                original_key: key,
+                submitted_at: now_epoch(),
+                kind,
+            }
+        }
+
+        fn bus() -> Vec<u8> {
+            std::fs::read(default_assets_dir().join("bus.jpg")).expect("bus.jpg; run setup")
+        }
+
+        async fn step(ctx: &Ctx, job: &Job) -> Result<Report, RetryLater> {
+            let slot = ctx.detector.reserve().await.expect("a lane");
+            handle(ctx, job, slot).await
+        }
+
+        #[tokio::test]
+        async fn a_detection_is_stored_and_reported_with_its_labels() {
+            let f = fixture();
+            let job = request(&f.ctx, bus(), JobKind::Detect).await;
+            let report = step(&f.ctx, &job).await.expect("done");
+            let Outcome::Success(JobResult::Detected(summary)) = &report.outcome else {
+                panic!("{report:?}");
+            };
+            assert!(summary.counts_text().contains("bus ×1"), "{summary:?}");
+            assert_eq!(report.reply_to_message_id, Some(7));
+            let predicted = ObjectKey::parse(summary.predicted_img_path.clone()).expect("key");
+            f.ctx
+                .backends
+                .objects
+                .get(&predicted)
+                .await
+                .expect("stored");
+            let record = f
+                .ctx
+                .backends
+                .table
+                .get(job.prediction_id)
+                .await
+                .expect("get");
+            assert_eq!(
+                record.and_then(|r| r.result),
+                Some(JobResult::Detected(summary.clone()))
+            );
+        }
+
+        #[tokio::test]
+        async fn a_filter_job_stores_and_reports_the_filtered_picture() {
+            let f = fixture();
+            let turn = Filter::Rotate {
+                quarter_turns: QuarterTurns::DEFAULT,
+            };
+            let job = request(&f.ctx, bus(), JobKind::Filter(turn)).await;
+            let report = step(&f.ctx, &job).await.expect("done");
+            let Outcome::Success(JobResult::Filtered(out)) = &report.outcome else {
+                panic!("{report:?}");
+            };
+            assert_eq!((out.width, out.height, out.filter), (1080, 810, turn));
+            let key = ObjectKey::parse(out.output_img_path.clone()).expect("key");
+            let bytes = f.ctx.backends.objects.get(&key).await.expect("stored");
+            let img = image::load_from_memory(&bytes).expect("decodes");
+            assert_eq!((img.width(), img.height()), (1080, 810));
+        }
+
+        #[tokio::test]
+        async fn a_file_that_is_not_a_picture_is_a_failure_to_tell_not_to_retry() {
+            let f = fixture();
+            let job = request(&f.ctx, b"not a picture".to_vec(), JobKind::Detect).await;
+            let report = step(&f.ctx, &job)
+                .await
+                .expect("a permanent failure is reported");
+            assert!(
+                matches!(
+                    report.outcome,
+                    Outcome::Failure {
+                        kind: FailureKind::NotAnImage,
+                        ..
+                    }
+                ),
+                "{report:?}"
+            );
+            let record = f
+                .ctx
+                .backends
+                .table
+                .get(job.prediction_id)
+                .await
+                .expect("get");
+            assert_eq!(record.and_then(|r| r.result), None, "nothing stored");
+        }
+
+        /// An object store that is down.
+        struct Down;
+
+        #[async_trait::async_trait]
+        impl ObjectStore for Down {
+            async fn put(
+                &self,
+                _: &ObjectKey,
+                _: Bytes,
+                _: &str,
+                _: PutMode,
+            ) -> polybot_storage::Result<()> {
+                Err(down())
+            }
+            async fn get(&self, _: &ObjectKey) -> polybot_storage::Result<Bytes> {
+                Err(down())
+            }
+            async fn check(&self) -> polybot_storage::Result<()> {
+                Err(down())
+            }
+        }
+
+        fn down() -> StorageError {
+            StorageError::Unavailable {
+                backend: "test store",
+                message: "connection refused".into(),
+            }
+        }
+
+        #[tokio::test]
+        async fn an_object_store_outage_leaves_the_job_for_redelivery_with_its_cause() {
+            let mut f = fixture();
+            let job = request(&f.ctx, bus(), JobKind::Detect).await;
+            f.ctx.backends.objects = Arc::new(Down);
+            let err = step(&f.ctx, &job).await.expect_err("retry later");
+            assert!(
+                matches!(err, RetryLater::Fetch(ref e) if e.is_retryable()),
+                "{err:?}"
+            );
+            assert!(
+                chain(&err).contains("connection refused"),
+                "{}",
+                chain(&err)
+            );
+            let record = f
+                .ctx
+                .backends
+                .table
+                .get(job.prediction_id)
+                .await
+                .expect("get");
+            assert_eq!(record.map(|r| r.status), Some(PredictionStatus::Pending));
+        }
     }
 
     #[test]

@@ -47,6 +47,18 @@ impl DetectError {
         }
     }
 
+    /// What the user is told about a permanent error.
+    pub fn failure_kind(&self) -> polybot_domain::FailureKind {
+        use polybot_domain::FailureKind;
+        match self.kind() {
+            "not_an_image" => FailureKind::NotAnImage,
+            "too_large" => FailureKind::TooLarge,
+            "corrupt_image" => FailureKind::CorruptImage,
+            "too_small" => FailureKind::TooSmall,
+            _ => FailureKind::Internal,
+        }
+    }
+
     /// A stable, low-cardinality name, for metrics labels and the Results contract.
     pub fn kind(&self) -> &'static str {
         match self {
