@@ -111,7 +111,6 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
         visibility,
         job_timeout: std::time::Duration::from_secs(args.job_timeout.max(1)),
-        messaging_system: args.backend.messaging_system(),
         results_token: Some(results_token),
         ..Default::default()
     };

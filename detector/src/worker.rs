@@ -63,8 +63,6 @@ pub struct WorkerConfig {
     pub job_timeout: Duration,
     /// On shutdown, how long in-flight jobs may take before they are released.
     pub shutdown_grace: Duration,
-    /// Label for `messaging.system` on spans (`aws_sqs` or `local`).
-    pub messaging_system: &'static str,
     /// Told each successful job's processing time (the reporter averages them).
     pub on_processed: Option<ProcessingHook>,
     /// Bearer token presented to Results (`authorization` metadata).
@@ -89,7 +87,6 @@ impl Default for WorkerConfig {
             visibility: None,
             job_timeout: DEFAULT_JOB_TIMEOUT,
             shutdown_grace: Duration::from_secs(30),
-            messaging_system: "local",
             on_processed: None,
             results_token: None,
         }
@@ -427,7 +424,7 @@ async fn process(ctx: &Ctx, delivery: Delivery, slot: Slot) {
         "detector.job",
         otel.name = "jobs process",
         otel.kind = "consumer",
-        messaging.system = ctx.config.messaging_system,
+        messaging.system = ctx.backends.jobs.messaging_system(),
         messaging.operation.type = "process",
         messaging.destination.name = "jobs",
         messaging.message.delivery_count = delivery.receive_count,

@@ -195,11 +195,7 @@ impl TelegramArgs {
     ///
     /// A webhook secret that breaks the rules of [`WebhookSecret`] is an
     /// error that names where it came from.
-    pub fn gateway_config(
-        &self,
-        secrets: TelegramSecrets,
-        backend: &BackendArgs,
-    ) -> anyhow::Result<crate::GatewayConfig> {
+    pub fn gateway_config(&self, secrets: TelegramSecrets) -> anyhow::Result<crate::GatewayConfig> {
         let webhook_secret = secrets
             .webhook_secret
             .map(WebhookSecret::parse)
@@ -214,7 +210,6 @@ impl TelegramArgs {
             mode: self.telegram_mode,
             webhook_secret,
             public_url: self.public_url.clone(),
-            messaging_system: backend.messaging_system(),
             progress: crate::progress::ProgressConfig {
                 notice_after: std::time::Duration::from_millis(self.notice_after_ms),
                 ..crate::progress::ProgressConfig::default()
@@ -281,7 +276,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             _ => None,
         },
-        ..args.telegram.gateway_config(secrets, &args.backend)?
+        ..args.telegram.gateway_config(secrets)?
     };
     let http = listen("POLYBOT_HTTP_LISTEN", args.http_listen).await?;
     let grpc = listen("POLYBOT_GRPC_LISTEN", args.grpc_listen).await?;

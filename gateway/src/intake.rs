@@ -175,7 +175,6 @@ pub struct Intake {
     messenger: Arc<dyn Messenger>,
     bot: BotId,
     max_download: u64,
-    messaging_system: &'static str,
     budget: RetryBudget,
     attempts: Attempts,
     progress: Option<Progress>,
@@ -194,7 +193,6 @@ impl Intake {
             messenger,
             bot,
             max_download,
-            messaging_system: "local",
             budget: RetryBudget::default(),
             attempts: Attempts::default(),
             progress: None,
@@ -215,12 +213,6 @@ impl Intake {
     /// Shows progress (chat action, a notice when slow) for queued jobs.
     pub fn with_progress(mut self, progress: Progress) -> Self {
         self.progress = Some(progress);
-        self
-    }
-
-    /// `messaging.system` on the enqueue span (`aws_sqs` or `local`).
-    pub fn with_messaging_system(mut self, system: &'static str) -> Self {
-        self.messaging_system = system;
         self
     }
 
@@ -539,7 +531,7 @@ impl Intake {
             "jobs.publish",
             otel.name = "jobs publish",
             otel.kind = "producer",
-            messaging.system = self.messaging_system,
+            messaging.system = self.backends.jobs.messaging_system(),
             messaging.operation.type = "send",
             messaging.destination.name = "jobs",
             prediction_id = %prediction_id,

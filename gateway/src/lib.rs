@@ -67,8 +67,6 @@ pub struct GatewayConfig {
     pub max_download: u64,
     /// How long a dead-letter poll waits for messages.
     pub dead_letter_wait: Duration,
-    /// `messaging.system` on the enqueue span (`aws_sqs` or `local`).
-    pub messaging_system: &'static str,
     /// Tokens `polybot.v1.Results` accepts (random ones by default, for
     /// in-process runs that hand them to their detector).
     pub results_credentials: polybot_proto::auth::ResultsCredentials,
@@ -96,7 +94,6 @@ impl Default for GatewayConfig {
             tls: None,
             max_download: inbound::BOT_API_MAX_DOWNLOAD,
             dead_letter_wait: Duration::from_secs(20),
-            messaging_system: "local",
             results_credentials: polybot_proto::auth::ResultsCredentials::generate(),
             update_retries: intake::RetryBudget::default(),
             startup_backoff: supervise::Backoff::default(),
@@ -185,7 +182,6 @@ impl Gateway {
                 bot,
                 config.max_download,
             )
-            .with_messaging_system(config.messaging_system)
             .with_retry_budget(config.update_retries)
             .with_progress(progress.clone()),
         );

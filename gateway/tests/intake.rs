@@ -225,6 +225,9 @@ struct FailingSends {
 
 #[async_trait]
 impl JobQueue for FailingSends {
+    fn messaging_system(&self) -> &'static str {
+        self.inner.messaging_system()
+    }
     async fn send(&self, body: &str, attributes: &Attributes) -> polybot_storage::Result<()> {
         if self
             .failures

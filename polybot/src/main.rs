@@ -112,7 +112,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let operator_configured = secrets.operator_token.is_some();
     // Without configured tokens the in-process detector and the operator get
     // generated ones; the operator's is written to the data folder.
-    let mut gateway = args.telegram.gateway_config(secrets, &args.backend)?;
+    let mut gateway = args.telegram.gateway_config(secrets)?;
     if !operator_configured && let Some(token) = &gateway.results_credentials.operator {
         let path = polybot::write_operator_token(&args.backend.data_dir, token)?;
         tracing::info!(path = %path.display(), "operator token for GetPrediction/ListPredictions written");
@@ -135,7 +135,6 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         detector: Some(args.model.pool_options()),
         worker: polybot_detector::worker::WorkerConfig {
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
-            messaging_system: args.backend.messaging_system(),
             // The heartbeat follows the queue's real visibility timeout.
             visibility: None,
             ..Default::default()

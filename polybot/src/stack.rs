@@ -113,7 +113,6 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
             receive_wait: opts.poll_wait,
             visibility: Some(opts.visibility),
             shutdown_grace: opts.shutdown_grace,
-            messaging_system: opts.backend.messaging_system(),
             job_timeout: opts.job_timeout,
             ..WorkerConfig::default()
         },

@@ -898,6 +898,13 @@ async fn the_gateway_and_detector_binaries_on_aws_with_telemetry_on_answer_a_pho
                 process["parent_span_id"], publish["span_id"],
                 "job ← publish"
             );
+            // Both ends name the queue the same way: the adapter says it.
+            for span in [&publish, &process] {
+                assert_eq!(
+                    span["attributes"]["messaging.system"], "aws_sqs",
+                    "{span:#}"
+                );
+            }
             break;
         }
         assert!(

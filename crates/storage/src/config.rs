@@ -113,12 +113,4 @@ impl BackendArgs {
             Backend::Aws => crate::aws::connect(&self.aws_settings()?).await,
         }
     }
-
-    /// `messaging.system` for spans.
-    pub fn messaging_system(&self) -> &'static str {
-        match self.backend {
-            Backend::Local => "local",
-            Backend::Aws => "aws_sqs",
-        }
-    }
 }

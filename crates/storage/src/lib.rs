@@ -134,6 +134,9 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn settings(&self) -> Result<QueueSettings> {
         Ok(QueueSettings::default())
     }
+    /// The OpenTelemetry `messaging.system` of this queue (`aws_sqs`, or
+    /// `local` for the embedded queue), for producer and consumer spans.
+    fn messaging_system(&self) -> &'static str;
 }
 
 /// Names one holder of a lease. `release` needs it, so a holder whose lease

@@ -182,6 +182,10 @@ fn ceil_secs(d: Duration, max: u64) -> i32 {
 
 #[async_trait]
 impl JobQueue for SqsJobQueue {
+    fn messaging_system(&self) -> &'static str {
+        "aws_sqs"
+    }
+
     async fn send(&self, body: &str, attributes: &Attributes) -> Result<()> {
         let attrs = to_sqs_attributes(attributes)?;
         self.client

@@ -319,6 +319,10 @@ fn receive_rows(
 
 #[async_trait]
 impl JobQueue for LocalQueue {
+    fn messaging_system(&self) -> &'static str {
+        "local"
+    }
+
     async fn send(&self, body: &str, attributes: &Attributes) -> Result<()> {
         let attributes = serde_json::to_string(attributes)
             .map_err(|e| StorageError::Invalid(format!("message attributes: {e}")))?;
