@@ -218,11 +218,132 @@ impl TryFrom<v1::FilterResult> for domain::FilterSummary {
     }
 }
 
+impl From<domain::Direction> for v1::Direction {
+    fn from(d: domain::Direction) -> Self {
+        match d {
+            domain::Direction::Horizontal => Self::Horizontal,
+            domain::Direction::Vertical => Self::Vertical,
+        }
+    }
+}
+
+impl From<&domain::JoinedSummary> for v1::ConcatResult {
+    fn from(s: &domain::JoinedSummary) -> Self {
+        Self {
+            prediction_id: s.prediction_id.to_string(),
+            direction: v1::Direction::from(s.direction) as i32,
+            original_img_paths: s.original_img_paths.clone(),
+            output_img_path: s.output_img_path.clone(),
+            mime_type: s.mime_type.clone(),
+            width: s.width,
+            height: s.height,
+            time: s.time,
+        }
+    }
+}
+
+impl TryFrom<v1::ConcatResult> for domain::JoinedSummary {
+    type Error = InvalidMessage;
+
+    fn try_from(s: v1::ConcatResult) -> Result<Self, Self::Error> {
+        let direction = match v1::Direction::try_from(s.direction) {
+            Ok(v1::Direction::Horizontal) => domain::Direction::Horizontal,
+            Ok(v1::Direction::Vertical) => domain::Direction::Vertical,
+            _ => {
+                return Err(invalid(
+                    "joined.direction",
+                    "must be horizontal or vertical",
+                ));
+            }
+        };
+        Ok(Self {
+            prediction_id: s
+                .prediction_id
+                .parse()
+                .map_err(|e| invalid("joined.prediction_id", e))?,
+            direction,
+            original_img_paths: s.original_img_paths,
+            output_img_path: s.output_img_path,
+            mime_type: s.mime_type,
+            width: s.width,
+            height: s.height,
+            time: s.time,
+        })
+    }
+}
+
+impl From<&domain::AlbumSummary> for v1::AlbumResult {
+    fn from(s: &domain::AlbumSummary) -> Self {
+        use v1::album_item::Outcome;
+        let items = s
+            .items
+            .iter()
+            .map(|item| v1::AlbumItem {
+                outcome: match (&item.result, item.failure) {
+                    (Some(domain::JobResult::Detected(d)), _) => Some(Outcome::Summary(d.into())),
+                    (Some(domain::JobResult::Filtered(f)), _) => Some(Outcome::Filtered(f.into())),
+                    (_, Some(kind)) => Some(Outcome::Failure(v1::FailureKind::from(kind) as i32)),
+                    _ => Some(Outcome::Failure(v1::FailureKind::Internal as i32)),
+                },
+            })
+            .collect();
+        Self {
+            prediction_id: s.prediction_id.to_string(),
+            items,
+        }
+    }
+}
+
+impl TryFrom<v1::AlbumResult> for domain::AlbumSummary {
+    type Error = InvalidMessage;
+
+    fn try_from(s: v1::AlbumResult) -> Result<Self, Self::Error> {
+        use v1::album_item::Outcome;
+        let items = s
+            .items
+            .into_iter()
+            .map(|item| {
+                Ok(match item.outcome {
+                    Some(Outcome::Summary(d)) => domain::AlbumItem {
+                        result: Some(domain::JobResult::Detected(d.try_into()?)),
+                        failure: None,
+                    },
+                    Some(Outcome::Filtered(f)) => domain::AlbumItem {
+                        result: Some(domain::JobResult::Filtered(f.try_into()?)),
+                        failure: None,
+                    },
+                    Some(Outcome::Failure(kind)) => domain::AlbumItem {
+                        result: None,
+                        failure: Some(
+                            v1::FailureKind::try_from(kind)
+                                .unwrap_or(v1::FailureKind::Unspecified)
+                                .to_domain(),
+                        ),
+                    },
+                    None => return Err(invalid("album.items", "each item needs an outcome")),
+                })
+            })
+            .collect::<Result<Vec<_>, InvalidMessage>>()?;
+        if items.is_empty() {
+            return Err(invalid("album.items", "must not be empty"));
+        }
+        Ok(Self {
+            prediction_id: s
+                .prediction_id
+                .parse()
+                .map_err(|e| invalid("album.prediction_id", e))?,
+            items,
+        })
+    }
+}
+
 impl From<&domain::JobResult> for v1::Success {
     fn from(r: &domain::JobResult) -> Self {
         let result = match r {
             domain::JobResult::Detected(s) => v1::success::Result::Summary(s.into()),
             domain::JobResult::Filtered(s) => v1::success::Result::Filtered(s.into()),
+            domain::JobResult::Joined(s) => v1::success::Result::Joined(s.into()),
+            domain::JobResult::Album(s) => v1::success::Result::Album(s.into()),
         };
         Self {
             result: Some(result),
@@ -237,6 +358,8 @@ impl TryFrom<v1::Success> for domain::JobResult {
         match s.result {
             Some(v1::success::Result::Summary(s)) => Ok(Self::Detected(s.try_into()?)),
             Some(v1::success::Result::Filtered(s)) => Ok(Self::Filtered(s.try_into()?)),
+            Some(v1::success::Result::Joined(s)) => Ok(Self::Joined(s.try_into()?)),
+            Some(v1::success::Result::Album(s)) => Ok(Self::Album(s.try_into()?)),
             None => Err(invalid("success.result", "must be summary or filtered")),
         }
     }
@@ -260,6 +383,14 @@ impl From<&domain::PredictionRecord> for v1::Prediction {
             },
             filtered: match &r.result {
                 Some(domain::JobResult::Filtered(s)) => Some(s.into()),
+                _ => None,
+            },
+            album: match &r.result {
+                Some(domain::JobResult::Album(s)) => Some(s.into()),
+                _ => None,
+            },
+            joined: match &r.result {
+                Some(domain::JobResult::Joined(s)) => Some(s.into()),
                 _ => None,
             },
             action: Some(r.kind.into()),
@@ -390,6 +521,29 @@ mod tests {
         for outcome in [
             Outcome::Success(domain::JobResult::Detected(summary(id))),
             filtered(domain::Filter::Contour),
+            Outcome::Success(domain::JobResult::Album(domain::AlbumSummary {
+                prediction_id: id,
+                items: vec![
+                    domain::AlbumItem {
+                        result: Some(domain::JobResult::Detected(summary(id))),
+                        failure: None,
+                    },
+                    domain::AlbumItem {
+                        result: None,
+                        failure: Some(domain::FailureKind::NotAnImage),
+                    },
+                ],
+            })),
+            Outcome::Success(domain::JobResult::Joined(domain::JoinedSummary {
+                prediction_id: id,
+                direction: domain::Direction::Vertical,
+                original_img_paths: vec!["1/original/a.jpg".into(), "1/original/b.jpg".into()],
+                output_img_path: "1/filtered/a.jpg".into(),
+                mime_type: "image/jpeg".into(),
+                width: 3,
+                height: 8,
+                time: 2.5,
+            })),
             filtered(domain::Filter::Segment { threshold: 7 }),
             filtered(domain::Filter::Blur {
                 size: domain::BlurSize::new(64).expect("in range"),

@@ -78,7 +78,10 @@ impl PredictionId {
     /// attempt made instead of starting a second prediction. A UUID version
     /// 8 (custom) holding two 64-bit FNV-1a hashes of both ids.
     pub fn for_update(bot: BotId, update: UpdateId) -> Self {
-        let input = format!("polybot-update:{bot}:{update}");
+        Self::hashed(&format!("polybot-update:{bot}:{update}"))
+    }
+
+    fn hashed(input: &str) -> Self {
         let fnv = |basis: u64| {
             input.bytes().fold(basis, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
@@ -89,6 +92,13 @@ impl PredictionId {
         bytes[..8].copy_from_slice(&a.to_be_bytes());
         bytes[8..].copy_from_slice(&b.to_be_bytes());
         Self(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
+
+    /// The id of an album's request: the same for every photo of it, on
+    /// every gateway, so the album is one request however its updates
+    /// arrive.
+    pub fn for_album(bot: BotId, chat: ChatId, album: &AlbumId) -> Self {
+        Self::hashed(&format!("polybot-album:{bot}:{chat}:{album}"))
     }
 
     pub fn as_uuid(&self) -> Uuid {
@@ -168,6 +178,11 @@ impl ObjectKey {
         Self(format!("{chat}/filtered/{id}.{extension}"))
     }
 
+    /// Where the result for photo `index` (from 0) of an album is stored.
+    pub fn album_item(chat: ChatId, id: PredictionId, index: usize, extension: &str) -> Self {
+        Self(format!("{chat}/album/{id}-{index}.{extension}"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -190,6 +205,61 @@ impl From<ObjectKey> for String {
     fn from(k: ObjectKey) -> Self {
         k.0
     }
+}
+
+/// Telegram's `media_group_id`: the photos sent together as one album.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AlbumId(String);
+
+impl AlbumId {
+    /// 1–64 of ASCII letters, digits, `_` and `-` (Telegram's are digits).
+    pub fn parse(id: impl Into<String>) -> Result<Self, ParseIdError> {
+        let id = id.into();
+        let valid = (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if valid {
+            Ok(Self(id))
+        } else {
+            Err(ParseIdError(format!("{id:?} is not an album id")))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AlbumId {
+    type Error = ParseIdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(s)
+    }
+}
+
+impl From<AlbumId> for String {
+    fn from(a: AlbumId) -> Self {
+        a.0
+    }
+}
+
+impl fmt::Display for AlbumId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One photo of an album, as its request is put together: the message
+/// (the answer quotes the first), where the photo is stored, and its
+/// caption as written (Telegram puts an album's caption on one photo).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlbumPhoto {
+    pub message_id: i64,
+    pub original_key: ObjectKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
 }
 
 /// One detected object, in the course's summary format: the box centre and
@@ -269,9 +339,16 @@ pub struct Job {
     /// Seconds since the Unix epoch when the gateway accepted the photo.
     pub submitted_at: f64,
     /// What the caption asked for (schema version 2; absent in version 1,
-    /// which only knew detection).
+    /// which only knew detection). For an album, done to each photo.
     #[serde(default)]
     pub kind: JobKind,
+    /// An album's photos in order (schema version 2); empty for one photo.
+    /// `original_key` and `message_id` are then the first photo's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub album: Vec<AlbumPhoto>,
+    /// Join the album's photos into one picture, instead of `kind` on each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concat: Option<Direction>,
 }
 
 /// What a job does with its photo: detection, or one of the course's
@@ -377,6 +454,35 @@ pub struct FilterSummary {
     pub time: f64,
 }
 
+/// An album's photos joined into one picture (`concat`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinedSummary {
+    pub prediction_id: PredictionId,
+    pub direction: Direction,
+    pub original_img_paths: Vec<String>,
+    pub output_img_path: String,
+    pub mime_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub time: f64,
+}
+
+/// What became of one photo of an album.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlbumItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<JobResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureKind>,
+}
+
+/// An album's results, one per photo, in the album's order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlbumSummary {
+    pub prediction_id: PredictionId,
+    pub items: Vec<AlbumItem>,
+}
+
 /// How a job succeeded, by kind. Stored untagged, so a detection's summary
 /// keeps the course's format (and summaries stored before filters existed
 /// still read).
@@ -385,6 +491,8 @@ pub struct FilterSummary {
 pub enum JobResult {
     Detected(PredictionSummary),
     Filtered(FilterSummary),
+    Joined(JoinedSummary),
+    Album(AlbumSummary),
 }
 
 impl JobResult {
@@ -392,13 +500,17 @@ impl JobResult {
         match self {
             Self::Detected(s) => s.prediction_id,
             Self::Filtered(s) => s.prediction_id,
+            Self::Joined(s) => s.prediction_id,
+            Self::Album(s) => s.prediction_id,
         }
     }
 
-    pub fn kind(&self) -> JobKind {
+    /// The kind of a single photo's result; `None` for an album's.
+    pub fn kind(&self) -> Option<JobKind> {
         match self {
-            Self::Detected(_) => JobKind::Detect,
-            Self::Filtered(s) => JobKind::Filter(s.filter),
+            Self::Detected(_) => Some(JobKind::Detect),
+            Self::Filtered(s) => Some(JobKind::Filter(s.filter)),
+            Self::Joined(_) | Self::Album(_) => None,
         }
     }
 }
@@ -579,6 +691,8 @@ mod tests {
             original_key: ObjectKey::parse("1243002838/original/x.jpg").expect("key"),
             submitted_at: 1.5,
             kind,
+            album: vec![],
+            concat: None,
         }
     }
 
@@ -649,6 +763,35 @@ mod tests {
             let back: JobResult = serde_json::from_str(&json).expect("parse");
             assert_eq!(back, result);
             assert_eq!(back.kind(), result.kind());
+        }
+        let id = PredictionId::new();
+        let album = JobResult::Album(AlbumSummary {
+            prediction_id: id,
+            items: vec![
+                AlbumItem {
+                    result: Some(JobResult::Detected(summary(vec![label("cat")]))),
+                    failure: None,
+                },
+                AlbumItem {
+                    result: None,
+                    failure: Some(FailureKind::CorruptImage),
+                },
+            ],
+        });
+        let joined = JobResult::Joined(JoinedSummary {
+            prediction_id: id,
+            direction: Direction::Vertical,
+            original_img_paths: vec!["1/original/a.jpg".into(), "1/original/b.jpg".into()],
+            output_img_path: "1/filtered/x.jpg".into(),
+            mime_type: "image/jpeg".into(),
+            width: 4,
+            height: 6,
+            time: 1.0,
+        });
+        for result in [album, joined] {
+            let json = serde_json::to_string(&result).expect("serialise");
+            let back: JobResult = serde_json::from_str(&json).expect("parse");
+            assert_eq!(back, result);
         }
     }
 

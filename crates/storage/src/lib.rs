@@ -251,6 +251,16 @@ pub trait PredictionTable: Send + Sync + 'static {
     /// Records that the prediction's answer was sent, and returns the notice
     /// attached until then for the caller to remove. Idempotent.
     async fn close_notice(&self, id: PredictionId) -> Result<Option<i64>>;
+    /// Adds a photo to an album that is still open (idempotent for the
+    /// same photo); `TooLate` once the album was closed.
+    async fn join_album(
+        &self,
+        key: &AlbumKey,
+        photo: &polybot_domain::AlbumPhoto,
+    ) -> Result<AlbumJoin>;
+    /// Closes the album if no photo joined it for `quiet`, atomically, so
+    /// exactly one caller (on any gateway) gets its photos.
+    async fn close_album(&self, key: &AlbumKey, quiet: Duration) -> Result<AlbumClose>;
 
     /// Readiness: the table answers.
     async fn check(&self) -> Result<()>;
@@ -263,6 +273,40 @@ pub struct NoticeState {
     pub message_id: Option<i64>,
     /// The answer was sent ([`PredictionTable::close_notice`]).
     pub answered: bool,
+}
+
+/// An album being put together: the chat and Telegram's `media_group_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AlbumKey {
+    pub chat: polybot_domain::ChatId,
+    pub album: polybot_domain::AlbumId,
+}
+
+impl std::fmt::Display for AlbumKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.chat, self.album)
+    }
+}
+
+/// What [`PredictionTable::join_album`] did with a photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlbumJoin {
+    /// The photo is part of the album (again, for a redelivery).
+    Joined,
+    /// The album was closed before this photo came: it is on its own.
+    TooLate,
+}
+
+/// What [`PredictionTable::close_album`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlbumClose {
+    /// A photo came less than the quiet window ago: try again after `wait`.
+    Open { wait: Duration },
+    /// This call closed the album: its photos, by message id. The caller
+    /// turns them into one request.
+    Closed(Vec<polybot_domain::AlbumPhoto>),
+    /// Another caller closed it (or there is no such album).
+    AlreadyClosed,
 }
 
 /// The three stores a service runs against, whatever the backend.

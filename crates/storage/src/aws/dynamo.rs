@@ -7,6 +7,7 @@
 //! | `prediction#<uuid>` | `prediction_id` (S), `chat_id` (N), `status` (S: pending, succeeded, failed), `original_key` (S), `kind` (S, what the caption asked for as JSON; absent: detect), `summary` (S, the result as JSON once stored: a detection's course-format summary or a filter's output), `failure` (S, the failure kind), `created_at`, `updated_at` (N, epoch seconds), `time` (N, = `created_at`, the GSI's sort key), `expires_at` (N) |
 //! | `update#<update_id>` | `done` (BOOL), `lease_until` (N), `expires_at` (N, epoch seconds: the TTL attribute) |
 //! | `reply#<uuid>` | `done` (BOOL), `lease_until` (N), `expires_at` (N) |
+//! | `album#<chat>:<media_group_id>` | `photos` (SS, each photo as JSON), `last_joined` (N, epoch ms), `closed` (BOOL, once closed), `expires_at` (N) |
 //! | `notice#<uuid>` | `message_id` (N, the chat's "still working" notice), `answered` (BOOL), `expires_at` (N) |
 //!
 //! The GSI `chat_id-time-index` (hash `chat_id` N, range `time` N) serves
@@ -38,14 +39,14 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType};
 use polybot_domain::{
-    ChatId, FailureKind, JobKind, JobResult, ObjectKey, PredictionId, PredictionRecord,
+    AlbumPhoto, ChatId, FailureKind, JobKind, JobResult, ObjectKey, PredictionId, PredictionRecord,
     PredictionStatus, now_epoch,
 };
 
 use super::error::{classify, service_code};
 use crate::{
-    Claim, ClaimKey, LeaseId, NoticeState, PredictionTable, RECORD_RETENTION, Result, StorageError,
-    UPDATE_DEDUPE_TTL,
+    AlbumClose, AlbumJoin, AlbumKey, Claim, ClaimKey, LeaseId, NoticeState, PredictionTable,
+    RECORD_RETENTION, Result, StorageError, UPDATE_DEDUPE_TTL,
 };
 
 const BACKEND: &str = "DynamoDB";
@@ -86,6 +87,15 @@ fn message_id_of(item: Option<&Item>) -> Option<i64> {
     item.and_then(|i| i.get("message_id"))
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
+}
+
+fn album_pk(key: &AlbumKey) -> String {
+    format!("album#{key}")
+}
+
+/// Milliseconds since the Unix epoch: an album's quiet window is short.
+fn now_millis() -> i64 {
+    (now_epoch() * 1000.0) as i64
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -584,6 +594,91 @@ impl PredictionTable for DynamoTable {
             .await
             .map_err(self.err("UpdateItem", &pk))?;
         Ok(message_id_of(out.attributes.as_ref()))
+    }
+
+    async fn join_album(&self, key: &AlbumKey, photo: &AlbumPhoto) -> Result<AlbumJoin> {
+        let pk = album_pk(key);
+        // A string set of the photos as JSON: a redelivered photo adds the
+        // same string, which the set already holds.
+        let json = serde_json::to_string(photo)
+            .map_err(|e| StorageError::Invalid(format!("photo of {pk}: {e}")))?;
+        let expires = (now_epoch() + UPDATE_DEDUPE_TTL.as_secs_f64()).ceil() as i64;
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .update_expression("ADD photos :photo SET last_joined = :now, expires_at = :expires")
+            .condition_expression("attribute_not_exists(closed)")
+            .expression_attribute_values(":photo", AttributeValue::Ss(vec![json]))
+            .expression_attribute_values(":now", n(now_millis()))
+            .expression_attribute_values(":expires", n(expires))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(AlbumJoin::Joined),
+            Err(e) if is_condition_failed(&e) => Ok(AlbumJoin::TooLate),
+            Err(e) => Err(self.err("UpdateItem", &pk)(e)),
+        }
+    }
+
+    async fn close_album(&self, key: &AlbumKey, quiet: Duration) -> Result<AlbumClose> {
+        let pk = album_pk(key);
+        let quiet_ms = i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = now_millis().saturating_sub(quiet_ms);
+        let closed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .update_expression("SET closed = :true")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(closed) AND last_joined <= :cutoff",
+            )
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":cutoff", n(cutoff))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match closed {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                let mut photos = match item.get("photos") {
+                    Some(AttributeValue::Ss(set)) => set
+                        .iter()
+                        .map(|json| serde_json::from_str::<AlbumPhoto>(json))
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                        .map_err(|e| StorageError::Invalid(format!("photos of {pk}: {e}")))?,
+                    _ => Vec::new(),
+                };
+                photos.sort_by_key(|p| p.message_id);
+                photos.dedup_by_key(|p| p.message_id);
+                Ok(AlbumClose::Closed(photos))
+            }
+            Err(e) if is_condition_failed(&e) => {
+                let item = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", s(&pk))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(self.err("GetItem", &pk))?
+                    .item;
+                match item {
+                    Some(item) if !item.contains_key("closed") => {
+                        let last: i64 = get_n(&item, "last_joined").unwrap_or(0);
+                        let wait = (last + quiet_ms).saturating_sub(now_millis()).max(1);
+                        Ok(AlbumClose::Open {
+                            wait: Duration::from_millis(u64::try_from(wait).unwrap_or(1)),
+                        })
+                    }
+                    _ => Ok(AlbumClose::AlreadyClosed),
+                }
+            }
+            Err(e) => Err(self.err("UpdateItem", &pk)(e)),
+        }
     }
 
     async fn check(&self) -> Result<()> {

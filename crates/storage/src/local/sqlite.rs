@@ -57,6 +57,13 @@ CREATE TABLE IF NOT EXISTS claims (
     holder     TEXT                  -- the lease's LeaseId (schema 2)
 );
 CREATE INDEX IF NOT EXISTS claims_expiry ON claims (expires_at);
+CREATE TABLE IF NOT EXISTS albums (
+    album_key   TEXT    PRIMARY KEY,  -- chat:media_group_id
+    last_joined INTEGER NOT NULL,     -- when the latest photo joined
+    closed      INTEGER NOT NULL DEFAULT 0,
+    photos      TEXT    NOT NULL,     -- JSON object: message id -> AlbumPhoto
+    expires_at  INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS notices (
     prediction_id TEXT    PRIMARY KEY,
     message_id    INTEGER,           -- the notice, once sent
