@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use polybot_domain::{
-    FailureKind, Filter, FilterSummary, Job, JobKind, JobResult, ObjectKey, PredictionId, now_epoch,
+    AlbumItem, AlbumPhoto, AlbumSummary, FailureKind, Filter, FilterSummary, Job, JobKind,
+    JobResult, JoinedSummary, ObjectKey, PredictionId, now_epoch,
 };
 use polybot_proto::v1::results_client::ResultsClient;
 use polybot_proto::{Outcome, Report};
@@ -608,6 +609,9 @@ async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, RetryLater> 
         reply_to_message_id: Some(job.message_id),
         outcome,
     };
+    if !job.album.is_empty() {
+        return handle_album(ctx, job, slot).await;
+    }
     let original = match fetch(ctx, &job.original_key).await {
         Ok(b) => b,
         Err(e) if e.is_retryable() => return Err(RetryLater::Fetch(e)),
@@ -641,6 +645,197 @@ async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, RetryLater> 
         .await
         .map_err(RetryLater::Save)?;
     Ok(report(Outcome::Success(result)))
+}
+
+/// An album: every photo fetched, then joined into one picture (`concat`)
+/// or each one run as the job's kind; a photo that cannot be used is
+/// named in the answer, and the others are still answered.
+async fn handle_album(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, RetryLater> {
+    let report = |outcome| Report {
+        prediction_id: job.prediction_id,
+        chat_id: job.chat_id,
+        reply_to_message_id: Some(job.message_id),
+        outcome,
+    };
+    let started = Instant::now();
+    let mut photos = Vec::with_capacity(job.album.len());
+    for photo in &job.album {
+        photos.push(match fetch(ctx, &photo.original_key).await {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.is_retryable() => return Err(RetryLater::Fetch(e)),
+            Err(e) => {
+                warn!(error = %e, key = %photo.original_key, "an album's photo is gone");
+                None
+            }
+        });
+    }
+    let result = match job.concat {
+        Some(direction) => {
+            let Some(photos) = photos.into_iter().collect::<Option<Vec<Bytes>>>() else {
+                return Ok(report(Outcome::Failure {
+                    kind: FailureKind::Internal,
+                    detail: "a photo of the album is gone".into(),
+                }));
+            };
+            let bytes = photos.iter().map(|b| b.to_vec()).collect();
+            let out = match slot.concat(bytes, direction).await {
+                Ok(out) => out,
+                Err(e) if e.is_permanent() => {
+                    info!(error = %e, "the album cannot be joined");
+                    return Ok(report(Outcome::Failure {
+                        kind: e.failure_kind(),
+                        detail: e.to_string(),
+                    }));
+                }
+                Err(e) => return Err(RetryLater::Engine(e)),
+            };
+            let key = ObjectKey::filtered(job.chat_id, job.prediction_id, out.extension);
+            ctx.backends
+                .objects
+                .put(&key, Bytes::from(out.bytes), out.mime, PutMode::Overwrite)
+                .instrument(tracing::info_span!("store joined image", %key))
+                .await
+                .map_err(|source| RetryLater::Store {
+                    what: "joined picture",
+                    source,
+                })?;
+            JobResult::Joined(JoinedSummary {
+                prediction_id: job.prediction_id,
+                direction,
+                original_img_paths: job
+                    .album
+                    .iter()
+                    .map(|p| p.original_key.to_string())
+                    .collect(),
+                output_img_path: key.to_string(),
+                mime_type: out.mime.to_owned(),
+                width: out.width,
+                height: out.height,
+                time: now_epoch(),
+            })
+        }
+        None => {
+            let mut items = Vec::with_capacity(photos.len());
+            let mut slot = Some(slot);
+            for (index, (photo, bytes)) in job.album.iter().zip(photos).enumerate() {
+                let Some(bytes) = bytes else {
+                    items.push(AlbumItem {
+                        result: None,
+                        failure: Some(FailureKind::Internal),
+                    });
+                    continue;
+                };
+                let lane = match slot.take() {
+                    Some(lane) => lane,
+                    None => ctx.detector.reserve().await.map_err(RetryLater::Engine)?,
+                };
+                let item = AlbumPart {
+                    index,
+                    photo,
+                    bytes,
+                };
+                items.push(album_item(ctx, job, lane, item).await?);
+            }
+            JobResult::Album(AlbumSummary {
+                prediction_id: job.prediction_id,
+                items,
+            })
+        }
+    };
+    crate::metrics::processing(started.elapsed().as_secs_f64());
+    ctx.backends
+        .table
+        .save_result(&result)
+        .instrument(tracing::info_span!("save summary"))
+        .await
+        .map_err(RetryLater::Save)?;
+    Ok(report(Outcome::Success(result)))
+}
+
+/// One photo of an album, for [`album_item`].
+struct AlbumPart<'a> {
+    index: usize,
+    photo: &'a AlbumPhoto,
+    bytes: Bytes,
+}
+
+/// One photo of an album, run as the job's kind and stored under the
+/// album's key for it.
+async fn album_item(
+    ctx: &Ctx,
+    job: &Job,
+    lane: Slot,
+    part: AlbumPart<'_>,
+) -> Result<AlbumItem, RetryLater> {
+    let refused = |e: DetectError| {
+        info!(error = %e, index = part.index, "an album's photo cannot be used");
+        AlbumItem {
+            result: None,
+            failure: Some(e.failure_kind()),
+        }
+    };
+    match job.kind {
+        JobKind::Detect => {
+            let out = match lane
+                .detect_sized(part.bytes.to_vec(), AnnotatedSize::Bounded)
+                .await
+            {
+                Ok(out) => out,
+                Err(e) if e.is_permanent() => return Ok(refused(e)),
+                Err(e) => return Err(RetryLater::Engine(e)),
+            };
+            crate::metrics::inference(out.timings.inference.as_secs_f64());
+            let key = ObjectKey::album_item(job.chat_id, job.prediction_id, part.index, "jpg");
+            let summary = out.summary(
+                job.prediction_id,
+                part.photo.original_key.to_string(),
+                key.to_string(),
+            );
+            store(ctx, &key, out.annotated_jpeg, "image/jpeg").await?;
+            Ok(AlbumItem {
+                result: Some(JobResult::Detected(summary)),
+                failure: None,
+            })
+        }
+        JobKind::Filter(filter) => {
+            // Each photo its own noise, the same on every delivery.
+            let seed = filter_seed(job.prediction_id) ^ part.index as u64;
+            let out = match lane.filter(part.bytes.to_vec(), filter, seed).await {
+                Ok(out) => out,
+                Err(e) if e.is_permanent() => return Ok(refused(e)),
+                Err(e) => return Err(RetryLater::Engine(e)),
+            };
+            let key =
+                ObjectKey::album_item(job.chat_id, job.prediction_id, part.index, out.extension);
+            store(ctx, &key, out.bytes, out.mime).await?;
+            Ok(AlbumItem {
+                result: Some(JobResult::Filtered(FilterSummary {
+                    prediction_id: job.prediction_id,
+                    filter,
+                    original_img_path: part.photo.original_key.to_string(),
+                    output_img_path: key.to_string(),
+                    mime_type: out.mime.to_owned(),
+                    width: out.width,
+                    height: out.height,
+                    time: now_epoch(),
+                })),
+                failure: None,
+            })
+        }
+    }
+}
+
+/// Stores an album item's picture.
+async fn store(ctx: &Ctx, key: &ObjectKey, bytes: Vec<u8>, mime: &str) -> Result<(), RetryLater> {
+    ctx.backends
+        .objects
+        .put(key, Bytes::from(bytes), mime, PutMode::Overwrite)
+        .instrument(tracing::info_span!("store album item", %key))
+        .await
+        .map_err(|source| RetryLater::Store {
+            what: "album picture",
+            source,
+        })
 }
 
 /// Detection: the annotated photo (and a full-resolution copy when the
@@ -948,6 +1143,8 @@ mod tests {
                 original_key: key,
                 submitted_at: now_epoch(),
                 kind,
+                album: vec![],
+                concat: None,
             }
         }
 

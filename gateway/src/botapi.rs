@@ -164,27 +164,30 @@ impl BotApi {
         self.answer(method, request).await
     }
 
-    /// Calls `method` with multipart parameters and one file.
+    /// Calls `method` with multipart parameters and files (a media
+    /// group's items are named by `attach://<field>` in its parameters).
     pub async fn call_multipart<T: DeserializeOwned>(
         &self,
         method: &'static str,
         params: &[(&'static str, String)],
-        upload: Upload,
+        uploads: Vec<Upload>,
         timeout: Duration,
     ) -> Result<T, BotApiError> {
         let mut form = reqwest::multipart::Form::new();
         for (k, v) in params {
             form = form.text(*k, v.clone());
         }
-        let part = reqwest::multipart::Part::stream(upload.bytes)
-            .file_name(upload.file_name)
-            .mime_str(upload.mime)
-            .map_err(|e| BotApiError::BadAnswer {
-                method,
-                status: 0,
-                message: describe(e),
-            })?;
-        form = form.part(upload.field, part);
+        for upload in uploads {
+            let part = reqwest::multipart::Part::stream(upload.bytes)
+                .file_name(upload.file_name)
+                .mime_str(upload.mime)
+                .map_err(|e| BotApiError::BadAnswer {
+                    method,
+                    status: 0,
+                    message: describe(e),
+                })?;
+            form = form.part(upload.field, part);
+        }
         let request = self
             .http
             .post(self.method_url(method))

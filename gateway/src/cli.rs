@@ -86,6 +86,9 @@ pub struct TelegramArgs {
     /// Milliseconds a photo's answer may take before the chat gets a written "still working" notice (the "sending photo" status shows at once); the notice is removed when the answer arrives. 0: always send one.
     #[arg(long, env = "POLYBOT_NOTICE_AFTER_MS", default_value_t = DEFAULT_NOTICE_AFTER.as_millis() as u64)]
     pub notice_after_ms: u64,
+    /// Milliseconds an album (photos sent together) waits for more photos after its latest before it is answered as one request; Telegram delivers an album's photos within moments.
+    #[arg(long, env = "POLYBOT_ALBUM_QUIET_MS", default_value_t = crate::intake::DEFAULT_ALBUM_QUIET.as_millis() as u64)]
+    pub album_quiet_ms: u64,
 }
 
 const DEFAULT_NOTICE_AFTER: std::time::Duration =
@@ -214,6 +217,7 @@ impl TelegramArgs {
                 notice_after: std::time::Duration::from_millis(self.notice_after_ms),
                 ..crate::progress::ProgressConfig::default()
             },
+            album_quiet: std::time::Duration::from_millis(self.album_quiet_ms),
             ..crate::GatewayConfig::default()
         };
         if let Some(results) = secrets.results_token {

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use polybot_domain::{ChatId, JobResult, ObjectKey, PredictionId};
+use polybot_domain::{ChatId, JobKind, JobResult, ObjectKey, PredictionId};
 use polybot_proto::auth::{Role, require};
 use polybot_proto::v1::results_server::Results;
 use polybot_proto::v1::{
@@ -31,6 +31,39 @@ pub const REPORT_WAIT: Duration = Duration::from_secs(45);
 
 pub struct ResultsService {
     replier: Replier,
+}
+
+/// A report of another kind than the request asked for is refused.
+fn same_kind(asked: JobKind, reported: JobKind) -> Result<(), Status> {
+    if asked == reported {
+        Ok(())
+    } else {
+        Err(Status::failed_precondition(format!(
+            "the request asked for {asked}, the report is of {reported}"
+        )))
+    }
+}
+
+fn checked_labels(summary: &polybot_domain::PredictionSummary) -> Result<(), Status> {
+    match summary.labels.iter().find(|l| !is_class_name(&l.class)) {
+        Some(bad) => Err(Status::invalid_argument(format!(
+            "label class {:?} is not a class name",
+            bad.class.chars().take(MAX_CLASS_LEN).collect::<String>()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The file extension of an output's format; only PNG and JPEG are made.
+fn extension_of(mime: &str) -> Result<&'static str, Status> {
+    match mime {
+        "image/png" => Ok("png"),
+        "image/jpeg" => Ok("jpg"),
+        other => Err(Status::invalid_argument(format!(
+            "mime_type {:?} is not image/png or image/jpeg",
+            other.chars().take(MAX_CLASS_LEN).collect::<String>()
+        ))),
+    }
 }
 
 impl ResultsService {
@@ -106,45 +139,54 @@ impl ResultsService {
             ));
         }
         if let Outcome::Success(result) = &mut report.outcome {
-            if result.kind() != record.kind {
-                return Err(Status::failed_precondition(format!(
-                    "the request asked for {}, the report is of {}",
-                    record.kind,
-                    result.kind()
-                )));
-            }
+            let (chat, id) = (record.chat_id, record.prediction_id);
             match result {
                 JobResult::Detected(summary) => {
-                    if let Some(bad) = summary.labels.iter().find(|l| !is_class_name(&l.class)) {
-                        return Err(Status::invalid_argument(format!(
-                            "label class {:?} is not a class name",
-                            bad.class.chars().take(MAX_CLASS_LEN).collect::<String>()
-                        )));
-                    }
+                    same_kind(record.kind, JobKind::Detect)?;
+                    checked_labels(summary)?;
                     summary.original_img_path = record.original_key.to_string();
-                    summary.predicted_img_path =
-                        ObjectKey::predicted(record.chat_id, record.prediction_id).to_string();
+                    summary.predicted_img_path = ObjectKey::predicted(chat, id).to_string();
                     // Only ever this prediction's own key, whatever the report said.
-                    summary.full_img_path = summary.full_img_path.as_ref().map(|_| {
-                        ObjectKey::predicted_full(record.chat_id, record.prediction_id).to_string()
-                    });
+                    summary.full_img_path = summary
+                        .full_img_path
+                        .as_ref()
+                        .map(|_| ObjectKey::predicted_full(chat, id).to_string());
                 }
                 JobResult::Filtered(output) => {
+                    same_kind(record.kind, JobKind::Filter(output.filter))?;
                     // The output's key follows from its format; nothing else is trusted.
-                    let extension = match output.mime_type.as_str() {
-                        "image/png" => "png",
-                        "image/jpeg" => "jpg",
-                        other => {
-                            return Err(Status::invalid_argument(format!(
-                                "mime_type {:?} is not image/png or image/jpeg",
-                                other.chars().take(MAX_CLASS_LEN).collect::<String>()
-                            )));
-                        }
-                    };
+                    let extension = extension_of(&output.mime_type)?;
                     output.original_img_path = record.original_key.to_string();
-                    output.output_img_path =
-                        ObjectKey::filtered(record.chat_id, record.prediction_id, extension)
-                            .to_string();
+                    output.output_img_path = ObjectKey::filtered(chat, id, extension).to_string();
+                }
+                JobResult::Joined(output) => {
+                    let extension = extension_of(&output.mime_type)?;
+                    output.output_img_path = ObjectKey::filtered(chat, id, extension).to_string();
+                }
+                JobResult::Album(album) => {
+                    for (index, item) in album.items.iter_mut().enumerate() {
+                        match &mut item.result {
+                            None => {}
+                            Some(JobResult::Detected(summary)) => {
+                                same_kind(record.kind, JobKind::Detect)?;
+                                checked_labels(summary)?;
+                                summary.predicted_img_path =
+                                    ObjectKey::album_item(chat, id, index, "jpg").to_string();
+                                summary.full_img_path = None;
+                            }
+                            Some(JobResult::Filtered(output)) => {
+                                same_kind(record.kind, JobKind::Filter(output.filter))?;
+                                let extension = extension_of(&output.mime_type)?;
+                                output.output_img_path =
+                                    ObjectKey::album_item(chat, id, index, extension).to_string();
+                            }
+                            Some(_) => {
+                                return Err(Status::invalid_argument(
+                                    "an album item is a detection or a filter",
+                                ));
+                            }
+                        }
+                    }
                 }
             }
         }

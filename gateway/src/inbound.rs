@@ -22,7 +22,7 @@
 //! group, a bare action command (`/blur`) counts as addressed to us, like
 //! `/detect`.
 
-use polybot_domain::{Action, CaptionError, ChatId, Direction, JobKind, UpdateId};
+use polybot_domain::{Action, AlbumId, CaptionError, ChatId, Direction, JobKind, UpdateId};
 use teloxide::types::{MediaKind, Message, MessageEntityKind, MessageKind, Update, UpdateKind};
 
 /// Telegram's Bot API serves files up to 20 MB to bots.
@@ -100,10 +100,10 @@ pub enum Refusal {
         "Concat joins the photos of an album: send two or more photos together, with the caption \u{201c}concat\u{201d} (or \u{201c}concat vertical\u{201d})."
     )]
     ConcatNeedsAlbum(Direction),
-    /// `concat` on an album: albums are still answered photo by photo, so
-    /// there is nothing to join yet (see issue 13's note).
+    /// `concat` on an album in a group, where each photo addressed to the
+    /// bot is its own request, so there is nothing to join.
     #[error(
-        "Sorry, I can\u{2019}t join the photos of an album yet: each photo gets its own answer for now."
+        "In a group I answer each photo on its own, so there is nothing to join. Send the album to me in a private chat with the caption \u{201c}concat\u{201d}."
     )]
     ConcatNotYet(Direction),
 }
@@ -132,6 +132,17 @@ pub enum Inbound {
         message_id: i64,
         photo: PhotoRef,
         kind: JobKind,
+    },
+    /// A photo of an album (private chats): the album, not the photo, is
+    /// the request, and its caption (on any one photo) is parsed once the
+    /// album is complete.
+    AlbumPhoto {
+        update_id: UpdateId,
+        chat: ChatId,
+        message_id: i64,
+        photo: PhotoRef,
+        album: AlbumId,
+        caption: Option<String>,
     },
     /// A photo whose caption asks for something we cannot do as asked:
     /// answered with the reason and the usage.
@@ -170,6 +181,7 @@ impl Inbound {
     pub fn update_id(&self) -> UpdateId {
         match self {
             Self::Photo { update_id, .. }
+            | Self::AlbumPhoto { update_id, .. }
             | Self::Refused { update_id, .. }
             | Self::Command { update_id, .. }
             | Self::Deferred { update_id, .. }
@@ -181,6 +193,7 @@ impl Inbound {
     pub fn chat(&self) -> Option<ChatId> {
         match self {
             Self::Photo { chat, .. }
+            | Self::AlbumPhoto { chat, .. }
             | Self::Refused { chat, .. }
             | Self::Command { chat, .. }
             | Self::Deferred { chat, .. }
@@ -369,6 +382,25 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
     let photo = match photo_of(msg) {
         Media::None => msg.reply_to_message().map_or(Media::None, photo_of),
         media => media,
+    };
+    // In a private chat an album's photos are one request; in a group
+    // each addressed photo is one.
+    let album = msg
+        .media_group_id()
+        .filter(|_| private)
+        .and_then(|id| AlbumId::parse(id.to_string()).ok());
+    let photo = match (photo, album) {
+        (Media::Photo(photo), Some(album)) if matches!(photo_of(msg), Media::Photo(_)) => {
+            return Inbound::AlbumPhoto {
+                update_id,
+                chat,
+                message_id,
+                photo,
+                album,
+                caption: msg.caption().map(str::to_owned),
+            };
+        }
+        (photo, _) => photo,
     };
     match photo {
         Media::Photo(photo) => {
@@ -799,10 +831,29 @@ mod tests {
         }
     }
 
-    fn kind_of(u: &Update) -> Result<JobKind, Inbound> {
+    fn kind_of(u: &Update) -> Result<JobKind, Box<Inbound>> {
         match parse(u, Some(&me())) {
             Inbound::Photo { kind, .. } => Ok(kind),
-            other => Err(other),
+            other => Err(Box::new(other)),
+        }
+    }
+
+    #[test]
+    fn a_private_albums_photos_are_collected_with_their_captions() {
+        let u =
+            update(json!({"photo": photo_json(), "caption": "Concat", "media_group_id": "1344"}));
+        match parse(&u, Some(&me())) {
+            Inbound::AlbumPhoto {
+                album,
+                caption,
+                message_id,
+                ..
+            } => {
+                assert_eq!(album.as_str(), "1344");
+                assert_eq!(caption.as_deref(), Some("Concat"));
+                assert_eq!(message_id, 7);
+            }
+            other => panic!("{other:?}"),
         }
     }
 
@@ -899,10 +950,24 @@ mod tests {
         let concat = refusal(&update(json!({"photo": photo_json(), "caption": "concat"})));
         assert_eq!(concat, Refusal::ConcatNeedsAlbum(Direction::Horizontal));
         assert!(concat.to_string().contains("album"), "{concat}");
-        let in_album = refusal(&update(
-            json!({"photo": photo_json(), "caption": "concat vertical", "media_group_id": "g1"}),
-        ));
-        assert_eq!(in_album, Refusal::ConcatNotYet(Direction::Vertical));
+        // In a group each addressed photo is its own request: nothing to join.
+        let in_group_album = parse(
+            &in_group(
+                json!({"photo": photo_json(), "caption": "/concat@polybot_test_bot",
+                "media_group_id": "g1"}),
+            ),
+            Some(&me()),
+        );
+        assert!(
+            matches!(
+                in_group_album,
+                Inbound::Refused {
+                    refusal: Refusal::ConcatNotYet(Direction::Horizontal),
+                    ..
+                }
+            ),
+            "{in_group_album:?}"
+        );
     }
 
     #[test]

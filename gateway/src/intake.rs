@@ -17,13 +17,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use polybot_domain::{
-    BotId, ChatId, FailureKind, JOB_SCHEMA_VERSION, Job, JobKind, ObjectKey, PredictionId,
-    PredictionRecord, PredictionStatus, UpdateId, now_epoch,
+    Action, AlbumId, AlbumPhoto, BotId, ChatId, FailureKind, JOB_SCHEMA_VERSION, Job, JobKind,
+    ObjectKey, PredictionId, PredictionRecord, PredictionStatus, UpdateId, now_epoch,
 };
-use polybot_storage::{Attributes, Backends, Claim, ClaimKey, PutMode, StorageError};
+use polybot_storage::{
+    AlbumClose, AlbumJoin, AlbumKey, Attributes, Backends, Claim, ClaimKey, PutMode, StorageError,
+};
 use tracing::{Instrument, info, warn};
 
-use crate::inbound::{BotUsername, Command, Inbound, PhotoRef};
+use crate::inbound::{BotUsername, Command, Inbound, PhotoRef, Refusal};
 use crate::messenger::{Messenger, MessengerError};
 use crate::progress::Progress;
 
@@ -63,6 +65,8 @@ const UPDATE_LEASE: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
     Queued(PredictionId),
+    /// A photo joined its album; the album is answered as one request.
+    Joined,
     Answered,
     Duplicate,
     Ignored,
@@ -77,6 +81,7 @@ impl Handled {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Queued(_) => "queued",
+            Self::Joined => "album",
             Self::Answered => "answered",
             Self::Duplicate => "duplicate",
             Self::Ignored => "ignored",
@@ -179,7 +184,15 @@ pub struct Intake {
     attempts: Attempts,
     progress: Option<Progress>,
     me: OnceLock<BotUsername>,
+    /// Where albums to close later are sent ([`Intake::close_album`]).
+    albums: Option<tokio::sync::mpsc::Sender<AlbumKey>>,
+    /// How long an album must be quiet before it is closed.
+    album_quiet: Duration,
 }
+
+/// How long an album waits for more photos after its latest, by default:
+/// Telegram delivers an album's updates within moments of each other.
+pub const DEFAULT_ALBUM_QUIET: Duration = Duration::from_millis(1500);
 
 impl Intake {
     pub fn new(
@@ -197,7 +210,26 @@ impl Intake {
             attempts: Attempts::default(),
             progress: None,
             me: OnceLock::new(),
+            albums: None,
+            album_quiet: DEFAULT_ALBUM_QUIET,
         }
+    }
+
+    /// Closes albums through `closer` (a task that calls
+    /// [`Intake::close_album`]) after `quiet`.
+    pub fn with_albums(
+        mut self,
+        closer: tokio::sync::mpsc::Sender<AlbumKey>,
+        quiet: Duration,
+    ) -> Self {
+        self.albums = Some(closer);
+        self.album_quiet = quiet;
+        self
+    }
+
+    /// How long an album must be quiet before it is closed.
+    pub fn album_quiet(&self) -> Duration {
+        self.album_quiet
     }
 
     /// The bot's username, once `getMe` told it.
@@ -303,7 +335,7 @@ impl Intake {
                 prediction: *prediction,
                 chat,
                 reply_to: *message_id,
-                kind: *kind,
+                notice: crate::progress::notice_text(*kind),
             });
         }
         outcome
@@ -319,6 +351,7 @@ impl Intake {
     ) -> Result<Handled, IntakeError> {
         let reply_to = match inbound {
             Inbound::Photo { message_id, .. }
+            | Inbound::AlbumPhoto { message_id, .. }
             | Inbound::Refused { message_id, .. }
             | Inbound::Command { message_id, .. }
             | Inbound::Other { message_id, .. } => Some(*message_id),
@@ -389,6 +422,24 @@ impl Intake {
                 };
                 self.answer(*chat, *message_id, &text).await
             }
+            Inbound::AlbumPhoto {
+                update_id,
+                chat,
+                message_id,
+                photo,
+                album,
+                caption,
+            } => {
+                self.accept_album_photo(
+                    *update_id,
+                    *chat,
+                    *message_id,
+                    photo,
+                    album,
+                    caption.as_deref(),
+                )
+                .await
+            }
             Inbound::Refused {
                 chat,
                 message_id,
@@ -431,20 +482,21 @@ impl Intake {
         }
     }
 
-    async fn accept_photo(
+    /// Downloads the photo and stores it under this update's key. `Err`
+    /// carries what was answered instead (too large, not an image).
+    async fn store_original(
         &self,
         update_id: UpdateId,
         chat: ChatId,
         message_id: i64,
         photo: &PhotoRef,
-        kind: JobKind,
-    ) -> Result<Handled, IntakeError> {
+    ) -> Result<Result<ObjectKey, Handled>, IntakeError> {
         let refuse = |kind: FailureKind| async move {
             self.answer(chat, message_id, kind.user_message()).await
         };
         if photo.size > self.max_download {
             info!(size = photo.size, "photo over the download limit");
-            return refuse(FailureKind::TooLarge).await;
+            return refuse(FailureKind::TooLarge).await.map(Err);
         }
         let bytes = match self
             .messenger
@@ -452,17 +504,20 @@ impl Intake {
             .await
         {
             Ok(b) => b,
-            Err(MessengerError::TooLarge { .. }) => return refuse(FailureKind::TooLarge).await,
+            Err(MessengerError::TooLarge { .. }) => {
+                return refuse(FailureKind::TooLarge).await.map(Err);
+            }
             Err(MessengerError::Rejected(reason)) => {
                 warn!(%reason, "Telegram would not serve the file");
-                return refuse(FailureKind::NotAnImage).await;
+                return refuse(FailureKind::NotAnImage).await.map(Err);
             }
             Err(e) => return Err(e.into()),
         };
-
-        let prediction_id = PredictionId::for_update(self.bot, update_id);
-        let original_key = ObjectKey::original(chat, prediction_id, photo.extension);
-        tracing::Span::current().record("prediction_id", tracing::field::display(prediction_id));
+        let original_key = ObjectKey::original(
+            chat,
+            PredictionId::for_update(self.bot, update_id),
+            photo.extension,
+        );
         let store = tracing::info_span!(
             "store original",
             key = %original_key,
@@ -481,23 +536,205 @@ impl Intake {
             .await
         {
             // An earlier delivery stored this very photo.
-            Ok(()) | Err(StorageError::AlreadyExists(_)) => {}
-            Err(e) => return Err(e.into()),
+            Ok(()) | Err(StorageError::AlreadyExists(_)) => Ok(Ok(original_key)),
+            Err(e) => Err(e.into()),
         }
-        let now = now_epoch();
+    }
+
+    async fn accept_photo(
+        &self,
+        update_id: UpdateId,
+        chat: ChatId,
+        message_id: i64,
+        photo: &PhotoRef,
+        kind: JobKind,
+    ) -> Result<Handled, IntakeError> {
+        let original_key = match self
+            .store_original(update_id, chat, message_id, photo)
+            .await?
+        {
+            Ok(key) => key,
+            Err(answered) => return Ok(answered),
+        };
+        let prediction_id = PredictionId::for_update(self.bot, update_id);
+        tracing::Span::current().record("prediction_id", tracing::field::display(prediction_id));
+        let job = Job {
+            schema_version: JOB_SCHEMA_VERSION,
+            prediction_id,
+            chat_id: chat,
+            message_id,
+            update_id,
+            original_key,
+            submitted_at: now_epoch(),
+            kind,
+            album: vec![],
+            concat: None,
+        };
+        let handled = self.submit(job).await?;
+        // The job is durable: the update is done, whatever happens next (a
+        // job sent twice by two deliveries has one prediction id, and the
+        // reply claim answers it once).
+        self.finish(ClaimKey::Update(self.bot, update_id)).await;
+        Ok(handled)
+    }
+
+    /// A photo of an album: stored, and added to the album in the table.
+    /// The album becomes one request once it is quiet ([`Intake::close_album`]).
+    async fn accept_album_photo(
+        &self,
+        update_id: UpdateId,
+        chat: ChatId,
+        message_id: i64,
+        photo: &PhotoRef,
+        album: &AlbumId,
+        caption: Option<&str>,
+    ) -> Result<Handled, IntakeError> {
+        let original_key = match self
+            .store_original(update_id, chat, message_id, photo)
+            .await?
+        {
+            Ok(key) => key,
+            Err(answered) => return Ok(answered),
+        };
+        let key = AlbumKey {
+            chat,
+            album: album.clone(),
+        };
+        let member = AlbumPhoto {
+            message_id,
+            original_key,
+            caption: caption.map(str::to_owned),
+        };
+        match self.backends.table.join_album(&key, &member).await? {
+            AlbumJoin::Joined => {
+                self.finish(ClaimKey::Update(self.bot, update_id)).await;
+                match &self.albums {
+                    Some(closer) => {
+                        // A full channel only means closes are already pending.
+                        let _ = closer.try_send(key);
+                    }
+                    None => {
+                        warn!("no album closer configured; the album waits for another gateway")
+                    }
+                }
+                info!(album = %album, "photo joined its album");
+                Ok(Handled::Joined)
+            }
+            AlbumJoin::TooLate => {
+                // The album was answered already: this photo is a request
+                // of its own.
+                info!(album = %album, "a photo after its album closed; answering it on its own");
+                match Action::from_caption(caption).map(JobKind::try_from) {
+                    Ok(Ok(kind)) => {
+                        self.accept_photo(update_id, chat, message_id, photo, kind)
+                            .await
+                    }
+                    Ok(Err(direction)) => {
+                        let refusal = Refusal::ConcatNeedsAlbum(direction);
+                        self.answer(chat, message_id, &refusal.to_string()).await
+                    }
+                    Err(e) => self.answer(chat, message_id, &e.to_string()).await,
+                }
+            }
+        }
+    }
+
+    /// Closes an album once no photo joined it for the quiet window (on
+    /// whichever gateway gets there first) and submits it as one request:
+    /// its caption (on any photo) applies to every photo, or `concat`
+    /// joins them. Returns when the album is closed, by this call or another.
+    pub async fn close_album(&self, key: &AlbumKey) -> Result<(), IntakeError> {
+        let photos = loop {
+            match self
+                .backends
+                .table
+                .close_album(key, self.album_quiet)
+                .await?
+            {
+                AlbumClose::Open { wait } => tokio::time::sleep(wait).await,
+                AlbumClose::AlreadyClosed => return Ok(()),
+                AlbumClose::Closed(photos) => break photos,
+            }
+        };
+        let Some(first) = photos.first() else {
+            return Ok(());
+        };
+        let caption = photos.iter().find_map(|p| p.caption.as_deref());
+        let prediction_id = PredictionId::for_album(self.bot, key.chat, &key.album);
+        let span = tracing::info_span!(
+            "album",
+            chat_id = key.chat.0,
+            album = %key.album,
+            photos = photos.len(),
+            prediction_id = %prediction_id,
+        );
+        async {
+            let (kind, concat) = match Action::from_caption(caption) {
+                Ok(Action::Concat(_)) if photos.len() < 2 => {
+                    let refusal = Refusal::ConcatNeedsAlbum(polybot_domain::Direction::Horizontal);
+                    return self
+                        .answer(key.chat, first.message_id, &refusal.to_string())
+                        .await
+                        .map(drop);
+                }
+                Ok(Action::Concat(direction)) => (JobKind::Detect, Some(direction)),
+                Ok(Action::Detect) => (JobKind::Detect, None),
+                Ok(Action::Filter(filter)) => (JobKind::Filter(filter), None),
+                Err(e) => {
+                    info!(error = %e, "the album's caption asks badly; answering once");
+                    return self
+                        .answer(key.chat, first.message_id, &e.to_string())
+                        .await
+                        .map(drop);
+                }
+            };
+            let job = Job {
+                schema_version: JOB_SCHEMA_VERSION,
+                prediction_id,
+                chat_id: key.chat,
+                message_id: first.message_id,
+                update_id: UpdateId(0),
+                original_key: first.original_key.clone(),
+                submitted_at: now_epoch(),
+                kind,
+                album: photos.clone(),
+                concat,
+            };
+            let handled = self.submit(job).await?;
+            if let (Handled::Queued(prediction), Some(progress)) = (handled, &self.progress) {
+                progress.track(crate::progress::Job {
+                    prediction,
+                    chat: key.chat,
+                    reply_to: first.message_id,
+                    notice: match concat {
+                        Some(_) => crate::progress::FILTER_NOTICE_TEXT,
+                        None => crate::progress::notice_text(kind),
+                    },
+                });
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Records the request and puts its job on the queue (idempotent on
+    /// the prediction id).
+    async fn submit(&self, job: Job) -> Result<Handled, IntakeError> {
+        let prediction_id = job.prediction_id;
         let created = self
             .backends
             .table
             .create(&PredictionRecord {
                 prediction_id,
-                chat_id: chat,
+                chat_id: job.chat_id,
                 status: PredictionStatus::Pending,
-                original_key: original_key.clone(),
-                kind,
+                original_key: job.original_key.clone(),
+                kind: job.kind,
                 result: None,
                 failure: None,
-                created_at: now,
-                updated_at: now,
+                created_at: job.submitted_at,
+                updated_at: job.submitted_at,
             })
             .instrument(tracing::info_span!("save prediction"))
             .await;
@@ -509,22 +746,11 @@ impl Intake {
                 let existing = self.backends.table.get(prediction_id).await?;
                 if existing.is_some_and(|r| r.status != PredictionStatus::Pending) {
                     info!(%prediction_id, "an earlier delivery's job already ran");
-                    self.finish(ClaimKey::Update(self.bot, update_id)).await;
                     return Ok(Handled::Duplicate);
                 }
             }
             Err(e) => return Err(e.into()),
         }
-        let job = Job {
-            schema_version: JOB_SCHEMA_VERSION,
-            prediction_id,
-            chat_id: chat,
-            message_id,
-            update_id,
-            original_key,
-            submitted_at: now,
-            kind,
-        };
         // The producer span: its context travels in the message attributes,
         // so the detector's job span continues this trace as its child.
         let publish = tracing::info_span!(
@@ -544,11 +770,7 @@ impl Intake {
         }
         .instrument(publish)
         .await?;
-        // The job is durable: the update is done, whatever happens next (a
-        // job sent twice by two deliveries has one prediction id, and the
-        // reply claim answers it once).
-        self.finish(ClaimKey::Update(self.bot, update_id)).await;
-        info!(%prediction_id, %kind, "photo queued");
+        info!(%prediction_id, kind = %job.kind, photos = job.album.len().max(1), "photo queued");
         Ok(Handled::Queued(prediction_id))
     }
 }

@@ -5,6 +5,7 @@
 //! [`Gateway::start`] runs it in-process on given listeners, so tests and
 //! the all-in-one runner use exactly what the `gateway` binary runs.
 
+mod albums;
 pub mod botapi;
 pub mod cli;
 pub mod grpc;
@@ -83,6 +84,9 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
     /// When the user sees that a job is being worked on.
     pub progress: progress::ProgressConfig,
+    /// How long an album waits for more photos after its latest one
+    /// before it is answered as one request.
+    pub album_quiet: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -100,6 +104,7 @@ impl Default for GatewayConfig {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             progress: progress::ProgressConfig::default(),
+            album_quiet: intake::DEFAULT_ALBUM_QUIET,
         }
     }
 }
@@ -175,6 +180,7 @@ impl Gateway {
             Arc::clone(&backends.table),
             config.progress,
         );
+        let (album_closer, albums_to_close) = tokio::sync::mpsc::channel(1024);
         let intake = Arc::new(
             Intake::new(
                 backends.clone(),
@@ -183,8 +189,14 @@ impl Gateway {
                 config.max_download,
             )
             .with_retry_budget(config.update_retries)
-            .with_progress(progress.clone()),
+            .with_progress(progress.clone())
+            .with_albums(album_closer, config.album_quiet),
         );
+        tasks.spawn(albums::close_albums(
+            Arc::clone(&intake),
+            albums_to_close,
+            cancel.clone(),
+        ));
         let replier =
             Replier::new(backends.clone(), Arc::clone(&messenger)).with_progress(progress.clone());
 

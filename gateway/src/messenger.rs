@@ -112,6 +112,15 @@ pub trait Messenger: Send + Sync + 'static {
         file: Document,
         reply_to: Option<i64>,
     ) -> Result<(), MessengerError>;
+    /// Sends 2–10 pictures as one album (`sendMediaGroup`), `caption` on
+    /// the first, and waits (bounded) until Telegram took it.
+    async fn send_media_group(
+        &self,
+        chat: ChatId,
+        items: Vec<MediaItem>,
+        caption: &str,
+        reply_to: Option<i64>,
+    ) -> Result<(), MessengerError>;
     /// A courtesy message (the "still working" notice): dropped rather
     /// than delaying answers. Its message id when it was sent.
     /// Not sent at all when `cancel` fires before its turn comes.
@@ -145,6 +154,17 @@ pub struct Document {
     pub file_name: &'static str,
     pub mime: &'static str,
     pub caption: String,
+}
+
+/// One picture of an album sent back.
+#[derive(Debug, Clone)]
+pub struct MediaItem {
+    pub bytes: Bytes,
+    pub file_name: &'static str,
+    pub mime: &'static str,
+    /// As a document (exact bytes) rather than a photo. Telegram wants an
+    /// album to be all photos or all documents.
+    pub document: bool,
 }
 
 /// How long a chat action may take: it is only worth sending promptly.
@@ -273,6 +293,21 @@ impl Messenger for TelegramMessenger {
             file_name: file.file_name,
             mime: file.mime,
             caption: file.caption,
+            reply_to,
+        };
+        self.outbox.send(chat, message).await.map(drop)
+    }
+
+    async fn send_media_group(
+        &self,
+        chat: ChatId,
+        items: Vec<MediaItem>,
+        caption: &str,
+        reply_to: Option<i64>,
+    ) -> Result<(), MessengerError> {
+        let message = OutMessage::MediaGroup {
+            items,
+            caption: caption.to_owned(),
             reply_to,
         };
         self.outbox.send(chat, message).await.map(drop)

@@ -88,6 +88,13 @@ pub enum OutMessage {
         caption: String,
         reply_to: Option<i64>,
     },
+    /// Photos (or documents) sent together as one album, the caption on
+    /// the first. 2–10 items.
+    MediaGroup {
+        items: Vec<crate::messenger::MediaItem>,
+        caption: String,
+        reply_to: Option<i64>,
+    },
     /// New text for a message the bot sent (the notice becoming an error).
     Edit {
         message_id: i64,
@@ -106,6 +113,7 @@ impl OutMessage {
             Self::Text { .. } => "sendMessage",
             Self::Photo { .. } => "sendPhoto",
             Self::Document { .. } => "sendDocument",
+            Self::MediaGroup { .. } => "sendMediaGroup",
             Self::Edit { .. } => "editMessageText",
             Self::Delete { .. } => "deleteMessage",
         }
@@ -653,6 +661,47 @@ async fn call(
             api.call::<Value>(method, &params, timeout).await?;
             return Ok(None);
         }
+        OutMessage::MediaGroup {
+            items,
+            caption,
+            reply_to,
+        } => {
+            const FIELDS: [&str; 10] = [
+                "item0", "item1", "item2", "item3", "item4", "item5", "item6", "item7", "item8",
+                "item9",
+            ];
+            let mut media = Vec::new();
+            let mut uploads = Vec::new();
+            for (i, (item, field)) in items.iter().zip(FIELDS).enumerate() {
+                let kind = if item.document { "document" } else { "photo" };
+                let mut entry = json!({"type": kind, "media": format!("attach://{field}")});
+                if i == 0 && !caption.is_empty() {
+                    entry["caption"] = json!(caption);
+                }
+                media.push(entry);
+                uploads.push(Upload {
+                    field,
+                    file_name: item.file_name,
+                    mime: item.mime,
+                    bytes: item.bytes.clone(),
+                });
+            }
+            let mut params = vec![
+                ("chat_id", chat.0.to_string()),
+                ("media", Value::Array(media).to_string()),
+            ];
+            if let Some(rp) = reply_parameters(*reply_to) {
+                params.push(("reply_parameters", rp.to_string()));
+            }
+            // The answer is the album's messages; the first stands for it.
+            let answer = api
+                .call_multipart::<Value>(method, &params, uploads, timeout)
+                .await?;
+            return Ok(answer
+                .get(0)
+                .and_then(|m| m.get("message_id"))
+                .and_then(Value::as_i64));
+        }
         OutMessage::Photo {
             jpeg,
             caption,
@@ -692,7 +741,7 @@ async fn call(
         params.push(("reply_parameters", rp.to_string()));
     }
     let answer = api
-        .call_multipart::<Value>(method, &params, upload, timeout)
+        .call_multipart::<Value>(method, &params, vec![upload], timeout)
         .await?;
     Ok(message_id(&answer))
 }

@@ -76,8 +76,8 @@ pub struct Job {
     pub chat: ChatId,
     /// The user's message, which the notice quotes.
     pub reply_to: i64,
-    /// What was asked for, which the notice names.
-    pub kind: JobKind,
+    /// The notice to show when the answer is slow ([`notice_text`]).
+    pub notice: &'static str,
 }
 
 /// Shows progress for the jobs this gateway queued. Cheap to clone.
@@ -211,7 +211,7 @@ impl Progress {
             .messenger
             .send_notice(
                 job.chat,
-                notice_text(job.kind),
+                job.notice,
                 Some(job.reply_to),
                 stop.clone(),
             )

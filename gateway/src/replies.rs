@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use polybot_domain::{
-    FailureKind, Filter, FilterSummary, JobResult, ObjectKey, PredictionId, PredictionStatus,
-    PredictionSummary,
+    AlbumSummary, FailureKind, Filter, FilterSummary, JobResult, JoinedSummary, ObjectKey,
+    PredictionId, PredictionStatus, PredictionSummary,
 };
 use polybot_proto::{Outcome, Report};
 use polybot_storage::{Backends, Claim, ClaimKey, LeaseId, StorageError};
@@ -239,6 +239,153 @@ impl Replier {
                 info!(filter = %output.filter, width = output.width, height = output.height,
                     "replying with the filtered picture");
                 self.send_filtered(report, output).await
+            }
+            JobResult::Joined(output) => {
+                info!(
+                    photos = output.original_img_paths.len(),
+                    width = output.width,
+                    height = output.height,
+                    "replying with the joined album"
+                );
+                self.send_joined(report, output).await
+            }
+            JobResult::Album(album) => {
+                info!(photos = album.items.len(), "replying to an album");
+                self.send_album(report, album).await
+            }
+        }
+    }
+
+    /// An album joined into one picture: one photo quoting the album.
+    async fn send_joined(&self, report: &Report, output: &JoinedSummary) -> Result<(), ReplyError> {
+        let picture = self.stored_image(&output.output_img_path).await?;
+        let caption = polybot_domain::Action::Concat(output.direction).to_string();
+        match self
+            .messenger
+            .send_photo(
+                report.chat_id,
+                picture.clone(),
+                &caption,
+                report.reply_to_message_id,
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(MessengerError::MediaRejected(reason)) => {
+                warn!(%reason, "Telegram refused the joined photo; sending it as a document");
+                let document = crate::messenger::Document {
+                    bytes: picture,
+                    file_name: "concat.jpg",
+                    mime: "image/jpeg",
+                    caption,
+                };
+                self.send_document_or_text(report, document, FailureKind::TooLarge.user_message())
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// An album's results as one album (`sendMediaGroup`), a line per
+    /// photo in the caption of the first ("1: person ×2"); a photo that
+    /// could not be used is named in its line. One result goes as a
+    /// single photo (an album needs two), none as the failure.
+    async fn send_album(&self, report: &Report, album: &AlbumSummary) -> Result<(), ReplyError> {
+        let mut items = Vec::new();
+        let mut lines = Vec::new();
+        let mut first_failure = None;
+        for (index, item) in album.items.iter().enumerate() {
+            let number = index + 1;
+            match (&item.result, item.failure) {
+                (Some(JobResult::Detected(summary)), _) => {
+                    lines.push(format!("{number}: {}", summary.counts_text()));
+                    items.push(crate::messenger::MediaItem {
+                        bytes: self.stored_image(&summary.predicted_img_path).await?,
+                        file_name: "detections.jpg",
+                        mime: "image/jpeg",
+                        document: false,
+                    });
+                }
+                (Some(JobResult::Filtered(output)), _) => {
+                    lines.push(format!("{number}: {}", output.filter));
+                    let png = output.mime_type == "image/png";
+                    items.push(crate::messenger::MediaItem {
+                        bytes: self.stored_image(&output.output_img_path).await?,
+                        file_name: if png { "filtered.png" } else { "filtered.jpg" },
+                        mime: if png { "image/png" } else { "image/jpeg" },
+                        // Exact black and white, as for one photo.
+                        document: png && matches!(output.filter, Filter::Segment { .. }),
+                    });
+                }
+                (_, failure) => {
+                    let kind = failure.unwrap_or(FailureKind::Internal);
+                    first_failure.get_or_insert(kind);
+                    lines.push(format!("{number}: {}", kind.short_message()));
+                }
+            }
+        }
+        let caption = lines.join("\n");
+        match items.len() {
+            0 => {
+                let kind = first_failure.unwrap_or(FailureKind::Internal);
+                self.send_failure(report, kind.user_message())
+                    .await
+                    .map(drop)
+            }
+            1 => {
+                let item = items.remove(0);
+                let sent = if item.document {
+                    let document = crate::messenger::Document {
+                        bytes: item.bytes,
+                        file_name: item.file_name,
+                        mime: item.mime,
+                        caption: caption.clone(),
+                    };
+                    self.messenger
+                        .send_document(report.chat_id, document, report.reply_to_message_id)
+                        .await
+                } else {
+                    self.messenger
+                        .send_photo(
+                            report.chat_id,
+                            item.bytes,
+                            &caption,
+                            report.reply_to_message_id,
+                        )
+                        .await
+                };
+                match sent {
+                    Err(MessengerError::MediaRejected(reason)) => {
+                        warn!(%reason, "Telegram refused the picture; answering with text");
+                        self.messenger
+                            .send_text(report.chat_id, &caption, report.reply_to_message_id)
+                            .await
+                            .map_err(Into::into)
+                    }
+                    other => other.map_err(Into::into),
+                }
+            }
+            _ => {
+                // Telegram wants an album all photos or all documents.
+                if items.iter().any(|i| i.document) {
+                    for item in &mut items {
+                        item.document = true;
+                    }
+                }
+                match self
+                    .messenger
+                    .send_media_group(report.chat_id, items, &caption, report.reply_to_message_id)
+                    .await
+                {
+                    Err(MessengerError::MediaRejected(reason)) => {
+                        warn!(%reason, "Telegram refused the album; answering with its caption");
+                        self.messenger
+                            .send_text(report.chat_id, &caption, report.reply_to_message_id)
+                            .await
+                            .map_err(Into::into)
+                    }
+                    other => other.map_err(Into::into),
+                }
             }
         }
     }
@@ -507,6 +654,17 @@ mod tests {
         ) -> Result<(), MessengerError> {
             self.refused("document")?;
             self.pass(format!("document: {}", file.caption)).await
+        }
+        async fn send_media_group(
+            &self,
+            _chat: ChatId,
+            items: Vec<crate::messenger::MediaItem>,
+            caption: &str,
+            _reply_to: Option<i64>,
+        ) -> Result<(), MessengerError> {
+            self.refused("media group")?;
+            self.pass(format!("album of {}: {caption}", items.len()))
+                .await
         }
         async fn send_notice(
             &self,

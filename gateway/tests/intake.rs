@@ -337,6 +337,20 @@ impl PredictionTable for LostFinish {
     async fn close_notice(&self, id: PredictionId) -> polybot_storage::Result<Option<i64>> {
         self.inner.close_notice(id).await
     }
+    async fn join_album(
+        &self,
+        key: &polybot_storage::AlbumKey,
+        photo: &polybot_domain::AlbumPhoto,
+    ) -> polybot_storage::Result<polybot_storage::AlbumJoin> {
+        self.inner.join_album(key, photo).await
+    }
+    async fn close_album(
+        &self,
+        key: &polybot_storage::AlbumKey,
+        quiet: std::time::Duration,
+    ) -> polybot_storage::Result<polybot_storage::AlbumClose> {
+        self.inner.close_album(key, quiet).await
+    }
     async fn check(&self) -> polybot_storage::Result<()> {
         self.inner.check().await
     }

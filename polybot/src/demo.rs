@@ -36,6 +36,8 @@ enum Send {
     Photo(PathBuf),
     /// A photo whose caption asks for a filter.
     Captioned(PathBuf, &'static str),
+    /// Photos sent together, the caption on the first.
+    Album(Vec<PathBuf>, Option<&'static str>),
     Document {
         name: &'static str,
         bytes: Vec<u8>,
@@ -66,6 +68,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Send::Captioned(photo("bus.jpg")?, "rotate"),
         Send::Captioned(photo("zidane.jpg")?, "segment 128"),
         Send::Captioned(photo("zidane.jpg")?, "blur 65"),
+        Send::Album(vec![photo("bus.jpg")?, photo("zidane.jpg")?], None),
+        Send::Album(
+            vec![photo("bus.jpg")?, photo("zidane.jpg")?],
+            Some("concat"),
+        ),
     ];
 
     let temp;
@@ -137,6 +144,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                         ..Default::default()
                     };
                     client.send_user_photo(CHAT, bytes, &opts).await?;
+                }
+                Send::Album(paths, caption) => {
+                    let group = format!("demo-album-{}", paths.len() + seen);
+                    for (i, path) in paths.iter().enumerate() {
+                        let bytes = std::fs::read(path)?;
+                        let caption = caption.filter(|_| i == 0);
+                        println!(
+                            "you: [album photo {}{}]{}",
+                            file_name(path),
+                            dims(&bytes),
+                            caption
+                                .map(|c| format!(" captioned \"{c}\""))
+                                .unwrap_or_default()
+                        );
+                        let opts = UserMessageOptions {
+                            caption: caption.map(str::to_owned),
+                            media_group_id: Some(group.clone()),
+                            ..Default::default()
+                        };
+                        client.send_user_photo(CHAT, bytes, &opts).await?;
+                    }
                 }
                 Send::Document { name, bytes } => {
                     println!("you: [file {name}{}]", dims(bytes));

@@ -987,3 +987,130 @@ async fn each_caption_gets_exactly_one_reply_of_the_right_size_that_quotes_the_r
     }
     s.stop().await;
 }
+
+/// Sends `n` photos as one album, the caption (if any) on photo
+/// `caption_on`; the message ids of the album's photos.
+async fn send_album(
+    s: &Stack,
+    chat: i64,
+    photos: Vec<Vec<u8>>,
+    caption: Option<(usize, &str)>,
+) -> Vec<Option<i64>> {
+    let group = format!("album-{chat}");
+    let mut ids = Vec::new();
+    for (i, bytes) in photos.into_iter().enumerate() {
+        let options = UserMessageOptions {
+            media_group_id: Some(group.clone()),
+            caption: caption
+                .filter(|(on, _)| *on == i)
+                .map(|(_, text)| text.to_owned()),
+            ..Default::default()
+        };
+        let sent = s
+            .client
+            .send_user_photo(chat, bytes, &options)
+            .await
+            .expect("send");
+        ids.push(sent.message_id);
+    }
+    ids
+}
+
+/// Waits until the chat has an album from the bot, or `WAIT` passes.
+async fn wait_for_album(s: &Stack, chat: i64) -> Vec<SentMessage> {
+    let start = std::time::Instant::now();
+    loop {
+        let groups = s.client.media_groups(chat).await.expect("groups");
+        if let Some(group) = groups.into_iter().next() {
+            return group;
+        }
+        assert!(start.elapsed() < WAIT, "no album came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_album_of_three_gets_one_notice_and_one_album_back() {
+    let s = Stack::start().await;
+    let chat = 7401;
+    let ids = send_album(
+        &s,
+        chat,
+        vec![photo("bus.jpg"), photo("zidane.jpg"), gradient_jpeg()],
+        None,
+    )
+    .await;
+    let album = wait_for_album(&s, chat).await;
+    assert_eq!(album.len(), 3, "one picture per photo: {album:#?}");
+    assert_eq!(album[0].reply_to_message_id, ids[0], "quotes the album");
+    let caption = caption(&album[0]);
+    assert!(
+        caption.contains("1: person ×4, bus ×1") && caption.contains("2: person ×2, tie ×1"),
+        "the counts of each photo, in order: {caption}"
+    );
+    assert!(caption.contains("3: "), "{caption}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let messages = s.client.messages(chat).await.expect("messages");
+    let notices: Vec<&SentMessage> = messages
+        .iter()
+        .filter(|m| m.media_group_id.is_none())
+        .collect();
+    assert_eq!(notices.len(), 1, "one notice for the album: {messages:#?}");
+    assert!(
+        text(notices[0]).contains("Looking for objects"),
+        "{messages:#?}"
+    );
+    assert!(notices[0].deleted, "the notice went when the album came");
+    assert_eq!(
+        s.client.media_groups(chat).await.expect("groups").len(),
+        1,
+        "one answer"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_album_captioned_concat_gets_one_photo_twice_as_wide() {
+    let s = Stack::start_with(|o| o.notice_after = Duration::from_secs(600)).await;
+    let chat = 7402;
+    let ids = send_album(
+        &s,
+        chat,
+        vec![gradient_jpeg(), gradient_jpeg()],
+        Some((1, "Concat")),
+    )
+    .await;
+    let m = s.wait(chat, 1).await;
+    assert_eq!(m[0].kind, SentKind::Photo, "{m:#?}");
+    assert_eq!(m[0].reply_to_message_id, ids[0]);
+    let file = m[0].file.as_ref().expect("photo");
+    let bytes = s.client.file_bytes(&file.file_id).await.expect("bytes");
+    let img = image::load_from_memory(&bytes).expect("decodable");
+    assert_eq!((img.width(), img.height()), (1280, 480), "side by side");
+    s.assert_stays_at(chat, 1).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_albums_caption_on_any_photo_applies_to_every_photo() {
+    let s = Stack::start_with(|o| o.notice_after = Duration::from_secs(600)).await;
+    let chat = 7403;
+    send_album(
+        &s,
+        chat,
+        vec![gradient_jpeg(), gradient_jpeg()],
+        Some((1, "rotate")),
+    )
+    .await;
+    let album = wait_for_album(&s, chat).await;
+    assert_eq!(album.len(), 2, "{album:#?}");
+    for m in &album {
+        let file = m.file.as_ref().expect("photo");
+        let bytes = s.client.file_bytes(&file.file_id).await.expect("bytes");
+        let img = image::load_from_memory(&bytes).expect("decodable");
+        assert_eq!((img.width(), img.height()), (480, 640), "turned");
+    }
+    assert_eq!(caption(&album[0]), "1: rotate 1\n2: rotate 1");
+    s.assert_stays_at(chat, 2).await;
+    s.stop().await;
+}

@@ -554,6 +554,17 @@ impl FailureKind {
         })
     }
 
+    /// A few words for one photo's line in an album's answer.
+    pub fn short_message(&self) -> &'static str {
+        match self {
+            Self::NotAnImage => "not a picture I can read",
+            Self::TooLarge => "too large",
+            Self::CorruptImage => "damaged or incomplete",
+            Self::TooSmall => "too small for this filter",
+            Self::GaveUp | Self::Internal => "something went wrong on my side",
+        }
+    }
+
     /// What the user reads. Every message says to try again, because in
     /// every case another photo will work.
     pub fn user_message(&self) -> &'static str {

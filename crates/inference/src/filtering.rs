@@ -4,7 +4,7 @@
 //! lane, so filters share detection's bounded CPU pool and back-pressure.
 
 use image::DynamicImage;
-use polybot_domain::Filter;
+use polybot_domain::{Direction, Filter};
 use polybot_filters::FilterError;
 
 use crate::decode::{DecodeLimits, decode};
@@ -42,6 +42,35 @@ pub fn run(
         let _span = tracing::info_span!("encode").entered();
         polybot_filters::encode(&grey, filter).map_err(DetectError::Filter)?
     };
+    Ok(FilterOutput {
+        bytes: encoded.bytes,
+        mime: encoded.mime,
+        extension: encoded.extension,
+        width: grey.width(),
+        height: grey.height(),
+    })
+}
+
+/// Decodes an album's photos and joins them (`concat`), the first photo
+/// left (horizontal) or on top (vertical).
+pub fn run_concat(
+    photos: &[Vec<u8>],
+    limits: DecodeLimits,
+    direction: Direction,
+) -> Result<FilterOutput, DetectError> {
+    let images = {
+        let _span = tracing::info_span!("decode", photos = photos.len()).entered();
+        photos
+            .iter()
+            .map(|bytes| decode(bytes, limits).map(DynamicImage::ImageRgb8))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let grey = {
+        let _span = tracing::info_span!("concat", %direction).entered();
+        polybot_filters::apply_concat(&images, direction).map_err(DetectError::Filter)?
+    };
+    let encoded = polybot_filters::encode_as(&grey, polybot_filters::Format::FOR_CONCAT)
+        .map_err(DetectError::Filter)?;
     Ok(FilterOutput {
         bytes: encoded.bytes,
         mime: encoded.mime,

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use polybot_domain::Filter;
+use polybot_domain::{Direction, Filter};
 
 use crate::DetectOutput;
 use crate::engine::{AnnotatedSize, DetectConfig, Engine};
@@ -35,6 +35,11 @@ enum Work {
     Filter {
         filter: Filter,
         seed: u64,
+        reply: oneshot::Sender<Result<FilterOutput, DetectError>>,
+    },
+    Concat {
+        photos: Vec<Vec<u8>>,
+        direction: Direction,
         reply: oneshot::Sender<Result<FilterOutput, DetectError>>,
     },
 }
@@ -221,6 +226,24 @@ impl Slot {
         rx.await.map_err(|_| DetectError::PoolClosed)?
     }
 
+    /// Joins an album's photos on the reserved lane.
+    pub async fn concat(
+        self,
+        photos: Vec<Vec<u8>>,
+        direction: Direction,
+    ) -> Result<FilterOutput, DetectError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            Vec::new(),
+            Work::Concat {
+                photos,
+                direction,
+                reply,
+            },
+        )?;
+        rx.await.map_err(|_| DetectError::PoolClosed)?
+    }
+
     fn send(self, bytes: Vec<u8>, work: Work) -> Result<(), DetectError> {
         let task = Task {
             bytes,
@@ -292,6 +315,18 @@ fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
                 let limits = engine.config().limits;
                 let result = guarded("the filter", || {
                     crate::filtering::run(&bytes, limits, filter, seed)
+                });
+                drop(permit);
+                let _ = reply.send(result);
+            }
+            Work::Concat {
+                photos,
+                direction,
+                reply,
+            } => {
+                let limits = engine.config().limits;
+                let result = guarded("concat", || {
+                    crate::filtering::run_concat(&photos, limits, direction)
                 });
                 drop(permit);
                 let _ = reply.send(result);
