@@ -209,12 +209,7 @@ impl Progress {
         // must be attached (or removed) like any other.
         let sent = self
             .messenger
-            .send_notice(
-                job.chat,
-                job.notice,
-                Some(job.reply_to),
-                stop.clone(),
-            )
+            .send_notice(job.chat, job.notice, Some(job.reply_to), stop.clone())
             .await;
         let Some(message_id) = sent else {
             return;
