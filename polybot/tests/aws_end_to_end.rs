@@ -34,6 +34,7 @@ use polybot_storage::StorageError;
 use polybot_storage::aws::{AwsSettings, prediction_pk};
 use polybot_storage::config::{Backend, BackendArgs};
 use polybot_testkit::{MotoServer, REGION, install_crypto_provider, unique_name};
+use polybot_testkit::{caption, sample_photo as photo, text};
 use tg_emulator::{
     Emulator, EmulatorClient, EmulatorHandle, SentKind, SentMessage, UserMessageOptions,
 };
@@ -59,12 +60,6 @@ fn aws_test_env() {
         }
     });
     install_crypto_provider();
-}
-
-fn photo(name: &str) -> Vec<u8> {
-    let path = polybot_detector::model::default_assets_dir().join(name);
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask setup`", path.display()))
 }
 
 /// `BackendArgs` as the services build them from their flags and
@@ -141,14 +136,6 @@ impl AwsStack {
         self.mesh.shutdown().await;
         self.emulator.shutdown().await;
     }
-}
-
-fn text(m: &SentMessage) -> &str {
-    m.text.as_deref().unwrap_or_default()
-}
-
-fn caption(m: &SentMessage) -> &str {
-    m.caption.as_deref().unwrap_or_default()
 }
 
 /// (visible, in flight) messages of a queue, read with the SDK.

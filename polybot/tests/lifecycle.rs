@@ -19,17 +19,12 @@ use std::time::{Duration, Instant};
 
 use polybot::stack::{StackOptions, start_mesh};
 use polybot_testkit::process::{OtlpReceiver, Proc, free_port, otlp_env, spans_in};
+use polybot_testkit::sample_photo as photo;
 use serde_json::Value;
 use tg_emulator::{Emulator, EmulatorClient, EmulatorHandle, SentKind, UserMessageOptions};
 use tokio::process::Command;
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn photo(name: &str) -> Vec<u8> {
-    let path = polybot_detector::model::default_assets_dir().join(name);
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask setup`", path.display()))
-}
 
 /// The all-in-one binary of this build, which runs the gateway or a
 /// detector worker on its own exactly as their own binaries do (Cargo

@@ -9,6 +9,7 @@ use std::time::Duration;
 use polybot::Mesh;
 use polybot::stack::{StackOptions, start_mesh};
 use polybot_domain::ChatId;
+use polybot_testkit::{caption, jpeg, sample_photo as photo, text};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use tg_emulator::{
@@ -16,12 +17,6 @@ use tg_emulator::{
 };
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn photo(name: &str) -> Vec<u8> {
-    let path = polybot_detector::model::default_assets_dir().join(name);
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask setup`", path.display()))
-}
 
 struct Stack {
     emulator: EmulatorHandle,
@@ -95,14 +90,6 @@ impl Stack {
             m.shutdown().await;
         }
     }
-}
-
-fn caption(m: &SentMessage) -> &str {
-    m.caption.as_deref().unwrap_or_default()
-}
-
-fn text(m: &SentMessage) -> &str {
-    m.text.as_deref().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -189,14 +176,6 @@ fn grey_jpeg(side: u32) -> Vec<u8> {
         side,
         image::Rgb([128, 128, 128]),
     ))
-}
-
-fn jpeg(img: image::RgbImage) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut out, image::ImageFormat::Jpeg)
-        .expect("encode");
-    out.into_inner()
 }
 
 #[tokio::test(flavor = "multi_thread")]

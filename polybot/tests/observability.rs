@@ -14,6 +14,7 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use polybot::stack::{StackOptions, start_mesh};
 use polybot_telemetry::opentelemetry::trace::{SpanId, SpanKind, Status};
 use polybot_telemetry::{LogFormat, TelemetryGuard};
+use polybot_testkit::sample_photo as photo;
 use tg_emulator::{Emulator, SentKind, UserMessageOptions};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -36,12 +37,6 @@ fn telemetry() -> &'static Telemetry {
                 .expect("the only subscriber of this test binary");
         Telemetry { guard, spans }
     })
-}
-
-fn photo(name: &str) -> Vec<u8> {
-    let path = polybot_detector::model::default_assets_dir().join(name);
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask setup`", path.display()))
 }
 
 fn options(dir: &std::path::Path) -> StackOptions {

@@ -15,7 +15,12 @@ use crate::error::LoadError;
 pub fn default_assets_dir() -> PathBuf {
     std::env::var_os("POLYBOT_ASSETS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/assets"))
+        .unwrap_or_else(workspace_assets_dir)
+}
+
+/// `.cache/assets` at the workspace root (this crate is `crates/inference`).
+fn workspace_assets_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/assets")
 }
 
 pub fn default_model_path() -> PathBuf {
@@ -247,6 +252,13 @@ fn parse_imgsz(text: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_the_variable_the_assets_are_in_the_workspaces_cache() {
+        let root = workspace_assets_dir().join("../..");
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("root manifest");
+        assert!(manifest.contains("[workspace]"), "{}", root.display());
+    }
 
     #[test]
     fn names_metadata_parses_in_index_order() {

@@ -44,6 +44,36 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
+/// A sample photo `cargo xtask setup` fetched (`bus.jpg`, `zidane.jpg`…),
+/// from `POLYBOT_ASSETS_DIR`, else the workspace's `.cache/assets`.
+pub fn sample_photo(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("POLYBOT_ASSETS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/assets"));
+    let path = dir.join(name);
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask setup`", path.display()))
+}
+
+/// A picture encoded as JPEG, as a user's camera would send it.
+pub fn jpeg(img: image::RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encoding a JPEG in memory");
+    out.into_inner()
+}
+
+/// The text of a message the bot sent ("" for a photo).
+pub fn text(m: &tg_emulator::SentMessage) -> &str {
+    m.text.as_deref().unwrap_or_default()
+}
+
+/// The caption of a photo or document the bot sent ("" if none).
+pub fn caption(m: &tg_emulator::SentMessage) -> &str {
+    m.caption.as_deref().unwrap_or_default()
+}
+
 /// A name no other test (in this run or an earlier one against the same
 /// server) uses: `<prefix>-<12 hex digits>`, lowercase so it is a valid
 /// bucket, queue and table name.
