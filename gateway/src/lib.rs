@@ -166,6 +166,15 @@ impl Gateway {
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let health = Health::default();
+        let registers_webhook = config.mode == TelegramMode::Webhook
+            && config.public_url.is_some()
+            && config.webhook_secret.is_some();
+        if registers_webhook {
+            // Not ready until Telegram knows where to deliver. Said before
+            // the health watcher starts, so readiness is never published
+            // in between.
+            health.set_component("webhook", false);
+        }
         let messenger = telegram.clone().shared();
         // Update ids are unique per bot: the token names the bot, or getMe does.
         let bot = match telegram.bot_id() {
@@ -365,8 +374,6 @@ impl Gateway {
                     let hook = url
                         .join(http::WEBHOOK_PATH.trim_start_matches('/'))
                         .map_err(|e| GatewayError::SetWebhook(e.to_string()))?;
-                    // Not ready until Telegram knows where to deliver.
-                    health.set_component("webhook", false);
                     tasks.spawn(startup::register_webhook(
                         telegram.api().clone(),
                         hook,
