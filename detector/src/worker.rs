@@ -690,15 +690,7 @@ async fn handle_album(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, RetryL
                 Err(e) => return Err(RetryLater::Engine(e)),
             };
             let key = ObjectKey::filtered(job.chat_id, job.prediction_id, out.extension);
-            ctx.backends
-                .objects
-                .put(&key, Bytes::from(out.bytes), out.mime, PutMode::Overwrite)
-                .instrument(tracing::info_span!("store joined image", %key))
-                .await
-                .map_err(|source| RetryLater::Store {
-                    what: "joined picture",
-                    source,
-                })?;
+            store(ctx, &key, out.bytes, out.mime, "joined picture").await?;
             JobResult::Joined(JoinedSummary {
                 prediction_id: job.prediction_id,
                 direction,
@@ -791,7 +783,7 @@ async fn album_item(
                 part.photo.original_key.to_string(),
                 key.to_string(),
             );
-            store(ctx, &key, out.annotated_jpeg, "image/jpeg").await?;
+            store(ctx, &key, out.annotated_jpeg, "image/jpeg", "album picture").await?;
             Ok(AlbumItem {
                 result: Some(JobResult::Detected(summary)),
                 failure: None,
@@ -807,7 +799,7 @@ async fn album_item(
             };
             let key =
                 ObjectKey::album_item(job.chat_id, job.prediction_id, part.index, out.extension);
-            store(ctx, &key, out.bytes, out.mime).await?;
+            store(ctx, &key, out.bytes, out.mime, "album picture").await?;
             Ok(AlbumItem {
                 result: Some(JobResult::Filtered(FilterSummary {
                     prediction_id: job.prediction_id,
@@ -825,17 +817,20 @@ async fn album_item(
     }
 }
 
-/// Stores an album item's picture.
-async fn store(ctx: &Ctx, key: &ObjectKey, bytes: Vec<u8>, mime: &str) -> Result<(), RetryLater> {
+/// Stores a picture the job made (`what` names it in spans and errors).
+async fn store(
+    ctx: &Ctx,
+    key: &ObjectKey,
+    bytes: Vec<u8>,
+    mime: &str,
+    what: &'static str,
+) -> Result<(), RetryLater> {
     ctx.backends
         .objects
         .put(key, Bytes::from(bytes), mime, PutMode::Overwrite)
-        .instrument(tracing::info_span!("store album item", %key))
+        .instrument(tracing::info_span!("store image", %key, what))
         .await
-        .map_err(|source| RetryLater::Store {
-            what: "album picture",
-            source,
-        })
+        .map_err(|source| RetryLater::Store { what, source })
 }
 
 /// Detection: the annotated photo (and a full-resolution copy when the
@@ -860,21 +855,16 @@ async fn detect(ctx: &Ctx, job: &Job, slot: Slot, original: Bytes) -> Result<Don
     );
 
     let predicted_key = ObjectKey::predicted(job.chat_id, job.prediction_id);
-    let store = tracing::info_span!("store annotated image", key = %predicted_key);
-    ctx.backends
-        .objects
-        .put(
-            &predicted_key,
-            Bytes::from(out.annotated_jpeg.clone()),
-            "image/jpeg",
-            PutMode::Overwrite,
-        )
-        .instrument(store)
-        .await
-        .map_err(|source| RetryLater::Store {
-            what: "annotated photo",
-            source,
-        })?;
+    // Taken, not copied: the summary needs only the detections.
+    let annotated = std::mem::take(&mut out.annotated_jpeg);
+    store(
+        ctx,
+        &predicted_key,
+        annotated,
+        "image/jpeg",
+        "annotated photo",
+    )
+    .await?;
     let mut summary = out.summary(
         job.prediction_id,
         job.original_key.to_string(),
@@ -883,20 +873,7 @@ async fn detect(ctx: &Ctx, job: &Job, slot: Slot, original: Bytes) -> Result<Don
     if let Some(full) = out.full_jpeg.take() {
         // A large file: its full detail goes back too, as a document.
         let full_key = ObjectKey::predicted_full(job.chat_id, job.prediction_id);
-        ctx.backends
-            .objects
-            .put(
-                &full_key,
-                Bytes::from(full),
-                "image/jpeg",
-                PutMode::Overwrite,
-            )
-            .instrument(tracing::info_span!("store full-resolution image", key = %full_key))
-            .await
-            .map_err(|source| RetryLater::Store {
-                what: "full-resolution photo",
-                source,
-            })?;
+        store(ctx, &full_key, full, "image/jpeg", "full-resolution photo").await?;
         summary.full_img_path = Some(full_key.to_string());
     }
     Ok(Done::Made(JobResult::Detected(summary)))
@@ -923,15 +900,7 @@ async fn apply_filter(
     };
     tracing::info!(%filter, width = out.width, height = out.height, "filtered");
     let key = ObjectKey::filtered(job.chat_id, job.prediction_id, out.extension);
-    ctx.backends
-        .objects
-        .put(&key, Bytes::from(out.bytes), out.mime, PutMode::Overwrite)
-        .instrument(tracing::info_span!("store filtered image", %key))
-        .await
-        .map_err(|source| RetryLater::Store {
-            what: "filtered picture",
-            source,
-        })?;
+    store(ctx, &key, out.bytes, out.mime, "filtered picture").await?;
     Ok(Done::Made(JobResult::Filtered(FilterSummary {
         prediction_id: job.prediction_id,
         filter,

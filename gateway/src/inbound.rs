@@ -105,7 +105,7 @@ pub enum Refusal {
     #[error(
         "In a group I answer each photo on its own, so there is nothing to join. Send the album to me in a private chat with the caption \u{201c}concat\u{201d}."
     )]
-    ConcatNotYet(Direction),
+    ConcatInGroup(Direction),
 }
 
 impl Refusal {
@@ -116,7 +116,7 @@ impl Refusal {
             Self::Caption(CaptionError::InvalidParameter { .. }) => "invalid_parameter",
             Self::Caption(CaptionError::UnknownCommand(_)) => "unknown_command",
             Self::ConcatNeedsAlbum(_) => "concat_needs_album",
-            Self::ConcatNotYet(_) => "concat_not_yet",
+            Self::ConcatInGroup(_) => "concat_in_group",
         }
     }
 }
@@ -422,7 +422,7 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
                         kind,
                     },
                     Err(direction) if msg.media_group_id().is_some() => {
-                        refused(Refusal::ConcatNotYet(direction))
+                        refused(Refusal::ConcatInGroup(direction))
                     }
                     Err(direction) => refused(Refusal::ConcatNeedsAlbum(direction)),
                 },
@@ -962,7 +962,7 @@ mod tests {
             matches!(
                 in_group_album,
                 Inbound::Refused {
-                    refusal: Refusal::ConcatNotYet(Direction::Horizontal),
+                    refusal: Refusal::ConcatInGroup(Direction::Horizontal),
                     ..
                 }
             ),

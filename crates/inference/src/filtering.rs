@@ -38,17 +38,7 @@ pub fn run(
         let _span = tracing::info_span!("filter", filter = %filter).entered();
         polybot_filters::apply(&image, filter, seed).map_err(DetectError::Filter)?
     };
-    let encoded = {
-        let _span = tracing::info_span!("encode").entered();
-        polybot_filters::encode(&grey, filter).map_err(DetectError::Filter)?
-    };
-    Ok(FilterOutput {
-        bytes: encoded.bytes,
-        mime: encoded.mime,
-        extension: encoded.extension,
-        width: grey.width(),
-        height: grey.height(),
-    })
+    encoded(&grey, polybot_filters::Format::for_filter(filter))
 }
 
 /// Decodes an album's photos and joins them (`concat`), the first photo
@@ -69,8 +59,16 @@ pub fn run_concat(
         let _span = tracing::info_span!("concat", %direction).entered();
         polybot_filters::apply_concat(&images, direction).map_err(DetectError::Filter)?
     };
-    let encoded = polybot_filters::encode_as(&grey, polybot_filters::Format::FOR_CONCAT)
-        .map_err(DetectError::Filter)?;
+    encoded(&grey, polybot_filters::Format::FOR_CONCAT)
+}
+
+/// A result encoded in `format`, with its size.
+fn encoded(
+    grey: &image::GrayImage,
+    format: polybot_filters::Format,
+) -> Result<FilterOutput, DetectError> {
+    let _span = tracing::info_span!("encode").entered();
+    let encoded = polybot_filters::encode_as(grey, format).map_err(DetectError::Filter)?;
     Ok(FilterOutput {
         bytes: encoded.bytes,
         mime: encoded.mime,
