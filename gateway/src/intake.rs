@@ -21,7 +21,8 @@ use polybot_domain::{
     ObjectKey, PredictionId, PredictionRecord, PredictionStatus, UpdateId, now_epoch,
 };
 use polybot_storage::{
-    AlbumClose, AlbumJoin, AlbumKey, Attributes, Backends, Claim, ClaimKey, PutMode, StorageError,
+    AlbumClose, AlbumJoin, AlbumKey, Attributes, Backends, ClaimKey, Once, PutMode, StorageError,
+    run_once,
 };
 use tracing::{Instrument, info, warn};
 
@@ -291,39 +292,30 @@ impl Intake {
         }
         let update = inbound.update_id();
         let key = ClaimKey::Update(self.bot, update);
-        let lease = match self.backends.table.claim(key, UPDATE_LEASE).await? {
-            Claim::Done => {
+        let work = async {
+            let (attempt, spent) = self.attempts.count((self.bot, update), self.budget);
+            match self.process(inbound).await {
+                Ok(handled) => Ok(handled),
+                Err(e) if e.is_retryable() && !spent => {
+                    warn!(error = %e, attempt, "could not handle the update; Telegram will deliver it again");
+                    Err(e)
+                }
+                Err(e) => self.give_up(inbound, chat, attempt, e).await,
+            }
+        };
+        let outcome = match run_once(&*self.backends.table, key, UPDATE_LEASE, work).await {
+            Ok(Once::Ran(handled)) => {
+                self.attempts.forget((self.bot, update));
+                Ok(handled)
+            }
+            Ok(Once::Done) => {
                 info!("duplicate delivery of an update already handled");
-                return Ok(Handled::Duplicate);
+                Ok(Handled::Duplicate)
             }
             // Not an attempt of ours: another delivery is working on it.
-            Claim::InProgress => return Err(IntakeError::InProgress),
-            Claim::Acquired(lease) => lease,
+            Ok(Once::Busy) => Err(IntakeError::InProgress),
+            Err(e) => Err(e),
         };
-        let (attempt, spent) = self.attempts.count((self.bot, update), self.budget);
-        let result = self.process(inbound).await;
-        let outcome = match result {
-            Ok(handled) => Ok(handled),
-            Err(e) if e.is_retryable() && !spent => {
-                warn!(error = %e, attempt, "could not handle the update; Telegram will deliver it again");
-                Err(e)
-            }
-            Err(e) => self.give_up(inbound, chat, attempt, e).await,
-        };
-        match &outcome {
-            Ok(handled) => {
-                self.attempts.forget((self.bot, update));
-                if !matches!(handled, Handled::Queued(_)) {
-                    // A queued job finished its claim already.
-                    self.finish(key).await;
-                }
-            }
-            Err(_) => {
-                if let Err(release) = self.backends.table.release(key, lease).await {
-                    warn!(error = %release, "could not release the update lease; a retry waits for it to expire");
-                }
-            }
-        }
         if let Ok(Handled::Queued(prediction)) = &outcome
             && let Inbound::Photo {
                 message_id, kind, ..

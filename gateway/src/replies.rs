@@ -21,7 +21,7 @@ use polybot_domain::{
     PredictionId, PredictionStatus, PredictionSummary,
 };
 use polybot_proto::{Outcome, Report};
-use polybot_storage::{Backends, Claim, ClaimKey, LeaseId, StorageError};
+use polybot_storage::{Backends, ClaimKey, Once, StorageError, run_once};
 use tracing::{info, warn};
 
 use crate::messenger::{Messenger, MessengerError};
@@ -105,65 +105,29 @@ impl Replier {
     #[tracing::instrument(skip_all, fields(prediction_id = %report.prediction_id, chat_id = report.chat_id.0))]
     pub async fn reply(&self, report: &Report) -> Result<Replied, ReplyError> {
         let key = ClaimKey::Reply(report.prediction_id);
-        let lease = match self.backends.table.claim(key, self.lease).await? {
-            Claim::Done => {
-                info!("duplicate report; the reply was sent before");
-                return Ok(Replied::Duplicate);
+        let work = async {
+            let sent = tokio::time::timeout(self.timeout, self.send(report))
+                .await
+                .unwrap_or(Err(ReplyError::TimedOut(self.timeout)));
+            match sent {
+                Ok(kept) => Ok((Replied::Sent, kept)),
+                Err(ReplyError::Messenger(MessengerError::Rejected(reason))) => {
+                    warn!(%reason, "Telegram refused the reply; giving up on this chat");
+                    Ok((Replied::Undeliverable, None))
+                }
+                Err(e) => Err(e),
             }
-            Claim::InProgress => return Err(ReplyError::InProgress),
-            Claim::Acquired(lease) => lease,
         };
-        let send = async {
-            tokio::select! {
-                r = self.send(report) => r,
-                () = self.keep_leased(key, lease) => unreachable_renewal(),
-            }
-        };
-        let sent = tokio::time::timeout(self.timeout, send)
-            .await
-            .unwrap_or(Err(ReplyError::TimedOut(self.timeout)));
-        match sent {
-            Ok(kept) => {
-                self.finish(key).await;
+        match run_once(&*self.backends.table, key, self.lease, work).await? {
+            Once::Ran((replied, kept)) => {
                 self.tidy(report, kept).await;
-                Ok(Replied::Sent)
+                Ok(replied)
             }
-            Err(ReplyError::Messenger(MessengerError::Rejected(reason))) => {
-                warn!(%reason, "Telegram refused the reply; giving up on this chat");
-                self.finish(key).await;
-                self.tidy(report, None).await;
-                Ok(Replied::Undeliverable)
+            Once::Done => {
+                info!("duplicate report; the reply was sent before");
+                Ok(Replied::Duplicate)
             }
-            Err(e) => {
-                if let Err(release) = self.backends.table.release(key, lease).await {
-                    warn!(error = %release, "could not release the reply lease");
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// Renews the lease every third of its term, for as long as it is
-    /// polled (the send runs beside it). Never returns.
-    async fn keep_leased(&self, key: ClaimKey, lease: LeaseId) {
-        let every = self.lease / 3;
-        loop {
-            tokio::time::sleep(every).await;
-            match self.backends.table.renew(key, lease, self.lease).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    warn!("the reply lease was lost while sending; another report may repeat it")
-                }
-                Err(e) => warn!(error = %e, "could not renew the reply lease"),
-            }
-        }
-    }
-
-    async fn finish(&self, key: ClaimKey) {
-        if let Err(e) = self.backends.table.finish(key).await {
-            // The reply went out; a repeat report within the lease is still
-            // refused, so the worst case is a duplicate much later.
-            warn!(error = %e, "could not record that the reply was sent");
+            Once::Busy => Err(ReplyError::InProgress),
         }
     }
 
@@ -538,11 +502,6 @@ impl Replier {
             ObjectKey::parse(path.to_owned()).map_err(|e| StorageError::Invalid(e.to_string()))?;
         Ok(self.backends.objects.get(&key).await?)
     }
-}
-
-/// The renewal loop never ends on its own; this documents that in the type.
-fn unreachable_renewal<T>() -> Result<T, ReplyError> {
-    Err(ReplyError::TimedOut(Duration::ZERO))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! promise is tested in its own tests.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::{
     AlbumClose, AlbumJoin, AlbumKey, Attributes, Claim, ClaimKey, Delivery, JobQueue, NoticeState,
-    ObjectStore, PredictionTable, PutMode, QueueStats, StorageError,
+    ObjectStore, Once, PredictionTable, PutMode, QueueStats, StorageError, run_once,
 };
 
 /// How long the suite waits for a message that should be there.
@@ -842,6 +843,72 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
     );
 
     notices(table).await;
+    run_once_protocol(table).await;
+}
+
+/// [`run_once`]: the work runs once to completion, a failure lets the retry
+/// run it, and a slow run keeps its lease past the first term.
+async fn run_once_protocol(table: &dyn PredictionTable) {
+    let runs = AtomicUsize::new(0);
+    let work = |result: Result<u32, StorageError>| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        async move { result }
+    };
+    let lease = Duration::from_secs(30);
+
+    let key = ClaimKey::Reply(PredictionId::new());
+    let failed = run_once(
+        table,
+        key,
+        lease,
+        work(Err(StorageError::NotFound("x".into()))),
+    )
+    .await;
+    assert!(
+        matches!(failed, Err(StorageError::NotFound(_))),
+        "run_once: the work's error must be returned, got {failed:?}"
+    );
+    let ran = run_once(table, key, lease, work(Ok(7))).await;
+    assert_eq!(
+        ran.expect("run_once after a failure"),
+        Once::Ran(7),
+        "run_once: a failed run must release its lease so the retry runs at once"
+    );
+    let again = run_once(table, key, lease, work(Ok(8))).await;
+    assert_eq!(
+        again.expect("run_once after success"),
+        Once::Done,
+        "run_once: work that ran to completion must not run again"
+    );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        3,
+        "run_once: each call builds its work"
+    );
+
+    // A run slower than its lease renews it: a second caller meanwhile is
+    // told Busy, not let in to repeat the work. Two seconds, because some
+    // backends keep times in whole seconds.
+    let slow = ClaimKey::Reply(PredictionId::new());
+    let short = Duration::from_secs(2);
+    let first = run_once(table, slow, short, async {
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        Ok::<_, StorageError>("first")
+    });
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        run_once(table, slow, short, async {
+            Ok::<_, StorageError>("second")
+        })
+        .await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.expect("the slow run"), Once::Ran("first"));
+    assert_eq!(
+        second.expect("the concurrent run"),
+        Once::Busy,
+        "run_once: a run past its first lease term must keep the lease"
+    );
 }
 
 /// The notice protocol: whichever of the notice and the answer comes second

@@ -18,8 +18,12 @@ use polybot_domain::{
 
 pub mod aws;
 pub mod config;
+#[cfg(feature = "test-util")]
 pub mod contract;
+mod lease;
 pub mod local;
+
+pub use lease::{Once, run_once};
 
 /// Errors at the storage boundary.
 #[derive(Debug, thiserror::Error)]

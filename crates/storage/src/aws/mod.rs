@@ -30,6 +30,7 @@ use crate::{Backends, Result, StorageError};
 
 mod dynamo;
 mod error;
+#[cfg(feature = "test-util")]
 mod provision;
 mod s3;
 pub mod secrets;
@@ -37,6 +38,7 @@ mod sqs;
 
 pub use dynamo::{CHAT_INDEX, DynamoTable, TTL_ATTRIBUTE, claim_pk, prediction_pk};
 pub use error::describe_error;
+#[cfg(feature = "test-util")]
 pub use provision::{ProvisionSpec, provision_for_tests};
 pub use s3::S3ObjectStore;
 pub use secrets::{TelegramSecrets, telegram_secrets};
