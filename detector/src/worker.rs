@@ -96,8 +96,12 @@ impl Default for WorkerConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    #[error("POLYBOT_RESULTS_URL={url} is not a valid URL: {reason}")]
-    ResultsUrl { url: String, reason: String },
+    #[error("POLYBOT_RESULTS_URL={url} is not a valid URL: {source}")]
+    ResultsUrl {
+        url: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
     #[error("could not read the jobs queue's settings: {0}")]
     QueueSettings(#[source] polybot_storage::StorageError),
     #[error(
@@ -217,7 +221,7 @@ pub async fn start(
     let channel = Endpoint::from_shared(config.results_url.clone())
         .map_err(|e| WorkerError::ResultsUrl {
             url: config.results_url.clone(),
-            reason: e.to_string(),
+            source: e,
         })?
         .connect_timeout(Duration::from_secs(5))
         .timeout(REPORT_RPC_TIMEOUT)
@@ -1224,10 +1228,11 @@ mod tests {
         }
 
         fn down() -> StorageError {
-            StorageError::Unavailable {
-                backend: "test store",
-                message: "connection refused".into(),
-            }
+            StorageError::unavailable(
+                "test store",
+                "reading",
+                std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+            )
         }
 
         #[tokio::test]

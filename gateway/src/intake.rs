@@ -111,7 +111,7 @@ impl IntakeError {
     /// too: an operator can fix it while Telegram keeps the update.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Storage(e) => e.is_retryable() || matches!(e, StorageError::Config(_)),
+            Self::Storage(e) => e.is_retryable() || matches!(e, StorageError::Config { .. }),
             Self::Messenger(e) => e.is_retryable(),
             Self::InProgress | Self::NotIntroduced => true,
         }

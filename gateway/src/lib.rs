@@ -115,20 +115,21 @@ pub enum GatewayError {
         "webhook mode needs a secret: set TELEGRAM_WEBHOOK_SECRET or POLYBOT_TELEGRAM_SECRET_ID"
     )]
     MissingWebhookSecret,
-    #[error("could not load the TLS certificate or key ({cert}, {key}): {reason}")]
+    #[error("could not load the TLS certificate or key ({cert}, {key}): {source}")]
     Tls {
         cert: PathBuf,
         key: PathBuf,
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
-    #[error("could not register the webhook with Telegram: {0}")]
-    SetWebhook(String),
+    #[error("the webhook URL under POLYBOT_PUBLIC_URL is not valid: {0}")]
+    WebhookUrl(#[source] url::ParseError),
     #[error("Results credentials: {0}")]
     Credentials(#[from] polybot_proto::auth::CredentialError),
     #[error("could not learn the bot's id from Telegram (getMe): {0}")]
-    GetMe(String),
+    GetMe(#[source] botapi::BotApiError),
     #[error("gRPC reflection: {0}")]
-    Reflection(String),
+    Reflection(#[source] tonic_reflection::server::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -181,7 +182,7 @@ impl Gateway {
             Some(bot) => bot,
             None => startup::get_me(telegram.api(), config.startup_backoff)
                 .await
-                .map_err(|e| GatewayError::GetMe(e.to_string()))?,
+                .map_err(GatewayError::GetMe)?,
         };
 
         let progress = progress::Progress::new(
@@ -220,12 +221,12 @@ impl Gateway {
             .register_encoded_file_descriptor_set(polybot_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
-            .map_err(|e| GatewayError::Reflection(e.to_string()))?;
+            .map_err(GatewayError::Reflection)?;
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(polybot_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
-            .map_err(|e| GatewayError::Reflection(e.to_string()))?;
+            .map_err(GatewayError::Reflection)?;
         // Every Results call is authenticated; health and reflection stay
         // open (they reveal nothing that is not in the public contract).
         let results = ResultsServer::with_interceptor(
@@ -305,7 +306,7 @@ impl Gateway {
                         .map_err(|e| GatewayError::Tls {
                             cert: tls.cert.clone(),
                             key: tls.key.clone(),
-                            reason: e.to_string(),
+                            source: e,
                         })?;
                 let mut server = axum_server::from_tcp_rustls(std_listener, rustls)?.handle(handle);
                 server
@@ -373,7 +374,7 @@ impl Gateway {
                 if let (Some(url), Some(secret)) = (&config.public_url, &config.webhook_secret) {
                     let hook = url
                         .join(http::WEBHOOK_PATH.trim_start_matches('/'))
-                        .map_err(|e| GatewayError::SetWebhook(e.to_string()))?;
+                        .map_err(GatewayError::WebhookUrl)?;
                     tasks.spawn(startup::register_webhook(
                         telegram.api().clone(),
                         hook,

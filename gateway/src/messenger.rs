@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use polybot_domain::{BotId, ChatId};
+use polybot_domain::{BotId, BoxError, ChatId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -24,18 +24,18 @@ use crate::outbox::{OutMessage, Outbox, OutboxConfig, bot_api_span, record_error
 pub enum MessengerError {
     /// Telegram could not be reached or failed for now: retry later.
     #[error("Telegram is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
     /// Telegram refused for good (the user blocked the bot, the chat is gone,
     /// a bad file id…).
     #[error("Telegram refused: {0}")]
-    Rejected(String),
+    Rejected(#[source] BoxError),
     #[error("the file is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: u64, limit: u64 },
     /// Telegram refused a photo we sent for what it is (its dimensions,
     /// size or format), not for where it went: another form (a document,
     /// text) can still get through. Permanent: sending it again cannot help.
     #[error("Telegram refused the file: {0}")]
-    MediaRejected(String),
+    MediaRejected(#[source] BoxError),
 }
 
 impl MessengerError {
@@ -70,7 +70,7 @@ pub fn classify(e: BotApiError) -> MessengerError {
         || e.description()
             .is_some_and(|d| MEDIA_REFUSALS.iter().any(|r| d.contains(r)));
     match e.class() {
-        ErrorClass::Permanent if media_refused => MessengerError::MediaRejected(e.to_string()),
+        ErrorClass::Permanent if media_refused => MessengerError::MediaRejected(e.into()),
         ErrorClass::Permanent
             if e.description()
                 .is_some_and(|d| d.contains("file is too big")) =>
@@ -80,10 +80,8 @@ pub fn classify(e: BotApiError) -> MessengerError {
                 limit: crate::inbound::BOT_API_MAX_DOWNLOAD,
             }
         }
-        ErrorClass::Permanent => MessengerError::Rejected(e.to_string()),
-        ErrorClass::Retryable | ErrorClass::RateLimited(_) => {
-            MessengerError::Unavailable(e.to_string())
-        }
+        ErrorClass::Permanent => MessengerError::Rejected(e.into()),
+        ErrorClass::Retryable | ErrorClass::RateLimited(_) => MessengerError::Unavailable(e.into()),
     }
 }
 

@@ -309,10 +309,13 @@ impl Outbox {
                 if self.inner.withdraw(chat, id) {
                     guard.armed = false;
                     DROPPED.inc(&["answer", "deadline"]);
-                    return Err(MessengerError::Unavailable(format!(
-                        "not sent within {:?} (Telegram is slowing this chat down)",
-                        self.inner.config.answer_wait
-                    )));
+                    return Err(MessengerError::Unavailable(
+                        format!(
+                            "not sent within {:?} (Telegram is slowing this chat down)",
+                            self.inner.config.answer_wait
+                        )
+                        .into(),
+                    ));
                 }
                 // In flight: its call has its own deadline.
                 rx.await
@@ -599,7 +602,7 @@ async fn send_one(inner: &Inner, entry: &mut Entry) -> Outcome {
                 return Outcome::Finished(Ok(None));
             }
             if entry.rate_limited > config.max_rate_limited {
-                return Outcome::Finished(Err(MessengerError::Unavailable(e.to_string())));
+                return Outcome::Finished(Err(MessengerError::Unavailable(e.into())));
             }
             warn!(
                 parent: &span,
@@ -614,7 +617,7 @@ async fn send_one(inner: &Inner, entry: &mut Entry) -> Outcome {
             entry.attempts += 1;
             let attempts = entry.attempts;
             if attempts >= config.max_attempts || entry.kind == Kind::Notice {
-                return Outcome::Finished(Err(MessengerError::Unavailable(e.to_string())));
+                return Outcome::Finished(Err(MessengerError::Unavailable(e.into())));
             }
             warn!(parent: &span, error = %e, attempt = attempts, "Telegram send failed; retrying");
             Outcome::Again(now + Duration::from_millis(500 * u64::from(attempts)))

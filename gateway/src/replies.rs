@@ -498,8 +498,8 @@ impl Replier {
 
     /// An image the detector stored, by the key a summary names.
     async fn stored_image(&self, path: &str) -> Result<bytes::Bytes, ReplyError> {
-        let key =
-            ObjectKey::parse(path.to_owned()).map_err(|e| StorageError::Invalid(e.to_string()))?;
+        let key = ObjectKey::parse(path.to_owned())
+            .map_err(|e| StorageError::invalid_from("a stored path", e))?;
         Ok(self.backends.objects.get(&key).await?)
     }
 }
@@ -550,9 +550,9 @@ mod tests {
             match refuse.iter().position(|m| *m == what) {
                 Some(i) => {
                     refuse.remove(i);
-                    Err(MessengerError::MediaRejected(format!(
-                        "Bad Request: PHOTO_INVALID_DIMENSIONS ({what})"
-                    )))
+                    Err(MessengerError::MediaRejected(
+                        format!("Bad Request: PHOTO_INVALID_DIMENSIONS ({what})").into(),
+                    ))
                 }
                 None => Ok(()),
             }
@@ -564,7 +564,7 @@ mod tests {
             self.gate
                 .acquire()
                 .await
-                .map_err(|e| MessengerError::Unavailable(e.to_string()))?
+                .map_err(|e| MessengerError::Unavailable(e.into()))?
                 .forget();
             self.sent.lock().expect("lock").push(what);
             Ok(())

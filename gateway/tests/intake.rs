@@ -366,7 +366,7 @@ async fn a_permanent_storage_error_during_intake_is_told_to_the_user_not_swallow
             jobs: Arc::new(FailingSends {
                 inner: b.jobs.clone(),
                 failures: AtomicU32::new(u32::MAX),
-                error: || StorageError::Invalid("SQS refuses this message".into()),
+                error: || StorageError::invalid("SQS refuses this message"),
             }),
             ..b
         }),
@@ -391,9 +391,12 @@ async fn a_storage_outage_during_intake_answers_503_and_the_redelivery_queues_on
             jobs: Arc::new(FailingSends {
                 inner: b.jobs.clone(),
                 failures: AtomicU32::new(2),
-                error: || StorageError::Unavailable {
-                    backend: "test",
-                    message: "down for a moment".into(),
+                error: || {
+                    StorageError::unavailable(
+                        "test",
+                        "sending",
+                        std::io::Error::other("down for a moment"),
+                    )
                 },
             }),
             ..b

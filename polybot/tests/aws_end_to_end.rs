@@ -645,7 +645,7 @@ async fn the_all_in_one_runners_reporter_publishes_backlog_per_instance_from_the
 
 fn config_error(result: Result<polybot_storage::Backends, StorageError>) -> String {
     match result {
-        Err(StorageError::Config(m)) => m,
+        Err(e @ StorageError::Config { .. }) => e.to_string(),
         Err(other) => panic!("expected a configuration error, got {other:?}"),
         Ok(_) => panic!("expected a configuration error, got a connection"),
     }

@@ -10,6 +10,11 @@ use std::str::FromStr;
 
 pub mod caption;
 
+/// An underlying error kept as the source of one of ours (the SDK's, the
+/// HTTP client's, the file system's), for ports whose adapters differ.
+/// A `String` or `&str` converts into one for errors that start with us.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 pub use caption::{
     ACTIONS_HELP, Action, BlurSize, CaptionError, Direction, Filter, Fraction, QuarterTurns,
     actions_help,

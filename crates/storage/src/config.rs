@@ -76,11 +76,11 @@ impl BackendArgs {
     pub fn aws_settings(&self) -> Result<crate::aws::AwsSettings> {
         fn need(v: &Option<String>, name: &str) -> Result<String> {
             v.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-                StorageError::Config(format!("{name} must be set for the aws backend"))
+                StorageError::config(format!("{name} must be set for the aws backend"))
             })
         }
         if self.aws_timeout <= 20 {
-            return Err(StorageError::Config(format!(
+            return Err(StorageError::config(format!(
                 "{}={}: must be more than 20 seconds, SQS's longest long poll",
                 crate::aws::TIMEOUT_SETTING,
                 self.aws_timeout
@@ -108,7 +108,7 @@ impl BackendArgs {
                 };
                 tokio::task::spawn_blocking(move || crate::local::open(&dir, options))
                     .await
-                    .map_err(|e| StorageError::Config(format!("opening the local backend: {e}")))?
+                    .map_err(|e| StorageError::config_from("opening the local backend", e))?
             }
             Backend::Aws => crate::aws::connect(&self.aws_settings()?).await,
         }

@@ -25,30 +25,98 @@ pub mod local;
 
 pub use lease::{Once, run_once};
 
-/// Errors at the storage boundary.
+pub use polybot_domain::BoxError;
+
+/// Errors at the storage boundary. Each says whether a retry can help; the
+/// underlying error, when there is one, is kept as the source.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The backend could not be reached or refused for now: retry later.
-    #[error("{backend} is unavailable: {message}")]
+    #[error("{backend} is unavailable: {what}{}", because(.source))]
     Unavailable {
         backend: &'static str,
-        message: String,
+        /// The call that failed and on what, e.g. `reading /data/x.jpg`.
+        what: String,
+        #[source]
+        source: Option<BoxError>,
     },
     #[error("{0} was not found")]
     NotFound(String),
     #[error("{0} already exists")]
     AlreadyExists(String),
     /// Stored data that cannot be understood: retrying will not help.
-    #[error("invalid data: {0}")]
-    Invalid(String),
-    /// A setting is missing or wrong; the message names the setting.
-    #[error("configuration error: {0}")]
-    Config(String),
+    #[error("invalid data: {what}{}", because(.source))]
+    Invalid {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A setting is missing or wrong; `what` names the setting.
+    #[error("configuration error: {what}{}", because(.source))]
+    Config {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+/// The cause's own line after ours, so a log line says both without
+/// walking the chain.
+fn because(source: &Option<BoxError>) -> String {
+    source
+        .as_ref()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default()
 }
 
 impl StorageError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
+    }
+
+    /// A temporary failure of `backend`, caused by `source`.
+    pub fn unavailable(
+        backend: &'static str,
+        what: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Self::Unavailable {
+            backend,
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// Data that breaks a rule of ours (no underlying error).
+    pub fn invalid(what: impl Into<String>) -> Self {
+        Self::Invalid {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// Data that could not be read, because of `source`.
+    pub fn invalid_from(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Invalid {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A missing or wrong setting (no underlying error).
+    pub fn config(what: impl Into<String>) -> Self {
+        Self::Config {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// A setting that does not work, because of `source`.
+    pub fn config_from(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Config {
+            what: what.into(),
+            source: Some(source.into()),
+        }
     }
 }
 

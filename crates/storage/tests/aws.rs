@@ -76,7 +76,7 @@ fn summary_for(id: PredictionId) -> JobResult {
 
 fn config_message<T>(result: Result<T, StorageError>) -> String {
     match result {
-        Err(StorageError::Config(m)) => m,
+        Err(e @ StorageError::Config { .. }) => e.to_string(),
         Err(other) => panic!("expected a configuration error, got {other:?}"),
         Ok(_) => panic!("expected a configuration error, got success"),
     }

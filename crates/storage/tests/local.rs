@@ -511,7 +511,7 @@ async fn a_receipt_that_is_not_one_is_invalid() {
     let b = open(dir.path());
     for bad in ["", "nonsense", "x:y"] {
         match b.jobs.delete(&Receipt(bad.into())).await {
-            Err(StorageError::Invalid(_)) => {}
+            Err(StorageError::Invalid { .. }) => {}
             other => panic!("delete({bad:?}) must be Invalid, got {other:?}"),
         }
     }
@@ -708,7 +708,7 @@ async fn a_key_cannot_be_both_an_object_and_a_folder() {
     };
     put("a/b").await.expect("put a/b");
     assert!(
-        matches!(put("a").await, Err(StorageError::Invalid(_))),
+        matches!(put("a").await, Err(StorageError::Invalid { .. })),
         "a is a folder of a/b"
     );
     assert!(matches!(
@@ -717,7 +717,7 @@ async fn a_key_cannot_be_both_an_object_and_a_folder() {
     ));
     put("c").await.expect("put c");
     assert!(
-        matches!(put("c/d").await, Err(StorageError::Invalid(_))),
+        matches!(put("c/d").await, Err(StorageError::Invalid { .. })),
         "c is an object"
     );
     assert!(matches!(
@@ -734,9 +734,9 @@ fn open_names_the_data_folder_it_cannot_create() {
     std::fs::write(&file, b"not a folder").expect("write");
     let data_dir = file.join("data");
     match local::open(&data_dir, LocalOptions::default()) {
-        Err(StorageError::Config(message)) => assert!(
-            message.contains(&data_dir.display().to_string()),
-            "the error must name the folder: {message}"
+        Err(e @ StorageError::Config { .. }) => assert!(
+            e.to_string().contains(&data_dir.display().to_string()),
+            "the error must name the folder: {e}"
         ),
         Err(other) => panic!("expected a configuration error, got {other}"),
         Ok(_) => panic!("opening a folder inside a file must fail"),
@@ -752,7 +752,7 @@ fn open_refuses_a_redrive_limit_of_zero() {
     };
     assert!(matches!(
         local::open(dir.path(), options),
-        Err(StorageError::Config(_))
+        Err(StorageError::Config { .. })
     ));
     let config = QueueConfig {
         redrive: Some(Redrive {
@@ -764,7 +764,7 @@ fn open_refuses_a_redrive_limit_of_zero() {
     assert!(
         matches!(
             LocalQueue::open(dir.path(), "q", config),
-            Err(StorageError::Config(_))
+            Err(StorageError::Config { .. })
         ),
         "a queue cannot be its own dead-letter queue"
     );

@@ -139,7 +139,7 @@ impl DynamoTable {
     /// from (e.g. `POLYBOT_TABLE`) for the error.
     pub async fn verify(&self, setting: &str) -> Result<()> {
         if self.table.is_empty() {
-            return Err(StorageError::Config(format!("{setting} is not set")));
+            return Err(StorageError::config(format!("{setting} is not set")));
         }
         let out = match self
             .client
@@ -160,7 +160,7 @@ impl DynamoTable {
             }
         };
         let wrong =
-            |what: String| StorageError::Config(format!("{setting}={}: {what}", self.table));
+            |what: String| StorageError::config(format!("{setting}={}: {what}", self.table));
         let Some(desc) = out.table else {
             return Err(wrong("DescribeTable returned no description".into()));
         };
@@ -244,7 +244,7 @@ fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
 
 fn record_from_item(item: &Item) -> Result<PredictionRecord> {
     let pk = get_s(item, "pk").unwrap_or("?");
-    let bad = |what: &str| StorageError::Invalid(format!("item {pk}: {what}"));
+    let bad = |what: &str| StorageError::invalid(format!("item {pk}: {what}"));
     let prediction_id: PredictionId = get_s(item, "prediction_id")
         .ok_or_else(|| bad("no prediction_id"))?
         .parse()
@@ -308,11 +308,11 @@ impl PredictionTable for DynamoTable {
             n((record.created_at + RECORD_RETENTION.as_secs_f64()).ceil() as i64),
         );
         let kind = serde_json::to_string(&record.kind)
-            .map_err(|e| StorageError::Invalid(format!("kind of {pk}: {e}")))?;
+            .map_err(|e| StorageError::invalid_from(format!("kind of {pk}"), e))?;
         item.insert("kind".into(), s(kind));
         if let Some(result) = &record.result {
             let json = serde_json::to_string(result)
-                .map_err(|e| StorageError::Invalid(format!("result of {pk}: {e}")))?;
+                .map_err(|e| StorageError::invalid_from(format!("result of {pk}"), e))?;
             item.insert("summary".into(), s(json));
         }
         if let Some(f) = record.failure {
@@ -340,7 +340,7 @@ impl PredictionTable for DynamoTable {
         let id = result.prediction_id();
         let pk = prediction_pk(id);
         let json = serde_json::to_string(result)
-            .map_err(|e| StorageError::Invalid(format!("result of {pk}: {e}")))?;
+            .map_err(|e| StorageError::invalid_from(format!("result of {pk}"), e))?;
         match self
             .client
             .update_item()
@@ -601,7 +601,7 @@ impl PredictionTable for DynamoTable {
         // A string set of the photos as JSON: a redelivered photo adds the
         // same string, which the set already holds.
         let json = serde_json::to_string(photo)
-            .map_err(|e| StorageError::Invalid(format!("photo of {pk}: {e}")))?;
+            .map_err(|e| StorageError::invalid_from(format!("photo of {pk}"), e))?;
         let expires = (now_epoch() + UPDATE_DEDUPE_TTL.as_secs_f64()).ceil() as i64;
         match self
             .client
@@ -648,7 +648,7 @@ impl PredictionTable for DynamoTable {
                         .iter()
                         .map(|json| serde_json::from_str::<AlbumPhoto>(json))
                         .collect::<std::result::Result<Vec<_>, _>>()
-                        .map_err(|e| StorageError::Invalid(format!("photos of {pk}: {e}")))?,
+                        .map_err(|e| StorageError::invalid_from(format!("photos of {pk}"), e))?,
                     _ => Vec::new(),
                 };
                 photos.sort_by_key(|p| p.message_id);

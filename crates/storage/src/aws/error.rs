@@ -141,16 +141,31 @@ pub(crate) fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let message = format!("{what}: {}", describe_error(&err));
-    if is_transient(&err) {
-        StorageError::Unavailable { backend, message }
-    } else if service_code(&err).is_some_and(|c| CONFIG_CODES.contains(&c))
-        || status(&err).is_some_and(|s| s == 401 || s == 403)
-    {
-        StorageError::Config(message)
+    let transient = is_transient(&err);
+    let config = service_code(&err).is_some_and(|c| CONFIG_CODES.contains(&c))
+        || status(&err).is_some_and(|s| s == 401 || s == 403);
+    let source = AwsCallError {
+        description: describe_error(&err),
+        sdk: Box::new(err),
+    };
+    if transient {
+        StorageError::unavailable(backend, what, source)
+    } else if config {
+        StorageError::config_from(what, source)
     } else {
-        StorageError::Invalid(message)
+        StorageError::invalid_from(what, source)
     }
+}
+
+/// An SDK error with the one line [`describe_error`] made of it: the SDK's
+/// own `Display` says little ("service error"), so ours says the code,
+/// status and message, and the SDK error stays the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{description}")]
+pub struct AwsCallError {
+    description: String,
+    #[source]
+    sdk: crate::BoxError,
 }
 
 #[cfg(test)]
@@ -201,7 +216,7 @@ mod tests {
         ] {
             let err = classify("S3", "PutObject", service_error(status, code));
             assert!(
-                matches!(err, StorageError::Config(_)),
+                matches!(err, StorageError::Config { .. }),
                 "{status} {code:?} → {err:?}"
             );
         }
@@ -227,7 +242,7 @@ mod tests {
             "PutObject",
             service_error(400, Some("InvalidArgument")),
         );
-        assert!(matches!(err, StorageError::Invalid(_)), "{err:?}");
+        assert!(matches!(err, StorageError::Invalid { .. }), "{err:?}");
         assert!(!err.is_retryable());
     }
 

@@ -105,7 +105,7 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> Result<SdkConfig> {
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .ok_or_else(|| {
-            StorageError::Config(format!(
+            StorageError::config(format!(
                 "{REGION_SETTING} is not set: the AWS backend needs a region (e.g. {REGION_SETTING}=eu-west-1)"
             ))
         })?;
@@ -118,7 +118,7 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> Result<SdkConfig> {
         .filter(|e| !e.trim().is_empty())
     {
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(StorageError::Config(format!(
+            return Err(StorageError::config(format!(
                 "{ENDPOINT_SETTING}={endpoint}: not an http:// or https:// URL"
             )));
         }
@@ -206,20 +206,23 @@ fn startup_error(
     err: StorageError,
 ) -> StorageError {
     match err {
-        StorageError::Unavailable { backend, message } => StorageError::Unavailable {
+        StorageError::Unavailable {
             backend,
-            message: format!(
-                "could not check {setting}={value} (is {ENDPOINT_SETTING}/{REGION_SETTING} right and the service reachable?): {message}"
+            what,
+            source,
+        } => StorageError::Unavailable {
+            backend,
+            what: format!(
+                "could not check {setting}={value} (is {ENDPOINT_SETTING}/{REGION_SETTING} right and the service reachable?): {what}"
             ),
+            source,
         },
-        StorageError::Config(message)
-        | StorageError::Invalid(message)
-        | StorageError::NotFound(message)
-        | StorageError::AlreadyExists(message) => {
+        other => {
             let region = region.map_or_else(|| "(unset)".to_owned(), |r| r.to_string());
-            StorageError::Config(format!(
-                "{setting}={value}: {what} in {REGION_SETTING}={region}: {message}"
-            ))
+            StorageError::config_from(
+                format!("{setting}={value}: {what} in {REGION_SETTING}={region}"),
+                other,
+            )
         }
     }
 }

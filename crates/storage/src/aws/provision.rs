@@ -74,7 +74,7 @@ pub async fn provision_for_tests(sdk: &SdkConfig, spec: &ProvisionSpec) -> Resul
         .await
         .map_err(|e| classify("SQS", &format!("CreateQueue {dlq_name}"), e))?
         .queue_url
-        .ok_or_else(|| StorageError::Invalid(format!("CreateQueue {dlq_name} returned no URL")))?;
+        .ok_or_else(|| StorageError::invalid(format!("CreateQueue {dlq_name} returned no URL")))?;
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq_url)
@@ -84,7 +84,7 @@ pub async fn provision_for_tests(sdk: &SdkConfig, spec: &ProvisionSpec) -> Resul
         .map_err(|e| classify("SQS", &format!("GetQueueAttributes {dlq_url}"), e))?
         .attributes
         .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| StorageError::Invalid(format!("{dlq_url} has no QueueArn")))?;
+        .ok_or_else(|| StorageError::invalid(format!("{dlq_url} has no QueueArn")))?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": spec.max_receives.to_string(),
@@ -106,7 +106,7 @@ pub async fn provision_for_tests(sdk: &SdkConfig, spec: &ProvisionSpec) -> Resul
         .map_err(|e| classify("SQS", &format!("CreateQueue {queue_name}"), e))?
         .queue_url
         .ok_or_else(|| {
-            StorageError::Invalid(format!("CreateQueue {queue_name} returned no URL"))
+            StorageError::invalid(format!("CreateQueue {queue_name} returned no URL"))
         })?;
 
     // DynamoDB: on-demand, so no capacity to size.
@@ -123,7 +123,8 @@ pub async fn provision_for_tests(sdk: &SdkConfig, spec: &ProvisionSpec) -> Resul
             .key_type(ty)
             .build()
     };
-    let invalid = |e: aws_sdk_dynamodb::error::BuildError| StorageError::Invalid(e.to_string());
+    let invalid =
+        |e: aws_sdk_dynamodb::error::BuildError| StorageError::invalid_from("a stored path", e);
     ddb.create_table()
         .table_name(&table)
         .billing_mode(BillingMode::PayPerRequest)

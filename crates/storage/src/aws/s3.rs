@@ -41,7 +41,7 @@ impl S3ObjectStore {
     /// where the bucket name came from (e.g. `POLYBOT_BUCKET`) for the error.
     pub async fn verify(&self, setting: &str) -> Result<()> {
         if self.bucket.is_empty() {
-            return Err(StorageError::Config(format!("{setting} is not set")));
+            return Err(StorageError::config(format!("{setting} is not set")));
         }
         match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => Ok(()),
@@ -122,14 +122,9 @@ impl ObjectStore for S3ObjectStore {
         };
         // The body streams after the headers; a failure here is the
         // connection dropping, which a retry can fix.
-        let body = output
-            .body
-            .collect()
-            .await
-            .map_err(|e| StorageError::Unavailable {
-                backend: BACKEND,
-                message: format!("reading {}: {e}", self.url(key)),
-            })?;
+        let body = output.body.collect().await.map_err(|e| {
+            StorageError::unavailable(BACKEND, format!("reading {}", self.url(key)), e)
+        })?;
         Ok(body.into_bytes())
     }
 

@@ -44,7 +44,7 @@ struct Raw {
 pub async fn telegram_secrets(sdk: &SdkConfig, secret_id: &str) -> Result<TelegramSecrets> {
     let setting = format!("{SECRET_ID_SETTING}={secret_id}");
     if secret_id.is_empty() {
-        return Err(StorageError::Config(format!(
+        return Err(StorageError::config(format!(
             "{SECRET_ID_SETTING} is empty"
         )));
     }
@@ -52,7 +52,7 @@ pub async fn telegram_secrets(sdk: &SdkConfig, secret_id: &str) -> Result<Telegr
     let out = match client.get_secret_value().secret_id(secret_id).send().await {
         Ok(o) => o,
         Err(e) if service_code(&e) == Some("ResourceNotFoundException") => {
-            return Err(StorageError::Config(format!(
+            return Err(StorageError::config(format!(
                 "{setting}: no such secret in Secrets Manager"
             )));
         }
@@ -67,7 +67,7 @@ pub async fn telegram_secrets(sdk: &SdkConfig, secret_id: &str) -> Result<Telegr
         }
     };
     let Some(text) = out.secret_string else {
-        return Err(StorageError::Config(format!(
+        return Err(StorageError::config(format!(
             "{setting}: the secret has no SecretString (a binary secret?); \
              expected JSON {{\"telegram_token\":\"…\",\"webhook_secret\":\"…\"}}"
         )));
@@ -75,7 +75,7 @@ pub async fn telegram_secrets(sdk: &SdkConfig, secret_id: &str) -> Result<Telegr
     let raw: Raw = serde_json::from_str(&text).map_err(|e| {
         // serde's message may quote part of the value; say only where and
         // what kind of problem it is.
-        StorageError::Config(format!(
+        StorageError::config(format!(
             "{setting}: the SecretString is not JSON of the form \
              {{\"telegram_token\":\"…\",\"webhook_secret\":\"…\"}} ({:?} error at line {}, column {})",
             e.classify(),
@@ -88,7 +88,7 @@ pub async fn telegram_secrets(sdk: &SdkConfig, secret_id: &str) -> Result<Telegr
         ("webhook_secret", &raw.webhook_secret),
     ] {
         if value.trim().is_empty() {
-            return Err(StorageError::Config(format!("{setting}: {field} is empty")));
+            return Err(StorageError::config(format!("{setting}: {field} is empty")));
         }
     }
     let optional = |v: Option<String>| v.filter(|v| !v.trim().is_empty()).map(SecretString::from);
@@ -111,13 +111,13 @@ pub async fn secret_field(
 ) -> Result<SecretString> {
     let named = format!("{setting}={secret_id}");
     if secret_id.is_empty() {
-        return Err(StorageError::Config(format!("{setting} is empty")));
+        return Err(StorageError::config(format!("{setting} is empty")));
     }
     let client = aws_sdk_secretsmanager::Client::new(sdk);
     let out = match client.get_secret_value().secret_id(secret_id).send().await {
         Ok(o) => o,
         Err(e) if service_code(&e) == Some("ResourceNotFoundException") => {
-            return Err(StorageError::Config(format!(
+            return Err(StorageError::config(format!(
                 "{named}: no such secret in Secrets Manager"
             )));
         }
@@ -136,7 +136,7 @@ pub async fn secret_field(
         .and_then(|v| v.get(field).and_then(|f| f.as_str()).map(str::to_owned))
         .filter(|v| !v.trim().is_empty());
     value.map(SecretString::from).ok_or_else(|| {
-        StorageError::Config(format!(
+        StorageError::config(format!(
             "{named}: the SecretString is not JSON with a non-empty string field {field:?}"
         ))
     })

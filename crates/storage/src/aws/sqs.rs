@@ -92,7 +92,7 @@ impl SqsJobQueue {
         names: &[QueueAttributeName],
     ) -> Result<HashMap<QueueAttributeName, String>> {
         if self.url.is_empty() {
-            return Err(StorageError::Config(format!("{setting} is not set")));
+            return Err(StorageError::config(format!("{setting} is not set")));
         }
         match self
             .client
@@ -150,7 +150,7 @@ fn to_sqs_attributes(
         return Ok(None);
     }
     if present.len() > MAX_ATTRIBUTES {
-        return Err(StorageError::Invalid(format!(
+        return Err(StorageError::invalid(format!(
             "SQS allows at most {MAX_ATTRIBUTES} message attributes, got {}",
             present.len()
         )));
@@ -161,7 +161,7 @@ fn to_sqs_attributes(
             .data_type("String")
             .string_value(value)
             .build()
-            .map_err(|e| StorageError::Invalid(format!("message attribute {name:?}: {e}")))?;
+            .map_err(|e| StorageError::invalid_from(format!("message attribute {name:?}"), e))?;
         out.insert(name.clone(), value);
     }
     Ok(Some(out))
@@ -290,7 +290,7 @@ impl JobQueue for SqsJobQueue {
             match attrs.get(name) {
                 None => Ok(0),
                 Some(v) => v.parse().map_err(|_| {
-                    StorageError::Invalid(format!("{} of {} is {v:?}", name.as_str(), self.url))
+                    StorageError::invalid(format!("{} of {} is {v:?}", name.as_str(), self.url))
                 }),
             }
         };

@@ -64,7 +64,7 @@ impl LocalObjectStore {
         let temp = data_dir.join(format!("{}.tmp", super::OBJECTS_DIR));
         for dir in [&objects, &temp] {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StorageError::Config(format!(
+                StorageError::config(format!(
                     "cannot create {} in the data folder {}: {e}",
                     dir.display(),
                     data_dir.display()
@@ -87,16 +87,13 @@ impl LocalObjectStore {
     }
 }
 
-fn unavailable(path: &Path, e: &std::io::Error) -> StorageError {
-    StorageError::Unavailable {
-        backend: BACKEND,
-        message: format!("{}: {e}", path.display()),
-    }
+fn unavailable(path: &Path, e: std::io::Error) -> StorageError {
+    StorageError::unavailable(BACKEND, path.display().to_string(), e)
 }
 
 /// A key whose path collides with another object's (`a` vs `a/b`).
 fn key_conflict(key: &ObjectKey, e: &std::io::Error) -> StorageError {
-    StorageError::Invalid(format!(
+    StorageError::invalid(format!(
         "object key {key} conflicts with another object's path (a key cannot be both an object \
          and a prefix of other keys in the local store): {e}"
     ))
@@ -125,7 +122,7 @@ fn put_blocking(dirs: &Dirs, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Re
     let parent = dest.parent().unwrap_or(&dirs.objects);
     std::fs::create_dir_all(parent).map_err(|e| match e.kind() {
         ErrorKind::AlreadyExists | ErrorKind::NotADirectory => key_conflict(key, &e),
-        _ => unavailable(parent, &e),
+        _ => unavailable(parent, e),
     })?;
 
     let temp = dirs
@@ -151,7 +148,7 @@ fn put_blocking(dirs: &Dirs, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Re
         ErrorKind::AlreadyExists | ErrorKind::IsADirectory | ErrorKind::NotADirectory => {
             key_conflict(key, &e)
         }
-        _ => unavailable(&dest, &e),
+        _ => unavailable(&dest, e),
     })?;
 
     // The new name must be on disk too, or a power cut could lose the
@@ -188,10 +185,11 @@ impl ObjectStore for LocalObjectStore {
         match tokio::task::spawn_blocking(move || put_blocking(&dirs, &key, &bytes, mode)).await {
             Ok(result) => result,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(StorageError::Unavailable {
-                backend: BACKEND,
-                message: format!("the write task was cancelled: {e}"),
-            }),
+            Err(e) => Err(StorageError::unavailable(
+                BACKEND,
+                "the write task was cancelled",
+                e,
+            )),
         }
     }
 
@@ -208,7 +206,7 @@ impl ObjectStore for LocalObjectStore {
             {
                 Err(StorageError::NotFound(format!("object {key}")))
             }
-            Err(e) => Err(unavailable(&path, &e)),
+            Err(e) => Err(unavailable(&path, e)),
         }
     }
 
@@ -216,11 +214,12 @@ impl ObjectStore for LocalObjectStore {
         for dir in [&self.dirs.objects, &self.dirs.temp] {
             let meta = tokio::fs::metadata(dir)
                 .await
-                .map_err(|e| unavailable(dir, &e))?;
+                .map_err(|e| unavailable(dir, e))?;
             if !meta.is_dir() {
                 return Err(StorageError::Unavailable {
                     backend: BACKEND,
-                    message: format!("{} is not a folder", dir.display()),
+                    what: format!("{} is not a folder", dir.display()),
+                    source: None,
                 });
             }
         }

@@ -124,18 +124,16 @@ impl LocalQueue {
 
     pub(super) fn with_db(db: Arc<Db>, name: &str, config: QueueConfig) -> Result<Self> {
         if name.is_empty() {
-            return Err(StorageError::Config(
-                "a queue name must not be empty".into(),
-            ));
+            return Err(StorageError::config("a queue name must not be empty"));
         }
         if let Some(redrive) = &config.redrive {
             if redrive.max_receives == 0 {
-                return Err(StorageError::Config(format!(
+                return Err(StorageError::config(format!(
                     "max_receives of queue {name:?} must be at least 1"
                 )));
             }
             if redrive.dead_letter_queue == name || redrive.dead_letter_queue.is_empty() {
-                return Err(StorageError::Config(format!(
+                return Err(StorageError::config(format!(
                     "queue {name:?} needs a dead-letter queue with another, non-empty name, not {:?}",
                     redrive.dead_letter_queue
                 )));
@@ -197,7 +195,7 @@ impl LocalQueue {
             .split_once(':')
             .and_then(|(id, token)| Some((id.parse().ok()?, token.to_owned())))
             .ok_or_else(|| {
-                StorageError::Invalid(format!(
+                StorageError::invalid(format!(
                     "{:?} is not a receipt of the local queue {:?}",
                     receipt.0, self.name
                 ))
@@ -325,7 +323,7 @@ impl JobQueue for LocalQueue {
 
     async fn send(&self, body: &str, attributes: &Attributes) -> Result<()> {
         let attributes = serde_json::to_string(attributes)
-            .map_err(|e| StorageError::Invalid(format!("message attributes: {e}")))?;
+            .map_err(|e| StorageError::invalid_from("message attributes", e))?;
         let name = Arc::clone(&self.name);
         let body = body.to_owned();
         let sent_at = polybot_domain::now_epoch();

@@ -89,7 +89,7 @@ impl Db {
         super::create_data_dir(data_dir)?;
         let path = data_dir.join(super::DATABASE_FILE);
         let config_error = |e: &dyn std::fmt::Display| {
-            StorageError::Config(format!(
+            StorageError::config(format!(
                 "cannot open the database {} in the data folder {}: {e}",
                 path.display(),
                 data_dir.display()
@@ -126,10 +126,11 @@ impl Db {
             Ok(result) => result,
             // A panic in our closure is a bug: let it surface as one.
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(StorageError::Unavailable {
-                backend: BACKEND,
-                message: format!("the database task was cancelled: {e}"),
-            }),
+            Err(e) => Err(StorageError::unavailable(
+                BACKEND,
+                "the database task was cancelled",
+                e,
+            )),
         }
     }
 
@@ -201,17 +202,14 @@ fn init(conn: &mut Connection) -> rusqlite::Result<()> {
 pub(super) fn sql_error(e: rusqlite::Error) -> StorageError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase | ErrorCode::TypeMismatch) => {
-            StorageError::Invalid(format!("{BACKEND}: {e}"))
+            StorageError::invalid_from("the database", e)
         }
         // Locked past the busy timeout, disk full, IO errors and the like:
         // conditions that pass.
-        Some(_) => StorageError::Unavailable {
-            backend: BACKEND,
-            message: e.to_string(),
-        },
+        Some(_) => StorageError::unavailable(BACKEND, "the database", e),
         // Not an error from SQLite itself: a value of the wrong type in a
         // column and similar, which no retry fixes.
-        None => StorageError::Invalid(format!("{BACKEND}: {e}")),
+        None => StorageError::invalid_from("the database", e),
     }
 }
 

@@ -92,7 +92,7 @@ impl Row {
 
     fn parse(self) -> Result<PredictionRecord> {
         let invalid = |what: &str, e: &dyn std::fmt::Display| {
-            StorageError::Invalid(format!(
+            StorageError::invalid(format!(
                 "prediction {}: stored {what} is unreadable: {e}",
                 self.prediction_id
             ))
@@ -172,9 +172,9 @@ impl PredictionTable for LocalTable {
             .as_ref()
             .map(serde_json::to_string)
             .transpose()
-            .map_err(|e| StorageError::Invalid(format!("prediction {id}: result: {e}")))?;
+            .map_err(|e| StorageError::invalid_from(format!("prediction {id}: result"), e))?;
         let kind = serde_json::to_string(&record.kind)
-            .map_err(|e| StorageError::Invalid(format!("prediction {id}: kind: {e}")))?;
+            .map_err(|e| StorageError::invalid_from(format!("prediction {id}: kind"), e))?;
         let record = record.clone();
         self.db
             .call(move |conn| {
@@ -206,7 +206,7 @@ impl PredictionTable for LocalTable {
     async fn save_result(&self, result: &JobResult) -> Result<bool> {
         let id = result.prediction_id();
         let json = serde_json::to_string(result)
-            .map_err(|e| StorageError::Invalid(format!("prediction {id}: result: {e}")))?;
+            .map_err(|e| StorageError::invalid_from(format!("prediction {id}: result"), e))?;
         self.db
             .write(move |tx| {
                 let stored = tx
@@ -301,7 +301,7 @@ impl PredictionTable for LocalTable {
                         "done" => Claim::Done,
                         "leased" => Claim::InProgress,
                         other => {
-                            return Err(StorageError::Invalid(format!(
+                            return Err(StorageError::invalid(format!(
                                 "claim {key_text}: unknown state {other:?}"
                             )));
                         }
@@ -468,13 +468,13 @@ impl PredictionTable for LocalTable {
                 let mut photos: std::collections::BTreeMap<i64, AlbumPhoto> = match row {
                     Some((true, _)) => return Ok(AlbumJoin::TooLate),
                     Some((false, json)) => serde_json::from_str(&json).map_err(|e| {
-                        StorageError::Invalid(format!("album {album}: stored photos: {e}"))
+                        StorageError::invalid_from(format!("album {album}: stored photos"), e)
                     })?,
                     None => Default::default(),
                 };
                 photos.insert(photo.message_id, photo);
                 let json = serde_json::to_string(&photos)
-                    .map_err(|e| StorageError::Invalid(format!("album {album}: {e}")))?;
+                    .map_err(|e| StorageError::invalid_from(format!("album {album}"), e))?;
                 let now = now_ms();
                 tx.execute(
                     "INSERT INTO albums (album_key, last_joined, photos, expires_at)
@@ -529,7 +529,7 @@ impl PredictionTable for LocalTable {
                 .map_err(sql_error)?;
                 let photos: std::collections::BTreeMap<i64, AlbumPhoto> =
                     serde_json::from_str(&json).map_err(|e| {
-                        StorageError::Invalid(format!("album {album}: stored photos: {e}"))
+                        StorageError::invalid_from(format!("album {album}: stored photos"), e)
                     })?;
                 Ok(AlbumClose::Closed(photos.into_values().collect()))
             })
