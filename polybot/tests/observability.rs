@@ -342,7 +342,10 @@ async fn one_photo_is_one_trace_from_webhook_to_telegram_reply_and_moves_the_met
     trace.assert_descends(inference, webhook);
     trace.assert_parent(trace.one("preprocess", SpanKind::Internal), detect);
     trace.assert_parent(trace.one("postprocess", SpanKind::Internal), detect);
-    trace.assert_parent(trace.one("store annotated image", SpanKind::Internal), job);
+    // One span name for every picture a job stores; `what` says which.
+    let stored = trace.one("store image", SpanKind::Internal);
+    trace.assert_parent(stored, job);
+    assert_eq!(attr(stored, "what").as_deref(), Some("annotated photo"));
     trace.assert_parent(trace.one("save summary", SpanKind::Internal), job);
 
     // Results over gRPC: client in the job, server continuing from metadata.
