@@ -187,3 +187,94 @@ async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: Body) -> St
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The webhook's answers to Telegram: 200 means "forget this update",
+    //! 503 means "deliver it again", and neither depends on a network.
+    use axum::http::Request;
+    use polybot_domain::BotId;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::fake::{Call, FakeMessenger, local_backends};
+    use crate::messenger::MessengerError;
+
+    const SECRET: &str = "a-webhook-secret-of-enough-length-0123456789";
+
+    fn update(id: i64) -> String {
+        serde_json::json!({
+            "update_id": id,
+            "message": {
+                "message_id": 5,
+                "date": 0,
+                "chat": {"id": 42, "type": "private"},
+                "from": {"id": 42, "is_bot": false, "first_name": "Ada"},
+                "photo": [{"file_id": "file", "file_unique_id": "u", "width": 64, "height": 48, "file_size": 10}]
+            }
+        })
+        .to_string()
+    }
+
+    async fn post(app: &Router, body: String, secret: &str) -> StatusCode {
+        let request = Request::post(WEBHOOK_PATH)
+            .header(SECRET_HEADER, secret)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .expect("request");
+        app.clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers")
+            .status()
+    }
+
+    #[tokio::test]
+    async fn the_webhook_answers_503_while_telegram_fails_and_200_once_the_update_is_handled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = local_backends(dir.path()).await;
+        let messenger = FakeMessenger::new();
+        messenger.serve("file", &b"jpeg bytes"[..]);
+        let intake = Intake::new(backends.clone(), messenger.clone(), BotId(1), 1024);
+        let app = router(
+            AppState {
+                intake: Arc::new(intake),
+                webhook_secret: Some(
+                    WebhookSecret::parse(SECRET.to_owned().into()).expect("a valid secret"),
+                ),
+                health: Health::default(),
+            },
+            Duration::from_secs(5),
+        );
+
+        assert_eq!(
+            post(&app, update(1), "wrong").await,
+            StatusCode::UNAUTHORIZED
+        );
+        messenger.fail_next(
+            Call::Download,
+            MessengerError::Unavailable("Bad Gateway".into()),
+        );
+        assert_eq!(
+            post(&app, update(1), SECRET).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "an outage must make Telegram deliver the update again"
+        );
+        assert_eq!(post(&app, update(1), SECRET).await, StatusCode::OK);
+        assert_eq!(post(&app, update(1), SECRET).await, StatusCode::OK);
+        assert_eq!(
+            backends.jobs.stats().await.expect("stats").visible,
+            1,
+            "three deliveries, one job"
+        );
+        assert_eq!(
+            post(&app, "{not json".to_owned(), SECRET).await,
+            StatusCode::BAD_REQUEST
+        );
+        // An update of a kind we do not read is accepted, not retried forever.
+        assert_eq!(
+            post(&app, r#"{"update_id": 9, "poll": {}}"#.to_owned(), SECRET).await,
+            StatusCode::OK
+        );
+    }
+}

@@ -766,3 +766,144 @@ impl Intake {
         Ok(Handled::Queued(prediction_id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Intake's own decisions, through a fake messenger and the embedded
+    //! backend: one job per update, a failed attempt never blocks the
+    //! retry, and files we cannot take are answered.
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::fake::{Call, FakeMessenger, local_backends};
+
+    const LIMIT: u64 = 1024;
+
+    fn photo(update: i64, size: u64) -> Inbound {
+        Inbound::Photo {
+            update_id: UpdateId(update),
+            chat: ChatId(42),
+            message_id: 7,
+            photo: PhotoRef {
+                file_id: format!("file-{update}"),
+                size,
+                content_type: "image/jpeg".into(),
+                extension: "jpg",
+            },
+            kind: JobKind::Detect,
+        }
+    }
+
+    async fn intake(dir: &std::path::Path) -> (Intake, Arc<FakeMessenger>, Backends) {
+        let backends = local_backends(dir).await;
+        let messenger = FakeMessenger::new();
+        let intake = Intake::new(backends.clone(), messenger.clone(), BotId(1), LIMIT);
+        (intake, messenger, backends)
+    }
+
+    async fn queued(backends: &Backends) -> u64 {
+        backends.jobs.stats().await.expect("queue stats").visible
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_photo_update_becomes_one_job() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (intake, messenger, backends) = intake(dir.path()).await;
+        messenger.serve("file-1", &b"jpeg bytes"[..]);
+        let first = intake.handle(photo(1, 10)).await.expect("handled");
+        assert!(matches!(first, Handled::Queued(_)), "{first:?}");
+        let again = intake.handle(photo(1, 10)).await.expect("handled");
+        assert_eq!(again, Handled::Duplicate);
+        assert_eq!(queued(&backends).await, 1, "one job for two deliveries");
+        assert!(messenger.sent().is_empty(), "{:?}", messenger.sent());
+    }
+
+    #[tokio::test]
+    async fn a_failed_attempt_releases_the_update_so_the_redelivery_is_handled_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (intake, messenger, backends) = intake(dir.path()).await;
+        messenger.serve("file-2", &b"jpeg bytes"[..]);
+        messenger.fail_next(
+            Call::Download,
+            MessengerError::Unavailable("Bad Gateway".into()),
+        );
+        let failed = intake.handle(photo(2, 10)).await;
+        assert!(
+            matches!(&failed, Err(e @ IntakeError::Messenger(_)) if e.is_retryable()),
+            "a Telegram outage must be retried: {failed:?}"
+        );
+        assert_eq!(queued(&backends).await, 0);
+        // Not "in progress": the failed attempt gave its lease back.
+        let retried = intake.handle(photo(2, 10)).await.expect("handled");
+        assert!(matches!(retried, Handled::Queued(_)), "{retried:?}");
+        assert_eq!(queued(&backends).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_photo_over_the_limit_is_answered_without_a_job() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (intake, messenger, backends) = intake(dir.path()).await;
+        // Telegram's size says too large: not even downloaded.
+        let answered = intake.handle(photo(3, LIMIT + 1)).await.expect("handled");
+        assert_eq!(answered, Handled::Answered);
+        // Telegram did not say; the download finds out.
+        messenger.serve("file-4", vec![0_u8; LIMIT as usize + 1]);
+        let answered = intake.handle(photo(4, 0)).await.expect("handled");
+        assert_eq!(answered, Handled::Answered);
+        let too_large = format!("text: {}", FailureKind::TooLarge.user_message());
+        assert_eq!(messenger.sent(), vec![too_large.clone(), too_large]);
+        assert_eq!(queued(&backends).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_file_telegram_will_not_serve_is_answered_as_not_an_image() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (intake, messenger, backends) = intake(dir.path()).await;
+        let answered = intake.handle(photo(5, 10)).await.expect("handled");
+        assert_eq!(answered, Handled::Answered);
+        assert_eq!(
+            messenger.sent(),
+            vec![format!("text: {}", FailureKind::NotAnImage.user_message())]
+        );
+        assert_eq!(queued(&backends).await, 0);
+        // The answer is the update's one outcome: a redelivery is a duplicate.
+        assert_eq!(
+            intake.handle(photo(5, 10)).await.expect("handled"),
+            Handled::Duplicate
+        );
+        assert_eq!(messenger.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn past_its_retry_budget_an_update_gets_one_apology() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (intake, messenger, backends) = intake(dir.path()).await;
+        let intake = intake.with_retry_budget(RetryBudget {
+            max_attempts: 2,
+            max_age: Duration::from_secs(600),
+        });
+        for _ in 0..2 {
+            messenger.fail_next(
+                Call::Download,
+                MessengerError::Unavailable("Bad Gateway".into()),
+            );
+        }
+        assert!(
+            intake.handle(photo(6, 10)).await.is_err(),
+            "first attempt retried"
+        );
+        assert_eq!(
+            intake.handle(photo(6, 10)).await.expect("handled"),
+            Handled::Failed
+        );
+        assert_eq!(
+            messenger.sent(),
+            vec![format!("text: {}", FailureKind::Internal.user_message())]
+        );
+        assert_eq!(
+            intake.handle(photo(6, 10)).await.expect("handled"),
+            Handled::Duplicate
+        );
+        assert_eq!(queued(&backends).await, 0);
+    }
+}

@@ -8,6 +8,8 @@
 mod albums;
 pub mod botapi;
 pub mod cli;
+#[cfg(any(test, feature = "test-util"))]
+pub mod fake;
 pub mod grpc;
 pub mod health;
 pub mod http;

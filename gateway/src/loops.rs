@@ -183,3 +183,127 @@ fn backoff(attempt: u32) -> Duration {
     let exp = attempt.saturating_sub(1).min(5);
     Duration::from_secs(1u64 << exp).min(Duration::from_secs(30))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The dead-letter loop against the embedded queues and a fake
+    //! messenger: every dead letter is answered once and leaves the queue;
+    //! one without a chat stays for operators.
+    use polybot_domain::{
+        ChatId, JOB_SCHEMA_VERSION, JobKind, ObjectKey, PredictionId, PredictionRecord,
+        PredictionStatus, UpdateId, now_epoch,
+    };
+    use polybot_storage::{Attributes, Backends, QueueStats};
+
+    use super::*;
+    use crate::fake::{FakeMessenger, local_backends};
+
+    async fn dead_job(backends: &Backends) -> Job {
+        let chat = ChatId(42);
+        let id = PredictionId::new();
+        let original_key = ObjectKey::original(chat, id, "jpg");
+        backends
+            .table
+            .create(&PredictionRecord {
+                prediction_id: id,
+                chat_id: chat,
+                status: PredictionStatus::Pending,
+                original_key: original_key.clone(),
+                kind: JobKind::Detect,
+                result: None,
+                failure: None,
+                created_at: now_epoch(),
+                updated_at: now_epoch(),
+            })
+            .await
+            .expect("create");
+        Job {
+            schema_version: JOB_SCHEMA_VERSION,
+            prediction_id: id,
+            chat_id: chat,
+            message_id: 5,
+            update_id: UpdateId(1),
+            original_key,
+            submitted_at: now_epoch(),
+            kind: JobKind::Detect,
+            album: Vec::new(),
+            concat: None,
+        }
+    }
+
+    /// Runs the loop until the dead-letter queue looks like `until`.
+    async fn drain(backends: &Backends, messenger: Arc<FakeMessenger>, until: QueueStats) {
+        let cancel = CancellationToken::new();
+        let replier = Replier::new(backends.clone(), messenger);
+        let task = tokio::spawn(dead_letters(
+            backends.dead_letters.clone(),
+            replier,
+            Duration::from_millis(100),
+            cancel.clone(),
+        ));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let stats = backends.dead_letters.stats().await.expect("stats");
+            if stats == until {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the dead-letter queue never reached {until:?}: {stats:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        cancel.cancel();
+        task.await.expect("the loop stops on cancel");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_dead_letter_gets_one_apology_even_when_delivered_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = local_backends(dir.path()).await;
+        let messenger = FakeMessenger::new();
+        let job = dead_job(&backends).await;
+        for _ in 0..2 {
+            backends
+                .dead_letters
+                .send(&job.to_json(), &Attributes::new())
+                .await
+                .expect("send");
+        }
+        let empty = QueueStats {
+            visible: 0,
+            in_flight: 0,
+        };
+        drain(&backends, messenger.clone(), empty).await;
+        assert_eq!(
+            messenger.sent(),
+            vec![format!("text: {}", FailureKind::GaveUp.user_message())]
+        );
+        let record = backends
+            .table
+            .get(job.prediction_id)
+            .await
+            .expect("get")
+            .expect("the record");
+        assert_eq!(record.status, PredictionStatus::Failed);
+        assert_eq!(record.failure, Some(FailureKind::GaveUp));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_unreadable_dead_letter_is_kept_for_operators() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = local_backends(dir.path()).await;
+        let messenger = FakeMessenger::new();
+        backends
+            .dead_letters
+            .send("not a job", &Attributes::new())
+            .await
+            .expect("send");
+        let hidden = QueueStats {
+            visible: 0,
+            in_flight: 1,
+        };
+        drain(&backends, messenger.clone(), hidden).await;
+        assert!(messenger.sent().is_empty(), "{:?}", messenger.sent());
+    }
+}

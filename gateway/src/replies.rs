@@ -506,160 +506,12 @@ impl Replier {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use async_trait::async_trait;
     use bytes::Bytes;
     use polybot_domain::{ChatId, FailureKind, PredictionRecord, now_epoch};
     use polybot_storage::PutMode;
-    use tokio::sync::{Notify, Semaphore};
 
     use super::*;
-
-    /// A messenger whose sends wait for a permit (none: they hang), and
-    /// that records what went out.
-    struct Gated {
-        gate: Semaphore,
-        started: AtomicUsize,
-        started_notify: Notify,
-        sent: Mutex<Vec<String>>,
-        /// Telegram's answer to photos and documents, when it refuses them.
-        refuse_media: Mutex<Vec<&'static str>>,
-    }
-
-    impl Gated {
-        fn new(permits: usize) -> Arc<Self> {
-            Arc::new(Self {
-                gate: Semaphore::new(permits),
-                started: AtomicUsize::new(0),
-                started_notify: Notify::new(),
-                sent: Mutex::new(Vec::new()),
-                refuse_media: Mutex::new(Vec::new()),
-            })
-        }
-
-        /// The next photo or document sends are refused for what they are.
-        fn refusing(self: Arc<Self>, media: &[&'static str]) -> Arc<Self> {
-            self.refuse_media.lock().expect("lock").extend(media);
-            self
-        }
-
-        fn refused(&self, what: &str) -> Result<(), MessengerError> {
-            let mut refuse = self.refuse_media.lock().expect("lock");
-            match refuse.iter().position(|m| *m == what) {
-                Some(i) => {
-                    refuse.remove(i);
-                    Err(MessengerError::MediaRejected(
-                        format!("Bad Request: PHOTO_INVALID_DIMENSIONS ({what})").into(),
-                    ))
-                }
-                None => Ok(()),
-            }
-        }
-
-        async fn pass(&self, what: String) -> Result<(), MessengerError> {
-            self.started.fetch_add(1, Ordering::SeqCst);
-            self.started_notify.notify_waiters();
-            self.gate
-                .acquire()
-                .await
-                .map_err(|e| MessengerError::Unavailable(e.into()))?
-                .forget();
-            self.sent.lock().expect("lock").push(what);
-            Ok(())
-        }
-
-        fn sent(&self) -> Vec<String> {
-            self.sent.lock().expect("lock").clone()
-        }
-
-        async fn until_started(&self, n: usize) {
-            while self.started.load(Ordering::SeqCst) < n {
-                let wait = self.started_notify.notified();
-                if self.started.load(Ordering::SeqCst) >= n {
-                    break;
-                }
-                let _ = tokio::time::timeout(Duration::from_millis(50), wait).await;
-            }
-        }
-    }
-
-    #[async_trait]
-    impl Messenger for Gated {
-        async fn send_text(
-            &self,
-            _chat: ChatId,
-            text: &str,
-            _reply_to: Option<i64>,
-        ) -> Result<(), MessengerError> {
-            self.pass(format!("text: {text}")).await
-        }
-        async fn send_photo(
-            &self,
-            _chat: ChatId,
-            _jpeg: Bytes,
-            caption: &str,
-            _reply_to: Option<i64>,
-        ) -> Result<(), MessengerError> {
-            self.refused("photo")?;
-            self.pass(format!("photo: {caption}")).await
-        }
-        async fn send_document(
-            &self,
-            _chat: ChatId,
-            file: crate::messenger::Document,
-            _reply_to: Option<i64>,
-        ) -> Result<(), MessengerError> {
-            self.refused("document")?;
-            self.pass(format!("document: {}", file.caption)).await
-        }
-        async fn send_media_group(
-            &self,
-            _chat: ChatId,
-            items: Vec<crate::messenger::MediaItem>,
-            caption: &str,
-            _reply_to: Option<i64>,
-        ) -> Result<(), MessengerError> {
-            self.refused("media group")?;
-            self.pass(format!("album of {}: {caption}", items.len()))
-                .await
-        }
-        async fn send_notice(
-            &self,
-            _chat: ChatId,
-            _text: &str,
-            _reply_to: Option<i64>,
-            _cancel: tokio_util::sync::CancellationToken,
-        ) -> Option<i64> {
-            None
-        }
-        async fn edit_text(
-            &self,
-            _chat: ChatId,
-            message_id: i64,
-            text: &str,
-        ) -> Result<(), MessengerError> {
-            self.pass(format!("edit {message_id}: {text}")).await
-        }
-        async fn delete(&self, _chat: ChatId, message_id: i64) -> Result<(), MessengerError> {
-            self.pass(format!("delete {message_id}")).await
-        }
-        async fn show_progress(&self, _chat: ChatId) {}
-        async fn download(&self, _file_id: &str, _max: u64) -> Result<Bytes, MessengerError> {
-            Err(MessengerError::Rejected("not in these tests".into()))
-        }
-    }
-
-    async fn backends(dir: &std::path::Path) -> Backends {
-        let dir = dir.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            polybot_storage::local::open(&dir, polybot_storage::local::LocalOptions::default())
-        })
-        .await
-        .expect("join")
-        .expect("the local backend opens")
-    }
+    use crate::fake::{Call, FakeMessenger, local_backends as backends};
 
     /// A pending prediction; with `succeeded`, its summary and annotated
     /// image are stored as a finished detector leaves them.
@@ -734,7 +586,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let backends = backends(dir.path()).await;
         let report = prediction(&backends, true).await;
-        let messenger = Gated::new(0);
+        let messenger = FakeMessenger::gated(0);
         let replier = Replier::new(backends.clone(), messenger.clone())
             .with_limits(Duration::from_millis(300), Duration::from_secs(60));
 
@@ -752,7 +604,7 @@ mod tests {
             "the lease must still be held: {repeated:?}"
         );
 
-        messenger.gate.add_permits(10);
+        messenger.open(10);
         assert_eq!(first.await.expect("join").expect("sent"), Replied::Sent);
         assert_eq!(
             replier.reply(&report).await.expect("duplicate"),
@@ -766,7 +618,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let backends = backends(dir.path()).await;
         let report = prediction(&backends, true).await;
-        let messenger = Gated::new(0);
+        let messenger = FakeMessenger::gated(0);
         let replier = Replier::new(backends.clone(), messenger.clone())
             .with_limits(Duration::from_secs(30), Duration::from_millis(300));
         let timed_out = replier.reply(&report).await;
@@ -776,7 +628,7 @@ mod tests {
         );
         assert!(timed_out.expect_err("timed out").is_retryable());
         // The retry does not wait for the 30 s lease.
-        messenger.gate.add_permits(10);
+        messenger.open(10);
         assert_eq!(replier.reply(&report).await.expect("sent"), Replied::Sent);
         assert_eq!(messenger.sent().len(), 1);
     }
@@ -786,7 +638,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let backends = backends(dir.path()).await;
         let report = prediction(&backends, true).await;
-        let messenger = Gated::new(10);
+        let messenger = FakeMessenger::new();
         let replier = Replier::new(backends.clone(), messenger.clone());
         assert_eq!(
             replier.reply(&gave_up(&report)).await.expect("sent"),
@@ -808,7 +660,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let backends = backends(dir.path()).await;
         let report = prediction(&backends, false).await;
-        let messenger = Gated::new(10);
+        let messenger = FakeMessenger::new();
         let replier = Replier::new(backends.clone(), messenger.clone());
         assert_eq!(
             replier.reply(&gave_up(&report)).await.expect("sent"),
@@ -832,11 +684,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let backends = backends(dir.path()).await;
         for (refused, answer) in [
-            (&["photo"][..], "document: bus ×1"),
-            (&["photo", "document"][..], "text: bus ×1"),
+            (&[Call::Photo][..], "document: bus ×1"),
+            (&[Call::Photo, Call::Document][..], "text: bus ×1"),
         ] {
             let report = prediction(&backends, true).await;
-            let messenger = Gated::new(10).refusing(refused);
+            let messenger = FakeMessenger::new();
+            for call in refused {
+                messenger.fail_next(
+                    *call,
+                    MessengerError::MediaRejected("Bad Request: PHOTO_INVALID_DIMENSIONS".into()),
+                );
+            }
             let replier = Replier::new(backends.clone(), messenger.clone());
             assert_eq!(replier.reply(&report).await.expect("sent"), Replied::Sent);
             assert_eq!(messenger.sent(), vec![answer.to_owned()]);
