@@ -31,9 +31,11 @@ use polybot_domain::{
 use polybot_proto::v1::results_client::ResultsClient;
 use polybot_proto::{Outcome, Report};
 use polybot_storage::{Backends, Delivery, JobQueue, PutMode, Receipt};
+use polybot_telemetry::grpc::TraceInterceptor;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tracing::{Instrument, error, info, warn};
 
@@ -204,7 +206,8 @@ impl WorkerHandle {
 struct Ctx {
     detector: Detector,
     backends: Backends,
-    results: ResultsClient<Channel>,
+    /// Every report carries the job's trace context (the interceptor).
+    results: ResultsClient<InterceptedService<Channel, TraceInterceptor>>,
     config: WorkerConfig,
     /// What the heartbeat sets, checked against the queue at start-up.
     visibility: Duration,
@@ -249,7 +252,7 @@ pub async fn start(
     let ctx = Arc::new(Ctx {
         detector,
         backends,
-        results: ResultsClient::new(channel),
+        results: ResultsClient::with_interceptor(channel, TraceInterceptor),
         config,
         visibility,
         in_flight: Mutex::new(HashSet::new()),
@@ -274,27 +277,7 @@ pub async fn start(
 }
 
 fn health_router(readiness: Readiness) -> axum::Router {
-    use axum::http::StatusCode;
-    use axum::routing::get;
-    axum::Router::new()
-        .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
-        .route(
-            "/readyz",
-            get(move || {
-                let r = readiness.clone();
-                async move {
-                    if r.is_ready() {
-                        (StatusCode::OK, "ready\n")
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-                    }
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(|| async { polybot_telemetry::metrics_text() }),
-        )
+    polybot_telemetry::ops::router(Arc::new(move || readiness.is_ready()))
 }
 
 async fn run(ctx: Arc<Ctx>, cancel: CancellationToken, readiness: Readiness) {
@@ -944,14 +927,6 @@ async fn send_report(ctx: &Ctx, report: &Report) -> Result<bool, tonic::Status> 
     );
     async {
         let mut request = tonic::Request::new(polybot_proto::v1::ReportResultRequest::from(report));
-        for (k, v) in polybot_telemetry::current_headers() {
-            if let (Ok(key), Ok(value)) = (
-                tonic::metadata::MetadataKey::from_bytes(k.as_bytes()),
-                tonic::metadata::MetadataValue::try_from(v.as_str()),
-            ) {
-                request.metadata_mut().insert(key, value);
-            }
-        }
         if let Some(token) = &ctx.config.results_token {
             let bearer = polybot_proto::auth::bearer(token)
                 .map_err(|e| tonic::Status::unauthenticated(e.to_string()))?;
@@ -1074,7 +1049,7 @@ mod tests {
             let ctx = Ctx {
                 detector: detector(),
                 backends,
-                results: ResultsClient::new(channel),
+                results: ResultsClient::with_interceptor(channel, TraceInterceptor),
                 config: WorkerConfig::default(),
                 visibility: DEFAULT_VISIBILITY,
                 in_flight: Mutex::new(HashSet::new()),

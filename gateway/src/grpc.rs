@@ -8,7 +8,6 @@
 //! prediction (never taken from the caller), and the labels that become the
 //! caption must look like class names.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use polybot_domain::{ChatId, JobKind, JobResult, ObjectKey, PredictionId};
@@ -74,12 +73,6 @@ impl ResultsService {
 
 /// Continues the caller's trace: the context travels in gRPC metadata.
 fn rpc_span<T>(req: &Request<T>, method: &'static str) -> tracing::Span {
-    let mut headers = BTreeMap::new();
-    for key in ["traceparent", "tracestate"] {
-        if let Some(v) = req.metadata().get(key).and_then(|v| v.to_str().ok()) {
-            headers.insert(key.to_owned(), v.to_owned());
-        }
-    }
     let span = tracing::info_span!(
         "polybot.v1.Results",
         otel.name = format!("polybot.v1.Results/{method}"),
@@ -88,7 +81,7 @@ fn rpc_span<T>(req: &Request<T>, method: &'static str) -> tracing::Span {
         rpc.service = "polybot.v1.Results",
         rpc.method = method,
     );
-    polybot_telemetry::set_parent_from(&span, &headers);
+    polybot_telemetry::grpc::set_parent_from_metadata(&span, req.metadata());
     span
 }
 

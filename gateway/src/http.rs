@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::post;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::{Instrument, error, info, warn};
@@ -38,40 +38,19 @@ pub struct AppState {
 /// connection and a task). A webhook's intake runs detached and finishes
 /// even then; Telegram's redelivery finds it done.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let health = state.health.clone();
     Router::new()
         .route(WEBHOOK_PATH, post(webhook))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .with_state(state)
+        .merge(polybot_telemetry::ops::router(Arc::new(move || {
+            health.is_ready()
+        })))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
         // A panic in a handler is a 500 for that request, not a dead connection task.
         .layer(CatchPanicLayer::new())
-        .with_state(state)
-}
-
-async fn healthz() -> impl IntoResponse {
-    (StatusCode::OK, "ok\n")
-}
-
-async fn metrics() -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        polybot_telemetry::metrics_text(),
-    )
-}
-
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.health.is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-    }
 }
 
 fn secret_matches(expected: &WebhookSecret, headers: &HeaderMap) -> bool {

@@ -31,5 +31,16 @@ pub fn router(ready: ReadyCheck) -> axum::Router {
                 }
             }),
         )
-        .route("/metrics", get(|| async { crate::metrics_text() }))
+        .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    crate::metrics_text(),
+                )
+            }),
+        )
 }
