@@ -28,6 +28,7 @@ enum Command {
     /// Serve a real bot (long polling by default, so no public URL is needed).
     Up(Box<UpArgs>),
     /// Run the whole mesh against a Telegram emulator with the sample photos.
+    #[cfg(feature = "demo")]
     Demo(polybot::demo::DemoArgs),
     /// Run only the gateway, exactly as the `gateway` binary does (one image
     /// can then run every service).
@@ -79,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Healthcheck { url } => polybot_telemetry::healthcheck(&url)
             .await
             .map_err(anyhow::Error::msg),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => {
             // The conversation is the output; logs default to warnings.
             let _telemetry = polybot_telemetry::init_with_filter(

@@ -261,8 +261,17 @@ fn run_soak_binary(ws: &Workspace, test: &str, args: &[String]) -> Result<()> {
 
 fn demo(ws: &Workspace, args: &[String]) -> Result<()> {
     let mut cmd = cargo(ws);
-    cmd.args(["run", "--quiet", "--package", "polybot", "--", "demo"])
-        .args(args);
+    cmd.args([
+        "run",
+        "--quiet",
+        "--package",
+        "polybot",
+        "--features",
+        "demo",
+        "--",
+        "demo",
+    ])
+    .args(args);
     run(cmd)
 }
 
