@@ -891,7 +891,7 @@ async fn under_back_pressure_notices_are_dropped_and_answers_are_not() {
 
 /// Intake throughput: photos per second the gateway takes from the
 /// emulator (webhook, download, store, queue), no detector. A measurement,
-/// not a test: `cargo test -p gateway --test intake -- --ignored --nocapture`.
+/// not a test: `cargo test -p polybot-gateway --test intake -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark: prints photos/s"]
 async fn bench_intake_photos_per_second() {

@@ -83,7 +83,7 @@ impl Mesh {
         )
         .await?;
 
-        let processing_times = reporter::ProcessingTimes::new();
+        let processing_times = polybot_reporter::ProcessingTimes::new();
         let worker = match opts.detector {
             Some(pool) => {
                 let detector = tokio::task::spawn_blocking(move || Detector::load(&pool))
@@ -120,19 +120,21 @@ impl Mesh {
 
         let reporter = opts.reporter_interval.map(|interval| {
             let cancel = CancellationToken::new();
-            let r = reporter::Reporter {
+            let r = polybot_reporter::Reporter {
                 queue: Arc::clone(&opts.backends.jobs),
-                instances: Arc::new(reporter::FixedInstances(u32::from(worker.is_some()))),
-                sink: Arc::new(reporter::LogSink::new()),
+                instances: Arc::new(polybot_reporter::FixedInstances(u32::from(
+                    worker.is_some(),
+                ))),
+                sink: Arc::new(polybot_reporter::LogSink::new()),
                 processing_times: Some(Arc::new(processing_times.clone())),
-                settings: reporter::ReportSettings {
+                settings: polybot_reporter::ReportSettings {
                     interval,
                     ..Default::default()
                 },
             };
             let c = cancel.clone();
             let task = tokio::spawn(async move {
-                if let Err(e) = reporter::run(r, c.cancelled_owned()).await {
+                if let Err(e) = polybot_reporter::run(r, c.cancelled_owned()).await {
                     warn!(error = %e, "reporter stopped");
                 }
             });

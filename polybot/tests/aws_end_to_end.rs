@@ -535,7 +535,7 @@ impl tracing::field::Visit for Fields<'_> {
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ReporterEvents {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if !event.metadata().target().starts_with("reporter") {
+        if !event.metadata().target().starts_with("polybot_reporter") {
             return;
         }
         let mut fields = BTreeMap::new();

@@ -1,6 +1,6 @@
-//! The `reporter` binary; everything is in the library (`reporter::cli`).
+//! The `reporter` binary; everything is in the library (`polybot_reporter::cli`).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    reporter::cli::main().await
+    polybot_reporter::cli::main().await
 }

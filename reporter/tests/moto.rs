@@ -8,13 +8,13 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, StandardUnit, Statistic};
-use polybot_storage::aws::SqsJobQueue;
-use polybot_storage::{Attributes, JobQueue};
-use polybot_testkit::{MotoServer, install_crypto_provider, unique_name};
-use reporter::{
+use polybot_reporter::{
     ASG_DIMENSION, AsgInstanceCounter, BACKLOG_METRIC, CloudWatchSink, FixedInstances, LogSink,
     PROCESSING_TIME_METRIC, ProcessingTimes, ReportSettings, Reporter,
 };
+use polybot_storage::aws::SqsJobQueue;
+use polybot_storage::{Attributes, JobQueue};
+use polybot_testkit::{MotoServer, install_crypto_provider, unique_name};
 
 struct World {
     sdk: SdkConfig,
@@ -229,7 +229,7 @@ async fn run_reports_every_interval_and_stops_on_shutdown() {
         },
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(reporter::run(reporter, async move {
+    let task = tokio::spawn(polybot_reporter::run(reporter, async move {
         let _ = stopped.await;
     }));
     tokio::time::sleep(Duration::from_millis(900)).await;

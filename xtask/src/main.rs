@@ -283,7 +283,7 @@ fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
         "--release",
         "--quiet",
         "--package",
-        "detector",
+        "polybot-detector",
         "--",
         "bench",
     ])

@@ -3,7 +3,7 @@
 //! in `target/<profile>/deps/` and binaries in `target/<profile>/`.
 //! `cargo test --workspace` (what `cargo xtask test` runs) builds them all
 //! before any test starts; a focused run needs
-//! `cargo build -p gateway -p detector -p reporter -p polybot` first.
+//! `cargo build -p polybot-gateway -p polybot-detector -p polybot-reporter -p polybot` first.
 
 use std::path::PathBuf;
 
