@@ -379,14 +379,6 @@ impl Intake {
         }
     }
 
-    async fn finish(&self, key: ClaimKey) {
-        if let Err(e) = self.backends.table.finish(key).await {
-            // What was done is idempotent: a redelivery after the lease
-            // expires finds the same prediction.
-            warn!(error = %e, "could not mark the update handled");
-        }
-    }
-
     async fn process(&self, inbound: &Inbound) -> Result<Handled, IntakeError> {
         match inbound {
             Inbound::Ignored { .. } => Ok(Handled::Ignored),
@@ -562,12 +554,10 @@ impl Intake {
             album: vec![],
             concat: None,
         };
-        let handled = self.submit(job).await?;
-        // The job is durable: the update is done, whatever happens next (a
-        // job sent twice by two deliveries has one prediction id, and the
-        // reply claim answers it once).
-        self.finish(ClaimKey::Update(self.bot, update_id)).await;
-        Ok(handled)
+        // Once the job is durable the update is done (run_once finishes
+        // it): a job sent twice by two deliveries has one prediction id,
+        // and the reply claim answers it once.
+        self.submit(job).await
     }
 
     /// A photo of an album: stored, and added to the album in the table.
@@ -599,7 +589,6 @@ impl Intake {
         };
         match self.backends.table.join_album(&key, &member).await? {
             AlbumJoin::Joined => {
-                self.finish(ClaimKey::Update(self.bot, update_id)).await;
                 match &self.albums {
                     Some(closer) => {
                         // A full channel only means closes are already pending.
