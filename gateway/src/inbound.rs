@@ -56,6 +56,7 @@ impl BotUsername {
         self.0.eq_ignore_ascii_case(name)
     }
 
+    #[cfg(test)]
     pub fn as_str(&self) -> &str {
         &self.0
     }

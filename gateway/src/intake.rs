@@ -254,10 +254,6 @@ impl Intake {
         self
     }
 
-    pub fn bot(&self) -> BotId {
-        self.bot
-    }
-
     /// Handles one update. `Ok` means Telegram may forget it; an error
     /// means it must deliver it again (it is always retryable): whatever an
     /// earlier attempt left behind, a retry finds and reuses.

@@ -10,20 +10,22 @@ pub mod botapi;
 pub mod cli;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
-pub mod grpc;
-pub mod health;
-pub mod http;
-pub mod inbound;
-pub mod intake;
-pub mod loops;
+pub(crate) mod grpc;
+pub(crate) mod health;
+pub(crate) mod http;
+pub(crate) mod inbound;
+pub(crate) mod intake;
+pub(crate) mod loops;
 pub mod messenger;
 mod metrics;
-pub mod outbox;
+pub(crate) mod outbox;
 pub mod progress;
-pub mod replies;
+pub(crate) mod replies;
 pub mod secret;
-pub mod startup;
+pub(crate) mod startup;
 pub mod supervise;
+
+pub use intake::RetryBudget;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

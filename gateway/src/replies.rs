@@ -92,6 +92,7 @@ impl Replier {
     }
 
     /// Other lease term and reply deadline (tests use short ones).
+    #[cfg(test)]
     pub fn with_limits(mut self, lease: Duration, timeout: Duration) -> Self {
         self.lease = lease;
         self.timeout = timeout;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use polybot_domain::{ChatId, FailureKind, Job, JobResult, PredictionId, PredictionRecord};
-use polybot_gateway::intake::RetryBudget;
+use polybot_gateway::RetryBudget;
 use polybot_gateway::messenger::TelegramMessenger;
 use polybot_gateway::progress::NOTICE_TEXT as PROCESSING_TEXT;
 use polybot_gateway::secret::WebhookSecret;
