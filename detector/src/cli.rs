@@ -68,7 +68,7 @@ pub struct WorkerArgs {
     #[arg(long, env = "POLYBOT_HTTP_LISTEN", default_value = "0.0.0.0:9090")]
     pub http_listen: std::net::SocketAddr,
     /// Seconds in-flight jobs get to finish on SIGTERM before they are released to the queue.
-    #[arg(long, env = "POLYBOT_SHUTDOWN_GRACE", default_value_t = 30)]
+    #[arg(long, env = "POLYBOT_SHUTDOWN_GRACE", default_value_t = crate::worker::DEFAULT_SHUTDOWN_GRACE.as_secs())]
     pub shutdown_grace: u64,
     /// Seconds each heartbeat keeps a running job invisible to other workers
     /// (it beats every third of this); default: the jobs queue's own
@@ -177,10 +177,10 @@ pub struct ModelArgs {
     #[arg(long, env = "POLYBOT_INTRA_THREADS", default_value_t = 1)]
     pub intra_threads: usize,
     /// Minimum confidence for a detection.
-    #[arg(long, env = "POLYBOT_CONFIDENCE", default_value_t = 0.25)]
+    #[arg(long, env = "POLYBOT_CONFIDENCE", default_value_t = polybot_inference::DEFAULT_CONFIDENCE)]
     pub confidence: f32,
     /// IoU above which NMS suppresses a box of the same class.
-    #[arg(long, env = "POLYBOT_IOU", default_value_t = 0.45)]
+    #[arg(long, env = "POLYBOT_IOU", default_value_t = polybot_inference::DEFAULT_IOU)]
     pub iou: f32,
     /// Letterbox shape: `rect` (smallest stride-32 rectangle) or `square`.
     #[arg(long, env = "POLYBOT_LETTERBOX", value_enum, default_value_t = LetterboxMode::Rect)]

@@ -44,6 +44,9 @@ use crate::{AnnotatedSize, DetectError, Detector, Slot};
 /// How long one job may take, from receipt to acknowledged report, unless
 /// configured (`POLYBOT_JOB_TIMEOUT`).
 pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long in-flight jobs get to finish on SIGTERM before they are
+/// released to the queue, unless configured (`POLYBOT_SHUTDOWN_GRACE`).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Visibility a heartbeat sets when neither the configuration nor the
 /// queue says (a queue backend that does not report it).
 pub const DEFAULT_VISIBILITY: Duration = Duration::from_secs(60);
@@ -89,7 +92,7 @@ impl Default for WorkerConfig {
             receive_wait: Duration::from_secs(20),
             visibility: None,
             job_timeout: DEFAULT_JOB_TIMEOUT,
-            shutdown_grace: Duration::from_secs(30),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             on_processed: None,
             results_token: None,
         }

@@ -58,10 +58,10 @@ struct UpArgs {
     )]
     detector_http_listen: std::net::SocketAddr,
     /// Seconds in-flight jobs get to finish on SIGTERM.
-    #[arg(long, env = "POLYBOT_SHUTDOWN_GRACE", default_value_t = 30)]
+    #[arg(long, env = "POLYBOT_SHUTDOWN_GRACE", default_value_t = polybot_detector::worker::DEFAULT_SHUTDOWN_GRACE.as_secs())]
     shutdown_grace: u64,
     /// Seconds between BacklogPerInstance reports (logged on the local backend).
-    #[arg(long, env = "POLYBOT_REPORT_INTERVAL", default_value_t = 30)]
+    #[arg(long, env = "POLYBOT_REPORT_INTERVAL", default_value_t = polybot_reporter::DEFAULT_REPORT_INTERVAL.as_secs())]
     report_interval: u64,
     #[command(flatten)]
     telegram: TelegramArgs,

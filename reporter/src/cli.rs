@@ -77,7 +77,7 @@ pub struct Args {
     pub asg_name: Option<String>,
 
     /// Seconds between publications.
-    #[arg(long, env = "POLYBOT_REPORT_INTERVAL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "POLYBOT_REPORT_INTERVAL", default_value_t = crate::DEFAULT_REPORT_INTERVAL.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
 
     /// CloudWatch namespace of the metrics.

@@ -76,6 +76,9 @@ pub const ASG_DIMENSION: &str = "AutoScalingGroupName";
 /// target it derives (`terraform/main.tf`), and the deployment test checks
 /// the published value against the planned target.
 pub const DEFAULT_NO_INSTANCE_BACKLOG: f64 = 99.0;
+/// How often the metrics are published, unless configured
+/// (`POLYBOT_REPORT_INTERVAL`).
+pub const DEFAULT_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Messages per in-service instance.
 ///
@@ -233,7 +236,7 @@ pub struct ReportSettings {
 impl Default for ReportSettings {
     fn default() -> Self {
         Self {
-            interval: Duration::from_secs(30),
+            interval: DEFAULT_REPORT_INTERVAL,
             count_in_flight: false,
             no_instance_backlog: DEFAULT_NO_INSTANCE_BACKLOG,
         }

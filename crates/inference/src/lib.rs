@@ -30,7 +30,7 @@ pub use filtering::FilterOutput;
 pub use geometry::{BBox, LetterboxMode};
 pub use model::{ModelInfo, ModelSource, Precision};
 pub use pool::{Detector, PoolOptions, Slot};
-pub use postprocess::Thresholds;
+pub use postprocess::{DEFAULT_CONFIDENCE, DEFAULT_IOU, Thresholds};
 
 /// One detected object in original-image pixel coordinates.
 #[derive(Debug, Clone, PartialEq)]

@@ -87,11 +87,17 @@ pub struct Thresholds {
     pub max_detections: usize,
 }
 
+/// The minimum confidence a detection needs, unless configured otherwise
+/// (Ultralytics' own default).
+pub const DEFAULT_CONFIDENCE: f32 = 0.25;
+/// The IoU above which NMS suppresses a box, unless configured otherwise.
+pub const DEFAULT_IOU: f32 = 0.45;
+
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
-            confidence: 0.25,
-            iou: 0.45,
+            confidence: DEFAULT_CONFIDENCE,
+            iou: DEFAULT_IOU,
             max_detections: 300,
         }
     }
