@@ -1099,6 +1099,121 @@ mod tests {
             }
         }
 
+        /// A Results service that records the reports it gets and answers
+        /// them only once `answer` is set: until then a report hangs, as
+        /// when the gateway is slow or gone.
+        #[derive(Clone, Default)]
+        struct FakeResults {
+            reports: Arc<std::sync::atomic::AtomicUsize>,
+            answer: Arc<AtomicBool>,
+        }
+
+        #[tonic::async_trait]
+        impl polybot_proto::v1::results_server::Results for FakeResults {
+            async fn report_result(
+                &self,
+                _request: tonic::Request<polybot_proto::v1::ReportResultRequest>,
+            ) -> Result<tonic::Response<polybot_proto::v1::ReportResultResponse>, tonic::Status>
+            {
+                self.reports.fetch_add(1, Ordering::SeqCst);
+                while !self.answer.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(tonic::Response::new(
+                    polybot_proto::v1::ReportResultResponse { duplicate: false },
+                ))
+            }
+
+            async fn get_prediction(
+                &self,
+                _request: tonic::Request<polybot_proto::v1::GetPredictionRequest>,
+            ) -> Result<tonic::Response<polybot_proto::v1::Prediction>, tonic::Status> {
+                Err(tonic::Status::unimplemented("not in this fake"))
+            }
+
+            async fn list_predictions(
+                &self,
+                _request: tonic::Request<polybot_proto::v1::ListPredictionsRequest>,
+            ) -> Result<tonic::Response<polybot_proto::v1::ListPredictionsResponse>, tonic::Status>
+            {
+                Err(tonic::Status::unimplemented("not in this fake"))
+            }
+        }
+
+        /// Serves `fake` on a loopback port; returns its URL.
+        async fn serve(fake: FakeResults) -> String {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_service(polybot_proto::v1::results_server::ResultsServer::new(fake))
+                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            );
+            url
+        }
+
+        async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !done().await {
+                assert!(Instant::now() < deadline, "timed out waiting for {what}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+
+        #[tokio::test(flavor = "multi_thread")]
+        async fn a_job_cut_off_by_shutdown_mid_report_is_released_and_done_by_the_next_worker() {
+            let Fixture { ctx, _dir } = fixture();
+            let backends = ctx.backends.clone();
+            let job = request(&ctx, bus(), JobKind::Detect).await;
+            backends
+                .jobs
+                .send(&job.to_json(), &Default::default())
+                .await
+                .expect("send");
+            let fake = FakeResults::default();
+            let config = WorkerConfig {
+                results_url: serve(fake.clone()).await,
+                receive_wait: Duration::from_millis(100),
+                shutdown_grace: Duration::from_millis(300),
+                ..WorkerConfig::default()
+            };
+            let worker = start(detector(), backends.clone(), config.clone(), None)
+                .await
+                .expect("the worker starts");
+            // Mid-job: detected, stored, and now waiting for its report.
+            until("the report", async || {
+                fake.reports.load(Ordering::SeqCst) > 0
+            })
+            .await;
+            worker.shutdown().await;
+            let stats = backends.jobs.stats().await.expect("stats");
+            assert_eq!(
+                (stats.visible, stats.in_flight),
+                (1, 0),
+                "the unfinished job goes back to the queue at once, not deleted"
+            );
+
+            // The next worker does it again, and this time it is answered.
+            fake.answer.store(true, Ordering::SeqCst);
+            let worker = start(detector(), backends.clone(), config, None)
+                .await
+                .expect("the worker starts");
+            until("the queue to empty", async || {
+                let stats = backends.jobs.stats().await.expect("stats");
+                stats.visible + stats.in_flight == 0
+            })
+            .await;
+            worker.shutdown().await;
+            assert!(fake.reports.load(Ordering::SeqCst) >= 2, "reported again");
+            let record = backends
+                .table
+                .get(job.prediction_id)
+                .await
+                .expect("get")
+                .expect("the record");
+            assert_eq!(record.status, PredictionStatus::Succeeded);
+        }
+
         fn bus() -> Vec<u8> {
             std::fs::read(default_assets_dir().join("bus.jpg")).expect("bus.jpg; run setup")
         }
