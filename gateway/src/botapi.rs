@@ -41,6 +41,16 @@ pub enum BotApiError {
     },
 }
 
+/// Reads a call's `result` (from [`crate::messenger::TelegramControl::call`])
+/// as `T`; a shape we do not expect is an unreadable answer.
+pub fn decode<T: DeserializeOwned>(method: &'static str, result: Value) -> Result<T, BotApiError> {
+    serde_json::from_value(result).map_err(|e| BotApiError::BadAnswer {
+        method,
+        status: 200,
+        message: format!("unexpected result: {e}"),
+    })
+}
+
 /// What a caller should do about a [`BotApiError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {

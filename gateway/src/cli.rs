@@ -284,7 +284,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let http = listen("POLYBOT_HTTP_LISTEN", args.http_listen).await?;
     let grpc = listen("POLYBOT_GRPC_LISTEN", args.grpc_listen).await?;
-    let gateway = Gateway::start(config, backends, telegram, http, grpc).await?;
+    let (messenger, control) = telegram.ports();
+    let gateway = Gateway::start(config, backends, messenger, control, http, grpc).await?;
 
     polybot_telemetry::shutdown_signal().await;
     gateway.shutdown().await;

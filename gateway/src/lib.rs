@@ -41,7 +41,7 @@ use tracing::{info, warn};
 
 use crate::health::Health;
 use crate::intake::Intake;
-use crate::messenger::TelegramMessenger;
+use crate::messenger::{Messenger, TelegramControl};
 use crate::replies::Replier;
 
 /// How the gateway hears from Telegram.
@@ -155,10 +155,14 @@ pub struct Gateway {
 
 impl Gateway {
     /// Starts serving on the given listeners (bind port 0 in tests).
+    /// `messenger` talks to users; `control` runs the bot (getMe, the
+    /// webhook, polling, the command menu). [`messenger::TelegramMessenger::ports`]
+    /// gives both for a real bot.
     pub async fn start(
         config: GatewayConfig,
         backends: Backends,
-        telegram: TelegramMessenger,
+        messenger: Arc<dyn Messenger>,
+        control: Arc<dyn TelegramControl>,
         http_listener: TcpListener,
         grpc_listener: TcpListener,
     ) -> Result<Self, GatewayError> {
@@ -180,11 +184,10 @@ impl Gateway {
             // in between.
             health.set_component("webhook", false);
         }
-        let messenger = telegram.clone().shared();
         // Update ids are unique per bot: the token names the bot, or getMe does.
-        let bot = match telegram.bot_id() {
+        let bot = match control.bot_id() {
             Some(bot) => bot,
-            None => startup::get_me(telegram.api(), config.startup_backoff)
+            None => startup::get_me(&*control, config.startup_backoff)
                 .await
                 .map_err(GatewayError::GetMe)?,
         };
@@ -356,7 +359,7 @@ impl Gateway {
         {
             let intake = Arc::clone(&intake);
             tasks.spawn(startup::introduce(
-                telegram.api().clone(),
+                Arc::clone(&control),
                 config.startup_backoff,
                 move |me| intake.introduce(me),
                 cancel.clone(),
@@ -364,7 +367,7 @@ impl Gateway {
         }
         match config.mode {
             TelegramMode::Polling => {
-                let api = telegram.api().clone();
+                let api = Arc::clone(&control);
                 let poll_cancel = cancel.clone();
                 tasks.spawn(supervise::supervise(
                     "polling",
@@ -380,7 +383,7 @@ impl Gateway {
                         .join(http::WEBHOOK_PATH.trim_start_matches('/'))
                         .map_err(GatewayError::WebhookUrl)?;
                     tasks.spawn(startup::register_webhook(
-                        telegram.api().clone(),
+                        Arc::clone(&control),
                         hook,
                         secret.expose().clone(),
                         config.startup_backoff,

@@ -12,9 +12,10 @@ use polybot_storage::JobQueue;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, warn};
 
-use crate::botapi::{BotApi, ErrorClass};
+use crate::botapi::ErrorClass;
 use crate::inbound;
 use crate::intake::Intake;
+use crate::messenger::TelegramControl;
 use crate::replies::Replier;
 
 /// Takes jobs off the dead-letter queue and tells their users, so that no
@@ -103,10 +104,14 @@ pub async fn dead_letters(
 /// moves past an update once it was handled or given up on (the intake
 /// bounds its retries), so nothing is lost and nothing stalls the bot.
 /// Run it under [`crate::supervise::supervise`]: it returns only on cancel.
-pub async fn long_poll(api: BotApi, intake: Arc<Intake>, cancel: CancellationToken) {
+pub async fn long_poll(
+    api: Arc<dyn TelegramControl>,
+    intake: Arc<Intake>,
+    cancel: CancellationToken,
+) {
     let no_params = serde_json::json!({});
     if let Err(e) = api
-        .call::<serde_json::Value>("deleteWebhook", &no_params, crate::botapi::CALL_TIMEOUT)
+        .call("deleteWebhook", &no_params, crate::botapi::CALL_TIMEOUT)
         .await
     {
         warn!(error = %e, "could not remove the webhook before polling");
@@ -117,7 +122,9 @@ pub async fn long_poll(api: BotApi, intake: Arc<Intake>, cancel: CancellationTok
         let params = serde_json::json!({"offset": offset, "timeout": POLL_SECONDS});
         let updates = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = api.call::<Vec<serde_json::Value>>("getUpdates", &params, Duration::from_secs(POLL_SECONDS + 15)) => r,
+            r = api.call("getUpdates", &params, Duration::from_secs(POLL_SECONDS + 15)) => {
+                r.and_then(|v| crate::botapi::decode::<Vec<serde_json::Value>>("getUpdates", v))
+            }
         };
         let updates = match updates {
             Ok(u) => {

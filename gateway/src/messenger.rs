@@ -1,5 +1,5 @@
 //! The messenger port (what the gateway needs from Telegram) and its
-//! Telegram adapter. Sends go through the [`Outbox`] (fair per chat, a 429
+//! Telegram adapter. Sends go through the outbox, `Outbox` (fair per chat, a 429
 //! delays only its chat, bounded waits); downloads call the Bot API
 //! directly. Error classes follow the real API (see [`crate::botapi`]):
 //! network errors, 5xx and 429 are [`MessengerError::Unavailable`], any
@@ -168,6 +168,39 @@ pub struct MediaItem {
 /// How long a chat action may take: it is only worth sending promptly.
 const CHAT_ACTION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The Bot API calls that run the bot rather than talk to users: `getMe`,
+/// `setWebhook`, `deleteWebhook`, `setMyCommands` and `getUpdates`. Start-up
+/// and polling are written against this port; their retry policy stays
+/// theirs, so each call here is one attempt.
+#[async_trait]
+pub trait TelegramControl: Send + Sync + 'static {
+    /// The bot's id when its token names it (no call needed).
+    fn bot_id(&self) -> Option<BotId>;
+    /// One Bot API call, its JSON parameters in, its `result` out.
+    async fn call(
+        &self,
+        method: &'static str,
+        params: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BotApiError>;
+}
+
+#[async_trait]
+impl TelegramControl for TelegramMessenger {
+    fn bot_id(&self) -> Option<BotId> {
+        self.bot_id
+    }
+
+    async fn call(
+        &self,
+        method: &'static str,
+        params: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BotApiError> {
+        self.api.call(method, params, timeout).await
+    }
+}
+
 /// The Telegram adapter.
 #[derive(Clone)]
 pub struct TelegramMessenger {
@@ -191,11 +224,6 @@ impl TelegramMessenger {
         }
     }
 
-    /// The Bot API client, for polling and start-up calls.
-    pub fn api(&self) -> &BotApi {
-        &self.api
-    }
-
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
     }
@@ -207,6 +235,13 @@ impl TelegramMessenger {
 
     pub fn shared(self) -> Arc<dyn Messenger> {
         Arc::new(self)
+    }
+
+    /// The two ports [`crate::Gateway::start`] takes: talking to users, and
+    /// running the bot.
+    pub fn ports(self) -> (Arc<dyn Messenger>, Arc<dyn TelegramControl>) {
+        let control: Arc<dyn TelegramControl> = Arc::new(self.clone());
+        (self.shared(), control)
     }
 
     async fn fetch_file(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError> {

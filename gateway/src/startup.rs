@@ -6,6 +6,8 @@
 //! in the background: until then, only group messages wait (they are
 //! delivered again), private chats are served at once.
 
+use std::sync::Arc;
+
 use polybot_domain::BotId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -13,9 +15,10 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::botapi::{BotApi, BotApiError, CALL_TIMEOUT, ErrorClass};
+use crate::botapi::{BotApiError, CALL_TIMEOUT, ErrorClass};
 use crate::health::Health;
 use crate::inbound::BotUsername;
+use crate::messenger::TelegramControl;
 use crate::supervise::Backoff;
 
 /// How many times `getMe` is tried before start-up fails.
@@ -31,7 +34,7 @@ fn pause_after(e: &BotApiError, current: std::time::Duration) -> Option<std::tim
 }
 
 /// The bot's id from `getMe`, retried with backoff.
-pub async fn get_me(api: &BotApi, backoff: Backoff) -> Result<BotId, BotApiError> {
+pub async fn get_me(api: &dyn TelegramControl, backoff: Backoff) -> Result<BotId, BotApiError> {
     #[derive(Deserialize)]
     struct Me {
         id: i64,
@@ -40,7 +43,11 @@ pub async fn get_me(api: &BotApi, backoff: Backoff) -> Result<BotId, BotApiError
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match api.call::<Me>("getMe", &json!({}), CALL_TIMEOUT).await {
+        let me = api
+            .call("getMe", &json!({}), CALL_TIMEOUT)
+            .await
+            .and_then(|me| crate::botapi::decode::<Me>("getMe", me));
+        match me {
             Ok(me) => return Ok(BotId(me.id)),
             Err(e) => match pause_after(&e, pause) {
                 Some(wait) if attempt < GET_ME_ATTEMPTS => {
@@ -57,7 +64,7 @@ pub async fn get_me(api: &BotApi, backoff: Backoff) -> Result<BotId, BotApiError
 /// Registers the webhook, retrying until Telegram accepts it (or refuses it
 /// for good, which is logged as an error and leaves the gateway not ready).
 pub async fn register_webhook(
-    api: BotApi,
+    api: Arc<dyn TelegramControl>,
     hook: reqwest::Url,
     secret: SecretString,
     backoff: Backoff,
@@ -69,7 +76,7 @@ pub async fn register_webhook(
         "secret_token": secret.expose_secret(),
         "max_connections": 40,
     });
-    if retry(&api, "setWebhook", &params, backoff, &cancel)
+    if retry(&*api, "setWebhook", &params, backoff, &cancel)
         .await
         .is_some()
     {
@@ -102,7 +109,7 @@ pub fn command_menus() -> [(serde_json::Value, serde_json::Value); 2] {
 /// sets the command menus; each retried with backoff until it succeeds,
 /// Telegram refuses it for good, or the gateway stops.
 pub async fn introduce(
-    api: BotApi,
+    api: Arc<dyn TelegramControl>,
     backoff: Backoff,
     learned: impl FnOnce(BotUsername),
     cancel: CancellationToken,
@@ -111,7 +118,7 @@ pub async fn introduce(
     struct Me {
         username: Option<String>,
     }
-    let Some(me) = retry(&api, "getMe", &json!({}), backoff, &cancel).await else {
+    let Some(me) = retry(&*api, "getMe", &json!({}), backoff, &cancel).await else {
         return;
     };
     match serde_json::from_value::<Me>(me)
@@ -128,7 +135,7 @@ pub async fn introduce(
     }
     for (scope, commands) in command_menus() {
         let params = json!({"scope": scope, "commands": commands});
-        if retry(&api, "setMyCommands", &params, backoff, &cancel)
+        if retry(&*api, "setMyCommands", &params, backoff, &cancel)
             .await
             .is_some()
         {
@@ -140,7 +147,7 @@ pub async fn introduce(
 /// One start-up call, retried while retrying can help; `None` when it was
 /// refused for good (logged) or the gateway stopped.
 async fn retry(
-    api: &BotApi,
+    api: &dyn TelegramControl,
     method: &'static str,
     params: &serde_json::Value,
     backoff: Backoff,
@@ -152,7 +159,7 @@ async fn retry(
         attempt += 1;
         let result = tokio::select! {
             _ = cancel.cancelled() => return None,
-            r = api.call::<serde_json::Value>(method, params, CALL_TIMEOUT) => r,
+            r = api.call(method, params, CALL_TIMEOUT) => r,
         };
         match result {
             Ok(answer) => return Some(answer),

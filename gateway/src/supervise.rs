@@ -1,6 +1,6 @@
 //! Supervision of background loops: a loop that ends or panics (while the
 //! gateway is not shutting down) is logged, counted
-//! (`polybot_task_restarts_total`), marked not ready in [`Health`] and
+//! (`polybot_task_restarts_total`), marked not ready in the gateway's `Health` and
 //! started again after a backoff that doubles up to a limit, and resets once
 //! the loop has run for a while.
 

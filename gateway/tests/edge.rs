@@ -39,10 +39,12 @@ async fn start(dir: &std::path::Path, header: Duration, request: Duration) -> Ga
         request_timeout: request,
         ..GatewayConfig::default()
     };
+    let (messenger, control) = telegram.ports();
     Gateway::start(
         config,
         backends,
-        telegram,
+        messenger,
+        control,
         tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind"),

@@ -117,7 +117,8 @@ async fn start_gateway(
         },
         ..GatewayConfig::default()
     };
-    Gateway::start(config, backends, telegram, http, grpc)
+    let (messenger, control) = telegram.ports();
+    Gateway::start(config, backends, messenger, control, http, grpc)
         .await
         .expect("gateway starts")
 }

@@ -29,10 +29,12 @@ async fn start(tls: TlsFiles, dir: &std::path::Path) -> Result<Gateway, GatewayE
         tls: Some(tls),
         ..GatewayConfig::default()
     };
+    let (messenger, control) = telegram.ports();
     Gateway::start(
         config,
         backends,
-        telegram,
+        messenger,
+        control,
         tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind"),

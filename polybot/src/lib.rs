@@ -74,10 +74,12 @@ impl Mesh {
     pub async fn start(opts: MeshOptions) -> anyhow::Result<Self> {
         // The in-process detector presents the gateway's own results token.
         let results_token = opts.gateway.results_credentials.results.clone();
+        let (messenger, control) = opts.telegram.ports();
         let gateway = Gateway::start(
             opts.gateway,
             opts.backends.clone(),
-            opts.telegram,
+            messenger,
+            control,
             opts.http_listener,
             opts.grpc_listener,
         )
