@@ -1064,39 +1064,34 @@ mod tests {
         async fn request(ctx: &Ctx, photo: Vec<u8>, kind: JobKind) -> Job {
             let chat = ChatId(42);
             let id = PredictionId::new();
-            let key = ObjectKey::original(chat, id, "jpg");
-            ctx.backends
-                .objects
-                .put(&key, Bytes::from(photo), "image/jpeg", PutMode::CreateOnly)
-                .await
-                .expect("put");
-            ctx.backends
-                .table
-                .create(&PredictionRecord {
-                    prediction_id: id,
-                    chat_id: chat,
-                    status: PredictionStatus::Pending,
-                    original_key: key.clone(),
-                    kind,
-                    result: None,
-                    failure: None,
-                    created_at: now_epoch(),
-                    updated_at: now_epoch(),
-                })
-                .await
-                .expect("create");
-            Job {
+            let job = Job {
                 schema_version: JOB_SCHEMA_VERSION,
                 prediction_id: id,
                 chat_id: chat,
                 message_id: 7,
                 update_id: UpdateId(1),
-                original_key: key,
+                original_key: ObjectKey::original(chat, id, "jpg"),
                 submitted_at: now_epoch(),
                 kind,
                 album: vec![],
                 concat: None,
-            }
+            };
+            ctx.backends
+                .objects
+                .put(
+                    &job.original_key,
+                    Bytes::from(photo),
+                    "image/jpeg",
+                    PutMode::CreateOnly,
+                )
+                .await
+                .expect("put");
+            ctx.backends
+                .table
+                .create(&PredictionRecord::pending(&job))
+                .await
+                .expect("create");
+            job
         }
 
         /// A Results service that records the reports it gets and answers

@@ -702,17 +702,7 @@ impl Intake {
         let created = self
             .backends
             .table
-            .create(&PredictionRecord {
-                prediction_id,
-                chat_id: job.chat_id,
-                status: PredictionStatus::Pending,
-                original_key: job.original_key.clone(),
-                kind: job.kind,
-                result: None,
-                failure: None,
-                created_at: job.submitted_at,
-                updated_at: job.submitted_at,
-            })
+            .create(&PredictionRecord::pending(&job))
             .instrument(tracing::info_span!("save prediction"))
             .await;
         match created {

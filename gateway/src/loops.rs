@@ -208,34 +208,24 @@ mod tests {
     async fn dead_job(backends: &Backends) -> Job {
         let chat = ChatId(42);
         let id = PredictionId::new();
-        let original_key = ObjectKey::original(chat, id, "jpg");
-        backends
-            .table
-            .create(&PredictionRecord {
-                prediction_id: id,
-                chat_id: chat,
-                status: PredictionStatus::Pending,
-                original_key: original_key.clone(),
-                kind: JobKind::Detect,
-                result: None,
-                failure: None,
-                created_at: now_epoch(),
-                updated_at: now_epoch(),
-            })
-            .await
-            .expect("create");
-        Job {
+        let job = Job {
             schema_version: JOB_SCHEMA_VERSION,
             prediction_id: id,
             chat_id: chat,
             message_id: 5,
             update_id: UpdateId(1),
-            original_key,
+            original_key: ObjectKey::original(chat, id, "jpg"),
             submitted_at: now_epoch(),
             kind: JobKind::Detect,
             album: Vec::new(),
             concat: None,
-        }
+        };
+        backends
+            .table
+            .create(&PredictionRecord::pending(&job))
+            .await
+            .expect("create");
+        job
     }
 
     /// Runs the loop until the dead-letter queue looks like `until`.

@@ -620,6 +620,23 @@ pub struct PredictionRecord {
     pub updated_at: f64,
 }
 
+impl PredictionRecord {
+    /// The record a job starts as: pending, created when it was submitted.
+    pub fn pending(job: &Job) -> Self {
+        Self {
+            prediction_id: job.prediction_id,
+            chat_id: job.chat_id,
+            status: PredictionStatus::Pending,
+            original_key: job.original_key.clone(),
+            kind: job.kind,
+            result: None,
+            failure: None,
+            created_at: job.submitted_at,
+            updated_at: job.submitted_at,
+        }
+    }
+}
+
 /// Seconds since the Unix epoch, as the summaries store time.
 pub fn now_epoch() -> f64 {
     std::time::SystemTime::now()
