@@ -590,15 +590,32 @@ enum Done {
     Refused(FailureKind, String),
 }
 
-/// Runs the job up to the report: a success, or a failure the user is
-/// told about. `Err` is transient: leave the message.
-async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, RetryLater> {
-    let report = |outcome| Report {
+/// The report that answers `job` with `outcome`.
+fn report_for(job: &Job, outcome: Outcome) -> Report {
+    Report {
         prediction_id: job.prediction_id,
         chat_id: job.chat_id,
         reply_to_message_id: Some(job.message_id),
         outcome,
-    };
+    }
+}
+
+/// Stores a job's result (a redelivered job's second save is a no-op) and
+/// makes the report that answers it.
+async fn save_success(ctx: &Ctx, job: &Job, result: JobResult) -> Result<Report, RetryLater> {
+    ctx.backends
+        .table
+        .save_result(&result)
+        .instrument(tracing::info_span!("save summary"))
+        .await
+        .map_err(RetryLater::Save)?;
+    Ok(report_for(job, Outcome::Success(result)))
+}
+
+/// Runs the job up to the report: a success, or a failure the user is
+/// told about. `Err` is transient: leave the message.
+async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, RetryLater> {
+    let report = |outcome| report_for(job, outcome);
     if !job.album.is_empty() {
         return handle_album(ctx, job, slot).await;
     }
@@ -628,25 +645,14 @@ async fn handle(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, RetryLater> 
     if let Some(hook) = &ctx.config.on_processed {
         (hook.0)(started.elapsed());
     }
-    ctx.backends
-        .table
-        .save_result(&result)
-        .instrument(tracing::info_span!("save summary"))
-        .await
-        .map_err(RetryLater::Save)?;
-    Ok(report(Outcome::Success(result)))
+    save_success(ctx, job, result).await
 }
 
 /// An album: every photo fetched, then joined into one picture (`concat`)
 /// or each one run as the job's kind; a photo that cannot be used is
 /// named in the answer, and the others are still answered.
 async fn handle_album(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, RetryLater> {
-    let report = |outcome| Report {
-        prediction_id: job.prediction_id,
-        chat_id: job.chat_id,
-        reply_to_message_id: Some(job.message_id),
-        outcome,
-    };
+    let report = |outcome| report_for(job, outcome);
     let started = Instant::now();
     let mut photos = Vec::with_capacity(job.album.len());
     for photo in &job.album {
@@ -725,13 +731,7 @@ async fn handle_album(ctx: &Ctx, job: &Job, slot: Slot) -> Result<Report, RetryL
         }
     };
     crate::metrics::processing(started.elapsed().as_secs_f64());
-    ctx.backends
-        .table
-        .save_result(&result)
-        .instrument(tracing::info_span!("save summary"))
-        .await
-        .map_err(RetryLater::Save)?;
-    Ok(report(Outcome::Success(result)))
+    save_success(ctx, job, result).await
 }
 
 /// One photo of an album, for [`album_item`].
