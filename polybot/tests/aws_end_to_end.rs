@@ -51,6 +51,7 @@ fn aws_test_env() {
     ENV.call_once(|| {
         // SAFETY: runs once, before anything in this test binary reads the
         // environment concurrently (all tests block on this `Once` first).
+        #[allow(unsafe_code)]
         unsafe {
             std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
             std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");

@@ -1,6 +1,9 @@
 //! Black-box tests of the emulator over real HTTP (one test binary, several
 //! modules, to keep link time low).
 
+// The shared helpers unwrap too: any failure here is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod binary;
 mod bot_api;
 mod chats;
