@@ -51,23 +51,23 @@ pub struct Args {
     pub command: Option<Command>,
 
     /// Where the queue is: `local` (embedded, in --data-dir) or `aws` (SQS).
-    #[arg(long, env = "POLYBOT_BACKEND", value_enum, default_value = "local")]
+    #[arg(long, env = polybot_storage::config::BACKEND_SETTING, value_enum, default_value = "local")]
     pub backend: Backend,
 
     /// Data folder of the local backend (shared with the gateway and detector).
-    #[arg(long, env = "POLYBOT_DATA_DIR", default_value = "./polybot-data")]
+    #[arg(long, env = polybot_storage::config::DATA_DIR_SETTING, default_value = polybot_storage::config::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 
     /// AWS region (aws backend).
-    #[arg(long, env = "AWS_REGION")]
+    #[arg(long, env = polybot_storage::aws::REGION_SETTING)]
     pub region: Option<String>,
 
     /// An AWS-compatible endpoint to use instead of AWS (e.g. a local moto server).
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    #[arg(long, env = polybot_storage::aws::ENDPOINT_SETTING)]
     pub endpoint_url: Option<String>,
 
     /// URL of the SQS jobs queue whose backlog is reported (aws backend).
-    #[arg(long, env = "POLYBOT_QUEUE_URL")]
+    #[arg(long, env = polybot_storage::aws::QUEUE_SETTING)]
     pub queue_url: Option<String>,
 
     /// Name of the detectors' Auto Scaling Group: its InService instances are

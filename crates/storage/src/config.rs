@@ -14,14 +14,21 @@ pub enum Backend {
     Aws,
 }
 
+/// The storage settings' environment variables, named once (the AWS ones
+/// are in [`crate::aws`]).
+pub const BACKEND_SETTING: &str = "POLYBOT_BACKEND";
+pub const DATA_DIR_SETTING: &str = "POLYBOT_DATA_DIR";
+/// Where the local backend keeps its data unless told otherwise.
+pub const DEFAULT_DATA_DIR: &str = "polybot-data";
+
 /// Storage settings shared by every service.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BackendArgs {
     /// Storage backend: `local` (files and SQLite under --data-dir) or `aws` (S3, SQS, DynamoDB).
-    #[arg(long, env = "POLYBOT_BACKEND", value_enum, default_value_t = Backend::Local)]
+    #[arg(long, env = BACKEND_SETTING, value_enum, default_value_t = Backend::Local)]
     pub backend: Backend,
     /// Data folder of the local backend.
-    #[arg(long, env = "POLYBOT_DATA_DIR", default_value = "polybot-data")]
+    #[arg(long, env = DATA_DIR_SETTING, default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Local backend: seconds a received job stays invisible before redelivery.
     #[arg(long, env = "POLYBOT_LOCAL_VISIBILITY", default_value_t = 30)]
@@ -31,26 +38,26 @@ pub struct BackendArgs {
     #[arg(long, env = "POLYBOT_MAX_RECEIVES", default_value_t = 3)]
     pub max_receives: u32,
     /// AWS region (aws backend).
-    #[arg(long, env = "AWS_REGION")]
+    #[arg(long, env = crate::aws::REGION_SETTING)]
     pub region: Option<String>,
     /// An AWS-compatible endpoint instead of AWS (e.g. a local test server).
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    #[arg(long, env = crate::aws::ENDPOINT_SETTING)]
     pub endpoint_url: Option<String>,
     /// S3 bucket for photos (aws backend).
-    #[arg(long, env = "POLYBOT_BUCKET")]
+    #[arg(long, env = crate::aws::BUCKET_SETTING)]
     pub bucket: Option<String>,
     /// SQS URL of the jobs queue (aws backend).
-    #[arg(long, env = "POLYBOT_QUEUE_URL")]
+    #[arg(long, env = crate::aws::QUEUE_SETTING)]
     pub queue_url: Option<String>,
     /// SQS URL of the jobs queue's dead-letter queue (aws backend).
-    #[arg(long, env = "POLYBOT_DLQ_URL")]
+    #[arg(long, env = crate::aws::DLQ_SETTING)]
     pub dlq_url: Option<String>,
     /// DynamoDB table for predictions (aws backend).
-    #[arg(long, env = "POLYBOT_TABLE")]
+    #[arg(long, env = crate::aws::TABLE_SETTING)]
     pub table: Option<String>,
     /// Seconds any one AWS call may take, retries included (aws backend);
     /// more than SQS's 20 s long poll.
-    #[arg(long, env = "POLYBOT_AWS_TIMEOUT", default_value_t = crate::aws::DEFAULT_OPERATION_TIMEOUT.as_secs())]
+    #[arg(long, env = crate::aws::TIMEOUT_SETTING, default_value_t = crate::aws::DEFAULT_OPERATION_TIMEOUT.as_secs())]
     pub aws_timeout: u64,
 }
 
