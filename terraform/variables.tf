@@ -127,6 +127,17 @@ variable "detector_lanes" {
   default     = 0
 }
 
+variable "detector_precision" {
+  description = "Model precision (POLYBOT_PRECISION): fp32, or int8 for the static-quantized model the detector image also carries. BENCHMARKS.md says when int8 pays (VNNI/AMX CPUs such as c7i); run `detector bench` on the instance type before switching."
+  type        = string
+  default     = "fp32"
+
+  validation {
+    condition     = contains(["fp32", "int8"], var.detector_precision)
+    error_message = "detector_precision must be \"fp32\" or \"int8\"."
+  }
+}
+
 variable "reporter_instance_type" {
   type    = string
   default = "t3.micro"

@@ -255,6 +255,21 @@ async fn bad_files_give_typed_permanent_errors_and_the_pool_keeps_working() {
         assert!(err.is_permanent(), "{name}: {err:?} should be permanent");
         assert!(!err.to_string().is_empty());
     }
+    // Found by `cargo xtask fuzz`: a 562-byte progressive JPEG on which
+    // zune-jpeg 0.5.15's AVX2 upsampler fails an assertion (a panic inside
+    // the codec). The lane turns it into an answer for this photo, not a dead
+    // lane; a CPU without AVX2 takes zune's scalar path, which may decode it.
+    let codec_panic = include_bytes!("fixtures/zune-jpeg-upsampler-panic.jpg").to_vec();
+    match d.detect(codec_panic).await {
+        Err(err) => assert!(
+            err.is_permanent(),
+            "codec panic: {err:?} should be permanent"
+        ),
+        Ok(_) => assert!(
+            !has_avx2(),
+            "the codec's AVX2 path no longer fails on this file: drop the case or keep it as a plain bad file"
+        ),
+    }
     // Still serving after all that.
     let out = d.detect(bus).await.expect("detect after errors");
     assert_eq!(
@@ -264,6 +279,18 @@ async fn bad_files_give_typed_permanent_errors_and_the_pool_keeps_working() {
             .count(),
         1
     );
+}
+
+/// Whether zune-jpeg takes its AVX2 paths on this CPU.
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 #[tokio::test]

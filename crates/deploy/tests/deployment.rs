@@ -43,6 +43,9 @@ use polybot_testkit::{MotoServer, install_crypto_provider};
 use serde_json::Value;
 use tg_emulator::{Emulator, SentKind, UserMessageOptions};
 
+/// The precision the applied stack runs (see the apply).
+const APPLIED_PRECISION_VAR: &str = "-var=detector_precision=int8";
+
 /// Planned resources the apply leaves out, by address, with the reason.
 const EXCLUDED: &[(&str, &str)] = &[
     (
@@ -206,6 +209,10 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
         "-parallelism=30",
         var_file.as_str(),
         image.as_str(),
+        // Every other test runs the default, fp32; the applied stack runs
+        // int8, so the setting's way from Terraform through the user data
+        // to the image's INT8 model is proven too.
+        APPLIED_PRECISION_VAR,
     ];
     args.extend(targets.iter().map(String::as_str));
     work.ok(&args, Duration::from_secs(900))
@@ -920,6 +927,10 @@ async fn round_trip(
                 asset(Some("POLYBOT_MODEL"), "yolo11n.onnx"),
             ),
             (
+                "POLYBOT_MODEL_INT8",
+                asset(Some("POLYBOT_MODEL_INT8"), "yolo11n-int8.onnx"),
+            ),
+            (
                 "ORT_DYLIB_PATH",
                 asset(Some("ORT_DYLIB_PATH"), "libonnxruntime.so.1.32.0"),
             ),
@@ -1082,6 +1093,27 @@ async fn round_trip(
         "the annotated photo is a JPEG"
     );
     say("deployment: photo round trip on the applied stack: the user got the annotated photo");
+    assert_eq!(
+        ud(Service::Detector)
+            .env
+            .get("POLYBOT_PRECISION")
+            .map(String::as_str),
+        Some("int8"),
+        "the user data passes detector_precision on"
+    );
+    let metrics = http
+        .get(format!("http://{}/metrics", detector.http))
+        .send()
+        .await
+        .expect("detector /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains("polybot_detector_model_info{precision=\"int8\"} 1"),
+        "the detector did not load the image's INT8 model:\n{metrics}"
+    );
+    say("deployment: the detector runs the image's INT8 model, as detector_precision asked");
 
     // Every image's HEALTHCHECK, as written (port aside) and in the
     // container's environment, passes against its running binary.

@@ -95,6 +95,7 @@ module "service" {
       POLYBOT_RESULTS_URL       = var.results_url
       POLYBOT_RESULTS_SECRET_ID = var.secret_arn
       POLYBOT_SHUTDOWN_GRACE    = tostring(var.shutdown_grace)
+      POLYBOT_PRECISION         = var.precision
     },
     var.lanes > 0 ? tomap({ POLYBOT_LANES = tostring(var.lanes) }) : tomap({})
   )

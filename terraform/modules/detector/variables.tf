@@ -48,6 +48,12 @@ variable "lanes" {
   default     = 0
 }
 
+variable "precision" {
+  description = "Model precision (POLYBOT_PRECISION): fp32 or int8."
+  type        = string
+  default     = "fp32"
+}
+
 variable "metric_namespace" {
   type = string
 }
