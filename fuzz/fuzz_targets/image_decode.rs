@@ -20,38 +20,30 @@ const SCALE: ScaleLimits = ScaleLimits {
     min_long_side: 8,
 };
 
+/// What every accepted image must be: pixels, inside the cap, RGB, and no
+/// larger than the original it stands for.
+fn check_accepted(img: &image::RgbImage, original_width: u32, original_height: u32) {
+    let (w, h) = img.dimensions();
+    assert!(w > 0 && h > 0, "an accepted image has pixels");
+    let long = original_width.max(original_height);
+    assert!(
+        w <= long && h <= long,
+        "the decoded {w}×{h} is larger than the original {original_width}×{original_height}"
+    );
+    assert!(
+        u64::from(original_width) * u64::from(original_height) <= LIMITS.max_pixels,
+        "{original_width}×{original_height} is over the cap"
+    );
+    assert_eq!(img.as_raw().len(), w as usize * h as usize * 3);
+}
+
 fuzz_target!(|data: &[u8]| {
     match decode(data, LIMITS) {
-        Ok(img) => {
-            let (w, h) = img.dimensions();
-            assert!(w > 0 && h > 0, "an accepted image has pixels");
-            assert!(
-                u64::from(w) * u64::from(h) <= LIMITS.max_pixels,
-                "{w}×{h} is over the cap"
-            );
-            assert_eq!(img.as_raw().len(), w as usize * h as usize * 3);
-        }
+        Ok(img) => check_accepted(&img, img.width(), img.height()),
         Err(e) => assert!(e.is_permanent(), "decoding errors are permanent: {e:?}"),
     }
     match decode_at_least(data, LIMITS, SCALE) {
-        Ok(d) => {
-            let (w, h) = d.image.dimensions();
-            assert!(w > 0 && h > 0, "an accepted image has pixels");
-            assert!(
-                w <= d.original_width.max(d.original_height)
-                    && h <= d.original_width.max(d.original_height),
-                "the decoded {w}×{h} is larger than the original {}×{}",
-                d.original_width,
-                d.original_height
-            );
-            assert!(
-                u64::from(d.original_width) * u64::from(d.original_height) <= LIMITS.max_pixels,
-                "{}×{} is over the cap",
-                d.original_width,
-                d.original_height
-            );
-            assert_eq!(d.image.as_raw().len(), w as usize * h as usize * 3);
-        }
+        Ok(d) => check_accepted(&d.image, d.original_width, d.original_height),
         Err(e) => assert!(e.is_permanent(), "decoding errors are permanent: {e:?}"),
     }
 });

@@ -44,7 +44,7 @@ use serde_json::Value;
 use tg_emulator::{Emulator, SentKind, UserMessageOptions};
 
 /// The precision the applied stack runs (see the apply).
-const APPLIED_PRECISION_VAR: &str = "-var=detector_precision=int8";
+const APPLIED_PRECISION: &str = "int8";
 
 /// Planned resources the apply leaves out, by address, with the reason.
 const EXCLUDED: &[(&str, &str)] = &[
@@ -200,6 +200,7 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
     work.workspace(region).expect("workspace");
     let var_file = format!("-var-file={}", file_name(file));
     let image = format!("-var=image_tag={IMAGE_TAG}");
+    let precision = format!("-var=detector_precision={APPLIED_PRECISION}");
     let mut args: Vec<&str> = vec![
         "apply",
         "-input=false",
@@ -212,7 +213,7 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
         // Every other test runs the default, fp32; the applied stack runs
         // int8, so the setting's way from Terraform through the user data
         // to the image's INT8 model is proven too.
-        APPLIED_PRECISION_VAR,
+        precision.as_str(),
     ];
     args.extend(targets.iter().map(String::as_str));
     work.ok(&args, Duration::from_secs(900))
@@ -1098,7 +1099,7 @@ async fn round_trip(
             .env
             .get("POLYBOT_PRECISION")
             .map(String::as_str),
-        Some("int8"),
+        Some(APPLIED_PRECISION),
         "the user data passes detector_precision on"
     );
     let metrics = http
@@ -1110,7 +1111,9 @@ async fn round_trip(
         .await
         .expect("metrics text");
     assert!(
-        metrics.contains("polybot_detector_model_info{precision=\"int8\"} 1"),
+        metrics.contains(&format!(
+            "polybot_detector_model_info{{precision=\"{APPLIED_PRECISION}\"}} 1"
+        )),
         "the detector did not load the image's INT8 model:\n{metrics}"
     );
     say("deployment: the detector runs the image's INT8 model, as detector_precision asked");

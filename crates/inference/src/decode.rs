@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, RgbImage, metadata::Orientation};
 
-use crate::error::DetectError;
+use crate::error::{DetectError, panic_message};
 
 /// Caps applied to untrusted input.
 #[derive(Debug, Clone, Copy)]
@@ -114,16 +114,8 @@ fn decode_jpeg_scaled(
     // libjpeg reports a fatal error by unwinding out of its error callback
     // (that is the crate's design, and it skips the panic hook); caught here,
     // a broken photo is an answer rather than a dead lane.
-    std::panic::catch_unwind(|| decode_libjpeg_scaled(bytes, limits, scale)).unwrap_or_else(
-        |payload| {
-            let message = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("libjpeg failed");
-            Err(DetectError::Corrupt(message.to_owned()))
-        },
-    )
+    std::panic::catch_unwind(|| decode_libjpeg_scaled(bytes, limits, scale))
+        .unwrap_or_else(|payload| Err(DetectError::Corrupt(panic_message(&*payload).to_owned())))
 }
 
 fn decode_libjpeg_scaled(

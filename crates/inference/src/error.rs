@@ -3,6 +3,16 @@
 
 use std::path::PathBuf;
 
+/// The text of a caught panic (or libjpeg's unwound error), for the
+/// `Corrupt` error that stands for it.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic")
+}
+
 /// Why one image could not be turned into detections.
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {

@@ -262,11 +262,7 @@ impl Slot {
 /// photo, so it costs one photo and not the lane.
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, DetectError>) -> Result<T, DetectError> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let msg = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
+        let msg = crate::error::panic_message(&*panic);
         tracing::error!(%msg, "{what} panicked");
         Err(DetectError::Corrupt(format!(
             "the decoder failed on this file ({msg})"
