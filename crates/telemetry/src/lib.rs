@@ -23,6 +23,7 @@ pub mod grpc;
 pub mod logs;
 pub mod metrics;
 pub mod ops;
+pub mod tasks;
 
 /// The OpenTelemetry API, for callers that need its types.
 pub use opentelemetry;
