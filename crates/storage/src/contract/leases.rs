@@ -6,7 +6,7 @@ use std::time::Duration;
 use polybot_domain::{BotId, PredictionId, UpdateId};
 
 use super::random_i64;
-use crate::{Claim, ClaimKey, Leases, Once, StorageError, run_once};
+use crate::{Claim, ClaimKey, LeaseId, Leases, Once, StorageError, run_once};
 
 /// The [`Leases`] contract: claims (acquire, in progress, done, release,
 /// renewal, expiry), and the [`run_once`] protocol over them.
@@ -25,10 +25,7 @@ pub async fn leases(table: &dyn Leases) {
         Claim::InProgress,
         "table: a claim under an unexpired lease must be InProgress"
     );
-    table
-        .finish(update)
-        .await
-        .expect("table: finish must succeed");
+    finish(table, update).await;
     assert_eq!(
         claim(table, update, lease).await,
         Claim::Done,
@@ -44,20 +41,11 @@ pub async fn leases(table: &dyn Leases) {
     // Release lets a retry acquire at once; each claim is a new lease.
     let reply = ClaimKey::Reply(PredictionId::new());
     let first = acquired(claim(table, reply, lease).await, "a first claim");
-    table
-        .release(reply, first)
-        .await
-        .expect("table: release must succeed");
+    release(table, reply, first, "release").await;
     let second = acquired(claim(table, reply, lease).await, "a claim after release");
     assert_ne!(first, second, "table: each claim must be a new lease");
-    table
-        .finish(reply)
-        .await
-        .expect("table: finish must succeed");
-    table
-        .release(reply, second)
-        .await
-        .expect("table: releasing a finished claim must succeed (as a no-op)");
+    finish(table, reply).await;
+    release(table, reply, second, "releasing a finished claim (a no-op)").await;
     assert_eq!(
         claim(table, reply, lease).await,
         Claim::Done,
@@ -79,10 +67,7 @@ pub async fn leases(table: &dyn Leases) {
         "a first claim",
     );
     assert!(
-        table
-            .renew(renewed, holder, lease)
-            .await
-            .expect("table: renew must succeed"),
+        renew(table, renewed, holder, lease).await,
         "table: the holder must be able to renew its lease"
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -91,15 +76,9 @@ pub async fn leases(table: &dyn Leases) {
         Claim::InProgress,
         "table: a renewed lease must still be held after its first term"
     );
-    table
-        .finish(renewed)
-        .await
-        .expect("table: finish must succeed");
+    finish(table, renewed).await;
     assert!(
-        !table
-            .renew(renewed, holder, lease)
-            .await
-            .expect("table: renew must succeed"),
+        !renew(table, renewed, holder, lease).await,
         "table: a finished claim cannot be renewed"
     );
     let fresh = acquired(
@@ -107,25 +86,16 @@ pub async fn leases(table: &dyn Leases) {
         "a claim after the lease expired",
     );
     assert!(
-        !table
-            .renew(abandoned, stale, lease)
-            .await
-            .expect("table: a stale renew must succeed"),
+        !renew(table, abandoned, stale, lease).await,
         "table: a stale holder must not renew the new holder's lease"
     );
-    table
-        .release(abandoned, stale)
-        .await
-        .expect("table: a stale release must succeed (as a no-op)");
+    release(table, abandoned, stale, "a stale release (a no-op)").await;
     assert_eq!(
         claim(table, abandoned, lease).await,
         Claim::InProgress,
         "table: a stale holder's release must not free the new lease"
     );
-    table
-        .release(abandoned, fresh)
-        .await
-        .expect("table: release must succeed");
+    release(table, abandoned, fresh, "release").await;
     acquired(
         claim(table, abandoned, lease).await,
         "a claim after the holder released",
@@ -204,4 +174,22 @@ async fn claim(table: &dyn Leases, key: ClaimKey, lease: Duration) -> Claim {
         .claim(key, lease)
         .await
         .unwrap_or_else(|e| panic!("table: claim({key:?}) failed: {e}"))
+}
+
+async fn finish(table: &dyn Leases, key: ClaimKey) {
+    table.finish(key).await.expect("table: finish must succeed");
+}
+
+async fn release(table: &dyn Leases, key: ClaimKey, lease: LeaseId, what: &str) {
+    table
+        .release(key, lease)
+        .await
+        .unwrap_or_else(|e| panic!("table: {what} must succeed: {e}"));
+}
+
+async fn renew(table: &dyn Leases, key: ClaimKey, lease: LeaseId, duration: Duration) -> bool {
+    table
+        .renew(key, lease, duration)
+        .await
+        .unwrap_or_else(|e| panic!("table: renew({key:?}) failed: {e}"))
 }

@@ -14,18 +14,12 @@ pub async fn notices(table: &dyn Notices) {
         "table: a prediction starts without a notice, unanswered"
     );
     assert!(
-        table
-            .attach_notice(early, 41)
-            .await
-            .expect("table: attach_notice"),
+        attach(table, early, 41).await,
         "table: a notice attaches before the answer"
     );
     assert_eq!(
         table.notice(early).await.expect("table: notice"),
-        NoticeState {
-            message_id: Some(41),
-            answered: false
-        }
+        attached(41, false)
     );
     assert_eq!(
         table
@@ -41,18 +35,12 @@ pub async fn notices(table: &dyn Notices) {
         "table: closing twice returns the same notice (a retried reply)"
     );
     assert!(
-        !table
-            .attach_notice(early, 42)
-            .await
-            .expect("table: late attach"),
+        !attach(table, early, 42).await,
         "table: a notice after the answer must not attach"
     );
     assert_eq!(
         table.notice(early).await.expect("table: notice"),
-        NoticeState {
-            message_id: Some(41),
-            answered: true
-        }
+        attached(41, true)
     );
 
     let fast = PredictionId::new();
@@ -62,10 +50,22 @@ pub async fn notices(table: &dyn Notices) {
         "table: an answer with no notice has nothing to remove"
     );
     assert!(
-        !table
-            .attach_notice(fast, 7)
-            .await
-            .expect("table: late attach"),
+        !attach(table, fast, 7).await,
         "table: a notice sent after a fast answer must be removed by its sender"
     );
+}
+
+/// The state of a prediction with the notice `message_id` attached.
+fn attached(message_id: i64, answered: bool) -> NoticeState {
+    NoticeState {
+        message_id: Some(message_id),
+        answered,
+    }
+}
+
+async fn attach(table: &dyn Notices, id: PredictionId, message_id: i64) -> bool {
+    table
+        .attach_notice(id, message_id)
+        .await
+        .unwrap_or_else(|e| panic!("table: attach_notice({id}) failed: {e}"))
 }

@@ -40,13 +40,9 @@ pub async fn object_store(store: &dyn ObjectStore) {
         "object store: get must return exactly the bytes put"
     );
 
+    let other = Bytes::from_static(b"other");
     match store
-        .put(
-            &original,
-            Bytes::from_static(b"other"),
-            "image/jpeg",
-            PutMode::CreateOnly,
-        )
+        .put(&original, other, "image/jpeg", PutMode::CreateOnly)
         .await
     {
         Err(StorageError::AlreadyExists(_)) => {}

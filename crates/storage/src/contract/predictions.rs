@@ -197,15 +197,18 @@ pub async fn predictions(table: &dyn Predictions) {
     for r in [&middle, &oldest, &newest] {
         table.create(r).await.expect("table: create must succeed");
     }
-    let ids = |records: Vec<PredictionRecord>| -> Vec<PredictionId> {
-        records.into_iter().map(|r| r.prediction_id).collect()
+    let listed = |chat: ChatId, limit: usize| async move {
+        let records = table
+            .list_by_chat(chat, limit)
+            .await
+            .expect("table: list_by_chat");
+        records
+            .into_iter()
+            .map(|r| r.prediction_id)
+            .collect::<Vec<_>>()
     };
-    let all = ids(table
-        .list_by_chat(other_chat, 10)
-        .await
-        .expect("table: list_by_chat"));
     assert_eq!(
-        all,
+        listed(other_chat, 10).await,
         vec![
             newest.prediction_id,
             middle.prediction_id,
@@ -213,21 +216,13 @@ pub async fn predictions(table: &dyn Predictions) {
         ],
         "table: list_by_chat must list the chat's predictions, most recent first"
     );
-    let two = ids(table
-        .list_by_chat(other_chat, 2)
-        .await
-        .expect("table: list_by_chat"));
     assert_eq!(
-        two,
+        listed(other_chat, 2).await,
         vec![newest.prediction_id, middle.prediction_id],
         "table: list_by_chat must return the `limit` most recent"
     );
-    let none = table
-        .list_by_chat(ChatId(random_i64()), 10)
-        .await
-        .expect("table: list_by_chat");
     assert!(
-        none.is_empty(),
+        listed(ChatId(random_i64()), 10).await.is_empty(),
         "table: a chat without predictions lists nothing"
     );
 }

@@ -17,6 +17,7 @@ pub use albums::{AlbumClose, AlbumJoin, AlbumKey, Albums};
 pub use leases::{Claim, ClaimKey, LeaseId, Leases, Once, run_once};
 pub use notices::{NoticeState, Notices};
 pub use predictions::Predictions;
+pub(crate) use predictions::{parse_status, status_text};
 
 /// How long finished update claims (and albums being put together) are
 /// kept.

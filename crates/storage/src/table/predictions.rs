@@ -2,7 +2,9 @@
 //! failure.
 
 use async_trait::async_trait;
-use polybot_domain::{ChatId, FailureKind, JobResult, PredictionId, PredictionRecord};
+use polybot_domain::{
+    ChatId, FailureKind, JobResult, PredictionId, PredictionRecord, PredictionStatus,
+};
 
 use crate::Result;
 
@@ -20,4 +22,23 @@ pub trait Predictions: Send + Sync + 'static {
     async fn get(&self, id: PredictionId) -> Result<Option<PredictionRecord>>;
     /// Most recent first.
     async fn list_by_chat(&self, chat: ChatId, limit: usize) -> Result<Vec<PredictionRecord>>;
+}
+
+/// How a status is spelled in storage, the same by every adapter.
+pub(crate) fn status_text(status: PredictionStatus) -> &'static str {
+    match status {
+        PredictionStatus::Pending => "pending",
+        PredictionStatus::Succeeded => "succeeded",
+        PredictionStatus::Failed => "failed",
+    }
+}
+
+/// The status spelled `text` in storage.
+pub(crate) fn parse_status(text: &str) -> Option<PredictionStatus> {
+    Some(match text {
+        "pending" => PredictionStatus::Pending,
+        "succeeded" => PredictionStatus::Succeeded,
+        "failed" => PredictionStatus::Failed,
+        _ => return None,
+    })
 }

@@ -5,24 +5,16 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use polybot_domain::{
-    ChatId, FailureKind, JobKind, JobResult, ObjectKey, PredictionId, PredictionRecord,
-    PredictionStatus, now_epoch,
+    ChatId, FailureKind, JobKind, JobResult, ObjectKey, PredictionId, PredictionRecord, now_epoch,
 };
 
 use super::{CHAT_INDEX, DynamoTable, Item, TTL_ATTRIBUTE, expiry, get_n, get_s, n, s};
+use crate::table::{parse_status, status_text};
 use crate::{Predictions, RECORD_RETENTION, Result, StorageError};
 
 /// The hash key of a prediction's item.
 pub fn prediction_pk(id: PredictionId) -> String {
     format!("prediction#{id}")
-}
-
-fn status_str(s: PredictionStatus) -> &'static str {
-    match s {
-        PredictionStatus::Pending => "pending",
-        PredictionStatus::Succeeded => "succeeded",
-        PredictionStatus::Failed => "failed",
-    }
 }
 
 fn record_from_item(item: &Item) -> Result<PredictionRecord> {
@@ -33,12 +25,10 @@ fn record_from_item(item: &Item) -> Result<PredictionRecord> {
         .parse()
         .map_err(|e| bad(&format!("prediction_id: {e}")))?;
     let chat_id = ChatId(get_n(item, "chat_id").ok_or_else(|| bad("no numeric chat_id"))?);
-    let status = match get_s(item, "status") {
-        Some("pending") => PredictionStatus::Pending,
-        Some("succeeded") => PredictionStatus::Succeeded,
-        Some("failed") => PredictionStatus::Failed,
-        other => return Err(bad(&format!("unknown status {other:?}"))),
-    };
+    let status = get_s(item, "status");
+    let status = status
+        .and_then(parse_status)
+        .ok_or_else(|| bad(&format!("unknown status {status:?}")))?;
     let original_key =
         ObjectKey::parse(get_s(item, "original_key").ok_or_else(|| bad("no original_key"))?)
             .map_err(|e| bad(&e.to_string()))?;
@@ -92,7 +82,7 @@ impl Predictions for DynamoTable {
         item.insert("pk".into(), s(&pk));
         item.insert("prediction_id".into(), s(record.prediction_id.to_string()));
         item.insert("chat_id".into(), n(record.chat_id.0));
-        item.insert("status".into(), s(status_str(record.status)));
+        item.insert("status".into(), s(status_text(record.status)));
         item.insert("original_key".into(), s(record.original_key.as_str()));
         item.insert("created_at".into(), n(record.created_at));
         item.insert("updated_at".into(), n(record.updated_at));

@@ -20,20 +20,10 @@ impl Albums for LocalTable {
         let photo = photo.clone();
         self.db
             .write(move |tx| {
-                let row = tx
-                    .query_row(
-                        "SELECT closed, photos FROM albums WHERE album_key = ?1",
-                        params![album],
-                        |r| Ok((r.get::<_, bool>(0)?, r.get::<_, String>(1)?)),
-                    )
-                    .optional()
-                    .map_err(sql_error)?;
-                let mut photos: BTreeMap<i64, AlbumPhoto> = match row {
-                    Some((true, _)) => return Ok(AlbumJoin::TooLate),
-                    Some((false, json)) => serde_json::from_str(&json).map_err(|e| {
-                        StorageError::invalid_from(format!("album {album}: stored photos"), e)
-                    })?,
-                    None => Default::default(),
+                let mut photos = match read(tx, &album)? {
+                    Some(stored) if stored.closed => return Ok(AlbumJoin::TooLate),
+                    Some(stored) => stored.photos(&album)?,
+                    None => BTreeMap::new(),
                 };
                 photos.insert(photo.message_id, photo);
                 let json = serde_json::to_string(&photos)
@@ -60,25 +50,11 @@ impl Albums for LocalTable {
         let album = key.to_string();
         self.db
             .write(move |tx| {
-                let row = tx
-                    .query_row(
-                        "SELECT closed, last_joined, photos FROM albums WHERE album_key = ?1",
-                        params![album],
-                        |r| {
-                            Ok((
-                                r.get::<_, bool>(0)?,
-                                r.get::<_, i64>(1)?,
-                                r.get::<_, String>(2)?,
-                            ))
-                        },
-                    )
-                    .optional()
-                    .map_err(sql_error)?;
-                let Some((false, last_joined, json)) = row else {
+                let Some(stored) = read(tx, &album)?.filter(|stored| !stored.closed) else {
                     return Ok(AlbumClose::AlreadyClosed);
                 };
                 let quiet_ms = duration_ms(quiet);
-                let since = now_ms().saturating_sub(last_joined);
+                let since = now_ms().saturating_sub(stored.last_joined);
                 if since < quiet_ms {
                     let wait = u64::try_from(quiet_ms - since).unwrap_or(0);
                     return Ok(AlbumClose::Open {
@@ -90,12 +66,43 @@ impl Albums for LocalTable {
                     params![album],
                 )
                 .map_err(sql_error)?;
-                let photos: BTreeMap<i64, AlbumPhoto> =
-                    serde_json::from_str(&json).map_err(|e| {
-                        StorageError::invalid_from(format!("album {album}: stored photos"), e)
-                    })?;
-                Ok(AlbumClose::Closed(photos.into_values().collect()))
+                Ok(AlbumClose::Closed(
+                    stored.photos(&album)?.into_values().collect(),
+                ))
             })
             .await
     }
+}
+
+/// An album's row.
+struct Stored {
+    closed: bool,
+    /// When the latest photo joined, in epoch milliseconds.
+    last_joined: i64,
+    /// JSON of the photos by message id (so a redelivered photo replaces
+    /// itself), parsed only when they are needed.
+    photos: String,
+}
+
+impl Stored {
+    fn photos(&self, album: &str) -> Result<BTreeMap<i64, AlbumPhoto>> {
+        serde_json::from_str(&self.photos)
+            .map_err(|e| StorageError::invalid_from(format!("album {album}: stored photos"), e))
+    }
+}
+
+fn read(tx: &rusqlite::Transaction<'_>, album: &str) -> Result<Option<Stored>> {
+    tx.query_row(
+        "SELECT closed, last_joined, photos FROM albums WHERE album_key = ?1",
+        params![album],
+        |r| {
+            Ok(Stored {
+                closed: r.get(0)?,
+                last_joined: r.get(1)?,
+                photos: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(sql_error)
 }

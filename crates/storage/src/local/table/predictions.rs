@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use polybot_domain::{
     ChatId, FailureKind, JobKind, JobResult, ObjectKey, PredictionId, PredictionRecord,
-    PredictionStatus,
 };
 use rusqlite::{OptionalExtension, params};
 
 use super::LocalTable;
 use crate::local::sqlite::{is_constraint_violation, sql_error};
+use crate::table::{parse_status, status_text};
 use crate::{Predictions, Result, StorageError};
 
 const COLUMNS: &str =
@@ -76,23 +76,6 @@ impl Row {
             updated_at: self.updated_at,
         })
     }
-}
-
-fn status_text(status: PredictionStatus) -> &'static str {
-    match status {
-        PredictionStatus::Pending => "pending",
-        PredictionStatus::Succeeded => "succeeded",
-        PredictionStatus::Failed => "failed",
-    }
-}
-
-fn parse_status(text: &str) -> Option<PredictionStatus> {
-    Some(match text {
-        "pending" => PredictionStatus::Pending,
-        "succeeded" => PredictionStatus::Succeeded,
-        "failed" => PredictionStatus::Failed,
-        _ => return None,
-    })
 }
 
 fn not_found(id: PredictionId) -> StorageError {
