@@ -30,7 +30,16 @@ pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Every concern of the table, on one table: what [`crate::Backends`]
 /// carries. Upcast an `Arc<dyn PredictionTable>` to the one concern a
-/// component needs (`Arc<dyn Leases>`, …).
+/// component needs:
+///
+/// ```
+/// use std::sync::Arc;
+/// use polybot_storage::{Notices, PredictionTable};
+///
+/// fn notices_only(table: Arc<dyn PredictionTable>) -> Arc<dyn Notices> {
+///     table
+/// }
+/// ```
 #[async_trait]
 pub trait PredictionTable: Predictions + Leases + Notices + Albums {
     /// Readiness: the table answers. One check serves every concern, since

@@ -10,7 +10,7 @@ use polybot_domain::{
 
 use super::{CHAT_INDEX, DynamoTable, Item, TTL_ATTRIBUTE, expiry, get_n, get_s, n, s};
 use crate::table::{parse_status, status_text};
-use crate::{Predictions, RECORD_RETENTION, Result, StorageError};
+use crate::{BoxError, Predictions, RECORD_RETENTION, Result, StorageError};
 
 /// The hash key of a prediction's item.
 pub fn prediction_pk(id: PredictionId) -> String {
@@ -20,10 +20,12 @@ pub fn prediction_pk(id: PredictionId) -> String {
 fn record_from_item(item: &Item) -> Result<PredictionRecord> {
     let pk = get_s(item, "pk").unwrap_or("?");
     let bad = |what: &str| StorageError::invalid(format!("item {pk}: {what}"));
-    let prediction_id: PredictionId = get_s(item, "prediction_id")
+    let unreadable =
+        |what: &str, e: BoxError| StorageError::invalid_from(format!("item {pk}: {what}"), e);
+    let prediction_id = get_s(item, "prediction_id")
         .ok_or_else(|| bad("no prediction_id"))?
-        .parse()
-        .map_err(|e| bad(&format!("prediction_id: {e}")))?;
+        .parse::<PredictionId>()
+        .map_err(|e| unreadable("prediction_id", e.into()))?;
     let chat_id = ChatId(get_n(item, "chat_id").ok_or_else(|| bad("no numeric chat_id"))?);
     let status = get_s(item, "status");
     let status = status
@@ -31,18 +33,18 @@ fn record_from_item(item: &Item) -> Result<PredictionRecord> {
         .ok_or_else(|| bad(&format!("unknown status {status:?}")))?;
     let original_key =
         ObjectKey::parse(get_s(item, "original_key").ok_or_else(|| bad("no original_key"))?)
-            .map_err(|e| bad(&e.to_string()))?;
+            .map_err(|e| unreadable("original_key", e.into()))?;
     let result = match get_s(item, "summary") {
         None => None,
         Some(json) => Some(
             serde_json::from_str::<JobResult>(json)
-                .map_err(|e| bad(&format!("summary is not a job result: {e}")))?,
+                .map_err(|e| unreadable("summary is not a job result", e.into()))?,
         ),
     };
     let kind = match get_s(item, "kind") {
         None => JobKind::Detect,
         Some(json) => serde_json::from_str::<JobKind>(json)
-            .map_err(|e| bad(&format!("kind is not a job kind: {e}")))?,
+            .map_err(|e| unreadable("kind is not a job kind", e.into()))?,
     };
     let failure = match get_s(item, "failure") {
         None => None,

@@ -43,32 +43,40 @@ impl Row {
     }
 
     fn parse(self) -> Result<PredictionRecord> {
-        let invalid = |what: &str, e: &dyn std::fmt::Display| {
-            StorageError::invalid(format!(
-                "prediction {}: stored {what} is unreadable: {e}",
+        let unreadable = |what: &str| {
+            format!(
+                "prediction {}: stored {what} is unreadable",
                 self.prediction_id
-            ))
+            )
         };
+        // Text that is no error of a parser's: say what it was.
+        let invalid =
+            |what: &str, text: &str| StorageError::invalid(format!("{}: {text}", unreadable(what)));
         let result = match &self.summary {
-            Some(json) => {
-                Some(serde_json::from_str::<JobResult>(json).map_err(|e| invalid("result", &e))?)
-            }
+            Some(json) => Some(
+                serde_json::from_str::<JobResult>(json)
+                    .map_err(|e| StorageError::invalid_from(unreadable("result"), e))?,
+            ),
             None => None,
         };
         let kind = match &self.kind {
-            Some(json) => serde_json::from_str::<JobKind>(json).map_err(|e| invalid("kind", &e))?,
+            Some(json) => serde_json::from_str::<JobKind>(json)
+                .map_err(|e| StorageError::invalid_from(unreadable("kind"), e))?,
             None => JobKind::Detect,
         };
         let failure = match &self.failure {
-            Some(text) => Some(FailureKind::parse(text).ok_or_else(|| invalid("failure", &text))?),
+            Some(text) => Some(FailureKind::parse(text).ok_or_else(|| invalid("failure", text))?),
             None => None,
         };
         Ok(PredictionRecord {
-            prediction_id: self.prediction_id.parse().map_err(|e| invalid("id", &e))?,
+            prediction_id: self
+                .prediction_id
+                .parse()
+                .map_err(|e| StorageError::invalid_from(unreadable("id"), e))?,
             chat_id: ChatId(self.chat_id),
             status: parse_status(&self.status).ok_or_else(|| invalid("status", &self.status))?,
             original_key: ObjectKey::parse(self.original_key.clone())
-                .map_err(|e| invalid("original key", &e))?,
+                .map_err(|e| StorageError::invalid_from(unreadable("original key"), e))?,
             kind,
             result,
             failure,
