@@ -4,44 +4,27 @@
 //! Results over gRPC), and the answers are read back from the emulator.
 //! Needs `cargo xtask setup` (model, ONNX Runtime, photos).
 
+mod support;
+
 use std::time::Duration;
 
 use image::GrayImage;
-use polybot::Mesh;
-use polybot::stack::{StackOptions, start_mesh};
 use polybot_testkit::{caption, jpeg, sample_photo, text};
-use tg_emulator::{Emulator, EmulatorClient, EmulatorHandle, SentKind, SentMessage};
-
-const WAIT: Duration = Duration::from_secs(90);
+use support::WAIT;
+use support::in_process::InProcess;
+use tg_emulator::{EmulatorClient, SentKind, SentMessage};
 
 /// The bot, and a user who talks to it.
-struct Bot {
-    _emulator: EmulatorHandle,
-    client: EmulatorClient,
-    mesh: Mesh,
-    _dir: tempfile::TempDir,
-}
+struct Bot(InProcess);
 
 impl Bot {
     async fn start() -> Self {
-        polybot_testkit::install_crypto_provider();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut opts = StackOptions::local(dir.path());
-        opts.poll_wait = Duration::from_millis(500);
-        opts.reporter_interval = None;
-        opts.lanes = 1;
         // No "still working" notice: the one reply is the answer.
-        opts.notice_after = Duration::from_secs(600);
-        let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
-        let mesh = start_mesh(&emulator.base_url(), emulator.token(), &opts)
-            .await
-            .expect("mesh starts");
-        Self {
-            client: emulator.client(),
-            _emulator: emulator,
-            mesh,
-            _dir: dir,
-        }
+        Self(InProcess::start(|o| o.notice_after = Duration::from_secs(600)).await)
+    }
+
+    fn client(&self) -> &EmulatorClient {
+        &self.0.client
     }
 
     /// Sends a photo with `caption` in a private chat of its own, and
@@ -52,12 +35,12 @@ impl Bot {
             ..Default::default()
         };
         let sent = self
-            .client
+            .client()
             .send_user_photo(chat, photo, &options)
             .await
             .expect("send");
         let m = self
-            .client
+            .client()
             .wait_for_messages(chat, 1, WAIT)
             .await
             .expect("the bot answers in time");
@@ -72,14 +55,18 @@ impl Bot {
     /// The picture an answer carries, in grey.
     async fn picture(&self, m: &SentMessage) -> GrayImage {
         let file = m.file.as_ref().expect("a picture");
-        let bytes = self.client.file_bytes(&file.file_id).await.expect("bytes");
+        let bytes = self
+            .client()
+            .file_bytes(&file.file_id)
+            .await
+            .expect("bytes");
         image::load_from_memory(&bytes)
             .expect("decodable")
             .to_luma8()
     }
 
     async fn stop(self) {
-        self.mesh.shutdown().await;
+        self.0.stop().await;
     }
 }
 
