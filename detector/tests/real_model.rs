@@ -423,106 +423,51 @@ fn detect_cli_prints_a_readable_table() {
 /// The worker's job step with the real model, against the embedded
 /// backend: what the fake engine of the unit tests stands in for.
 mod job_step {
-    use std::sync::Arc;
-
-    use bytes::Bytes;
-    use polybot_detector::worker::JobStep;
-    use polybot_domain::{
-        ChatId, FailureKind, Filter, Job, JobKind, JobResult, ObjectKey, PredictionRecord,
-        QuarterTurns,
-    };
+    use polybot_detector::worker::testing::Fixture;
+    use polybot_domain::{FailureKind, Filter, JobKind, JobResult, ObjectKey, QuarterTurns};
     use polybot_proto::Outcome;
-    use polybot_storage::{Backends, PutMode};
 
     use super::{detector, photo};
 
-    struct Fixture {
-        step: JobStep,
-        backends: Backends,
-        _dir: tempfile::TempDir,
-    }
-
-    fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let backends =
-            polybot_storage::local::open(dir.path(), Default::default()).expect("local backends");
-        Fixture {
-            step: JobStep::new(Arc::new(detector(1)), backends.clone(), None),
-            backends,
-            _dir: dir,
-        }
-    }
-
-    impl Fixture {
-        /// A request for `photo` with `kind`, stored as the gateway stores it.
-        async fn request(&self, photo: Vec<u8>, kind: JobKind) -> Job {
-            let job = Job::stored_photo(ChatId(42), 7, kind);
-            self.backends
-                .objects
-                .put(
-                    job.original_key(),
-                    Bytes::from(photo),
-                    "image/jpeg",
-                    PutMode::CreateOnly,
-                )
-                .await
-                .expect("put");
-            self.backends
-                .table
-                .create(&PredictionRecord::pending(&job))
-                .await
-                .expect("create");
-            job
-        }
-
-        async fn stored_result(&self, job: &Job) -> Option<JobResult> {
-            let record = self.backends.table.get(job.prediction_id).await;
-            record.expect("get").and_then(|r| r.result)
-        }
-    }
-
     #[tokio::test]
     async fn a_detection_is_stored_and_reported_with_its_labels() {
-        let f = fixture();
-        let job = f.request(photo("bus.jpg"), JobKind::Detect).await;
-        let report = f.step.run(&job).await.expect("done");
+        let f = Fixture::with_engine(detector(1));
+        let job = f.request(&photo("bus.jpg"), JobKind::Detect).await;
+        let report = f.step().run(&job).await.expect("done");
         let Outcome::Success(JobResult::Detected(summary)) = &report.outcome else {
             panic!("{report:?}");
         };
         assert!(summary.counts_text().contains("bus ×1"), "{summary:?}");
         assert_eq!(report.reply_to_message_id, Some(7));
-        let predicted = ObjectKey::parse(summary.predicted_img_path.clone()).expect("key");
-        f.backends.objects.get(&predicted).await.expect("stored");
-        assert_eq!(
-            f.stored_result(&job).await,
-            Some(JobResult::Detected(summary.clone()))
-        );
+        f.stored(&summary.predicted_img_path).await;
+        let record = f.record(job.prediction_id).await;
+        assert_eq!(record.result, Some(JobResult::Detected(summary.clone())));
     }
 
     #[tokio::test]
     async fn a_filter_job_stores_and_reports_the_filtered_picture() {
-        let f = fixture();
+        let f = Fixture::with_engine(detector(1));
         let turn = Filter::Rotate {
             quarter_turns: QuarterTurns::DEFAULT,
         };
-        let job = f.request(photo("bus.jpg"), JobKind::Filter(turn)).await;
-        let report = f.step.run(&job).await.expect("done");
+        let job = f.request(&photo("bus.jpg"), JobKind::Filter(turn)).await;
+        let report = f.step().run(&job).await.expect("done");
         let Outcome::Success(JobResult::Filtered(out)) = &report.outcome else {
             panic!("{report:?}");
         };
         assert_eq!((out.width, out.height, out.filter), (1080, 810, turn));
         let key = ObjectKey::parse(out.output_img_path.clone()).expect("key");
-        let bytes = f.backends.objects.get(&key).await.expect("stored");
+        let bytes = f.stored(key.as_str()).await;
         let img = image::load_from_memory(&bytes).expect("decodes");
         assert_eq!((img.width(), img.height()), (1080, 810));
     }
 
     #[tokio::test]
     async fn a_file_that_is_not_a_picture_is_a_failure_to_tell_not_to_retry() {
-        let f = fixture();
-        let job = f.request(b"not a picture".to_vec(), JobKind::Detect).await;
+        let f = Fixture::with_engine(detector(1));
+        let job = f.request(b"not a picture", JobKind::Detect).await;
         let report = f
-            .step
+            .step()
             .run(&job)
             .await
             .expect("a permanent failure is reported");
@@ -536,6 +481,7 @@ mod job_step {
             ),
             "{report:?}"
         );
-        assert_eq!(f.stored_result(&job).await, None, "nothing stored");
+        let record = f.record(job.prediction_id).await;
+        assert_eq!(record.result, None, "nothing stored");
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use polybot_domain::{
     Action, AlbumAction, AlbumId, AlbumPhoto, AlbumPhotos, BotId, ChatId, FailureKind,
     JOB_SCHEMA_VERSION, Job, JobKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
-    UpdateId, now_epoch,
+    UpdateId,
 };
 use polybot_storage::{
     AlbumClose, AlbumJoin, AlbumKey, Attributes, Backends, ClaimKey, Once, PutMode, StorageError,

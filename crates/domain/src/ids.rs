@@ -8,27 +8,28 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// Ids shown as the value they wrap.
+macro_rules! display_as_inner {
+    ($($id:ty),*) => {
+        $(impl fmt::Display for $id {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        })*
+    };
+}
+
+display_as_inner!(ChatId, UpdateId, BotId, PredictionId);
+
 /// A Telegram chat, where replies go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ChatId(pub i64);
 
-impl fmt::Display for ChatId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
 /// A Telegram update's id; unique per bot, used to deduplicate deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UpdateId(pub i64);
-
-impl fmt::Display for UpdateId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// A Telegram bot's user id: the numeric part of its token before `:`
 /// (also `getMe`'s `id`). Update ids are unique only per bot.
@@ -44,12 +45,6 @@ impl BotId {
             return None;
         }
         id.parse().ok().map(Self)
-    }
-}
-
-impl fmt::Display for BotId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 
@@ -99,12 +94,6 @@ impl PredictionId {
 impl Default for PredictionId {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl fmt::Display for PredictionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 

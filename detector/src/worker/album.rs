@@ -3,25 +3,15 @@
 //! album's key for it. A photo that cannot be used is named in the answer,
 //! and the others are still answered.
 
-use bytes::Bytes;
-use polybot_domain::{AlbumItem, AlbumPhotos, AlbumSummary, FailureKind, Job, JobKind, JobResult};
+use polybot_domain::{AlbumItem, AlbumSummary, FailureKind, Job, JobKind, JobResult};
 
-use super::job::{Done, JobStep, Photo, Place, RetryLater};
+use super::job::{Album, Done, Handled, JobStep, Photo, Place, RetryLater};
 use super::photo;
-use super::ports::Lane;
 
-/// `fetched` holds each photo's bytes, `None` for one that is gone.
-pub(super) async fn each(
-    step: &JobStep,
-    job: &Job,
-    lane: Lane,
-    photos: &AlbumPhotos,
-    fetched: Vec<Option<Bytes>>,
-    kind: JobKind,
-) -> Result<Done, RetryLater> {
-    let mut items = Vec::with_capacity(fetched.len());
-    let mut first_lane = Some(lane);
-    for (index, (album_photo, bytes)) in photos.into_iter().zip(fetched).enumerate() {
+pub(super) async fn each(step: &JobStep, job: &Job, album: Album<'_>, kind: JobKind) -> Handled {
+    let mut items = Vec::with_capacity(album.fetched.len());
+    let mut first_lane = Some(album.lane);
+    for (index, (member, bytes)) in album.photos.into_iter().zip(album.fetched).enumerate() {
         let Some(bytes) = bytes else {
             items.push(AlbumItem {
                 result: None,
@@ -35,10 +25,11 @@ pub(super) async fn each(
         };
         let one = Photo {
             place: Place::AlbumItem(index),
-            original_key: &album_photo.original_key,
+            original_key: &member.original_key,
             bytes,
+            lane,
         };
-        items.push(match photo::run(step, job, lane, one, kind).await? {
+        items.push(match photo::run(step, job, one, kind).await? {
             Done::Made(result) => AlbumItem {
                 result: Some(result),
                 failure: None,

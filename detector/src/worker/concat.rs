@@ -1,31 +1,26 @@
 //! An album joined into one picture (`concat`), stored under `filtered/`.
 
 use bytes::Bytes;
-use polybot_domain::{
-    AlbumPhotos, Direction, FailureKind, Job, JobResult, JoinedSummary, ObjectKey, now_epoch,
-};
+use polybot_domain::{Direction, FailureKind, Job, JobResult, JoinedSummary, ObjectKey, now_epoch};
 
-use super::job::{Done, JobStep, Place, RetryLater, engine_answer};
-use super::ports::Lane;
+use super::job::{Album, Done, Handled, JobStep, Place, engine_answer};
 
-/// `fetched` holds each photo's bytes, `None` for one that is gone: the
-/// album cannot be joined without it.
+/// Every photo is needed: the album cannot be joined without one.
 pub(super) async fn run(
     step: &JobStep,
     job: &Job,
-    lane: Lane,
-    photos: &AlbumPhotos,
-    fetched: Vec<Option<Bytes>>,
+    album: Album<'_>,
     direction: Direction,
-) -> Result<Done, RetryLater> {
-    let Some(fetched) = fetched.into_iter().collect::<Option<Vec<Bytes>>>() else {
+) -> Handled {
+    let Some(fetched) = album.fetched.into_iter().collect::<Option<Vec<Bytes>>>() else {
         return Ok(Done::Refused(
             FailureKind::Internal,
             "a photo of the album is gone".into(),
         ));
     };
-    let bytes = fetched.iter().map(|b| b.to_vec()).collect();
-    let out = match engine_answer(lane.concat(bytes, direction).await, Place::Own)? {
+    let photos = fetched.iter().map(|b| b.to_vec()).collect();
+    let answer = album.lane.concat(photos, direction).await;
+    let out = match engine_answer(answer, Place::Own)? {
         Ok(out) => out,
         Err(refused) => return Ok(refused),
     };
@@ -35,7 +30,8 @@ pub(super) async fn run(
     Ok(Done::Made(JobResult::Joined(JoinedSummary {
         prediction_id: job.prediction_id,
         direction,
-        original_img_paths: photos
+        original_img_paths: album
+            .photos
             .into_iter()
             .map(|p| p.original_key.to_string())
             .collect(),

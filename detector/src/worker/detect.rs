@@ -5,17 +5,12 @@
 use polybot_domain::{Job, JobResult};
 use tracing::info;
 
-use super::job::{Done, JobStep, Photo, RetryLater, engine_answer};
-use super::ports::Lane;
+use super::job::{Done, Handled, JobStep, Photo, engine_answer};
 
-pub(super) async fn run(
-    step: &JobStep,
-    job: &Job,
-    lane: Lane,
-    photo: Photo<'_>,
-) -> Result<Done, RetryLater> {
+pub(super) async fn run(step: &JobStep, job: &Job, photo: Photo<'_>) -> Handled {
     let place = photo.place;
-    let answer = lane
+    let answer = photo
+        .lane
         .detect_sized(photo.bytes.to_vec(), place.annotated_size())
         .await;
     let mut out = match engine_answer(answer, place)? {

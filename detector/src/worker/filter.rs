@@ -4,19 +4,12 @@
 use polybot_domain::{Filter, FilterSummary, Job, JobResult, now_epoch};
 use tracing::info;
 
-use super::job::{Done, JobStep, Photo, RetryLater, engine_answer};
-use super::ports::Lane;
+use super::job::{Done, Handled, JobStep, Photo, engine_answer};
 
-pub(super) async fn run(
-    step: &JobStep,
-    job: &Job,
-    lane: Lane,
-    photo: Photo<'_>,
-    filter: Filter,
-) -> Result<Done, RetryLater> {
+pub(super) async fn run(step: &JobStep, job: &Job, photo: Photo<'_>, filter: Filter) -> Handled {
     let place = photo.place;
     let seed = place.seed(job.prediction_id);
-    let answer = lane.filter(photo.bytes.to_vec(), filter, seed).await;
+    let answer = photo.lane.filter(photo.bytes.to_vec(), filter, seed).await;
     let out = match engine_answer(answer, place)? {
         Ok(out) => out,
         Err(refused) => return Ok(refused),

@@ -13,7 +13,7 @@ use polybot_storage::{Backends, PutMode, StorageError};
 use tracing::{Instrument, info, warn};
 
 use super::config::ProcessingHook;
-use super::ports::JobEngine;
+use super::ports::{JobEngine, Lane};
 
 /// One job's work up to its report, against an engine and the storage
 /// ports: fetch the photos, run the job's kind, store the pictures and the
@@ -151,11 +151,24 @@ pub(super) fn report_for(job: &Job, outcome: Outcome) -> Report {
     }
 }
 
-/// One photo to run a kind on: where it came from and its bytes.
+/// What a handler gives: how its work ended, or a transient failure.
+pub(super) type Handled = Result<Done, RetryLater>;
+
+/// One photo to run a kind on: whose it is, where it came from, its bytes
+/// and the lane reserved for it.
 pub(super) struct Photo<'a> {
     pub place: Place,
     pub original_key: &'a ObjectKey,
     pub bytes: Bytes,
+    pub lane: Lane,
+}
+
+/// An album's photos with their bytes (`None` for one gone for good), and
+/// the lane reserved for the job.
+pub(super) struct Album<'a> {
+    pub photos: &'a AlbumPhotos,
+    pub fetched: Vec<Option<Bytes>>,
+    pub lane: Lane,
 }
 
 /// Whose result a photo's is: a request of its own, or photo `index` (from

@@ -13,7 +13,8 @@
 //! - [`reporting`]: reports retried with backoff within the job's limit;
 //! - [`heartbeat`]: the message kept invisible while its job runs;
 //! - [`ports`]: what the step needs, as traits, with the ONNX engine
-//!   ([`onnx`]) and the gRPC Results client ([`grpc`]) as adapters.
+//!   ([`onnx`]) and the gRPC Results client ([`grpc`]) as adapters, and
+//!   fakes of them for tests (`testing`, with the `test-util` feature).
 //!
 //! The receive loop and the ops server run under the service kit's
 //! [`Supervisor`]: a loop that dies is restarted, and `/readyz` says not
@@ -34,6 +35,8 @@ mod ports;
 mod receive;
 mod reporting;
 mod step;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

@@ -3,11 +3,9 @@
 
 use async_trait::async_trait;
 use polybot_domain::{Direction, Filter};
-use polybot_inference::{
-    AnnotatedSize, DetectError, DetectOutput, Detector, FilterOutput, Precision, Slot,
-};
+use polybot_inference::{AnnotatedSize, DetectError, Detector, Precision, Slot};
 
-use super::ports::{EngineLane, JobEngine, Lane};
+use super::ports::{Detected, EngineLane, Filtered, JobEngine, Lane};
 
 #[async_trait]
 impl JobEngine for Detector {
@@ -34,28 +32,15 @@ impl JobEngine for Detector {
 
 #[async_trait]
 impl EngineLane for Slot {
-    async fn detect_sized(
-        self: Box<Self>,
-        bytes: Vec<u8>,
-        size: AnnotatedSize,
-    ) -> Result<DetectOutput, DetectError> {
-        Slot::detect_sized(*self, bytes, size).await
+    async fn detect_sized(self: Box<Self>, photo: Vec<u8>, size: AnnotatedSize) -> Detected {
+        Slot::detect_sized(*self, photo, size).await
     }
 
-    async fn filter(
-        self: Box<Self>,
-        bytes: Vec<u8>,
-        filter: Filter,
-        seed: u64,
-    ) -> Result<FilterOutput, DetectError> {
-        Slot::filter(*self, bytes, filter, seed).await
+    async fn filter(self: Box<Self>, photo: Vec<u8>, filter: Filter, seed: u64) -> Filtered {
+        Slot::filter(*self, photo, filter, seed).await
     }
 
-    async fn concat(
-        self: Box<Self>,
-        photos: Vec<Vec<u8>>,
-        direction: Direction,
-    ) -> Result<FilterOutput, DetectError> {
+    async fn concat(self: Box<Self>, photos: Vec<Vec<u8>>, direction: Direction) -> Filtered {
         Slot::concat(*self, photos, direction).await
     }
 }

@@ -3,19 +3,12 @@
 
 use polybot_domain::{Job, JobKind};
 
-use super::job::{Done, JobStep, Photo, RetryLater};
-use super::ports::Lane;
+use super::job::{Handled, JobStep, Photo};
 use super::{detect, filter};
 
-pub(super) async fn run(
-    step: &JobStep,
-    job: &Job,
-    lane: Lane,
-    photo: Photo<'_>,
-    kind: JobKind,
-) -> Result<Done, RetryLater> {
+pub(super) async fn run(step: &JobStep, job: &Job, photo: Photo<'_>, kind: JobKind) -> Handled {
     match kind {
-        JobKind::Detect => detect::run(step, job, lane, photo).await,
-        JobKind::Filter(filter) => filter::run(step, job, lane, photo, filter).await,
+        JobKind::Detect => detect::run(step, job, photo).await,
+        JobKind::Filter(filter) => filter::run(step, job, photo, filter).await,
     }
 }

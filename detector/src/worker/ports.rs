@@ -31,25 +31,17 @@ pub trait JobEngine: Send + Sync + 'static {
 #[async_trait]
 pub trait EngineLane: Send {
     /// Detection of one photo, annotated at `size`.
-    async fn detect_sized(
-        self: Box<Self>,
-        bytes: Vec<u8>,
-        size: AnnotatedSize,
-    ) -> Result<DetectOutput, DetectError>;
+    async fn detect_sized(self: Box<Self>, photo: Vec<u8>, size: AnnotatedSize) -> Detected;
     /// A caption's filter on one photo; `seed` makes noise repeatable.
-    async fn filter(
-        self: Box<Self>,
-        bytes: Vec<u8>,
-        filter: Filter,
-        seed: u64,
-    ) -> Result<FilterOutput, DetectError>;
+    async fn filter(self: Box<Self>, photo: Vec<u8>, filter: Filter, seed: u64) -> Filtered;
     /// An album's photos joined into one picture.
-    async fn concat(
-        self: Box<Self>,
-        photos: Vec<Vec<u8>>,
-        direction: Direction,
-    ) -> Result<FilterOutput, DetectError>;
+    async fn concat(self: Box<Self>, photos: Vec<Vec<u8>>, direction: Direction) -> Filtered;
 }
+
+/// What a lane's detection gives.
+pub type Detected = Result<DetectOutput, DetectError>;
+/// What a lane's filter or concat gives.
+pub type Filtered = Result<FilterOutput, DetectError>;
 
 /// A reserved lane of some engine.
 pub type Lane = Box<dyn EngineLane>;

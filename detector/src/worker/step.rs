@@ -18,7 +18,7 @@ use tracing::{Instrument, error, info, warn};
 
 use super::config::WorkerConfig;
 use super::heartbeat::keep_invisible;
-use super::job::{Done, JobStep, Photo, Place, RetryLater, report_for};
+use super::job::{Album, Done, JobStep, Photo, Place, RetryLater, report_for};
 use super::ports::{Lane, ResultsSink};
 use super::reporting::report_until;
 use super::{album, concat, photo};
@@ -59,20 +59,24 @@ impl JobStep {
                     place: Place::Own,
                     original_key,
                     bytes,
+                    lane,
                 };
-                let done = photo::run(self, job, lane, one, *kind).await?;
+                let done = photo::run(self, job, one, *kind).await?;
                 // The reporter's per-job time is a single photo's.
                 (done, started, self.on_processed.as_ref())
             }
             JobInput::Album { photos, action } => {
                 let fetched = self.fetch_all(photos).await?;
                 let started = Instant::now();
+                let album = Album {
+                    photos,
+                    fetched,
+                    lane,
+                };
                 let done = match *action {
-                    AlbumAction::Each(kind) => {
-                        album::each(self, job, lane, photos, fetched, kind).await?
-                    }
+                    AlbumAction::Each(kind) => album::each(self, job, album, kind).await?,
                     AlbumAction::Concat(direction) => {
-                        concat::run(self, job, lane, photos, fetched, direction).await?
+                        concat::run(self, job, album, direction).await?
                     }
                 };
                 (done, started, None)
