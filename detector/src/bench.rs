@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::Deserialize;
 
-use crate::agreement::{self, Agreement};
-use crate::cli::ModelArgs;
-use crate::engine::{Engine, encode_jpeg};
-use crate::geometry::LetterboxMode;
-use crate::model::Precision;
-use crate::pool::Detector;
-use crate::{DetectOutput, Timings};
+use polybot_inference::agreement::{self, Agreement};
+use polybot_inference::engine::{Engine, encode_jpeg};
+use polybot_inference::geometry::LetterboxMode;
+use polybot_inference::model::Precision;
+use polybot_inference::pool::Detector;
+use polybot_inference::{DetectOutput, Timings};
+
+use crate::model_args::ModelArgs;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -109,7 +110,7 @@ fn time_engines(
     let Some(first) = engines.first() else {
         return Ok(Vec::new());
     };
-    let decoded = crate::decode::decode(bytes, first.config().limits)?;
+    let decoded = polybot_inference::decode::decode(bytes, first.config().limits)?;
     for engine in engines.iter_mut() {
         for _ in 0..3 {
             engine.time_raw_inference(&decoded)?;
@@ -159,7 +160,10 @@ fn time_engines(
 /// A 12-megapixel phone-sized JPEG made from `bytes` by upscaling (so that
 /// nothing new is fetched): 4032 pixels on the longer side, quality 90.
 fn twelve_megapixels(bytes: &[u8]) -> anyhow::Result<(Vec<u8>, u32, u32)> {
-    let small = crate::decode::decode(bytes, crate::decode::DecodeLimits::default())?;
+    let small = polybot_inference::decode::decode(
+        bytes,
+        polybot_inference::decode::DecodeLimits::default(),
+    )?;
     let (w, h) = small.dimensions();
     let scale = 4032.0 / w.max(h) as f32;
     let (bw, bh) = (
@@ -333,7 +337,7 @@ fn peak_rss_mib() -> Option<f64> {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     let images = if args.images.is_empty() {
-        let dir = crate::model::default_assets_dir();
+        let dir = polybot_inference::model::default_assets_dir();
         vec![dir.join("bus.jpg"), dir.join("zidane.jpg")]
     } else {
         args.images.clone()

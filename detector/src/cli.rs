@@ -6,15 +6,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::decode::DecodeLimits;
-use crate::engine::{DEFAULT_ANNOTATED_MAX_SIDE, DetectConfig};
-use crate::geometry::LetterboxMode;
-use crate::model::{
-    ModelSource, Precision, default_int8_model_path, default_model_path, default_ort_library,
-};
-use crate::pool::{Detector, PoolOptions};
-use crate::postprocess::Thresholds;
-use crate::{DetectOutput, LoadError};
+use polybot_inference::{DetectOutput, Detector};
+
+pub use crate::model_args::ModelArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -151,89 +145,6 @@ impl WorkerArgs {
         };
         validate_token("the Results token", &token)?;
         Ok(token)
-    }
-}
-
-/// Model and pipeline settings shared by every subcommand.
-#[derive(Args, Debug, Clone)]
-pub struct ModelArgs {
-    /// ONNX model file (YOLOv5 or YOLOv8/11 detection export), used with `--precision fp32`.
-    #[arg(long, env = "POLYBOT_MODEL", default_value_os_t = default_model_path())]
-    pub model: PathBuf,
-    /// INT8 model file (built by `cargo xtask setup`), used with `--precision int8`.
-    #[arg(long, env = "POLYBOT_MODEL_INT8", default_value_os_t = default_int8_model_path())]
-    pub int8_model: PathBuf,
-    /// Model precision: `fp32` (the exported model) or `int8` (static-quantized;
-    /// faster on CPUs with VNNI/AMX, see BENCHMARKS.md).
-    #[arg(long, env = "POLYBOT_PRECISION", value_enum, default_value_t = Precision::default())]
-    pub precision: Precision,
-    /// ONNX Runtime shared library (libonnxruntime.so).
-    #[arg(long, env = "ORT_DYLIB_PATH", default_value_os_t = default_ort_library())]
-    pub ort_library: PathBuf,
-    /// Inference lanes, each with its own session; defaults to the number of CPUs.
-    #[arg(long, env = "POLYBOT_LANES")]
-    pub lanes: Option<usize>,
-    /// ONNX Runtime intra-op threads per lane.
-    #[arg(long, env = "POLYBOT_INTRA_THREADS", default_value_t = 1)]
-    pub intra_threads: usize,
-    /// Minimum confidence for a detection.
-    #[arg(long, env = "POLYBOT_CONFIDENCE", default_value_t = polybot_inference::DEFAULT_CONFIDENCE)]
-    pub confidence: f32,
-    /// IoU above which NMS suppresses a box of the same class.
-    #[arg(long, env = "POLYBOT_IOU", default_value_t = polybot_inference::DEFAULT_IOU)]
-    pub iou: f32,
-    /// Letterbox shape: `rect` (smallest stride-32 rectangle) or `square`.
-    #[arg(long, env = "POLYBOT_LETTERBOX", value_enum, default_value_t = LetterboxMode::Rect)]
-    pub letterbox: LetterboxMode,
-    /// Largest accepted width × height, checked before decoding.
-    #[arg(long, env = "POLYBOT_MAX_PIXELS", default_value_t = DecodeLimits::default().max_pixels)]
-    pub max_pixels: u64,
-    /// Longest side of the annotated image (Telegram's largest photo is 2560).
-    /// A JPEG larger than this is decoded at the smallest DCT scale (1/2,
-    /// 1/4, 1/8) that still covers the model's input and drawn at that size;
-    /// 0 decodes and draws every photo at full resolution. Detections are in
-    /// original pixels either way.
-    #[arg(long, env = "POLYBOT_ANNOTATED_MAX_SIDE", default_value_t = DEFAULT_ANNOTATED_MAX_SIDE)]
-    pub annotated_max_side: u32,
-}
-
-impl ModelArgs {
-    /// The model file for the chosen precision.
-    pub fn model_path(&self) -> &Path {
-        match self.precision {
-            Precision::Fp32 => &self.model,
-            Precision::Int8 => &self.int8_model,
-        }
-    }
-
-    pub fn pool_options(&self) -> PoolOptions {
-        PoolOptions {
-            source: ModelSource {
-                model: self.model_path().to_path_buf(),
-                ort_library: self.ort_library.clone(),
-                intra_threads: self.intra_threads,
-                precision: self.precision,
-            },
-            lanes: self.lanes.unwrap_or_else(num_cpus::get).max(1),
-            config: DetectConfig {
-                thresholds: Thresholds {
-                    confidence: self.confidence,
-                    iou: self.iou,
-                    ..Thresholds::default()
-                },
-                letterbox: self.letterbox,
-                annotated_max_side: self.annotated_max_side,
-                limits: DecodeLimits {
-                    max_pixels: self.max_pixels,
-                    ..DecodeLimits::default()
-                },
-                ..DetectConfig::default()
-            },
-        }
-    }
-
-    pub fn load(&self) -> Result<Detector, LoadError> {
-        Detector::load(&self.pool_options())
     }
 }
 

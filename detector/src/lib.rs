@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod cli;
 mod metrics;
+pub mod model_args;
 pub mod worker;
 
 pub use polybot_inference::*;

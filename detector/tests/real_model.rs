@@ -419,3 +419,69 @@ fn detect_cli_prints_a_readable_table() {
     );
     assert!(stdout.contains("tie"), "{stdout}");
 }
+
+/// The worker's job step with the real model, against the embedded
+/// backend: what the fake engine of the unit tests stands in for.
+mod job_step {
+    use polybot_detector::worker::testing::Fixture;
+    use polybot_domain::{FailureKind, Filter, JobKind, JobResult, ObjectKey, QuarterTurns};
+    use polybot_proto::Outcome;
+
+    use super::{detector, photo};
+
+    #[tokio::test]
+    async fn a_detection_is_stored_and_reported_with_its_labels() {
+        let f = Fixture::with_engine(detector(1));
+        let job = f.request(&photo("bus.jpg"), JobKind::Detect).await;
+        let report = f.step().run(&job).await.expect("done");
+        let Outcome::Success(JobResult::Detected(summary)) = &report.outcome else {
+            panic!("{report:?}");
+        };
+        assert!(summary.counts_text().contains("bus ×1"), "{summary:?}");
+        assert_eq!(report.reply_to_message_id, Some(7));
+        f.stored(&summary.predicted_img_path).await;
+        let record = f.record(job.prediction_id).await;
+        assert_eq!(record.result, Some(JobResult::Detected(summary.clone())));
+    }
+
+    #[tokio::test]
+    async fn a_filter_job_stores_and_reports_the_filtered_picture() {
+        let f = Fixture::with_engine(detector(1));
+        let turn = Filter::Rotate {
+            quarter_turns: QuarterTurns::DEFAULT,
+        };
+        let job = f.request(&photo("bus.jpg"), JobKind::Filter(turn)).await;
+        let report = f.step().run(&job).await.expect("done");
+        let Outcome::Success(JobResult::Filtered(out)) = &report.outcome else {
+            panic!("{report:?}");
+        };
+        assert_eq!((out.width, out.height, out.filter), (1080, 810, turn));
+        let key = ObjectKey::parse(out.output_img_path.clone()).expect("key");
+        let bytes = f.stored(key.as_str()).await;
+        let img = image::load_from_memory(&bytes).expect("decodes");
+        assert_eq!((img.width(), img.height()), (1080, 810));
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_picture_is_a_failure_to_tell_not_to_retry() {
+        let f = Fixture::with_engine(detector(1));
+        let job = f.request(b"not a picture", JobKind::Detect).await;
+        let report = f
+            .step()
+            .run(&job)
+            .await
+            .expect("a permanent failure is reported");
+        assert!(
+            matches!(
+                report.outcome,
+                Outcome::Failure {
+                    kind: FailureKind::NotAnImage,
+                    ..
+                }
+            ),
+            "{report:?}"
+        );
+        let record = f.record(job.prediction_id).await;
+        assert_eq!(record.result, None, "nothing stored");
+    }
+}

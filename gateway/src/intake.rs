@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use polybot_domain::{
-    Action, AlbumId, AlbumPhoto, BotId, ChatId, FailureKind, JOB_SCHEMA_VERSION, Job, JobKind,
-    ObjectKey, PredictionId, PredictionRecord, PredictionStatus, UpdateId, now_epoch,
+    Action, AlbumAction, AlbumId, AlbumPhoto, AlbumPhotos, BotId, ChatId, FailureKind,
+    JOB_SCHEMA_VERSION, Job, JobKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
+    UpdateId,
 };
 use polybot_storage::{
     AlbumClose, AlbumJoin, AlbumKey, Attributes, Backends, ClaimKey, Once, PutMode, StorageError,
@@ -538,18 +539,14 @@ impl Intake {
         };
         let prediction_id = PredictionId::for_update(self.bot, update_id);
         tracing::Span::current().record("prediction_id", tracing::field::display(prediction_id));
-        let job = Job {
-            schema_version: JOB_SCHEMA_VERSION,
+        let job = Job::photo(
             prediction_id,
-            chat_id: chat,
+            chat,
             message_id,
             update_id,
             original_key,
-            submitted_at: now_epoch(),
             kind,
-            album: vec![],
-            concat: None,
-        };
+        );
         // Once the job is durable the update is done (run_once finishes
         // it): a job sent twice by two deliveries has one prediction id,
         // and the reply claim answers it once.
@@ -646,7 +643,7 @@ impl Intake {
             prediction_id = %prediction_id,
         );
         async {
-            let (kind, concat) = match Action::from_caption(caption) {
+            let action = match Action::from_caption(caption) {
                 Ok(Action::Concat(_)) if photos.len() < 2 => {
                     let refusal = Refusal::ConcatNeedsAlbum(polybot_domain::Direction::Horizontal);
                     return self
@@ -654,9 +651,9 @@ impl Intake {
                         .await
                         .map(drop);
                 }
-                Ok(Action::Concat(direction)) => (JobKind::Detect, Some(direction)),
-                Ok(Action::Detect) => (JobKind::Detect, None),
-                Ok(Action::Filter(filter)) => (JobKind::Filter(filter), None),
+                Ok(Action::Concat(direction)) => AlbumAction::Concat(direction),
+                Ok(Action::Detect) => AlbumAction::Each(JobKind::Detect),
+                Ok(Action::Filter(filter)) => AlbumAction::Each(JobKind::Filter(filter)),
                 Err(e) => {
                     info!(error = %e, "the album's caption asks badly; answering once");
                     return self
@@ -665,27 +662,19 @@ impl Intake {
                         .map(drop);
                 }
             };
-            let job = Job {
-                schema_version: JOB_SCHEMA_VERSION,
-                prediction_id,
-                chat_id: key.chat,
-                message_id: first.message_id,
-                update_id: UpdateId(0),
-                original_key: first.original_key.clone(),
-                submitted_at: now_epoch(),
-                kind,
-                album: photos.clone(),
-                concat,
+            let Some(album) = AlbumPhotos::new(photos.clone()) else {
+                return Ok(());
             };
+            let job = Job::album(prediction_id, key.chat, UpdateId(0), album, action);
             let handled = self.submit(job).await?;
             if let (Handled::Queued(prediction), Some(progress)) = (handled, &self.progress) {
                 progress.track(crate::progress::Job {
                     prediction,
                     chat: key.chat,
                     reply_to: first.message_id,
-                    notice: match concat {
-                        Some(_) => crate::progress::FILTER_NOTICE_TEXT,
-                        None => crate::progress::notice_text(kind),
+                    notice: match action {
+                        AlbumAction::Concat(_) => crate::progress::FILTER_NOTICE_TEXT,
+                        AlbumAction::Each(kind) => crate::progress::notice_text(kind),
                     },
                 });
             }
@@ -737,7 +726,7 @@ impl Intake {
         }
         .instrument(publish)
         .await?;
-        info!(%prediction_id, kind = %job.kind, photos = job.album.len().max(1), "photo queued");
+        info!(%prediction_id, kind = %job.input.action(), photos = job.input.photo_count(), "photo queued");
         Ok(Handled::Queued(prediction_id))
     }
 }

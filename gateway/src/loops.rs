@@ -196,30 +196,14 @@ mod tests {
     //! The dead-letter loop against the embedded queues and a fake
     //! messenger: every dead letter is answered once and leaves the queue;
     //! one without a chat stays for operators.
-    use polybot_domain::{
-        ChatId, JOB_SCHEMA_VERSION, JobKind, ObjectKey, PredictionId, PredictionRecord,
-        PredictionStatus, UpdateId, now_epoch,
-    };
+    use polybot_domain::{ChatId, JobKind, PredictionRecord, PredictionStatus};
     use polybot_storage::{Attributes, Backends, QueueStats};
 
     use super::*;
     use crate::fake::{FakeMessenger, local_backends};
 
     async fn dead_job(backends: &Backends) -> Job {
-        let chat = ChatId(42);
-        let id = PredictionId::new();
-        let job = Job {
-            schema_version: JOB_SCHEMA_VERSION,
-            prediction_id: id,
-            chat_id: chat,
-            message_id: 5,
-            update_id: UpdateId(1),
-            original_key: ObjectKey::original(chat, id, "jpg"),
-            submitted_at: now_epoch(),
-            kind: JobKind::Detect,
-            album: Vec::new(),
-            concat: None,
-        };
+        let job = Job::stored_photo(ChatId(42), 5, JobKind::Detect);
         backends
             .table
             .create(&PredictionRecord::pending(&job))

@@ -13,7 +13,7 @@
 //! run in parallel.
 //!
 //! What happens to a photo that cannot be decoded (by design, see
-//! `detector/src/worker.rs`): decoding errors are permanent, so the worker
+//! `detector/src/worker/step.rs`): decoding errors are permanent, so the worker
 //! reports the failure to Results at once, the user gets a "try again"
 //! reply, and the job is deleted — it is *not* retried into the
 //! dead-letter queue. Jobs that fail transiently (here: nobody finishes

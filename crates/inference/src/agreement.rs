@@ -2,7 +2,7 @@
 //! above a confidence needs a candidate detection of the same class that
 //! overlaps it enough. Used to hold the INT8 model to the FP32 one.
 
-use crate::Detection;
+use crate::output::Detection;
 
 /// The INT8-vs-FP32 rule: FP32 detections with confidence ≥ 0.4 must be
 /// found again at IoU ≥ 0.8.
@@ -64,7 +64,7 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::BBox;
+    use crate::geometry::BBox;
 
     fn det(class_id: usize, confidence: f32, x1: f32) -> Detection {
         Detection {

@@ -8,7 +8,7 @@ use image::{Rgb, RgbImage};
 use imageproc::drawing::{draw_filled_rect_mut, draw_hollow_rect_mut, draw_text_mut, text_size};
 use imageproc::rect::Rect;
 
-use crate::Detection;
+use crate::output::Detection;
 
 /// The Ultralytics palette, so our pictures look like the ones users know.
 const PALETTE: [[u8; 3]; 20] = [

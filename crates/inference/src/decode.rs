@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, RgbImage, metadata::Orientation};
 
-use crate::error::{DetectError, panic_message};
+use crate::error::{DecoderError, DetectError, panic_message};
 
 /// Caps applied to untrusted input.
 #[derive(Debug, Clone, Copy)]
@@ -114,8 +114,13 @@ fn decode_jpeg_scaled(
     // libjpeg reports a fatal error by unwinding out of its error callback
     // (that is the crate's design, and it skips the panic hook); caught here,
     // a broken photo is an answer rather than a dead lane.
-    std::panic::catch_unwind(|| decode_libjpeg_scaled(bytes, limits, scale))
-        .unwrap_or_else(|payload| Err(DetectError::Corrupt(panic_message(&*payload).to_owned())))
+    std::panic::catch_unwind(|| decode_libjpeg_scaled(bytes, limits, scale)).unwrap_or_else(
+        |payload| {
+            Err(DetectError::Corrupt(DecoderError::Panicked(
+                panic_message(&*payload).to_owned(),
+            )))
+        },
+    )
 }
 
 fn decode_libjpeg_scaled(
@@ -158,7 +163,7 @@ fn decode_libjpeg_scaled(
     .map_err(map_libjpeg_error)?;
     let (sw, sh) = dimensions((started.width(), started.height()))?;
     let pixels: Vec<u8> = started.read_scanlines().map_err(map_libjpeg_error)?;
-    let corrupt = || DetectError::Corrupt("the JPEG decoder returned too few pixels".into());
+    let corrupt = || DetectError::invalid("the JPEG decoder returned too few pixels");
     let mut image = if gray {
         DynamicImage::ImageLuma8(image::GrayImage::from_raw(sw, sh, pixels).ok_or_else(corrupt)?)
     } else {
@@ -182,7 +187,7 @@ fn decode_libjpeg_scaled(
 
 fn dimensions((width, height): (usize, usize)) -> Result<(u32, u32), DetectError> {
     let side = |v: usize| {
-        u32::try_from(v).map_err(|_| DetectError::Corrupt("the JPEG is impossibly large".into()))
+        u32::try_from(v).map_err(|_| DetectError::invalid("the JPEG is impossibly large"))
     };
     Ok((side(width)?, side(height)?))
 }
@@ -199,13 +204,22 @@ fn swaps_axes(orientation: Orientation) -> bool {
 
 fn map_libjpeg_error(e: std::io::Error) -> DetectError {
     if e.kind() == std::io::ErrorKind::UnexpectedEof {
-        DetectError::Truncated
+        DetectError::Truncated(Some(DecoderError::Libjpeg(e)))
     } else {
-        DetectError::Corrupt(format!("libjpeg: {e}"))
+        DetectError::Corrupt(DecoderError::Libjpeg(e))
     }
 }
 
 fn check_input(bytes: &[u8], limits: DecodeLimits) -> Result<(), DetectError> {
+    check_size(bytes, limits)?;
+    if is_jpeg(bytes) && !jpeg_is_complete(bytes) {
+        return Err(DetectError::truncated());
+    }
+    Ok(())
+}
+
+/// The file's size, before anything parses it.
+fn check_size(bytes: &[u8], limits: DecodeLimits) -> Result<(), DetectError> {
     if bytes.is_empty() {
         return Err(DetectError::Empty);
     }
@@ -214,9 +228,6 @@ fn check_input(bytes: &[u8], limits: DecodeLimits) -> Result<(), DetectError> {
             size: bytes.len(),
             limit: limits.max_bytes,
         });
-    }
-    if is_jpeg(bytes) && !jpeg_is_complete(bytes) {
-        return Err(DetectError::Truncated);
     }
     Ok(())
 }
@@ -230,30 +241,22 @@ fn check_pixels(width: u32, height: u32, limits: DecodeLimits) -> Result<(), Det
         });
     }
     if width == 0 || height == 0 {
-        return Err(DetectError::Corrupt("the image has no pixels".into()));
+        return Err(DetectError::invalid("the image has no pixels"));
     }
     Ok(())
 }
 
 /// Decodes `bytes` into an upright RGB image at full resolution.
 pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, DetectError> {
-    if bytes.is_empty() {
-        return Err(DetectError::Empty);
-    }
-    if bytes.len() > limits.max_bytes {
-        return Err(DetectError::FileTooLarge {
-            size: bytes.len(),
-            limit: limits.max_bytes,
-        });
-    }
+    check_size(bytes, limits)?;
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| DetectError::Corrupt(e.to_string()))?;
+        .map_err(|e| DetectError::Corrupt(DecoderError::Read(e)))?;
     if reader.format().is_none() {
         return Err(DetectError::NotAnImage);
     }
     if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
-        return Err(DetectError::Truncated);
+        return Err(DetectError::truncated());
     }
     let mut image_limits = image::Limits::default();
     // Four bytes per pixel (RGBA) with headroom for the decoder's own buffers.
@@ -292,24 +295,21 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 fn map_image_error(e: ImageError) -> DetectError {
     match e {
         ImageError::Unsupported(_) => DetectError::NotAnImage,
-        ImageError::Limits(l) => DetectError::Corrupt(format!("over the decoder's limits: {l}")),
-        ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            DetectError::Truncated
+        ImageError::Limits(l) => DetectError::Corrupt(DecoderError::Limits(l)),
+        ImageError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            DetectError::Truncated(Some(e.into()))
         }
-        other => {
-            let text = other.to_string();
-            // zune-jpeg and png report truncation as a decoding error.
-            let lower = text.to_ascii_lowercase();
-            if lower.contains("eof")
-                || lower.contains("truncat")
-                || lower.contains("unexpected end")
-            {
-                DetectError::Truncated
-            } else {
-                DetectError::Corrupt(text)
-            }
-        }
+        other if says_truncated(&other) => DetectError::Truncated(Some(other.into())),
+        other => DetectError::Corrupt(other.into()),
     }
+}
+
+/// Whether a decoding error is the codec's way of saying the data ends
+/// early: zune-jpeg and png report truncation as a decoding error, known
+/// only by its text.
+fn says_truncated(e: &ImageError) -> bool {
+    let lower = e.to_string().to_ascii_lowercase();
+    lower.contains("eof") || lower.contains("truncat") || lower.contains("unexpected end")
 }
 
 #[cfg(test)]
@@ -341,7 +341,7 @@ mod tests {
     fn a_jpeg_cut_inside_its_scan_is_reported_as_truncated() {
         let data = jpeg(64, 48);
         let r = decode(&data[..data.len() - 2], DecodeLimits::default());
-        assert!(matches!(r, Err(DetectError::Truncated)), "{:?}", r.err());
+        assert!(matches!(r, Err(DetectError::Truncated(_))), "{:?}", r.err());
     }
 
     #[test]
@@ -460,7 +460,7 @@ mod tests {
         assert!(matches!(r, Err(DetectError::TooManyPixels { .. })), "{r:?}");
         let data = jpeg(3000, 1000);
         let r = decode_at_least(&data[..data.len() / 2], DecodeLimits::default(), SCALE);
-        assert!(matches!(r, Err(DetectError::Truncated)), "{:?}", r.err());
+        assert!(matches!(r, Err(DetectError::Truncated(_))), "{:?}", r.err());
     }
 
     #[test]
@@ -475,7 +475,7 @@ mod tests {
         data[sof + 4] = 12;
         let r = decode_at_least(&data, DecodeLimits::default(), SCALE);
         match r {
-            Err(DetectError::Corrupt(message)) => {
+            Err(DetectError::Corrupt(DecoderError::Panicked(message))) => {
                 assert!(message.contains("precision"), "{message}")
             }
             other => panic!("expected a corrupt-JPEG error, got {other:?}"),

@@ -19,11 +19,11 @@ use ort::value::TensorRef;
 
 use crate::annotate::annotate;
 use crate::decode::{DecodeLimits, ScaleLimits, decode_at_least};
-use crate::error::{DetectError, LoadError};
+use crate::error::{DetectError, LoadError, ResizeError};
 use crate::geometry::{Letterbox, LetterboxMode};
 use crate::model::{ModelInfo, ModelSource, open_session};
+use crate::output::{DetectOutput, Detection, Timings};
 use crate::postprocess::{OutputLayout, Thresholds, postprocess};
-use crate::{DetectOutput, Detection, Timings};
 
 /// Telegram's largest photo size: the default bound of the annotated image.
 pub const DEFAULT_ANNOTATED_MAX_SIDE: u32 = 2560;
@@ -272,14 +272,14 @@ impl Engine {
             ((h as f32 * scale).round() as u32).clamp(1, max_side),
         );
         let src = ImageRef::new(w, h, image.as_raw(), PixelType::U8x3)
-            .map_err(|e| DetectError::Encode(format!("resize source: {e}")))?;
+            .map_err(|e| DetectError::Resize(e.into()))?;
         let mut out = Image::new(nw, nh, PixelType::U8x3);
         let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
         self.resizer
             .resize(&src, &mut out, &options)
-            .map_err(|e| DetectError::Encode(format!("resize: {e}")))?;
+            .map_err(|e| DetectError::Resize(e.into()))?;
         RgbImage::from_raw(nw, nh, out.into_vec())
-            .ok_or_else(|| DetectError::Encode("resized image has the wrong size".into()))
+            .ok_or(DetectError::Resize(ResizeError::WrongSize))
     }
 
     /// Letterbox, infer and postprocess an already decoded image.
@@ -309,9 +309,9 @@ impl Engine {
                     [1usize, 3, lb.canvas_h as usize, lb.canvas_w as usize],
                     &self.tensor[..],
                 ))
-                .map_err(|e| DetectError::Inference(e.to_string()))?
+                .map_err(DetectError::Inference)?
             ])
-            .map_err(|e| DetectError::Inference(e.to_string()))?;
+            .map_err(DetectError::Inference)?;
         timings.inference = t.elapsed();
         drop(inference);
 
@@ -319,11 +319,10 @@ impl Engine {
         let _postprocess = tracing::info_span!("postprocess").entered();
         let (shape, data) = outputs[0]
             .try_extract_tensor::<f32>()
-            .map_err(|e| DetectError::BadOutput(e.to_string()))?;
+            .map_err(DetectError::OutputTensor)?;
         let dims: Vec<i64> = shape.iter().copied().collect();
         let known = (!self.info.classes.is_empty()).then_some(self.info.classes.len());
-        let layout = OutputLayout::detect(&dims, known)
-            .map_err(|e| DetectError::BadOutput(e.to_string()))?;
+        let layout = OutputLayout::detect(&dims, known).map_err(DetectError::OutputLayout)?;
         let candidates = postprocess(data, layout, self.config.thresholds);
         let detections = candidates
             .into_iter()
@@ -351,12 +350,12 @@ impl Engine {
             [1usize, 3, lb.canvas_h as usize, lb.canvas_w as usize],
             &self.tensor[..],
         ))
-        .map_err(|e| DetectError::Inference(e.to_string()))?;
+        .map_err(DetectError::Inference)?;
         let t = Instant::now();
         let outputs = self
             .session
             .run(ort::inputs![input])
-            .map_err(|e| DetectError::Inference(e.to_string()))?;
+            .map_err(DetectError::Inference)?;
         let elapsed = t.elapsed();
         drop(outputs);
         Ok(elapsed)
@@ -377,12 +376,12 @@ impl Engine {
             image.as_raw(),
             PixelType::U8x3,
         )
-        .map_err(|e| DetectError::Inference(format!("resize source: {e}")))?;
+        .map_err(|e| DetectError::Resize(e.into()))?;
         let mut resized = Image::new(lb.new_w, lb.new_h, PixelType::U8x3);
         let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
         self.resizer
             .resize(&src, &mut resized, &options)
-            .map_err(|e| DetectError::Inference(format!("resize: {e}")))?;
+            .map_err(|e| DetectError::Resize(e.into()))?;
 
         let (cw, ch) = (lb.canvas_w as usize, lb.canvas_h as usize);
         let plane = cw * ch;
@@ -411,7 +410,7 @@ impl Engine {
 
 /// A detection with its box scaled by `sx`, `sy`.
 fn scale_detection(mut d: Detection, sx: f32, sy: f32) -> Detection {
-    d.bbox = crate::BBox {
+    d.bbox = crate::geometry::BBox {
         x1: d.bbox.x1 * sx,
         y1: d.bbox.y1 * sy,
         x2: d.bbox.x2 * sx,
@@ -423,13 +422,17 @@ fn scale_detection(mut d: Detection, sx: f32, sy: f32) -> Detection {
 /// Encodes an RGB image as baseline JPEG.
 pub fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, DetectError> {
     let (w, h) = image.dimensions();
+    let too_large = |_| DetectError::TooLargeToEncode {
+        width: w,
+        height: h,
+    };
     let (w16, h16) = (
-        u16::try_from(w).map_err(|_| DetectError::Encode(format!("width {w} is over 65535")))?,
-        u16::try_from(h).map_err(|_| DetectError::Encode(format!("height {h} is over 65535")))?,
+        u16::try_from(w).map_err(too_large)?,
+        u16::try_from(h).map_err(too_large)?,
     );
     let mut out = Vec::with_capacity(image.as_raw().len() / 8);
     jpeg_encoder::Encoder::new(&mut out, quality)
         .encode(image.as_raw(), w16, h16, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| DetectError::Encode(e.to_string()))?;
+        .map_err(DetectError::Encode)?;
     Ok(out)
 }

@@ -1,10 +1,18 @@
-//! Errors at the detector's boundary, each classified as permanent (the
-//! input is bad: report it, never retry) or transient (retry later).
+//! Errors at the engine's boundary. Each keeps the error it stands for (the
+//! image decoder's, libjpeg's, ONNX Runtime's, the encoder's) as its
+//! source, and is classified by its variant ([`DetectError::kind`]):
+//! permanent (the input is bad: report it, never retry) or transient (retry
+//! later). This module imports no other module of the crate.
 
 use std::path::PathBuf;
 
+use polybot_domain::FailureKind;
+use polybot_filters::FilterError;
+
+use crate::postprocess::LayoutError;
+
 /// The text of a caught panic (or libjpeg's unwound error), for the
-/// `Corrupt` error that stands for it.
+/// [`DecoderError::Panicked`] that stands for it.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     payload
         .downcast_ref::<String>()
@@ -13,7 +21,83 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("unknown panic")
 }
 
-/// Why one image could not be turned into detections.
+/// What kind of failure an error is: what the user is told, and whether
+/// trying the same input again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    NotAnImage,
+    TooLarge,
+    CorruptImage,
+    /// Smaller than the filter needs.
+    TooSmall,
+    /// The model's output is not what a detector gives.
+    BadModelOutput,
+    /// Ours, not the photo's: a retry may succeed.
+    Internal,
+}
+
+impl ErrorKind {
+    /// A stable, low-cardinality name, for metrics labels and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAnImage => "not_an_image",
+            Self::TooLarge => "too_large",
+            Self::CorruptImage => "corrupt_image",
+            Self::TooSmall => "too_small",
+            Self::BadModelOutput => "bad_model_output",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Whether retrying the same input can never succeed.
+    pub fn is_permanent(self) -> bool {
+        !matches!(self, Self::Internal)
+    }
+
+    /// What the user is told.
+    pub fn failure_kind(self) -> FailureKind {
+        match self {
+            Self::NotAnImage => FailureKind::NotAnImage,
+            Self::TooLarge => FailureKind::TooLarge,
+            Self::CorruptImage => FailureKind::CorruptImage,
+            Self::TooSmall => FailureKind::TooSmall,
+            Self::BadModelOutput | Self::Internal => FailureKind::Internal,
+        }
+    }
+}
+
+/// The decoder's own account of an image it could not read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecoderError {
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
+    #[error("over the decoder's limits: {0}")]
+    Limits(#[source] image::error::LimitError),
+    #[error("libjpeg: {0}")]
+    Libjpeg(#[source] std::io::Error),
+    #[error("reading the image: {0}")]
+    Read(#[source] std::io::Error),
+    /// A codec panicked, or libjpeg unwound out of its error callback: its
+    /// message is all there is.
+    #[error("{0}")]
+    Panicked(String),
+    /// Data that breaks the format in a way we check ourselves.
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+/// A resize that failed (ours, never the photo's).
+#[derive(Debug, thiserror::Error)]
+pub enum ResizeError {
+    #[error(transparent)]
+    Buffer(#[from] fast_image_resize::ImageBufferError),
+    #[error(transparent)]
+    Resize(#[from] fast_image_resize::ResizeError),
+    #[error("the resized image has the wrong size")]
+    WrongSize,
+}
+
+/// Why one image could not be turned into detections or a filtered picture.
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
     #[error("the file is empty")]
@@ -24,61 +108,78 @@ pub enum DetectError {
     NotAnImage,
     #[error("the image is {width}×{height} pixels, over the limit of {limit} pixels")]
     TooManyPixels { width: u32, height: u32, limit: u64 },
+    /// Cut off: the decoder's error when it said so, else our own check.
     #[error("the image data is truncated")]
-    Truncated,
+    Truncated(#[source] Option<DecoderError>),
     #[error("the image data is corrupt: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] DecoderError),
     #[error("the model returned an unexpected output: {0}")]
-    BadOutput(String),
+    OutputTensor(#[source] ort::Error),
+    #[error("the model returned an unexpected output: {0}")]
+    OutputLayout(#[source] LayoutError),
     #[error("inference failed: {0}")]
-    Inference(String),
+    Inference(#[source] ort::Error),
+    #[error("resizing the image failed: {0}")]
+    Resize(#[source] ResizeError),
     #[error("encoding the annotated image failed: {0}")]
-    Encode(String),
+    Encode(#[source] jpeg_encoder::EncodingError),
+    #[error("encoding the annotated image failed: {width}×{height} is over JPEG's 65535 per side")]
+    TooLargeToEncode { width: u32, height: u32 },
     #[error("the inference pool has shut down")]
     PoolClosed,
     #[error("the filter could not be applied")]
-    Filter(#[source] polybot_filters::FilterError),
+    Filter(#[source] FilterError),
 }
 
 impl DetectError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Empty | Self::NotAnImage => ErrorKind::NotAnImage,
+            Self::FileTooLarge { .. } | Self::TooManyPixels { .. } => ErrorKind::TooLarge,
+            Self::Truncated(_) | Self::Corrupt(_) => ErrorKind::CorruptImage,
+            Self::OutputTensor(_) | Self::OutputLayout(_) => ErrorKind::BadModelOutput,
+            Self::Inference(_)
+            | Self::Resize(_)
+            | Self::Encode(_)
+            | Self::TooLargeToEncode { .. }
+            | Self::PoolClosed => ErrorKind::Internal,
+            Self::Filter(e) => filter_kind(e),
+        }
+    }
+
     /// Whether retrying the same input can never succeed. Permanent errors
     /// are reported to the user at once instead of being redelivered.
     pub fn is_permanent(&self) -> bool {
-        match self {
-            Self::Empty
-            | Self::FileTooLarge { .. }
-            | Self::NotAnImage
-            | Self::TooManyPixels { .. }
-            | Self::Truncated
-            | Self::Corrupt(_)
-            | Self::BadOutput(_) => true,
-            Self::Inference(_) | Self::Encode(_) | Self::PoolClosed => false,
-            Self::Filter(e) => crate::filtering::is_permanent(e),
-        }
+        self.kind().is_permanent()
     }
 
     /// What the user is told about a permanent error.
-    pub fn failure_kind(&self) -> polybot_domain::FailureKind {
-        use polybot_domain::FailureKind;
-        match self.kind() {
-            "not_an_image" => FailureKind::NotAnImage,
-            "too_large" => FailureKind::TooLarge,
-            "corrupt_image" => FailureKind::CorruptImage,
-            "too_small" => FailureKind::TooSmall,
-            _ => FailureKind::Internal,
-        }
+    pub fn failure_kind(&self) -> FailureKind {
+        self.kind().failure_kind()
     }
 
-    /// A stable, low-cardinality name, for metrics labels and the Results contract.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Empty | Self::NotAnImage => "not_an_image",
-            Self::FileTooLarge { .. } | Self::TooManyPixels { .. } => "too_large",
-            Self::Truncated | Self::Corrupt(_) => "corrupt_image",
-            Self::BadOutput(_) => "bad_model_output",
-            Self::Inference(_) | Self::Encode(_) | Self::PoolClosed => "internal",
-            Self::Filter(e) => crate::filtering::kind(e),
+    /// A truncated image, by our own check (no decoder error to keep).
+    pub(crate) fn truncated() -> Self {
+        Self::Truncated(None)
+    }
+
+    /// Data that breaks the format in a way we check ourselves.
+    pub(crate) fn invalid(what: &'static str) -> Self {
+        Self::Corrupt(DecoderError::Invalid(what))
+    }
+}
+
+/// A filter's error: the photo's (too small, too large, empty) unless
+/// encoding failed.
+fn filter_kind(e: &FilterError) -> ErrorKind {
+    match e {
+        FilterError::TooSmallForBlur { .. } | FilterError::TooNarrowForContour { .. } => {
+            ErrorKind::TooSmall
         }
+        FilterError::TooLarge { .. } => ErrorKind::TooLarge,
+        FilterError::EmptyImage { .. } | FilterError::NotEnoughImages(_) => ErrorKind::CorruptImage,
+        FilterError::Encode { .. } => ErrorKind::Internal,
     }
 }
 
@@ -93,12 +194,93 @@ pub enum LoadError {
         path: PathBuf,
         env: &'static str,
     },
-    #[error("could not load the ONNX Runtime library {path}: {reason}")]
-    Runtime { path: PathBuf, reason: String },
-    #[error("could not load the model {path}: {reason}")]
-    Model { path: PathBuf, reason: String },
+    #[error("could not load the ONNX Runtime library {path}: {source}")]
+    RuntimeLibrary {
+        path: PathBuf,
+        #[source]
+        source: ort::LoadDynamicError,
+    },
+    #[error("could not load the ONNX Runtime library {path}: {source}")]
+    Runtime {
+        path: PathBuf,
+        #[source]
+        source: ort::Error,
+    },
+    #[error("could not load the model {path}: {source}")]
+    Model {
+        path: PathBuf,
+        #[source]
+        source: ort::Error,
+    },
+    #[error("could not load the model {path}: warm-up inference failed: {source}")]
+    WarmUp {
+        path: PathBuf,
+        #[source]
+        source: DetectError,
+    },
+    /// Our own finding about the model's inputs and outputs.
     #[error("the model {path} is not a supported detector: {reason}")]
     Unsupported { path: PathBuf, reason: String },
     #[error("could not start the inference threads: {0}")]
-    Threads(String),
+    Threads(#[source] std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_internal_errors_are_retried_and_each_kind_tells_the_user_its_own_story() {
+        let cases = [
+            (DetectError::Empty, FailureKind::NotAnImage, true),
+            (
+                DetectError::TooManyPixels {
+                    width: 1,
+                    height: 1,
+                    limit: 0,
+                },
+                FailureKind::TooLarge,
+                true,
+            ),
+            (DetectError::truncated(), FailureKind::CorruptImage, true),
+            (
+                DetectError::Filter(FilterError::TooNarrowForContour { width: 1 }),
+                FailureKind::TooSmall,
+                true,
+            ),
+            (
+                DetectError::OutputLayout(LayoutError {
+                    shape: vec![2],
+                    hint: String::new(),
+                }),
+                FailureKind::Internal,
+                true,
+            ),
+            (DetectError::PoolClosed, FailureKind::Internal, false),
+            (
+                DetectError::Filter(FilterError::Encode {
+                    format: "png",
+                    message: "disk full".into(),
+                }),
+                FailureKind::Internal,
+                false,
+            ),
+        ];
+        for (error, failure, permanent) in cases {
+            assert_eq!(error.failure_kind(), failure, "{error:?}");
+            assert_eq!(error.is_permanent(), permanent, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn a_decoder_error_is_kept_as_the_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, "bogus marker");
+        let err = DetectError::Corrupt(DecoderError::Libjpeg(io));
+        let source = std::error::Error::source(&err).expect("the decoder's error");
+        let io = std::error::Error::source(source)
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .expect("libjpeg's own error");
+        assert_eq!(io.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(err.kind(), ErrorKind::CorruptImage);
+    }
 }

@@ -5,7 +5,6 @@
 
 use image::DynamicImage;
 use polybot_domain::{Direction, Filter};
-use polybot_filters::FilterError;
 
 use crate::decode::{DecodeLimits, decode};
 use crate::error::DetectError;
@@ -78,23 +77,6 @@ fn encoded(
     })
 }
 
-/// Whether a filter error is the photo's (permanent) rather than ours.
-pub(crate) fn is_permanent(e: &FilterError) -> bool {
-    !matches!(e, FilterError::Encode { .. })
-}
-
-/// The metric and Results name of a filter error.
-pub(crate) fn kind(e: &FilterError) -> &'static str {
-    match e {
-        FilterError::TooSmallForBlur { .. } | FilterError::TooNarrowForContour { .. } => {
-            "too_small"
-        }
-        FilterError::TooLarge { .. } => "too_large",
-        FilterError::EmptyImage { .. } | FilterError::NotEnoughImages(_) => "corrupt_image",
-        FilterError::Encode { .. } => "internal",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,7 +137,7 @@ mod tests {
         )
         .expect_err("too small");
         assert!(err.is_permanent(), "{err}");
-        assert_eq!(err.kind(), "too_small");
+        assert_eq!(err.kind().as_str(), "too_small");
     }
 
     #[test]
@@ -177,6 +159,6 @@ mod tests {
             0,
         )
         .expect_err("not an image");
-        assert_eq!(err.kind(), "not_an_image");
+        assert_eq!(err.kind().as_str(), "not_an_image");
     }
 }

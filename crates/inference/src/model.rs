@@ -106,15 +106,17 @@ fn environment(library: &Path) -> Result<Environment, LoadError> {
             env: "ORT_DYLIB_PATH",
         });
     }
-    let runtime_err = |reason: String| LoadError::Runtime {
-        path: library.to_path_buf(),
-        reason,
-    };
     let env = ort::init_from(library)
-        .map_err(|e| runtime_err(e.to_string()))?
+        .map_err(|source| LoadError::RuntimeLibrary {
+            path: library.to_path_buf(),
+            source,
+        })?
         .with_name("polybot")
         .build()
-        .map_err(|e| runtime_err(e.to_string()))?;
+        .map_err(|source| LoadError::Runtime {
+            path: library.to_path_buf(),
+            source,
+        })?;
     *guard = Some(env.clone());
     Ok(env)
 }
@@ -135,22 +137,22 @@ pub fn open_session(src: &ModelSource) -> Result<(Session, ModelInfo), LoadError
         });
     }
     let env = environment(&src.ort_library)?;
-    let model_err = |reason: String| LoadError::Model {
+    let model_err = |source: ort::Error| LoadError::Model {
         path: src.model.clone(),
-        reason,
+        source,
     };
     let session = Session::builder(&env)
-        .map_err(|e| model_err(e.to_string()))?
+        .map_err(model_err)?
         .with_optimization_level(GraphOptimizationLevel::Level3)
-        .map_err(|e| model_err(e.to_string()))?
+        .map_err(|e| model_err(e.into()))?
         .with_intra_threads(src.intra_threads.max(1))
-        .map_err(|e| model_err(e.to_string()))?
+        .map_err(|e| model_err(e.into()))?
         // Lanes are the unit of parallelism; ORT's inter-op pool only adds
         // threads that compete with the other lanes for the same cores.
         .with_inter_threads(1)
-        .map_err(|e| model_err(e.to_string()))?
+        .map_err(|e| model_err(e.into()))?
         .commit_from_file(&src.model)
-        .map_err(|e| model_err(e.to_string()))?;
+        .map_err(model_err)?;
     let info = inspect(&session, src.precision).map_err(|reason| LoadError::Unsupported {
         path: src.model.clone(),
         reason,

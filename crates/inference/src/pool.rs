@@ -11,11 +11,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use polybot_domain::{Direction, Filter};
 
-use crate::DetectOutput;
 use crate::engine::{AnnotatedSize, DetectConfig, Engine};
-use crate::error::{DetectError, LoadError};
+use crate::error::{DecoderError, DetectError, LoadError, panic_message};
 use crate::filtering::FilterOutput;
 use crate::model::{ModelInfo, ModelSource};
+use crate::output::{DetectOutput, Timings};
 
 struct Task {
     bytes: Vec<u8>,
@@ -82,10 +82,10 @@ impl Detector {
             let mut engine = Engine::open(&opts.source, opts.config)?;
             let grey = image::RgbImage::from_pixel(64, 48, image::Rgb([114, 114, 114]));
             engine
-                .detect_image(&grey, &mut crate::Timings::default())
-                .map_err(|e| LoadError::Model {
+                .detect_image(&grey, &mut Timings::default())
+                .map_err(|source| LoadError::WarmUp {
                     path: opts.source.model.clone(),
-                    reason: format!("warm-up inference failed: {e}"),
+                    source,
                 })?;
             engines.push(engine);
         }
@@ -106,7 +106,7 @@ impl Detector {
             let handle = std::thread::Builder::new()
                 .name(format!("inference-{i}"))
                 .spawn(move || lane(engine, rx))
-                .map_err(|e| LoadError::Threads(e.to_string()))?;
+                .map_err(LoadError::Threads)?;
             threads.push(handle);
         }
         Ok(Self {
@@ -262,11 +262,11 @@ impl Slot {
 /// photo, so it costs one photo and not the lane.
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, DetectError>) -> Result<T, DetectError> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let msg = crate::error::panic_message(&*panic);
+        let msg = panic_message(&*panic);
         tracing::error!(%msg, "{what} panicked");
-        Err(DetectError::Corrupt(format!(
+        Err(DetectError::Corrupt(DecoderError::Panicked(format!(
             "the decoder failed on this file ({msg})"
-        )))
+        ))))
     })
 }
 

@@ -1,0 +1,74 @@
+//! What the job step needs from outside the worker, as traits: an
+//! inference engine that lends lanes ([`JobEngine`], the ONNX `Detector` in
+//! production) and a sink for reports ([`ResultsSink`], the gateway's
+//! `Results` over gRPC). The object store, the table and the queue are
+//! `polybot_storage`'s ports, in `Backends`. Tests drive every job kind
+//! through fakes of these.
+
+use async_trait::async_trait;
+use polybot_domain::{BoxError, Direction, Filter};
+use polybot_inference::{AnnotatedSize, DetectError, DetectOutput, FilterOutput, Precision};
+use polybot_proto::Report;
+
+/// A pool of inference lanes. Reserving a lane before taking work is how
+/// back-pressure reaches the queue.
+#[async_trait]
+pub trait JobEngine: Send + Sync + 'static {
+    /// Waits for a free lane; fails once the engine has shut down.
+    async fn reserve(&self) -> Result<Lane, DetectError>;
+    /// A lane, only if one is free now.
+    fn try_reserve(&self) -> Option<Lane>;
+    /// How many lanes there are.
+    fn lanes(&self) -> usize;
+    /// The precision of the loaded model.
+    fn precision(&self) -> Precision;
+    /// Stops lending lanes; running work finishes.
+    fn close(&self);
+}
+
+/// A reserved lane: the right to run one piece of work without waiting.
+/// Each call uses it up.
+#[async_trait]
+pub trait EngineLane: Send {
+    /// Detection of one photo, annotated at `size`.
+    async fn detect_sized(self: Box<Self>, photo: Vec<u8>, size: AnnotatedSize) -> Detected;
+    /// A caption's filter on one photo; `seed` makes noise repeatable.
+    async fn filter(self: Box<Self>, photo: Vec<u8>, filter: Filter, seed: u64) -> Filtered;
+    /// An album's photos joined into one picture.
+    async fn concat(self: Box<Self>, photos: Vec<Vec<u8>>, direction: Direction) -> Filtered;
+}
+
+/// What a lane's detection gives.
+pub type Detected = Result<DetectOutput, DetectError>;
+/// What a lane's filter or concat gives.
+pub type Filtered = Result<FilterOutput, DetectError>;
+
+/// A reserved lane of some engine.
+pub type Lane = Box<dyn EngineLane>;
+
+/// Where finished jobs are reported: the gateway's `Results` service,
+/// which answers the user.
+#[async_trait]
+pub trait ResultsSink: Send + Sync + 'static {
+    /// Sends one report; `Ok(duplicate)` once it is acknowledged
+    /// (`duplicate`: an earlier delivery's report was already answered).
+    async fn report(&self, report: &Report) -> Result<bool, ReportError>;
+}
+
+/// Why a report was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Results restarting or unreachable, a reply still being sent,
+    /// Telegram failing for now: sending it again may succeed.
+    #[error("Results did not acknowledge the report for now: {0}")]
+    Unavailable(#[source] BoxError),
+    /// Results refused the report: sending it again will not help.
+    #[error("Results refused the report: {0}")]
+    Refused(#[source] BoxError),
+}
+
+impl ReportError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}

@@ -1,0 +1,457 @@
+//! The worker driven through fakes ([`super::testing`]): every job kind,
+//! the failures, the reports, shutdown and supervision, with no ONNX
+//! runtime or model on the machine.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use polybot_domain::{
+    AlbumAction, BlurSize, Direction, FailureKind, Filter, Fraction, Job, JobInput, JobKind,
+    JobResult, ObjectKey, PredictionId, PredictionStatus, QuarterTurns,
+};
+use polybot_inference::AnnotatedSize;
+use polybot_proto::{Outcome, Report};
+use polybot_storage::{ObjectStore, PutMode, QueueStats, StorageError};
+
+use super::config::{DEFAULT_VISIBILITY, WorkerConfig};
+use super::job::RetryLater;
+use super::ports::JobEngine;
+use super::step::{Ctx, chain, process};
+use super::testing::{
+    Answer, Call, ENGINE_DOWN, FAKE_LANES, FakeEngine, FakeResults, Fixture, LARGE, NOT_A_PICTURE,
+    SLOW,
+};
+use super::{RECEIVE_LOOP, start_with};
+
+const DONE: QueueStats = QueueStats {
+    visible: 0,
+    in_flight: 0,
+};
+const LEFT_FOR_REDELIVERY: QueueStats = QueueStats {
+    visible: 0,
+    in_flight: 1,
+};
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn success(report: &Report) -> &JobResult {
+    match &report.outcome {
+        Outcome::Success(result) => result,
+        other => panic!("not a success: {other:?}"),
+    }
+}
+
+fn failure_kind(report: &Report) -> FailureKind {
+    match &report.outcome {
+        Outcome::Failure { kind, .. } => *kind,
+        other => panic!("not a failure: {other:?}"),
+    }
+}
+
+/// The one report `results` got.
+fn only_report(results: &FakeResults) -> Report {
+    let mut reports = results.reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    reports.remove(0)
+}
+
+/// The seed a request's noise is made from: its id's.
+fn seed_of(id: PredictionId) -> u64 {
+    id.as_uuid().as_u64_pair().0
+}
+
+/// A detection of `photo` put on the queue, received and run through the
+/// job step to its end, reported to `results` within `limit`.
+async fn through_the_queue(photo: &[u8], results: &FakeResults, limit: Duration) -> (Fixture, Job) {
+    let f = Fixture::new();
+    let job = f.request(photo, JobKind::Detect).await;
+    f.send(&job).await;
+    let mut received = f.backends.jobs.receive(1, Duration::from_secs(1)).await;
+    let delivery = received.as_mut().expect("receive").pop().expect("the job");
+    let ctx = Ctx {
+        step: f.step(),
+        results: Arc::new(results.clone()),
+        config: WorkerConfig {
+            job_timeout: limit,
+            ..WorkerConfig::default()
+        },
+        visibility: DEFAULT_VISIBILITY,
+    };
+    let lane = f.engine.try_reserve().expect("a free lane");
+    process(&ctx, delivery, lane).await;
+    (f, job)
+}
+
+#[tokio::test]
+async fn a_detection_is_stored_and_reported_with_its_labels() {
+    let f = Fixture::new();
+    let job = f.request(b"a bus", JobKind::Detect).await;
+    let report = f.step().run(&job).await.expect("done");
+    let JobResult::Detected(summary) = success(&report) else {
+        panic!("{report:?}");
+    };
+    assert!(summary.counts_text().contains("bus ×1"), "{summary:?}");
+    assert_eq!(report.reply_to_message_id, Some(7));
+    assert_eq!(summary.original_img_path, job.original_key().to_string());
+    let predicted = ObjectKey::predicted(job.chat_id, job.prediction_id);
+    assert_eq!(summary.predicted_img_path, predicted.to_string());
+    let annotated = f.stored(&summary.predicted_img_path).await;
+    assert_eq!(annotated, b"annotated a bus".as_slice());
+    assert_eq!(summary.full_img_path, None);
+    let size = AnnotatedSize::ForTelegram;
+    assert_eq!(f.engine.calls(), vec![Call::Detect(size)]);
+    let record = f.record(job.prediction_id).await;
+    assert_eq!(record.result, Some(JobResult::Detected(summary.clone())));
+}
+
+#[tokio::test]
+async fn a_photo_past_telegrams_limits_also_goes_back_at_full_resolution() {
+    let f = Fixture::new();
+    let job = f.request(LARGE, JobKind::Detect).await;
+    let report = f.step().run(&job).await.expect("done");
+    let JobResult::Detected(summary) = success(&report) else {
+        panic!("{report:?}");
+    };
+    let full = summary.full_img_path.clone().expect("a full copy");
+    let key = ObjectKey::predicted_full(job.chat_id, job.prediction_id);
+    assert_eq!(full, key.to_string());
+    assert_eq!(f.stored(&full).await, b"full large photo".as_slice());
+}
+
+#[tokio::test]
+async fn every_filter_stores_and_reports_its_picture_made_with_the_requests_seed() {
+    let f = Fixture::new();
+    let filters = [
+        Filter::Blur {
+            size: BlurSize::new(9).expect("in range"),
+        },
+        Filter::Contour,
+        Filter::Rotate {
+            quarter_turns: QuarterTurns::DEFAULT,
+        },
+        Filter::Segment { threshold: 100 },
+        Filter::SaltAndPepper {
+            fraction: Fraction::DEFAULT,
+        },
+    ];
+    for filter in filters {
+        let job = f.request(b"a photo", JobKind::Filter(filter)).await;
+        let report = f.step().run(&job).await.expect("done");
+        let JobResult::Filtered(out) = success(&report) else {
+            panic!("{report:?}");
+        };
+        assert_eq!((out.filter, out.width, out.height), (filter, 6, 4));
+        assert_eq!(out.mime_type, "image/png");
+        let key = ObjectKey::filtered(job.chat_id, job.prediction_id, "png");
+        assert_eq!(out.output_img_path, key.to_string());
+        assert_eq!(out.original_img_path, job.original_key().to_string());
+        let expected = format!("{filter} of a photo");
+        assert_eq!(f.stored(&out.output_img_path).await, expected.as_bytes());
+        let seed = seed_of(job.prediction_id);
+        assert_eq!(
+            f.engine.calls().last(),
+            Some(&Call::Filter { filter, seed })
+        );
+        let record = f.record(job.prediction_id).await;
+        assert_eq!(record.result.as_ref(), Some(success(&report)));
+    }
+}
+
+#[tokio::test]
+async fn an_album_runs_its_kind_on_each_photo_and_names_the_ones_that_cannot_be_used() {
+    let f = Fixture::new();
+    let photos: [Option<&[u8]>; 4] = [Some(b"first"), Some(NOT_A_PICTURE), None, Some(b"last")];
+    let action = AlbumAction::Each(JobKind::Filter(Filter::Contour));
+    let job = f.album(&photos, action).await;
+    let report = f.step().run(&job).await.expect("done");
+    assert_eq!(
+        report.reply_to_message_id,
+        Some(7),
+        "quotes the first photo"
+    );
+    let JobResult::Album(album) = success(&report) else {
+        panic!("{report:?}");
+    };
+    let failures: Vec<_> = album.items.iter().map(|i| i.failure).collect();
+    let (not_an_image, gone) = (FailureKind::NotAnImage, FailureKind::Internal);
+    assert_eq!(failures, [None, Some(not_an_image), Some(gone), None]);
+    for (index, photo) in [(0, "first"), (3, "last")] {
+        let Some(JobResult::Filtered(out)) = &album.items[index].result else {
+            panic!("{:?}", album.items[index]);
+        };
+        let key = ObjectKey::album_item(job.chat_id, job.prediction_id, index, "png");
+        assert_eq!(out.output_img_path, key.to_string());
+        let expected = format!("{} of {photo}", Filter::Contour);
+        assert_eq!(f.stored(key.as_str()).await, expected.as_bytes());
+    }
+    // Each photo its own noise, the same on every delivery.
+    let seed = seed_of(job.prediction_id);
+    let seeds: Vec<_> = f
+        .engine
+        .calls()
+        .into_iter()
+        .map(|call| match call {
+            Call::Filter { seed, .. } => seed,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(seeds, [seed, seed ^ 1, seed ^ 3]);
+    assert_eq!(f.engine.free_lanes(), FAKE_LANES, "lanes freed");
+    let record = f.record(job.prediction_id).await;
+    assert_eq!(record.result.as_ref(), Some(success(&report)));
+}
+
+#[tokio::test]
+async fn an_albums_detections_are_drawn_at_the_bounded_size_under_the_albums_keys() {
+    let f = Fixture::new();
+    let photos: [Option<&[u8]>; 2] = [Some(b"one"), Some(LARGE)];
+    let job = f.album(&photos, AlbumAction::Each(JobKind::Detect)).await;
+    let report = f.step().run(&job).await.expect("done");
+    let JobResult::Album(album) = success(&report) else {
+        panic!("{report:?}");
+    };
+    for (index, item) in album.items.iter().enumerate() {
+        let Some(JobResult::Detected(summary)) = &item.result else {
+            panic!("{item:?}");
+        };
+        let key = ObjectKey::album_item(job.chat_id, job.prediction_id, index, "jpg");
+        assert_eq!(summary.predicted_img_path, key.to_string());
+        assert_eq!(summary.full_img_path, None);
+        assert!(summary.counts_text().contains("bus ×1"), "{summary:?}");
+    }
+    let bounded = Call::Detect(AnnotatedSize::Bounded);
+    assert_eq!(f.engine.calls(), vec![bounded; 2]);
+}
+
+#[tokio::test]
+async fn an_album_joined_by_concat_is_one_picture_of_its_photos_in_order() {
+    let f = Fixture::new();
+    let photos: [Option<&[u8]>; 2] = [Some(b"left"), Some(b"right")];
+    let direction = Direction::Horizontal;
+    let job = f.album(&photos, AlbumAction::Concat(direction)).await;
+    let report = f.step().run(&job).await.expect("done");
+    let JobResult::Joined(joined) = success(&report) else {
+        panic!("{report:?}");
+    };
+    let JobInput::Album { photos, .. } = &job.input else {
+        panic!("{job:?}");
+    };
+    let originals: Vec<String> = photos
+        .into_iter()
+        .map(|p| p.original_key.to_string())
+        .collect();
+    assert_eq!(joined.original_img_paths, originals);
+    assert_eq!((joined.direction, joined.width), (direction, 12));
+    let key = ObjectKey::filtered(job.chat_id, job.prediction_id, "jpg");
+    assert_eq!(joined.output_img_path, key.to_string());
+    let picture = f.stored(&joined.output_img_path).await;
+    assert_eq!(picture, b"left + right".as_slice());
+    let call = Call::Concat {
+        photos: 2,
+        direction,
+    };
+    assert_eq!(f.engine.calls(), vec![call]);
+}
+
+#[tokio::test]
+async fn an_album_with_a_photo_gone_cannot_be_joined_and_says_so() {
+    let f = Fixture::new();
+    let photos: [Option<&[u8]>; 2] = [Some(b"left"), None];
+    let action = AlbumAction::Concat(Direction::Vertical);
+    let job = f.album(&photos, action).await;
+    let report = f.step().run(&job).await.expect("answered");
+    assert_eq!(failure_kind(&report), FailureKind::Internal);
+    assert!(f.engine.calls().is_empty(), "nothing to join");
+}
+
+#[tokio::test]
+async fn a_photo_the_model_cannot_use_is_reported_as_such_and_the_job_deleted() {
+    let results = FakeResults::acking();
+    let (f, job) = through_the_queue(NOT_A_PICTURE, &results, LIMIT).await;
+    let report = only_report(&results);
+    assert_eq!(failure_kind(&report), FailureKind::NotAnImage);
+    assert_eq!(f.queue().await, DONE, "a permanent failure is not retried");
+    let record = f.record(job.prediction_id).await;
+    assert_eq!(record.result, None, "nothing stored");
+}
+
+#[tokio::test]
+async fn a_transient_engine_failure_leaves_the_job_for_redelivery_unreported() {
+    let results = FakeResults::acking();
+    let (f, job) = through_the_queue(ENGINE_DOWN, &results, LIMIT).await;
+    assert!(results.reports().is_empty(), "{:?}", results.reports());
+    assert_eq!(f.queue().await, LEFT_FOR_REDELIVERY);
+    let record = f.record(job.prediction_id).await;
+    assert_eq!(record.status, PredictionStatus::Pending);
+}
+
+/// An object store that is down.
+struct Down;
+
+#[async_trait]
+impl ObjectStore for Down {
+    async fn put(
+        &self,
+        _: &ObjectKey,
+        _: Bytes,
+        _: &str,
+        _: PutMode,
+    ) -> polybot_storage::Result<()> {
+        Err(down())
+    }
+    async fn get(&self, _: &ObjectKey) -> polybot_storage::Result<Bytes> {
+        Err(down())
+    }
+    async fn check(&self) -> polybot_storage::Result<()> {
+        Err(down())
+    }
+}
+
+fn down() -> StorageError {
+    let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    StorageError::unavailable("test store", "reading", refused)
+}
+
+#[tokio::test]
+async fn an_object_store_outage_leaves_the_job_for_redelivery_with_its_cause() {
+    let mut f = Fixture::new();
+    let job = f.request(b"a bus", JobKind::Detect).await;
+    f.backends.objects = Arc::new(Down);
+    let err = f.step().run(&job).await.expect_err("retry later");
+    assert!(
+        matches!(err, RetryLater::Fetch(ref e) if e.is_retryable()),
+        "{err:?}"
+    );
+    let chained = chain(&err);
+    assert!(chained.contains("connection refused"), "{chained}");
+    let record = f.record(job.prediction_id).await;
+    assert_eq!(record.status, PredictionStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_report_that_fails_for_now_is_retried_and_the_job_then_deleted() {
+    let results = FakeResults::answering(&[Answer::Unavailable], Answer::Ack);
+    let (f, _) = through_the_queue(b"a bus", &results, LIMIT).await;
+    let reports = results.reports();
+    assert_eq!(reports.len(), 2, "retried once");
+    assert_eq!(reports[0], reports[1], "the same report, not redone work");
+    assert_eq!(f.queue().await, DONE);
+    assert_eq!(f.engine.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn a_report_not_acknowledged_within_the_jobs_limit_leaves_it_for_redelivery() {
+    let results = FakeResults::answering(&[], Answer::Unavailable);
+    let started = Instant::now();
+    let (f, _) = through_the_queue(b"a bus", &results, Duration::from_secs(1)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "within the limit"
+    );
+    assert!(!results.reports().is_empty());
+    assert_eq!(f.queue().await, LEFT_FOR_REDELIVERY);
+}
+
+#[tokio::test]
+async fn a_refused_report_is_not_retried_and_the_job_is_left_for_redelivery() {
+    let results = FakeResults::answering(&[], Answer::Refused);
+    let (f, _) = through_the_queue(b"a bus", &results, LIMIT).await;
+    only_report(&results);
+    assert_eq!(f.queue().await, LEFT_FOR_REDELIVERY);
+}
+
+#[tokio::test]
+async fn a_job_past_its_limit_ends_as_a_failure_the_user_is_told_about() {
+    let results = FakeResults::acking();
+    let (f, _) = through_the_queue(SLOW, &results, Duration::from_millis(300)).await;
+    assert_eq!(failure_kind(&only_report(&results)), FailureKind::GaveUp);
+    assert_eq!(f.queue().await, DONE);
+}
+
+async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn quick_config() -> WorkerConfig {
+    WorkerConfig {
+        receive_wait: Duration::from_millis(100),
+        shutdown_grace: Duration::from_millis(300),
+        ..WorkerConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_cut_off_by_shutdown_mid_report_is_released_and_done_by_the_next_worker() {
+    let f = Fixture::new();
+    let job = f.request(b"a bus", JobKind::Detect).await;
+    f.send(&job).await;
+    let results = FakeResults::answering(&[], Answer::Hang);
+    // Each worker its own engine: shutdown closes it.
+    let start = || {
+        let engine = Arc::new(FakeEngine::new());
+        let sink = Arc::new(results.clone());
+        start_with(engine, f.backends.clone(), sink, quick_config(), None)
+    };
+    let worker = start().await.expect("the worker starts");
+    assert!(worker.is_ready());
+    // Mid-job: detected, stored, and now waiting for its report.
+    until("the report", async || !results.reports().is_empty()).await;
+    worker.shutdown().await;
+    assert_eq!(
+        f.queue().await,
+        QueueStats {
+            visible: 1,
+            in_flight: 0
+        },
+        "the unfinished job goes back to the queue at once, not deleted"
+    );
+
+    // The next worker does it again, and this time it is answered.
+    results.answer_now();
+    let worker = start().await.expect("the worker starts");
+    until("the queue to empty", async || f.queue().await == DONE).await;
+    worker.shutdown().await;
+    assert!(results.reports().len() >= 2, "reported again");
+    let record = f.record(job.prediction_id).await;
+    assert_eq!(record.status, PredictionStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receive_loop_that_dies_is_restarted_and_readiness_follows_it() {
+    let f = Fixture::new();
+    let job = f.request(b"a bus", JobKind::Detect).await;
+    f.send(&job).await;
+    // The loop's first wait for a lane panics.
+    f.engine.panic_on_next_reserve();
+    let results = FakeResults::acking();
+    let sink = Arc::new(results.clone());
+    let worker = start_with(
+        f.engine.clone(),
+        f.backends.clone(),
+        sink,
+        quick_config(),
+        None,
+    )
+    .await
+    .expect("the worker starts");
+    let components = worker.components().clone();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while components.ok(RECEIVE_LOOP) {
+            components.changed().await;
+        }
+    })
+    .await
+    .expect("the receive loop dies and is marked not ready");
+    assert!(!worker.is_ready());
+    assert_eq!(components.failing(), vec![RECEIVE_LOOP]);
+    until("the restart", async || worker.is_ready()).await;
+    until("the job", async || f.queue().await == DONE).await;
+    assert!(f.engine.reserves() >= 2, "the loop ran again");
+    assert_eq!(only_report(&results).prediction_id, job.prediction_id);
+    worker.shutdown().await;
+}
