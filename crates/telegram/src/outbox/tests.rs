@@ -55,6 +55,13 @@ impl FakeApi {
             .push_back(error);
     }
 
+    /// Waits until the first call came.
+    async fn until_called(&self) {
+        while self.received().is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
@@ -136,19 +143,21 @@ fn rate_limited(retry_after_secs: u64) -> BotApiError {
     }
 }
 
-fn outbox(api: &Arc<FakeApi>, config: OutboxConfig) -> Outbox {
-    let tasks = Supervisor::new(CancellationToken::new(), Components::default());
-    Outbox::new(Arc::clone(api) as Arc<dyn Transport>, config, tasks)
-}
-
-/// One sender, so the order of turns is the order of calls; a global rate
-/// high enough never to be the reason anything waits.
-fn one_sender() -> OutboxConfig {
-    OutboxConfig {
+/// A fake Bot API that takes `latency` per call, and an outbox sending
+/// through it: one sender, so the order of turns is the order of calls, and
+/// a global rate high enough never to be the reason anything waits; `tune`
+/// sets the rest.
+fn setup(latency: Duration, tune: impl FnOnce(&mut OutboxConfig)) -> (Arc<FakeApi>, Outbox) {
+    let api = FakeApi::new(latency);
+    let mut config = OutboxConfig {
         senders: 1,
         global_rate: 1000.0,
         ..OutboxConfig::default()
-    }
+    };
+    tune(&mut config);
+    let tasks = Supervisor::new(CancellationToken::new(), Components::default());
+    let outbox = Outbox::new(Arc::clone(&api) as Arc<dyn Transport>, config, tasks);
+    (api, outbox)
 }
 
 fn text(t: &str) -> OutMessage {
@@ -171,8 +180,7 @@ fn spawn_send(
 
 #[tokio::test(start_paused = true)]
 async fn one_chats_burst_does_not_hold_back_other_chats_messages() {
-    let api = FakeApi::new(Duration::from_millis(100));
-    let outbox = outbox(&api, one_sender());
+    let (api, outbox) = setup(Duration::from_millis(100), |_| {});
     let (a, b, c) = (1, 2, 3);
     // Chat A queues 20 messages, then B and C one each.
     let burst: Vec<_> = (0..20)
@@ -197,8 +205,7 @@ async fn one_chats_burst_does_not_hold_back_other_chats_messages() {
 
 #[tokio::test(start_paused = true)]
 async fn a_chat_takes_turns_with_the_others_while_its_queue_is_long() {
-    let api = FakeApi::new(Duration::from_millis(100));
-    let outbox = outbox(&api, one_sender());
+    let (api, outbox) = setup(Duration::from_millis(100), |_| {});
     let burst: Vec<_> = (0..6)
         .map(|i| spawn_send(&outbox, 1, &format!("a{i}")))
         .collect();
@@ -215,16 +222,13 @@ async fn a_chat_takes_turns_with_the_others_while_its_queue_is_long() {
 
 #[tokio::test(start_paused = true)]
 async fn a_429_pauses_only_its_chat_and_the_message_is_retried_after_retry_after() {
-    let api = FakeApi::new(Duration::from_millis(10));
-    let outbox = outbox(&api, one_sender());
+    let (api, outbox) = setup(Duration::from_millis(10), |_| {});
     let (a, b) = (1, 2);
     api.fail_next(a, rate_limited(3));
     let first = spawn_send(&outbox, a, "a0");
     let second = spawn_send(&outbox, a, "a1");
     // Once A got its 429, B's messages go out while A waits.
-    while api.received().is_empty() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    api.until_called().await;
     let b_sent = spawn_send(&outbox, b, "b0");
     b_sent
         .await
@@ -263,12 +267,7 @@ async fn a_429_pauses_only_its_chat_and_the_message_is_retried_after_retry_after
 
 #[tokio::test(start_paused = true)]
 async fn a_message_rate_limited_more_than_allowed_fails_as_unavailable() {
-    let api = FakeApi::new(Duration::from_millis(10));
-    let config = OutboxConfig {
-        max_rate_limited: 2,
-        ..one_sender()
-    };
-    let outbox = outbox(&api, config);
+    let (api, outbox) = setup(Duration::from_millis(10), |c| c.max_rate_limited = 2);
     for _ in 0..3 {
         api.fail_next(1, rate_limited(1));
     }
@@ -286,12 +285,9 @@ async fn a_message_rate_limited_more_than_allowed_fails_as_unavailable() {
 
 #[tokio::test(start_paused = true)]
 async fn an_answer_not_sent_by_its_deadline_is_withdrawn_and_never_sent_late() {
-    let api = FakeApi::new(Duration::from_millis(10));
-    let config = OutboxConfig {
-        answer_wait: Duration::from_secs(5),
-        ..one_sender()
-    };
-    let outbox = outbox(&api, config);
+    let (api, outbox) = setup(Duration::from_millis(10), |c| {
+        c.answer_wait = Duration::from_secs(5)
+    });
     // The chat's first message is rate limited for longer than the
     // second one's caller waits.
     api.fail_next(1, rate_limited(30));
@@ -316,12 +312,9 @@ async fn an_answer_not_sent_by_its_deadline_is_withdrawn_and_never_sent_late() {
 #[tokio::test(start_paused = true)]
 async fn an_answer_in_flight_at_its_deadline_is_awaited() {
     // Telegram takes 8 s to answer; the caller's wait is 5 s.
-    let api = FakeApi::new(Duration::from_secs(8));
-    let config = OutboxConfig {
-        answer_wait: Duration::from_secs(5),
-        ..one_sender()
-    };
-    let outbox = outbox(&api, config);
+    let (api, outbox) = setup(Duration::from_secs(8), |c| {
+        c.answer_wait = Duration::from_secs(5)
+    });
     let sent = outbox.send(ChatId(1), text("slow")).await;
     assert!(sent.is_ok(), "{sent:?}");
     assert!(api.start.elapsed() >= Duration::from_secs(8));
@@ -329,18 +322,13 @@ async fn an_answer_in_flight_at_its_deadline_is_awaited() {
 
 #[tokio::test(start_paused = true)]
 async fn a_notice_older_than_its_max_age_is_dropped_unsent() {
-    let api = FakeApi::new(Duration::from_millis(10));
-    let config = OutboxConfig {
-        notice_max_age: Duration::from_secs(10),
-        ..one_sender()
-    };
-    let outbox = outbox(&api, config);
+    let (api, outbox) = setup(Duration::from_millis(10), |c| {
+        c.notice_max_age = Duration::from_secs(10)
+    });
     // The chat waits out a 20 s pause; its notice cannot wait that long.
     api.fail_next(1, rate_limited(20));
     let answer = spawn_send(&outbox, 1, "answer");
-    while api.received().is_empty() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    api.until_called().await;
     let notice = outbox
         .notice(ChatId(1), text("still working"), CancellationToken::new())
         .await;
@@ -351,8 +339,7 @@ async fn a_notice_older_than_its_max_age_is_dropped_unsent() {
 
 #[tokio::test(start_paused = true)]
 async fn server_errors_are_retried_up_to_max_attempts() {
-    let api = FakeApi::new(Duration::from_millis(10));
-    let outbox = outbox(&api, one_sender());
+    let (api, outbox) = setup(Duration::from_millis(10), |_| {});
     let server_error = || BotApiError::Api {
         method: "sendMessage",
         code: 502,
@@ -381,8 +368,7 @@ async fn server_errors_are_retried_up_to_max_attempts() {
 
 #[tokio::test(start_paused = true)]
 async fn a_refusal_is_final_and_not_retried() {
-    let api = FakeApi::new(Duration::from_millis(10));
-    let outbox = outbox(&api, one_sender());
+    let (api, outbox) = setup(Duration::from_millis(10), |_| {});
     api.fail_next(
         1,
         BotApiError::Api {
@@ -402,8 +388,7 @@ async fn a_refusal_is_final_and_not_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn photos_and_documents_go_as_uploads_with_their_captions() {
-    let api = FakeApi::new(Duration::from_millis(10));
-    let outbox = outbox(&api, one_sender());
+    let (api, outbox) = setup(Duration::from_millis(10), |_| {});
     let photo = OutMessage::Photo {
         jpeg: bytes::Bytes::from_static(b"jpeg"),
         caption: "a bus".into(),
