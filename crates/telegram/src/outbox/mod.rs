@@ -14,7 +14,7 @@
 //!   dropped when it waited too long. Answers are never dropped.
 //! - A global token bucket keeps under Telegram's overall limit (30/s).
 //!
-//! The parts: [`message`] (what is sent, the settings), `queue` (turns and
+//! The parts: `message` (what is sent, the settings), `queue` (turns and
 //! fairness), `retry` (what a failure leads to), `wire` (the Bot API call
 //! per message) and `sender` (the tasks that send); this module is the
 //! handle callers queue through.
