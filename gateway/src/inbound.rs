@@ -902,7 +902,7 @@ mod tests {
                 blur(4),
             ),
             (
-                in_group(json!({"photo": photo_json(), "caption": "/rotate 2"})),
+                in_group(json!({"photo": photo_json(), "caption": "/rotate 180"})),
                 rotate(2),
             ),
             (
@@ -914,7 +914,7 @@ mod tests {
             ),
             (
                 in_group(
-                    json!({"text": "/rotate@polybot_test_bot 3", "reply_to_message": original}),
+                    json!({"text": "/rotate@polybot_test_bot 90 left", "reply_to_message": original}),
                 ),
                 rotate(3),
             ),

@@ -8,7 +8,7 @@
 //! - **Never outliving the job:** the notice is attached to the prediction
 //!   in the shared table; the reply (on whichever gateway) removes it, or
 //!   turns it into the error message. Whichever of the two comes second
-//!   cleans up ([`polybot_storage::PredictionTable::attach_notice`]).
+//!   cleans up ([`polybot_storage::Notices::attach_notice`]).
 //!
 //! All of it is best effort: a lost chat action or notice never delays or
 //! changes the answer. A gateway that restarts stops showing progress for

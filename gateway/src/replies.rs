@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use polybot_domain::{
-    AlbumSummary, FailureKind, Filter, FilterSummary, JobResult, JoinedSummary, ObjectKey,
+    AlbumSummary, FailureKind, Filter, FilterSummary, JobKind, JobResult, JoinedSummary, ObjectKey,
     PredictionId, PredictionStatus, PredictionSummary,
 };
 use polybot_proto::{Outcome, Report};
@@ -179,7 +179,8 @@ impl Replier {
         match &report.outcome {
             Outcome::Success(result) => self.send_result(report, result).await?,
             Outcome::Failure { kind, detail } => {
-                if let Some(summary) = self.stored_success(report.prediction_id, *kind).await? {
+                let (success, job) = self.stored_success(report.prediction_id, *kind).await?;
+                if let Some(summary) = success {
                     // The prediction succeeded (an earlier run stored it): that
                     // is the answer, not the failure.
                     info!(kind = kind.as_str(), %detail, "the prediction succeeded after all; replying with its result");
@@ -187,7 +188,10 @@ impl Replier {
                     return Ok(None);
                 }
                 info!(kind = kind.as_str(), %detail, "replying with a failure");
-                return self.send_failure(report, kind.user_message()).await;
+                // The job's kind picks the fix to suggest (a picture too
+                // small for blur: a smaller size; for contour: a larger photo).
+                let text = kind.user_message_for(job.unwrap_or_default());
+                return self.send_failure(report, &text).await;
             }
         }
         Ok(None)
@@ -272,7 +276,7 @@ impl Replier {
                     });
                 }
                 (Some(JobResult::Filtered(output)), _) => {
-                    lines.push(format!("{number}: {}", output.filter));
+                    lines.push(format!("{number}: {}", output.filter.answer_caption()));
                     let png = output.mime_type == "image/png";
                     items.push(crate::messenger::MediaItem {
                         bytes: self.stored_image(&output.output_img_path).await?,
@@ -355,8 +359,8 @@ impl Replier {
         }
     }
 
-    /// A filter's picture, quoting the request, captioned with the filter
-    /// as a caption would name it ("blur 16"). A PNG whose every pixel
+    /// A filter's picture, quoting the request, captioned with what was
+    /// done ("blur 16", "rotated 90° clockwise"). A PNG whose every pixel
     /// matters (segment: only black and white) goes as a document, since
     /// Telegram re-compresses photos to JPEG; the rest go as photos, and as
     /// a document if Telegram refuses the photo.
@@ -367,7 +371,7 @@ impl Replier {
     ) -> Result<(), ReplyError> {
         let chat = report.chat_id;
         let picture = self.stored_image(&output.output_img_path).await?;
-        let caption = output.filter.to_string();
+        let caption = output.filter.answer_caption();
         let png = output.mime_type == "image/png";
         let exact = png && matches!(output.filter, Filter::Segment { .. });
         if !exact {
@@ -483,17 +487,21 @@ impl Replier {
     }
 
     /// Records the failure unless the prediction succeeded, and returns the
-    /// stored summary when it did. Reads after the (conditional) write, so a
-    /// summary stored at the same moment is seen.
+    /// stored summary when it did, with what the prediction asked for (if
+    /// it is stored). Reads after the (conditional) write, so a summary
+    /// stored at the same moment is seen.
     async fn stored_success(
         &self,
         id: PredictionId,
         kind: polybot_domain::FailureKind,
-    ) -> Result<Option<JobResult>, ReplyError> {
+    ) -> Result<(Option<JobResult>, Option<JobKind>), ReplyError> {
         self.backends.table.save_failure(id, kind).await?;
         Ok(match self.backends.table.get(id).await? {
-            Some(record) if record.status == PredictionStatus::Succeeded => record.result,
-            _ => None,
+            Some(record) if record.status == PredictionStatus::Succeeded => {
+                (record.result, Some(record.kind))
+            }
+            Some(record) => (None, Some(record.kind)),
+            None => (None, None),
         })
     }
 

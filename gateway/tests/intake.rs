@@ -19,8 +19,8 @@ use polybot_gateway::supervise::Backoff;
 use polybot_gateway::{Gateway, GatewayConfig, TelegramMode};
 use polybot_storage::config::BackendArgs;
 use polybot_storage::{
-    Attributes, Backends, Claim, ClaimKey, Delivery, JobQueue, LeaseId, PredictionTable,
-    QueueStats, Receipt, StorageError,
+    Albums, Attributes, Backends, Claim, ClaimKey, Delivery, JobQueue, LeaseId, Leases, Notices,
+    PredictionTable, Predictions, QueueStats, Receipt, StorageError,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -269,7 +269,7 @@ struct LostFinish {
 }
 
 #[async_trait]
-impl PredictionTable for LostFinish {
+impl Predictions for LostFinish {
     async fn create(&self, record: &PredictionRecord) -> polybot_storage::Result<()> {
         self.inner.create(record).await
     }
@@ -293,6 +293,10 @@ impl PredictionTable for LostFinish {
     ) -> polybot_storage::Result<Vec<PredictionRecord>> {
         self.inner.list_by_chat(chat, limit).await
     }
+}
+
+#[async_trait]
+impl Leases for LostFinish {
     async fn claim(&self, key: ClaimKey, lease: Duration) -> polybot_storage::Result<Claim> {
         let lease = match key {
             ClaimKey::Update(..) => Duration::from_millis(300),
@@ -322,6 +326,10 @@ impl PredictionTable for LostFinish {
     ) -> polybot_storage::Result<bool> {
         self.inner.renew(key, lease, duration).await
     }
+}
+
+#[async_trait]
+impl Notices for LostFinish {
     async fn attach_notice(
         &self,
         id: PredictionId,
@@ -338,6 +346,10 @@ impl PredictionTable for LostFinish {
     async fn close_notice(&self, id: PredictionId) -> polybot_storage::Result<Option<i64>> {
         self.inner.close_notice(id).await
     }
+}
+
+#[async_trait]
+impl Albums for LostFinish {
     async fn join_album(
         &self,
         key: &polybot_storage::AlbumKey,
@@ -352,6 +364,10 @@ impl PredictionTable for LostFinish {
     ) -> polybot_storage::Result<polybot_storage::AlbumClose> {
         self.inner.close_album(key, quiet).await
     }
+}
+
+#[async_trait]
+impl PredictionTable for LostFinish {
     async fn check(&self) -> polybot_storage::Result<()> {
         self.inner.check().await
     }

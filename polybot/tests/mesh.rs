@@ -878,7 +878,7 @@ async fn each_caption_gets_exactly_one_reply_of_the_right_size_that_quotes_the_r
     // (caption, chat, kind of reply, width × height of the picture)
     let cases = [
         ("Rotate", 7301, SentKind::Photo, Some((480, 640))),
-        ("rotate 2", 7302, SentKind::Photo, Some((640, 480))),
+        ("rotate 180", 7302, SentKind::Photo, Some((640, 480))),
         ("blur 16", 7303, SentKind::Photo, Some((625, 465))),
         ("contour", 7304, SentKind::Photo, Some((639, 480))),
         (
@@ -954,7 +954,7 @@ async fn each_caption_gets_exactly_one_reply_of_the_right_size_that_quotes_the_r
         .list_by_chat(ChatId(7301), 1)
         .await
         .expect("list");
-    assert_eq!(rotated[0].kind.to_string(), "rotate 1");
+    assert_eq!(rotated[0].kind.to_string(), "rotate 90 clockwise");
     assert!(
         matches!(&rotated[0].result, Some(polybot_domain::JobResult::Filtered(f)) if (f.width, f.height) == (480, 640)),
         "{rotated:?}"
@@ -1089,7 +1089,10 @@ async fn an_albums_caption_on_any_photo_applies_to_every_photo() {
         let img = image::load_from_memory(&bytes).expect("decodable");
         assert_eq!((img.width(), img.height()), (480, 640), "turned");
     }
-    assert_eq!(caption(&album[0]), "1: rotate 1\n2: rotate 1");
+    assert_eq!(
+        caption(&album[0]),
+        "1: rotated 90° clockwise\n2: rotated 90° clockwise"
+    );
     s.assert_stays_at(chat, 2).await;
     s.stop().await;
 }

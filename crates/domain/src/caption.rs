@@ -17,10 +17,19 @@
 //! | none, `detect`, `predict`             | [`Action::Detect`]                      |
 //! | `blur [N]`                            | box blur of size N, 1..=64, default 16  |
 //! | `contour`                             | horizontal edges                        |
-//! | `rotate [N]`                          | N quarter turns clockwise, default 1    |
+//! | `rotate [ANGLE] [DIRECTION]`          | a turn, default 90° clockwise (below)   |
 //! | `segment [T]`                         | threshold T, 0..=255, default 100       |
 //! | `salt and pepper [P]`                 | fraction P, 0..=0.5, default 0.2        |
 //! | `concat [horizontal\|vertical]`       | join an album, default horizontal       |
+//!
+//! `rotate` takes an angle in degrees, a multiple of 90 (`90`, `180`,
+//! `270`, `-90`, also `90°` or `90 degrees`; `0` and `360` leave the photo
+//! as it is), and a direction (`clockwise` or `right`; `anticlockwise`,
+//! `anti-clockwise`, `counterclockwise`, `counter-clockwise` or `left`), in
+//! either order and each optional: `rotate 90 left`, `rotate left 90`,
+//! `rotate left` (90° anticlockwise), `rotate -90` (the same), `rotate`
+//! (90° clockwise). A negative angle with a direction is refused, since it
+//! could mean either way.
 //!
 //! `salt and pepper` may also be written as one word (`salt_and_pepper`,
 //! `salt-and-pepper`, `salt&pepper`), because a Telegram command cannot
@@ -33,11 +42,12 @@
 //!   a caption starting with an action word is taken as a command, so
 //!   `blur my face` gets that answer rather than a silent detection
 //!   (except `detect …`/`predict …`, which get detection, as asked);
-//! - a caption that tries to be a command but names none (it starts with
-//!   `/`, or is a single word) is [`CaptionError::UnknownCommand`], whose
-//!   text lists the actions ([`ACTIONS_HELP`]);
-//! - any other caption is an ordinary sentence (people caption photos with
-//!   text), and gets detection.
+//! - a command that names no action (`/sharpen`: a first word starting
+//!   with `/`) is [`CaptionError::UnknownCommand`], whose text suggests the
+//!   nearest action for a typo (`/blurr`: "Did you mean blur?") and lists
+//!   the actions ([`ACTIONS_HELP`]);
+//! - any other caption, one word or many ("Lunch", "🐶", "my cat"), is
+//!   what people write under a photo, not a command: it gets detection.
 //!
 //! # JSON
 //!
@@ -62,6 +72,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod rotation;
+
 /// What to do with a photo (or an album of photos).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "ActionRepr", into = "ActionRepr")]
@@ -83,7 +95,9 @@ pub enum Filter {
     Blur { size: BlurSize },
     /// Absolute difference between horizontal neighbours.
     Contour,
-    /// Clockwise quarter turns.
+    /// Clockwise quarter turns. Captions give degrees and a direction;
+    /// jobs carry the turns (`"quarter_turns": 1` is 90° clockwise, 3 is
+    /// 90° anticlockwise), as they always have.
     Rotate { quarter_turns: QuarterTurns },
     /// Grey levels above the threshold become white, the rest black.
     Segment { threshold: u8 },
@@ -136,10 +150,8 @@ impl Default for BlurSize {
 
 /// A number of clockwise quarter turns, normalised to 0..=3.
 ///
-/// Any whole number of turns is accepted from users (`rotate 5` is
-/// `rotate 1`, `rotate -1` is `rotate 3`), because turning is periodic and
-/// an error would only be pedantic; the stored value is always the
-/// remainder modulo 4.
+/// Captions give degrees and a direction (`rotate 90 left` is 3 turns);
+/// the stored value is always the remainder modulo 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "u8", into = "u8")]
 pub struct QuarterTurns(u8);
@@ -299,16 +311,51 @@ impl Filter {
             Self::SaltAndPepper { .. } => "salt and pepper",
         }
     }
+
+    /// The caption of the answer's picture: what was done, in words a
+    /// person reads at a glance ("rotated 90° clockwise"). The other
+    /// filters' canonical captions already read that way ("blur 16").
+    pub fn answer_caption(&self) -> String {
+        match self {
+            Self::Rotate { quarter_turns } => rotation::done(quarter_turns.0).to_owned(),
+            _ => self.to_string(),
+        }
+    }
+
+    /// The answer when the picture is too small for this filter, with the
+    /// fix that fits it: a smaller window for blur, a larger photo for the
+    /// rest (contour needs two pixels across; nothing else has a minimum).
+    pub fn too_small_message(&self) -> String {
+        const LARGER: &str = "Please try again with a larger photo.";
+        match self {
+            Self::Blur { size } if size.0 > 1 => format!(
+                "Sorry, that picture is smaller than the {s}\u{d7}{s} blur window. \
+                 Please try again with a smaller size, e.g. \"blur {smaller}\", or a larger photo.",
+                s = size.0,
+                smaller = (size.0 / 4).max(1),
+            ),
+            Self::Contour => format!(
+                "Sorry, that picture is too narrow for contour, which needs at least 2 pixels across. {LARGER}"
+            ),
+            other => format!(
+                "Sorry, that picture is too small for {}. {LARGER}",
+                other.name()
+            ),
+        }
+    }
 }
 
 /// The canonical caption: the one [`Action::from_caption`] reads back to
-/// this same action (`blur 16`, `rotate 1`, `salt and pepper 0.2`, …).
+/// this same action (`blur 16`, `rotate 90 clockwise`, `salt and pepper
+/// 0.2`, …).
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Blur { size } => write!(f, "blur {}", size.0),
             Self::Contour => f.write_str("contour"),
-            Self::Rotate { quarter_turns } => write!(f, "rotate {}", quarter_turns.0),
+            Self::Rotate { quarter_turns } => {
+                write!(f, "rotate {}", rotation::caption_args(quarter_turns.0))
+            }
             Self::Segment { threshold } => write!(f, "segment {threshold}"),
             // f64's Display is the shortest text that reads back to the same
             // value, and never uses an exponent.
@@ -343,14 +390,14 @@ macro_rules! actions_help {
          • detect (or no caption): find objects, e.g. \"detect\"\n\
          • blur [1–64]: e.g. \"blur 16\"\n\
          • contour: e.g. \"contour\"\n\
-         • rotate [quarter turns]: e.g. \"rotate 2\"\n\
+         • rotate [90|180|270] [clockwise|anticlockwise]: e.g. \"rotate 90\", \"rotate left\", \"rotate 180\"\n\
          • segment [0–255]: e.g. \"segment 100\"\n\
          • salt and pepper [0–0.5]: e.g. \"salt and pepper 0.2\"\n\
          • concat [horizontal|vertical], on an album of 2 or more photos: e.g. \"concat vertical\""
     };
 }
 
-/// The actions with one example each: the answer to a caption that names
+/// The actions with an example each: the answer to a command that names
 /// no action, and the list for `/help`.
 pub const ACTIONS_HELP: &str = actions_help!();
 
@@ -365,7 +412,7 @@ pub fn actions_help() -> &'static str {
 pub enum CaptionError {
     /// A number outside the action's range. `action` is the action's
     /// caption word, `allowed` the range as shown to users (`1–64`), `got`
-    /// the number as written.
+    /// the number as written (for rotate, its parameters: `45 left`).
     #[error("{}", usage(action))]
     OutOfRange {
         action: &'static str,
@@ -381,9 +428,10 @@ pub enum CaptionError {
         allowed: &'static str,
         got: String,
     },
-    /// A caption that tries to be a command but names none; holds the
-    /// first word as written (lower-cased), e.g. `/sharpen`.
-    #[error("I don't know that command. {}", ACTIONS_HELP)]
+    /// A command (a first word starting with `/`) that names no action;
+    /// holds that word as written (lower-cased), e.g. `/sharpen`. The text
+    /// suggests the nearest action for a typo ([`nearest_action`]).
+    #[error("{}", unknown_command(.0))]
     UnknownCommand(String),
 }
 
@@ -412,8 +460,8 @@ const USAGES: [Usage; 7] = [
     },
     Usage {
         action: "rotate",
-        allowed: "a whole number",
-        sentence: "Rotate takes a whole number of clockwise quarter turns, e.g. \"rotate 2\".",
+        allowed: "90, 180 or 270 degrees",
+        sentence: "Rotate takes 90, 180 or 270 degrees and a direction, clockwise (right) or anticlockwise (left), e.g. \"rotate 90 left\"; \"rotate\" alone turns 90\u{b0} clockwise.",
     },
     Usage {
         action: "segment",
@@ -441,6 +489,55 @@ fn usage_of(action: &str) -> &'static Usage {
 
 fn usage(action: &str) -> &'static str {
     usage_of(action).sentence
+}
+
+/// The actions as a command spells them, with the word the help uses.
+const COMMANDS: [(&str, &str); 8] = [
+    ("detect", "detect"),
+    ("predict", "predict"),
+    ("blur", "blur"),
+    ("contour", "contour"),
+    ("rotate", "rotate"),
+    ("segment", "segment"),
+    ("salt_and_pepper", "salt and pepper"),
+    ("concat", "concat"),
+];
+
+/// The action a mistyped command most likely meant (`/blurr`, `/rotaet`,
+/// `/countour`, `/salt`), as the help names it: the nearest by edit
+/// distance (a swap of neighbours counts as one edit), at most one edit
+/// for a word of up to 4 letters and two for a longer one, so that an
+/// unrelated word (`/sharpen`, `/start`) suggests nothing; or the one
+/// action the word begins (at least 3 letters: `/rot`, not `/con`).
+pub fn nearest_action(command: &str) -> Option<&'static str> {
+    let word = command.strip_prefix('/').unwrap_or(command);
+    let word = word.split_once('@').map_or(word, |(name, _)| name);
+    let chars = word.chars().count();
+    if chars == 0 {
+        return None;
+    }
+    let limit = if chars <= 4 { 1 } else { 2 };
+    let nearest = COMMANDS
+        .iter()
+        .map(|&(spelling, shown)| (strsim::osa_distance(word, spelling), shown))
+        .filter(|&(distance, _)| distance <= limit)
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, shown)| shown);
+    let mut begun = COMMANDS
+        .iter()
+        .filter(|(spelling, _)| chars >= 3 && spelling.starts_with(word));
+    nearest.or_else(|| match (begun.next(), begun.next()) {
+        (Some(&(_, shown)), None) => Some(shown),
+        _ => None,
+    })
+}
+
+/// The text of [`CaptionError::UnknownCommand`].
+fn unknown_command(command: &str) -> String {
+    match nearest_action(command) {
+        Some(action) => format!("I don't know that command. Did you mean {action}? {ACTIONS_HELP}"),
+        None => format!("I don't know that command. {ACTIONS_HELP}"),
+    }
 }
 
 fn out_of_range(action: &'static str, got: &str) -> CaptionError {
@@ -528,14 +625,14 @@ impl Action {
                     |threshold| filter(Filter::Segment { threshold }),
                 )
             }
-            "rotate" => match args {
-                [] => filter(Filter::Rotate {
-                    quarter_turns: QuarterTurns::DEFAULT,
+            "rotate" => match rotation::quarter_turns(args) {
+                Ok(turns) => filter(Filter::Rotate {
+                    quarter_turns: QuarterTurns::normalised(i64::from(turns)),
                 }),
-                [token] if is_integer(token) => filter(Filter::Rotate {
-                    quarter_turns: quarter_turns_of(token),
-                }),
-                _ => Err(invalid("rotate", args)),
+                Err(rotation::RotationError::NotAQuarterTurn) => {
+                    Err(out_of_range("rotate", &args.join(" ")))
+                }
+                Err(rotation::RotationError::Invalid) => Err(invalid("rotate", args)),
             },
             "salt and pepper" => match args {
                 [] => filter(Filter::SaltAndPepper {
@@ -550,23 +647,12 @@ impl Action {
                 ["vertical" | "vertically"] => Ok(Self::Concat(Direction::Vertical)),
                 _ => Err(invalid("concat", args)),
             },
-            _ if slashed || words.len() == 1 => Err(CaptionError::UnknownCommand(first.to_owned())),
+            _ if slashed => Err(CaptionError::UnknownCommand(first.to_owned())),
+            // Not a command: what people write under a photo ("Lunch",
+            // "my cat"). They get what a photo without a caption gets.
             _ => Ok(Self::Detect),
         }
     }
-}
-
-/// A whole number's remainder modulo 4, from its digits, so that any
-/// integer, however long, is accepted.
-fn quarter_turns_of(token: &str) -> QuarterTurns {
-    let (negative, digits) = match token.strip_prefix('-') {
-        Some(digits) => (true, digits),
-        None => (false, token.strip_prefix('+').unwrap_or(token)),
-    };
-    let rem = digits
-        .bytes()
-        .fold(0i64, |acc, b| (acc * 10 + i64::from(b - b'0')) % 4);
-    QuarterTurns::normalised(if negative { -rem } else { rem })
 }
 
 /// A salt and pepper fraction as written: a decimal number (a decimal comma
@@ -701,24 +787,66 @@ mod tests {
     }
 
     #[test]
-    fn rotate_takes_any_whole_number_of_turns_modulo_4() {
+    fn rotate_takes_degrees_and_a_direction_in_either_order() {
         assert_eq!(parse("rotate"), Ok(rotate(1)));
-        assert_eq!(parse("Rotate 2"), Ok(rotate(2)));
+        assert_eq!(parse("Rotate 90"), Ok(rotate(1)));
+        assert_eq!(parse("rotate 180"), Ok(rotate(2)));
+        assert_eq!(parse("rotate 270"), Ok(rotate(3)));
+        assert_eq!(parse("rotate -90"), Ok(rotate(3)));
         assert_eq!(parse("rotate 0"), Ok(rotate(0)));
-        assert_eq!(parse("rotate 4"), Ok(rotate(0)));
-        assert_eq!(parse("rotate 5"), Ok(rotate(1)));
-        assert_eq!(parse("rotate -1"), Ok(rotate(3)));
-        assert_eq!(parse("rotate -6"), Ok(rotate(2)));
-        // 10^30 + 3 ≡ 3 (mod 4): far beyond i64, still a whole number.
+        assert_eq!(parse("rotate 360"), Ok(rotate(0)));
+        assert_eq!(parse("/rotate@polybot 90°"), Ok(rotate(1)));
+        assert_eq!(parse("rotate 90 degrees"), Ok(rotate(1)));
+        for left in [
+            "rotate left",
+            "rotate anticlockwise",
+            "rotate anti-clockwise",
+            "rotate counterclockwise",
+            "rotate Counter-Clockwise",
+            "rotate 90 left",
+            "rotate left 90",
+            "ROTATE 90 ANTICLOCKWISE",
+        ] {
+            assert_eq!(parse(left), Ok(rotate(3)), "{left:?}");
+        }
+        for right in ["rotate right", "rotate clockwise", "rotate 90 right"] {
+            assert_eq!(parse(right), Ok(rotate(1)), "{right:?}");
+        }
+        assert_eq!(parse("rotate 180 left"), Ok(rotate(2)));
+        assert_eq!(parse("rotate 270 clockwise"), Ok(rotate(3)));
+        // Any multiple of 90, however long: 10^30 ≡ 280 (mod 360), so
+        // 10^30 + 350 is 270° and 10^30 + 90 is no quarter turn.
         assert_eq!(
-            parse("rotate 1000000000000000000000000000003"),
+            parse("rotate 1000000000000000000000000000350"),
             Ok(rotate(3))
         );
-        assert_eq!(
-            parse("rotate -1000000000000000000000000000003"),
-            Ok(rotate(1))
+        assert!(is_out_of_range(
+            &parse("rotate 1000000000000000000000000000090"),
+            "rotate"
+        ));
+    }
+
+    #[test]
+    fn rotate_refuses_what_is_not_a_quarter_turn_or_a_direction() {
+        // Quarter turns as numbers were the old grammar: now they are
+        // degrees, and refused with the usage.
+        for bad in ["rotate 1", "rotate 2", "rotate 45", "rotate -30 "] {
+            let r = parse(bad);
+            assert!(is_out_of_range(&r, "rotate"), "{bad:?}: {r:?}");
+        }
+        let text = parse("rotate 2").expect_err("out of range").to_string();
+        assert!(
+            text.contains("90, 180 or 270 degrees") && text.contains("\"rotate 90 left\""),
+            "{text}"
         );
-        for bad in ["rotate 1.5", "rotate left", "rotate 1 2"] {
+        for bad in [
+            "rotate 1.5",
+            "rotate sideways",
+            "rotate 90 180",
+            "rotate left right",
+            "rotate -90 left",
+            "rotate this please",
+        ] {
             assert!(
                 matches!(
                     parse(bad),
@@ -730,6 +858,65 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_turn_is_captioned_in_degrees_and_answered_in_words() {
+        let cases = [
+            (0, "rotate 0", "not rotated (0°)"),
+            (1, "rotate 90 clockwise", "rotated 90° clockwise"),
+            (2, "rotate 180", "rotated 180°"),
+            (3, "rotate 90 anticlockwise", "rotated 90° anticlockwise"),
+        ];
+        for (turns, caption, answer) in cases {
+            let Action::Filter(filter) = rotate(turns) else {
+                unreachable!("rotate is a filter")
+            };
+            assert_eq!(filter.to_string(), caption);
+            assert_eq!(filter.answer_caption(), answer);
+        }
+        // The other filters answer with their caption, which reads as words.
+        let blur16 = Filter::Blur {
+            size: BlurSize::DEFAULT,
+        };
+        assert_eq!(blur16.answer_caption(), "blur 16");
+    }
+
+    #[test]
+    fn the_too_small_answer_suggests_the_fix_that_fits_the_filter() {
+        let blur16 = Filter::Blur {
+            size: BlurSize::DEFAULT,
+        };
+        let text = blur16.too_small_message();
+        assert!(
+            text.contains("16×16") && text.contains("\"blur 4\"") && text.contains("try again"),
+            "{text}"
+        );
+        let text = Filter::Blur {
+            size: BlurSize::new(2).expect("valid"),
+        }
+        .too_small_message();
+        assert!(text.contains("\"blur 1\""), "{text}");
+        for filter in [
+            Filter::Contour,
+            Filter::Rotate {
+                quarter_turns: QuarterTurns::DEFAULT,
+            },
+            Filter::Segment { threshold: 100 },
+            Filter::Blur {
+                size: BlurSize::new(1).expect("valid"),
+            },
+        ] {
+            let text = filter.too_small_message();
+            assert!(
+                text.contains("larger photo") && text.contains("try again"),
+                "{filter}: {text}"
+            );
+            if !matches!(filter, Filter::Blur { .. }) {
+                assert!(!text.contains("blur"), "{filter}: {text}");
+            }
+        }
+        assert!(Filter::Contour.too_small_message().contains("contour"));
     }
 
     #[test]
@@ -794,10 +981,7 @@ mod tests {
             );
         }
         // "salt" alone names no action; a sentence about salt is a sentence.
-        assert!(matches!(
-            parse("salt"),
-            Err(CaptionError::UnknownCommand(_))
-        ));
+        assert_eq!(parse("salt"), Ok(Action::Detect));
         assert_eq!(parse("salt on the table"), Ok(Action::Detect));
     }
 
@@ -829,12 +1013,11 @@ mod tests {
     fn an_unknown_command_gets_the_list_of_actions() {
         for c in [
             "/sharpen",
-            "sharpen",
             "/",
             "/start",
             "/help@polybot",
-            "Hello",
             "/sharpen 3 now",
+            "/blurr",
         ] {
             let err = parse(c).expect_err(c);
             assert!(matches!(err, CaptionError::UnknownCommand(_)), "{c:?}");
@@ -850,7 +1033,9 @@ mod tests {
             "\"detect\"",
             "\"blur 16\"",
             "\"contour\"",
-            "\"rotate 2\"",
+            "\"rotate 90\"",
+            "\"rotate left\"",
+            "\"rotate 180\"",
             "\"segment 100\"",
             "\"salt and pepper 0.2\"",
             "\"concat vertical\"",
@@ -865,12 +1050,50 @@ mod tests {
     }
 
     #[test]
-    fn an_ordinary_sentence_gets_detection() {
+    fn a_typo_in_a_command_suggests_the_nearest_action() {
+        for (command, meant) in [
+            ("/blurr", "blur"),
+            ("/Blurr@polybot", "blur"),
+            ("/blr", "blur"),
+            ("/rotaet", "rotate"),
+            ("/rotat", "rotate"),
+            ("/countour", "contour"),
+            ("/segmnt", "segment"),
+            ("/conact", "concat"),
+            ("/detetc", "detect"),
+            ("/salt_and_peper", "salt and pepper"),
+            ("/salt", "salt and pepper"),
+            ("/rot", "rotate"),
+        ] {
+            let err = parse(command).expect_err(command);
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("Did you mean {meant}?")),
+                "{command:?}: {text}"
+            );
+            assert!(text.contains(ACTIONS_HELP), "{text}");
+        }
+        for unrelated in ["/sharpen", "/start", "/help", "/x", "/con", "/", "/@bot"] {
+            let text = parse(unrelated).expect_err(unrelated).to_string();
+            assert!(!text.contains("Did you mean"), "{unrelated:?}: {text}");
+            assert_eq!(nearest_action(unrelated), None, "{unrelated:?}");
+        }
+    }
+
+    #[test]
+    fn an_ordinary_sentence_or_word_gets_detection() {
         for c in [
             "my cat on the sofa",
             "Look at this!",
             "🐱 🐶",
             "sharpen it please",
+            "Lunch",
+            "Paris",
+            "🐶",
+            "sharpen",
+            "Hello",
+            "blurr",
+            "@someone",
         ] {
             assert_eq!(parse(c), Ok(Action::Detect), "{c:?}");
         }
@@ -928,6 +1151,26 @@ mod tests {
             .expect("deserialise"),
             salt(0.0)
         );
+    }
+
+    #[test]
+    fn a_queued_rotate_job_reads_as_the_same_clockwise_quarter_turns() {
+        // The job JSON has carried clockwise quarter turns since before
+        // captions took degrees: a job queued by an older gateway turns the
+        // picture the same way.
+        for (turns, caption) in [
+            (0, "rotate 0"),
+            (1, "rotate 90 clockwise"),
+            (2, "rotate 180"),
+            (3, "rotate 90 anticlockwise"),
+        ] {
+            let json =
+                format!(r#"{{"action":"filter","filter":"rotate","quarter_turns":{turns}}}"#);
+            let action: Action = serde_json::from_str(&json).expect("deserialise");
+            assert_eq!(action, rotate(turns));
+            assert_eq!(action.to_string(), caption);
+            assert_eq!(serde_json::to_string(&action).expect("serialise"), json);
+        }
     }
 
     #[test]
@@ -990,12 +1233,46 @@ mod tests {
             Just("salt & pepper 0.1".to_owned()),
             Just("/salt_and_pepper".to_owned()),
             any::<i64>().prop_map(|n| format!("rotate {n}")),
+            any_rotate_caption(),
             Just("".to_owned()),
             Just("a photo of my dog".to_owned()),
             Just("/sharpen".to_owned()),
             Just("blur 100".to_owned()),
             Just("blur big".to_owned()),
         ]
+    }
+
+    /// A rotate caption as people might write one: an angle (often a
+    /// multiple of 90, sometimes not), a unit, a direction, in any order,
+    /// each maybe missing; accepted or not.
+    fn any_rotate_caption() -> impl Strategy<Value = String> {
+        let angle = prop_oneof![
+            (-8i64..=8).prop_map(|k| (k * 90).to_string()),
+            (-8i64..=8).prop_map(|k| format!("{}°", k * 90)),
+            (0i64..=4).prop_map(|k| format!("+{}", k * 90)),
+            any::<i64>().prop_map(|n| n.to_string()),
+        ];
+        let unit = prop::sample::select(vec!["", "degrees", "deg", "°"]);
+        let way = prop::sample::select(vec![
+            "",
+            "clockwise",
+            "right",
+            "anticlockwise",
+            "anti-clockwise",
+            "counterclockwise",
+            "counter-clockwise",
+            "left",
+        ]);
+        (prop::option::of(angle), unit, way, any::<bool>()).prop_map(
+            |(angle, unit, way, way_first)| {
+                let angle = angle.map(|a| format!("{a} {unit}")).unwrap_or_default();
+                if way_first {
+                    format!("rotate {way} {angle}")
+                } else {
+                    format!("rotate {angle} {way}")
+                }
+            },
+        )
     }
 
     /// The same caption with other whitespace and case.
@@ -1033,6 +1310,62 @@ mod tests {
         #[test]
         fn the_canonical_caption_parses_to_the_same_action(action in any_action()) {
             prop_assert_eq!(parse(&action.to_string()), Ok(action));
+        }
+
+        #[test]
+        fn every_accepted_rotate_caption_round_trips_through_its_display_form(
+            caption in any_rotate_caption()
+        ) {
+            match parse(&caption) {
+                Ok(action) => {
+                    prop_assert!(matches!(action, Action::Filter(Filter::Rotate { .. })), "{:?}", action);
+                    prop_assert_eq!(parse(&action.to_string()), Ok(action));
+                }
+                Err(e) => prop_assert!(
+                    matches!(
+                        e,
+                        CaptionError::OutOfRange { action: "rotate", .. }
+                            | CaptionError::InvalidParameter { action: "rotate", .. }
+                    ),
+                    "{:?}: {:?}", caption, e
+                ),
+            }
+        }
+
+        #[test]
+        fn a_multiple_of_90_degrees_turns_that_many_quarters(
+            k in -1000i64..=1000,
+            anticlockwise in any::<bool>(),
+        ) {
+            let (caption, turns) = if anticlockwise {
+                (format!("rotate {} left", k.abs() * 90), -k.abs())
+            } else {
+                (format!("rotate {}", k * 90), k)
+            };
+            prop_assert_eq!(
+                parse(&caption),
+                Ok(Action::Filter(Filter::Rotate {
+                    quarter_turns: QuarterTurns::normalised(turns)
+                }))
+            );
+        }
+
+        #[test]
+        fn other_angles_are_refused(n in any::<i64>().prop_filter("not a quarter turn", |n| n % 90 != 0)) {
+            let r = parse(&format!("rotate {n}"));
+            prop_assert!(is_out_of_range(&r, "rotate"), "{:?}", r);
+        }
+
+        #[test]
+        fn a_caption_without_a_slash_or_an_action_word_gets_detection(
+            caption in "[^/ \\t\\n][^\\n]{0,30}"
+        ) {
+            let first = caption.split_whitespace().next().unwrap_or_default().to_lowercase();
+            let action_word = COMMANDS.iter().any(|(spelling, _)| *spelling == first)
+                || matches!(first.as_str(), "salt" | "salt-and-pepper" | "salt&pepper" | "saltandpepper")
+                || first.starts_with('/');
+            prop_assume!(!action_word);
+            prop_assert_eq!(parse(&caption), Ok(Action::Detect));
         }
 
         #[test]

@@ -584,11 +584,22 @@ impl FailureKind {
                 "Sorry, that picture seems to be damaged or incomplete. Please try again with another photo."
             }
             Self::TooSmall => {
-                "Sorry, that picture is too small for this filter. Please try again with a larger photo or a smaller size, e.g. \"blur 4\"."
+                "Sorry, that picture is too small for this filter. Please try again with a larger photo."
             }
             Self::GaveUp | Self::Internal => {
                 "Sorry, something went wrong on my side while looking at your photo. Please try again in a minute."
             }
+        }
+    }
+
+    /// What the user reads about a job of `kind`: [`Self::user_message`],
+    /// except that a picture too small for a filter gets the fix that fits
+    /// the filter ([`Filter::too_small_message`]: a smaller blur, or a
+    /// larger photo).
+    pub fn user_message_for(&self, kind: JobKind) -> std::borrow::Cow<'static, str> {
+        match (self, kind) {
+            (Self::TooSmall, JobKind::Filter(filter)) => filter.too_small_message().into(),
+            _ => self.user_message().into(),
         }
     }
 }
@@ -840,7 +851,28 @@ mod tests {
         ] {
             assert!(kind.user_message().contains("try again"), "{kind:?}");
             assert_eq!(FailureKind::parse(kind.as_str()), Some(kind));
+            for job in [JobKind::Detect, JobKind::Filter(Filter::Contour)] {
+                assert!(
+                    kind.user_message_for(job).contains("try again"),
+                    "{kind:?} {job}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn a_picture_too_small_for_its_filter_gets_the_fix_for_that_filter() {
+        let contour = FailureKind::TooSmall.user_message_for(JobKind::Filter(Filter::Contour));
+        assert!(!contour.contains("blur"), "{contour}");
+        assert!(contour.contains("larger photo"), "{contour}");
+        let blur = FailureKind::TooSmall.user_message_for(JobKind::Filter(Filter::Blur {
+            size: BlurSize::DEFAULT,
+        }));
+        assert!(blur.contains("\"blur 4\""), "{blur}");
+        assert_eq!(
+            FailureKind::CorruptImage.user_message_for(JobKind::Filter(Filter::Contour)),
+            FailureKind::CorruptImage.user_message()
+        );
     }
 
     #[test]

@@ -708,6 +708,23 @@ mod tests {
     }
 
     #[test]
+    fn quarter_turns_match_the_image_crates_clockwise_and_anticlockwise_turns() {
+        let p = photo(37, 21);
+        let g = Grey::from_image(&p);
+        let grey8 = g.to_gray_image();
+        let expected = [
+            grey8.clone(),
+            image::imageops::rotate90(&grey8),
+            image::imageops::rotate180(&grey8),
+            // Three clockwise quarter turns are one anticlockwise.
+            image::imageops::rotate270(&grey8),
+        ];
+        for (n, want) in (0..4).zip(expected) {
+            assert_eq!(rotate(&g, turns(n)).to_gray_image(), want, "{n} turns");
+        }
+    }
+
+    #[test]
     fn rotating_swaps_dimensions_and_four_turns_are_the_identity() {
         let g = Grey::from_image(&photo(37, 21));
         let mut r = g.clone();

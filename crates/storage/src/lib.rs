@@ -5,6 +5,51 @@
 //! SQLite under one data folder, surviving restarts) and an AWS adapter
 //! (`aws`: S3, SQS, DynamoDB). Errors say whether a retry can help, which
 //! decides whether a queue message is retried or dead-lettered.
+//!
+//! # The table's concerns
+//!
+//! One table (a SQLite database, a DynamoDB table) serves several concerns,
+//! each its own port so that a component asks only for what it uses:
+//!
+//! | trait | what for | methods |
+//! |---|---|---|
+//! | [`Predictions`] | requests and their results | `create`, `save_result`, `save_failure`, `get`, `list_by_chat` |
+//! | [`Leases`] | exactly-once work ([`run_once`]) | `claim`, `finish`, `release`, `renew` |
+//! | [`Notices`] | the "still working" message of a slow request | `attach_notice`, `notice`, `close_notice` |
+//! | [`Albums`] | photos sent together, put together | `join_album`, `close_album` |
+//!
+//! [`PredictionTable`] is all of them at once plus the table's readiness
+//! `check`; [`Backends::table`] is one. A component that needs one concern
+//! takes the narrow trait: `&dyn Leases` (as [`run_once`] does) or
+//! `Arc<dyn Notices>`, which an `Arc<dyn PredictionTable>` coerces to
+//! (trait upcasting).
+//!
+//! # Adding a concern (e.g. per-chat settings)
+//!
+//! A new store in the table, say `ChatSettings`, is one file per side plus
+//! the lines that list it:
+//!
+//! 1. `src/table/settings.rs`: the trait (`Send + Sync + 'static`,
+//!    `#[async_trait]`) and its types; in `src/table/mod.rs` a `mod` and a
+//!    `pub use` line, and the trait added to [`PredictionTable`]'s
+//!    supertraits.
+//! 2. `src/local/table/settings.rs`: `impl ChatSettings for LocalTable`; a
+//!    `mod` line in `src/local/table/mod.rs`, and its SQL table in the
+//!    `SCHEMA` of `src/local/sqlite.rs` (`CREATE TABLE IF NOT EXISTS`, so
+//!    existing data folders get it when they are next opened).
+//! 3. `src/aws/dynamo/settings.rs`: `impl ChatSettings for DynamoTable`,
+//!    with items under a `pk` prefix of its own (`settings#<chat>`); a `mod`
+//!    line and a row in the item table of `src/aws/dynamo/mod.rs`. The
+//!    single-table design needs no new AWS resource, IAM permission or
+//!    Terraform.
+//! 4. `src/contract/settings.rs`: the behaviour both adapters must show; a
+//!    `mod` line and a call in `contract::prediction_table` (which
+//!    `tests/local.rs` and `tests/aws.rs` already run against both
+//!    backends).
+//!
+//! Callers reach it through [`Backends::table`] unchanged. The only other
+//! file is any test double that wraps a whole table and so implements every
+//! concern (gateway's `tests/intake.rs`): it gets one delegating `impl`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,18 +57,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use polybot_domain::{
-    BotId, FailureKind, JobResult, ObjectKey, PredictionId, PredictionRecord, UpdateId,
-};
+use polybot_domain::ObjectKey;
 
 pub mod aws;
 pub mod config;
 #[cfg(feature = "test-util")]
 pub mod contract;
-mod lease;
 pub mod local;
+mod table;
 
-pub use lease::{Once, run_once};
+pub use table::*;
 
 pub use polybot_domain::BoxError;
 
@@ -209,176 +252,6 @@ pub trait JobQueue: Send + Sync + 'static {
     /// The OpenTelemetry `messaging.system` of this queue (`aws_sqs`, or
     /// `local` for the embedded queue), for producer and consumer spans.
     fn messaging_system(&self) -> &'static str;
-}
-
-/// Names one holder of a lease. `release` needs it, so a holder whose lease
-/// expired (it was slow, and someone else claimed the work since) cannot
-/// free the newer holder's lease and let a third start the same work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LeaseId(uuid::Uuid);
-
-impl LeaseId {
-    pub fn new() -> Self {
-        Self(uuid::Uuid::new_v4())
-    }
-}
-
-impl Default for LeaseId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Display for LeaseId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.simple().fmt(f)
-    }
-}
-
-/// Result of trying to take a lease on a piece of work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// The caller holds the lease and must `finish` or `release` it.
-    Acquired(LeaseId),
-    /// Someone else holds an unexpired lease.
-    InProgress,
-    /// The work was finished before: do nothing.
-    Done,
-}
-
-impl Claim {
-    pub fn is_acquired(&self) -> bool {
-        matches!(self, Self::Acquired(_))
-    }
-
-    /// The lease, when this claim acquired one.
-    pub fn lease(&self) -> Option<LeaseId> {
-        match self {
-            Self::Acquired(lease) => Some(*lease),
-            _ => None,
-        }
-    }
-}
-
-/// What a lease guards; each key is claimed at most once to completion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClaimKey {
-    /// Turning a Telegram update into a job (dedupes webhook deliveries).
-    /// Keyed by bot and update: update ids are unique only per bot, and a
-    /// new token (or a second bot on the same table) starts them again.
-    /// Finished claims expire after 24 h, as long as Telegram keeps updates.
-    Update(BotId, UpdateId),
-    /// Sending the reply for a prediction (dedupes Results reports).
-    Reply(PredictionId),
-}
-
-/// How long finished update claims are kept.
-pub const UPDATE_DEDUPE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// How long predictions and their reply claims are kept: as long as the
-/// images they describe (Terraform's `image_retention_days`, 30 days).
-pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-
-/// Predictions, their summaries, and the leases that make replies exactly-once.
-#[async_trait]
-pub trait PredictionTable: Send + Sync + 'static {
-    /// Records a new pending prediction. `AlreadyExists` if the id is taken.
-    async fn create(&self, record: &PredictionRecord) -> Result<()>;
-    /// Stores the result (a detection's summary or a filter's output) and
-    /// marks the prediction succeeded, unless a result is already stored (a
-    /// redelivered job): returns whether this call stored it.
-    async fn save_result(&self, result: &JobResult) -> Result<bool>;
-    /// Marks the prediction failed, unless it already succeeded.
-    async fn save_failure(&self, id: PredictionId, kind: FailureKind) -> Result<()>;
-    async fn get(&self, id: PredictionId) -> Result<Option<PredictionRecord>>;
-    /// Most recent first.
-    async fn list_by_chat(
-        &self,
-        chat: polybot_domain::ChatId,
-        limit: usize,
-    ) -> Result<Vec<PredictionRecord>>;
-
-    /// Takes a lease on `key` for `lease` unless it is held or done.
-    async fn claim(&self, key: ClaimKey, lease: Duration) -> Result<Claim>;
-    /// Marks the work done; later claims return [`Claim::Done`]. Needs no
-    /// lease: work that was done is done, whoever holds the lease now.
-    async fn finish(&self, key: ClaimKey) -> Result<()>;
-    /// Gives `lease` up so a retry can claim the work at once. A no-op when
-    /// the work is done or the lease is no longer the caller's.
-    async fn release(&self, key: ClaimKey, lease: LeaseId) -> Result<()>;
-    /// Extends the caller's `lease` to `duration` from now, while its work
-    /// is still running. `false` when the lease is no longer the caller's
-    /// (it expired and someone else claimed the work, or it was finished).
-    async fn renew(&self, key: ClaimKey, lease: LeaseId, duration: Duration) -> Result<bool>;
-
-    /// Attaches the chat's "still working" notice to a prediction, unless
-    /// its answer was already sent ([`PredictionTable::close_notice`]):
-    /// `false` means the caller must remove the notice itself. Together the
-    /// two make sure a notice never outlives its answer, whichever of them
-    /// comes second and on whichever gateway.
-    async fn attach_notice(&self, id: PredictionId, message_id: i64) -> Result<bool>;
-    /// The notice attached to a prediction, and whether the answer was
-    /// sent (a strongly consistent read).
-    async fn notice(&self, id: PredictionId) -> Result<NoticeState>;
-    /// Records that the prediction's answer was sent, and returns the notice
-    /// attached until then for the caller to remove. Idempotent.
-    async fn close_notice(&self, id: PredictionId) -> Result<Option<i64>>;
-    /// Adds a photo to an album that is still open (idempotent for the
-    /// same photo); `TooLate` once the album was closed.
-    async fn join_album(
-        &self,
-        key: &AlbumKey,
-        photo: &polybot_domain::AlbumPhoto,
-    ) -> Result<AlbumJoin>;
-    /// Closes the album if no photo joined it for `quiet`, atomically, so
-    /// exactly one caller (on any gateway) gets its photos.
-    async fn close_album(&self, key: &AlbumKey, quiet: Duration) -> Result<AlbumClose>;
-
-    /// Readiness: the table answers.
-    async fn check(&self) -> Result<()>;
-}
-
-/// A prediction's notice, as [`PredictionTable::notice`] reads it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NoticeState {
-    /// The "still working" message in the chat, once attached.
-    pub message_id: Option<i64>,
-    /// The answer was sent ([`PredictionTable::close_notice`]).
-    pub answered: bool,
-}
-
-/// An album being put together: the chat and Telegram's `media_group_id`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AlbumKey {
-    pub chat: polybot_domain::ChatId,
-    pub album: polybot_domain::AlbumId,
-}
-
-impl std::fmt::Display for AlbumKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.chat, self.album)
-    }
-}
-
-/// What [`PredictionTable::join_album`] did with a photo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlbumJoin {
-    /// The photo is part of the album (again, for a redelivery).
-    Joined,
-    /// The album was closed before this photo came: it is on its own.
-    TooLate,
-}
-
-/// What [`PredictionTable::close_album`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AlbumClose {
-    /// A photo came less than the quiet window ago: try again after `wait`.
-    Open { wait: Duration },
-    /// This call closed the album: its photos, by message id. The caller
-    /// turns them into one request.
-    Closed(Vec<polybot_domain::AlbumPhoto>),
-    /// Another caller closed it (or there is no such album).
-    AlreadyClosed,
 }
 
 /// The three stores a service runs against, whatever the backend.

@@ -13,8 +13,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use polybot_domain::{
-    BotId, ChatId, FailureKind, JobResult, ObjectKey, PredictionId, PredictionRecord,
-    PredictionStatus, PredictionSummary, UpdateId, now_epoch,
+    BotId, ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, UpdateId, now_epoch,
 };
 use polybot_storage::aws::{self, AwsSettings};
 use polybot_storage::{
@@ -47,31 +46,9 @@ async fn backends() -> (
     (sdk, settings, b)
 }
 
+/// A new pending prediction of `chat`, made now.
 fn pending(chat: ChatId) -> PredictionRecord {
-    let id = PredictionId::new();
-    let now = now_epoch();
-    PredictionRecord {
-        prediction_id: id,
-        chat_id: chat,
-        status: PredictionStatus::Pending,
-        original_key: ObjectKey::original(chat, id, "jpg"),
-        kind: polybot_domain::JobKind::Detect,
-        result: None,
-        failure: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
-fn summary_for(id: PredictionId) -> JobResult {
-    JobResult::Detected(PredictionSummary {
-        prediction_id: id,
-        original_img_path: format!("1/original/{id}.jpg"),
-        predicted_img_path: format!("1/predicted/{id}.jpg"),
-        full_img_path: None,
-        labels: vec![],
-        time: now_epoch(),
-    })
+    contract::pending(chat, now_epoch())
 }
 
 fn config_message<T>(result: Result<T, StorageError>) -> String {
@@ -92,28 +69,21 @@ async fn claim(b: &polybot_storage::Backends, key: ClaimKey) -> Claim {
         .expect("claim")
 }
 
+/// Every adapter against the shared contract, side by side on one
+/// connection's resources.
 #[tokio::test]
-async fn s3_object_store_passes_the_storage_contract() {
+async fn s3_sqs_and_dynamodb_adapters_pass_the_storage_contract() {
     let (_, _, b) = backends().await;
-    contract::object_store(b.objects.as_ref()).await;
-}
-
-#[tokio::test]
-async fn sqs_job_queue_passes_the_storage_contract() {
-    let (_, _, b) = backends().await;
-    contract::job_queue(
-        b.jobs.as_ref(),
-        b.dead_letters.as_ref(),
-        VISIBILITY,
-        MAX_RECEIVES,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn dynamodb_table_passes_the_storage_contract() {
-    let (_, _, b) = backends().await;
-    contract::prediction_table(b.table.as_ref()).await;
+    tokio::join!(
+        contract::object_store(b.objects.as_ref()),
+        contract::job_queue(
+            b.jobs.as_ref(),
+            b.dead_letters.as_ref(),
+            VISIBILITY,
+            MAX_RECEIVES,
+        ),
+        contract::prediction_table(b.table.as_ref()),
+    );
 }
 
 // --------------------------------------------------------------------- S3
@@ -383,7 +353,7 @@ async fn dynamodb_prediction_item_has_the_documented_layout() {
     let (sdk, settings, b) = backends().await;
     let record = pending(ChatId(1243002838));
     b.table.create(&record).await.expect("create");
-    let summary = summary_for(record.prediction_id);
+    let summary = contract::summary(record.prediction_id, &[]);
     assert!(b.table.save_result(&summary).await.expect("save_result"));
     let item = raw_item(
         &sdk,
@@ -443,7 +413,7 @@ async fn dynamodb_racing_claims_and_summaries_let_exactly_one_writer_win() {
     b.table.create(&record).await.expect("create");
     let saves = (0..8).map(|_| {
         let table = Arc::clone(&b.table);
-        let s = summary_for(record.prediction_id);
+        let s = contract::summary(record.prediction_id, &[]);
         tokio::spawn(async move { table.save_result(&s).await })
     });
     let mut stored = 0;
@@ -459,7 +429,7 @@ async fn dynamodb_writes_to_an_unknown_prediction_are_not_found() {
     let id = PredictionId::new();
     let err = b
         .table
-        .save_result(&summary_for(id))
+        .save_result(&contract::summary(id, &[]))
         .await
         .expect_err("no such prediction");
     assert!(matches!(err, StorageError::NotFound(_)), "{err:?}");

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use polybot_domain::{
-    BotId, ChatId, ObjectKey, PredictionId, PredictionRecord, PredictionStatus, UpdateId,
-};
+use polybot_domain::{BotId, ChatId, ObjectKey, PredictionId, PredictionRecord, UpdateId};
 use polybot_storage::local::{self, LocalOptions, LocalQueue, QueueConfig, Redrive};
 use polybot_storage::{
     Attributes, Backends, Claim, ClaimKey, JobQueue, PutMode, QueueStats, Receipt, StorageError,
@@ -34,19 +32,9 @@ fn key(s: &str) -> ObjectKey {
     ObjectKey::parse(s).expect("valid key")
 }
 
+/// A new pending prediction of `chat`, at a fixed time.
 fn record(chat: i64) -> PredictionRecord {
-    let id = PredictionId::new();
-    PredictionRecord {
-        prediction_id: id,
-        chat_id: ChatId(chat),
-        status: PredictionStatus::Pending,
-        original_key: ObjectKey::original(ChatId(chat), id, "jpg"),
-        kind: polybot_domain::JobKind::Detect,
-        result: None,
-        failure: None,
-        created_at: 1_700_000_000.0,
-        updated_at: 1_700_000_000.0,
-    }
+    contract::pending(ChatId(chat), 1_700_000_000.0)
 }
 
 // ------------------------------------------------------------ contract
@@ -667,18 +655,8 @@ async fn summaries_and_failures_of_unknown_predictions_are_not_found() {
     let dir = tempfile::tempdir().expect("temp dir");
     let b = open(dir.path());
     let id = PredictionId::new();
-    let summary = polybot_domain::PredictionSummary {
-        prediction_id: id,
-        original_img_path: "1/original/x.jpg".into(),
-        predicted_img_path: "1/predicted/x.jpg".into(),
-        full_img_path: None,
-        labels: vec![],
-        time: 0.0,
-    };
     assert!(matches!(
-        b.table
-            .save_result(&polybot_domain::JobResult::Detected(summary))
-            .await,
+        b.table.save_result(&contract::summary(id, &[])).await,
         Err(StorageError::NotFound(_))
     ));
     assert!(matches!(

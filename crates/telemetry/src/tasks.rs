@@ -265,7 +265,11 @@ impl Supervisor {
             return 0;
         }
         let left = tasks.len();
-        warn!(left, ?grace, "tasks did not stop within the grace period; aborting them");
+        warn!(
+            left,
+            ?grace,
+            "tasks did not stop within the grace period; aborting them"
+        );
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         left
@@ -360,24 +364,29 @@ mod tests {
         let (gate_tx, gate_rx) = tokio::sync::watch::channel(0u32);
         supervisor.supervise("test_loop", quick(), {
             let runs = Arc::clone(&runs);
+            let cancel = supervisor.cancel_token();
             move || {
                 let n = runs.fetch_add(1, Ordering::SeqCst);
                 let tx = tx.clone();
                 let mut gate = gate_rx.clone();
+                let cancel = cancel.clone();
                 async move {
                     let _ = tx.send(n);
                     if n < 2 {
                         let _ = gate.wait_for(|g| *g > n).await;
                         panic!("run {n} fails");
                     }
-                    std::future::pending::<()>().await;
+                    cancel.cancelled().await;
                 }
             }
         });
         for expected in 0..3 {
             assert_eq!(rx.recv().await, Some(expected));
             if expected < 2 {
-                assert!(components.ok("test_loop"), "ready while run {expected} runs");
+                assert!(
+                    components.ok("test_loop"),
+                    "ready while run {expected} runs"
+                );
                 gate_tx.send_replace(expected + 1);
                 // The death is seen: not ready until the restart.
                 tokio::time::timeout(Duration::from_secs(5), async {

@@ -165,24 +165,26 @@ def value(any_value):
     d = MessageToDict(any_value)
     return next(iter(d.values()), None)
 
+def each(resources, scopes, items):
+    """(service name, item) for every item of every scope of every resource."""
+    for r in resources:
+        svc = service(r.resource)
+        for scope in getattr(r, scopes):
+            for item in getattr(scope, items):
+                yield svc, item
+
 class JsonLines(RequestHandler):
     def handle_trace(self, request, headers):
-        for rs in request.resource_spans:
-            svc = service(rs.resource)
-            for ss in rs.scope_spans:
-                for s in ss.spans:
-                    emit({"signal": "span", "service": svc, "name": s.name,
-                          "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
-                          "parent_span_id": s.parent_span_id.hex(), "kind": s.kind,
-                          "attributes": {kv.key: value(kv.value) for kv in s.attributes}})
+        for svc, s in each(request.resource_spans, "scope_spans", "spans"):
+            emit({"signal": "span", "service": svc, "name": s.name,
+                  "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
+                  "parent_span_id": s.parent_span_id.hex(), "kind": s.kind,
+                  "attributes": {kv.key: value(kv.value) for kv in s.attributes}})
 
     def handle_metrics(self, request, headers):
-        for rm in request.resource_metrics:
-            svc = service(rm.resource)
-            for sm in rm.scope_metrics:
-                for m in sm.metrics:
-                    emit({"signal": "metric", "service": svc, "name": m.name,
-                          "data": m.WhichOneof("data")})
+        for svc, m in each(request.resource_metrics, "scope_metrics", "metrics"):
+            emit({"signal": "metric", "service": svc, "name": m.name,
+                  "data": m.WhichOneof("data")})
 
     def handle_logs(self, request, headers):
         pass

@@ -1,6 +1,7 @@
 //! Shared by the process-level tests (`outages`, `soak`): the gateway and
 //! detector as `polybot gateway` / `polybot detector` processes on the
-//! embedded backend, sharing one data folder.
+//! embedded backend, sharing one data folder. [`in_process`] is the whole
+//! mesh in the test's own process instead (`captions`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use polybot_storage::Backends;
 use polybot_testkit::process::Proc;
 use tg_emulator::EmulatorHandle;
 use tokio::process::Command;
+
+pub mod in_process;
 
 pub const POLYBOT: &str = env!("CARGO_BIN_EXE_polybot");
 pub const WAIT: Duration = Duration::from_secs(90);

@@ -102,10 +102,10 @@ pub fn open(data_dir: &Path, options: LocalOptions) -> Result<Backends> {
 /// Creates the data folder, with an error that names it.
 fn create_data_dir(data_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(data_dir).map_err(|e| {
-        StorageError::config(format!(
-            "cannot create the data folder {}: {e}",
-            data_dir.display()
-        ))
+        StorageError::config_from(
+            format!("cannot create the data folder {}", data_dir.display()),
+            e,
+        )
     })
 }
 

@@ -64,11 +64,14 @@ impl LocalObjectStore {
         let temp = data_dir.join(format!("{}.tmp", super::OBJECTS_DIR));
         for dir in [&objects, &temp] {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StorageError::config(format!(
-                    "cannot create {} in the data folder {}: {e}",
-                    dir.display(),
-                    data_dir.display()
-                ))
+                StorageError::config_from(
+                    format!(
+                        "cannot create {} in the data folder {}",
+                        dir.display(),
+                        data_dir.display()
+                    ),
+                    e,
+                )
             })?;
         }
         sweep_stale_temp_files(&temp);
@@ -92,11 +95,14 @@ fn unavailable(path: &Path, e: std::io::Error) -> StorageError {
 }
 
 /// A key whose path collides with another object's (`a` vs `a/b`).
-fn key_conflict(key: &ObjectKey, e: &std::io::Error) -> StorageError {
-    StorageError::invalid(format!(
-        "object key {key} conflicts with another object's path (a key cannot be both an object \
-         and a prefix of other keys in the local store): {e}"
-    ))
+fn key_conflict(key: &ObjectKey, e: std::io::Error) -> StorageError {
+    StorageError::invalid_from(
+        format!(
+            "object key {key} conflicts with another object's path (a key cannot be both an \
+             object and a prefix of other keys in the local store)"
+        ),
+        e,
+    )
 }
 
 fn sweep_stale_temp_files(temp: &Path) {
@@ -121,7 +127,7 @@ fn put_blocking(dirs: &Dirs, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Re
     let dest = dirs.objects.join(key.as_str());
     let parent = dest.parent().unwrap_or(&dirs.objects);
     std::fs::create_dir_all(parent).map_err(|e| match e.kind() {
-        ErrorKind::AlreadyExists | ErrorKind::NotADirectory => key_conflict(key, &e),
+        ErrorKind::AlreadyExists | ErrorKind::NotADirectory => key_conflict(key, e),
         _ => unavailable(parent, e),
     })?;
 
@@ -146,7 +152,7 @@ fn put_blocking(dirs: &Dirs, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Re
             StorageError::AlreadyExists(format!("object {key}"))
         }
         ErrorKind::AlreadyExists | ErrorKind::IsADirectory | ErrorKind::NotADirectory => {
-            key_conflict(key, &e)
+            key_conflict(key, e)
         }
         _ => unavailable(&dest, e),
     })?;

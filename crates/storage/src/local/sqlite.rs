@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode};
 
-use crate::{Result, StorageError};
+use crate::{BoxError, Result, StorageError};
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,16 +88,19 @@ impl Db {
     pub(super) fn open(data_dir: &Path) -> Result<Arc<Self>> {
         super::create_data_dir(data_dir)?;
         let path = data_dir.join(super::DATABASE_FILE);
-        let config_error = |e: &dyn std::fmt::Display| {
-            StorageError::config(format!(
-                "cannot open the database {} in the data folder {}: {e}",
-                path.display(),
-                data_dir.display()
-            ))
+        let config_error = |e: BoxError| {
+            StorageError::config_from(
+                format!(
+                    "cannot open the database {} in the data folder {}",
+                    path.display(),
+                    data_dir.display()
+                ),
+                e,
+            )
         };
-        let mut conn = Connection::open(&path).map_err(|e| config_error(&e))?;
-        init(&mut conn).map_err(|e| config_error(&e))?;
-        let path = std::fs::canonicalize(&path).map_err(|e| config_error(&e))?;
+        let mut conn = Connection::open(&path).map_err(|e| config_error(e.into()))?;
+        init(&mut conn).map_err(|e| config_error(e.into()))?;
+        let path = std::fs::canonicalize(&path).map_err(|e| config_error(e.into()))?;
         Ok(Arc::new(Self {
             path,
             conn: Mutex::new(conn),

@@ -1,0 +1,71 @@
+//! The prediction table on SQLite, one file per concern: [`Predictions`]
+//! (`predictions.rs`), [`Leases`] (`leases.rs`), [`Notices`]
+//! (`notices.rs`) and [`Albums`] (`albums.rs`), each in its own SQL table of
+//! the data folder's database (the schema is in `local/sqlite.rs`).
+//!
+//! Every conditional change is a single conditional statement or one
+//! IMMEDIATE transaction (which takes the database's write lock before
+//! reading), so two processes sharing the data folder cannot both win a
+//! create, a summary or a claim.
+//!
+//! [`Predictions`]: crate::Predictions
+//! [`Leases`]: crate::Leases
+//! [`Notices`]: crate::Notices
+//! [`Albums`]: crate::Albums
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::sqlite::{Db, sql_error};
+use crate::{PredictionTable, Result};
+
+mod albums;
+mod leases;
+mod notices;
+mod predictions;
+
+/// The prediction table in the data folder's database. Cheap to clone.
+#[derive(Clone)]
+pub struct LocalTable {
+    db: Arc<Db>,
+}
+
+impl std::fmt::Debug for LocalTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalTable")
+            .field("database", &self.db.path())
+            .finish()
+    }
+}
+
+impl LocalTable {
+    /// Opens the table in the database of `data_dir`, creating the folder
+    /// and database if needed. Blocking: call at start-up.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        Ok(Self {
+            db: Db::open(data_dir)?,
+        })
+    }
+
+    /// The database file the table lives in.
+    pub fn database(&self) -> &Path {
+        self.db.path()
+    }
+}
+
+#[async_trait]
+impl PredictionTable for LocalTable {
+    async fn check(&self) -> Result<()> {
+        self.db
+            .call(|conn| {
+                conn.query_row("SELECT COUNT(*) FROM claims WHERE 0", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(drop)
+                .map_err(sql_error)
+            })
+            .await
+    }
+}

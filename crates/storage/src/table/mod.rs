@@ -1,0 +1,48 @@
+//! The prediction table's ports, one trait per concern it serves (see the
+//! crate documentation for the list and how to add one), and
+//! [`PredictionTable`], all of them on one table.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::Result;
+
+mod albums;
+mod leases;
+mod notices;
+mod predictions;
+
+pub use albums::{AlbumClose, AlbumJoin, AlbumKey, Albums};
+pub use leases::{Claim, ClaimKey, LeaseId, Leases, Once, run_once};
+pub use notices::{NoticeState, Notices};
+pub use predictions::Predictions;
+pub(crate) use predictions::{parse_status, status_text};
+
+/// How long finished update claims (and albums being put together) are
+/// kept.
+pub const UPDATE_DEDUPE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long predictions, their reply claims and notices are kept: as long
+/// as the images they describe (Terraform's `image_retention_days`, 30
+/// days).
+pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Every concern of the table, on one table: what [`crate::Backends`]
+/// carries. Upcast an `Arc<dyn PredictionTable>` to the one concern a
+/// component needs:
+///
+/// ```
+/// use std::sync::Arc;
+/// use polybot_storage::{Notices, PredictionTable};
+///
+/// fn notices_only(table: Arc<dyn PredictionTable>) -> Arc<dyn Notices> {
+///     table
+/// }
+/// ```
+#[async_trait]
+pub trait PredictionTable: Predictions + Leases + Notices + Albums {
+    /// Readiness: the table answers. One check serves every concern, since
+    /// they all live in the one table.
+    async fn check(&self) -> Result<()>;
+}
