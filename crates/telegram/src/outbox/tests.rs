@@ -26,13 +26,20 @@ struct Received {
     at: Duration,
 }
 
-/// A Bot API that records every call, answers each chat's calls with the
-/// errors scripted for it (then success), and takes `latency` per call.
+/// What a scripted call does instead of succeeding.
+enum Scripted {
+    Fail(BotApiError),
+    /// The call panics (a bug in a sender).
+    Panic,
+}
+
+/// A Bot API that records every call, answers each chat's calls as
+/// scripted for it (then with success), and takes `latency` per call.
 struct FakeApi {
     start: Instant,
     latency: Duration,
     received: Mutex<Vec<Received>>,
-    script: Mutex<HashMap<i64, VecDeque<BotApiError>>>,
+    script: Mutex<HashMap<i64, VecDeque<Scripted>>>,
 }
 
 impl FakeApi {
@@ -47,12 +54,16 @@ impl FakeApi {
 
     /// `chat`'s next call answers `error` (scripts queue up).
     fn fail_next(&self, chat: i64, error: BotApiError) {
+        self.script_next(chat, Scripted::Fail(error));
+    }
+
+    fn script_next(&self, chat: i64, what: Scripted) {
         self.script
             .lock()
             .unwrap()
             .entry(chat)
             .or_default()
-            .push_back(error);
+            .push_back(what);
     }
 
     /// Waits until the first call came.
@@ -96,7 +107,8 @@ impl FakeApi {
             .get_mut(&chat)
             .and_then(VecDeque::pop_front);
         match scripted {
-            Some(error) => Err(error),
+            Some(Scripted::Fail(error)) => Err(error),
+            Some(Scripted::Panic) => panic!("a scripted panic in {method}"),
             None => Ok(json!({"message_id": 1000 + at.as_millis() as i64})),
         }
     }
@@ -148,6 +160,16 @@ fn rate_limited(retry_after_secs: u64) -> BotApiError {
 /// a global rate high enough never to be the reason anything waits; `tune`
 /// sets the rest.
 fn setup(latency: Duration, tune: impl FnOnce(&mut OutboxConfig)) -> (Arc<FakeApi>, Outbox) {
+    let tasks = Supervisor::new(CancellationToken::new(), Components::default());
+    setup_under(&tasks, latency, tune)
+}
+
+/// [`setup`] with the outbox's senders run by `tasks`.
+fn setup_under(
+    tasks: &Supervisor,
+    latency: Duration,
+    tune: impl FnOnce(&mut OutboxConfig),
+) -> (Arc<FakeApi>, Outbox) {
     let api = FakeApi::new(latency);
     let mut config = OutboxConfig {
         senders: 1,
@@ -155,8 +177,11 @@ fn setup(latency: Duration, tune: impl FnOnce(&mut OutboxConfig)) -> (Arc<FakeAp
         ..OutboxConfig::default()
     };
     tune(&mut config);
-    let tasks = Supervisor::new(CancellationToken::new(), Components::default());
-    let outbox = Outbox::new(Arc::clone(&api) as Arc<dyn Transport>, config, tasks);
+    let outbox = Outbox::new(
+        Arc::clone(&api) as Arc<dyn Transport>,
+        config,
+        tasks.clone(),
+    );
     (api, outbox)
 }
 
@@ -415,4 +440,46 @@ async fn photos_and_documents_go_as_uploads_with_their_captions() {
             ("sendDocument", "full size".to_owned())
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sender_that_panics_is_restarted_and_its_chat_is_not_held() {
+    let components = Components::default();
+    let tasks = Supervisor::new(CancellationToken::new(), components.clone());
+    let (api, outbox) = setup_under(&tasks, Duration::from_millis(10), |_| {});
+    api.script_next(1, Scripted::Panic);
+    let lost = outbox.send(ChatId(1), text("lost")).await;
+    match lost {
+        Err(MessengerError::Unavailable(e)) => {
+            assert!(e.to_string().contains("the outbox stopped"), "{e}");
+        }
+        other => panic!("expected the outbox to have stopped, got {other:?}"),
+    }
+    assert_eq!(outbox.queued(), 0, "the lost message left the outbox");
+    // The chat's next message goes out once the sender is back.
+    outbox
+        .send(ChatId(1), text("next"))
+        .await
+        .expect("the restarted sender sends it");
+    assert_eq!(api.texts(1), ["lost", "next"]);
+    assert!(components.ok("telegram_outbox"));
+    assert_eq!(tasks.shutdown(Duration::from_secs(5)).await, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_shutdown_the_senders_send_what_is_queued_then_stop() {
+    let tasks = Supervisor::new(CancellationToken::new(), Components::default());
+    let (api, outbox) = setup_under(&tasks, Duration::from_millis(100), |_| {});
+    let sends: Vec<_> = (0..3)
+        .map(|i| spawn_send(&outbox, 1, &format!("m{i}")))
+        .collect();
+    api.until_called().await;
+    let aborted = tasks.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(aborted, 0, "the senders stopped by themselves");
+    for sent in sends {
+        sent.await
+            .unwrap()
+            .expect("sent before the senders stopped");
+    }
+    assert_eq!(api.texts(1), ["m0", "m1", "m2"]);
 }
