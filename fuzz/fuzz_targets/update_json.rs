@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use polybot_fuzz::inbound::{self, Inbound};
-use teloxide::types::Update;
+use teloxide_core::types::Update;
 
 fn check(update: &Update) {
     let parsed = inbound::parse(update);

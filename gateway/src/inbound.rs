@@ -23,7 +23,9 @@
 //! `/detect`.
 
 use polybot_domain::{Action, AlbumId, CaptionError, ChatId, Direction, JobKind, UpdateId};
-use teloxide::types::{MediaKind, Message, MessageEntityKind, MessageKind, Update, UpdateKind};
+use teloxide_core::types::{
+    MediaKind, Message, MessageEntityKind, MessageKind, Update, UpdateKind,
+};
 
 /// Telegram's Bot API serves files up to 20 MB to bots.
 pub const BOT_API_MAX_DOWNLOAD: u64 = 20 * 1024 * 1024;

@@ -6,7 +6,7 @@
 //! the all-in-one runner use exactly what the `gateway` binary runs.
 
 mod albums;
-pub mod botapi;
+pub use polybot_telegram::botapi;
 pub mod cli;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
@@ -16,9 +16,10 @@ pub(crate) mod http;
 pub(crate) mod inbound;
 pub(crate) mod intake;
 pub(crate) mod loops;
-pub mod messenger;
+/// The messenger port the gateway talks to users through, the control port
+/// that runs the bot, and their Telegram adapter: crate `polybot-telegram`.
+pub use polybot_telegram as messenger;
 mod metrics;
-pub(crate) mod outbox;
 pub mod progress;
 pub(crate) mod replies;
 pub mod secret;

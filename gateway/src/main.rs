@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
             .await
             .map_err(anyhow::Error::msg);
     }
-    // teloxide brings ring and the AWS SDK aws-lc-rs: pick one before any TLS.
+    // reqwest (rustls-tls) brings ring and the AWS SDK aws-lc-rs: pick one before any TLS.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     polybot_gateway::cli::serve(cli.serve).await
 }

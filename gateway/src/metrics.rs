@@ -34,19 +34,6 @@ static DEAD_LETTERS: LazyLock<Counter> = LazyLock::new(|| {
     )
 });
 
-static RATE_LIMITED: LazyLock<Counter> = LazyLock::new(|| {
-    Counter::new(
-        "polybot_telegram_rate_limited_total",
-        "polybot.telegram.rate_limited",
-        "Telegram Bot API 429 (retry_after) answers, by method",
-        &["method"],
-    )
-});
-
-pub fn telegram_rate_limited(method: &'static str) {
-    RATE_LIMITED.inc(&[method]);
-}
-
 pub fn webhook_request(status: StatusCode) {
     WEBHOOK_REQUESTS.inc(&[status.as_str()]);
 }

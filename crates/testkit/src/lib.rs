@@ -35,7 +35,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Installs rustls's aws-lc-rs crypto provider as the process default.
 ///
-/// Both `ring` (via teloxide) and `aws-lc-rs` (via the AWS SDK) are linked
+/// Both `ring` (via reqwest) and `aws-lc-rs` (via the AWS SDK) are linked
 /// into some test binaries, and rustls then refuses to pick one: a TLS
 /// client or server built without an explicit provider panics. Call this at
 /// the start of every test; it is idempotent.

@@ -17,7 +17,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde::Deserialize;
+use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use crate::{
@@ -26,11 +26,10 @@ use crate::{
     entities::entities_json,
     media,
     model::{
-        ApiFault, ChatInfo, ChatSetup, ChatType, CommandList, FileInfo, QueuedUpdate,
-        RateLimitRule, UserMessageOptions, WebhookFault,
+        ChatInfo, ChatSetup, ChatType, CommandList, FileInfo, QueuedUpdate, UserMessageOptions,
     },
     state::{
-        ChatState, FileKind, Shared, State as EmuState, default_chat, document_json,
+        ChatState, FileKind, Rule, Shared, State as EmuState, default_chat, document_json,
         photo_size_json, reply_copy, unix_now, user_json,
     },
 };
@@ -603,57 +602,55 @@ async fn deliveries(State(shared): Shared_) -> Response {
     Json(shared.lock().deliveries.clone()).into_response()
 }
 
-async fn add_rate_limit(State(shared): Shared_, body: Bytes) -> ControlResult<Json<Value>> {
-    let rule: RateLimitRule = serde_json::from_slice(&body).map_err(|e| {
-        ControlError::bad_request(format!(
-            "expected {{\"method\"?: string, \"count\": n, \"retry_after\": s}}: {e}"
-        ))
-    })?;
-    if rule.count > 0 {
-        shared.lock().rate_limits.push(rule);
+/// Adds the rule in a control request's `body` to the list `rules` picks;
+/// `shape` is the body's expected form, for the error.
+fn add_rule<R: Rule + DeserializeOwned>(
+    shared: &Shared,
+    body: &[u8],
+    shape: &str,
+    rules: fn(&mut EmuState) -> &mut Vec<R>,
+) -> ControlResult<Json<Value>> {
+    let mut rule: R = serde_json::from_slice(body)
+        .map_err(|e| ControlError::bad_request(format!("expected {shape}: {e}")))?;
+    if !rule.used_up() {
+        rules(&mut shared.lock()).push(rule);
     }
     Ok(Json(json!({ "ok": true })))
 }
 
-async fn clear_rate_limits(State(shared): Shared_) -> Json<Value> {
-    shared.lock().rate_limits.clear();
+/// Forgets the rules of the list `rules` picks.
+fn clear_rules<R>(shared: &Shared, rules: fn(&mut EmuState) -> &mut Vec<R>) -> Json<Value> {
+    rules(&mut shared.lock()).clear();
     Json(json!({ "ok": true }))
+}
+
+async fn add_rate_limit(State(shared): Shared_, body: Bytes) -> ControlResult<Json<Value>> {
+    let shape = r#"{"method"?: string, "count": n, "retry_after": s}"#;
+    add_rule(&shared, &body, shape, |s| &mut s.rate_limits)
+}
+
+async fn clear_rate_limits(State(shared): Shared_) -> Json<Value> {
+    clear_rules(&shared, |s| &mut s.rate_limits)
 }
 
 /// Scripts the next calls of a method to fail (or answer late).
 async fn add_fault(State(shared): Shared_, body: Bytes) -> ControlResult<Json<Value>> {
-    let rule: ApiFault = serde_json::from_slice(&body).map_err(|e| {
-        ControlError::bad_request(format!(
-            "expected {{\"method\"?: string, \"count\": n, \"error_code\"?: n, \"description\"?: string, \"retry_after\"?: s, \"delay_ms\"?: ms}}: {e}"
-        ))
-    })?;
-    if rule.count > 0 {
-        shared.lock().faults.push(rule);
-    }
-    Ok(Json(json!({ "ok": true })))
+    let shape = r#"{"method"?: string, "count": n, "error_code"?: n, "description"?: string, "retry_after"?: s, "delay_ms"?: ms}"#;
+    add_rule(&shared, &body, shape, |s| &mut s.faults)
 }
 
 async fn clear_faults(State(shared): Shared_) -> Json<Value> {
-    shared.lock().faults.clear();
-    Json(json!({ "ok": true }))
+    clear_rules(&shared, |s| &mut s.faults)
 }
 
 /// Makes the next webhook deliveries hang up before the bot answers.
 async fn add_webhook_fault(State(shared): Shared_, body: Bytes) -> ControlResult<Json<Value>> {
-    let rule: WebhookFault = serde_json::from_slice(&body).map_err(|e| {
-        ControlError::bad_request(format!(
-            "expected {{\"count\": n, \"hang_up_after_ms\": ms}}: {e}"
-        ))
-    })?;
-    if rule.count > 0 {
-        shared.lock().webhook_faults.push(rule);
-    }
-    Ok(Json(json!({ "ok": true })))
+    let shape = r#"{"count": n, "hang_up_after_ms": ms}"#;
+    add_rule(&shared, &body, shape, |s| &mut s.webhook_faults)
 }
 
 async fn clear_webhook_faults(State(shared): Shared_) -> Json<Value> {
-    shared.lock().webhook_faults.clear();
-    Json(json!({ "ok": true }))
+    clear_rules(&shared, |s| &mut s.webhook_faults)
 }
 
 async fn requests(State(shared): Shared_) -> Response {

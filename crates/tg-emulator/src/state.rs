@@ -96,6 +96,59 @@ impl Shared {
     }
 }
 
+/// A scripted fault (`/control/rate_limit`, `/control/faults`,
+/// `/control/webhook_faults`): it applies to the next `count` calls of its
+/// method, or of every method.
+pub(crate) trait Rule: Clone {
+    /// How many more calls it applies to.
+    fn count_mut(&mut self) -> &mut u32;
+
+    /// The method it is limited to (case-insensitive); `None` for every one.
+    fn method(&self) -> Option<&str> {
+        None
+    }
+
+    fn used_up(&mut self) -> bool {
+        *self.count_mut() == 0
+    }
+}
+
+/// Rules limited to one method (or every one when it is not given).
+macro_rules! method_rule {
+    ($($rule:ty),+) => {$(
+        impl Rule for $rule {
+            fn count_mut(&mut self) -> &mut u32 {
+                &mut self.count
+            }
+
+            fn method(&self) -> Option<&str> {
+                self.method.as_deref()
+            }
+        }
+    )+};
+}
+
+method_rule!(RateLimitRule, ApiFault);
+
+impl Rule for WebhookFault {
+    fn count_mut(&mut self) -> &mut u32 {
+        &mut self.count
+    }
+}
+
+/// Consumes one use of the first rule in `rules` for a call of `method`,
+/// and forgets the rules used up: the rule as it was used.
+fn take_rule<R: Rule>(rules: &mut Vec<R>, method: &str) -> Option<R> {
+    let i = rules
+        .iter_mut()
+        .position(|r| !r.used_up() && r.method().is_none_or(|m| m.eq_ignore_ascii_case(method)))?;
+    let rule = &mut rules[i];
+    *rule.count_mut() -= 1;
+    let taken = rule.clone();
+    rules.retain_mut(|r| !r.used_up());
+    Some(taken)
+}
+
 pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -338,39 +391,18 @@ impl State {
 
     /// Consumes one 429 from the first matching rule, if any.
     pub fn take_rate_limit(&mut self, method: &str) -> Option<u32> {
-        let rule = self.rate_limits.iter_mut().find(|r| {
-            r.count > 0
-                && r.method
-                    .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
-        })?;
-        rule.count -= 1;
-        let retry_after = rule.retry_after;
-        self.rate_limits.retain(|r| r.count > 0);
-        Some(retry_after)
+        take_rule(&mut self.rate_limits, method).map(|rule| rule.retry_after)
     }
 
     /// Consumes one scripted fault from the first matching rule, if any.
     pub fn take_fault(&mut self, method: &str) -> Option<ApiFault> {
-        let rule = self.faults.iter_mut().find(|r| {
-            r.count > 0
-                && r.method
-                    .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
-        })?;
-        rule.count -= 1;
-        let taken = rule.clone();
-        self.faults.retain(|r| r.count > 0);
-        Some(taken)
+        take_rule(&mut self.faults, method)
     }
 
     /// Consumes one webhook fault, if any: the hang-up delay.
     pub fn take_webhook_fault(&mut self) -> Option<u64> {
-        let rule = self.webhook_faults.iter_mut().find(|r| r.count > 0)?;
-        rule.count -= 1;
-        let after = rule.hang_up_after_ms;
-        self.webhook_faults.retain(|r| r.count > 0);
-        Some(after)
+        // Webhook faults are not per method: any name matches.
+        take_rule(&mut self.webhook_faults, "").map(|rule| rule.hang_up_after_ms)
     }
 
     pub fn record_request(&mut self, method: &str, status: u16, at_ms: u64) {

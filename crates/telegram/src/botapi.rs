@@ -15,6 +15,9 @@ use serde_json::Value;
 /// How long one ordinary call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Telegram's Bot API serves files up to 20 MB to bots.
+pub const MAX_DOWNLOAD: u64 = 20 * 1024 * 1024;
+
 /// A failed Bot API call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BotApiError {
@@ -41,7 +44,7 @@ pub enum BotApiError {
     },
 }
 
-/// Reads a call's `result` (from [`crate::messenger::TelegramControl::call`])
+/// Reads a call's `result` (from [`crate::TelegramControl::call`])
 /// as `T`; a shape we do not expect is an unreadable answer.
 pub fn decode<T: DeserializeOwned>(method: &'static str, result: Value) -> Result<T, BotApiError> {
     serde_json::from_value(result).map_err(|e| BotApiError::BadAnswer {

@@ -1,0 +1,208 @@
+//! A [`Messenger`] for tests: it records what the bot would have sent,
+//! serves files from memory, fails the calls a test scripts, and can hold
+//! sends at a gate to make them slow. For other crates' tests, with the
+//! `test-util` feature.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use polybot_domain::ChatId;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::MessengerError;
+use crate::port::{Document, MediaItem, Messenger};
+
+/// The calls a test can script a failure for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Call {
+    Text,
+    Photo,
+    Document,
+    MediaGroup,
+    Edit,
+    Delete,
+    Download,
+}
+
+/// Records sends as one line each (`"text: …"`, `"photo: <caption>"`,
+/// `"document: <caption>"`, `"album of N: <caption>"`, `"edit <id>: …"`,
+/// `"delete <id>"`), in the order they completed.
+pub struct FakeMessenger {
+    gate: Semaphore,
+    started: AtomicUsize,
+    started_notify: Notify,
+    sent: Mutex<Vec<String>>,
+    failures: Mutex<HashMap<Call, VecDeque<MessengerError>>>,
+    files: Mutex<HashMap<String, Bytes>>,
+}
+
+impl FakeMessenger {
+    /// Every send goes through at once.
+    pub fn new() -> Arc<Self> {
+        Self::gated(Semaphore::MAX_PERMITS)
+    }
+
+    /// Only `permits` sends complete; the rest wait until [`Self::open`].
+    pub fn gated(permits: usize) -> Arc<Self> {
+        Arc::new(Self {
+            gate: Semaphore::new(permits),
+            started: AtomicUsize::new(0),
+            started_notify: Notify::new(),
+            sent: Mutex::new(Vec::new()),
+            failures: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Lets `n` more held sends complete.
+    pub fn open(&self, n: usize) {
+        self.gate.add_permits(n);
+    }
+
+    /// The next call of `call` fails with `error` (scripts queue up).
+    pub fn fail_next(&self, call: Call, error: MessengerError) {
+        lock(&self.failures)
+            .entry(call)
+            .or_default()
+            .push_back(error);
+    }
+
+    /// A file Telegram would serve for `file_id`.
+    pub fn serve(&self, file_id: &str, bytes: impl Into<Bytes>) {
+        lock(&self.files).insert(file_id.to_owned(), bytes.into());
+    }
+
+    /// What was sent so far.
+    pub fn sent(&self) -> Vec<String> {
+        lock(&self.sent).clone()
+    }
+
+    /// Waits until `n` sends have started (they may be held at the gate).
+    pub async fn until_started(&self, n: usize) {
+        while self.started.load(Ordering::SeqCst) < n {
+            let wait = self.started_notify.notified();
+            if self.started.load(Ordering::SeqCst) >= n {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), wait).await;
+        }
+    }
+
+    fn scripted(&self, call: Call) -> Result<(), MessengerError> {
+        match lock(&self.failures)
+            .get_mut(&call)
+            .and_then(VecDeque::pop_front)
+        {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    async fn pass(&self, call: Call, line: String) -> Result<(), MessengerError> {
+        self.scripted(call)?;
+        self.started.fetch_add(1, Ordering::SeqCst);
+        self.started_notify.notify_waiters();
+        self.gate
+            .acquire()
+            .await
+            .map_err(|e| MessengerError::Unavailable(e.into()))?
+            .forget();
+        lock(&self.sent).push(line);
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[async_trait]
+impl Messenger for FakeMessenger {
+    async fn send_text(
+        &self,
+        _chat: ChatId,
+        text: &str,
+        _reply_to: Option<i64>,
+    ) -> Result<(), MessengerError> {
+        self.pass(Call::Text, format!("text: {text}")).await
+    }
+
+    async fn send_photo(
+        &self,
+        _chat: ChatId,
+        _jpeg: Bytes,
+        caption: &str,
+        _reply_to: Option<i64>,
+    ) -> Result<(), MessengerError> {
+        self.pass(Call::Photo, format!("photo: {caption}")).await
+    }
+
+    async fn send_document(
+        &self,
+        _chat: ChatId,
+        file: Document,
+        _reply_to: Option<i64>,
+    ) -> Result<(), MessengerError> {
+        self.pass(Call::Document, format!("document: {}", file.caption))
+            .await
+    }
+
+    async fn send_media_group(
+        &self,
+        _chat: ChatId,
+        items: Vec<MediaItem>,
+        caption: &str,
+        _reply_to: Option<i64>,
+    ) -> Result<(), MessengerError> {
+        self.pass(
+            Call::MediaGroup,
+            format!("album of {}: {caption}", items.len()),
+        )
+        .await
+    }
+
+    /// Notices are best effort and not recorded: none is ever shown.
+    async fn send_notice(
+        &self,
+        _chat: ChatId,
+        _text: &str,
+        _reply_to: Option<i64>,
+        _cancel: CancellationToken,
+    ) -> Option<i64> {
+        None
+    }
+
+    async fn edit_text(
+        &self,
+        _chat: ChatId,
+        message_id: i64,
+        text: &str,
+    ) -> Result<(), MessengerError> {
+        self.pass(Call::Edit, format!("edit {message_id}: {text}"))
+            .await
+    }
+
+    async fn delete(&self, _chat: ChatId, message_id: i64) -> Result<(), MessengerError> {
+        self.pass(Call::Delete, format!("delete {message_id}"))
+            .await
+    }
+
+    async fn show_progress(&self, _chat: ChatId) {}
+
+    async fn download(&self, file_id: &str, max: u64) -> Result<Bytes, MessengerError> {
+        self.scripted(Call::Download)?;
+        let bytes = lock(&self.files).get(file_id).cloned().ok_or_else(|| {
+            MessengerError::Rejected(format!("Bad Request: invalid file_id {file_id}").into())
+        })?;
+        let size = bytes.len() as u64;
+        if size > max {
+            return Err(MessengerError::TooLarge { size, limit: max });
+        }
+        Ok(bytes)
+    }
+}

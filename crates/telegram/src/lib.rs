@@ -1,0 +1,28 @@
+//! Polybot's Telegram side.
+//!
+//! - [`botapi`]: a small Bot API client on reqwest, and what its errors
+//!   mean ([`ErrorClass`]: retryable, rate limited, permanent).
+//! - The ports the gateway is written against: [`Messenger`] (talking to
+//!   users) and [`TelegramControl`] (running the bot), with
+//!   [`MessengerError`] for what a failure means to the gateway.
+//! - Their Telegram adapter, [`TelegramMessenger`], which sends through
+//!   the per-chat fair [`outbox`].
+//! - `fake::FakeMessenger` (feature `test-util`), for other crates' tests.
+//!
+//! Dependencies go one way: `botapi` ← `error` ← `port` ← `outbox` ←
+//! `telegram` (the adapter).
+
+pub mod botapi;
+mod error;
+#[cfg(any(test, feature = "test-util"))]
+pub mod fake;
+mod observe;
+pub mod outbox;
+mod port;
+mod telegram;
+
+pub use botapi::{BotApiError, ErrorClass};
+pub use error::{MessengerError, classify};
+pub use outbox::{Outbox, OutboxConfig};
+pub use port::{Document, MediaItem, Messenger, TelegramControl};
+pub use telegram::TelegramMessenger;

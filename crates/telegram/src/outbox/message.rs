@@ -1,0 +1,104 @@
+//! What the outbox sends ([`OutMessage`]) and how it is tuned
+//! ([`OutboxConfig`]).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::port::MediaItem;
+
+/// Outbox settings.
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    /// Concurrent sends (to different chats).
+    pub senders: usize,
+    /// Messages per second over all chats (Telegram allows about 30).
+    pub global_rate: f64,
+    /// How long a caller waits for an answer to be sent.
+    pub answer_wait: Duration,
+    /// How long a notice may wait before it is dropped.
+    pub notice_max_age: Duration,
+    /// A notice is not queued when its chat already has this many messages waiting.
+    pub notice_chat_backlog: usize,
+    /// A notice is not queued when the outbox holds this many messages.
+    pub notice_total_backlog: usize,
+    /// Sends that failed with a network error or 5xx are tried this many times in all.
+    pub max_attempts: u32,
+    /// 429s one message waits out before it fails as unavailable.
+    pub max_rate_limited: u32,
+    /// Deadline of one send call.
+    pub call_timeout: Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            senders: 8,
+            global_rate: 30.0,
+            answer_wait: Duration::from_secs(45),
+            notice_max_age: Duration::from_secs(10),
+            notice_chat_backlog: 3,
+            notice_total_backlog: 200,
+            max_attempts: 3,
+            max_rate_limited: 5,
+            call_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One message to send.
+#[derive(Debug, Clone)]
+pub enum OutMessage {
+    Text {
+        text: String,
+        reply_to: Option<i64>,
+    },
+    Photo {
+        jpeg: Bytes,
+        caption: String,
+        reply_to: Option<i64>,
+    },
+    /// A file as a document (no recompression, up to 50 MB).
+    Document {
+        bytes: Bytes,
+        file_name: &'static str,
+        mime: &'static str,
+        caption: String,
+        reply_to: Option<i64>,
+    },
+    /// Photos (or documents) sent together as one album, the caption on
+    /// the first. 2–10 items.
+    MediaGroup {
+        items: Vec<MediaItem>,
+        caption: String,
+        reply_to: Option<i64>,
+    },
+    /// New text for a message the bot sent (the notice becoming an error).
+    Edit {
+        message_id: i64,
+        text: String,
+    },
+    /// Removes a message the bot sent (the notice, once answered). Queued
+    /// like a message so it never overtakes the answer before it.
+    Delete {
+        message_id: i64,
+    },
+}
+
+impl OutMessage {
+    /// The Bot API method that sends it.
+    pub(crate) fn method(&self) -> &'static str {
+        match self {
+            Self::Text { .. } => "sendMessage",
+            Self::Photo { .. } => "sendPhoto",
+            Self::Document { .. } => "sendDocument",
+            Self::MediaGroup { .. } => "sendMediaGroup",
+            Self::Edit { .. } => "editMessageText",
+            Self::Delete { .. } => "deleteMessage",
+        }
+    }
+}
+
+/// What a sent message is known by: its `message_id`, when the call
+/// returns a message.
+pub type Sent = Option<i64>;

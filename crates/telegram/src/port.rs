@@ -1,0 +1,111 @@
+//! The ports the gateway is written against: [`Messenger`] (talking to
+//! users) and [`TelegramControl`] (running the bot), and the values they
+//! carry. The Telegram adapter is [`crate::TelegramMessenger`]; tests use
+//! `FakeMessenger` (feature `test-util`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use polybot_domain::{BotId, ChatId};
+use tokio_util::sync::CancellationToken;
+
+use crate::botapi::BotApiError;
+use crate::error::MessengerError;
+
+/// Talking to users.
+#[async_trait]
+pub trait Messenger: Send + Sync + 'static {
+    /// Sends a text and waits (bounded) until Telegram took it.
+    async fn send_text(
+        &self,
+        chat: ChatId,
+        text: &str,
+        reply_to: Option<i64>,
+    ) -> Result<(), MessengerError>;
+    /// Sends a photo and waits (bounded) until Telegram took it.
+    async fn send_photo(
+        &self,
+        chat: ChatId,
+        jpeg: Bytes,
+        caption: &str,
+        reply_to: Option<i64>,
+    ) -> Result<(), MessengerError>;
+    /// Sends a file as a document (no recompression) and waits (bounded).
+    async fn send_document(
+        &self,
+        chat: ChatId,
+        file: Document,
+        reply_to: Option<i64>,
+    ) -> Result<(), MessengerError>;
+    /// Sends 2–10 pictures as one album (`sendMediaGroup`), `caption` on
+    /// the first, and waits (bounded) until Telegram took it.
+    async fn send_media_group(
+        &self,
+        chat: ChatId,
+        items: Vec<MediaItem>,
+        caption: &str,
+        reply_to: Option<i64>,
+    ) -> Result<(), MessengerError>;
+    /// A courtesy message (the "still working" notice): dropped rather
+    /// than delaying answers. Its message id when it was sent.
+    /// Not sent at all when `cancel` fires before its turn comes.
+    async fn send_notice(
+        &self,
+        chat: ChatId,
+        text: &str,
+        reply_to: Option<i64>,
+        cancel: CancellationToken,
+    ) -> Option<i64>;
+    /// Replaces the text of a message the bot sent.
+    async fn edit_text(
+        &self,
+        chat: ChatId,
+        message_id: i64,
+        text: &str,
+    ) -> Result<(), MessengerError>;
+    /// Removes a message the bot sent.
+    async fn delete(&self, chat: ChatId, message_id: i64) -> Result<(), MessengerError>;
+    /// Shows "sending photo…" in the chat for about five seconds (or until
+    /// the bot's next message). Best effort: a failure is only logged.
+    async fn show_progress(&self, chat: ChatId);
+    /// Downloads a file the user sent, refusing files over `max_bytes`.
+    async fn download(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError>;
+}
+
+/// A file to send as a document.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub bytes: Bytes,
+    pub file_name: &'static str,
+    pub mime: &'static str,
+    pub caption: String,
+}
+
+/// One picture of an album sent back.
+#[derive(Debug, Clone)]
+pub struct MediaItem {
+    pub bytes: Bytes,
+    pub file_name: &'static str,
+    pub mime: &'static str,
+    /// As a document (exact bytes) rather than a photo. Telegram wants an
+    /// album to be all photos or all documents.
+    pub document: bool,
+}
+
+/// The Bot API calls that run the bot rather than talk to users: `getMe`,
+/// `setWebhook`, `deleteWebhook`, `setMyCommands` and `getUpdates`. Start-up
+/// and polling are written against this port; their retry policy stays
+/// theirs, so each call here is one attempt.
+#[async_trait]
+pub trait TelegramControl: Send + Sync + 'static {
+    /// The bot's id when its token names it (no call needed).
+    fn bot_id(&self) -> Option<BotId>;
+    /// One Bot API call, its JSON parameters in, its `result` out.
+    async fn call(
+        &self,
+        method: &'static str,
+        params: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BotApiError>;
+}
