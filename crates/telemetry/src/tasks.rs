@@ -143,6 +143,14 @@ pub struct Supervisor {
     tasks: Arc<Mutex<JoinSet<()>>>,
 }
 
+/// A supervisor of its own: a fresh token, and components nobody else
+/// reports to (read them with [`Supervisor::components`]).
+impl Default for Supervisor {
+    fn default() -> Self {
+        Self::new(CancellationToken::new(), Components::default())
+    }
+}
+
 impl Supervisor {
     /// A supervisor whose tasks stop when `cancel` is cancelled, and whose
     /// loops report their state in `components`.
@@ -265,7 +273,11 @@ impl Supervisor {
             return 0;
         }
         let left = tasks.len();
-        warn!(left, ?grace, "tasks did not stop within the grace period; aborting them");
+        warn!(
+            left,
+            ?grace,
+            "tasks did not stop within the grace period; aborting them"
+        );
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         left
@@ -377,7 +389,10 @@ mod tests {
         for expected in 0..3 {
             assert_eq!(rx.recv().await, Some(expected));
             if expected < 2 {
-                assert!(components.ok("test_loop"), "ready while run {expected} runs");
+                assert!(
+                    components.ok("test_loop"),
+                    "ready while run {expected} runs"
+                );
                 gate_tx.send_replace(expected + 1);
                 // The death is seen: not ready until the restart.
                 tokio::time::timeout(Duration::from_secs(5), async {
