@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use polybot_storage::AlbumKey;
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use polybot_telemetry::tasks::Supervisor;
+use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, warn};
 
@@ -24,44 +24,55 @@ use crate::intake::Intake;
 const ATTEMPTS: u32 = 5;
 const RETRY_PAUSE: Duration = Duration::from_secs(2);
 
-/// Closes each album sent on `albums` after the quiet window, until `cancel`.
-pub async fn close_albums(
-    intake: Arc<Intake>,
-    mut albums: mpsc::Receiver<AlbumKey>,
-    cancel: CancellationToken,
-) {
-    let mut closing = JoinSet::new();
+/// How long closes already under way may go on once the gateway stops.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The albums to close, shared by the runs of the (supervised) closer.
+pub type AlbumsToClose = Arc<Mutex<mpsc::Receiver<AlbumKey>>>;
+
+/// Closes each album sent on `albums` after the quiet window, each on a
+/// task of its own, until the supervisor stops. Run it as a supervised
+/// loop: a run that dies leaves the queue of albums to the next.
+pub async fn close_albums(intake: Arc<Intake>, albums: AlbumsToClose, supervisor: Supervisor) {
+    let mut albums = albums.lock().await;
+    let cancel = supervisor.cancel_token();
     loop {
-        while closing.try_join_next().is_some() {}
         let key = tokio::select! {
-            _ = cancel.cancelled() => break,
+            _ = cancel.cancelled() => return,
             key = albums.recv() => match key {
                 Some(key) => key,
-                None => break,
+                None => return,
             },
         };
-        let intake = Arc::clone(&intake);
         let span = tracing::info_span!("album.close", chat_id = key.chat.0, album = %key.album);
-        closing.spawn(
-            async move {
-                tokio::time::sleep(intake.album_quiet()).await;
-                for attempt in 1..=ATTEMPTS {
-                    match intake.close_album(&key).await {
-                        Ok(()) => return,
-                        Err(e) if attempt < ATTEMPTS => {
-                            warn!(error = %e, attempt, "could not close the album yet; retrying");
-                            tokio::time::sleep(RETRY_PAUSE).await;
-                        }
-                        Err(e) => warn!(error = %e, "giving up closing the album"),
-                    }
-                }
-            }
-            .instrument(span),
+        supervisor.spawn(
+            "album_close",
+            close_later(Arc::clone(&intake), key, cancel.clone()).instrument(span),
         );
     }
-    // Let closes already under way finish briefly; the rest are dropped.
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while closing.join_next().await.is_some() {}
-    })
-    .await;
+}
+
+/// Closes one album after the quiet window; once the gateway stops it
+/// gets [`STOP_GRACE`] more, and is dropped after that.
+async fn close_later(intake: Arc<Intake>, key: AlbumKey, cancel: CancellationToken) {
+    let close = async {
+        tokio::time::sleep(intake.album_quiet()).await;
+        for attempt in 1..=ATTEMPTS {
+            match intake.close_album(&key).await {
+                Ok(()) => return,
+                Err(e) if attempt < ATTEMPTS => {
+                    warn!(error = %e, attempt, "could not close the album yet; retrying");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(e) => warn!(error = %e, "giving up closing the album"),
+            }
+        }
+    };
+    tokio::pin!(close);
+    tokio::select! {
+        () = &mut close => {}
+        () = cancel.cancelled() => {
+            let _ = tokio::time::timeout(STOP_GRACE, close).await;
+        }
+    }
 }

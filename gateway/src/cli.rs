@@ -231,6 +231,26 @@ impl TelegramArgs {
         Ok(config)
     }
 
+    /// The storage backend and the bot that these flags and the resolved
+    /// secrets name.
+    pub async fn connect(
+        &self,
+        backend: &BackendArgs,
+        secrets: &TelegramSecrets,
+    ) -> anyhow::Result<(
+        polybot_storage::Backends,
+        crate::messenger::TelegramMessenger,
+    )> {
+        use anyhow::Context;
+        let backends = backend
+            .connect()
+            .await
+            .context("connecting the storage backend")?;
+        let telegram =
+            crate::messenger::TelegramMessenger::new(&secrets.token, self.telegram_api_url.clone());
+        Ok((backends, telegram))
+    }
+
     /// Whether a results token was configured (the environment, a file or
     /// the Secrets Manager secret), as the standalone gateway requires.
     pub fn require_results_token(secrets: &TelegramSecrets) -> anyhow::Result<()> {
@@ -256,12 +276,9 @@ pub async fn listen(setting: &str, addr: SocketAddr) -> anyhow::Result<tokio::ne
 /// Runs the gateway until SIGTERM or Ctrl-C: the `gateway` binary, and
 /// `polybot gateway` in the all-in-one image.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    use anyhow::Context;
-
-    use crate::messenger::TelegramMessenger;
     use crate::{Gateway, GatewayConfig, TlsFiles};
 
-    let mut telemetry = polybot_telemetry::init("gateway", args.telemetry.log_format)?;
+    let telemetry = polybot_telemetry::init("gateway", args.telemetry.log_format)?;
     let secrets = args.telegram.secrets(&args.backend).await?;
     TelegramArgs::require_results_token(&secrets)?;
     if secrets.operator_token.is_none() {
@@ -269,12 +286,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "no operator token (POLYBOT_OPERATOR_TOKEN): GetPrediction and ListPredictions are closed"
         );
     }
-    let backends = args
-        .backend
-        .connect()
-        .await
-        .context("connecting the storage backend")?;
-    let telegram = TelegramMessenger::new(&secrets.token, args.telegram.telegram_api_url.clone());
+    let (backends, telegram) = args.telegram.connect(&args.backend, &secrets).await?;
     let config = GatewayConfig {
         tls: match (args.tls_cert, args.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
@@ -286,11 +298,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let grpc = listen("POLYBOT_GRPC_LISTEN", args.grpc_listen).await?;
     let (messenger, control) = telegram.ports();
     let gateway = Gateway::start(config, backends, messenger, control, http, grpc).await?;
-
-    polybot_telemetry::shutdown_signal().await;
-    gateway.shutdown().await;
-    telemetry.shutdown();
+    until_signal(telemetry, gateway.shutdown()).await;
     Ok(())
+}
+
+/// Waits for SIGTERM or Ctrl-C, then stops the service (`stop`, its
+/// graceful shutdown) and flushes telemetry: how every long-running
+/// command that serves a gateway ends.
+pub async fn until_signal(
+    mut telemetry: polybot_telemetry::TelemetryGuard,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    polybot_telemetry::shutdown_signal().await;
+    stop.await;
+    telemetry.shutdown();
 }
 
 #[cfg(test)]

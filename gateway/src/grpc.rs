@@ -18,6 +18,7 @@ use polybot_proto::v1::{
     ReportResultRequest, ReportResultResponse,
 };
 use polybot_proto::{Outcome, Report};
+use polybot_telemetry::tasks::Supervisor;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
@@ -30,6 +31,8 @@ pub const REPORT_WAIT: Duration = Duration::from_secs(45);
 
 pub struct ResultsService {
     replier: Replier,
+    /// Runs each report's reply as a task of its own.
+    supervisor: Supervisor,
 }
 
 /// A report of another kind than the request asked for is refused.
@@ -66,8 +69,11 @@ fn extension_of(mime: &str) -> Result<&'static str, Status> {
 }
 
 impl ResultsService {
-    pub fn new(replier: Replier) -> Self {
-        Self { replier }
+    pub fn new(replier: Replier, supervisor: Supervisor) -> Self {
+        Self {
+            replier,
+            supervisor,
+        }
     }
 }
 
@@ -204,7 +210,9 @@ impl Results for ResultsService {
             // finished or released, instead of being dropped half-sent with
             // the lease held (which could lose or repeat the reply later).
             let replier = self.replier.clone();
-            let reply = tokio::spawn(async move { replier.reply(&report).await }.in_current_span());
+            let reply = self
+                .supervisor
+                .spawn_with("report_reply", async move { replier.reply(&report).await });
             // The caller waits a bounded time; the reply goes on (its lease
             // renewed) and a retried report finds it in progress or done.
             let Ok(joined) = tokio::time::timeout(REPORT_WAIT, reply).await else {
@@ -214,7 +222,7 @@ impl Results for ResultsService {
                 )));
             };
             let result =
-                joined.map_err(|e| Status::internal(format!("the reply task failed: {e}")))?;
+                joined.ok_or_else(|| Status::internal("the reply task failed: it panicked"))?;
             crate::metrics::reply(match &result {
                 Ok(Replied::Sent) => "sent",
                 Ok(Replied::Duplicate) => "duplicate",

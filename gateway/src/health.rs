@@ -1,20 +1,21 @@
 //! Readiness: the gateway is ready when its backends answer. One state
 //! feeds both HTTP `/readyz` and the gRPC health service, so they agree;
-//! shutdown flips both to not-serving first. Components (the polling loop,
-//! the webhook registration) add their own condition: the gateway is ready
-//! only while every registered component is.
+//! shutdown flips both to not-serving first. Components (every supervised
+//! loop and server, the webhook registration) add their own condition
+//! through the service kit's [`Components`]: the gateway is ready only
+//! while every registered component is, so a task that keeps dying turns
+//! `/readyz` to 503.
 //!
 //! `/readyz` reports what the gRPC health service was last told, never a
 //! state it has not published yet: a component's change wakes the checker,
 //! which publishes to gRPC first and only then flips `/readyz`.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use polybot_storage::Backends;
-use tokio::sync::Notify;
+use polybot_telemetry::tasks::Components;
 use tokio_util::sync::CancellationToken;
 use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
@@ -24,8 +25,7 @@ pub struct Health {
     /// What was last published to gRPC health.
     ready: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
-    components: Arc<Mutex<BTreeMap<&'static str, bool>>>,
-    changed: Arc<Notify>,
+    components: Components,
 }
 
 impl Health {
@@ -33,32 +33,11 @@ impl Health {
         self.ready.load(Ordering::SeqCst) && !self.stopping.load(Ordering::SeqCst)
     }
 
-    /// Records whether a component (a supervised loop, the webhook
-    /// registration) works; readiness needs every component to.
-    pub fn set_component(&self, name: &'static str, ok: bool) {
-        self.components
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name, ok);
-        self.changed.notify_one();
-    }
-
-    /// Whether the component works (false when never registered).
-    pub fn component_ok(&self, name: &str) -> bool {
-        self.components
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .copied()
-            .unwrap_or(false)
-    }
-
-    fn components_ok(&self) -> bool {
-        self.components
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .all(|ok| *ok)
+    /// The conditions readiness needs besides the backends: the gateway's
+    /// [`polybot_telemetry::tasks::Supervisor`] reports its tasks here, and
+    /// the webhook registration its own.
+    pub fn components(&self) -> &Components {
+        &self.components
     }
 
     /// Flips to not-serving for good (graceful shutdown).
@@ -109,7 +88,7 @@ pub async fn backends_answer(backends: &Backends, timeout: Duration) -> Result<(
         .unwrap_or_else(|_| Err(format!("backends did not answer within {timeout:?}")))
 }
 
-/// Re-checks readiness every `every` until cancelled.
+/// Re-checks readiness every `every` until cancelled (a supervised loop).
 pub async fn watch(
     health: Health,
     reporter: HealthReporter,
@@ -129,9 +108,11 @@ pub async fn watch(
             }
         };
         if health.stopping.load(Ordering::SeqCst) {
+            // Not-serving was published for good; nothing more to say.
+            cancel.cancelled().await;
             return;
         }
-        let ok = backends_ok && health.components_ok();
+        let ok = backends_ok && health.components.all_ok();
         if last != Some(ok) {
             if ok {
                 info!("ready");
@@ -150,7 +131,7 @@ pub async fn watch(
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(step) => {}
-            _ = health.changed.notified() => {}
+            _ = health.components.changed() => {}
         }
     }
 }

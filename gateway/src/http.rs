@@ -9,6 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
+use polybot_telemetry::tasks::Supervisor;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::{Instrument, error, info, warn};
@@ -31,6 +32,8 @@ pub struct AppState {
     pub intake: Arc<Intake>,
     pub webhook_secret: Option<WebhookSecret>,
     pub health: Health,
+    /// Runs each update's intake as a task of its own.
+    pub supervisor: Supervisor,
 }
 
 /// The routes, each request bounded by `request_timeout`, reading its body
@@ -147,21 +150,23 @@ async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: Body) -> St
     // the connection, hyper cancels this handler, but not the intake, which
     // then finishes the update's claim or releases it.
     let intake = Arc::clone(&state.intake);
-    let task = tokio::spawn(
-        async move { intake.handle(inbound).await }.instrument(tracing::Span::current()),
-    );
+    let task =
+        state.supervisor.spawn_with(
+            "webhook_update",
+            async move { intake.handle(inbound).await },
+        );
     match task.await {
-        Ok(Ok(handled)) => {
+        Some(Ok(handled)) => {
             info!(outcome = handled.as_str(), "update handled");
             StatusCode::OK
         }
         // Telegram delivers the update again later.
-        Ok(Err(e)) => {
+        Some(Err(e)) => {
             warn!(error = %e, "update not handled yet; Telegram will deliver it again");
             StatusCode::SERVICE_UNAVAILABLE
         }
-        Err(e) => {
-            error!(error = %e, "handling an update panicked");
+        None => {
+            error!("handling an update panicked");
             StatusCode::INTERNAL_SERVER_ERROR
         }
     }
@@ -222,6 +227,7 @@ mod tests {
                     WebhookSecret::parse(SECRET.to_owned().into()).expect("a valid secret"),
                 ),
                 health: Health::default(),
+                supervisor: Supervisor::default(),
             },
             Duration::from_secs(5),
         );

@@ -103,7 +103,7 @@ pub async fn dead_letters(
 /// and goes through the same intake as a webhook delivery; the offset only
 /// moves past an update once it was handled or given up on (the intake
 /// bounds its retries), so nothing is lost and nothing stalls the bot.
-/// Run it under [`crate::supervise::supervise`]: it returns only on cancel.
+/// Run it as a supervised loop: it returns only on cancel.
 pub async fn long_poll(
     api: Arc<dyn TelegramControl>,
     intake: Arc<Intake>,

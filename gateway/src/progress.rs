@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use polybot_domain::{ChatId, JobKind, PredictionId};
 use polybot_storage::PredictionTable;
+use polybot_telemetry::tasks::Supervisor;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, warn};
@@ -91,13 +92,17 @@ pub struct Progress {
     active: Arc<Mutex<HashMap<PredictionId, (u64, CancellationToken)>>>,
     next: Arc<std::sync::atomic::AtomicU64>,
     shutdown: CancellationToken,
+    /// Runs each job's progress as a task of its own.
+    supervisor: Supervisor,
 }
 
 impl Progress {
+    /// Progress tasks run under `supervisor`, and stop with it at the latest.
     pub fn new(
         messenger: Arc<dyn Messenger>,
         table: Arc<dyn PredictionTable>,
         config: ProgressConfig,
+        supervisor: Supervisor,
     ) -> Self {
         Self {
             messenger,
@@ -105,7 +110,8 @@ impl Progress {
             config,
             active: Arc::default(),
             next: Arc::default(),
-            shutdown: CancellationToken::new(),
+            shutdown: supervisor.cancel_token().child_token(),
+            supervisor,
         }
     }
 
@@ -124,7 +130,8 @@ impl Progress {
         let this = self.clone();
         let span =
             tracing::info_span!("progress", prediction_id = %job.prediction, chat_id = job.chat.0);
-        tokio::spawn(
+        self.supervisor.spawn(
+            "progress",
             async move {
                 this.show(job, &stop).await;
                 let mut active = this.lock();

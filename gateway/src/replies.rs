@@ -12,18 +12,19 @@
 //!   its deadline) for a prediction whose summary is stored is answered
 //!   with that result, not an apology, so the record's status is always
 //!   what the user was told.
+//!
+//! What a result looks like in the chat is [`crate::answers`]' business;
+//! failures are told here, since the progress notice may become them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use polybot_domain::{
-    AlbumSummary, FailureKind, Filter, FilterSummary, JobKind, JobResult, JoinedSummary, ObjectKey,
-    PredictionId, PredictionStatus, PredictionSummary,
-};
+use polybot_domain::{JobKind, JobResult, PredictionId, PredictionStatus};
 use polybot_proto::{Outcome, Report};
 use polybot_storage::{Backends, ClaimKey, Once, StorageError, run_once};
 use tracing::{info, warn};
 
+use crate::answers::{AnswerError, Answered, Answers, Recipient};
 use crate::messenger::{Messenger, MessengerError};
 use crate::progress::Progress;
 
@@ -31,8 +32,6 @@ use crate::progress::Progress;
 pub const REPLY_LEASE: Duration = Duration::from_secs(30);
 /// The longest one reply may take, rate-limit waits included.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-/// The caption of the full-resolution copy of a large photo.
-pub const FULL_RESOLUTION_CAPTION: &str = "The same, at full resolution";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replied {
@@ -55,6 +54,15 @@ pub enum ReplyError {
     TimedOut(Duration),
 }
 
+impl From<AnswerError> for ReplyError {
+    fn from(e: AnswerError) -> Self {
+        match e {
+            AnswerError::Storage(e) => Self::Storage(e),
+            AnswerError::Messenger(e) => Self::Messenger(e),
+        }
+    }
+}
+
 impl ReplyError {
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -69,6 +77,7 @@ impl ReplyError {
 pub struct Replier {
     backends: Backends,
     messenger: Arc<dyn Messenger>,
+    answers: Answers,
     lease: Duration,
     timeout: Duration,
     progress: Option<Progress>,
@@ -77,6 +86,7 @@ pub struct Replier {
 impl Replier {
     pub fn new(backends: Backends, messenger: Arc<dyn Messenger>) -> Self {
         Self {
+            answers: Answers::new(Arc::clone(&messenger), Arc::clone(&backends.objects)),
             backends,
             messenger,
             lease: REPLY_LEASE,
@@ -175,314 +185,42 @@ impl Replier {
         Ok(None)
     }
 
+    /// Sends the report's answer; returns the notice it kept (one that
+    /// became the answer), if any.
     async fn send(&self, report: &Report) -> Result<Option<i64>, ReplyError> {
         match &report.outcome {
-            Outcome::Success(result) => self.send_result(report, result).await?,
+            Outcome::Success(result) => self.send_result(report, result).await,
             Outcome::Failure { kind, detail } => {
                 let (success, job) = self.stored_success(report.prediction_id, *kind).await?;
                 if let Some(summary) = success {
                     // The prediction succeeded (an earlier run stored it): that
                     // is the answer, not the failure.
                     info!(kind = kind.as_str(), %detail, "the prediction succeeded after all; replying with its result");
-                    self.send_result(report, &summary).await?;
-                    return Ok(None);
+                    return self.send_result(report, &summary).await;
                 }
                 info!(kind = kind.as_str(), %detail, "replying with a failure");
                 // The job's kind picks the fix to suggest (a picture too
                 // small for blur: a smaller size; for contour: a larger photo).
                 let text = kind.user_message_for(job.unwrap_or_default());
-                return self.send_failure(report, &text).await;
-            }
-        }
-        Ok(None)
-    }
-
-    /// A job's result, by its kind.
-    async fn send_result(&self, report: &Report, result: &JobResult) -> Result<(), ReplyError> {
-        match result {
-            JobResult::Detected(summary) => {
-                info!(objects = summary.labels.len(), "replying with detections");
-                self.send_detection(report, summary).await
-            }
-            JobResult::Filtered(output) => {
-                info!(filter = %output.filter, width = output.width, height = output.height,
-                    "replying with the filtered picture");
-                self.send_filtered(report, output).await
-            }
-            JobResult::Joined(output) => {
-                info!(
-                    photos = output.original_img_paths.len(),
-                    width = output.width,
-                    height = output.height,
-                    "replying with the joined album"
-                );
-                self.send_joined(report, output).await
-            }
-            JobResult::Album(album) => {
-                info!(photos = album.items.len(), "replying to an album");
-                self.send_album(report, album).await
+                self.send_failure(report, &text).await
             }
         }
     }
 
-    /// An album joined into one picture: one photo quoting the album.
-    async fn send_joined(&self, report: &Report, output: &JoinedSummary) -> Result<(), ReplyError> {
-        let picture = self.stored_image(&output.output_img_path).await?;
-        let caption = polybot_domain::Action::Concat(output.direction).to_string();
-        match self
-            .messenger
-            .send_photo(
-                report.chat_id,
-                picture.clone(),
-                &caption,
-                report.reply_to_message_id,
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(MessengerError::MediaRejected(reason)) => {
-                warn!(%reason, "Telegram refused the joined photo; sending it as a document");
-                let document = crate::messenger::Document {
-                    bytes: picture,
-                    file_name: "concat.jpg",
-                    mime: "image/jpeg",
-                    caption,
-                };
-                self.send_document_or_text(report, document, FailureKind::TooLarge.user_message())
-                    .await
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// An album's results as one album (`sendMediaGroup`), a line per
-    /// photo in the caption of the first ("1: person ×2"); a photo that
-    /// could not be used is named in its line. One result goes as a
-    /// single photo (an album needs two), none as the failure.
-    async fn send_album(&self, report: &Report, album: &AlbumSummary) -> Result<(), ReplyError> {
-        let mut items = Vec::new();
-        let mut lines = Vec::new();
-        let mut first_failure = None;
-        for (index, item) in album.items.iter().enumerate() {
-            let number = index + 1;
-            match (&item.result, item.failure) {
-                (Some(JobResult::Detected(summary)), _) => {
-                    lines.push(format!("{number}: {}", summary.counts_text()));
-                    items.push(crate::messenger::MediaItem {
-                        bytes: self.stored_image(&summary.predicted_img_path).await?,
-                        file_name: "detections.jpg",
-                        mime: "image/jpeg",
-                        document: false,
-                    });
-                }
-                (Some(JobResult::Filtered(output)), _) => {
-                    lines.push(format!("{number}: {}", output.filter.answer_caption()));
-                    let png = output.mime_type == "image/png";
-                    items.push(crate::messenger::MediaItem {
-                        bytes: self.stored_image(&output.output_img_path).await?,
-                        file_name: if png { "filtered.png" } else { "filtered.jpg" },
-                        mime: if png { "image/png" } else { "image/jpeg" },
-                        // Exact black and white, as for one photo.
-                        document: png && matches!(output.filter, Filter::Segment { .. }),
-                    });
-                }
-                (_, failure) => {
-                    let kind = failure.unwrap_or(FailureKind::Internal);
-                    first_failure.get_or_insert(kind);
-                    lines.push(format!("{number}: {}", kind.short_message()));
-                }
-            }
-        }
-        let caption = lines.join("\n");
-        match items.len() {
-            0 => {
-                let kind = first_failure.unwrap_or(FailureKind::Internal);
-                self.send_failure(report, kind.user_message())
-                    .await
-                    .map(drop)
-            }
-            1 => {
-                let item = items.remove(0);
-                let sent = if item.document {
-                    let document = crate::messenger::Document {
-                        bytes: item.bytes,
-                        file_name: item.file_name,
-                        mime: item.mime,
-                        caption: caption.clone(),
-                    };
-                    self.messenger
-                        .send_document(report.chat_id, document, report.reply_to_message_id)
-                        .await
-                } else {
-                    self.messenger
-                        .send_photo(
-                            report.chat_id,
-                            item.bytes,
-                            &caption,
-                            report.reply_to_message_id,
-                        )
-                        .await
-                };
-                match sent {
-                    Err(MessengerError::MediaRejected(reason)) => {
-                        warn!(%reason, "Telegram refused the picture; answering with text");
-                        self.messenger
-                            .send_text(report.chat_id, &caption, report.reply_to_message_id)
-                            .await
-                            .map_err(Into::into)
-                    }
-                    other => other.map_err(Into::into),
-                }
-            }
-            _ => {
-                // Telegram wants an album all photos or all documents.
-                if items.iter().any(|i| i.document) {
-                    for item in &mut items {
-                        item.document = true;
-                    }
-                }
-                match self
-                    .messenger
-                    .send_media_group(report.chat_id, items, &caption, report.reply_to_message_id)
-                    .await
-                {
-                    Err(MessengerError::MediaRejected(reason)) => {
-                        warn!(%reason, "Telegram refused the album; answering with its caption");
-                        self.messenger
-                            .send_text(report.chat_id, &caption, report.reply_to_message_id)
-                            .await
-                            .map_err(Into::into)
-                    }
-                    other => other.map_err(Into::into),
-                }
-            }
-        }
-    }
-
-    /// A filter's picture, quoting the request, captioned with what was
-    /// done ("blur 16", "rotated 90° clockwise"). A PNG whose every pixel
-    /// matters (segment: only black and white) goes as a document, since
-    /// Telegram re-compresses photos to JPEG; the rest go as photos, and as
-    /// a document if Telegram refuses the photo.
-    async fn send_filtered(
+    /// A job's result, as [`Answers`] formats it; one with nothing to show
+    /// is told as its failure.
+    async fn send_result(
         &self,
         report: &Report,
-        output: &FilterSummary,
-    ) -> Result<(), ReplyError> {
-        let chat = report.chat_id;
-        let picture = self.stored_image(&output.output_img_path).await?;
-        let caption = output.filter.answer_caption();
-        let png = output.mime_type == "image/png";
-        let exact = png && matches!(output.filter, Filter::Segment { .. });
-        if !exact {
-            match self
-                .messenger
-                .send_photo(chat, picture.clone(), &caption, report.reply_to_message_id)
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(MessengerError::MediaRejected(reason)) => {
-                    warn!(%reason, "Telegram refused the filtered photo; sending it as a document");
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let document = crate::messenger::Document {
-            bytes: picture,
-            file_name: if png { "filtered.png" } else { "filtered.jpg" },
-            mime: if png { "image/png" } else { "image/jpeg" },
-            caption,
+        result: &JobResult,
+    ) -> Result<Option<i64>, ReplyError> {
+        let to = Recipient {
+            chat: report.chat_id,
+            reply_to: report.reply_to_message_id,
         };
-        self.send_document_or_text(report, document, FailureKind::TooLarge.user_message())
-            .await
-    }
-
-    /// A picture as a document; if Telegram refuses that too, `text`
-    /// instead, so the user still gets one answer.
-    async fn send_document_or_text(
-        &self,
-        report: &Report,
-        document: crate::messenger::Document,
-        text: &str,
-    ) -> Result<(), ReplyError> {
-        match self
-            .messenger
-            .send_document(report.chat_id, document, report.reply_to_message_id)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(MessengerError::MediaRejected(reason)) => {
-                warn!(%reason, "Telegram refused the document too; answering with text");
-                self.messenger
-                    .send_text(report.chat_id, text, report.reply_to_message_id)
-                    .await
-                    .map_err(Into::into)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// The counts and the annotated photo. A photo Telegram refuses for
-    /// what it is (dimensions past its limits, say) goes as a document
-    /// instead, and if that is refused too, the counts go as text: the user
-    /// always gets the answer, once.
-    async fn send_detection(
-        &self,
-        report: &Report,
-        summary: &PredictionSummary,
-    ) -> Result<(), ReplyError> {
-        let chat = report.chat_id;
-        let annotated = self.stored_image(&summary.predicted_img_path).await?;
-        let caption = summary.counts_text();
-        let refused = match self
-            .messenger
-            .send_photo(
-                chat,
-                annotated.clone(),
-                &caption,
-                report.reply_to_message_id,
-            )
-            .await
-        {
-            Ok(()) => {
-                self.send_full_resolution(report, summary).await;
-                return Ok(());
-            }
-            Err(MessengerError::MediaRejected(reason)) => reason,
-            Err(e) => return Err(e.into()),
-        };
-        warn!(%refused, "Telegram refused the annotated photo; sending it as a document");
-        let document = crate::messenger::Document {
-            bytes: annotated,
-            file_name: "detections.jpg",
-            mime: "image/jpeg",
-            caption: caption.clone(),
-        };
-        // The counts are the answer even without the picture.
-        self.send_document_or_text(report, document, &caption).await
-    }
-
-    /// The full-resolution annotated photo, as a document, when the user
-    /// sent a file past Telegram's photo limits. Best effort: the answer
-    /// (the photo) went out already, and retrying would send it twice.
-    async fn send_full_resolution(&self, report: &Report, summary: &PredictionSummary) {
-        let Some(path) = &summary.full_img_path else {
-            return;
-        };
-        let send = async {
-            let document = crate::messenger::Document {
-                bytes: self.stored_image(path).await?,
-                file_name: "detections-full-resolution.jpg",
-                mime: "image/jpeg",
-                caption: FULL_RESOLUTION_CAPTION.to_owned(),
-            };
-            self.messenger
-                .send_document(report.chat_id, document, report.reply_to_message_id)
-                .await
-                .map_err(ReplyError::from)
-        };
-        if let Err(e) = send.await {
-            warn!(error = %e, "could not send the full-resolution photo");
+        match self.answers.send(to, result).await? {
+            Answered::Sent => Ok(None),
+            Answered::Nothing(kind) => self.send_failure(report, kind.user_message()).await,
         }
     }
 
@@ -504,19 +242,14 @@ impl Replier {
             None => (None, None),
         })
     }
-
-    /// An image the detector stored, by the key a summary names.
-    async fn stored_image(&self, path: &str) -> Result<bytes::Bytes, ReplyError> {
-        let key = ObjectKey::parse(path.to_owned())
-            .map_err(|e| StorageError::invalid_from("a stored path", e))?;
-        Ok(self.backends.objects.get(&key).await?)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use polybot_domain::{ChatId, FailureKind, PredictionRecord, now_epoch};
+    use polybot_domain::{
+        ChatId, FailureKind, ObjectKey, PredictionRecord, PredictionSummary, now_epoch,
+    };
     use polybot_storage::PutMode;
 
     use super::*;
@@ -642,48 +375,40 @@ mod tests {
         assert_eq!(messenger.sent().len(), 1);
     }
 
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_dead_letter_for_a_prediction_that_succeeded_gets_its_result_not_an_apology() {
+    /// Answers a dead letter for a prediction that `succeeded` or not;
+    /// what was sent, and the record afterwards.
+    async fn answer_dead_letter(succeeded: bool) -> (Vec<String>, PredictionRecord) {
         let dir = tempfile::tempdir().expect("tempdir");
         let backends = backends(dir.path()).await;
-        let report = prediction(&backends, true).await;
+        let report = prediction(&backends, succeeded).await;
         let messenger = FakeMessenger::new();
         let replier = Replier::new(backends.clone(), messenger.clone());
         assert_eq!(
             replier.reply(&gave_up(&report)).await.expect("sent"),
             Replied::Sent
         );
-        assert_eq!(messenger.sent(), vec!["photo: bus ×1".to_owned()]);
         let record = backends
             .table
             .get(report.prediction_id)
             .await
             .expect("get")
             .expect("record");
+        (messenger.sent(), record)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_dead_letter_for_a_prediction_that_succeeded_gets_its_result_not_an_apology() {
+        let (sent, record) = answer_dead_letter(true).await;
+        assert_eq!(sent, vec!["photo: bus ×1".to_owned()]);
         assert_eq!(record.status, PredictionStatus::Succeeded);
         assert_eq!(record.failure, None);
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn after_an_apology_the_record_says_failed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let backends = backends(dir.path()).await;
-        let report = prediction(&backends, false).await;
-        let messenger = FakeMessenger::new();
-        let replier = Replier::new(backends.clone(), messenger.clone());
-        assert_eq!(
-            replier.reply(&gave_up(&report)).await.expect("sent"),
-            Replied::Sent
-        );
-        let sent = messenger.sent();
+        let (sent, record) = answer_dead_letter(false).await;
         assert_eq!(sent.len(), 1);
         assert!(sent[0].starts_with("text: Sorry"), "{sent:?}");
-        let record = backends
-            .table
-            .get(report.prediction_id)
-            .await
-            .expect("get")
-            .expect("record");
         assert_eq!(record.status, PredictionStatus::Failed);
         assert_eq!(record.failure, Some(FailureKind::GaveUp));
     }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use polybot_domain::BotId;
+use polybot_telemetry::tasks::{Backoff, Components};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -16,10 +17,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::botapi::{BotApiError, CALL_TIMEOUT, ErrorClass};
-use crate::health::Health;
 use crate::inbound::BotUsername;
 use crate::messenger::TelegramControl;
-use crate::supervise::Backoff;
+
+/// The readiness component that is ready once Telegram knows the webhook.
+pub const WEBHOOK_COMPONENT: &str = "webhook";
 
 /// How many times `getMe` is tried before start-up fails.
 const GET_ME_ATTEMPTS: u32 = 10;
@@ -53,7 +55,7 @@ pub async fn get_me(api: &dyn TelegramControl, backoff: Backoff) -> Result<BotId
                 Some(wait) if attempt < GET_ME_ATTEMPTS => {
                     warn!(error = %e, attempt, retry_in_ms = wait.as_millis() as u64, "getMe failed; retrying");
                     tokio::time::sleep(wait).await;
-                    pause = (pause * 2).min(backoff.max);
+                    pause = backoff.next(pause);
                 }
                 _ => return Err(e),
             },
@@ -68,7 +70,7 @@ pub async fn register_webhook(
     hook: reqwest::Url,
     secret: SecretString,
     backoff: Backoff,
-    health: Health,
+    components: Components,
     cancel: CancellationToken,
 ) {
     let params = json!({
@@ -81,7 +83,7 @@ pub async fn register_webhook(
         .is_some()
     {
         info!(%hook, "webhook registered with Telegram");
-        health.set_component("webhook", true);
+        components.set(WEBHOOK_COMPONENT, true);
     } else if !cancel.is_cancelled() {
         error!(%hook, "the webhook is not registered; the gateway stays not ready");
     }
@@ -170,7 +172,7 @@ async fn retry(
                         _ = cancel.cancelled() => return None,
                         _ = tokio::time::sleep(wait) => {}
                     }
-                    pause = (pause * 2).min(backoff.max);
+                    pause = backoff.next(pause);
                 }
                 None => {
                     error!(error = %e, "Telegram refused {method}");

@@ -12,48 +12,25 @@ use axum::body::{Body, Bytes};
 use axum::http::Uri;
 use axum::response::IntoResponse;
 use polybot_gateway::messenger::{Messenger, MessengerError, TelegramMessenger};
-use polybot_gateway::secret::WebhookSecret;
 use polybot_gateway::{Gateway, GatewayConfig};
-use polybot_storage::config::BackendArgs;
 use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod support;
+
 const SECRET: &str = "edge-test-webhook-secret-0123456789abcdef";
 
 async fn start(dir: &std::path::Path, header: Duration, request: Duration) -> Gateway {
-    let backends = BackendArgs::local(dir.join("data"))
-        .connect()
-        .await
-        .expect("local backend");
-    // Nothing in these tests reaches Telegram.
-    let telegram = TelegramMessenger::new(
-        &SecretString::from("1:unused".to_owned()),
-        "http://127.0.0.1:9".parse().expect("url"),
-    );
     let config = GatewayConfig {
-        webhook_secret: Some(
-            WebhookSecret::parse(SecretString::from(SECRET.to_owned())).expect("valid"),
-        ),
+        webhook_secret: Some(support::webhook_secret(SECRET)),
         header_read_timeout: header,
         request_timeout: request,
         ..GatewayConfig::default()
     };
-    let (messenger, control) = telegram.ports();
-    Gateway::start(
-        config,
-        backends,
-        messenger,
-        control,
-        tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-    )
-    .await
-    .expect("gateway starts")
+    support::start_offline(dir, config)
+        .await
+        .expect("gateway starts")
 }
 
 /// Reads until the server answers or closes; `None` if it does neither in `within`.

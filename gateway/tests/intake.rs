@@ -6,16 +6,17 @@
 //! backend.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use polybot_domain::{ChatId, FailureKind, Job, JobResult, PredictionId, PredictionRecord};
+use polybot_domain::{BotId, ChatId, FailureKind, Job, JobResult, PredictionId, PredictionRecord};
+use polybot_gateway::Backoff;
 use polybot_gateway::RetryBudget;
-use polybot_gateway::messenger::TelegramMessenger;
+use polybot_gateway::botapi::BotApiError;
+use polybot_gateway::messenger::{TelegramControl, TelegramMessenger};
 use polybot_gateway::progress::NOTICE_TEXT as PROCESSING_TEXT;
 use polybot_gateway::secret::WebhookSecret;
-use polybot_gateway::supervise::Backoff;
 use polybot_gateway::{Gateway, GatewayConfig, TelegramMode};
 use polybot_storage::config::BackendArgs;
 use polybot_storage::{
@@ -54,9 +55,12 @@ struct Setup {
     mode: TelegramMode,
     retries: RetryBudget,
     wrap: Box<dyn FnOnce(Backends) -> Backends + Send>,
+    /// Wraps the bot's control port (e.g. to make polling die).
+    control: WrapControl,
     before_start: Option<BeforeStart>,
 }
 
+type WrapControl = Box<dyn FnOnce(Arc<dyn TelegramControl>) -> Arc<dyn TelegramControl> + Send>;
 type ScriptFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 /// Scripts the emulator before the gateway starts (e.g. faults on start-up calls).
 type BeforeStart = Box<dyn FnOnce(&EmulatorClient) -> ScriptFuture + Send>;
@@ -71,6 +75,7 @@ impl Default for Setup {
                 max_age: Duration::from_secs(60),
             },
             wrap: Box::new(|b| b),
+            control: Box::new(|c| c),
             before_start: None,
         }
     }
@@ -83,12 +88,13 @@ async fn local_backends(dir: &std::path::Path) -> Backends {
         .expect("local backend")
 }
 
-async fn start_gateway(
-    emulator: &EmulatorHandle,
-    backends: Backends,
-    mode: TelegramMode,
-    retries: RetryBudget,
-) -> Gateway {
+async fn start_gateway(emulator: &EmulatorHandle, backends: Backends, setup: Setup) -> Gateway {
+    let Setup {
+        mode,
+        retries,
+        control: wrap_control,
+        ..
+    } = setup;
     let http = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -118,9 +124,16 @@ async fn start_gateway(
         ..GatewayConfig::default()
     };
     let (messenger, control) = telegram.ports();
-    Gateway::start(config, backends, messenger, control, http, grpc)
-        .await
-        .expect("gateway starts")
+    Gateway::start(
+        config,
+        backends,
+        messenger,
+        wrap_control(control),
+        http,
+        grpc,
+    )
+    .await
+    .expect("gateway starts")
 }
 
 impl Harness {
@@ -135,11 +148,12 @@ impl Harness {
             .await
             .expect("emulator");
         let client = emulator.client();
-        if let Some(script) = setup.before_start {
+        let mut setup = setup;
+        if let Some(script) = setup.before_start.take() {
             script(&client).await;
         }
-        let wrapped = (setup.wrap)(backends.clone());
-        let gateway = start_gateway(&emulator, wrapped, setup.mode, setup.retries).await;
+        let wrap = std::mem::replace(&mut setup.wrap, Box::new(|b| b));
+        let gateway = start_gateway(&emulator, wrap(backends.clone()), setup).await;
         Self {
             emulator,
             client,
@@ -783,6 +797,103 @@ async fn the_gateway_is_not_ready_while_set_webhook_keeps_failing() {
         assert!(tokio::time::Instant::now() < deadline, "never became ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Every background task is supervised: one that dies is restarted, and
+// readiness shows it meanwhile.
+
+/// The bot's control port, whose `getUpdates` panics while `dying` is set:
+/// the polling loop dies with it, as often as it is restarted.
+struct DyingPolls {
+    inner: Arc<dyn TelegramControl>,
+    dying: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl TelegramControl for DyingPolls {
+    fn bot_id(&self) -> Option<BotId> {
+        self.inner.bot_id()
+    }
+
+    async fn call(
+        &self,
+        method: &'static str,
+        params: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BotApiError> {
+        if method == "getUpdates" && self.dying.load(Ordering::SeqCst) {
+            panic!("getUpdates dies (as the test asks)");
+        }
+        self.inner.call(method, params, timeout).await
+    }
+}
+
+/// Polls `/readyz` until it answers `status`.
+async fn wait_readyz(gateway: &Gateway, status: u16) {
+    let url = format!("http://{}/readyz", gateway.http_addr());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let answered = reqwest::get(&url).await.map(|r| r.status().as_u16());
+        if answered.as_ref().ok() == Some(&status) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never answered {status}: {answered:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_polling_loop_that_keeps_dying_turns_readyz_503_and_is_restarted_until_it_lives() {
+    let dying = Arc::new(AtomicBool::new(false));
+    let h = Harness::start(Setup {
+        mode: TelegramMode::Polling,
+        control: Box::new({
+            let dying = Arc::clone(&dying);
+            move |inner| Arc::new(DyingPolls { inner, dying })
+        }),
+        ..Setup::default()
+    })
+    .await;
+    let gateway = h.gateway.as_ref().expect("running");
+    wait_readyz(gateway, 200).await;
+    let chat = 9120;
+    h.client.send_user_text(chat, "hi").await.expect("send");
+    h.wait_messages(chat, 1).await;
+
+    // The next poll panics, and so does every restarted loop's.
+    dying.store(true, Ordering::SeqCst);
+    h.client
+        .send_user_text(chat, "are you there?")
+        .await
+        .expect("send");
+    wait_readyz(gateway, 503).await;
+
+    // It lives again: restarted, ready, and answering.
+    dying.store(false, Ordering::SeqCst);
+    wait_readyz(gateway, 200).await;
+    h.client
+        .send_user_text(chat, "and now?")
+        .await
+        .expect("send");
+    let m = h.wait_messages(chat, 3).await;
+    assert!(text(&m[2]).contains("Send me a photo"), "{m:#?}");
+    let metrics = reqwest::get(format!("http://{}/metrics", gateway.http_addr()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("polybot_task_restarts_total{task=\"polling\"}")),
+        "the restarts are counted: {metrics}"
+    );
     h.stop().await;
 }
 

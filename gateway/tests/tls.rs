@@ -3,46 +3,19 @@
 
 use std::time::Duration;
 
-use polybot_gateway::messenger::TelegramMessenger;
-use polybot_gateway::secret::WebhookSecret;
 use polybot_gateway::{Gateway, GatewayConfig, GatewayError, TlsFiles};
-use polybot_storage::config::BackendArgs;
-use secrecy::SecretString;
+
+mod support;
 
 async fn start(tls: TlsFiles, dir: &std::path::Path) -> Result<Gateway, GatewayError> {
-    let backends = BackendArgs::local(dir.join("data"))
-        .connect()
-        .await
-        .expect("local backend");
-    // Never called in these tests: nothing reaches Telegram.
-    let telegram = TelegramMessenger::new(
-        &SecretString::from("1:unused".to_owned()),
-        "http://127.0.0.1:9".parse().expect("url"),
-    );
     let config = GatewayConfig {
-        webhook_secret: Some(
-            WebhookSecret::parse(SecretString::from(
-                "tls-test-webhook-secret-0123456789abcdef".to_owned(),
-            ))
-            .expect("a valid secret"),
-        ),
+        webhook_secret: Some(support::webhook_secret(
+            "tls-test-webhook-secret-0123456789abcdef",
+        )),
         tls: Some(tls),
         ..GatewayConfig::default()
     };
-    let (messenger, control) = telegram.ports();
-    Gateway::start(
-        config,
-        backends,
-        messenger,
-        control,
-        tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-    )
-    .await
+    support::start_offline(dir, config).await
 }
 
 #[tokio::test]

@@ -17,8 +17,8 @@ use polybot_detector::{Detector, PoolOptions};
 use polybot_gateway::messenger::TelegramMessenger;
 use polybot_gateway::{Gateway, GatewayConfig};
 use polybot_storage::Backends;
+use polybot_telemetry::tasks::{Backoff, Supervisor};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 /// What to run and where.
@@ -62,11 +62,15 @@ pub fn write_operator_token(
     Ok(path)
 }
 
+/// How long the reporter gets to stop.
+const REPORTER_STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// A running mesh.
 pub struct Mesh {
     pub gateway: Gateway,
     pub worker: Option<WorkerHandle>,
-    reporter: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    /// Runs the reporter (the gateway and the worker supervise their own tasks).
+    tasks: Supervisor,
     pub backends: Backends,
 }
 
@@ -120,9 +124,9 @@ impl Mesh {
             None => None,
         };
 
-        let reporter = opts.reporter_interval.map(|interval| {
-            let cancel = CancellationToken::new();
-            let r = polybot_reporter::Reporter {
+        let tasks = Supervisor::default();
+        if let Some(interval) = opts.reporter_interval {
+            let reporter = polybot_reporter::Reporter {
                 queue: Arc::clone(&opts.backends.jobs),
                 instances: Arc::new(polybot_reporter::FixedInstances(u32::from(
                     worker.is_some(),
@@ -134,14 +138,16 @@ impl Mesh {
                     ..Default::default()
                 },
             };
-            let c = cancel.clone();
-            let task = tokio::spawn(async move {
-                if let Err(e) = polybot_reporter::run(r, c.cancelled_owned()).await {
-                    warn!(error = %e, "reporter stopped");
+            let cancel = tasks.cancel_token();
+            tasks.supervise("reporter", Backoff::default(), move || {
+                let run = polybot_reporter::run(reporter.clone(), cancel.clone().cancelled_owned());
+                async move {
+                    if let Err(e) = run.await {
+                        warn!(error = %e, "reporter stopped");
+                    }
                 }
             });
-            (cancel, task)
-        });
+        }
         info!(
             http = %gateway.http_addr(),
             grpc = %gateway.grpc_addr(),
@@ -151,7 +157,7 @@ impl Mesh {
         Ok(Self {
             gateway,
             worker,
-            reporter,
+            tasks,
             backends: opts.backends,
         })
     }
@@ -163,10 +169,7 @@ impl Mesh {
         if let Some(w) = self.worker {
             w.shutdown().await;
         }
-        if let Some((cancel, task)) = self.reporter {
-            cancel.cancel();
-            let _ = task.await;
-        }
+        self.tasks.shutdown(REPORTER_STOP_GRACE).await;
         self.gateway.shutdown().await;
     }
 }

@@ -2,13 +2,11 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use polybot::{Mesh, MeshOptions};
 use polybot_detector::cli::ModelArgs;
 use polybot_gateway::TelegramMode;
-use polybot_gateway::cli::{TelegramArgs, listen};
-use polybot_gateway::messenger::TelegramMessenger;
+use polybot_gateway::cli::{TelegramArgs, listen, until_signal};
 use polybot_storage::config::BackendArgs;
 use polybot_telemetry::TelemetryArgs;
 
@@ -103,14 +101,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let mut telemetry = polybot_telemetry::init("polybot", args.telemetry.log_format)?;
+    let telemetry = polybot_telemetry::init("polybot", args.telemetry.log_format)?;
     let secrets = args.telegram.secrets(&args.backend).await?;
-    let backends = args
-        .backend
-        .connect()
-        .await
-        .context("connecting the storage backend")?;
-    let telegram = TelegramMessenger::new(&secrets.token, args.telegram.telegram_api_url.clone());
+    let (backends, telegram) = args.telegram.connect(&args.backend, &secrets).await?;
     let operator_configured = secrets.operator_token.is_some();
     // Without configured tokens the in-process detector and the operator get
     // generated ones; the operator's is written to the data folder.
@@ -144,9 +137,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         reporter_interval: Some(Duration::from_secs(args.report_interval.max(1))),
     })
     .await?;
-    polybot_telemetry::shutdown_signal().await;
-    mesh.shutdown().await;
-    telemetry.shutdown();
+    until_signal(telemetry, mesh.shutdown()).await;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use polybot_storage::JobQueue;
 use polybot_storage::aws::{AwsSettings, QUEUE_SETTING, SqsJobQueue};
 use polybot_storage::local::{JOBS_QUEUE, LocalQueue, QueueConfig};
+use polybot_telemetry::tasks::{Backoff, Supervisor};
 
 use crate::aws::{ASG_SETTING, AsgInstanceCounter, CloudWatchSink};
 use crate::{
@@ -204,15 +205,41 @@ pub async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("POLYBOT_HTTP_LISTEN={}: cannot listen", args.http_listen))?;
     tracing::info!(addr = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
     let status = ReportStatus::default();
-    let ready = status.clone();
-    let ops = polybot_telemetry::ops::router(Arc::new(move || ready.is_ready()));
-    let server = tokio::spawn(async move { axum::serve(listener, ops).await });
-    let result =
-        crate::run_with_status(reporter, polybot_telemetry::shutdown_signal(), status).await;
-    server.abort();
+    let supervisor = Supervisor::default();
+    let ready = (status.clone(), supervisor.components().clone());
+    // Ready while the latest cycle published and every task runs.
+    let ops =
+        polybot_telemetry::ops::router(Arc::new(move || ready.0.is_ready() && ready.1.all_ok()));
+    let cancel = supervisor.cancel_token();
+    supervisor.spawn_critical("http_server", async move {
+        let served = axum::serve(listener, ops)
+            .with_graceful_shutdown(cancel.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the HTTP server stopped with an error");
+        }
+    });
+    let cancel = supervisor.cancel_token();
+    supervisor.supervise("report", Backoff::default(), move || {
+        let run = crate::run_with_status(
+            reporter.clone(),
+            cancel.clone().cancelled_owned(),
+            status.clone(),
+        );
+        async move {
+            if let Err(e) = run.await {
+                tracing::warn!(error = %format!("{e:#}"), "the reporting loop stopped");
+            }
+        }
+    });
+    polybot_telemetry::shutdown_signal().await;
+    supervisor.shutdown(STOP_GRACE).await;
     telemetry.shutdown();
-    result
+    Ok(())
 }
+
+/// How long the HTTP server and the loop get to stop on SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

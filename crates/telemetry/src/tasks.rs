@@ -143,6 +143,14 @@ pub struct Supervisor {
     tasks: Arc<Mutex<JoinSet<()>>>,
 }
 
+/// A supervisor of its own: a fresh token, and components nobody else
+/// reports to (read them with [`Supervisor::components`]).
+impl Default for Supervisor {
+    fn default() -> Self {
+        Self::new(CancellationToken::new(), Components::default())
+    }
+}
+
 impl Supervisor {
     /// A supervisor whose tasks stop when `cancel` is cancelled, and whose
     /// loops report their state in `components`.

@@ -11,54 +11,30 @@
 //!   [`RetryBudget::max_attempts`] or [`RetryBudget::max_age`] the update
 //!   is answered with an apology, or skipped with a log line and a metric
 //!   when even that fails, so one poison update cannot hold the bot.
+//!
+//! The paths live in their own modules: `texts.rs` (commands and other
+//! text answers), `photo.rs` (one photo becomes one job), `album.rs`
+//! (photos sent together become one request) and `budget.rs` (how long an
+//! update is retried).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+mod album;
+mod budget;
+mod photo;
+mod texts;
 
-use polybot_domain::{
-    Action, AlbumAction, AlbumId, AlbumPhoto, AlbumPhotos, BotId, ChatId, FailureKind,
-    JOB_SCHEMA_VERSION, Job, JobKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
-    UpdateId,
-};
-use polybot_storage::{
-    AlbumClose, AlbumJoin, AlbumKey, Attributes, Backends, ClaimKey, Once, PutMode, StorageError,
-    run_once,
-};
-use tracing::{Instrument, info, warn};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use crate::inbound::{BotUsername, Command, Inbound, PhotoRef, Refusal};
+use polybot_domain::{BotId, ChatId, FailureKind, PredictionId};
+use polybot_storage::{AlbumKey, Backends, ClaimKey, Once, StorageError, run_once};
+use tracing::{info, warn};
+
+pub use budget::{RetryBudget, given_up};
+
+use crate::inbound::{BotUsername, Inbound};
 use crate::messenger::{Messenger, MessengerError};
 use crate::progress::Progress;
-
-/// The answer to `/start`: what the bot is for, and what to do.
-pub const START_TEXT: &str = "Hi! I find the objects in photos. Send me a photo and I\u{2019}ll reply \
-with what I see, such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the photo with a box \
-around each. /help lists everything I can do.";
-
-/// The answer to `/detect` (or another action) with no photo to look at.
-pub const DETECT_HINT: &str = "Send /detect as the caption of a photo, or as a reply to one, \
-and I\u{2019}ll find the objects in it. The other actions work the same way, e.g. \
-\u{201c}blur 16\u{201d}: /help lists them.";
-
-/// The answer to `/help` and to messages the bot cannot analyse: every
-/// action, how to ask for it, and an example. In groups the bot is asked by
-/// name, so the examples name it once its username is known.
-pub fn help_text(me: Option<&BotUsername>) -> String {
-    let detect = me.map_or_else(|| "/detect".to_owned(), |me| format!("/detect{me}"));
-    format!(
-        "Send me a photo (or a picture as a file, up to 20 MB) with no caption or the caption \
-         \u{201c}detect\u{201d}, and I\u{2019}ll find the objects in it: I reply with the counts, \
-         such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the photo with a box around \
-         each object.\n\n\
-         In a group, ask me by name: caption a photo {detect}, or reply {detect} to a photo.\n\n\
-         {actions}\n\n\
-         /start \u{2013} what I do\n\
-         /help \u{2013} this message\n\
-         /detect \u{2013} find objects (a photo\u{2019}s caption, or a reply to a photo)",
-        actions = polybot_domain::ACTIONS_HELP,
-    )
-}
+use budget::Attempts;
 
 /// How long one delivery may work on an update before another may take over.
 const UPDATE_LEASE: Duration = Duration::from_secs(60);
@@ -117,64 +93,6 @@ impl IntakeError {
             Self::InProgress | Self::NotIntroduced => true,
         }
     }
-}
-
-/// How many deliveries of one update are tried, and for how long.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryBudget {
-    pub max_attempts: u32,
-    pub max_age: Duration,
-}
-
-impl Default for RetryBudget {
-    fn default() -> Self {
-        Self {
-            max_attempts: 8,
-            max_age: Duration::from_secs(10 * 60),
-        }
-    }
-}
-
-/// Deliveries seen per update (in memory: a restart starts the count again).
-#[derive(Default)]
-struct Attempts {
-    seen: Mutex<HashMap<(BotId, UpdateId), (Instant, u32)>>,
-}
-
-impl Attempts {
-    /// Counts one more attempt; whether the budget is now spent.
-    fn count(&self, key: (BotId, UpdateId), budget: RetryBudget) -> (u32, bool) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() > 10_000 {
-            seen.retain(|_, (first, _)| first.elapsed() < budget.max_age * 2);
-        }
-        let entry = seen.entry(key).or_insert((Instant::now(), 0));
-        entry.1 += 1;
-        let spent = entry.1 >= budget.max_attempts || entry.0.elapsed() >= budget.max_age;
-        (entry.1, spent)
-    }
-
-    fn forget(&self, key: (BotId, UpdateId)) {
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
-    }
-}
-
-static POISON: std::sync::LazyLock<polybot_telemetry::metrics::Counter> =
-    std::sync::LazyLock::new(|| {
-        polybot_telemetry::metrics::Counter::new(
-            "polybot_updates_given_up_total",
-            "polybot.updates.given_up",
-            "Updates that could not be handled, by what was done (apologised, skipped, unreadable)",
-            &["result"],
-        )
-    });
-
-/// Counts an update that was given up on.
-pub fn given_up(result: &'static str) {
-    POISON.inc(&[result]);
 }
 
 pub struct Intake {
@@ -376,6 +294,8 @@ impl Intake {
         }
     }
 
+    /// Routes an update to its path: text answers (`texts.rs`), a photo
+    /// (`photo.rs`) or a photo of an album (`album.rs`).
     async fn process(&self, inbound: &Inbound) -> Result<Handled, IntakeError> {
         match inbound {
             Inbound::Ignored { .. } => Ok(Handled::Ignored),
@@ -385,24 +305,13 @@ impl Intake {
                 message_id,
                 what,
                 ..
-            } => {
-                info!(what, "answering with help");
-                self.answer(*chat, *message_id, &help_text(self.me())).await
-            }
+            } => self.answer_with_help(*chat, *message_id, what).await,
             Inbound::Command {
                 chat,
                 message_id,
                 command,
                 ..
-            } => {
-                info!(command = command.as_str(), "answering a command");
-                let text = match command {
-                    Command::Start => START_TEXT.to_owned(),
-                    Command::Help => help_text(self.me()),
-                    Command::DetectWithoutPhoto => DETECT_HINT.to_owned(),
-                };
-                self.answer(*chat, *message_id, &text).await
-            }
+            } => self.answer_command(*chat, *message_id, *command).await,
             Inbound::AlbumPhoto {
                 update_id,
                 chat,
@@ -426,13 +335,7 @@ impl Intake {
                 message_id,
                 refusal,
                 ..
-            } => {
-                info!(
-                    refusal = refusal.as_str(),
-                    "answering a caption we cannot carry out"
-                );
-                self.answer(*chat, *message_id, &refusal.to_string()).await
-            }
+            } => self.answer_refusal(*chat, *message_id, refusal).await,
             Inbound::Photo {
                 update_id,
                 chat,
@@ -445,290 +348,6 @@ impl Intake {
             }
         }
     }
-
-    /// A text answer quoting the user's message.
-    async fn answer(
-        &self,
-        chat: ChatId,
-        message_id: i64,
-        text: &str,
-    ) -> Result<Handled, IntakeError> {
-        match self.messenger.send_text(chat, text, Some(message_id)).await {
-            Ok(()) => Ok(Handled::Answered),
-            Err(MessengerError::Rejected(reason)) => {
-                info!(%reason, "Telegram refused the answer; the update is done");
-                Ok(Handled::Answered)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Downloads the photo and stores it under this update's key. `Err`
-    /// carries what was answered instead (too large, not an image).
-    async fn store_original(
-        &self,
-        update_id: UpdateId,
-        chat: ChatId,
-        message_id: i64,
-        photo: &PhotoRef,
-    ) -> Result<Result<ObjectKey, Handled>, IntakeError> {
-        let refuse = |kind: FailureKind| async move {
-            self.answer(chat, message_id, kind.user_message()).await
-        };
-        if photo.size > self.max_download {
-            info!(size = photo.size, "photo over the download limit");
-            return refuse(FailureKind::TooLarge).await.map(Err);
-        }
-        let bytes = match self
-            .messenger
-            .download(&photo.file_id, self.max_download)
-            .await
-        {
-            Ok(b) => b,
-            Err(MessengerError::TooLarge { .. }) => {
-                return refuse(FailureKind::TooLarge).await.map(Err);
-            }
-            Err(MessengerError::Rejected(reason)) => {
-                warn!(%reason, "Telegram would not serve the file");
-                return refuse(FailureKind::NotAnImage).await.map(Err);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let original_key = ObjectKey::original(
-            chat,
-            PredictionId::for_update(self.bot, update_id),
-            photo.extension,
-        );
-        let store = tracing::info_span!(
-            "store original",
-            key = %original_key,
-            size = bytes.len(),
-        );
-        match self
-            .backends
-            .objects
-            .put(
-                &original_key,
-                bytes,
-                &photo.content_type,
-                PutMode::CreateOnly,
-            )
-            .instrument(store)
-            .await
-        {
-            // An earlier delivery stored this very photo.
-            Ok(()) | Err(StorageError::AlreadyExists(_)) => Ok(Ok(original_key)),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn accept_photo(
-        &self,
-        update_id: UpdateId,
-        chat: ChatId,
-        message_id: i64,
-        photo: &PhotoRef,
-        kind: JobKind,
-    ) -> Result<Handled, IntakeError> {
-        let original_key = match self
-            .store_original(update_id, chat, message_id, photo)
-            .await?
-        {
-            Ok(key) => key,
-            Err(answered) => return Ok(answered),
-        };
-        let prediction_id = PredictionId::for_update(self.bot, update_id);
-        tracing::Span::current().record("prediction_id", tracing::field::display(prediction_id));
-        let job = Job::photo(
-            prediction_id,
-            chat,
-            message_id,
-            update_id,
-            original_key,
-            kind,
-        );
-        // Once the job is durable the update is done (run_once finishes
-        // it): a job sent twice by two deliveries has one prediction id,
-        // and the reply claim answers it once.
-        self.submit(job).await
-    }
-
-    /// A photo of an album: stored, and added to the album in the table.
-    /// The album becomes one request once it is quiet ([`Intake::close_album`]).
-    async fn accept_album_photo(
-        &self,
-        update_id: UpdateId,
-        chat: ChatId,
-        message_id: i64,
-        photo: &PhotoRef,
-        album: &AlbumId,
-        caption: Option<&str>,
-    ) -> Result<Handled, IntakeError> {
-        let original_key = match self
-            .store_original(update_id, chat, message_id, photo)
-            .await?
-        {
-            Ok(key) => key,
-            Err(answered) => return Ok(answered),
-        };
-        let key = AlbumKey {
-            chat,
-            album: album.clone(),
-        };
-        let member = AlbumPhoto {
-            message_id,
-            original_key,
-            caption: caption.map(str::to_owned),
-        };
-        match self.backends.table.join_album(&key, &member).await? {
-            AlbumJoin::Joined => {
-                match &self.albums {
-                    Some(closer) => {
-                        // A full channel only means closes are already pending.
-                        let _ = closer.try_send(key);
-                    }
-                    None => {
-                        warn!("no album closer configured; the album waits for another gateway")
-                    }
-                }
-                info!(album = %album, "photo joined its album");
-                Ok(Handled::Joined)
-            }
-            AlbumJoin::TooLate => {
-                // The album was answered already: this photo is a request
-                // of its own.
-                info!(album = %album, "a photo after its album closed; answering it on its own");
-                match Action::from_caption(caption).map(JobKind::try_from) {
-                    Ok(Ok(kind)) => {
-                        self.accept_photo(update_id, chat, message_id, photo, kind)
-                            .await
-                    }
-                    Ok(Err(direction)) => {
-                        let refusal = Refusal::ConcatNeedsAlbum(direction);
-                        self.answer(chat, message_id, &refusal.to_string()).await
-                    }
-                    Err(e) => self.answer(chat, message_id, &e.to_string()).await,
-                }
-            }
-        }
-    }
-
-    /// Closes an album once no photo joined it for the quiet window (on
-    /// whichever gateway gets there first) and submits it as one request:
-    /// its caption (on any photo) applies to every photo, or `concat`
-    /// joins them. Returns when the album is closed, by this call or another.
-    pub async fn close_album(&self, key: &AlbumKey) -> Result<(), IntakeError> {
-        let photos = loop {
-            match self
-                .backends
-                .table
-                .close_album(key, self.album_quiet)
-                .await?
-            {
-                AlbumClose::Open { wait } => tokio::time::sleep(wait).await,
-                AlbumClose::AlreadyClosed => return Ok(()),
-                AlbumClose::Closed(photos) => break photos,
-            }
-        };
-        let Some(first) = photos.first() else {
-            return Ok(());
-        };
-        let caption = photos.iter().find_map(|p| p.caption.as_deref());
-        let prediction_id = PredictionId::for_album(self.bot, key.chat, &key.album);
-        let span = tracing::info_span!(
-            "album",
-            chat_id = key.chat.0,
-            album = %key.album,
-            photos = photos.len(),
-            prediction_id = %prediction_id,
-        );
-        async {
-            let action = match Action::from_caption(caption) {
-                Ok(Action::Concat(_)) if photos.len() < 2 => {
-                    let refusal = Refusal::ConcatNeedsAlbum(polybot_domain::Direction::Horizontal);
-                    return self
-                        .answer(key.chat, first.message_id, &refusal.to_string())
-                        .await
-                        .map(drop);
-                }
-                Ok(Action::Concat(direction)) => AlbumAction::Concat(direction),
-                Ok(Action::Detect) => AlbumAction::Each(JobKind::Detect),
-                Ok(Action::Filter(filter)) => AlbumAction::Each(JobKind::Filter(filter)),
-                Err(e) => {
-                    info!(error = %e, "the album's caption asks badly; answering once");
-                    return self
-                        .answer(key.chat, first.message_id, &e.to_string())
-                        .await
-                        .map(drop);
-                }
-            };
-            let Some(album) = AlbumPhotos::new(photos.clone()) else {
-                return Ok(());
-            };
-            let job = Job::album(prediction_id, key.chat, UpdateId(0), album, action);
-            let handled = self.submit(job).await?;
-            if let (Handled::Queued(prediction), Some(progress)) = (handled, &self.progress) {
-                progress.track(crate::progress::Job {
-                    prediction,
-                    chat: key.chat,
-                    reply_to: first.message_id,
-                    notice: match action {
-                        AlbumAction::Concat(_) => crate::progress::FILTER_NOTICE_TEXT,
-                        AlbumAction::Each(kind) => crate::progress::notice_text(kind),
-                    },
-                });
-            }
-            Ok(())
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// Records the request and puts its job on the queue (idempotent on
-    /// the prediction id).
-    async fn submit(&self, job: Job) -> Result<Handled, IntakeError> {
-        let prediction_id = job.prediction_id;
-        let created = self
-            .backends
-            .table
-            .create(&PredictionRecord::pending(&job))
-            .instrument(tracing::info_span!("save prediction"))
-            .await;
-        match created {
-            Ok(()) => {}
-            Err(StorageError::AlreadyExists(_)) => {
-                // An earlier delivery got this far; if its job already ran,
-                // there is nothing left to do.
-                let existing = self.backends.table.get(prediction_id).await?;
-                if existing.is_some_and(|r| r.status != PredictionStatus::Pending) {
-                    info!(%prediction_id, "an earlier delivery's job already ran");
-                    return Ok(Handled::Duplicate);
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-        // The producer span: its context travels in the message attributes,
-        // so the detector's job span continues this trace as its child.
-        let publish = tracing::info_span!(
-            "jobs.publish",
-            otel.name = "jobs publish",
-            otel.kind = "producer",
-            messaging.system = self.backends.jobs.messaging_system(),
-            messaging.operation.type = "send",
-            messaging.destination.name = "jobs",
-            prediction_id = %prediction_id,
-        );
-        async {
-            let mut attributes = Attributes::new();
-            attributes.insert("schema_version".into(), JOB_SCHEMA_VERSION.to_string());
-            polybot_telemetry::inject_context(&mut attributes);
-            self.backends.jobs.send(&job.to_json(), &attributes).await
-        }
-        .instrument(publish)
-        .await?;
-        info!(%prediction_id, kind = %job.input.action(), photos = job.input.photo_count(), "photo queued");
-        Ok(Handled::Queued(prediction_id))
-    }
 }
 
 #[cfg(test)]
@@ -738,8 +357,11 @@ mod tests {
     //! retry, and files we cannot take are answered.
     use std::sync::Arc;
 
+    use polybot_domain::{JobKind, UpdateId};
+
     use super::*;
     use crate::fake::{Call, FakeMessenger, local_backends};
+    use crate::inbound::PhotoRef;
 
     const LIMIT: u64 = 1024;
 

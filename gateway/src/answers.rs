@@ -1,0 +1,330 @@
+//! What the user is sent for each kind of job result, one function per
+//! [`JobResult`] kind: a detection (the counts and the annotated photo, and
+//! the full-resolution copy of a large one), a filter's picture, an album
+//! joined into one picture, and an album of results. Each falls back as
+//! Telegram's refusals call for (a photo it refuses goes as a document,
+//! then as text), so the user always gets one answer.
+//!
+//! Only the formatting and sending live here; claiming the reply, its
+//! lease, retries, the progress notice and failures are the reply
+//! protocol's business (`replies.rs`).
+
+use std::sync::Arc;
+
+use polybot_domain::{
+    AlbumSummary, ChatId, FailureKind, Filter, FilterSummary, JobResult, JoinedSummary, ObjectKey,
+    PredictionSummary,
+};
+use polybot_storage::{ObjectStore, StorageError};
+use tracing::{info, warn};
+
+use crate::messenger::{Document, MediaItem, Messenger, MessengerError};
+
+/// The caption of the full-resolution copy of a large photo.
+pub const FULL_RESOLUTION_CAPTION: &str = "The same, at full resolution";
+
+/// Where an answer goes: the chat, quoting the user's request.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient {
+    pub chat: ChatId,
+    pub reply_to: Option<i64>,
+}
+
+/// What answering a result came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    Sent,
+    /// Nothing could be shown (no photo of an album could be used): the
+    /// failure to tell instead, which is told like any other failure.
+    Nothing(FailureKind),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The stored picture could not be read.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Messenger(#[from] MessengerError),
+}
+
+/// Sends job results' answers. Cheap to clone.
+#[derive(Clone)]
+pub struct Answers {
+    messenger: Arc<dyn Messenger>,
+    /// Where the detector stored the pictures the results name.
+    objects: Arc<dyn ObjectStore>,
+}
+
+impl Answers {
+    pub fn new(messenger: Arc<dyn Messenger>, objects: Arc<dyn ObjectStore>) -> Self {
+        Self { messenger, objects }
+    }
+
+    /// A job's result, by its kind.
+    pub async fn send(&self, to: Recipient, result: &JobResult) -> Result<Answered, AnswerError> {
+        match result {
+            JobResult::Detected(summary) => {
+                info!(objects = summary.labels.len(), "replying with detections");
+                self.detection(to, summary).await.map(|()| Answered::Sent)
+            }
+            JobResult::Filtered(output) => {
+                info!(filter = %output.filter, width = output.width, height = output.height,
+                    "replying with the filtered picture");
+                self.filtered(to, output).await.map(|()| Answered::Sent)
+            }
+            JobResult::Joined(output) => {
+                info!(
+                    photos = output.original_img_paths.len(),
+                    width = output.width,
+                    height = output.height,
+                    "replying with the joined album"
+                );
+                self.joined(to, output).await.map(|()| Answered::Sent)
+            }
+            JobResult::Album(album) => {
+                info!(photos = album.items.len(), "replying to an album");
+                self.album(to, album).await
+            }
+        }
+    }
+
+    /// An album joined into one picture: one photo quoting the album.
+    async fn joined(&self, to: Recipient, output: &JoinedSummary) -> Result<(), AnswerError> {
+        let picture = self.stored_image(&output.output_img_path).await?;
+        let caption = polybot_domain::Action::Concat(output.direction).to_string();
+        match self
+            .messenger
+            .send_photo(to.chat, picture.clone(), &caption, to.reply_to)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(MessengerError::MediaRejected(reason)) => {
+                warn!(%reason, "Telegram refused the joined photo; sending it as a document");
+                let document = Document {
+                    bytes: picture,
+                    file_name: "concat.jpg",
+                    mime: "image/jpeg",
+                    caption,
+                };
+                self.document_or_text(to, document, FailureKind::TooLarge.user_message())
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// An album's results as one album (`sendMediaGroup`), a line per
+    /// photo in the caption of the first ("1: person ×2"); a photo that
+    /// could not be used is named in its line. One result goes as a
+    /// single photo (an album needs two), none as the failure.
+    async fn album(&self, to: Recipient, album: &AlbumSummary) -> Result<Answered, AnswerError> {
+        let mut items = Vec::new();
+        let mut lines = Vec::new();
+        let mut first_failure = None;
+        for (index, item) in album.items.iter().enumerate() {
+            let number = index + 1;
+            match (&item.result, item.failure) {
+                (Some(JobResult::Detected(summary)), _) => {
+                    lines.push(format!("{number}: {}", summary.counts_text()));
+                    items.push(MediaItem {
+                        bytes: self.stored_image(&summary.predicted_img_path).await?,
+                        file_name: "detections.jpg",
+                        mime: "image/jpeg",
+                        document: false,
+                    });
+                }
+                (Some(JobResult::Filtered(output)), _) => {
+                    lines.push(format!("{number}: {}", output.filter.answer_caption()));
+                    let png = output.mime_type == "image/png";
+                    items.push(MediaItem {
+                        bytes: self.stored_image(&output.output_img_path).await?,
+                        file_name: if png { "filtered.png" } else { "filtered.jpg" },
+                        mime: if png { "image/png" } else { "image/jpeg" },
+                        // Exact black and white, as for one photo.
+                        document: png && matches!(output.filter, Filter::Segment { .. }),
+                    });
+                }
+                (_, failure) => {
+                    let kind = failure.unwrap_or(FailureKind::Internal);
+                    first_failure.get_or_insert(kind);
+                    lines.push(format!("{number}: {}", kind.short_message()));
+                }
+            }
+        }
+        let caption = lines.join("\n");
+        let (sent, what) = match items.len() {
+            0 => {
+                let kind = first_failure.unwrap_or(FailureKind::Internal);
+                return Ok(Answered::Nothing(kind));
+            }
+            1 => {
+                let item = items.remove(0);
+                let sent = if item.document {
+                    let document = Document {
+                        bytes: item.bytes,
+                        file_name: item.file_name,
+                        mime: item.mime,
+                        caption: caption.clone(),
+                    };
+                    self.messenger
+                        .send_document(to.chat, document, to.reply_to)
+                        .await
+                } else {
+                    self.messenger
+                        .send_photo(to.chat, item.bytes, &caption, to.reply_to)
+                        .await
+                };
+                (sent, "picture")
+            }
+            _ => {
+                // Telegram wants an album all photos or all documents.
+                if items.iter().any(|i| i.document) {
+                    for item in &mut items {
+                        item.document = true;
+                    }
+                }
+                let sent = self
+                    .messenger
+                    .send_media_group(to.chat, items, &caption, to.reply_to)
+                    .await;
+                (sent, "album")
+            }
+        };
+        match sent {
+            Err(MessengerError::MediaRejected(reason)) => {
+                warn!(%reason, "Telegram refused the {what}; answering with its caption");
+                self.messenger
+                    .send_text(to.chat, &caption, to.reply_to)
+                    .await?;
+            }
+            other => other?,
+        }
+        Ok(Answered::Sent)
+    }
+
+    /// A filter's picture, quoting the request, captioned with what was
+    /// done ("blur 16", "rotated 90° clockwise"). A PNG whose every pixel
+    /// matters (segment: only black and white) goes as a document, since
+    /// Telegram re-compresses photos to JPEG; the rest go as photos, and as
+    /// a document if Telegram refuses the photo.
+    async fn filtered(&self, to: Recipient, output: &FilterSummary) -> Result<(), AnswerError> {
+        let chat = to.chat;
+        let picture = self.stored_image(&output.output_img_path).await?;
+        let caption = output.filter.answer_caption();
+        let png = output.mime_type == "image/png";
+        let exact = png && matches!(output.filter, Filter::Segment { .. });
+        if !exact {
+            match self
+                .messenger
+                .send_photo(chat, picture.clone(), &caption, to.reply_to)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(MessengerError::MediaRejected(reason)) => {
+                    warn!(%reason, "Telegram refused the filtered photo; sending it as a document");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let document = Document {
+            bytes: picture,
+            file_name: if png { "filtered.png" } else { "filtered.jpg" },
+            mime: if png { "image/png" } else { "image/jpeg" },
+            caption,
+        };
+        self.document_or_text(to, document, FailureKind::TooLarge.user_message())
+            .await
+    }
+
+    /// A picture as a document; if Telegram refuses that too, `text`
+    /// instead, so the user still gets one answer.
+    async fn document_or_text(
+        &self,
+        to: Recipient,
+        document: Document,
+        text: &str,
+    ) -> Result<(), AnswerError> {
+        match self
+            .messenger
+            .send_document(to.chat, document, to.reply_to)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(MessengerError::MediaRejected(reason)) => {
+                warn!(%reason, "Telegram refused the document too; answering with text");
+                self.messenger
+                    .send_text(to.chat, text, to.reply_to)
+                    .await
+                    .map_err(Into::into)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The counts and the annotated photo. A photo Telegram refuses for
+    /// what it is (dimensions past its limits, say) goes as a document
+    /// instead, and if that is refused too, the counts go as text: the user
+    /// always gets the answer, once.
+    async fn detection(
+        &self,
+        to: Recipient,
+        summary: &PredictionSummary,
+    ) -> Result<(), AnswerError> {
+        let chat = to.chat;
+        let annotated = self.stored_image(&summary.predicted_img_path).await?;
+        let caption = summary.counts_text();
+        let refused = match self
+            .messenger
+            .send_photo(chat, annotated.clone(), &caption, to.reply_to)
+            .await
+        {
+            Ok(()) => {
+                self.full_resolution(to, summary).await;
+                return Ok(());
+            }
+            Err(MessengerError::MediaRejected(reason)) => reason,
+            Err(e) => return Err(e.into()),
+        };
+        warn!(%refused, "Telegram refused the annotated photo; sending it as a document");
+        let document = Document {
+            bytes: annotated,
+            file_name: "detections.jpg",
+            mime: "image/jpeg",
+            caption: caption.clone(),
+        };
+        // The counts are the answer even without the picture.
+        self.document_or_text(to, document, &caption).await
+    }
+
+    /// The full-resolution annotated photo, as a document, when the user
+    /// sent a file past Telegram's photo limits. Best effort: the answer
+    /// (the photo) went out already, and retrying would send it twice.
+    async fn full_resolution(&self, to: Recipient, summary: &PredictionSummary) {
+        let Some(path) = &summary.full_img_path else {
+            return;
+        };
+        let send = async {
+            let document = Document {
+                bytes: self.stored_image(path).await?,
+                file_name: "detections-full-resolution.jpg",
+                mime: "image/jpeg",
+                caption: FULL_RESOLUTION_CAPTION.to_owned(),
+            };
+            self.messenger
+                .send_document(to.chat, document, to.reply_to)
+                .await
+                .map_err(AnswerError::from)
+        };
+        if let Err(e) = send.await {
+            warn!(error = %e, "could not send the full-resolution photo");
+        }
+    }
+
+    /// An image the detector stored, by the key a summary names.
+    async fn stored_image(&self, path: &str) -> Result<bytes::Bytes, AnswerError> {
+        let key = ObjectKey::parse(path.to_owned())
+            .map_err(|e| StorageError::invalid_from("a stored path", e))?;
+        Ok(self.objects.get(&key).await?)
+    }
+}

@@ -1,0 +1,151 @@
+//! The photo path: a photo (or a picture sent as a file) is downloaded
+//! within the size limit, stored under its update's key, recorded and
+//! queued as one job; a photo it cannot take is answered instead.
+
+use polybot_domain::{
+    ChatId, FailureKind, JOB_SCHEMA_VERSION, Job, JobKind, ObjectKey, PredictionId,
+    PredictionRecord, PredictionStatus, UpdateId,
+};
+use polybot_storage::{Attributes, PutMode, StorageError};
+use tracing::{Instrument, info, warn};
+
+use super::{Handled, Intake, IntakeError};
+use crate::inbound::PhotoRef;
+use crate::messenger::MessengerError;
+
+impl Intake {
+    /// Downloads the photo and stores it under this update's key; `None`
+    /// when the photo was answered instead (too large, not an image).
+    pub(super) async fn store_original(
+        &self,
+        update_id: UpdateId,
+        chat: ChatId,
+        message_id: i64,
+        photo: &PhotoRef,
+    ) -> Result<Option<ObjectKey>, IntakeError> {
+        let refuse = |kind: FailureKind| async move {
+            self.answer(chat, message_id, kind.user_message())
+                .await
+                .map(|_| None)
+        };
+        if photo.size > self.max_download {
+            info!(size = photo.size, "photo over the download limit");
+            return refuse(FailureKind::TooLarge).await;
+        }
+        let bytes = match self
+            .messenger
+            .download(&photo.file_id, self.max_download)
+            .await
+        {
+            Ok(b) => b,
+            Err(MessengerError::TooLarge { .. }) => {
+                return refuse(FailureKind::TooLarge).await;
+            }
+            Err(MessengerError::Rejected(reason)) => {
+                warn!(%reason, "Telegram would not serve the file");
+                return refuse(FailureKind::NotAnImage).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let original_key = ObjectKey::original(
+            chat,
+            PredictionId::for_update(self.bot, update_id),
+            photo.extension,
+        );
+        let store = tracing::info_span!(
+            "store original",
+            key = %original_key,
+            size = bytes.len(),
+        );
+        match self
+            .backends
+            .objects
+            .put(
+                &original_key,
+                bytes,
+                &photo.content_type,
+                PutMode::CreateOnly,
+            )
+            .instrument(store)
+            .await
+        {
+            // An earlier delivery stored this very photo.
+            Ok(()) | Err(StorageError::AlreadyExists(_)) => Ok(Some(original_key)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) async fn accept_photo(
+        &self,
+        update_id: UpdateId,
+        chat: ChatId,
+        message_id: i64,
+        photo: &PhotoRef,
+        kind: JobKind,
+    ) -> Result<Handled, IntakeError> {
+        let stored = self.store_original(update_id, chat, message_id, photo);
+        let Some(original_key) = stored.await? else {
+            return Ok(Handled::Answered);
+        };
+        let prediction_id = PredictionId::for_update(self.bot, update_id);
+        tracing::Span::current().record("prediction_id", tracing::field::display(prediction_id));
+        let job = Job::photo(
+            prediction_id,
+            chat,
+            message_id,
+            update_id,
+            original_key,
+            kind,
+        );
+        // Once the job is durable the update is done (run_once finishes
+        // it): a job sent twice by two deliveries has one prediction id,
+        // and the reply claim answers it once.
+        self.submit(job).await
+    }
+
+    /// Records the request and puts its job on the queue (idempotent on
+    /// the prediction id).
+    pub(super) async fn submit(&self, job: Job) -> Result<Handled, IntakeError> {
+        let prediction_id = job.prediction_id;
+        let created = self
+            .backends
+            .table
+            .create(&PredictionRecord::pending(&job))
+            .instrument(tracing::info_span!("save prediction"))
+            .await;
+        match created {
+            Ok(()) => {}
+            Err(StorageError::AlreadyExists(_)) => {
+                // An earlier delivery got this far; if its job already ran,
+                // there is nothing left to do.
+                let existing = self.backends.table.get(prediction_id).await?;
+                if existing.is_some_and(|r| r.status != PredictionStatus::Pending) {
+                    info!(%prediction_id, "an earlier delivery's job already ran");
+                    return Ok(Handled::Duplicate);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // The producer span: its context travels in the message attributes,
+        // so the detector's job span continues this trace as its child.
+        let publish = tracing::info_span!(
+            "jobs.publish",
+            otel.name = "jobs publish",
+            otel.kind = "producer",
+            messaging.system = self.backends.jobs.messaging_system(),
+            messaging.operation.type = "send",
+            messaging.destination.name = "jobs",
+            prediction_id = %prediction_id,
+        );
+        async {
+            let mut attributes = Attributes::new();
+            attributes.insert("schema_version".into(), JOB_SCHEMA_VERSION.to_string());
+            polybot_telemetry::inject_context(&mut attributes);
+            self.backends.jobs.send(&job.to_json(), &attributes).await
+        }
+        .instrument(publish)
+        .await?;
+        info!(%prediction_id, kind = %job.input.action(), photos = job.input.photo_count(), "photo queued");
+        Ok(Handled::Queued(prediction_id))
+    }
+}
