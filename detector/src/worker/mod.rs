@@ -5,8 +5,8 @@
 //! - [`receive`]: the receive loop (lanes reserved before messages are
 //!   asked for) and the job tasks it starts;
 //! - [`step`]: one delivery's job step (heartbeat, deadline, report,
-//!   delete), and [`JobStep::handle`], which picks the handler for the
-//!   job's input;
+//!   delete), and `JobStep::handle`, which picks the handler for the job's
+//!   input;
 //! - the handlers, one per kind: [`photo`] (a kind on one photo:
 //!   [`detect`], [`filter`]), [`album`] (a kind on each photo of an album,
 //!   through [`photo`]) and [`concat`];
@@ -58,7 +58,7 @@ pub use error::WorkerError;
 pub use grpc::GrpcResults;
 pub use heartbeat::{check_heartbeat, heartbeat_interval, heartbeat_visibility};
 pub use job::{JobStep, RetryLater};
-pub use ports::{EngineLane, JobEngine, Lane, ReportError, ResultsSink};
+pub use ports::{Detected, EngineLane, Filtered, JobEngine, Lane, ReportError, ResultsSink};
 
 use receive::Jobs;
 use step::Ctx;

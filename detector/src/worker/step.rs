@@ -1,6 +1,6 @@
 //! The job step: a delivery in, a deleted message out. Parse the job, keep
 //! its message invisible (the heartbeat), run it within its deadline
-//! ([`JobStep::handle`] picks the handler for its input), report it, and
+//! (`JobStep::handle` picks the handler for its input), report it, and
 //! delete the message only once the report is acknowledged.
 //!
 //! A permanent failure (not an image) is reported and the job deleted; a
