@@ -169,27 +169,21 @@ pub async fn detect(args: DetectArgs) -> anyhow::Result<bool> {
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out)?;
     }
-    // Submit everything at once: the pool bounds the parallelism.
-    let jobs: Vec<_> = args
-        .images
-        .iter()
-        .map(|path| {
-            let detector = detector.clone();
-            let path = path.clone();
-            tokio::spawn(async move {
-                let bytes = tokio::fs::read(&path).await.map_err(|e| e.to_string())?;
-                detector.detect(bytes).await.map_err(|e| e.to_string())
-            })
-        })
-        .collect();
+    // Submit everything at once: the pool bounds the parallelism (the
+    // work runs on its lanes, so polling the requests together is enough).
+    let jobs = args.images.iter().map(|path| {
+        let detector = detector.clone();
+        let path = path.clone();
+        async move {
+            let bytes = tokio::fs::read(&path).await.map_err(|e| e.to_string())?;
+            detector.detect(bytes).await.map_err(|e| e.to_string())
+        }
+    });
+    let results = futures::future::join_all(jobs).await;
 
     let mut all_ok = true;
     let stdout = std::io::stdout();
-    for (path, job) in args.images.iter().zip(jobs) {
-        let result = match job.await {
-            Ok(r) => r,
-            Err(e) => Err(format!("internal error: {e}")),
-        };
+    for (path, result) in args.images.iter().zip(results) {
         match result {
             Ok(out) => {
                 let predicted = match &args.out {
