@@ -148,8 +148,13 @@ impl Jobs {
             return;
         }
         self.abort.cancel();
-        // Releasing is one queue call per job; bounded all the same.
-        if tokio::time::timeout(grace, self.all_done()).await.is_err() {
+        // Releasing is one queue call per job; bounded all the same, but
+        // not by the grace (which may be zero): the releases must finish
+        // before the process exits.
+        if tokio::time::timeout(RELEASE_LIMIT, self.all_done())
+            .await
+            .is_err()
+        {
             warn!("some jobs did not stop; their messages return after the visibility timeout");
         }
     }
@@ -159,6 +164,9 @@ impl Jobs {
         let _ = rx.wait_for(|r| r.receipts.is_empty()).await;
     }
 }
+
+/// How long the stopped jobs' releases may take on shutdown.
+const RELEASE_LIMIT: Duration = Duration::from_secs(10);
 
 /// A running job's place in [`Jobs`], given up when the job's task ends.
 struct Done {
