@@ -103,6 +103,8 @@ pub enum GatewayError {
     #[error("gRPC reflection: {0}")]
     Reflection(#[source] tonic_reflection::server::Error),
     #[error(transparent)]
+    Certificate(#[from] crate::certificate::CertificateError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use polybot_domain::{ChatId, JobKind, JobResult, ObjectKey, PredictionId};
+use polybot_domain::{Action, ChatId, JobResult, ObjectKey, PredictionId};
 use polybot_proto::auth::{Role, require};
 use polybot_proto::v1::results_server::Results;
 use polybot_proto::v1::{
@@ -36,7 +36,7 @@ pub struct ResultsService {
 }
 
 /// A report of another kind than the request asked for is refused.
-fn same_kind(asked: JobKind, reported: JobKind) -> Result<(), Status> {
+fn same_kind(asked: Action, reported: Action) -> Result<(), Status> {
     if asked == reported {
         Ok(())
     } else {
@@ -141,7 +141,7 @@ impl ResultsService {
             let (chat, id) = (record.chat_id, record.prediction_id);
             match result {
                 JobResult::Detected(summary) => {
-                    same_kind(record.kind, JobKind::Detect)?;
+                    same_kind(record.kind, Action::Detect)?;
                     checked_labels(summary)?;
                     summary.original_img_path = record.original_key.to_string();
                     summary.predicted_img_path = ObjectKey::predicted(chat, id).to_string();
@@ -152,13 +152,17 @@ impl ResultsService {
                         .map(|_| ObjectKey::predicted_full(chat, id).to_string());
                 }
                 JobResult::Filtered(output) => {
-                    same_kind(record.kind, JobKind::Filter(output.filter))?;
+                    same_kind(record.kind, Action::Filter(output.filter))?;
                     // The output's key follows from its format; nothing else is trusted.
                     let extension = extension_of(&output.mime_type)?;
                     output.original_img_path = record.original_key.to_string();
                     output.output_img_path = ObjectKey::filtered(chat, id, extension).to_string();
                 }
                 JobResult::Joined(output) => {
+                    // Records written before concat was recorded as such say `detect`.
+                    if record.kind != Action::Detect {
+                        same_kind(record.kind, Action::Concat(output.direction))?;
+                    }
                     let extension = extension_of(&output.mime_type)?;
                     output.output_img_path = ObjectKey::filtered(chat, id, extension).to_string();
                 }
@@ -167,14 +171,14 @@ impl ResultsService {
                         match &mut item.result {
                             None => {}
                             Some(JobResult::Detected(summary)) => {
-                                same_kind(record.kind, JobKind::Detect)?;
+                                same_kind(record.kind, Action::Detect)?;
                                 checked_labels(summary)?;
                                 summary.predicted_img_path =
                                     ObjectKey::album_item(chat, id, index, "jpg").to_string();
                                 summary.full_img_path = None;
                             }
                             Some(JobResult::Filtered(output)) => {
-                                same_kind(record.kind, JobKind::Filter(output.filter))?;
+                                same_kind(record.kind, Action::Filter(output.filter))?;
                                 let extension = extension_of(&output.mime_type)?;
                                 output.output_img_path =
                                     ObjectKey::album_item(chat, id, index, extension).to_string();

@@ -79,6 +79,8 @@ pub enum Command {
     Help,
     /// `/detect` with no photo in it or in the message it replies to.
     DetectWithoutPhoto,
+    /// A command we do not know that is a typo of an action (`/blurr`).
+    DidYouMean(&'static str),
 }
 
 impl Command {
@@ -87,6 +89,7 @@ impl Command {
             Self::Start => "start",
             Self::Help => "help",
             Self::DetectWithoutPhoto => "detect_without_photo",
+            Self::DidYouMean(_) => "did_you_mean",
         }
     }
 }
@@ -434,7 +437,12 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
         }
         // An action we know, but no picture to apply it to.
         _ if ours || (command.is_none() && !private) => answer(Command::DetectWithoutPhoto),
-        _ if command.is_some() => answer(Command::Help),
+        _ if command.is_some() => answer(
+            command
+                .as_ref()
+                .and_then(|c| polybot_domain::nearest_action(&c.name))
+                .map_or(Command::Help, Command::DidYouMean),
+        ),
         Media::Other(what) => Inbound::Other {
             update_id,
             chat,
@@ -824,6 +832,15 @@ mod tests {
                 Command::DetectWithoutPhoto,
             ),
             (update(json!({"text": "/sharpen"})), Command::Help),
+            // A typo of an action, without a photo: the action it meant.
+            (
+                update(json!({"text": "/blurr"})),
+                Command::DidYouMean("blur"),
+            ),
+            (
+                in_group(json!({"text": "/rotat@polybot_test_bot"})),
+                Command::DidYouMean("rotate"),
+            ),
         ];
         for (u, want) in cases {
             let parsed = parse(&u, Some(&me()));

@@ -10,6 +10,7 @@
 
 mod albums;
 mod answers;
+mod certificate;
 pub use polybot_telegram::botapi;
 pub mod cli;
 mod config;
@@ -98,6 +99,9 @@ impl Gateway {
         let grpc_addr = grpc_listener.local_addr()?;
         let health = Health::default();
         let supervisor = Supervisor::new(CancellationToken::new(), health.components().clone());
+        // A revoked token turns the gateway not ready (nothing is dropped
+        // meanwhile: Telegram's 401/404 are retried like an outage).
+        control.report_token_to(health.components().clone());
         let starting = async {
             wait_for_webhook(&config, &health)?;
             let bot = bot_id(&config, &*control).await?;
@@ -305,12 +309,18 @@ fn register_with_telegram(
         ),
     );
     if let Some((hook, secret)) = config.webhook_to_register()? {
+        // Read now, so a certificate that cannot be read stops the start.
+        let certificate = match &config.tls {
+            Some(tls) => certificate::to_upload(&tls.cert)?,
+            None => None,
+        };
         supervisor.spawn(
             "register_webhook",
             startup::register_webhook(
                 control,
                 hook,
                 secret.expose().clone(),
+                certificate,
                 config.startup_backoff,
                 health.components().clone(),
                 cancel,

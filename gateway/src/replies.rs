@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use polybot_domain::{JobKind, JobResult, PredictionId, PredictionStatus};
+use polybot_domain::{Action, JobResult, PredictionId, PredictionStatus};
 use polybot_proto::{Outcome, Report};
 use polybot_storage::{Backends, ClaimKey, Once, StorageError, run_once};
 use tracing::{info, warn};
@@ -220,7 +220,19 @@ impl Replier {
         };
         match self.answers.send(to, result).await? {
             Answered::Sent => Ok(None),
-            Answered::Nothing(kind) => self.send_failure(report, kind.user_message()).await,
+            Answered::Nothing(kind) => {
+                // As for a failed job, the request's action picks the fix
+                // (a blur too large for every photo: a smaller blur).
+                let action = match self.backends.table.get(report.prediction_id).await {
+                    Ok(record) => record.map(|r| r.kind).unwrap_or_default(),
+                    Err(e) => {
+                        warn!(error = %e, "could not read what the album asked for");
+                        Action::default()
+                    }
+                };
+                self.send_failure(report, &kind.user_message_for(action))
+                    .await
+            }
         }
     }
 
@@ -232,7 +244,7 @@ impl Replier {
         &self,
         id: PredictionId,
         kind: polybot_domain::FailureKind,
-    ) -> Result<(Option<JobResult>, Option<JobKind>), ReplyError> {
+    ) -> Result<(Option<JobResult>, Option<Action>), ReplyError> {
         self.backends.table.save_failure(id, kind).await?;
         Ok(match self.backends.table.get(id).await? {
             Some(record) if record.status == PredictionStatus::Succeeded => {
@@ -268,7 +280,7 @@ mod tests {
                 chat_id: chat,
                 status: PredictionStatus::Pending,
                 original_key: original_key.clone(),
-                kind: polybot_domain::JobKind::Detect,
+                kind: polybot_domain::Action::Detect,
                 result: None,
                 failure: None,
                 created_at: now_epoch(),
@@ -394,6 +406,44 @@ mod tests {
             .expect("get")
             .expect("record");
         (messenger.sent(), record)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_album_too_small_for_its_blur_in_every_photo_is_told_the_smaller_blur() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = backends(dir.path()).await;
+        let report = prediction(&backends, false).await;
+        let blur = polybot_domain::Filter::Blur {
+            size: polybot_domain::BlurSize::new(64).expect("in range"),
+        };
+        let mut record = backends
+            .table
+            .get(report.prediction_id)
+            .await
+            .expect("get")
+            .expect("record");
+        record.prediction_id = PredictionId::new();
+        record.kind = Action::Filter(blur);
+        backends.table.create(&record).await.expect("create");
+        let failed = polybot_domain::AlbumItem {
+            result: None,
+            failure: Some(FailureKind::TooSmall),
+        };
+        let report = Report {
+            prediction_id: record.prediction_id,
+            outcome: Outcome::Success(JobResult::Album(polybot_domain::AlbumSummary {
+                prediction_id: record.prediction_id,
+                items: vec![failed.clone(), failed],
+            })),
+            ..report
+        };
+        let messenger = FakeMessenger::new();
+        let replier = Replier::new(backends.clone(), messenger.clone());
+        assert_eq!(replier.reply(&report).await.expect("sent"), Replied::Sent);
+        assert_eq!(
+            messenger.sent(),
+            vec![format!("text: {}", blur.too_small_message())]
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]

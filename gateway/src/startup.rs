@@ -16,7 +16,9 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::botapi::{BotApiError, CALL_TIMEOUT, ErrorClass};
+use bytes::Bytes;
+
+use crate::botapi::{BotApiError, CALL_TIMEOUT, ErrorClass, Upload};
 use crate::inbound::BotUsername;
 use crate::messenger::TelegramControl;
 
@@ -51,6 +53,9 @@ pub async fn get_me(api: &dyn TelegramControl, backoff: Backoff) -> Result<BotId
             .and_then(|me| crate::botapi::decode::<Me>("getMe", me));
         match me {
             Ok(me) => return Ok(BotId(me.id)),
+            // A token Telegram refuses at start-up is a setting to fix:
+            // fail at once, naming it, rather than retry.
+            Err(e) if e.is_token_refused() => return Err(e),
             Err(e) => match pause_after(&e, pause) {
                 Some(wait) if attempt < GET_ME_ATTEMPTS => {
                     warn!(error = %e, attempt, retry_in_ms = wait.as_millis() as u64, "getMe failed; retrying");
@@ -65,24 +70,45 @@ pub async fn get_me(api: &dyn TelegramControl, backoff: Backoff) -> Result<BotId
 
 /// Registers the webhook, retrying until Telegram accepts it (or refuses it
 /// for good, which is logged as an error and leaves the gateway not ready).
+/// A self-signed `certificate` (PEM) is uploaded with it, as Telegram needs.
 pub async fn register_webhook(
     api: Arc<dyn TelegramControl>,
     hook: reqwest::Url,
     secret: SecretString,
+    certificate: Option<Bytes>,
     backoff: Backoff,
     components: Components,
     cancel: CancellationToken,
 ) {
-    let params = json!({
+    const METHOD: &str = "setWebhook";
+    let params = [
+        ("url", hook.to_string()),
+        ("secret_token", secret.expose_secret().to_owned()),
+        ("max_connections", "40".to_owned()),
+    ];
+    let json_params = json!({
         "url": hook.as_str(),
         "secret_token": secret.expose_secret(),
         "max_connections": 40,
     });
-    if retry(&*api, "setWebhook", &params, backoff, &cancel)
-        .await
-        .is_some()
-    {
-        info!(%hook, "webhook registered with Telegram");
+    let uploaded = certificate.is_some();
+    let call = || async {
+        match &certificate {
+            Some(pem) => {
+                let file = Upload {
+                    field: "certificate",
+                    file_name: "certificate.pem",
+                    mime: "application/x-pem-file",
+                    bytes: pem.clone(),
+                };
+                api.call_with_file(METHOD, &params, file, CALL_TIMEOUT)
+                    .await
+            }
+            None => api.call(METHOD, &json_params, CALL_TIMEOUT).await,
+        }
+    };
+    if retry(METHOD, call, backoff, &cancel).await.is_some() {
+        info!(%hook, certificate_uploaded = uploaded, "webhook registered with Telegram");
         components.set(WEBHOOK_COMPONENT, true);
     } else if !cancel.is_cancelled() {
         error!(%hook, "the webhook is not registered; the gateway stays not ready");
@@ -120,7 +146,9 @@ pub async fn introduce(
     struct Me {
         username: Option<String>,
     }
-    let Some(me) = retry(&*api, "getMe", &json!({}), backoff, &cancel).await else {
+    let no_params = json!({});
+    let get_me = || api.call("getMe", &no_params, CALL_TIMEOUT);
+    let Some(me) = retry("getMe", get_me, backoff, &cancel).await else {
         return;
     };
     match serde_json::from_value::<Me>(me)
@@ -137,7 +165,8 @@ pub async fn introduce(
     }
     for (scope, commands) in command_menus() {
         let params = json!({"scope": scope, "commands": commands});
-        if retry(&*api, "setMyCommands", &params, backoff, &cancel)
+        let set = || api.call("setMyCommands", &params, CALL_TIMEOUT);
+        if retry("setMyCommands", set, backoff, &cancel)
             .await
             .is_some()
         {
@@ -148,20 +177,23 @@ pub async fn introduce(
 
 /// One start-up call, retried while retrying can help; `None` when it was
 /// refused for good (logged) or the gateway stopped.
-async fn retry(
-    api: &dyn TelegramControl,
+async fn retry<F, Fut>(
     method: &'static str,
-    params: &serde_json::Value,
+    call: F,
     backoff: Backoff,
     cancel: &CancellationToken,
-) -> Option<serde_json::Value> {
+) -> Option<serde_json::Value>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, BotApiError>>,
+{
     let mut pause = backoff.initial;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
         let result = tokio::select! {
             _ = cancel.cancelled() => return None,
-            r = api.call(method, params, CALL_TIMEOUT) => r,
+            r = call() => r,
         };
         match result {
             Ok(answer) => return Some(answer),

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use polybot_domain::{BotId, ChatId, FailureKind, Job, JobResult, PredictionId, PredictionRecord};
 use polybot_gateway::Backoff;
 use polybot_gateway::RetryBudget;
-use polybot_gateway::botapi::BotApiError;
+use polybot_gateway::botapi::{BotApiError, Upload};
 use polybot_gateway::messenger::{TelegramControl, TelegramMessenger};
 use polybot_gateway::progress::NOTICE_TEXT as PROCESSING_TEXT;
 use polybot_gateway::secret::WebhookSecret;
@@ -827,6 +827,22 @@ impl TelegramControl for DyingPolls {
             panic!("getUpdates dies (as the test asks)");
         }
         self.inner.call(method, params, timeout).await
+    }
+
+    fn report_token_to(&self, components: polybot_telemetry::tasks::Components) {
+        self.inner.report_token_to(components);
+    }
+
+    async fn call_with_file(
+        &self,
+        method: &'static str,
+        params: &[(&'static str, String)],
+        file: Upload,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BotApiError> {
+        self.inner
+            .call_with_file(method, params, file, timeout)
+            .await
     }
 }
 

@@ -18,15 +18,29 @@ async fn start(tls: TlsFiles, dir: &std::path::Path) -> Result<Gateway, GatewayE
     support::start_offline(dir, config).await
 }
 
-#[tokio::test]
-async fn serves_https_with_a_self_signed_certificate_and_checks_the_webhook_secret() {
+/// A self-signed certificate for `name`, and the files of it and its key
+/// in a new folder.
+fn self_signed(
+    name: &str,
+) -> (
+    tempfile::TempDir,
+    rcgen::CertifiedKey<rcgen::KeyPair>,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("certificate");
+    let cert = rcgen::generate_simple_self_signed(vec![name.into()]).expect("certificate");
     let cert_path = dir.path().join("cert.pem");
     let key_path = dir.path().join("key.pem");
     std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+    (dir, cert, cert_path, key_path)
+}
+
+#[tokio::test]
+async fn serves_https_with_a_self_signed_certificate_and_checks_the_webhook_secret() {
+    let (dir, cert, cert_path, key_path) = self_signed("localhost");
 
     let gateway = start(
         TlsFiles {
@@ -65,6 +79,69 @@ async fn serves_https_with_a_self_signed_certificate_and_checks_the_webhook_secr
         .send()
         .await;
     assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+    gateway.shutdown().await;
+}
+
+/// Telegram reaches a webhook with a self-signed certificate only when the
+/// certificate came with `setWebhook`; the emulator, like Telegram, trusts
+/// no other, so an answered update proves the upload.
+#[tokio::test]
+async fn a_self_signed_webhook_uploads_its_certificate_and_updates_arrive_over_https() {
+    let (dir, cert, cert_path, key_path) = self_signed("127.0.0.1");
+    let emulator = tg_emulator::Emulator::start("127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let client = emulator.client();
+
+    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+    let (http, grpc) = (bind().await.expect("bind"), bind().await.expect("bind"));
+    let public_url = format!("https://{}/", http.local_addr().expect("addr"))
+        .parse()
+        .expect("url");
+    let config = GatewayConfig {
+        webhook_secret: Some(support::webhook_secret(
+            "tls-test-webhook-secret-0123456789abcdef",
+        )),
+        tls: Some(TlsFiles {
+            cert: cert_path,
+            key: key_path,
+        }),
+        public_url: Some(public_url),
+        ..GatewayConfig::default()
+    };
+    let backends = polybot_storage::config::BackendArgs::local(dir.path().join("data"))
+        .connect()
+        .await
+        .expect("local backend");
+    let telegram = polybot_gateway::messenger::TelegramMessenger::new(
+        &secrecy::SecretString::from(emulator.token().to_owned()),
+        emulator.base_url().parse().expect("url"),
+    );
+    let (messenger, control) = telegram.ports();
+    let gateway = Gateway::start(config, backends, messenger, control, http, grpc)
+        .await
+        .expect("gateway starts");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let webhook = loop {
+        let webhook = client.webhook().await.expect("webhook state");
+        if webhook.url.is_some() || tokio::time::Instant::now() > deadline {
+            break webhook;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(webhook.url.is_some(), "the webhook is registered");
+    assert_eq!(
+        webhook.certificate.as_deref(),
+        Some(cert.cert.pem().as_str()),
+        "setWebhook uploads the served certificate"
+    );
+    client.send_user_text(8101, "/start").await.expect("send");
+    let answers = client
+        .wait_for_messages(8101, 1, Duration::from_secs(20))
+        .await
+        .expect("the update arrives over HTTPS and is answered");
+    assert!(!answers[0].text.as_deref().unwrap_or_default().is_empty());
     gateway.shutdown().await;
 }
 

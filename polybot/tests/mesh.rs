@@ -422,6 +422,38 @@ fn grpcurl() -> std::path::PathBuf {
     path
 }
 
+/// Calls `method` of the mesh's gRPC port with the operator's token, as
+/// the README shows, and returns what grpcurl printed.
+async fn grpcurl_as_operator(s: &Stack, method: &str, request: &str) -> serde_json::Value {
+    let operator = s
+        .opts
+        .results_credentials
+        .operator
+        .as_ref()
+        .expect("an operator token")
+        .expose_secret()
+        .to_owned();
+    let out = tokio::process::Command::new(grpcurl())
+        .args([
+            "-plaintext",
+            "-H",
+            &format!("authorization: Bearer {operator}"),
+            "-d",
+            request,
+            &s.mesh().gateway.grpc_addr().to_string(),
+            method,
+        ])
+        .output()
+        .await
+        .expect("grpcurl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("grpcurl prints JSON")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn grpcurl_lists_results_through_reflection_and_reads_a_stored_prediction() {
     let s = Stack::start().await;
@@ -476,34 +508,13 @@ async fn grpcurl_lists_results_through_reflection_and_reads_a_stored_prediction(
         String::from_utf8_lossy(&refused.stderr)
     );
     // …and answered with it, as the README shows.
-    let operator = s
-        .opts
-        .results_credentials
-        .operator
-        .as_ref()
-        .expect("an operator token")
-        .expose_secret()
-        .to_owned();
-    let get = tokio::process::Command::new(grpcurl())
-        .args([
-            "-plaintext",
-            "-H",
-            &format!("authorization: Bearer {operator}"),
-            "-d",
-            &format!(r#"{{"prediction_id":"{id}"}}"#),
-            &addr,
-            "polybot.v1.Results/GetPrediction",
-        ])
-        .output()
-        .await
-        .expect("grpcurl");
-    let body = String::from_utf8_lossy(&get.stdout);
-    assert!(
-        get.status.success(),
-        "{}",
-        String::from_utf8_lossy(&get.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(&body).expect("grpcurl prints JSON");
+    let v = grpcurl_as_operator(
+        &s,
+        "polybot.v1.Results/GetPrediction",
+        &format!(r#"{{"prediction_id":"{id}"}}"#),
+    )
+    .await;
+    let body = v.to_string();
     assert_eq!(v["predictionId"], id);
     assert_eq!(v["status"], "PREDICTION_STATUS_SUCCEEDED");
     let classes: Vec<&str> = v["summary"]["labels"]
@@ -1067,6 +1078,19 @@ async fn an_album_captioned_concat_gets_one_photo_twice_as_wide() {
     let img = image::load_from_memory(&bytes).expect("decodable");
     assert_eq!((img.width(), img.height()), (1280, 480), "side by side");
     s.assert_stays_at(chat, 1).await;
+    // An operator reads it back as the concat it was, not as a detection.
+    let list = grpcurl_as_operator(
+        &s,
+        "polybot.v1.Results/ListPredictions",
+        &format!(r#"{{"chat_id":{chat}}}"#),
+    )
+    .await;
+    let record = &list["predictions"][0];
+    assert_eq!(
+        record["action"]["concat"]["direction"], "DIRECTION_HORIZONTAL",
+        "{list}"
+    );
+    assert_eq!(record["joined"]["width"], 1280, "{list}");
     s.stop().await;
 }
 

@@ -8,6 +8,10 @@
 //!   gateway is back the user gets the result, not an apology.
 //! - Telegram's sendPhoto failing with 500 for 20 s: the report is retried
 //!   under the heartbeat, no receive is used up, and the user gets one result.
+//! - A revoked token (401/404 from every method, or from sendPhoto): an
+//!   outage, not a refusal: `/readyz` turns 503 and a metric counts it, an
+//!   incoming photo waits past its retry budget, a finished result is not
+//!   marked done, and once the token works each photo is answered once.
 //! - A heartbeat that cannot keep jobs (its interval not comfortably below
 //!   the queue's visibility timeout) stops the detector at start-up with a
 //!   message naming the settings.
@@ -235,40 +239,74 @@ async fn a_detector_whose_heartbeat_is_not_well_within_the_queues_visibility_sto
     detector.terminate(Duration::from_secs(30)).await;
 }
 
+/// A gateway and a detector as separate processes on one data folder,
+/// against the emulator, both ready. Short visibility and two receives:
+/// were failed sends to use up receives, a job would be dead-lettered (and
+/// apologised for) well within an outage.
+struct Services {
+    _dir: tempfile::TempDir,
+    emulator: tg_emulator::EmulatorHandle,
+    client: EmulatorClient,
+    ports: GatewayPorts,
+    backends: polybot_storage::Backends,
+    gateway: Proc,
+    detector: Proc,
+}
+
+impl Services {
+    async fn start() -> Self {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let queue = Queue {
+            visibility: 3,
+            max_receives: 2,
+        };
+        let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
+        let client = emulator.client();
+        let ports = GatewayPorts {
+            http: free_port(),
+            grpc: free_port(),
+        };
+        let backends = open_backends(data.clone(), &queue).await;
+        let gateway = start_gateway(&emulator, &ports, &data, &queue, dir.path()).await;
+        let det = free_port();
+        let mut detector = Proc::spawn(
+            "detector",
+            detector_command(
+                &format!("http://127.0.0.1:{}", ports.grpc),
+                det,
+                &data,
+                &queue,
+            ),
+            dir.path(),
+        );
+        detector
+            .wait_http_ok(&format!("http://127.0.0.1:{det}/readyz"), WAIT)
+            .await;
+        Self {
+            _dir: dir,
+            emulator,
+            client,
+            ports,
+            backends,
+            gateway,
+            detector,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn send_photo_failing_with_500_for_a_while_costs_no_receive_and_the_user_gets_one_result() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    // Short visibility and two receives: were the failed sends to use up
-    // receives, the job would be dead-lettered (and apologised for) well
-    // within the outage.
-    let queue = Queue {
-        visibility: 3,
-        max_receives: 2,
-    };
-    let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
-    let client = emulator.client();
-    let ports = GatewayPorts {
-        http: free_port(),
-        grpc: free_port(),
-    };
-    let backends = open_backends(data.clone(), &queue).await;
-    let mut gateway = start_gateway(&emulator, &ports, &data, &queue, dir.path()).await;
-    let det = free_port();
-    let mut detector = Proc::spawn(
-        "detector",
-        detector_command(
-            &format!("http://127.0.0.1:{}", ports.grpc),
-            det,
-            &data,
-            &queue,
-        ),
-        dir.path(),
-    );
-    detector
-        .wait_http_ok(&format!("http://127.0.0.1:{det}/readyz"), WAIT)
-        .await;
+    let Services {
+        _dir,
+        emulator,
+        client,
+        ports: _,
+        backends,
+        mut gateway,
+        mut detector,
+    } = Services::start().await;
 
     // Telegram's sendPhoto answers 500 to everything for 20 s.
     client
@@ -298,6 +336,120 @@ async fn send_photo_failing_with_500_for_a_while_costs_no_receive_and_the_user_g
 
     // sendPhoto works again: exactly one annotated photo, no apology.
     assert_one_result_from_one_run(&client, chat, &backends, &detector).await;
+
+    detector.terminate(Duration::from_secs(30)).await;
+    gateway.terminate(Duration::from_secs(30)).await;
+    emulator.shutdown().await;
+}
+
+/// The gateway's `/readyz` status and `/metrics` text.
+async fn readyz_and_metrics(http_port: u16) -> (u16, String) {
+    let base = format!("http://127.0.0.1:{http_port}");
+    let readyz = reqwest::get(format!("{base}/readyz"))
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    let metrics = match reqwest::get(format!("{base}/metrics")).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    (readyz, metrics)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_token_is_an_outage_nothing_is_dropped_and_each_photo_is_answered_once_after_it()
+{
+    let Services {
+        _dir,
+        emulator,
+        client,
+        ports,
+        backends,
+        mut gateway,
+        mut detector,
+    } = Services::start().await;
+
+    // 1. Every Bot API method answers 401 Unauthorized (the token was
+    // revoked) while a photo comes in: its download fails for longer than
+    // the update's retry budget (8 deliveries), and it must not be given up.
+    client
+        .fault(&tg_emulator::ApiFault {
+            method: None,
+            count: 100_000,
+            error_code: Some(401),
+            description: Some("Unauthorized".into()),
+            retry_after: None,
+            delay_ms: None,
+        })
+        .await
+        .expect("script the outage");
+    let first = 7121;
+    client
+        .send_user_photo(first, photo("bus.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let deadline = Instant::now() + WAIT;
+    let metrics = loop {
+        let (readyz, metrics) = readyz_and_metrics(ports.http).await;
+        if readyz == 503 {
+            break metrics;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz stays {readyz} while Telegram refuses the token:\n{}",
+            gateway.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        metrics.contains("polybot_telegram_token_refused_total"),
+        "{metrics}"
+    );
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let deliveries = client.deliveries().await.expect("deliveries");
+    assert!(
+        deliveries.len() > 8,
+        "the update was delivered past its budget: {}",
+        deliveries.len()
+    );
+    assert!(
+        client.messages(first).await.expect("messages").is_empty(),
+        "nothing can be sent while the token is refused"
+    );
+    client.clear_faults().await.expect("the token works again");
+    assert_one_result_from_one_run(&client, first, &backends, &detector).await;
+    let (readyz, _) = readyz_and_metrics(ports.http).await;
+    assert_eq!(readyz, 200, "ready again once the token is accepted");
+
+    // 2. A finished result whose send is refused for the token: the report
+    // is retried under the heartbeat, nothing is marked done, one answer.
+    client
+        .fault(&tg_emulator::ApiFault {
+            method: Some("sendPhoto".into()),
+            count: 100_000,
+            error_code: Some(404),
+            description: Some("Not Found".into()),
+            retry_after: None,
+            delay_ms: None,
+        })
+        .await
+        .expect("script the outage");
+    let second = 7122;
+    client
+        .send_user_photo(second, photo("bus.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(depth(backends.dead_letters.as_ref()).await, (0, 0));
+    client.clear_faults().await.expect("the token works again");
+    let messages = settled_on_one_photo(&client, second).await;
+    assert!(
+        messages
+            .iter()
+            .all(|m| !m.text.as_deref().unwrap_or_default().contains("Sorry")),
+        "{messages:#?}"
+    );
+    assert_eq!(count_logs(&gateway, "Telegram refused the reply"), 0);
 
     detector.terminate(Duration::from_secs(30)).await;
     gateway.terminate(Duration::from_secs(30)).await;

@@ -104,7 +104,7 @@ impl Fixture {
             chat_id: chat,
             status: PredictionStatus::Pending,
             original_key: ObjectKey::original(chat, id, "jpg"),
-            kind: polybot_domain::JobKind::Detect,
+            kind: polybot_domain::Action::Detect,
             result: None,
             failure: None,
             created_at: polybot_domain::now_epoch(),

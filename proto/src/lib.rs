@@ -112,23 +112,30 @@ impl TryFrom<v1::PredictionSummary> for domain::PredictionSummary {
 
 impl From<domain::JobKind> for v1::Action {
     fn from(kind: domain::JobKind) -> Self {
+        kind.action().into()
+    }
+}
+
+impl From<domain::Action> for v1::Action {
+    fn from(kind: domain::Action) -> Self {
         use domain::Filter;
         use v1::action::{self, Action as A};
         let action = match kind {
-            domain::JobKind::Detect => A::Detect(action::Detect {}),
-            domain::JobKind::Filter(Filter::Blur { size }) => A::Blur(action::Blur {
+            domain::Action::Detect => A::Detect(action::Detect {}),
+            domain::Action::Concat(direction) => A::Concat(action::Concat {
+                direction: v1::Direction::from(direction) as i32,
+            }),
+            domain::Action::Filter(Filter::Blur { size }) => A::Blur(action::Blur {
                 size: u32::from(size.get()),
             }),
-            domain::JobKind::Filter(Filter::Contour) => A::Contour(action::Contour {}),
-            domain::JobKind::Filter(Filter::Rotate { quarter_turns }) => {
-                A::Rotate(action::Rotate {
-                    quarter_turns: u32::from(quarter_turns.get()),
-                })
-            }
-            domain::JobKind::Filter(Filter::Segment { threshold }) => A::Segment(action::Segment {
+            domain::Action::Filter(Filter::Contour) => A::Contour(action::Contour {}),
+            domain::Action::Filter(Filter::Rotate { quarter_turns }) => A::Rotate(action::Rotate {
+                quarter_turns: u32::from(quarter_turns.get()),
+            }),
+            domain::Action::Filter(Filter::Segment { threshold }) => A::Segment(action::Segment {
                 threshold: u32::from(threshold),
             }),
-            domain::JobKind::Filter(Filter::SaltAndPepper { fraction }) => {
+            domain::Action::Filter(Filter::SaltAndPepper { fraction }) => {
                 A::SaltAndPepper(action::SaltAndPepper {
                     fraction: fraction.get(),
                 })
@@ -172,6 +179,12 @@ impl TryFrom<v1::Action> for domain::JobKind {
                 fraction: Fraction::new(p.fraction)
                     .ok_or_else(|| invalid("action.salt_and_pepper.fraction", "must be 0..0.5"))?,
             }),
+            Some(A::Concat(_)) => {
+                return Err(invalid(
+                    "action",
+                    "concat is an album's action, not a single photo's",
+                ));
+            }
         })
     }
 }

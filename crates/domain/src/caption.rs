@@ -75,10 +75,12 @@ use serde::{Deserialize, Serialize};
 mod rotation;
 
 /// What to do with a photo (or an album of photos).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(from = "ActionRepr", into = "ActionRepr")]
 pub enum Action {
-    /// Object detection: the bot's original behaviour.
+    /// Object detection: the bot's original behaviour (and a photo without
+    /// a caption).
+    #[default]
     Detect,
     /// One of the course's filters, applied to each photo.
     Filter(Filter),

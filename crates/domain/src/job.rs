@@ -90,9 +90,9 @@ impl JobInput {
         }
     }
 
-    /// The kind the prediction's record and the wire's `kind` field name:
-    /// an album joined by concat has always been stored as a detection.
-    pub(crate) fn record_kind(&self) -> JobKind {
+    /// The wire's `kind` field: an album joined by concat carries
+    /// `detect` there (its direction is the `concat` field), as it always has.
+    pub(crate) fn wire_kind(&self) -> JobKind {
         match self {
             Self::Photo { kind, .. }
             | Self::Album {
@@ -358,7 +358,7 @@ impl From<JobWire> for Job {
 
 impl From<Job> for JobWire {
     fn from(job: Job) -> Self {
-        let kind = job.input.record_kind();
+        let kind = job.input.wire_kind();
         let original_key = job.input.original_key().clone();
         let (album, concat) = match job.input {
             JobInput::Photo { .. } => (Vec::new(), None),

@@ -18,7 +18,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 pub use caption::{
     ACTIONS_HELP, Action, BlurSize, CaptionError, Direction, Filter, Fraction, QuarterTurns,
-    actions_help,
+    actions_help, nearest_action,
 };
 pub use ids::{AlbumId, BotId, ChatId, ObjectKey, ParseIdError, PredictionId, UpdateId};
 pub use job::{
@@ -238,9 +238,9 @@ impl FailureKind {
     /// except that a picture too small for a filter gets the fix that fits
     /// the filter ([`Filter::too_small_message`]: a smaller blur, or a
     /// larger photo).
-    pub fn user_message_for(&self, kind: JobKind) -> std::borrow::Cow<'static, str> {
-        match (self, kind) {
-            (Self::TooSmall, JobKind::Filter(filter)) => filter.too_small_message().into(),
+    pub fn user_message_for(&self, action: Action) -> std::borrow::Cow<'static, str> {
+        match (self, action) {
+            (Self::TooSmall, Action::Filter(filter)) => filter.too_small_message().into(),
             _ => self.user_message().into(),
         }
     }
@@ -262,9 +262,10 @@ pub struct PredictionRecord {
     pub chat_id: ChatId,
     pub status: PredictionStatus,
     pub original_key: ObjectKey,
-    /// What the caption asked for.
+    /// What the caption asked for: a detection, a filter, or an album's
+    /// concat. (Stored as the same `{"action": …}` object a job kind is.)
     #[serde(default)]
-    pub kind: JobKind,
+    pub kind: Action,
     /// How it succeeded, once it has.
     pub result: Option<JobResult>,
     pub failure: Option<FailureKind>,
@@ -281,7 +282,7 @@ impl PredictionRecord {
             chat_id: job.chat_id,
             status: PredictionStatus::Pending,
             original_key: job.original_key().clone(),
-            kind: job.input.record_kind(),
+            kind: job.input.action(),
             result: None,
             failure: None,
             created_at: job.submitted_at,
@@ -415,7 +416,7 @@ mod tests {
             assert_eq!(FailureKind::parse(kind.as_str()), Some(kind));
             for job in [JobKind::Detect, JobKind::Filter(Filter::Contour)] {
                 assert!(
-                    kind.user_message_for(job).contains("try again"),
+                    kind.user_message_for(job.action()).contains("try again"),
                     "{kind:?} {job}"
                 );
             }
@@ -424,15 +425,15 @@ mod tests {
 
     #[test]
     fn a_picture_too_small_for_its_filter_gets_the_fix_for_that_filter() {
-        let contour = FailureKind::TooSmall.user_message_for(JobKind::Filter(Filter::Contour));
+        let contour = FailureKind::TooSmall.user_message_for(Action::Filter(Filter::Contour));
         assert!(!contour.contains("blur"), "{contour}");
         assert!(contour.contains("larger photo"), "{contour}");
-        let blur = FailureKind::TooSmall.user_message_for(JobKind::Filter(Filter::Blur {
+        let blur = FailureKind::TooSmall.user_message_for(Action::Filter(Filter::Blur {
             size: BlurSize::DEFAULT,
         }));
         assert!(blur.contains("\"blur 4\""), "{blur}");
         assert_eq!(
-            FailureKind::CorruptImage.user_message_for(JobKind::Filter(Filter::Contour)),
+            FailureKind::CorruptImage.user_message_for(Action::Filter(Filter::Contour)),
             FailureKind::CorruptImage.user_message()
         );
     }

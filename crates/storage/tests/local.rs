@@ -829,7 +829,7 @@ async fn a_prediction_stored_before_job_kinds_reads_back_as_a_detection() {
     }
     let b = open(dir.path());
     let record = b.table.get(id).await.expect("get").expect("still there");
-    assert_eq!(record.kind, polybot_domain::JobKind::Detect);
+    assert_eq!(record.kind, polybot_domain::Action::Detect);
     assert!(
         matches!(record.result, Some(polybot_domain::JobResult::Detected(ref s)) if s.labels.is_empty()),
         "{record:?}"

@@ -12,6 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::token::TokenWatch;
+
 /// How long one ordinary call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -75,6 +77,9 @@ impl BotApiError {
                 ..
             } => ErrorClass::RateLimited(retry_after.unwrap_or(Duration::from_secs(1))),
             Self::Api { code, .. } if *code >= 500 => ErrorClass::Retryable,
+            // The token itself refused (revoked or wrong): the whole bot is
+            // out until it is fixed, which a retry will see (crate::token).
+            _ if self.is_token_refused() => ErrorClass::Retryable,
             Self::Api { .. } => ErrorClass::Permanent,
             Self::BadAnswer { status, .. } if *status == 429 || *status >= 500 => {
                 ErrorClass::Retryable
@@ -85,6 +90,18 @@ impl BotApiError {
 
     pub fn is_retryable(&self) -> bool {
         !matches!(self.class(), ErrorClass::Permanent)
+    }
+
+    /// Telegram refused the bot's token: 401 Unauthorized, or 404 Not
+    /// Found (what the Bot API answers for a token it does not know).
+    pub fn is_token_refused(&self) -> bool {
+        matches!(
+            self,
+            Self::Api {
+                code: 401 | 404,
+                ..
+            }
+        )
     }
 
     /// Telegram's description, when it answered with one.
@@ -106,6 +123,7 @@ impl BotApiError {
 }
 
 /// A multipart file to upload.
+#[derive(Debug, Clone)]
 pub struct Upload {
     pub field: &'static str,
     pub file_name: &'static str,
@@ -119,6 +137,7 @@ pub struct BotApi {
     http: reqwest::Client,
     base: String,
     token: SecretString,
+    watch: TokenWatch,
 }
 
 impl std::fmt::Debug for BotApi {
@@ -155,7 +174,13 @@ impl BotApi {
             http,
             base: api_url.as_str().trim_end_matches('/').to_owned(),
             token: token.clone(),
+            watch: TokenWatch::default(),
         }
+    }
+
+    /// Whether Telegram accepts the token, as the calls' answers tell.
+    pub fn token_watch(&self) -> &TokenWatch {
+        &self.watch
     }
 
     fn method_url(&self, method: &str) -> String {
@@ -223,7 +248,13 @@ impl BotApi {
             method,
             message: describe(e),
         })?;
-        parse_answer(method, status, &body)
+        let answer = parse_answer(method, status, &body);
+        match &answer {
+            Err(e) if e.is_token_refused() => self.watch.refused(method),
+            Ok(_) | Err(BotApiError::Api { .. }) => self.watch.accepted(),
+            Err(_) => {}
+        }
+        answer
     }
 
     /// Downloads `file_path` (from getFile), refusing more than `max_bytes`.

@@ -1,6 +1,7 @@
 //! What a failed send or download means to the gateway. Error classes
-//! follow the real API (see [`crate::botapi`]): network errors, 5xx and
-//! 429 are [`MessengerError::Unavailable`] (retry later), any other 4xx is
+//! follow the real API (see [`crate::botapi`]): network errors, 5xx, 429
+//! and a refused token (401/404, [`crate::token`]) are
+//! [`MessengerError::Unavailable`] (retry later), any other 4xx is
 //! [`MessengerError::Rejected`] (final), and a refusal of the file itself
 //! is [`MessengerError::MediaRejected`] (another form may get through).
 
@@ -13,6 +14,11 @@ pub enum MessengerError {
     /// Telegram could not be reached or failed for now: retry later.
     #[error("Telegram is unavailable: {0}")]
     Unavailable(#[source] BoxError),
+    /// Telegram refuses the bot's token (401/404: revoked or wrong): the
+    /// whole bot is out until it is fixed, so retry later, and never spend
+    /// a request's retry budget on it.
+    #[error("Telegram refuses the bot token: {0}")]
+    TokenRefused(#[source] BotApiError),
     /// Telegram refused for good (the user blocked the bot, the chat is gone,
     /// a bad file id…).
     #[error("Telegram refused: {0}")]
@@ -28,13 +34,20 @@ pub enum MessengerError {
 
 impl MessengerError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable(_) | Self::TokenRefused(_))
+    }
+
+    /// A failure of the whole bot rather than of this request (a refused
+    /// token): retried for as long as it lasts.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Self::TokenRefused(_))
     }
 
     /// Short label for spans and metrics.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Unavailable(_) => "unavailable",
+            Self::TokenRefused(_) => "token_refused",
             Self::Rejected(_) => "rejected",
             Self::TooLarge { .. } => "too_large",
             Self::MediaRejected(_) => "media_rejected",
@@ -55,6 +68,9 @@ const MEDIA_REFUSALS: [&str; 5] = [
 
 /// Telegram's error classes as the messenger's.
 pub fn classify(e: BotApiError) -> MessengerError {
+    if e.is_token_refused() {
+        return MessengerError::TokenRefused(e);
+    }
     let media_refused = matches!(e, BotApiError::Api { code: 413, .. })
         || e.description()
             .is_some_and(|d| MEDIA_REFUSALS.iter().any(|r| d.contains(r)));
@@ -126,6 +142,10 @@ mod tests {
                 "unavailable",
             ),
             (api(500, "Internal Server Error", None), "unavailable"),
+            // A revoked or wrong token: an outage of the whole bot, not a
+            // refusal by this user.
+            (api(401, "Unauthorized", None), "token_refused"),
+            (api(404, "Not Found", None), "token_refused"),
             (api(502, "Bad Gateway", None), "unavailable"),
             (network, "unavailable"),
         ];
@@ -133,7 +153,11 @@ mod tests {
             let shown = error.to_string();
             let classified = classify(error);
             assert_eq!(classified.kind(), kind, "{shown}");
-            assert_eq!(classified.is_retryable(), kind == "unavailable", "{shown}");
+            assert_eq!(
+                classified.is_retryable(),
+                kind == "unavailable" || kind == "token_refused",
+                "{shown}"
+            );
         }
     }
 

@@ -8,9 +8,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use polybot_domain::{BotId, ChatId};
+use polybot_telemetry::tasks::Components;
 use tokio_util::sync::CancellationToken;
 
-use crate::botapi::BotApiError;
+use crate::botapi::{BotApiError, Upload};
 use crate::error::MessengerError;
 
 /// Talking to users.
@@ -106,6 +107,19 @@ pub trait TelegramControl: Send + Sync + 'static {
         &self,
         method: &'static str,
         params: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BotApiError>;
+    /// Reports whether Telegram accepts the bot's token to `components`
+    /// (component [`crate::token::TOKEN_COMPONENT`]), so a revoked token
+    /// turns the service not ready.
+    fn report_token_to(&self, components: Components);
+    /// One Bot API call that uploads a file (multipart): `setWebhook` with
+    /// the certificate of a webhook served with a self-signed one.
+    async fn call_with_file(
+        &self,
+        method: &'static str,
+        params: &[(&'static str, String)],
+        file: Upload,
         timeout: Duration,
     ) -> Result<serde_json::Value, BotApiError>;
 }

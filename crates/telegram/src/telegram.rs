@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::botapi::{BotApi, BotApiError, CALL_TIMEOUT};
+use crate::botapi::{BotApi, BotApiError, CALL_TIMEOUT, Upload};
 use crate::error::{MessengerError, classify};
 use crate::observe::{bot_api_span, record_error};
 use crate::outbox::{OutMessage, Outbox, OutboxConfig};
@@ -88,9 +88,14 @@ impl TelegramMessenger {
         (self.shared(), control)
     }
 
-    /// Queues `message` for `chat` and waits until it was sent.
+    /// Queues `message` for `chat` and waits until it was sent; one too
+    /// long for Telegram goes as the parts that fit ([`crate::limits`]), in
+    /// order.
     async fn deliver(&self, chat: ChatId, message: OutMessage) -> Result<(), MessengerError> {
-        self.outbox.send(chat, message).await.map(drop)
+        for part in crate::limits::fit(message) {
+            self.outbox.send(chat, part).await?;
+        }
+        Ok(())
     }
 
     async fn fetch_file(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError> {
@@ -143,6 +148,22 @@ impl TelegramControl for TelegramMessenger {
         timeout: Duration,
     ) -> Result<serde_json::Value, BotApiError> {
         self.api.call(method, params, timeout).await
+    }
+
+    fn report_token_to(&self, components: Components) {
+        self.api.token_watch().report_to(components);
+    }
+
+    async fn call_with_file(
+        &self,
+        method: &'static str,
+        params: &[(&'static str, String)],
+        file: Upload,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BotApiError> {
+        self.api
+            .call_multipart(method, params, vec![file], timeout)
+            .await
     }
 }
 

@@ -234,6 +234,10 @@ pub struct WebhookState {
     /// `max_connections` given to `setWebhook`: deliveries in parallel
     /// (default 40, as Telegram's); one at a time per chat.
     pub max_connections: Option<u32>,
+    /// The certificate (PEM) uploaded with `setWebhook`, for a webhook
+    /// served with a self-signed one.
+    #[serde(default)]
+    pub certificate: Option<String>,
     /// Updates queued and not yet confirmed or delivered.
     pub pending_update_count: usize,
     /// Last delivery error, as `getWebhookInfo` reports it.

@@ -46,13 +46,7 @@ impl Shared {
             .next()
             .and_then(|id| id.parse().ok())
             .unwrap_or(123_456);
-        let http = reqwest::Client::builder()
-            // Webhook targets are local test servers: never route them via a
-            // proxy from the environment.
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.webhook_timeout)
-            .build()?;
+        let http = webhook_client(config.webhook_timeout, None)?;
         let (changed, _) = watch::channel(0);
         Ok(Self {
             config,
@@ -63,6 +57,15 @@ impl Shared {
             started: Instant::now(),
             http,
         })
+    }
+
+    /// The client that delivers to `webhook`: one that also trusts its
+    /// uploaded certificate, when it has one.
+    pub fn client_for(&self, webhook: &Webhook) -> reqwest::Result<reqwest::Client> {
+        match &webhook.certificate {
+            None => Ok(self.http.clone()),
+            Some(pem) => webhook_client(self.config.webhook_timeout, Some(pem)),
+        }
     }
 
     /// Locks the state. A panic elsewhere while locked leaves data that is
@@ -181,6 +184,9 @@ pub(crate) struct Webhook {
     pub secret_token: Option<String>,
     pub allowed_updates: Option<Vec<String>>,
     pub max_connections: Option<u32>,
+    /// The PEM uploaded as `certificate`: deliveries trust it, as Telegram
+    /// trusts a self-signed certificate only when it was uploaded.
+    pub certificate: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -456,11 +462,30 @@ impl State {
             secret_token: wh.and_then(|w| w.secret_token.clone()),
             allowed_updates: wh.and_then(|w| w.allowed_updates.clone()),
             max_connections: wh.and_then(|w| w.max_connections),
+            certificate: wh.and_then(|w| w.certificate.clone()),
             pending_update_count: self.pending.len(),
             last_error_message: self.last_error.as_ref().map(|e| e.1.clone()),
             last_error_date: self.last_error.as_ref().map(|e| e.0),
         }
     }
+}
+
+/// A client for webhook deliveries; `certificate` (PEM) is trusted besides
+/// the public authorities.
+fn webhook_client(
+    timeout: std::time::Duration,
+    certificate: Option<&str>,
+) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        // Webhook targets are local test servers: never route them via a
+        // proxy from the environment.
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout);
+    if let Some(pem) = certificate {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);
+    }
+    builder.build()
 }
 
 /// A Telegram `User` for a simulated person.

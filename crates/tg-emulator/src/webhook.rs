@@ -178,7 +178,10 @@ async fn deliver(shared: Arc<Shared>, job: Job) {
 
 /// One POST; `Ok(status)` when the webhook answered at all.
 async fn post(shared: &Shared, job: &Job) -> Result<u16, String> {
-    let mut request = shared.http.post(&job.webhook.url).json(&job.body);
+    let client = shared
+        .client_for(&job.webhook)
+        .map_err(|e| root_cause(&e))?;
+    let mut request = client.post(&job.webhook.url).json(&job.body);
     if let Some(secret) = &job.webhook.secret_token {
         request = request.header(SECRET_HEADER, secret);
     }

@@ -93,6 +93,12 @@ impl IntakeError {
             Self::InProgress | Self::NotIntroduced => true,
         }
     }
+
+    /// An outage of the whole bot (Telegram refuses its token), not of
+    /// this update.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Self::Messenger(e) if e.is_outage())
+    }
 }
 
 pub struct Intake {
@@ -211,7 +217,12 @@ impl Intake {
             let (attempt, spent) = self.attempts.count((self.bot, update), self.budget);
             match self.process(inbound).await {
                 Ok(handled) => Ok(handled),
-                Err(e) if e.is_retryable() && !spent => {
+                // A refused token is the whole bot's outage: the update
+                // waits it out however long it lasts, its budget unspent.
+                Err(e) if e.is_retryable() && (!spent || e.is_outage()) => {
+                    if e.is_outage() {
+                        self.attempts.forget((self.bot, update));
+                    }
                     warn!(error = %e, attempt, "could not handle the update; Telegram will deliver it again");
                     Err(e)
                 }

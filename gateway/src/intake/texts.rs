@@ -61,6 +61,11 @@ impl Intake {
             Command::Start => START_TEXT.to_owned(),
             Command::Help => help_text(self.me()),
             Command::DetectWithoutPhoto => DETECT_HINT.to_owned(),
+            Command::DidYouMean(action) => format!(
+                "I don\u{2019}t know that command. Did you mean {action}? Send it as the \
+                 caption of a photo, or as a reply to one.\n\n{}",
+                help_text(self.me())
+            ),
         };
         self.answer(chat, message_id, &text).await
     }

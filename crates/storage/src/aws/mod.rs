@@ -41,7 +41,7 @@ pub use error::describe_error;
 #[cfg(feature = "test-util")]
 pub use provision::{ProvisionSpec, provision_for_tests};
 pub use s3::S3ObjectStore;
-pub use secrets::{TelegramSecrets, telegram_secrets};
+pub use secrets::{TELEGRAM_SECRET_FIELDS, TelegramSecrets, telegram_secrets};
 pub use sqs::SqsJobQueue;
 
 /// Setting names, as the services spell them; errors quote them.

@@ -1,7 +1,8 @@
 //! The Telegram bot token and webhook secret from AWS Secrets Manager.
 //!
 //! The secret's `SecretString` is JSON:
-//! `{"telegram_token":"…","webhook_secret":"…"}`. The values come back as
+//! `{"telegram_token":"…","webhook_secret":"…","results_token":"…","operator_token":"…"}`
+//! (the last two optional). The values come back as
 //! [`SecretString`]s, whose `Debug` prints nothing of them, and no error
 //! message here quotes the secret's contents (not even a parse error's
 //! excerpt): errors name the secret id and say what is wrong with it.
@@ -15,6 +16,15 @@ use crate::{Result, StorageError};
 
 /// The setting that names the secret, for error messages.
 pub const SECRET_ID_SETTING: &str = "POLYBOT_TELEGRAM_SECRET_ID";
+
+/// Every field the secret may hold ([`TelegramSecrets`]), for the docs'
+/// test that the README names them all.
+pub const TELEGRAM_SECRET_FIELDS: [&str; 4] = [
+    "telegram_token",
+    "webhook_secret",
+    "results_token",
+    "operator_token",
+];
 
 /// The gateway's Telegram credentials.
 #[derive(Debug)]
@@ -140,4 +150,30 @@ pub async fn secret_field(
             "{named}: the SecretString is not JSON with a non-empty string field {field:?}"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_field_is_read_from_the_secret() {
+        let json: serde_json::Map<String, serde_json::Value> = TELEGRAM_SECRET_FIELDS
+            .iter()
+            .map(|f| {
+                (
+                    (*f).to_owned(),
+                    serde_json::Value::from(format!("value of {f}")),
+                )
+            })
+            .collect();
+        let raw: Raw = serde_json::from_value(json.into()).expect("parses");
+        assert_eq!(raw.telegram_token, "value of telegram_token");
+        assert_eq!(raw.webhook_secret, "value of webhook_secret");
+        assert_eq!(raw.results_token.as_deref(), Some("value of results_token"));
+        assert_eq!(
+            raw.operator_token.as_deref(),
+            Some("value of operator_token")
+        );
+    }
 }

@@ -1,8 +1,8 @@
 //! The [`Predictions`] contract.
 
 use polybot_domain::{
-    ChatId, FailureKind, Filter, FilterSummary, JobKind, JobResult, Label, ObjectKey, PredictionId,
-    PredictionRecord, PredictionStatus, PredictionSummary, QuarterTurns, now_epoch,
+    Action, ChatId, Direction, FailureKind, Filter, FilterSummary, JobResult, Label, ObjectKey,
+    PredictionId, PredictionRecord, PredictionStatus, PredictionSummary, QuarterTurns, now_epoch,
 };
 
 use super::random_i64;
@@ -155,7 +155,7 @@ pub async fn predictions(table: &dyn Predictions) {
     let filter = Filter::Rotate {
         quarter_turns: QuarterTurns::new(3).expect("in range"),
     };
-    filtered.kind = JobKind::Filter(filter);
+    filtered.kind = Action::Filter(filter);
     table
         .create(&filtered)
         .await
@@ -164,6 +164,18 @@ pub async fn predictions(table: &dyn Predictions) {
         get(table, filtered.prediction_id).await.kind,
         filtered.kind,
         "table: a request's kind must round-trip"
+    );
+    // An album's concat is recorded as a concat (it once read as `detect`).
+    let mut joined = pending(chat, t0 + 0.8);
+    joined.kind = Action::Concat(Direction::Vertical);
+    table
+        .create(&joined)
+        .await
+        .expect("table: create must succeed");
+    assert_eq!(
+        get(table, joined.prediction_id).await.kind,
+        Action::Concat(Direction::Vertical),
+        "table: a concat request must be recorded as a concat"
     );
     let output = JobResult::Filtered(FilterSummary {
         prediction_id: filtered.prediction_id,
@@ -235,7 +247,7 @@ pub fn pending(chat: ChatId, created_at: f64) -> PredictionRecord {
         chat_id: chat,
         status: PredictionStatus::Pending,
         original_key: ObjectKey::original(chat, id, "jpg"),
-        kind: JobKind::Detect,
+        kind: Action::Detect,
         result: None,
         failure: None,
         created_at,

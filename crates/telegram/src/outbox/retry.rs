@@ -58,7 +58,8 @@ pub(crate) fn after_failure(
             entry.attempts += 1;
             let attempts = entry.attempts;
             if attempts >= config.max_attempts || entry.kind == Kind::Notice {
-                return Outcome::Finished(Err(MessengerError::Unavailable(e.into())));
+                // `classify` keeps a refused token apart from other outages.
+                return Outcome::Finished(Err(classify(e)));
             }
             warn!(parent: span, error = %e, attempt = attempts, "Telegram send failed; retrying");
             Outcome::Again(now + Duration::from_millis(500 * u64::from(attempts)))

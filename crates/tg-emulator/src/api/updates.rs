@@ -141,11 +141,26 @@ pub(super) fn set_webhook(shared: &Shared, params: &Params) -> ApiResult {
     let max_connections = params
         .i64("max_connections")?
         .map(|n| n.clamp(1, 100) as u32);
+    let certificate = match params.file("certificate") {
+        None => None,
+        Some(upload) => {
+            let pem = String::from_utf8_lossy(&upload.bytes).into_owned();
+            if reqwest::Certificate::from_pem(pem.as_bytes()).is_err()
+                || !pem.contains("BEGIN CERTIFICATE")
+            {
+                return Err(ApiError::bad_request(
+                    "bad webhook: failed to parse the certificate",
+                ));
+            }
+            Some(pem)
+        }
+    };
     let webhook = Webhook {
         url,
         secret_token,
         allowed_updates,
         max_connections,
+        certificate,
     };
     let description = {
         let mut state = shared.lock();
@@ -191,7 +206,7 @@ pub(super) fn webhook_info(shared: &Shared) -> Value {
     let info = shared.lock().webhook_state();
     let mut out = json!({
         "url": info.url.unwrap_or_default(),
-        "has_custom_certificate": false,
+        "has_custom_certificate": info.certificate.is_some(),
         "pending_update_count": info.pending_update_count,
     });
     if let Some(date) = info.last_error_date {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use polybot_domain::{
-    ChatId, FailureKind, JobKind, JobResult, ObjectKey, PredictionId, PredictionRecord, now_epoch,
+    Action, ChatId, FailureKind, JobResult, ObjectKey, PredictionId, PredictionRecord, now_epoch,
 };
 
 use super::{CHAT_INDEX, DynamoTable, Item, TTL_ATTRIBUTE, expiry, get_n, get_s, n, s};
@@ -42,9 +42,9 @@ fn record_from_item(item: &Item) -> Result<PredictionRecord> {
         ),
     };
     let kind = match get_s(item, "kind") {
-        None => JobKind::Detect,
-        Some(json) => serde_json::from_str::<JobKind>(json)
-            .map_err(|e| unreadable("kind is not a job kind", e.into()))?,
+        None => Action::Detect,
+        Some(json) => serde_json::from_str::<Action>(json)
+            .map_err(|e| unreadable("kind is not an action", e.into()))?,
     };
     let failure = match get_s(item, "failure") {
         None => None,

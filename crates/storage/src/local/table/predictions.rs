@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use polybot_domain::{
-    ChatId, FailureKind, JobKind, JobResult, ObjectKey, PredictionId, PredictionRecord,
+    Action, ChatId, FailureKind, JobResult, ObjectKey, PredictionId, PredictionRecord,
 };
 use rusqlite::{OptionalExtension, params};
 
@@ -60,9 +60,9 @@ impl Row {
             None => None,
         };
         let kind = match &self.kind {
-            Some(json) => serde_json::from_str::<JobKind>(json)
+            Some(json) => serde_json::from_str::<Action>(json)
                 .map_err(|e| StorageError::invalid_from(unreadable("kind"), e))?,
-            None => JobKind::Detect,
+            None => Action::Detect,
         };
         let failure = match &self.failure {
             Some(text) => Some(FailureKind::parse(text).ok_or_else(|| invalid("failure", text))?),
