@@ -88,9 +88,14 @@ impl TelegramMessenger {
         (self.shared(), control)
     }
 
-    /// Queues `message` for `chat` and waits until it was sent.
-    async fn deliver(&self, chat: ChatId, message: OutMessage) -> Result<(), MessengerError> {
-        self.outbox.send(chat, message).await.map(drop)
+    /// Queues `message` for `chat` and waits until it was sent: the sent
+    /// message's id, when Telegram's answer names one.
+    async fn deliver(
+        &self,
+        chat: ChatId,
+        message: OutMessage,
+    ) -> Result<Option<i64>, MessengerError> {
+        self.outbox.send(chat, message).await
     }
 
     async fn fetch_file(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError> {
@@ -157,6 +162,7 @@ impl Messenger for TelegramMessenger {
         let text = text.to_owned();
         self.deliver(chat, OutMessage::Text { text, reply_to })
             .await
+            .map(drop)
     }
 
     async fn send_photo(
@@ -165,7 +171,7 @@ impl Messenger for TelegramMessenger {
         jpeg: Bytes,
         caption: &str,
         reply_to: Option<i64>,
-    ) -> Result<(), MessengerError> {
+    ) -> Result<Option<i64>, MessengerError> {
         let caption = caption.to_owned();
         let message = OutMessage::Photo {
             jpeg,
@@ -180,7 +186,7 @@ impl Messenger for TelegramMessenger {
         chat: ChatId,
         file: Document,
         reply_to: Option<i64>,
-    ) -> Result<(), MessengerError> {
+    ) -> Result<Option<i64>, MessengerError> {
         let message = OutMessage::Document {
             bytes: file.bytes,
             file_name: file.file_name,
@@ -204,7 +210,7 @@ impl Messenger for TelegramMessenger {
             caption,
             reply_to,
         };
-        self.deliver(chat, message).await
+        self.deliver(chat, message).await.map(drop)
     }
 
     async fn send_notice(
@@ -228,10 +234,13 @@ impl Messenger for TelegramMessenger {
         let text = text.to_owned();
         self.deliver(chat, OutMessage::Edit { message_id, text })
             .await
+            .map(drop)
     }
 
     async fn delete(&self, chat: ChatId, message_id: i64) -> Result<(), MessengerError> {
-        self.deliver(chat, OutMessage::Delete { message_id }).await
+        self.deliver(chat, OutMessage::Delete { message_id })
+            .await
+            .map(drop)
     }
 
     async fn show_progress(&self, chat: ChatId) {
