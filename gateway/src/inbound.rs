@@ -528,19 +528,13 @@ fn is_action(name: &str) -> bool {
 /// "nice" or an emoji do not.
 fn asks_for_action(text: &str) -> bool {
     let text = text.trim_start();
-    if text.is_empty() {
-        return false;
-    }
-    let command = if text.starts_with('/') {
-        text.to_owned()
-    } else {
-        format!("/{text}")
-    };
+    // Read as a command, an action word is known and anything else is not.
     text.starts_with('/')
-        || !matches!(
-            Action::from_caption(Some(&command)),
-            Err(CaptionError::UnknownCommand(_))
-        )
+        || (!text.is_empty()
+            && !matches!(
+                Action::from_caption(Some(&format!("/{text}"))),
+                Err(CaptionError::UnknownCommand(_))
+            ))
 }
 
 /// Whether `message` is the bot's own. In a private chat the only bot is

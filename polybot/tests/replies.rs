@@ -23,10 +23,10 @@ struct Bot(InProcess);
 
 impl Bot {
     async fn start() -> Self {
-        // No "still working" notice: each request gets exactly one message.
-        Self(InProcess::start(|o| o.notice_after = Duration::from_secs(600)).await)
+        Self(InProcess::without_notice().await)
     }
 
+    /// The emulator's control API, where users speak and answers are read.
     fn client(&self) -> &EmulatorClient {
         &self.0.client
     }
