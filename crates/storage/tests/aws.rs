@@ -410,7 +410,7 @@ async fn dynamodb_answer_item_keeps_the_photo_for_the_records_30_days_outside_th
         Some(&AttributeValue::S(photo.original_key.to_string()))
     );
     assert!(
-        item.get("chat_id").is_none() && item.get("time").is_none(),
+        !item.contains_key("chat_id") && !item.contains_key("time"),
         "an answer is no prediction: it stays out of {}",
         aws::CHAT_INDEX
     );
