@@ -31,12 +31,35 @@ pub struct Recipient {
 }
 
 /// What answering a result came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answered {
-    Sent,
+    /// The answer went out; when it is one picture made from one photo,
+    /// the message that shows it and that photo, so that a reply to the
+    /// answer can be applied to the photo.
+    Sent(Option<ShownPhoto>),
     /// Nothing could be shown (no photo of an album could be used): the
     /// failure to tell instead, which is told like any other failure.
     Nothing(FailureKind),
+}
+
+/// The bot's message that shows a result made from one original photo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownPhoto {
+    pub message_id: i64,
+    /// The user's photo the result was made from.
+    pub original: ObjectKey,
+}
+
+impl ShownPhoto {
+    /// The message `sent` (if Telegram named it) showing a result made
+    /// from the stored photo `original_path`.
+    fn of(sent: Option<i64>, original_path: &str) -> Option<Self> {
+        let original = ObjectKey::parse(original_path.to_owned()).ok()?;
+        sent.map(|message_id| Self {
+            message_id,
+            original,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +89,20 @@ impl Answers {
         match result {
             JobResult::Detected(summary) => {
                 info!(objects = summary.labels.len(), "replying with detections");
-                self.detection(to, summary).await.map(|()| Answered::Sent)
+                let sent = self.detection(to, summary).await?;
+                Ok(Answered::Sent(ShownPhoto::of(
+                    sent,
+                    &summary.original_img_path,
+                )))
             }
             JobResult::Filtered(output) => {
                 info!(filter = %output.filter, width = output.width, height = output.height,
                     "replying with the filtered picture");
-                self.filtered(to, output).await.map(|()| Answered::Sent)
+                let sent = self.filtered(to, output).await?;
+                Ok(Answered::Sent(ShownPhoto::of(
+                    sent,
+                    &output.original_img_path,
+                )))
             }
             JobResult::Joined(output) => {
                 info!(
@@ -80,7 +111,8 @@ impl Answers {
                     height = output.height,
                     "replying with the joined album"
                 );
-                self.joined(to, output).await.map(|()| Answered::Sent)
+                // A reply to a joined album has no one photo to go back to.
+                self.joined(to, output).await.map(|_| Answered::Sent(None))
             }
             JobResult::Album(album) => {
                 info!(photos = album.items.len(), "replying to an album");
@@ -90,7 +122,11 @@ impl Answers {
     }
 
     /// An album joined into one picture: one photo quoting the album.
-    async fn joined(&self, to: Recipient, output: &JoinedSummary) -> Result<(), AnswerError> {
+    async fn joined(
+        &self,
+        to: Recipient,
+        output: &JoinedSummary,
+    ) -> Result<Option<i64>, AnswerError> {
         let picture = self.stored_image(&output.output_img_path).await?;
         let caption = polybot_domain::Action::Concat(output.direction).to_string();
         match self
@@ -98,7 +134,7 @@ impl Answers {
             .send_photo(to.chat, picture.clone(), &caption, to.reply_to)
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(sent) => Ok(sent),
             Err(MessengerError::MediaRejected(reason)) => {
                 warn!(%reason, "Telegram refused the joined photo; sending it as a document");
                 let document = Document {
@@ -170,10 +206,12 @@ impl Answers {
                     self.messenger
                         .send_document(to.chat, document, to.reply_to)
                         .await
+                        .map(drop)
                 } else {
                     self.messenger
                         .send_photo(to.chat, item.bytes, &caption, to.reply_to)
                         .await
+                        .map(drop)
                 };
                 (sent, "picture")
             }
@@ -200,7 +238,9 @@ impl Answers {
             }
             other => other?,
         }
-        Ok(Answered::Sent)
+        // An album's answer is not traced back to its photos: a reply to
+        // it is chatter (see `intake/rework.rs`).
+        Ok(Answered::Sent(None))
     }
 
     /// A filter's picture, quoting the request, captioned with what was
@@ -208,7 +248,11 @@ impl Answers {
     /// matters (segment: only black and white) goes as a document, since
     /// Telegram re-compresses photos to JPEG; the rest go as photos, and as
     /// a document if Telegram refuses the photo.
-    async fn filtered(&self, to: Recipient, output: &FilterSummary) -> Result<(), AnswerError> {
+    async fn filtered(
+        &self,
+        to: Recipient,
+        output: &FilterSummary,
+    ) -> Result<Option<i64>, AnswerError> {
         let chat = to.chat;
         let picture = self.stored_image(&output.output_img_path).await?;
         let caption = output.filter.answer_caption();
@@ -220,7 +264,7 @@ impl Answers {
                 .send_photo(chat, picture.clone(), &caption, to.reply_to)
                 .await
             {
-                Ok(()) => return Ok(()),
+                Ok(sent) => return Ok(sent),
                 Err(MessengerError::MediaRejected(reason)) => {
                     warn!(%reason, "Telegram refused the filtered photo; sending it as a document");
                 }
@@ -238,24 +282,26 @@ impl Answers {
     }
 
     /// A picture as a document; if Telegram refuses that too, `text`
-    /// instead, so the user still gets one answer.
+    /// instead, so the user still gets one answer. The document's message
+    /// id when it went (a text answer shows no picture to reply to).
     async fn document_or_text(
         &self,
         to: Recipient,
         document: Document,
         text: &str,
-    ) -> Result<(), AnswerError> {
+    ) -> Result<Option<i64>, AnswerError> {
         match self
             .messenger
             .send_document(to.chat, document, to.reply_to)
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(sent) => Ok(sent),
             Err(MessengerError::MediaRejected(reason)) => {
                 warn!(%reason, "Telegram refused the document too; answering with text");
                 self.messenger
                     .send_text(to.chat, text, to.reply_to)
                     .await
+                    .map(|()| None)
                     .map_err(Into::into)
             }
             Err(e) => Err(e.into()),
@@ -270,7 +316,7 @@ impl Answers {
         &self,
         to: Recipient,
         summary: &PredictionSummary,
-    ) -> Result<(), AnswerError> {
+    ) -> Result<Option<i64>, AnswerError> {
         let chat = to.chat;
         let annotated = self.stored_image(&summary.predicted_img_path).await?;
         let caption = summary.counts_text();
@@ -279,9 +325,9 @@ impl Answers {
             .send_photo(chat, annotated.clone(), &caption, to.reply_to)
             .await
         {
-            Ok(()) => {
+            Ok(sent) => {
                 self.full_resolution(to, summary).await;
-                return Ok(());
+                return Ok(sent);
             }
             Err(MessengerError::MediaRejected(reason)) => reason,
             Err(e) => return Err(e.into()),

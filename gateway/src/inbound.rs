@@ -12,6 +12,15 @@
 //!   it does not know gets the help. A bare command it does not know is
 //!   another bot's.
 //!
+//! Replies to the bot's own messages (private chats and groups alike; in a
+//! group they count as addressed to it, as Telegram delivers them to a bot
+//! in privacy mode): a text that asks for an action ("blur", "rotate
+//! left", "/detect@bot") is [`Inbound::Rework`], the action applied to the
+//! original photo of the answer replied to; anything else ("thanks", an
+//! emoji, a sticker) is chatter, ignored in silence. Telegram does not say
+//! what the answered message itself replied to, so intake looks the
+//! original up by the answer's message id.
+//!
 //! Judging a group message needs the bot's username (from `getMe`); until
 //! it is known such a message is [`Inbound::Deferred`] and delivered again.
 //!
@@ -150,6 +159,17 @@ pub enum Inbound {
         album: AlbumId,
         caption: Option<String>,
     },
+    /// A reply to one of the bot's messages asking for an action: `kind`
+    /// is applied to the original photo of the answer `answered` (when it
+    /// is one), and the answer quotes the reply.
+    Rework {
+        update_id: UpdateId,
+        chat: ChatId,
+        message_id: i64,
+        /// The bot's message replied to.
+        answered: i64,
+        kind: JobKind,
+    },
     /// A photo whose caption asks for something we cannot do as asked:
     /// answered with the reason and the usage.
     Refused {
@@ -187,6 +207,7 @@ impl Inbound {
     pub fn update_id(&self) -> UpdateId {
         match self {
             Self::Photo { update_id, .. }
+            | Self::Rework { update_id, .. }
             | Self::AlbumPhoto { update_id, .. }
             | Self::Refused { update_id, .. }
             | Self::Command { update_id, .. }
@@ -199,6 +220,7 @@ impl Inbound {
     pub fn chat(&self) -> Option<ChatId> {
         match self {
             Self::Photo { chat, .. }
+            | Self::Rework { chat, .. }
             | Self::AlbumPhoto { chat, .. }
             | Self::Refused { chat, .. }
             | Self::Command { chat, .. }
@@ -345,6 +367,10 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
         .text()
         .or_else(|| msg.caption())
         .and_then(leading_command);
+    // A reply to one of our own messages (an answer, a notice, the help).
+    let replies_to_us = msg
+        .reply_to_message()
+        .is_some_and(|answered| is_ours(answered, private, me));
     if !private {
         // In groups the bot only acts when spoken to (see the module doc).
         let Some(me) = me else {
@@ -352,7 +378,7 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
         };
         let addressed = match &command {
             Some(c) => c.addressed_to.as_deref().is_none_or(|to| me.is(to)),
-            None => mentions(msg, me),
+            None => replies_to_us || mentions(msg, me),
         };
         if !addressed {
             return Inbound::Ignored {
@@ -382,6 +408,39 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
         }
         // With a photo, the caption's own answer (the list of actions).
         Some(_) => {}
+    }
+    if replies_to_us
+        && let Some(answered) = msg.reply_to_message()
+        && matches!(photo_of(msg), Media::None | Media::Other("a sticker"))
+    {
+        // Never the annotated copy in the answer: the original, or nothing.
+        let request = msg.text().or_else(|| msg.caption()).unwrap_or_default();
+        let request = without_leading_mention(request, me);
+        if !asks_for_action(request) {
+            return Inbound::Ignored {
+                update_id,
+                kind: "reply_chatter",
+            };
+        }
+        let refused = |refusal| Inbound::Refused {
+            update_id,
+            chat,
+            message_id,
+            refusal,
+        };
+        return match Action::from_caption(Some(request)) {
+            Ok(action) => match JobKind::try_from(action) {
+                Ok(kind) => Inbound::Rework {
+                    update_id,
+                    chat,
+                    message_id,
+                    answered: i64::from(answered.id.0),
+                    kind,
+                },
+                Err(direction) => refused(Refusal::ConcatNeedsAlbum(direction)),
+            },
+            Err(e) => refused(Refusal::Caption(e)),
+        };
     }
     // The photo is in the message, or in the message it replies to (a
     // command sent as a reply to a photo); the answer quotes the request.
@@ -469,6 +528,31 @@ fn is_action(name: &str) -> bool {
         Action::from_caption(Some(&format!("/{name}"))),
         Err(CaptionError::UnknownCommand(_))
     )
+}
+
+/// Whether a text asks for an action: its first word, with or without a
+/// slash, is a command ("blur 8", "rotate left", "salt and pepper",
+/// "/detect@bot", also "/blurr", whose answer suggests "blur"). "Thanks",
+/// "nice" or an emoji do not.
+fn asks_for_action(text: &str) -> bool {
+    let text = text.trim_start();
+    // Read as a command, an action word is known and anything else is not.
+    text.starts_with('/')
+        || (!text.is_empty()
+            && !matches!(
+                Action::from_caption(Some(&format!("/{text}"))),
+                Err(CaptionError::UnknownCommand(_))
+            ))
+}
+
+/// Whether `message` is the bot's own. In a private chat the only bot is
+/// us; in a group it must be us by name (from `getMe`).
+fn is_ours(message: &Message, private: bool, me: Option<&BotUsername>) -> bool {
+    message.from.as_ref().is_some_and(|from| {
+        from.is_bot
+            && (private
+                || me.is_some_and(|me| from.username.as_deref().is_some_and(|name| me.is(name))))
+    })
 }
 
 /// The request without the `@bot` that addressed it in a group
@@ -807,6 +891,178 @@ mod tests {
             matches!(&parsed, Inbound::Photo { message_id: 30, photo, .. } if photo.file_id == "p"),
             "{parsed:?}"
         );
+    }
+
+    /// The bot's answer (message 12) as Telegram quotes it in a reply.
+    fn our_answer(chat: serde_json::Value) -> serde_json::Value {
+        json!({"message_id": 12, "date": 1_700_000_000, "chat": chat, "photo": photo_json(),
+            "caption": "bus ×1",
+            "from": {"id": 99, "is_bot": true, "first_name": "P", "username": "polybot_test_bot"}})
+    }
+
+    fn private_chat() -> serde_json::Value {
+        json!({"id": 1243002838_i64, "type": "private", "first_name": "A"})
+    }
+
+    fn group_chat() -> serde_json::Value {
+        json!({"id": -4001, "type": "group", "title": "Friends"})
+    }
+
+    #[test]
+    fn an_action_replying_to_our_answer_reworks_it_in_private_chats_and_groups() {
+        let blur = JobKind::try_from(Action::from_caption(Some("blur 8")).expect("blur"))
+            .expect("one photo");
+        let left = JobKind::try_from(Action::from_caption(Some("rotate left")).expect("rotate"))
+            .expect("one photo");
+        let cases = [
+            (
+                update(json!({"text": "blur 8", "reply_to_message": our_answer(private_chat())})),
+                blur,
+            ),
+            (
+                update(
+                    json!({"text": "/blur@polybot_test_bot 8", "reply_to_message": our_answer(private_chat())}),
+                ),
+                blur,
+            ),
+            (
+                update(
+                    json!({"text": "Rotate left", "reply_to_message": our_answer(private_chat())}),
+                ),
+                left,
+            ),
+            (
+                update(json!({"text": "detect", "reply_to_message": our_answer(private_chat())})),
+                JobKind::Detect,
+            ),
+            // In a group no mention is needed: a reply to us is addressed to us.
+            (
+                in_group(
+                    json!({"text": "rotate left", "reply_to_message": our_answer(group_chat())}),
+                ),
+                left,
+            ),
+            (
+                in_group(json!({"text": "/blur 8", "reply_to_message": our_answer(group_chat())})),
+                blur,
+            ),
+        ];
+        for (u, want) in cases {
+            match parse(&u, Some(&me())) {
+                Inbound::Rework {
+                    answered: 12, kind, ..
+                } => assert_eq!(kind, want),
+                other => panic!("{u:?}: {other:?}"),
+            }
+        }
+        // In a private chat the only bot is us, known name or not.
+        let u = update(json!({"text": "blur 8", "reply_to_message": our_answer(private_chat())}));
+        assert!(matches!(
+            parse(&u, None),
+            Inbound::Rework { answered: 12, .. }
+        ));
+    }
+
+    #[test]
+    fn chatter_replying_to_our_message_is_ignored_without_help() {
+        for (text, chat) in [
+            ("thanks", private_chat()),
+            ("nice, thanks", private_chat()),
+            ("👍", private_chat()),
+            ("Lunch", private_chat()),
+            ("thank you!", group_chat()),
+        ] {
+            let message = json!({"text": text, "reply_to_message": our_answer(chat.clone())});
+            let u = if chat["type"] == "group" {
+                in_group(message)
+            } else {
+                update(message)
+            };
+            let parsed = parse(&u, Some(&me()));
+            assert!(
+                matches!(
+                    parsed,
+                    Inbound::Ignored {
+                        kind: "reply_chatter",
+                        ..
+                    }
+                ),
+                "{text:?}: {parsed:?}"
+            );
+        }
+        let sticker = json!({"file_id": "s", "file_unique_id": "us", "type": "regular",
+            "width": 512, "height": 512, "is_animated": false, "is_video": false});
+        let parsed = parse(
+            &update(json!({"sticker": sticker, "reply_to_message": our_answer(private_chat())})),
+            Some(&me()),
+        );
+        assert!(
+            matches!(
+                parsed,
+                Inbound::Ignored {
+                    kind: "reply_chatter",
+                    ..
+                }
+            ),
+            "a sticker: {parsed:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_action_replying_to_our_answer_is_refused_and_a_new_photo_is_a_photo() {
+        let refused = parse(
+            &update(json!({"text": "blur 99", "reply_to_message": our_answer(private_chat())})),
+            Some(&me()),
+        );
+        assert!(
+            matches!(&refused, Inbound::Refused { refusal, .. } if refusal.as_str() == "out_of_range"),
+            "{refused:?}"
+        );
+        let typo = parse(
+            &update(json!({"text": "/blurr", "reply_to_message": our_answer(private_chat())})),
+            Some(&me()),
+        );
+        assert!(
+            matches!(&typo, Inbound::Refused { refusal, .. } if refusal.as_str() == "unknown_command"),
+            "{typo:?}"
+        );
+        let photo = parse(
+            &update(json!({"photo": [size("new", 640, 5000)], "caption": "blur",
+                "reply_to_message": our_answer(private_chat())})),
+            Some(&me()),
+        );
+        assert!(
+            matches!(&photo, Inbound::Photo { photo, .. } if photo.file_id == "new"),
+            "a photo of its own is the request: {photo:?}"
+        );
+    }
+
+    #[test]
+    fn a_reply_to_another_bot_in_a_group_is_not_ours() {
+        let mut other = our_answer(group_chat());
+        other["from"]["username"] = json!("other_bot");
+        let parsed = parse(
+            &in_group(json!({"text": "blur", "reply_to_message": other})),
+            Some(&me()),
+        );
+        assert!(
+            matches!(
+                parsed,
+                Inbound::Ignored {
+                    kind: "group_chatter",
+                    ..
+                }
+            ),
+            "{parsed:?}"
+        );
+        // A user's photo replied to with an action is still that photo's request.
+        let mut users = our_answer(private_chat());
+        users["from"] = json!({"id": 5, "is_bot": false, "first_name": "B"});
+        let parsed = parse(
+            &update(json!({"text": "blur", "reply_to_message": users})),
+            Some(&me()),
+        );
+        assert!(matches!(parsed, Inbound::Photo { .. }), "{parsed:?}");
     }
 
     #[test]

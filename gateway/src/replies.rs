@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use polybot_domain::{Action, JobResult, PredictionId, PredictionStatus};
 use polybot_proto::{Outcome, Report};
-use polybot_storage::{Backends, ClaimKey, Once, StorageError, run_once};
+use polybot_storage::{AnsweredPhoto, Backends, ClaimKey, Once, StorageError, run_once};
 use tracing::{info, warn};
 
-use crate::answers::{AnswerError, Answered, Answers, Recipient};
+use crate::answers::{AnswerError, Answered, Answers, Recipient, ShownPhoto};
 use crate::messenger::{Messenger, MessengerError};
 use crate::progress::Progress;
 
@@ -219,7 +219,12 @@ impl Replier {
             reply_to: report.reply_to_message_id,
         };
         match self.answers.send(to, result).await? {
-            Answered::Sent => Ok(None),
+            Answered::Sent(shown) => {
+                if let Some(shown) = shown {
+                    self.remember(report, shown).await;
+                }
+                Ok(None)
+            }
             Answered::Nothing(kind) => {
                 // As for a failed job, the request's action picks the fix
                 // (a blur too large for every photo: a smaller blur).
@@ -233,6 +238,26 @@ impl Replier {
                 self.send_failure(report, &kind.user_message_for(action))
                     .await
             }
+        }
+    }
+
+    /// Records which photo the answer `shown` was made from, so a reply to
+    /// it ("blur", "rotate left") is applied to that photo. Best effort:
+    /// the answer went out, and failing now would send it again; without
+    /// the record a reply to it is only chatter.
+    async fn remember(&self, report: &Report, shown: ShownPhoto) {
+        let photo = AnsweredPhoto {
+            prediction_id: report.prediction_id,
+            original_key: shown.original,
+        };
+        if let Err(e) = self
+            .backends
+            .table
+            .record_answer(report.chat_id, shown.message_id, &photo)
+            .await
+        {
+            warn!(error = %e, message_id = shown.message_id,
+                "could not record the answer; a reply to it will not find its photo");
         }
     }
 
@@ -461,6 +486,47 @@ mod tests {
         assert!(sent[0].starts_with("text: Sorry"), "{sent:?}");
         assert_eq!(record.status, PredictionStatus::Failed);
         assert_eq!(record.failure, Some(FailureKind::GaveUp));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_answered_photo_is_recorded_under_the_answer_message_for_replies_to_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = backends(dir.path()).await;
+        let report = prediction(&backends, true).await;
+        let messenger = FakeMessenger::new();
+        let replier = Replier::new(backends.clone(), messenger.clone());
+        assert_eq!(replier.reply(&report).await.expect("sent"), Replied::Sent);
+        // The fake numbers its messages from 1: the answer is message 1.
+        let shown = backends
+            .table
+            .answered_photo(report.chat_id, 1)
+            .await
+            .expect("read")
+            .expect("the answer is recorded");
+        assert_eq!(shown.prediction_id, report.prediction_id);
+        assert_eq!(
+            shown.original_key,
+            ObjectKey::original(report.chat_id, report.prediction_id, "jpg"),
+            "the user's photo, not the annotated copy"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_answer_sent_as_text_records_no_photo() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = backends(dir.path()).await;
+        let report = prediction(&backends, true).await;
+        let messenger = FakeMessenger::new();
+        for call in [Call::Photo, Call::Document] {
+            messenger.fail_next(
+                call,
+                MessengerError::MediaRejected("Bad Request: PHOTO_INVALID_DIMENSIONS".into()),
+            );
+        }
+        let replier = Replier::new(backends.clone(), messenger.clone());
+        assert_eq!(replier.reply(&report).await.expect("sent"), Replied::Sent);
+        let shown = backends.table.answered_photo(report.chat_id, 1).await;
+        assert_eq!(shown.expect("read"), None, "no picture to reply to");
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -381,6 +381,25 @@ impl Albums for LostFinish {
 }
 
 #[async_trait]
+impl polybot_storage::SentAnswers for LostFinish {
+    async fn record_answer(
+        &self,
+        chat: ChatId,
+        message_id: i64,
+        photo: &polybot_storage::AnsweredPhoto,
+    ) -> polybot_storage::Result<()> {
+        self.inner.record_answer(chat, message_id, photo).await
+    }
+    async fn answered_photo(
+        &self,
+        chat: ChatId,
+        message_id: i64,
+    ) -> polybot_storage::Result<Option<polybot_storage::AnsweredPhoto>> {
+        self.inner.answered_photo(chat, message_id).await
+    }
+}
+
+#[async_trait]
 impl PredictionTable for LostFinish {
     async fn check(&self) -> polybot_storage::Result<()> {
         self.inner.check().await

@@ -12,6 +12,7 @@ use image::GrayImage;
 use polybot_testkit::{caption, jpeg, sample_photo, text};
 use support::WAIT;
 use support::in_process::InProcess;
+use support::pictures::mean_difference;
 use tg_emulator::{EmulatorClient, SentKind, SentMessage};
 
 /// The bot, and a user who talks to it.
@@ -54,15 +55,7 @@ impl Bot {
 
     /// The picture an answer carries, in grey.
     async fn picture(&self, m: &SentMessage) -> GrayImage {
-        let file = m.file.as_ref().expect("a picture");
-        let bytes = self
-            .client()
-            .file_bytes(&file.file_id)
-            .await
-            .expect("bytes");
-        image::load_from_memory(&bytes)
-            .expect("decodable")
-            .to_luma8()
+        support::pictures::picture(self.client(), m).await
     }
 
     async fn stop(self) {
@@ -78,18 +71,6 @@ fn grey(photo: &[u8]) -> GrayImage {
         let [r, g, b] = rgb.get_pixel(x, y).0.map(f64::from);
         image::Luma([(0.2989 * r + 0.5870 * g + 0.1140 * b).round() as u8])
     })
-}
-
-/// The mean absolute difference of two pictures of the same size, in grey
-/// levels.
-fn mean_difference(a: &GrayImage, b: &GrayImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let sum: u64 = a
-        .pixels()
-        .zip(b.pixels())
-        .map(|(p, q)| u64::from(p.0[0].abs_diff(q.0[0])))
-        .sum();
-    sum as f64 / f64::from(a.width() * a.height())
 }
 
 /// Asserts `got` is `want` up to JPEG's losses (the photo was decoded, the

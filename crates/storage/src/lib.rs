@@ -17,6 +17,7 @@
 //! | [`Leases`] | exactly-once work ([`run_once`]) | `claim`, `finish`, `release`, `renew` |
 //! | [`Notices`] | the "still working" message of a slow request | `attach_notice`, `notice`, `close_notice` |
 //! | [`Albums`] | photos sent together, put together | `join_album`, `close_album` |
+//! | [`SentAnswers`] | which bot message answered which photo (for replies to answers) | `record_answer`, `answered_photo` |
 //!
 //! [`PredictionTable`] is all of them at once plus the table's readiness
 //! `check`; [`Backends::table`] is one. A component that needs one concern

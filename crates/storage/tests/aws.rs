@@ -387,6 +387,47 @@ async fn dynamodb_prediction_item_has_the_documented_layout() {
 }
 
 #[tokio::test]
+async fn dynamodb_answer_item_keeps_the_photo_for_the_records_30_days_outside_the_chat_index() {
+    let (sdk, settings, b) = backends().await;
+    let chat = ChatId(1243002838);
+    let prediction_id = PredictionId::new();
+    let photo = polybot_storage::AnsweredPhoto {
+        prediction_id,
+        original_key: ObjectKey::original(chat, prediction_id, "jpg"),
+    };
+    b.table
+        .record_answer(chat, 77, &photo)
+        .await
+        .expect("record_answer");
+    let recorded_at = now_epoch();
+    let item = raw_item(&sdk, &settings.table, &aws::answer_pk(chat, 77)).await;
+    assert_eq!(
+        item.get("pk"),
+        Some(&AttributeValue::S("answer#1243002838:77".into()))
+    );
+    assert_eq!(
+        item.get("original_key"),
+        Some(&AttributeValue::S(photo.original_key.to_string()))
+    );
+    assert!(
+        !item.contains_key("chat_id") && !item.contains_key("time"),
+        "an answer is no prediction: it stays out of {}",
+        aws::CHAT_INDEX
+    );
+    let expires: f64 = item
+        .get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .expect("an answer expires")
+        .parse()
+        .expect("numeric");
+    let expected = recorded_at + polybot_storage::RECORD_RETENTION.as_secs_f64();
+    assert!(
+        (expires - expected).abs() < 5.0,
+        "an answer lives as long as the prediction and its images: {expires} vs {expected}"
+    );
+}
+
+#[tokio::test]
 async fn dynamodb_racing_claims_and_summaries_let_exactly_one_writer_win() {
     let (_, _, b) = backends().await;
     let key = ClaimKey::Reply(PredictionId::new());

@@ -104,6 +104,12 @@ impl FakeMessenger {
     }
 
     async fn pass(&self, call: Call, line: String) -> Result<(), MessengerError> {
+        self.pass_kept(call, line).await.map(drop)
+    }
+
+    /// [`Self::pass`] for a send that returns a message: its id, numbered
+    /// from 1 in the order sends completed.
+    async fn pass_kept(&self, call: Call, line: String) -> Result<Option<i64>, MessengerError> {
         self.scripted(call)?;
         self.started.fetch_add(1, Ordering::SeqCst);
         self.started_notify.notify_waiters();
@@ -112,8 +118,9 @@ impl FakeMessenger {
             .await
             .map_err(|e| MessengerError::Unavailable(e.into()))?
             .forget();
-        lock(&self.sent).push(line);
-        Ok(())
+        let mut sent = lock(&self.sent);
+        sent.push(line);
+        Ok(i64::try_from(sent.len()).ok())
     }
 }
 
@@ -138,8 +145,9 @@ impl Messenger for FakeMessenger {
         _jpeg: Bytes,
         caption: &str,
         _reply_to: Option<i64>,
-    ) -> Result<(), MessengerError> {
-        self.pass(Call::Photo, format!("photo: {caption}")).await
+    ) -> Result<Option<i64>, MessengerError> {
+        self.pass_kept(Call::Photo, format!("photo: {caption}"))
+            .await
     }
 
     async fn send_document(
@@ -147,8 +155,8 @@ impl Messenger for FakeMessenger {
         _chat: ChatId,
         file: Document,
         _reply_to: Option<i64>,
-    ) -> Result<(), MessengerError> {
-        self.pass(Call::Document, format!("document: {}", file.caption))
+    ) -> Result<Option<i64>, MessengerError> {
+        self.pass_kept(Call::Document, format!("document: {}", file.caption))
             .await
     }
 

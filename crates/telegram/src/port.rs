@@ -24,21 +24,24 @@ pub trait Messenger: Send + Sync + 'static {
         text: &str,
         reply_to: Option<i64>,
     ) -> Result<(), MessengerError>;
-    /// Sends a photo and waits (bounded) until Telegram took it.
+    /// Sends a photo and waits (bounded) until Telegram took it: the sent
+    /// message's id (`None` if Telegram's answer named none), so that a
+    /// reply to it can be traced back.
     async fn send_photo(
         &self,
         chat: ChatId,
         jpeg: Bytes,
         caption: &str,
         reply_to: Option<i64>,
-    ) -> Result<(), MessengerError>;
-    /// Sends a file as a document (no recompression) and waits (bounded).
+    ) -> Result<Option<i64>, MessengerError>;
+    /// Sends a file as a document (no recompression) and waits (bounded):
+    /// the sent message's id, as for [`Messenger::send_photo`].
     async fn send_document(
         &self,
         chat: ChatId,
         file: Document,
         reply_to: Option<i64>,
-    ) -> Result<(), MessengerError>;
+    ) -> Result<Option<i64>, MessengerError>;
     /// Sends 2–10 pictures as one album (`sendMediaGroup`), `caption` on
     /// the first, and waits (bounded) until Telegram took it.
     async fn send_media_group(

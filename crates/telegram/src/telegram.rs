@@ -88,14 +88,23 @@ impl TelegramMessenger {
         (self.shared(), control)
     }
 
-    /// Queues `message` for `chat` and waits until it was sent; one too
-    /// long for Telegram goes as the parts that fit ([`crate::limits`]), in
-    /// order.
-    async fn deliver(&self, chat: ChatId, message: OutMessage) -> Result<(), MessengerError> {
-        for part in crate::limits::fit(message) {
-            self.outbox.send(chat, part).await?;
+    /// Queues `message` for `chat` and waits until it was sent: the sent
+    /// message's id, when Telegram's answer names one. One too long for
+    /// Telegram goes as the parts that fit ([`crate::limits`]), in order;
+    /// the id is the first part's (the picture, with its caption).
+    async fn deliver(
+        &self,
+        chat: ChatId,
+        message: OutMessage,
+    ) -> Result<Option<i64>, MessengerError> {
+        let mut first = None;
+        for (index, part) in crate::limits::fit(message).into_iter().enumerate() {
+            let sent = self.outbox.send(chat, part).await?;
+            if index == 0 {
+                first = sent;
+            }
         }
-        Ok(())
+        Ok(first)
     }
 
     async fn fetch_file(&self, file_id: &str, max_bytes: u64) -> Result<Bytes, MessengerError> {
@@ -178,6 +187,7 @@ impl Messenger for TelegramMessenger {
         let text = text.to_owned();
         self.deliver(chat, OutMessage::Text { text, reply_to })
             .await
+            .map(drop)
     }
 
     async fn send_photo(
@@ -186,7 +196,7 @@ impl Messenger for TelegramMessenger {
         jpeg: Bytes,
         caption: &str,
         reply_to: Option<i64>,
-    ) -> Result<(), MessengerError> {
+    ) -> Result<Option<i64>, MessengerError> {
         let caption = caption.to_owned();
         let message = OutMessage::Photo {
             jpeg,
@@ -201,7 +211,7 @@ impl Messenger for TelegramMessenger {
         chat: ChatId,
         file: Document,
         reply_to: Option<i64>,
-    ) -> Result<(), MessengerError> {
+    ) -> Result<Option<i64>, MessengerError> {
         let message = OutMessage::Document {
             bytes: file.bytes,
             file_name: file.file_name,
@@ -225,7 +235,7 @@ impl Messenger for TelegramMessenger {
             caption,
             reply_to,
         };
-        self.deliver(chat, message).await
+        self.deliver(chat, message).await.map(drop)
     }
 
     async fn send_notice(
@@ -249,10 +259,13 @@ impl Messenger for TelegramMessenger {
         let text = text.to_owned();
         self.deliver(chat, OutMessage::Edit { message_id, text })
             .await
+            .map(drop)
     }
 
     async fn delete(&self, chat: ChatId, message_id: i64) -> Result<(), MessengerError> {
-        self.deliver(chat, OutMessage::Delete { message_id }).await
+        self.deliver(chat, OutMessage::Delete { message_id })
+            .await
+            .map(drop)
     }
 
     async fn show_progress(&self, chat: ChatId) {

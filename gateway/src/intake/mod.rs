@@ -14,12 +14,14 @@
 //!
 //! The paths live in their own modules: `texts.rs` (commands and other
 //! text answers), `photo.rs` (one photo becomes one job), `album.rs`
-//! (photos sent together become one request) and `budget.rs` (how long an
-//! update is retried).
+//! (photos sent together become one request), `rework.rs` (a reply to an
+//! answer asks for another action on its original photo) and `budget.rs`
+//! (how long an update is retried).
 
 mod album;
 mod budget;
 mod photo;
+mod rework;
 mod texts;
 
 use std::sync::{Arc, OnceLock};
@@ -245,6 +247,9 @@ impl Intake {
         if let Ok(Handled::Queued(prediction)) = &outcome
             && let Inbound::Photo {
                 message_id, kind, ..
+            }
+            | Inbound::Rework {
+                message_id, kind, ..
             } = inbound
             && let Some(progress) = &self.progress
         {
@@ -269,6 +274,7 @@ impl Intake {
     ) -> Result<Handled, IntakeError> {
         let reply_to = match inbound {
             Inbound::Photo { message_id, .. }
+            | Inbound::Rework { message_id, .. }
             | Inbound::AlbumPhoto { message_id, .. }
             | Inbound::Refused { message_id, .. }
             | Inbound::Command { message_id, .. }
@@ -306,7 +312,8 @@ impl Intake {
     }
 
     /// Routes an update to its path: text answers (`texts.rs`), a photo
-    /// (`photo.rs`) or a photo of an album (`album.rs`).
+    /// (`photo.rs`), a photo of an album (`album.rs`) or a reply to an
+    /// answer (`rework.rs`).
     async fn process(&self, inbound: &Inbound) -> Result<Handled, IntakeError> {
         match inbound {
             Inbound::Ignored { .. } => Ok(Handled::Ignored),
@@ -355,6 +362,16 @@ impl Intake {
                 kind,
             } => {
                 self.accept_photo(*update_id, *chat, *message_id, photo, *kind)
+                    .await
+            }
+            Inbound::Rework {
+                update_id,
+                chat,
+                message_id,
+                answered,
+                kind,
+            } => {
+                self.accept_rework(*update_id, *chat, *message_id, *answered, *kind)
                     .await
             }
         }
@@ -469,6 +486,56 @@ mod tests {
             Handled::Duplicate
         );
         assert_eq!(messenger.sent().len(), 1);
+    }
+
+    fn rework(update: i64, answered: i64) -> Inbound {
+        Inbound::Rework {
+            update_id: UpdateId(update),
+            chat: ChatId(42),
+            message_id: 9,
+            answered,
+            kind: JobKind::Detect,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_action_replying_to_an_answer_queues_a_job_on_the_answered_original() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (intake, messenger, backends) = intake(dir.path()).await;
+        let shown = PredictionId::new();
+        let original = polybot_domain::ObjectKey::original(ChatId(42), shown, "jpg");
+        let photo = polybot_storage::AnsweredPhoto {
+            prediction_id: shown,
+            original_key: original.clone(),
+        };
+        backends
+            .table
+            .record_answer(ChatId(42), 12, &photo)
+            .await
+            .expect("record");
+        let handled = intake.handle(rework(10, 12)).await.expect("handled");
+        let Handled::Queued(prediction) = handled else {
+            panic!("{handled:?}");
+        };
+        assert_ne!(prediction, shown, "a new request of its own");
+        let record = backends.table.get(prediction).await.expect("get");
+        let record = record.expect("recorded");
+        assert_eq!(
+            record.original_key, original,
+            "the original, not the answer's picture"
+        );
+        assert_eq!(queued(&backends).await, 1);
+        assert!(messenger.sent().is_empty(), "{:?}", messenger.sent());
+    }
+
+    #[tokio::test]
+    async fn an_action_replying_to_a_message_that_answered_no_photo_is_ignored_in_silence() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (intake, messenger, backends) = intake(dir.path()).await;
+        let handled = intake.handle(rework(11, 13)).await.expect("handled");
+        assert_eq!(handled, Handled::Ignored);
+        assert_eq!(queued(&backends).await, 0);
+        assert!(messenger.sent().is_empty(), "{:?}", messenger.sent());
     }
 
     #[tokio::test]

@@ -40,6 +40,12 @@ impl InProcess {
         }
     }
 
+    /// Started with no "still working" notice, so that each request gets
+    /// exactly one message: its answer.
+    pub async fn without_notice() -> Self {
+        Self::start(|o| o.notice_after = Duration::from_secs(600)).await
+    }
+
     pub async fn stop(self) {
         self.mesh.shutdown().await;
     }

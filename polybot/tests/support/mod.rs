@@ -13,6 +13,7 @@ use tg_emulator::EmulatorHandle;
 use tokio::process::Command;
 
 pub mod in_process;
+pub mod pictures;
 
 pub const POLYBOT: &str = env!("CARGO_BIN_EXE_polybot");
 pub const WAIT: Duration = Duration::from_secs(90);

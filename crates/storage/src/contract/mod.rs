@@ -20,12 +20,14 @@
 //! promise is tested in its own tests.
 //!
 //! One file per port, and for the prediction table one per concern
-//! ([`predictions()`], [`leases()`], [`notices()`], [`albums()`]);
+//! ([`predictions()`], [`leases()`], [`notices()`], [`albums()`],
+//! [`answers()`]);
 //! [`prediction_table`] runs them all on one table.
 
 use crate::PredictionTable;
 
 mod albums;
+mod answers;
 mod leases;
 mod notices;
 mod objects;
@@ -33,6 +35,7 @@ mod predictions;
 mod queue;
 
 pub use albums::albums;
+pub use answers::answers;
 pub use leases::leases;
 pub use notices::notices;
 pub use objects::object_store;
@@ -62,4 +65,5 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
     predictions(table).await;
     leases(table).await;
     notices(table).await;
+    answers(table).await;
 }

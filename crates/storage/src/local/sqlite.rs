@@ -70,6 +70,14 @@ CREATE TABLE IF NOT EXISTS notices (
     answered      INTEGER NOT NULL DEFAULT 0,
     expires_at    INTEGER NOT NULL   -- when the row is forgotten
 );
+CREATE TABLE IF NOT EXISTS answers (
+    chat_id       INTEGER NOT NULL,
+    message_id    INTEGER NOT NULL,  -- the bot's answer in the chat
+    prediction_id TEXT    NOT NULL,
+    original_key  TEXT    NOT NULL,  -- the photo the answer was made from
+    expires_at    INTEGER NOT NULL,  -- when the row is forgotten
+    PRIMARY KEY (chat_id, message_id)
+);
 ";
 
 /// What the error messages call this backend.

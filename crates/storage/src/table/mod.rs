@@ -9,11 +9,13 @@ use async_trait::async_trait;
 use crate::Result;
 
 mod albums;
+mod answers;
 mod leases;
 mod notices;
 mod predictions;
 
 pub use albums::{AlbumClose, AlbumJoin, AlbumKey, Albums};
+pub use answers::{AnsweredPhoto, SentAnswers};
 pub use leases::{Claim, ClaimKey, LeaseId, Leases, Once, run_once};
 pub use notices::{NoticeState, Notices};
 pub use predictions::Predictions;
@@ -23,7 +25,7 @@ pub(crate) use predictions::{parse_status, status_text};
 /// kept.
 pub const UPDATE_DEDUPE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// How long predictions, their reply claims and notices are kept: as long
+/// How long predictions, their reply claims, notices and answers are kept: as long
 /// as the images they describe (Terraform's `image_retention_days`, 30
 /// days).
 pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -41,7 +43,7 @@ pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// }
 /// ```
 #[async_trait]
-pub trait PredictionTable: Predictions + Leases + Notices + Albums {
+pub trait PredictionTable: Predictions + Leases + Notices + Albums + SentAnswers {
     /// Readiness: the table answers. One check serves every concern, since
     /// they all live in the one table.
     async fn check(&self) -> Result<()>;

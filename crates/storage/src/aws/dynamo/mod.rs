@@ -1,6 +1,7 @@
 //! The prediction table on one DynamoDB table (single-table design), one
 //! file per concern: [`Predictions`] (`predictions.rs`), [`Leases`]
-//! (`leases.rs`), [`Notices`] (`notices.rs`) and [`Albums`] (`albums.rs`);
+//! (`leases.rs`), [`Notices`] (`notices.rs`), [`Albums`] (`albums.rs`) and
+//! [`SentAnswers`] (`answers.rs`);
 //! this file holds the table itself and what they share.
 //!
 //! Items, all under the string hash key `pk`:
@@ -12,6 +13,7 @@
 //! | `reply#<uuid>` | `done` (BOOL), `lease_until` (N), `expires_at` (N) |
 //! | `album#<chat>:<media_group_id>` | `photos` (SS, each photo as JSON), `last_joined` (N, epoch ms), `closed` (BOOL, once closed), `expires_at` (N) |
 //! | `notice#<uuid>` | `message_id` (N, the chat's "still working" notice), `answered` (BOOL), `expires_at` (N) |
+//! | `answer#<chat>:<message_id>` | `prediction_id` (S), `original_key` (S, the photo the bot's answer was made from), `expires_at` (N) |
 //!
 //! The GSI `chat_id-time-index` (hash `chat_id` N, range `time` N) serves
 //! `list_by_chat`; only prediction items carry those attributes, so claim
@@ -40,6 +42,7 @@
 //! [`Leases`]: crate::Leases
 //! [`Notices`]: crate::Notices
 //! [`Albums`]: crate::Albums
+//! [`SentAnswers`]: crate::SentAnswers
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -57,10 +60,12 @@ use super::error::{classify, service_code};
 use crate::{PredictionTable, Result, StorageError};
 
 mod albums;
+mod answers;
 mod leases;
 mod notices;
 mod predictions;
 
+pub use answers::answer_pk;
 pub use leases::claim_pk;
 pub use predictions::prediction_pk;
 

@@ -1,6 +1,7 @@
 //! The prediction table on SQLite, one file per concern: [`Predictions`]
 //! (`predictions.rs`), [`Leases`] (`leases.rs`), [`Notices`]
-//! (`notices.rs`) and [`Albums`] (`albums.rs`), each in its own SQL table of
+//! (`notices.rs`), [`Albums`] (`albums.rs`) and [`SentAnswers`]
+//! (`answers.rs`), each in its own SQL table of
 //! the data folder's database (the schema is in `local/sqlite.rs`).
 //!
 //! Every conditional change is a single conditional statement or one
@@ -12,6 +13,7 @@
 //! [`Leases`]: crate::Leases
 //! [`Notices`]: crate::Notices
 //! [`Albums`]: crate::Albums
+//! [`SentAnswers`]: crate::SentAnswers
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use super::sqlite::{Db, sql_error};
 use crate::{PredictionTable, Result};
 
 mod albums;
+mod answers;
 mod leases;
 mod notices;
 mod predictions;
