@@ -29,6 +29,7 @@ use polybot_domain::{BotId, ChatId, FailureKind, PredictionId};
 use polybot_storage::{AlbumKey, Backends, ClaimKey, Once, StorageError, run_once};
 use tracing::{info, warn};
 
+pub use album::{NO_PICTURE_IN_ALBUM, ONLY_CAPTIONED_USED};
 pub use budget::{RetryBudget, given_up};
 
 use crate::inbound::{BotUsername, Inbound};
@@ -258,7 +259,7 @@ impl Intake {
     ) -> Result<Handled, IntakeError> {
         let reply_to = match inbound {
             Inbound::Photo { message_id, .. }
-            | Inbound::AlbumPhoto { message_id, .. }
+            | Inbound::AlbumItem { message_id, .. }
             | Inbound::Refused { message_id, .. }
             | Inbound::Command { message_id, .. }
             | Inbound::Other { message_id, .. } => Some(*message_id),
@@ -295,7 +296,7 @@ impl Intake {
     }
 
     /// Routes an update to its path: text answers (`texts.rs`), a photo
-    /// (`photo.rs`) or a photo of an album (`album.rs`).
+    /// (`photo.rs`) or an item of an album (`album.rs`).
     async fn process(&self, inbound: &Inbound) -> Result<Handled, IntakeError> {
         match inbound {
             Inbound::Ignored { .. } => Ok(Handled::Ignored),
@@ -312,22 +313,24 @@ impl Intake {
                 command,
                 ..
             } => self.answer_command(*chat, *message_id, *command).await,
-            Inbound::AlbumPhoto {
+            Inbound::AlbumItem {
                 update_id,
                 chat,
                 message_id,
-                photo,
+                item,
                 album,
                 caption,
+                addressed,
             } => {
-                self.accept_album_photo(
-                    *update_id,
-                    *chat,
-                    *message_id,
-                    photo,
+                self.accept_album_item(album::ItemUpdate {
+                    update_id: *update_id,
+                    chat: *chat,
+                    message_id: *message_id,
+                    item,
                     album,
-                    caption.as_deref(),
-                )
+                    caption: caption.as_deref(),
+                    addressed: *addressed,
+                })
                 .await
             }
             Inbound::Refused {
