@@ -569,9 +569,6 @@ fn photo_of(msg: &Message) -> Media {
                     content_type: content_type.into(),
                     extension,
                 }),
-                None if mime.as_deref() == Some("application/pdf") || name.ends_with(".pdf") => {
-                    Media::Other("a PDF")
-                }
                 None => Media::Other("a file that is not a picture"),
             }
         }
@@ -920,12 +917,15 @@ mod tests {
     #[test]
     fn an_albums_other_items_join_it_to_be_named_not_answered_with_help() {
         let video = json!({"file_id": "v", "file_unique_id": "uv", "width": 64, "height": 64,
-            "duration": 3, "file_size": 900});
+            "duration": 3, "mime_type": "video/mp4", "file_size": 900});
         let pdf = json!({"file_id": "d", "file_unique_id": "ud", "file_name": "a.pdf",
             "mime_type": "application/pdf", "file_size": 900});
         for (message, what) in [
             (json!({"video": video, "media_group_id": "77"}), "a video"),
-            (json!({"document": pdf, "media_group_id": "77"}), "a PDF"),
+            (
+                json!({"document": pdf, "media_group_id": "77"}),
+                "a file that is not a picture",
+            ),
         ] {
             let parsed = parse(&update(message.clone()), Some(&me()));
             assert!(

@@ -62,7 +62,7 @@ impl Bot {
             "from": {"id": chat, "is_bot": false, "first_name": "Test"},
             "media_group_id": album,
             "video": {"file_id": "BAACvideo", "file_unique_id": "uvideo", "width": 64,
-                "height": 64, "duration": 2, "file_size": 4000},
+                "height": 64, "duration": 2, "mime_type": "video/mp4", "file_size": 4000},
         }});
         self.client().queue_update(&update).await.expect("queued");
     }
