@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use polybot_domain::{
-    AlbumSummary, ChatId, FailureKind, Filter, FilterSummary, JobResult, JoinedSummary, ObjectKey,
-    PredictionSummary,
+    AlbumSkip, AlbumSummary, ChatId, FailureKind, Filter, FilterSummary, JobResult, JoinedSummary,
+    ObjectKey, PredictionSummary, worked_positions,
 };
 use polybot_storage::{ObjectStore, StorageError};
 use tracing::{info, warn};
@@ -128,7 +128,13 @@ impl Answers {
         output: &JoinedSummary,
     ) -> Result<Option<i64>, AnswerError> {
         let picture = self.stored_image(&output.output_img_path).await?;
-        let caption = polybot_domain::Action::Concat(output.direction).to_string();
+        let caption = with_skipped(
+            vec![(
+                0,
+                polybot_domain::Action::Concat(output.direction).to_string(),
+            )],
+            &output.skipped,
+        );
         match self
             .messenger
             .send_photo(to.chat, picture.clone(), &caption, to.reply_to)
@@ -152,17 +158,18 @@ impl Answers {
 
     /// An album's results as one album (`sendMediaGroup`), a line per
     /// photo in the caption of the first ("1: person ×2"); a photo that
-    /// could not be used is named in its line. One result goes as a
-    /// single photo (an album needs two), none as the failure.
+    /// could not be used is named in its line, and so is an item that is
+    /// not a picture ("3: a video, skipped"). One result goes as a single
+    /// photo (an album needs two), none as the failure.
     async fn album(&self, to: Recipient, album: &AlbumSummary) -> Result<Answered, AnswerError> {
         let mut items = Vec::new();
         let mut lines = Vec::new();
         let mut first_failure = None;
-        for (index, item) in album.items.iter().enumerate() {
-            let number = index + 1;
+        let numbers = worked_positions(&album.skipped, album.items.len());
+        for (number, item) in numbers.into_iter().zip(&album.items) {
             match (&item.result, item.failure) {
                 (Some(JobResult::Detected(summary)), _) => {
-                    lines.push(format!("{number}: {}", summary.counts_text()));
+                    lines.push((number, format!("{number}: {}", summary.counts_text())));
                     items.push(MediaItem {
                         bytes: self.stored_image(&summary.predicted_img_path).await?,
                         file_name: "detections.jpg",
@@ -171,7 +178,10 @@ impl Answers {
                     });
                 }
                 (Some(JobResult::Filtered(output)), _) => {
-                    lines.push(format!("{number}: {}", output.filter.answer_caption()));
+                    lines.push((
+                        number,
+                        format!("{number}: {}", output.filter.answer_caption()),
+                    ));
                     let png = output.mime_type == "image/png";
                     items.push(MediaItem {
                         bytes: self.stored_image(&output.output_img_path).await?,
@@ -184,11 +194,11 @@ impl Answers {
                 (_, failure) => {
                     let kind = failure.unwrap_or(FailureKind::Internal);
                     first_failure.get_or_insert(kind);
-                    lines.push(format!("{number}: {}", kind.short_message()));
+                    lines.push((number, format!("{number}: {}", kind.short_message())));
                 }
             }
         }
-        let caption = lines.join("\n");
+        let caption = with_skipped(lines, &album.skipped);
         let (sent, what) = match items.len() {
             0 => {
                 let kind = first_failure.unwrap_or(FailureKind::Internal);
@@ -372,5 +382,46 @@ impl Answers {
         let key = ObjectKey::parse(path.to_owned())
             .map_err(|e| StorageError::invalid_from("a stored path", e))?;
         Ok(self.objects.get(&key).await?)
+    }
+}
+
+/// A caption from numbered lines and the album's skipped items, a line
+/// each, in the album's order (the line without a place last).
+fn with_skipped(mut lines: Vec<(u32, String)>, skipped: &[AlbumSkip]) -> String {
+    lines.extend(skipped.iter().map(|s| match s.position {
+        0 => (u32::MAX, s.line()),
+        place => (place, s.line()),
+    }));
+    lines.sort_by_key(|(place, _)| *place);
+    let lines: Vec<String> = lines.into_iter().map(|(_, line)| line).collect();
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skipped_items_are_named_in_the_albums_order_and_the_unseen_line_last() {
+        let skipped = [
+            AlbumSkip {
+                position: 0,
+                what: "Only the captioned photo was used.".into(),
+            },
+            AlbumSkip {
+                position: 2,
+                what: "a video".into(),
+            },
+        ];
+        let numbers = worked_positions(&skipped, 2);
+        let lines = numbers
+            .into_iter()
+            .map(|n| (n, format!("{n}: person ×1")))
+            .collect();
+        assert_eq!(
+            with_skipped(lines, &skipped),
+            "1: person ×1\n2: a video, skipped\n3: person ×1\nOnly the captioned photo was used."
+        );
+        assert_eq!(with_skipped(vec![(0, "concat".into())], &[]), "concat");
     }
 }

@@ -3,7 +3,10 @@
 //!
 //! Private chats: every photo is analysed, `/start` and `/help` answered,
 //! anything else gets the help. Groups and supergroups: the bot acts only
-//! when addressed, and ignores the rest silently:
+//! when addressed, and ignores the rest silently. Under Telegram's privacy
+//! mode (on by default) the bot only receives commands `@` it (and bare
+//! ones when it posted last) and replies to its messages; with privacy mode
+//! off it receives everything and picks:
 //! - a photo whose caption starts with `/detect` (bare, or `@` this bot) or
 //!   mentions `@` this bot;
 //! - `/detect` sent as a reply to a photo: the replied-to photo is analysed
@@ -24,6 +27,11 @@
 //! Judging a group message needs the bot's username (from `getMe`); until
 //! it is known such a message is [`Inbound::Deferred`] and delivered again.
 //!
+//! An album (`media_group_id`) is one request, in private chats and groups:
+//! each item, picture or not, becomes an [`Inbound::AlbumItem`]. In a group
+//! the album is addressed when any item's caption addresses the bot; the
+//! items that do not are not fetched until then.
+//!
 //! A photo's caption (or the text of a reply to a photo) is the request:
 //! parsed here into a [`JobKind`] (detection or one of the course's
 //! filters, see [`polybot_domain::caption`]); a caption that asks for an
@@ -38,6 +46,15 @@ use teloxide_core::types::{
 
 /// Telegram's Bot API serves files up to 20 MB to bots.
 pub const BOT_API_MAX_DOWNLOAD: u64 = 20 * 1024 * 1024;
+
+/// What an album's item is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlbumContent {
+    /// A picture (a photo, or an image sent as a file).
+    Photo(PhotoRef),
+    /// Not a picture: what it is, for the answer ("a video").
+    Other(&'static str),
+}
 
 /// A photo the user wants analysed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,10 +132,11 @@ pub enum Refusal {
         "Concat joins the photos of an album: send two or more photos together, with the caption \u{201c}concat\u{201d} (or \u{201c}concat vertical\u{201d})."
     )]
     ConcatNeedsAlbum(Direction),
-    /// `concat` on an album in a group, where each photo addressed to the
-    /// bot is its own request, so there is nothing to join.
+    /// `concat` on an album in a group of which only the captioned photo
+    /// reached the bot (Telegram's privacy mode keeps the others from it),
+    /// so there is nothing to join.
     #[error(
-        "In a group I answer each photo on its own, so there is nothing to join. Send the album to me in a private chat with the caption \u{201c}concat\u{201d}."
+        "In a group Telegram shows me only the photo of an album that carries the caption, so there is nothing to join. Send the album to me in a private chat with the caption \u{201c}concat\u{201d}."
     )]
     ConcatInGroup(Direction),
 }
@@ -148,16 +166,21 @@ pub enum Inbound {
         photo: PhotoRef,
         kind: JobKind,
     },
-    /// A photo of an album (private chats): the album, not the photo, is
-    /// the request, and its caption (on any one photo) is parsed once the
-    /// album is complete.
-    AlbumPhoto {
+    /// An item of an album (a picture, or something the answer names as
+    /// skipped): the album, not the item, is the request, and its caption
+    /// (on any one item) is parsed once the album is complete.
+    AlbumItem {
         update_id: UpdateId,
         chat: ChatId,
         message_id: i64,
-        photo: PhotoRef,
+        item: AlbumContent,
         album: AlbumId,
+        /// The request, without the `@bot` that addressed it; in a group
+        /// only when this item addresses the bot.
         caption: Option<String>,
+        /// Whether this item itself is meant for the bot (always in a
+        /// private chat; in a group, when its caption addresses the bot).
+        addressed: bool,
     },
     /// A reply to one of the bot's messages asking for an action: `kind`
     /// is applied to the original photo of the answer `answered` (when it
@@ -208,7 +231,7 @@ impl Inbound {
         match self {
             Self::Photo { update_id, .. }
             | Self::Rework { update_id, .. }
-            | Self::AlbumPhoto { update_id, .. }
+            | Self::AlbumItem { update_id, .. }
             | Self::Refused { update_id, .. }
             | Self::Command { update_id, .. }
             | Self::Deferred { update_id, .. }
@@ -221,7 +244,7 @@ impl Inbound {
         match self {
             Self::Photo { chat, .. }
             | Self::Rework { chat, .. }
-            | Self::AlbumPhoto { chat, .. }
+            | Self::AlbumItem { chat, .. }
             | Self::Refused { chat, .. }
             | Self::Command { chat, .. }
             | Self::Deferred { chat, .. }
@@ -381,9 +404,22 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
             None => replies_to_us || mentions(msg, me),
         };
         if !addressed {
-            return Inbound::Ignored {
-                update_id,
-                kind: "group_chatter",
+            // An album's item may belong to an album addressed on another
+            // item (privacy mode off): it waits, unfetched, for that.
+            return match (album_content(msg), album_of(msg)) {
+                (Some(item), Some(album)) => Inbound::AlbumItem {
+                    update_id,
+                    chat,
+                    message_id,
+                    item,
+                    album,
+                    caption: None,
+                    addressed: false,
+                },
+                _ => Inbound::Ignored {
+                    update_id,
+                    kind: "group_chatter",
+                },
             };
         }
     }
@@ -448,25 +484,20 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
         Media::None => msg.reply_to_message().map_or(Media::None, photo_of),
         media => media,
     };
-    // In a private chat an album's photos are one request; in a group
-    // each addressed photo is one.
-    let album = msg
-        .media_group_id()
-        .filter(|_| private)
-        .and_then(|id| AlbumId::parse(id.to_string()).ok());
-    let photo = match (photo, album) {
-        (Media::Photo(photo), Some(album)) if matches!(photo_of(msg), Media::Photo(_)) => {
-            return Inbound::AlbumPhoto {
-                update_id,
-                chat,
-                message_id,
-                photo,
-                album,
-                caption: msg.caption().map(str::to_owned),
-            };
-        }
-        (photo, _) => photo,
-    };
+    // An album's items, pictures or not, are one request.
+    if let (Some(item), Some(album)) = (album_content(msg), album_of(msg)) {
+        return Inbound::AlbumItem {
+            update_id,
+            chat,
+            message_id,
+            item,
+            album,
+            caption: msg
+                .caption()
+                .map(|c| without_leading_mention(c, me).to_owned()),
+            addressed: true,
+        };
+    }
     match photo {
         Media::Photo(photo) => {
             let request = msg.caption().or_else(|| msg.text());
@@ -486,9 +517,6 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
                         photo,
                         kind,
                     },
-                    Err(direction) if msg.media_group_id().is_some() => {
-                        refused(Refusal::ConcatInGroup(direction))
-                    }
                     Err(direction) => refused(Refusal::ConcatNeedsAlbum(direction)),
                 },
                 Err(e) => refused(Refusal::Caption(e)),
@@ -567,6 +595,22 @@ fn without_leading_mention<'a>(text: &'a str, me: Option<&BotUsername>) -> &'a s
     }
 }
 
+/// The album a message belongs to, if any.
+fn album_of(msg: &Message) -> Option<AlbumId> {
+    msg.media_group_id()
+        .and_then(|id| AlbumId::parse(id.to_string()).ok())
+}
+
+/// What a message of an album carries (the message's own media, not what
+/// it replies to); `None` for a text.
+fn album_content(msg: &Message) -> Option<AlbumContent> {
+    match photo_of(msg) {
+        Media::Photo(photo) => Some(AlbumContent::Photo(photo)),
+        Media::Other(what) => Some(AlbumContent::Other(what)),
+        Media::None => None,
+    }
+}
+
 /// What a message carries, for detection.
 enum Media {
     Photo(PhotoRef),
@@ -622,9 +666,8 @@ fn photo_of(msg: &Message) -> Media {
         }
         MediaKind::Text(_) => Media::None,
         MediaKind::Sticker(_) => Media::Other("a sticker"),
-        MediaKind::Video(_) | MediaKind::Animation(_) | MediaKind::VideoNote(_) => {
-            Media::Other("a video")
-        }
+        MediaKind::Video(_) | MediaKind::VideoNote(_) => Media::Other("a video"),
+        MediaKind::Animation(_) => Media::Other("a GIF"),
         _ => Media::Other("a message"),
     }
 }
@@ -665,6 +708,15 @@ fn mentions(msg: &Message, me: &BotUsername) -> bool {
         matches!(e.kind(), MessageEntityKind::Mention)
             && e.text().strip_prefix('@').is_some_and(|name| me.is(name))
     })
+}
+
+/// The extension of a picture as [`image_type`] names it (a stored
+/// album item's, read back), or `img` for one it does not know.
+pub fn known_extension(extension: &str) -> &'static str {
+    ["jpg", "png", "webp", "gif", "bmp", "tiff"]
+        .into_iter()
+        .find(|known| *known == extension)
+        .unwrap_or("img")
 }
 
 /// Content type and file extension of an image document, from its MIME
@@ -1119,10 +1171,12 @@ mod tests {
         let u =
             update(json!({"photo": photo_json(), "caption": "Concat", "media_group_id": "1344"}));
         match parse(&u, Some(&me())) {
-            Inbound::AlbumPhoto {
+            Inbound::AlbumItem {
                 album,
                 caption,
                 message_id,
+                item: AlbumContent::Photo(_),
+                addressed: true,
                 ..
             } => {
                 assert_eq!(album.as_str(), "1344");
@@ -1131,6 +1185,60 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_albums_other_items_join_it_to_be_named_not_answered_with_help() {
+        let video = json!({"file_id": "v", "file_unique_id": "uv", "width": 64, "height": 64,
+            "duration": 3, "mime_type": "video/mp4", "file_size": 900});
+        let pdf = json!({"file_id": "d", "file_unique_id": "ud", "file_name": "a.pdf",
+            "mime_type": "application/pdf", "file_size": 900});
+        for (message, what) in [
+            (json!({"video": video, "media_group_id": "77"}), "a video"),
+            (
+                json!({"document": pdf, "media_group_id": "77"}),
+                "a file that is not a picture",
+            ),
+        ] {
+            let parsed = parse(&update(message.clone()), Some(&me()));
+            assert!(
+                matches!(&parsed, Inbound::AlbumItem { item: AlbumContent::Other(w), .. } if *w == what),
+                "{message}: {parsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn in_a_group_an_albums_unaddressed_items_wait_for_the_album_unfetched() {
+        let plain = parse(
+            &in_group(json!({"photo": photo_json(), "media_group_id": "g2"})),
+            Some(&me()),
+        );
+        assert!(
+            matches!(
+                &plain,
+                Inbound::AlbumItem {
+                    caption: None,
+                    addressed: false,
+                    item: AlbumContent::Photo(_),
+                    ..
+                }
+            ),
+            "{plain:?}"
+        );
+        let mentioned = parse(
+            &in_group(json!({"photo": photo_json(), "media_group_id": "g2",
+                "caption": "@polybot_test_bot blur",
+                "caption_entities": [{"type": "mention", "offset": 0, "length": 17}]})),
+            Some(&me()),
+        );
+        assert!(
+            matches!(
+                &mentioned,
+                Inbound::AlbumItem { caption: Some(c), addressed: true, .. } if c == "blur"
+            ),
+            "{mentioned:?}"
+        );
     }
 
     #[test]
@@ -1226,7 +1334,8 @@ mod tests {
         let concat = refusal(&update(json!({"photo": photo_json(), "caption": "concat"})));
         assert_eq!(concat, Refusal::ConcatNeedsAlbum(Direction::Horizontal));
         assert!(concat.to_string().contains("album"), "{concat}");
-        // In a group each addressed photo is its own request: nothing to join.
+        // In a group an album is one request too: concat is judged once
+        // the album is complete.
         let in_group_album = parse(
             &in_group(
                 json!({"photo": photo_json(), "caption": "/concat@polybot_test_bot",
@@ -1236,11 +1345,12 @@ mod tests {
         );
         assert!(
             matches!(
-                in_group_album,
-                Inbound::Refused {
-                    refusal: Refusal::ConcatInGroup(Direction::Horizontal),
+                &in_group_album,
+                Inbound::AlbumItem {
+                    caption: Some(c),
+                    addressed: true,
                     ..
-                }
+                } if c == "/concat@polybot_test_bot"
             ),
             "{in_group_album:?}"
         );

@@ -33,7 +33,7 @@ mod servers;
 pub(crate) mod startup;
 
 pub use config::{GatewayConfig, GatewayError, TelegramMode, TlsFiles};
-pub use intake::RetryBudget;
+pub use intake::{NO_PICTURE_IN_ALBUM, ONLY_CAPTIONED_USED, RetryBudget};
 /// Pauses between start-up retries and loop restarts (the service kit's).
 pub use polybot_telemetry::tasks::Backoff;
 

@@ -459,6 +459,7 @@ mod tests {
             outcome: Outcome::Success(JobResult::Album(polybot_domain::AlbumSummary {
                 prediction_id: record.prediction_id,
                 items: vec![failed.clone(), failed],
+                skipped: Vec::new(),
             })),
             ..report
         };

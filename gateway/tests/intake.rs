@@ -367,7 +367,7 @@ impl Albums for LostFinish {
     async fn join_album(
         &self,
         key: &polybot_storage::AlbumKey,
-        photo: &polybot_domain::AlbumPhoto,
+        photo: &polybot_domain::AlbumMember,
     ) -> polybot_storage::Result<polybot_storage::AlbumJoin> {
         self.inner.join_album(key, photo).await
     }

@@ -719,6 +719,11 @@ async fn user_text(s: &Stack, chat: i64, text: &str, reply_to: Option<i64>) -> O
 async fn in_a_group_only_photos_addressed_to_the_bot_are_answered() {
     let s = Stack::start_with(|o| o.notice_after = Duration::from_secs(600)).await;
     let group = -5001;
+    // Privacy mode off: the bot itself must tell what is meant for it.
+    s.client
+        .set_group_privacy(group, false)
+        .await
+        .expect("privacy off");
     // Chatter: a text, a photo, someone else's command. No answer at all.
     user_text(&s, group, "nice weather today", None).await;
     let plain = s
@@ -767,6 +772,11 @@ async fn start_greets_and_help_lists_the_actions_with_examples() {
     assert!(text(&m[1]).contains(&format!("/detect@{BOT}")), "{m:#?}");
     // In a group, /help is answered; a bare /detect without a photo gets a hint.
     let group = -5002;
+    // Privacy mode off: a bare /detect reaches the bot whoever posted last.
+    s.client
+        .set_group_privacy(group, false)
+        .await
+        .expect("privacy off");
     user_text(&s, group, &format!("/help@{BOT}"), None).await;
     user_text(&s, group, "/detect", None).await;
     let m = s.wait(group, 2).await;

@@ -251,8 +251,29 @@ impl From<&domain::JoinedSummary> for v1::ConcatResult {
             width: s.width,
             height: s.height,
             time: s.time,
+            skipped: skips_to_wire(&s.skipped),
         }
     }
+}
+
+fn skips_to_wire(skipped: &[domain::AlbumSkip]) -> Vec<v1::AlbumSkip> {
+    skipped
+        .iter()
+        .map(|s| v1::AlbumSkip {
+            position: s.position,
+            what: s.what.clone(),
+        })
+        .collect()
+}
+
+fn skips_from_wire(skipped: Vec<v1::AlbumSkip>) -> Vec<domain::AlbumSkip> {
+    skipped
+        .into_iter()
+        .map(|s| domain::AlbumSkip {
+            position: s.position,
+            what: s.what,
+        })
+        .collect()
 }
 
 impl TryFrom<v1::ConcatResult> for domain::JoinedSummary {
@@ -281,6 +302,7 @@ impl TryFrom<v1::ConcatResult> for domain::JoinedSummary {
             width: s.width,
             height: s.height,
             time: s.time,
+            skipped: skips_from_wire(s.skipped),
         })
     }
 }
@@ -303,6 +325,7 @@ impl From<&domain::AlbumSummary> for v1::AlbumResult {
         Self {
             prediction_id: s.prediction_id.to_string(),
             items,
+            skipped: skips_to_wire(&s.skipped),
         }
     }
 }
@@ -346,6 +369,7 @@ impl TryFrom<v1::AlbumResult> for domain::AlbumSummary {
                 .parse()
                 .map_err(|e| invalid("album.prediction_id", e))?,
             items,
+            skipped: skips_from_wire(s.skipped),
         })
     }
 }
@@ -546,6 +570,10 @@ mod tests {
                         failure: Some(domain::FailureKind::NotAnImage),
                     },
                 ],
+                skipped: vec![domain::AlbumSkip {
+                    position: 3,
+                    what: "a video".into(),
+                }],
             })),
             Outcome::Success(domain::JobResult::Joined(domain::JoinedSummary {
                 prediction_id: id,
@@ -556,6 +584,7 @@ mod tests {
                 width: 3,
                 height: 8,
                 time: 2.5,
+                skipped: Vec::new(),
             })),
             filtered(domain::Filter::Segment { threshold: 7 }),
             filtered(domain::Filter::Blur {

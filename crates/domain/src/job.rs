@@ -14,6 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::album::AlbumSkip;
 use crate::caption::{Action, Direction, Filter};
 use crate::ids::{ChatId, ObjectKey, PredictionId, UpdateId};
 use crate::time::now_epoch;
@@ -57,10 +58,12 @@ pub enum JobInput {
         original_key: ObjectKey,
         kind: JobKind,
     },
-    /// An album's photos, in order.
+    /// An album's photos, in order, and the items of the album that are
+    /// not pictures (named in the answer).
     Album {
         photos: AlbumPhotos,
         action: AlbumAction,
+        skipped: Vec<AlbumSkip>,
     },
 }
 
@@ -272,8 +275,21 @@ impl Job {
             message_id: photos.first().message_id,
             update_id,
             submitted_at: now_epoch(),
-            input: JobInput::Album { photos, action },
+            input: JobInput::Album {
+                photos,
+                action,
+                skipped: Vec::new(),
+            },
         }
+    }
+
+    /// The same album request, naming the album's items that are not
+    /// pictures in its answer (nothing for a single photo's request).
+    pub fn skipping(mut self, items: Vec<AlbumSkip>) -> Self {
+        if let JobInput::Album { skipped, .. } = &mut self.input {
+            *skipped = items;
+        }
+        self
     }
 
     /// A request for one JPEG stored at its usual key
@@ -327,6 +343,10 @@ struct JobWire {
     album: Vec<AlbumPhoto>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     concat: Option<Direction>,
+    /// An album's items that are not pictures (a detector of an earlier
+    /// build ignores them: its answer just does not name them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<AlbumSkip>,
 }
 
 impl From<JobWire> for Job {
@@ -343,6 +363,7 @@ impl From<JobWire> for Job {
                     Some(direction) => AlbumAction::Concat(direction),
                     None => AlbumAction::Each(wire.kind),
                 },
+                skipped: wire.skipped,
             },
         };
         Self {
@@ -360,14 +381,19 @@ impl From<Job> for JobWire {
     fn from(job: Job) -> Self {
         let kind = job.input.wire_kind();
         let original_key = job.input.original_key().clone();
-        let (album, concat) = match job.input {
-            JobInput::Photo { .. } => (Vec::new(), None),
-            JobInput::Album { photos, action } => (
+        let (album, concat, skipped) = match job.input {
+            JobInput::Photo { .. } => (Vec::new(), None, Vec::new()),
+            JobInput::Album {
+                photos,
+                action,
+                skipped,
+            } => (
                 photos.into_vec(),
                 match action {
                     AlbumAction::Concat(direction) => Some(direction),
                     AlbumAction::Each(_) => None,
                 },
+                skipped,
             ),
         };
         Self {
@@ -381,6 +407,7 @@ impl From<Job> for JobWire {
             kind,
             album,
             concat,
+            skipped,
         }
     }
 }
@@ -508,6 +535,16 @@ mod tests {
         assert_eq!(back, joined);
         assert_eq!(back.input.photo_count(), 2);
         assert_eq!(back.input.action(), Action::Concat(Direction::Vertical));
+
+        let skipped = vec![AlbumSkip {
+            position: 2,
+            what: "a video".into(),
+        }];
+        let mixed = joined.skipping(skipped.clone());
+        let v: serde_json::Value = serde_json::from_str(&mixed.to_json()).expect("json");
+        assert_eq!(v["skipped"][0]["what"], "a video");
+        let back = Job::parse(&mixed.to_json()).expect("parse");
+        assert!(matches!(&back.input, JobInput::Album { skipped: s, .. } if *s == skipped));
     }
 
     #[test]
@@ -517,10 +554,16 @@ mod tests {
             r#"{{"schema_version":2,"prediction_id":"{id}","chat_id":5,"message_id":10,"update_id":0,"original_key":"5/original/a.jpg","submitted_at":1.5,"kind":{{"action":"detect"}},"album":[{{"message_id":10,"original_key":"5/original/a.jpg"}},{{"message_id":11,"original_key":"5/original/b.jpg"}}],"concat":"horizontal"}}"#
         );
         let job = Job::parse(&body).expect("reads");
-        let JobInput::Album { photos, action } = &job.input else {
+        let JobInput::Album {
+            photos,
+            action,
+            skipped,
+        } = &job.input
+        else {
             panic!("{job:?}");
         };
         assert_eq!(*action, AlbumAction::Concat(Direction::Horizontal));
+        assert!(skipped.is_empty());
         assert_eq!(photos.as_slice().len(), 2);
         assert_eq!(photos.first().message_id, 10);
         assert_eq!(job.original_key().as_str(), "5/original/a.jpg");

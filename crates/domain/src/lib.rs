@@ -6,6 +6,7 @@
 //! table stores and the gateway reads. What a photo's caption asks for is in
 //! [`caption`].
 
+mod album;
 pub mod caption;
 mod ids;
 mod job;
@@ -16,6 +17,7 @@ mod time;
 /// A `String` or `&str` converts into one for errors that start with us.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+pub use album::{AlbumMember, AlbumSkip, SkippedItem, UnfetchedPhoto, worked_positions};
 pub use caption::{
     ACTIONS_HELP, Action, BlurSize, CaptionError, Direction, Filter, Fraction, QuarterTurns,
     actions_help, nearest_action,
@@ -105,6 +107,9 @@ pub struct FilterSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JoinedSummary {
     pub prediction_id: PredictionId,
+    /// Items of the album that were not pictures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<AlbumSkip>,
     pub direction: Direction,
     pub original_img_paths: Vec<String>,
     pub output_img_path: String,
@@ -128,6 +133,9 @@ pub struct AlbumItem {
 pub struct AlbumSummary {
     pub prediction_id: PredictionId,
     pub items: Vec<AlbumItem>,
+    /// Items of the album that were not pictures, by their place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<AlbumSkip>,
 }
 
 /// How a job succeeded, by kind. Stored untagged, so a detection's summary
@@ -384,9 +392,14 @@ mod tests {
                     failure: Some(FailureKind::CorruptImage),
                 },
             ],
+            skipped: vec![AlbumSkip {
+                position: 3,
+                what: "a video".into(),
+            }],
         });
         let joined = JobResult::Joined(JoinedSummary {
             prediction_id: id,
+            skipped: Vec::new(),
             direction: Direction::Vertical,
             original_img_paths: vec!["1/original/a.jpg".into(), "1/original/b.jpg".into()],
             output_img_path: "1/filtered/x.jpg".into(),

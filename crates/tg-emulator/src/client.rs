@@ -335,6 +335,32 @@ impl EmulatorClient {
         .map(drop)
     }
 
+    /// Turns Telegram's privacy mode on or off in one group (it is on by
+    /// default, see [`crate::EmulatorConfig::group_privacy`]).
+    pub async fn set_group_privacy(&self, chat_id: i64, enabled: bool) -> ClientResult<()> {
+        self.post_json::<_, serde_json::Value>(
+            &format!("/control/chats/{chat_id}/privacy"),
+            &json!({ "enabled": enabled }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Turns privacy mode on or off in every group without a setting of
+    /// its own.
+    pub async fn set_default_group_privacy(&self, enabled: bool) -> ClientResult<()> {
+        self.post_json::<_, serde_json::Value>("/control/privacy", &json!({ "enabled": enabled }))
+            .await
+            .map(drop)
+    }
+
+    /// The ids of the user messages in `chat_id` that privacy mode kept
+    /// from the bot, in order.
+    pub async fn undelivered(&self, chat_id: i64) -> ClientResult<Vec<i64>> {
+        self.get(&format!("/control/chats/{chat_id}/undelivered"))
+            .await
+    }
+
     /// Every webhook delivery attempt so far.
     pub async fn deliveries(&self) -> ClientResult<Vec<DeliveryAttempt>> {
         self.get("/control/deliveries").await

@@ -28,6 +28,7 @@ use crate::{
     model::{
         ChatInfo, ChatSetup, ChatType, CommandList, FileInfo, QueuedUpdate, UserMessageOptions,
     },
+    privacy,
     state::{
         ChatState, FileKind, Rule, Shared, State as EmuState, default_chat, document_json,
         photo_size_json, reply_copy, unix_now, user_json,
@@ -49,6 +50,9 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/control/chats/{chat_id}/messages", get(chat_messages))
         .route("/control/chats/{chat_id}/actions", get(chat_actions))
         .route("/control/chats/{chat_id}/blocked", post(set_blocked))
+        .route("/control/chats/{chat_id}/privacy", post(set_chat_privacy))
+        .route("/control/chats/{chat_id}/undelivered", get(undelivered))
+        .route("/control/privacy", post(set_default_privacy))
         .route("/control/updates", post(queue_raw_update))
         .route("/control/redeliver/{update_id}", post(redeliver))
         .route("/control/deliveries", get(deliveries))
@@ -187,11 +191,33 @@ fn queue_user_message(
             message["reply_to_message"] = original;
         }
         chat.messages.insert(message_id, message.clone());
+        let chat_privacy = chat.privacy;
+        let privacy = chat_privacy
+            .or(state.privacy_default)
+            .unwrap_or(shared.config.group_privacy);
+        let chat = state.chat_mut(chat_id);
+        let delivered = !privacy
+            || privacy::delivers(
+                &message,
+                shared.bot_id,
+                &shared.config.bot_username,
+                chat.bot_posted(),
+            );
+        if !delivered {
+            chat.undelivered.push(message_id);
+            return Ok(QueuedUpdate {
+                update_id: 0,
+                message_id: Some(message_id),
+                update: json!({ "message": message }),
+                delivered: false,
+            });
+        }
         let (update_id, update) = state.queue_update(json!({ "message": message }));
         QueuedUpdate {
             update_id,
             message_id: Some(message_id),
             update,
+            delivered: true,
         }
     };
     shared.notify();
@@ -516,6 +542,52 @@ async fn chat_actions(
 }
 
 #[derive(Debug, Deserialize)]
+struct PrivacyBody {
+    enabled: bool,
+}
+
+fn privacy_body(body: &[u8]) -> ControlResult<bool> {
+    serde_json::from_slice::<PrivacyBody>(body)
+        .map(|b| b.enabled)
+        .map_err(|e| ControlError::bad_request(format!("expected {{\"enabled\": bool}}: {e}")))
+}
+
+/// Turns privacy mode on or off in one group (as if the bot's setting had
+/// changed and it was added to the group again).
+async fn set_chat_privacy(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+    body: Bytes,
+) -> ControlResult<Json<Value>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let enabled = privacy_body(&body)?;
+    shared.lock().chat_mut(chat_id).privacy = Some(enabled);
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// Turns privacy mode on or off in every group without a setting of its own.
+async fn set_default_privacy(State(shared): Shared_, body: Bytes) -> ControlResult<Json<Value>> {
+    let enabled = privacy_body(&body)?;
+    shared.lock().privacy_default = Some(enabled);
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// The ids of the user messages privacy mode kept from the bot, in order.
+async fn undelivered(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+) -> ControlResult<Json<Vec<i64>>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let ids = shared
+        .lock()
+        .chats
+        .get(&chat_id)
+        .map(|c| c.undelivered.clone())
+        .unwrap_or_default();
+    Ok(Json(ids))
+}
+
+#[derive(Debug, Deserialize)]
 struct BlockedBody {
     blocked: bool,
 }
@@ -569,6 +641,7 @@ async fn queue_raw_update(
             update_id,
             message_id,
             update,
+            delivered: true,
         }
     };
     shared.notify();
@@ -595,6 +668,7 @@ async fn redeliver(
         update_id,
         message_id,
         update,
+        delivered: true,
     }))
 }
 

@@ -31,6 +31,7 @@ mod markup;
 mod media;
 pub mod model;
 mod params;
+mod privacy;
 mod state;
 mod webhook;
 
@@ -68,6 +69,10 @@ pub struct EmulatorConfig {
     pub webhook_max_backoff: Duration,
     /// How long one webhook POST may take before it counts as failed.
     pub webhook_timeout: Duration,
+    /// Telegram's privacy mode in groups (on by default, as Telegram's):
+    /// the bot gets only the group messages meant for it (see `privacy.rs`).
+    /// Each group can be switched with [`EmulatorClient::set_group_privacy`].
+    pub group_privacy: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -79,6 +84,7 @@ impl Default for EmulatorConfig {
             webhook_initial_backoff: webhook::DEFAULT_INITIAL_BACKOFF,
             webhook_max_backoff: webhook::DEFAULT_MAX_BACKOFF,
             webhook_timeout: Duration::from_secs(10),
+            group_privacy: true,
         }
     }
 }

@@ -101,6 +101,14 @@ pub struct QueuedUpdate {
     pub message_id: Option<i64>,
     /// The Update JSON exactly as it will be delivered.
     pub update: serde_json::Value,
+    /// Whether the update goes to the bot: `false` when privacy mode kept a
+    /// group message from it (then `update_id` is 0 and nothing is queued).
+    #[serde(default = "delivered_by_default")]
+    pub delivered: bool,
+}
+
+fn delivered_by_default() -> bool {
+    true
 }
 
 /// One attempt to deliver an update to the webhook.

@@ -216,6 +216,11 @@ pub(crate) struct ChatState {
     pub created: bool,
     /// Members given at creation; the first one is the default sender.
     pub members: Vec<Member>,
+    /// Privacy mode for this group, when set (`/control/chats/{id}/privacy`);
+    /// otherwise the emulator's default.
+    pub privacy: Option<bool>,
+    /// User messages privacy mode kept from the bot, by message id.
+    pub undelivered: Vec<i64>,
 }
 
 impl ChatState {
@@ -228,6 +233,11 @@ impl ChatState {
     /// lookup never finds the wrong message.
     pub fn observe_message_id(&mut self, message_id: i64) {
         self.last_message_id = self.last_message_id.max(message_id);
+    }
+
+    /// Whether the bot was the last bot to post here (it is the only one).
+    pub fn bot_posted(&self) -> bool {
+        !self.sent.is_empty()
     }
 }
 
@@ -256,6 +266,9 @@ pub(crate) struct State {
     /// `setMyCommands` lists per (scope, language_code); empty lists are
     /// not kept, as Telegram treats setting one like deleting.
     pub commands: BTreeMap<(BotCommandScope, String), Vec<BotCommand>>,
+    /// Privacy mode in groups without a setting of their own, when changed
+    /// through `/control/privacy`; otherwise [`EmulatorConfig::group_privacy`].
+    pub privacy_default: Option<bool>,
 }
 
 impl State {

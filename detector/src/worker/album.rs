@@ -11,6 +11,7 @@ use super::photo;
 pub(super) async fn each(step: &JobStep, job: &Job, album: Album<'_>, kind: JobKind) -> Handled {
     let mut items = Vec::with_capacity(album.fetched.len());
     let mut first_lane = Some(album.lane);
+    let skipped = album.skipped.to_vec();
     for (index, (member, bytes)) in album.photos.into_iter().zip(album.fetched).enumerate() {
         let Some(bytes) = bytes else {
             items.push(AlbumItem {
@@ -43,5 +44,6 @@ pub(super) async fn each(step: &JobStep, job: &Job, album: Album<'_>, kind: JobK
     Ok(Done::Made(JobResult::Album(AlbumSummary {
         prediction_id: job.prediction_id,
         items,
+        skipped,
     })))
 }

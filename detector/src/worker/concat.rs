@@ -40,5 +40,6 @@ pub(super) async fn run(
         width: out.width,
         height: out.height,
         time: now_epoch(),
+        skipped: album.skipped.to_vec(),
     })))
 }

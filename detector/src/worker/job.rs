@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use polybot_domain::{AlbumPhotos, FailureKind, Job, JobResult, ObjectKey, PredictionId};
+use polybot_domain::{
+    AlbumPhotos, AlbumSkip, FailureKind, Job, JobResult, ObjectKey, PredictionId,
+};
 use polybot_inference::{AnnotatedSize, DetectError};
 use polybot_proto::{Outcome, Report};
 use polybot_storage::{Backends, PutMode, StorageError};
@@ -167,6 +169,8 @@ pub(super) struct Photo<'a> {
 /// the lane reserved for the job.
 pub(super) struct Album<'a> {
     pub photos: &'a AlbumPhotos,
+    /// The album's items that are not pictures: passed on to the answer.
+    pub skipped: &'a [AlbumSkip],
     pub fetched: Vec<Option<Bytes>>,
     pub lane: Lane,
 }

@@ -65,11 +65,16 @@ impl JobStep {
                 // The reporter's per-job time is a single photo's.
                 (done, started, self.on_processed.as_ref())
             }
-            JobInput::Album { photos, action } => {
+            JobInput::Album {
+                photos,
+                action,
+                skipped,
+            } => {
                 let fetched = self.fetch_all(photos).await?;
                 let started = Instant::now();
                 let album = Album {
                     photos,
+                    skipped,
                     fetched,
                     lane,
                 };

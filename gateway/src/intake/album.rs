@@ -1,43 +1,90 @@
-//! The album path: each photo of an album (`media_group_id`) is stored and
-//! joins the album in the shared table; once the album is quiet it is
-//! closed (by whichever gateway gets there first, see `albums.rs`) and
-//! submitted as one request, whose caption applies to every photo, or
-//! which `concat` joins into one picture.
+//! The album path: each item of an album (`media_group_id`) joins the
+//! album in the shared table (a picture stored first; in a group, a
+//! picture that does not itself address the bot only noted, to be fetched
+//! if the album turns out to; anything else noted as skipped). Once the
+//! album is quiet it is closed (by whichever gateway gets there first, see
+//! `albums.rs`) and submitted as one request, whose caption applies to
+//! every picture, or which `concat` joins into one picture. Its one answer
+//! names the items that were not pictures ("3: a video, skipped") and, in
+//! a group where only the captioned item arrived, says why the others were
+//! not used.
 
 use polybot_domain::{
-    Action, AlbumAction, AlbumId, AlbumPhoto, AlbumPhotos, ChatId, Job, JobKind, PredictionId,
-    UpdateId,
+    Action, AlbumAction, AlbumId, AlbumMember, AlbumPhoto, AlbumPhotos, AlbumSkip, ChatId,
+    Direction, Job, JobKind, PredictionId, SkippedItem, UnfetchedPhoto, UpdateId,
 };
 use polybot_storage::{AlbumClose, AlbumJoin, AlbumKey};
 use tracing::{Instrument, info, warn};
 
 use super::{Handled, Intake, IntakeError};
-use crate::inbound::{PhotoRef, Refusal};
+use crate::inbound::{AlbumContent, PhotoRef, Refusal};
+
+/// The line an album's answer ends with when, in a group, only its
+/// captioned item reached the bot (Telegram's privacy mode).
+pub const ONLY_CAPTIONED_USED: &str = "Only the captioned photo was used: in groups Telegram \
+shows me only messages addressed to me, so I did not see the album\u{2019}s other photos.";
+
+/// The answer to an album none of whose items is a picture.
+pub const NO_PICTURE_IN_ALBUM: &str = "None of this album\u{2019}s items is a picture I can \
+work on. Send photos (or pictures as files) and I\u{2019}ll answer them together.";
+
+/// What an album's items are, once fetched: the pictures to work on, and
+/// the others by their place.
+struct Items {
+    photos: Vec<AlbumPhoto>,
+    skipped: Vec<AlbumSkip>,
+}
+
+/// One item of an album, as [`Intake::accept_album_item`] takes it.
+pub(super) struct ItemUpdate<'a> {
+    pub update_id: UpdateId,
+    pub chat: ChatId,
+    pub message_id: i64,
+    pub item: &'a AlbumContent,
+    pub album: &'a AlbumId,
+    pub caption: Option<&'a str>,
+    pub addressed: bool,
+}
 
 impl Intake {
-    /// A photo of an album: stored, and added to the album in the table.
-    /// The album becomes one request once it is quiet ([`Intake::close_album`]).
-    pub(super) async fn accept_album_photo(
+    /// An item of an album: added to the album in the table (a picture
+    /// stored first, unless it waits unfetched). The album becomes one
+    /// request once it is quiet ([`Intake::close_album`]).
+    pub(super) async fn accept_album_item(
         &self,
-        update_id: UpdateId,
-        chat: ChatId,
-        message_id: i64,
-        photo: &PhotoRef,
-        album: &AlbumId,
-        caption: Option<&str>,
+        u: ItemUpdate<'_>,
     ) -> Result<Handled, IntakeError> {
-        let stored = self.store_original(update_id, chat, message_id, photo);
-        let Some(original_key) = stored.await? else {
-            return Ok(Handled::Answered);
+        let caption = u.caption.map(str::to_owned);
+        let member = match u.item {
+            AlbumContent::Photo(photo) if u.addressed => {
+                let stored = self.store_original(u.update_id, u.chat, u.message_id, photo);
+                let Some(original_key) = stored.await? else {
+                    return Ok(Handled::Answered);
+                };
+                AlbumMember::Photo(AlbumPhoto {
+                    message_id: u.message_id,
+                    original_key,
+                    caption,
+                })
+            }
+            AlbumContent::Photo(photo) => AlbumMember::Unfetched(UnfetchedPhoto {
+                message_id: u.message_id,
+                update_id: u.update_id,
+                file_id: photo.file_id.clone(),
+                size: photo.size,
+                content_type: photo.content_type.clone(),
+                extension: photo.extension.to_owned(),
+                caption,
+            }),
+            AlbumContent::Other(what) => AlbumMember::Skipped(SkippedItem {
+                message_id: u.message_id,
+                what: (*what).to_owned(),
+                caption,
+            }),
         };
         let key = AlbumKey {
-            chat,
-            album: album.clone(),
-        };
-        let member = AlbumPhoto {
-            message_id,
-            original_key,
-            caption: caption.map(str::to_owned),
+            chat: u.chat,
+            album: u.album.clone(),
         };
         match self.backends.table.join_album(&key, &member).await? {
             AlbumJoin::Joined => {
@@ -50,34 +97,49 @@ impl Intake {
                         warn!("no album closer configured; the album waits for another gateway")
                     }
                 }
-                info!(album = %album, "photo joined its album");
+                info!(album = %u.album, "item joined its album");
                 Ok(Handled::Joined)
             }
-            AlbumJoin::TooLate => {
-                // The album was answered already: this photo is a request
-                // of its own.
-                info!(album = %album, "a photo after its album closed; answering it on its own");
-                match Action::from_caption(caption).map(JobKind::try_from) {
-                    Ok(Ok(kind)) => {
-                        self.accept_photo(update_id, chat, message_id, photo, kind)
-                            .await
-                    }
-                    Ok(Err(direction)) => {
-                        let refusal = Refusal::ConcatNeedsAlbum(direction);
-                        self.answer(chat, message_id, &refusal.to_string()).await
-                    }
-                    Err(e) => self.answer(chat, message_id, &e.to_string()).await,
-                }
-            }
+            AlbumJoin::TooLate => self.too_late(u, member).await,
         }
     }
 
-    /// Closes an album once no photo joined it for the quiet window (on
+    /// An item after its album was answered: a request of its own.
+    async fn too_late(
+        &self,
+        u: ItemUpdate<'_>,
+        member: AlbumMember,
+    ) -> Result<Handled, IntakeError> {
+        info!(album = %u.album, "an item after its album closed; answering it on its own");
+        let (AlbumContent::Photo(photo), AlbumMember::Photo(_)) = (u.item, &member) else {
+            return match u.item {
+                AlbumContent::Other(what) if u.chat.0 > 0 => {
+                    self.answer_with_help(u.chat, u.message_id, what).await
+                }
+                // In a group, only what addressed the bot is answered.
+                _ => Ok(Handled::Ignored),
+            };
+        };
+        match Action::from_caption(u.caption).map(JobKind::try_from) {
+            Ok(Ok(kind)) => {
+                self.accept_photo(u.update_id, u.chat, u.message_id, photo, kind)
+                    .await
+            }
+            Ok(Err(direction)) => {
+                let refusal = Refusal::ConcatNeedsAlbum(direction);
+                self.answer(u.chat, u.message_id, &refusal.to_string())
+                    .await
+            }
+            Err(e) => self.answer(u.chat, u.message_id, &e.to_string()).await,
+        }
+    }
+
+    /// Closes an album once no item joined it for the quiet window (on
     /// whichever gateway gets there first) and submits it as one request:
-    /// its caption (on any photo) applies to every photo, or `concat`
+    /// its caption (on any item) applies to every picture, or `concat`
     /// joins them. Returns when the album is closed, by this call or another.
     pub async fn close_album(&self, key: &AlbumKey) -> Result<(), IntakeError> {
-        let photos = loop {
+        let members = loop {
             match self
                 .backends
                 .table
@@ -86,51 +148,82 @@ impl Intake {
             {
                 AlbumClose::Open { wait } => tokio::time::sleep(wait).await,
                 AlbumClose::AlreadyClosed => return Ok(()),
-                AlbumClose::Closed(photos) => break photos,
+                AlbumClose::Closed(members) => break members,
             }
         };
-        let Some(first) = photos.first() else {
+        let Some(first) = members.first().map(AlbumMember::message_id) else {
             return Ok(());
         };
-        let caption = photos.iter().find_map(|p| p.caption.as_deref());
+        let caption = members
+            .iter()
+            .find_map(AlbumMember::caption)
+            .map(str::to_owned);
+        // In a group an item's caption is kept only when it addresses the
+        // bot: an album without one was not meant for it.
+        let group = key.chat.0 < 0;
+        if group && caption.is_none() {
+            info!(album = %key.album, "an album not addressed to the bot");
+            return Ok(());
+        }
         let prediction_id = PredictionId::for_album(self.bot, key.chat, &key.album);
         let span = tracing::info_span!(
             "album",
             chat_id = key.chat.0,
             album = %key.album,
-            photos = photos.len(),
+            items = members.len(),
             prediction_id = %prediction_id,
         );
         async {
-            let action = match Action::from_caption(caption) {
-                Ok(Action::Concat(_)) if photos.len() < 2 => {
-                    let refusal = Refusal::ConcatNeedsAlbum(polybot_domain::Direction::Horizontal);
-                    return self
-                        .answer(key.chat, first.message_id, &refusal.to_string())
-                        .await
-                        .map(drop);
-                }
-                Ok(Action::Concat(direction)) => AlbumAction::Concat(direction),
-                Ok(Action::Detect) => AlbumAction::Each(JobKind::Detect),
-                Ok(Action::Filter(filter)) => AlbumAction::Each(JobKind::Filter(filter)),
+            let seen = members.len();
+            let action = match Action::from_caption(caption.as_deref()) {
+                Ok(action) => action,
                 Err(e) => {
                     info!(error = %e, "the album's caption asks badly; answering once");
+                    return self.answer(key.chat, first, &e.to_string()).await.map(drop);
+                }
+            };
+            let Items {
+                photos,
+                mut skipped,
+            } = self.fetch_items(key.chat, members).await?;
+            if group && seen == 1 && !photos.is_empty() {
+                // Telegram's albums have two items or more: privacy mode
+                // kept the others from the bot.
+                skipped.push(AlbumSkip {
+                    position: 0,
+                    what: ONLY_CAPTIONED_USED.to_owned(),
+                });
+            }
+            let action = match action {
+                Action::Concat(direction) if photos.len() < 2 => {
+                    let refusal = if group && seen == 1 {
+                        Refusal::ConcatInGroup(direction)
+                    } else {
+                        Refusal::ConcatNeedsAlbum(Direction::Horizontal)
+                    };
                     return self
-                        .answer(key.chat, first.message_id, &e.to_string())
+                        .answer(key.chat, first, &refusal.to_string())
                         .await
                         .map(drop);
                 }
+                Action::Concat(direction) => AlbumAction::Concat(direction),
+                Action::Detect => AlbumAction::Each(JobKind::Detect),
+                Action::Filter(filter) => AlbumAction::Each(JobKind::Filter(filter)),
             };
-            let Some(album) = AlbumPhotos::new(photos.clone()) else {
-                return Ok(());
+            let Some(album) = AlbumPhotos::new(photos) else {
+                let lines: Vec<String> = skipped.iter().map(AlbumSkip::line).collect();
+                let text = format!("{NO_PICTURE_IN_ALBUM}\n\n{}", lines.join("\n"));
+                return self.answer(key.chat, first, &text).await.map(drop);
             };
-            let job = Job::album(prediction_id, key.chat, UpdateId(0), album, action);
+            let job =
+                Job::album(prediction_id, key.chat, UpdateId(0), album, action).skipping(skipped);
+            let reply_to = job.message_id;
             let handled = self.submit(job).await?;
             if let (Handled::Queued(prediction), Some(progress)) = (handled, &self.progress) {
                 progress.track(crate::progress::Job {
                     prediction,
                     chat: key.chat,
-                    reply_to: first.message_id,
+                    reply_to,
                     notice: match action {
                         AlbumAction::Concat(_) => crate::progress::FILTER_NOTICE_TEXT,
                         AlbumAction::Each(kind) => crate::progress::notice_text(kind),
@@ -141,5 +234,51 @@ impl Intake {
         }
         .instrument(span)
         .await
+    }
+
+    /// The album's pictures (those waiting unfetched downloaded now) and
+    /// the items left out, by their place in the album.
+    async fn fetch_items(
+        &self,
+        chat: ChatId,
+        members: Vec<AlbumMember>,
+    ) -> Result<Items, IntakeError> {
+        let mut items = Items {
+            photos: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for (place, member) in (1_u32..).zip(members) {
+            let skip = |what: &str| AlbumSkip {
+                position: place,
+                what: what.to_owned(),
+            };
+            match member {
+                AlbumMember::Photo(photo) => items.photos.push(photo),
+                AlbumMember::Skipped(item) => items.skipped.push(skip(&item.what)),
+                AlbumMember::Unfetched(p) => {
+                    let photo = PhotoRef {
+                        file_id: p.file_id.clone(),
+                        size: p.size,
+                        content_type: p.content_type.clone(),
+                        extension: crate::inbound::known_extension(&p.extension),
+                    };
+                    // The album is closed: a photo that cannot be had now is
+                    // named in the answer rather than holding the others.
+                    match self.fetch_original(p.update_id, chat, &photo).await {
+                        Ok(Ok(original_key)) => items.photos.push(AlbumPhoto {
+                            message_id: p.message_id,
+                            original_key,
+                            caption: p.caption,
+                        }),
+                        Ok(Err(kind)) => items.skipped.push(skip(kind.short_message())),
+                        Err(e) => {
+                            warn!(error = %e, "could not fetch an album's photo");
+                            items.skipped.push(skip("a photo I could not fetch"));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(items)
     }
 }

@@ -31,6 +31,7 @@ use polybot_domain::{BotId, ChatId, FailureKind, PredictionId};
 use polybot_storage::{AlbumKey, Backends, ClaimKey, Once, StorageError, run_once};
 use tracing::{info, warn};
 
+pub use album::{NO_PICTURE_IN_ALBUM, ONLY_CAPTIONED_USED};
 pub use budget::{RetryBudget, given_up};
 
 use crate::inbound::{BotUsername, Inbound};
@@ -275,7 +276,7 @@ impl Intake {
         let reply_to = match inbound {
             Inbound::Photo { message_id, .. }
             | Inbound::Rework { message_id, .. }
-            | Inbound::AlbumPhoto { message_id, .. }
+            | Inbound::AlbumItem { message_id, .. }
             | Inbound::Refused { message_id, .. }
             | Inbound::Command { message_id, .. }
             | Inbound::Other { message_id, .. } => Some(*message_id),
@@ -312,7 +313,7 @@ impl Intake {
     }
 
     /// Routes an update to its path: text answers (`texts.rs`), a photo
-    /// (`photo.rs`), a photo of an album (`album.rs`) or a reply to an
+    /// (`photo.rs`), an item of an album (`album.rs`) or a reply to an
     /// answer (`rework.rs`).
     async fn process(&self, inbound: &Inbound) -> Result<Handled, IntakeError> {
         match inbound {
@@ -330,22 +331,24 @@ impl Intake {
                 command,
                 ..
             } => self.answer_command(*chat, *message_id, *command).await,
-            Inbound::AlbumPhoto {
+            Inbound::AlbumItem {
                 update_id,
                 chat,
                 message_id,
-                photo,
+                item,
                 album,
                 caption,
+                addressed,
             } => {
-                self.accept_album_photo(
-                    *update_id,
-                    *chat,
-                    *message_id,
-                    photo,
+                self.accept_album_item(album::ItemUpdate {
+                    update_id: *update_id,
+                    chat: *chat,
+                    message_id: *message_id,
+                    item,
                     album,
-                    caption.as_deref(),
-                )
+                    caption: caption.as_deref(),
+                    addressed: *addressed,
+                })
                 .await
             }
             Inbound::Refused {

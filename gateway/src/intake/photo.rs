@@ -23,14 +23,26 @@ impl Intake {
         message_id: i64,
         photo: &PhotoRef,
     ) -> Result<Option<ObjectKey>, IntakeError> {
-        let refuse = |kind: FailureKind| async move {
-            self.answer(chat, message_id, kind.user_message())
+        match self.fetch_original(update_id, chat, photo).await? {
+            Ok(key) => Ok(Some(key)),
+            Err(kind) => self
+                .answer(chat, message_id, kind.user_message())
                 .await
-                .map(|_| None)
-        };
+                .map(|_| None),
+        }
+    }
+
+    /// Downloads the photo and stores it under this update's key, or says
+    /// why it cannot be taken (too large, not an image).
+    pub(super) async fn fetch_original(
+        &self,
+        update_id: UpdateId,
+        chat: ChatId,
+        photo: &PhotoRef,
+    ) -> Result<Result<ObjectKey, FailureKind>, IntakeError> {
         if photo.size > self.max_download {
             info!(size = photo.size, "photo over the download limit");
-            return refuse(FailureKind::TooLarge).await;
+            return Ok(Err(FailureKind::TooLarge));
         }
         let bytes = match self
             .messenger
@@ -39,11 +51,11 @@ impl Intake {
         {
             Ok(b) => b,
             Err(MessengerError::TooLarge { .. }) => {
-                return refuse(FailureKind::TooLarge).await;
+                return Ok(Err(FailureKind::TooLarge));
             }
             Err(MessengerError::Rejected(reason)) => {
                 warn!(%reason, "Telegram would not serve the file");
-                return refuse(FailureKind::NotAnImage).await;
+                return Ok(Err(FailureKind::NotAnImage));
             }
             Err(e) => return Err(e.into()),
         };
@@ -70,7 +82,7 @@ impl Intake {
             .await
         {
             // An earlier delivery stored this very photo.
-            Ok(()) | Err(StorageError::AlreadyExists(_)) => Ok(Some(original_key)),
+            Ok(()) | Err(StorageError::AlreadyExists(_)) => Ok(Ok(original_key)),
             Err(e) => Err(e.into()),
         }
     }

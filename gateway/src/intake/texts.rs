@@ -20,16 +20,21 @@ and I\u{2019}ll find the objects in it. The other actions work the same way, e.g
 \u{201c}blur 16\u{201d}: /help lists them.";
 
 /// The answer to `/help` and to messages the bot cannot analyse: every
-/// action, how to ask for it, and an example. In groups the bot is asked by
-/// name, so the examples name it once its username is known.
+/// action, how to ask for it, and an example. In groups Telegram's privacy
+/// mode delivers only commands addressed to the bot and replies to it, so
+/// the group line suggests those forms, naming the bot once its username
+/// is known.
 pub fn help_text(me: Option<&BotUsername>) -> String {
-    let detect = me.map_or_else(|| "/detect".to_owned(), |me| format!("/detect{me}"));
+    let addressed =
+        |command: &str| me.map_or_else(|| format!("/{command}"), |me| format!("/{command}{me}"));
+    let (detect, blur) = (addressed("detect"), addressed("blur"));
     format!(
         "Send me a photo (or a picture as a file, up to 20 MB) with no caption or the caption \
          \u{201c}detect\u{201d}, and I\u{2019}ll find the objects in it: I reply with the counts, \
          such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the photo with a box around \
          each object.\n\n\
-         In a group, ask me by name: caption a photo {detect}, or reply {detect} to a photo.\n\n\
+         In a group, Telegram shows me only commands addressed to me: caption a photo \
+         {detect}, or reply {blur} to a photo (every action works this way).\n\n\
          {actions}\n\n\
          /start \u{2013} what I do\n\
          /help \u{2013} this message\n\

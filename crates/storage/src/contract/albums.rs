@@ -2,24 +2,33 @@
 
 use std::time::Duration;
 
-use polybot_domain::{AlbumId, AlbumPhoto, ChatId, ObjectKey};
+use polybot_domain::{AlbumId, AlbumMember, AlbumPhoto, ChatId, ObjectKey, SkippedItem};
 
 use super::random_i64;
 use crate::{AlbumClose, AlbumJoin, AlbumKey, Albums};
 
-/// The album protocol: photos join while the album is open; it closes
-/// only after a quiet window, once, with every photo in message order; a
-/// photo after that is too late.
+/// The album protocol: items (photos, and others such as a video) join
+/// while the album is open; it closes only after a quiet window, once,
+/// with every item in message order; an item after that is too late.
 pub async fn albums(table: &dyn Albums) {
     let key = AlbumKey {
         chat: ChatId(random_i64()),
         album: AlbumId::parse(format!("g{}", random_i64().unsigned_abs())).expect("album id"),
     };
-    let photo = |message_id: i64, caption: Option<&str>| AlbumPhoto {
-        message_id,
-        original_key: ObjectKey::parse(format!("{}/original/m{message_id}.jpg", key.chat))
-            .expect("key"),
-        caption: caption.map(str::to_owned),
+    let photo = |message_id: i64, caption: Option<&str>| {
+        AlbumMember::Photo(AlbumPhoto {
+            message_id,
+            original_key: ObjectKey::parse(format!("{}/original/m{message_id}.jpg", key.chat))
+                .expect("key"),
+            caption: caption.map(str::to_owned),
+        })
+    };
+    let video = |message_id: i64| {
+        AlbumMember::Skipped(SkippedItem {
+            message_id,
+            what: "a video".into(),
+            caption: None,
+        })
     };
     let quiet = Duration::from_millis(600);
     assert_eq!(
@@ -33,6 +42,8 @@ pub async fn albums(table: &dyn Albums) {
         photo(11, Some("rotate")),
         photo(12, None),
         photo(13, None),
+        video(15),
+        video(15),
     ] {
         assert_eq!(
             table.join_album(&key, &p).await.expect("join_album"),
@@ -67,9 +78,10 @@ pub async fn albums(table: &dyn Albums) {
         &AlbumClose::Closed(vec![
             photo(11, Some("rotate")),
             photo(12, None),
-            photo(13, None)
+            photo(13, None),
+            video(15)
         ]),
-        "table: the closed album has each photo once, in message order"
+        "table: the closed album has each item once, in message order"
     );
     assert_eq!(
         table

@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS albums (
     album_key   TEXT    PRIMARY KEY,  -- chat:media_group_id
     last_joined INTEGER NOT NULL,     -- when the latest photo joined
     closed      INTEGER NOT NULL DEFAULT 0,
-    photos      TEXT    NOT NULL,     -- JSON object: message id -> AlbumPhoto
+    photos      TEXT    NOT NULL,     -- JSON object: message id -> AlbumMember
     expires_at  INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS notices (

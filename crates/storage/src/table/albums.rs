@@ -1,19 +1,20 @@
-//! The albums concern: photos Telegram sent as one album, collected until
-//! the album goes quiet and then turned into one request.
+//! The albums concern: the items Telegram sent as one album (photos, and
+//! others the answer names), collected until the album goes quiet and then
+//! turned into one request.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use polybot_domain::{AlbumId, AlbumPhoto, ChatId};
+use polybot_domain::{AlbumId, AlbumMember, ChatId};
 
 use crate::Result;
 
 /// Albums being put together.
 #[async_trait]
 pub trait Albums: Send + Sync + 'static {
-    /// Adds a photo to an album that is still open (idempotent for the
-    /// same photo); `TooLate` once the album was closed.
-    async fn join_album(&self, key: &AlbumKey, photo: &AlbumPhoto) -> Result<AlbumJoin>;
+    /// Adds an item to an album that is still open (idempotent for the
+    /// same item: its message id); `TooLate` once the album was closed.
+    async fn join_album(&self, key: &AlbumKey, item: &AlbumMember) -> Result<AlbumJoin>;
     /// Closes the album if no photo joined it for `quiet`, atomically, so
     /// exactly one caller (on any gateway) gets its photos.
     async fn close_album(&self, key: &AlbumKey, quiet: Duration) -> Result<AlbumClose>;
@@ -46,9 +47,9 @@ pub enum AlbumJoin {
 pub enum AlbumClose {
     /// A photo came less than the quiet window ago: try again after `wait`.
     Open { wait: Duration },
-    /// This call closed the album: its photos, by message id. The caller
+    /// This call closed the album: its items, by message id. The caller
     /// turns them into one request.
-    Closed(Vec<AlbumPhoto>),
+    Closed(Vec<AlbumMember>),
     /// Another caller closed it (or there is no such album).
     AlreadyClosed,
 }

@@ -17,7 +17,13 @@ const MAX_POLL_SECONDS: u64 = 3600;
 pub(super) fn get_me(shared: &Shared) -> Value {
     let mut me = shared.bot_user();
     me["can_join_groups"] = json!(true);
-    me["can_read_all_group_messages"] = json!(false);
+    // Privacy mode off: the bot reads every group message.
+    me["can_read_all_group_messages"] = json!(
+        !shared
+            .lock()
+            .privacy_default
+            .unwrap_or(shared.config.group_privacy)
+    );
     me["supports_inline_queries"] = json!(false);
     me["can_connect_to_business"] = json!(false);
     me["has_main_web_app"] = json!(false);

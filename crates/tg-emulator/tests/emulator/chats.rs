@@ -6,6 +6,8 @@ use tg_emulator::{ChatSetup, ChatType, EmulatorConfig, Member, UserMessageOption
 
 use crate::{jpeg, ok, start};
 
+mod privacy;
+
 fn bus_spotters() -> ChatSetup {
     ChatSetup {
         chat_id: -1_001_234_567_890,

@@ -115,6 +115,11 @@ async fn teloxide_deserializes_emulated_user_updates_and_downloads_their_files()
         .await
         .unwrap();
     client.send_user_text(7, "/start now").await.unwrap();
+    // Privacy mode off: every group message reaches the bot.
+    client
+        .set_group_privacy(-1001234567890, false)
+        .await
+        .unwrap();
     client
         .send_user_text(-1001234567890, "in a supergroup")
         .await

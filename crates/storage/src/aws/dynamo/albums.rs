@@ -1,12 +1,12 @@
 //! [`Albums`] on DynamoDB: `album#<chat>:<media_group_id>` items, the
-//! photos a string set that a redelivered photo does not grow, closed once
-//! by a conditional write.
+//! album's items a string set (attribute `photos`) that a redelivered item
+//! does not grow, closed once by a conditional write.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use polybot_domain::{AlbumPhoto, now_epoch};
+use polybot_domain::{AlbumMember, now_epoch};
 
 use super::{DynamoTable, expiry, get_n, n};
 use crate::{AlbumClose, AlbumJoin, AlbumKey, Albums, Result, StorageError, UPDATE_DEDUPE_TTL};
@@ -22,11 +22,11 @@ fn now_millis() -> i64 {
 
 #[async_trait]
 impl Albums for DynamoTable {
-    async fn join_album(&self, key: &AlbumKey, photo: &AlbumPhoto) -> Result<AlbumJoin> {
+    async fn join_album(&self, key: &AlbumKey, item: &AlbumMember) -> Result<AlbumJoin> {
         let pk = album_pk(key);
-        // A string set of the photos as JSON: a redelivered photo adds the
+        // A string set of the items as JSON: a redelivered item adds the
         // same string, which the set already holds.
-        let json = serde_json::to_string(photo)
+        let json = serde_json::to_string(item)
             .map_err(|e| StorageError::invalid_from(format!("photo of {pk}"), e))?;
         let update = self
             .update(&pk)
@@ -61,13 +61,13 @@ impl Albums for DynamoTable {
             let mut photos = match item.get("photos") {
                 Some(AttributeValue::Ss(set)) => set
                     .iter()
-                    .map(|json| serde_json::from_str::<AlbumPhoto>(json))
+                    .map(|json| serde_json::from_str::<AlbumMember>(json))
                     .collect::<std::result::Result<Vec<_>, _>>()
                     .map_err(|e| StorageError::invalid_from(format!("photos of {pk}"), e))?,
                 _ => Vec::new(),
             };
-            photos.sort_by_key(|p| p.message_id);
-            photos.dedup_by_key(|p| p.message_id);
+            photos.sort_by_key(AlbumMember::message_id);
+            photos.dedup_by_key(|p| p.message_id());
             return Ok(AlbumClose::Closed(photos));
         }
         match self.get_item(&pk).await? {

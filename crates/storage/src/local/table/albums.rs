@@ -1,11 +1,11 @@
 //! [`Albums`] on SQLite: the `albums` table, one row an album with its
-//! photos as JSON.
+//! items as JSON (the column keeps its first name, `photos`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use polybot_domain::AlbumPhoto;
+use polybot_domain::AlbumMember;
 use rusqlite::{OptionalExtension, params};
 
 use super::LocalTable;
@@ -15,9 +15,9 @@ use crate::{AlbumClose, AlbumJoin, AlbumKey, Albums, Result, StorageError, UPDAT
 
 #[async_trait]
 impl Albums for LocalTable {
-    async fn join_album(&self, key: &AlbumKey, photo: &AlbumPhoto) -> Result<AlbumJoin> {
+    async fn join_album(&self, key: &AlbumKey, item: &AlbumMember) -> Result<AlbumJoin> {
         let album = key.to_string();
-        let photo = photo.clone();
+        let item = item.clone();
         self.db
             .write(move |tx| {
                 let mut photos = match read(tx, &album)? {
@@ -25,7 +25,7 @@ impl Albums for LocalTable {
                     Some(stored) => stored.photos(&album)?,
                     None => BTreeMap::new(),
                 };
-                photos.insert(photo.message_id, photo);
+                photos.insert(item.message_id(), item);
                 let json = serde_json::to_string(&photos)
                     .map_err(|e| StorageError::invalid_from(format!("album {album}"), e))?;
                 let now = now_ms();
@@ -79,13 +79,13 @@ struct Stored {
     closed: bool,
     /// When the latest photo joined, in epoch milliseconds.
     last_joined: i64,
-    /// JSON of the photos by message id (so a redelivered photo replaces
+    /// JSON of the items by message id (so a redelivered item replaces
     /// itself), parsed only when they are needed.
     photos: String,
 }
 
 impl Stored {
-    fn photos(&self, album: &str) -> Result<BTreeMap<i64, AlbumPhoto>> {
+    fn photos(&self, album: &str) -> Result<BTreeMap<i64, AlbumMember>> {
         serde_json::from_str(&self.photos)
             .map_err(|e| StorageError::invalid_from(format!("album {album}: stored photos"), e))
     }
