@@ -21,8 +21,7 @@ struct Bot(InProcess);
 
 impl Bot {
     async fn start() -> Self {
-        // No "still working" notice: the one reply is the answer.
-        Self(InProcess::start(|o| o.notice_after = Duration::from_secs(600)).await)
+        Self(InProcess::without_notice().await)
     }
 
     fn client(&self) -> &EmulatorClient {

@@ -109,22 +109,17 @@ async fn assert_one_result_from_one_run(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_results_outage_while_a_job_finishes_uses_no_receive_and_the_user_gets_the_result_not_an_apology()
  {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
     // Short visibility and two receives: without the heartbeat through the
     // outage, the job would be dead-lettered within seconds.
-    let queue = Queue {
-        visibility: 3,
-        max_receives: 2,
-    };
-    let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
-    let client = emulator.client();
-    let ports = GatewayPorts {
-        http: free_port(),
-        grpc: free_port(),
-    };
-    let backends = open_backends(data.clone(), &queue).await;
+    let Ground {
+        dir,
+        data,
+        queue,
+        emulator,
+        client,
+        ports,
+        backends,
+    } = Ground::new().await;
 
     // The photo is accepted and queued; then Results goes away.
     let mut gateway = start_gateway(&emulator, &ports, &data, &queue, dir.path()).await;
@@ -239,6 +234,46 @@ async fn a_detector_whose_heartbeat_is_not_well_within_the_queues_visibility_sto
     detector.terminate(Duration::from_secs(30)).await;
 }
 
+/// What each test stands on: a data folder, an embedded-backend queue with
+/// a short visibility (3 s) and two receives, the emulator, free ports.
+struct Ground {
+    dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    queue: Queue,
+    emulator: tg_emulator::EmulatorHandle,
+    client: EmulatorClient,
+    ports: GatewayPorts,
+    backends: polybot_storage::Backends,
+}
+
+impl Ground {
+    async fn new() -> Self {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let queue = Queue {
+            visibility: 3,
+            max_receives: 2,
+        };
+        let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
+        let client = emulator.client();
+        let ports = GatewayPorts {
+            http: free_port(),
+            grpc: free_port(),
+        };
+        let backends = open_backends(data.clone(), &queue).await;
+        Self {
+            dir,
+            data,
+            queue,
+            emulator,
+            client,
+            ports,
+            backends,
+        }
+    }
+}
+
 /// A gateway and a detector as separate processes on one data folder,
 /// against the emulator, both ready. Short visibility and two receives:
 /// were failed sends to use up receives, a job would be dead-lettered (and
@@ -255,20 +290,15 @@ struct Services {
 
 impl Services {
     async fn start() -> Self {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("data");
-        let queue = Queue {
-            visibility: 3,
-            max_receives: 2,
-        };
-        let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
-        let client = emulator.client();
-        let ports = GatewayPorts {
-            http: free_port(),
-            grpc: free_port(),
-        };
-        let backends = open_backends(data.clone(), &queue).await;
+        let Ground {
+            dir,
+            data,
+            queue,
+            emulator,
+            client,
+            ports,
+            backends,
+        } = Ground::new().await;
         let gateway = start_gateway(&emulator, &ports, &data, &queue, dir.path()).await;
         let det = free_port();
         let mut detector = Proc::spawn(
