@@ -6,8 +6,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use image::GrayImage;
 use polybot_testkit::{caption, jpeg, sample_photo, text};
 use support::WAIT;
