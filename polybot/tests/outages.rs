@@ -20,6 +20,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use polybot_testkit::process::{Proc, free_port};
@@ -142,20 +143,7 @@ async fn a_results_outage_while_a_job_finishes_uses_no_receive_and_the_user_gets
     gateway.terminate(Duration::from_secs(30)).await;
 
     // A detector finishes the job while Results is down.
-    let det = free_port();
-    let mut detector = Proc::spawn(
-        "detector",
-        detector_command(
-            &format!("http://127.0.0.1:{}", ports.grpc),
-            det,
-            &data,
-            &queue,
-        ),
-        dir.path(),
-    );
-    detector
-        .wait_http_ok(&format!("http://127.0.0.1:{det}/readyz"), WAIT)
-        .await;
+    let mut detector = start_detector(&ports, &data, &queue, dir.path()).await;
     // Long enough for the queue to have redelivered and dead-lettered the
     // job twice over had the detector let it go.
     let start = Instant::now();
@@ -234,6 +222,25 @@ async fn a_detector_whose_heartbeat_is_not_well_within_the_queues_visibility_sto
     detector.terminate(Duration::from_secs(30)).await;
 }
 
+/// A detector process reporting to the gateway at `ports`, once ready.
+async fn start_detector(ports: &GatewayPorts, data: &Path, queue: &Queue, dir: &Path) -> Proc {
+    let det = free_port();
+    let mut detector = Proc::spawn(
+        "detector",
+        detector_command(
+            &format!("http://127.0.0.1:{}", ports.grpc),
+            det,
+            data,
+            queue,
+        ),
+        dir,
+    );
+    detector
+        .wait_http_ok(&format!("http://127.0.0.1:{det}/readyz"), WAIT)
+        .await;
+    detector
+}
+
 /// What each test stands on: a data folder, an embedded-backend queue with
 /// a short visibility (3 s) and two receives, the emulator, free ports.
 struct Ground {
@@ -300,20 +307,7 @@ impl Services {
             backends,
         } = Ground::new().await;
         let gateway = start_gateway(&emulator, &ports, &data, &queue, dir.path()).await;
-        let det = free_port();
-        let mut detector = Proc::spawn(
-            "detector",
-            detector_command(
-                &format!("http://127.0.0.1:{}", ports.grpc),
-                det,
-                &data,
-                &queue,
-            ),
-            dir.path(),
-        );
-        detector
-            .wait_http_ok(&format!("http://127.0.0.1:{det}/readyz"), WAIT)
-            .await;
+        let detector = start_detector(&ports, &data, &queue, dir.path()).await;
         Self {
             _dir: dir,
             emulator,

@@ -24,7 +24,12 @@ pub fn telegram_len(s: &str) -> usize {
 
 /// `message` as one or more messages that each fit, in the order they are
 /// to be sent; the first is the answer itself.
-pub fn fit(message: OutMessage) -> Vec<OutMessage> {
+pub fn fit(mut message: OutMessage) -> Vec<OutMessage> {
+    if let Some((caption, reply_to)) = message.caption_mut() {
+        let (head, rest) = caption_and_rest(caption);
+        *caption = head;
+        return with_rest(message, rest, reply_to);
+    }
     match message {
         OutMessage::Text { text, reply_to } => split(&text, TEXT_LIMIT)
             .into_iter()
@@ -34,50 +39,7 @@ pub fn fit(message: OutMessage) -> Vec<OutMessage> {
             message_id,
             text: shorten(&text, TEXT_LIMIT),
         }],
-        OutMessage::Photo {
-            jpeg,
-            caption,
-            reply_to,
-        } => {
-            let (caption, rest) = caption_and_rest(&caption);
-            let first = OutMessage::Photo {
-                jpeg,
-                caption,
-                reply_to,
-            };
-            with_rest(first, rest, reply_to)
-        }
-        OutMessage::Document {
-            bytes,
-            file_name,
-            mime,
-            caption,
-            reply_to,
-        } => {
-            let (caption, rest) = caption_and_rest(&caption);
-            let first = OutMessage::Document {
-                bytes,
-                file_name,
-                mime,
-                caption,
-                reply_to,
-            };
-            with_rest(first, rest, reply_to)
-        }
-        OutMessage::MediaGroup {
-            items,
-            caption,
-            reply_to,
-        } => {
-            let (caption, rest) = caption_and_rest(&caption);
-            let first = OutMessage::MediaGroup {
-                items,
-                caption,
-                reply_to,
-            };
-            with_rest(first, rest, reply_to)
-        }
-        delete @ OutMessage::Delete { .. } => vec![delete],
+        other => vec![other],
     }
 }
 

@@ -86,6 +86,23 @@ pub enum OutMessage {
 }
 
 impl OutMessage {
+    /// The caption of a picture, document or album, and the message it
+    /// quotes; `None` for what has no caption.
+    pub(crate) fn caption_mut(&mut self) -> Option<(&mut String, Option<i64>)> {
+        match self {
+            Self::Photo {
+                caption, reply_to, ..
+            }
+            | Self::Document {
+                caption, reply_to, ..
+            }
+            | Self::MediaGroup {
+                caption, reply_to, ..
+            } => Some((caption, *reply_to)),
+            Self::Text { .. } | Self::Edit { .. } | Self::Delete { .. } => None,
+        }
+    }
+
     /// The Bot API method that sends it.
     pub(crate) fn method(&self) -> &'static str {
         match self {
