@@ -239,7 +239,27 @@ async fn gateway_and_detector_processes_export_one_trace_per_photo_over_otlp() {
             .iter()
             .find(|r| r["name"] == name && r["kind"] == kind)
             .map(|r| (*r).clone())
-            .unwrap_or_else(|| panic!("no {name:?} (kind {kind}) in {spans:#?}"))
+            .unwrap_or_else(|| {
+                let all: Vec<_> = records
+                    .iter()
+                    .filter(|r| r["signal"] == "span")
+                    .map(|r| {
+                        format!(
+                            "{} {} {} {} <- {}",
+                            r["service"],
+                            r["name"],
+                            r["trace_id"],
+                            r["span_id"],
+                            r["parent_span_id"]
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "no {name:?} (kind {kind}) among the {} spans of this trace; \
+                     all the receiver has (service name trace span <- parent): {all:#?}",
+                    spans.len()
+                )
+            })
     };
     // OTLP span kinds: 2 server, 3 client, 4 producer, 5 consumer.
     let publish = find(&gateway_spans, "jobs publish", 4);

@@ -223,7 +223,7 @@ fn install(
     }
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer.tracer(service))
-        .with_filter(LevelFilter::INFO);
+        .with_filter(spans_at_info());
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         .with(otel)
@@ -233,6 +233,25 @@ fn install(
         tracer: Some(tracer),
         meter,
     })
+}
+
+/// The trace's filter: spans and events at `info` and above, asked afresh
+/// for every span.
+///
+/// A per-layer filter hands its decision from `enabled` to `on_new_span`
+/// through a thread-local. A plain level filter caches `Interest::always`
+/// for a callsite, so `enabled` is skipped and `on_new_span` reads whatever
+/// decision an unrelated call left there: `log::log_enabled!` through the
+/// log bridge, or a `tracing` call made from inside a layer. The next span
+/// then silently vanished from the trace (in CI, the detector's
+/// `inference` span, one run in four; tokio-rs/tracing#2519). Answering
+/// `sometimes` makes every span pass through `enabled` first.
+fn spans_at_info<S>() -> impl tracing_subscriber::layer::Filter<S>
+where
+    S: tracing::Subscriber,
+{
+    tracing_subscriber::filter::DynFilterFn::new(|meta, _| LevelFilter::INFO >= *meta.level())
+        .with_max_level_hint(LevelFilter::INFO)
 }
 
 struct MapInjector<'a>(&'a mut BTreeMap<String, String>);

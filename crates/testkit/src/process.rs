@@ -147,13 +147,21 @@ impl Proc {
 /// and per metric. The sink binds a port we cannot read back, so a second
 /// loopback port is added and printed.
 const SINK: &str = r#"
-import json, logging, sys
+import json, logging, sys, threading
 from google.protobuf.json_format import MessageToDict
 from oteltest.sink import GrpcSink
 from oteltest.sink.handler import RequestHandler
 
+# The server answers exports on a thread pool, and `print` writes the text
+# and its newline separately: two exports at once could merge two records
+# into one unreadable line. One write per record, one writer at a time.
+LOCK = threading.Lock()
+
 def emit(record):
-    print(json.dumps(record), flush=True)
+    line = json.dumps(record) + "\n"
+    with LOCK:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 def service(resource):
     for kv in resource.attributes:
@@ -233,8 +241,12 @@ impl OtlpReceiver {
         let sink = Arc::clone(&records);
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    sink.lock().expect("records lock").push(v);
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => sink.lock().expect("records lock").push(v),
+                    // Said out loud: a record lost here fails a test later.
+                    Err(e) => {
+                        eprintln!("the OTLP receiver printed an unreadable line ({e}): {line}")
+                    }
                 }
             }
         });
