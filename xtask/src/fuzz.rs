@@ -21,6 +21,7 @@ use crate::Workspace;
 /// Every target, with the largest input libFuzzer may generate for it.
 pub const TARGETS: &[(&str, u32)] = &[
     ("update_json", 16 * 1024),
+    ("caption", 1024),
     ("image_decode", 64 * 1024),
     ("job_parse", 4 * 1024),
 ];

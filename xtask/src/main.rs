@@ -209,6 +209,20 @@ fn test(ws: &Workspace, args: &[String]) -> Result<()> {
     ]);
     run(clippy).context("clippy found warnings (they are errors here)")?;
 
+    // The fuzz targets are a workspace of their own (cargo-fuzz builds them
+    // on nightly, with sanitizers, through `cargo xtask fuzz`). Checking
+    // them here, on stable, keeps them compiling against the parsers they
+    // fuzz: they once drifted away from the gateway's for months.
+    let mut fuzz = cargo(ws);
+    fuzz.args([
+        "check",
+        "--manifest-path",
+        "fuzz/Cargo.toml",
+        "--bins",
+        "--locked",
+    ]);
+    run(fuzz).context("the fuzz targets do not compile (see fuzz/)")?;
+
     let mut t = cargo(ws);
     t.args(["test", "--workspace", "--all-targets"]);
     if !args.is_empty() {
