@@ -35,6 +35,15 @@ static FAILED: LazyLock<Counter> = LazyLock::new(|| {
         &["reason"],
     )
 });
+static STORAGE_RETRIES: LazyLock<Counter> = LazyLock::new(|| {
+    Counter::new(
+        "polybot_storage_retries_total",
+        "polybot.storage.retries",
+        "Storage calls of jobs that failed for now and were retried in place, \
+         by call (fetch, store, save)",
+        &["call"],
+    )
+});
 static INFERENCE: LazyLock<Histogram> = LazyLock::new(|| {
     Histogram::seconds(
         "polybot_inference_seconds",
@@ -76,6 +85,9 @@ pub fn job_succeeded() {
 }
 pub fn job_failed(reason: &str) {
     FAILED.inc(&[reason]);
+}
+pub fn storage_retry(call: &'static str) {
+    STORAGE_RETRIES.inc(&[call]);
 }
 pub fn inference(seconds: f64) {
     INFERENCE.observe(seconds)

@@ -15,6 +15,7 @@ use polybot_storage::{Backends, PutMode, StorageError};
 use tracing::{Instrument, info, warn};
 
 use super::config::ProcessingHook;
+use super::patience::{StorageCall, patiently};
 use super::ports::{JobEngine, Lane};
 
 /// One job's work up to its report, against an engine and the storage
@@ -40,31 +41,27 @@ impl JobStep {
         }
     }
 
+    /// A photo of the job; retryable errors are retried in place (see
+    /// [`patiently`]), so an error here is permanent: the photo is gone.
     pub(super) async fn fetch(&self, key: &ObjectKey) -> Result<Bytes, StorageError> {
-        self.backends
-            .objects
-            .get(key)
+        patiently(StorageCall::Fetch, || self.backends.objects.get(key))
             .instrument(tracing::info_span!("fetch original", %key))
             .await
     }
 
     /// Every photo of an album; `None` for one that is gone for good.
-    pub(super) async fn fetch_all(
-        &self,
-        photos: &AlbumPhotos,
-    ) -> Result<Vec<Option<Bytes>>, RetryLater> {
+    pub(super) async fn fetch_all(&self, photos: &AlbumPhotos) -> Vec<Option<Bytes>> {
         let mut fetched = Vec::with_capacity(photos.as_slice().len());
         for photo in photos {
             fetched.push(match self.fetch(&photo.original_key).await {
                 Ok(bytes) => Some(bytes),
-                Err(e) if e.is_retryable() => return Err(RetryLater::Fetch(e)),
                 Err(e) => {
                     warn!(error = %e, key = %photo.original_key, "an album's photo is gone");
                     None
                 }
             });
         }
-        Ok(fetched)
+        fetched
     }
 
     /// Stores a picture the job made (`what` names it in spans and errors).
@@ -75,12 +72,15 @@ impl JobStep {
         mime: &str,
         what: &'static str,
     ) -> Result<(), RetryLater> {
-        self.backends
-            .objects
-            .put(key, Bytes::from(bytes), mime, PutMode::Overwrite)
-            .instrument(tracing::info_span!("store image", %key, what))
-            .await
-            .map_err(|source| RetryLater::Store { what, source })
+        let bytes = Bytes::from(bytes);
+        patiently(StorageCall::Store, || {
+            self.backends
+                .objects
+                .put(key, bytes.clone(), mime, PutMode::Overwrite)
+        })
+        .instrument(tracing::info_span!("store image", %key, what))
+        .await
+        .map_err(|source| RetryLater::Store { what, source })
     }
 
     /// Stores a job's result (a redelivered job's second save is a no-op)
@@ -90,22 +90,23 @@ impl JobStep {
         job: &Job,
         result: JobResult,
     ) -> Result<Report, RetryLater> {
-        self.backends
-            .table
-            .save_result(&result)
-            .instrument(tracing::info_span!("save summary"))
-            .await
-            .map_err(RetryLater::Save)?;
+        patiently(StorageCall::Save, || {
+            self.backends.table.save_result(&result)
+        })
+        .instrument(tracing::info_span!("save summary"))
+        .await
+        .map_err(RetryLater::Save)?;
         Ok(report_for(job, Outcome::Success(result)))
     }
 }
 
 /// Why a job could not finish this time: the message is left for
-/// redelivery (and after N receives, the dead-letter queue).
+/// redelivery (and after N receives, the dead-letter queue). Storage that
+/// is down for a while is not a reason: those calls are retried in place;
+/// what reaches here is a storage error no retry fixes (a missing bucket,
+/// a denied permission), for operators to see in the dead-letter queue.
 #[derive(Debug, thiserror::Error)]
 pub enum RetryLater {
-    #[error("fetching the photo")]
-    Fetch(#[source] StorageError),
     #[error("running the job on the engine")]
     Engine(#[source] DetectError),
     #[error("storing the {what}")]

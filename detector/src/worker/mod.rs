@@ -30,6 +30,7 @@ mod grpc;
 mod heartbeat;
 mod job;
 mod onnx;
+mod patience;
 mod photo;
 mod ports;
 mod receive;

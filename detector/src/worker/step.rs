@@ -3,8 +3,9 @@
 //! (`JobStep::handle` picks the handler for its input), report it, and
 //! delete the message only once the report is acknowledged.
 //!
-//! A permanent failure (not an image) is reported and the job deleted; a
-//! transient one is left for redelivery, and after N receives the queue
+//! A permanent failure (not an image) is reported and the job deleted;
+//! storage that is down is waited for in place (`patience.rs`); any other
+//! transient failure is left for redelivery, and after N receives the queue
 //! dead-letters it (the gateway then tells the user). Past its deadline a
 //! job ends as a failure the user is told about, and the heartbeat stops.
 
@@ -47,7 +48,6 @@ impl JobStep {
             JobInput::Photo { original_key, kind } => {
                 let bytes = match self.fetch(original_key).await {
                     Ok(bytes) => bytes,
-                    Err(e) if e.is_retryable() => return Err(RetryLater::Fetch(e)),
                     Err(e) => {
                         // The photo is gone and will not come back: tell the user.
                         let detail = format!("fetching the photo: {e}");
@@ -70,7 +70,7 @@ impl JobStep {
                 action,
                 skipped,
             } => {
-                let fetched = self.fetch_all(photos).await?;
+                let fetched = self.fetch_all(photos).await;
                 let started = Instant::now();
                 let album = Album {
                     photos,

@@ -3,6 +3,7 @@
 //! runtime or model on the machine.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -16,9 +17,8 @@ use polybot_proto::{Outcome, Report};
 use polybot_storage::{ObjectStore, PutMode, QueueStats, StorageError};
 
 use super::config::{DEFAULT_VISIBILITY, WorkerConfig};
-use super::job::RetryLater;
 use super::ports::JobEngine;
-use super::step::{Ctx, chain, process};
+use super::step::{Ctx, process};
 use super::testing::{
     Answer, Call, ENGINE_DOWN, FAKE_LANES, FakeEngine, FakeResults, Fixture, LARGE, NOT_A_PICTURE,
     SLOW,
@@ -66,7 +66,14 @@ fn seed_of(id: PredictionId) -> u64 {
 async fn through_the_queue(photo: &[u8], results: &FakeResults, limit: Duration) -> (Fixture, Job) {
     let f = Fixture::new();
     let job = f.request(photo, JobKind::Detect).await;
-    f.send(&job).await;
+    delivered(&f, &job, results, limit).await;
+    (f, job)
+}
+
+/// `job` put on `f`'s queue, received and run through the job step to its
+/// end, reported to `results` within `limit`.
+async fn delivered(f: &Fixture, job: &Job, results: &FakeResults, limit: Duration) {
+    f.send(job).await;
     let mut received = f.backends.jobs.receive(1, Duration::from_secs(1)).await;
     let delivery = received.as_mut().expect("receive").pop().expect("the job");
     let ctx = Ctx {
@@ -80,7 +87,6 @@ async fn through_the_queue(photo: &[u8], results: &FakeResults, limit: Duration)
     };
     let lane = f.engine.try_reserve().expect("a free lane");
     process(&ctx, delivery, lane).await;
-    (f, job)
 }
 
 #[tokio::test]
@@ -286,25 +292,50 @@ async fn a_transient_engine_failure_leaves_the_job_for_redelivery_unreported() {
     assert_eq!(record.status, PredictionStatus::Pending);
 }
 
-/// An object store that is down.
-struct Down;
+/// An object store that is down for its first `calls` calls, then is
+/// `real`.
+struct DownFor {
+    calls: AtomicU32,
+    real: Arc<dyn ObjectStore>,
+}
+
+impl DownFor {
+    fn new(calls: u32, real: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            calls: AtomicU32::new(calls),
+            real,
+        }
+    }
+
+    fn down(&self) -> bool {
+        self.calls
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
 
 #[async_trait]
-impl ObjectStore for Down {
+impl ObjectStore for DownFor {
     async fn put(
         &self,
-        _: &ObjectKey,
-        _: Bytes,
-        _: &str,
-        _: PutMode,
+        key: &ObjectKey,
+        bytes: Bytes,
+        mime: &str,
+        mode: PutMode,
     ) -> polybot_storage::Result<()> {
-        Err(down())
+        if self.down() {
+            return Err(down());
+        }
+        self.real.put(key, bytes, mime, mode).await
     }
-    async fn get(&self, _: &ObjectKey) -> polybot_storage::Result<Bytes> {
-        Err(down())
+    async fn get(&self, key: &ObjectKey) -> polybot_storage::Result<Bytes> {
+        if self.down() {
+            return Err(down());
+        }
+        self.real.get(key).await
     }
     async fn check(&self) -> polybot_storage::Result<()> {
-        Err(down())
+        self.real.check().await
     }
 }
 
@@ -314,19 +345,19 @@ fn down() -> StorageError {
 }
 
 #[tokio::test]
-async fn an_object_store_outage_leaves_the_job_for_redelivery_with_its_cause() {
+async fn an_object_store_down_for_a_while_is_waited_for_and_the_job_answered_from_its_first_receive()
+ {
     let mut f = Fixture::new();
     let job = f.request(b"a bus", JobKind::Detect).await;
-    f.backends.objects = Arc::new(Down);
-    let err = f.step().run(&job).await.expect_err("retry later");
-    assert!(
-        matches!(err, RetryLater::Fetch(ref e) if e.is_retryable()),
-        "{err:?}"
-    );
-    let chained = chain(&err);
-    assert!(chained.contains("connection refused"), "{chained}");
+    // Down for the fetch's first three tries and the store's first one.
+    f.backends.objects = Arc::new(DownFor::new(4, f.backends.objects.clone()));
+    let results = FakeResults::acking();
+    delivered(&f, &job, &results, LIMIT).await;
+    success(&only_report(&results));
+    assert_eq!(f.queue().await, DONE, "no receive was given back");
+    assert_eq!(f.engine.calls().len(), 1);
     let record = f.record(job.prediction_id).await;
-    assert_eq!(record.status, PredictionStatus::Pending);
+    assert_eq!(record.status, PredictionStatus::Succeeded);
 }
 
 #[tokio::test]
