@@ -783,53 +783,108 @@ fn aws_process(
     cmd
 }
 
+/// The gateway and a detector as separate processes on AWS, as Terraform
+/// runs them; the detector reaches AWS through `detector_endpoint` (moto's,
+/// or a proxy in front of it).
+struct AwsProcesses {
+    emulator: EmulatorHandle,
+    client: EmulatorClient,
+    gateway: polybot_testkit::process::Proc,
+    detector: polybot_testkit::process::Proc,
+    detector_http: String,
+}
+
+impl AwsProcesses {
+    async fn start(
+        dir: &std::path::Path,
+        moto: &MotoServer,
+        settings: &AwsSettings,
+        otlp: &str,
+        detector_endpoint: &str,
+    ) -> Self {
+        use polybot_testkit::process::{Proc, free_port};
+        let emulator = Emulator::start("127.0.0.1:0")
+            .await
+            .expect("the emulator starts");
+        let client = emulator.client();
+        let (http, grpc, det) = (free_port(), free_port(), free_port());
+
+        let mut cmd = aws_process("gateway", moto, settings, otlp);
+        cmd.env("TELEGRAM_TOKEN", emulator.token())
+            .env(
+                "TELEGRAM_WEBHOOK_SECRET",
+                "aws-process-webhook-secret-0123456789abcdef",
+            )
+            .env("TELEGRAM_API_URL", emulator.base_url())
+            .env("POLYBOT_TELEGRAM_MODE", "webhook")
+            .env("POLYBOT_PUBLIC_URL", format!("http://127.0.0.1:{http}/"))
+            .env("POLYBOT_HTTP_LISTEN", format!("127.0.0.1:{http}"))
+            .env("POLYBOT_GRPC_LISTEN", format!("127.0.0.1:{grpc}"));
+        let mut gateway = Proc::spawn("gateway", cmd, dir);
+        gateway
+            .wait_http_ok(&format!("http://127.0.0.1:{http}/readyz"), WAIT)
+            .await;
+
+        let mut cmd = aws_process("detector", moto, settings, otlp);
+        cmd.env("AWS_ENDPOINT_URL", detector_endpoint)
+            .env("POLYBOT_RESULTS_URL", format!("http://127.0.0.1:{grpc}"))
+            .env("POLYBOT_HTTP_LISTEN", format!("127.0.0.1:{det}"))
+            .env(
+                "POLYBOT_MODEL",
+                polybot_detector::model::default_model_path(),
+            )
+            .env(
+                "ORT_DYLIB_PATH",
+                polybot_detector::model::default_ort_library(),
+            )
+            .env("POLYBOT_LANES", "1");
+        let mut detector = Proc::spawn("detector", cmd, dir);
+        let detector_http = format!("http://127.0.0.1:{det}");
+        detector
+            .wait_http_ok(&format!("{detector_http}/readyz"), WAIT)
+            .await;
+        Self {
+            emulator,
+            client,
+            gateway,
+            detector,
+            detector_http,
+        }
+    }
+
+    async fn detector_metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.detector_http))
+            .await
+            .expect("the detector's metrics")
+            .text()
+            .await
+            .expect("their text")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_gateway_and_detector_binaries_on_aws_with_telemetry_on_answer_a_photo_in_one_trace() {
-    use polybot_testkit::process::{OtlpReceiver, Proc, free_port};
+    use polybot_testkit::process::OtlpReceiver;
     aws_test_env();
     let dir = tempfile::tempdir().expect("tempdir");
     let moto = MotoServer::shared();
     let sdk = moto.sdk_config().await;
     let settings = moto.provision(3, Duration::from_secs(30)).await;
     let receiver = OtlpReceiver::start().await;
-    let emulator = Emulator::start("127.0.0.1:0")
-        .await
-        .expect("the emulator starts");
-    let client = emulator.client();
-    let (http, grpc, det) = (free_port(), free_port(), free_port());
-
-    let mut cmd = aws_process("gateway", moto, &settings, &receiver.endpoint());
-    cmd.env("TELEGRAM_TOKEN", emulator.token())
-        .env(
-            "TELEGRAM_WEBHOOK_SECRET",
-            "aws-process-webhook-secret-0123456789abcdef",
-        )
-        .env("TELEGRAM_API_URL", emulator.base_url())
-        .env("POLYBOT_TELEGRAM_MODE", "webhook")
-        .env("POLYBOT_PUBLIC_URL", format!("http://127.0.0.1:{http}/"))
-        .env("POLYBOT_HTTP_LISTEN", format!("127.0.0.1:{http}"))
-        .env("POLYBOT_GRPC_LISTEN", format!("127.0.0.1:{grpc}"));
-    let mut gateway = Proc::spawn("gateway", cmd, dir.path());
-    gateway
-        .wait_http_ok(&format!("http://127.0.0.1:{http}/readyz"), WAIT)
-        .await;
-
-    let mut cmd = aws_process("detector", moto, &settings, &receiver.endpoint());
-    cmd.env("POLYBOT_RESULTS_URL", format!("http://127.0.0.1:{grpc}"))
-        .env("POLYBOT_HTTP_LISTEN", format!("127.0.0.1:{det}"))
-        .env(
-            "POLYBOT_MODEL",
-            polybot_detector::model::default_model_path(),
-        )
-        .env(
-            "ORT_DYLIB_PATH",
-            polybot_detector::model::default_ort_library(),
-        )
-        .env("POLYBOT_LANES", "1");
-    let mut detector = Proc::spawn("detector", cmd, dir.path());
-    detector
-        .wait_http_ok(&format!("http://127.0.0.1:{det}/readyz"), WAIT)
-        .await;
+    let AwsProcesses {
+        emulator,
+        client,
+        mut gateway,
+        mut detector,
+        ..
+    } = AwsProcesses::start(
+        dir.path(),
+        moto,
+        &settings,
+        &receiver.endpoint(),
+        moto.endpoint(),
+    )
+    .await;
 
     let chat = 5551004;
     let sent = client
@@ -903,4 +958,95 @@ async fn the_gateway_and_detector_binaries_on_aws_with_telemetry_on_answer_a_pho
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_s3_and_dynamodb_outage_on_the_detector_side_uses_no_receive_and_every_photo_is_answered()
+ {
+    use polybot_testkit::fault_proxy::{AwsService, FaultProxy};
+    use polybot_testkit::process::OtlpReceiver;
+    const PHOTOS: i64 = 3;
+    const MAX_RECEIVES: u32 = 2;
+    const VISIBILITY: Duration = Duration::from_secs(4);
+    aws_test_env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let moto = MotoServer::shared();
+    let sdk = moto.sdk_config().await;
+    let settings = moto.provision(MAX_RECEIVES, VISIBILITY).await;
+    let receiver = OtlpReceiver::start().await;
+    // The detector reaches AWS through the proxy; the gateway directly, so
+    // the photos are stored and queued while the detector's side is down.
+    let proxy = FaultProxy::start(moto.endpoint()).await;
+    let mut p = AwsProcesses::start(
+        dir.path(),
+        moto,
+        &settings,
+        &receiver.endpoint(),
+        proxy.endpoint(),
+    )
+    .await;
+
+    // S3 and DynamoDB go down for the detector, its queue stays up: longer
+    // than the visibility timeout times the receives, which used to
+    // dead-letter every queued photo with an apology.
+    proxy.take_down(&[AwsService::S3, AwsService::DynamoDb]);
+    let chats: Vec<i64> = (0..PHOTOS).map(|i| 5551100 + i).collect();
+    for &chat in &chats {
+        p.client
+            .send_user_photo(chat, photo("bus.jpg"), &UserMessageOptions::default())
+            .await
+            .expect("the user sends a photo");
+    }
+    let outage = VISIBILITY * (MAX_RECEIVES + 2);
+    tokio::time::sleep(outage).await;
+    assert!(proxy.refused() > 0, "the detector tried the storage");
+    proxy.restore();
+
+    // Each user gets the result once, and no apology.
+    let start = Instant::now();
+    for &chat in &chats {
+        let m = loop {
+            let m = p.client.messages(chat).await.expect("messages");
+            if m.iter().any(|m| m.kind == SentKind::Photo) {
+                break m;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "chat {chat} got no answer: {m:#?}\n--- detector:\n{}",
+                p.detector.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let photos = m.iter().filter(|m| m.kind == SentKind::Photo).count();
+        assert_eq!(photos, 1, "{m:#?}");
+        assert!(
+            m.iter()
+                .filter(|m| !m.deleted && m.kind != SentKind::Photo)
+                .all(|m| !text(m).contains("try again") && !text(m).contains("Sorry")),
+            "an apology: {m:#?}"
+        );
+    }
+    wait_until_empty(&sdk, &settings.queue_url, "the jobs queue").await;
+    assert_eq!(
+        queue_depth(&sdk, &settings.dlq_url).await,
+        (0, 0),
+        "nothing was dead-lettered"
+    );
+    // Every job was received once: the outage cost no receive.
+    let after = p.detector_metrics().await;
+    assert!(
+        after.contains(&format!("polybot_jobs_received_total {PHOTOS}")),
+        "{after}"
+    );
+    assert!(
+        after.contains(&format!("polybot_jobs_succeeded_total {PHOTOS}")),
+        "{after}"
+    );
+    assert!(
+        after.contains("polybot_storage_retries_total{call=\"fetch\"}"),
+        "it waited in place: {after}"
+    );
+    p.detector.terminate(Duration::from_secs(30)).await;
+    p.gateway.terminate(Duration::from_secs(30)).await;
+    p.emulator.shutdown().await;
 }

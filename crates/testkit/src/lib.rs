@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use polybot_storage::aws::{AwsSettings, ProvisionSpec, provision_for_tests};
 
+pub mod fault_proxy;
 pub mod process;
 
 /// The region tests use; moto accepts any.
