@@ -375,8 +375,19 @@ impl Albums for LostFinish {
         &self,
         key: &polybot_storage::AlbumKey,
         quiet: std::time::Duration,
+        lease: std::time::Duration,
     ) -> polybot_storage::Result<polybot_storage::AlbumClose> {
-        self.inner.close_album(key, quiet).await
+        self.inner.close_album(key, quiet, lease).await
+    }
+    async fn finish_album(&self, key: &polybot_storage::AlbumKey) -> polybot_storage::Result<()> {
+        self.inner.finish_album(key).await
+    }
+    async fn pending_albums(
+        &self,
+        quiet: std::time::Duration,
+        limit: usize,
+    ) -> polybot_storage::Result<Vec<polybot_storage::AlbumKey>> {
+        self.inner.pending_albums(quiet, limit).await
     }
 }
 

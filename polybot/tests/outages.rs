@@ -24,7 +24,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use polybot_testkit::process::{Proc, free_port};
-use support::{GatewayPorts, Queue, WAIT, detector_command, open_backends, photo, start_gateway};
+use support::{
+    GatewayPorts, Queue, WAIT, detector_command, open_backends, photo, start_gateway,
+    start_gateway_with,
+};
 use tg_emulator::{Emulator, EmulatorClient, SentKind, UserMessageOptions};
 
 fn count_logs(proc: &Proc, needle: &str) -> usize {
@@ -477,5 +480,82 @@ async fn a_revoked_token_is_an_outage_nothing_is_dropped_and_each_photo_is_answe
 
     detector.terminate(Duration::from_secs(30)).await;
     gateway.terminate(Duration::from_secs(30)).await;
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_killed_during_an_albums_quiet_window_leaves_it_to_the_next_which_answers_it_once()
+ {
+    let Ground {
+        dir,
+        data,
+        queue,
+        emulator,
+        client,
+        ports,
+        backends: _,
+    } = Ground::new().await;
+    // A quiet window long enough to kill the gateway inside it.
+    let quiet = [("POLYBOT_ALBUM_QUIET_MS", "4000")];
+    let mut gateway =
+        start_gateway_with(&emulator, &ports, &data, &queue, dir.path(), &quiet).await;
+    let mut detector = start_detector(&ports, &data, &queue, dir.path()).await;
+
+    let chat = 7701;
+    let mut ids = Vec::new();
+    for bytes in [photo("bus.jpg"), photo("zidane.jpg")] {
+        let options = UserMessageOptions {
+            media_group_id: Some("crash-album".into()),
+            ..Default::default()
+        };
+        let sent = client
+            .send_user_photo(chat, bytes, &options)
+            .await
+            .expect("the user sends an album");
+        ids.push(sent.message_id);
+    }
+    // Both items joined (the webhook answered), the album is not quiet yet:
+    // its close lives in this gateway's memory, and the gateway dies.
+    let joined = Instant::now();
+    loop {
+        let (_, metrics) = readyz_and_metrics(ports.http).await;
+        if metrics.contains("polybot_webhook_requests_total{status=\"200\"} 2") {
+            break;
+        }
+        assert!(
+            joined.elapsed() < WAIT,
+            "the webhook did not take the album: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gateway.kill().await;
+    assert!(
+        joined.elapsed() < Duration::from_millis(3500),
+        "killed inside the quiet window"
+    );
+
+    let mut gateway =
+        start_gateway_with(&emulator, &ports, &data, &queue, dir.path(), &quiet).await;
+    let start = Instant::now();
+    let album = loop {
+        let groups = client.media_groups(chat).await.expect("groups");
+        if let Some(group) = groups.into_iter().next() {
+            break group;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the album was lost with the gateway\n--- gateway:\n{}",
+            gateway.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(album.len(), 2, "one picture per photo: {album:#?}");
+    assert_eq!(album[0].reply_to_message_id, ids[0], "it quotes the album");
+    // And only once.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let groups = client.media_groups(chat).await.expect("groups");
+    assert_eq!(groups.len(), 1, "one answer: {groups:#?}");
+    detector.terminate(WAIT).await;
+    gateway.terminate(WAIT).await;
     emulator.shutdown().await;
 }

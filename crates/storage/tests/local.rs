@@ -803,7 +803,44 @@ async fn a_data_folder_from_schema_1_is_migrated_and_its_leases_still_work() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
+}
+
+#[tokio::test]
+async fn albums_an_older_build_closed_stay_answered_after_the_upgrade_and_open_ones_stay_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // What a schema-3 build left behind: an album it closed (and so had
+    // answered: it marked albums closed as it queued them) and one still
+    // gathering items.
+    {
+        let db =
+            rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("create db");
+        db.execute_batch(
+            "CREATE TABLE albums (
+                 album_key   TEXT    PRIMARY KEY,
+                 last_joined INTEGER NOT NULL,
+                 closed      INTEGER NOT NULL DEFAULT 0,
+                 photos      TEXT    NOT NULL,
+                 expires_at  INTEGER NOT NULL
+             );
+             INSERT INTO albums VALUES ('5:answered', 1, 1, '{}', 9223372036854775807);
+             INSERT INTO albums VALUES ('5:gathering', 1, 0, '{}', 9223372036854775807);
+             PRAGMA user_version = 3;",
+        )
+        .expect("schema 3");
+    }
+    let b = open(dir.path());
+    let pending = b
+        .table
+        .pending_albums(Duration::from_millis(1), 10)
+        .await
+        .expect("pending_albums");
+    let names: Vec<String> = pending.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        names,
+        ["5:gathering"],
+        "the answered album is not answered again"
+    );
 }
 
 #[tokio::test]

@@ -13,6 +13,8 @@ use polybot_domain::{
     Action, AlbumAction, AlbumId, AlbumMember, AlbumPhoto, AlbumPhotos, AlbumSkip, ChatId,
     Direction, Job, JobKind, PredictionId, SkippedItem, UnfetchedPhoto, UpdateId,
 };
+use std::time::Duration;
+
 use polybot_storage::{AlbumClose, AlbumJoin, AlbumKey};
 use tracing::{Instrument, info, warn};
 
@@ -23,6 +25,11 @@ use crate::inbound::{AlbumContent, PhotoRef, Refusal};
 /// captioned item reached the bot (Telegram's privacy mode).
 pub const ONLY_CAPTIONED_USED: &str = "Only the captioned photo was used: in groups Telegram \
 shows me only messages addressed to me, so I did not see the album\u{2019}s other photos.";
+
+/// How long a closer holds an album it turns into a request: well over
+/// what fetching its photos and queueing it take. A closer that dies
+/// holding it leaves it to another gateway after this.
+pub const ALBUM_CLAIM: Duration = Duration::from_secs(60);
 
 /// The answer to an album none of whose items is a picture.
 pub const NO_PICTURE_IN_ALBUM: &str = "None of this album\u{2019}s items is a picture I can \
@@ -137,20 +144,42 @@ impl Intake {
     /// Closes an album once no item joined it for the quiet window (on
     /// whichever gateway gets there first) and submits it as one request:
     /// its caption (on any item) applies to every picture, or `concat`
-    /// joins them. Returns when the album is closed, by this call or another.
+    /// joins them. Returns when the album is finished, by this call or
+    /// another. An `Err` (retryable) leaves the album to a later call here
+    /// or on any gateway, once this one's claim lapses: nothing is marked
+    /// done before its request is queued.
     pub async fn close_album(&self, key: &AlbumKey) -> Result<(), IntakeError> {
         let members = loop {
             match self
                 .backends
                 .table
-                .close_album(key, self.album_quiet)
+                .close_album(key, self.album_quiet, ALBUM_CLAIM)
                 .await?
             {
-                AlbumClose::Open { wait } => tokio::time::sleep(wait).await,
+                AlbumClose::Open { wait } | AlbumClose::Held { wait } => {
+                    tokio::time::sleep(wait).await
+                }
                 AlbumClose::AlreadyClosed => return Ok(()),
                 AlbumClose::Closed(members) => break members,
             }
         };
+        match self.album_request(key, members).await {
+            Ok(()) => {}
+            Err(e) if e.is_retryable() => return Err(e),
+            // Nothing a retry can change (the chat refuses the bot): done.
+            Err(e) => warn!(error = %e, album = %key.album, "the album cannot be answered"),
+        }
+        self.backends.table.finish_album(key).await?;
+        Ok(())
+    }
+
+    /// The album's items turned into its one request (or its one answer,
+    /// when the caption asks badly or nothing in it is a picture).
+    async fn album_request(
+        &self,
+        key: &AlbumKey,
+        members: Vec<AlbumMember>,
+    ) -> Result<(), IntakeError> {
         let Some(first) = members.first().map(AlbumMember::message_id) else {
             return Ok(());
         };

@@ -161,6 +161,16 @@ impl Intake {
         self.album_quiet
     }
 
+    /// Up to `limit` albums quiet for the window that no gateway is
+    /// closing: those whose closer stopped or failed.
+    pub async fn pending_albums(&self, limit: usize) -> Result<Vec<AlbumKey>, IntakeError> {
+        Ok(self
+            .backends
+            .table
+            .pending_albums(self.album_quiet, limit)
+            .await?)
+    }
+
     /// The bot's username, once `getMe` told it.
     pub fn me(&self) -> Option<&BotUsername> {
         self.me.get()

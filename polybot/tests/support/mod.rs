@@ -58,6 +58,18 @@ pub async fn start_gateway(
     queue: &Queue,
     dir: &Path,
 ) -> Proc {
+    start_gateway_with(emulator, ports, data, queue, dir, &[]).await
+}
+
+/// [`start_gateway`] with more settings in its environment.
+pub async fn start_gateway_with(
+    emulator: &EmulatorHandle,
+    ports: &GatewayPorts,
+    data: &Path,
+    queue: &Queue,
+    dir: &Path,
+    settings: &[(&str, &str)],
+) -> Proc {
     let mut cmd = Command::new(POLYBOT);
     cmd.arg("gateway");
     common(&mut cmd, data, queue);
@@ -73,7 +85,8 @@ pub async fn start_gateway(
             format!("http://127.0.0.1:{}/", ports.http),
         )
         .env("POLYBOT_HTTP_LISTEN", format!("127.0.0.1:{}", ports.http))
-        .env("POLYBOT_GRPC_LISTEN", format!("127.0.0.1:{}", ports.grpc));
+        .env("POLYBOT_GRPC_LISTEN", format!("127.0.0.1:{}", ports.grpc))
+        .envs(settings.iter().copied());
     let mut gateway = Proc::spawn("gateway", cmd, dir);
     gateway
         .wait_http_ok(&format!("http://127.0.0.1:{}/readyz", ports.http), WAIT)

@@ -19,7 +19,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema version stored in `PRAGMA user_version`; a database written by a
 /// newer schema is refused rather than misread.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Every table, for queues and the prediction table alike, so whichever
 /// opens the file first creates everything. Times are milliseconds since
@@ -62,7 +62,9 @@ CREATE TABLE IF NOT EXISTS albums (
     last_joined INTEGER NOT NULL,     -- when the latest photo joined
     closed      INTEGER NOT NULL DEFAULT 0,
     photos      TEXT    NOT NULL,     -- JSON object: message id -> AlbumMember
-    expires_at  INTEGER NOT NULL
+    expires_at  INTEGER NOT NULL,
+    claimed_until INTEGER NOT NULL DEFAULT 0,  -- a closer's claim (schema 4)
+    finished    INTEGER NOT NULL DEFAULT 0     -- it became its request (schema 4)
 );
 CREATE TABLE IF NOT EXISTS notices (
     prediction_id TEXT    PRIMARY KEY,
@@ -202,6 +204,20 @@ fn init(conn: &mut Connection) -> rusqlite::Result<()> {
     )?;
     if !has_kind {
         tx.execute_batch("ALTER TABLE predictions ADD COLUMN kind TEXT")?;
+    }
+    // Schema 4 keeps an album's close durable: older builds finished an
+    // album when they closed it.
+    let has_finished: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('albums') WHERE name = 'finished'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_finished {
+        tx.execute_batch(
+            "ALTER TABLE albums ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE albums ADD COLUMN finished INTEGER NOT NULL DEFAULT 0;
+             UPDATE albums SET finished = closed;",
+        )?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -15,9 +15,26 @@ pub trait Albums: Send + Sync + 'static {
     /// Adds an item to an album that is still open (idempotent for the
     /// same item: its message id); `TooLate` once the album was closed.
     async fn join_album(&self, key: &AlbumKey, item: &AlbumMember) -> Result<AlbumJoin>;
-    /// Closes the album if no photo joined it for `quiet`, atomically, so
-    /// exactly one caller (on any gateway) gets its photos.
-    async fn close_album(&self, key: &AlbumKey, quiet: Duration) -> Result<AlbumClose>;
+    /// Claims the album for `lease` if no item joined it for `quiet` and
+    /// nobody holds it, atomically, so one caller (on any gateway) at a
+    /// time has its items. The first claim closes the album (later items
+    /// are too late), so every claim gets the same items. A claim the
+    /// album is not [finished](Albums::finish_album) under lapses after
+    /// `lease`: a closer that failed or died leaves the album to another.
+    async fn close_album(
+        &self,
+        key: &AlbumKey,
+        quiet: Duration,
+        lease: Duration,
+    ) -> Result<AlbumClose>;
+    /// The album became its request (queued, or answered): it is no longer
+    /// pending, and a later claim finds it [`AlbumClose::AlreadyClosed`].
+    async fn finish_album(&self, key: &AlbumKey) -> Result<()>;
+    /// Up to `limit` albums not finished, quiet for `quiet` and held by
+    /// nobody, oldest first: what a gateway closes when the one that took
+    /// their items stopped before it could (their closes lived in its
+    /// memory only).
+    async fn pending_albums(&self, quiet: Duration, limit: usize) -> Result<Vec<AlbumKey>>;
 }
 
 /// An album being put together: the chat and Telegram's `media_group_id`.
@@ -25,6 +42,17 @@ pub trait Albums: Send + Sync + 'static {
 pub struct AlbumKey {
     pub chat: ChatId,
     pub album: AlbumId,
+}
+
+impl AlbumKey {
+    /// The key from its [`Display`](std::fmt::Display) form, `chat:album`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (chat, album) = text.split_once(':')?;
+        Some(Self {
+            chat: ChatId(chat.parse().ok()?),
+            album: AlbumId::parse(album.to_owned()).ok()?,
+        })
+    }
 }
 
 impl std::fmt::Display for AlbumKey {
@@ -47,9 +75,12 @@ pub enum AlbumJoin {
 pub enum AlbumClose {
     /// A photo came less than the quiet window ago: try again after `wait`.
     Open { wait: Duration },
-    /// This call closed the album: its items, by message id. The caller
-    /// turns them into one request.
+    /// This call holds the album: its items, by message id. The caller
+    /// turns them into one request, then finishes the album.
     Closed(Vec<AlbumMember>),
-    /// Another caller closed it (or there is no such album).
+    /// Another caller holds it: its claim lapses after `wait` unless it
+    /// finishes the album first.
+    Held { wait: Duration },
+    /// The album is finished (or there is no such album).
     AlreadyClosed,
 }

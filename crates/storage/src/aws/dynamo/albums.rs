@@ -1,6 +1,10 @@
 //! [`Albums`] on DynamoDB: `album#<chat>:<media_group_id>` items, the
 //! album's items a string set (attribute `photos`) that a redelivered item
-//! does not grow, closed once by a conditional write.
+//! does not grow, claimed by conditional writes (the first claim closes
+//! it). An album not yet finished carries `chat_id` = [`PENDING_ALBUMS`]
+//! and `time` = its last join, which puts it in the GSI under a chat that
+//! cannot exist; [`Albums::pending_albums`] queries it there, and finishing
+//! the album takes it out. So the table needs no index of its own.
 
 use std::time::Duration;
 
@@ -8,11 +12,20 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use polybot_domain::{AlbumMember, now_epoch};
 
-use super::{DynamoTable, expiry, get_n, n};
+use super::{CHAT_INDEX, DynamoTable, expiry, get_n, get_s, n};
 use crate::{AlbumClose, AlbumJoin, AlbumKey, Albums, Result, StorageError, UPDATE_DEDUPE_TTL};
 
+/// The GSI's `chat_id` of albums not yet finished: no Telegram chat has id 0.
+pub(super) const PENDING_ALBUMS: i64 = 0;
+
+const ALBUM_PREFIX: &str = "album#";
+
 fn album_pk(key: &AlbumKey) -> String {
-    format!("album#{key}")
+    format!("{ALBUM_PREFIX}{key}")
+}
+
+fn wait_until(millis: i64) -> Duration {
+    Duration::from_millis(u64::try_from(millis.saturating_sub(now_millis())).unwrap_or(0))
 }
 
 /// Milliseconds since the Unix epoch: an album's quiet window is short.
@@ -30,9 +43,14 @@ impl Albums for DynamoTable {
             .map_err(|e| StorageError::invalid_from(format!("photo of {pk}"), e))?;
         let update = self
             .update(&pk)
-            .update_expression("ADD photos :photo SET last_joined = :now, expires_at = :expires")
+            .update_expression(
+                "ADD photos :photo SET last_joined = :now, expires_at = :expires, \
+                 chat_id = :pending, #time = :now",
+            )
             .condition_expression("attribute_not_exists(closed)")
+            .expression_attribute_names("#time", "time")
             .expression_attribute_values(":photo", AttributeValue::Ss(vec![json]))
+            .expression_attribute_values(":pending", n(PENDING_ALBUMS))
             .expression_attribute_values(":now", n(now_millis()))
             .expression_attribute_values(":expires", expiry(now_epoch(), UPDATE_DEDUPE_TTL))
             .send();
@@ -42,18 +60,28 @@ impl Albums for DynamoTable {
         })
     }
 
-    async fn close_album(&self, key: &AlbumKey, quiet: Duration) -> Result<AlbumClose> {
+    async fn close_album(
+        &self,
+        key: &AlbumKey,
+        quiet: Duration,
+        lease: Duration,
+    ) -> Result<AlbumClose> {
         let pk = album_pk(key);
         let quiet_ms = i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = now_millis().saturating_sub(quiet_ms);
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let now = now_millis();
         let update = self
             .update(&pk)
-            .update_expression("SET closed = :true")
+            .update_expression("SET closed = :true, claimed_until = :until")
             .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(closed) AND last_joined <= :cutoff",
+                "attribute_exists(pk) AND attribute_not_exists(finished) \
+                 AND (attribute_exists(closed) OR last_joined <= :cutoff) \
+                 AND (attribute_not_exists(claimed_until) OR claimed_until <= :now)",
             )
             .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":cutoff", n(cutoff))
+            .expression_attribute_values(":cutoff", n(now.saturating_sub(quiet_ms)))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":until", n(now.saturating_add(lease_ms)))
             .return_values(ReturnValue::AllNew)
             .send();
         if let Some(out) = self.conditional("UpdateItem", &pk, update).await? {
@@ -70,15 +98,68 @@ impl Albums for DynamoTable {
             photos.dedup_by_key(|p| p.message_id());
             return Ok(AlbumClose::Closed(photos));
         }
-        match self.get_item(&pk).await? {
-            Some(item) if !item.contains_key("closed") => {
-                let last: i64 = get_n(&item, "last_joined").unwrap_or(0);
-                let wait = (last + quiet_ms).saturating_sub(now_millis()).max(1);
-                Ok(AlbumClose::Open {
-                    wait: Duration::from_millis(u64::try_from(wait).unwrap_or(1)),
-                })
+        Ok(match self.get_item(&pk).await? {
+            Some(item) if !item.contains_key("finished") => {
+                if item.contains_key("closed") {
+                    // Held, or its claim lapsed a moment ago: ask again then.
+                    let until: i64 = get_n(&item, "claimed_until").unwrap_or(0);
+                    AlbumClose::Held {
+                        wait: wait_until(until).max(Duration::from_millis(1)),
+                    }
+                } else {
+                    let last: i64 = get_n(&item, "last_joined").unwrap_or(0);
+                    AlbumClose::Open {
+                        wait: wait_until(last.saturating_add(quiet_ms))
+                            .max(Duration::from_millis(1)),
+                    }
+                }
             }
-            _ => Ok(AlbumClose::AlreadyClosed),
+            _ => AlbumClose::AlreadyClosed,
+        })
+    }
+
+    async fn finish_album(&self, key: &AlbumKey) -> Result<()> {
+        let pk = album_pk(key);
+        let update = self
+            .update(&pk)
+            .update_expression("SET finished = :true, closed = :true REMOVE chat_id, #time")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#time", "time")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send();
+        // No such album (expired): nothing is pending.
+        self.conditional("UpdateItem", &pk, update).await.map(drop)
+    }
+
+    async fn pending_albums(&self, quiet: Duration, limit: usize) -> Result<Vec<AlbumKey>> {
+        if limit == 0 {
+            return Ok(Vec::new());
         }
+        let quiet_ms = i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX);
+        let now = now_millis();
+        // Eventually consistent, as every GSI read: an album that went
+        // quiet a moment ago may show up on the next look.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CHAT_INDEX)
+            .key_condition_expression("chat_id = :pending AND #time <= :cutoff")
+            .filter_expression("attribute_not_exists(claimed_until) OR claimed_until <= :now")
+            .expression_attribute_names("#time", "time")
+            .expression_attribute_values(":pending", n(PENDING_ALBUMS))
+            .expression_attribute_values(":cutoff", n(now.saturating_sub(quiet_ms)))
+            .expression_attribute_values(":now", n(now))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(self.err("Query", &format!("{CHAT_INDEX} pending albums")))?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|item| get_s(item, "pk"))
+            .filter_map(|pk| AlbumKey::parse(pk.strip_prefix(ALBUM_PREFIX)?))
+            .collect())
     }
 }

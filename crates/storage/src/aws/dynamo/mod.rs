@@ -11,13 +11,15 @@
 //! | `prediction#<uuid>` | `prediction_id` (S), `chat_id` (N), `status` (S: pending, succeeded, failed), `original_key` (S), `kind` (S, what the caption asked for as JSON; absent: detect), `summary` (S, the result as JSON once stored: a detection's course-format summary or a filter's output), `failure` (S, the failure kind), `created_at`, `updated_at` (N, epoch seconds), `time` (N, = `created_at`, the GSI's sort key), `expires_at` (N) |
 //! | `update#<bot>#<update_id>` | `done` (BOOL), `lease_until` (N), `expires_at` (N, epoch seconds: the TTL attribute) |
 //! | `reply#<uuid>` | `done` (BOOL), `lease_until` (N), `expires_at` (N) |
-//! | `album#<chat>:<media_group_id>` | `photos` (SS, each photo as JSON), `last_joined` (N, epoch ms), `closed` (BOOL, once closed), `expires_at` (N) |
+//! | `album#<chat>:<media_group_id>` | `photos` (SS, each photo as JSON), `last_joined` (N, epoch ms), `closed` (BOOL, once first claimed), `claimed_until` (N, epoch ms: a closer's claim), `finished` (BOOL, once it became its request), `chat_id` (N, 0) and `time` (N, = `last_joined`) while not finished, `expires_at` (N) |
 //! | `notice#<uuid>` | `message_id` (N, the chat's "still working" notice), `answered` (BOOL), `expires_at` (N) |
 //! | `answer#<chat>:<message_id>` | `prediction_id` (S), `original_key` (S, the photo the bot's answer was made from), `expires_at` (N) |
 //!
 //! The GSI `chat_id-time-index` (hash `chat_id` N, range `time` N) serves
-//! `list_by_chat`; only prediction items carry those attributes, so claim
-//! items stay out of the index.
+//! `list_by_chat`; prediction items carry those attributes under their
+//! chat, and albums not yet finished under chat 0 (no Telegram chat has that
+//! id), where `pending_albums` finds them. Other items stay out of the
+//! index.
 //!
 //! Every "only if" is a `ConditionExpression`, evaluated by DynamoDB
 //! atomically with the write, so two workers handling a redelivered job

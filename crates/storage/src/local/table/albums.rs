@@ -1,5 +1,7 @@
 //! [`Albums`] on SQLite: the `albums` table, one row an album with its
-//! items as JSON (the column keeps its first name, `photos`).
+//! items as JSON (the column keeps its first name, `photos`), whether it is
+//! closed to new items, which closer holds it until when, and whether it
+//! became its request.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -46,24 +48,36 @@ impl Albums for LocalTable {
             .await
     }
 
-    async fn close_album(&self, key: &AlbumKey, quiet: Duration) -> Result<AlbumClose> {
+    async fn close_album(
+        &self,
+        key: &AlbumKey,
+        quiet: Duration,
+        lease: Duration,
+    ) -> Result<AlbumClose> {
         let album = key.to_string();
         self.db
             .write(move |tx| {
-                let Some(stored) = read(tx, &album)?.filter(|stored| !stored.closed) else {
+                let Some(stored) = read(tx, &album)?.filter(|stored| !stored.finished) else {
                     return Ok(AlbumClose::AlreadyClosed);
                 };
-                let quiet_ms = duration_ms(quiet);
-                let since = now_ms().saturating_sub(stored.last_joined);
-                if since < quiet_ms {
-                    let wait = u64::try_from(quiet_ms - since).unwrap_or(0);
+                let now = now_ms();
+                let after = |until: i64| {
+                    Duration::from_millis(u64::try_from(until.saturating_sub(now)).unwrap_or(0))
+                };
+                let quiet_until = stored.last_joined.saturating_add(duration_ms(quiet));
+                if !stored.closed && now < quiet_until {
                     return Ok(AlbumClose::Open {
-                        wait: Duration::from_millis(wait),
+                        wait: after(quiet_until),
+                    });
+                }
+                if now < stored.claimed_until {
+                    return Ok(AlbumClose::Held {
+                        wait: after(stored.claimed_until),
                     });
                 }
                 tx.execute(
-                    "UPDATE albums SET closed = 1 WHERE album_key = ?1",
-                    params![album],
+                    "UPDATE albums SET closed = 1, claimed_until = ?2 WHERE album_key = ?1",
+                    params![album, now.saturating_add(duration_ms(lease))],
                 )
                 .map_err(sql_error)?;
                 Ok(AlbumClose::Closed(
@@ -72,11 +86,55 @@ impl Albums for LocalTable {
             })
             .await
     }
+
+    async fn finish_album(&self, key: &AlbumKey) -> Result<()> {
+        let album = key.to_string();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE albums SET closed = 1, finished = 1 WHERE album_key = ?1",
+                    params![album],
+                )
+                .map_err(sql_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn pending_albums(&self, quiet: Duration, limit: usize) -> Result<Vec<AlbumKey>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .write(move |tx| {
+                let now = now_ms();
+                let mut query = tx
+                    .prepare(
+                        "SELECT album_key FROM albums
+                         WHERE finished = 0 AND last_joined <= ?1 AND claimed_until <= ?2
+                           AND expires_at > ?2
+                         ORDER BY last_joined LIMIT ?3",
+                    )
+                    .map_err(sql_error)?;
+                let keys = query
+                    .query_map(
+                        params![now.saturating_sub(duration_ms(quiet)), now, limit],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .map_err(sql_error)?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+                    .map_err(sql_error)?;
+                // A key this build cannot read is not one it wrote: skipped.
+                Ok(keys.iter().filter_map(|k| AlbumKey::parse(k)).collect())
+            })
+            .await
+    }
 }
 
 /// An album's row.
 struct Stored {
     closed: bool,
+    finished: bool,
+    /// Until when a closer holds the album, in epoch milliseconds.
+    claimed_until: i64,
     /// When the latest photo joined, in epoch milliseconds.
     last_joined: i64,
     /// JSON of the items by message id (so a redelivered item replaces
@@ -93,13 +151,16 @@ impl Stored {
 
 fn read(tx: &rusqlite::Transaction<'_>, album: &str) -> Result<Option<Stored>> {
     tx.query_row(
-        "SELECT closed, last_joined, photos FROM albums WHERE album_key = ?1",
+        "SELECT closed, last_joined, photos, finished, claimed_until FROM albums
+         WHERE album_key = ?1",
         params![album],
         |r| {
             Ok(Stored {
                 closed: r.get(0)?,
                 last_joined: r.get(1)?,
                 photos: r.get(2)?,
+                finished: r.get(3)?,
+                claimed_until: r.get(4)?,
             })
         },
     )
