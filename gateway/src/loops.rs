@@ -18,6 +18,12 @@ use crate::intake::Intake;
 use crate::messenger::TelegramControl;
 use crate::replies::Replier;
 
+/// How long a dead letter no retry can answer stays out of sight before it
+/// is read again (SQS's longest visibility timeout): it stays in the queue,
+/// so the DLQ alarm still tells operators, without being re-read and
+/// logged every poll for the queue's 14 days.
+const KEPT_FOR_OPERATORS: Duration = Duration::from_secs(12 * 3600);
+
 /// Takes jobs off the dead-letter queue and tells their users, so that no
 /// accepted photo goes unanswered even when every retry failed.
 pub async fn dead_letters(
@@ -61,7 +67,7 @@ pub async fn dead_letters(
                         // alarm fires) but stop re-reading it every poll.
                         error!(error = %e, body = %d.body, "unreadable job in the dead-letter queue");
                         crate::metrics::dead_letter("unreadable");
-                        let _ = dlq.set_visibility(&d.receipt, Duration::from_secs(12 * 3600)).await;
+                        let _ = dlq.set_visibility(&d.receipt, KEPT_FOR_OPERATORS).await;
                         return;
                     }
                 };
@@ -86,9 +92,17 @@ pub async fn dead_letters(
                             warn!(error = %e, "could not delete the dead letter; it will be read again and deduplicated");
                         }
                     }
-                    Err(e) => {
+                    Err(e) if e.is_retryable() => {
                         crate::metrics::dead_letter("error");
                         warn!(error = %e, "could not answer a dead-lettered job yet");
+                    }
+                    Err(e) => {
+                        // No retry can answer it (its record is gone, the
+                        // table refuses): kept for operators like an
+                        // unreadable one, not re-read every poll.
+                        crate::metrics::dead_letter("unanswerable");
+                        error!(error = %e, "a dead-lettered job that cannot be answered");
+                        let _ = dlq.set_visibility(&d.receipt, KEPT_FOR_OPERATORS).await;
                     }
                 }
             }
@@ -146,7 +160,8 @@ pub async fn long_poll(
         };
         for raw in updates {
             let Some(update_id) = inbound::update_id_of(&raw) else {
-                warn!(update = %raw, "an update without an update_id; skipped");
+                // Its shape only: the update is a user's message, names and all.
+                warn!(keys = %shape(&raw), "an update without an update_id; skipped");
                 crate::intake::given_up("unreadable");
                 continue;
             };
@@ -189,6 +204,37 @@ const POLL_SECONDS: u64 = 25;
 fn backoff(attempt: u32) -> Duration {
     let exp = attempt.saturating_sub(1).min(5);
     Duration::from_secs(1u64 << exp).min(Duration::from_secs(30))
+}
+
+/// What an unreadable update looks like, for the logs without what it
+/// says: its kind and its first few field names (Telegram's own names,
+/// never the values, which are users' messages and names).
+fn shape(raw: &serde_json::Value) -> String {
+    const FIELDS: usize = 8;
+    const LONGEST: usize = 32;
+    match raw {
+        serde_json::Value::Object(fields) => {
+            let mut names: Vec<&String> = fields.keys().collect();
+            names.sort();
+            let names: Vec<String> = names
+                .into_iter()
+                .take(FIELDS)
+                .map(|k| k.chars().take(LONGEST).collect())
+                .collect();
+            let more = fields.len().saturating_sub(FIELDS);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!("an object with {}{more}", names.join(", "))
+        }
+        serde_json::Value::Array(items) => format!("an array of {}", items.len()),
+        serde_json::Value::String(_) => "a string".to_owned(),
+        serde_json::Value::Number(_) => "a number".to_owned(),
+        serde_json::Value::Bool(_) => "a boolean".to_owned(),
+        serde_json::Value::Null => "null".to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +284,24 @@ mod tests {
         task.await.expect("the loop stops on cancel");
     }
 
+    #[test]
+    fn an_unreadable_update_is_logged_by_its_shape_not_by_what_the_user_wrote() {
+        let raw = serde_json::json!({
+            "message": {"text": "my address is 1 Main St", "from": {"first_name": "Ada"}},
+            "edited": "call me on 555-0100",
+        });
+        let logged = shape(&raw);
+        assert_eq!(logged, "an object with edited, message");
+        for private in ["Main St", "Ada", "555-0100", "first_name"] {
+            assert!(!logged.contains(private), "{logged}");
+        }
+        assert_eq!(shape(&serde_json::json!("Ada's secret")), "a string");
+        let many: serde_json::Map<String, serde_json::Value> = (0..20)
+            .map(|i| (format!("k{i:02}"), serde_json::Value::Null))
+            .collect();
+        assert!(shape(&serde_json::Value::Object(many)).ends_with("and 12 more"));
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_dead_letter_gets_one_apology_even_when_delivered_twice() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -268,6 +332,44 @@ mod tests {
             .expect("the record");
         assert_eq!(record.status, PredictionStatus::Failed);
         assert_eq!(record.failure, Some(FailureKind::GaveUp));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_dead_letter_no_retry_can_answer_is_kept_out_of_sight_for_operators() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A one-second visibility: a dead letter left as it was would be
+        // back in sight a second after it was read.
+        let path = dir.path().to_path_buf();
+        let backends = tokio::task::spawn_blocking(move || {
+            let options = polybot_storage::local::LocalOptions {
+                visibility_timeout: Duration::from_secs(1),
+                ..Default::default()
+            };
+            polybot_storage::local::open(&path, options)
+        })
+        .await
+        .expect("the opening task ran")
+        .expect("the local backend opens");
+        let messenger = FakeMessenger::new();
+        // Its prediction's record is gone: recording the failure cannot work.
+        let job = Job::stored_photo(ChatId(43), 6, JobKind::Detect);
+        backends
+            .dead_letters
+            .send(&job.to_json(), &Attributes::new())
+            .await
+            .expect("send");
+        let hidden = QueueStats {
+            visible: 0,
+            in_flight: 1,
+        };
+        drain(&backends, messenger.clone(), hidden).await;
+        // Read once: still hidden well after the queue's own visibility.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(
+            backends.dead_letters.stats().await.expect("stats"),
+            hidden,
+            "not re-read at every poll"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -252,7 +252,7 @@ pub const TABLE: &[Need] = &[
         "dynamodb:Query",
         "dynamodb:Query",
         TableIndexes,
-        "DynamoTable::list_by_chat: the chat_id-time index",
+        "DynamoTable::list_by_chat/pending_albums: the chat_id-time index (unfinished albums under chat 0)",
     ),
     need(
         Gateway,

@@ -296,6 +296,33 @@ async fn raw_item(
 }
 
 #[tokio::test]
+async fn dynamodb_an_expired_update_claim_not_yet_deleted_no_longer_counts_as_done() {
+    let (sdk, settings, b) = backends().await;
+    // What DynamoDB may keep for days after its TTL: a finished claim whose
+    // `expires_at` has passed (its update id since reused by Telegram).
+    let update = ClaimKey::Update(BotId(1), UpdateId(555_000_111));
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .put_item()
+        .table_name(&settings.table)
+        .item("pk", AttributeValue::S(aws::claim_pk(update)))
+        .item("done", AttributeValue::Bool(true))
+        .item(
+            "expires_at",
+            AttributeValue::N(format!("{}", now_epoch() - 60.0)),
+        )
+        .send()
+        .await
+        .expect("PutItem");
+    assert!(
+        claim(&b, update).await.is_acquired(),
+        "the expired claim is forgotten"
+    );
+    // A claim that has not expired still dedupes.
+    b.table.finish(update).await.expect("finish");
+    assert_eq!(claim(&b, update).await, Claim::Done);
+}
+
+#[tokio::test]
 async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_the_records_30_days() {
     let (sdk, settings, b) = backends().await;
     let ttl = aws_sdk_dynamodb::Client::new(&sdk)

@@ -12,6 +12,11 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Visibility a heartbeat sets when neither the configuration nor the
 /// queue says (a queue backend that does not report it).
 pub const DEFAULT_VISIBILITY: Duration = Duration::from_secs(60);
+/// How long the report of a job that ran past its limit may be retried:
+/// that report is the user's only answer ("it took too long"), so it gets
+/// more than the one try the spent deadline would leave it. The heartbeat
+/// keeps the message meanwhile.
+pub const GAVE_UP_REPORT_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// Deadline of one `ReportResult` call, above the gateway's own wait
 /// (`gateway::grpc::REPORT_WAIT`, 45 s) so the gateway's answer arrives.
 pub const REPORT_RPC_TIMEOUT: Duration = Duration::from_secs(60);

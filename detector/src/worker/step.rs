@@ -17,7 +17,7 @@ use polybot_proto::{Outcome, Report};
 use polybot_storage::Delivery;
 use tracing::{Instrument, error, info, warn};
 
-use super::config::WorkerConfig;
+use super::config::{GAVE_UP_REPORT_WINDOW, WorkerConfig};
 use super::heartbeat::keep_invisible;
 use super::job::{Album, Done, JobStep, Photo, Place, RetryLater, report_for};
 use super::ports::{Lane, ResultsSink};
@@ -162,6 +162,7 @@ async fn run_job(
     lane: Lane,
     deadline: tokio::time::Instant,
 ) {
+    let mut report_deadline = deadline;
     let report = match tokio::time::timeout_at(deadline, ctx.step.handle(job, lane)).await {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => {
@@ -173,11 +174,12 @@ async fn run_job(
             let limit = ctx.config.job_timeout;
             warn!(?limit, "the job ran past its limit; it ends as a failure");
             let detail = format!("the job took longer than its {}s limit", limit.as_secs());
+            report_deadline = tokio::time::Instant::now() + GAVE_UP_REPORT_WINDOW;
             report_for(job, failure(FailureKind::GaveUp, detail))
         }
     };
     let failed = matches!(report.outcome, Outcome::Failure { .. });
-    match report_until(ctx.results.as_ref(), &report, deadline).await {
+    match report_until(ctx.results.as_ref(), &report, report_deadline).await {
         Ok(duplicate) => {
             if let Err(e) = ctx.step.backends.jobs.delete(&delivery.receipt).await {
                 warn!(error = %e, "could not delete the finished job; a redelivery will be deduplicated");

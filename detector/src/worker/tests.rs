@@ -400,6 +400,19 @@ async fn a_job_past_its_limit_ends_as_a_failure_the_user_is_told_about() {
     assert_eq!(f.queue().await, DONE);
 }
 
+#[tokio::test]
+async fn the_report_of_a_job_past_its_limit_is_retried_after_the_limit_until_acknowledged() {
+    // Results is down when the limit passes: the "took too long" answer is
+    // still delivered, on the retry, instead of the job going back to the
+    // queue to be worked on again.
+    let results = FakeResults::answering(&[Answer::Unavailable], Answer::Ack);
+    let (f, _) = through_the_queue(SLOW, &results, Duration::from_millis(300)).await;
+    let reports = results.reports();
+    assert_eq!(reports.len(), 2, "retried once: {reports:?}");
+    assert_eq!(failure_kind(&reports[1]), FailureKind::GaveUp);
+    assert_eq!(f.queue().await, DONE);
+}
+
 async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done().await {

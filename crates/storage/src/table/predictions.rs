@@ -15,7 +15,9 @@ pub trait Predictions: Send + Sync + 'static {
     async fn create(&self, record: &PredictionRecord) -> Result<()>;
     /// Stores the result (a detection's summary or a filter's output) and
     /// marks the prediction succeeded, unless a result is already stored (a
-    /// redelivered job): returns whether this call stored it.
+    /// redelivered job) or the prediction failed (its user was told so: a
+    /// late success must not turn the record against the answer sent):
+    /// returns whether this call stored it.
     async fn save_result(&self, result: &JobResult) -> Result<bool>;
     /// Marks the prediction failed, unless it already succeeded.
     async fn save_failure(&self, id: PredictionId, kind: FailureKind) -> Result<()>;

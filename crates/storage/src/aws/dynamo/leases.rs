@@ -44,8 +44,13 @@ impl Leases for DynamoTable {
             .update_expression(
                 "SET lease_until = :until, done = :false, holder = :holder, expires_at = :expires",
             )
+            // DynamoDB deletes expired items only eventually (within days):
+            // an expired claim counts as gone, so a reused update id (after
+            // a week without updates Telegram numbers them afresh) is
+            // handled, not dropped as a duplicate until the item is deleted.
             .condition_expression(
-                "attribute_not_exists(pk) OR (done = :false AND lease_until <= :now)",
+                "attribute_not_exists(pk) OR expires_at <= :now \
+                 OR (done = :false AND lease_until <= :now)",
             )
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":now", n(now))

@@ -130,16 +130,20 @@ impl Predictions for DynamoTable {
             .update_expression(
                 "SET summary = :summary, #status = :succeeded, updated_at = :now REMOVE failure",
             )
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(summary)")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(summary) AND #status <> :failed",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":summary", s(json))
             .expression_attribute_values(":succeeded", s("succeeded"))
+            .expression_attribute_values(":failed", s("failed"))
             .expression_attribute_values(":now", n(now_epoch()))
             .send();
         match self.conditional("UpdateItem", &pk, update).await? {
             Some(_) => Ok(true),
-            // Either a summary is already stored (a redelivered job: not an
-            // error) or there is no such prediction.
+            // A summary is already stored (a redelivered job), the
+            // prediction failed (its user was told), or there is no such
+            // prediction.
             None => self.require_prediction(id).await.map(|()| false),
         }
     }
@@ -175,8 +179,9 @@ impl Predictions for DynamoTable {
             return Ok(Vec::new());
         }
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        // Every item in the index is a prediction, so `Limit` (which counts
-        // items read) is also the number returned; GSI reads are eventually
+        // Every item in the index under a chat is a prediction (pending
+        // albums sit under chat 0, which no chat has), so `Limit` (which
+        // counts items read) is also the number returned; GSI reads are eventually
         // consistent, so a prediction created a moment ago may be missing.
         let out = self
             .client

@@ -140,7 +140,7 @@ impl Predictions for LocalTable {
                     .execute(
                         "UPDATE predictions
                          SET summary = ?1, status = 'succeeded', failure = NULL, updated_at = ?2
-                         WHERE prediction_id = ?3 AND summary IS NULL",
+                         WHERE prediction_id = ?3 AND summary IS NULL AND status <> 'failed'",
                         params![json, polybot_domain::now_epoch(), id.to_string()],
                     )
                     .map_err(sql_error)?
