@@ -246,7 +246,7 @@ mod tests {
     use polybot_storage::{Attributes, Backends, QueueStats};
 
     use super::*;
-    use crate::fake::{FakeMessenger, local_backends};
+    use crate::fake::{FakeMessenger, local_backends, local_backends_with};
 
     async fn dead_job(backends: &Backends) -> Job {
         let job = Job::stored_photo(ChatId(42), 5, JobKind::Detect);
@@ -339,17 +339,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         // A one-second visibility: a dead letter left as it was would be
         // back in sight a second after it was read.
-        let path = dir.path().to_path_buf();
-        let backends = tokio::task::spawn_blocking(move || {
-            let options = polybot_storage::local::LocalOptions {
-                visibility_timeout: Duration::from_secs(1),
-                ..Default::default()
-            };
-            polybot_storage::local::open(&path, options)
-        })
-        .await
-        .expect("the opening task ran")
-        .expect("the local backend opens");
+        let options = polybot_storage::local::LocalOptions {
+            visibility_timeout: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let backends = local_backends_with(dir.path(), options).await;
         let messenger = FakeMessenger::new();
         // Its prediction's record is gone: recording the failure cannot work.
         let job = Job::stored_photo(ChatId(43), 6, JobKind::Detect);
