@@ -1,7 +1,10 @@
 //! What the user sees while a job is worked on.
 //!
 //! - **At once:** Telegram's "sending photo…" chat action, repeated every
-//!   few seconds (Telegram shows one for five) until the answer.
+//!   few seconds (Telegram shows one for five) until the answer: one per
+//!   chat however many of its jobs wait, none while this gateway has a
+//!   backlog ([`ProgressConfig::actions_up_to`]), and only from the spare
+//!   sends of Telegram's global budget (the messenger's part).
 //! - **Only when slow:** a written notice, when no answer came within
 //!   [`ProgressConfig::notice_after`]. A fast answer comes alone, and is
 //!   not queued behind a notice in its chat.
@@ -26,6 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, warn};
 
 use crate::messenger::Messenger;
+
+/// Chats whose last chat action is remembered before the stale ones are
+/// forgotten (each is only needed for [`ProgressConfig::action_every`]).
+const FORGET_ACTIONS_ABOVE: usize = 4096;
 
 /// The notice shown when an answer is slow.
 pub const NOTICE_TEXT: &str =
@@ -53,6 +60,10 @@ pub struct ProgressConfig {
     /// Progress stops after this long whatever happens (the job's own
     /// deadline answers the user long before).
     pub give_up_after: Duration,
+    /// Chat actions stop while more jobs than this wait here: under a
+    /// backlog they would only add to Telegram's load (the notice still
+    /// tells a user whose answer is slow).
+    pub actions_up_to: usize,
 }
 
 impl ProgressConfig {
@@ -66,6 +77,7 @@ impl Default for ProgressConfig {
             notice_after: Self::DEFAULT_NOTICE_AFTER,
             action_every: Duration::from_secs(4),
             give_up_after: Duration::from_secs(15 * 60),
+            actions_up_to: 200,
         }
     }
 }
@@ -90,6 +102,8 @@ pub struct Progress {
     /// Each job's stop signal, with a number that tells apart a job
     /// tracked again (a redelivered update) from the earlier tracking.
     active: Arc<Mutex<HashMap<PredictionId, (u64, CancellationToken)>>>,
+    /// When each chat last showed a chat action (from any of its jobs).
+    last_action: Arc<Mutex<HashMap<ChatId, Instant>>>,
     next: Arc<std::sync::atomic::AtomicU64>,
     shutdown: CancellationToken,
     /// Runs each job's progress as a task of its own.
@@ -109,6 +123,7 @@ impl Progress {
             table,
             config,
             active: Arc::default(),
+            last_action: Arc::default(),
             next: Arc::default(),
             shutdown: supervisor.cancel_token().child_token(),
             supervisor,
@@ -179,21 +194,47 @@ impl Progress {
             if now >= give_up {
                 return;
             }
+            let notice_now = notice_due.is_some_and(|due| now >= due);
+            let action_now = !notice_now && now >= next_action;
+            if action_now {
+                next_action = now + self.config.action_every;
+            }
+            // Nothing to send (another job of this chat showed the action,
+            // or there is a backlog): no need to read the table either.
+            if !notice_now && !(action_now && self.action_due(job.chat, now)) {
+                continue;
+            }
             // The job was queued a moment ago: only later is it worth asking
             // whether another gateway answered it.
             if !std::mem::take(&mut first) && !self.still_working(job.prediction).await {
                 return;
             }
-            if notice_due.is_some_and(|due| now >= due) {
+            if notice_now {
                 notice_due = None;
                 self.notice(job, stop).await;
-                continue;
-            }
-            if now >= next_action {
+            } else {
                 self.messenger.show_progress(job.chat).await;
-                next_action = now + self.config.action_every;
             }
         }
+    }
+
+    /// Whether `chat` should show the chat action now: not while this
+    /// gateway has a backlog, and once per [`ProgressConfig::action_every`]
+    /// for all of the chat's jobs. Takes the turn when it says yes.
+    fn action_due(&self, chat: ChatId, now: Instant) -> bool {
+        if self.lock().len() > self.config.actions_up_to {
+            return false;
+        }
+        let every = self.config.action_every;
+        let mut last = self.last_action.lock().unwrap_or_else(|e| e.into_inner());
+        if last.get(&chat).is_some_and(|at| now < *at + every) {
+            return false;
+        }
+        if last.len() >= FORGET_ACTIONS_ABOVE {
+            last.retain(|_, at| now < *at + every);
+        }
+        last.insert(chat, now);
+        true
     }
 
     /// Whether the job is not answered yet (errors count as "yes":
@@ -239,5 +280,69 @@ impl Progress {
         if let Err(e) = self.messenger.delete(chat, message_id).await {
             warn!(error = %e, message_id, "could not remove the notice");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polybot_telemetry::tasks::Components;
+
+    use super::*;
+    use crate::fake::{FakeMessenger, local_backends};
+
+    fn job(chat: i64) -> Job {
+        Job {
+            prediction: PredictionId::new(),
+            chat: ChatId(chat),
+            reply_to: 1,
+            notice: NOTICE_TEXT,
+        }
+    }
+
+    /// Progress for `jobs` over `secs` seconds (no notice: it would come
+    /// after them); the chats their chat actions were shown in.
+    async fn actions_shown(config: ProgressConfig, jobs: &[Job], secs: u64) -> Vec<ChatId> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = local_backends(dir.path()).await;
+        let messenger = FakeMessenger::new();
+        let supervisor = Supervisor::new(CancellationToken::new(), Components::default());
+        let progress = Progress::new(
+            messenger.clone(),
+            Arc::clone(&backends.table),
+            ProgressConfig {
+                notice_after: Duration::from_secs(3600),
+                ..config
+            },
+            supervisor,
+        );
+        for job in jobs {
+            progress.track(*job);
+        }
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        progress.close();
+        messenger.actions()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_chat_with_many_waiting_jobs_shows_one_chat_action_per_period() {
+        let mut jobs: Vec<Job> = (0..10).map(|_| job(1)).collect();
+        jobs.push(job(2));
+        // 0 s, 4 s and 8 s: three periods in nine seconds.
+        let shown = actions_shown(ProgressConfig::default(), &jobs, 9).await;
+        let in_chat = |chat: i64| shown.iter().filter(|c| c.0 == chat).count();
+        assert_eq!(in_chat(1), 3, "ten jobs, one action per period: {shown:?}");
+        assert_eq!(in_chat(2), 3, "{shown:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_chat_action_is_shown_while_the_gateway_has_a_backlog() {
+        let config = ProgressConfig {
+            actions_up_to: 5,
+            ..ProgressConfig::default()
+        };
+        let jobs: Vec<Job> = (0..6).map(job).collect();
+        assert_eq!(actions_shown(config, &jobs, 9).await, []);
+        let jobs: Vec<Job> = (0..5).map(job).collect();
+        assert_eq!(actions_shown(config, &jobs, 1).await.len(), 5);
     }
 }

@@ -37,6 +37,8 @@ pub struct FakeMessenger {
     started: AtomicUsize,
     started_notify: Notify,
     sent: Mutex<Vec<String>>,
+    /// The chats a chat action was shown in, in order.
+    actions: Mutex<Vec<ChatId>>,
     failures: Mutex<HashMap<Call, VecDeque<MessengerError>>>,
     files: Mutex<HashMap<String, Bytes>>,
 }
@@ -54,9 +56,15 @@ impl FakeMessenger {
             started: AtomicUsize::new(0),
             started_notify: Notify::new(),
             sent: Mutex::new(Vec::new()),
+            actions: Mutex::new(Vec::new()),
             failures: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The chats a chat action ("sending photo…") was shown in, in order.
+    pub fn actions(&self) -> Vec<ChatId> {
+        lock(&self.actions).clone()
     }
 
     /// Lets `n` more held sends complete.
@@ -200,7 +208,9 @@ impl Messenger for FakeMessenger {
             .await
     }
 
-    async fn show_progress(&self, _chat: ChatId) {}
+    async fn show_progress(&self, chat: ChatId) {
+        lock(&self.actions).push(chat);
+    }
 
     async fn download(&self, file_id: &str, max: u64) -> Result<Bytes, MessengerError> {
         self.scripted(Call::Download)?;

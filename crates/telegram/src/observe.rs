@@ -10,7 +10,7 @@ static DROPPED: LazyLock<Counter> = LazyLock::new(|| {
     Counter::new(
         "polybot_outbox_dropped_total",
         "polybot.outbox.dropped",
-        "Messages the outbox did not send, by kind and reason (backlog, stale, deadline)",
+        "Messages and chat actions not sent, by kind and reason (backlog, stale, deadline, budget)",
         &["kind", "reason"],
     )
 });
@@ -24,8 +24,9 @@ static RATE_LIMITED: LazyLock<Counter> = LazyLock::new(|| {
     )
 });
 
-/// Counts a message the outbox did not send: `kind` is `notice` or
-/// `answer`, `reason` is `backlog`, `stale` or `deadline`.
+/// Counts a message the outbox did not send: `kind` is `notice`,
+/// `answer` or `chat_action`, `reason` is `backlog`, `stale`, `deadline`
+/// or (a chat action with no spare send in the global budget) `budget`.
 pub(crate) fn dropped(kind: &'static str, reason: &'static str) {
     DROPPED.inc(&[kind, reason]);
 }

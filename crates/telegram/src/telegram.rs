@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use crate::botapi::{BotApi, BotApiError, CALL_TIMEOUT, Upload};
 use crate::error::{MessengerError, classify};
-use crate::observe::{bot_api_span, record_error};
+use crate::observe::{self, bot_api_span, record_error};
 use crate::outbox::{OutMessage, Outbox, OutboxConfig};
 use crate::port::{Document, MediaItem, Messenger, TelegramControl};
 
@@ -269,8 +269,13 @@ impl Messenger for TelegramMessenger {
     }
 
     async fn show_progress(&self, chat: ChatId) {
-        // Beside the outbox, not through it: an action is not a message,
-        // and must never take a turn ahead of the chat's answer.
+        // Beside the outbox's queues, not through them: an action is not a
+        // message, and must never take a turn ahead of the chat's answer.
+        // It takes from the same global budget, only a spare token.
+        if !self.outbox.spare_for_action() {
+            observe::dropped("chat_action", "budget");
+            return;
+        }
         let span = bot_api_span(&tracing::Span::current(), "sendChatAction", Some(chat));
         let params = json!({"chat_id": chat.0, "action": "upload_photo"});
         let result = self

@@ -12,7 +12,8 @@
 //! - **Notices give way.** The "processing" notice is droppable: it is not
 //!   queued under back-pressure (a long chat queue or a full outbox) and is
 //!   dropped when it waited too long. Answers are never dropped.
-//! - A global token bucket keeps under Telegram's overall limit (30/s).
+//! - A global token bucket keeps under Telegram's overall limit (30/s);
+//!   chat actions ("sending photo…") take from it too, only a spare token.
 //!
 //! The parts: `message` (what is sent, the settings), `queue` (turns and
 //! fairness), `retry` (what a failure leads to), `wire` (the Bot API call
@@ -61,6 +62,14 @@ impl Outbox {
     /// Messages waiting or in flight.
     pub fn queued(&self) -> usize {
         self.inner.lock().queued()
+    }
+
+    /// One send of the global budget (Telegram's 30 a second across all
+    /// chats) for a chat action, if one is spare: none while messages wait
+    /// for their turn, so progress never takes an answer's place.
+    pub fn spare_for_action(&self) -> bool {
+        let rate = self.inner.config.global_rate;
+        self.inner.lock().spare_token(rate)
     }
 
     /// Queues a droppable notice and waits for it to be sent, dropped (too

@@ -131,6 +131,19 @@ impl State {
         self.refilled = now;
     }
 
+    /// Takes one token of the global budget for something that is not a
+    /// message (a chat action), only when no message waits for one: the
+    /// messages' turns come first. Whether it got one.
+    pub(crate) fn spare_token(&mut self, rate: f64) -> bool {
+        self.refill(rate);
+        let waiting = self.chats.values().any(|c| !c.queue.is_empty());
+        if waiting || self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+
     /// Removes a queued (not in flight) message; whether it was there.
     pub(crate) fn withdraw(&mut self, chat: ChatId, id: u64) -> bool {
         let Some(q) = self.chats.get_mut(&chat.0) else {

@@ -483,3 +483,31 @@ async fn on_shutdown_the_senders_send_what_is_queued_then_stop() {
     }
     assert_eq!(api.texts(1), ["m0", "m1", "m2"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn chat_actions_take_only_spare_sends_of_the_global_budget() {
+    let (_api, outbox) = setup(Duration::from_millis(100), |c| c.global_rate = 5.0);
+    // An idle outbox: the budget's five sends, then none until it refills.
+    let spent = (0..10).filter(|_| outbox.spare_for_action()).count();
+    assert_eq!(spent, 5, "the burst of a 5/s budget");
+    tokio::time::advance(Duration::from_millis(200)).await;
+    assert!(
+        outbox.spare_for_action(),
+        "one more send 200 ms later, at 5/s"
+    );
+    assert!(!outbox.spare_for_action());
+
+    // Messages waiting for their turn: no action, however full the bucket.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let answers: Vec<_> = (0..3)
+        .map(|i| spawn_send(&outbox, 1, &format!("answer {i}")))
+        .collect();
+    tokio::task::yield_now().await;
+    assert!(
+        !outbox.spare_for_action(),
+        "answers waiting: the action gives way"
+    );
+    for sent in answers {
+        sent.await.unwrap().expect("the answers are sent");
+    }
+}
