@@ -201,7 +201,8 @@ impl Progress {
             }
             // Nothing to send (another job of this chat showed the action,
             // or there is a backlog): no need to read the table either.
-            if !notice_now && !(action_now && self.action_due(job.chat, now)) {
+            let send = notice_now || (action_now && self.action_due(job.chat, now));
+            if !send {
                 continue;
             }
             // The job was queued a moment ago: only later is it worth asking
