@@ -20,7 +20,7 @@ output "table" {
 }
 
 output "telegram_secret_name" {
-  description = "Put {\"telegram_token\":\"...\",\"webhook_secret\":\"...\",\"results_token\":\"...\",\"operator_token\":\"...\"} here with aws secretsmanager put-secret-value."
+  description = "Put {\"telegram_token\":\"...\",\"webhook_secret\":\"...\",\"results_token\":\"...\",\"operator_token\":\"...\"} here with aws secretsmanager put-secret-value (and results_token_previous while rotating the results token: see the README)."
   value       = module.storage.secret_name
 }
 

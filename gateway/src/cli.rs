@@ -61,13 +61,19 @@ pub struct TelegramArgs {
     /// File holding the token detectors present to the Results gRPC service (or set POLYBOT_RESULTS_TOKEN in the environment, or `results_token` in the --telegram-secret-id secret). At least 32 characters.
     #[arg(long, env = "POLYBOT_RESULTS_TOKEN_FILE")]
     pub results_token_file: Option<PathBuf>,
+    /// The results token being rotated out, still accepted from detectors: only from the environment (POLYBOT_RESULTS_TOKEN_PREVIOUS).
+    #[arg(skip = env_secret("POLYBOT_RESULTS_TOKEN_PREVIOUS"))]
+    pub results_token_previous: Option<SecretString>,
+    /// File holding the previous results token, accepted beside the current one while detectors move to the new one (or set POLYBOT_RESULTS_TOKEN_PREVIOUS, or `results_token_previous` in the --telegram-secret-id secret). Unset once the rotation is done.
+    #[arg(long, env = "POLYBOT_RESULTS_TOKEN_PREVIOUS_FILE")]
+    pub results_token_previous_file: Option<PathBuf>,
     /// Operators' token for GetPrediction/ListPredictions: only from the environment (POLYBOT_OPERATOR_TOKEN).
     #[arg(skip = env_secret("POLYBOT_OPERATOR_TOKEN"))]
     pub operator_token: Option<SecretString>,
     /// File holding the operators' token for the read RPCs GetPrediction and ListPredictions (or set POLYBOT_OPERATOR_TOKEN, or `operator_token` in the --telegram-secret-id secret). Without one, the read RPCs are closed.
     #[arg(long, env = "POLYBOT_OPERATOR_TOKEN_FILE")]
     pub operator_token_file: Option<PathBuf>,
-    /// Secrets Manager secret (name or ARN) whose JSON holds `telegram_token`, `webhook_secret` and optionally `results_token` and `operator_token`.
+    /// Secrets Manager secret (name or ARN) whose JSON holds `telegram_token`, `webhook_secret` and optionally `results_token`, `operator_token` and `results_token_previous`.
     #[arg(long, env = "POLYBOT_TELEGRAM_SECRET_ID")]
     pub telegram_secret_id: Option<String>,
     /// Bot API base URL.
@@ -123,6 +129,8 @@ pub struct TelegramSecrets {
     pub webhook_secret: Option<SecretString>,
     pub results_token: Option<SecretString>,
     pub operator_token: Option<SecretString>,
+    /// The results token being rotated out, still accepted.
+    pub results_token_previous: Option<SecretString>,
 }
 
 /// The environment's value, else the file's; the error names the setting.
@@ -161,6 +169,11 @@ impl TelegramArgs {
                 "POLYBOT_OPERATOR_TOKEN_FILE",
                 &self.operator_token_file,
             )?,
+            results_token_previous: env_or_file(
+                &self.results_token_previous,
+                "POLYBOT_RESULTS_TOKEN_PREVIOUS_FILE",
+                &self.results_token_previous_file,
+            )?,
         };
         let token = env_or_file(
             &self.telegram_token,
@@ -179,6 +192,9 @@ impl TelegramArgs {
             secrets.webhook_secret = secrets.webhook_secret.or(Some(fetched.webhook_secret));
             secrets.results_token = secrets.results_token.or(fetched.results_token);
             secrets.operator_token = secrets.operator_token.or(fetched.operator_token);
+            secrets.results_token_previous = secrets
+                .results_token_previous
+                .or(fetched.results_token_previous);
             return Ok(secrets);
         }
         secrets.token = token.ok_or_else(|| {
@@ -224,6 +240,7 @@ impl TelegramArgs {
             config.results_credentials = ResultsCredentials {
                 results,
                 operator: secrets.operator_token,
+                previous_results: secrets.results_token_previous,
             };
         } else if let Some(operator) = secrets.operator_token {
             config.results_credentials.operator = Some(operator);

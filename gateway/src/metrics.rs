@@ -25,11 +25,20 @@ static REPLIES: LazyLock<Counter> = LazyLock::new(|| {
     )
 });
 
+static PREVIOUS_TOKEN: LazyLock<Counter> = LazyLock::new(|| {
+    Counter::new(
+        "polybot_results_previous_token_total",
+        "polybot.results.previous_token",
+        "Results calls made with the previous results token (a rotation is done when this stops growing)",
+        &[],
+    )
+});
+
 static DEAD_LETTERS: LazyLock<Counter> = LazyLock::new(|| {
     Counter::new(
         "polybot_dead_letters_total",
         "polybot.dead_letters",
-        "Jobs taken from the dead-letter queue, by result (answered, unreadable, error)",
+        "Jobs taken from the dead-letter queue, by result (answered, unreadable, unanswerable, error)",
         &["result"],
     )
 });
@@ -44,4 +53,8 @@ pub fn reply(result: &'static str) {
 
 pub fn dead_letter(result: &'static str) {
     DEAD_LETTERS.inc(&[result]);
+}
+
+pub fn previous_results_token() {
+    PREVIOUS_TOKEN.inc(&[]);
 }

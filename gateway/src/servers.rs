@@ -51,8 +51,11 @@ pub async fn serve_grpc(
         .map_err(GatewayError::Reflection)?;
     // Every Results call is authenticated; health and reflection stay
     // open (they reveal nothing that is not in the public contract).
-    let results =
-        ResultsServer::with_interceptor(results, config.results_credentials.authenticator());
+    let authenticator = config
+        .results_credentials
+        .authenticator()
+        .on_previous_token(crate::metrics::previous_results_token);
+    let results = ResultsServer::with_interceptor(results, authenticator);
     let cancel = supervisor.cancel_token();
     supervisor.spawn_critical("grpc_server", async move {
         let served = tonic::transport::Server::builder()

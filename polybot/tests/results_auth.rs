@@ -42,9 +42,14 @@ enum Caller {
 
 impl Fixture {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tune: impl FnOnce(&mut StackOptions)) -> Self {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut opts = StackOptions::local(dir.path());
+        tune(&mut opts);
         opts.detector = false;
         opts.poll_wait = Duration::from_millis(300);
         opts.reporter_interval = None;
@@ -238,6 +243,44 @@ async fn a_report_for_another_chats_prediction_is_refused_and_sends_nothing() {
             .is_empty()
     );
     assert_eq!(f.sent_photos().await, 0);
+    f.mesh.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_the_results_token_is_rotated_a_detector_with_the_previous_one_still_reports() {
+    let previous = polybot_proto::auth::generate_token();
+    let old = previous.expose_secret().to_owned();
+    let f = Fixture::start_with(|opts| {
+        opts.results_credentials.previous_results = Some(previous);
+    })
+    .await;
+    let record = f.stored_prediction().await;
+    let mut results = f.results().await;
+    let mut report = tonic::Request::new(success(
+        &record,
+        OWNER,
+        record.original_key.as_str(),
+        "person",
+    ));
+    report.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {old}").parse().expect("ascii"),
+    );
+    results
+        .report_result(report)
+        .await
+        .expect("the previous token is still accepted");
+    assert_eq!(f.sent_photos().await, 1, "and the user is answered");
+    let metrics = reqwest::get(format!("http://{}/metrics", f.mesh.gateway.http_addr()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("polybot_results_previous_token_total 1"),
+        "operators see the old token is still in use: {metrics}"
+    );
     f.mesh.shutdown().await;
 }
 

@@ -10,6 +10,12 @@
 //! request's extensions; each method then calls [`require`]. No or an
 //! unknown token is `UNAUTHENTICATED`; a known token used for the other
 //! role's method is `PERMISSION_DENIED`.
+//!
+//! Rotating the results token without refused reports: give the gateways
+//! the new token with the old one as the *previous* results token (both are
+//! accepted), then roll the detectors onto the new one, then drop the
+//! previous one. `polybot_results_previous_token_total` shows when no
+//! detector uses the old token any more.
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -133,6 +139,9 @@ pub struct ResultsCredentials {
     pub results: SecretString,
     /// Operators' token, for the read methods; `None` closes them to everyone.
     pub operator: Option<SecretString>,
+    /// The results token being rotated out, still accepted for
+    /// `ReportResult` while the detectors move to the new one.
+    pub previous_results: Option<SecretString>,
 }
 
 impl std::fmt::Debug for ResultsCredentials {
@@ -140,6 +149,10 @@ impl std::fmt::Debug for ResultsCredentials {
         f.debug_struct("ResultsCredentials")
             .field("results", &"[redacted]")
             .field("operator", &self.operator.as_ref().map(|_| "[redacted]"))
+            .field(
+                "previous_results",
+                &self.previous_results.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -151,16 +164,27 @@ impl ResultsCredentials {
         Self {
             results: generate_token(),
             operator: Some(generate_token()),
+            previous_results: None,
         }
     }
 
-    /// Checks both tokens (see [`validate_token`]) and that they differ.
+    /// Checks every token (see [`validate_token`]) and that the operator's
+    /// differs from the detectors' (current and previous).
     pub fn validate(&self) -> Result<(), CredentialError> {
         validate_token("the results token (POLYBOT_RESULTS_TOKEN)", &self.results)?;
+        if let Some(previous) = &self.previous_results {
+            validate_token(
+                "the previous results token (POLYBOT_RESULTS_TOKEN_PREVIOUS)",
+                previous,
+            )?;
+        }
         if let Some(op) = &self.operator {
             validate_token("the operator token (POLYBOT_OPERATOR_TOKEN)", op)?;
-            if bool::from(digest(op).ct_eq(&digest(&self.results))) {
-                return Err(CredentialError::SameTokens);
+            let reporters = std::iter::once(&self.results).chain(&self.previous_results);
+            for reporter in reporters {
+                if bool::from(digest(op).ct_eq(&digest(reporter))) {
+                    return Err(CredentialError::SameTokens);
+                }
             }
         }
         Ok(())
@@ -170,7 +194,9 @@ impl ResultsCredentials {
     pub fn authenticator(&self) -> Authenticator {
         Authenticator {
             results: digest(&self.results),
+            previous_results: self.previous_results.as_ref().map(digest),
             operator: self.operator.as_ref().map(digest),
+            on_previous: None,
         }
     }
 }
@@ -183,10 +209,20 @@ fn digest(token: &SecretString) -> [u8; 32] {
 #[derive(Clone)]
 pub struct Authenticator {
     results: [u8; 32],
+    previous_results: Option<[u8; 32]>,
     operator: Option<[u8; 32]>,
+    /// Told of each call made with the previous results token.
+    on_previous: Option<fn()>,
 }
 
 impl Authenticator {
+    /// Calls `f` for each call made with the previous results token (the
+    /// gateway counts them, so operators see when the rotation is done).
+    pub fn on_previous_token(mut self, f: fn()) -> Self {
+        self.on_previous = Some(f);
+        self
+    }
+
     /// The caller's role, from its `authorization` metadata.
     pub fn role(&self, metadata: &MetadataMap) -> Result<Role, Status> {
         let Some(value) = metadata.get(AUTHORIZATION) else {
@@ -205,6 +241,10 @@ impl Authenticator {
         };
         let given: [u8; 32] = Sha256::digest(token).into();
         let is_results = given.ct_eq(&self.results);
+        let is_previous = match &self.previous_results {
+            Some(previous) => given.ct_eq(previous),
+            None => Choice::from(0),
+        };
         let is_operator = match &self.operator {
             Some(op) => given.ct_eq(op),
             None => Choice::from(0),
@@ -212,6 +252,11 @@ impl Authenticator {
         if bool::from(is_operator) {
             Ok(Role::Operator)
         } else if bool::from(is_results) {
+            Ok(Role::Reporter)
+        } else if bool::from(is_previous) {
+            if let Some(f) = self.on_previous {
+                f();
+            }
             Ok(Role::Reporter)
         } else {
             Err(Status::unauthenticated("invalid credentials"))
@@ -301,6 +346,7 @@ mod tests {
         let creds = ResultsCredentials {
             results: generate_token(),
             operator: None,
+            previous_results: None,
         };
         let auth = creds.authenticator();
         let r = request(Some(&format!("Bearer {}", creds.results.expose_secret())));
@@ -334,9 +380,53 @@ mod tests {
         let same = generate_token();
         let creds = ResultsCredentials {
             results: same.clone(),
-            operator: Some(same),
+            operator: Some(same.clone()),
+            previous_results: None,
         };
         assert_eq!(creds.validate(), Err(CredentialError::SameTokens));
+        let creds = ResultsCredentials {
+            results: generate_token(),
+            operator: Some(same.clone()),
+            previous_results: Some(same),
+        };
+        assert_eq!(
+            creds.validate(),
+            Err(CredentialError::SameTokens),
+            "nor the previous one"
+        );
+    }
+
+    #[test]
+    fn during_a_rotation_both_results_tokens_report_and_the_old_one_is_counted() {
+        static OLD_USED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let (new, old) = (generate_token(), generate_token());
+        let creds = ResultsCredentials {
+            results: new.clone(),
+            operator: Some(generate_token()),
+            previous_results: Some(old.clone()),
+        };
+        creds.validate().expect("valid");
+        let auth = creds.authenticator().on_previous_token(|| {
+            OLD_USED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        let bearer = |t: &SecretString| request(Some(&format!("Bearer {}", t.expose_secret())));
+        assert_eq!(
+            auth.role(bearer(&new).metadata()).ok(),
+            Some(Role::Reporter)
+        );
+        assert_eq!(OLD_USED.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(
+            auth.role(bearer(&old).metadata()).ok(),
+            Some(Role::Reporter)
+        );
+        assert_eq!(OLD_USED.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let other = generate_token();
+        assert_eq!(
+            auth.role(bearer(&other).metadata())
+                .expect_err("refused")
+                .code(),
+            tonic::Code::Unauthenticated
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The Telegram bot token and webhook secret from AWS Secrets Manager.
 //!
 //! The secret's `SecretString` is JSON:
-//! `{"telegram_token":"…","webhook_secret":"…","results_token":"…","operator_token":"…"}`
-//! (the last two optional). The values come back as
+//! `{"telegram_token":"…","webhook_secret":"…","results_token":"…","operator_token":"…","results_token_previous":"…"}`
+//! (the last three optional; the previous results token only while it is
+//! rotated out). The values come back as
 //! [`SecretString`]s, whose `Debug` prints nothing of them, and no error
 //! message here quotes the secret's contents (not even a parse error's
 //! excerpt): errors name the secret id and say what is wrong with it.
@@ -19,11 +20,12 @@ pub const SECRET_ID_SETTING: &str = "POLYBOT_TELEGRAM_SECRET_ID";
 
 /// Every field the secret may hold ([`TelegramSecrets`]), for the docs'
 /// test that the README names them all.
-pub const TELEGRAM_SECRET_FIELDS: [&str; 4] = [
+pub const TELEGRAM_SECRET_FIELDS: [&str; 5] = [
     "telegram_token",
     "webhook_secret",
     "results_token",
     "operator_token",
+    "results_token_previous",
 ];
 
 /// The gateway's Telegram credentials.
@@ -35,6 +37,9 @@ pub struct TelegramSecrets {
     pub results_token: Option<SecretString>,
     /// Operators' token for the read RPCs (optional field `operator_token`).
     pub operator_token: Option<SecretString>,
+    /// The results token being rotated out, still accepted (optional field
+    /// `results_token_previous`).
+    pub results_token_previous: Option<SecretString>,
 }
 
 #[derive(Deserialize)]
@@ -45,6 +50,8 @@ struct Raw {
     results_token: Option<String>,
     #[serde(default)]
     operator_token: Option<String>,
+    #[serde(default)]
+    results_token_previous: Option<String>,
 }
 
 /// Reads the secret `secret_id` (a name or an ARN).
@@ -107,6 +114,7 @@ pub async fn telegram_secrets(sdk: &SdkConfig, secret_id: &str) -> Result<Telegr
         webhook_secret: SecretString::from(raw.webhook_secret),
         results_token: optional(raw.results_token),
         operator_token: optional(raw.operator_token),
+        results_token_previous: optional(raw.results_token_previous),
     })
 }
 
