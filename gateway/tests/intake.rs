@@ -486,6 +486,46 @@ async fn a_storage_outage_during_intake_answers_503_and_the_redelivery_queues_on
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_album_whose_queueing_fails_for_a_while_is_queued_once_not_marked_done() {
+    let h = Harness::start(Setup {
+        wrap: Box::new(|b| Backends {
+            jobs: Arc::new(FailingSends {
+                inner: b.jobs.clone(),
+                failures: AtomicU32::new(2),
+                error: || {
+                    StorageError::unavailable(
+                        "test",
+                        "sending",
+                        std::io::Error::other("down for a moment"),
+                    )
+                },
+            }),
+            ..b
+        }),
+        ..Setup::default()
+    })
+    .await;
+    let chat = 9104;
+    for _ in 0..2 {
+        let options = UserMessageOptions {
+            media_group_id: Some("queue-down".into()),
+            ..Default::default()
+        };
+        h.client
+            .send_user_photo(chat, photo(), &options)
+            .await
+            .expect("send");
+    }
+    h.wait_jobs(1).await;
+    // Retried past the failures: one job, for the whole album.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let jobs = h.queued_jobs().await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].input.photo_count(), 2, "{jobs:?}");
+    h.stop().await;
+}
+
 // ---------------------------------------------------------------------------
 // Point 3: idempotent intake.
 

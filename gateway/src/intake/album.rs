@@ -31,6 +31,9 @@ shows me only messages addressed to me, so I did not see the album\u{2019}s othe
 /// holding it leaves it to another gateway after this.
 pub const ALBUM_CLAIM: Duration = Duration::from_secs(60);
 
+/// The first pause when submitting a claimed album fails for now.
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(500);
+
 /// The answer to an album none of whose items is a picture.
 pub const NO_PICTURE_IN_ALBUM: &str = "None of this album\u{2019}s items is a picture I can \
 work on. Send photos (or pictures as files) and I\u{2019}ll answer them together.";
@@ -163,11 +166,25 @@ impl Intake {
                 AlbumClose::Closed(members) => break members,
             }
         };
-        match self.album_request(key, members).await {
-            Ok(()) => {}
-            Err(e) if e.is_retryable() => return Err(e),
-            // Nothing a retry can change (the chat refuses the bot): done.
-            Err(e) => warn!(error = %e, album = %key.album, "the album cannot be answered"),
+        // Retried here while the claim is comfortably ours; after that the
+        // claim lapses and a later close (here or on any gateway) goes on.
+        let claimed = tokio::time::Instant::now();
+        let mut pause = FIRST_RETRY_PAUSE;
+        loop {
+            match self.album_request(key, members.clone()).await {
+                Ok(()) => break,
+                Err(e) if e.is_retryable() && claimed.elapsed() + pause < ALBUM_CLAIM / 2 => {
+                    warn!(error = %e, album = %key.album, retry_in = ?pause, "could not submit the album yet");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(ALBUM_CLAIM / 8);
+                }
+                Err(e) if e.is_retryable() => return Err(e),
+                // Nothing a retry can change (the chat refuses the bot): done.
+                Err(e) => {
+                    warn!(error = %e, album = %key.album, "the album cannot be answered");
+                    break;
+                }
+            }
         }
         self.backends.table.finish_album(key).await?;
         Ok(())
