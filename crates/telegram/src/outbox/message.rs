@@ -28,6 +28,10 @@ pub struct OutboxConfig {
     pub max_rate_limited: u32,
     /// Deadline of one send call.
     pub call_timeout: Duration,
+    /// The least time between two new messages in one group (Telegram
+    /// allows about 20 a minute there, and answers more with a 429). Edits
+    /// and deletions are not paced.
+    pub group_interval: Duration,
 }
 
 impl Default for OutboxConfig {
@@ -36,6 +40,7 @@ impl Default for OutboxConfig {
             senders: 8,
             global_rate: 30.0,
             answer_wait: Duration::from_secs(45),
+            group_interval: Duration::from_secs(3),
             notice_max_age: Duration::from_secs(10),
             notice_chat_backlog: 3,
             notice_total_backlog: 200,
@@ -86,6 +91,12 @@ pub enum OutMessage {
 }
 
 impl OutMessage {
+    /// Whether it makes a new message in the chat (what Telegram's
+    /// per-group limit counts), rather than changing one.
+    pub(crate) fn is_new_message(&self) -> bool {
+        !matches!(self, Self::Edit { .. } | Self::Delete { .. })
+    }
+
     /// The caption of a picture, document or album, and the message it
     /// quotes; `None` for what has no caption.
     pub(crate) fn caption_mut(&mut self) -> Option<(&mut String, Option<i64>)> {

@@ -67,6 +67,10 @@ pub(crate) struct State {
     queued: usize,
     tokens: f64,
     refilled: Instant,
+    /// Groups that sent a new message lately, and when they may send the
+    /// next (kept apart from the chats' queues, which are dropped once
+    /// empty).
+    paced: HashMap<i64, Instant>,
 }
 
 impl State {
@@ -79,6 +83,7 @@ impl State {
             queued: 0,
             tokens: global_rate.max(1.0),
             refilled: Instant::now(),
+            paced: HashMap::new(),
         }
     }
 
@@ -187,6 +192,7 @@ impl State {
         let Self { chats, ring, .. } = self;
         ring.retain(|c| chats.get(c).is_some_and(|q| !q.queue.is_empty() || q.busy));
         chats.retain(|_, q| !q.queue.is_empty() || q.busy);
+        self.paced.retain(|_, next| *next > now);
     }
 
     /// The next message to send: the first chat in turn that is not busy
@@ -205,7 +211,13 @@ impl State {
             if q.busy || q.queue.is_empty() {
                 continue;
             }
-            match q.not_before {
+            // A group's next new message waits for its pace.
+            let paced = q
+                .queue
+                .front()
+                .filter(|e| e.message.is_new_message())
+                .and_then(|_| self.paced.get(chat).copied());
+            match q.not_before.max(paced) {
                 Some(t) if t > now => {
                     earliest = Some(earliest.map_or(t, |e| e.min(t)));
                 }
@@ -231,7 +243,12 @@ impl State {
         };
         q.busy = true;
         match q.queue.pop_front() {
-            Some(entry) => Next::Send(entry),
+            Some(entry) => {
+                if is_group(chat) && entry.message.is_new_message() {
+                    self.paced.insert(chat, now + config.group_interval);
+                }
+                Next::Send(entry)
+            }
             None => {
                 q.busy = false;
                 Next::Wait(None)
@@ -259,4 +276,10 @@ impl State {
             q.busy = false;
         }
     }
+}
+
+/// Group and supergroup chats have negative ids (channels too, which the
+/// bot does not write to).
+fn is_group(chat: i64) -> bool {
+    chat < 0
 }

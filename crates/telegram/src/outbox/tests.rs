@@ -511,3 +511,44 @@ async fn chat_actions_take_only_spare_sends_of_the_global_budget() {
         sent.await.unwrap().expect("the answers are sent");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_groups_new_messages_are_paced_under_telegrams_limit_and_others_are_not_held() {
+    let (api, outbox) = setup(Duration::from_millis(10), |_| {});
+    let group = -100_123;
+    let sends: Vec<_> = (0..3)
+        .map(|i| spawn_send(&outbox, group, &format!("g{i}")))
+        .chain((0..3).map(|i| spawn_send(&outbox, 7, &format!("p{i}"))))
+        .collect();
+    for sent in sends {
+        sent.await.unwrap().expect("sent");
+    }
+    let at = |chat: i64| -> Vec<Duration> {
+        api.received()
+            .iter()
+            .filter(|r| r.chat == chat)
+            .map(|r| r.at)
+            .collect()
+    };
+    let group_at = at(group);
+    assert!(
+        group_at
+            .windows(2)
+            .all(|w| w[1] - w[0] >= Duration::from_secs(3)),
+        "20 a minute at most: {group_at:?}"
+    );
+    let private_at = at(7);
+    assert!(
+        private_at[2] < Duration::from_secs(1),
+        "a private chat is not paced: {private_at:?}"
+    );
+    // Removing a message is not a new one: not paced.
+    let before = api.received().len();
+    let started = Instant::now();
+    outbox
+        .send(ChatId(group), OutMessage::Delete { message_id: 1 })
+        .await
+        .expect("deleted");
+    assert_eq!(api.received().len(), before + 1);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
