@@ -4,8 +4,10 @@
 //! receives), against the Telegram emulator, take photos from 50 chats in
 //! bursts while faults are injected:
 //!
-//! - a detector SIGKILLed and restarted, a gateway restarted, and a 30 s
-//!   Results outage (the gateway stopped);
+//! - a detector SIGKILLed and restarted, a gateway restarted, a 30 s
+//!   Results outage (the gateway stopped), and the gateway SIGKILLed in the
+//!   middle of a burst (webhooks, reports and closes under way) and
+//!   restarted;
 //! - 429 bursts, some with a `retry_after` longer than the webhook delivery
 //!   timeout (10 s);
 //! - duplicate webhook deliveries, and a few files that are not photos.
@@ -257,6 +259,15 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
             }
             7 => {
                 rig.client.rate_limit(None, 5, 2).await.expect("rate limit");
+            }
+            8 => {
+                // The burst was just sent: its webhooks and reports are
+                // under way when the gateway dies.
+                println!("soak: SIGKILL the gateway mid-burst and restart it");
+                if let Some(mut g) = rig.gateway.take() {
+                    g.kill().await;
+                }
+                rig.start_gateway().await;
             }
             _ => {}
         }
