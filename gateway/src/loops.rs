@@ -258,8 +258,28 @@ mod tests {
         job
     }
 
+    /// `job` put on the dead-letter queue, as the redrive policy does.
+    async fn dead_letter(backends: &Backends, job: &Job) {
+        backends
+            .dead_letters
+            .send(&job.to_json(), &Attributes::new())
+            .await
+            .expect("send");
+    }
+
     /// Runs the loop until the dead-letter queue looks like `until`.
     async fn drain(backends: &Backends, messenger: Arc<FakeMessenger>, until: QueueStats) {
+        drain_until(backends, messenger, until, || true).await
+    }
+
+    /// [`drain`], and until `done` (the loop may receive a letter well
+    /// before it has finished handling it).
+    async fn drain_until(
+        backends: &Backends,
+        messenger: Arc<FakeMessenger>,
+        until: QueueStats,
+        done: impl Fn() -> bool,
+    ) {
         let cancel = CancellationToken::new();
         let replier = Replier::new(backends.clone(), messenger);
         let task = tokio::spawn(dead_letters(
@@ -271,7 +291,7 @@ mod tests {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let stats = backends.dead_letters.stats().await.expect("stats");
-            if stats == until {
+            if stats == until && done() {
                 break;
             }
             assert!(
@@ -309,11 +329,7 @@ mod tests {
         let messenger = FakeMessenger::new();
         let job = dead_job(&backends).await;
         for _ in 0..2 {
-            backends
-                .dead_letters
-                .send(&job.to_json(), &Attributes::new())
-                .await
-                .expect("send");
+            dead_letter(&backends, &job).await;
         }
         let empty = QueueStats {
             visible: 0,
@@ -347,16 +363,16 @@ mod tests {
         let messenger = FakeMessenger::new();
         // Its prediction's record is gone: recording the failure cannot work.
         let job = Job::stored_photo(ChatId(43), 6, JobKind::Detect);
-        backends
-            .dead_letters
-            .send(&job.to_json(), &Attributes::new())
-            .await
-            .expect("send");
+        dead_letter(&backends, &job).await;
         let hidden = QueueStats {
             visible: 0,
             in_flight: 1,
         };
-        drain(&backends, messenger.clone(), hidden).await;
+        let handled = || {
+            polybot_telemetry::metrics_text()
+                .contains("polybot_dead_letters_total{result=\"unanswerable\"} 1")
+        };
+        drain_until(&backends, messenger.clone(), hidden, handled).await;
         // Read once: still hidden well after the queue's own visibility.
         tokio::time::sleep(Duration::from_millis(2500)).await;
         assert_eq!(

@@ -232,6 +232,32 @@ fn text(m: &SentMessage) -> &str {
 // Storage wrappers that fail on demand.
 
 /// A job queue whose `send` fails with the given error a number of times.
+impl Setup {
+    /// The jobs queue's next `failures` sends fail with `error`.
+    fn sends_failing(failures: u32, error: fn() -> StorageError) -> Self {
+        Self {
+            wrap: Box::new(move |b| Backends {
+                jobs: Arc::new(FailingSends {
+                    inner: b.jobs.clone(),
+                    failures: AtomicU32::new(failures),
+                    error,
+                }),
+                ..b
+            }),
+            ..Self::default()
+        }
+    }
+}
+
+/// A queue that is down for a moment.
+fn down_for_a_moment() -> StorageError {
+    StorageError::unavailable(
+        "test",
+        "sending",
+        std::io::Error::other("down for a moment"),
+    )
+}
+
 struct FailingSends {
     inner: Arc<dyn JobQueue>,
     failures: AtomicU32,
@@ -422,17 +448,9 @@ impl PredictionTable for LostFinish {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_permanent_storage_error_during_intake_is_told_to_the_user_not_swallowed() {
-    let h = Harness::start(Setup {
-        wrap: Box::new(|b| Backends {
-            jobs: Arc::new(FailingSends {
-                inner: b.jobs.clone(),
-                failures: AtomicU32::new(u32::MAX),
-                error: || StorageError::invalid("SQS refuses this message"),
-            }),
-            ..b
-        }),
-        ..Setup::default()
-    })
+    let h = Harness::start(Setup::sends_failing(u32::MAX, || {
+        StorageError::invalid("SQS refuses this message")
+    }))
     .await;
     let chat = 9101;
     h.client
@@ -447,24 +465,7 @@ async fn a_permanent_storage_error_during_intake_is_told_to_the_user_not_swallow
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_storage_outage_during_intake_answers_503_and_the_redelivery_queues_one_job() {
-    let h = Harness::start(Setup {
-        wrap: Box::new(|b| Backends {
-            jobs: Arc::new(FailingSends {
-                inner: b.jobs.clone(),
-                failures: AtomicU32::new(2),
-                error: || {
-                    StorageError::unavailable(
-                        "test",
-                        "sending",
-                        std::io::Error::other("down for a moment"),
-                    )
-                },
-            }),
-            ..b
-        }),
-        ..Setup::default()
-    })
-    .await;
+    let h = Harness::start(Setup::sends_failing(2, down_for_a_moment)).await;
     let chat = 9102;
     let sent = h
         .client
@@ -488,24 +489,7 @@ async fn a_storage_outage_during_intake_answers_503_and_the_redelivery_queues_on
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_album_whose_queueing_fails_for_a_while_is_queued_once_not_marked_done() {
-    let h = Harness::start(Setup {
-        wrap: Box::new(|b| Backends {
-            jobs: Arc::new(FailingSends {
-                inner: b.jobs.clone(),
-                failures: AtomicU32::new(2),
-                error: || {
-                    StorageError::unavailable(
-                        "test",
-                        "sending",
-                        std::io::Error::other("down for a moment"),
-                    )
-                },
-            }),
-            ..b
-        }),
-        ..Setup::default()
-    })
-    .await;
+    let h = Harness::start(Setup::sends_failing(2, down_for_a_moment)).await;
     let chat = 9104;
     for _ in 0..2 {
         let options = UserMessageOptions {
