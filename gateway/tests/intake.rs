@@ -21,7 +21,7 @@ use polybot_gateway::{Gateway, GatewayConfig, TelegramMode};
 use polybot_storage::config::BackendArgs;
 use polybot_storage::{
     Albums, Attributes, Backends, Claim, ClaimKey, Delivery, JobQueue, LeaseId, Leases, Notices,
-    PredictionTable, Predictions, QueueStats, Receipt, StorageError,
+    PredictionTable, Predictions, QueueStats, Receipt, StorageError, Tenant,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -269,7 +269,12 @@ impl JobQueue for FailingSends {
     fn messaging_system(&self) -> &'static str {
         self.inner.messaging_system()
     }
-    async fn send(&self, body: &str, attributes: &Attributes) -> polybot_storage::Result<()> {
+    async fn send_for(
+        &self,
+        tenant: Option<&Tenant>,
+        body: &str,
+        attributes: &Attributes,
+    ) -> polybot_storage::Result<()> {
         if self
             .failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -277,7 +282,7 @@ impl JobQueue for FailingSends {
         {
             return Err((self.error)());
         }
-        self.inner.send(body, attributes).await
+        self.inner.send_for(tenant, body, attributes).await
     }
     async fn receive(&self, max: usize, wait: Duration) -> polybot_storage::Result<Vec<Delivery>> {
         self.inner.receive(max, wait).await

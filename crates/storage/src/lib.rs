@@ -58,7 +58,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use polybot_domain::ObjectKey;
+use polybot_domain::{ChatId, ObjectKey};
 
 pub mod aws;
 pub mod config;
@@ -194,6 +194,23 @@ pub trait ObjectStore: Send + Sync + 'static {
 /// schema version). Keys are ASCII; values are short strings.
 pub type Attributes = BTreeMap<String, String>;
 
+/// Whom a queued message is for, so that the queue serves tenants fairly:
+/// one chat's hundred photos do not hold another chat's one (SQS's
+/// `MessageGroupId` on a standard queue, which makes it a fair queue).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tenant(String);
+
+impl Tenant {
+    /// The tenant of a chat's jobs.
+    pub fn chat(chat: ChatId) -> Self {
+        Self(format!("chat:{}", chat.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Opaque handle to one receipt of a message, for delete and heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Receipt(pub String);
@@ -235,7 +252,19 @@ pub struct QueueSettings {
 /// with a redrive policy) a move to a dead-letter queue after N receives.
 #[async_trait]
 pub trait JobQueue: Send + Sync + 'static {
-    async fn send(&self, body: &str, attributes: &Attributes) -> Result<()>;
+    /// Sends a message on behalf of `tenant`: while one tenant has a
+    /// backlog, the others' messages are received first (SQS fair queues).
+    /// A message without a tenant is a tenant of its own.
+    async fn send_for(
+        &self,
+        tenant: Option<&Tenant>,
+        body: &str,
+        attributes: &Attributes,
+    ) -> Result<()>;
+    /// Sends a message that belongs to no tenant.
+    async fn send(&self, body: &str, attributes: &Attributes) -> Result<()> {
+        self.send_for(None, body, attributes).await
+    }
     /// Waits up to `wait` for at least one message; returns at most `max`.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>>;
     async fn delete(&self, receipt: &Receipt) -> Result<()>;

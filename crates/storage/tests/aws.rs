@@ -17,7 +17,7 @@ use polybot_domain::{
 };
 use polybot_storage::aws::{self, AwsSettings};
 use polybot_storage::{
-    Attributes, Claim, ClaimKey, PutMode, StorageError, UPDATE_DEDUPE_TTL, contract,
+    Attributes, Claim, ClaimKey, PutMode, StorageError, Tenant, UPDATE_DEDUPE_TTL, contract,
 };
 use polybot_testkit::{MotoServer, install_crypto_provider, unique_name};
 use secrecy::ExposeSecret;
@@ -165,6 +165,34 @@ async fn s3_get_of_a_missing_key_is_not_found_and_not_retryable() {
 }
 
 // -------------------------------------------------------------------- SQS
+
+#[tokio::test]
+async fn sqs_jobs_carry_their_chat_as_the_message_group_of_a_fair_queue() {
+    let (sdk, settings, b) = backends().await;
+    let tenant = Tenant::chat(ChatId(-100_42));
+    b.jobs
+        .send_for(Some(&tenant), "for a chat", &Attributes::new())
+        .await
+        .expect("send");
+    // Read with the SDK itself: the adapter's deliveries do not expose it.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let got = sqs
+        .receive_message()
+        .queue_url(&settings.queue_url)
+        .wait_time_seconds(5)
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+        )
+        .send()
+        .await
+        .expect("receive");
+    let message = got.messages().first().expect("the message");
+    assert_eq!(message.body(), Some("for a chat"));
+    let group = message.attributes().and_then(|a| {
+        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+    });
+    assert_eq!(group.map(String::as_str), Some("chat:-10042"));
+}
 
 #[tokio::test]
 async fn sqs_message_lands_in_the_dlq_after_max_receives_expired_visibilities() {

@@ -12,7 +12,7 @@ use polybot_domain::{BotId, ChatId, ObjectKey, PredictionId, PredictionRecord, U
 use polybot_storage::local::{self, LocalOptions, LocalQueue, QueueConfig, Redrive};
 use polybot_storage::{
     Attributes, Backends, Claim, ClaimKey, JobQueue, PutMode, QueueStats, Receipt, StorageError,
-    contract,
+    Tenant, contract,
 };
 use tokio::time::Instant;
 
@@ -803,7 +803,7 @@ async fn a_data_folder_from_schema_1_is_migrated_and_its_leases_still_work() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 #[tokio::test]
@@ -871,4 +871,89 @@ async fn a_prediction_stored_before_job_kinds_reads_back_as_a_detection() {
         matches!(record.result, Some(polybot_domain::JobResult::Detected(ref s)) if s.labels.is_empty()),
         "{record:?}"
     );
+}
+
+fn bodies(got: &[polybot_storage::Delivery]) -> Vec<&str> {
+    got.iter().map(|d| d.body.as_str()).collect()
+}
+
+#[tokio::test]
+async fn one_chats_backlog_does_not_hold_another_chats_job() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let (busy, quiet) = (Tenant::chat(ChatId(1)), Tenant::chat(ChatId(2)));
+    for n in 0..100 {
+        b.jobs
+            .send_for(Some(&busy), &format!("busy {n}"), &Attributes::new())
+            .await
+            .expect("send");
+    }
+    b.jobs
+        .send_for(Some(&quiet), "quiet", &Attributes::new())
+        .await
+        .expect("send");
+    // One lane: it takes the busy chat's oldest job first (nobody is in
+    // flight yet, and it is the oldest of all)…
+    let first = b.jobs.receive(1, Duration::ZERO).await.expect("receive");
+    assert_eq!(bodies(&first), ["busy 0"]);
+    // …and, while that one runs, the quiet chat's job jumps the other 99.
+    let second = b.jobs.receive(1, Duration::ZERO).await.expect("receive");
+    assert_eq!(bodies(&second), ["quiet"]);
+    let third = b.jobs.receive(1, Duration::ZERO).await.expect("receive");
+    assert_eq!(bodies(&third), ["busy 1"], "then the backlog in its order");
+}
+
+#[tokio::test]
+async fn a_batch_takes_each_waiting_chat_in_turn_and_untenanted_messages_in_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let (a, c) = (Tenant::chat(ChatId(1)), Tenant::chat(ChatId(3)));
+    for (tenant, body) in [
+        (Some(&a), "a0"),
+        (Some(&a), "a1"),
+        (Some(&a), "a2"),
+        (None, "x0"),
+        (Some(&c), "c0"),
+        (None, "x1"),
+        (Some(&c), "c1"),
+    ] {
+        b.jobs
+            .send_for(tenant, body, &Attributes::new())
+            .await
+            .expect("send");
+    }
+    let got = b.jobs.receive(10, Duration::ZERO).await.expect("receive");
+    assert_eq!(
+        bodies(&got),
+        ["a0", "x0", "c0", "x1", "a1", "c1", "a2"],
+        "a message with no tenant is a tenant of its own; the others take turns"
+    );
+}
+
+#[tokio::test]
+async fn messages_queued_before_tenants_are_received_after_the_upgrade() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // What a schema-4 build left behind: a queued message without a tenant.
+    {
+        let db =
+            rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("create db");
+        db.execute_batch(
+            "CREATE TABLE messages (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body TEXT NOT NULL,
+                 attributes TEXT NOT NULL, sent_at REAL NOT NULL, visible_at INTEGER NOT NULL,
+                 receive_count INTEGER NOT NULL DEFAULT 0, receipt TEXT
+             );
+             INSERT INTO messages (queue, body, attributes, sent_at, visible_at)
+                 VALUES ('jobs', 'from before', '{}', 1.0, 0);
+             PRAGMA user_version = 4;",
+        )
+        .expect("schema 4");
+    }
+    let b = open(dir.path());
+    b.jobs
+        .send_for(Some(&Tenant::chat(ChatId(1))), "after", &Attributes::new())
+        .await
+        .expect("send");
+    let got = b.jobs.receive(10, Duration::ZERO).await.expect("receive");
+    assert_eq!(bodies(&got), ["from before", "after"]);
 }

@@ -19,7 +19,7 @@ use polybot_inference::{
     AnnotatedSize, BBox, DetectError, DetectOutput, Detection, FilterOutput, Precision, Timings,
 };
 use polybot_proto::Report;
-use polybot_storage::{Attributes, Backends, PutMode, QueueStats};
+use polybot_storage::{Attributes, Backends, PutMode, QueueStats, Tenant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::job::JobStep;
@@ -340,7 +340,12 @@ impl<E> Fixture<E> {
 
     /// A request for `photo` with `kind`, stored as the gateway stores it.
     pub async fn request(&self, photo: &[u8], kind: JobKind) -> Job {
-        let job = Job::stored_photo(ChatId(42), 7, kind);
+        self.request_in(ChatId(42), photo, kind).await
+    }
+
+    /// A request of `chat` for `photo` with `kind`.
+    pub async fn request_in(&self, chat: ChatId, photo: &[u8], kind: JobKind) -> Job {
+        let job = Job::stored_photo(chat, 7, kind);
         self.put(job.original_key(), photo).await;
         self.create(job).await
     }
@@ -377,11 +382,14 @@ impl<E> Fixture<E> {
         self.backends.objects.get(&key).await.expect("stored")
     }
 
-    /// Puts `job` on the queue, as the gateway does.
+    /// Puts `job` on the queue, as the gateway does: its chat's tenant.
     pub async fn send(&self, job: &Job) {
         let jobs = &self.backends.jobs;
         let attributes = Attributes::new();
-        jobs.send(&job.to_json(), &attributes).await.expect("send");
+        let tenant = Tenant::chat(job.chat_id);
+        let body = job.to_json();
+        let sent = jobs.send_for(Some(&tenant), &body, &attributes);
+        sent.await.expect("send");
     }
 
     pub async fn queue(&self) -> QueueStats {

@@ -499,3 +499,39 @@ async fn a_receive_loop_that_dies_is_restarted_and_readiness_follows_it() {
     assert_eq!(only_report(&results).prediction_id, job.prediction_id);
     worker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_chats_backlog_does_not_hold_another_chats_photo() {
+    let f = Fixture::new();
+    let busy = polybot_domain::ChatId(1);
+    for _ in 0..20 {
+        let job = f.request_in(busy, b"a bus", JobKind::Detect).await;
+        f.send(&job).await;
+    }
+    let quiet = f
+        .request_in(polybot_domain::ChatId(2), b"a bus", JobKind::Detect)
+        .await;
+    f.send(&quiet).await;
+    let results = FakeResults::acking();
+    let sink = Arc::new(results.clone());
+    let worker = start_with(
+        f.engine.clone(),
+        f.backends.clone(),
+        sink,
+        quick_config(),
+        None,
+    )
+    .await
+    .expect("the worker starts");
+    until("the queue to empty", async || f.queue().await == DONE).await;
+    worker.shutdown().await;
+    let order: Vec<PredictionId> = results.reports().iter().map(|r| r.prediction_id).collect();
+    assert_eq!(order.len(), 21);
+    let at = order.iter().position(|id| *id == quiet.prediction_id);
+    // Served within the first round of lanes, not after the other 20.
+    assert!(
+        at.is_some_and(|at| at < FAKE_LANES),
+        "the quiet chat's photo was answered {at:?}th of {}",
+        order.len()
+    );
+}

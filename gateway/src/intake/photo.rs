@@ -6,7 +6,7 @@ use polybot_domain::{
     ChatId, FailureKind, JOB_SCHEMA_VERSION, Job, JobKind, ObjectKey, PredictionId,
     PredictionRecord, PredictionStatus, UpdateId,
 };
-use polybot_storage::{Attributes, PutMode, StorageError};
+use polybot_storage::{Attributes, PutMode, StorageError, Tenant};
 use tracing::{Instrument, info, warn};
 
 use super::{Handled, Intake, IntakeError};
@@ -153,7 +153,11 @@ impl Intake {
             let mut attributes = Attributes::new();
             attributes.insert("schema_version".into(), JOB_SCHEMA_VERSION.to_string());
             polybot_telemetry::inject_context(&mut attributes);
-            self.backends.jobs.send(&job.to_json(), &attributes).await
+            let tenant = Tenant::chat(job.chat_id);
+            self.backends
+                .jobs
+                .send_for(Some(&tenant), &job.to_json(), &attributes)
+                .await
         }
         .instrument(publish)
         .await?;

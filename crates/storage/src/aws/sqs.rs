@@ -20,7 +20,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 
 use super::error::{classify, service_code};
-use crate::{Attributes, Delivery, JobQueue, QueueStats, Receipt, Result, StorageError};
+use crate::{Attributes, Delivery, JobQueue, QueueStats, Receipt, Result, StorageError, Tenant};
 
 const BACKEND: &str = "SQS";
 /// SQS's limits.
@@ -186,13 +186,21 @@ impl JobQueue for SqsJobQueue {
         "aws_sqs"
     }
 
-    async fn send(&self, body: &str, attributes: &Attributes) -> Result<()> {
+    async fn send_for(
+        &self,
+        tenant: Option<&Tenant>,
+        body: &str,
+        attributes: &Attributes,
+    ) -> Result<()> {
         let attrs = to_sqs_attributes(attributes)?;
         self.client
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
             .set_message_attributes(attrs)
+            // On a standard queue the group id names the tenant of a fair
+            // queue; it orders nothing.
+            .set_message_group_id(tenant.map(|t| t.as_str().to_owned()))
             .send()
             .await
             .map(|_| ())

@@ -20,6 +20,11 @@
 //!   receipt it works even after the timeout ran out, as long as nobody
 //!   received the message since (the holder simply keeps it).
 //!
+//! Fair receives: a message may name its tenant (a chat); a receive takes
+//! the oldest visible message of the tenant with the fewest messages in
+//! flight, as SQS fair queues do for a noisy tenant, so one chat's backlog
+//! delays another chat's job by about one job time per worker lane.
+//!
 //! Redrive: a queue opened with a [`Redrive`] moves a message to the
 //! dead-letter queue when a receive finds it visible with `receive_count`
 //! already at `max_receives` (SQS `maxReceiveCount`). The move keeps body,
@@ -41,7 +46,8 @@
 //! Unlike SQS, there is no message size limit, no retention period and no
 //! cap on the visibility timeout; `max` is clamped to SQS's 1..=10.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -53,7 +59,7 @@ use tokio::time::Instant;
 
 use super::sqlite::{Db, sql_error};
 use super::{duration_ms, now_ms};
-use crate::{Attributes, Delivery, JobQueue, QueueStats, Receipt, Result, StorageError};
+use crate::{Attributes, Delivery, JobQueue, QueueStats, Receipt, Result, StorageError, Tenant};
 
 /// How often a waiting receive re-reads the database, to see messages from
 /// other processes and messages whose visibility timeout ran out.
@@ -248,71 +254,135 @@ fn receive_rows(
     let invisible_until = now.saturating_add(visibility_ms);
     let mut deliveries = Vec::new();
     let mut moved = 0;
-    // Rows are taken in id order; the cursor keeps a row from being taken
-    // twice when a zero visibility timeout leaves it visible.
-    let mut after_id = 0_i64;
-    loop {
-        let wanted = max - deliveries.len();
-        let rows: Vec<(i64, String, String, f64, i64)> = {
-            let mut select = tx.prepare_cached(
-                "SELECT id, body, attributes, sent_at, receive_count FROM messages
-                 WHERE queue = ?1 AND visible_at <= ?2 AND id > ?3 ORDER BY id LIMIT ?4",
-            )?;
-            select
-                .query_map(
-                    params![
-                        queue,
-                        now,
-                        after_id,
-                        i64::try_from(wanted).unwrap_or(i64::MAX)
-                    ],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        let found = rows.len();
-        for (id, body, attributes, sent_at, receive_count) in rows {
-            after_id = id;
-            if let Some(r) = redrive
-                && receive_count >= i64::from(r.max_receives)
-            {
-                // Visible again in the dead-letter queue at once, and no
-                // receipt of the source queue works on it any more.
-                tx.execute(
-                    "UPDATE messages SET queue = ?1, visible_at = ?2, receipt = NULL WHERE id = ?3",
-                    params![r.dead_letter_queue, now, id],
-                )?;
-                moved += 1;
-                continue;
-            }
-            let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut fair = FairOrder::load(&tx, queue, now)?;
+    while deliveries.len() < max {
+        let Some(head) = fair.next() else { break };
+        let (body, attributes, sent_at, receive_count): (String, String, f64, i64) = tx
+            .prepare_cached(
+                "SELECT body, attributes, sent_at, receive_count FROM messages WHERE id = ?1",
+            )?
+            .query_row(params![head.id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+        let id = head.id;
+        if let Some(r) = redrive
+            && receive_count >= i64::from(r.max_receives)
+        {
+            // Visible again in the dead-letter queue at once, and no
+            // receipt of the source queue works on it any more.
             tx.execute(
-                "UPDATE messages SET receive_count = receive_count + 1, receipt = ?1, visible_at = ?2
-                 WHERE id = ?3",
-                params![token, invisible_until, id],
+                "UPDATE messages SET queue = ?1, visible_at = ?2, receipt = NULL WHERE id = ?3",
+                params![r.dead_letter_queue, now, id],
             )?;
-            let attributes = serde_json::from_str::<Attributes>(&attributes).unwrap_or_else(|e| {
-                // We wrote this JSON ourselves; if it is damaged, deliver
-                // the body anyway rather than block the queue on it.
-                tracing::warn!(queue, message = id, error = %e, "unreadable message attributes");
-                Attributes::new()
-            });
-            deliveries.push(Delivery {
-                body,
-                attributes,
-                receipt: Receipt(format!("{id}:{token}")),
-                receive_count: u32::try_from(receive_count + 1).unwrap_or(u32::MAX),
-                sent_at,
-            });
+            moved += 1;
+            fair.advance(&tx, queue, now, head, false)?;
+            continue;
         }
-        // Dead-lettered rows did not fill the batch: look further, unless
-        // the queue had nothing more to offer.
-        if deliveries.len() >= max || found < wanted {
-            break;
-        }
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        tx.execute(
+            "UPDATE messages SET receive_count = receive_count + 1, receipt = ?1, visible_at = ?2
+             WHERE id = ?3",
+            params![token, invisible_until, id],
+        )?;
+        fair.advance(&tx, queue, now, head, true)?;
+        let attributes = serde_json::from_str::<Attributes>(&attributes).unwrap_or_else(|e| {
+            // We wrote this JSON ourselves; if it is damaged, deliver
+            // the body anyway rather than block the queue on it.
+            tracing::warn!(queue, message = id, error = %e, "unreadable message attributes");
+            Attributes::new()
+        });
+        deliveries.push(Delivery {
+            body,
+            attributes,
+            receipt: Receipt(format!("{id}:{token}")),
+            receive_count: u32::try_from(receive_count + 1).unwrap_or(u32::MAX),
+            sent_at,
+        });
     }
     tx.commit()?;
     Ok((deliveries, moved))
+}
+
+/// The oldest visible message of one tenant (`None`: the messages sent
+/// without one, each a tenant of its own, so never held back).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Head {
+    /// The tenant's messages in flight: fewer goes first.
+    in_flight: i64,
+    /// Then the older message.
+    id: i64,
+    tenant: Option<String>,
+}
+
+/// SQS fair queues' order: while one tenant has messages in flight, the
+/// others' oldest messages are received before its next one. Receiving a
+/// message counts it in flight for the rest of the batch, so a batch takes
+/// one message of each waiting tenant in turn.
+struct FairOrder(BinaryHeap<Reverse<Head>>);
+
+impl FairOrder {
+    fn load(tx: &rusqlite::Transaction<'_>, queue: &str, now: i64) -> rusqlite::Result<Self> {
+        let in_flight: HashMap<String, i64> = tx
+            .prepare_cached(
+                "SELECT tenant, COUNT(*) FROM messages
+                 WHERE queue = ?1 AND visible_at > ?2 AND tenant IS NOT NULL GROUP BY tenant",
+            )?
+            .query_map(params![queue, now], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let heads = tx
+            .prepare_cached(
+                "SELECT tenant, MIN(id) FROM messages
+                 WHERE queue = ?1 AND visible_at <= ?2 GROUP BY tenant",
+            )?
+            .query_map(params![queue, now], |r| {
+                let tenant: Option<String> = r.get(0)?;
+                let in_flight = tenant
+                    .as_ref()
+                    .and_then(|t| in_flight.get(t).copied())
+                    .unwrap_or(0);
+                Ok(Reverse(Head {
+                    in_flight,
+                    id: r.get(1)?,
+                    tenant,
+                }))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Self(heads))
+    }
+
+    fn next(&mut self) -> Option<Head> {
+        self.0.pop().map(|Reverse(head)| head)
+    }
+
+    /// Puts the tenant of `taken` back with its next visible message, one
+    /// more in flight if `taken` was received (not dead-lettered).
+    fn advance(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        queue: &str,
+        now: i64,
+        taken: Head,
+        received: bool,
+    ) -> rusqlite::Result<()> {
+        let next: Option<i64> = tx
+            .prepare_cached(
+                "SELECT MIN(id) FROM messages
+                 WHERE queue = ?1 AND tenant IS ?2 AND visible_at <= ?3 AND id > ?4",
+            )?
+            .query_row(params![queue, taken.tenant, now, taken.id], |r| r.get(0))?;
+        if let Some(id) = next {
+            let in_flight = match (&taken.tenant, received) {
+                (Some(_), true) => taken.in_flight + 1,
+                _ => taken.in_flight,
+            };
+            self.0.push(Reverse(Head {
+                in_flight,
+                id,
+                tenant: taken.tenant,
+            }));
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -321,18 +391,24 @@ impl JobQueue for LocalQueue {
         "local"
     }
 
-    async fn send(&self, body: &str, attributes: &Attributes) -> Result<()> {
+    async fn send_for(
+        &self,
+        tenant: Option<&Tenant>,
+        body: &str,
+        attributes: &Attributes,
+    ) -> Result<()> {
         let attributes = serde_json::to_string(attributes)
             .map_err(|e| StorageError::invalid_from("message attributes", e))?;
         let name = Arc::clone(&self.name);
         let body = body.to_owned();
+        let tenant = tenant.map(|t| t.as_str().to_owned());
         let sent_at = polybot_domain::now_epoch();
         self.db
             .call(move |conn| {
                 conn.execute(
-                    "INSERT INTO messages (queue, body, attributes, sent_at, visible_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![name, body, attributes, sent_at, now_ms()],
+                    "INSERT INTO messages (queue, body, attributes, sent_at, visible_at, tenant)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![name, body, attributes, sent_at, now_ms(), tenant],
                 )
                 .map_err(sql_error)
             })

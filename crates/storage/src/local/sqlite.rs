@@ -19,7 +19,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema version stored in `PRAGMA user_version`; a database written by a
 /// newer schema is refused rather than misread.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Every table, for queues and the prediction table alike, so whichever
 /// opens the file first creates everything. Times are milliseconds since
@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS messages (
     sent_at       REAL    NOT NULL,  -- seconds since the epoch
     visible_at    INTEGER NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
-    receipt       TEXT               -- token of the latest receive
+    receipt       TEXT,              -- token of the latest receive
+    tenant        TEXT               -- whom it is for, for fair receives (schema 5; NULL: its own)
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at);
 
@@ -219,6 +220,19 @@ fn init(conn: &mut Connection) -> rusqlite::Result<()> {
              UPDATE albums SET finished = closed;",
         )?;
     }
+    // Schema 5 names each message's tenant, so receives serve tenants
+    // fairly; older messages are each a tenant of their own.
+    let has_tenant: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('messages') WHERE name = 'tenant'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_tenant {
+        tx.execute_batch("ALTER TABLE messages ADD COLUMN tenant TEXT")?;
+    }
+    tx.execute_batch(
+        "CREATE INDEX IF NOT EXISTS messages_tenant ON messages (queue, tenant, visible_at)",
+    )?;
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
