@@ -95,6 +95,12 @@ pub struct TelegramArgs {
     /// Milliseconds an album (photos sent together) waits for more photos after its latest before it is answered as one request; Telegram delivers an album's photos within moments.
     #[arg(long, env = "POLYBOT_ALBUM_QUIET_MS", default_value_t = crate::intake::DEFAULT_ALBUM_QUIET.as_millis() as u64)]
     pub album_quiet_ms: u64,
+    /// Photos one Telegram user may send a minute (an album's photos each count); past it the photo is skipped and the chat told to wait, once a minute. Counted in the shared table, across gateways. 0: no limit.
+    #[arg(long, env = "POLYBOT_USER_PHOTOS_PER_MINUTE", default_value_t = crate::intake::Limits::default().user_photos_per_minute)]
+    pub user_photos_per_minute: u32,
+    /// Requests (photos, replies asking for an action; an album is one) a chat may have waiting for their answers; past it the photo is skipped and the chat told to wait, once a minute. 0: no limit.
+    #[arg(long, env = "POLYBOT_CHAT_PENDING_LIMIT", default_value_t = crate::intake::Limits::default().chat_pending)]
+    pub chat_pending_limit: u32,
 }
 
 const DEFAULT_NOTICE_AFTER: std::time::Duration =
@@ -234,6 +240,10 @@ impl TelegramArgs {
                 ..crate::progress::ProgressConfig::default()
             },
             album_quiet: std::time::Duration::from_millis(self.album_quiet_ms),
+            limits: crate::intake::Limits {
+                user_photos_per_minute: self.user_photos_per_minute,
+                chat_pending: self.chat_pending_limit,
+            },
             ..crate::GatewayConfig::default()
         };
         if let Some(results) = secrets.results_token {

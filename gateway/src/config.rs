@@ -8,7 +8,7 @@ use polybot_telemetry::tasks::Backoff;
 
 use crate::botapi::BotApiError;
 use crate::inbound::BOT_API_MAX_DOWNLOAD;
-use crate::intake::{DEFAULT_ALBUM_QUIET, RetryBudget};
+use crate::intake::{DEFAULT_ALBUM_QUIET, Limits, RetryBudget};
 use crate::progress::ProgressConfig;
 use crate::secret::WebhookSecret;
 
@@ -59,6 +59,8 @@ pub struct GatewayConfig {
     /// How long an album waits for more photos after its latest one
     /// before it is answered as one request.
     pub album_quiet: Duration,
+    /// How much one user or chat may ask of the bot.
+    pub limits: Limits,
 }
 
 impl Default for GatewayConfig {
@@ -77,6 +79,7 @@ impl Default for GatewayConfig {
             request_timeout: Duration::from_secs(30),
             progress: ProgressConfig::default(),
             album_quiet: DEFAULT_ALBUM_QUIET,
+            limits: Limits::default(),
         }
     }
 }

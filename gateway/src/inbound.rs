@@ -39,7 +39,7 @@
 //! group, a bare action command (`/blur`) counts as addressed to us, like
 //! `/detect`.
 
-use polybot_domain::{Action, AlbumId, CaptionError, ChatId, Direction, JobKind, UpdateId};
+use polybot_domain::{Action, AlbumId, CaptionError, ChatId, Direction, JobKind, UpdateId, UserId};
 use teloxide_core::types::{
     MediaKind, Message, MessageEntityKind, MessageKind, Update, UpdateKind,
 };
@@ -162,6 +162,8 @@ pub enum Inbound {
     Photo {
         update_id: UpdateId,
         chat: ChatId,
+        /// Who sent it (absent for a message on behalf of a channel).
+        from: Option<UserId>,
         message_id: i64,
         photo: PhotoRef,
         kind: JobKind,
@@ -172,6 +174,7 @@ pub enum Inbound {
     AlbumItem {
         update_id: UpdateId,
         chat: ChatId,
+        from: Option<UserId>,
         message_id: i64,
         item: AlbumContent,
         album: AlbumId,
@@ -188,6 +191,7 @@ pub enum Inbound {
     Rework {
         update_id: UpdateId,
         chat: ChatId,
+        from: Option<UserId>,
         message_id: i64,
         /// The bot's message replied to.
         answered: i64,
@@ -371,6 +375,10 @@ pub fn parse(update: &Update, me: Option<&BotUsername>) -> Inbound {
 
 fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -> Inbound {
     let chat = ChatId(msg.chat.id.0);
+    let from = msg.from.as_ref().map(|user| {
+        // Telegram's user ids fit in 52 bits.
+        UserId(i64::try_from(user.id.0).unwrap_or(i64::MAX))
+    });
     let message_id = i64::from(msg.id.0);
     let private = msg.chat.is_private();
     if !private && !msg.chat.is_group() && !msg.chat.is_supergroup() {
@@ -410,6 +418,7 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
                 (Some(item), Some(album)) => Inbound::AlbumItem {
                     update_id,
                     chat,
+                    from,
                     message_id,
                     item,
                     album,
@@ -469,6 +478,7 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
                 Ok(kind) => Inbound::Rework {
                     update_id,
                     chat,
+                    from,
                     message_id,
                     answered: i64::from(answered.id.0),
                     kind,
@@ -489,6 +499,7 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
         return Inbound::AlbumItem {
             update_id,
             chat,
+            from,
             message_id,
             item,
             album,
@@ -513,6 +524,7 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
                     Ok(kind) => Inbound::Photo {
                         update_id,
                         chat,
+                        from,
                         message_id,
                         photo,
                         kind,
@@ -777,6 +789,7 @@ mod tests {
         match parse(&u, None) {
             Inbound::Photo {
                 chat,
+                from,
                 message_id,
                 photo,
                 update_id,
@@ -784,6 +797,7 @@ mod tests {
             } => {
                 assert_eq!(kind, JobKind::Detect, "no caption: detection");
                 assert_eq!(chat, ChatId(1243002838));
+                assert_eq!(from, Some(UserId(1243002838)), "the sender, for its limits");
                 assert_eq!(message_id, 7);
                 assert_eq!(update_id, UpdateId(42));
                 assert_eq!(photo.file_id, "l");

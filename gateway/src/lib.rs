@@ -33,7 +33,7 @@ mod servers;
 pub(crate) mod startup;
 
 pub use config::{GatewayConfig, GatewayError, TelegramMode, TlsFiles};
-pub use intake::{NO_PICTURE_IN_ALBUM, ONLY_CAPTIONED_USED, RetryBudget};
+pub use intake::{Limit, Limits, NO_PICTURE_IN_ALBUM, ONLY_CAPTIONED_USED, RetryBudget};
 /// Pauses between start-up retries and loop restarts (the service kit's).
 pub use polybot_telemetry::tasks::Backoff;
 
@@ -212,6 +212,7 @@ fn build_services(
         config.max_download,
     )
     .with_retry_budget(config.update_retries)
+    .with_limits(config.limits)
     .with_progress(progress.clone())
     .with_albums(album_closer, config.album_quiet);
     let replier = Replier::new(backends.clone(), messenger).with_progress(progress.clone());

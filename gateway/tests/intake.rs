@@ -12,12 +12,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use polybot_domain::{BotId, ChatId, FailureKind, Job, JobResult, PredictionId, PredictionRecord};
 use polybot_gateway::Backoff;
-use polybot_gateway::RetryBudget;
 use polybot_gateway::botapi::{BotApiError, Upload};
 use polybot_gateway::messenger::{TelegramControl, TelegramMessenger};
 use polybot_gateway::progress::NOTICE_TEXT as PROCESSING_TEXT;
 use polybot_gateway::secret::WebhookSecret;
 use polybot_gateway::{Gateway, GatewayConfig, TelegramMode};
+use polybot_gateway::{Limit, Limits, RetryBudget};
 use polybot_storage::config::BackendArgs;
 use polybot_storage::{
     Albums, Attributes, Backends, Claim, ClaimKey, Delivery, JobQueue, LeaseId, Leases, Notices,
@@ -58,6 +58,7 @@ struct Setup {
     /// Wraps the bot's control port (e.g. to make polling die).
     control: WrapControl,
     before_start: Option<BeforeStart>,
+    limits: Limits,
 }
 
 type WrapControl = Box<dyn FnOnce(Arc<dyn TelegramControl>) -> Arc<dyn TelegramControl> + Send>;
@@ -77,6 +78,7 @@ impl Default for Setup {
             wrap: Box::new(|b| b),
             control: Box::new(|c| c),
             before_start: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -93,6 +95,7 @@ async fn start_gateway(emulator: &EmulatorHandle, backends: Backends, setup: Set
         mode,
         retries,
         control: wrap_control,
+        limits,
         ..
     } = setup;
     let http = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -116,6 +119,7 @@ async fn start_gateway(emulator: &EmulatorHandle, backends: Backends, setup: Set
         public_url: Some(public_url),
         dead_letter_wait: Duration::from_millis(200),
         update_retries: retries,
+        limits,
         startup_backoff: Backoff {
             initial: Duration::from_millis(100),
             max: Duration::from_millis(500),
@@ -188,6 +192,12 @@ impl Harness {
             }
         }
         jobs
+    }
+
+    /// Jobs in the queue, received or not.
+    async fn jobs(&self) -> u64 {
+        let stats = self.backends.jobs.stats().await.expect("stats");
+        stats.visible + stats.in_flight
     }
 
     async fn wait_jobs(&self, n: u64) {
@@ -438,6 +448,17 @@ impl polybot_storage::SentAnswers for LostFinish {
         message_id: i64,
     ) -> polybot_storage::Result<Option<polybot_storage::AnsweredPhoto>> {
         self.inner.answered_photo(chat, message_id).await
+    }
+}
+
+#[async_trait]
+impl polybot_storage::Windows for LostFinish {
+    async fn count_in_window(
+        &self,
+        key: &polybot_storage::WindowKey,
+        window: Duration,
+    ) -> polybot_storage::Result<u64> {
+        self.inner.count_in_window(key, window).await
     }
 }
 
@@ -1138,4 +1159,110 @@ async fn bench_intake_photos_per_second() {
         photos as f64 / elapsed.as_secs_f64()
     );
     h.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Admission control: one user cannot slow everyone.
+
+/// The photos of `chat` (from `from`) each answered, in turn: queued or
+/// told to wait.
+async fn send_photos(h: &Harness, chat: i64, from: Option<i64>, n: usize) {
+    for _ in 0..n {
+        let sent = h
+            .client
+            .send_user_photo(
+                chat,
+                photo(),
+                &UserMessageOptions {
+                    from_id: from,
+                    // In a group the bot acts only when addressed.
+                    caption: (chat < 0).then(|| "/detect@polybot_test_bot".to_owned()),
+                    ..UserMessageOptions::default()
+                },
+            )
+            .await
+            .expect("send");
+        h.client
+            .wait_for_deliveries(WAIT, |d| {
+                d.iter()
+                    .any(|a| a.update_id == sent.update_id && a.delivered)
+            })
+            .await
+            .expect("delivered");
+    }
+}
+
+fn wait_messages_of(messages: &[SentMessage], limit: Limit) -> usize {
+    let told = limit.user_message();
+    messages.iter().filter(|m| text(m) == told).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chat_with_three_requests_waiting_is_told_once_to_wait_and_nothing_more_is_queued() {
+    let h = Harness::start(Setup::default()).await;
+    let chat = 9301;
+    // Nobody works the queue: the first three stay waiting.
+    send_photos(&h, chat, None, 5).await;
+    h.wait_jobs(3).await;
+    let messages = h.client.messages(chat).await.expect("messages");
+    assert_eq!(
+        wait_messages_of(&messages, Limit::ChatPending(3)),
+        1,
+        "told once, not per photo: {messages:#?}"
+    );
+    assert_eq!(h.jobs().await, 3, "the 4th and 5th are not queued");
+    // Another chat is not held by this one.
+    send_photos(&h, 9302, None, 1).await;
+    assert_eq!(h.jobs().await, 4);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_users_photos_a_minute_are_limited_across_gateways_sharing_the_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backends = local_backends(dir.path()).await;
+    let limits = Limits {
+        user_photos_per_minute: 2,
+        chat_pending: 0,
+    };
+    let first = Harness::start_on(
+        Setup {
+            limits,
+            ..Setup::default()
+        },
+        backends.clone(),
+        None,
+    )
+    .await;
+    // Its emulator numbers updates from 1 too: another bot's token keeps
+    // them apart in the shared table, as Telegram's own numbering would.
+    let second = Harness::start_on(
+        Setup {
+            limits,
+            token: "222222:SECOND-TOKEN".into(),
+            ..Setup::default()
+        },
+        backends,
+        None,
+    )
+    .await;
+    let (user, group) = (5150, -1_009_303);
+    // Two photos through one gateway, in a private chat and a group…
+    send_photos(&first, user, None, 1).await;
+    send_photos(&first, group, Some(user), 1).await;
+    first.wait_jobs(2).await;
+    // …and the third, through the other gateway, is one too many.
+    send_photos(&second, user, None, 1).await;
+    let messages = second.wait_messages(user, 1).await;
+    assert_eq!(
+        wait_messages_of(&messages, Limit::UserRate(2)),
+        1,
+        "{messages:#?}"
+    );
+    assert_eq!(first.jobs().await, 2);
+    // Someone else in the group is not limited by that user.
+    send_photos(&second, group, Some(user + 1), 1).await;
+    assert_eq!(first.jobs().await, 3);
+    first.stop().await;
+    second.stop().await;
 }

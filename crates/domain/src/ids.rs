@@ -19,12 +19,17 @@ macro_rules! display_as_inner {
     };
 }
 
-display_as_inner!(ChatId, UpdateId, BotId, PredictionId);
+display_as_inner!(ChatId, UserId, UpdateId, BotId, PredictionId);
 
 /// A Telegram chat, where replies go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ChatId(pub i64);
+
+/// A Telegram user: who sent a message (in a private chat, the chat's id too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub i64);
 
 /// A Telegram update's id; unique per bot, used to deduplicate deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -169,7 +169,7 @@ async fn s3_get_of_a_missing_key_is_not_found_and_not_retryable() {
 #[tokio::test]
 async fn sqs_jobs_carry_their_chat_as_the_message_group_of_a_fair_queue() {
     let (sdk, settings, b) = backends().await;
-    let tenant = Tenant::chat(ChatId(-100_42));
+    let tenant = Tenant::chat(ChatId(-10_042));
     b.jobs
         .send_for(Some(&tenant), "for a chat", &Attributes::new())
         .await
@@ -188,9 +188,9 @@ async fn sqs_jobs_carry_their_chat_as_the_message_group_of_a_fair_queue() {
         .expect("receive");
     let message = got.messages().first().expect("the message");
     assert_eq!(message.body(), Some("for a chat"));
-    let group = message.attributes().and_then(|a| {
-        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
-    });
+    let group = message
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId));
     assert_eq!(group.map(String::as_str), Some("chat:-10042"));
 }
 

@@ -18,6 +18,7 @@
 //! answer asks for another action on its original photo) and `budget.rs`
 //! (how long an update is retried).
 
+mod admission;
 mod album;
 mod budget;
 mod photo;
@@ -31,6 +32,7 @@ use polybot_domain::{BotId, ChatId, FailureKind, PredictionId};
 use polybot_storage::{AlbumKey, Backends, ClaimKey, Once, StorageError, run_once};
 use tracing::{info, warn};
 
+pub use admission::{Limit, Limits};
 pub use album::{NO_PICTURE_IN_ALBUM, ONLY_CAPTIONED_USED};
 pub use budget::{RetryBudget, given_up};
 
@@ -55,6 +57,9 @@ pub enum Handled {
     Failed,
     /// A poison update: retries ran out and the user could not be told.
     Skipped,
+    /// Over a user's or chat's limit: not taken (the chat was told, once a
+    /// minute).
+    Limited,
 }
 
 impl Handled {
@@ -68,6 +73,7 @@ impl Handled {
             Self::Ignored => "ignored",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::Limited => "limited",
         }
     }
 }
@@ -117,6 +123,8 @@ pub struct Intake {
     albums: Option<tokio::sync::mpsc::Sender<AlbumKey>>,
     /// How long an album must be quiet before it is closed.
     album_quiet: Duration,
+    /// How much one user or chat may ask of the bot.
+    limits: Limits,
 }
 
 /// How long an album waits for more photos after its latest, by default:
@@ -141,7 +149,14 @@ impl Intake {
             me: OnceLock::new(),
             albums: None,
             album_quiet: DEFAULT_ALBUM_QUIET,
+            limits: Limits::default(),
         }
+    }
+
+    /// How much one user or chat may ask ([`Limits::default`] otherwise).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Closes albums through `closer` (a task that calls
@@ -344,12 +359,19 @@ impl Intake {
             Inbound::AlbumItem {
                 update_id,
                 chat,
+                from,
                 message_id,
                 item,
                 album,
                 caption,
                 addressed,
             } => {
+                // Only an item meant for the bot counts: in a group, others
+                // are someone else's album until one of its items asks.
+                let asking = admission::Asking::album_item(*chat, *from);
+                if *addressed && let Some(refused) = self.admit(asking, *message_id).await? {
+                    return Ok(refused);
+                }
                 self.accept_album_item(album::ItemUpdate {
                     update_id: *update_id,
                     chat: *chat,
@@ -370,20 +392,30 @@ impl Intake {
             Inbound::Photo {
                 update_id,
                 chat,
+                from,
                 message_id,
                 photo,
                 kind,
             } => {
+                let asking = admission::Asking::request(*chat, *from);
+                if let Some(refused) = self.admit(asking, *message_id).await? {
+                    return Ok(refused);
+                }
                 self.accept_photo(*update_id, *chat, *message_id, photo, *kind)
                     .await
             }
             Inbound::Rework {
                 update_id,
                 chat,
+                from,
                 message_id,
                 answered,
                 kind,
             } => {
+                let asking = admission::Asking::request(*chat, *from);
+                if let Some(refused) = self.admit(asking, *message_id).await? {
+                    return Ok(refused);
+                }
                 self.accept_rework(*update_id, *chat, *message_id, *answered, *kind)
                     .await
             }
@@ -410,6 +442,7 @@ mod tests {
         Inbound::Photo {
             update_id: UpdateId(update),
             chat: ChatId(42),
+            from: None,
             message_id: 7,
             photo: PhotoRef {
                 file_id: format!("file-{update}"),
@@ -505,6 +538,7 @@ mod tests {
         Inbound::Rework {
             update_id: UpdateId(update),
             chat: ChatId(42),
+            from: None,
             message_id: 9,
             answered,
             kind: JobKind::Detect,

@@ -21,7 +21,7 @@
 //!
 //! One file per port, and for the prediction table one per concern
 //! ([`predictions()`], [`leases()`], [`notices()`], [`albums()`],
-//! [`answers()`]);
+//! [`answers()`], [`windows()`]);
 //! [`prediction_table`] runs them all on one table.
 
 use crate::PredictionTable;
@@ -33,6 +33,7 @@ mod notices;
 mod objects;
 mod predictions;
 mod queue;
+mod windows;
 
 pub use albums::albums;
 pub use answers::answers;
@@ -41,6 +42,7 @@ pub use notices::notices;
 pub use objects::object_store;
 pub use predictions::{pending, predictions, summary};
 pub use queue::job_queue;
+pub use windows::windows;
 
 fn run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
@@ -66,4 +68,5 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
     leases(table).await;
     notices(table).await;
     answers(table).await;
+    windows(table).await;
 }

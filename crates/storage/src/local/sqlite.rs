@@ -81,6 +81,11 @@ CREATE TABLE IF NOT EXISTS answers (
     expires_at    INTEGER NOT NULL,  -- when the row is forgotten
     PRIMARY KEY (chat_id, message_id)
 );
+CREATE TABLE IF NOT EXISTS windows (
+    window_key    TEXT    PRIMARY KEY, -- what is counted, and the window's start
+    count         INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL     -- when the row is forgotten
+);
 ";
 
 /// What the error messages call this backend.

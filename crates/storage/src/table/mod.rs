@@ -13,6 +13,7 @@ mod answers;
 mod leases;
 mod notices;
 mod predictions;
+mod windows;
 
 pub use albums::{AlbumClose, AlbumJoin, AlbumKey, Albums};
 pub use answers::{AnsweredPhoto, SentAnswers};
@@ -20,6 +21,8 @@ pub use leases::{Claim, ClaimKey, LeaseId, Leases, Once, run_once};
 pub use notices::{NoticeState, Notices};
 pub use predictions::Predictions;
 pub(crate) use predictions::{parse_status, status_text};
+pub(crate) use windows::window_bounds;
+pub use windows::{WindowKey, Windows};
 
 /// How long finished update claims (and albums being put together) are
 /// kept.
@@ -43,7 +46,7 @@ pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// }
 /// ```
 #[async_trait]
-pub trait PredictionTable: Predictions + Leases + Notices + Albums + SentAnswers {
+pub trait PredictionTable: Predictions + Leases + Notices + Albums + SentAnswers + Windows {
     /// Readiness: the table answers. One check serves every concern, since
     /// they all live in the one table.
     async fn check(&self) -> Result<()>;

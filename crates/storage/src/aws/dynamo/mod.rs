@@ -1,7 +1,7 @@
 //! The prediction table on one DynamoDB table (single-table design), one
 //! file per concern: [`Predictions`] (`predictions.rs`), [`Leases`]
-//! (`leases.rs`), [`Notices`] (`notices.rs`), [`Albums`] (`albums.rs`) and
-//! [`SentAnswers`] (`answers.rs`);
+//! (`leases.rs`), [`Notices`] (`notices.rs`), [`Albums`] (`albums.rs`),
+//! [`SentAnswers`] (`answers.rs`) and [`Windows`] (`windows.rs`);
 //! this file holds the table itself and what they share.
 //!
 //! Items, all under the string hash key `pk`:
@@ -14,6 +14,7 @@
 //! | `album#<chat>:<media_group_id>` | `photos` (SS, each photo as JSON), `last_joined` (N, epoch ms), `closed` (BOOL, once first claimed), `claimed_until` (N, epoch ms: a closer's claim), `finished` (BOOL, once it became its request), `chat_id` (N, 0) and `time` (N, = `last_joined`) while not finished, `expires_at` (N) |
 //! | `notice#<uuid>` | `message_id` (N, the chat's "still working" notice), `answered` (BOOL), `expires_at` (N) |
 //! | `answer#<chat>:<message_id>` | `prediction_id` (S), `original_key` (S, the photo the bot's answer was made from), `expires_at` (N) |
+//! | `window#<what>@<start ms>` | `count` (N, counted up with `ADD`), `expires_at` (N, a window after it ends) |
 //!
 //! The GSI `chat_id-time-index` (hash `chat_id` N, range `time` N) serves
 //! `list_by_chat`; prediction items carry those attributes under their
@@ -45,6 +46,7 @@
 //! [`Notices`]: crate::Notices
 //! [`Albums`]: crate::Albums
 //! [`SentAnswers`]: crate::SentAnswers
+//! [`Windows`]: crate::Windows
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -66,6 +68,7 @@ mod answers;
 mod leases;
 mod notices;
 mod predictions;
+mod windows;
 
 pub use answers::answer_pk;
 pub use leases::claim_pk;

@@ -1,7 +1,7 @@
 //! The prediction table on SQLite, one file per concern: [`Predictions`]
 //! (`predictions.rs`), [`Leases`] (`leases.rs`), [`Notices`]
-//! (`notices.rs`), [`Albums`] (`albums.rs`) and [`SentAnswers`]
-//! (`answers.rs`), each in its own SQL table of
+//! (`notices.rs`), [`Albums`] (`albums.rs`), [`SentAnswers`]
+//! (`answers.rs`) and [`Windows`] (`windows.rs`), each in its own SQL table of
 //! the data folder's database (the schema is in `local/sqlite.rs`).
 //!
 //! Every conditional change is a single conditional statement or one
@@ -14,6 +14,7 @@
 //! [`Notices`]: crate::Notices
 //! [`Albums`]: crate::Albums
 //! [`SentAnswers`]: crate::SentAnswers
+//! [`Windows`]: crate::Windows
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ mod answers;
 mod leases;
 mod notices;
 mod predictions;
+mod windows;
 
 /// The prediction table in the data folder's database. Cheap to clone.
 #[derive(Clone)]
