@@ -146,6 +146,21 @@ async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: Body) -> St
         }
     };
     tracing::Span::current().record("update_id", inbound.update_id().0);
+    if inbound.answers_with_text() {
+        // Kept in the table, then answered off this request: a text
+        // answer may wait its turn for a while.
+        if let Err(e) = state.intake.defer(&inbound, &body).await {
+            warn!(error = %e, "could not keep the update; Telegram will deliver it again");
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+        let intake = Arc::clone(&state.intake);
+        let span = tracing::info_span!("deferred.answer", update_id = inbound.update_id().0);
+        state.supervisor.spawn(
+            "deferred_answer",
+            async move { intake.answer_deferred(inbound).await }.instrument(span),
+        );
+        return StatusCode::OK;
+    }
     // Intake runs on its own task: if Telegram (or a load balancer) drops
     // the connection, hyper cancels this handler, but not the intake, which
     // then finishes the update's claim or releases it.

@@ -11,6 +11,7 @@
 mod albums;
 mod answers;
 mod certificate;
+mod deferred;
 pub use polybot_telegram::botapi;
 pub mod cli;
 mod config;
@@ -243,7 +244,8 @@ fn http_router(
 
 /// The background loops, each restarted with backoff when it ends or
 /// panics (readiness shows it meanwhile): the readiness checker, the
-/// dead-letter answerer, the album closer and, without a webhook, polling.
+/// dead-letter answerer, the album closer, the sweep for deferred updates
+/// and, without a webhook, polling.
 fn start_loops(
     supervisor: &Supervisor,
     config: &GatewayConfig,
@@ -279,6 +281,11 @@ fn start_loops(
         );
         let supervisor = supervisor.clone();
         move || albums::close_albums(Arc::clone(&intake), Arc::clone(&albums), supervisor.clone())
+    });
+    supervisor.supervise("deferred_sweep", Backoff::default(), {
+        let intake = Arc::clone(&services.intake);
+        let supervisor = supervisor.clone();
+        move || deferred::sweep_deferred(Arc::clone(&intake), supervisor.clone())
     });
     if config.mode == TelegramMode::Polling {
         let (control, intake) = (Arc::clone(control), Arc::clone(&services.intake));

@@ -26,8 +26,7 @@ use polybot_storage::{
 use secrecy::SecretString;
 use serde_json::json;
 use tg_emulator::{
-    ApiFault, Emulator, EmulatorClient, EmulatorConfig, EmulatorHandle, SentMessage,
-    UserMessageOptions,
+    Emulator, EmulatorClient, EmulatorConfig, EmulatorHandle, SentMessage, UserMessageOptions,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -463,6 +462,33 @@ impl polybot_storage::Windows for LostFinish {
 }
 
 #[async_trait]
+impl polybot_storage::DeferredUpdates for LostFinish {
+    async fn defer_update(
+        &self,
+        bot: BotId,
+        update: polybot_domain::UpdateId,
+        body: &str,
+        grace: Duration,
+    ) -> polybot_storage::Result<()> {
+        self.inner.defer_update(bot, update, body, grace).await
+    }
+    async fn due_updates(
+        &self,
+        grace: Duration,
+        limit: usize,
+    ) -> polybot_storage::Result<Vec<polybot_storage::DeferredUpdate>> {
+        self.inner.due_updates(grace, limit).await
+    }
+    async fn finish_deferred(
+        &self,
+        bot: BotId,
+        update: polybot_domain::UpdateId,
+    ) -> polybot_storage::Result<()> {
+        self.inner.finish_deferred(bot, update).await
+    }
+}
+
+#[async_trait]
 impl PredictionTable for LostFinish {
     async fn check(&self) -> polybot_storage::Result<()> {
         self.inner.check().await
@@ -545,14 +571,7 @@ async fn a_webhook_connection_dropped_mid_intake_still_queues_exactly_one_job() 
     // The download takes 600 ms; the delivery hangs up after 150 ms, in the
     // middle of it, as Telegram or a load balancer dropping the connection.
     h.client
-        .fault(&ApiFault {
-            method: Some("getFile".into()),
-            count: 1,
-            error_code: None,
-            description: None,
-            retry_after: None,
-            delay_ms: Some(600),
-        })
+        .delay_next("getFile", 1, Duration::from_millis(600))
         .await
         .expect("fault");
     h.client
@@ -567,10 +586,7 @@ async fn a_webhook_connection_dropped_mid_intake_still_queues_exactly_one_job() 
         .expect("send");
     h.wait_jobs(1).await;
     h.client
-        .wait_for_deliveries(WAIT, |d| {
-            d.iter()
-                .any(|a| a.update_id == sent.update_id && a.delivered)
-        })
+        .wait_delivered(sent.update_id, WAIT)
         .await
         .expect("delivered in the end");
     let deliveries = h.client.deliveries().await.expect("deliveries");
@@ -1072,14 +1088,7 @@ async fn under_back_pressure_notices_are_dropped_and_answers_are_not() {
     let chat = ChatId(9114);
     // Telegram slows this chat down: every send waits 300 ms.
     h.client
-        .fault(&ApiFault {
-            method: Some("sendMessage".into()),
-            count: 100,
-            error_code: None,
-            description: None,
-            retry_after: None,
-            delay_ms: Some(300),
-        })
+        .delay_next("sendMessage", 100, Duration::from_millis(300))
         .await
         .expect("fault");
     let mut answers = Vec::new();
@@ -1183,10 +1192,7 @@ async fn send_photos(h: &Harness, chat: i64, from: Option<i64>, n: usize) {
             .await
             .expect("send");
         h.client
-            .wait_for_deliveries(WAIT, |d| {
-                d.iter()
-                    .any(|a| a.update_id == sent.update_id && a.delivered)
-            })
+            .wait_delivered(sent.update_id, WAIT)
             .await
             .expect("delivered");
     }
@@ -1265,4 +1271,41 @@ async fn a_users_photos_a_minute_are_limited_across_gateways_sharing_the_table()
     assert_eq!(first.jobs().await, 3);
     first.stop().await;
     second.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Text answers off the webhook path.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_text_answer_waiting_its_turn_does_not_hold_the_webhook_and_is_sent_once() {
+    let h = Harness::start(Setup::default()).await;
+    h.client
+        .delay_next("sendMessage", 1, Duration::from_millis(3000))
+        .await
+        .expect("fault");
+    let chat = 9401;
+    let sent = h.client.send_user_text(chat, "/start").await.expect("send");
+    h.client
+        .wait_delivered(sent.update_id, WAIT)
+        .await
+        .expect("delivered");
+    // The webhook returned while the answer's send still hangs.
+    assert!(
+        h.client.messages(chat).await.expect("messages").is_empty(),
+        "the webhook waited for the answer"
+    );
+    let m = h.wait_messages(chat, 1).await;
+    assert!(text(&m[0]).starts_with("Hi! I find the objects"), "{m:#?}");
+    assert_eq!(m[0].reply_to_message_id, sent.message_id);
+    // Answered, so forgotten: nothing is left for a sweep.
+    let due = polybot_storage::DeferredUpdates::due_updates(
+        h.backends.table.as_ref(),
+        Duration::ZERO,
+        10,
+    )
+    .await
+    .expect("due");
+    assert!(due.is_empty(), "{due:?}");
+    h.assert_stays_at(chat, 1).await;
+    h.stop().await;
 }

@@ -559,3 +559,58 @@ async fn a_gateway_killed_during_an_albums_quiet_window_leaves_it_to_the_next_wh
     gateway.terminate(WAIT).await;
     emulator.shutdown().await;
 }
+
+/// A text answer is sent after the webhook returned; the gateway is
+/// SIGKILLed after Telegram got its 200 and before the answer went out.
+/// The update was kept in the table, so the next gateway answers it, once,
+/// after the grace the dead one had (60 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_text_answer_whose_gateway_died_after_the_webhook_returned_is_sent_once_by_the_next() {
+    let g = Ground::new().await;
+    let start = || start_gateway(&g.emulator, &g.ports, &g.data, &g.queue, g.dir.path());
+    let client = &g.client;
+    let mut gateway = start().await;
+    // The answer's send hangs long enough to kill the gateway inside it.
+    client
+        .delay_next("sendMessage", 1, Duration::from_millis(20_000))
+        .await
+        .expect("fault");
+    let chat = 7702;
+    let sent = client.send_user_text(chat, "/help").await.expect("send");
+    client
+        .wait_delivered(sent.update_id, WAIT)
+        .await
+        .expect("the webhook answers 200 without waiting for the answer");
+    assert!(
+        client.messages(chat).await.expect("messages").is_empty(),
+        "the answer is still on its way"
+    );
+    gateway.kill().await;
+    let gateway_started = Instant::now();
+    let mut gateway = start().await;
+    let answered = loop {
+        let messages = client.messages(chat).await.expect("messages");
+        if !messages.is_empty() {
+            break messages;
+        }
+        assert!(
+            gateway_started.elapsed() < Duration::from_secs(120),
+            "the text answer was lost with the gateway\n--- gateway:\n{}",
+            gateway.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        answered[0]
+            .text
+            .as_deref()
+            .is_some_and(|t| t.contains("/detect")),
+        "the help: {answered:#?}"
+    );
+    assert_eq!(answered[0].reply_to_message_id, sent.message_id);
+    // Once: another sweep finds it answered.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(client.messages(chat).await.expect("messages").len(), 1);
+    gateway.terminate(WAIT).await;
+    g.emulator.shutdown().await;
+}

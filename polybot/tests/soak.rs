@@ -10,12 +10,25 @@
 //!   restarted;
 //! - 429 bursts, some with a `retry_after` longer than the webhook delivery
 //!   timeout (10 s);
-//! - duplicate webhook deliveries, and a few files that are not photos.
+//! - duplicate webhook deliveries, and a few files that are not photos;
+//! - albums of three photos from five chats, once while all is well and
+//!   once just before the gateway SIGKILL (inside their quiet window);
+//! - a flooding chat that sends 40 photos at once, during the second burst;
+//! - a burst of 401s from the Bot API on every method (token trouble).
 //!
 //! It then prints: photos accepted, answered exactly once, lost,
 //! duplicated, apologies for photos whose prediction succeeded, p50/p95
-//! latency and photos per second. The test fails unless nothing was lost
-//! or duplicated and no succeeded photo got an apology.
+//! latency and photos per second; the albums answered; the flooding chat's
+//! photos taken and told to wait; the other chats' median latency while
+//! idle and during the flood. The test fails unless nothing was lost or
+//! duplicated (albums included), no succeeded photo got an apology, the
+//! flood was held to its chat's limits and told so, and the other chats'
+//! median latency during the flood stayed near idle.
+//!
+//! The gateway runs with `POLYBOT_CHAT_PENDING_LIMIT=10` and
+//! `POLYBOT_USER_PHOTOS_PER_MINUTE=30`: each soak chat stands for many
+//! users, sending a photo every few seconds through outages that leave
+//! several waiting, which production's defaults (3 and 10) would refuse.
 //!
 //! Tunable by environment: `SOAK_BURSTS` (default 10) bursts of one photo
 //! per chat from `SOAK_CHATS` (default 50) chats.
@@ -27,8 +40,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use polybot_domain::{ChatId, PredictionStatus};
 use polybot_testkit::process::{Proc, free_port};
-use support::{GatewayPorts, Queue, detector_command, open_backends, photo, start_gateway};
-use tg_emulator::{Emulator, EmulatorClient, EmulatorHandle, SentKind, UserMessageOptions};
+use support::{GatewayPorts, Queue, detector_command, open_backends, photo, start_gateway_with};
+use tg_emulator::{
+    ApiFault, Emulator, EmulatorClient, EmulatorHandle, SentKind, UserMessageOptions,
+};
 
 /// Production's queue: 60 s visibility, dead-lettered after 3 receives.
 const QUEUE: Queue = Queue {
@@ -36,6 +51,17 @@ const QUEUE: Queue = Queue {
     max_receives: 3,
 };
 const FIRST_CHAT: i64 = 880_000;
+/// Chats that send albums, and the one that floods.
+const FIRST_ALBUM_CHAT: i64 = 881_000;
+const ALBUM_CHATS: i64 = 5;
+const FLOOD_CHAT: i64 = 882_000;
+const FLOOD_PHOTOS: usize = 40;
+/// The gateway's limits in the soak (see the module doc).
+const PENDING_LIMIT: usize = 10;
+const LIMITS: [(&str, &str); 2] = [
+    ("POLYBOT_CHAT_PENDING_LIMIT", "10"),
+    ("POLYBOT_USER_PHOTOS_PER_MINUTE", "30"),
+];
 /// How long the end waits for the last answers once no progress is seen.
 const QUIET: Duration = Duration::from_secs(180);
 
@@ -61,6 +87,7 @@ struct Sent {
     /// A valid photo (else a file that is not a picture).
     photo: bool,
     at: f64,
+    burst: usize,
 }
 
 struct Rig {
@@ -78,12 +105,13 @@ impl Rig {
     }
 
     async fn start_gateway(&mut self) {
-        let gateway = start_gateway(
+        let gateway = start_gateway_with(
             &self.emulator,
             &self.ports,
             &self.data(),
             &QUEUE,
             self.dir.path(),
+            &LIMITS,
         )
         .await;
         self.gateway = Some(gateway);
@@ -131,6 +159,34 @@ impl Rig {
             update_id: queued.update_id,
             photo: good,
             at,
+            burst: 0,
+        }
+    }
+}
+
+impl Rig {
+    /// An album of three photos in `chat`; the ids of its messages.
+    async fn send_album(&self, chat: i64, album: &str) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for name in ["bus.jpg", "zidane.jpg", "bus.jpg"] {
+            let options = UserMessageOptions {
+                media_group_id: Some(album.to_owned()),
+                ..Default::default()
+            };
+            let sent = self
+                .client
+                .send_user_photo(chat, photo(name), &options)
+                .await
+                .expect("the emulator takes the album");
+            ids.push(sent.message_id.expect("a message id"));
+        }
+        ids
+    }
+
+    async fn send_albums(&self, albums: &mut Vec<(i64, Vec<i64>)>, tag: &str) {
+        for chat in FIRST_ALBUM_CHAT..FIRST_ALBUM_CHAT + ALBUM_CHATS {
+            let ids = self.send_album(chat, &format!("{tag}-{chat}")).await;
+            albums.push((chat, ids));
         }
     }
 }
@@ -201,9 +257,20 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
     let started = Instant::now();
     let t0 = now();
     let mut sent: Vec<Sent> = Vec::new();
+    let mut albums: Vec<(i64, Vec<i64>)> = Vec::new();
+    let mut flood: Vec<Sent> = Vec::new();
     for burst in 0..bursts {
+        if burst == 1 {
+            // The flood starts with the burst: the other chats' photos
+            // are queued behind (or among) it.
+            println!("soak: chat {FLOOD_CHAT} floods the bot with {FLOOD_PHOTOS} photos");
+            for n in 0..FLOOD_PHOTOS {
+                flood.push(rig.send(FLOOD_CHAT, true, n).await);
+            }
+        }
         for (i, &chat) in chats.iter().enumerate() {
-            sent.push(rig.send(chat, true, burst + i).await);
+            let one = rig.send(chat, true, burst + i).await;
+            sent.push(Sent { burst, ..one });
         }
         println!(
             "soak: burst {burst}: {} sent so far, {:.0} s in",
@@ -222,6 +289,7 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
                     .expect("rate limit");
             }
             2 => {
+                rig.send_albums(&mut albums, "calm").await;
                 // Telegram delivers some updates twice.
                 let again: Vec<i64> = sent.iter().rev().take(10).map(|s| s.update_id).collect();
                 for update in again {
@@ -261,13 +329,30 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
                 rig.client.rate_limit(None, 5, 2).await.expect("rate limit");
             }
             8 => {
-                // The burst was just sent: its webhooks and reports are
-                // under way when the gateway dies.
+                // Albums in their quiet window, the burst just sent: its
+                // webhooks, reports and closes are under way when the
+                // gateway dies.
+                rig.send_albums(&mut albums, "killed").await;
                 println!("soak: SIGKILL the gateway mid-burst and restart it");
                 if let Some(mut g) = rig.gateway.take() {
                     g.kill().await;
                 }
                 rig.start_gateway().await;
+            }
+            9 => {
+                // The token is refused for a while, on every method.
+                println!("soak: a burst of 401s from the Bot API");
+                rig.client
+                    .fault(&ApiFault {
+                        method: None,
+                        count: 40,
+                        error_code: Some(401),
+                        description: Some("Unauthorized".into()),
+                        retry_after: None,
+                        delay_ms: None,
+                    })
+                    .await
+                    .expect("fault");
             }
             _ => {}
         }
@@ -298,9 +383,70 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    // The albums' answers: one picture group each.
+    let album_answers = |groups: &[Vec<tg_emulator::SentMessage>], ids: &[i64]| {
+        groups
+            .iter()
+            .filter(|g| {
+                g.first()
+                    .and_then(|m| m.reply_to_message_id)
+                    .is_some_and(|to| ids.contains(&to))
+            })
+            .map(Vec::len)
+            .collect::<Vec<usize>>()
+    };
+    let album_wait = Instant::now();
+    loop {
+        let mut missing = 0;
+        for (chat, ids) in &albums {
+            let groups = rig.client.media_groups(*chat).await.expect("groups");
+            if album_answers(&groups, ids).is_empty() {
+                missing += 1;
+            }
+        }
+        if missing == 0 || album_wait.elapsed() > QUIET {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     let all_answered = started.elapsed();
     // Let late duplicates show up.
     tokio::time::sleep(Duration::from_secs(10)).await;
+
+    let (mut albums_once, mut albums_lost, mut albums_duplicated) = (0, 0, 0);
+    for (chat, ids) in &albums {
+        let groups = rig.client.media_groups(*chat).await.expect("groups");
+        match album_answers(&groups, ids).as_slice() {
+            [] => albums_lost += 1,
+            [3] => albums_once += 1,
+            other => {
+                println!("soak: album {ids:?} in chat {chat} answered as {other:?}");
+                albums_duplicated += 1;
+            }
+        }
+    }
+    let flood_messages = rig.client.messages(FLOOD_CHAT).await.expect("messages");
+    let told_to_wait = flood_messages
+        .iter()
+        .filter(|m| {
+            m.text.as_deref().is_some_and(|t| {
+                t == polybot_gateway::Limit::ChatPending(PENDING_LIMIT as u32).user_message()
+                    || t == polybot_gateway::Limit::UserRate(30).user_message()
+            })
+        })
+        .count();
+    let (mut flood_taken, mut flood_doubled) = (0, 0);
+    for f in &flood {
+        let pictures = flood_messages
+            .iter()
+            .filter(|m| m.kind == SentKind::Photo && m.reply_to_message_id == Some(f.message_id))
+            .count();
+        match pictures {
+            0 => {}
+            1 => flood_taken += 1,
+            _ => flood_doubled += 1,
+        }
+    }
 
     let got = answers(&rig.client, &chats).await;
     let mut records = HashMap::new();
@@ -341,6 +487,20 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
         }
     }
     latencies.sort_by(f64::total_cmp);
+    // The other chats' latency without and during the flood.
+    let burst_p50 = |burst: usize| {
+        let mut l: Vec<f64> = sent
+            .iter()
+            .filter(|s| s.burst == burst && s.photo)
+            .filter_map(|s| {
+                let first = got.get(&(s.chat, s.message_id))?.first()?;
+                Some((first.date as f64 - s.at).max(0.0))
+            })
+            .collect();
+        l.sort_by(f64::total_cmp);
+        percentile(&l, 0.5)
+    };
+    let (calm_p50, flood_p50) = (burst_p50(0), burst_p50(1));
     let photos = sent.iter().filter(|s| s.photo).count();
     let bad = sent.len() - photos;
     let span = all_answered.as_secs_f64().max(1.0);
@@ -370,6 +530,16 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
         "soak: records succeeded {succeeded_records} of {}; started at {t0:.0}",
         records.len()
     );
+    println!(
+        "soak: albums answered once {albums_once} of {}, lost {albums_lost}, duplicated {albums_duplicated}",
+        albums.len()
+    );
+    println!(
+        "soak: flood of {FLOOD_PHOTOS} photos: {flood_taken} answered, {flood_doubled} answered twice, told to wait {told_to_wait} time(s)"
+    );
+    println!(
+        "soak: other chats' median latency: {calm_p50:.1} s without the flood, {flood_p50:.1} s during it"
+    );
     let jobs = backends.jobs.stats().await.expect("stats");
     let dead = backends.dead_letters.stats().await.expect("stats");
     println!(
@@ -389,6 +559,20 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
         (lost, duplicated, wrong_apologies),
         (0, 0, 0),
         "target: 0 lost, 0 duplicated, 0 wrong apologies"
+    );
+    assert_eq!(
+        (albums_lost, albums_duplicated),
+        (0, 0),
+        "target: every album answered once"
+    );
+    assert!(
+        flood_doubled == 0 && told_to_wait >= 1 && flood_taken < FLOOD_PHOTOS,
+        "the flood is held to its limits and told so"
+    );
+    // Dates have a resolution of one second.
+    assert!(
+        flood_p50 <= calm_p50 * 2.0 + 2.0,
+        "another chat's median latency during the flood stays near idle"
     );
 }
 

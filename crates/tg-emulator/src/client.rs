@@ -367,6 +367,18 @@ impl EmulatorClient {
     }
 
     /// Polls until `predicate` holds for the delivery attempts.
+    /// Waits until the webhook took `update_id` (answered 2xx).
+    pub async fn wait_delivered(
+        &self,
+        update_id: i64,
+        timeout: Duration,
+    ) -> ClientResult<Vec<DeliveryAttempt>> {
+        self.wait_for_deliveries(timeout, |d| {
+            d.iter().any(|a| a.update_id == update_id && a.delivered)
+        })
+        .await
+    }
+
     pub async fn wait_for_deliveries(
         &self,
         timeout: Duration,
@@ -433,6 +445,24 @@ impl EmulatorClient {
             description: None,
             retry_after: None,
             delay_ms: None,
+        })
+        .await
+    }
+
+    /// The next `count` calls of `method` answer normally, after `delay`.
+    pub async fn delay_next(
+        &self,
+        method: &str,
+        count: u32,
+        delay: std::time::Duration,
+    ) -> ClientResult<()> {
+        self.fault(&ApiFault {
+            method: Some(method.to_owned()),
+            count,
+            error_code: None,
+            description: None,
+            retry_after: None,
+            delay_ms: Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
         })
         .await
     }

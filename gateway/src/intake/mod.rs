@@ -16,11 +16,13 @@
 //! text answers), `photo.rs` (one photo becomes one job), `album.rs`
 //! (photos sent together become one request), `rework.rs` (a reply to an
 //! answer asks for another action on its original photo) and `budget.rs`
-//! (how long an update is retried).
+//! (how long an update is retried), `admission.rs` (per-user and per-chat
+//! limits) and `deferred.rs` (text answers sent after the webhook returned).
 
 mod admission;
 mod album;
 mod budget;
+mod deferred;
 mod photo;
 mod rework;
 mod texts;

@@ -21,13 +21,14 @@
 //!
 //! One file per port, and for the prediction table one per concern
 //! ([`predictions()`], [`leases()`], [`notices()`], [`albums()`],
-//! [`answers()`], [`windows()`]);
+//! [`answers()`], [`windows()`], [`deferred()`]);
 //! [`prediction_table`] runs them all on one table.
 
 use crate::PredictionTable;
 
 mod albums;
 mod answers;
+mod deferred;
 mod leases;
 mod notices;
 mod objects;
@@ -37,6 +38,7 @@ mod windows;
 
 pub use albums::albums;
 pub use answers::answers;
+pub use deferred::deferred;
 pub use leases::leases;
 pub use notices::notices;
 pub use objects::object_store;
@@ -69,4 +71,5 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
     notices(table).await;
     answers(table).await;
     windows(table).await;
+    deferred(table).await;
 }

@@ -81,6 +81,14 @@ CREATE TABLE IF NOT EXISTS answers (
     expires_at    INTEGER NOT NULL,  -- when the row is forgotten
     PRIMARY KEY (chat_id, message_id)
 );
+CREATE TABLE IF NOT EXISTS deferred (
+    bot_id        INTEGER NOT NULL,
+    update_id     INTEGER NOT NULL,
+    body          TEXT    NOT NULL,  -- the update's JSON
+    due_at        INTEGER NOT NULL,  -- when another gateway may take it up
+    expires_at    INTEGER NOT NULL,  -- when the row is forgotten, answered or not
+    PRIMARY KEY (bot_id, update_id)
+);
 CREATE TABLE IF NOT EXISTS windows (
     window_key    TEXT    PRIMARY KEY, -- what is counted, and the window's start
     count         INTEGER NOT NULL,

@@ -10,6 +10,7 @@ use crate::Result;
 
 mod albums;
 mod answers;
+mod deferred;
 mod leases;
 mod notices;
 mod predictions;
@@ -17,6 +18,7 @@ mod windows;
 
 pub use albums::{AlbumClose, AlbumJoin, AlbumKey, Albums};
 pub use answers::{AnsweredPhoto, SentAnswers};
+pub use deferred::{DeferredUpdate, DeferredUpdates};
 pub use leases::{Claim, ClaimKey, LeaseId, Leases, Once, run_once};
 pub use notices::{NoticeState, Notices};
 pub use predictions::Predictions;
@@ -46,7 +48,9 @@ pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// }
 /// ```
 #[async_trait]
-pub trait PredictionTable: Predictions + Leases + Notices + Albums + SentAnswers + Windows {
+pub trait PredictionTable:
+    Predictions + Leases + Notices + Albums + SentAnswers + Windows + DeferredUpdates
+{
     /// Readiness: the table answers. One check serves every concern, since
     /// they all live in the one table.
     async fn check(&self) -> Result<()>;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use polybot_domain::{AlbumMember, now_epoch};
 
-use super::{CHAT_INDEX, DynamoTable, expiry, get_n, get_s, n};
+use super::{CHAT_INDEX, DynamoTable, expiry, get_n, get_s, n, s};
 use crate::{AlbumClose, AlbumJoin, AlbumKey, Albums, Result, StorageError, UPDATE_DEDUPE_TTL};
 
 /// The GSI's `chat_id` of albums not yet finished: no Telegram chat has id 0.
@@ -29,7 +29,7 @@ fn wait_until(millis: i64) -> Duration {
 }
 
 /// Milliseconds since the Unix epoch: an album's quiet window is short.
-fn now_millis() -> i64 {
+pub(super) fn now_millis() -> i64 {
     (now_epoch() * 1000.0) as i64
 }
 
@@ -145,7 +145,11 @@ impl Albums for DynamoTable {
             .table_name(&self.table)
             .index_name(CHAT_INDEX)
             .key_condition_expression("chat_id = :pending AND #time <= :cutoff")
-            .filter_expression("attribute_not_exists(claimed_until) OR claimed_until <= :now")
+            .filter_expression(
+                "begins_with(pk, :prefix) AND \
+                 (attribute_not_exists(claimed_until) OR claimed_until <= :now)",
+            )
+            .expression_attribute_values(":prefix", s(ALBUM_PREFIX))
             .expression_attribute_names("#time", "time")
             .expression_attribute_values(":pending", n(PENDING_ALBUMS))
             .expression_attribute_values(":cutoff", n(now.saturating_sub(quiet_ms)))

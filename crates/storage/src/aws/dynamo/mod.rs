@@ -1,7 +1,8 @@
 //! The prediction table on one DynamoDB table (single-table design), one
 //! file per concern: [`Predictions`] (`predictions.rs`), [`Leases`]
 //! (`leases.rs`), [`Notices`] (`notices.rs`), [`Albums`] (`albums.rs`),
-//! [`SentAnswers`] (`answers.rs`) and [`Windows`] (`windows.rs`);
+//! [`SentAnswers`] (`answers.rs`), [`Windows`] (`windows.rs`) and
+//! [`DeferredUpdates`] (`deferred.rs`);
 //! this file holds the table itself and what they share.
 //!
 //! Items, all under the string hash key `pk`:
@@ -14,12 +15,14 @@
 //! | `album#<chat>:<media_group_id>` | `photos` (SS, each photo as JSON), `last_joined` (N, epoch ms), `closed` (BOOL, once first claimed), `claimed_until` (N, epoch ms: a closer's claim), `finished` (BOOL, once it became its request), `chat_id` (N, 0) and `time` (N, = `last_joined`) while not finished, `expires_at` (N) |
 //! | `notice#<uuid>` | `message_id` (N, the chat's "still working" notice), `answered` (BOOL), `expires_at` (N) |
 //! | `answer#<chat>:<message_id>` | `prediction_id` (S), `original_key` (S, the photo the bot's answer was made from), `expires_at` (N) |
+//! | `deferred#<bot>#<update_id>` | `body` (S, the update's JSON), `bot_id`, `update_id` (N), `chat_id` (N, 0) and `time` (N, epoch ms when another gateway may take it up), `expires_at` (N); deleted once answered |
 //! | `window#<what>@<start ms>` | `count` (N, counted up with `ADD`), `expires_at` (N, a window after it ends) |
 //!
 //! The GSI `chat_id-time-index` (hash `chat_id` N, range `time` N) serves
 //! `list_by_chat`; prediction items carry those attributes under their
-//! chat, and albums not yet finished under chat 0 (no Telegram chat has that
-//! id), where `pending_albums` finds them. Other items stay out of the
+//! chat, and albums not yet finished and deferred updates under chat 0 (no
+//! Telegram chat has that id), where `pending_albums` and `due_updates`
+//! find them (each filtering by its `pk` prefix). Other items stay out of the
 //! index.
 //!
 //! Every "only if" is a `ConditionExpression`, evaluated by DynamoDB
@@ -47,6 +50,7 @@
 //! [`Albums`]: crate::Albums
 //! [`SentAnswers`]: crate::SentAnswers
 //! [`Windows`]: crate::Windows
+//! [`DeferredUpdates`]: crate::DeferredUpdates
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -65,6 +69,7 @@ use crate::{PredictionTable, Result, StorageError};
 
 mod albums;
 mod answers;
+mod deferred;
 mod leases;
 mod notices;
 mod predictions;

@@ -1,7 +1,8 @@
 //! The prediction table on SQLite, one file per concern: [`Predictions`]
 //! (`predictions.rs`), [`Leases`] (`leases.rs`), [`Notices`]
 //! (`notices.rs`), [`Albums`] (`albums.rs`), [`SentAnswers`]
-//! (`answers.rs`) and [`Windows`] (`windows.rs`), each in its own SQL table of
+//! (`answers.rs`), [`Windows`] (`windows.rs`) and [`DeferredUpdates`]
+//! (`deferred.rs`), each in its own SQL table of
 //! the data folder's database (the schema is in `local/sqlite.rs`).
 //!
 //! Every conditional change is a single conditional statement or one
@@ -15,6 +16,7 @@
 //! [`Albums`]: crate::Albums
 //! [`SentAnswers`]: crate::SentAnswers
 //! [`Windows`]: crate::Windows
+//! [`DeferredUpdates`]: crate::DeferredUpdates
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use crate::{PredictionTable, Result};
 
 mod albums;
 mod answers;
+mod deferred;
 mod leases;
 mod notices;
 mod predictions;
