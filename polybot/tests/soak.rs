@@ -104,7 +104,7 @@ enum Store {
     /// The AWS backend on a moto server of its own.
     Moto {
         moto: polybot_testkit::MotoServer,
-        settings: polybot_storage::aws::AwsSettings,
+        settings: Box<polybot_storage::aws::AwsSettings>,
         /// The detectors reach AWS through it, for their storage outage.
         proxy: std::sync::Arc<FaultProxy>,
     },
@@ -122,7 +122,7 @@ impl Store {
                 let proxy = std::sync::Arc::new(FaultProxy::start(moto.endpoint()).await);
                 Self::Moto {
                     moto,
-                    settings,
+                    settings: Box::new(settings),
                     proxy,
                 }
             }

@@ -873,6 +873,13 @@ async fn a_prediction_stored_before_job_kinds_reads_back_as_a_detection() {
     );
 }
 
+async fn send_as(b: &Backends, tenant: Option<&Tenant>, body: &str) {
+    b.jobs
+        .send_for(tenant, body, &Attributes::new())
+        .await
+        .expect("send");
+}
+
 fn bodies(got: &[polybot_storage::Delivery]) -> Vec<&str> {
     got.iter().map(|d| d.body.as_str()).collect()
 }
@@ -883,15 +890,9 @@ async fn one_chats_backlog_does_not_hold_another_chats_job() {
     let b = open(dir.path());
     let (busy, quiet) = (Tenant::chat(ChatId(1)), Tenant::chat(ChatId(2)));
     for n in 0..100 {
-        b.jobs
-            .send_for(Some(&busy), &format!("busy {n}"), &Attributes::new())
-            .await
-            .expect("send");
+        send_as(&b, Some(&busy), &format!("busy {n}")).await;
     }
-    b.jobs
-        .send_for(Some(&quiet), "quiet", &Attributes::new())
-        .await
-        .expect("send");
+    send_as(&b, Some(&quiet), "quiet").await;
     // One lane: it takes the busy chat's oldest job first (nobody is in
     // flight yet, and it is the oldest of all)…
     let first = b.jobs.receive(1, Duration::ZERO).await.expect("receive");
@@ -901,6 +902,26 @@ async fn one_chats_backlog_does_not_hold_another_chats_job() {
     assert_eq!(bodies(&second), ["quiet"]);
     let third = b.jobs.receive(1, Duration::ZERO).await.expect("receive");
     assert_eq!(bodies(&third), ["busy 1"], "then the backlog in its order");
+}
+
+#[tokio::test]
+async fn with_one_lane_the_chat_served_longest_ago_goes_first() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let (busy, quiet) = (Tenant::chat(ChatId(1)), Tenant::chat(ChatId(2)));
+    for n in 0..3 {
+        send_as(&b, Some(&busy), &format!("busy {n}")).await;
+    }
+    send_as(&b, Some(&quiet), "quiet").await;
+    // One lane: a job is done (deleted) before the next is received, so
+    // nothing is ever in flight at a receive.
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let got = b.jobs.receive(1, Duration::ZERO).await.expect("receive");
+        order.push(got[0].body.clone());
+        b.jobs.delete(&got[0].receipt).await.expect("delete");
+    }
+    assert_eq!(order, ["busy 0", "quiet", "busy 1", "busy 2"]);
 }
 
 #[tokio::test]
@@ -917,10 +938,7 @@ async fn a_batch_takes_each_waiting_chat_in_turn_and_untenanted_messages_in_orde
         (None, "x1"),
         (Some(&c), "c1"),
     ] {
-        b.jobs
-            .send_for(tenant, body, &Attributes::new())
-            .await
-            .expect("send");
+        send_as(&b, tenant, body).await;
     }
     let got = b.jobs.receive(10, Duration::ZERO).await.expect("receive");
     assert_eq!(

@@ -22,8 +22,10 @@
 //!
 //! Fair receives: a message may name its tenant (a chat); a receive takes
 //! the oldest visible message of the tenant with the fewest messages in
-//! flight, as SQS fair queues do for a noisy tenant, so one chat's backlog
-//! delays another chat's job by about one job time per worker lane.
+//! flight, and among those of the tenant served longest ago (the `tenants`
+//! table remembers when each was last served), as SQS fair queues favour
+//! quiet tenants over a noisy one. So one chat's backlog delays another
+//! chat's job by about one job time per worker lane, even with one lane.
 //!
 //! Redrive: a queue opened with a [`Redrive`] moves a message to the
 //! dead-letter queue when a receive finds it visible with `receive_count`
@@ -309,16 +311,22 @@ fn receive_rows(
 struct Head {
     /// The tenant's messages in flight: fewer goes first.
     in_flight: i64,
+    /// Then the tenant served longest ago (epoch ms; 0: never).
+    served: i64,
     /// Then the older message.
     id: i64,
     tenant: Option<String>,
 }
 
-/// SQS fair queues' order: while one tenant has messages in flight, the
-/// others' oldest messages are received before its next one. Receiving a
-/// message counts it in flight for the rest of the batch, so a batch takes
-/// one message of each waiting tenant in turn.
-struct FairOrder(BinaryHeap<Reverse<Head>>);
+/// SQS fair queues' order: while one tenant has messages in flight, or was
+/// served more recently, the others' oldest messages are received before
+/// its next one. Receiving a message counts it in flight for the rest of
+/// the batch, so a batch takes one message of each waiting tenant in turn.
+struct FairOrder {
+    heads: BinaryHeap<Reverse<Head>>,
+    /// When this receive serves.
+    now: i64,
+}
 
 impl FairOrder {
     fn load(tx: &rusqlite::Transaction<'_>, queue: &str, now: i64) -> rusqlite::Result<Self> {
@@ -331,8 +339,9 @@ impl FairOrder {
             .collect::<rusqlite::Result<_>>()?;
         let heads = tx
             .prepare_cached(
-                "SELECT tenant, MIN(id) FROM messages
-                 WHERE queue = ?1 AND visible_at <= ?2 GROUP BY tenant",
+                "SELECT m.tenant, MIN(m.id), COALESCE(t.served_at, 0) FROM messages m
+                 LEFT JOIN tenants t ON t.queue = m.queue AND t.tenant = m.tenant
+                 WHERE m.queue = ?1 AND m.visible_at <= ?2 GROUP BY m.tenant",
             )?
             .query_map(params![queue, now], |r| {
                 let tenant: Option<String> = r.get(0)?;
@@ -342,16 +351,20 @@ impl FairOrder {
                     .unwrap_or(0);
                 Ok(Reverse(Head {
                     in_flight,
+                    served: r.get(2)?,
                     id: r.get(1)?,
                     tenant,
                 }))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        Ok(Self(heads))
+        // Tenants not served for a day are as good as new.
+        tx.prepare_cached("DELETE FROM tenants WHERE queue = ?1 AND served_at < ?2")?
+            .execute(params![queue, now.saturating_sub(24 * 3600 * 1000)])?;
+        Ok(Self { heads, now })
     }
 
     fn next(&mut self) -> Option<Head> {
-        self.0.pop().map(|Reverse(head)| head)
+        self.heads.pop().map(|Reverse(head)| head)
     }
 
     /// Puts the tenant of `taken` back with its next visible message, one
@@ -370,13 +383,20 @@ impl FairOrder {
                  WHERE queue = ?1 AND tenant IS ?2 AND visible_at <= ?3 AND id > ?4",
             )?
             .query_row(params![queue, taken.tenant, now, taken.id], |r| r.get(0))?;
+        let (mut in_flight, mut served) = (taken.in_flight, taken.served);
+        if let (Some(tenant), true) = (&taken.tenant, received) {
+            in_flight += 1;
+            served = self.now;
+            tx.prepare_cached(
+                "INSERT INTO tenants (queue, tenant, served_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (queue, tenant) DO UPDATE SET served_at = ?3",
+            )?
+            .execute(params![queue, tenant, self.now])?;
+        }
         if let Some(id) = next {
-            let in_flight = match (&taken.tenant, received) {
-                (Some(_), true) => taken.in_flight + 1,
-                _ => taken.in_flight,
-            };
-            self.0.push(Reverse(Head {
+            self.heads.push(Reverse(Head {
                 in_flight,
+                served,
                 id,
                 tenant: taken.tenant,
             }));

@@ -81,6 +81,12 @@ CREATE TABLE IF NOT EXISTS answers (
     expires_at    INTEGER NOT NULL,  -- when the row is forgotten
     PRIMARY KEY (chat_id, message_id)
 );
+CREATE TABLE IF NOT EXISTS tenants (
+    queue         TEXT    NOT NULL,
+    tenant        TEXT    NOT NULL,
+    served_at     INTEGER NOT NULL,  -- when a message of the tenant was last received
+    PRIMARY KEY (queue, tenant)
+);
 CREATE TABLE IF NOT EXISTS deferred (
     bot_id        INTEGER NOT NULL,
     update_id     INTEGER NOT NULL,
