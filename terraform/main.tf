@@ -112,16 +112,19 @@ module "gateway" {
   max_size              = var.gateway_max_size
   ami_ssm_parameter     = var.ami_ssm_parameter
   image                 = local.images["gateway"]
-  ecr_repository_arn    = module.storage.repository_arns["gateway"]
-  common_environment    = local.common_environment
-  bucket_arn            = module.storage.bucket_arn
-  queue_arn             = module.storage.queue_arn
-  dlq_arn               = module.storage.dlq_arn
-  table_arn             = module.storage.table_arn
-  secret_arn            = module.storage.secret_arn
-  kms_key_arn           = module.storage.kms_key_arn
-  log_retention_days    = var.log_retention_days
-  deletion_protection   = var.deletion_protection
+  # One user cannot slow everyone (README: Fair share).
+  user_photos_per_minute = var.gateway_user_photos_per_minute
+  chat_pending_limit     = var.gateway_chat_pending_limit
+  ecr_repository_arn     = module.storage.repository_arns["gateway"]
+  common_environment     = local.common_environment
+  bucket_arn             = module.storage.bucket_arn
+  queue_arn              = module.storage.queue_arn
+  dlq_arn                = module.storage.dlq_arn
+  table_arn              = module.storage.table_arn
+  secret_arn             = module.storage.secret_arn
+  kms_key_arn            = module.storage.kms_key_arn
+  log_retention_days     = var.log_retention_days
+  deletion_protection    = var.deletion_protection
   # Only detectors may reach the Results port.
   detector_security_group_id = module.detector.security_group_id
   tags                       = local.tags

@@ -75,6 +75,18 @@ variable "gateway_max_size" {
   default = 4
 }
 
+variable "gateway_user_photos_per_minute" {
+  description = "Photos one Telegram user may send a minute (POLYBOT_USER_PHOTOS_PER_MINUTE; an album's photos each count); 0: no limit."
+  type        = number
+  default     = 10
+}
+
+variable "gateway_chat_pending_limit" {
+  description = "Requests a chat may have waiting for their answers (POLYBOT_CHAT_PENDING_LIMIT; an album is one); 0: no limit."
+  type        = number
+  default     = 3
+}
+
 variable "detector_instance_type" {
   description = "A CPU family with AVX-512 VNNI and AMX (c7i: Sapphire Rapids), where INT8 inference pays off."
   type        = string

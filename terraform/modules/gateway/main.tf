@@ -224,5 +224,8 @@ module "service" {
     POLYBOT_TELEGRAM_MODE      = "webhook"
     POLYBOT_TELEGRAM_SECRET_ID = var.secret_arn
     POLYBOT_PUBLIC_URL         = var.public_url
+    # Counted in the table, so they hold across the group's instances.
+    POLYBOT_USER_PHOTOS_PER_MINUTE = tostring(var.user_photos_per_minute)
+    POLYBOT_CHAT_PENDING_LIMIT     = tostring(var.chat_pending_limit)
   })
 }

@@ -114,3 +114,13 @@ variable "detector_security_group_id" {
   description = "The detectors' security group: the only source the Results port admits."
   type        = string
 }
+
+variable "user_photos_per_minute" {
+  description = "POLYBOT_USER_PHOTOS_PER_MINUTE"
+  type        = number
+}
+
+variable "chat_pending_limit" {
+  description = "POLYBOT_CHAT_PENDING_LIMIT"
+  type        = number
+}
