@@ -455,9 +455,10 @@ impl polybot_storage::Windows for LostFinish {
     async fn count_in_window(
         &self,
         key: &polybot_storage::WindowKey,
+        member: &str,
         window: Duration,
     ) -> polybot_storage::Result<u64> {
-        self.inner.count_in_window(key, window).await
+        self.inner.count_in_window(key, member, window).await
     }
 }
 

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use polybot_domain::{ChatId, PredictionStatus, UserId, now_epoch};
+use polybot_domain::{ChatId, PredictionStatus, UpdateId, UserId, now_epoch};
 use polybot_storage::WindowKey;
 use polybot_telemetry::metrics::Counter;
 use std::sync::LazyLock;
@@ -101,6 +101,8 @@ static REFUSED: LazyLock<Counter> = LazyLock::new(|| {
 pub(super) struct Asking {
     pub chat: ChatId,
     pub from: Option<UserId>,
+    /// The update asking: counted once however often it is delivered.
+    pub update: UpdateId,
     /// A new request of its own (a photo, a reply asking for an action),
     /// not an item of an album.
     pub request: bool,
@@ -108,19 +110,21 @@ pub(super) struct Asking {
 
 impl Asking {
     /// A photo or a reply asking for an action.
-    pub fn request(chat: ChatId, from: Option<UserId>) -> Self {
+    pub fn request(chat: ChatId, from: Option<UserId>, update: UpdateId) -> Self {
         Self {
             chat,
             from,
+            update,
             request: true,
         }
     }
 
     /// An item of an album, which is one request however many items.
-    pub fn album_item(chat: ChatId, from: Option<UserId>) -> Self {
+    pub fn album_item(chat: ChatId, from: Option<UserId>, update: UpdateId) -> Self {
         Self {
             chat,
             from,
+            update,
             request: false,
         }
     }
@@ -136,7 +140,7 @@ impl Intake {
     ) -> Result<Option<Handled>, IntakeError> {
         match self.over_limit(asking).await? {
             Some(limit) => self
-                .refuse_over_limit(asking.chat, message_id, limit)
+                .refuse_over_limit(asking, message_id, limit)
                 .await
                 .map(Some),
             None => Ok(None),
@@ -151,7 +155,9 @@ impl Intake {
             // stands for it.
             let user = asking.from.map_or(asking.chat.0, |u| u.0);
             let key = WindowKey::UserPhotos(user);
-            let count = self.backends.table.count_in_window(&key, WINDOW).await?;
+            let member = self.window_member(asking);
+            let table = &self.backends.table;
+            let count = table.count_in_window(&key, &member, WINDOW).await?;
             if count > u64::from(limits.user_photos_per_minute) {
                 return Ok(Some(Limit::UserRate(limits.user_photos_per_minute)));
             }
@@ -176,18 +182,29 @@ impl Intake {
         Ok(None)
     }
 
-    /// A photo past `limit`: the chat is told to wait, once a window.
+    /// What a window counts of `asking`: its update, so that a redelivery
+    /// (Telegram retrying, or this gateway answering 503 in an outage) is
+    /// not a photo more.
+    fn window_member(&self, asking: Asking) -> String {
+        format!("{}:{}", self.bot, asking.update)
+    }
+
+    /// A photo past `limit`: the chat is told to wait, once a window (the
+    /// update told is the window's first: if telling it failed, its
+    /// redelivery tells it again).
     async fn refuse_over_limit(
         &self,
-        chat: ChatId,
+        asking: Asking,
         message_id: i64,
         limit: Limit,
     ) -> Result<Handled, IntakeError> {
         REFUSED.inc(&[limit.as_str()]);
+        let chat = asking.chat;
+        let member = self.window_member(asking);
         let told = self
             .backends
             .table
-            .count_in_window(&WindowKey::WaitNotices(chat), WINDOW)
+            .count_in_window(&WindowKey::WaitNotices(chat), &member, WINDOW)
             .await?;
         if told > 1 {
             info!(

@@ -370,7 +370,7 @@ impl Intake {
             } => {
                 // Only an item meant for the bot counts: in a group, others
                 // are someone else's album until one of its items asks.
-                let asking = admission::Asking::album_item(*chat, *from);
+                let asking = admission::Asking::album_item(*chat, *from, *update_id);
                 if *addressed && let Some(refused) = self.admit(asking, *message_id).await? {
                     return Ok(refused);
                 }
@@ -399,7 +399,7 @@ impl Intake {
                 photo,
                 kind,
             } => {
-                let asking = admission::Asking::request(*chat, *from);
+                let asking = admission::Asking::request(*chat, *from, *update_id);
                 if let Some(refused) = self.admit(asking, *message_id).await? {
                     return Ok(refused);
                 }
@@ -414,7 +414,7 @@ impl Intake {
                 answered,
                 kind,
             } => {
-                let asking = admission::Asking::request(*chat, *from);
+                let asking = admission::Asking::request(*chat, *from, *update_id);
                 if let Some(refused) = self.admit(asking, *message_id).await? {
                     return Ok(refused);
                 }

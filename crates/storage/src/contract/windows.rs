@@ -7,8 +7,9 @@ use polybot_domain::ChatId;
 use super::random_i64;
 use crate::{WindowKey, Windows};
 
-/// Counts go up by one per call, per key, even when calls race; a new
-/// window starts again from one.
+/// Counts go up by one per new member, per key, even when calls race; a
+/// member counted again is not counted twice; a new window starts again
+/// from one.
 pub async fn windows(table: &dyn Windows) {
     // Long enough that the calls below fall in one window, unless they
     // straddle its end (retried once then).
@@ -16,24 +17,28 @@ pub async fn windows(table: &dyn Windows) {
     let user = WindowKey::UserPhotos(random_i64());
     let chat = WindowKey::WaitNotices(ChatId(random_i64()));
     let mut counts = Vec::new();
-    for _ in 0..3 {
-        counts.push(count(table, &user, window).await);
+    for member in ["a", "b", "b", "c"] {
+        counts.push(count(table, &user, member, window).await);
     }
-    if counts != [1, 2, 3] {
+    if counts != [1, 2, 2, 3] {
         // The day turned between two calls: the new window starts again.
         counts = Vec::new();
-        for _ in 0..3 {
-            counts.push(count(table, &user, window).await);
+        for member in ["a", "b", "b", "c"] {
+            counts.push(count(table, &user, member, window).await);
         }
     }
-    assert_eq!(counts, [1, 2, 3], "table: each call counts one more");
     assert_eq!(
-        count(table, &chat, window).await,
+        counts,
+        [1, 2, 2, 3],
+        "table: each new member counts one more, a member counted again does not"
+    );
+    assert_eq!(
+        count(table, &chat, "a", window).await,
         1,
         "table: each key has its own count"
     );
-    let c = || count(table, &chat, window);
-    let (a, b, d, e) = tokio::join!(c(), c(), c(), c());
+    let c = |member| count(table, &chat, member, window);
+    let (a, b, d, e) = tokio::join!(c("w"), c("x"), c("y"), c("z"));
     let mut racing = vec![a, b, d, e];
     racing.sort_unstable();
     assert_eq!(
@@ -44,18 +49,18 @@ pub async fn windows(table: &dyn Windows) {
     // A window of a millisecond is over by the next call.
     let short = Duration::from_millis(1);
     let fresh = WindowKey::UserPhotos(random_i64());
-    assert_eq!(count(table, &fresh, short).await, 1);
+    assert_eq!(count(table, &fresh, "a", short).await, 1);
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(
-        count(table, &fresh, short).await,
+        count(table, &fresh, "b", short).await,
         1,
         "table: a new window counts from one"
     );
 }
 
-async fn count(table: &dyn Windows, key: &WindowKey, window: Duration) -> u64 {
+async fn count(table: &dyn Windows, key: &WindowKey, member: &str, window: Duration) -> u64 {
     table
-        .count_in_window(key, window)
+        .count_in_window(key, member, window)
         .await
         .expect("table: count_in_window")
 }

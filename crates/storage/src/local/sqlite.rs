@@ -95,10 +95,11 @@ CREATE TABLE IF NOT EXISTS deferred (
     expires_at    INTEGER NOT NULL,  -- when the row is forgotten, answered or not
     PRIMARY KEY (bot_id, update_id)
 );
-CREATE TABLE IF NOT EXISTS windows (
-    window_key    TEXT    PRIMARY KEY, -- what is counted, and the window's start
-    count         INTEGER NOT NULL,
-    expires_at    INTEGER NOT NULL     -- when the row is forgotten
+CREATE TABLE IF NOT EXISTS window_members (
+    window_key    TEXT    NOT NULL,  -- what is counted, and the window's start
+    member        TEXT    NOT NULL,  -- one counted thing (an update)
+    expires_at    INTEGER NOT NULL,  -- when the row is forgotten
+    PRIMARY KEY (window_key, member)
 );
 ";
 

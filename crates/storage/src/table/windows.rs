@@ -15,10 +15,13 @@ use crate::Result;
 /// ends.
 #[async_trait]
 pub trait Windows: Send + Sync + 'static {
-    /// Counts one more `key` in the current window of length `window` and
-    /// returns the count so far, this one included. Atomic: two gateways
-    /// counting at once get different counts.
-    async fn count_in_window(&self, key: &WindowKey, window: Duration) -> Result<u64>;
+    /// Counts `member` (e.g. an update) under `key` in the current window
+    /// of length `window`, once however often it is counted (a redelivered
+    /// update is the same update), and returns how many distinct members
+    /// the window holds, this one included. Atomic: two gateways counting
+    /// different members at once get different counts.
+    async fn count_in_window(&self, key: &WindowKey, member: &str, window: Duration)
+    -> Result<u64>;
 }
 
 /// What a window counts.

@@ -16,7 +16,7 @@
 //! | `notice#<uuid>` | `message_id` (N, the chat's "still working" notice), `answered` (BOOL), `expires_at` (N) |
 //! | `answer#<chat>:<message_id>` | `prediction_id` (S), `original_key` (S, the photo the bot's answer was made from), `expires_at` (N) |
 //! | `deferred#<bot>#<update_id>` | `body` (S, the update's JSON), `bot_id`, `update_id` (N), `chat_id` (N, 0) and `time` (N, epoch ms when another gateway may take it up), `expires_at` (N); deleted once answered |
-//! | `window#<what>@<start ms>` | `count` (N, counted up with `ADD`), `expires_at` (N, a window after it ends) |
+//! | `window#<what>@<start ms>` | `members` (SS, the window's counted members, added to with `ADD`), `expires_at` (N, a window after it ends) |
 //!
 //! The GSI `chat_id-time-index` (hash `chat_id` N, range `time` N) serves
 //! `list_by_chat`; prediction items carry those attributes under their
