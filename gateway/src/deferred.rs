@@ -47,12 +47,17 @@ pub async fn sweep_deferred(intake: Arc<Intake>, supervisor: Supervisor) {
                     continue;
                 }
             };
-            let span = tracing::info_span!("deferred.answer", update_id = update.update.0);
-            let intake = Arc::clone(&intake);
-            supervisor.spawn(
-                "deferred_answer",
-                async move { intake.answer_deferred(inbound).await }.instrument(span),
-            );
+            answer_later(&intake, &supervisor, inbound);
         }
     }
+}
+
+/// Answers a deferred update on a supervised task of its own.
+pub fn answer_later(intake: &Arc<Intake>, supervisor: &Supervisor, inbound: inbound::Inbound) {
+    let span = tracing::info_span!("deferred.answer", update_id = inbound.update_id().0);
+    let intake = Arc::clone(intake);
+    supervisor.spawn(
+        "deferred_answer",
+        async move { intake.answer_deferred(inbound).await }.instrument(span),
+    );
 }

@@ -153,12 +153,7 @@ async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: Body) -> St
             warn!(error = %e, "could not keep the update; Telegram will deliver it again");
             return StatusCode::SERVICE_UNAVAILABLE;
         }
-        let intake = Arc::clone(&state.intake);
-        let span = tracing::info_span!("deferred.answer", update_id = inbound.update_id().0);
-        state.supervisor.spawn(
-            "deferred_answer",
-            async move { intake.answer_deferred(inbound).await }.instrument(span),
-        );
+        crate::deferred::answer_later(&state.intake, &state.supervisor, inbound);
         return StatusCode::OK;
     }
     // Intake runs on its own task: if Telegram (or a load balancer) drops

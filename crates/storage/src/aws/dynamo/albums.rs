@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use polybot_domain::{AlbumMember, now_epoch};
 
@@ -31,6 +32,29 @@ fn wait_until(millis: i64) -> Duration {
 /// Milliseconds since the Unix epoch: an album's quiet window is short.
 pub(super) fn now_millis() -> i64 {
     (now_epoch() * 1000.0) as i64
+}
+
+impl DynamoTable {
+    /// The index's pending pseudo-chat: items under `prefix` whose `time`
+    /// is at most `cutoff` (eventually consistent, as every GSI read).
+    pub(super) fn pending_query(
+        &self,
+        prefix: &str,
+        cutoff: i64,
+        limit: usize,
+    ) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(CHAT_INDEX)
+            .key_condition_expression("chat_id = :pending AND #time <= :cutoff")
+            .filter_expression("begins_with(pk, :prefix)")
+            .expression_attribute_names("#time", "time")
+            .expression_attribute_values(":pending", n(PENDING_ALBUMS))
+            .expression_attribute_values(":cutoff", n(cutoff))
+            .expression_attribute_values(":prefix", s(prefix))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+    }
 }
 
 #[async_trait]
@@ -140,21 +164,12 @@ impl Albums for DynamoTable {
         // Eventually consistent, as every GSI read: an album that went
         // quiet a moment ago may show up on the next look.
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(CHAT_INDEX)
-            .key_condition_expression("chat_id = :pending AND #time <= :cutoff")
+            .pending_query(ALBUM_PREFIX, now.saturating_sub(quiet_ms), limit)
             .filter_expression(
                 "begins_with(pk, :prefix) AND \
                  (attribute_not_exists(claimed_until) OR claimed_until <= :now)",
             )
-            .expression_attribute_values(":prefix", s(ALBUM_PREFIX))
-            .expression_attribute_names("#time", "time")
-            .expression_attribute_values(":pending", n(PENDING_ALBUMS))
-            .expression_attribute_values(":cutoff", n(now.saturating_sub(quiet_ms)))
             .expression_attribute_values(":now", n(now))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(self.err("Query", &format!("{CHAT_INDEX} pending albums")))?;

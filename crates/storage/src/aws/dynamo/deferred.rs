@@ -58,17 +58,7 @@ impl DeferredUpdates for DynamoTable {
         }
         let now = now_millis();
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(CHAT_INDEX)
-            .key_condition_expression("chat_id = :pending AND #time <= :now")
-            .filter_expression("begins_with(pk, :prefix)")
-            .expression_attribute_names("#time", "time")
-            .expression_attribute_values(":pending", n(PENDING_ALBUMS))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":prefix", s(PREFIX))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .pending_query(PREFIX, now, limit)
             .send()
             .await
             .map_err(self.err("Query", &format!("{CHAT_INDEX} deferred updates")))?;
