@@ -13,12 +13,16 @@ use std::sync::Arc;
 
 use polybot_domain::{
     AlbumSkip, AlbumSummary, ChatId, FailureKind, Filter, FilterSummary, JobResult, JoinedSummary,
-    ObjectKey, PredictionSummary, worked_positions,
+    ObjectKey, OutputMode, PredictionSummary, worked_positions,
 };
 use polybot_storage::{ObjectStore, StorageError};
 use tracing::{info, warn};
 
 use crate::messenger::{Document, MediaItem, Messenger, MessengerError};
+
+/// The longest details text: Telegram's 4,096 characters, with room to
+/// spare for how it counts them.
+const DETAILS_MAX_CHARS: usize = 4000;
 
 /// The caption of the full-resolution copy of a large photo.
 pub const FULL_RESOLUTION_CAPTION: &str = "The same, at full resolution";
@@ -328,8 +332,15 @@ impl Answers {
         summary: &PredictionSummary,
     ) -> Result<Option<i64>, AnswerError> {
         let chat = to.chat;
-        let annotated = self.stored_image(&summary.predicted_img_path).await?;
         let caption = summary.counts_text();
+        if summary.settings.output == OutputMode::Counts {
+            // The chat asked for the counts alone: one text, no picture.
+            self.messenger
+                .send_text(chat, &caption, to.reply_to)
+                .await?;
+            return Ok(None);
+        }
+        let annotated = self.stored_image(&summary.predicted_img_path).await?;
         let refused = match self
             .messenger
             .send_photo(chat, annotated.clone(), &caption, to.reply_to)
@@ -337,6 +348,7 @@ impl Answers {
         {
             Ok(sent) => {
                 self.full_resolution(to, summary).await;
+                self.details(to, summary).await;
                 return Ok(sent);
             }
             Err(MessengerError::MediaRejected(reason)) => reason,
@@ -374,6 +386,18 @@ impl Answers {
         };
         if let Err(e) = send.await {
             warn!(error = %e, "could not send the full-resolution photo");
+        }
+    }
+
+    /// Below the photo, for a chat that asked for details: each object
+    /// with its score and box. Best effort, as the full-resolution copy.
+    async fn details(&self, to: Recipient, summary: &PredictionSummary) {
+        if summary.settings.output != OutputMode::Details {
+            return;
+        }
+        let text = summary.details_text(DETAILS_MAX_CHARS);
+        if let Err(e) = self.messenger.send_text(to.chat, &text, to.reply_to).await {
+            warn!(error = %e, "could not send the details");
         }
     }
 

@@ -39,10 +39,16 @@
 //! group, a bare action command (`/blur`) counts as addressed to us, like
 //! `/detect`.
 
-use polybot_domain::{Action, AlbumId, CaptionError, ChatId, Direction, JobKind, UpdateId, UserId};
+use polybot_domain::{
+    Action, AlbumId, CaptionError, ChatId, Direction, JobKind, SettingsButton, UpdateId, UserId,
+};
+use serde::Deserialize;
 use teloxide_core::types::{
     MediaKind, Message, MessageEntityKind, MessageKind, Update, UpdateKind,
 };
+
+use crate::messenger::CallbackQueryId;
+use crate::settings::SettingsRequest;
 
 /// Telegram's Bot API serves files up to 20 MB to bots.
 pub const BOT_API_MAX_DOWNLOAD: u64 = 20 * 1024 * 1024;
@@ -155,7 +161,7 @@ impl Refusal {
 }
 
 /// What an update means to us.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
     /// A photo, or an image sent as a file, and what its caption asks for:
     /// becomes a job.
@@ -212,6 +218,28 @@ pub enum Inbound {
         message_id: i64,
         command: Command,
     },
+    /// A settings command (`/settings`, `/confidence 0.6`, `/only dog`…):
+    /// the chat's settings shown or changed.
+    Settings {
+        update_id: UpdateId,
+        chat: ChatId,
+        from: Option<UserId>,
+        message_id: i64,
+        request: SettingsRequest,
+    },
+    /// A button of one of the bot's messages pressed (a callback query):
+    /// answered exactly once, whatever it was.
+    Button {
+        update_id: UpdateId,
+        chat: ChatId,
+        from: UserId,
+        /// The bot's message the button is under.
+        message_id: i64,
+        query: CallbackQueryId,
+        /// What the button does; `None` for one we do not know (an old
+        /// keyboard, or data that is not ours).
+        pressed: Option<SettingsButton>,
+    },
     /// A group message that can only be judged once the bot knows its own
     /// username (`getMe` has not answered yet): to be delivered again.
     Deferred { update_id: UpdateId, chat: ChatId },
@@ -238,6 +266,8 @@ impl Inbound {
             | Self::AlbumItem { update_id, .. }
             | Self::Refused { update_id, .. }
             | Self::Command { update_id, .. }
+            | Self::Settings { update_id, .. }
+            | Self::Button { update_id, .. }
             | Self::Deferred { update_id, .. }
             | Self::Other { update_id, .. }
             | Self::Ignored { update_id, .. } => *update_id,
@@ -251,6 +281,8 @@ impl Inbound {
             | Self::AlbumItem { chat, .. }
             | Self::Refused { chat, .. }
             | Self::Command { chat, .. }
+            | Self::Settings { chat, .. }
+            | Self::Button { chat, .. }
             | Self::Deferred { chat, .. }
             | Self::Other { chat, .. } => Some(*chat),
             Self::Ignored { .. } => None,
@@ -280,6 +312,9 @@ pub fn parse_bytes(body: &[u8], me: Option<&BotUsername>) -> Result<Inbound, Unr
     let raw: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| UnreadableUpdate::NotJson(e.to_string()))?;
     let update_id = update_id_of(&raw).ok_or(UnreadableUpdate::NoUpdateId)?;
+    if let Some(query) = raw.get("callback_query") {
+        return Ok(callback_query(update_id, query));
+    }
     // From the bytes, not from `raw`: teloxide's deserializer needs borrowed
     // strings and silently yields an "unknown" update from a `Value`.
     let parsed = std::panic::catch_unwind(|| {
@@ -314,6 +349,47 @@ pub fn parse_bytes(body: &[u8], me: Option<&BotUsername>) -> Result<Inbound, Unr
             );
             Ok(fallback(update_id, &raw))
         }
+    }
+}
+
+/// A pressed button: read from the JSON by fields of our own, so that it
+/// does not depend on how the Telegram types model the message it is
+/// under. A query from an inline message (no chat) is not ours to answer.
+fn callback_query(update_id: UpdateId, query: &serde_json::Value) -> Inbound {
+    #[derive(serde::Deserialize)]
+    struct Query {
+        id: String,
+        from: Id,
+        message: Option<Under>,
+        data: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Under {
+        message_id: i64,
+        chat: Id,
+    }
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: i64,
+    }
+    match Query::deserialize(query) {
+        Ok(Query {
+            id,
+            from,
+            message: Some(under),
+            data,
+        }) => Inbound::Button {
+            update_id,
+            chat: ChatId(under.chat.id),
+            from: UserId(from.id),
+            message_id: under.message_id,
+            query: CallbackQueryId(id),
+            pressed: data.as_deref().and_then(SettingsButton::decode),
+        },
+        _ => Inbound::Ignored {
+            update_id,
+            kind: "callback_query",
+        },
     }
 }
 
@@ -439,9 +515,23 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
         command,
     };
     let ours = command.as_ref().is_some_and(|c| is_action(&c.name));
+    let arguments = msg
+        .text()
+        .or_else(|| msg.caption())
+        .and_then(|t| t.trim_start().split_once(char::is_whitespace))
+        .map_or("", |(_, rest)| rest);
     match command.as_ref().map(|c| c.name.as_str()) {
         Some("start") => return answer(Command::Start),
         Some("help") => return answer(Command::Help),
+        Some(name) if let Some(request) = crate::settings::parse_command(name, arguments) => {
+            return Inbound::Settings {
+                update_id,
+                chat,
+                from,
+                message_id,
+                request,
+            };
+        }
         None => {}
         Some(_) if ours => {}
         // A bare command we do not know, in a group, is another bot's.

@@ -31,6 +31,7 @@ pub mod progress;
 pub(crate) mod replies;
 pub mod secret;
 mod servers;
+pub mod settings;
 pub(crate) mod startup;
 
 pub use config::{GatewayConfig, GatewayError, TelegramMode, TlsFiles};

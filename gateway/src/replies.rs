@@ -328,6 +328,7 @@ mod tests {
                 confidence: 0.9,
             }],
             time: now_epoch(),
+            settings: Default::default(),
         });
         if succeeded {
             backends

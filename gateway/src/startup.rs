@@ -118,15 +118,20 @@ pub async fn register_webhook(
 /// The command menu: what users see when they type `/` (private chats),
 /// and the shorter one for groups, where the bot is asked by name.
 pub fn command_menus() -> [(serde_json::Value, serde_json::Value); 2] {
-    let private = json!([
-        {"command": "start", "description": "What this bot does"},
-        {"command": "help", "description": "Everything it can do, with examples"},
-        {"command": "detect", "description": "Find objects: send it as a photo's caption"},
-    ]);
-    let group = json!([
-        {"command": "detect", "description": "Find objects: a photo's caption, or a reply to a photo"},
-        {"command": "help", "description": "What this bot can do"},
-    ]);
+    let settings = crate::settings::COMMANDS
+        .map(|(command, description)| json!({"command": command, "description": description}));
+    let mut private = vec![
+        json!({"command": "start", "description": "What this bot does"}),
+        json!({"command": "help", "description": "Everything it can do, with examples"}),
+        json!({"command": "detect", "description": "Find objects: send it as a photo's caption"}),
+    ];
+    private.extend(settings.iter().cloned());
+    let mut group = vec![
+        json!({"command": "detect", "description": "Find objects: a photo's caption, or a reply to a photo"}),
+        json!({"command": "help", "description": "What this bot can do"}),
+    ];
+    group.extend(settings);
+    let (private, group) = (json!(private), json!(group));
     [
         (json!({"type": "all_private_chats"}), private),
         (json!({"type": "all_group_chats"}), group),

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use polybot_domain::{BotId, ChatId, FailureKind, Job, JobResult, PredictionId, PredictionRecord};
+use polybot_domain::{
+    BotId, ChatId, ChatSettings, FailureKind, Job, JobResult, PredictionId, PredictionRecord,
+};
 use polybot_gateway::Backoff;
 use polybot_gateway::botapi::{BotApiError, Upload};
 use polybot_gateway::messenger::{TelegramControl, TelegramMessenger};
@@ -486,6 +488,26 @@ impl polybot_storage::DeferredUpdates for LostFinish {
         update: polybot_domain::UpdateId,
     ) -> polybot_storage::Result<()> {
         self.inner.finish_deferred(bot, update).await
+    }
+}
+
+#[async_trait]
+impl polybot_storage::Preferences for LostFinish {
+    async fn chat_settings(&self, chat: ChatId) -> polybot_storage::Result<ChatSettings> {
+        self.inner.chat_settings(chat).await
+    }
+    async fn change_chat_settings(
+        &self,
+        chat: ChatId,
+        change: polybot_domain::SettingsChange,
+    ) -> polybot_storage::Result<ChatSettings> {
+        self.inner.change_chat_settings(chat, change).await
+    }
+    async fn publish_model_classes(&self, classes: &[String]) -> polybot_storage::Result<()> {
+        self.inner.publish_model_classes(classes).await
+    }
+    async fn model_classes(&self) -> polybot_storage::Result<Option<Vec<String>>> {
+        self.inner.model_classes().await
     }
 }
 

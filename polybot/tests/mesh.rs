@@ -807,13 +807,14 @@ async fn the_command_menu_is_set_for_private_chats_and_for_groups() {
             .map(|l| l.commands.iter().map(|c| c.command.clone()).collect())
             .unwrap_or_default()
     };
+    let settings = ["settings", "confidence", "only", "output", "labels"];
     assert_eq!(
         names(tg_emulator::BotCommandScope::AllPrivateChats),
-        ["start", "help", "detect"]
+        [["start", "help", "detect"].as_slice(), &settings].concat()
     );
     assert_eq!(
         names(tg_emulator::BotCommandScope::AllGroupChats),
-        ["detect", "help"]
+        [["detect", "help"].as_slice(), &settings].concat()
     );
     s.stop().await;
 }

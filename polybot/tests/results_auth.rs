@@ -177,6 +177,7 @@ fn success(
                 confidence: 0.9,
             }],
             time: 1.0,
+            settings: Default::default(),
         })),
     };
     ReportResultRequest::from(&report)

@@ -77,7 +77,60 @@ impl From<&domain::PredictionSummary> for v1::PredictionSummary {
                 })
                 .collect(),
             time: s.time,
+            settings: Some((&s.settings).into()),
         }
+    }
+}
+
+impl From<&domain::ChatSettings> for v1::Settings {
+    fn from(s: &domain::ChatSettings) -> Self {
+        Self {
+            confidence: s.confidence.map(domain::MinConfidence::get),
+            classes: match &s.classes {
+                domain::ClassChoice::All => Vec::new(),
+                domain::ClassChoice::Only(set) => set.iter().cloned().collect(),
+            },
+            output: match s.output {
+                domain::OutputMode::Photo => v1::OutputMode::Photo,
+                domain::OutputMode::Details => v1::OutputMode::Details,
+                domain::OutputMode::Counts => v1::OutputMode::Counts,
+            }
+            .into(),
+            labels: match s.labels {
+                domain::LabelStyle::Score => v1::LabelStyle::Score,
+                domain::LabelStyle::Name => v1::LabelStyle::Name,
+            }
+            .into(),
+        }
+    }
+}
+
+impl TryFrom<v1::Settings> for domain::ChatSettings {
+    type Error = InvalidMessage;
+
+    fn try_from(s: v1::Settings) -> Result<Self, Self::Error> {
+        let confidence = match s.confidence {
+            None => None,
+            Some(c) => Some(
+                domain::MinConfidence::new(c)
+                    .ok_or_else(|| invalid("settings.confidence", "out of range"))?,
+            ),
+        };
+        Ok(Self {
+            confidence,
+            classes: domain::ClassChoice::from(Some(s.classes.into_iter().collect())),
+            // An unknown or unset value is the default: a newer peer's
+            // choice we cannot show is shown as the standard one.
+            output: match v1::OutputMode::try_from(s.output) {
+                Ok(v1::OutputMode::Details) => domain::OutputMode::Details,
+                Ok(v1::OutputMode::Counts) => domain::OutputMode::Counts,
+                _ => domain::OutputMode::Photo,
+            },
+            labels: match v1::LabelStyle::try_from(s.labels) {
+                Ok(v1::LabelStyle::Name) => domain::LabelStyle::Name,
+                _ => domain::LabelStyle::Score,
+            },
+        })
     }
 }
 
@@ -106,6 +159,11 @@ impl TryFrom<v1::PredictionSummary> for domain::PredictionSummary {
                 })
                 .collect(),
             time: s.time,
+            settings: s
+                .settings
+                .map(domain::ChatSettings::try_from)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -537,7 +595,40 @@ mod tests {
                 confidence: 0.5,
             }],
             time: 12.5,
+            settings: domain::ChatSettings::default(),
         }
+    }
+
+    #[test]
+    fn settings_round_trip_and_an_unset_message_reads_as_the_defaults() {
+        use domain::{ClassChoice, LabelStyle, MinConfidence, OutputMode, SettingsChange};
+        let chosen = domain::ChatSettings::default()
+            .with(SettingsChange::Confidence(MinConfidence::new(0.7)))
+            .with(SettingsChange::Classes(ClassChoice::Only(
+                ["bus".to_owned(), "person".to_owned()].into(),
+            )))
+            .with(SettingsChange::Output(OutputMode::Counts))
+            .with(SettingsChange::Labels(LabelStyle::Name));
+        let mut s = summary(domain::PredictionId::new());
+        s.settings = chosen.clone();
+        let wire = v1::PredictionSummary::from(&s);
+        let back = domain::PredictionSummary::try_from(wire.clone()).expect("valid");
+        assert_eq!(back.settings, chosen);
+        let unset = v1::PredictionSummary {
+            settings: None,
+            ..wire.clone()
+        };
+        assert_eq!(
+            domain::PredictionSummary::try_from(unset)
+                .expect("valid")
+                .settings,
+            domain::ChatSettings::default()
+        );
+        let mut bad = wire;
+        if let Some(settings) = bad.settings.as_mut() {
+            settings.confidence = Some(3.0);
+        }
+        assert!(domain::PredictionSummary::try_from(bad).is_err());
     }
 
     #[test]

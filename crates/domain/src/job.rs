@@ -4,8 +4,9 @@
 //! album's photos and an [`AlbumAction`]. A detector matches on the input,
 //! so each kind of job is carried out in one place.
 //!
-//! On the queue a job is JSON in the flat shape of schema version 2
-//! (`original_key`, `kind`, `album`, `concat`), readable in the AWS console.
+//! On the queue a job is JSON in the flat shape of schema version 3
+//! (`original_key`, `kind`, `album`, `concat`, `settings`), readable in the
+//! AWS console.
 //! The typed model converts to and from that shape, so gateways and
 //! detectors of this and the previous build read each other's jobs during a
 //! rolling deploy, and version-1 jobs (no kind: a detection) still read.
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::album::AlbumSkip;
 use crate::caption::{Action, Direction, Filter};
 use crate::ids::{ChatId, ObjectKey, PredictionId, UpdateId};
+use crate::settings::ChatSettings;
 use crate::time::now_epoch;
 
 /// Version of the job's wire schema; bumped on incompatible changes.
@@ -24,7 +26,12 @@ use crate::time::now_epoch;
 /// detection. An input that older detectors cannot run (a video) is to be
 /// written with a new version, so that they leave it for a newer detector
 /// instead of misreading it as a photo.
-pub const JOB_SCHEMA_VERSION: u32 = 2;
+///
+/// Version 3 added the chat's settings ([`ChatSettings`]); an older job
+/// reads as the defaults. It is written as 3 even with default settings, so
+/// a detector of the previous build leaves a job it would answer without
+/// the chat's settings for a newer one.
+pub const JOB_SCHEMA_VERSION: u32 = 3;
 /// The oldest job schema this build still reads.
 pub const OLDEST_JOB_SCHEMA_VERSION: u32 = 1;
 
@@ -32,9 +39,9 @@ pub const OLDEST_JOB_SCHEMA_VERSION: u32 = 1;
 /// version also travel as message attributes, so they can be read without
 /// parsing the body.
 ///
-/// Settings that change how a job runs (a chat's language or confidence)
-/// belong here beside `input`, as one more field that the wire writes with
-/// `#[serde(default)]`, so that jobs without it still read.
+/// Settings that change how a job runs (the chat's [`ChatSettings`], a
+/// language) belong here beside `input`, as one more field that the wire
+/// writes with `#[serde(default)]`, so that jobs without it still read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(from = "JobWire", into = "JobWire")]
 pub struct Job {
@@ -47,6 +54,9 @@ pub struct Job {
     pub submitted_at: f64,
     /// What to work on, and what to do with it.
     pub input: JobInput,
+    /// The chat's settings when it asked: how detections are kept, drawn
+    /// and answered.
+    pub settings: ChatSettings,
 }
 
 /// What a job works on and does. A new kind of input (a video) is a new
@@ -257,6 +267,7 @@ impl Job {
             update_id,
             submitted_at: now_epoch(),
             input: JobInput::Photo { original_key, kind },
+            settings: ChatSettings::default(),
         }
     }
 
@@ -280,7 +291,14 @@ impl Job {
                 action,
                 skipped: Vec::new(),
             },
+            settings: ChatSettings::default(),
         }
+    }
+
+    /// The same request, carried out with the chat's `settings`.
+    pub fn with_settings(mut self, settings: ChatSettings) -> Self {
+        self.settings = settings;
+        self
     }
 
     /// The same album request, naming the album's items that are not
@@ -347,6 +365,9 @@ struct JobWire {
     /// build ignores them: its answer just does not name them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     skipped: Vec<AlbumSkip>,
+    /// Absent before version 3, and when the chat chose nothing.
+    #[serde(default, skip_serializing_if = "ChatSettings::is_default")]
+    settings: ChatSettings,
 }
 
 impl From<JobWire> for Job {
@@ -373,6 +394,7 @@ impl From<JobWire> for Job {
             update_id: wire.update_id,
             submitted_at: wire.submitted_at,
             input,
+            settings: wire.settings,
         }
     }
 }
@@ -381,6 +403,7 @@ impl From<Job> for JobWire {
     fn from(job: Job) -> Self {
         let kind = job.input.wire_kind();
         let original_key = job.input.original_key().clone();
+        let settings = job.settings;
         let (album, concat, skipped) = match job.input {
             JobInput::Photo { .. } => (Vec::new(), None, Vec::new()),
             JobInput::Album {
@@ -408,6 +431,7 @@ impl From<Job> for JobWire {
             album,
             concat,
             skipped,
+            settings,
         }
     }
 }
@@ -435,12 +459,12 @@ mod tests {
     fn job_round_trips_and_rejects_other_schema_versions() {
         let job = job(JobKind::Detect);
         assert_eq!(Job::parse(&job.to_json()).expect("parse"), job);
-        let v3 = job
+        let v4 = job
             .to_json()
-            .replace("\"schema_version\":2", "\"schema_version\":3");
+            .replace("\"schema_version\":3", "\"schema_version\":4");
         assert!(matches!(
-            Job::parse(&v3),
-            Err(JobError::UnsupportedVersion(3))
+            Job::parse(&v4),
+            Err(JobError::UnsupportedVersion(4))
         ));
         assert!(matches!(Job::parse("{}"), Err(JobError::Malformed(_))));
         let bad_key = job
@@ -513,7 +537,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&each.to_json()).expect("json");
         // What a detector of the previous build reads: the first photo's
         // key and message, the kind, and the album.
-        assert_eq!(v["schema_version"], 2);
+        assert_eq!(v["schema_version"], 3);
         assert_eq!(v["original_key"], "5/original/0.jpg");
         assert_eq!(v["message_id"], 10);
         assert_eq!(v["kind"]["filter"], "blur");
@@ -567,6 +591,31 @@ mod tests {
         assert_eq!(photos.as_slice().len(), 2);
         assert_eq!(photos.first().message_id, 10);
         assert_eq!(job.original_key().as_str(), "5/original/a.jpg");
+    }
+
+    #[test]
+    fn a_job_carries_the_chats_settings_and_an_older_job_reads_as_the_defaults() {
+        use crate::settings::{MinConfidence, OutputMode, SettingsChange};
+        let settings = ChatSettings::default()
+            .with(SettingsChange::Confidence(MinConfidence::new(0.7)))
+            .with(SettingsChange::Output(OutputMode::Counts));
+        let job = job(JobKind::Detect).with_settings(settings.clone());
+        let v: serde_json::Value = serde_json::from_str(&job.to_json()).expect("json");
+        assert_eq!(v["schema_version"], 3);
+        assert_eq!(v["settings"]["output"], "counts");
+        assert_eq!(
+            Job::parse(&job.to_json()).expect("parse").settings,
+            settings
+        );
+        let v2 = job
+            .to_json()
+            .replace("\"schema_version\":3", "\"schema_version\":2")
+            .replace(r#","settings":{"confidence":0.7,"output":"counts"}"#, "");
+        assert!(!v2.contains("settings"), "{v2}");
+        assert_eq!(
+            Job::parse(&v2).expect("a version-2 job reads").settings,
+            ChatSettings::default()
+        );
     }
 
     #[test]

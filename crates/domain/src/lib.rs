@@ -10,6 +10,7 @@ mod album;
 pub mod caption;
 mod ids;
 mod job;
+pub mod settings;
 mod time;
 
 /// An underlying error kept as the source of one of ours (the SDK's, the
@@ -26,6 +27,10 @@ pub use ids::{AlbumId, BotId, ChatId, ObjectKey, ParseIdError, PredictionId, Upd
 pub use job::{
     AlbumAction, AlbumPhoto, AlbumPhotos, JOB_SCHEMA_VERSION, Job, JobError, JobInput, JobKind,
     OLDEST_JOB_SCHEMA_VERSION,
+};
+pub use settings::{
+    ChatSettings, ClassChoice, LabelStyle, MinConfidence, OutputMode, SettingError, SettingsButton,
+    SettingsChange, parse_classes, parse_confidence,
 };
 pub use time::now_epoch;
 
@@ -56,6 +61,10 @@ pub struct PredictionSummary {
     pub labels: Vec<Label>,
     /// Seconds since the Unix epoch when the prediction finished.
     pub time: f64,
+    /// The chat's settings the detection was made with (`labels` holds
+    /// only what they show); they also say how it is answered.
+    #[serde(default, skip_serializing_if = "ChatSettings::is_default")]
+    pub settings: ChatSettings,
 }
 
 impl PredictionSummary {
@@ -83,6 +92,39 @@ impl PredictionSummary {
             .map(|(class, n)| format!("{class} ×{n}"))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// Each object with its score and where its box is (in percent of the
+    /// picture, left to right and top to bottom), surest first, in at most
+    /// `max_chars` characters: the objects that do not fit are counted.
+    pub fn details_text(&self, max_chars: usize) -> String {
+        if self.labels.is_empty() {
+            return "No objects found.".to_owned();
+        }
+        let mut labels: Vec<&Label> = self.labels.iter().collect();
+        labels.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        let percent = |v: f32| (v.clamp(0.0, 1.0) * 100.0).round() as u32;
+        let mut text = format!("{} objects, surest first:", labels.len());
+        for (shown, label) in labels.iter().enumerate() {
+            let line = format!(
+                "\n{n}. {class} {score:.2} \u{2014} x {x1}\u{2013}{x2}%, y {y1}\u{2013}{y2}%",
+                n = shown + 1,
+                class = label.class,
+                score = label.confidence,
+                x1 = percent(label.cx - label.width / 2.0),
+                x2 = percent(label.cx + label.width / 2.0),
+                y1 = percent(label.cy - label.height / 2.0),
+                y2 = percent(label.cy + label.height / 2.0),
+            );
+            let rest = labels.len() - shown;
+            // Room for the line and for saying how many did not fit.
+            if text.chars().count() + line.chars().count() + 24 > max_chars {
+                text.push_str(&format!("\n\u{2026} and {rest} more"));
+                break;
+            }
+            text.push_str(&line);
+        }
+        text
     }
 }
 
@@ -314,6 +356,40 @@ mod tests {
         }
     }
 
+    #[test]
+    fn details_list_each_object_surest_first_within_the_limit() {
+        let mut labels: Vec<Label> = (0..300)
+            .map(|i| Label {
+                confidence: 0.3 + (i % 7) as f32 / 10.0,
+                ..label("person")
+            })
+            .collect();
+        labels[0] = Label {
+            class: "bus".into(),
+            cx: 0.5,
+            cy: 0.5,
+            width: 0.9,
+            height: 0.6,
+            confidence: 0.97,
+        };
+        let text = summary(labels).details_text(4096);
+        assert!(text.chars().count() <= 4096, "{}", text.chars().count());
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("300 objects, surest first:"));
+        assert_eq!(
+            lines.next(),
+            Some("1. bus 0.97 \u{2014} x 5\u{2013}95%, y 20\u{2013}80%")
+        );
+        assert!(text.ends_with("more"), "{text}");
+        let scores: Vec<f32> = text
+            .lines()
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+            .filter_map(|l| l.split(' ').nth(2)?.parse().ok())
+            .collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+        assert_eq!(summary(Vec::new()).details_text(4096), "No objects found.");
+    }
+
     fn summary(labels: Vec<Label>) -> PredictionSummary {
         PredictionSummary {
             prediction_id: PredictionId::new(),
@@ -322,6 +398,7 @@ mod tests {
             full_img_path: None,
             labels,
             time: 0.0,
+            settings: ChatSettings::default(),
         }
     }
 

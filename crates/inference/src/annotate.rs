@@ -8,6 +8,8 @@ use image::{Rgb, RgbImage};
 use imageproc::drawing::{draw_filled_rect_mut, draw_hollow_rect_mut, draw_text_mut, text_size};
 use imageproc::rect::Rect;
 
+use polybot_domain::LabelStyle;
+
 use crate::output::Detection;
 
 /// The Ultralytics palette, so our pictures look like the ones users know.
@@ -60,8 +62,13 @@ pub fn text_color(bg: Rgb<u8>) -> Rgb<u8> {
     }
 }
 
-/// Draws every detection onto `image`.
+/// Draws every detection onto `image`, labelled with name and score.
 pub fn annotate(image: &mut RgbImage, detections: &[Detection]) {
+    annotate_with(image, detections, LabelStyle::Score);
+}
+
+/// Draws every detection onto `image`, labelled as the chat chose.
+pub fn annotate_with(image: &mut RgbImage, detections: &[Detection], labels: LabelStyle) {
     let (w, h) = image.dimensions();
     let thickness = (((w + h) as f32 / 2.0 * 0.003).round() as u32).max(2);
     let font_px = (((w + h) as f32 / 2.0 * 0.03).round()).max(12.0);
@@ -86,7 +93,10 @@ pub fn annotate(image: &mut RgbImage, detections: &[Detection]) {
         }
 
         let Some(font) = FONT.as_ref() else { continue };
-        let text = format!("{} {:.2}", det.class_name, det.confidence);
+        let text = match labels {
+            LabelStyle::Score => format!("{} {:.2}", det.class_name, det.confidence),
+            LabelStyle::Name => det.class_name.clone(),
+        };
         let (tw, th) = text_size(scale, font, &text);
         let pad = (thickness as i32).max(2);
         let label_h = th as i32 + 2 * pad;

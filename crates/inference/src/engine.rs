@@ -17,7 +17,9 @@ use image::RgbImage;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use crate::annotate::annotate;
+use polybot_domain::{ChatSettings, LabelStyle};
+
+use crate::annotate::annotate_with;
 use crate::decode::{DecodeLimits, ScaleLimits, decode_at_least};
 use crate::error::{DetectError, LoadError, ResizeError};
 use crate::geometry::{Letterbox, LetterboxMode};
@@ -139,11 +141,24 @@ impl Engine {
         self.detect_sized(bytes, AnnotatedSize::Bounded)
     }
 
-    /// The whole pipeline for one encoded image.
+    /// The whole pipeline for one encoded image, with the default settings.
     pub fn detect_sized(
         &mut self,
         bytes: &[u8],
         size: AnnotatedSize,
+    ) -> Result<DetectOutput, DetectError> {
+        self.detect_for(bytes, size, &ChatSettings::default())
+    }
+
+    /// The whole pipeline for one encoded image, as a chat's `settings`
+    /// ask: after NMS only the objects they show are kept (and drawn), and
+    /// boxes are labelled their way. A chat's confidence below the
+    /// deployment's is honoured too: candidates are taken at the lower one.
+    pub fn detect_for(
+        &mut self,
+        bytes: &[u8],
+        size: AnnotatedSize,
+        settings: &ChatSettings,
     ) -> Result<DetectOutput, DetectError> {
         let full = size == AnnotatedSize::Full || self.config.annotated_max_side == 0;
         let mut timings = Timings::default();
@@ -176,11 +191,14 @@ impl Engine {
         };
         timings.decode = t.elapsed();
 
-        let in_decoded = self.detect_image(&decoded.image, &mut timings)?;
+        let floor = self.config.thresholds.confidence;
+        let least = settings.confidence.map_or(floor, |c| c.get());
+        let in_decoded = self.detect_image_at(&decoded.image, &mut timings, least)?;
         let (sx, sy) = decoded.to_original();
         let (width, height) = (decoded.original_width, decoded.original_height);
         let detections: Vec<Detection> = in_decoded
             .into_iter()
+            .filter(|d| settings.shows(&d.class_name, d.confidence, floor))
             .map(|d| scale_detection(d, sx, sy))
             .collect();
 
@@ -202,7 +220,7 @@ impl Engine {
                 .cloned()
                 .map(|d| scale_detection(d, ax, ay))
                 .collect();
-            annotate(&mut canvas, &drawn);
+            annotate_with(&mut canvas, &drawn, settings.labels);
             timings.annotate = t.elapsed();
             let t = Instant::now();
             let jpeg = encode_jpeg(&canvas, self.config.jpeg_quality)?;
@@ -213,7 +231,7 @@ impl Engine {
         let full_jpeg = if size == AnnotatedSize::ForTelegram
             && past_photo_limits(width, height, bytes.len())
         {
-            self.annotate_full(bytes, &detections, &mut timings)?
+            self.annotate_full(bytes, &detections, settings.labels, &mut timings)?
         } else {
             None
         };
@@ -234,6 +252,7 @@ impl Engine {
         &mut self,
         bytes: &[u8],
         detections: &[Detection],
+        labels: LabelStyle,
         timings: &mut Timings,
     ) -> Result<Option<Vec<u8>>, DetectError> {
         let _span = tracing::info_span!("annotate full resolution").entered();
@@ -241,7 +260,7 @@ impl Engine {
         let mut canvas = decode_at_least(bytes, self.config.limits, ScaleLimits::FULL)?.image;
         timings.decode += t.elapsed();
         let t = Instant::now();
-        annotate(&mut canvas, detections);
+        annotate_with(&mut canvas, detections, labels);
         timings.annotate += t.elapsed();
         let t = Instant::now();
         let jpeg = encode_jpeg(&canvas, self.config.jpeg_quality)?;
@@ -288,6 +307,17 @@ impl Engine {
         image: &RgbImage,
         timings: &mut Timings,
     ) -> Result<Vec<Detection>, DetectError> {
+        let least = self.config.thresholds.confidence;
+        self.detect_image_at(image, timings, least)
+    }
+
+    /// [`Engine::detect_image`], taking candidates at `confidence`.
+    fn detect_image_at(
+        &mut self,
+        image: &RgbImage,
+        timings: &mut Timings,
+        confidence: f32,
+    ) -> Result<Vec<Detection>, DetectError> {
         let t = Instant::now();
         let lb = {
             let _span = tracing::info_span!("preprocess").entered();
@@ -323,7 +353,11 @@ impl Engine {
         let dims: Vec<i64> = shape.iter().copied().collect();
         let known = (!self.info.classes.is_empty()).then_some(self.info.classes.len());
         let layout = OutputLayout::detect(&dims, known).map_err(DetectError::OutputLayout)?;
-        let candidates = postprocess(data, layout, self.config.thresholds);
+        let thresholds = Thresholds {
+            confidence,
+            ..self.config.thresholds
+        };
+        let candidates = postprocess(data, layout, thresholds);
         let detections = candidates
             .into_iter()
             .map(|c| Detection {

@@ -91,6 +91,7 @@ impl DetectOutput {
             full_img_path: None,
             labels: self.labels(),
             time,
+            settings: polybot_domain::ChatSettings::default(),
         }
     }
 }

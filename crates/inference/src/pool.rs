@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use polybot_domain::{Direction, Filter};
+use polybot_domain::{ChatSettings, Direction, Filter};
 
 use crate::engine::{AnnotatedSize, DetectConfig, Engine};
 use crate::error::{DecoderError, DetectError, LoadError, panic_message};
@@ -30,6 +30,7 @@ struct Task {
 enum Work {
     Detect {
         size: AnnotatedSize,
+        settings: ChatSettings,
         reply: oneshot::Sender<Result<DetectOutput, DetectError>>,
     },
     Filter {
@@ -201,8 +202,26 @@ impl Slot {
         bytes: Vec<u8>,
         size: AnnotatedSize,
     ) -> Result<DetectOutput, DetectError> {
+        self.detect_for(bytes, size, ChatSettings::default()).await
+    }
+
+    /// Runs the pipeline on the reserved lane, annotated at `size`, as a
+    /// chat's `settings` ask (see [`crate::Engine::detect_for`]).
+    pub async fn detect_for(
+        self,
+        bytes: Vec<u8>,
+        size: AnnotatedSize,
+        settings: ChatSettings,
+    ) -> Result<DetectOutput, DetectError> {
         let (reply, rx) = oneshot::channel();
-        self.send(bytes, Work::Detect { size, reply })?;
+        self.send(
+            bytes,
+            Work::Detect {
+                size,
+                settings,
+                reply,
+            },
+        )?;
         rx.await.map_err(|_| DetectError::PoolClosed)?
     }
 
@@ -280,10 +299,14 @@ fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
     {
         let _entered = span.enter();
         match work {
-            Work::Detect { size, reply } => {
+            Work::Detect {
+                size,
+                settings,
+                reply,
+            } => {
                 let span = tracing::info_span!("detect", image_bytes = bytes.len());
                 let _s = span.enter();
-                let result = guarded("detection", || engine.detect_sized(&bytes, size));
+                let result = guarded("detection", || engine.detect_for(&bytes, size, &settings));
                 if let Ok(out) = &result {
                     let t = &out.timings;
                     tracing::debug!(

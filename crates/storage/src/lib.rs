@@ -16,8 +16,11 @@
 //! | [`Predictions`] | requests and their results | `create`, `save_result`, `save_failure`, `get`, `list_by_chat` |
 //! | [`Leases`] | exactly-once work ([`run_once`]) | `claim`, `finish`, `release`, `renew` |
 //! | [`Notices`] | the "still working" message of a slow request | `attach_notice`, `notice`, `close_notice` |
-//! | [`Albums`] | photos sent together, put together | `join_album`, `close_album` |
+//! | [`Albums`] | photos sent together, put together | `join_album`, `close_album`, `finish_album`, `pending_albums` |
 //! | [`SentAnswers`] | which bot message answered which photo (for replies to answers) | `record_answer`, `answered_photo` |
+//! | [`Windows`] | how often something happened this window (admission limits across gateways) | `count_in_window` |
+//! | [`DeferredUpdates`] | updates acknowledged before their answer was sent, kept until answered | `defer_update`, `due_updates`, `finish_deferred` |
+//! | [`Preferences`] | each chat's settings, and the model's class names | `chat_settings`, `change_chat_settings`, `publish_model_classes`, `model_classes` |
 //!
 //! [`PredictionTable`] is all of them at once plus the table's readiness
 //! `check`; [`Backends::table`] is one. A component that needs one concern
@@ -25,20 +28,20 @@
 //! `Arc<dyn Notices>`, which an `Arc<dyn PredictionTable>` coerces to
 //! (trait upcasting).
 //!
-//! # Adding a concern (e.g. per-chat settings)
+//! # Adding a concern (as per-chat settings were)
 //!
-//! A new store in the table, say `ChatSettings`, is one file per side plus
+//! A new store in the table, say [`Preferences`], is one file per side plus
 //! the lines that list it:
 //!
 //! 1. `src/table/settings.rs`: the trait (`Send + Sync + 'static`,
 //!    `#[async_trait]`) and its types; in `src/table/mod.rs` a `mod` and a
 //!    `pub use` line, and the trait added to [`PredictionTable`]'s
 //!    supertraits.
-//! 2. `src/local/table/settings.rs`: `impl ChatSettings for LocalTable`; a
+//! 2. `src/local/table/settings.rs`: `impl Preferences for LocalTable`; a
 //!    `mod` line in `src/local/table/mod.rs`, and its SQL table in the
 //!    `SCHEMA` of `src/local/sqlite.rs` (`CREATE TABLE IF NOT EXISTS`, so
 //!    existing data folders get it when they are next opened).
-//! 3. `src/aws/dynamo/settings.rs`: `impl ChatSettings for DynamoTable`,
+//! 3. `src/aws/dynamo/settings.rs`: `impl Preferences for DynamoTable`,
 //!    with items under a `pk` prefix of its own (`settings#<chat>`); a `mod`
 //!    line and a row in the item table of `src/aws/dynamo/mod.rs`. The
 //!    single-table design needs no new AWS resource, IAM permission or

@@ -13,7 +13,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use polybot_domain::{
-    BotId, ChatId, FailureKind, ObjectKey, PredictionId, PredictionRecord, UpdateId, now_epoch,
+    BotId, ChatId, ClassChoice, FailureKind, ObjectKey, OutputMode, PredictionId, PredictionRecord,
+    SettingsChange, UpdateId, now_epoch,
 };
 use polybot_storage::aws::{self, AwsSettings};
 use polybot_storage::{
@@ -517,6 +518,103 @@ async fn dynamodb_racing_claims_and_summaries_let_exactly_one_writer_win() {
         stored += usize::from(s.await.expect("join").expect("save_result"));
     }
     assert_eq!(stored, 1, "a redelivered job's summary must be stored once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_racing_settings_changes_from_many_tasks_all_take_effect() {
+    let (_, _, b) = backends().await;
+    let chat = ChatId(424_242);
+    // A warm client (credentials, connections) and a barrier, so that the
+    // changes really overlap: otherwise each task tends to be done before
+    // the next one reads, and the retry is never needed.
+    b.table.chat_settings(chat).await.expect("chat_settings");
+    let start = Arc::new(tokio::sync::Barrier::new(8));
+    let changes: Vec<_> = (0..8)
+        .map(|i| {
+            let table = Arc::clone(&b.table);
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                table
+                    .change_chat_settings(
+                        chat,
+                        SettingsChange::ClassShown(format!("class{i}"), true),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for c in changes {
+        c.await.expect("join").expect("change_chat_settings");
+    }
+    let all: std::collections::BTreeSet<String> = (0..8).map(|i| format!("class{i}")).collect();
+    assert_eq!(
+        b.table
+            .chat_settings(chat)
+            .await
+            .expect("chat_settings")
+            .classes,
+        ClassChoice::Only(all),
+        "each racing change is reapplied on top of the winner's, none is lost"
+    );
+}
+
+#[tokio::test]
+async fn dynamodb_settings_items_have_the_documented_layout_outside_the_index_and_never_expire() {
+    let (sdk, settings, b) = backends().await;
+    let chat = ChatId(1243002838);
+    b.table
+        .change_chat_settings(chat, SettingsChange::Output(OutputMode::Counts))
+        .await
+        .expect("change_chat_settings");
+    let item = raw_item(&sdk, &settings.table, &aws::settings_pk(chat)).await;
+    assert_eq!(
+        item.get("pk"),
+        Some(&AttributeValue::S("settings#1243002838".into()))
+    );
+    assert_eq!(
+        item.get("settings"),
+        Some(&AttributeValue::S(r#"{"output":"counts"}"#.into()))
+    );
+    assert_eq!(item.get("version"), Some(&AttributeValue::N("1".into())));
+    assert!(
+        !item.contains_key("chat_id") && !item.contains_key("time"),
+        "settings are no prediction: they stay out of {}",
+        aws::CHAT_INDEX
+    );
+    assert!(
+        !item.contains_key(aws::TTL_ATTRIBUTE),
+        "settings are kept until changed"
+    );
+    b.table
+        .change_chat_settings(chat, SettingsChange::Output(OutputMode::Photo))
+        .await
+        .expect("change_chat_settings");
+    let item = raw_item(&sdk, &settings.table, &aws::settings_pk(chat)).await;
+    assert_eq!(
+        item.get("settings"),
+        Some(&AttributeValue::S("{}".into())),
+        "back to the defaults"
+    );
+    assert_eq!(item.get("version"), Some(&AttributeValue::N("2".into())));
+
+    let classes = ["person", "bicycle"].map(String::from);
+    b.table
+        .publish_model_classes(&classes)
+        .await
+        .expect("publish_model_classes");
+    let item = raw_item(&sdk, &settings.table, aws::MODEL_CLASSES_PK).await;
+    assert_eq!(
+        item.get("classes"),
+        Some(&AttributeValue::S(r#"["person","bicycle"]"#.into()))
+    );
+    assert!(item.get("updated_at").is_some_and(|v| v.is_n()));
+    assert!(
+        !item.contains_key("chat_id")
+            && !item.contains_key("time")
+            && !item.contains_key(aws::TTL_ATTRIBUTE),
+        "{item:?}"
+    );
 }
 
 #[tokio::test]

@@ -2,13 +2,17 @@
 //! data folder can show (restarts, several handles and processes on one
 //! folder, races, and the local choices the traits leave open).
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use polybot_domain::{BotId, ChatId, ObjectKey, PredictionId, PredictionRecord, UpdateId};
+use polybot_domain::{
+    BotId, ChatId, ChatSettings, ClassChoice, ObjectKey, OutputMode, PredictionId,
+    PredictionRecord, SettingsChange, UpdateId,
+};
 use polybot_storage::local::{self, LocalOptions, LocalQueue, QueueConfig, Redrive};
 use polybot_storage::{
     Attributes, Backends, Claim, ClaimKey, JobQueue, PutMode, QueueStats, Receipt, StorageError,
@@ -379,6 +383,49 @@ async fn concurrent_claims_of_one_key_have_exactly_one_winner() {
             .iter()
             .all(|c| matches!(c, Claim::Acquired(_) | Claim::InProgress))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_settings_changes_from_two_handles_all_take_effect() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Two handles: two connections, as two gateways on one folder have.
+    let tables = [open(dir.path()).table, open(dir.path()).table];
+    let chat = ChatId(31);
+    let tasks: Vec<_> = (0..16usize)
+        .map(|i| {
+            let table = Arc::clone(&tables[i % 2]);
+            tokio::spawn(async move {
+                table
+                    .change_chat_settings(
+                        chat,
+                        SettingsChange::ClassShown(format!("class{i}"), true),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join").expect("change_chat_settings");
+    }
+    let all: BTreeSet<String> = (0..16).map(|i| format!("class{i}")).collect();
+    assert_eq!(
+        tables[0]
+            .chat_settings(chat)
+            .await
+            .expect("chat_settings")
+            .classes,
+        ClassChoice::Only(all),
+        "no change is lost"
+    );
+    let db = rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("open db");
+    let version: i64 = db
+        .query_row(
+            "SELECT version FROM chat_settings WHERE chat_id = 31",
+            [],
+            |r| r.get(0),
+        )
+        .expect("version");
+    assert_eq!(version, 16, "each change counts one version");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -974,4 +1021,98 @@ async fn messages_queued_before_tenants_are_received_after_the_upgrade() {
         .expect("send");
     let got = b.jobs.receive(10, Duration::ZERO).await.expect("receive");
     assert_eq!(bodies(&got), ["from before", "after"]);
+}
+
+#[tokio::test]
+async fn a_data_folder_from_before_settings_gets_them_and_keeps_its_schema_version() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // What a schema-5 build before settings left behind: its tables (one
+    // is enough here), no settings tables.
+    {
+        let db =
+            rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("create db");
+        db.execute_batch(
+            "CREATE TABLE claims (
+                 claim_key TEXT PRIMARY KEY, state TEXT NOT NULL,
+                 expires_at INTEGER NOT NULL, holder TEXT
+             );
+             PRAGMA user_version = 5;",
+        )
+        .expect("schema 5");
+    }
+    let b = open(dir.path());
+    let chat = ChatId(12);
+    assert_eq!(
+        b.table.chat_settings(chat).await.expect("chat_settings"),
+        ChatSettings::default()
+    );
+    let changed = b
+        .table
+        .change_chat_settings(chat, SettingsChange::Output(OutputMode::Counts))
+        .await
+        .expect("change_chat_settings");
+    assert_eq!(changed.output, OutputMode::Counts);
+    assert_eq!(b.table.model_classes().await.expect("model_classes"), None);
+    drop(b);
+    // Settings are kept across restarts.
+    let b = open(dir.path());
+    assert_eq!(
+        b.table.chat_settings(chat).await.expect("chat_settings"),
+        changed
+    );
+    let db = rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("open db");
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(
+        version, 5,
+        "a new table needs no new version: a schema-5 build can still open the folder"
+    );
+    let stored: String = db
+        .query_row(
+            "SELECT settings FROM chat_settings WHERE chat_id = 12",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the chat's row");
+    assert_eq!(
+        stored, r#"{"output":"counts"}"#,
+        "compact JSON of what was chosen"
+    );
+}
+
+#[tokio::test]
+async fn unreadable_stored_settings_are_invalid_and_not_overwritten() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let chat = ChatId(13);
+    let db = rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("open db");
+    db.execute(
+        "INSERT INTO chat_settings (chat_id, settings, version) VALUES (13, '{\"confidence\":3}', 1)",
+        [],
+    )
+    .expect("insert");
+    assert!(matches!(
+        b.table.chat_settings(chat).await,
+        Err(StorageError::Invalid { .. })
+    ));
+    let change = b
+        .table
+        .change_chat_settings(chat, SettingsChange::Output(OutputMode::Counts))
+        .await;
+    assert!(
+        matches!(change, Err(StorageError::Invalid { .. })),
+        "{change:?}"
+    );
+    let stored: String = db
+        .query_row(
+            "SELECT settings FROM chat_settings WHERE chat_id = 13",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the chat's row");
+    assert_eq!(
+        stored, r#"{"confidence":3}"#,
+        "the failed change wrote nothing"
+    );
 }

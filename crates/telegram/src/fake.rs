@@ -15,7 +15,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::MessengerError;
-use crate::port::{Document, MediaItem, Messenger};
+use crate::port::{CallbackQueryId, Document, Keyboard, MediaItem, Messenger};
 
 /// The calls a test can script a failure for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,11 +27,16 @@ pub enum Call {
     Edit,
     Delete,
     Download,
+    /// `send_keyboard` and `edit_keyboard`.
+    Keyboard,
+    Button,
 }
 
 /// Records sends as one line each (`"text: …"`, `"photo: <caption>"`,
 /// `"document: <caption>"`, `"album of N: <caption>"`, `"edit <id>: …"`,
-/// `"delete <id>"`), in the order they completed.
+/// `"delete <id>"`, `"keyboard: <text> [<button>|…]"`, `"edit keyboard
+/// <id>: <text> [<button>|…]"`, `"button <query>: <toast>"`), in the order
+/// they completed.
 pub struct FakeMessenger {
     gate: Semaphore,
     started: AtomicUsize,
@@ -132,6 +137,17 @@ impl FakeMessenger {
     }
 }
 
+/// A keyboard's button labels, `|` between them.
+fn buttons(keyboard: &Keyboard) -> String {
+    let labels: Vec<&str> = keyboard
+        .0
+        .iter()
+        .flatten()
+        .map(|b| b.text.as_str())
+        .collect();
+    labels.join("|")
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -201,6 +217,40 @@ impl Messenger for FakeMessenger {
     ) -> Result<(), MessengerError> {
         self.pass(Call::Edit, format!("edit {message_id}: {text}"))
             .await
+    }
+
+    async fn send_keyboard(
+        &self,
+        _chat: ChatId,
+        text: &str,
+        keyboard: Keyboard,
+        _reply_to: Option<i64>,
+    ) -> Result<Option<i64>, MessengerError> {
+        let line = format!("keyboard: {text} [{}]", buttons(&keyboard));
+        self.pass_kept(Call::Keyboard, line).await
+    }
+
+    async fn edit_keyboard(
+        &self,
+        _chat: ChatId,
+        message_id: i64,
+        text: &str,
+        keyboard: Keyboard,
+    ) -> Result<(), MessengerError> {
+        let line = format!(
+            "edit keyboard {message_id}: {text} [{}]",
+            buttons(&keyboard)
+        );
+        self.pass(Call::Keyboard, line).await
+    }
+
+    async fn answer_button(
+        &self,
+        query: &CallbackQueryId,
+        toast: Option<&str>,
+    ) -> Result<(), MessengerError> {
+        let line = format!("button {}: {}", query.0, toast.unwrap_or(""));
+        self.pass(Call::Button, line).await
     }
 
     async fn delete(&self, _chat: ChatId, message_id: i64) -> Result<(), MessengerError> {

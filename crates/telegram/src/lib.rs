@@ -29,5 +29,7 @@ pub mod token;
 pub use botapi::{BotApiError, ErrorClass};
 pub use error::{MessengerError, classify};
 pub use outbox::{Outbox, OutboxConfig};
-pub use port::{Document, MediaItem, Messenger, TelegramControl};
+pub use port::{
+    Button, CallbackQueryId, Document, Keyboard, MediaItem, Messenger, TelegramControl,
+};
 pub use telegram::TelegramMessenger;

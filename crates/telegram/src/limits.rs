@@ -31,13 +31,27 @@ pub fn fit(mut message: OutMessage) -> Vec<OutMessage> {
         return with_rest(message, rest, reply_to);
     }
     match message {
-        OutMessage::Text { text, reply_to } => split(&text, TEXT_LIMIT)
+        // A keyboard stays under the first part, the message it belongs to.
+        OutMessage::Text {
+            text,
+            reply_to,
+            mut keyboard,
+        } => split(&text, TEXT_LIMIT)
             .into_iter()
-            .map(|text| OutMessage::Text { text, reply_to })
+            .map(|text| OutMessage::Text {
+                text,
+                reply_to,
+                keyboard: keyboard.take(),
+            })
             .collect(),
-        OutMessage::Edit { message_id, text } => vec![OutMessage::Edit {
+        OutMessage::Edit {
+            message_id,
+            text,
+            keyboard,
+        } => vec![OutMessage::Edit {
             message_id,
             text: shorten(&text, TEXT_LIMIT),
+            keyboard,
         }],
         other => vec![other],
     }
@@ -45,10 +59,11 @@ pub fn fit(mut message: OutMessage) -> Vec<OutMessage> {
 
 fn with_rest(first: OutMessage, rest: Vec<String>, reply_to: Option<i64>) -> Vec<OutMessage> {
     std::iter::once(first)
-        .chain(
-            rest.into_iter()
-                .map(|text| OutMessage::Text { text, reply_to }),
-        )
+        .chain(rest.into_iter().map(|text| OutMessage::Text {
+            text,
+            reply_to,
+            keyboard: None,
+        }))
         .collect()
 }
 
@@ -206,6 +221,7 @@ mod tests {
         let sent = fit(OutMessage::Text {
             text: text.clone(),
             reply_to: None,
+            keyboard: None,
         });
         assert!(sent.len() >= 2);
         for part in texts(&sent) {
@@ -219,6 +235,7 @@ mod tests {
         let sent = fit(OutMessage::Edit {
             message_id: 3,
             text: "x".repeat(5000),
+            keyboard: None,
         });
         let parts = texts(&sent);
         assert_eq!(parts.len(), 1);

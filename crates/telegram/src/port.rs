@@ -68,6 +68,33 @@ pub trait Messenger: Send + Sync + 'static {
         message_id: i64,
         text: &str,
     ) -> Result<(), MessengerError>;
+    /// Sends a text with buttons under it and waits (bounded) until
+    /// Telegram took it: the sent message's id.
+    async fn send_keyboard(
+        &self,
+        chat: ChatId,
+        text: &str,
+        keyboard: Keyboard,
+        reply_to: Option<i64>,
+    ) -> Result<Option<i64>, MessengerError>;
+    /// Replaces the text and the buttons of a message the bot sent (a
+    /// pressed settings button showing the new value). An edit that
+    /// changes nothing counts as done.
+    async fn edit_keyboard(
+        &self,
+        chat: ChatId,
+        message_id: i64,
+        text: &str,
+        keyboard: Keyboard,
+    ) -> Result<(), MessengerError>;
+    /// Answers a pressed button (`answerCallbackQuery`), with a short
+    /// toast when `toast` is given; Telegram shows a spinner on the button
+    /// until it is answered.
+    async fn answer_button(
+        &self,
+        query: &CallbackQueryId,
+        toast: Option<&str>,
+    ) -> Result<(), MessengerError>;
     /// Removes a message the bot sent.
     async fn delete(&self, chat: ChatId, message_id: i64) -> Result<(), MessengerError>;
     /// Shows "sending photo…" in the chat for about five seconds (or until
@@ -84,6 +111,38 @@ pub struct Document {
     pub file_name: &'static str,
     pub mime: &'static str,
     pub caption: String,
+}
+
+/// The id Telegram gave a pressed button's query, to answer it by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallbackQueryId(pub String);
+
+/// Buttons under a message (an inline keyboard), in rows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Keyboard(pub Vec<Vec<Button>>);
+
+/// One button: its label, and the `callback_data` the bot gets back when
+/// it is pressed (1–64 bytes, a code of ours, never user data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub text: String,
+    pub data: String,
+}
+
+impl Keyboard {
+    /// The `reply_markup` parameter.
+    pub fn to_json(&self) -> serde_json::Value {
+        let rows: Vec<Vec<serde_json::Value>> = self
+            .0
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|b| serde_json::json!({"text": b.text, "callback_data": b.data}))
+                    .collect()
+            })
+            .collect();
+        serde_json::json!({ "inline_keyboard": rows })
+    }
 }
 
 /// One picture of an album sent back.

@@ -20,7 +20,7 @@ use crate::botapi::{BotApi, BotApiError, CALL_TIMEOUT, Upload};
 use crate::error::{MessengerError, classify};
 use crate::observe::{self, bot_api_span, record_error};
 use crate::outbox::{OutMessage, Outbox, OutboxConfig};
-use crate::port::{Document, MediaItem, Messenger, TelegramControl};
+use crate::port::{CallbackQueryId, Document, Keyboard, MediaItem, Messenger, TelegramControl};
 
 /// How long a chat action may take: it is only worth sending promptly.
 const CHAT_ACTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -185,9 +185,12 @@ impl Messenger for TelegramMessenger {
         reply_to: Option<i64>,
     ) -> Result<(), MessengerError> {
         let text = text.to_owned();
-        self.deliver(chat, OutMessage::Text { text, reply_to })
-            .await
-            .map(drop)
+        let message = OutMessage::Text {
+            text,
+            reply_to,
+            keyboard: None,
+        };
+        self.deliver(chat, message).await.map(drop)
     }
 
     async fn send_photo(
@@ -246,7 +249,11 @@ impl Messenger for TelegramMessenger {
         cancel: CancellationToken,
     ) -> Option<i64> {
         let text = text.to_owned();
-        let message = OutMessage::Text { text, reply_to };
+        let message = OutMessage::Text {
+            text,
+            reply_to,
+            keyboard: None,
+        };
         self.outbox.notice(chat, message, cancel).await
     }
 
@@ -257,9 +264,73 @@ impl Messenger for TelegramMessenger {
         text: &str,
     ) -> Result<(), MessengerError> {
         let text = text.to_owned();
-        self.deliver(chat, OutMessage::Edit { message_id, text })
-            .await
-            .map(drop)
+        let message = OutMessage::Edit {
+            message_id,
+            text,
+            keyboard: None,
+        };
+        self.deliver(chat, message).await.map(drop)
+    }
+
+    async fn send_keyboard(
+        &self,
+        chat: ChatId,
+        text: &str,
+        keyboard: Keyboard,
+        reply_to: Option<i64>,
+    ) -> Result<Option<i64>, MessengerError> {
+        let message = OutMessage::Text {
+            text: text.to_owned(),
+            reply_to,
+            keyboard: Some(keyboard),
+        };
+        self.deliver(chat, message).await
+    }
+
+    async fn edit_keyboard(
+        &self,
+        chat: ChatId,
+        message_id: i64,
+        text: &str,
+        keyboard: Keyboard,
+    ) -> Result<(), MessengerError> {
+        let message = OutMessage::Edit {
+            message_id,
+            text: text.to_owned(),
+            keyboard: Some(keyboard),
+        };
+        match self.deliver(chat, message).await {
+            // Two presses of the same value: the message already shows it.
+            Err(MessengerError::Rejected(reason))
+                if reason.to_string().contains("message is not modified") =>
+            {
+                Ok(())
+            }
+            other => other.map(drop),
+        }
+    }
+
+    async fn answer_button(
+        &self,
+        query: &CallbackQueryId,
+        toast: Option<&str>,
+    ) -> Result<(), MessengerError> {
+        // Not a message in the chat: beside the outbox, like a chat action,
+        // but it must arrive (the button spins until it does).
+        let span = bot_api_span(&tracing::Span::current(), "answerCallbackQuery", None);
+        let mut params = json!({"callback_query_id": query.0});
+        if let Some(text) = toast {
+            params["text"] = json!(text);
+        }
+        let result = self
+            .api
+            .call::<serde_json::Value>("answerCallbackQuery", &params, CALL_TIMEOUT)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            record_error(&span, e.kind());
+        }
+        result.map(drop).map_err(classify)
     }
 
     async fn delete(&self, chat: ChatId, message_id: i64) -> Result<(), MessengerError> {

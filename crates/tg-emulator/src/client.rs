@@ -8,9 +8,9 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
 
 use crate::model::{
-    ApiFault, ChatActionRecord, ChatInfo, ChatSetup, CommandList, DeliveryAttempt, FileInfo,
-    QueuedUpdate, RateLimitRule, RequestStats, SentMessage, UserMessageOptions, WebhookFault,
-    WebhookState,
+    ApiFault, ButtonPress, CallbackAnswer, ChatActionRecord, ChatInfo, ChatSetup, CommandList,
+    DeliveryAttempt, FileInfo, PressedQuery, QueuedUpdate, RateLimitRule, RequestStats,
+    SentMessage, UserMessageOptions, WebhookFault, WebhookState,
 };
 
 /// Errors of [`EmulatorClient`] calls.
@@ -320,6 +320,114 @@ impl EmulatorClient {
         }
     }
 
+    /// A user presses the inline button whose `callback_data` is `data` on
+    /// the bot's message `message_id`: queues a `callback_query` update.
+    /// `from_id` defaults to the chat's usual sender (as for user messages).
+    pub async fn press(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        from_id: Option<i64>,
+        data: &str,
+    ) -> ClientResult<PressedQuery> {
+        let press = ButtonPress {
+            from_id,
+            data: Some(data.to_owned()),
+            text: None,
+        };
+        self.press_with(chat_id, message_id, &press).await
+    }
+
+    /// A user presses the first inline button labelled `text` on the bot's
+    /// message `message_id` (it must be a callback button).
+    pub async fn press_text(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        from_id: Option<i64>,
+        text: &str,
+    ) -> ClientResult<PressedQuery> {
+        let press = ButtonPress {
+            from_id,
+            data: None,
+            text: Some(text.to_owned()),
+        };
+        self.press_with(chat_id, message_id, &press).await
+    }
+
+    /// `POST /control/chats/{chat_id}/messages/{message_id}/press`.
+    pub async fn press_with(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        press: &ButtonPress,
+    ) -> ClientResult<PressedQuery> {
+        self.post_json(
+            &format!("/control/chats/{chat_id}/messages/{message_id}/press"),
+            press,
+        )
+        .await
+    }
+
+    /// Every button press (all chats, or only `chat_id`'s), in order, with
+    /// the bot's `answerCallbackQuery` answer if it gave one.
+    pub async fn callback_answers(
+        &self,
+        chat_id: Option<i64>,
+    ) -> ClientResult<Vec<CallbackAnswer>> {
+        match chat_id {
+            Some(id) => {
+                self.get(&format!("/control/callback_answers?chat_id={id}"))
+                    .await
+            }
+            None => self.get("/control/callback_answers").await,
+        }
+    }
+
+    /// Polls until the bot has answered the press `callback_query_id`.
+    pub async fn wait_callback_answer(
+        &self,
+        callback_query_id: &str,
+        timeout: Duration,
+    ) -> ClientResult<CallbackAnswer> {
+        let answers = self
+            .wait_for_callback_answers(timeout, |answers| {
+                answers
+                    .iter()
+                    .any(|a| a.callback_query_id == callback_query_id && a.answered)
+            })
+            .await?;
+        answers
+            .into_iter()
+            .find(|a| a.callback_query_id == callback_query_id)
+            .ok_or_else(|| ClientError::Timeout {
+                what: format!("an answer to callback query {callback_query_id}"),
+                waited: timeout,
+            })
+    }
+
+    /// Polls until `predicate` holds for the presses and answers of all chats.
+    pub async fn wait_for_callback_answers(
+        &self,
+        timeout: Duration,
+        predicate: impl Fn(&[CallbackAnswer]) -> bool,
+    ) -> ClientResult<Vec<CallbackAnswer>> {
+        let start = tokio::time::Instant::now();
+        loop {
+            let answers = self.callback_answers(None).await?;
+            if predicate(&answers) {
+                return Ok(answers);
+            }
+            if start.elapsed() >= timeout {
+                return Err(ClientError::Timeout {
+                    what: format!("callback query answers (got {answers:?})"),
+                    waited: timeout,
+                });
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
     /// `sendChatAction` calls for `chat_id`, in order.
     pub async fn chat_actions(&self, chat_id: i64) -> ClientResult<Vec<ChatActionRecord>> {
         self.get(&format!("/control/chats/{chat_id}/actions")).await
@@ -366,7 +474,6 @@ impl EmulatorClient {
         self.get("/control/deliveries").await
     }
 
-    /// Polls until `predicate` holds for the delivery attempts.
     /// Waits until the webhook took `update_id` (answered 2xx).
     pub async fn wait_delivered(
         &self,
@@ -379,6 +486,7 @@ impl EmulatorClient {
         .await
     }
 
+    /// Polls until `predicate` holds for the delivery attempts.
     pub async fn wait_for_deliveries(
         &self,
         timeout: Duration,

@@ -1,8 +1,9 @@
 //! The control API under `/control/`: how tests and the demo play the user's
-//! side (send photos, documents, text, crafted updates), inject faults
-//! (rate limits, scripted errors and delays per method, webhook deliveries
-//! that hang up, blocked chats, duplicate deliveries) and inspect what the
-//! bot did (sent messages, chat actions, webhook deliveries, call counters).
+//! side (send photos, documents, text, crafted updates, press inline
+//! buttons), inject faults (rate limits, scripted errors and delays per
+//! method, webhook deliveries that hang up, blocked chats, duplicate
+//! deliveries) and inspect what the bot did (sent messages, chat actions,
+//! answers to button presses, webhook deliveries, call counters).
 //!
 //! Answers are plain JSON documents (no `ok`/`result` envelope); errors are
 //! `{"ok":false,"error":"..."}` with a 4xx status.
@@ -26,12 +27,13 @@ use crate::{
     entities::entities_json,
     media,
     model::{
-        ChatInfo, ChatSetup, ChatType, CommandList, FileInfo, QueuedUpdate, UserMessageOptions,
+        ButtonPress, CallbackAnswer, ChatInfo, ChatSetup, ChatType, CommandList, FileInfo,
+        PressedQuery, QueuedUpdate, SentMessage, UserMessageOptions,
     },
     privacy,
     state::{
-        ChatState, FileKind, Rule, Shared, State as EmuState, default_chat, document_json,
-        photo_size_json, reply_copy, unix_now, user_json,
+        ChatState, FileKind, Rule, Shared, State as EmuState, chat_instance, default_chat,
+        document_json, photo_size_json, reply_copy, unix_now, user_json,
     },
 };
 
@@ -48,6 +50,11 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/control/chats/{chat_id}/document", post(user_document))
         .route("/control/chats/{chat_id}/text", post(user_text))
         .route("/control/chats/{chat_id}/messages", get(chat_messages))
+        .route(
+            "/control/chats/{chat_id}/messages/{message_id}/press",
+            post(press_button),
+        )
+        .route("/control/callback_answers", get(callback_answers))
         .route("/control/chats/{chat_id}/actions", get(chat_actions))
         .route("/control/chats/{chat_id}/blocked", post(set_blocked))
         .route("/control/chats/{chat_id}/privacy", post(set_chat_privacy))
@@ -527,6 +534,172 @@ async fn chat_messages(
     Ok(Json(sent).into_response())
 }
 
+/// Which button a press names.
+#[derive(Debug, Clone, Copy)]
+enum ButtonChoice<'a> {
+    Data(&'a str),
+    Text(&'a str),
+}
+
+/// A user presses a callback button of a bot message: queues a
+/// `callback_query` update as Telegram sends it (delivered like any other,
+/// privacy mode aside: presses always reach the bot).
+async fn press_button(
+    State(shared): Shared_,
+    Path((chat_id, message_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ControlResult<Json<PressedQuery>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let message_id = parse_id(&message_id, "message_id")?;
+    let press: ButtonPress = serde_json::from_slice(&body).map_err(|e| {
+        ControlError::bad_request(format!(
+            "expected {{\"data\": string}} or {{\"text\": string}}, and optionally \"from_id\": n: {e}"
+        ))
+    })?;
+    let choice = match (press.data.as_deref(), press.text.as_deref()) {
+        (Some(data), None) => ButtonChoice::Data(data),
+        (None, Some(text)) => ButtonChoice::Text(text),
+        _ => {
+            return Err(ControlError::bad_request(
+                "name the button by \"data\" (its callback_data) or by \"text\", one of the two",
+            ));
+        }
+    };
+    let pressed_at_ms = shared.now_ms();
+    let pressed = {
+        let mut state = shared.lock();
+        let (message, data, from) = {
+            let chat = state.chats.get(&chat_id).ok_or_else(|| {
+                ControlError::not_found(format!("chat {chat_id} has no message {message_id}"))
+            })?;
+            let sent = pressable_message(chat, chat_id, message_id)?;
+            let data = pressed_data(sent, choice)?;
+            let options = UserMessageOptions {
+                from_id: press.from_id,
+                ..UserMessageOptions::default()
+            };
+            (sent.message.clone(), data, sender(chat_id, chat, &options)?)
+        };
+        let from_id = from.get("id").and_then(Value::as_i64).unwrap_or_default();
+        let callback_query_id = state.next_callback_query_id();
+        let (update_id, update) = state.queue_update(json!({
+            "callback_query": {
+                "id": callback_query_id,
+                "from": from,
+                "message": message,
+                "chat_instance": chat_instance(shared.bot_id, chat_id),
+                "data": data,
+            }
+        }));
+        state.callback_queries.push(CallbackAnswer {
+            callback_query_id: callback_query_id.clone(),
+            update_id,
+            chat_id,
+            message_id,
+            from_id,
+            data,
+            pressed_at_ms,
+            answered: false,
+            text: None,
+            show_alert: false,
+            url: None,
+            cache_time: None,
+            answered_at_ms: None,
+        });
+        PressedQuery {
+            update_id,
+            callback_query_id,
+            update,
+        }
+    };
+    shared.notify();
+    Ok(Json(pressed))
+}
+
+/// The bot message whose buttons a user can press: it exists, the bot
+/// sent it, it is not deleted and it has an inline keyboard.
+fn pressable_message(
+    chat: &ChatState,
+    chat_id: i64,
+    message_id: i64,
+) -> ControlResult<&SentMessage> {
+    let Some(sent) = chat.sent.iter().find(|m| m.message_id == message_id) else {
+        return Err(if chat.messages.contains_key(&message_id) {
+            ControlError::bad_request(format!(
+                "message {message_id} in chat {chat_id} is a user's: only the bot's messages have inline buttons"
+            ))
+        } else {
+            ControlError::not_found(format!("chat {chat_id} has no message {message_id}"))
+        });
+    };
+    if sent.deleted {
+        return Err(ControlError::not_found(format!(
+            "message {message_id} in chat {chat_id} was deleted by the bot"
+        )));
+    }
+    if sent.inline_keyboard.is_empty() {
+        return Err(ControlError::bad_request(format!(
+            "message {message_id} in chat {chat_id} has no inline keyboard"
+        )));
+    }
+    Ok(sent)
+}
+
+/// The `callback_data` of the button a press names.
+fn pressed_data(sent: &SentMessage, choice: ButtonChoice<'_>) -> ControlResult<String> {
+    let (message_id, chat_id) = (sent.message_id, sent.chat_id);
+    let buttons = || serde_json::to_string(&sent.inline_keyboard).unwrap_or_default();
+    match choice {
+        ButtonChoice::Data(data) => sent
+            .buttons()
+            .find(|b| b.callback_data.as_deref() == Some(data))
+            .map(|_| data.to_owned())
+            .ok_or_else(|| {
+                ControlError::bad_request(format!(
+                    "message {message_id} in chat {chat_id} has no button with callback_data {data:?}; its keyboard: {}",
+                    buttons()
+                ))
+            }),
+        ButtonChoice::Text(text) => {
+            let button = sent.button(text).ok_or_else(|| {
+                ControlError::bad_request(format!(
+                    "message {message_id} in chat {chat_id} has no button with text {text:?}; its keyboard: {}",
+                    buttons()
+                ))
+            })?;
+            button.callback_data.clone().ok_or_else(|| {
+                ControlError::bad_request(format!(
+                    "button {text:?} of message {message_id} in chat {chat_id} is not a callback button: {}",
+                    button.to_json()
+                ))
+            })
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AnswersQuery {
+    chat_id: Option<i64>,
+}
+
+/// Every button press, in order, with the bot's answer if it gave one;
+/// `?chat_id=` keeps one chat's.
+async fn callback_answers(
+    State(shared): Shared_,
+    RawQuery(query): RawQuery,
+) -> ControlResult<Json<Vec<CallbackAnswer>>> {
+    let q: AnswersQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|e| ControlError::bad_request(format!("bad query string: {e}")))?;
+    let answers = shared
+        .lock()
+        .callback_queries
+        .iter()
+        .filter(|a| q.chat_id.is_none_or(|id| a.chat_id == id))
+        .cloned()
+        .collect();
+    Ok(Json(answers))
+}
+
 async fn chat_actions(
     State(shared): Shared_,
     Path(chat_id): Path<String>,
@@ -637,6 +810,16 @@ async fn queue_raw_update(
             }
         }
         let (update_id, update) = state.queue_update(update);
+        // A crafted press can be answered like one made with `/press`.
+        if let Some(record) = crafted_press(&update, update_id, shared.now_ms()) {
+            let known = state
+                .callback_queries
+                .iter()
+                .any(|q| q.callback_query_id == record.callback_query_id);
+            if !known {
+                state.callback_queries.push(record);
+            }
+        }
         QueuedUpdate {
             update_id,
             message_id,
@@ -646,6 +829,33 @@ async fn queue_raw_update(
     };
     shared.notify();
     Ok(Json(queued))
+}
+
+/// The record of the `callback_query` in a crafted update, if it has one
+/// with an `id`.
+fn crafted_press(update: &Value, update_id: i64, pressed_at_ms: u64) -> Option<CallbackAnswer> {
+    let query = update.get("callback_query")?;
+    let id = query.get("id").and_then(Value::as_str)?;
+    let int = |pointer: &str| query.pointer(pointer).and_then(Value::as_i64);
+    Some(CallbackAnswer {
+        callback_query_id: id.to_owned(),
+        update_id,
+        chat_id: int("/message/chat/id").unwrap_or_default(),
+        message_id: int("/message/message_id").unwrap_or_default(),
+        from_id: int("/from/id").unwrap_or_default(),
+        data: query
+            .get("data")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        pressed_at_ms,
+        answered: false,
+        text: None,
+        show_alert: false,
+        url: None,
+        cache_time: None,
+        answered_at_ms: None,
+    })
 }
 
 /// Queues an already-sent update again, as Telegram does when it is not sure

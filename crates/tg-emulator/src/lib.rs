@@ -27,6 +27,7 @@ mod commands;
 mod control;
 mod entities;
 mod error;
+mod keyboard;
 mod markup;
 mod media;
 pub mod model;
@@ -45,9 +46,10 @@ pub use api::supported_methods;
 pub use client::{ClientError, ClientResult, EmulatorClient};
 pub use media::test_jpeg;
 pub use model::{
-    ApiFault, BotCommand, BotCommandScope, ChatActionRecord, ChatInfo, ChatSetup, ChatType,
-    CommandList, DeliveryAttempt, FileInfo, Member, QueuedUpdate, RateLimitRule, RequestLogEntry,
-    RequestStats, SentKind, SentMessage, UserMessageOptions, WebhookFault, WebhookState,
+    ApiFault, BotCommand, BotCommandScope, ButtonPress, CallbackAnswer, ChatActionRecord, ChatInfo,
+    ChatSetup, ChatType, CommandList, DeliveryAttempt, FileInfo, InlineButton, Member,
+    PressedQuery, QueuedUpdate, RateLimitRule, RequestLogEntry, RequestStats, SentKind,
+    SentMessage, UserMessageOptions, WebhookFault, WebhookState,
 };
 pub use webhook::SECRET_HEADER;
 

@@ -63,8 +63,13 @@ pub struct SentMessage {
     pub parse_mode: Option<String>,
     /// The message this one replies to, from `reply_to_message_id` or `reply_parameters`.
     pub reply_to_message_id: Option<i64>,
-    /// `reply_markup` as the bot sent it.
+    /// `reply_markup` as the bot last sent it (with the message or an edit).
     pub reply_markup: Option<serde_json::Value>,
+    /// The message's inline keyboard now, as Telegram shows it (buttons
+    /// with an empty text dropped, each button reduced to its text and
+    /// action); empty when it has none.
+    #[serde(default)]
+    pub inline_keyboard: Vec<Vec<InlineButton>>,
     /// The photo (largest size) or document that was sent.
     pub file: Option<FileInfo>,
     /// Unix time the message was sent.
@@ -79,6 +84,131 @@ pub struct SentMessage {
     pub media_group_id: Option<String>,
     /// The full Bot API `Message` object that was returned to the bot (latest version).
     pub message: serde_json::Value,
+}
+
+impl SentMessage {
+    /// Every button of the inline keyboard, row by row.
+    pub fn buttons(&self) -> impl Iterator<Item = &InlineButton> {
+        self.inline_keyboard.iter().flatten()
+    }
+
+    /// The first inline button whose text is `text`.
+    pub fn button(&self, text: &str) -> Option<&InlineButton> {
+        self.buttons().find(|b| b.text == text)
+    }
+
+    /// The `callback_data` of the first inline button whose text is `text`.
+    pub fn callback_data(&self, text: &str) -> Option<&str> {
+        self.button(text).and_then(|b| b.callback_data.as_deref())
+    }
+}
+
+/// One button of an inline keyboard, serialized as the Bot API's
+/// `InlineKeyboardButton` Telegram echoes: the text and the one field that
+/// says what the button does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InlineButton {
+    /// Label of the button.
+    pub text: String,
+    /// Data sent back in a `callback_query` when the button is pressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_data: Option<String>,
+    /// URL opened by the button (login buttons are echoed as URL buttons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Any other action (`switch_inline_query`, `web_app`, `copy_text`,
+    /// `pay`, ...), as Telegram echoes it.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+impl InlineButton {
+    /// A button that sends `callback_data` when pressed.
+    pub fn callback(text: impl Into<String>, callback_data: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            callback_data: Some(callback_data.into()),
+            url: None,
+            other: BTreeMap::new(),
+        }
+    }
+
+    /// The Bot API JSON of the button.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        object.insert("text".to_owned(), self.text.clone().into());
+        if let Some(data) = &self.callback_data {
+            object.insert("callback_data".to_owned(), data.clone().into());
+        }
+        if let Some(url) = &self.url {
+            object.insert("url".to_owned(), url.clone().into());
+        }
+        for (k, v) in &self.other {
+            object.insert(k.clone(), v.clone());
+        }
+        serde_json::Value::Object(object)
+    }
+}
+
+/// Body of `POST /control/chats/{chat_id}/messages/{message_id}/press`: a
+/// user presses a callback button of a bot message, chosen by its
+/// `callback_data` (`data`) or by its text (`text`), one of the two.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ButtonPress {
+    /// Who presses (default: the chat's usual sender, as for user messages:
+    /// the chat's id in a private chat, else its first member, else 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_id: Option<i64>,
+    /// The `callback_data` of the button.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// The text of the button (the first button with this text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// Answer of a button press: the queued `callback_query` update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PressedQuery {
+    /// `update_id` of the queued update.
+    pub update_id: i64,
+    /// `callback_query.id`, what the bot passes to `answerCallbackQuery`.
+    pub callback_query_id: String,
+    /// The Update JSON exactly as it will be delivered.
+    #[serde(default)]
+    pub update: serde_json::Value,
+}
+
+/// A button press and how the bot answered it (`GET /control/callback_answers`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackAnswer {
+    /// `callback_query.id` of the press.
+    pub callback_query_id: String,
+    /// The update that carried the press.
+    pub update_id: i64,
+    /// Chat of the message whose button was pressed.
+    pub chat_id: i64,
+    /// The bot message whose button was pressed.
+    pub message_id: i64,
+    /// The user who pressed.
+    pub from_id: i64,
+    /// The button's `callback_data`.
+    pub data: String,
+    /// Milliseconds since the emulator started, when the button was pressed.
+    pub pressed_at_ms: u64,
+    /// Whether the bot called `answerCallbackQuery` for it (successfully).
+    pub answered: bool,
+    /// `text` of the answer (the notification or alert shown), if any.
+    pub text: Option<String>,
+    /// `show_alert` of the answer.
+    pub show_alert: bool,
+    /// `url` of the answer, if any.
+    pub url: Option<String>,
+    /// `cache_time` of the answer, in seconds (0 when the bot gave none);
+    /// `None` until answered.
+    pub cache_time: Option<u32>,
+    /// Milliseconds since the emulator started, when the bot answered.
+    pub answered_at_ms: Option<u64>,
 }
 
 /// A `sendChatAction` call.

@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     EmulatorConfig,
     model::{
-        ApiFault, BotCommand, BotCommandScope, ChatActionRecord, DeliveryAttempt, FileInfo, Member,
-        RateLimitRule, RequestLogEntry, RequestStats, SentMessage, WebhookFault, WebhookState,
+        ApiFault, BotCommand, BotCommandScope, CallbackAnswer, ChatActionRecord, DeliveryAttempt,
+        FileInfo, Member, RateLimitRule, RequestLogEntry, RequestStats, SentMessage, WebhookFault,
+        WebhookState,
     },
 };
 
@@ -269,6 +270,9 @@ pub(crate) struct State {
     /// Privacy mode in groups without a setting of their own, when changed
     /// through `/control/privacy`; otherwise [`EmulatorConfig::group_privacy`].
     pub privacy_default: Option<bool>,
+    /// Every button press (`callback_query`), in order, with its answer.
+    pub callback_queries: Vec<CallbackAnswer>,
+    callback_query_seq: u64,
 }
 
 impl State {
@@ -392,6 +396,13 @@ impl State {
         self.paths.insert(file_path, file_id.clone());
         self.files.insert(file_id, stored.clone());
         stored
+    }
+
+    /// A new `callback_query.id`: a decimal string like Telegram's 64-bit
+    /// ids, which bots must treat as opaque.
+    pub fn next_callback_query_id(&mut self) -> String {
+        self.callback_query_seq += 1;
+        (4_725_000_000_000_000_000 + self.callback_query_seq).to_string()
     }
 
     /// A new `media_group_id`: a decimal string like Telegram's 64-bit ids.
@@ -571,6 +582,18 @@ pub(crate) fn document_json(info: &FileInfo, thumbnail: Option<&FileInfo>) -> Va
     doc
 }
 
+/// `callback_query.chat_instance`: Telegram's opaque id of a chat as seen
+/// by one bot, the same for every press in the chat. A fixed mix of both
+/// ids (SplitMix64's finaliser) gives a stable, unrelated-looking number.
+pub(crate) fn chat_instance(bot_id: i64, chat_id: i64) -> String {
+    let mut z = (bot_id as u64).rotate_left(32) ^ (chat_id as u64);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z as i64).to_string()
+}
+
 /// A copy of a message fit for a `reply_to_message` field (Telegram does not
 /// nest replies further).
 pub(crate) fn reply_copy(message: &Value) -> Value {
@@ -594,6 +617,14 @@ mod tests {
         assert_eq!((a, b, c), (1, 1, 2));
         let forced: Vec<bool> = state.pending.iter().map(|p| p.forced).collect();
         assert_eq!(forced, vec![false, true, false]);
+    }
+
+    #[test]
+    fn chat_instance_is_stable_per_chat_and_differs_between_chats() {
+        assert_eq!(chat_instance(123_456, 42), chat_instance(123_456, 42));
+        assert_ne!(chat_instance(123_456, 42), chat_instance(123_456, 43));
+        assert_ne!(chat_instance(123_456, 42), chat_instance(654_321, 42));
+        assert!(chat_instance(123_456, -100).parse::<i64>().is_ok());
     }
 
     #[test]

@@ -11,7 +11,11 @@ pub(super) async fn run(step: &JobStep, job: &Job, photo: Photo<'_>) -> Handled 
     let place = photo.place;
     let answer = photo
         .lane
-        .detect_sized(photo.bytes.to_vec(), place.annotated_size())
+        .detect_sized(
+            photo.bytes.to_vec(),
+            place.annotated_size(),
+            job.settings.clone(),
+        )
         .await;
     let mut out = match engine_answer(answer, place)? {
         Ok(out) => out,
@@ -34,6 +38,7 @@ pub(super) async fn run(step: &JobStep, job: &Job, photo: Photo<'_>) -> Handled 
         photo.original_key.to_string(),
         key.to_string(),
     );
+    summary.settings = job.settings.clone();
     if let (Some(full), Some(full_key)) = (out.full_jpeg.take(), place.full_key(job)) {
         // A large file: its full detail goes back too, as a document.
         let what = "full-resolution photo";

@@ -152,6 +152,14 @@ pub async fn start_with(
         None => None,
     };
     let grace = config.shutdown_grace;
+    supervisor.spawn(
+        PUBLISH_CLASSES,
+        publish_classes(
+            engine.classes(),
+            backends.clone(),
+            supervisor.cancel_token(),
+        ),
+    );
     let step = JobStep::new(Arc::clone(&engine), backends, config.on_processed.clone());
     let ctx = Arc::new(Ctx {
         step,
@@ -179,6 +187,30 @@ pub async fn start_with(
         http_addr,
         grace,
     })
+}
+
+/// The one-off task that tells gateways the model's classes.
+const PUBLISH_CLASSES: &str = "publish_classes";
+
+/// Publishes the model's class names to the table, so that gateways check
+/// `/only dog` against the model that will run (a custom one too): retried
+/// with backoff while the table is down, until it is done or shutdown.
+async fn publish_classes(classes: Vec<String>, backends: Backends, cancel: CancellationToken) {
+    let mut pause = Duration::from_millis(500);
+    loop {
+        match backends.table.publish_model_classes(&classes).await {
+            Ok(()) => {
+                info!(classes = classes.len(), "model classes published");
+                return;
+            }
+            Err(e) => warn!(error = %e, retry_in = ?pause, "could not publish the model's classes"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(30));
+    }
 }
 
 /// Serves /healthz, /readyz (every component works) and /metrics until

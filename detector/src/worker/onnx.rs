@@ -2,7 +2,7 @@
 //! lane pool ([`Detector`]) and its reserved lanes ([`Slot`]).
 
 use async_trait::async_trait;
-use polybot_domain::{Direction, Filter};
+use polybot_domain::{ChatSettings, Direction, Filter};
 use polybot_inference::{AnnotatedSize, DetectError, Detector, Precision, Slot};
 
 use super::ports::{Detected, EngineLane, Filtered, JobEngine, Lane};
@@ -25,6 +25,10 @@ impl JobEngine for Detector {
         Detector::precision(self)
     }
 
+    fn classes(&self) -> Vec<String> {
+        Detector::info(self).classes.clone()
+    }
+
     fn close(&self) {
         Detector::close(self)
     }
@@ -32,8 +36,13 @@ impl JobEngine for Detector {
 
 #[async_trait]
 impl EngineLane for Slot {
-    async fn detect_sized(self: Box<Self>, photo: Vec<u8>, size: AnnotatedSize) -> Detected {
-        Slot::detect_sized(*self, photo, size).await
+    async fn detect_sized(
+        self: Box<Self>,
+        photo: Vec<u8>,
+        size: AnnotatedSize,
+        settings: ChatSettings,
+    ) -> Detected {
+        Slot::detect_for(*self, photo, size, settings).await
     }
 
     async fn filter(self: Box<Self>, photo: Vec<u8>, filter: Filter, seed: u64) -> Filtered {

@@ -6,7 +6,7 @@
 //! through fakes of these.
 
 use async_trait::async_trait;
-use polybot_domain::{BoxError, Direction, Filter};
+use polybot_domain::{BoxError, ChatSettings, Direction, Filter};
 use polybot_inference::{AnnotatedSize, DetectError, DetectOutput, FilterOutput, Precision};
 use polybot_proto::Report;
 
@@ -22,6 +22,8 @@ pub trait JobEngine: Send + Sync + 'static {
     fn lanes(&self) -> usize;
     /// The precision of the loaded model.
     fn precision(&self) -> Precision;
+    /// The model's class names, in its order.
+    fn classes(&self) -> Vec<String>;
     /// Stops lending lanes; running work finishes.
     fn close(&self);
 }
@@ -30,8 +32,14 @@ pub trait JobEngine: Send + Sync + 'static {
 /// Each call uses it up.
 #[async_trait]
 pub trait EngineLane: Send {
-    /// Detection of one photo, annotated at `size`.
-    async fn detect_sized(self: Box<Self>, photo: Vec<u8>, size: AnnotatedSize) -> Detected;
+    /// Detection of one photo, annotated at `size`, keeping and drawing
+    /// only what the chat's `settings` show.
+    async fn detect_sized(
+        self: Box<Self>,
+        photo: Vec<u8>,
+        size: AnnotatedSize,
+        settings: ChatSettings,
+    ) -> Detected;
     /// A caption's filter on one photo; `seed` makes noise repeatable.
     async fn filter(self: Box<Self>, photo: Vec<u8>, filter: Filter, seed: u64) -> Filtered;
     /// An album's photos joined into one picture.

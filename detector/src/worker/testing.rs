@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use polybot_domain::{
-    AlbumAction, AlbumPhoto, AlbumPhotos, ChatId, Direction, Filter, Job, JobKind, ObjectKey,
-    PredictionId, PredictionRecord, UpdateId,
+    AlbumAction, AlbumPhoto, AlbumPhotos, ChatId, ChatSettings, Direction, Filter, Job, JobKind,
+    ObjectKey, PredictionId, PredictionRecord, UpdateId,
 };
 use polybot_inference::{
     AnnotatedSize, BBox, DetectError, DetectOutput, Detection, FilterOutput, Precision, Timings,
@@ -27,6 +27,11 @@ use super::ports::{Detected, EngineLane, Filtered, JobEngine, Lane, ReportError,
 
 /// Lanes of a [`FakeEngine`].
 pub const FAKE_LANES: usize = 2;
+/// The fake engine's model: COCO's first classes.
+pub const FAKE_CLASSES: [&str; 6] = ["person", "bicycle", "car", "motorcycle", "airplane", "bus"];
+/// The fake engine's own least confidence (the deployment's, in the real
+/// one): it finds a bus at 0.9 and a person at 0.2.
+pub const FAKE_FLOOR: f32 = 0.25;
 /// Bytes the fake engine refuses as not an image.
 pub const NOT_A_PICTURE: &[u8] = b"not a picture";
 /// Bytes on which the fake engine fails for now (ours, not the photo's).
@@ -124,6 +129,10 @@ impl JobEngine for FakeEngine {
         Precision::Fp32
     }
 
+    fn classes(&self) -> Vec<String> {
+        FAKE_CLASSES.map(String::from).to_vec()
+    }
+
     fn close(&self) {
         self.permits.close();
     }
@@ -152,7 +161,12 @@ impl FakeLane {
 
 #[async_trait]
 impl EngineLane for FakeLane {
-    async fn detect_sized(self: Box<Self>, photo: Vec<u8>, size: AnnotatedSize) -> Detected {
+    async fn detect_sized(
+        self: Box<Self>,
+        photo: Vec<u8>,
+        size: AnnotatedSize,
+        settings: ChatSettings,
+    ) -> Detected {
         self.take(Call::Detect(size), &photo).await?;
         let full = (size == AnnotatedSize::ForTelegram && photo == LARGE)
             .then(|| [b"full ".as_slice(), &photo].concat());
@@ -167,10 +181,26 @@ impl EngineLane for FakeLane {
                 y2: 240.0,
             },
         };
+        // A person below the standard confidence: shown only to a chat
+        // that asked for less.
+        let person = Detection {
+            class_id: 0,
+            class_name: "person".into(),
+            confidence: 0.2,
+            bbox: BBox {
+                x1: 320.0,
+                y1: 0.0,
+                x2: 400.0,
+                y2: 240.0,
+            },
+        };
         Ok(DetectOutput {
             width: 640,
             height: 480,
-            detections: vec![bus],
+            detections: [bus, person]
+                .into_iter()
+                .filter(|d| settings.shows(&d.class_name, d.confidence, FAKE_FLOOR))
+                .collect(),
             annotated_jpeg: [b"annotated ".as_slice(), &photo].concat(),
             full_jpeg: full,
             timings: Timings::default(),

@@ -112,6 +112,45 @@ async fn a_detection_is_stored_and_reported_with_its_labels() {
 }
 
 #[tokio::test]
+async fn a_detection_keeps_only_what_the_chats_settings_show_and_says_which_settings() {
+    use polybot_domain::{ChatSettings, ClassChoice, MinConfidence, SettingsChange};
+    async fn labels(f: &Fixture, job: Job) -> Vec<String> {
+        let report = f.step().run(&job).await.expect("done");
+        let JobResult::Detected(summary) = success(&report).clone() else {
+            panic!("{report:?}");
+        };
+        assert_eq!(
+            summary.settings, job.settings,
+            "the summary names its settings"
+        );
+        let mut classes: Vec<String> = summary.labels.into_iter().map(|l| l.class).collect();
+        classes.sort();
+        classes
+    }
+    let f = Fixture::new();
+    let chosen = |change| ChatSettings::default().with(change);
+    let standard = f.request(b"a bus", JobKind::Detect).await;
+    assert_eq!(labels(&f, standard).await, ["bus"]);
+    // Below the standard confidence the person (0.2) shows too.
+    let low = f
+        .request(b"a bus", JobKind::Detect)
+        .await
+        .with_settings(chosen(SettingsChange::Confidence(MinConfidence::new(0.15))));
+    assert_eq!(labels(&f, low).await, ["bus", "person"]);
+    let high = f
+        .request(b"a bus", JobKind::Detect)
+        .await
+        .with_settings(chosen(SettingsChange::Confidence(MinConfidence::new(0.95))));
+    assert!(labels(&f, high).await.is_empty());
+    let people = f.request(b"a bus", JobKind::Detect).await.with_settings(
+        chosen(SettingsChange::Confidence(MinConfidence::new(0.15))).with(SettingsChange::Classes(
+            ClassChoice::Only(["person".to_owned()].into()),
+        )),
+    );
+    assert_eq!(labels(&f, people).await, ["person"]);
+}
+
+#[tokio::test]
 async fn a_photo_past_telegrams_limits_also_goes_back_at_full_resolution() {
     let f = Fixture::new();
     let job = f.request(LARGE, JobKind::Detect).await;

@@ -26,7 +26,11 @@ impl Inbound {
     pub fn answers_with_text(&self) -> bool {
         matches!(
             self,
-            Self::Command { .. } | Self::Refused { .. } | Self::Other { .. }
+            Self::Command { .. }
+                | Self::Settings { .. }
+                | Self::Button { .. }
+                | Self::Refused { .. }
+                | Self::Other { .. }
         )
     }
 }

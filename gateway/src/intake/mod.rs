@@ -17,7 +17,9 @@
 //! (photos sent together become one request), `rework.rs` (a reply to an
 //! answer asks for another action on its original photo) and `budget.rs`
 //! (how long an update is retried), `admission.rs` (per-user and per-chat
-//! limits) and `deferred.rs` (text answers sent after the webhook returned).
+//! limits), `settings.rs` (a chat's settings shown and changed, by command
+//! or button) and `deferred.rs` (text answers sent after the webhook
+//! returned).
 
 mod admission;
 mod album;
@@ -25,6 +27,7 @@ mod budget;
 mod deferred;
 mod photo;
 mod rework;
+mod settings;
 mod texts;
 
 use std::sync::{Arc, OnceLock};
@@ -306,8 +309,9 @@ impl Intake {
             | Inbound::AlbumItem { message_id, .. }
             | Inbound::Refused { message_id, .. }
             | Inbound::Command { message_id, .. }
+            | Inbound::Settings { message_id, .. }
             | Inbound::Other { message_id, .. } => Some(*message_id),
-            Inbound::Ignored { .. } | Inbound::Deferred { .. } => None,
+            Inbound::Ignored { .. } | Inbound::Deferred { .. } | Inbound::Button { .. } => None,
         };
         warn!(error = %error, attempt, "giving up on the update; telling the user");
         match self
@@ -358,6 +362,22 @@ impl Intake {
                 command,
                 ..
             } => self.answer_command(*chat, *message_id, *command).await,
+            Inbound::Settings {
+                chat,
+                message_id,
+                request,
+                ..
+            } => self.answer_settings(*chat, *message_id, request).await,
+            Inbound::Button {
+                chat,
+                message_id,
+                query,
+                pressed,
+                ..
+            } => {
+                self.answer_button(*chat, *message_id, query, *pressed)
+                    .await
+            }
             Inbound::AlbumItem {
                 update_id,
                 chat,

@@ -119,6 +119,9 @@ impl Intake {
     /// the prediction id).
     pub(super) async fn submit(&self, job: Job) -> Result<Handled, IntakeError> {
         let prediction_id = job.prediction_id;
+        // The chat's settings as they are now travel with the job.
+        let settings = self.backends.table.chat_settings(job.chat_id).await?;
+        let job = job.with_settings(settings);
         let created = self
             .backends
             .table

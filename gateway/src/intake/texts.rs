@@ -38,8 +38,10 @@ pub fn help_text(me: Option<&BotUsername>) -> String {
          {actions}\n\n\
          /start \u{2013} what I do\n\
          /help \u{2013} this message\n\
-         /detect \u{2013} find objects (a photo\u{2019}s caption, or a reply to a photo)",
+         /detect \u{2013} find objects (a photo\u{2019}s caption, or a reply to a photo)\n\
+         {settings}",
         actions = polybot_domain::ACTIONS_HELP,
+        settings = crate::settings::HELP,
     )
 }
 

@@ -36,7 +36,10 @@ mod s3;
 pub mod secrets;
 mod sqs;
 
-pub use dynamo::{CHAT_INDEX, DynamoTable, TTL_ATTRIBUTE, answer_pk, claim_pk, prediction_pk};
+pub use dynamo::{
+    CHAT_INDEX, DynamoTable, MODEL_CLASSES_PK, TTL_ATTRIBUTE, answer_pk, claim_pk, prediction_pk,
+    settings_pk,
+};
 pub use error::describe_error;
 #[cfg(feature = "test-util")]
 pub use provision::{ProvisionSpec, provision_for_tests};

@@ -21,8 +21,10 @@
 //!
 //! One file per port, and for the prediction table one per concern
 //! ([`predictions()`], [`leases()`], [`notices()`], [`albums()`],
-//! [`answers()`], [`windows()`], [`deferred()`]);
-//! [`prediction_table`] runs them all on one table.
+//! [`answers()`], [`windows()`], [`deferred()`], [`settings()`]);
+//! [`prediction_table`] runs them all on one table. The model's classes
+//! ([`settings()`]) are one per table, so that suite needs a table nobody
+//! published them to.
 
 use crate::PredictionTable;
 
@@ -34,6 +36,7 @@ mod notices;
 mod objects;
 mod predictions;
 mod queue;
+mod settings;
 mod windows;
 
 pub use albums::albums;
@@ -44,6 +47,7 @@ pub use notices::notices;
 pub use objects::object_store;
 pub use predictions::{pending, predictions, summary};
 pub use queue::job_queue;
+pub use settings::settings;
 pub use windows::windows;
 
 fn run_id() -> String {
@@ -59,7 +63,7 @@ fn random_i64() -> i64 {
 }
 
 /// The [`PredictionTable`] contract: its readiness check, then every
-/// concern's contract on the one table.
+/// concern's contract on the one table (a fresh one: see [`settings()`]).
 pub async fn prediction_table(table: &dyn PredictionTable) {
     table
         .check()
@@ -72,4 +76,5 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
     answers(table).await;
     windows(table).await;
     deferred(table).await;
+    settings(table).await;
 }

@@ -278,6 +278,7 @@ pub fn summary(id: PredictionId, classes: &[&str]) -> JobResult {
             })
             .collect(),
         time: now_epoch(),
+        settings: Default::default(),
     })
 }
 

@@ -18,7 +18,10 @@ use crate::{BoxError, Result, StorageError};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema version stored in `PRAGMA user_version`; a database written by a
-/// newer schema is refused rather than misread.
+/// newer schema is refused rather than misread. Only a change to an existing
+/// table (a new column an older build would misread) raises it: a new
+/// table (`CREATE TABLE IF NOT EXISTS` below) does not, since older builds
+/// simply never look at it and so can still open the folder.
 const SCHEMA_VERSION: i64 = 5;
 
 /// Every table, for queues and the prediction table alike, so whichever
@@ -100,6 +103,16 @@ CREATE TABLE IF NOT EXISTS window_members (
     member        TEXT    NOT NULL,  -- one counted thing (an update)
     expires_at    INTEGER NOT NULL,  -- when the row is forgotten
     PRIMARY KEY (window_key, member)
+);
+CREATE TABLE IF NOT EXISTS chat_settings (
+    chat_id       INTEGER PRIMARY KEY,
+    settings      TEXT    NOT NULL,  -- JSON of the chat's ChatSettings ('{}': the defaults)
+    version       INTEGER NOT NULL   -- changes made so far, as DynamoDB's item counts them
+);
+CREATE TABLE IF NOT EXISTS model_classes (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),  -- one row: the model's
+    classes       TEXT    NOT NULL,  -- JSON array of its class names, in its order
+    updated_at    INTEGER NOT NULL   -- when a detector last published them
 );
 ";
 

@@ -14,6 +14,7 @@ mod deferred;
 mod leases;
 mod notices;
 mod predictions;
+mod settings;
 mod windows;
 
 pub use albums::{AlbumClose, AlbumJoin, AlbumKey, Albums};
@@ -23,6 +24,7 @@ pub use leases::{Claim, ClaimKey, LeaseId, Leases, Once, run_once};
 pub use notices::{NoticeState, Notices};
 pub use predictions::Predictions;
 pub(crate) use predictions::{parse_status, status_text};
+pub use settings::Preferences;
 pub(crate) use windows::window_bounds;
 pub use windows::{WindowKey, Windows};
 
@@ -49,7 +51,7 @@ pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// ```
 #[async_trait]
 pub trait PredictionTable:
-    Predictions + Leases + Notices + Albums + SentAnswers + Windows + DeferredUpdates
+    Predictions + Leases + Notices + Albums + SentAnswers + Windows + DeferredUpdates + Preferences
 {
     /// Readiness: the table answers. One check serves every concern, since
     /// they all live in the one table.

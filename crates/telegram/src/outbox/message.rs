@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::port::MediaItem;
+use crate::port::{Keyboard, MediaItem};
 
 /// Outbox settings.
 #[derive(Debug, Clone)]
@@ -57,6 +57,8 @@ pub enum OutMessage {
     Text {
         text: String,
         reply_to: Option<i64>,
+        /// Buttons under it (settings).
+        keyboard: Option<Keyboard>,
     },
     Photo {
         jpeg: Bytes,
@@ -78,16 +80,16 @@ pub enum OutMessage {
         caption: String,
         reply_to: Option<i64>,
     },
-    /// New text for a message the bot sent (the notice becoming an error).
+    /// New text for a message the bot sent (the notice becoming an error,
+    /// the settings showing a new value), with new buttons if given.
     Edit {
         message_id: i64,
         text: String,
+        keyboard: Option<Keyboard>,
     },
     /// Removes a message the bot sent (the notice, once answered). Queued
     /// like a message so it never overtakes the answer before it.
-    Delete {
-        message_id: i64,
-    },
+    Delete { message_id: i64 },
 }
 
 impl OutMessage {

@@ -189,6 +189,7 @@ fn text(t: &str) -> OutMessage {
     OutMessage::Text {
         text: t.to_owned(),
         reply_to: None,
+        keyboard: None,
     }
 }
 

@@ -75,16 +75,30 @@ pub(crate) async fn send(
 ) -> Result<Sent, BotApiError> {
     let method = message.method();
     let (caption, reply_to, upload) = match message {
-        OutMessage::Text { text, reply_to } => {
+        OutMessage::Text {
+            text,
+            reply_to,
+            keyboard,
+        } => {
             let mut params = json!({"chat_id": chat.0, "text": text});
             if let Some(rp) = reply_parameters(*reply_to) {
                 params["reply_parameters"] = rp;
             }
+            if let Some(keyboard) = keyboard {
+                params["reply_markup"] = keyboard.to_json();
+            }
             let answer = api.call(method, &params, timeout).await?;
             return Ok(message_id(&answer));
         }
-        OutMessage::Edit { message_id, text } => {
-            let params = json!({"chat_id": chat.0, "message_id": message_id, "text": text});
+        OutMessage::Edit {
+            message_id,
+            text,
+            keyboard,
+        } => {
+            let mut params = json!({"chat_id": chat.0, "message_id": message_id, "text": text});
+            if let Some(keyboard) = keyboard {
+                params["reply_markup"] = keyboard.to_json();
+            }
             api.call(method, &params, timeout).await?;
             return Ok(Some(*message_id));
         }

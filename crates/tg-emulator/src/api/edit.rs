@@ -1,5 +1,6 @@
 //! Changes to what the bot sent, and chat actions: `sendChatAction`,
-//! `editMessageText`, `editMessageCaption` and `deleteMessage`.
+//! `editMessageText`, `editMessageCaption`, `editMessageReplyMarkup` and
+//! `deleteMessage`.
 
 use serde_json::json;
 
@@ -8,7 +9,7 @@ use crate::api::common::{
 };
 use crate::{
     error::{ApiError, ApiOk, ApiResult},
-    markup,
+    keyboard, markup,
     model::{ChatActionRecord, SentKind},
     params::Params,
     state::{Shared, unix_now},
@@ -54,7 +55,11 @@ pub(super) enum EditTarget {
     Caption,
 }
 
-pub(super) fn edit_message(shared: &Shared, params: &Params, target: EditTarget) -> ApiResult {
+/// Telegram's answer to an edit that changes nothing.
+const NOT_MODIFIED: &str = "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message";
+
+/// The `(chat_id, message_id)` an edit method targets.
+fn edit_target(params: &Params) -> Result<(i64, i64), ApiError> {
     if params.non_empty_str("inline_message_id").is_some() {
         return Err(ApiError::bad_request(
             "inline messages are not supported by the emulator",
@@ -64,6 +69,11 @@ pub(super) fn edit_message(shared: &Shared, params: &Params, target: EditTarget)
     let message_id = params
         .i64("message_id")?
         .ok_or_else(|| ApiError::bad_request("message identifier is not specified"))?;
+    Ok((chat_id, message_id))
+}
+
+pub(super) fn edit_message(shared: &Shared, params: &Params, target: EditTarget) -> ApiResult {
+    let (chat_id, message_id) = edit_target(params)?;
     let parse_mode = params.non_empty_str("parse_mode");
     let new_raw = match target {
         EditTarget::Text => Some(
@@ -84,7 +94,8 @@ pub(super) fn edit_message(shared: &Shared, params: &Params, target: EditTarget)
     if new_plain.as_deref().is_some_and(|p| utf16_len(p) > limit.0) {
         return Err(ApiError::bad_request(limit.1));
     }
-    let reply_markup = params.json("reply_markup")?;
+    // Without reply_markup an edit removes the keyboard, as on Telegram.
+    let (reply_markup, inline_keyboard) = keyboard::for_edit(params)?;
 
     let mut state = shared.lock();
     let chat = state.chat_mut(chat_id);
@@ -111,10 +122,12 @@ pub(super) fn edit_message(shared: &Shared, params: &Params, target: EditTarget)
         EditTarget::Text => &mut sent.text,
         EditTarget::Caption => &mut sent.caption,
     };
-    if *current == new_raw && sent.parse_mode == parse_mode && sent.reply_markup == reply_markup {
-        return Err(ApiError::bad_request(
-            "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
-        ));
+    // Same text, new keyboard is a change (Telegram compares both).
+    if *current == new_raw
+        && sent.parse_mode == parse_mode
+        && sent.inline_keyboard == inline_keyboard
+    {
+        return Err(ApiError::bad_request(NOT_MODIFIED));
     }
     if let Some(old) = current.take() {
         sent.previous_versions.push(old);
@@ -128,15 +141,39 @@ pub(super) fn edit_message(shared: &Shared, params: &Params, target: EditTarget)
             None => obj.remove(field),
         };
         obj.insert("edit_date".to_owned(), json!(unix_now()));
-        obj.remove("reply_markup");
-        if let Some(markup) = reply_markup
-            .as_ref()
-            .filter(|m| m.get("inline_keyboard").is_some())
-        {
-            obj.insert("reply_markup".to_owned(), markup.clone());
-        }
     }
+    keyboard::set_message_field(&mut message, &inline_keyboard);
     sent.reply_markup = reply_markup;
+    sent.inline_keyboard = inline_keyboard;
+    sent.message = message.clone();
+    chat.messages.insert(message_id, message.clone());
+    Ok(ApiOk::new(message))
+}
+
+/// `editMessageReplyMarkup`: replaces the inline keyboard of any message
+/// the bot sent (text, photo or document), or removes it when no
+/// `reply_markup` is given.
+pub(super) fn edit_reply_markup(shared: &Shared, params: &Params) -> ApiResult {
+    let (chat_id, message_id) = edit_target(params)?;
+    let (reply_markup, inline_keyboard) = keyboard::for_edit(params)?;
+
+    let mut state = shared.lock();
+    let chat = state.chat_mut(chat_id);
+    let sent = chat
+        .sent
+        .iter_mut()
+        .find(|m| m.message_id == message_id && !m.deleted)
+        .ok_or_else(|| ApiError::bad_request("message to edit not found"))?;
+    if sent.inline_keyboard == inline_keyboard {
+        return Err(ApiError::bad_request(NOT_MODIFIED));
+    }
+    let mut message = sent.message.clone();
+    if let Some(obj) = message.as_object_mut() {
+        obj.insert("edit_date".to_owned(), json!(unix_now()));
+    }
+    keyboard::set_message_field(&mut message, &inline_keyboard);
+    sent.reply_markup = reply_markup;
+    sent.inline_keyboard = inline_keyboard;
     sent.message = message.clone();
     chat.messages.insert(message_id, message.clone());
     Ok(ApiOk::new(message))

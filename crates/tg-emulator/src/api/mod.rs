@@ -5,6 +5,7 @@
 //! prefix and method names must match without regard to case.
 
 mod album;
+mod callbacks;
 mod common;
 mod edit;
 mod files;
@@ -30,7 +31,8 @@ use crate::{
 };
 
 use album::send_media_group;
-use edit::{EditTarget, delete_message, edit_message, send_chat_action};
+use callbacks::answer_callback_query;
+use edit::{EditTarget, delete_message, edit_message, edit_reply_markup, send_chat_action};
 use files::{download, get_file};
 use send::{send_document, send_message, send_photo};
 use updates::{delete_webhook, get_me, get_updates, set_webhook, webhook_info};
@@ -53,6 +55,7 @@ enum Method {
     SendChatAction,
     EditMessageText,
     EditMessageCaption,
+    EditMessageReplyMarkup,
     DeleteMessage,
     SetMyCommands,
     GetMyCommands,
@@ -76,6 +79,7 @@ const METHODS: &[(&str, Method)] = &[
     ("sendChatAction", Method::SendChatAction),
     ("editMessageText", Method::EditMessageText),
     ("editMessageCaption", Method::EditMessageCaption),
+    ("editMessageReplyMarkup", Method::EditMessageReplyMarkup),
     ("deleteMessage", Method::DeleteMessage),
     ("setMyCommands", Method::SetMyCommands),
     ("getMyCommands", Method::GetMyCommands),
@@ -178,7 +182,7 @@ fn scripted_error(fault: crate::model::ApiFault) -> Option<ApiError> {
 async fn call(shared: &Arc<Shared>, method: Method, params: &Params) -> ApiResult {
     match method {
         Method::GetMe => Ok(ApiOk::new(get_me(shared))),
-        Method::LogOut | Method::Close | Method::AnswerCallbackQuery => Ok(ApiOk::new(json!(true))),
+        Method::LogOut | Method::Close => Ok(ApiOk::new(json!(true))),
         Method::GetUpdates => get_updates(shared, params).await,
         Method::SetWebhook => set_webhook(shared, params),
         Method::DeleteWebhook => delete_webhook(shared, params),
@@ -191,10 +195,12 @@ async fn call(shared: &Arc<Shared>, method: Method, params: &Params) -> ApiResul
         Method::SendChatAction => send_chat_action(shared, params),
         Method::EditMessageText => edit_message(shared, params, EditTarget::Text),
         Method::EditMessageCaption => edit_message(shared, params, EditTarget::Caption),
+        Method::EditMessageReplyMarkup => edit_reply_markup(shared, params),
         Method::DeleteMessage => delete_message(shared, params),
         Method::SetMyCommands => commands::set_my_commands(shared, params),
         Method::GetMyCommands => commands::get_my_commands(shared, params),
         Method::DeleteMyCommands => commands::delete_my_commands(shared, params),
+        Method::AnswerCallbackQuery => answer_callback_query(shared, params),
     }
 }
 
@@ -206,6 +212,10 @@ mod tests {
     fn method_lookup_ignores_case_and_returns_canonical_names() {
         assert_eq!(lookup("GETME").map(|m| m.0), Some("getMe"));
         assert_eq!(lookup("sendphoto").map(|m| m.0), Some("sendPhoto"));
+        assert_eq!(
+            lookup("EDITMESSAGEREPLYMARKUP").map(|m| m.0),
+            Some("editMessageReplyMarkup")
+        );
         assert_eq!(lookup("sendSticker"), None);
     }
 }

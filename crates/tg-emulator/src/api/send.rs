@@ -13,6 +13,7 @@ use crate::api::files::{
 };
 use crate::{
     error::{ApiError, ApiOk, ApiResult},
+    keyboard::{self, ReplyMarkup},
     markup,
     model::{FileInfo, SentKind, SentMessage},
     params::Params,
@@ -56,11 +57,24 @@ impl Outgoing {
     }
 }
 
-/// Builds, stores and records a message from the bot; returns its JSON.
-fn post_bot_message(shared: &Shared, params: &Params, chat_id: i64, out: Outgoing) -> ApiResult {
+/// Builds, stores and records a message from the bot with its checked
+/// `reply_markup`; returns its JSON.
+fn post_bot_message(
+    shared: &Shared,
+    params: &Params,
+    chat_id: i64,
+    reply_markup: Option<ReplyMarkup>,
+    out: Outgoing,
+) -> ApiResult {
     let reply = reply_target(params)?;
-    let reply_markup = params.json("reply_markup")?;
-    let mut messages = post_bot_messages(shared, chat_id, reply, reply_markup, false, vec![out])?;
+    let mut messages = post_bot_messages(
+        shared,
+        chat_id,
+        reply,
+        reply_markup.as_ref(),
+        false,
+        vec![out],
+    )?;
     Ok(ApiOk::new(messages.pop().unwrap_or(Value::Null)))
 }
 
@@ -72,7 +86,7 @@ pub(super) fn post_bot_messages(
     shared: &Shared,
     chat_id: i64,
     reply: Option<(i64, bool)>,
-    reply_markup: Option<Value>,
+    reply_markup: Option<&ReplyMarkup>,
     album: bool,
     items: Vec<Outgoing>,
 ) -> Result<Vec<Value>, ApiError> {
@@ -90,6 +104,9 @@ pub(super) fn post_bot_messages(
         None => None,
     };
     let date = unix_now();
+    let inline_keyboard = reply_markup
+        .map(ReplyMarkup::inline_keyboard)
+        .unwrap_or_default();
     let mut sent = Vec::with_capacity(items.len());
     for out in items {
         let message_id = chat.next_message_id();
@@ -111,12 +128,7 @@ pub(super) fn post_bot_messages(
             message["reply_to_message"] = original.clone();
         }
         // Telegram echoes only inline keyboards back in the Message.
-        if let Some(markup) = reply_markup
-            .as_ref()
-            .filter(|m| m.get("inline_keyboard").is_some())
-        {
-            message["reply_markup"] = markup.clone();
-        }
+        keyboard::set_message_field(&mut message, &inline_keyboard);
         chat.messages.insert(message_id, message.clone());
         chat.sent.push(SentMessage {
             message_id,
@@ -127,7 +139,8 @@ pub(super) fn post_bot_messages(
             caption: out.caption,
             parse_mode: out.parse_mode,
             reply_to_message_id: reply_to.as_ref().map(|(id, _)| *id),
-            reply_markup: reply_markup.clone(),
+            reply_markup: reply_markup.map(|m| m.sent.clone()),
+            inline_keyboard: inline_keyboard.clone(),
             file: out.file,
             date,
             previous_versions: Vec::new(),
@@ -152,11 +165,13 @@ pub(super) fn send_message(shared: &Shared, params: &Params) -> ApiResult {
     if utf16_len(&plain) > MAX_TEXT_UTF16 {
         return Err(ApiError::bad_request("message is too long"));
     }
+    let reply_markup = keyboard::from_params(params)?;
     ensure_not_blocked(shared, chat_id)?;
     post_bot_message(
         shared,
         params,
         chat_id,
+        reply_markup,
         Outgoing {
             kind: SentKind::Text,
             method: "sendMessage",
@@ -172,6 +187,8 @@ pub(super) fn send_message(shared: &Shared, params: &Params) -> ApiResult {
 pub(super) async fn send_photo(shared: &Arc<Shared>, params: &Params) -> ApiResult {
     let chat_id = chat_id(params)?;
     let caption = caption(params)?;
+    // Checked before the upload is processed, as the Bot API server does.
+    let reply_markup = keyboard::from_params(params)?;
     let input = resolve_input(shared, params, "photo").await?;
     ensure_not_blocked(shared, chat_id)?;
     let files: Vec<FileInfo> = match input {
@@ -191,12 +208,13 @@ pub(super) async fn send_photo(shared: &Arc<Shared>, params: &Params) -> ApiResu
         parse_mode,
         files.last().cloned(),
     );
-    post_bot_message(shared, params, chat_id, out)
+    post_bot_message(shared, params, chat_id, reply_markup, out)
 }
 
 pub(super) async fn send_document(shared: &Arc<Shared>, params: &Params) -> ApiResult {
     let chat_id = chat_id(params)?;
     let caption = caption(params)?;
+    let reply_markup = keyboard::from_params(params)?;
     let input = resolve_input(shared, params, "document").await?;
     ensure_not_blocked(shared, chat_id)?;
     let file = match input {
@@ -220,7 +238,7 @@ pub(super) async fn send_document(shared: &Arc<Shared>, params: &Params) -> ApiR
         parse_mode,
         Some(file),
     );
-    post_bot_message(shared, params, chat_id, out)
+    post_bot_message(shared, params, chat_id, reply_markup, out)
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@ use teloxide::{
     RequestError,
     net::Download,
     prelude::*,
-    types::{ChatAction, InputFile, ReplyParameters, UpdateKind},
+    types::{
+        ChatAction, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters,
+        UpdateKind,
+    },
 };
 use tg_emulator::{EmulatorHandle, SentKind, UserMessageOptions};
 
@@ -350,4 +353,68 @@ async fn teloxide_sends_an_album_and_reads_the_media_group() {
     let groups = emu.client().media_groups(4343).await.unwrap();
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].len(), 3);
+}
+
+#[tokio::test]
+async fn teloxide_sends_a_keyboard_reads_the_press_answers_and_edits_it() {
+    let emu = start().await;
+    let bot = bot(&emu);
+    let client = emu.client();
+    let chat = ChatId(4343);
+    let keyboard = InlineKeyboardMarkup::new(vec![vec![
+        InlineKeyboardButton::callback("Blur", "blur:2"),
+        InlineKeyboardButton::callback("Keep", "keep:2"),
+    ]]);
+    let sent = bot
+        .send_message(chat, "Blur the faces?")
+        .reply_markup(keyboard.clone())
+        .await
+        .expect("sendMessage with a keyboard");
+    assert_eq!(sent.reply_markup(), Some(&keyboard));
+
+    let recorded = client.messages(4343).await.unwrap();
+    let data = recorded[0].callback_data("Blur").unwrap();
+    let pressed = client
+        .press(4343, i64::from(sent.id.0), None, data)
+        .await
+        .unwrap();
+
+    let updates = bot
+        .get_updates()
+        .await
+        .expect("a callback_query deserializes");
+    let query = match &updates[0].kind {
+        UpdateKind::CallbackQuery(q) => q.clone(),
+        other => panic!("expected a callback query, got {other:?}"),
+    };
+    assert_eq!(query.id.0, pressed.callback_query_id);
+    assert_eq!(query.data.as_deref(), Some("blur:2"));
+    assert_eq!(query.from.id.0, 4343);
+    let message = query.regular_message().expect("the bot's message");
+    assert_eq!(message.id, sent.id);
+    assert_eq!(message.reply_markup(), Some(&keyboard));
+
+    bot.answer_callback_query(query.id.clone())
+        .text("Blurring…")
+        .await
+        .expect("answerCallbackQuery");
+    let error = bot
+        .answer_callback_query(query.id.clone())
+        .await
+        .expect_err("a query is answered once");
+    assert!(error.to_string().contains("query ID is invalid"), "{error}");
+    let answer = client
+        .wait_callback_answer(&pressed.callback_query_id, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(answer.text.as_deref(), Some("Blurring…"));
+
+    let done =
+        InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback("Undo", "undo:2")]]);
+    let edited = bot
+        .edit_message_reply_markup(chat, sent.id)
+        .reply_markup(done.clone())
+        .await
+        .expect("editMessageReplyMarkup");
+    assert_eq!(edited.reply_markup(), Some(&done));
 }

@@ -1,8 +1,8 @@
 //! The prediction table on one DynamoDB table (single-table design), one
 //! file per concern: [`Predictions`] (`predictions.rs`), [`Leases`]
 //! (`leases.rs`), [`Notices`] (`notices.rs`), [`Albums`] (`albums.rs`),
-//! [`SentAnswers`] (`answers.rs`), [`Windows`] (`windows.rs`) and
-//! [`DeferredUpdates`] (`deferred.rs`);
+//! [`SentAnswers`] (`answers.rs`), [`Windows`] (`windows.rs`),
+//! [`DeferredUpdates`] (`deferred.rs`) and [`Preferences`] (`settings.rs`);
 //! this file holds the table itself and what they share.
 //!
 //! Items, all under the string hash key `pk`:
@@ -17,6 +17,8 @@
 //! | `answer#<chat>:<message_id>` | `prediction_id` (S), `original_key` (S, the photo the bot's answer was made from), `expires_at` (N) |
 //! | `deferred#<bot>#<update_id>` | `body` (S, the update's JSON), `bot_id`, `update_id` (N), `chat_id` (N, 0) and `time` (N, epoch ms when another gateway may take it up), `expires_at` (N); deleted once answered |
 //! | `window#<what>@<start ms>` | `members` (SS, the window's counted members, added to with `ADD`), `expires_at` (N, a window after it ends) |
+//! | `settings#<chat>` | `settings` (S, the chat's settings as JSON; `{}` the defaults), `version` (N, raised by each change, which is conditional on it); no `expires_at`: kept until changed |
+//! | `model#classes` | `classes` (S, the model's class names as a JSON array, in its order), `updated_at` (N, epoch seconds); no `expires_at` |
 //!
 //! The GSI `chat_id-time-index` (hash `chat_id` N, range `time` N) serves
 //! `list_by_chat`; prediction items carry those attributes under their
@@ -29,7 +31,9 @@
 //! atomically with the write, so two workers handling a redelivered job
 //! cannot both store a summary or both take a lease. When a condition fails
 //! the item is read back (strongly consistent) to tell the trait's outcomes
-//! apart, e.g. "already stored" from "no such prediction".
+//! apart, e.g. "already stored" from "no such prediction". A settings
+//! change is conditional on the `version` it read; when that fails, another
+//! change came first, so it reads again and reapplies its own.
 //!
 //! Leases compare `lease_until` with the writer's clock, so they assume the
 //! hosts' clocks agree to well within a lease (NTP on EC2 does).
@@ -51,6 +55,7 @@
 //! [`SentAnswers`]: crate::SentAnswers
 //! [`Windows`]: crate::Windows
 //! [`DeferredUpdates`]: crate::DeferredUpdates
+//! [`Preferences`]: crate::Preferences
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -73,11 +78,13 @@ mod deferred;
 mod leases;
 mod notices;
 mod predictions;
+mod settings;
 mod windows;
 
 pub use answers::answer_pk;
 pub use leases::claim_pk;
 pub use predictions::prediction_pk;
+pub use settings::{MODEL_CLASSES_PK, settings_pk};
 
 const BACKEND: &str = "DynamoDB";
 /// The GSI that `list_by_chat` queries; must exist on the table.

@@ -1,14 +1,15 @@
 //! The prediction table on SQLite, one file per concern: [`Predictions`]
 //! (`predictions.rs`), [`Leases`] (`leases.rs`), [`Notices`]
 //! (`notices.rs`), [`Albums`] (`albums.rs`), [`SentAnswers`]
-//! (`answers.rs`), [`Windows`] (`windows.rs`) and [`DeferredUpdates`]
-//! (`deferred.rs`), each in its own SQL table of
-//! the data folder's database (the schema is in `local/sqlite.rs`).
+//! (`answers.rs`), [`Windows`] (`windows.rs`), [`DeferredUpdates`]
+//! (`deferred.rs`) and [`Preferences`] (`settings.rs`), each in its own SQL
+//! table (or two) of the data folder's database (the schema is in
+//! `local/sqlite.rs`).
 //!
 //! Every conditional change is a single conditional statement or one
 //! IMMEDIATE transaction (which takes the database's write lock before
 //! reading), so two processes sharing the data folder cannot both win a
-//! create, a summary or a claim.
+//! create, a summary or a claim, nor lose one of two settings changes.
 //!
 //! [`Predictions`]: crate::Predictions
 //! [`Leases`]: crate::Leases
@@ -17,6 +18,7 @@
 //! [`SentAnswers`]: crate::SentAnswers
 //! [`Windows`]: crate::Windows
 //! [`DeferredUpdates`]: crate::DeferredUpdates
+//! [`Preferences`]: crate::Preferences
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ mod deferred;
 mod leases;
 mod notices;
 mod predictions;
+mod settings;
 mod windows;
 
 /// The prediction table in the data folder's database. Cheap to clone.

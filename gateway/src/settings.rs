@@ -1,0 +1,278 @@
+//! What a chat sees of its settings: the commands that show and change
+//! them (`/settings`, `/confidence 0.6`, `/only person,dog`, `/output
+//! counts`, `/labels plain`), read into a [`SettingsRequest`] at the edge,
+//! and the `/settings` message with its keyboard, whose buttons carry
+//! [`SettingsButton`] codes. Intake (`intake/settings.rs`) stores and
+//! answers; the domain (`polybot_domain::settings`) holds the rules.
+
+use polybot_domain::{
+    ChatSettings, ClassChoice, LabelStyle, MinConfidence, OutputMode, SettingError, SettingsButton,
+    parse_confidence,
+};
+
+use crate::messenger::{Button, Keyboard};
+
+/// What a settings command asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettingsRequest {
+    /// `/settings` (or a setting's command with nothing after it): the
+    /// settings message with its keyboard.
+    Show,
+    /// A typed change.
+    Change(TypedSetting),
+    /// A typed value that is not one: the error's text is the answer.
+    Invalid(SettingError),
+}
+
+/// A change typed as a command. Class names are checked against the
+/// model's list when the change is made, so they stay text here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedSetting {
+    Confidence(Option<MinConfidence>),
+    Only(String),
+    Output(OutputMode),
+    Labels(LabelStyle),
+}
+
+/// The settings commands: `(name, what it does)`, in the menu's order.
+pub const COMMANDS: [(&str, &str); 5] = [
+    ("settings", "Show and change this chat's settings"),
+    (
+        "confidence",
+        "How sure a detection must be, e.g. /confidence 0.6",
+    ),
+    (
+        "only",
+        "Only these objects, e.g. /only person,dog (or /only all)",
+    ),
+    ("output", "Photo, details or counts, e.g. /output counts"),
+    (
+        "labels",
+        "Labels with the score or plain, e.g. /labels plain",
+    ),
+];
+
+/// The `/help` lines for the settings.
+pub const HELP: &str = "/settings \u{2013} this chat\u{2019}s settings, with buttons\n\
+/confidence 0.6 \u{2013} show only objects I am at least this sure of (0.05\u{2013}0.95, or \u{201c}standard\u{201d})\n\
+/only person,dog \u{2013} show only these objects (/only all for everything)\n\
+/output photo|details|counts \u{2013} the photo; the photo and a list of objects; or only the counts\n\
+/labels score|plain \u{2013} label boxes with the score, or the name only";
+
+/// Reads a command `name` (lowercase, no slash) and the text after it;
+/// `None` when it is no settings command.
+pub fn parse_command(name: &str, args: &str) -> Option<SettingsRequest> {
+    let args = args.trim();
+    let change = |parsed: Result<TypedSetting, SettingError>| match parsed {
+        Ok(change) => SettingsRequest::Change(change),
+        Err(e) => SettingsRequest::Invalid(e),
+    };
+    Some(match name {
+        "settings" => SettingsRequest::Show,
+        _ if args.is_empty() && COMMANDS.iter().any(|(c, _)| *c == name) => SettingsRequest::Show,
+        "confidence" => change(parse_confidence(args).map(TypedSetting::Confidence)),
+        "only" => SettingsRequest::Change(TypedSetting::Only(args.to_owned())),
+        "output" => change(OutputMode::parse(args).map(TypedSetting::Output)),
+        "labels" => change(LabelStyle::parse(args).map(TypedSetting::Labels)),
+        _ => return None,
+    })
+}
+
+/// How many of the model's classes get a button of their own (its first
+/// ones: for COCO, people and vehicles); the rest are typed with `/only`.
+const CLASS_BUTTONS: usize = 8;
+
+/// The settings message: its text and its keyboard, showing `settings`;
+/// `classes` is the model's list, when a detector published it.
+pub fn message(settings: &ChatSettings, classes: Option<&[String]>) -> (String, Keyboard) {
+    let text = format!(
+        "Settings for this chat\n\n{}\n\nTap a button to change one, or type /confidence 0.6, \
+         /only person,dog, /output counts or /labels plain.",
+        settings.describe()
+    );
+    (text, keyboard(settings, classes.unwrap_or_default()))
+}
+
+fn keyboard(settings: &ChatSettings, classes: &[String]) -> Keyboard {
+    let button = |chosen: bool, label: &str, code: SettingsButton| Button {
+        text: if chosen {
+            format!("\u{2713} {label}")
+        } else {
+            label.to_owned()
+        },
+        data: code.encode(),
+    };
+    let mut rows = Vec::new();
+    let mut confidence = vec![button(
+        settings.confidence.is_none(),
+        "Standard",
+        SettingsButton::Confidence(None),
+    )];
+    for choice in MinConfidence::CHOICES {
+        let hundredths = (choice * 100.0).round() as u8;
+        let chosen = settings
+            .confidence
+            .is_some_and(|c| (c.get() * 100.0).round() as u8 == hundredths);
+        confidence.push(button(
+            chosen,
+            &format!("\u{2265} {choice}"),
+            SettingsButton::Confidence(Some(hundredths)),
+        ));
+    }
+    rows.push(confidence);
+    rows.push(
+        OutputMode::ALL
+            .into_iter()
+            .map(|o| {
+                let label = match o {
+                    OutputMode::Photo => "Photo",
+                    OutputMode::Details => "Photo + details",
+                    OutputMode::Counts => "Counts only",
+                };
+                button(settings.output == o, label, SettingsButton::Output(o))
+            })
+            .collect(),
+    );
+    rows.push(
+        LabelStyle::ALL
+            .into_iter()
+            .map(|l| {
+                let label = match l {
+                    LabelStyle::Score => "Labels: name + score",
+                    LabelStyle::Name => "Labels: name only",
+                };
+                button(settings.labels == l, label, SettingsButton::Labels(l))
+            })
+            .collect(),
+    );
+    rows.push(vec![button(
+        settings.classes.is_all(),
+        "All objects",
+        SettingsButton::AllClasses,
+    )]);
+    let class_buttons: Vec<Button> = classes
+        .iter()
+        .take(CLASS_BUTTONS)
+        .enumerate()
+        .filter_map(|(index, name)| {
+            let shown = matches!(&settings.classes, ClassChoice::Only(set) if set.contains(name));
+            let index = u16::try_from(index).ok()?;
+            // A chosen class's button takes it away; another adds it.
+            Some(button(shown, name, SettingsButton::Class(index, !shown)))
+        })
+        .collect();
+    rows.extend(class_buttons.chunks(4).map(<[Button]>::to_vec));
+    Keyboard(rows)
+}
+
+/// The toast a pressed button shows.
+pub fn toast(settings: &ChatSettings, pressed: SettingsButton) -> String {
+    match pressed {
+        SettingsButton::Confidence(_) => format!(
+            "Confidence: {}",
+            settings
+                .confidence
+                .map_or_else(|| "standard".to_owned(), |c| c.to_string())
+        ),
+        SettingsButton::AllClasses | SettingsButton::Class(..) => {
+            format!("Objects: {}", settings.classes)
+        }
+        SettingsButton::Output(o) => format!("Output: {}", o.describe()),
+        SettingsButton::Labels(l) => format!("Labels: {}", l.describe()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polybot_domain::SettingsChange;
+
+    use super::*;
+
+    fn coco() -> Vec<String> {
+        [
+            "person",
+            "bicycle",
+            "car",
+            "motorcycle",
+            "airplane",
+            "bus",
+            "train",
+            "truck",
+            "boat",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    #[test]
+    fn commands_read_as_show_change_or_the_reason() {
+        assert_eq!(parse_command("settings", ""), Some(SettingsRequest::Show));
+        assert_eq!(parse_command("only", " "), Some(SettingsRequest::Show));
+        assert_eq!(
+            parse_command("only", "person, dog"),
+            Some(SettingsRequest::Change(TypedSetting::Only(
+                "person, dog".into()
+            )))
+        );
+        assert_eq!(
+            parse_command("output", "counts"),
+            Some(SettingsRequest::Change(TypedSetting::Output(
+                OutputMode::Counts
+            )))
+        );
+        assert!(matches!(
+            parse_command("confidence", "1.5"),
+            Some(SettingsRequest::Invalid(SettingError::Confidence(_)))
+        ));
+        assert_eq!(parse_command("blur", "8"), None);
+    }
+
+    #[test]
+    fn the_keyboard_marks_the_chosen_values_and_fits_telegrams_limits() {
+        let settings = ChatSettings::default()
+            .with(SettingsChange::Confidence(MinConfidence::new(0.5)))
+            .with(SettingsChange::ClassShown("bus".into(), true));
+        let (text, keyboard) = message(&settings, Some(&coco()));
+        assert!(text.contains("Confidence: 0.5"), "{text}");
+        assert!(text.contains("Classes: bus"), "{text}");
+        let buttons: Vec<&Button> = keyboard.0.iter().flatten().collect();
+        assert!(keyboard.0.iter().all(|row| row.len() <= 8));
+        assert!(buttons.len() <= 100);
+        for b in &buttons {
+            assert!(!b.data.is_empty() && b.data.len() <= 64, "{b:?}");
+            assert!(SettingsButton::decode(&b.data).is_some(), "{b:?}");
+        }
+        let chosen: Vec<&str> = buttons
+            .iter()
+            .filter(|b| b.text.starts_with('\u{2713}'))
+            .map(|b| b.text.as_str())
+            .collect();
+        assert_eq!(
+            chosen,
+            [
+                "\u{2713} \u{2265} 0.5",
+                "\u{2713} Photo",
+                "\u{2713} Labels: name + score",
+                "\u{2713} bus"
+            ]
+        );
+        // Only the first 8 classes get a button; the chosen bus's takes it away.
+        assert!(!buttons.iter().any(|b| b.text.contains("boat")));
+        let bus = buttons
+            .iter()
+            .find(|b| b.text.ends_with("bus"))
+            .expect("bus");
+        assert_eq!(
+            SettingsButton::decode(&bus.data),
+            Some(SettingsButton::Class(5, false))
+        );
+    }
+
+    #[test]
+    fn without_the_models_classes_the_keyboard_offers_all_only() {
+        let (_, keyboard) = message(&ChatSettings::default(), None);
+        let last = keyboard.0.last().expect("rows");
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].data, SettingsButton::AllClasses.encode());
+    }
+}
