@@ -40,7 +40,7 @@ static STORAGE_RETRIES: LazyLock<Counter> = LazyLock::new(|| {
         "polybot_storage_retries_total",
         "polybot.storage.retries",
         "Storage calls of jobs that failed for now and were retried in place, \
-         by call (fetch, store, save)",
+         by call (fetch, read, store, save)",
         &["call"],
     )
 });

@@ -281,6 +281,40 @@ async fn bad_files_give_typed_permanent_errors_and_the_pool_keeps_working() {
     );
 }
 
+#[tokio::test]
+async fn crops_of_the_bus_photos_detection_are_jpegs_of_each_boxs_size() {
+    let d = detector(1);
+    let bus = photo("bus.jpg");
+    let out = d.detect(bus.clone()).await.expect("detect");
+    let labels = out.labels();
+    assert_eq!(labels.len(), 5, "a bus and four people");
+    let crops = d
+        .reserve()
+        .await
+        .expect("lane")
+        .crops(bus, labels.clone())
+        .await
+        .expect("crops");
+    assert_eq!(crops.len(), labels.len(), "one per box");
+    for (jpeg, label) in crops.iter().zip(&labels) {
+        assert_eq!(
+            image::guess_format(jpeg).ok(),
+            Some(image::ImageFormat::Jpeg)
+        );
+        let img = image::load_from_memory(jpeg).expect("decodable JPEG");
+        let (w, h) = (
+            label.width * out.width as f32,
+            label.height * out.height as f32,
+        );
+        assert!(
+            (img.width() as f32 - w).abs() <= 2.0 && (img.height() as f32 - h).abs() <= 2.0,
+            "{label:?}: {}×{} for a {w}×{h} box",
+            img.width(),
+            img.height()
+        );
+    }
+}
+
 /// Whether zune-jpeg takes its AVX2 paths on this CPU.
 fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -460,6 +494,24 @@ mod job_step {
         let bytes = f.stored(key.as_str()).await;
         let img = image::load_from_memory(&bytes).expect("decodes");
         assert_eq!((img.width(), img.height()), (1080, 810));
+    }
+
+    #[tokio::test]
+    async fn a_crops_job_cuts_the_detections_objects_out_of_the_photo_largest_first() {
+        let f = Fixture::with_engine(detector(1));
+        let detection = f.request(&photo("bus.jpg"), JobKind::Detect).await;
+        f.step().run(&detection).await.expect("detected");
+        let job = f.crops_of(&detection).await;
+        let report = f.step().run(&job).await.expect("done");
+        let Outcome::Success(JobResult::Cropped(summary)) = &report.outcome else {
+            panic!("{report:?}");
+        };
+        assert_eq!((summary.objects, summary.crops.len()), (5, 5));
+        assert_eq!(summary.crops[0].class, "bus", "{summary:?}");
+        for crop in &summary.crops {
+            let bytes = f.stored(&crop.path).await;
+            image::load_from_memory(&bytes).expect("a decodable JPEG");
+        }
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! What the user is sent for each kind of job result, one function per
-//! [`JobResult`] kind: a detection (the counts and the annotated photo, and
-//! the full-resolution copy of a large one), a filter's picture, an album
-//! joined into one picture, and an album of results. Each falls back as
+//! [`JobResult`] kind: a detection (the counts and the annotated photo with
+//! its `Details`, `Crops` and `Original` buttons, or the counts alone, as
+//! the chat chose), a filter's picture, an album joined into one picture,
+//! an album of results, and a detection's crops. Each falls back as
 //! Telegram's refusals call for (a photo it refuses goes as a document,
 //! then as text), so the user always gets one answer.
 //!
@@ -12,13 +13,39 @@
 use std::sync::Arc;
 
 use polybot_domain::{
-    AlbumSkip, AlbumSummary, ChatId, FailureKind, Filter, FilterSummary, JobResult, JoinedSummary,
-    ObjectKey, OutputMode, PredictionSummary, worked_positions,
+    AlbumSkip, AlbumSummary, AnswerButton, AnswerExtra, ChatId, CropsSummary, FailureKind, Filter,
+    FilterSummary, JobResult, JoinedSummary, ObjectKey, OutputMode, PredictionSummary,
+    worked_positions,
 };
 use polybot_storage::{ObjectStore, StorageError};
 use tracing::{info, warn};
 
-use crate::messenger::{Document, MediaItem, Messenger, MessengerError};
+use crate::messenger::{Button, Document, Keyboard, MediaItem, Messenger, MessengerError};
+
+/// The answer to `Crops` for a detection that found nothing.
+pub const NO_CROPS: &str = "There are no objects to cut out of this photo.";
+
+/// The buttons under a detection's answer: its details and crops, and the
+/// full-resolution copy when there is one. Each carries the prediction's
+/// opaque id only.
+pub fn extras_keyboard(summary: &PredictionSummary) -> Keyboard {
+    let button = |extra: AnswerExtra| Button {
+        text: extra.label().to_owned(),
+        data: AnswerButton {
+            extra,
+            prediction: summary.prediction_id,
+        }
+        .encode(),
+    };
+    let mut row = vec![button(AnswerExtra::Details)];
+    if !summary.labels.is_empty() {
+        row.push(button(AnswerExtra::Crops));
+    }
+    if summary.full_img_path.is_some() {
+        row.push(button(AnswerExtra::Original));
+    }
+    Keyboard(vec![row])
+}
 
 /// The longest details text: Telegram's 4,096 characters, with room to
 /// spare for how it counts them.
@@ -122,6 +149,11 @@ impl Answers {
                 info!(photos = album.items.len(), "replying to an album");
                 self.album(to, album).await
             }
+            JobResult::Cropped(crops) => {
+                info!(crops = crops.crops.len(), "replying with the crops");
+                // A reply to the crops has no one photo to go back to.
+                self.crops(to, crops).await.map(|()| Answered::Sent(None))
+            }
         }
     }
 
@@ -141,7 +173,7 @@ impl Answers {
         );
         match self
             .messenger
-            .send_photo(to.chat, picture.clone(), &caption, to.reply_to)
+            .send_photo(to.chat, picture.clone(), &caption, to.reply_to, None)
             .await
         {
             Ok(sent) => Ok(sent),
@@ -179,6 +211,7 @@ impl Answers {
                         file_name: "detections.jpg",
                         mime: "image/jpeg",
                         document: false,
+                        caption: None,
                     });
                 }
                 (Some(JobResult::Filtered(output)), _) => {
@@ -193,6 +226,7 @@ impl Answers {
                         mime: if png { "image/png" } else { "image/jpeg" },
                         // Exact black and white, as for one photo.
                         document: png && matches!(output.filter, Filter::Segment { .. }),
+                        caption: None,
                     });
                 }
                 (_, failure) => {
@@ -223,7 +257,7 @@ impl Answers {
                         .map(drop)
                 } else {
                     self.messenger
-                        .send_photo(to.chat, item.bytes, &caption, to.reply_to)
+                        .send_photo(to.chat, item.bytes, &caption, to.reply_to, None)
                         .await
                         .map(drop)
                 };
@@ -275,7 +309,7 @@ impl Answers {
         if !exact {
             match self
                 .messenger
-                .send_photo(chat, picture.clone(), &caption, to.reply_to)
+                .send_photo(chat, picture.clone(), &caption, to.reply_to, None)
                 .await
             {
                 Ok(sent) => return Ok(sent),
@@ -333,21 +367,29 @@ impl Answers {
     ) -> Result<Option<i64>, AnswerError> {
         let chat = to.chat;
         let caption = summary.counts_text();
+        let keyboard = extras_keyboard(summary);
         if summary.settings.output == OutputMode::Counts {
             // The chat asked for the counts alone: one text, no picture.
             self.messenger
-                .send_text(chat, &caption, to.reply_to)
+                .send_keyboard(chat, &caption, keyboard, to.reply_to)
                 .await?;
             return Ok(None);
         }
         let annotated = self.stored_image(&summary.predicted_img_path).await?;
         let refused = match self
             .messenger
-            .send_photo(chat, annotated.clone(), &caption, to.reply_to)
+            .send_photo(
+                chat,
+                annotated.clone(),
+                &caption,
+                to.reply_to,
+                Some(keyboard),
+            )
             .await
         {
             Ok(sent) => {
-                self.full_resolution(to, summary).await;
+                // The full-resolution copy of a large file waits behind
+                // the answer's Original button.
                 self.details(to, summary).await;
                 return Ok(sent);
             }
@@ -365,30 +407,6 @@ impl Answers {
         self.document_or_text(to, document, &caption).await
     }
 
-    /// The full-resolution annotated photo, as a document, when the user
-    /// sent a file past Telegram's photo limits. Best effort: the answer
-    /// (the photo) went out already, and retrying would send it twice.
-    async fn full_resolution(&self, to: Recipient, summary: &PredictionSummary) {
-        let Some(path) = &summary.full_img_path else {
-            return;
-        };
-        let send = async {
-            let document = Document {
-                bytes: self.stored_image(path).await?,
-                file_name: "detections-full-resolution.jpg",
-                mime: "image/jpeg",
-                caption: FULL_RESOLUTION_CAPTION.to_owned(),
-            };
-            self.messenger
-                .send_document(to.chat, document, to.reply_to)
-                .await
-                .map_err(AnswerError::from)
-        };
-        if let Err(e) = send.await {
-            warn!(error = %e, "could not send the full-resolution photo");
-        }
-    }
-
     /// Below the photo, for a chat that asked for details: each object
     /// with its score and box. Best effort, as the full-resolution copy.
     async fn details(&self, to: Recipient, summary: &PredictionSummary) {
@@ -399,6 +417,54 @@ impl Answers {
         if let Err(e) = self.messenger.send_text(to.chat, &text, to.reply_to).await {
             warn!(error = %e, "could not send the details");
         }
+    }
+
+    /// A detection's objects cut out: one picture each (an album of up to
+    /// ten, captioned with class and score), quoting the answer.
+    async fn crops(&self, to: Recipient, crops: &CropsSummary) -> Result<(), AnswerError> {
+        let more = (crops.objects > crops.crops.len()).then(|| {
+            format!(
+                " \u{2014} the {} largest of {} objects",
+                crops.crops.len(),
+                crops.objects
+            )
+        });
+        let mut items = Vec::new();
+        for (i, crop) in crops.crops.iter().enumerate() {
+            let mut caption = format!("{} {:.2}", crop.class, crop.confidence);
+            if i == 0
+                && let Some(more) = &more
+            {
+                caption.push_str(more);
+            }
+            items.push(MediaItem {
+                bytes: self.stored_image(&crop.path).await?,
+                file_name: "crop.jpg",
+                mime: "image/jpeg",
+                document: false,
+                caption: Some(caption),
+            });
+        }
+        match items.len() {
+            0 => {
+                self.messenger
+                    .send_text(to.chat, NO_CROPS, to.reply_to)
+                    .await?
+            }
+            1 => {
+                let item = items.remove(0);
+                let caption = item.caption.unwrap_or_default();
+                self.messenger
+                    .send_photo(to.chat, item.bytes, &caption, to.reply_to, None)
+                    .await?;
+            }
+            _ => {
+                self.messenger
+                    .send_media_group(to.chat, items, "", to.reply_to)
+                    .await?
+            }
+        }
+        Ok(())
     }
 
     /// An image the detector stored, by the key a summary names.

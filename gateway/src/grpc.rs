@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use polybot_domain::{Action, ChatId, JobResult, ObjectKey, PredictionId};
+use polybot_domain::{
+    Action, AnswerExtra, ChatId, CropsSummary, JobResult, ObjectKey, PredictionId,
+};
 use polybot_proto::auth::{Role, require};
 use polybot_proto::v1::results_server::Results;
 use polybot_proto::v1::{
@@ -165,6 +167,26 @@ impl ResultsService {
                     }
                     let extension = extension_of(&output.mime_type)?;
                     output.output_img_path = ObjectKey::filtered(chat, id, extension).to_string();
+                }
+                JobResult::Cropped(crops) => {
+                    same_kind(record.kind, Action::Detect)?;
+                    // A crops request's id is derived from its detection's,
+                    // so `of` cannot name another chat's detection.
+                    if PredictionId::derived(crops.of, AnswerExtra::Crops.as_str()) != id {
+                        return Err(Status::invalid_argument(
+                            "the crops are not of this request's detection",
+                        ));
+                    }
+                    if crops.crops.len() > CropsSummary::MAX
+                        || crops.crops.iter().any(|c| !is_class_name(&c.class))
+                    {
+                        return Err(Status::invalid_argument(
+                            "at most 10 crops, each of a class name",
+                        ));
+                    }
+                    for (index, crop) in crops.crops.iter_mut().enumerate() {
+                        crop.path = ObjectKey::crop(chat, id, index).to_string();
+                    }
                 }
                 JobResult::Album(album) => {
                     for (index, item) in album.items.iter_mut().enumerate() {

@@ -40,7 +40,7 @@
 //! `/detect`.
 
 use polybot_domain::{
-    Action, AlbumId, CaptionError, ChatId, Direction, JobKind, SettingsButton, UpdateId, UserId,
+    Action, AlbumId, CaptionError, ChatId, Direction, JobKind, Press, UpdateId, UserId,
 };
 use serde::Deserialize;
 use teloxide_core::types::{
@@ -238,7 +238,7 @@ pub enum Inbound {
         query: CallbackQueryId,
         /// What the button does; `None` for one we do not know (an old
         /// keyboard, or data that is not ours).
-        pressed: Option<SettingsButton>,
+        pressed: Option<Press>,
     },
     /// A group message that can only be judged once the bot knows its own
     /// username (`getMe` has not answered yet): to be delivered again.
@@ -384,7 +384,7 @@ fn callback_query(update_id: UpdateId, query: &serde_json::Value) -> Inbound {
             from: UserId(from.id),
             message_id: under.message_id,
             query: CallbackQueryId(id),
-            pressed: data.as_deref().and_then(SettingsButton::decode),
+            pressed: data.as_deref().and_then(Press::decode),
         },
         _ => Inbound::Ignored {
             update_id,

@@ -390,7 +390,10 @@ mod tests {
             replier.reply(&report).await.expect("duplicate"),
             Replied::Duplicate
         );
-        assert_eq!(messenger.sent(), vec!["photo: bus ×1".to_owned()]);
+        assert_eq!(
+            messenger.sent(),
+            vec!["photo: bus ×1 [Details|Crops]".to_owned()]
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -476,7 +479,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_dead_letter_for_a_prediction_that_succeeded_gets_its_result_not_an_apology() {
         let (sent, record) = answer_dead_letter(true).await;
-        assert_eq!(sent, vec!["photo: bus ×1".to_owned()]);
+        assert_eq!(sent, vec!["photo: bus ×1 [Details|Crops]".to_owned()]);
         assert_eq!(record.status, PredictionStatus::Succeeded);
         assert_eq!(record.failure, None);
     }

@@ -356,7 +356,7 @@ impl Leases for LostFinish {
     async fn claim(&self, key: ClaimKey, lease: Duration) -> polybot_storage::Result<Claim> {
         let lease = match key {
             ClaimKey::Update(..) => Duration::from_millis(300),
-            ClaimKey::Reply(_) => lease,
+            ClaimKey::Reply(_) | ClaimKey::Extra(..) => lease,
         };
         self.inner.claim(key, lease).await
     }

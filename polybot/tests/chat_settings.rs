@@ -11,128 +11,23 @@
 
 mod support;
 
-use std::time::Duration;
-
-use polybot_testkit::process::{Proc, free_port};
-use support::{GatewayPorts, Queue, WAIT, detector_command, photo, start_gateway};
-use tg_emulator::{Emulator, EmulatorClient, SentKind, SentMessage, UserMessageOptions};
-
-/// How the "still working" notice begins.
-const NOTICE: &str = "Looking for objects";
+use support::chat::{User, caption, objects};
+use support::{Ground, Queue, WAIT};
+use tg_emulator::SentKind;
 
 const QUEUE: Queue = Queue {
     visibility: 30,
     max_receives: 3,
 };
 
-/// A user of one private chat.
-struct User<'a> {
-    client: &'a EmulatorClient,
-    chat: i64,
-}
-
-impl User<'_> {
-    /// Sends `text` and returns the bot's one answer (quoting it).
-    async fn say(&self, text: &str) -> SentMessage {
-        let sent = self
-            .client
-            .send_user_text(self.chat, text)
-            .await
-            .expect("send");
-        let started = std::time::Instant::now();
-        loop {
-            let answers: Vec<SentMessage> = self
-                .messages()
-                .await
-                .into_iter()
-                .filter(|m| m.reply_to_message_id == sent.message_id)
-                .collect();
-            if let [answer] = answers.as_slice() {
-                return answer.clone();
-            }
-            assert!(answers.len() < 2, "{text}: one answer: {answers:#?}");
-            assert!(started.elapsed() < WAIT, "{text}: the bot answers in time");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Sends `bus.jpg` and returns the bot's answer to it: every message
-    /// quoting it (the answer, and any text below it), once it came. The
-    /// "still working" notice of a slow answer is progress, not the
-    /// answer: it is left out.
-    async fn bus(&self) -> Vec<SentMessage> {
-        let sent = self
-            .client
-            .send_user_photo(self.chat, photo("bus.jpg"), &UserMessageOptions::default())
-            .await
-            .expect("send");
-        let answers = || async {
-            self.messages()
-                .await
-                .into_iter()
-                .filter(|m| m.reply_to_message_id == sent.message_id)
-                .filter(|m| !m.text.as_deref().is_some_and(|t| t.starts_with(NOTICE)))
-                .collect::<Vec<_>>()
-        };
-        let started = std::time::Instant::now();
-        while answers().await.is_empty() {
-            assert!(started.elapsed() < WAIT, "the bot answers in time");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        // A details text follows its photo: give it a moment to arrive.
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        answers().await
-    }
-
-    /// What the chat shows: the bot's messages it did not delete.
-    async fn messages(&self) -> Vec<SentMessage> {
-        let all = self.client.messages(self.chat).await.expect("messages");
-        all.into_iter().filter(|m| !m.deleted).collect()
-    }
-}
-
-/// How many objects a counts text names ("person ×4, bus ×1": 5).
-fn objects(counts: &str) -> u32 {
-    counts
-        .split(", ")
-        .filter_map(|c| c.rsplit_once('\u{d7}')?.1.parse::<u32>().ok())
-        .sum()
-}
-
-fn caption(m: &SentMessage) -> &str {
-    m.caption.as_deref().unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_chats_settings_shape_its_answers_and_hold_across_gateways_and_restarts() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
-    let client = emulator.client();
-    let first = GatewayPorts {
-        http: free_port(),
-        grpc: free_port(),
-    };
-    let second = GatewayPorts {
-        http: free_port(),
-        grpc: free_port(),
-    };
-    let mut gateway = start_gateway(&emulator, &first, &data, &QUEUE, dir.path()).await;
-    let port = free_port();
-    let results = format!("http://127.0.0.1:{}", first.grpc);
-    let mut detector = Proc::spawn(
-        "detector",
-        detector_command(&results, port, &data, &QUEUE),
-        dir.path(),
-    );
-    detector
-        .wait_http_ok(&format!("http://127.0.0.1:{port}/readyz"), WAIT)
-        .await;
-    let user = User {
-        client: &client,
-        chat: 8801,
-    };
+    let ground = Ground::new(QUEUE).await;
+    let (first, second) = (Ground::ports(), Ground::ports());
+    let mut gateway = ground.gateway(&first).await;
+    let mut detector = ground.detector(&first).await;
+    let client = &ground.client;
+    let user = User { client, chat: 8801 };
 
     // The defaults: the people and the bus.
     let standard = user.bus().await;
@@ -159,7 +54,7 @@ async fn a_chats_settings_shape_its_answers_and_hold_across_gateways_and_restart
 
     // Another gateway takes the updates (it registers the webhook): the
     // chat's settings are in the shared table, not in a gateway.
-    let mut other = start_gateway(&emulator, &second, &data, &QUEUE, dir.path()).await;
+    let mut other = ground.gateway(&second).await;
     let via_other = user.bus().await;
     assert_eq!(caption(&via_other[0]), "bus \u{d7}1", "{via_other:#?}");
 
@@ -228,7 +123,7 @@ async fn a_chats_settings_shape_its_answers_and_hold_across_gateways_and_restart
     // Both gateways stop; one starts again: the settings are still there.
     other.terminate(WAIT).await;
     gateway.terminate(WAIT).await;
-    let mut gateway = start_gateway(&emulator, &first, &data, &QUEUE, dir.path()).await;
+    let mut gateway = ground.gateway(&first).await;
     let after_restart = user.bus().await;
     assert_eq!(
         after_restart.len(),
@@ -246,5 +141,5 @@ async fn a_chats_settings_shape_its_answers_and_hold_across_gateways_and_restart
 
     detector.terminate(WAIT).await;
     gateway.terminate(WAIT).await;
-    emulator.shutdown().await;
+    ground.emulator.shutdown().await;
 }

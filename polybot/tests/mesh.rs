@@ -831,7 +831,8 @@ fn bus_at_48_megapixels() -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_camera_sized_file_gets_one_photo_within_telegrams_limits_and_its_full_resolution() {
+async fn a_camera_sized_file_gets_one_photo_within_telegrams_limits_and_its_full_resolution_on_request()
+ {
     let s = Stack::start_with(|o| o.notice_after = Duration::from_secs(600)).await;
     let chat = 7105;
     let sent = s
@@ -847,9 +848,24 @@ async fn a_camera_sized_file_gets_one_photo_within_telegrams_limits_and_its_full
         )
         .await
         .expect("send");
-    let m = s.wait(chat, 2).await;
+    let m = s.wait(chat, 1).await;
     assert_eq!(m[0].kind, SentKind::Photo, "{m:#?}");
     assert!(caption(&m[0]).contains("bus ×1"), "{m:#?}");
+    // The full-resolution copy waits behind the answer's Original button.
+    let original = m[0]
+        .callback_data("Original")
+        .expect("an Original button")
+        .to_owned();
+    let pressed = s
+        .client
+        .press(chat, m[0].message_id, None, &original)
+        .await
+        .expect("press");
+    s.client
+        .wait_callback_answer(&pressed.callback_query_id, WAIT)
+        .await
+        .expect("the press is answered");
+    let m = s.wait(chat, 2).await;
     assert_eq!(m[0].reply_to_message_id, sent.message_id);
     let photo_file = m[0].file.as_ref().expect("photo");
     let (w, h) = (
@@ -859,7 +875,11 @@ async fn a_camera_sized_file_gets_one_photo_within_telegrams_limits_and_its_full
     assert!(w + h <= 10_000 && w.max(h) <= 20 * w.min(h), "{w}×{h}");
     assert!(photo_file.file_size <= 10 * 1024 * 1024);
     assert_eq!(m[1].kind, SentKind::Document, "{m:#?}");
-    assert_eq!(m[1].reply_to_message_id, sent.message_id);
+    assert_eq!(
+        m[1].reply_to_message_id,
+        Some(m[0].message_id),
+        "it quotes the answer"
+    );
     let full = s
         .client
         .file_bytes(&m[1].file.as_ref().expect("document").file_id)

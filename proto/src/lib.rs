@@ -432,6 +432,54 @@ impl TryFrom<v1::AlbumResult> for domain::AlbumSummary {
     }
 }
 
+impl From<&domain::CropsSummary> for v1::CropsResult {
+    fn from(s: &domain::CropsSummary) -> Self {
+        Self {
+            prediction_id: s.prediction_id.to_string(),
+            of: s.of.to_string(),
+            crops: s
+                .crops
+                .iter()
+                .map(|c| v1::CropItem {
+                    path: c.path.clone(),
+                    class: c.class.clone(),
+                    confidence: c.confidence,
+                })
+                .collect(),
+            objects: u32::try_from(s.objects).unwrap_or(u32::MAX),
+            time: s.time,
+        }
+    }
+}
+
+impl TryFrom<v1::CropsResult> for domain::CropsSummary {
+    type Error = InvalidMessage;
+
+    fn try_from(s: v1::CropsResult) -> Result<Self, Self::Error> {
+        if s.crops.len() > domain::CropsSummary::MAX {
+            return Err(invalid("crops.crops", "at most 10"));
+        }
+        Ok(Self {
+            prediction_id: s
+                .prediction_id
+                .parse()
+                .map_err(|e| invalid("crops.prediction_id", e))?,
+            of: s.of.parse().map_err(|e| invalid("crops.of", e))?,
+            crops: s
+                .crops
+                .into_iter()
+                .map(|c| domain::Crop {
+                    path: c.path,
+                    class: c.class,
+                    confidence: c.confidence,
+                })
+                .collect(),
+            objects: s.objects as usize,
+            time: s.time,
+        })
+    }
+}
+
 impl From<&domain::JobResult> for v1::Success {
     fn from(r: &domain::JobResult) -> Self {
         let result = match r {
@@ -439,6 +487,7 @@ impl From<&domain::JobResult> for v1::Success {
             domain::JobResult::Filtered(s) => v1::success::Result::Filtered(s.into()),
             domain::JobResult::Joined(s) => v1::success::Result::Joined(s.into()),
             domain::JobResult::Album(s) => v1::success::Result::Album(s.into()),
+            domain::JobResult::Cropped(s) => v1::success::Result::Crops(s.into()),
         };
         Self {
             result: Some(result),
@@ -455,6 +504,7 @@ impl TryFrom<v1::Success> for domain::JobResult {
             Some(v1::success::Result::Filtered(s)) => Ok(Self::Filtered(s.try_into()?)),
             Some(v1::success::Result::Joined(s)) => Ok(Self::Joined(s.try_into()?)),
             Some(v1::success::Result::Album(s)) => Ok(Self::Album(s.try_into()?)),
+            Some(v1::success::Result::Crops(s)) => Ok(Self::Cropped(s.try_into()?)),
             None => Err(invalid("success.result", "must be summary or filtered")),
         }
     }
@@ -486,6 +536,10 @@ impl From<&domain::PredictionRecord> for v1::Prediction {
             },
             joined: match &r.result {
                 Some(domain::JobResult::Joined(s)) => Some(s.into()),
+                _ => None,
+            },
+            crops: match &r.result {
+                Some(domain::JobResult::Cropped(s)) => Some(s.into()),
                 _ => None,
             },
             action: Some(r.kind.into()),
@@ -676,6 +730,17 @@ mod tests {
                 height: 8,
                 time: 2.5,
                 skipped: Vec::new(),
+            })),
+            Outcome::Success(domain::JobResult::Cropped(domain::CropsSummary {
+                prediction_id: id,
+                of: domain::PredictionId::new(),
+                crops: vec![domain::Crop {
+                    path: "1/crops/a-0.jpg".into(),
+                    class: "bus".into(),
+                    confidence: 0.94,
+                }],
+                objects: 12,
+                time: 3.5,
             })),
             filtered(domain::Filter::Segment { threshold: 7 }),
             filtered(domain::Filter::Blur {

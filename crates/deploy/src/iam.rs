@@ -373,7 +373,7 @@ pub const TABLE: &[Need] = &[
         "dynamodb:UpdateItem",
         "dynamodb:UpdateItem",
         Table,
-        "DynamoTable::save_summary: the detections",
+        "DynamoTable::save_summary/publish_model_classes: the detections, the model's classes",
     ),
     need(
         Detector,
@@ -381,7 +381,7 @@ pub const TABLE: &[Need] = &[
         "dynamodb:GetItem",
         "dynamodb:GetItem",
         Table,
-        "DynamoTable::save_summary: after a failed condition, whether the record exists",
+        "DynamoTable::save_summary/get: after a failed condition, whether the record exists; a crops job's detection",
     ),
     need(
         Detector,

@@ -71,6 +71,13 @@ impl PredictionId {
         Self::hashed(&format!("polybot-update:{bot}:{update}"))
     }
 
+    /// The id of the request an answer's `what` (its crops) makes of the
+    /// prediction `of`: the same however often the button is pressed, so
+    /// a second press finds the first one's request.
+    pub fn derived(of: PredictionId, what: &str) -> Self {
+        Self::hashed(&format!("polybot-derived:{of}:{what}"))
+    }
+
     fn hashed(input: &str) -> Self {
         let fnv = |basis: u64| {
             input.bytes().fold(basis, |h, b| {
@@ -160,6 +167,11 @@ impl ObjectKey {
     /// (`png` or `jpg`).
     pub fn filtered(chat: ChatId, id: PredictionId, extension: &str) -> Self {
         Self(format!("{chat}/filtered/{id}.{extension}"))
+    }
+
+    /// Where object `index` (from 0) of a crops request `id` is stored.
+    pub fn crop(chat: ChatId, id: PredictionId, index: usize) -> Self {
+        Self(format!("{chat}/crops/{id}-{index}.jpg"))
     }
 
     /// Where the result for photo `index` (from 0) of an album is stored.

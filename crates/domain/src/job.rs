@@ -75,6 +75,12 @@ pub enum JobInput {
         action: AlbumAction,
         skipped: Vec<AlbumSkip>,
     },
+    /// The objects an earlier detection (`of`) found in the photo stored at
+    /// `original_key`, each cut out (the answer's `Crops` button).
+    Crops {
+        original_key: ObjectKey,
+        of: PredictionId,
+    },
 }
 
 impl JobInput {
@@ -83,6 +89,8 @@ impl JobInput {
         match self {
             Self::Photo { kind, .. } => kind.action(),
             Self::Album { action, .. } => action.action(),
+            // Crops show what a detection found.
+            Self::Crops { .. } => Action::Detect,
         }
     }
 
@@ -90,7 +98,7 @@ impl JobInput {
     /// album's first.
     pub fn original_key(&self) -> &ObjectKey {
         match self {
-            Self::Photo { original_key, .. } => original_key,
+            Self::Photo { original_key, .. } | Self::Crops { original_key, .. } => original_key,
             Self::Album { photos, .. } => &photos.first().original_key,
         }
     }
@@ -98,7 +106,7 @@ impl JobInput {
     /// How many photos the request holds.
     pub fn photo_count(&self) -> usize {
         match self {
-            Self::Photo { .. } => 1,
+            Self::Photo { .. } | Self::Crops { .. } => 1,
             Self::Album { photos, .. } => photos.as_slice().len(),
         }
     }
@@ -115,7 +123,8 @@ impl JobInput {
             Self::Album {
                 action: AlbumAction::Concat(_),
                 ..
-            } => JobKind::Detect,
+            }
+            | Self::Crops { .. } => JobKind::Detect,
         }
     }
 }
@@ -295,6 +304,26 @@ impl Job {
         }
     }
 
+    /// A request for the crops of the detection `of` of the photo at
+    /// `original_key`, quoting `message_id` (the detection's answer).
+    pub fn crops(
+        prediction_id: PredictionId,
+        chat_id: ChatId,
+        message_id: i64,
+        original_key: ObjectKey,
+        of: PredictionId,
+    ) -> Self {
+        Self {
+            prediction_id,
+            chat_id,
+            message_id,
+            update_id: UpdateId(0),
+            submitted_at: now_epoch(),
+            input: JobInput::Crops { original_key, of },
+            settings: ChatSettings::default(),
+        }
+    }
+
     /// The same request, carried out with the chat's `settings`.
     pub fn with_settings(mut self, settings: ChatSettings) -> Self {
         self.settings = settings;
@@ -368,11 +397,19 @@ struct JobWire {
     /// Absent before version 3, and when the chat chose nothing.
     #[serde(default, skip_serializing_if = "ChatSettings::is_default")]
     settings: ChatSettings,
+    /// A crops request: the detection whose objects are cut out of the
+    /// photo at `original_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crops_of: Option<PredictionId>,
 }
 
 impl From<JobWire> for Job {
     fn from(wire: JobWire) -> Self {
         let input = match AlbumPhotos::new(wire.album) {
+            None if let Some(of) = wire.crops_of => JobInput::Crops {
+                original_key: wire.original_key,
+                of,
+            },
             // `concat` means nothing without an album.
             None => JobInput::Photo {
                 original_key: wire.original_key,
@@ -404,8 +441,12 @@ impl From<Job> for JobWire {
         let kind = job.input.wire_kind();
         let original_key = job.input.original_key().clone();
         let settings = job.settings;
+        let crops_of = match &job.input {
+            JobInput::Crops { of, .. } => Some(*of),
+            _ => None,
+        };
         let (album, concat, skipped) = match job.input {
-            JobInput::Photo { .. } => (Vec::new(), None, Vec::new()),
+            JobInput::Photo { .. } | JobInput::Crops { .. } => (Vec::new(), None, Vec::new()),
             JobInput::Album {
                 photos,
                 action,
@@ -432,6 +473,7 @@ impl From<Job> for JobWire {
             concat,
             skipped,
             settings,
+            crops_of,
         }
     }
 }
@@ -615,6 +657,25 @@ mod tests {
         assert_eq!(
             Job::parse(&v2).expect("a version-2 job reads").settings,
             ChatSettings::default()
+        );
+    }
+
+    #[test]
+    fn a_crops_job_names_its_detection_and_reads_back() {
+        let of = PredictionId::new();
+        let key = ObjectKey::parse("5/original/x.jpg").expect("key");
+        let job = Job::crops(PredictionId::new(), ChatId(5), 70, key.clone(), of);
+        let v: serde_json::Value = serde_json::from_str(&job.to_json()).expect("json");
+        assert_eq!(v["crops_of"], of.to_string());
+        assert_eq!(v["original_key"], "5/original/x.jpg");
+        let back = Job::parse(&job.to_json()).expect("parse");
+        assert_eq!(back, job);
+        assert_eq!(
+            back.input,
+            JobInput::Crops {
+                original_key: key,
+                of
+            }
         );
     }
 

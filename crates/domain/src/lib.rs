@@ -7,6 +7,7 @@
 //! [`caption`].
 
 mod album;
+pub mod buttons;
 pub mod caption;
 mod ids;
 mod job;
@@ -19,6 +20,7 @@ mod time;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 pub use album::{AlbumMember, AlbumSkip, SkippedItem, UnfetchedPhoto, worked_positions};
+pub use buttons::{AnswerButton, AnswerExtra, Press};
 pub use caption::{
     ACTIONS_HELP, Action, BlurSize, CaptionError, Direction, Filter, Fraction, QuarterTurns,
     actions_help, nearest_action,
@@ -190,6 +192,36 @@ pub enum JobResult {
     Filtered(FilterSummary),
     Joined(JoinedSummary),
     Album(AlbumSummary),
+    /// Last: read only when no other shape fits.
+    Cropped(CropsSummary),
+}
+
+/// The objects of a detection, each cut out of its original photo at the
+/// box's own size (the answer's `Crops` button): the largest first, at
+/// most [`CropsSummary::MAX`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CropsSummary {
+    pub prediction_id: PredictionId,
+    /// The detection they were cut for.
+    pub of: PredictionId,
+    pub crops: Vec<Crop>,
+    /// How many objects the detection found (more than `crops` when past
+    /// [`CropsSummary::MAX`]).
+    pub objects: usize,
+    pub time: f64,
+}
+
+impl CropsSummary {
+    /// A Telegram album's most.
+    pub const MAX: usize = 10;
+}
+
+/// One object cut out, stored as a JPEG at `path`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Crop {
+    pub path: String,
+    pub class: String,
+    pub confidence: f32,
 }
 
 impl JobResult {
@@ -199,6 +231,7 @@ impl JobResult {
             Self::Filtered(s) => s.prediction_id,
             Self::Joined(s) => s.prediction_id,
             Self::Album(s) => s.prediction_id,
+            Self::Cropped(s) => s.prediction_id,
         }
     }
 
@@ -207,7 +240,7 @@ impl JobResult {
         match self {
             Self::Detected(_) => Some(JobKind::Detect),
             Self::Filtered(s) => Some(JobKind::Filter(s.filter)),
-            Self::Joined(_) | Self::Album(_) => None,
+            Self::Joined(_) | Self::Album(_) | Self::Cropped(_) => None,
         }
     }
 }
@@ -485,7 +518,18 @@ mod tests {
             height: 6,
             time: 1.0,
         });
-        for result in [album, joined] {
+        let cropped = JobResult::Cropped(CropsSummary {
+            prediction_id: id,
+            of: PredictionId::new(),
+            crops: vec![Crop {
+                path: "1/crops/x-0.jpg".into(),
+                class: "bus".into(),
+                confidence: 0.9,
+            }],
+            objects: 1,
+            time: 1.0,
+        });
+        for result in [album, joined, cropped] {
             let json = serde_json::to_string(&result).expect("serialise");
             let back: JobResult = serde_json::from_str(&json).expect("parse");
             assert_eq!(back, result);

@@ -3,13 +3,15 @@
 //!
 //! [`Detector`] is a pool of inference lanes that turns an encoded photo
 //! into [`DetectOutput`]: detections in original-image pixels, an annotated
-//! JPEG and per-stage timings, or a caption's filtered picture. This crate
+//! JPEG and per-stage timings, or a caption's filtered picture, or a
+//! detection's objects cut out of their photo ([`crops`]). This crate
 //! knows nothing of queues, object stores, gRPC or AWS (it builds without
 //! them): the `detector` service's worker, CLI and benchmark are layers over
 //! it.
 
 pub mod agreement;
 pub mod annotate;
+pub mod crops;
 pub mod decode;
 pub mod engine;
 pub mod error;

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use polybot_domain::{ChatSettings, Direction, Filter};
+use polybot_domain::{ChatSettings, Direction, Filter, Label};
 
 use crate::engine::{AnnotatedSize, DetectConfig, Engine};
 use crate::error::{DecoderError, DetectError, LoadError, panic_message};
@@ -42,6 +42,10 @@ enum Work {
         photos: Vec<Vec<u8>>,
         direction: Direction,
         reply: oneshot::Sender<Result<FilterOutput, DetectError>>,
+    },
+    Crops {
+        boxes: Vec<Label>,
+        reply: oneshot::Sender<Result<Vec<Vec<u8>>, DetectError>>,
     },
 }
 
@@ -263,6 +267,19 @@ impl Slot {
         rx.await.map_err(|_| DetectError::PoolClosed)?
     }
 
+    /// Cuts each of `boxes` (a detection's labels, normalised to the
+    /// upright original) out of the photo at full resolution, on the
+    /// reserved lane: one JPEG per box, in their order.
+    pub async fn crops(
+        self,
+        bytes: Vec<u8>,
+        boxes: Vec<Label>,
+    ) -> Result<Vec<Vec<u8>>, DetectError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(bytes, Work::Crops { boxes, reply })?;
+        rx.await.map_err(|_| DetectError::PoolClosed)?
+    }
+
     fn send(self, bytes: Vec<u8>, work: Work) -> Result<(), DetectError> {
         let task = Task {
             bytes,
@@ -346,6 +363,18 @@ fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
                 let limits = engine.config().limits;
                 let result = guarded("concat", || {
                     crate::filtering::run_concat(&photos, limits, direction)
+                });
+                drop(permit);
+                let _ = reply.send(result);
+            }
+            Work::Crops { boxes, reply } => {
+                let span =
+                    tracing::info_span!("crops", image_bytes = bytes.len(), boxes = boxes.len());
+                let _s = span.enter();
+                let config = engine.config();
+                let (limits, quality) = (config.limits, config.jpeg_quality);
+                let result = guarded("cropping", || {
+                    crate::crops::run(&bytes, limits, &boxes, quality)
                 });
                 drop(permit);
                 let _ = reply.send(result);

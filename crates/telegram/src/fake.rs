@@ -169,9 +169,13 @@ impl Messenger for FakeMessenger {
         _jpeg: Bytes,
         caption: &str,
         _reply_to: Option<i64>,
+        keyboard: Option<Keyboard>,
     ) -> Result<Option<i64>, MessengerError> {
-        self.pass_kept(Call::Photo, format!("photo: {caption}"))
-            .await
+        let line = match keyboard {
+            Some(keyboard) => format!("photo: {caption} [{}]", buttons(&keyboard)),
+            None => format!("photo: {caption}"),
+        };
+        self.pass_kept(Call::Photo, line).await
     }
 
     async fn send_document(

@@ -156,6 +156,7 @@ mod tests {
             jpeg: Bytes::from_static(b"jpeg"),
             caption: caption.to_owned(),
             reply_to: Some(7),
+            keyboard: None,
         }
     }
 

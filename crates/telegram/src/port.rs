@@ -33,6 +33,7 @@ pub trait Messenger: Send + Sync + 'static {
         jpeg: Bytes,
         caption: &str,
         reply_to: Option<i64>,
+        keyboard: Option<Keyboard>,
     ) -> Result<Option<i64>, MessengerError>;
     /// Sends a file as a document (no recompression) and waits (bounded):
     /// the sent message's id, as for [`Messenger::send_photo`].
@@ -154,6 +155,9 @@ pub struct MediaItem {
     /// As a document (exact bytes) rather than a photo. Telegram wants an
     /// album to be all photos or all documents.
     pub document: bool,
+    /// Its own caption (a crop's class and score); without one, the
+    /// album's caption goes on the first item.
+    pub caption: Option<String>,
 }
 
 /// The Bot API calls that run the bot rather than talk to users: `getMe`,

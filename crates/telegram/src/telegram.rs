@@ -199,12 +199,14 @@ impl Messenger for TelegramMessenger {
         jpeg: Bytes,
         caption: &str,
         reply_to: Option<i64>,
+        keyboard: Option<Keyboard>,
     ) -> Result<Option<i64>, MessengerError> {
         let caption = caption.to_owned();
         let message = OutMessage::Photo {
             jpeg,
             caption,
             reply_to,
+            keyboard,
         };
         self.deliver(chat, message).await
     }

@@ -117,6 +117,8 @@ pub enum RetryLater {
     },
     #[error("saving the result")]
     Save(#[source] StorageError),
+    #[error("reading the record the job works from")]
+    Read(#[source] StorageError),
 }
 
 /// How a handler's work ended, short of a transient failure.

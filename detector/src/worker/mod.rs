@@ -9,7 +9,8 @@
 //!   input;
 //! - the handlers, one per kind: [`photo`] (a kind on one photo:
 //!   [`detect`], [`filter`]), [`album`] (a kind on each photo of an album,
-//!   through [`photo`]) and [`concat`];
+//!   through [`photo`]), [`concat`] and [`crops`] (a detection's objects
+//!   cut out of its photo);
 //! - [`reporting`]: reports retried with backoff within the job's limit;
 //! - [`heartbeat`]: the message kept invisible while its job runs;
 //! - [`ports`]: what the step needs, as traits, with the ONNX engine
@@ -23,6 +24,7 @@
 mod album;
 mod concat;
 mod config;
+mod crops;
 mod detect;
 mod error;
 mod filter;
@@ -59,7 +61,9 @@ pub use error::WorkerError;
 pub use grpc::GrpcResults;
 pub use heartbeat::{check_heartbeat, heartbeat_interval, heartbeat_visibility};
 pub use job::{JobStep, RetryLater};
-pub use ports::{Detected, EngineLane, Filtered, JobEngine, Lane, ReportError, ResultsSink};
+pub use ports::{
+    Cropped, Detected, EngineLane, Filtered, JobEngine, Lane, ReportError, ResultsSink,
+};
 
 use receive::Jobs;
 use step::Ctx;

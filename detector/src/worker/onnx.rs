@@ -2,10 +2,10 @@
 //! lane pool ([`Detector`]) and its reserved lanes ([`Slot`]).
 
 use async_trait::async_trait;
-use polybot_domain::{ChatSettings, Direction, Filter};
+use polybot_domain::{ChatSettings, Direction, Filter, Label};
 use polybot_inference::{AnnotatedSize, DetectError, Detector, Precision, Slot};
 
-use super::ports::{Detected, EngineLane, Filtered, JobEngine, Lane};
+use super::ports::{Cropped, Detected, EngineLane, Filtered, JobEngine, Lane};
 
 #[async_trait]
 impl JobEngine for Detector {
@@ -51,5 +51,9 @@ impl EngineLane for Slot {
 
     async fn concat(self: Box<Self>, photos: Vec<Vec<u8>>, direction: Direction) -> Filtered {
         Slot::concat(*self, photos, direction).await
+    }
+
+    async fn crops(self: Box<Self>, photo: Vec<u8>, boxes: Vec<Label>) -> Cropped {
+        Slot::crops(*self, photo, boxes).await
     }
 }

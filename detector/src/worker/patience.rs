@@ -1,5 +1,6 @@
-//! A job's storage calls (fetching its photos, storing its pictures, saving
-//! its result) are retried in place while their error is retryable.
+//! A job's storage calls (fetching its photos, reading the records it works
+//! from, storing its pictures, saving its result) are retried in place
+//! while their error is retryable.
 //!
 //! The heartbeat keeps the job's message invisible meanwhile, so an S3 or
 //! DynamoDB outage costs no receive. Leaving the job for redelivery instead
@@ -27,6 +28,8 @@ const WARN_EVERY: u32 = 10;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum StorageCall {
     Fetch,
+    /// A record the job works from (the detection a crops job cuts).
+    Read,
     Store,
     Save,
 }
@@ -35,6 +38,7 @@ impl StorageCall {
     pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::Fetch => "fetch",
+            Self::Read => "read",
             Self::Store => "store",
             Self::Save => "save",
         }

@@ -6,7 +6,7 @@
 //! through fakes of these.
 
 use async_trait::async_trait;
-use polybot_domain::{BoxError, ChatSettings, Direction, Filter};
+use polybot_domain::{BoxError, ChatSettings, Direction, Filter, Label};
 use polybot_inference::{AnnotatedSize, DetectError, DetectOutput, FilterOutput, Precision};
 use polybot_proto::Report;
 
@@ -44,12 +44,17 @@ pub trait EngineLane: Send {
     async fn filter(self: Box<Self>, photo: Vec<u8>, filter: Filter, seed: u64) -> Filtered;
     /// An album's photos joined into one picture.
     async fn concat(self: Box<Self>, photos: Vec<Vec<u8>>, direction: Direction) -> Filtered;
+    /// Each of `boxes` (a detection's labels) cut out of its photo at the
+    /// box's own size: one JPEG per box, in their order.
+    async fn crops(self: Box<Self>, photo: Vec<u8>, boxes: Vec<Label>) -> Cropped;
 }
 
 /// What a lane's detection gives.
 pub type Detected = Result<DetectOutput, DetectError>;
 /// What a lane's filter or concat gives.
 pub type Filtered = Result<FilterOutput, DetectError>;
+/// What a lane's crops give: one JPEG per box.
+pub type Cropped = Result<Vec<Vec<u8>>, DetectError>;
 
 /// A reserved lane of some engine.
 pub type Lane = Box<dyn EngineLane>;

@@ -22,7 +22,7 @@ use super::heartbeat::keep_invisible;
 use super::job::{Album, Done, JobStep, Photo, Place, RetryLater, report_for};
 use super::ports::{Lane, ResultsSink};
 use super::reporting::report_until;
-use super::{album, concat, photo};
+use super::{album, concat, crops, photo};
 
 /// What every job of a running worker shares.
 pub(super) struct Ctx {
@@ -84,6 +84,11 @@ impl JobStep {
                         concat::run(self, job, album, direction).await?
                     }
                 };
+                (done, started, None)
+            }
+            JobInput::Crops { original_key, of } => {
+                let started = Instant::now();
+                let done = crops::run(self, job, original_key, *of, lane).await?;
                 (done, started, None)
             }
         };

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use polybot_domain::{
     AlbumAction, AlbumPhoto, AlbumPhotos, ChatId, ChatSettings, Direction, Filter, Job, JobKind,
-    ObjectKey, PredictionId, PredictionRecord, UpdateId,
+    JobResult, Label, ObjectKey, PredictionId, PredictionRecord, PredictionSummary, UpdateId,
+    now_epoch,
 };
 use polybot_inference::{
     AnnotatedSize, BBox, DetectError, DetectOutput, Detection, FilterOutput, Precision, Timings,
@@ -23,7 +24,9 @@ use polybot_storage::{Attributes, Backends, PutMode, QueueStats, Tenant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::job::JobStep;
-use super::ports::{Detected, EngineLane, Filtered, JobEngine, Lane, ReportError, ResultsSink};
+use super::ports::{
+    Cropped, Detected, EngineLane, Filtered, JobEngine, Lane, ReportError, ResultsSink,
+};
 
 /// Lanes of a [`FakeEngine`].
 pub const FAKE_LANES: usize = 2;
@@ -47,11 +50,13 @@ pub enum Call {
     Detect(AnnotatedSize),
     Filter { filter: Filter, seed: u64 },
     Concat { photos: usize, direction: Direction },
+    Crops { boxes: usize },
 }
 
 /// An engine without a model: one bus on every photo, the filter's name
-/// before the photo's bytes, the photos' bytes joined; refusals and
-/// failures on the special inputs above.
+/// before the photo's bytes, the photos' bytes joined, `crop {i} of `
+/// before the photo's bytes for each box `i`; refusals and failures on the
+/// special inputs above.
 pub struct FakeEngine {
     permits: Arc<Semaphore>,
     calls: Arc<Mutex<Vec<Call>>>,
@@ -232,6 +237,14 @@ impl EngineLane for FakeLane {
             height: 4,
         })
     }
+
+    async fn crops(self: Box<Self>, photo: Vec<u8>, boxes: Vec<Label>) -> Cropped {
+        let call = Call::Crops { boxes: boxes.len() };
+        self.take(call, &photo).await?;
+        Ok((0..boxes.len())
+            .map(|i| [format!("crop {i} of ").as_bytes(), &photo].concat())
+            .collect())
+    }
 }
 
 /// How the fake Results sink answers one report.
@@ -399,6 +412,38 @@ impl<E> Fixture<E> {
         let id = PredictionId::new();
         self.create(Job::album(id, chat, UpdateId(0), photos, action))
             .await
+    }
+
+    /// A detection of `photo` that found `labels`, stored as the gateway
+    /// and a worker store one (without its annotated picture).
+    pub async fn detected(&self, photo: &[u8], labels: Vec<Label>) -> Job {
+        let job = self.request(photo, JobKind::Detect).await;
+        let summary = PredictionSummary {
+            prediction_id: job.prediction_id,
+            original_img_path: job.original_key().to_string(),
+            predicted_img_path: ObjectKey::predicted(job.chat_id, job.prediction_id).to_string(),
+            full_img_path: None,
+            labels,
+            time: now_epoch(),
+            settings: ChatSettings::default(),
+        };
+        let result = JobResult::Detected(summary);
+        let saved = self.backends.table.save_result(&result).await;
+        assert!(saved.expect("save the detection"), "a new detection");
+        job
+    }
+
+    /// A request for the crops of `detection` (by its answer, message 8),
+    /// stored as the gateway stores it.
+    pub async fn crops_of(&self, detection: &Job) -> Job {
+        let job = Job::crops(
+            PredictionId::new(),
+            detection.chat_id,
+            8,
+            detection.original_key().clone(),
+            detection.prediction_id,
+        );
+        self.create(job).await
     }
 
     pub async fn record(&self, id: PredictionId) -> PredictionRecord {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use polybot_domain::{
-    AlbumAction, BlurSize, Direction, FailureKind, Filter, Fraction, Job, JobInput, JobKind,
-    JobResult, ObjectKey, PredictionId, PredictionStatus, QuarterTurns,
+    AlbumAction, BlurSize, ChatId, CropsSummary, Direction, FailureKind, Filter, Fraction, Job,
+    JobInput, JobKind, JobResult, Label, ObjectKey, PredictionId, PredictionStatus, QuarterTurns,
 };
 use polybot_inference::AnnotatedSize;
 use polybot_proto::{Outcome, Report};
@@ -329,6 +329,145 @@ async fn a_transient_engine_failure_leaves_the_job_for_redelivery_unreported() {
     assert_eq!(f.queue().await, LEFT_FOR_REDELIVERY);
     let record = f.record(job.prediction_id).await;
     assert_eq!(record.status, PredictionStatus::Pending);
+}
+
+fn object(class: &str, width: f32, height: f32, confidence: f32) -> Label {
+    Label {
+        class: class.into(),
+        cx: 0.5,
+        cy: 0.5,
+        width,
+        height,
+        confidence,
+    }
+}
+
+fn cropped(report: &Report) -> &CropsSummary {
+    match success(report) {
+        JobResult::Cropped(summary) => summary,
+        other => panic!("not crops: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_crops_job_stores_one_crop_per_object_largest_then_surest_first_and_reports_them() {
+    let f = Fixture::new();
+    // The car's and the person's boxes are as large (exactly, in binary):
+    // the surer comes first.
+    let labels = vec![
+        object("car", 0.5, 0.25, 0.5),
+        object("bus", 0.9, 0.6, 0.95),
+        object("person", 0.25, 0.5, 0.8),
+    ];
+    let detection = f.detected(b"a bus", labels).await;
+    let job = f.crops_of(&detection).await;
+    let report = f.step().run(&job).await.expect("done");
+    assert_eq!(report.reply_to_message_id, Some(8));
+    let summary = cropped(&report);
+    assert_eq!(summary.prediction_id, job.prediction_id);
+    assert_eq!(summary.of, detection.prediction_id);
+    assert_eq!(summary.objects, 3);
+    let named: Vec<(&str, f32)> = summary
+        .crops
+        .iter()
+        .map(|c| (c.class.as_str(), c.confidence))
+        .collect();
+    assert_eq!(named, [("bus", 0.95), ("person", 0.8), ("car", 0.5)]);
+    for (i, crop) in summary.crops.iter().enumerate() {
+        let key = ObjectKey::crop(job.chat_id, job.prediction_id, i);
+        assert_eq!(crop.path, key.to_string());
+        let stored = f.stored(&crop.path).await;
+        assert_eq!(stored, format!("crop {i} of a bus").as_bytes());
+    }
+    assert_eq!(f.engine.calls(), vec![Call::Crops { boxes: 3 }]);
+    let record = f.record(job.prediction_id).await;
+    assert_eq!(record.status, PredictionStatus::Succeeded);
+    assert_eq!(record.result, Some(JobResult::Cropped(summary.clone())));
+}
+
+#[tokio::test]
+async fn a_crops_job_cuts_at_most_ten_objects_the_largest_and_counts_them_all() {
+    let f = Fixture::new();
+    // Object i is (i + 1) hundredths wide: the two narrowest are left out.
+    let labels = (0..12)
+        .map(|i| object(&format!("thing {i}"), (i + 1) as f32 / 100.0, 0.5, 0.9))
+        .collect();
+    let detection = f.detected(b"a crowd", labels).await;
+    let job = f.crops_of(&detection).await;
+    let report = f.step().run(&job).await.expect("done");
+    let summary = cropped(&report);
+    assert_eq!(summary.objects, 12);
+    assert_eq!(summary.crops.len(), CropsSummary::MAX);
+    let classes: Vec<&str> = summary.crops.iter().map(|c| c.class.as_str()).collect();
+    let widest: Vec<String> = (2..12).rev().map(|i| format!("thing {i}")).collect();
+    assert_eq!(classes, widest);
+    assert_eq!(f.engine.calls(), vec![Call::Crops { boxes: 10 }]);
+    let last = ObjectKey::crop(job.chat_id, job.prediction_id, 9);
+    assert_eq!(
+        f.stored(last.as_str()).await,
+        b"crop 9 of a crowd".as_slice()
+    );
+}
+
+#[tokio::test]
+async fn a_crops_job_of_a_detection_without_objects_has_no_crops_and_runs_nothing() {
+    let f = Fixture::new();
+    let detection = f.detected(b"an empty road", Vec::new()).await;
+    let job = f.crops_of(&detection).await;
+    let report = f.step().run(&job).await.expect("done");
+    let summary = cropped(&report);
+    assert!(summary.crops.is_empty(), "{summary:?}");
+    assert_eq!(summary.objects, 0);
+    assert!(f.engine.calls().is_empty(), "nothing to cut");
+}
+
+#[tokio::test]
+async fn a_crops_job_whose_detection_is_missing_is_a_failure_reported_and_deleted() {
+    let f = Fixture::new();
+    let never_stored = Job::stored_photo(ChatId(42), 7, JobKind::Detect);
+    f.put(never_stored.original_key(), b"a bus").await;
+    let job = f.crops_of(&never_stored).await;
+    let results = FakeResults::acking();
+    delivered(&f, &job, &results, LIMIT).await;
+    assert_eq!(failure_kind(&only_report(&results)), FailureKind::Internal);
+    assert_eq!(f.queue().await, DONE, "not left for redelivery");
+    assert!(f.engine.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_crops_job_of_something_other_than_a_detection_is_a_failure() {
+    let f = Fixture::new();
+    let blur = JobKind::Filter(Filter::Blur {
+        size: BlurSize::DEFAULT,
+    });
+    let filtered = f.request(b"a bus", blur).await;
+    f.step().run(&filtered).await.expect("filtered");
+    let pending = f.request(b"a car", JobKind::Detect).await;
+    for not_a_detection in [filtered, pending] {
+        let job = f.crops_of(&not_a_detection).await;
+        let report = f.step().run(&job).await.expect("answered");
+        assert_eq!(failure_kind(&report), FailureKind::Internal);
+    }
+    let calls = f.engine.calls();
+    let cut = calls.iter().any(|c| matches!(c, Call::Crops { .. }));
+    assert!(!cut, "nothing to cut: {calls:?}");
+}
+
+#[tokio::test]
+async fn a_crops_job_on_a_photo_the_engine_cannot_read_is_told_as_a_detection_would_be() {
+    let f = Fixture::new();
+    let labels = vec![object("bus", 0.5, 0.5, 0.9)];
+    let detection = f.detected(NOT_A_PICTURE, labels.clone()).await;
+    let job = f.crops_of(&detection).await;
+    let report = f.step().run(&job).await.expect("answered");
+    assert_eq!(failure_kind(&report), FailureKind::NotAnImage);
+
+    let results = FakeResults::acking();
+    let detection = f.detected(ENGINE_DOWN, labels).await;
+    let job = f.crops_of(&detection).await;
+    delivered(&f, &job, &results, LIMIT).await;
+    assert!(results.reports().is_empty(), "{:?}", results.reports());
+    assert_eq!(f.queue().await, LEFT_FOR_REDELIVERY);
 }
 
 /// An object store that is down for its first `calls` calls, then is

@@ -18,13 +18,15 @@
 //! answer asks for another action on its original photo) and `budget.rs`
 //! (how long an update is retried), `admission.rs` (per-user and per-chat
 //! limits), `settings.rs` (a chat's settings shown and changed, by command
-//! or button) and `deferred.rs` (text answers sent after the webhook
+//! or button), `extras.rs` (an answer's `Details`, `Crops` and `Original`
+//! buttons) and `deferred.rs` (text answers sent after the webhook
 //! returned).
 
 mod admission;
 mod album;
 mod budget;
 mod deferred;
+mod extras;
 mod photo;
 mod rework;
 mod settings;
@@ -33,7 +35,7 @@ mod texts;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use polybot_domain::{BotId, ChatId, FailureKind, PredictionId};
+use polybot_domain::{BotId, ChatId, FailureKind, PredictionId, Press};
 use polybot_storage::{AlbumKey, Backends, ClaimKey, Once, StorageError, run_once};
 use tracing::{info, warn};
 
@@ -374,10 +376,16 @@ impl Intake {
                 query,
                 pressed,
                 ..
-            } => {
-                self.answer_button(*chat, *message_id, query, *pressed)
-                    .await
-            }
+            } => match pressed {
+                Some(Press::Answer(button)) => {
+                    self.send_extra(*chat, *message_id, query, *button).await
+                }
+                Some(Press::Settings(button)) => {
+                    self.answer_button(*chat, *message_id, query, Some(*button))
+                        .await
+                }
+                None => self.answer_button(*chat, *message_id, query, None).await,
+            },
             Inbound::AlbumItem {
                 update_id,
                 chat,

@@ -12,6 +12,7 @@ use polybot_testkit::process::Proc;
 use tg_emulator::EmulatorHandle;
 use tokio::process::Command;
 
+pub mod chat;
 pub mod in_process;
 pub mod pictures;
 
@@ -110,6 +111,62 @@ pub fn detector_command(results: &str, http_port: u16, data: &Path, queue: &Queu
         )
         .env("POLYBOT_LANES", "1");
     cmd
+}
+
+/// What the process-level tests stand on: an emulator, and a data folder
+/// for `polybot gateway` and `polybot detector` processes to share.
+pub struct Ground {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+    pub emulator: EmulatorHandle,
+    pub client: tg_emulator::EmulatorClient,
+    pub queue: Queue,
+}
+
+impl Ground {
+    pub async fn new(queue: Queue) -> Self {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let emulator = tg_emulator::Emulator::start("127.0.0.1:0")
+            .await
+            .expect("emulator");
+        let client = emulator.client();
+        Self {
+            dir,
+            data,
+            emulator,
+            client,
+            queue,
+        }
+    }
+
+    /// New ports for a gateway.
+    pub fn ports() -> GatewayPorts {
+        GatewayPorts {
+            http: polybot_testkit::process::free_port(),
+            grpc: polybot_testkit::process::free_port(),
+        }
+    }
+
+    /// A gateway on `ports`, ready.
+    pub async fn gateway(&self, ports: &GatewayPorts) -> Proc {
+        let g = self;
+        start_gateway(&g.emulator, ports, &g.data, &g.queue, g.dir.path()).await
+    }
+
+    /// A detector with the real model reporting to the gateway on `ports`,
+    /// ready.
+    pub async fn detector(&self, ports: &GatewayPorts) -> Proc {
+        let port = polybot_testkit::process::free_port();
+        let results = format!("http://127.0.0.1:{}", ports.grpc);
+        let command = detector_command(&results, port, &self.data, &self.queue);
+        let mut detector = Proc::spawn("detector", command, self.dir.path());
+        detector
+            .wait_http_ok(&format!("http://127.0.0.1:{port}/readyz"), WAIT)
+            .await;
+        detector
+    }
 }
 
 /// The same data folder, opened from the test to read queues and records.

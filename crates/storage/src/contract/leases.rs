@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use polybot_domain::{BotId, PredictionId, UpdateId};
+use polybot_domain::{AnswerExtra, BotId, PredictionId, UpdateId};
 
 use super::random_i64;
 use crate::{Claim, ClaimKey, LeaseId, Leases, Once, StorageError, run_once};
@@ -50,6 +50,27 @@ pub async fn leases(table: &dyn Leases) {
         claim(table, reply, lease).await,
         Claim::Done,
         "table: a claim after finish must be Done, even after a late release"
+    );
+
+    // An answer's extras are claimed each on its own: details sent is not
+    // crops sent.
+    let prediction = PredictionId::new();
+    let details = ClaimKey::Extra(prediction, AnswerExtra::Details);
+    acquired(claim(table, details, lease).await, "a first press");
+    finish(table, details).await;
+    assert_eq!(
+        claim(table, details, lease).await,
+        Claim::Done,
+        "table: a second press of a sent extra must be Done"
+    );
+    acquired(
+        claim(
+            table,
+            ClaimKey::Extra(prediction, AnswerExtra::Crops),
+            lease,
+        )
+        .await,
+        "another extra of the same answer",
     );
 
     // An expired lease (its holder died or stalled) can be claimed again,

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use polybot_domain::{BotId, PredictionId, UpdateId};
+use polybot_domain::{AnswerExtra, BotId, PredictionId, UpdateId};
 use tracing::warn;
 
 use crate::{Result, StorageError};
@@ -92,6 +92,10 @@ pub enum ClaimKey {
     Update(BotId, UpdateId),
     /// Sending the reply for a prediction (dedupes Results reports).
     Reply(PredictionId),
+    /// Sending an extra of a prediction's answer (a pressed `Details`,
+    /// `Crops` or `Original` button): once, however often it is pressed
+    /// and on whichever gateway. Kept as long as the prediction.
+    Extra(PredictionId, AnswerExtra),
 }
 
 /// What [`run_once`] did.

@@ -64,6 +64,8 @@ pub enum OutMessage {
         jpeg: Bytes,
         caption: String,
         reply_to: Option<i64>,
+        /// Buttons under it (the answer's extras).
+        keyboard: Option<Keyboard>,
     },
     /// A file as a document (no recompression, up to 50 MB).
     Document {

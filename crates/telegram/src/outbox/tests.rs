@@ -419,6 +419,7 @@ async fn photos_and_documents_go_as_uploads_with_their_captions() {
         jpeg: bytes::Bytes::from_static(b"jpeg"),
         caption: "a bus".into(),
         reply_to: Some(7),
+        keyboard: None,
     };
     let document = OutMessage::Document {
         bytes: bytes::Bytes::from_static(b"png"),

@@ -74,6 +74,7 @@ pub(crate) async fn send(
     timeout: Duration,
 ) -> Result<Sent, BotApiError> {
     let method = message.method();
+    let mut keyboard = None;
     let (caption, reply_to, upload) = match message {
         OutMessage::Text {
             text,
@@ -121,8 +122,10 @@ pub(crate) async fn send(
             for (i, (item, field)) in items.iter().zip(FIELDS).enumerate() {
                 let kind = if item.document { "document" } else { "photo" };
                 let mut entry = json!({"type": kind, "media": format!("attach://{field}")});
-                if i == 0 && !caption.is_empty() {
-                    entry["caption"] = json!(caption);
+                match &item.caption {
+                    Some(own) => entry["caption"] = json!(own),
+                    None if i == 0 && !caption.is_empty() => entry["caption"] = json!(caption),
+                    None => {}
                 }
                 media.push(entry);
                 uploads.push(Upload {
@@ -152,11 +155,15 @@ pub(crate) async fn send(
             jpeg,
             caption,
             reply_to,
-        } => (
-            caption,
-            reply_to,
-            upload("photo", "detections.jpg", "image/jpeg", jpeg),
-        ),
+            keyboard: buttons,
+        } => {
+            keyboard = buttons.as_ref();
+            (
+                caption,
+                reply_to,
+                upload("photo", "detections.jpg", "image/jpeg", jpeg),
+            )
+        }
         OutMessage::Document {
             bytes,
             file_name,
@@ -175,6 +182,9 @@ pub(crate) async fn send(
     ];
     if let Some(rp) = reply_parameters(*reply_to) {
         params.push(("reply_parameters", rp.to_string()));
+    }
+    if let Some(keyboard) = keyboard {
+        params.push(("reply_markup", keyboard.to_json().to_string()));
     }
     let answer = api
         .call_multipart(method, &params, vec![upload], timeout)

@@ -16,6 +16,7 @@ pub fn claim_pk(key: ClaimKey) -> String {
     match key {
         ClaimKey::Update(bot, u) => format!("update#{bot}#{u}"),
         ClaimKey::Reply(p) => format!("reply#{p}"),
+        ClaimKey::Extra(p, extra) => format!("extra#{p}#{extra}"),
     }
 }
 
@@ -23,7 +24,7 @@ pub fn claim_pk(key: ClaimKey) -> String {
 fn kept_for(key: ClaimKey) -> Duration {
     match key {
         ClaimKey::Update(..) => UPDATE_DEDUPE_TTL,
-        ClaimKey::Reply(_) => RECORD_RETENTION,
+        ClaimKey::Reply(_) | ClaimKey::Extra(..) => RECORD_RETENTION,
     }
 }
 
@@ -37,7 +38,7 @@ impl Leases for DynamoTable {
         let expires = match key {
             // An abandoned lease cleans itself up like a finished one.
             ClaimKey::Update(..) => expiry(lease_until, kept_for(key)),
-            ClaimKey::Reply(_) => expiry(now, kept_for(key)),
+            ClaimKey::Reply(_) | ClaimKey::Extra(..) => expiry(now, kept_for(key)),
         };
         let update = self
             .update(&pk)

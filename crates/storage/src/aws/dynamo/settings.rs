@@ -118,16 +118,15 @@ impl Preferences for DynamoTable {
         let json = serde_json::to_string(classes).map_err(|e| {
             StorageError::invalid_from(format!("item {MODEL_CLASSES_PK}: classes"), e)
         })?;
-        // Unconditional: the last detector to start wins.
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(MODEL_CLASSES_PK))
-            .item("classes", s(json))
-            .item("updated_at", n(now_epoch()))
+        // Unconditional: the last detector to start wins. UpdateItem, not
+        // PutItem: the detectors' role may update items, not put them.
+        self.update(MODEL_CLASSES_PK)
+            .update_expression("SET classes = :c, updated_at = :t")
+            .expression_attribute_values(":c", s(json))
+            .expression_attribute_values(":t", n(now_epoch()))
             .send()
             .await
-            .map_err(self.err("PutItem", MODEL_CLASSES_PK))?;
+            .map_err(self.err("UpdateItem", MODEL_CLASSES_PK))?;
         Ok(())
     }
 

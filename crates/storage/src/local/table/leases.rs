@@ -23,6 +23,7 @@ fn claim_key_text(key: ClaimKey) -> String {
     match key {
         ClaimKey::Update(bot, update) => format!("update:{bot}:{update}"),
         ClaimKey::Reply(prediction) => format!("reply:{prediction}"),
+        ClaimKey::Extra(prediction, extra) => format!("extra:{prediction}:{extra}"),
     }
 }
 
@@ -31,7 +32,9 @@ fn claim_key_text(key: ClaimKey) -> String {
 fn done_expiry(key: ClaimKey, now: i64) -> i64 {
     match key {
         ClaimKey::Update(..) => now.saturating_add(duration_ms(UPDATE_DEDUPE_TTL)),
-        ClaimKey::Reply(_) => now.saturating_add(duration_ms(RECORD_RETENTION)),
+        ClaimKey::Reply(_) | ClaimKey::Extra(..) => {
+            now.saturating_add(duration_ms(RECORD_RETENTION))
+        }
     }
 }
 
