@@ -546,6 +546,49 @@ async fn grpcurl_lists_results_through_reflection_and_reads_a_stored_prediction(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn grpcurl_shows_the_chats_settings_a_detection_was_made_with() {
+    let s = Stack::start_with(|o| o.notice_after = Duration::from_secs(600)).await;
+    let chat = 7011;
+    s.client
+        .send_user_text(chat, "/only person")
+        .await
+        .expect("send");
+    s.wait(chat, 1).await;
+    s.client
+        .send_user_photo(chat, photo("zidane.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    let m = s.wait(chat, 2).await;
+    assert_eq!(m[1].kind, SentKind::Photo, "{m:#?}");
+    let records = s
+        .mesh()
+        .backends
+        .table
+        .list_by_chat(ChatId(chat), 1)
+        .await
+        .expect("list");
+    let id = records.first().expect("a prediction").prediction_id;
+    let v = grpcurl_as_operator(
+        &s,
+        "polybot.v1.Results/GetPrediction",
+        &format!(r#"{{"prediction_id":"{id}"}}"#),
+    )
+    .await;
+    let body = v.to_string();
+    let settings = &v["summary"]["settings"];
+    assert_eq!(settings["classes"], serde_json::json!(["person"]), "{body}");
+    assert_eq!(settings["output"], "OUTPUT_MODE_PHOTO", "{body}");
+    assert_eq!(settings["labels"], "LABEL_STYLE_SCORE", "{body}");
+    let labels = v["summary"]["labels"].as_array().expect("labels");
+    assert!(!labels.is_empty(), "{body}");
+    assert!(
+        labels.iter().all(|l| l["class"] == "person"),
+        "only people, no tie: {body}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_job_queued_before_a_restart_is_finished_after_it() {
     // First run: no detector, so the job stays queued on disk.
     let mut s = Stack::start_with(|o| o.detector = false).await;

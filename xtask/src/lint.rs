@@ -13,7 +13,9 @@
 //!   `deny.toml`, offline: the advisories come from the RustSec database
 //!   snapshot committed in `deny/advisory-db` (`deny/ADVISORY_DB_SNAPSHOT`
 //!   names its commit), made a git repository under `.cache/` as
-//!   cargo-deny wants.
+//!   cargo-deny wants; `cargo fetch --locked` first downloads every crate
+//!   of the lock file (other platforms' too), which cargo-deny's offline
+//!   `cargo metadata` needs.
 //!
 //! - `terraform validate` with Terraform 1.x and the real hashicorp/aws
 //!   provider (the committed lock file's, from `POLYBOT_TF_PLUGIN_DIR`, a
@@ -402,6 +404,17 @@ impl Lint<'_> {
                 return;
             }
         };
+        // cargo-deny runs offline (the advisories are the committed
+        // snapshot), and its `cargo metadata` then needs every crate of
+        // the lock file on disk, those of other platforms too, which a
+        // fresh machine's builds never downloaded: fetch them from the
+        // registry first.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut fetch = Command::new(cargo);
+        fetch.args(["fetch", "--locked"]);
+        if !self.check("cargo fetch", fetch, "cargo fetch --locked".into()) {
+            return;
+        }
         let mut cmd = Command::new(deny);
         cmd.env(ADVISORY_DB_ENV, &db).args([
             "--offline",
