@@ -42,13 +42,12 @@
 use polybot_domain::{
     Action, AlbumId, CaptionError, ChatId, Direction, JobKind, Press, UpdateId, UserId,
 };
-use serde::Deserialize;
 use teloxide_core::types::{
     MediaKind, Message, MessageEntityKind, MessageKind, Update, UpdateKind,
 };
 
-use crate::messenger::CallbackQueryId;
-use crate::settings::SettingsRequest;
+use polybot_domain::CallbackQueryId;
+use polybot_domain::settings::SettingsRequest;
 
 /// Telegram's Bot API serves files up to 20 MB to bots.
 pub const BOT_API_MAX_DOWNLOAD: u64 = 20 * 1024 * 1024;
@@ -356,35 +355,22 @@ pub fn parse_bytes(body: &[u8], me: Option<&BotUsername>) -> Result<Inbound, Unr
 /// does not depend on how the Telegram types model the message it is
 /// under. A query from an inline message (no chat) is not ours to answer.
 fn callback_query(update_id: UpdateId, query: &serde_json::Value) -> Inbound {
-    #[derive(serde::Deserialize)]
-    struct Query {
-        id: String,
-        from: Id,
-        message: Option<Under>,
-        data: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Under {
-        message_id: i64,
-        chat: Id,
-    }
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: i64,
-    }
-    match Query::deserialize(query) {
-        Ok(Query {
-            id,
-            from,
-            message: Some(under),
-            data,
-        }) => Inbound::Button {
+    use serde_json::Value;
+    let id = query.get("id").and_then(Value::as_str);
+    let from = query.pointer("/from/id").and_then(Value::as_i64);
+    let message_id = query.pointer("/message/message_id").and_then(Value::as_i64);
+    let chat = query.pointer("/message/chat/id").and_then(Value::as_i64);
+    match (id, from, message_id, chat) {
+        (Some(id), Some(from), Some(message_id), Some(chat)) => Inbound::Button {
             update_id,
-            chat: ChatId(under.chat.id),
-            from: UserId(from.id),
-            message_id: under.message_id,
-            query: CallbackQueryId(id),
-            pressed: data.as_deref().and_then(Press::decode),
+            chat: ChatId(chat),
+            from: UserId(from),
+            message_id,
+            query: CallbackQueryId(id.to_owned()),
+            pressed: query
+                .get("data")
+                .and_then(Value::as_str)
+                .and_then(Press::decode),
         },
         _ => Inbound::Ignored {
             update_id,
@@ -523,7 +509,9 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
     match command.as_ref().map(|c| c.name.as_str()) {
         Some("start") => return answer(Command::Start),
         Some("help") => return answer(Command::Help),
-        Some(name) if let Some(request) = crate::settings::parse_command(name, arguments) => {
+        Some(name)
+            if let Some(request) = polybot_domain::settings::parse_command(name, arguments) =>
+        {
             return Inbound::Settings {
                 update_id,
                 chat,

@@ -182,3 +182,74 @@ async fn details_and_crops_come_once_each_below_the_answer_and_an_expired_button
     gateway.terminate(WAIT).await;
     ground.emulator.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivered_press_and_telegram_failing_for_a_moment_still_give_one_of_each() {
+    let ground = Ground::new(QUEUE).await;
+    let ports = Ground::ports();
+    let mut gateway = ground.gateway(&ports).await;
+    let mut detector = ground.detector(&ports).await;
+    let client = &ground.client;
+    let user = User { client, chat: 8902 };
+    let answer = user.bus().await.remove(0);
+    let found = objects(caption(&answer)) as usize;
+
+    // Telegram fails the details once: the send is retried, not lost.
+    client
+        .fail_next("sendMessage", 1, 502)
+        .await
+        .expect("fault");
+    let data = answer.callback_data("Details").expect("Details").to_owned();
+    let pressed = client
+        .press(user.chat, answer.message_id, None, &data)
+        .await
+        .expect("press");
+    client
+        .wait_callback_answer(&pressed.callback_query_id, WAIT)
+        .await
+        .expect("answered");
+    replies_to(&user, &answer, 1).await;
+    // Telegram delivers the same press again: nothing more is sent.
+    client
+        .redeliver(pressed.update_id)
+        .await
+        .expect("redeliver");
+    client
+        .wait_delivered(pressed.update_id, WAIT)
+        .await
+        .expect("delivered");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let replies = replies_to(&user, &answer, 1).await;
+    assert_eq!(replies.len(), 1, "one details text: {replies:#?}");
+
+    // The crops album fails once on the way: it comes, once.
+    client
+        .fail_next("sendMediaGroup", 1, 502)
+        .await
+        .expect("fault");
+    let data = answer.callback_data("Crops").expect("Crops").to_owned();
+    client
+        .press(user.chat, answer.message_id, None, &data)
+        .await
+        .expect("press");
+    let replies = replies_to(&user, &answer, 1 + found).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let crops = user
+        .messages()
+        .await
+        .into_iter()
+        .filter(|m| m.reply_to_message_id == Some(answer.message_id))
+        .filter(|m| m.kind == SentKind::Photo)
+        .count();
+    assert_eq!(crops, found, "each crop once: {replies:#?}");
+    let answers = client
+        .callback_answers(Some(user.chat))
+        .await
+        .expect("answers");
+    assert_eq!(answers.len(), 2, "two presses: {answers:#?}");
+    assert!(answers.iter().all(|a| a.answered), "{answers:#?}");
+
+    detector.terminate(WAIT).await;
+    gateway.terminate(WAIT).await;
+    ground.emulator.shutdown().await;
+}

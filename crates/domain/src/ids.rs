@@ -247,6 +247,11 @@ impl fmt::Display for AlbumId {
     }
 }
 
+/// The id Telegram gave a pressed button's query (`callback_query.id`),
+/// to answer it by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallbackQueryId(pub String);
+
 #[cfg(test)]
 mod tests {
     use super::*;

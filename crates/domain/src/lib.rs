@@ -25,7 +25,10 @@ pub use caption::{
     ACTIONS_HELP, Action, BlurSize, CaptionError, Direction, Filter, Fraction, QuarterTurns,
     actions_help, nearest_action,
 };
-pub use ids::{AlbumId, BotId, ChatId, ObjectKey, ParseIdError, PredictionId, UpdateId, UserId};
+pub use ids::{
+    AlbumId, BotId, CallbackQueryId, ChatId, ObjectKey, ParseIdError, PredictionId, UpdateId,
+    UserId,
+};
 pub use job::{
     AlbumAction, AlbumPhoto, AlbumPhotos, JOB_SCHEMA_VERSION, Job, JobError, JobInput, JobKind,
     OLDEST_JOB_SCHEMA_VERSION,

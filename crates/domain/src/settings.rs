@@ -439,6 +439,72 @@ fn plurals(name: &str) -> Vec<String> {
     forms
 }
 
+/// What a settings command asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettingsRequest {
+    /// `/settings` (or a setting's command with nothing after it): the
+    /// settings message with its keyboard.
+    Show,
+    /// A typed change.
+    Change(TypedSetting),
+    /// A typed value that is not one: the error's text is the answer.
+    Invalid(SettingError),
+}
+
+/// A change typed as a command. Class names are checked against the
+/// model's list when the change is made, so they stay text here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedSetting {
+    Confidence(Option<MinConfidence>),
+    Only(String),
+    Output(OutputMode),
+    Labels(LabelStyle),
+}
+
+/// The settings commands: `(name, what it does)`, in the menu's order.
+pub const COMMANDS: [(&str, &str); 5] = [
+    ("settings", "Show and change this chat's settings"),
+    (
+        "confidence",
+        "How sure a detection must be, e.g. /confidence 0.6",
+    ),
+    (
+        "only",
+        "Only these objects, e.g. /only person,dog (or /only all)",
+    ),
+    ("output", "Photo, details or counts, e.g. /output counts"),
+    (
+        "labels",
+        "Labels with the score or plain, e.g. /labels plain",
+    ),
+];
+
+/// The `/help` lines for the settings.
+pub const HELP: &str = "/settings \u{2013} this chat\u{2019}s settings, with buttons\n\
+/confidence 0.6 \u{2013} show only objects I am at least this sure of (0.05\u{2013}0.95, or \u{201c}standard\u{201d})\n\
+/only person,dog \u{2013} show only these objects (/only all for everything)\n\
+/output photo|details|counts \u{2013} the photo; the photo and a list of objects; or only the counts\n\
+/labels score|plain \u{2013} label boxes with the score, or the name only";
+
+/// Reads a command `name` (lowercase, no slash) and the text after it;
+/// `None` when it is no settings command.
+pub fn parse_command(name: &str, args: &str) -> Option<SettingsRequest> {
+    let args = args.trim();
+    let change = |parsed: Result<TypedSetting, SettingError>| match parsed {
+        Ok(change) => SettingsRequest::Change(change),
+        Err(e) => SettingsRequest::Invalid(e),
+    };
+    Some(match name {
+        "settings" => SettingsRequest::Show,
+        _ if args.is_empty() && COMMANDS.iter().any(|(c, _)| *c == name) => SettingsRequest::Show,
+        "confidence" => change(parse_confidence(args).map(TypedSetting::Confidence)),
+        "only" => SettingsRequest::Change(TypedSetting::Only(args.to_owned())),
+        "output" => change(OutputMode::parse(args).map(TypedSetting::Output)),
+        "labels" => change(LabelStyle::parse(args).map(TypedSetting::Labels)),
+        _ => return None,
+    })
+}
+
 /// A button of the settings keyboard: what pressing it changes. Its
 /// `callback_data` is a short code (`s:c:50`, `s:o:counts`, `s:t:5:1`), far
 /// under Telegram's 64 bytes; a class is named by its index in the model's
@@ -682,6 +748,29 @@ mod tests {
         ] {
             assert_eq!(SettingsButton::decode(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn commands_read_as_show_change_or_the_reason() {
+        assert_eq!(parse_command("settings", ""), Some(SettingsRequest::Show));
+        assert_eq!(parse_command("only", " "), Some(SettingsRequest::Show));
+        assert_eq!(
+            parse_command("only", "person, dog"),
+            Some(SettingsRequest::Change(TypedSetting::Only(
+                "person, dog".into()
+            )))
+        );
+        assert_eq!(
+            parse_command("output", "counts"),
+            Some(SettingsRequest::Change(TypedSetting::Output(
+                OutputMode::Counts
+            )))
+        );
+        assert!(matches!(
+            parse_command("confidence", "1.5"),
+            Some(SettingsRequest::Invalid(SettingError::Confidence(_)))
+        ));
+        assert_eq!(parse_command("blur", "8"), None);
     }
 
     #[test]

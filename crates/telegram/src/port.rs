@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+pub use polybot_domain::CallbackQueryId;
 use polybot_domain::{BotId, ChatId};
 use polybot_telemetry::tasks::Components;
 use tokio_util::sync::CancellationToken;
@@ -113,10 +114,6 @@ pub struct Document {
     pub mime: &'static str,
     pub caption: String,
 }
-
-/// The id Telegram gave a pressed button's query, to answer it by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CallbackQueryId(pub String);
 
 /// Buttons under a message (an inline keyboard), in rows.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
