@@ -237,6 +237,16 @@ impl Answers {
             }
         }
         let caption = with_skipped(lines, &album.skipped);
+        // The chat asked for the counts alone: the caption is the answer.
+        let counts_only = album.items.iter().any(|item| {
+            matches!(&item.result, Some(JobResult::Detected(s)) if s.settings.output == OutputMode::Counts)
+        });
+        if counts_only {
+            self.messenger
+                .send_text(to.chat, &caption, to.reply_to)
+                .await?;
+            return Ok(Answered::Sent(None));
+        }
         let (sent, what) = match items.len() {
             0 => {
                 let kind = first_failure.unwrap_or(FailureKind::Internal);
@@ -489,7 +499,124 @@ fn with_skipped(mut lines: Vec<(u32, String)>, skipped: &[AlbumSkip]) -> String 
 
 #[cfg(test)]
 mod tests {
+    use polybot_domain::{AlbumItem, ChatSettings, Crop, Label, PredictionId, SettingsChange};
+    use polybot_storage::PutMode;
+
     use super::*;
+    use crate::fake::{FakeMessenger, local_backends};
+
+    const TO: Recipient = Recipient {
+        chat: ChatId(5),
+        reply_to: Some(7),
+    };
+
+    /// Answers through a fake messenger, with every picture a result can
+    /// name stored.
+    async fn answers(dir: &std::path::Path) -> (Answers, Arc<FakeMessenger>) {
+        let backends = local_backends(dir).await;
+        for key in ["5/predicted/a.jpg", "5/predicted/b.jpg"]
+            .into_iter()
+            .map(String::from)
+            .chain((0..3).map(|i| format!("5/crops/c-{i}.jpg")))
+        {
+            let key = ObjectKey::parse(key).expect("key");
+            backends
+                .objects
+                .put(&key, "jpeg".into(), "image/jpeg", PutMode::Overwrite)
+                .await
+                .expect("put");
+        }
+        let messenger = FakeMessenger::new();
+        (Answers::new(messenger.clone(), backends.objects), messenger)
+    }
+
+    fn detection(path: &str, output: OutputMode) -> PredictionSummary {
+        PredictionSummary {
+            prediction_id: PredictionId::new(),
+            original_img_path: "5/original/a.jpg".into(),
+            predicted_img_path: path.into(),
+            full_img_path: None,
+            labels: vec![Label {
+                class: "bus".into(),
+                cx: 0.5,
+                cy: 0.5,
+                width: 0.5,
+                height: 0.5,
+                confidence: 0.9,
+            }],
+            time: 1.0,
+            settings: ChatSettings::default().with(SettingsChange::Output(output)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_detection_goes_as_the_chat_chose_with_its_buttons() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (answers, messenger) = answers(dir.path()).await;
+        for output in OutputMode::ALL {
+            let result = JobResult::Detected(detection("5/predicted/a.jpg", output));
+            answers.send(TO, &result).await.expect("sent");
+        }
+        assert_eq!(
+            messenger.sent(),
+            [
+                "photo: bus ×1 [Details|Crops]",
+                "photo: bus ×1 [Details|Crops]",
+                "text: 1 objects, surest first:\n1. bus 0.90 \u{2014} x 25\u{2013}75%, y 25\u{2013}75%",
+                "keyboard: bus ×1 [Details|Crops]",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_album_of_a_chat_that_wants_counts_is_one_text() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (answers, messenger) = answers(dir.path()).await;
+        let item = |path| AlbumItem {
+            result: Some(JobResult::Detected(detection(path, OutputMode::Counts))),
+            failure: None,
+        };
+        let album = JobResult::Album(AlbumSummary {
+            prediction_id: PredictionId::new(),
+            items: vec![item("5/predicted/a.jpg"), item("5/predicted/b.jpg")],
+            skipped: Vec::new(),
+        });
+        answers.send(TO, &album).await.expect("sent");
+        assert_eq!(messenger.sent(), ["text: 1: bus ×1\n2: bus ×1"]);
+    }
+
+    #[tokio::test]
+    async fn crops_go_as_one_album_and_say_how_many_were_left_out() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (answers, messenger) = answers(dir.path()).await;
+        let crops = |n: usize, objects| {
+            JobResult::Cropped(CropsSummary {
+                prediction_id: PredictionId::new(),
+                of: PredictionId::new(),
+                crops: (0..n)
+                    .map(|i| Crop {
+                        path: format!("5/crops/c-{i}.jpg"),
+                        class: "person".into(),
+                        confidence: 0.8,
+                    })
+                    .collect(),
+                objects,
+                time: 1.0,
+            })
+        };
+        answers.send(TO, &crops(3, 14)).await.expect("sent");
+        answers.send(TO, &crops(1, 1)).await.expect("sent");
+        answers.send(TO, &crops(0, 0)).await.expect("sent");
+        assert_eq!(
+            messenger.sent(),
+            [
+                "album of 3: [person 0.80 \u{2014} the 3 largest of 14 objects|person 0.80|person 0.80]"
+                    .to_owned(),
+                "photo: person 0.80".to_owned(),
+                format!("text: {NO_CROPS}"),
+            ]
+        );
+    }
 
     #[test]
     fn skipped_items_are_named_in_the_albums_order_and_the_unseen_line_last() {

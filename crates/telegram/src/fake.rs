@@ -33,7 +33,8 @@ pub enum Call {
 }
 
 /// Records sends as one line each (`"text: …"`, `"photo: <caption>"`,
-/// `"document: <caption>"`, `"album of N: <caption>"`, `"edit <id>: …"`,
+/// `"document: <caption>"`, `"album of N: <caption>"` (and `[<item
+/// caption>|…]` when its items have captions of their own), `"edit <id>: …"`,
 /// `"delete <id>"`, `"keyboard: <text> [<button>|…]"`, `"edit keyboard
 /// <id>: <text> [<button>|…]"`, `"button <query>: <toast>"`), in the order
 /// they completed.
@@ -195,11 +196,13 @@ impl Messenger for FakeMessenger {
         caption: &str,
         _reply_to: Option<i64>,
     ) -> Result<(), MessengerError> {
-        self.pass(
-            Call::MediaGroup,
-            format!("album of {}: {caption}", items.len()),
-        )
-        .await
+        let own: Vec<&str> = items.iter().filter_map(|i| i.caption.as_deref()).collect();
+        let line = if own.is_empty() {
+            format!("album of {}: {caption}", items.len())
+        } else {
+            format!("album of {}: {caption}[{}]", items.len(), own.join("|"))
+        };
+        self.pass(Call::MediaGroup, line).await
     }
 
     /// Notices are best effort and not recorded: none is ever shown.
