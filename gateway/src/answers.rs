@@ -49,7 +49,7 @@ pub fn extras_keyboard(summary: &PredictionSummary) -> Keyboard {
 
 /// The longest details text: Telegram's 4,096 characters, with room to
 /// spare for how it counts them.
-const DETAILS_MAX_CHARS: usize = 4000;
+pub(crate) const DETAILS_MAX_CHARS: usize = 4000;
 
 /// The caption of the full-resolution copy of a large photo.
 pub const FULL_RESOLUTION_CAPTION: &str = "The same, at full resolution";

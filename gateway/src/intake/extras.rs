@@ -26,8 +26,6 @@ pub const EXPIRED: &str = "This answer has expired. Send the photo again.";
 pub const ALREADY_SENT: &str = "Already sent: see above.";
 /// The toast of a press while the first one's extra is on its way.
 pub const ON_ITS_WAY: &str = "On its way\u{2026}";
-/// The longest details text: Telegram's 4,096, with room to spare.
-const DETAILS_MAX_CHARS: usize = 4000;
 
 impl Intake {
     /// A pressed `Details`, `Crops` or `Original` under the answer
@@ -61,7 +59,7 @@ impl Intake {
             self.toast(query, toast).await?;
             match extra {
                 AnswerExtra::Details => {
-                    let text = summary.details_text(DETAILS_MAX_CHARS);
+                    let text = summary.details_text(crate::answers::DETAILS_MAX_CHARS);
                     self.answer(chat, message_id, &text).await
                 }
                 AnswerExtra::Original => self.send_original(chat, message_id, &summary).await,
@@ -99,7 +97,11 @@ impl Intake {
 
     /// Answers a press with `toast`; a press Telegram no longer lets us
     /// answer (too old, answered) needs nothing more.
-    async fn toast(&self, query: &CallbackQueryId, toast: &str) -> Result<Handled, IntakeError> {
+    pub(super) async fn toast(
+        &self,
+        query: &CallbackQueryId,
+        toast: &str,
+    ) -> Result<Handled, IntakeError> {
         match self.messenger.answer_button(query, Some(toast)).await {
             Ok(()) | Err(MessengerError::Rejected(_)) => Ok(Handled::Answered),
             Err(e) => Err(e.into()),

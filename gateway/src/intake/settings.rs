@@ -114,11 +114,7 @@ impl Intake {
                 BUTTON_UNKNOWN.to_owned()
             }
         };
-        match self.messenger.answer_button(query, Some(&toast)).await {
-            // Answered already, or too old to answer: nothing more to do.
-            Ok(()) | Err(MessengerError::Rejected(_)) => Ok(Handled::Answered),
-            Err(e) => Err(e.into()),
-        }
+        self.toast(query, &toast).await
     }
 }
 
