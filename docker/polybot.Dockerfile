@@ -50,10 +50,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM debian:bookworm-slim
 # Debian security updates replace pinned package versions in the archive, so
-# pins would break rebuilds; the base image tag is the pin.
+# pins would break rebuilds; the base image tag is the pin. ffmpeg samples
+# the frames of videos, GIFs and round video messages (POLYBOT_FFMPEG).
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates libstdc++6 \
+    && apt-get install -y --no-install-recommends ca-certificates libstdc++6 ffmpeg \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin polybot \
@@ -68,7 +69,8 @@ ENV POLYBOT_LOG_FORMAT=json \
     POLYBOT_BACKEND=local \
     POLYBOT_DATA_DIR=/var/lib/polybot \
     ORT_DYLIB_PATH=/opt/polybot/lib/libonnxruntime.so.1.32.0 \
-    POLYBOT_MODEL=/opt/polybot/models/yolo11n.onnx
+    POLYBOT_MODEL=/opt/polybot/models/yolo11n.onnx \
+    POLYBOT_FFMPEG=/usr/bin/ffmpeg
 USER 10001:10001
 WORKDIR /var/lib/polybot
 VOLUME ["/var/lib/polybot"]

@@ -178,6 +178,7 @@ module "reporter" {
   ecr_repository_arn  = module.storage.repository_arns["reporter"]
   common_environment  = local.common_environment
   queue_arn           = module.storage.queue_arn
+  table_arn           = module.storage.table_arn
   kms_key_arn         = module.storage.kms_key_arn
   log_retention_days  = var.log_retention_days
   tags                = local.tags

@@ -321,10 +321,126 @@ fn large_photo_section(args: &BenchArgs, small: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Clips made from the photos (people, then a bus), each detected as a
+/// video job is: sampled (one frame a second, at most 30), every frame
+/// detected, annotated and encoded, key frames chosen. Seconds per clip
+/// and sampled frames per second, 1 lane, median of a few runs.
+fn video_section(args: &BenchArgs, photos: &[Vec<u8>]) -> anyhow::Result<()> {
+    use polybot_inference::video::{ClipFormat, detect_clip, encode_clip};
+    let runs = (args.iterations / 10).clamp(1, 5);
+    let opts = args.model.pool_options();
+    let version = opts.video.check()?;
+    let version: Vec<&str> = version.split_whitespace().take(3).collect();
+    println!(
+        "\n## Clips (1 lane, {}, median of {runs} runs; {})",
+        args.model.precision,
+        version.join(" ")
+    );
+    println!(
+        "{:<34} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}  peaks",
+        "clip", "length", "MB", "frames", "s/clip", "frames/s", "decode s"
+    );
+    let segments = |secs: u64| -> Vec<(&[u8], Duration)> {
+        photos
+            .iter()
+            .rev()
+            .map(|p| (p.as_slice(), Duration::from_secs(secs)))
+            .collect()
+    };
+    let clips = [
+        (
+            "H.264 High, B-frames, 30 fps",
+            segments(5),
+            30,
+            ClipFormat::H264,
+        ),
+        (
+            "H.264 High, 30 fps, 2 minutes",
+            segments(60),
+            30,
+            ClipFormat::H264,
+        ),
+        (
+            "GIF (silent MP4), 10 fps",
+            segments(3),
+            10,
+            ClipFormat::Animation,
+        ),
+        ("VP9 WebM, 30 fps", segments(5), 30, ClipFormat::Vp9),
+    ];
+    let mut engine = engine_for(&args.model, args.model.precision)?;
+    let settings = polybot_domain::ChatSettings::default();
+    for (name, segments, fps, format) in clips {
+        let clip = encode_clip(&opts.video.ffmpeg, &segments, fps, format)?;
+        let mut times = Vec::with_capacity(runs);
+        let mut last = None;
+        for _ in 0..runs {
+            let started = Instant::now();
+            let out = detect_clip(&mut engine, &opts.video, &clip, &settings, &|_| {})?;
+            times.push(started.elapsed());
+            last = Some(out);
+        }
+        let Some(out) = last else { continue };
+        let per_clip = median(times);
+        let peaks: Vec<String> = out
+            .peaks
+            .iter()
+            .map(|p| format!("{} ×{}", p.class, p.count))
+            .collect();
+        println!(
+            "{:<34} {:>7.0}s {:>8.1} {:>8} {:>9.2} {:>9.1} {:>9.2}  {}",
+            name,
+            out.duration.as_secs_f64(),
+            clip.len() as f64 / 1e6,
+            out.sampled,
+            per_clip.as_secs_f64(),
+            out.sampled as f64 / per_clip.as_secs_f64(),
+            out.decode.as_secs_f64(),
+            peaks.join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn file_name(path: &std::path::Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// The CPU the figures were measured on: its model name and the vector
+/// extensions that decide inference speed (from `/proc/cpuinfo`, as
+/// `lscpu` shows them), and how many CPUs this process sees.
+fn cpu_line() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let flags = field("flags");
+    let vector: Vec<&str> = flags
+        .split_whitespace()
+        .filter(|f| {
+            [
+                "avx2",
+                "fma",
+                "avx512f",
+                "avx512_vnni",
+                "avx_vnni",
+                "amx_int8",
+            ]
+            .contains(f)
+        })
+        .collect();
+    format!(
+        "CPU: {} ({} CPUs; {})",
+        field("model name"),
+        num_cpus::get(),
+        vector.join(" ")
+    )
 }
 
 fn peak_rss_mib() -> Option<f64> {
@@ -349,6 +465,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     let mut opts = args.model.pool_options();
     opts.source.intra_threads = args.model.intra_threads;
     let mut engine = Engine::open(&opts.source, opts.config)?;
+    println!("{}", cpu_line());
     println!(
         "model {} ({}, {} classes, input {} {}), {} intra-op thread(s), {} iterations",
         args.model.model_path().display(),
@@ -452,6 +569,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
 
     precision_section(&args, &images, &photos)?;
     large_photo_section(&args, &photos[0])?;
+    video_section(&args, &photos)?;
 
     let jobs = (args.iterations * photos.len()).max(16);
     let one = throughput(&args.model, 1, &photos, jobs).await?;

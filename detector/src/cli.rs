@@ -73,6 +73,10 @@ pub struct WorkerArgs {
     /// it the job ends as a failure the user is told about.
     #[arg(long, env = "POLYBOT_JOB_TIMEOUT", default_value_t = crate::worker::DEFAULT_JOB_TIMEOUT.as_secs())]
     pub job_timeout: u64,
+    /// Seconds a clip's job (a video, a GIF, a round video) may take, from
+    /// receipt to acknowledged report.
+    #[arg(long, env = "POLYBOT_VIDEO_JOB_TIMEOUT", default_value_t = crate::worker::DEFAULT_VIDEO_JOB_TIMEOUT.as_secs())]
+    pub video_job_timeout: u64,
     #[command(flatten)]
     pub backend: polybot_storage::config::BackendArgs,
     #[command(flatten)]
@@ -105,6 +109,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
         visibility,
         job_timeout: std::time::Duration::from_secs(args.job_timeout.max(1)),
+        video_job_timeout: std::time::Duration::from_secs(args.video_job_timeout.max(1)),
         results_token: Some(results_token),
         ..Default::default()
     };

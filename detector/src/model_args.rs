@@ -13,6 +13,7 @@ use polybot_inference::model::{
 };
 use polybot_inference::pool::{Detector, PoolOptions};
 use polybot_inference::postprocess::Thresholds;
+use polybot_inference::video::{VideoConfig, default_ffmpeg_path};
 
 /// Model and pipeline settings shared by every subcommand.
 #[derive(Args, Debug, Clone)]
@@ -55,6 +56,19 @@ pub struct ModelArgs {
     /// original pixels either way.
     #[arg(long, env = "POLYBOT_ANNOTATED_MAX_SIDE", default_value_t = DEFAULT_ANNOTATED_MAX_SIDE)]
     pub annotated_max_side: u32,
+    /// ffmpeg binary that decodes videos, GIFs and round videos (`cargo
+    /// xtask setup` fetches a static one; the container images use
+    /// Debian's `/usr/bin/ffmpeg`). Checked at start-up.
+    #[arg(long, env = "POLYBOT_FFMPEG", default_value_os_t = default_ffmpeg_path())]
+    pub ffmpeg: PathBuf,
+    /// Most frames sampled from one clip: one a second from the first,
+    /// spread evenly over a clip longer than this many seconds.
+    #[arg(long, env = "POLYBOT_VIDEO_MAX_FRAMES", default_value_t = VideoConfig::default().max_frames)]
+    pub video_max_frames: usize,
+    /// Seconds one clip may take to decode and detect; past it the user is
+    /// told something went wrong (and the clip is not retried).
+    #[arg(long, env = "POLYBOT_VIDEO_DECODE_TIMEOUT", default_value_t = VideoConfig::default().timeout.as_secs())]
+    pub video_decode_timeout: u64,
 }
 
 impl ModelArgs {
@@ -88,6 +102,12 @@ impl ModelArgs {
                     ..DecodeLimits::default()
                 },
                 ..DetectConfig::default()
+            },
+            video: VideoConfig {
+                ffmpeg: self.ffmpeg.clone(),
+                max_frames: self.video_max_frames.max(1),
+                timeout: std::time::Duration::from_secs(self.video_decode_timeout.max(1)),
+                ..VideoConfig::default()
             },
         }
     }

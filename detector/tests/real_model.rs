@@ -35,6 +35,7 @@ fn detector(lanes: usize) -> Detector {
         },
         lanes,
         config: DetectConfig::default(),
+        video: polybot_inference::video::VideoConfig::default(),
     })
     .expect("load the model: run `cargo xtask setup` first")
 }
@@ -383,6 +384,7 @@ fn missing_model_error_says_to_run_setup() {
         },
         lanes: 1,
         config: DetectConfig::default(),
+        video: polybot_inference::video::VideoConfig::default(),
     })
     .err()
     .expect("must fail");

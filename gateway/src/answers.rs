@@ -15,7 +15,7 @@ use std::sync::Arc;
 use polybot_domain::{
     AlbumSkip, AlbumSummary, AnswerButton, AnswerExtra, ChatId, CropsSummary, FailureKind, Filter,
     FilterSummary, JobResult, JoinedSummary, ObjectKey, OutputMode, PredictionSummary,
-    worked_positions,
+    VideoSummary, worked_positions,
 };
 use polybot_storage::{ObjectStore, StorageError};
 use tracing::{info, warn};
@@ -148,6 +148,16 @@ impl Answers {
             JobResult::Album(album) => {
                 info!(photos = album.items.len(), "replying to an album");
                 self.album(to, album).await
+            }
+            JobResult::Video(video) => {
+                info!(
+                    key_frames = video.key_frames.len(),
+                    sampled = video.sampled,
+                    peaks = video.peaks.len(),
+                    "replying with a clip's key frames"
+                );
+                // A reply to a clip's answer has no photo to go back to.
+                self.video(to, video).await.map(|()| Answered::Sent(None))
             }
             JobResult::Cropped(crops) => {
                 info!(crops = crops.crops.len(), "replying with the crops");
@@ -477,6 +487,49 @@ impl Answers {
         Ok(())
     }
 
+    /// A clip's answer: its key frames as one album (one as a photo), each
+    /// captioned with its time and counts, the first also with each
+    /// class's peak; a chat that wants counts only gets the peaks as text.
+    async fn video(&self, to: Recipient, video: &VideoSummary) -> Result<(), AnswerError> {
+        let peaks = video.peaks_text();
+        if video.settings.output == OutputMode::Counts {
+            return Ok(self
+                .messenger
+                .send_text(to.chat, &peaks, to.reply_to)
+                .await?);
+        }
+        let mut items = Vec::new();
+        for (i, frame) in video.key_frames.iter().enumerate() {
+            let caption = if i == 0 {
+                format!("{peaks}\n\n{}", frame.caption())
+            } else {
+                frame.caption()
+            };
+            items.push(MediaItem {
+                bytes: self.stored_image(&frame.path).await?,
+                file_name: "frame.jpg",
+                mime: "image/jpeg",
+                document: false,
+                caption: Some(caption),
+            });
+        }
+        if items.len() > 1 {
+            self.messenger
+                .send_media_group(to.chat, items, "", to.reply_to)
+                .await?;
+        } else if let Some(item) = items.pop() {
+            let caption = item.caption.unwrap_or_default();
+            self.messenger
+                .send_photo(to.chat, item.bytes, &caption, to.reply_to, None)
+                .await?;
+        } else {
+            self.messenger
+                .send_text(to.chat, &peaks, to.reply_to)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// An image the detector stored, by the key a summary names.
     async fn stored_image(&self, path: &str) -> Result<bytes::Bytes, AnswerError> {
         let key = ObjectKey::parse(path.to_owned())
@@ -614,6 +667,78 @@ mod tests {
                     .to_owned(),
                 "photo: person 0.80".to_owned(),
                 format!("text: {NO_CROPS}"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_clip_goes_as_its_key_frames_with_each_class_peak_and_when() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (answers, messenger) = answers(dir.path()).await;
+        let label = |class: &str| Label {
+            class: class.into(),
+            cx: 0.5,
+            cy: 0.5,
+            width: 0.2,
+            height: 0.2,
+            confidence: 0.9,
+        };
+        let video = |frames: &[(&str, u64, Vec<Label>)], output| {
+            JobResult::Video(VideoSummary {
+                prediction_id: PredictionId::new(),
+                original_img_path: "5/original/v.mp4".into(),
+                clip: polybot_domain::ClipKind::Video,
+                key_frames: frames
+                    .iter()
+                    .map(|(path, at_ms, labels)| polybot_domain::KeyFrame {
+                        path: (*path).into(),
+                        at_ms: *at_ms,
+                        labels: labels.clone(),
+                    })
+                    .collect(),
+                peaks: polybot_domain::video::peaks(
+                    &frames
+                        .iter()
+                        .map(|(_, at_ms, labels)| polybot_domain::SampledFrame {
+                            at: std::time::Duration::from_millis(*at_ms),
+                            labels: labels.clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                duration_ms: 9_000,
+                sampled: 9,
+                last_sample_ms: 8_000,
+                time: 1.0,
+                settings: ChatSettings::default().with(SettingsChange::Output(output)),
+            })
+        };
+        let people = vec![label("person"), label("person")];
+        let frames = [
+            ("5/predicted/a.jpg", 2_000, people.clone()),
+            (
+                "5/predicted/b.jpg",
+                7_000,
+                vec![label("bus"), label("person")],
+            ),
+        ];
+        answers
+            .send(TO, &video(&frames, OutputMode::Photo))
+            .await
+            .expect("sent");
+        answers
+            .send(TO, &video(&frames, OutputMode::Counts))
+            .await
+            .expect("sent");
+        answers
+            .send(TO, &video(&frames[..1], OutputMode::Photo))
+            .await
+            .expect("sent");
+        assert_eq!(
+            messenger.sent(),
+            [
+                "album of 2: [person ×2 at 0:02, bus ×1 at 0:07\n\n0:02: person ×2|0:07: bus ×1, person ×1]",
+                "text: person ×2 at 0:02, bus ×1 at 0:07",
+                "photo: person ×2 at 0:02\n\n0:02: person ×2",
             ]
         );
     }

@@ -11,13 +11,13 @@
 use std::time::Duration;
 
 use polybot_domain::{
-    Action, AnswerExtra, ChatId, CropsSummary, JobResult, ObjectKey, PredictionId,
+    Action, AnswerExtra, ChatId, CropsSummary, JobResult, ObjectKey, PredictionId, VideoSummary,
 };
 use polybot_proto::auth::{Role, require};
 use polybot_proto::v1::results_server::Results;
 use polybot_proto::v1::{
     GetPredictionRequest, ListPredictionsRequest, ListPredictionsResponse, Prediction,
-    ReportResultRequest, ReportResultResponse,
+    ReportProgressRequest, ReportProgressResponse, ReportResultRequest, ReportResultResponse,
 };
 use polybot_proto::{Outcome, Report};
 use polybot_telemetry::tasks::Supervisor;
@@ -115,30 +115,41 @@ fn is_class_name(class: &str) -> bool {
 }
 
 impl ResultsService {
-    /// Checks a report against what the gateway stored for the prediction,
-    /// and fills in the image keys from the stored record.
-    async fn owned(&self, mut report: Report) -> Result<Report, Status> {
+    /// The stored record of prediction `id`, which a report says is
+    /// `chat`'s: refused when there is none, or it is another chat's.
+    async fn record_of(
+        &self,
+        id: PredictionId,
+        chat: ChatId,
+    ) -> Result<polybot_domain::PredictionRecord, Status> {
         let record = self
             .replier
             .backends()
             .table
-            .get(report.prediction_id)
+            .get(id)
             .await
             .map_err(storage_status)?
             .ok_or_else(|| {
-                tracing::warn!(prediction_id = %report.prediction_id, "report for an unknown prediction refused");
-                Status::not_found(format!("no prediction {}", report.prediction_id))
+                tracing::warn!(prediction_id = %id, "report for an unknown prediction refused");
+                Status::not_found(format!("no prediction {id}"))
             })?;
-        if record.chat_id != report.chat_id {
+        if record.chat_id != chat {
             tracing::warn!(
-                prediction_id = %report.prediction_id,
-                reported_chat = report.chat_id.0,
+                prediction_id = %id,
+                reported_chat = chat.0,
                 "report for another chat's prediction refused"
             );
             return Err(Status::permission_denied(
                 "the prediction does not belong to that chat",
             ));
         }
+        Ok(record)
+    }
+
+    /// Checks a report against what the gateway stored for the prediction,
+    /// and fills in the image keys from the stored record.
+    async fn owned(&self, mut report: Report) -> Result<Report, Status> {
+        let record = self.record_of(report.prediction_id, report.chat_id).await?;
         if let Outcome::Success(result) = &mut report.outcome {
             let (chat, id) = (record.chat_id, record.prediction_id);
             match result {
@@ -186,6 +197,25 @@ impl ResultsService {
                     }
                     for (index, crop) in crops.crops.iter_mut().enumerate() {
                         crop.path = ObjectKey::crop(chat, id, index).to_string();
+                    }
+                }
+                JobResult::Video(video) => {
+                    same_kind(record.kind, Action::Detect)?;
+                    if video.key_frames.len() > VideoSummary::MAX_KEY_FRAMES
+                        || video
+                            .key_frames
+                            .iter()
+                            .flat_map(|f| &f.labels)
+                            .any(|l| !is_class_name(&l.class))
+                        || video.peaks.iter().any(|p| !is_class_name(&p.class))
+                    {
+                        return Err(Status::invalid_argument(
+                            "at most 4 key frames, each label of a class name",
+                        ));
+                    }
+                    video.original_img_path = record.original_key.to_string();
+                    for (index, frame) in video.key_frames.iter_mut().enumerate() {
+                        frame.path = ObjectKey::key_frame(chat, id, index).to_string();
                     }
                 }
                 JobResult::Album(album) => {
@@ -289,6 +319,38 @@ impl Results for ResultsService {
                 Some(record) => Ok(Response::new(Prediction::from(&record))),
                 None => Err(Status::not_found(format!("no prediction {id}"))),
             }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn report_progress(
+        &self,
+        request: Request<ReportProgressRequest>,
+    ) -> Result<Response<ReportProgressResponse>, Status> {
+        let span = rpc_span(&request, "ReportProgress");
+        async move {
+            require(&request, Role::Reporter)?;
+            let req = request.into_inner();
+            let id: PredictionId =
+                req.prediction_id
+                    .parse()
+                    .map_err(|e: polybot_domain::ParseIdError| {
+                        Status::invalid_argument(e.to_string())
+                    })?;
+            if req.total == 0 || req.done > req.total {
+                return Err(Status::invalid_argument(
+                    "done must be within 0..=total, total > 0",
+                ));
+            }
+            let chat = ChatId(req.chat_id);
+            self.record_of(id, chat).await?;
+            let shown = self
+                .replier
+                .show_progress(chat, id, req.done, req.total)
+                .await
+                .map_err(storage_status)?;
+            Ok(Response::new(ReportProgressResponse { shown }))
         }
         .instrument(span)
         .await

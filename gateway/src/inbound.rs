@@ -32,6 +32,12 @@
 //! the album is addressed when any item's caption addresses the bot; the
 //! items that do not are not fetched until then.
 //!
+//! A video, a GIF (Telegram's "animation") or a round video note becomes
+//! an [`Inbound::Clip`] (a video sent as a file too), addressed like a
+//! photo; a static sticker is a picture (WebP), an animated or video
+//! sticker is answered with what the bot can look at. A picture sent as a
+//! file in a format we cannot read (HEIC, AVIF) is refused with the fix.
+//!
 //! A photo's caption (or the text of a reply to a photo) is the request:
 //! parsed here into a [`JobKind`] (detection or one of the course's
 //! filters, see [`polybot_domain::caption`]); a caption that asks for an
@@ -40,7 +46,7 @@
 //! `/detect`.
 
 use polybot_domain::{
-    Action, AlbumId, CaptionError, ChatId, Direction, JobKind, Press, UpdateId, UserId,
+    Action, AlbumId, CaptionError, ChatId, ClipKind, Direction, JobKind, Press, UpdateId, UserId,
 };
 use teloxide_core::types::{
     MediaKind, Message, MessageEntityKind, MessageKind, Update, UpdateKind,
@@ -61,7 +67,7 @@ pub enum AlbumContent {
     Other(&'static str),
 }
 
-/// A photo the user wants analysed.
+/// A photo (or a clip) the user wants analysed: the file to download.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhotoRef {
     pub file_id: String,
@@ -144,6 +150,22 @@ pub enum Refusal {
         "In a group Telegram shows me only the photo of an album that carries the caption, so there is nothing to join. Send the album to me in a private chat with the caption \u{201c}concat\u{201d}."
     )]
     ConcatInGroup(Direction),
+    /// A filter asked for on a clip: clips are searched for objects only.
+    #[error(
+        "Filters work on photos. Send the video without a caption and I\u{2019}ll find the objects in it."
+    )]
+    FilterOnClip,
+    /// An animated or video sticker: no still picture to look at.
+    #[error(
+        "I can look at photos, videos, GIFs and still stickers, but not at animated stickers. Send a photo or a video instead."
+    )]
+    AnimatedSticker,
+    /// A picture sent as a file in a format we cannot decode; the fix is
+    /// to send it as a photo (Telegram converts it to JPEG).
+    #[error(
+        "I can\u{2019}t read {0} files. Send the picture as a photo, not as a file: Telegram then converts it to JPEG for me."
+    )]
+    PictureFormat(&'static str),
 }
 
 impl Refusal {
@@ -155,6 +177,9 @@ impl Refusal {
             Self::Caption(CaptionError::UnknownCommand(_)) => "unknown_command",
             Self::ConcatNeedsAlbum(_) => "concat_needs_album",
             Self::ConcatInGroup(_) => "concat_in_group",
+            Self::FilterOnClip => "filter_on_clip",
+            Self::AnimatedSticker => "animated_sticker",
+            Self::PictureFormat(_) => "picture_format",
         }
     }
 }
@@ -172,6 +197,18 @@ pub enum Inbound {
         message_id: i64,
         photo: PhotoRef,
         kind: JobKind,
+    },
+    /// A clip (a video, a GIF, a round video): becomes a job of detection
+    /// on its frames.
+    Clip {
+        update_id: UpdateId,
+        chat: ChatId,
+        from: Option<UserId>,
+        message_id: i64,
+        clip: PhotoRef,
+        kind: ClipKind,
+        /// Its length as Telegram says; `None` for a video sent as a file.
+        seconds: Option<u32>,
     },
     /// An item of an album (a picture, or something the answer names as
     /// skipped): the album, not the item, is the request, and its caption
@@ -261,6 +298,7 @@ impl Inbound {
     pub fn update_id(&self) -> UpdateId {
         match self {
             Self::Photo { update_id, .. }
+            | Self::Clip { update_id, .. }
             | Self::Rework { update_id, .. }
             | Self::AlbumItem { update_id, .. }
             | Self::Refused { update_id, .. }
@@ -276,6 +314,7 @@ impl Inbound {
     pub fn chat(&self) -> Option<ChatId> {
         match self {
             Self::Photo { chat, .. }
+            | Self::Clip { chat, .. }
             | Self::Rework { chat, .. }
             | Self::AlbumItem { chat, .. }
             | Self::Refused { chat, .. }
@@ -534,7 +573,7 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
     }
     if replies_to_us
         && let Some(answered) = msg.reply_to_message()
-        && matches!(photo_of(msg), Media::None | Media::Other("a sticker"))
+        && (matches!(photo_of(msg), Media::None) || is_sticker(msg))
     {
         // Never the annotated copy in the answer: the original, or nothing.
         let request = msg.text().or_else(|| msg.caption()).unwrap_or_default();
@@ -587,31 +626,46 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
             addressed: true,
         };
     }
+    // A picture's or a clip's caption is the request.
+    let request = msg
+        .caption()
+        .or_else(|| msg.text())
+        .map(|text| without_leading_mention(text, me));
+    let refused = |refusal| Inbound::Refused {
+        update_id,
+        chat,
+        message_id,
+        refusal,
+    };
     match photo {
-        Media::Photo(photo) => {
-            let request = msg.caption().or_else(|| msg.text());
-            let request = request.map(|text| without_leading_mention(text, me));
-            let refused = |refusal| Inbound::Refused {
+        Media::Photo(photo) => match Action::from_caption(request) {
+            Ok(action) => match JobKind::try_from(action) {
+                Ok(kind) => Inbound::Photo {
+                    update_id,
+                    chat,
+                    from,
+                    message_id,
+                    photo,
+                    kind,
+                },
+                Err(direction) => refused(Refusal::ConcatNeedsAlbum(direction)),
+            },
+            Err(e) => refused(Refusal::Caption(e)),
+        },
+        Media::Clip(clip, kind, seconds) => match Action::from_caption(request) {
+            Ok(Action::Detect) => Inbound::Clip {
                 update_id,
                 chat,
+                from,
                 message_id,
-                refusal,
-            };
-            match Action::from_caption(request) {
-                Ok(action) => match JobKind::try_from(action) {
-                    Ok(kind) => Inbound::Photo {
-                        update_id,
-                        chat,
-                        from,
-                        message_id,
-                        photo,
-                        kind,
-                    },
-                    Err(direction) => refused(Refusal::ConcatNeedsAlbum(direction)),
-                },
-                Err(e) => refused(Refusal::Caption(e)),
-            }
-        }
+                clip,
+                kind,
+                seconds,
+            },
+            Ok(_) => refused(Refusal::FilterOnClip),
+            Err(e) => refused(Refusal::Caption(e)),
+        },
+        Media::Refused(refusal) => refused(refusal),
         // An action we know, but no picture to apply it to.
         _ if ours || (command.is_none() && !private) => answer(Command::DetectWithoutPhoto),
         _ if command.is_some() => answer(
@@ -637,6 +691,12 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
             },
         },
     }
+}
+
+/// Whether the message is a sticker (in a reply to us: chatter, not a
+/// picture to work on).
+fn is_sticker(msg: &Message) -> bool {
+    matches!(&msg.kind, MessageKind::Common(c) if matches!(c.media_kind, MediaKind::Sticker(_)))
 }
 
 /// Whether a `/command`'s name is one of the caption's actions (`detect`,
@@ -696,6 +756,19 @@ fn album_of(msg: &Message) -> Option<AlbumId> {
 fn album_content(msg: &Message) -> Option<AlbumContent> {
     match photo_of(msg) {
         Media::Photo(photo) => Some(AlbumContent::Photo(photo)),
+        Media::Clip(_, kind, _) => Some(AlbumContent::Other(match kind {
+            ClipKind::Video => "a video",
+            ClipKind::Animation => "a GIF",
+            ClipKind::VideoNote => "a video message",
+        })),
+        Media::Refused(Refusal::PictureFormat(format)) => {
+            Some(AlbumContent::Other(if format == HEIC {
+                "a HEIC picture"
+            } else {
+                "an AVIF picture"
+            }))
+        }
+        Media::Refused(_) => Some(AlbumContent::Other("a sticker")),
         Media::Other(what) => Some(AlbumContent::Other(what)),
         Media::None => None,
     }
@@ -704,7 +777,12 @@ fn album_content(msg: &Message) -> Option<AlbumContent> {
 /// What a message carries, for detection.
 enum Media {
     Photo(PhotoRef),
-    /// Something we cannot analyse (a sticker, a PDF…).
+    /// A video, a GIF or a round video, and its length in seconds when
+    /// Telegram gives it.
+    Clip(PhotoRef, ClipKind, Option<u32>),
+    /// Something we can name the fix for (an animated sticker, a HEIC file).
+    Refused(Refusal),
+    /// Something we cannot analyse (a PDF…).
     Other(&'static str),
     /// No media: text only.
     None,
@@ -744,21 +822,116 @@ fn photo_of(msg: &Message) -> Media {
                 .clone()
                 .unwrap_or_default()
                 .to_ascii_lowercase();
+            let file = |content_type: &str, extension| PhotoRef {
+                file_id: d.document.file.id.0.clone(),
+                size: u64::from(d.document.file.size),
+                content_type: content_type.to_owned(),
+                extension,
+            };
+            if let Some(format) = unreadable_picture(mime.as_deref(), &name) {
+                return Media::Refused(Refusal::PictureFormat(format));
+            }
+            if let Some(mime) = mime.as_deref()
+                && let Some(extension) = clip_extension(mime)
+            {
+                return Media::Clip(file(mime, extension), ClipKind::Video, None);
+            }
             match image_type(mime.as_deref(), &name) {
-                Some((content_type, extension)) => Media::Photo(PhotoRef {
-                    file_id: d.document.file.id.0.clone(),
-                    size: u64::from(d.document.file.size),
-                    content_type: content_type.into(),
-                    extension,
-                }),
+                Some((content_type, extension)) => Media::Photo(file(content_type, extension)),
                 None => Media::Other("a file that is not a picture"),
             }
         }
         MediaKind::Text(_) => Media::None,
-        MediaKind::Sticker(_) => Media::Other("a sticker"),
-        MediaKind::Video(_) | MediaKind::VideoNote(_) => Media::Other("a video"),
-        MediaKind::Animation(_) => Media::Other("a GIF"),
+        MediaKind::Sticker(s) if s.sticker.is_static() => Media::Photo(PhotoRef {
+            file_id: s.sticker.file.id.0.clone(),
+            size: u64::from(s.sticker.file.size),
+            content_type: "image/webp".into(),
+            extension: "webp",
+        }),
+        MediaKind::Sticker(_) => Media::Refused(Refusal::AnimatedSticker),
+        MediaKind::Video(v) => {
+            let mime = v
+                .video
+                .mime_type
+                .as_ref()
+                .map(|m| m.essence_str().to_owned());
+            let seconds = v.video.duration.seconds();
+            clip(&v.video.file, mime.as_deref(), ClipKind::Video, seconds)
+        }
+        MediaKind::Animation(a) => {
+            let mime = a
+                .animation
+                .mime_type
+                .as_ref()
+                .map(|m| m.essence_str().to_owned());
+            let seconds = a.animation.duration.seconds();
+            clip(
+                &a.animation.file,
+                mime.as_deref(),
+                ClipKind::Animation,
+                seconds,
+            )
+        }
+        MediaKind::VideoNote(v) => {
+            let seconds = v.video_note.duration.seconds();
+            clip(&v.video_note.file, None, ClipKind::VideoNote, seconds)
+        }
         _ => Media::Other("a message"),
+    }
+}
+
+/// A clip's file; Telegram's own clips are MP4 unless it says otherwise.
+fn clip(
+    file: &teloxide_core::types::FileMeta,
+    mime: Option<&str>,
+    kind: ClipKind,
+    seconds: u32,
+) -> Media {
+    let mime = mime
+        .filter(|m| clip_extension(m).is_some())
+        .unwrap_or("video/mp4");
+    Media::Clip(
+        PhotoRef {
+            file_id: file.id.0.clone(),
+            size: u64::from(file.size),
+            content_type: mime.to_owned(),
+            extension: clip_extension(mime).unwrap_or("mp4"),
+        },
+        kind,
+        Some(seconds),
+    )
+}
+
+/// The file extension a clip of MIME type `mime` is stored with; `None`
+/// when it is not a video.
+fn clip_extension(mime: &str) -> Option<&'static str> {
+    Some(match mime {
+        "video/mp4" => "mp4",
+        "video/quicktime" => "mov",
+        "video/webm" => "webm",
+        "video/x-matroska" => "mkv",
+        "video/3gpp" => "3gp",
+        "image/gif" => return None,
+        other if other.starts_with("video/") => "video",
+        _ => return None,
+    })
+}
+
+const HEIC: &str = "HEIC";
+const AVIF: &str = "AVIF";
+
+/// The name of a picture format phones send as files that we cannot
+/// decode (no well-kept decoder without system libraries), by MIME type
+/// or file name.
+fn unreadable_picture(mime: Option<&str>, name: &str) -> Option<&'static str> {
+    match mime {
+        Some("image/heic" | "image/heif" | "image/heic-sequence" | "image/heif-sequence") => {
+            Some(HEIC)
+        }
+        Some("image/avif") => Some(AVIF),
+        _ if name.ends_with(".heic") || name.ends_with(".heif") => Some(HEIC),
+        _ if name.ends_with(".avif") => Some(AVIF),
+        _ => None,
     }
 }
 
@@ -1276,6 +1449,123 @@ mod tests {
                 assert_eq!(message_id, 7);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    fn clip_json(mime: &str) -> serde_json::Value {
+        json!({"file_id": "v", "file_unique_id": "uv", "width": 640, "height": 360,
+            "duration": 12, "mime_type": mime, "file_size": 900_000})
+    }
+
+    #[test]
+    fn videos_gifs_and_round_videos_are_clips_to_detect() {
+        let note = json!({"file_id": "v", "file_unique_id": "uv", "length": 384,
+            "duration": 5, "file_size": 900_000});
+        let gif = clip_json("video/mp4");
+        let cases = [
+            (
+                json!({"video": clip_json("video/quicktime")}),
+                ClipKind::Video,
+                "mov",
+            ),
+            // Telegram sets `document` beside `animation` for a GIF.
+            (
+                json!({"animation": gif, "document": gif}),
+                ClipKind::Animation,
+                "mp4",
+            ),
+            (json!({"video_note": note}), ClipKind::VideoNote, "mp4"),
+            (
+                json!({"document": {"file_id": "v", "file_unique_id": "uv", "file_name": "clip.webm",
+                    "mime_type": "video/webm", "file_size": 900_000}}),
+                ClipKind::Video,
+                "webm",
+            ),
+        ];
+        for (message, want, extension) in cases {
+            match parse(&update(message.clone()), Some(&me())) {
+                Inbound::Clip { clip, kind, .. } => {
+                    assert_eq!(kind, want, "{message}");
+                    assert_eq!(clip.extension, extension, "{message}");
+                    assert_eq!(clip.size, 900_000);
+                }
+                other => panic!("{message}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_filter_asked_on_a_clip_is_refused_with_what_works() {
+        let u = update(json!({"video": clip_json("video/mp4"), "caption": "blur"}));
+        assert!(matches!(
+            parse(&u, Some(&me())),
+            Inbound::Refused {
+                refusal: Refusal::FilterOnClip,
+                ..
+            }
+        ));
+        let detect = update(json!({"video": clip_json("video/mp4"), "caption": "/detect"}));
+        assert!(matches!(parse(&detect, Some(&me())), Inbound::Clip { .. }));
+    }
+
+    #[test]
+    fn in_a_group_a_clip_is_taken_only_when_addressed() {
+        let plain = in_group(json!({"video": clip_json("video/mp4")}));
+        assert!(matches!(
+            parse(&plain, Some(&me())),
+            Inbound::Ignored { .. }
+        ));
+        let asked = in_group(
+            json!({"video": clip_json("video/mp4"), "caption": "/detect@polybot_test_bot"}),
+        );
+        assert!(matches!(parse(&asked, Some(&me())), Inbound::Clip { .. }));
+    }
+
+    #[test]
+    fn a_still_sticker_is_a_picture_and_a_moving_one_is_refused() {
+        let sticker = |animated: bool, video: bool| {
+            json!({"sticker": {"file_id": "s", "file_unique_id": "us", "type": "regular",
+                "width": 512, "height": 512, "is_animated": animated, "is_video": video,
+                "emoji": "\u{1f68c}", "file_size": 20_000}})
+        };
+        match parse(&update(sticker(false, false)), Some(&me())) {
+            Inbound::Photo { photo, kind, .. } => {
+                assert_eq!(photo.extension, "webp");
+                assert_eq!(kind, JobKind::Detect);
+            }
+            other => panic!("{other:?}"),
+        }
+        for (animated, video) in [(true, false), (false, true)] {
+            assert!(matches!(
+                parse(&update(sticker(animated, video)), Some(&me())),
+                Inbound::Refused {
+                    refusal: Refusal::AnimatedSticker,
+                    ..
+                }
+            ));
+        }
+    }
+
+    #[test]
+    fn a_heic_or_avif_file_is_refused_with_its_format_and_the_fix() {
+        for (mime, name, format) in [
+            ("image/heic", "IMG_0001.HEIC", "HEIC"),
+            ("application/octet-stream", "photo.heif", "HEIC"),
+            ("image/avif", "a.avif", "AVIF"),
+        ] {
+            let doc = json!({"document": {"file_id": "d", "file_unique_id": "ud", "file_name": name,
+                "mime_type": mime, "file_size": 5}});
+            match parse(&update(doc), Some(&me())) {
+                Inbound::Refused { refusal, .. } => {
+                    assert_eq!(refusal, Refusal::PictureFormat(format));
+                    let text = refusal.to_string();
+                    assert!(
+                        text.contains(format) && text.contains("as a photo"),
+                        "{text}"
+                    );
+                }
+                other => panic!("{mime}: {other:?}"),
+            }
         }
     }
 

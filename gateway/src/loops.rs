@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use polybot_domain::{FailureKind, Job};
+use polybot_domain::{FailureKind, Job, JobInput};
 use polybot_proto::{Outcome, Report};
 use polybot_storage::JobQueue;
 use tokio_util::sync::CancellationToken;
@@ -88,6 +88,14 @@ pub async fn dead_letters(
                     Ok(replied) => {
                         info!(?replied, "answered a dead-lettered job");
                         crate::metrics::dead_letter("answered");
+                        if matches!(job.input, JobInput::Video { .. }) {
+                            // Its cost stops counting in the backlog now,
+                            // not at its entry's expiry.
+                            let table = &replier.backends().table;
+                            if let Err(e) = table.remove_cost(job.prediction_id).await {
+                                warn!(error = %e, "could not remove a dead clip's cost from the backlog");
+                            }
+                        }
                         if let Err(e) = dlq.delete(&d.receipt).await {
                             warn!(error = %e, "could not delete the dead letter; it will be read again and deduplicated");
                         }

@@ -42,6 +42,43 @@ pub const NOTICE_TEXT: &str =
 pub const FILTER_NOTICE_TEXT: &str =
     "Working on your picture\u{2026} it\u{2019}s taking a little longer than usual.";
 
+/// The notice for a clip's job; its percentage is added as the detector
+/// reports it ([`clip_notice`]).
+pub const CLIP_NOTICE_TEXT: &str = "Looking for objects in your video\u{2026}";
+
+/// The clip notice with how far the job has got.
+pub fn clip_notice(done: u32, total: u32) -> String {
+    let percent = u64::from(done.min(total)) * 100 / u64::from(total.max(1));
+    format!("{CLIP_NOTICE_TEXT} {percent}%")
+}
+
+/// Shows a long job's progress in its notice, if a notice is shown and
+/// the job is not answered yet (on whichever gateway it was sent): the
+/// notice is edited. `Ok(true)` when it was.
+pub async fn show_clip_progress(
+    table: &dyn PredictionTable,
+    messenger: &dyn Messenger,
+    chat: ChatId,
+    prediction: PredictionId,
+    (done, total): (u32, u32),
+) -> Result<bool, polybot_storage::StorageError> {
+    let notice = table.notice(prediction).await?;
+    let (Some(message_id), false) = (notice.message_id, notice.answered) else {
+        return Ok(false);
+    };
+    match messenger
+        .edit_text(chat, message_id, &clip_notice(done, total))
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            // Best effort: the answer replaces the notice anyway.
+            debug!(error = %e, "could not show the progress in the notice");
+            Ok(false)
+        }
+    }
+}
+
 /// The notice for a job of `kind`.
 pub fn notice_text(kind: JobKind) -> &'static str {
     match kind {
@@ -322,6 +359,29 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(secs)).await;
         progress.close();
         messenger.actions()
+    }
+
+    #[tokio::test]
+    async fn a_clips_progress_edits_its_notice_until_the_answer_and_never_without_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = local_backends(dir.path()).await;
+        let table = backends.table.as_ref();
+        let messenger = FakeMessenger::new();
+        let (chat, id) = (ChatId(5), PredictionId::new());
+        // No notice yet (a quick clip): nothing to edit.
+        let shown = show_clip_progress(table, messenger.as_ref(), chat, id, (3, 30)).await;
+        assert!(!shown.expect("read"));
+        assert!(table.attach_notice(id, 77).await.expect("attach"));
+        let shown = show_clip_progress(table, messenger.as_ref(), chat, id, (12, 30)).await;
+        assert!(shown.expect("read"));
+        // Answered: the notice is being replaced; no more edits.
+        table.close_notice(id).await.expect("close");
+        let shown = show_clip_progress(table, messenger.as_ref(), chat, id, (29, 30)).await;
+        assert!(!shown.expect("read"));
+        assert_eq!(
+            messenger.sent(),
+            ["edit 77: Looking for objects in your video\u{2026} 40%"]
+        );
     }
 
     #[tokio::test(start_paused = true)]

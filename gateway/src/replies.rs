@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use polybot_domain::{Action, JobResult, PredictionId, PredictionStatus};
+use polybot_domain::{Action, ChatId, JobResult, PredictionId, PredictionStatus};
 use polybot_proto::{Outcome, Report};
 use polybot_storage::{AnsweredPhoto, Backends, ClaimKey, Once, StorageError, run_once};
 use tracing::{info, warn};
@@ -111,6 +111,24 @@ impl Replier {
 
     pub fn backends(&self) -> &Backends {
         &self.backends
+    }
+
+    /// Shows how far a long job has got in its notice (best effort).
+    pub async fn show_progress(
+        &self,
+        chat: ChatId,
+        prediction: PredictionId,
+        done: u32,
+        total: u32,
+    ) -> Result<bool, StorageError> {
+        crate::progress::show_clip_progress(
+            self.backends.table.as_ref(),
+            self.messenger.as_ref(),
+            chat,
+            prediction,
+            (done, total),
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(prediction_id = %report.prediction_id, chat_id = report.chat_id.0))]

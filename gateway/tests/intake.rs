@@ -512,6 +512,24 @@ impl polybot_storage::Preferences for LostFinish {
 }
 
 #[async_trait]
+impl polybot_storage::Backlog for LostFinish {
+    async fn add_cost(
+        &self,
+        id: PredictionId,
+        extra: u32,
+        until: f64,
+    ) -> polybot_storage::Result<()> {
+        self.inner.add_cost(id, extra, until).await
+    }
+    async fn remove_cost(&self, id: PredictionId) -> polybot_storage::Result<()> {
+        self.inner.remove_cost(id).await
+    }
+    async fn extra_cost(&self) -> polybot_storage::Result<u64> {
+        self.inner.extra_cost().await
+    }
+}
+
+#[async_trait]
 impl PredictionTable for LostFinish {
     async fn check(&self) -> polybot_storage::Result<()> {
         self.inner.check().await

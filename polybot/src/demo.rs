@@ -258,7 +258,7 @@ async fn print_reply(
 ) -> anyhow::Result<()> {
     match m.kind {
         SentKind::Text => println!("bot: {}", m.text.as_deref().unwrap_or_default()),
-        SentKind::Photo | SentKind::Document => {
+        SentKind::Photo | SentKind::Document | SentKind::Video => {
             let caption = m.caption.as_deref().unwrap_or_default();
             let Some(file) = &m.file else {
                 println!("bot: [photo] {caption}");

@@ -137,7 +137,9 @@ impl Mesh {
                     interval,
                     ..Default::default()
                 },
-            };
+            }
+            // Queued clips count by their cost.
+            .with_backlog(opts.backends.table.clone());
             let cancel = tasks.cancel_token();
             tasks.supervise("reporter", Backoff::default(), move || {
                 let run = polybot_reporter::run(reporter.clone(), cancel.clone().cancelled_owned());

@@ -86,6 +86,11 @@ pub async fn start_mesh(api_url: &str, token: &str, opts: &StackOptions) -> anyh
         letterbox: polybot_detector::LetterboxMode::Rect,
         max_pixels: polybot_detector::decode::DecodeLimits::default().max_pixels,
         annotated_max_side: polybot_detector::engine::DEFAULT_ANNOTATED_MAX_SIDE,
+        ffmpeg: polybot_detector::video::default_ffmpeg_path(),
+        video_max_frames: polybot_detector::video::VideoConfig::default().max_frames,
+        video_decode_timeout: polybot_detector::video::VideoConfig::default()
+            .timeout
+            .as_secs(),
     };
     Mesh::start(MeshOptions {
         backends,

@@ -36,6 +36,8 @@ impl From<domain::FailureKind> for v1::FailureKind {
             domain::FailureKind::TooLarge => Self::TooLarge,
             domain::FailureKind::CorruptImage => Self::CorruptImage,
             domain::FailureKind::TooSmall => Self::TooSmall,
+            domain::FailureKind::UnsupportedVideo => Self::UnsupportedVideo,
+            domain::FailureKind::CorruptVideo => Self::CorruptVideo,
             domain::FailureKind::GaveUp => Self::GaveUp,
             domain::FailureKind::Internal => Self::Internal,
         }
@@ -51,6 +53,8 @@ impl v1::FailureKind {
             Self::TooLarge => domain::FailureKind::TooLarge,
             Self::CorruptImage => domain::FailureKind::CorruptImage,
             Self::TooSmall => domain::FailureKind::TooSmall,
+            Self::UnsupportedVideo => domain::FailureKind::UnsupportedVideo,
+            Self::CorruptVideo => domain::FailureKind::CorruptVideo,
             Self::GaveUp => domain::FailureKind::GaveUp,
             Self::Unspecified | Self::Internal => domain::FailureKind::Internal,
         }
@@ -64,18 +68,7 @@ impl From<&domain::PredictionSummary> for v1::PredictionSummary {
             original_img_path: s.original_img_path.clone(),
             predicted_img_path: s.predicted_img_path.clone(),
             full_img_path: s.full_img_path.clone(),
-            labels: s
-                .labels
-                .iter()
-                .map(|l| v1::Label {
-                    class: l.class.clone(),
-                    cx: l.cx,
-                    cy: l.cy,
-                    width: l.width,
-                    height: l.height,
-                    confidence: l.confidence,
-                })
-                .collect(),
+            labels: s.labels.iter().map(Into::into).collect(),
             time: s.time,
             settings: Some((&s.settings).into()),
         }
@@ -134,6 +127,42 @@ impl TryFrom<v1::Settings> for domain::ChatSettings {
     }
 }
 
+impl From<&domain::Label> for v1::Label {
+    fn from(l: &domain::Label) -> Self {
+        Self {
+            class: l.class.clone(),
+            cx: l.cx,
+            cy: l.cy,
+            width: l.width,
+            height: l.height,
+            confidence: l.confidence,
+        }
+    }
+}
+
+impl From<v1::Label> for domain::Label {
+    fn from(l: v1::Label) -> Self {
+        Self {
+            class: l.class,
+            cx: l.cx,
+            cy: l.cy,
+            width: l.width,
+            height: l.height,
+            confidence: l.confidence,
+        }
+    }
+}
+
+/// A result's settings; unset: the defaults.
+fn settings_from_wire(
+    settings: Option<v1::Settings>,
+) -> Result<domain::ChatSettings, InvalidMessage> {
+    Ok(settings
+        .map(domain::ChatSettings::try_from)
+        .transpose()?
+        .unwrap_or_default())
+}
+
 impl TryFrom<v1::PredictionSummary> for domain::PredictionSummary {
     type Error = InvalidMessage;
 
@@ -146,24 +175,9 @@ impl TryFrom<v1::PredictionSummary> for domain::PredictionSummary {
             original_img_path: s.original_img_path,
             predicted_img_path: s.predicted_img_path,
             full_img_path: s.full_img_path,
-            labels: s
-                .labels
-                .into_iter()
-                .map(|l| domain::Label {
-                    class: l.class,
-                    cx: l.cx,
-                    cy: l.cy,
-                    width: l.width,
-                    height: l.height,
-                    confidence: l.confidence,
-                })
-                .collect(),
+            labels: s.labels.into_iter().map(Into::into).collect(),
             time: s.time,
-            settings: s
-                .settings
-                .map(domain::ChatSettings::try_from)
-                .transpose()?
-                .unwrap_or_default(),
+            settings: settings_from_wire(s.settings)?,
         })
     }
 }
@@ -480,6 +494,99 @@ impl TryFrom<v1::CropsResult> for domain::CropsSummary {
     }
 }
 
+impl From<domain::ClipKind> for v1::ClipKind {
+    fn from(k: domain::ClipKind) -> Self {
+        match k {
+            domain::ClipKind::Video => Self::Video,
+            domain::ClipKind::Animation => Self::Animation,
+            domain::ClipKind::VideoNote => Self::VideoNote,
+        }
+    }
+}
+
+impl From<&domain::VideoSummary> for v1::VideoResult {
+    fn from(s: &domain::VideoSummary) -> Self {
+        Self {
+            prediction_id: s.prediction_id.to_string(),
+            original_img_path: s.original_img_path.clone(),
+            clip: v1::ClipKind::from(s.clip) as i32,
+            key_frames: s
+                .key_frames
+                .iter()
+                .map(|f| v1::KeyFrame {
+                    path: f.path.clone(),
+                    at_ms: f.at_ms,
+                    labels: f.labels.iter().map(Into::into).collect(),
+                })
+                .collect(),
+            peaks: s
+                .peaks
+                .iter()
+                .map(|p| v1::ClassPeak {
+                    class: p.class.clone(),
+                    count: p.count,
+                    from_ms: p.from_ms,
+                    to_ms: p.to_ms,
+                })
+                .collect(),
+            duration_ms: s.duration_ms,
+            sampled: s.sampled,
+            last_sample_ms: s.last_sample_ms,
+            time: s.time,
+            settings: Some((&s.settings).into()),
+        }
+    }
+}
+
+impl TryFrom<v1::VideoResult> for domain::VideoSummary {
+    type Error = InvalidMessage;
+
+    fn try_from(s: v1::VideoResult) -> Result<Self, Self::Error> {
+        let count = s.key_frames.len();
+        if count == 0 || count > domain::VideoSummary::MAX_KEY_FRAMES {
+            return Err(invalid("video.key_frames", "1 to 4 frames"));
+        }
+        let clip = match v1::ClipKind::try_from(s.clip) {
+            Ok(v1::ClipKind::Video) => domain::ClipKind::Video,
+            Ok(v1::ClipKind::Animation) => domain::ClipKind::Animation,
+            Ok(v1::ClipKind::VideoNote) => domain::ClipKind::VideoNote,
+            _ => return Err(invalid("video.clip", "must be set")),
+        };
+        Ok(Self {
+            prediction_id: s
+                .prediction_id
+                .parse()
+                .map_err(|e| invalid("video.prediction_id", e))?,
+            original_img_path: s.original_img_path,
+            clip,
+            key_frames: s
+                .key_frames
+                .into_iter()
+                .map(|f| domain::KeyFrame {
+                    path: f.path,
+                    at_ms: f.at_ms,
+                    labels: f.labels.into_iter().map(Into::into).collect(),
+                })
+                .collect(),
+            peaks: s
+                .peaks
+                .into_iter()
+                .map(|p| domain::ClassPeak {
+                    class: p.class,
+                    count: p.count,
+                    from_ms: p.from_ms,
+                    to_ms: p.to_ms,
+                })
+                .collect(),
+            duration_ms: s.duration_ms,
+            sampled: s.sampled,
+            last_sample_ms: s.last_sample_ms,
+            time: s.time,
+            settings: settings_from_wire(s.settings)?,
+        })
+    }
+}
+
 impl From<&domain::JobResult> for v1::Success {
     fn from(r: &domain::JobResult) -> Self {
         let result = match r {
@@ -488,6 +595,7 @@ impl From<&domain::JobResult> for v1::Success {
             domain::JobResult::Joined(s) => v1::success::Result::Joined(s.into()),
             domain::JobResult::Album(s) => v1::success::Result::Album(s.into()),
             domain::JobResult::Cropped(s) => v1::success::Result::Crops(s.into()),
+            domain::JobResult::Video(s) => v1::success::Result::Video(s.into()),
         };
         Self {
             result: Some(result),
@@ -505,6 +613,7 @@ impl TryFrom<v1::Success> for domain::JobResult {
             Some(v1::success::Result::Joined(s)) => Ok(Self::Joined(s.try_into()?)),
             Some(v1::success::Result::Album(s)) => Ok(Self::Album(s.try_into()?)),
             Some(v1::success::Result::Crops(s)) => Ok(Self::Cropped(s.try_into()?)),
+            Some(v1::success::Result::Video(s)) => Ok(Self::Video(s.try_into()?)),
             None => Err(invalid("success.result", "must be summary or filtered")),
         }
     }
@@ -540,6 +649,10 @@ impl From<&domain::PredictionRecord> for v1::Prediction {
             },
             crops: match &r.result {
                 Some(domain::JobResult::Cropped(s)) => Some(s.into()),
+                _ => None,
+            },
+            video: match &r.result {
+                Some(domain::JobResult::Video(s)) => Some(s.into()),
                 _ => None,
             },
             action: Some(r.kind.into()),

@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use polybot_storage::JobQueue;
-use polybot_storage::aws::{AwsSettings, QUEUE_SETTING, SqsJobQueue};
-use polybot_storage::local::{JOBS_QUEUE, LocalQueue, QueueConfig};
+use polybot_storage::aws::{AwsSettings, DynamoTable, QUEUE_SETTING, SqsJobQueue, TABLE_SETTING};
+use polybot_storage::local::{JOBS_QUEUE, LocalQueue, LocalTable, QueueConfig};
 use polybot_telemetry::tasks::{Backoff, Supervisor};
 
 use crate::aws::{ASG_SETTING, AsgInstanceCounter, CloudWatchSink};
@@ -43,8 +43,8 @@ pub enum Command {
 }
 
 /// Publishes the detector Auto Scaling Group's scaling metric,
-/// BacklogPerInstance = queued jobs ÷ in-service instances, and the average
-/// processing time, to CloudWatch.
+/// BacklogPerInstance = (queued jobs + their extra cost) ÷ in-service
+/// instances, and the average processing time, to CloudWatch.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "reporter", version)]
 pub struct Args {
@@ -70,6 +70,11 @@ pub struct Args {
     /// URL of the SQS jobs queue whose backlog is reported (aws backend).
     #[arg(long, env = polybot_storage::aws::QUEUE_SETTING)]
     pub queue_url: Option<String>,
+
+    /// DynamoDB table whose backlog item holds the queued clips' extra cost,
+    /// added to the queue's messages (aws backend; unset: messages only).
+    #[arg(long, env = polybot_storage::aws::TABLE_SETTING)]
+    pub table: Option<String>,
 
     /// Name of the detectors' Auto Scaling Group: its InService instances are
     /// counted, and it is the metrics' AutoScalingGroupName dimension.
@@ -120,12 +125,16 @@ impl Args {
             interval: Duration::from_secs(self.interval),
             count_in_flight: self.count_in_flight,
             no_instance_backlog: self.no_instance_backlog,
+            // Set by `build`, which opens the table.
+            backlog: None,
         }
     }
 }
 
 /// Builds the reporter's ports from the command line and checks them.
 pub async fn build(args: &Args) -> anyhow::Result<Reporter> {
+    // The backlog (the table) is set per backend below.
+    let mut settings = args.settings();
     let (queue, instances, sink): (
         Arc<dyn JobQueue>,
         Arc<dyn InstanceCounter>,
@@ -134,12 +143,14 @@ pub async fn build(args: &Args) -> anyhow::Result<Reporter> {
         Backend::Local => {
             let data_dir = args.data_dir.clone();
             // Opening SQLite is blocking file IO.
-            let queue = tokio::task::spawn_blocking(move || {
-                LocalQueue::open(&data_dir, JOBS_QUEUE, QueueConfig::default())
+            let (queue, table) = tokio::task::spawn_blocking(move || {
+                let queue = LocalQueue::open(&data_dir, JOBS_QUEUE, QueueConfig::default())?;
+                Ok::<_, polybot_storage::StorageError>((queue, LocalTable::open(&data_dir)?))
             })
             .await
-            .context("opening the local queue")?
+            .context("opening the local queue and table")?
             .with_context(|| format!("POLYBOT_DATA_DIR={}", args.data_dir.display()))?;
+            settings.backlog = Some(Arc::new(table));
             // Locally the detector runs beside the gateway: one instance.
             (
                 Arc::new(queue),
@@ -165,6 +176,17 @@ pub async fn build(args: &Args) -> anyhow::Result<Reporter> {
             let counter = AsgInstanceCounter::new(&sdk, &asg);
             counter.verify().await?;
             let sink = CloudWatchSink::new(&sdk, &args.namespace, &asg);
+            // Not checked at start-up: the role may read only the backlog
+            // item (no DescribeTable), and a table that fails to read must
+            // not stop the metric; each cycle warns instead.
+            match args.table.as_deref().filter(|t| !t.is_empty()) {
+                Some(table) => {
+                    settings.backlog = Some(Arc::new(DynamoTable::from_config(&sdk, table)));
+                }
+                None => tracing::warn!(
+                    "{TABLE_SETTING} is not set: clips count as one message each, not by their cost"
+                ),
+            }
             (Arc::new(queue), Arc::new(counter), Arc::new(sink))
         }
     };
@@ -174,7 +196,7 @@ pub async fn build(args: &Args) -> anyhow::Result<Reporter> {
         sink,
         // No source outside the all-in-one runner yet (see the crate docs).
         processing_times: None,
-        settings: args.settings(),
+        settings,
     })
 }
 
@@ -191,9 +213,10 @@ pub async fn main() -> anyhow::Result<()> {
     if args.once {
         let report = reporter.report_once().await?;
         println!(
-            "visible={} in_flight={} instances={} BacklogPerInstance={}",
+            "visible={} in_flight={} extra_cost={} instances={} BacklogPerInstance={}",
             report.queue.visible,
             report.queue.in_flight,
+            report.extra_cost,
             report.instances,
             report.backlog_per_instance
         );

@@ -3,15 +3,35 @@
 //! Every interval (30 s by default) it computes
 //!
 //! ```text
-//! BacklogPerInstance = messages ÷ InService instances of the ASG
+//! BacklogPerInstance = (messages + extra cost) ÷ InService instances of the ASG
 //! ```
 //!
 //! where `messages` is the jobs queue's visible messages (plus the in-flight
 //! ones with `POLYBOT_COUNT_IN_FLIGHT`), and publishes it with
 //! `AverageProcessingTime` (Seconds) to CloudWatch, in namespace `Polybot`,
-//! dimension `AutoScalingGroupName`. With messages but no instance it
-//! publishes `POLYBOT_NO_INSTANCE_BACKLOG` (99), far above any sensible
-//! target, so target tracking scales out from zero; with no messages, 0.
+//! dimension `AutoScalingGroupName`. With messages (or extra cost) but no
+//! instance it publishes `POLYBOT_NO_INSTANCE_BACKLOG` (99), far above any
+//! sensible target, so target tracking scales out from zero; with neither,
+//! 0.
+//!
+//! # Clips count by their cost
+//!
+//! A message is one job, but not every job is one photo's work: a clip's
+//! job runs a detection per sampled frame (up to 30) plus the decoding.
+//! Counted as one message, ten clips would look like ten photos and the
+//! group would not scale. So the gateway records each such job's cost
+//! beyond one photo in the prediction table's backlog
+//! ([`polybot_storage::Backlog`]) when it queues it, the detector removes
+//! it when the job ends, and `extra cost` above is the sum of what is
+//! recorded: every unit of the backlog is then about one photo's work, and
+//! the target below stays right whatever the mix. An entry whose removal
+//! was lost stops counting at its deadline. The extra cost counts a clip
+//! from queued to finished, whether or not in-flight messages are counted.
+//!
+//! The table is optional ([`Reporter::with_backlog`]): without it the
+//! metric counts messages only. A table that fails to read does not stop
+//! the metric either: the cycle publishes the queue's figure (extra cost
+//! 0) and logs a warning, since the queue alone is still a useful metric.
 //!
 //! # Choosing the target value
 //!
@@ -24,7 +44,9 @@
 //! ```
 //!
 //! e.g. 10 s acceptable, 2 lanes, 0.5 s per photo → target 40. The
-//! published `AverageProcessingTime` is there to derive it from real data.
+//! published `AverageProcessingTime` is there to derive it from real data
+//! (per job, so a mix heavy in clips raises it; the backlog is already in
+//! photos, so derive the target from photos' processing time).
 //!
 //! # Where the processing time comes from
 //!
@@ -45,9 +67,11 @@
 //! The loop ([`Reporter`], [`run`]) sees only ports: the jobs queue
 //! ([`polybot_storage::JobQueue::stats`]), an [`InstanceCounter`] (the ASG,
 //! or a fixed number), a [`MetricSink`] (CloudWatch, or a log that keeps
-//! the values) and an optional [`ProcessingTimeSource`]. [`cli`] builds
-//! them from the command line for the `reporter` binary; the all-in-one
-//! runner builds a [`Reporter`] from its own embedded queue.
+//! the values), an optional [`ProcessingTimeSource`] and an optional
+//! backlog ([`polybot_storage::Backlog::extra_cost`], the prediction
+//! table). [`cli`] builds them from the command line for the `reporter`
+//! binary; the all-in-one runner builds a [`Reporter`] from its own
+//! embedded queue and table.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,7 +80,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use polybot_storage::{JobQueue, QueueStats};
+use polybot_storage::{Backlog, JobQueue, QueueStats};
 use tracing::Instrument as _;
 
 pub mod aws;
@@ -80,17 +104,18 @@ pub const DEFAULT_NO_INSTANCE_BACKLOG: f64 = 99.0;
 /// (`POLYBOT_REPORT_INTERVAL`).
 pub const DEFAULT_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Messages per in-service instance.
+/// Work per in-service instance, `work` being the messages plus the
+/// queued jobs' extra cost (in photos).
 ///
-/// No messages → 0, whatever the instances; messages but no instance →
+/// No work → 0, whatever the instances; work but no instance →
 /// `no_instance_value`, which must be above the scaling target so the
 /// group scales out from zero.
-pub fn backlog_per_instance(messages: u64, instances: u32, no_instance_value: f64) -> f64 {
-    match (messages, instances) {
+pub fn backlog_per_instance(work: u64, instances: u32, no_instance_value: f64) -> f64 {
+    match (work, instances) {
         (0, _) => 0.0,
         (_, 0) => no_instance_value,
-        // u64 → f64 loses precision only above 2^53 messages.
-        (m, n) => m as f64 / f64::from(n),
+        // u64 → f64 loses precision only above 2^53 photos.
+        (w, n) => w as f64 / f64::from(n),
     }
 }
 
@@ -224,13 +249,19 @@ impl ProcessingTimeSource for ProcessingTimes {
 // ------------------------------------------------------------------ loop
 
 /// How the backlog is computed and how often.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Clone)]
 pub struct ReportSettings {
     pub interval: Duration,
     /// Count in-flight (received, not yet deleted) messages as backlog too.
     pub count_in_flight: bool,
-    /// Published when there are messages but no instance.
+    /// Published when there is work but no instance.
     pub no_instance_backlog: f64,
+    /// Where the queued jobs' extra cost is read (the prediction table),
+    /// added to the messages; `None`: messages only. Set it with
+    /// [`Reporter::with_backlog`]. (It lives here rather than beside the
+    /// other ports so that a [`Reporter`] written out field by field
+    /// still builds.)
+    pub backlog: Option<Arc<dyn Backlog>>,
 }
 
 impl Default for ReportSettings {
@@ -239,7 +270,19 @@ impl Default for ReportSettings {
             interval: DEFAULT_REPORT_INTERVAL,
             count_in_flight: false,
             no_instance_backlog: DEFAULT_NO_INSTANCE_BACKLOG,
+            backlog: None,
         }
+    }
+}
+
+impl std::fmt::Debug for ReportSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportSettings")
+            .field("interval", &self.interval)
+            .field("count_in_flight", &self.count_in_flight)
+            .field("no_instance_backlog", &self.no_instance_backlog)
+            .field("backlog", &self.backlog.is_some())
+            .finish()
     }
 }
 
@@ -247,6 +290,9 @@ impl Default for ReportSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub queue: QueueStats,
+    /// The queued jobs' extra cost that was added (0 without a backlog, or
+    /// when reading it failed).
+    pub extra_cost: u64,
     pub instances: u32,
     pub backlog_per_instance: f64,
     pub average_processing_time: Option<Duration>,
@@ -263,10 +309,40 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// One cycle: read the queue and the instance count, publish.
+    /// Adds the queued jobs' extra cost, read from `backlog` (the
+    /// prediction table: an `Arc<dyn PredictionTable>` coerces), to every
+    /// cycle's messages, so a clip counts by its cost.
+    #[must_use]
+    pub fn with_backlog(mut self, backlog: Arc<dyn Backlog>) -> Self {
+        self.settings.backlog = Some(backlog);
+        self
+    }
+
+    /// The extra cost, 0 without a backlog. A failed read is 0 too, with a
+    /// warning: the queue alone is still a useful metric, so the table must
+    /// not stop it.
+    async fn extra_cost(&self) -> u64 {
+        let Some(backlog) = &self.settings.backlog else {
+            return 0;
+        };
+        backlog.extra_cost().await.unwrap_or_else(|e| {
+            tracing::warn!(
+                error = %e,
+                "the backlog's extra cost is unavailable; publishing the queue's figure alone"
+            );
+            0
+        })
+    }
+
+    /// One cycle: read the queue, the extra cost and the instance count,
+    /// publish.
     pub async fn report_once(&self) -> anyhow::Result<Report> {
         // Independent reads; do them together to keep the snapshot tight.
-        let (stats, instances) = tokio::join!(self.queue.stats(), self.instances.in_service());
+        let (stats, extra_cost, instances) = tokio::join!(
+            self.queue.stats(),
+            self.extra_cost(),
+            self.instances.in_service()
+        );
         let stats = stats.context("reading the jobs queue's depth")?;
         let instances = instances.context("counting in-service instances")?;
         let messages = if self.settings.count_in_flight {
@@ -274,7 +350,11 @@ impl Reporter {
         } else {
             stats.visible
         };
-        let backlog = backlog_per_instance(messages, instances, self.settings.no_instance_backlog);
+        let backlog = backlog_per_instance(
+            messages.saturating_add(extra_cost),
+            instances,
+            self.settings.no_instance_backlog,
+        );
 
         let average = match &self.processing_times {
             None => None,
@@ -303,12 +383,14 @@ impl Reporter {
         tracing::debug!(
             visible = stats.visible,
             in_flight = stats.in_flight,
+            extra_cost,
             instances,
             backlog_per_instance = backlog,
             "reported"
         );
         Ok(Report {
             queue: stats,
+            extra_cost,
             instances,
             backlog_per_instance: backlog,
             average_processing_time: average,
@@ -416,6 +498,152 @@ mod tests {
     fn backlog_is_messages_per_instance() {
         assert_eq!(backlog_per_instance(50, 2, 99.0), 25.0);
         assert_eq!(backlog_per_instance(5, 2, 99.0), 2.5);
+    }
+
+    /// A queue that only knows its depth.
+    struct Depth(QueueStats);
+
+    #[async_trait]
+    impl JobQueue for Depth {
+        async fn send_for(
+            &self,
+            _: Option<&polybot_storage::Tenant>,
+            _: &str,
+            _: &polybot_storage::Attributes,
+        ) -> polybot_storage::Result<()> {
+            unreachable!("the reporter only reads the depth")
+        }
+        async fn receive(
+            &self,
+            _: usize,
+            _: Duration,
+        ) -> polybot_storage::Result<Vec<polybot_storage::Delivery>> {
+            unreachable!("the reporter only reads the depth")
+        }
+        async fn delete(&self, _: &polybot_storage::Receipt) -> polybot_storage::Result<()> {
+            unreachable!("the reporter only reads the depth")
+        }
+        async fn set_visibility(
+            &self,
+            _: &polybot_storage::Receipt,
+            _: Duration,
+        ) -> polybot_storage::Result<()> {
+            unreachable!("the reporter only reads the depth")
+        }
+        async fn stats(&self) -> polybot_storage::Result<QueueStats> {
+            Ok(self.0)
+        }
+        async fn check(&self) -> polybot_storage::Result<()> {
+            Ok(())
+        }
+        fn messaging_system(&self) -> &'static str {
+            "fake"
+        }
+    }
+
+    /// A backlog whose sum is fixed, or whose reads fail.
+    struct ExtraCost(Option<u64>);
+
+    #[async_trait]
+    impl Backlog for ExtraCost {
+        async fn add_cost(
+            &self,
+            _: polybot_domain::PredictionId,
+            _: u32,
+            _: f64,
+        ) -> polybot_storage::Result<()> {
+            unreachable!("the reporter only reads the sum")
+        }
+        async fn remove_cost(
+            &self,
+            _: polybot_domain::PredictionId,
+        ) -> polybot_storage::Result<()> {
+            unreachable!("the reporter only reads the sum")
+        }
+        async fn extra_cost(&self) -> polybot_storage::Result<u64> {
+            self.0.ok_or_else(|| {
+                polybot_storage::StorageError::unavailable(
+                    "DynamoDB",
+                    "GetItem backlog#costs",
+                    "timed out",
+                )
+            })
+        }
+    }
+
+    /// A reporter on `visible` queued messages and `instances`, logging to
+    /// the returned sink.
+    fn fake_reporter(visible: u64, instances: u32) -> (Reporter, LogSink) {
+        let sink = LogSink::new();
+        let reporter = Reporter {
+            queue: Arc::new(Depth(QueueStats {
+                visible,
+                in_flight: 0,
+            })),
+            instances: Arc::new(FixedInstances(instances)),
+            sink: Arc::new(sink.clone()),
+            processing_times: None,
+            settings: ReportSettings::default(),
+        };
+        (reporter, sink)
+    }
+
+    #[tokio::test]
+    async fn a_clip_counts_by_its_extra_cost() {
+        let (reporter, sink) = fake_reporter(2, 2);
+        let report = reporter
+            .with_backlog(Arc::new(ExtraCost(Some(58))))
+            .report_once()
+            .await
+            .expect("report");
+        assert_eq!(report.extra_cost, 58);
+        assert_eq!(report.backlog_per_instance, 30.0, "(2 messages + 58) ÷ 2");
+        assert_eq!(sink.latest(BACKLOG_METRIC), Some(30.0));
+    }
+
+    #[tokio::test]
+    async fn a_failing_backlog_read_publishes_the_queues_figure() {
+        let (reporter, sink) = fake_reporter(2, 2);
+        let report = reporter
+            .with_backlog(Arc::new(ExtraCost(None)))
+            .report_once()
+            .await
+            .expect("the metric is still published");
+        assert_eq!(report.extra_cost, 0);
+        assert_eq!(sink.latest(BACKLOG_METRIC), Some(1.0), "2 messages ÷ 2");
+    }
+
+    #[tokio::test]
+    async fn extra_cost_alone_is_work_and_nothing_at_all_is_zero() {
+        let (reporter, sink) = fake_reporter(0, 0);
+        reporter
+            .clone()
+            .with_backlog(Arc::new(ExtraCost(Some(29))))
+            .report_once()
+            .await
+            .expect("report");
+        assert_eq!(
+            sink.latest(BACKLOG_METRIC),
+            Some(99.0),
+            "cost but no instance: scale out from zero"
+        );
+        reporter
+            .with_backlog(Arc::new(ExtraCost(Some(0))))
+            .report_once()
+            .await
+            .expect("report");
+        assert_eq!(
+            sink.latest(BACKLOG_METRIC),
+            Some(0.0),
+            "no messages and no cost"
+        );
+        let (reporter, sink) = fake_reporter(3, 2);
+        reporter.report_once().await.expect("report");
+        assert_eq!(
+            sink.latest(BACKLOG_METRIC),
+            Some(1.5),
+            "no backlog port: messages only, 3 ÷ 2"
+        );
     }
 
     #[tokio::test]

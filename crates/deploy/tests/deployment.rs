@@ -241,6 +241,7 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
 
     // The IAM table against the applied role policies.
     check_grants(&stack);
+    check_reporter_reads_only_the_backlog_item(&stack);
     // The Results port admits the detectors and nothing else.
     check_results_port(&resources);
 
@@ -621,6 +622,50 @@ fn check_grants(stack: &Stack) {
         "grants that no row of the IAM table (crates/deploy/src/iam.rs) needs: remove them from terraform/ or add the call to the table:\n{}",
         unneeded.join("\n")
     );
+}
+
+/// The reporter may read the table's backlog item and nothing else of the
+/// table: every statement of its role that grants `dynamodb:GetItem` is
+/// limited by `dynamodb:LeadingKeys` to the key the code uses, and its
+/// `kms:Decrypt` to calls through DynamoDB.
+fn check_reporter_reads_only_the_backlog_item(stack: &Stack) {
+    let statements = iam::allow_statements(&stack.policies[&Service::Reporter])
+        .unwrap_or_else(|e| panic!("the reporter's policy: {e}"));
+    let granting = |action: &str| -> Vec<&iam::Statement> {
+        statements
+            .iter()
+            .filter(|s| s.actions.iter().any(|a| iam::glob(a, action, true)))
+            .collect()
+    };
+    let reads = granting("dynamodb:GetItem");
+    assert!(
+        !reads.is_empty(),
+        "the reporter may not read the backlog item"
+    );
+    for s in reads {
+        assert_eq!(
+            s.condition("dynamodb:LeadingKeys"),
+            Some((
+                "ForAllValues:StringEquals",
+                [polybot_storage::aws::BACKLOG_PK.to_owned()].as_slice()
+            )),
+            "statement {:?} lets the reporter read more of the table than the backlog item \
+             (or names another key than polybot_storage::aws::BACKLOG_PK)",
+            s.sid
+        );
+    }
+    for s in granting("kms:Decrypt") {
+        let via = s
+            .condition("kms:ViaService")
+            .map(|(_, values)| values.to_vec())
+            .unwrap_or_default();
+        assert!(
+            via.len() == 1 && via[0].starts_with("dynamodb."),
+            "statement {:?} lets the reporter decrypt with the stack's key outside DynamoDB: {via:?}",
+            s.sid
+        );
+    }
+    say("deployment: IAM: the reporter reads only the table's backlog item");
 }
 
 /// Every recorded call of a service's binary has a row in the IAM table.

@@ -169,6 +169,13 @@ impl ObjectKey {
         Self(format!("{chat}/filtered/{id}.{extension}"))
     }
 
+    /// Where annotated key frame `index` (from 0) of a clip's detection
+    /// is stored: beside the photos' annotated copies, which detectors
+    /// may already write.
+    pub fn key_frame(chat: ChatId, id: PredictionId, index: usize) -> Self {
+        Self(format!("{chat}/predicted/{id}-frame{index}.jpg"))
+    }
+
     /// Where object `index` (from 0) of a crops request `id` is stored.
     pub fn crop(chat: ChatId, id: PredictionId, index: usize) -> Self {
         Self(format!("{chat}/crops/{id}-{index}.jpg"))

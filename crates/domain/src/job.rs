@@ -20,6 +20,7 @@ use crate::caption::{Action, Direction, Filter};
 use crate::ids::{ChatId, ObjectKey, PredictionId, UpdateId};
 use crate::settings::ChatSettings;
 use crate::time::now_epoch;
+use crate::video::ClipKind;
 
 /// Version of the job's wire schema; bumped on incompatible changes.
 /// Version 2 added the kind and albums; a version-1 job (no kind) is a
@@ -31,7 +32,13 @@ use crate::time::now_epoch;
 /// reads as the defaults. It is written as 3 even with default settings, so
 /// a detector of the previous build leaves a job it would answer without
 /// the chat's settings for a newer one.
-pub const JOB_SCHEMA_VERSION: u32 = 3;
+///
+/// Version 4 added clips ([`JobInput::Video`], the `clip` field). Only a
+/// clip's job is written as 4: every other job is still written as 3,
+/// which detectors of the previous build run as before.
+pub const JOB_SCHEMA_VERSION: u32 = 4;
+/// The version every job but a clip's is written with.
+const PHOTO_JOB_SCHEMA_VERSION: u32 = 3;
 /// The oldest job schema this build still reads.
 pub const OLDEST_JOB_SCHEMA_VERSION: u32 = 1;
 
@@ -81,6 +88,12 @@ pub enum JobInput {
         original_key: ObjectKey,
         of: PredictionId,
     },
+    /// A clip stored at `original_key` (a video, a GIF, a round video):
+    /// detection on frames sampled from it.
+    Video {
+        original_key: ObjectKey,
+        clip: ClipKind,
+    },
 }
 
 impl JobInput {
@@ -89,8 +102,8 @@ impl JobInput {
         match self {
             Self::Photo { kind, .. } => kind.action(),
             Self::Album { action, .. } => action.action(),
-            // Crops show what a detection found.
-            Self::Crops { .. } => Action::Detect,
+            // Crops show what a detection found; a clip is detected.
+            Self::Crops { .. } | Self::Video { .. } => Action::Detect,
         }
     }
 
@@ -98,7 +111,9 @@ impl JobInput {
     /// album's first.
     pub fn original_key(&self) -> &ObjectKey {
         match self {
-            Self::Photo { original_key, .. } | Self::Crops { original_key, .. } => original_key,
+            Self::Photo { original_key, .. }
+            | Self::Crops { original_key, .. }
+            | Self::Video { original_key, .. } => original_key,
             Self::Album { photos, .. } => &photos.first().original_key,
         }
     }
@@ -106,7 +121,7 @@ impl JobInput {
     /// How many photos the request holds.
     pub fn photo_count(&self) -> usize {
         match self {
-            Self::Photo { .. } | Self::Crops { .. } => 1,
+            Self::Photo { .. } | Self::Crops { .. } | Self::Video { .. } => 1,
             Self::Album { photos, .. } => photos.as_slice().len(),
         }
     }
@@ -124,7 +139,8 @@ impl JobInput {
                 action: AlbumAction::Concat(_),
                 ..
             }
-            | Self::Crops { .. } => JobKind::Detect,
+            | Self::Crops { .. }
+            | Self::Video { .. } => JobKind::Detect,
         }
     }
 }
@@ -324,6 +340,26 @@ impl Job {
         }
     }
 
+    /// A request for a clip stored at `original_key`, submitted now.
+    pub fn video(
+        prediction_id: PredictionId,
+        chat_id: ChatId,
+        message_id: i64,
+        update_id: UpdateId,
+        original_key: ObjectKey,
+        clip: ClipKind,
+    ) -> Self {
+        Self {
+            prediction_id,
+            chat_id,
+            message_id,
+            update_id,
+            submitted_at: now_epoch(),
+            input: JobInput::Video { original_key, clip },
+            settings: ChatSettings::default(),
+        }
+    }
+
     /// The same request, carried out with the chat's `settings`.
     pub fn with_settings(mut self, settings: ChatSettings) -> Self {
         self.settings = settings;
@@ -346,6 +382,15 @@ impl Job {
         let id = PredictionId::new();
         let key = ObjectKey::original(chat_id, id, "jpg");
         Self::photo(id, chat_id, message_id, UpdateId(0), key, kind)
+    }
+
+    /// The schema version the job is written with: the newest for a clip,
+    /// the one before for everything else (see [`JOB_SCHEMA_VERSION`]).
+    pub fn schema_version(&self) -> u32 {
+        match self.input {
+            JobInput::Video { .. } => JOB_SCHEMA_VERSION,
+            _ => PHOTO_JOB_SCHEMA_VERSION,
+        }
     }
 
     /// Where the photo the request is about is stored (an album's first).
@@ -401,11 +446,18 @@ struct JobWire {
     /// photo at `original_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     crops_of: Option<PredictionId>,
+    /// A clip's request (version 4): the kind of message it came in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    clip: Option<ClipKind>,
 }
 
 impl From<JobWire> for Job {
     fn from(wire: JobWire) -> Self {
         let input = match AlbumPhotos::new(wire.album) {
+            None if let Some(clip) = wire.clip => JobInput::Video {
+                original_key: wire.original_key,
+                clip,
+            },
             None if let Some(of) = wire.crops_of => JobInput::Crops {
                 original_key: wire.original_key,
                 of,
@@ -438,6 +490,7 @@ impl From<JobWire> for Job {
 
 impl From<Job> for JobWire {
     fn from(job: Job) -> Self {
+        let schema_version = job.schema_version();
         let kind = job.input.wire_kind();
         let original_key = job.input.original_key().clone();
         let settings = job.settings;
@@ -445,8 +498,14 @@ impl From<Job> for JobWire {
             JobInput::Crops { of, .. } => Some(*of),
             _ => None,
         };
+        let clip = match &job.input {
+            JobInput::Video { clip, .. } => Some(*clip),
+            _ => None,
+        };
         let (album, concat, skipped) = match job.input {
-            JobInput::Photo { .. } | JobInput::Crops { .. } => (Vec::new(), None, Vec::new()),
+            JobInput::Photo { .. } | JobInput::Crops { .. } | JobInput::Video { .. } => {
+                (Vec::new(), None, Vec::new())
+            }
             JobInput::Album {
                 photos,
                 action,
@@ -461,7 +520,7 @@ impl From<Job> for JobWire {
             ),
         };
         Self {
-            schema_version: JOB_SCHEMA_VERSION,
+            schema_version,
             prediction_id: job.prediction_id,
             chat_id: job.chat_id,
             message_id: job.message_id,
@@ -474,6 +533,7 @@ impl From<Job> for JobWire {
             skipped,
             settings,
             crops_of,
+            clip,
         }
     }
 }
@@ -501,18 +561,41 @@ mod tests {
     fn job_round_trips_and_rejects_other_schema_versions() {
         let job = job(JobKind::Detect);
         assert_eq!(Job::parse(&job.to_json()).expect("parse"), job);
-        let v4 = job
+        let v5 = job
             .to_json()
-            .replace("\"schema_version\":3", "\"schema_version\":4");
+            .replace("\"schema_version\":3", "\"schema_version\":5");
         assert!(matches!(
-            Job::parse(&v4),
-            Err(JobError::UnsupportedVersion(4))
+            Job::parse(&v5),
+            Err(JobError::UnsupportedVersion(5))
         ));
         assert!(matches!(Job::parse("{}"), Err(JobError::Malformed(_))));
         let bad_key = job
             .to_json()
             .replace("1243002838/original/x.jpg", "../etc/passwd");
         assert!(matches!(Job::parse(&bad_key), Err(JobError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_clip_job_is_written_as_version_4_and_every_other_job_as_3() {
+        let key = ObjectKey::parse("1243002838/original/x.mp4").expect("key");
+        let clip = Job::video(
+            PredictionId::new(),
+            ChatId(1243002838),
+            7,
+            UpdateId(99),
+            key,
+            ClipKind::Animation,
+        );
+        let json = clip.to_json();
+        assert!(json.contains("\"schema_version\":4"), "{json}");
+        assert!(json.contains("\"clip\":\"animation\""), "{json}");
+        assert_eq!(Job::parse(&json).expect("parse"), clip);
+        // A detector of the previous build leaves it for a newer one.
+        assert!(
+            job(JobKind::Detect)
+                .to_json()
+                .contains("\"schema_version\":3")
+        );
     }
 
     #[test]

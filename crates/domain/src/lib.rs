@@ -13,6 +13,7 @@ mod ids;
 mod job;
 pub mod settings;
 mod time;
+pub mod video;
 
 /// An underlying error kept as the source of one of ours (the SDK's, the
 /// HTTP client's, the file system's), for ports whose adapters differ.
@@ -38,6 +39,7 @@ pub use settings::{
     SettingsChange, parse_classes, parse_confidence,
 };
 pub use time::now_epoch;
+pub use video::{ClassPeak, ClipKind, KeyFrame, SampledFrame, VideoSummary};
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +53,33 @@ pub struct Label {
     pub width: f32,
     pub height: f32,
     pub confidence: f32,
+}
+
+/// Per-class counts of `labels`, most frequent first, ties by name.
+pub fn counts(labels: &[Label]) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for label in labels {
+        match counts.iter_mut().find(|(c, _)| *c == label.class) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((label.class.clone(), 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+}
+
+/// `labels` as a short human line such as "person ×2, car ×1", or "no
+/// objects found".
+pub fn counts_text(labels: &[Label]) -> String {
+    let counts = counts(labels);
+    if counts.is_empty() {
+        return "no objects found".to_owned();
+    }
+    counts
+        .iter()
+        .map(|(class, n)| format!("{class} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The prediction summary, compatible with the course format.
@@ -75,28 +104,12 @@ pub struct PredictionSummary {
 impl PredictionSummary {
     /// Per-class counts, most frequent first, ties by name: what the user reads.
     pub fn counts(&self) -> Vec<(String, usize)> {
-        let mut counts: Vec<(String, usize)> = Vec::new();
-        for label in &self.labels {
-            match counts.iter_mut().find(|(c, _)| *c == label.class) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((label.class.clone(), 1)),
-            }
-        }
-        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        counts
+        counts(&self.labels)
     }
 
     /// A short human line such as "person ×2, car ×1", or "no objects found".
     pub fn counts_text(&self) -> String {
-        let counts = self.counts();
-        if counts.is_empty() {
-            return "no objects found".to_owned();
-        }
-        counts
-            .iter()
-            .map(|(class, n)| format!("{class} ×{n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        counts_text(&self.labels)
     }
 
     /// Each object with its score and where its box is (in percent of the
@@ -195,6 +208,8 @@ pub enum JobResult {
     Filtered(FilterSummary),
     Joined(JoinedSummary),
     Album(AlbumSummary),
+    /// A clip's key frames and peaks.
+    Video(VideoSummary),
     /// Last: read only when no other shape fits.
     Cropped(CropsSummary),
 }
@@ -235,6 +250,7 @@ impl JobResult {
             Self::Joined(s) => s.prediction_id,
             Self::Album(s) => s.prediction_id,
             Self::Cropped(s) => s.prediction_id,
+            Self::Video(s) => s.prediction_id,
         }
     }
 
@@ -243,7 +259,7 @@ impl JobResult {
         match self {
             Self::Detected(_) => Some(JobKind::Detect),
             Self::Filtered(s) => Some(JobKind::Filter(s.filter)),
-            Self::Joined(_) | Self::Album(_) | Self::Cropped(_) => None,
+            Self::Joined(_) | Self::Album(_) | Self::Cropped(_) | Self::Video(_) => None,
         }
     }
 }
@@ -258,6 +274,10 @@ pub enum FailureKind {
     /// Smaller than the filter needs (a blur window larger than the
     /// picture, a contour of a one-pixel-wide picture).
     TooSmall,
+    /// A clip in a format we cannot decode (another codec, no video track).
+    UnsupportedVideo,
+    /// A clip that cannot be decoded as its format says (truncated, damaged).
+    CorruptVideo,
     /// Retries ran out (the job reached the dead-letter queue).
     GaveUp,
     Internal,
@@ -270,6 +290,8 @@ impl FailureKind {
             Self::TooLarge => "too_large",
             Self::CorruptImage => "corrupt_image",
             Self::TooSmall => "too_small",
+            Self::UnsupportedVideo => "unsupported_video",
+            Self::CorruptVideo => "corrupt_video",
             Self::GaveUp => "gave_up",
             Self::Internal => "internal",
         }
@@ -281,6 +303,8 @@ impl FailureKind {
             "too_large" => Self::TooLarge,
             "corrupt_image" => Self::CorruptImage,
             "too_small" => Self::TooSmall,
+            "unsupported_video" => Self::UnsupportedVideo,
+            "corrupt_video" => Self::CorruptVideo,
             "gave_up" => Self::GaveUp,
             "internal" => Self::Internal,
             _ => return None,
@@ -294,6 +318,8 @@ impl FailureKind {
             Self::TooLarge => "too large",
             Self::CorruptImage => "damaged or incomplete",
             Self::TooSmall => "too small for this filter",
+            Self::UnsupportedVideo => "a video format I can't read",
+            Self::CorruptVideo => "a damaged or incomplete video",
             Self::GaveUp | Self::Internal => "something went wrong on my side",
         }
     }
@@ -313,6 +339,12 @@ impl FailureKind {
             }
             Self::TooSmall => {
                 "Sorry, that picture is too small for this filter. Please try again with a larger photo."
+            }
+            Self::UnsupportedVideo => {
+                "Sorry, this video format isn't supported. Please try again with an MP4 video, as your phone's camera records it."
+            }
+            Self::CorruptVideo => {
+                "Sorry, that video seems to be damaged or incomplete. Please try again with another video."
             }
             Self::GaveUp | Self::Internal => {
                 "Sorry, something went wrong on my side while looking at your photo. Please try again in a minute."

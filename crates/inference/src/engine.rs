@@ -84,6 +84,16 @@ pub fn past_photo_limits(width: u32, height: u32, bytes: usize) -> bool {
         || bytes > PHOTO_MAX_BYTES
 }
 
+/// The size of the picture a decoded image stands for, and the factors
+/// from the image's pixels to its.
+#[derive(Debug, Clone, Copy)]
+struct Original {
+    width: u32,
+    height: u32,
+    sx: f32,
+    sy: f32,
+}
+
 /// Grey used by Ultralytics for letterbox padding.
 const PAD: u8 = 114;
 
@@ -191,42 +201,25 @@ impl Engine {
         };
         timings.decode = t.elapsed();
 
-        let floor = self.config.thresholds.confidence;
-        let least = settings.confidence.map_or(floor, |c| c.get());
-        let in_decoded = self.detect_image_at(&decoded.image, &mut timings, least)?;
         let (sx, sy) = decoded.to_original();
         let (width, height) = (decoded.original_width, decoded.original_height);
-        let detections: Vec<Detection> = in_decoded
-            .into_iter()
-            .filter(|d| settings.shows(&d.class_name, d.confidence, floor))
-            .map(|d| scale_detection(d, sx, sy))
-            .collect();
-
-        let t = Instant::now();
-        let annotated_jpeg = {
-            let _span = tracing::info_span!("annotate").entered();
-            let max_side = if full {
-                u32::MAX
-            } else {
-                self.config.annotated_max_side
-            };
-            let mut canvas = self.annotation_canvas(decoded.image, max_side)?;
-            let (ax, ay) = (
-                canvas.width() as f32 / width.max(1) as f32,
-                canvas.height() as f32 / height.max(1) as f32,
-            );
-            let drawn: Vec<Detection> = detections
-                .iter()
-                .cloned()
-                .map(|d| scale_detection(d, ax, ay))
-                .collect();
-            annotate_with(&mut canvas, &drawn, settings.labels);
-            timings.annotate = t.elapsed();
-            let t = Instant::now();
-            let jpeg = encode_jpeg(&canvas, self.config.jpeg_quality)?;
-            timings.encode = t.elapsed();
-            jpeg
+        let max_side = if full {
+            u32::MAX
+        } else {
+            self.config.annotated_max_side
         };
+        let (detections, annotated_jpeg) = self.detect_and_draw(
+            decoded.image,
+            Original {
+                width,
+                height,
+                sx,
+                sy,
+            },
+            max_side,
+            settings,
+            &mut timings,
+        )?;
 
         let full_jpeg = if size == AnnotatedSize::ForTelegram
             && past_photo_limits(width, height, bytes.len())
@@ -244,6 +237,90 @@ impl Engine {
             full_jpeg,
             timings,
         })
+    }
+
+    /// Detection on an already decoded picture (a video frame), as a
+    /// chat's `settings` ask, annotated within `annotated_max_side`:
+    /// [`Engine::detect_for`] after its decoding. The output's size and
+    /// detections are the picture's own; `timings.decode` is zero.
+    pub fn detect_frame(
+        &mut self,
+        image: RgbImage,
+        settings: &ChatSettings,
+    ) -> Result<DetectOutput, DetectError> {
+        let mut timings = Timings::default();
+        let (width, height) = image.dimensions();
+        let max_side = match self.config.annotated_max_side {
+            0 => u32::MAX,
+            side => side,
+        };
+        let (detections, annotated_jpeg) = self.detect_and_draw(
+            image,
+            Original {
+                width,
+                height,
+                sx: 1.0,
+                sy: 1.0,
+            },
+            max_side,
+            settings,
+            &mut timings,
+        )?;
+        Ok(DetectOutput {
+            width,
+            height,
+            detections,
+            annotated_jpeg,
+            full_jpeg: None,
+            timings,
+        })
+    }
+
+    /// Detects on `image` (which stands for a picture of `original`'s
+    /// size), keeps what `settings` show, in original pixels, and draws
+    /// them on `image` shrunk to fit `max_side`: the detections and the
+    /// annotated JPEG.
+    fn detect_and_draw(
+        &mut self,
+        image: RgbImage,
+        original: Original,
+        max_side: u32,
+        settings: &ChatSettings,
+        timings: &mut Timings,
+    ) -> Result<(Vec<Detection>, Vec<u8>), DetectError> {
+        let floor = self.config.thresholds.confidence;
+        let least = settings.confidence.map_or(floor, |c| c.get());
+        let in_image = self.detect_image_at(&image, timings, least)?;
+        let Original {
+            width,
+            height,
+            sx,
+            sy,
+        } = original;
+        let detections: Vec<Detection> = in_image
+            .into_iter()
+            .filter(|d| settings.shows(&d.class_name, d.confidence, floor))
+            .map(|d| scale_detection(d, sx, sy))
+            .collect();
+
+        let t = Instant::now();
+        let _span = tracing::info_span!("annotate").entered();
+        let mut canvas = self.annotation_canvas(image, max_side)?;
+        let (ax, ay) = (
+            canvas.width() as f32 / width.max(1) as f32,
+            canvas.height() as f32 / height.max(1) as f32,
+        );
+        let drawn: Vec<Detection> = detections
+            .iter()
+            .cloned()
+            .map(|d| scale_detection(d, ax, ay))
+            .collect();
+        annotate_with(&mut canvas, &drawn, settings.labels);
+        timings.annotate = t.elapsed();
+        let t = Instant::now();
+        let jpeg = encode_jpeg(&canvas, self.config.jpeg_quality)?;
+        timings.encode = t.elapsed();
+        Ok((detections, jpeg))
     }
 
     /// The original at full resolution with `detections` (in its pixels)

@@ -5,6 +5,7 @@
 //! later). This module imports no other module of the crate.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use polybot_domain::FailureKind;
 use polybot_filters::FilterError;
@@ -32,6 +33,16 @@ pub enum ErrorKind {
     TooSmall,
     /// The model's output is not what a detector gives.
     BadModelOutput,
+    /// A clip that is not a video we can read: not a media file, no video
+    /// track, or a codec we do not decode.
+    UnsupportedVideo,
+    /// A video track that cannot be decoded as its format says (truncated,
+    /// damaged).
+    CorruptVideo,
+    /// Ours, but permanent: the work ran past its time limit, and would
+    /// again (a retry would only burn the same time until the dead-letter
+    /// queue).
+    TimedOut,
     /// Ours, not the photo's: a retry may succeed.
     Internal,
 }
@@ -45,6 +56,9 @@ impl ErrorKind {
             Self::CorruptImage => "corrupt_image",
             Self::TooSmall => "too_small",
             Self::BadModelOutput => "bad_model_output",
+            Self::UnsupportedVideo => "unsupported_video",
+            Self::CorruptVideo => "corrupt_video",
+            Self::TimedOut => "timed_out",
             Self::Internal => "internal",
         }
     }
@@ -61,7 +75,9 @@ impl ErrorKind {
             Self::TooLarge => FailureKind::TooLarge,
             Self::CorruptImage => FailureKind::CorruptImage,
             Self::TooSmall => FailureKind::TooSmall,
-            Self::BadModelOutput | Self::Internal => FailureKind::Internal,
+            Self::UnsupportedVideo => FailureKind::UnsupportedVideo,
+            Self::CorruptVideo => FailureKind::CorruptVideo,
+            Self::BadModelOutput | Self::TimedOut | Self::Internal => FailureKind::Internal,
         }
     }
 }
@@ -129,6 +145,9 @@ pub enum DetectError {
     PoolClosed,
     #[error("the filter could not be applied")]
     Filter(#[source] FilterError),
+    /// A clip that could not be sampled (see [`VideoError`] for its kind).
+    #[error(transparent)]
+    Video(#[from] VideoError),
 }
 
 impl DetectError {
@@ -145,6 +164,7 @@ impl DetectError {
             | Self::TooLargeToEncode { .. }
             | Self::PoolClosed => ErrorKind::Internal,
             Self::Filter(e) => filter_kind(e),
+            Self::Video(e) => e.kind(),
         }
     }
 
@@ -180,6 +200,60 @@ fn filter_kind(e: &FilterError) -> ErrorKind {
         FilterError::TooLarge { .. } => ErrorKind::TooLarge,
         FilterError::EmptyImage { .. } | FilterError::NotEnoughImages(_) => ErrorKind::CorruptImage,
         FilterError::Encode { .. } => ErrorKind::Internal,
+    }
+}
+
+/// Why a clip could not be sampled with ffmpeg.
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    #[error("the clip is empty")]
+    Empty,
+    /// ffmpeg found no container it reads (or one we do not allow).
+    #[error("this is not a video in a supported format: {detail}")]
+    NotAVideo { detail: String },
+    #[error("the clip has no video track")]
+    NoVideoTrack,
+    #[error("the clip's video is {codec}, which is not decoded")]
+    UnsupportedCodec { codec: String },
+    /// A video track that ffmpeg could not decode, or that gave no frames
+    /// (or far fewer than its length promises, with errors).
+    #[error("the video could not be decoded: {detail}")]
+    Corrupt { detail: String },
+    #[error("the video lasts {duration:?}, over the limit of {limit:?}")]
+    TooLong { duration: Duration, limit: Duration },
+    #[error("the video is {width}×{height} pixels, over the limit of {limit} pixels")]
+    TooManyPixels { width: u32, height: u32, limit: u64 },
+    /// ffmpeg could not be started (missing, not executable).
+    #[error(
+        "could not run ffmpeg at {path}: {source}; run `cargo xtask setup` or set POLYBOT_FFMPEG"
+    )]
+    Spawn {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `ffmpeg -version` failed, or ffmpeg wrote what it was not asked for.
+    #[error("ffmpeg at {path} misbehaved: {detail}")]
+    Ffmpeg { path: PathBuf, detail: String },
+    #[error("ffmpeg ran past its {limit:?} limit on this clip and was stopped")]
+    TimedOut { limit: Duration },
+    #[error("could not keep the clip in a temporary file: {0}")]
+    TempFile(#[source] std::io::Error),
+}
+
+impl VideoError {
+    /// What kind of failure this is: the clip's (permanent) or ours.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Empty
+            | Self::NotAVideo { .. }
+            | Self::NoVideoTrack
+            | Self::UnsupportedCodec { .. } => ErrorKind::UnsupportedVideo,
+            Self::Corrupt { .. } => ErrorKind::CorruptVideo,
+            Self::TooLong { .. } | Self::TooManyPixels { .. } => ErrorKind::TooLarge,
+            Self::TimedOut { .. } => ErrorKind::TimedOut,
+            Self::Spawn { .. } | Self::Ffmpeg { .. } | Self::TempFile(_) => ErrorKind::Internal,
+        }
     }
 }
 
@@ -223,6 +297,15 @@ pub enum LoadError {
     Unsupported { path: PathBuf, reason: String },
     #[error("could not start the inference threads: {0}")]
     Threads(#[source] std::io::Error),
+    /// ffmpeg, which decodes clips, cannot run.
+    #[error(
+        "ffmpeg (for videos) cannot run at {path}: {source}; run `cargo xtask setup` to fetch it, or set POLYBOT_FFMPEG"
+    )]
+    Ffmpeg {
+        path: PathBuf,
+        #[source]
+        source: VideoError,
+    },
 }
 
 #[cfg(test)]
@@ -257,6 +340,54 @@ mod tests {
                 true,
             ),
             (DetectError::PoolClosed, FailureKind::Internal, false),
+            (
+                VideoError::NoVideoTrack.into(),
+                FailureKind::UnsupportedVideo,
+                true,
+            ),
+            (
+                VideoError::NotAVideo {
+                    detail: "Invalid data found when processing input".into(),
+                }
+                .into(),
+                FailureKind::UnsupportedVideo,
+                true,
+            ),
+            (
+                VideoError::Corrupt {
+                    detail: "no frames".into(),
+                }
+                .into(),
+                FailureKind::CorruptVideo,
+                true,
+            ),
+            (
+                VideoError::TooLong {
+                    duration: Duration::from_secs(7200),
+                    limit: Duration::from_secs(3600),
+                }
+                .into(),
+                FailureKind::TooLarge,
+                true,
+            ),
+            (
+                VideoError::Spawn {
+                    path: "/nonexistent/ffmpeg".into(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                }
+                .into(),
+                FailureKind::Internal,
+                false,
+            ),
+            // Ours, but retrying would only burn the same time again.
+            (
+                VideoError::TimedOut {
+                    limit: Duration::from_secs(120),
+                }
+                .into(),
+                FailureKind::Internal,
+                true,
+            ),
             (
                 DetectError::Filter(FilterError::Encode {
                     format: "png",

@@ -4,7 +4,8 @@
 //! [`Detector`] is a pool of inference lanes that turns an encoded photo
 //! into [`DetectOutput`]: detections in original-image pixels, an annotated
 //! JPEG and per-stage timings, or a caption's filtered picture, or a
-//! detection's objects cut out of their photo ([`crops`]). This crate
+//! detection's objects cut out of their photo ([`crops`]), or a clip's
+//! sampled frames detected ([`video`], with ffmpeg). This crate
 //! knows nothing of queues, object stores, gRPC or AWS (it builds without
 //! them): the `detector` service's worker, CLI and benchmark are layers over
 //! it.
@@ -22,12 +23,14 @@ pub mod model;
 pub mod output;
 pub mod pool;
 pub mod postprocess;
+pub mod video;
 
 pub use engine::{AnnotatedSize, DetectConfig, Engine};
-pub use error::{DecoderError, DetectError, ErrorKind, LoadError, ResizeError};
+pub use error::{DecoderError, DetectError, ErrorKind, LoadError, ResizeError, VideoError};
 pub use filtering::FilterOutput;
 pub use geometry::{BBox, LetterboxMode};
 pub use model::{ModelInfo, ModelSource, Precision};
 pub use output::{DetectOutput, Detection, Timings};
 pub use pool::{Detector, PoolOptions, Slot};
 pub use postprocess::{DEFAULT_CONFIDENCE, DEFAULT_IOU, Thresholds};
+pub use video::{VideoConfig, VideoFrame, VideoOutput, VideoProgress};

@@ -16,6 +16,7 @@ use crate::error::{DecoderError, DetectError, LoadError, panic_message};
 use crate::filtering::FilterOutput;
 use crate::model::{ModelInfo, ModelSource};
 use crate::output::{DetectOutput, Timings};
+use crate::video::{VideoConfig, VideoOutput, VideoProgress};
 
 struct Task {
     bytes: Vec<u8>,
@@ -47,6 +48,11 @@ enum Work {
         boxes: Vec<Label>,
         reply: oneshot::Sender<Result<Vec<Vec<u8>>, DetectError>>,
     },
+    Video {
+        settings: ChatSettings,
+        progress: Box<dyn Fn(VideoProgress) + Send>,
+        reply: oneshot::Sender<Result<VideoOutput, DetectError>>,
+    },
 }
 
 struct Inner {
@@ -63,6 +69,8 @@ pub struct PoolOptions {
     pub source: ModelSource,
     pub lanes: usize,
     pub config: DetectConfig,
+    /// How clips are sampled (ffmpeg, limits); see [`VideoConfig::check`].
+    pub video: VideoConfig,
 }
 
 /// The detector: a handle to the lane pool. Cheap to clone.
@@ -80,7 +88,14 @@ pub struct Slot {
 impl Detector {
     /// Opens one session per lane and warms each up with one inference, so
     /// that the first real photo is not the slow one.
+    /// ffmpeg, which decodes clips, is checked first: a detector that
+    /// could not answer a video does not start.
     pub fn load(opts: &PoolOptions) -> Result<Self, LoadError> {
+        let ffmpeg = opts.video.check().map_err(|source| LoadError::Ffmpeg {
+            path: opts.video.ffmpeg.clone(),
+            source,
+        })?;
+        tracing::debug!(%ffmpeg, "ffmpeg found");
         let lanes = opts.lanes.max(1);
         let mut engines = Vec::with_capacity(lanes);
         for _ in 0..lanes {
@@ -105,12 +120,14 @@ impl Detector {
             "model loaded"
         );
         let (tx, rx) = crossbeam_channel::unbounded::<Task>();
+        let video = Arc::new(opts.video.clone());
         let mut threads = Vec::with_capacity(lanes);
         for (i, engine) in engines.into_iter().enumerate() {
             let rx = rx.clone();
+            let video = Arc::clone(&video);
             let handle = std::thread::Builder::new()
                 .name(format!("inference-{i}"))
-                .spawn(move || lane(engine, rx))
+                .spawn(move || lane(engine, &video, rx))
                 .map_err(LoadError::Threads)?;
             threads.push(handle);
         }
@@ -280,6 +297,28 @@ impl Slot {
         rx.await.map_err(|_| DetectError::PoolClosed)?
     }
 
+    /// Samples a clip's frames with ffmpeg on the reserved lane and detects
+    /// each as a chat's `settings` ask, calling `progress` after each
+    /// frame (on the lane's thread: keep it quick); see
+    /// [`crate::video::detect_clip`].
+    pub async fn video(
+        self,
+        clip: Vec<u8>,
+        settings: ChatSettings,
+        progress: Box<dyn Fn(VideoProgress) + Send>,
+    ) -> Result<VideoOutput, DetectError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            clip,
+            Work::Video {
+                settings,
+                progress,
+                reply,
+            },
+        )?;
+        rx.await.map_err(|_| DetectError::PoolClosed)?
+    }
+
     fn send(self, bytes: Vec<u8>, work: Work) -> Result<(), DetectError> {
         let task = Task {
             bytes,
@@ -297,16 +336,27 @@ impl Slot {
 /// Runs `f`, turning a panic (a bug in a codec) into an error for this
 /// photo, so it costs one photo and not the lane.
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, DetectError>) -> Result<T, DetectError> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let msg = panic_message(&*panic);
-        tracing::error!(%msg, "{what} panicked");
-        Err(DetectError::Corrupt(DecoderError::Panicked(format!(
+    guarded_as(what, f, |msg| {
+        DetectError::Corrupt(DecoderError::Panicked(format!(
             "the decoder failed on this file ({msg})"
-        ))))
+        )))
     })
 }
 
-fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
+/// [`guarded`], with the error a panic stands for.
+fn guarded_as<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, DetectError>,
+    error: impl FnOnce(&str) -> DetectError,
+) -> Result<T, DetectError> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let msg = panic_message(&*panic);
+        tracing::error!(%msg, "{what} panicked");
+        Err(error(msg))
+    })
+}
+
+fn lane(mut engine: Engine, video: &VideoConfig, rx: crossbeam_channel::Receiver<Task>) {
     while let Ok(Task {
         bytes,
         work,
@@ -376,6 +426,37 @@ fn lane(mut engine: Engine, rx: crossbeam_channel::Receiver<Task>) {
                 let result = guarded("cropping", || {
                     crate::crops::run(&bytes, limits, &boxes, quality)
                 });
+                drop(permit);
+                let _ = reply.send(result);
+            }
+            Work::Video {
+                settings,
+                progress,
+                reply,
+            } => {
+                let span = tracing::info_span!("video", clip_bytes = bytes.len());
+                let _s = span.enter();
+                // ffmpeg runs apart, so a panic here is ours, on this clip:
+                // permanent, and named as the clip's failure.
+                let result = guarded_as(
+                    "video detection",
+                    || crate::video::detect_clip(&mut engine, video, &bytes, &settings, &*progress),
+                    |msg| {
+                        crate::error::VideoError::Corrupt {
+                            detail: format!("the detector failed on this clip ({msg})"),
+                        }
+                        .into()
+                    },
+                );
+                if let Ok(out) = &result {
+                    tracing::debug!(
+                        codec = %out.codec,
+                        sampled = out.sampled,
+                        decode_ms = out.decode.as_secs_f64() * 1e3,
+                        detect_ms = out.detect.as_secs_f64() * 1e3,
+                        "clip detected"
+                    );
+                }
                 drop(permit);
                 let _ = reply.send(result);
             }

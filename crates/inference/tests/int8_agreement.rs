@@ -88,6 +88,7 @@ fn selecting_int8_without_the_model_names_the_setting_and_the_setup_step() {
         },
         lanes: 1,
         config: DetectConfig::default(),
+        video: polybot_inference::VideoConfig::default(),
     })
     .err()
     .expect("must fail");

@@ -21,6 +21,7 @@
 //! | [`Windows`] | how often something happened this window (admission limits across gateways) | `count_in_window` |
 //! | [`DeferredUpdates`] | updates acknowledged before their answer was sent, kept until answered | `defer_update`, `due_updates`, `finish_deferred` |
 //! | [`Preferences`] | each chat's settings, and the model's class names | `chat_settings`, `change_chat_settings`, `publish_model_classes`, `model_classes` |
+//! | [`Backlog`] | what queued jobs cost beyond one photo each (a clip's frames), for the scaling metric | `add_cost`, `remove_cost`, `extra_cost` |
 //!
 //! [`PredictionTable`] is all of them at once plus the table's readiness
 //! `check`; [`Backends::table`] is one. A component that needs one concern

@@ -618,6 +618,55 @@ async fn dynamodb_settings_items_have_the_documented_layout_outside_the_index_an
 }
 
 #[tokio::test]
+async fn dynamodb_backlog_is_one_item_of_entries_pruned_on_add_outside_the_index() {
+    let (sdk, settings, b) = backends().await;
+    let (lost, fresh, renewed) = (
+        PredictionId::new(),
+        PredictionId::new(),
+        PredictionId::new(),
+    );
+    let entry = |id: PredictionId| format!("c_{}", id.as_uuid().simple());
+    let later = now_epoch() + 600.0;
+    b.table
+        .add_cost(lost, 29, now_epoch() + 1.0)
+        .await
+        .expect("add_cost");
+    b.table
+        .add_cost(renewed, 3, now_epoch() + 1.0)
+        .await
+        .expect("add_cost");
+    let item = raw_item(&sdk, &settings.table, aws::BACKLOG_PK).await;
+    let AttributeValue::M(costs) = &item[&entry(lost)] else {
+        panic!("an entry is a map: {item:?}");
+    };
+    assert_eq!(costs.get("extra"), Some(&AttributeValue::N("29".into())));
+    assert!(costs.get("until").is_some_and(|v| v.is_n()), "{costs:?}");
+    assert!(
+        !item.contains_key("chat_id")
+            && !item.contains_key("time")
+            && !item.contains_key(aws::TTL_ATTRIBUTE),
+        "the backlog item stays out of the index and never expires: {item:?}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // `renewed` is added again before anything prunes it: its new entry
+    // stays; `lost` never ended and is pruned by the next add.
+    b.table.add_cost(renewed, 4, later).await.expect("add_cost");
+    b.table.add_cost(fresh, 5, later).await.expect("add_cost");
+    let item = raw_item(&sdk, &settings.table, aws::BACKLOG_PK).await;
+    assert!(
+        !item.contains_key(&entry(lost)),
+        "an expired entry is pruned on add: {item:?}"
+    );
+    assert!(item.contains_key(&entry(renewed)) && item.contains_key(&entry(fresh)));
+    assert_eq!(b.table.extra_cost().await.expect("extra_cost"), 9);
+
+    b.table.remove_cost(fresh).await.expect("remove_cost");
+    let item = raw_item(&sdk, &settings.table, aws::BACKLOG_PK).await;
+    assert!(!item.contains_key(&entry(fresh)), "{item:?}");
+}
+
+#[tokio::test]
 async fn dynamodb_writes_to_an_unknown_prediction_are_not_found() {
     let (_, _, b) = backends().await;
     let id = PredictionId::new();

@@ -1116,3 +1116,46 @@ async fn unreadable_stored_settings_are_invalid_and_not_overwritten() {
         "the failed change wrote nothing"
     );
 }
+
+#[tokio::test]
+async fn backlog_costs_are_shared_kept_across_restarts_and_expired_rows_deleted_on_add() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (gateway, reporter) = (open(dir.path()), open(dir.path()));
+    let later = polybot_domain::now_epoch() + 600.0;
+    let (clip, lost) = (PredictionId::new(), PredictionId::new());
+    gateway
+        .table
+        .add_cost(clip, 29, later)
+        .await
+        .expect("add_cost");
+    gateway
+        .table
+        .add_cost(lost, 58, polybot_domain::now_epoch() - 1.0)
+        .await
+        .expect("add_cost");
+    assert_eq!(
+        reporter.table.extra_cost().await.expect("extra_cost"),
+        29,
+        "another handle on the folder (the reporter) sees the gateway's costs"
+    );
+    drop((gateway, reporter));
+    let b = open(dir.path());
+    assert_eq!(b.table.extra_cost().await.expect("extra_cost"), 29);
+    let db = rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("open db");
+    let rows: Vec<(String, i64)> = db
+        .prepare("SELECT prediction_id, extra FROM backlog")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .expect("rows");
+    assert_eq!(
+        rows,
+        [(clip.to_string(), 29)],
+        "a row past its until is deleted by the next add"
+    );
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, 5, "a new table needs no new schema version");
+}

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::model::{
     ApiFault, ButtonPress, CallbackAnswer, ChatActionRecord, ChatInfo, ChatSetup, CommandList,
     DeliveryAttempt, FileInfo, PressedQuery, QueuedUpdate, RateLimitRule, RequestStats,
-    SentMessage, UserMessageOptions, WebhookFault, WebhookState,
+    SentMessage, StickerKind, UserMessageOptions, VideoMeta, WebhookFault, WebhookState,
 };
 
 /// Errors of [`EmulatorClient`] calls.
@@ -105,10 +105,24 @@ impl EmulatorClient {
         query: &UserMessageOptions,
         bytes: Vec<u8>,
     ) -> ClientResult<T> {
+        let no_extra: [(&str, &str); 0] = [];
+        self.post_media(path, query, &no_extra, bytes).await
+    }
+
+    /// Posts bytes with the message options and `extra` (what the kind of
+    /// media needs: sizes, duration, sticker format) in the query string.
+    async fn post_media<T: DeserializeOwned, E: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        query: &UserMessageOptions,
+        extra: &E,
+        bytes: Vec<u8>,
+    ) -> ClientResult<T> {
         let request = self
             .http
             .post(self.url(path))
             .query(query)
+            .query(extra)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(bytes);
         Self::read(request.send().await?).await
@@ -161,7 +175,8 @@ impl EmulatorClient {
     }
 
     /// `GET /control/files/{file_id}`: raw bytes of any stored file, e.g. a
-    /// photo the bot sent (`message.file.file_id`).
+    /// photo or video the bot sent (`message.file.file_id`), without the
+    /// 20 MB limit of getFile.
     pub async fn file_bytes(&self, file_id: &str) -> ClientResult<Vec<u8>> {
         let response = self
             .http
@@ -207,6 +222,69 @@ impl EmulatorClient {
             bytes.into(),
         )
         .await
+    }
+
+    /// A user sends a video (`POST /control/chats/{chat_id}/video`): a
+    /// `video` message with `meta`'s size and duration (the emulator does
+    /// not parse video). `options` may give a caption, `file_name`
+    /// (default `video.mp4`), `mime_type` (default `video/mp4`) and a
+    /// `media_group_id`. Files over 20 MB are accepted; getFile refuses them
+    /// as Telegram does.
+    pub async fn send_user_video(
+        &self,
+        chat_id: i64,
+        bytes: impl Into<Vec<u8>>,
+        meta: &VideoMeta,
+        options: &UserMessageOptions,
+    ) -> ClientResult<QueuedUpdate> {
+        let path = format!("/control/chats/{chat_id}/video");
+        self.post_media(&path, options, meta, bytes.into()).await
+    }
+
+    /// A user sends a GIF (`POST /control/chats/{chat_id}/animation`),
+    /// which Telegram delivers as an MP4 `animation` that is also the
+    /// message's `document`. `options` may give a caption, `file_name`
+    /// (default `animation.gif.mp4`) and `mime_type`; not a `media_group_id`.
+    pub async fn send_user_animation(
+        &self,
+        chat_id: i64,
+        bytes: impl Into<Vec<u8>>,
+        meta: &VideoMeta,
+        options: &UserMessageOptions,
+    ) -> ClientResult<QueuedUpdate> {
+        let path = format!("/control/chats/{chat_id}/animation");
+        self.post_media(&path, options, meta, bytes.into()).await
+    }
+
+    /// A user records a round video (`POST /control/chats/{chat_id}/video_note`)
+    /// `length` pixels across lasting `duration` seconds. Video notes have
+    /// no caption and are never in albums: `options` giving one is refused.
+    pub async fn send_user_video_note(
+        &self,
+        chat_id: i64,
+        bytes: impl Into<Vec<u8>>,
+        length: u32,
+        duration: u32,
+        options: &UserMessageOptions,
+    ) -> ClientResult<QueuedUpdate> {
+        let path = format!("/control/chats/{chat_id}/video_note");
+        let extra = [("length", length), ("duration", duration)];
+        self.post_media(&path, options, &extra, bytes.into()).await
+    }
+
+    /// A user sends a regular sticker (`POST /control/chats/{chat_id}/sticker`)
+    /// of the given format, with emoji 👍; a static one's size is read from
+    /// the WebP, others are 512×512. No caption, no album.
+    pub async fn send_user_sticker(
+        &self,
+        chat_id: i64,
+        bytes: impl Into<Vec<u8>>,
+        kind: StickerKind,
+        options: &UserMessageOptions,
+    ) -> ClientResult<QueuedUpdate> {
+        let path = format!("/control/chats/{chat_id}/sticker");
+        let extra = [("sticker", kind)];
+        self.post_media(&path, options, &extra, bytes.into()).await
     }
 
     /// A user sends a text message (`/commands` and `@mentions` get their

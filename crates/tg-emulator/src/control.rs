@@ -1,5 +1,6 @@
 //! The control API under `/control/`: how tests and the demo play the user's
-//! side (send photos, documents, text, crafted updates, press inline
+//! side (send photos, documents, videos, animations, video notes, stickers,
+//! text, crafted updates, press inline
 //! buttons), inject faults (rate limits, scripted errors and delays per
 //! method, webhook deliveries that hang up, blocked chats, duplicate
 //! deliveries) and inspect what the bot did (sent messages, chat actions,
@@ -28,12 +29,13 @@ use crate::{
     media,
     model::{
         ButtonPress, CallbackAnswer, ChatInfo, ChatSetup, ChatType, CommandList, FileInfo,
-        PressedQuery, QueuedUpdate, SentMessage, UserMessageOptions,
+        PressedQuery, QueuedUpdate, SentMessage, StickerKind, UserMessageOptions, VideoMeta,
     },
     privacy,
     state::{
         ChatState, FileKind, Rule, Shared, State as EmuState, chat_instance, default_chat,
-        document_json, photo_size_json, reply_copy, unix_now, user_json,
+        document_json, photo_size_json, reply_copy, sticker_json, unix_now, user_json, video_json,
+        video_note_json,
     },
 };
 
@@ -48,6 +50,10 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/control/chats/{chat_id}", get(chat_info).post(create_chat))
         .route("/control/chats/{chat_id}/photo", post(user_photo))
         .route("/control/chats/{chat_id}/document", post(user_document))
+        .route("/control/chats/{chat_id}/video", post(user_video))
+        .route("/control/chats/{chat_id}/animation", post(user_animation))
+        .route("/control/chats/{chat_id}/video_note", post(user_video_note))
+        .route("/control/chats/{chat_id}/sticker", post(user_sticker))
         .route("/control/chats/{chat_id}/text", post(user_text))
         .route("/control/chats/{chat_id}/messages", get(chat_messages))
         .route(
@@ -271,7 +277,8 @@ fn sender(chat_id: i64, chat: &ChatState, opts: &UserMessageOptions) -> ControlR
     Ok(user)
 }
 
-/// Adds a caption and its entities to a photo or document message.
+/// Adds a caption and its entities to a photo, document, video or animation
+/// message.
 fn add_caption(content: &mut Value, caption: Option<&String>) {
     if let Some(caption) = caption {
         content["caption"] = json!(caption);
@@ -359,6 +366,222 @@ async fn user_document(
     };
     let mut content = json!({ "document": document });
     add_caption(&mut content, opts.caption.as_ref());
+    queue_user_message(&shared, chat_id, &opts, content).map(Json)
+}
+
+/// A query string parsed as `T` (unknown fields, such as the
+/// [`UserMessageOptions`] next to them, are ignored).
+fn query_as<T: DeserializeOwned>(query: Option<&str>) -> ControlResult<T> {
+    serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ControlError::bad_request(format!("bad query string: {e}")))
+}
+
+/// Refuses what Telegram does not allow on a kind of message: a caption
+/// (video notes, stickers) or an album (animations, video notes, stickers).
+fn refuse_options(
+    opts: &UserMessageOptions,
+    what: &str,
+    caption: bool,
+    album: bool,
+) -> ControlResult<()> {
+    if !caption && opts.caption.is_some() {
+        return Err(ControlError::bad_request(format!(
+            "a {what} has no caption on Telegram"
+        )));
+    }
+    if !album && opts.media_group_id.is_some() {
+        return Err(ControlError::bad_request(format!(
+            "a {what} can't be part of an album (media_group_id) on Telegram"
+        )));
+    }
+    Ok(())
+}
+
+fn require_bytes(body: &Bytes, what: &str) -> ControlResult<()> {
+    if body.is_empty() {
+        return Err(ControlError::bad_request(format!(
+            "body must hold the {what} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A video or an animation from a user: the file with the size and duration
+/// the query states ([`VideoMeta`]), served by getFile like any other.
+fn store_user_video(
+    shared: &Shared,
+    body: Bytes,
+    kind: FileKind,
+    opts: &UserMessageOptions,
+    meta: VideoMeta,
+    default_name: &str,
+) -> Value {
+    let file_name = opts
+        .file_name
+        .clone()
+        .unwrap_or_else(|| default_name.to_owned());
+    let mime = opts
+        .mime_type
+        .clone()
+        .unwrap_or_else(|| "video/mp4".to_owned());
+    let info = shared
+        .lock()
+        .store_media(
+            body,
+            kind,
+            Some(file_name),
+            Some(mime),
+            Some((meta.width, meta.height)),
+            Some(meta.duration),
+        )
+        .info;
+    video_json(&info)
+}
+
+/// A user sends a video (`?width=&height=&duration=`, default 640×360, 1 s):
+/// a `video` message, with a caption and in an album if asked.
+async fn user_video(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ControlResult<Json<QueuedUpdate>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let meta: VideoMeta = query_as(query.as_deref())?;
+    let opts = options(query)?;
+    require_bytes(&body, "video")?;
+    let video = store_user_video(&shared, body, FileKind::Video, &opts, meta, "video.mp4");
+    let mut content = json!({ "video": video });
+    add_caption(&mut content, opts.caption.as_ref());
+    queue_user_message(&shared, chat_id, &opts, content).map(Json)
+}
+
+/// A user sends a GIF, which Telegram keeps as a silent MP4: an `animation`
+/// message that also carries the same file as its `document`, as the Bot
+/// API does for older clients.
+async fn user_animation(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ControlResult<Json<QueuedUpdate>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let meta: VideoMeta = query_as(query.as_deref())?;
+    let opts = options(query)?;
+    refuse_options(&opts, "animation", true, false)?;
+    require_bytes(&body, "animation")?;
+    let animation = store_user_video(
+        &shared,
+        body,
+        FileKind::Animation,
+        &opts,
+        meta,
+        "animation.gif.mp4",
+    );
+    let mut document = json!({});
+    for field in [
+        "file_id",
+        "file_unique_id",
+        "file_name",
+        "mime_type",
+        "file_size",
+    ] {
+        if let Some(value) = animation.get(field) {
+            document[field] = value.clone();
+        }
+    }
+    let mut content = json!({ "animation": animation, "document": document });
+    add_caption(&mut content, opts.caption.as_ref());
+    queue_user_message(&shared, chat_id, &opts, content).map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct VideoNoteQuery {
+    /// Diameter in pixels.
+    length: u32,
+    duration: u32,
+}
+
+impl Default for VideoNoteQuery {
+    fn default() -> Self {
+        // What Telegram's apps record today: 384 px round clips.
+        Self {
+            length: 384,
+            duration: 1,
+        }
+    }
+}
+
+/// A user records a round video (`?length=&duration=`, default 384 px,
+/// 1 s): a `video_note` message, no caption.
+async fn user_video_note(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ControlResult<Json<QueuedUpdate>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let q: VideoNoteQuery = query_as(query.as_deref())?;
+    let opts = options(query)?;
+    refuse_options(&opts, "video note", false, false)?;
+    require_bytes(&body, "video note")?;
+    let info = shared
+        .lock()
+        .store_media(
+            body,
+            FileKind::VideoNote,
+            None,
+            Some("video/mp4".to_owned()),
+            Some((q.length, q.length)),
+            Some(q.duration),
+        )
+        .info;
+    let content = json!({ "video_note": video_note_json(&info) });
+    queue_user_message(&shared, chat_id, &opts, content).map(Json)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StickerQuery {
+    /// `static`, `animated` or `video`; guessed from the bytes when absent.
+    sticker: Option<StickerKind>,
+    emoji: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+}
+
+/// A user sends a regular sticker (`?sticker=static|animated|video`,
+/// `emoji` default 👍, `width`/`height` default the WebP's or 512×512): a
+/// `sticker` message, no caption.
+async fn user_sticker(
+    State(shared): Shared_,
+    Path(chat_id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> ControlResult<Json<QueuedUpdate>> {
+    let chat_id = parse_id(&chat_id, "chat_id")?;
+    let q: StickerQuery = query_as(query.as_deref())?;
+    let opts = options(query)?;
+    refuse_options(&opts, "sticker", false, false)?;
+    require_bytes(&body, "sticker")?;
+    let kind = q.sticker.unwrap_or_else(|| StickerKind::sniff(&body));
+    let image = (kind == StickerKind::Static)
+        .then(|| media::sniff(&body))
+        .flatten();
+    let width = q.width.or(image.map(|i| i.width)).unwrap_or(512);
+    let height = q.height.or(image.map(|i| i.height)).unwrap_or(512);
+    let info = shared
+        .lock()
+        .store_file(
+            body,
+            FileKind::Sticker,
+            None,
+            Some(kind.mime().to_owned()),
+            Some((width, height)),
+        )
+        .info;
+    let emoji = q.emoji.unwrap_or_else(|| "👍".to_owned());
+    let content = json!({ "sticker": sticker_json(&info, kind, Some(&emoji)) });
     queue_user_message(&shared, chat_id, &opts, content).map(Json)
 }
 

@@ -49,7 +49,7 @@ pub use model::{
     ApiFault, BotCommand, BotCommandScope, ButtonPress, CallbackAnswer, ChatActionRecord, ChatInfo,
     ChatSetup, ChatType, CommandList, DeliveryAttempt, FileInfo, InlineButton, Member,
     PressedQuery, QueuedUpdate, RateLimitRule, RequestLogEntry, RequestStats, SentKind,
-    SentMessage, UserMessageOptions, WebhookFault, WebhookState,
+    SentMessage, StickerKind, UserMessageOptions, VideoMeta, WebhookFault, WebhookState,
 };
 pub use webhook::SECRET_HEADER;
 
@@ -145,7 +145,9 @@ impl Emulator {
 fn router(shared: Arc<state::Shared>) -> Router {
     control::router()
         .fallback(api::handle)
-        // Uploads (sendDocument allows 50 MB) exceed axum's 2 MB default.
+        // Uploads (sendDocument and sendVideo allow 50 MB; a test may hand a
+        // user video over getFile's 20 MB to the control API) exceed axum's
+        // 2 MB default.
         .layer(DefaultBodyLimit::max(params::MAX_BODY_BYTES))
         .with_state(shared)
 }

@@ -17,6 +17,8 @@ pub enum SentKind {
     Photo,
     /// `sendDocument`, or a document of `sendMediaGroup`.
     Document,
+    /// `sendVideo`, or a video of `sendMediaGroup`.
+    Video,
 }
 
 /// A file the emulator stores (uploaded by the bot, sent by a simulated user or
@@ -31,10 +33,14 @@ pub struct FileInfo {
     pub file_path: String,
     /// Size in bytes.
     pub file_size: u64,
-    /// Image width, when the bytes are a decodable image.
+    /// Width of a decodable image, or of a video, animation, video note or
+    /// sticker as it was declared.
     pub width: Option<u32>,
-    /// Image height, when the bytes are a decodable image.
+    /// Height, as `width`.
     pub height: Option<u32>,
+    /// Duration in seconds of a video, animation or video note, as declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<u32>,
     /// MIME type, when known or sniffed.
     pub mime_type: Option<String>,
     /// Original file name, when one was given.
@@ -51,13 +57,13 @@ pub struct SentMessage {
     pub message_id: i64,
     /// Chat the message went to.
     pub chat_id: i64,
-    /// Text, photo or document.
+    /// Text, photo, document or video.
     pub kind: SentKind,
     /// Canonical Bot API method name that created it (`sendMessage`, ...).
     pub method: String,
     /// Current text of a text message, exactly as the bot sent it (markup included).
     pub text: Option<String>,
-    /// Current caption of a photo or document, exactly as the bot sent it.
+    /// Current caption of a photo, document or video, exactly as the bot sent it.
     pub caption: Option<String>,
     /// `parse_mode` the bot used, if any.
     pub parse_mode: Option<String>,
@@ -70,7 +76,8 @@ pub struct SentMessage {
     /// action); empty when it has none.
     #[serde(default)]
     pub inline_keyboard: Vec<Vec<InlineButton>>,
-    /// The photo (largest size) or document that was sent.
+    /// The photo (largest size), document or video that was sent; its bytes
+    /// are at `download_path` ([`crate::EmulatorClient::file_bytes`]).
     pub file: Option<FileInfo>,
     /// Unix time the message was sent.
     pub date: i64,
@@ -389,16 +396,20 @@ pub struct WebhookState {
 /// All fields are optional; they are sent as the query string.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserMessageOptions {
-    /// Caption of a photo or document.
+    /// Caption of a photo, document, video or animation (video notes and
+    /// stickers have none: the control API refuses one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
-    /// File name of a document (default `image.<ext>` or `file.bin`).
+    /// File name of a document (default `image.<ext>` or `file.bin`), video
+    /// (`video.mp4`) or animation (`animation.gif.mp4`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
-    /// MIME type of a document (default: sniffed from the bytes).
+    /// MIME type of a document (default: sniffed from the bytes), video or
+    /// animation (default `video/mp4`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
-    /// Album id, to simulate several photos sent together.
+    /// Album id, to simulate several photos or videos sent together
+    /// (Telegram has no albums of animations, video notes or stickers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media_group_id: Option<String>,
     /// Sender's user id (default: the chat id for private chats, 1000 otherwise).
@@ -416,6 +427,88 @@ pub struct UserMessageOptions {
     /// Message in the same chat this one replies to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to_message_id: Option<i64>,
+}
+
+/// What the emulator cannot read from video bytes, so a test states it: the
+/// `width`, `height` and `duration` of a user's video or animation
+/// (`POST /control/chats/{chat_id}/video` and `/animation`, in the query
+/// string). Missing fields take the defaults: 640×360, 1 second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VideoMeta {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Duration in whole seconds.
+    pub duration: u32,
+}
+
+impl Default for VideoMeta {
+    fn default() -> Self {
+        Self {
+            width: 640,
+            height: 360,
+            duration: 1,
+        }
+    }
+}
+
+impl VideoMeta {
+    /// A clip of `width`×`height` lasting `duration` seconds.
+    pub fn new(width: u32, height: u32, duration: u32) -> Self {
+        Self {
+            width,
+            height,
+            duration,
+        }
+    }
+}
+
+/// Which of Telegram's three sticker formats a user's sticker is
+/// (`POST /control/chats/{chat_id}/sticker?sticker=static|animated|video`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StickerKind {
+    /// A `.webp` image (`is_animated` and `is_video` false).
+    Static,
+    /// A `.tgs` Lottie animation (`is_animated` true).
+    Animated,
+    /// A `.webm` video (`is_video` true).
+    Video,
+}
+
+impl StickerKind {
+    /// MIME type Telegram serves the sticker file with.
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Static => "image/webp",
+            Self::Animated => "application/x-tgsticker",
+            Self::Video => "video/webm",
+        }
+    }
+
+    /// File extension of the sticker file.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Static => "webp",
+            Self::Animated => "tgs",
+            Self::Video => "webm",
+        }
+    }
+
+    /// The format the bytes look like: WebM (EBML) is a video sticker,
+    /// gzip (a `.tgs` is gzipped Lottie JSON) an animated one, anything
+    /// else static.
+    pub fn sniff(bytes: &[u8]) -> Self {
+        if bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+            Self::Video
+        } else if bytes.starts_with(&[0x1F, 0x8B]) {
+            Self::Animated
+        } else {
+            Self::Static
+        }
+    }
 }
 
 /// Kind of a chat created with `POST /control/chats/{chat_id}`.

@@ -20,8 +20,8 @@ use crate::{
     EmulatorConfig,
     model::{
         ApiFault, BotCommand, BotCommandScope, CallbackAnswer, ChatActionRecord, DeliveryAttempt,
-        FileInfo, Member, RateLimitRule, RequestLogEntry, RequestStats, SentMessage, WebhookFault,
-        WebhookState,
+        FileInfo, Member, RateLimitRule, RequestLogEntry, RequestStats, SentMessage, StickerKind,
+        WebhookFault, WebhookState,
     },
 };
 
@@ -201,6 +201,10 @@ pub(crate) enum FileKind {
     Photo,
     Document,
     Thumbnail,
+    Video,
+    Animation,
+    VideoNote,
+    Sticker,
 }
 
 #[derive(Debug, Default)]
@@ -360,24 +364,44 @@ impl State {
         mime_type: Option<String>,
         dims: Option<(u32, u32)>,
     ) -> StoredFile {
+        self.store_media(bytes, kind, file_name, mime_type, dims, None)
+    }
+
+    /// [`store_file`](Self::store_file) for a file that plays: a video,
+    /// animation or video note with its `duration` in seconds.
+    pub fn store_media(
+        &mut self,
+        bytes: Bytes,
+        kind: FileKind,
+        file_name: Option<String>,
+        mime_type: Option<String>,
+        dims: Option<(u32, u32)>,
+        duration: Option<u32>,
+    ) -> StoredFile {
         self.file_seq += 1;
         let n = self.file_seq;
-        // Prefixes mimic real file_ids (AgAC photo, BQAC document, AAMC thumb)
+        // Prefixes mimic real file_ids (AgAC photo, BQAC document, AAMC
+        // thumb, BAAC video, CgAC animation, DQAC video note, CAAC sticker)
         // so logs look familiar; the rest only has to be unique.
         let (prefix, dir, default_ext) = match kind {
             FileKind::Photo => ("AgACAgIAAxkBAAEmu", "photos", "jpg"),
             FileKind::Document => ("BQACAgIAAxkBAAEmu", "documents", "bin"),
             FileKind::Thumbnail => ("AAMCAgIAAxkBAAEmu", "thumbnails", "jpg"),
+            FileKind::Video => ("BAACAgIAAxkBAAEmu", "videos", "mp4"),
+            FileKind::Animation => ("CgACAgIAAxkBAAEmu", "animations", "mp4"),
+            FileKind::VideoNote => ("DQACAgIAAxkBAAEmu", "video_notes", "mp4"),
+            FileKind::Sticker => ("CAACAgIAAxkBAAEmu", "stickers", "webp"),
         };
         let ext = match kind {
-            FileKind::Document => file_name
+            FileKind::Photo | FileKind::Thumbnail => default_ext.to_owned(),
+            _ => file_name
                 .as_deref()
                 .and_then(|n| n.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()))
                 .filter(|e| {
                     !e.is_empty() && e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric())
                 })
+                .or_else(|| mime_extension(mime_type.as_deref()).map(str::to_owned))
                 .unwrap_or_else(|| default_ext.to_owned()),
-            _ => default_ext.to_owned(),
         };
         let file_id = format!("{prefix}{n:08}");
         let file_path = format!("{dir}/file_{n}.{ext}");
@@ -387,6 +411,7 @@ impl State {
             file_size: bytes.len() as u64,
             width: dims.map(|d| d.0),
             height: dims.map(|d| d.1),
+            duration,
             mime_type,
             file_name,
             download_path: format!("/control/files/{file_id}"),
@@ -580,6 +605,69 @@ pub(crate) fn document_json(info: &FileInfo, thumbnail: Option<&FileInfo>) -> Va
         doc["thumb"] = photo_size_json(thumb);
     }
     doc
+}
+
+/// The extension of the media MIME types whose files carry no name
+/// (stickers, video notes).
+fn mime_extension(mime: Option<&str>) -> Option<&'static str> {
+    match mime? {
+        "image/webp" => Some("webp"),
+        "application/x-tgsticker" => Some("tgs"),
+        "video/webm" => Some("webm"),
+        "video/mp4" => Some("mp4"),
+        "video/quicktime" => Some("mov"),
+        _ => None,
+    }
+}
+
+/// `Video` or `Animation` JSON for a stored file (the two have the same
+/// fields). Sizes and duration the emulator was not told are 0.
+pub(crate) fn video_json(info: &FileInfo) -> Value {
+    let mut video = json!({
+        "file_id": info.file_id,
+        "file_unique_id": info.file_unique_id,
+        "width": info.width.unwrap_or(0),
+        "height": info.height.unwrap_or(0),
+        "duration": info.duration.unwrap_or(0),
+        "file_size": info.file_size,
+    });
+    if let Some(name) = &info.file_name {
+        video["file_name"] = json!(name);
+    }
+    if let Some(mime) = &info.mime_type {
+        video["mime_type"] = json!(mime);
+    }
+    video
+}
+
+/// `VideoNote` JSON for a stored file: a round video has a diameter
+/// (`length`, its stored width) and no width, height, name or MIME type.
+pub(crate) fn video_note_json(info: &FileInfo) -> Value {
+    json!({
+        "file_id": info.file_id,
+        "file_unique_id": info.file_unique_id,
+        "length": info.width.unwrap_or(0),
+        "duration": info.duration.unwrap_or(0),
+        "file_size": info.file_size,
+    })
+}
+
+/// `Sticker` JSON for a stored file of a regular sticker.
+pub(crate) fn sticker_json(info: &FileInfo, kind: StickerKind, emoji: Option<&str>) -> Value {
+    let mut sticker = json!({
+        "file_id": info.file_id,
+        "file_unique_id": info.file_unique_id,
+        "type": "regular",
+        "width": info.width.unwrap_or(0),
+        "height": info.height.unwrap_or(0),
+        "is_animated": kind == StickerKind::Animated,
+        "is_video": kind == StickerKind::Video,
+        "file_size": info.file_size,
+    });
+    if let Some(emoji) = emoji {
+        sticker["emoji"] = json!(emoji);
+    }
+    sticker
 }
 
 /// `callback_query.chat_instance`: Telegram's opaque id of a chat as seen

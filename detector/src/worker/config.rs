@@ -6,6 +6,11 @@ use std::time::Duration;
 /// How long one job may take, from receipt to acknowledged report, unless
 /// configured (`POLYBOT_JOB_TIMEOUT`).
 pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long a clip's job may take, from receipt to acknowledged report,
+/// unless configured (`POLYBOT_VIDEO_JOB_TIMEOUT`): decoding is bounded
+/// by its own limit (`POLYBOT_VIDEO_DECODE_TIMEOUT`), 30 frames detect in
+/// seconds, and the rest is room for storing and reporting.
+pub const DEFAULT_VIDEO_JOB_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// How long in-flight jobs get to finish on SIGTERM before they are
 /// released to the queue, unless configured (`POLYBOT_SHUTDOWN_GRACE`).
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -32,12 +37,24 @@ pub struct WorkerConfig {
     pub visibility: Option<Duration>,
     /// A job's limit, from receipt to acknowledged report.
     pub job_timeout: Duration,
+    /// A clip's job's limit, from receipt to acknowledged report.
+    pub video_job_timeout: Duration,
     /// On shutdown, how long in-flight jobs may take before they are released.
     pub shutdown_grace: Duration,
     /// Told each successful job's processing time (the reporter averages them).
     pub on_processed: Option<ProcessingHook>,
     /// Bearer token presented to Results (`authorization` metadata).
     pub results_token: Option<secrecy::SecretString>,
+}
+
+impl WorkerConfig {
+    /// The limit of `job`, by its kind.
+    pub fn deadline_for(&self, job: &polybot_domain::Job) -> Duration {
+        match job.input {
+            polybot_domain::JobInput::Video { .. } => self.video_job_timeout,
+            _ => self.job_timeout,
+        }
+    }
 }
 
 /// A callback for processing times; a newtype so the config stays `Debug`.
@@ -57,6 +74,7 @@ impl Default for WorkerConfig {
             receive_wait: Duration::from_secs(20),
             visibility: None,
             job_timeout: DEFAULT_JOB_TIMEOUT,
+            video_job_timeout: DEFAULT_VIDEO_JOB_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             on_processed: None,
             results_token: None,

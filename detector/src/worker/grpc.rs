@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use super::config::REPORT_RPC_TIMEOUT;
 use super::error::WorkerError;
-use super::ports::{ReportError, ResultsSink};
+use super::ports::{JobProgress, ReportError, ResultsSink};
 
 /// A `Results` client that connects on first use.
 pub struct GrpcResults {
@@ -54,15 +54,7 @@ impl GrpcResults {
             prediction_id = %report.prediction_id,
         );
         async {
-            let mut request =
-                tonic::Request::new(polybot_proto::v1::ReportResultRequest::from(report));
-            if let Some(token) = &self.token {
-                let bearer = polybot_proto::auth::bearer(token)
-                    .map_err(|e| tonic::Status::unauthenticated(e.to_string()))?;
-                request
-                    .metadata_mut()
-                    .insert(polybot_proto::auth::AUTHORIZATION, bearer);
-            }
+            let request = self.authorized(polybot_proto::v1::ReportResultRequest::from(report))?;
             let mut client = self.client.clone();
             let result = client
                 .report_result(request)
@@ -84,6 +76,21 @@ impl GrpcResults {
     }
 }
 
+impl GrpcResults {
+    /// A request carrying the Results token.
+    fn authorized<T>(&self, message: T) -> Result<tonic::Request<T>, tonic::Status> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.token {
+            let bearer = polybot_proto::auth::bearer(token)
+                .map_err(|e| tonic::Status::unauthenticated(e.to_string()))?;
+            request
+                .metadata_mut()
+                .insert(polybot_proto::auth::AUTHORIZATION, bearer);
+        }
+        Ok(request)
+    }
+}
+
 #[async_trait]
 impl ResultsSink for GrpcResults {
     async fn report(&self, report: &Report) -> Result<bool, ReportError> {
@@ -94,6 +101,30 @@ impl ResultsSink for GrpcResults {
                 ReportError::Refused(status.into())
             }
         })
+    }
+
+    async fn progress(&self, progress: &JobProgress) -> Result<(), ReportError> {
+        let request = self
+            .authorized(polybot_proto::v1::ReportProgressRequest {
+                prediction_id: progress.prediction_id.to_string(),
+                chat_id: progress.chat_id.0,
+                done: progress.done,
+                total: progress.total,
+            })
+            .map_err(|status| ReportError::Refused(status.into()))?;
+        let mut client = self.client.clone();
+        client
+            .report_progress(request)
+            .instrument(tracing::info_span!(
+                "polybot.v1.Results/ReportProgress",
+                otel.kind = "client",
+                rpc.system = "grpc",
+                rpc.service = "polybot.v1.Results",
+                rpc.method = "ReportProgress",
+            ))
+            .await
+            .map(|_| ())
+            .map_err(|status| ReportError::Unavailable(status.into()))
     }
 }
 

@@ -16,7 +16,7 @@ use tracing::{Instrument, info, warn};
 
 use super::config::ProcessingHook;
 use super::patience::{StorageCall, patiently};
-use super::ports::{JobEngine, Lane};
+use super::ports::{JobEngine, Lane, ResultsSink};
 
 /// One job's work up to its report, against an engine and the storage
 /// ports: fetch the photos, run the job's kind, store the pictures and the
@@ -26,6 +26,8 @@ pub struct JobStep {
     pub(super) backends: Backends,
     /// Told each finished single photo's processing time.
     pub(super) on_processed: Option<ProcessingHook>,
+    /// Where a long job's progress is reported (Results).
+    pub(super) progress: Option<Arc<dyn ResultsSink>>,
 }
 
 impl JobStep {
@@ -38,7 +40,14 @@ impl JobStep {
             engine,
             backends,
             on_processed,
+            progress: None,
         }
+    }
+
+    /// Reports long jobs' progress to `sink`.
+    pub fn reporting_progress_to(mut self, sink: Arc<dyn ResultsSink>) -> Self {
+        self.progress = Some(sink);
+        self
     }
 
     /// A photo of the job; retryable errors are retried in place (see

@@ -42,6 +42,7 @@ mod step;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod video;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,8 +55,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use config::{
-    DEFAULT_JOB_TIMEOUT, DEFAULT_SHUTDOWN_GRACE, DEFAULT_VISIBILITY, ProcessingHook,
-    REPORT_RPC_TIMEOUT, WorkerConfig,
+    DEFAULT_JOB_TIMEOUT, DEFAULT_SHUTDOWN_GRACE, DEFAULT_VIDEO_JOB_TIMEOUT, DEFAULT_VISIBILITY,
+    ProcessingHook, REPORT_RPC_TIMEOUT, WorkerConfig,
 };
 pub use error::WorkerError;
 pub use grpc::GrpcResults;
@@ -164,7 +165,8 @@ pub async fn start_with(
             supervisor.cancel_token(),
         ),
     );
-    let step = JobStep::new(Arc::clone(&engine), backends, config.on_processed.clone());
+    let step = JobStep::new(Arc::clone(&engine), backends, config.on_processed.clone())
+        .reporting_progress_to(Arc::clone(&results));
     let ctx = Arc::new(Ctx {
         step,
         results,

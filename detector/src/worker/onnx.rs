@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use polybot_domain::{ChatSettings, Direction, Filter, Label};
 use polybot_inference::{AnnotatedSize, DetectError, Detector, Precision, Slot};
 
-use super::ports::{Cropped, Detected, EngineLane, Filtered, JobEngine, Lane};
+use super::ports::{Cropped, Detected, EngineLane, Filtered, JobEngine, Lane, ProgressFn, Videoed};
 
 #[async_trait]
 impl JobEngine for Detector {
@@ -55,5 +55,14 @@ impl EngineLane for Slot {
 
     async fn crops(self: Box<Self>, photo: Vec<u8>, boxes: Vec<Label>) -> Cropped {
         Slot::crops(*self, photo, boxes).await
+    }
+
+    async fn video(
+        self: Box<Self>,
+        clip: Vec<u8>,
+        settings: ChatSettings,
+        progress: ProgressFn,
+    ) -> Videoed {
+        Slot::video(*self, clip, settings, progress).await
     }
 }

@@ -6,7 +6,8 @@
 //! through fakes of these.
 
 use async_trait::async_trait;
-use polybot_domain::{BoxError, ChatSettings, Direction, Filter, Label};
+use polybot_domain::{BoxError, ChatId, ChatSettings, Direction, Filter, Label, PredictionId};
+use polybot_inference::video::{VideoOutput, VideoProgress};
 use polybot_inference::{AnnotatedSize, DetectError, DetectOutput, FilterOutput, Precision};
 use polybot_proto::Report;
 
@@ -47,7 +48,22 @@ pub trait EngineLane: Send {
     /// Each of `boxes` (a detection's labels) cut out of its photo at the
     /// box's own size: one JPEG per box, in their order.
     async fn crops(self: Box<Self>, photo: Vec<u8>, boxes: Vec<Label>) -> Cropped;
+    /// Frames sampled from a clip, each detected as the chat's `settings`
+    /// ask: the key frames annotated, and each class's peak. `progress`
+    /// is told after each frame (from the lane's thread: it must not
+    /// block).
+    async fn video(
+        self: Box<Self>,
+        clip: Vec<u8>,
+        settings: ChatSettings,
+        progress: ProgressFn,
+    ) -> Videoed;
 }
+
+/// Told how far a clip's frames have got.
+pub type ProgressFn = Box<dyn Fn(VideoProgress) + Send>;
+/// What a lane's clip detection gives.
+pub type Videoed = Result<VideoOutput, DetectError>;
 
 /// What a lane's detection gives.
 pub type Detected = Result<DetectOutput, DetectError>;
@@ -66,6 +82,18 @@ pub trait ResultsSink: Send + Sync + 'static {
     /// Sends one report; `Ok(duplicate)` once it is acknowledged
     /// (`duplicate`: an earlier delivery's report was already answered).
     async fn report(&self, report: &Report) -> Result<bool, ReportError>;
+    /// Tells how far a long job has got, for the user's notice. Best
+    /// effort: a failure is only logged by the caller.
+    async fn progress(&self, progress: &JobProgress) -> Result<(), ReportError>;
+}
+
+/// How far a long job (a clip) has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobProgress {
+    pub prediction_id: PredictionId,
+    pub chat_id: ChatId,
+    pub done: u32,
+    pub total: u32,
 }
 
 /// Why a report was not acknowledged.

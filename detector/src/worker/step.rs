@@ -22,7 +22,7 @@ use super::heartbeat::keep_invisible;
 use super::job::{Album, Done, JobStep, Photo, Place, RetryLater, report_for};
 use super::ports::{Lane, ResultsSink};
 use super::reporting::report_until;
-use super::{album, concat, crops, photo};
+use super::{album, concat, crops, photo, video};
 
 /// What every job of a running worker shares.
 pub(super) struct Ctx {
@@ -91,6 +91,11 @@ impl JobStep {
                 let done = crops::run(self, job, original_key, *of, lane).await?;
                 (done, started, None)
             }
+            JobInput::Video { original_key, clip } => {
+                let started = Instant::now();
+                let done = video::run(self, job, original_key, *clip, lane).await?;
+                (done, started, None)
+            }
         };
         match done {
             Done::Refused(kind, detail) => Ok(report_for(job, failure(kind, detail))),
@@ -147,7 +152,7 @@ pub(super) async fn process(ctx: &Ctx, delivery: Delivery, lane: Lane) {
         // The heartbeat runs until the job is reported or given up, and
         // the job is bounded by its deadline, so no message stays
         // invisible for ever.
-        let deadline = tokio::time::Instant::now() + ctx.config.job_timeout;
+        let deadline = tokio::time::Instant::now() + ctx.config.deadline_for(&job);
         let queue = ctx.step.backends.jobs.as_ref();
         tokio::select! {
             () = run_job(ctx, &job, &delivery, lane, deadline) => {}
@@ -176,7 +181,7 @@ async fn run_job(
             return;
         }
         Err(_) => {
-            let limit = ctx.config.job_timeout;
+            let limit = ctx.config.deadline_for(job);
             warn!(?limit, "the job ran past its limit; it ends as a failure");
             let detail = format!("the job took longer than its {}s limit", limit.as_secs());
             report_deadline = tokio::time::Instant::now() + GAVE_UP_REPORT_WINDOW;
@@ -195,6 +200,13 @@ async fn run_job(
                 crate::metrics::job_succeeded();
             }
             crate::metrics::end_to_end(now_epoch() - job.submitted_at);
+            if let JobInput::Video { .. } = job.input {
+                // The clip's cost stops counting in the scaling backlog.
+                let table = &ctx.step.backends.table;
+                if let Err(e) = table.remove_cost(job.prediction_id).await {
+                    warn!(error = %e, "could not remove the clip's cost from the backlog; it expires");
+                }
+            }
             info!(duplicate, failed, "job done and reported");
         }
         Err(e) => {

@@ -13,9 +13,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use polybot_domain::{
     AlbumAction, AlbumPhoto, AlbumPhotos, ChatId, ChatSettings, Direction, Filter, Job, JobKind,
-    JobResult, Label, ObjectKey, PredictionId, PredictionRecord, PredictionSummary, UpdateId,
-    now_epoch,
+    JobResult, Label, ObjectKey, PredictionId, PredictionRecord, PredictionSummary, SampledFrame,
+    UpdateId, VideoSummary, now_epoch,
 };
+use polybot_inference::video::{VideoError, VideoFrame, VideoOutput, VideoProgress};
 use polybot_inference::{
     AnnotatedSize, BBox, DetectError, DetectOutput, Detection, FilterOutput, Precision, Timings,
 };
@@ -25,8 +26,22 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::job::JobStep;
 use super::ports::{
-    Cropped, Detected, EngineLane, Filtered, JobEngine, Lane, ReportError, ResultsSink,
+    Cropped, Detected, EngineLane, Filtered, JobEngine, JobProgress, Lane, ProgressFn, ReportError,
+    ResultsSink, Videoed,
 };
+
+/// A frame of a [`fake_clip`] that takes the fake engine a second.
+pub const SLOW_FRAME: &str = "slow";
+
+/// A clip for the fake engine: a frame a second, each showing `classes`.
+pub fn fake_clip(frames: &[&[&str]]) -> Vec<u8> {
+    frames
+        .iter()
+        .map(|classes| classes.join(","))
+        .collect::<Vec<_>>()
+        .join(";")
+        .into_bytes()
+}
 
 /// Lanes of a [`FakeEngine`].
 pub const FAKE_LANES: usize = 2;
@@ -51,12 +66,15 @@ pub enum Call {
     Filter { filter: Filter, seed: u64 },
     Concat { photos: usize, direction: Direction },
     Crops { boxes: usize },
+    Video { settings: ChatSettings },
 }
 
 /// An engine without a model: one bus on every photo, the filter's name
 /// before the photo's bytes, the photos' bytes joined, `crop {i} of `
-/// before the photo's bytes for each box `i`; refusals and failures on the
-/// special inputs above.
+/// before the photo's bytes for each box `i`; a clip is read as its
+/// frames, one a second, separated by `;`, each the comma-separated
+/// classes it shows ([`fake_clip`]); refusals and failures on the special
+/// inputs above.
 pub struct FakeEngine {
     permits: Arc<Semaphore>,
     calls: Arc<Mutex<Vec<Call>>>,
@@ -245,6 +263,73 @@ impl EngineLane for FakeLane {
             .map(|i| [format!("crop {i} of ").as_bytes(), &photo].concat())
             .collect())
     }
+
+    async fn video(
+        self: Box<Self>,
+        clip: Vec<u8>,
+        settings: ChatSettings,
+        progress: ProgressFn,
+    ) -> Videoed {
+        let call = Call::Video {
+            settings: settings.clone(),
+        };
+        if clip == NOT_A_PICTURE {
+            self.take(call, b"").await?;
+            return Err(DetectError::Video(VideoError::NoVideoTrack));
+        }
+        self.take(call, &clip).await?;
+        let text = String::from_utf8_lossy(&clip);
+        let frames: Vec<SampledFrame> = text
+            .split(';')
+            .enumerate()
+            .map(|(i, classes)| SampledFrame {
+                at: Duration::from_secs(i as u64),
+                labels: classes
+                    .split(',')
+                    .filter(|c| {
+                        !c.is_empty() && *c != SLOW_FRAME && settings.shows(c, 0.9, FAKE_FLOOR)
+                    })
+                    .map(|class| Label {
+                        class: class.to_owned(),
+                        cx: 0.5,
+                        cy: 0.5,
+                        width: 0.2,
+                        height: 0.2,
+                        confidence: 0.9,
+                    })
+                    .collect(),
+            })
+            .collect();
+        for (i, frame) in text.split(';').enumerate() {
+            if frame == SLOW_FRAME {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            progress(VideoProgress {
+                done: i + 1,
+                total: frames.len(),
+            });
+        }
+        let chosen = polybot_domain::video::key_frames(&frames, VideoSummary::MAX_KEY_FRAMES);
+        Ok(VideoOutput {
+            duration: Duration::from_secs(frames.len() as u64),
+            last_sample: Duration::from_secs(frames.len().saturating_sub(1) as u64),
+            width: 640,
+            height: 360,
+            codec: "fake".into(),
+            sampled: frames.len(),
+            peaks: polybot_domain::video::peaks(&frames),
+            key_frames: chosen
+                .into_iter()
+                .map(|i| VideoFrame {
+                    at: frames[i].at,
+                    labels: frames[i].labels.clone(),
+                    annotated_jpeg: format!("frame {i} of {text}").into_bytes(),
+                })
+                .collect(),
+            decode: Duration::ZERO,
+            detect: Duration::ZERO,
+        })
+    }
 }
 
 /// How the fake Results sink answers one report.
@@ -263,6 +348,7 @@ pub enum Answer {
 #[derive(Clone)]
 pub struct FakeResults {
     reports: Arc<Mutex<Vec<Report>>>,
+    progress: Arc<Mutex<Vec<JobProgress>>>,
     script: Arc<Mutex<VecDeque<Answer>>>,
     then: Answer,
     released: Arc<AtomicBool>,
@@ -272,6 +358,7 @@ impl FakeResults {
     pub fn answering(script: &[Answer], then: Answer) -> Self {
         Self {
             reports: Arc::default(),
+            progress: Arc::default(),
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
             then,
             released: Arc::default(),
@@ -285,6 +372,14 @@ impl FakeResults {
     /// Every report received, each attempt counted.
     pub fn reports(&self) -> Vec<Report> {
         self.reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Every progress report received.
+    pub fn progress(&self) -> Vec<JobProgress> {
+        self.progress
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
@@ -319,6 +414,14 @@ impl ResultsSink for FakeResults {
                 Ok(false)
             }
         }
+    }
+
+    async fn progress(&self, progress: &JobProgress) -> Result<(), ReportError> {
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(*progress);
+        Ok(())
     }
 }
 
@@ -379,6 +482,25 @@ impl<E> Fixture<E> {
         let record = PredictionRecord::pending(&job);
         self.backends.table.create(&record).await.expect("create");
         job
+    }
+
+    /// A request for the clip `clip` (see [`fake_clip`]), stored as the
+    /// gateway stores it.
+    pub async fn clip(&self, clip: &[u8], settings: ChatSettings) -> Job {
+        let id = PredictionId::new();
+        let chat = ChatId(42);
+        let key = ObjectKey::original(chat, id, "mp4");
+        self.put(&key, clip).await;
+        let job = Job::video(
+            id,
+            chat,
+            7,
+            UpdateId(0),
+            key,
+            polybot_domain::ClipKind::Video,
+        )
+        .with_settings(settings);
+        self.create(job).await
     }
 
     /// A request for `photo` with `kind`, stored as the gateway stores it.

@@ -25,6 +25,7 @@
 mod admission;
 mod album;
 mod budget;
+mod clip;
 mod deferred;
 mod extras;
 mod photo;
@@ -278,21 +279,29 @@ impl Intake {
             Err(e) => Err(e),
         };
         if let Ok(Handled::Queued(prediction)) = &outcome
-            && let Inbound::Photo {
-                message_id, kind, ..
-            }
-            | Inbound::Rework {
-                message_id, kind, ..
-            } = inbound
             && let Some(progress) = &self.progress
         {
-            // Off the request path: its own task, best effort.
-            progress.track(crate::progress::Job {
-                prediction: *prediction,
-                chat,
-                reply_to: *message_id,
-                notice: crate::progress::notice_text(*kind),
-            });
+            let shown = match inbound {
+                Inbound::Photo {
+                    message_id, kind, ..
+                }
+                | Inbound::Rework {
+                    message_id, kind, ..
+                } => Some((*message_id, crate::progress::notice_text(*kind))),
+                Inbound::Clip { message_id, .. } => {
+                    Some((*message_id, crate::progress::CLIP_NOTICE_TEXT))
+                }
+                _ => None,
+            };
+            if let Some((reply_to, notice)) = shown {
+                // Off the request path: its own task, best effort.
+                progress.track(crate::progress::Job {
+                    prediction: *prediction,
+                    chat,
+                    reply_to,
+                    notice,
+                });
+            }
         }
         outcome
     }
@@ -307,6 +316,7 @@ impl Intake {
     ) -> Result<Handled, IntakeError> {
         let reply_to = match inbound {
             Inbound::Photo { message_id, .. }
+            | Inbound::Clip { message_id, .. }
             | Inbound::Rework { message_id, .. }
             | Inbound::AlbumItem { message_id, .. }
             | Inbound::Refused { message_id, .. }
@@ -432,6 +442,22 @@ impl Intake {
                     return Ok(refused);
                 }
                 self.accept_photo(*update_id, *chat, *message_id, photo, *kind)
+                    .await
+            }
+            Inbound::Clip {
+                update_id,
+                chat,
+                from,
+                message_id,
+                clip,
+                kind,
+                seconds,
+            } => {
+                let asking = admission::Asking::request(*chat, *from, *update_id);
+                if let Some(refused) = self.admit(asking, *message_id).await? {
+                    return Ok(refused);
+                }
+                self.accept_clip(*update_id, *chat, *message_id, clip, *kind, *seconds)
                     .await
             }
             Inbound::Rework {

@@ -3,8 +3,8 @@
 //! queued as one job; a photo it cannot take is answered instead.
 
 use polybot_domain::{
-    ChatId, FailureKind, JOB_SCHEMA_VERSION, Job, JobKind, ObjectKey, PredictionId,
-    PredictionRecord, PredictionStatus, UpdateId,
+    ChatId, FailureKind, Job, JobKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
+    UpdateId,
 };
 use polybot_storage::{Attributes, PutMode, StorageError, Tenant};
 use tracing::{Instrument, info, warn};
@@ -154,7 +154,7 @@ impl Intake {
         );
         async {
             let mut attributes = Attributes::new();
-            attributes.insert("schema_version".into(), JOB_SCHEMA_VERSION.to_string());
+            attributes.insert("schema_version".into(), job.schema_version().to_string());
             polybot_telemetry::inject_context(&mut attributes);
             let tenant = Tenant::chat(job.chat_id);
             self.backends

@@ -10,9 +10,9 @@ use crate::inbound::{BotUsername, Command, Refusal};
 use crate::messenger::MessengerError;
 
 /// The answer to `/start`: what the bot is for, and what to do.
-pub const START_TEXT: &str = "Hi! I find the objects in photos. Send me a photo and I\u{2019}ll reply \
-with what I see, such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the photo with a box \
-around each. /help lists everything I can do.";
+pub const START_TEXT: &str = "Hi! I find the objects in photos and videos. Send me a photo and \
+I\u{2019}ll reply with what I see, such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the \
+photo with a box around each. /help lists everything I can do.";
 
 /// The answer to `/detect` (or another action) with no photo to look at.
 pub const DETECT_HINT: &str = "Send /detect as the caption of a photo, or as a reply to one, \
@@ -33,6 +33,8 @@ pub fn help_text(me: Option<&BotUsername>) -> String {
          \u{201c}detect\u{201d}, and I\u{2019}ll find the objects in it: I reply with the counts, \
          such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the photo with a box around \
          each object.\n\n\
+         Videos, GIFs and round videos (up to 20 MB) work too: I reply with a few of their \
+         frames, boxed, and the most of each object seen at once, and when.\n\n\
          In a group, Telegram shows me only commands addressed to me: caption a photo \
          {detect}, or reply {blur} to a photo (every action works this way).\n\n\
          {actions}\n\n\

@@ -53,11 +53,17 @@ impl User<'_> {
             .send_user_photo(self.chat, photo("bus.jpg"), &UserMessageOptions::default())
             .await
             .expect("send");
+        self.answers_to(sent.message_id).await
+    }
+
+    /// The bot's answer to the user's message `message_id`: every message
+    /// quoting it, once one came (the "still working" notice left out).
+    pub async fn answers_to(&self, message_id: Option<i64>) -> Vec<SentMessage> {
         let answers = || async {
             self.messages()
                 .await
                 .into_iter()
-                .filter(|m| m.reply_to_message_id == sent.message_id)
+                .filter(|m| m.reply_to_message_id == message_id)
                 .filter(|m| !m.text.as_deref().is_some_and(|t| t.starts_with(NOTICE)))
                 .collect::<Vec<_>>()
         };
@@ -66,7 +72,8 @@ impl User<'_> {
             assert!(started.elapsed() < WAIT, "the bot answers in time");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        // A details text follows its photo: give it a moment to arrive.
+        // A details text follows its photo, an album's items each other:
+        // give them a moment to arrive.
         tokio::time::sleep(Duration::from_millis(700)).await;
         answers().await
     }

@@ -1,16 +1,49 @@
 # The reporter: one instance (an Auto Scaling Group of exactly one, so it is
 # replaced if it fails) that publishes Polybot/BacklogPerInstance and
-# Polybot/AverageProcessingTime for the detector group every interval.
+# Polybot/AverageProcessingTime for the detector group every interval. The
+# backlog is the queue's messages plus the queued clips' extra cost, read
+# from the one backlog item of the predictions table.
 
 locals {
   full_name = "${var.name}-reporter"
+
+  # The hash key of the table's backlog item: polybot_storage::aws::BACKLOG_PK
+  # (the deployment test checks that they agree).
+  backlog_item_key = "backlog#costs"
 }
+
+data "aws_region" "current" {}
 
 data "aws_iam_policy_document" "reporter" {
   statement {
     sid       = "ReadQueueDepth"
     actions   = ["sqs:GetQueueAttributes"]
     resources = [var.queue_arn]
+  }
+
+  statement {
+    sid = "ReadBacklogItem"
+    # The extra cost of queued clips; this one item and nothing else of the
+    # table (predictions, chats' settings).
+    actions   = ["dynamodb:GetItem"]
+    resources = [var.table_arn]
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "dynamodb:LeadingKeys"
+      values   = [local.backlog_item_key]
+    }
+  }
+
+  statement {
+    sid = "DecryptBacklogItem"
+    # The table is encrypted with the stack's key; only through DynamoDB.
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${data.aws_region.current.name}.amazonaws.com"]
+    }
   }
 
   statement {

@@ -66,6 +66,11 @@ variable "queue_arn" {
   type = string
 }
 
+variable "table_arn" {
+  description = "The predictions table, whose backlog item (only) the reporter reads."
+  type        = string
+}
+
 variable "kms_key_arn" {
   type = string
 }

@@ -37,8 +37,8 @@ pub mod secrets;
 mod sqs;
 
 pub use dynamo::{
-    CHAT_INDEX, DynamoTable, MODEL_CLASSES_PK, TTL_ATTRIBUTE, answer_pk, claim_pk, prediction_pk,
-    settings_pk,
+    BACKLOG_PK, CHAT_INDEX, DynamoTable, MODEL_CLASSES_PK, TTL_ATTRIBUTE, answer_pk, claim_pk,
+    prediction_pk, settings_pk,
 };
 pub use error::describe_error;
 #[cfg(feature = "test-util")]

@@ -21,15 +21,16 @@
 //!
 //! One file per port, and for the prediction table one per concern
 //! ([`predictions()`], [`leases()`], [`notices()`], [`albums()`],
-//! [`answers()`], [`windows()`], [`deferred()`], [`settings()`]);
-//! [`prediction_table`] runs them all on one table. The model's classes
-//! ([`settings()`]) are one per table, so that suite needs a table nobody
-//! published them to.
+//! [`answers()`], [`windows()`], [`deferred()`], [`settings()`],
+//! [`backlog()`]); [`prediction_table`] runs them all on one table. The
+//! model's classes ([`settings()`]) and the backlog ([`backlog()`]) are one
+//! per table, so those suites need a table nobody else writes them in.
 
 use crate::PredictionTable;
 
 mod albums;
 mod answers;
+mod backlog;
 mod deferred;
 mod leases;
 mod notices;
@@ -41,6 +42,7 @@ mod windows;
 
 pub use albums::albums;
 pub use answers::answers;
+pub use backlog::backlog;
 pub use deferred::deferred;
 pub use leases::leases;
 pub use notices::notices;
@@ -77,4 +79,5 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
     windows(table).await;
     deferred(table).await;
     settings(table).await;
+    backlog(table).await;
 }

@@ -114,6 +114,11 @@ CREATE TABLE IF NOT EXISTS model_classes (
     classes       TEXT    NOT NULL,  -- JSON array of its class names, in its order
     updated_at    INTEGER NOT NULL   -- when a detector last published them
 );
+CREATE TABLE IF NOT EXISTS backlog (
+    prediction_id TEXT    PRIMARY KEY,  -- a queued job that costs more than one photo
+    extra         INTEGER NOT NULL,  -- its cost beyond one photo, in photos
+    until         REAL    NOT NULL   -- seconds since the epoch: when it stops counting
+);
 ";
 
 /// What the error messages call this backend.

@@ -10,6 +10,7 @@ use crate::Result;
 
 mod albums;
 mod answers;
+mod backlog;
 mod deferred;
 mod leases;
 mod notices;
@@ -19,6 +20,8 @@ mod windows;
 
 pub use albums::{AlbumClose, AlbumJoin, AlbumKey, Albums};
 pub use answers::{AnsweredPhoto, SentAnswers};
+pub use backlog::Backlog;
+pub(crate) use backlog::check_until;
 pub use deferred::{DeferredUpdate, DeferredUpdates};
 pub use leases::{Claim, ClaimKey, LeaseId, Leases, Once, run_once};
 pub use notices::{NoticeState, Notices};
@@ -51,7 +54,15 @@ pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// ```
 #[async_trait]
 pub trait PredictionTable:
-    Predictions + Leases + Notices + Albums + SentAnswers + Windows + DeferredUpdates + Preferences
+    Predictions
+    + Leases
+    + Notices
+    + Albums
+    + SentAnswers
+    + Windows
+    + DeferredUpdates
+    + Preferences
+    + Backlog
 {
     /// Readiness: the table answers. One check serves every concern, since
     /// they all live in the one table.

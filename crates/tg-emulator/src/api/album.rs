@@ -1,4 +1,5 @@
-//! `sendMediaGroup`: photos or documents sent together as one album.
+//! `sendMediaGroup`: photos and videos, or documents, sent together as one
+//! album.
 
 use std::sync::Arc;
 
@@ -6,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::api::common::{MAX_CAPTION_UTF16, chat_id, ensure_not_blocked, reply_target, utf16_len};
 use crate::api::files::{
-    Input, check_document, check_photo, resolve_value, store_document, store_photo,
+    Input, VideoParams, check_document, check_photo, check_video, resolve_value, store_document,
+    store_photo, store_video,
 };
 use crate::api::send::{Outgoing, post_bot_messages};
 use crate::{
@@ -14,13 +16,14 @@ use crate::{
     markup,
     model::SentKind,
     params::Params,
-    state::{Shared, document_json, photo_size_json},
+    state::{Shared, document_json, photo_size_json, video_json},
 };
 
 /// Most items in one sendMediaGroup (TDLib's `MAX_GROUPED_MESSAGES`).
 const MAX_ALBUM_ITEMS: usize = 10;
 
-/// One InputMediaPhoto / InputMediaDocument of sendMediaGroup's `media`.
+/// One InputMediaPhoto / InputMediaVideo / InputMediaDocument of
+/// sendMediaGroup's `media`.
 struct AlbumItem {
     kind: SentKind,
     /// `attach://<field>`, an HTTP URL or a `file_id`.
@@ -28,6 +31,8 @@ struct AlbumItem {
     /// (as sent, rendered) caption.
     caption: Option<(String, String)>,
     parse_mode: Option<String>,
+    /// `width`, `height` and `duration` of an InputMediaVideo.
+    video: VideoParams,
 }
 
 /// Reads one InputMedia object as the Bot API server's `get_input_media`
@@ -71,9 +76,10 @@ fn album_item(params: &Params, value: &Value) -> Result<AlbumItem, String> {
     let kind = match kind.as_str() {
         "photo" => SentKind::Photo,
         "document" => SentKind::Document,
+        "video" => SentKind::Video,
         "animation" => return Err(format!("type \"{kind}\" can't be used in sendMediaGroup")),
-        // Valid in a Telegram album, but the emulator has no video or audio.
-        "video" | "audio" => {
+        // Valid in a Telegram album, but the emulator has no audio.
+        "audio" => {
             return Err(format!("type \"{kind}\" is not supported by the emulator"));
         }
         _ => return Err(format!("type \"{kind}\" is unsupported")),
@@ -83,6 +89,7 @@ fn album_item(params: &Params, value: &Value) -> Result<AlbumItem, String> {
         media,
         caption,
         parse_mode,
+        video: VideoParams::from_json(object),
     })
 }
 
@@ -100,7 +107,8 @@ fn album_member_error(position: usize, error: ApiError) -> ApiError {
     }
 }
 
-/// `sendMediaGroup`: photos or documents sent together as one album.
+/// `sendMediaGroup`: photos and videos, or documents, sent together as one
+/// album.
 ///
 /// The checks come in the order of the Bot API server and TDLib
 /// (`Client::process_send_media_group_query`,
@@ -158,6 +166,7 @@ pub(super) async fn send_media_group(shared: &Arc<Shared>, params: &Params) -> A
     for (position, (item, input)) in items.iter().zip(&inputs).enumerate() {
         let checked = match (item.kind, input) {
             (SentKind::Photo, Input::Bytes { bytes, .. }) => check_photo(bytes).map(Some),
+            (SentKind::Video, Input::Bytes { bytes, .. }) => check_video(bytes).map(|()| None),
             (_, Input::Bytes { bytes, .. }) => check_document(bytes).map(|()| None),
             (_, Input::Existing(_)) => Ok(None),
         };
@@ -177,6 +186,27 @@ pub(super) async fn send_media_group(shared: &Arc<Shared>, params: &Params) -> A
                 json!({ "photo": [photo_size_json(&file.info)] }),
                 Some(file.info),
             ),
+            (
+                SentKind::Video,
+                Input::Bytes {
+                    bytes,
+                    file_name,
+                    content_type,
+                },
+                _,
+            ) => {
+                let file = store_video(
+                    shared,
+                    bytes,
+                    file_name,
+                    content_type.as_deref(),
+                    item.video,
+                );
+                (json!({ "video": video_json(&file) }), Some(file))
+            }
+            (SentKind::Video, Input::Existing(file), _) => {
+                (json!({ "video": video_json(&file.info) }), Some(file.info))
+            }
             (
                 _,
                 Input::Bytes {

@@ -151,7 +151,7 @@ pub(super) fn edit_message(shared: &Shared, params: &Params, target: EditTarget)
 }
 
 /// `editMessageReplyMarkup`: replaces the inline keyboard of any message
-/// the bot sent (text, photo or document), or removes it when no
+/// the bot sent (text, photo, document or video), or removes it when no
 /// `reply_markup` is given.
 pub(super) fn edit_reply_markup(shared: &Shared, params: &Params) -> ApiResult {
     let (chat_id, message_id) = edit_target(params)?;

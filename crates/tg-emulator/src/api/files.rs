@@ -1,6 +1,6 @@
 //! Files: `getFile` and downloads under `/file/`, the file references a
 //! send may carry (`attach://`, a URL, a `file_id`), and the checks and
-//! storage of uploaded photos and documents.
+//! storage of uploaded photos, documents and videos.
 
 use axum::{
     body::{Body, Bytes},
@@ -19,9 +19,11 @@ use crate::{
 
 const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
 
+/// Bots may upload other files (documents, videos) up to 50 MB.
 const MAX_DOCUMENT_BYTES: usize = 50 * 1024 * 1024;
 
-/// Bots may download files up to 20 MB through getFile.
+/// Bots may download files up to 20 MB through getFile, whatever their kind
+/// (a user's 21 MB video is stored and announced, but getFile refuses it).
 const MAX_GETFILE_BYTES: u64 = 20 * 1024 * 1024;
 
 /// `GET /file/bot<token>/<file_path>`.
@@ -219,6 +221,102 @@ pub(super) fn store_document(
         .info
 }
 
+/// The check Telegram makes on uploaded video bytes: at most 50 MB, as for
+/// documents.
+pub(super) fn check_video(bytes: &[u8]) -> Result<(), ApiError> {
+    check_document(bytes)
+}
+
+/// What a bot states about a video it sends (`width`, `height`,
+/// `duration`): Telegram would read them from the file, the emulator does
+/// not parse video and keeps what it is told (0 when not told).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct VideoParams {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration: Option<u32>,
+}
+
+impl VideoParams {
+    /// From sendVideo's parameters. Like the Bot API server (which reads
+    /// them with `to_integer`), values that are not numbers count as absent.
+    pub fn from_params(params: &Params) -> Self {
+        let read = |name: &str| {
+            params
+                .i64(name)
+                .ok()
+                .flatten()
+                .and_then(|v| u32::try_from(v).ok())
+        };
+        Self {
+            width: read("width"),
+            height: read("height"),
+            duration: read("duration"),
+        }
+    }
+
+    /// From an InputMediaVideo of sendMediaGroup.
+    pub fn from_json(object: &serde_json::Map<String, serde_json::Value>) -> Self {
+        let read = |name: &str| {
+            object
+                .get(name)
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|v| u32::try_from(v).ok())
+        };
+        Self {
+            width: read("width"),
+            height: read("height"),
+            duration: read("duration"),
+        }
+    }
+}
+
+/// Stores video bytes that passed [`check_video`].
+pub(super) fn store_video(
+    shared: &Shared,
+    bytes: Bytes,
+    file_name: Option<String>,
+    content_type: Option<&str>,
+    video: VideoParams,
+) -> FileInfo {
+    let mime = video_mime(file_name.as_deref(), content_type);
+    let dims = match (video.width, video.height) {
+        (None, None) => None,
+        (w, h) => Some((w.unwrap_or(0), h.unwrap_or(0))),
+    };
+    shared
+        .lock()
+        .store_media(
+            bytes,
+            FileKind::Video,
+            file_name,
+            Some(mime),
+            dims,
+            video.duration,
+        )
+        .info
+}
+
+/// MIME type for a video: by the extension, then what the client declared
+/// when it is a video type, else `video/mp4`.
+fn video_mime(file_name: Option<&str>, declared: Option<&str>) -> String {
+    let ext = file_name
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, e)| e.to_ascii_lowercase());
+    let by_ext = match ext.as_deref() {
+        Some("mp4") | Some("m4v") => Some("video/mp4"),
+        Some("webm") => Some("video/webm"),
+        Some("mov") => Some("video/quicktime"),
+        Some("mkv") => Some("video/x-matroska"),
+        Some("avi") => Some("video/x-msvideo"),
+        _ => None,
+    };
+    by_ext
+        .or(declared.filter(|d| d.starts_with("video/")))
+        .unwrap_or("video/mp4")
+        .to_owned()
+}
+
 /// MIME type for a document: sniffed image type, then the extension, then
 /// what the client declared.
 fn document_mime(bytes: &[u8], file_name: Option<&str>, declared: Option<&str>) -> String {
@@ -246,6 +344,19 @@ fn document_mime(bytes: &[u8], file_name: Option<&str>, declared: Option<&str>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn video_mime_goes_by_extension_then_declared_video_type() {
+        assert_eq!(video_mime(Some("clip.webm"), None), "video/webm");
+        assert_eq!(
+            video_mime(Some("clip"), Some("video/quicktime")),
+            "video/quicktime"
+        );
+        assert_eq!(
+            video_mime(None, Some("application/octet-stream")),
+            "video/mp4"
+        );
+    }
 
     #[test]
     fn document_mime_prefers_sniffed_image_type() {

@@ -34,7 +34,7 @@ use album::send_media_group;
 use callbacks::answer_callback_query;
 use edit::{EditTarget, delete_message, edit_message, edit_reply_markup, send_chat_action};
 use files::{download, get_file};
-use send::{send_document, send_message, send_photo};
+use send::{send_document, send_message, send_photo, send_video};
 use updates::{delete_webhook, get_me, get_updates, set_webhook, webhook_info};
 
 /// Bot API methods the emulator implements, with their canonical spelling.
@@ -51,6 +51,7 @@ enum Method {
     SendMessage,
     SendPhoto,
     SendDocument,
+    SendVideo,
     SendMediaGroup,
     SendChatAction,
     EditMessageText,
@@ -75,6 +76,7 @@ const METHODS: &[(&str, Method)] = &[
     ("sendMessage", Method::SendMessage),
     ("sendPhoto", Method::SendPhoto),
     ("sendDocument", Method::SendDocument),
+    ("sendVideo", Method::SendVideo),
     ("sendMediaGroup", Method::SendMediaGroup),
     ("sendChatAction", Method::SendChatAction),
     ("editMessageText", Method::EditMessageText),
@@ -191,6 +193,7 @@ async fn call(shared: &Arc<Shared>, method: Method, params: &Params) -> ApiResul
         Method::SendMessage => send_message(shared, params),
         Method::SendPhoto => send_photo(shared, params).await,
         Method::SendDocument => send_document(shared, params).await,
+        Method::SendVideo => send_video(shared, params).await,
         Method::SendMediaGroup => send_media_group(shared, params).await,
         Method::SendChatAction => send_chat_action(shared, params),
         Method::EditMessageText => edit_message(shared, params, EditTarget::Text),

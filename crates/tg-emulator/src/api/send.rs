@@ -1,5 +1,5 @@
-//! Messages from the bot: `sendMessage`, `sendPhoto`, `sendDocument`, and
-//! how a sent message is built, stored and recorded.
+//! Messages from the bot: `sendMessage`, `sendPhoto`, `sendDocument`,
+//! `sendVideo`, and how a sent message is built, stored and recorded.
 
 use std::sync::Arc;
 
@@ -9,7 +9,8 @@ use crate::api::common::{
     MAX_TEXT_UTF16, caption, chat_id, ensure_not_blocked, reply_target, utf16_len,
 };
 use crate::api::files::{
-    Input, check_document, check_photo, resolve_input, store_document, store_photo,
+    Input, VideoParams, check_document, check_photo, check_video, resolve_input, store_document,
+    store_photo, store_video,
 };
 use crate::{
     error::{ApiError, ApiOk, ApiResult},
@@ -17,7 +18,7 @@ use crate::{
     markup,
     model::{FileInfo, SentKind, SentMessage},
     params::Params,
-    state::{Shared, document_json, photo_size_json, reply_copy, unix_now},
+    state::{Shared, document_json, photo_size_json, reply_copy, unix_now, video_json},
 };
 
 /// What a new bot message carries besides the common fields.
@@ -32,7 +33,7 @@ pub(super) struct Outgoing {
 }
 
 impl Outgoing {
-    /// A photo or document message: `content` gets the plain text of the
+    /// A photo, document or video message: `content` gets the plain text of the
     /// caption (`(as sent, plain)`, from [`caption`]).
     pub(super) fn file(
         kind: SentKind,
@@ -233,6 +234,42 @@ pub(super) async fn send_document(shared: &Arc<Shared>, params: &Params) -> ApiR
     let out = Outgoing::file(
         SentKind::Document,
         "sendDocument",
+        content,
+        caption,
+        parse_mode,
+        Some(file),
+    );
+    post_bot_message(shared, params, chat_id, reply_markup, out)
+}
+
+/// `sendVideo`: an upload (at most 50 MB), an HTTP URL or a `file_id`, with
+/// an optional caption (at most 1024 characters after entity parsing),
+/// `reply_markup` and reply. `width`, `height` and `duration` are kept as
+/// given (the emulator does not parse video); `supports_streaming`,
+/// `thumbnail`, `cover` and `has_spoiler` are accepted and not recorded.
+pub(super) async fn send_video(shared: &Arc<Shared>, params: &Params) -> ApiResult {
+    let chat_id = chat_id(params)?;
+    let caption = caption(params)?;
+    let reply_markup = keyboard::from_params(params)?;
+    let video = VideoParams::from_params(params);
+    let input = resolve_input(shared, params, "video").await?;
+    ensure_not_blocked(shared, chat_id)?;
+    let file = match input {
+        Input::Existing(file) => file.info,
+        Input::Bytes {
+            bytes,
+            file_name,
+            content_type,
+        } => {
+            check_video(&bytes)?;
+            store_video(shared, bytes, file_name, content_type.as_deref(), video)
+        }
+    };
+    let content = json!({ "video": video_json(&file) });
+    let parse_mode = params.non_empty_str("parse_mode");
+    let out = Outgoing::file(
+        SentKind::Video,
+        "sendVideo",
         content,
         caption,
         parse_mode,

@@ -12,6 +12,7 @@ mod control;
 mod keyboards;
 mod media_group;
 mod teloxide_compat;
+mod video;
 mod webhook;
 
 use std::time::Duration;

@@ -2,8 +2,9 @@
 //! file per concern: [`Predictions`] (`predictions.rs`), [`Leases`]
 //! (`leases.rs`), [`Notices`] (`notices.rs`), [`Albums`] (`albums.rs`),
 //! [`SentAnswers`] (`answers.rs`), [`Windows`] (`windows.rs`),
-//! [`DeferredUpdates`] (`deferred.rs`) and [`Preferences`] (`settings.rs`);
-//! this file holds the table itself and what they share.
+//! [`DeferredUpdates`] (`deferred.rs`), [`Preferences`] (`settings.rs`) and
+//! [`Backlog`] (`backlog.rs`); this file holds the table itself and what
+//! they share.
 //!
 //! Items, all under the string hash key `pk`:
 //!
@@ -19,6 +20,7 @@
 //! | `window#<what>@<start ms>` | `members` (SS, the window's counted members, added to with `ADD`), `expires_at` (N, a window after it ends) |
 //! | `settings#<chat>` | `settings` (S, the chat's settings as JSON; `{}` the defaults), `version` (N, raised by each change, which is conditional on it); no `expires_at`: kept until changed |
 //! | `model#classes` | `classes` (S, the model's class names as a JSON array, in its order), `updated_at` (N, epoch seconds); no `expires_at` |
+//! | `backlog#costs` | one attribute per queued job with an extra cost, `c_<prediction id, 32 hex digits>` (M: `extra` N, in photos; `until` N, epoch seconds); the one item of its kind; no `expires_at` |
 //!
 //! The GSI `chat_id-time-index` (hash `chat_id` N, range `time` N) serves
 //! `list_by_chat`; prediction items carry those attributes under their
@@ -56,6 +58,7 @@
 //! [`Windows`]: crate::Windows
 //! [`DeferredUpdates`]: crate::DeferredUpdates
 //! [`Preferences`]: crate::Preferences
+//! [`Backlog`]: crate::Backlog
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -74,6 +77,7 @@ use crate::{PredictionTable, Result, StorageError};
 
 mod albums;
 mod answers;
+mod backlog;
 mod deferred;
 mod leases;
 mod notices;
@@ -82,6 +86,7 @@ mod settings;
 mod windows;
 
 pub use answers::answer_pk;
+pub use backlog::BACKLOG_PK;
 pub use leases::claim_pk;
 pub use predictions::prediction_pk;
 pub use settings::{MODEL_CLASSES_PK, settings_pk};
@@ -144,6 +149,12 @@ impl DynamoTable {
             client,
             table: table.into(),
         }
+    }
+
+    /// A table with a client of its own, for callers that need no other
+    /// AWS service (the reporter, reading the backlog).
+    pub fn from_config(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
     }
 
     pub fn table_name(&self) -> &str {

@@ -2,9 +2,9 @@
 //! (`predictions.rs`), [`Leases`] (`leases.rs`), [`Notices`]
 //! (`notices.rs`), [`Albums`] (`albums.rs`), [`SentAnswers`]
 //! (`answers.rs`), [`Windows`] (`windows.rs`), [`DeferredUpdates`]
-//! (`deferred.rs`) and [`Preferences`] (`settings.rs`), each in its own SQL
-//! table (or two) of the data folder's database (the schema is in
-//! `local/sqlite.rs`).
+//! (`deferred.rs`), [`Preferences`] (`settings.rs`) and [`Backlog`]
+//! (`backlog.rs`), each in its own SQL table (or two) of the data folder's
+//! database (the schema is in `local/sqlite.rs`).
 //!
 //! Every conditional change is a single conditional statement or one
 //! IMMEDIATE transaction (which takes the database's write lock before
@@ -19,6 +19,7 @@
 //! [`Windows`]: crate::Windows
 //! [`DeferredUpdates`]: crate::DeferredUpdates
 //! [`Preferences`]: crate::Preferences
+//! [`Backlog`]: crate::Backlog
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::{PredictionTable, Result};
 
 mod albums;
 mod answers;
+mod backlog;
 mod deferred;
 mod leases;
 mod notices;
