@@ -1,7 +1,8 @@
 //! `polybot demo`: the whole system on this machine with no AWS account and
 //! no Telegram token. A Telegram Bot API emulator plays the chat; the demo
-//! sends the sample photos as a user would (some captioned with a filter),
-//! prints the conversation and saves the pictures the bot sent back.
+//! sends the sample photos as a user would (some captioned with a filter,
+//! two albums, and a video made from them), prints the conversation and
+//! saves the pictures the bot sent back.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,6 +43,12 @@ enum Send {
         name: &'static str,
         bytes: Vec<u8>,
     },
+    /// A video made from photos, each shown for some seconds.
+    Video {
+        name: &'static str,
+        bytes: Vec<u8>,
+        seconds: u32,
+    },
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -59,7 +66,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Send::Photo(photo("bus.jpg")?),
         Send::Document {
             name: "zidane.jpg",
-            bytes: zidane,
+            bytes: zidane.clone(),
         },
         Send::Document {
             name: "holiday.jpg",
@@ -73,6 +80,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             vec![photo("bus.jpg")?, photo("zidane.jpg")?],
             Some("concat"),
         ),
+        // Three seconds of people, then three of a bus, as a phone records
+        // (H.264 High profile with B-frames), made with the detector's ffmpeg.
+        Send::Video {
+            name: "people-then-bus.mp4",
+            bytes: polybot_detector::video::encode_clip(
+                &polybot_detector::video::default_ffmpeg_path(),
+                &[
+                    (zidane.as_slice(), Duration::from_secs(3)),
+                    (
+                        std::fs::read(photo("bus.jpg")?)?.as_slice(),
+                        Duration::from_secs(3),
+                    ),
+                ],
+                30,
+                polybot_detector::video::ClipFormat::H264,
+            )
+            .context("making the demo's video with ffmpeg (run `cargo xtask setup`)")?,
+            seconds: 6,
+        },
     ];
 
     let temp;
@@ -177,6 +203,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                         .send_user_document(CHAT, bytes.clone(), &opts)
                         .await?;
                 }
+                Send::Video {
+                    name,
+                    bytes,
+                    seconds,
+                } => {
+                    println!(
+                        "you: [video {name}, {seconds} s, {:.1} MB]",
+                        bytes.len() as f64 / 1e6
+                    );
+                    let meta = tg_emulator::VideoMeta::new(1280, 720, *seconds);
+                    client
+                        .send_user_video(CHAT, bytes.clone(), &meta, &UserMessageOptions::default())
+                        .await?;
+                }
             }
             let messages = answer(&client, seen, Duration::from_secs(args.timeout)).await?;
             for m in &messages[seen..] {
@@ -216,11 +256,13 @@ async fn answer(
         let notices = [
             polybot_gateway::progress::NOTICE_TEXT,
             polybot_gateway::progress::FILTER_NOTICE_TEXT,
+            polybot_gateway::progress::CLIP_NOTICE_TEXT,
         ];
-        if messages[seen..]
-            .iter()
-            .any(|m| !notices.contains(&m.text.as_deref().unwrap_or_default()))
-        {
+        let notice = |m: &SentMessage| {
+            let text = m.text.as_deref().unwrap_or_default();
+            notices.iter().any(|n| text.starts_with(n))
+        };
+        if messages[seen..].iter().any(|m| !notice(m)) {
             return Ok(messages);
         }
         want = messages.len() + 1;
