@@ -706,9 +706,13 @@ async fn one_chats_backlog_does_not_hold_another_chats_photo() {
     let order: Vec<PredictionId> = results.reports().iter().map(|r| r.prediction_id).collect();
     assert_eq!(order.len(), 21);
     let at = order.iter().position(|id| *id == quiet.prediction_id);
-    // Served within the first round of lanes, not after the other 20.
+    // Received within the first round of lanes, not after the other 20.
+    // Reports from two lanes race (a busy CI machine may let the other
+    // lane report its first and second job before this one's report lands,
+    // as it did once), so one report more than a lane's round is allowed:
+    // an unfair queue would put it 21st.
     assert!(
-        at.is_some_and(|at| at < FAKE_LANES),
+        at.is_some_and(|at| at <= FAKE_LANES),
         "the quiet chat's photo was answered {at:?}th of {}",
         order.len()
     );
