@@ -43,6 +43,10 @@ locals {
       POLYBOT_TABLE      = module.storage.table_name
       POLYBOT_LOG_FORMAT = "json"
       RUST_LOG           = var.rust_log
+      # The one retention clock: records expire after as many days as the
+      # images bucket keeps objects (module.storage), and the gateway's
+      # /privacy states it.
+      POLYBOT_RETENTION_DAYS = tostring(var.retention_days)
     },
     var.otel_exporter_otlp_endpoint == "" ? tomap({}) : tomap({
       OTEL_EXPORTER_OTLP_ENDPOINT = var.otel_exporter_otlp_endpoint
@@ -63,7 +67,7 @@ module "storage" {
   source = "./modules/storage"
 
   name                        = var.name
-  image_retention_days        = var.image_retention_days
+  retention_days              = var.retention_days
   log_retention_days          = var.log_retention_days
   queue_visibility_timeout    = var.queue_visibility_timeout
   queue_max_receive_count     = var.queue_max_receive_count

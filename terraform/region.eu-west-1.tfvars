@@ -10,3 +10,8 @@ detector_max_size = 4
 # Scaling target = floor(acceptable latency / seconds per job) = 10 / 0.1 = 100.
 detector_acceptable_latency = 10
 detector_seconds_per_job    = 0.1
+
+# The one retention clock: days images (every version) and records are kept;
+# the services get it as POLYBOT_RETENTION_DAYS and the gateway's /privacy
+# states it.
+retention_days = 30

@@ -189,10 +189,26 @@ variable "queue_max_receive_count" {
   default     = 3
 }
 
-variable "image_retention_days" {
-  description = "Days after which images expire from the bucket."
+variable "retention_days" {
+  description = "The one retention clock, in whole days (1 to 3650): the images bucket expires objects after this many days (current versions; a version that stops being current goes a day later), and the gateway, detector and reporter get it as POLYBOT_RETENTION_DAYS, which sets when their records expire and what the gateway's /privacy says."
   type        = number
   default     = 30
+
+  validation {
+    condition     = var.retention_days == floor(var.retention_days) && var.retention_days >= 1 && var.retention_days <= 3650
+    error_message = "retention_days must be a whole number of days from 1 to 3650 (the services' --retention-days accepts no other)."
+  }
+}
+
+variable "image_retention_days" {
+  description = "Renamed to retention_days, which now sets the records' retention as well as the images'. Left here only so a tfvars file that still sets it fails the plan instead of being ignored with a warning."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.image_retention_days == null
+    error_message = "image_retention_days was renamed to retention_days, which now sets the images' and the records' retention alike (POLYBOT_RETENTION_DAYS): set retention_days instead."
+  }
 }
 
 variable "log_retention_days" {

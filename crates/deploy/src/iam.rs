@@ -53,6 +53,10 @@ pub enum Resource {
     Bucket,
     /// Objects in the images bucket.
     Objects,
+    /// Objects in the folders detectors write results to, under any chat's
+    /// folder (`<chat_id>/<folder>/...`, each of [`RESULT_FOLDERS`]); not
+    /// the originals.
+    ResultObjects,
     /// The jobs queue.
     Queue,
     /// The dead-letter queue.
@@ -114,6 +118,22 @@ use Service::{Detector, Gateway, Reporter};
 
 const STORAGE_CHECK: &str =
     "polybot_storage::aws::connect_with (start-up) and Backends::check (/readyz)";
+
+/// The folders detectors write their results to under each chat's folder
+/// (`polybot_domain::ObjectKey`: the annotated photo and its full-size copy,
+/// a clip's key frames, a filter's or an album's output, crops). Originals
+/// (`<chat_id>/original/...`) are the gateway's. The deployment test checks
+/// this list against the keys the code builds.
+pub const RESULT_FOLDERS: &[&str] = &["predicted", "filtered", "crops", "album"];
+
+const FORGET: &str = "DynamoTable::erase_chat (/forget): the chat's claims, notices, answers, albums, deferred updates and settings, 25 delete requests at a time";
+const FORGET_VERSIONS: &str = "S3ObjectStore::erase_chat (/forget): every version and delete marker under <chat_id>/ (s3:prefix)";
+const FORGET_DELETE: &str =
+    "S3ObjectStore::erase_chat (/forget): each version and delete marker by its version id";
+const ERASED_MID_JOB: &str = "S3ObjectStore::erase: the worker deletes every version of the results it has just stored when their chat was erased (/forget) while the job ran (s3:prefix: result folders only)";
+/// AWS's DeleteObjects reference: "To delete an object from a bucket, you
+/// must always specify the s3:DeleteObject permission", version ids or not.
+const DELETE_OBJECTS_ALWAYS: &str = "S3ObjectStore::erase(_chat): DeleteObjects needs s3:DeleteObject always (AWS's API reference), also when each entry names its version id";
 
 /// The table.
 pub const TABLE: &[Need] = &[
@@ -236,7 +256,7 @@ pub const TABLE: &[Need] = &[
         "dynamodb:UpdateItem",
         "dynamodb:UpdateItem",
         Table,
-        "DynamoTable::claim/finish/save_failure/attach_notice/close_notice/add_cost: leases, results, notices, a queued clip's cost in the backlog item",
+        "DynamoTable::claim/finish/save_failure/attach_notice/close_notice/add_cost/set_answer_file: leases, results, notices, a queued clip's cost in the backlog item, the answer's file (only if the prediction still exists)",
     ),
     need(
         Gateway,
@@ -244,7 +264,7 @@ pub const TABLE: &[Need] = &[
         "dynamodb:DeleteItem",
         "dynamodb:DeleteItem",
         Table,
-        "DynamoTable::release: a lease given back after a failure",
+        "DynamoTable::release: a lease given back after a failure; DynamoTable::erase_chat (/forget): each prediction, one by one (ALL_OLD: an exact count)",
     ),
     need(
         Gateway,
@@ -252,7 +272,39 @@ pub const TABLE: &[Need] = &[
         "dynamodb:Query",
         "dynamodb:Query",
         TableIndexes,
-        "DynamoTable::list_by_chat/pending_albums: the chat_id-time index (unfinished albums under chat 0)",
+        "DynamoTable::list_by_chat/pending_albums: the chat_id-time index (unfinished albums under chat 0); DynamoTable::erase_chat (/forget): the chat's predictions, its other items (chat_id <chat>.5) and its pending items under chat 0",
+    ),
+    need(
+        Gateway,
+        Code,
+        "dynamodb:BatchWriteItem",
+        "dynamodb:BatchWriteItem",
+        Table,
+        FORGET,
+    ),
+    need(
+        Gateway,
+        Code,
+        "s3:ListObjectVersions",
+        "s3:ListBucketVersions",
+        Bucket,
+        FORGET_VERSIONS,
+    ),
+    need(
+        Gateway,
+        Code,
+        "s3:DeleteObjects",
+        "s3:DeleteObjectVersion",
+        Objects,
+        FORGET_DELETE,
+    ),
+    need(
+        Gateway,
+        Code,
+        "s3:DeleteObjects",
+        "s3:DeleteObject",
+        Objects,
+        DELETE_OBJECTS_ALWAYS,
     ),
     need(
         Gateway,
@@ -318,6 +370,30 @@ pub const TABLE: &[Need] = &[
         "kms:GenerateDataKey",
         DataKey,
         "SSE-KMS with the stack's key",
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:ListObjectVersions",
+        "s3:ListBucketVersions",
+        Bucket,
+        ERASED_MID_JOB,
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:DeleteObjects",
+        "s3:DeleteObjectVersion",
+        ResultObjects,
+        ERASED_MID_JOB,
+    ),
+    need(
+        Detector,
+        Code,
+        "s3:DeleteObjects",
+        "s3:DeleteObject",
+        ResultObjects,
+        DELETE_OBJECTS_ALWAYS,
     ),
     need(
         Detector,
@@ -672,6 +748,28 @@ mod tests {
             s[0].condition("aws:RequestedRegion"),
             Some(("StringEquals", ["r".to_owned()].as_slice()))
         );
+    }
+
+    /// Actions that erase records of a chat: the gateway's alone.
+    const ERASING_RECORDS: &[&str] = &["dynamodb:BatchWriteItem", "dynamodb:DeleteItem"];
+
+    #[test]
+    fn only_the_gateway_erases_and_detectors_delete_only_their_results() {
+        for n in TABLE {
+            if ERASING_RECORDS.contains(&n.action) {
+                assert_eq!(n.service, Service::Gateway, "{n:?}");
+            }
+            if n.action.starts_with("s3:Delete") || n.action == "s3:ListBucketVersions" {
+                assert_ne!(n.service, Service::Reporter, "{n:?}");
+                if n.service == Service::Detector && n.action.starts_with("s3:Delete") {
+                    assert_eq!(
+                        n.resource,
+                        Resource::ResultObjects,
+                        "a detector may delete its results only: {n:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -15,7 +15,12 @@
 //!    Dockerfile HEALTHCHECK command passes against its running binary;
 //! 4. IAM: the applied role policies grant every row of the IAM table
 //!    (`polybot_deploy::iam`), every AWS call the binaries made (recorded by
-//!    moto, told apart by access key) has a row, and no grant lacks one.
+//!    moto, told apart by access key) has a row, and no grant lacks one;
+//!    only the gateway may erase a chat, and detectors may delete only
+//!    their own results;
+//! 5. one retention clock: applied with a `retention_days` other than the
+//!    default, the images bucket's lifecycle and every service's
+//!    `POLYBOT_RETENTION_DAYS` carry that value.
 //!
 //! What it cannot prove: moto's fidelity (it accepts some requests AWS
 //! refuses and does not emulate everything) and IAM enforcement (moto
@@ -45,6 +50,10 @@ use tg_emulator::{Emulator, SentKind, UserMessageOptions};
 
 /// The precision the applied stack runs (see the apply).
 const APPLIED_PRECISION: &str = "int8";
+
+/// The retention clock the applied stack runs (`retention_days`; not the
+/// default 30, so a value that does not get through shows).
+const APPLIED_RETENTION_DAYS: u64 = 7;
 
 /// Planned resources the apply leaves out, by address, with the reason.
 const EXCLUDED: &[(&str, &str)] = &[
@@ -201,6 +210,7 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
     let var_file = format!("-var-file={}", file_name(file));
     let image = format!("-var=image_tag={IMAGE_TAG}");
     let precision = format!("-var=detector_precision={APPLIED_PRECISION}");
+    let retention = format!("-var=retention_days={APPLIED_RETENTION_DAYS}");
     let mut args: Vec<&str> = vec![
         "apply",
         "-input=false",
@@ -214,6 +224,8 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
         // int8, so the setting's way from Terraform through the user data
         // to the image's INT8 model is proven too.
         precision.as_str(),
+        // Likewise the retention clock, to the lifecycle and the services.
+        retention.as_str(),
     ];
     args.extend(targets.iter().map(String::as_str));
     work.ok(&args, Duration::from_secs(900))
@@ -242,6 +254,9 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
     // The IAM table against the applied role policies.
     check_grants(&stack);
     check_reporter_reads_only_the_backlog_item(&stack);
+    check_only_the_gateway_erases(&stack);
+    // The bucket's lifecycle and the services' records keep one clock.
+    check_one_retention_clock(&resources, &stack);
     // The Results port admits the detectors and nothing else.
     check_results_port(&resources);
 
@@ -536,12 +551,25 @@ impl Stack {
         stack
     }
 
+    /// ARNs the resource kind stands for, in this stack: a row needs all of
+    /// them, a grant is used when it matches one.
+    fn arns(&self, service: Service, r: Resource) -> Vec<String> {
+        match r {
+            Resource::ResultObjects => iam::RESULT_FOLDERS
+                .iter()
+                .map(|folder| format!("{}/1243002838/{folder}/photo.jpg", self.bucket_arn))
+                .collect(),
+            other => vec![self.arn(service, other)],
+        }
+    }
+
     /// An ARN the resource kind stands for, in this stack.
     fn arn(&self, service: Service, r: Resource) -> String {
         let log_group = self.log_group_arns[&service].trim_end_matches(":*");
         match r {
             Resource::Bucket => self.bucket_arn.clone(),
             Resource::Objects => format!("{}/1243002838/original/photo.jpg", self.bucket_arn),
+            Resource::ResultObjects => self.arns(service, r).remove(0),
             Resource::Queue => self.queue_arn.clone(),
             Resource::DeadLetterQueue => self.dlq_arn.clone(),
             Resource::Table => self.table_arn.clone(),
@@ -569,15 +597,16 @@ fn check_grants(stack: &Stack) {
             .unwrap_or_else(|e| panic!("{service:?}'s policy: {e}"));
         let needs = iam::needs(service);
         for n in &needs {
-            let arn = stack.arn(service, n.resource);
-            if !iam::allows(&statements, n.action, &arn) {
-                missing.push(format!(
-                    "{}: {} on {arn} (needed by {}: {})",
-                    service.name(),
-                    n.action,
-                    n.api,
-                    n.site
-                ));
+            for arn in stack.arns(service, n.resource) {
+                if !iam::allows(&statements, n.action, &arn) {
+                    missing.push(format!(
+                        "{}: {} on {arn} (needed by {}: {})",
+                        service.name(),
+                        n.action,
+                        n.api,
+                        n.site
+                    ));
+                }
             }
         }
         for st in &statements {
@@ -585,7 +614,10 @@ fn check_grants(stack: &Stack) {
                 for resource in &st.resources {
                     let used = needs.iter().any(|n| {
                         iam::glob(action, n.action, true)
-                            && iam::glob(resource, &stack.arn(service, n.resource), false)
+                            && stack
+                                .arns(service, n.resource)
+                                .iter()
+                                .any(|arn| iam::glob(resource, arn, false))
                     });
                     if !used {
                         unneeded.push(format!(
@@ -666,6 +698,239 @@ fn check_reporter_reads_only_the_backlog_item(stack: &Stack) {
         );
     }
     say("deployment: IAM: the reporter reads only the table's backlog item");
+}
+
+/// Erasing a chat (/forget) is the gateway's alone. The reporter's role
+/// may not list or delete any object version or delete table items; the
+/// detectors' may delete table items neither, and may list and delete
+/// versions only of the results they write (every key the code builds for
+/// them, `polybot_domain::ObjectKey`), never of an original or under a
+/// whole chat's folder. The gateway lists versions only under a chat's
+/// folder, never the whole bucket.
+fn check_only_the_gateway_erases(stack: &Stack) {
+    use polybot_domain::{ChatId, ObjectKey, PredictionId};
+    let policy = |service: Service| {
+        iam::allow_statements(&stack.policies[&service])
+            .unwrap_or_else(|e| panic!("{service:?}'s policy: {e}"))
+    };
+    let object = |key: &ObjectKey| format!("{}/{key}", stack.bucket_arn);
+    // The prefixes a statement's ListBucketVersions admits: None when it has
+    // no s3:prefix condition (every prefix, the whole bucket).
+    let list_prefixes = |statements: &[iam::Statement]| -> Vec<Option<Vec<String>>> {
+        statements
+            .iter()
+            .filter(|s| {
+                s.actions
+                    .iter()
+                    .any(|a| iam::glob(a, "s3:ListBucketVersions", true))
+                    && s.resources
+                        .iter()
+                        .any(|r| iam::glob(r, &stack.bucket_arn, false))
+            })
+            .map(|s| match s.condition("s3:prefix") {
+                Some(("StringLike" | "StringEquals", values)) => Some(values.to_vec()),
+                _ => None,
+            })
+            .collect()
+    };
+    let lists = |statements: &[iam::Statement], prefix: &str| {
+        list_prefixes(statements).iter().any(|admits| match admits {
+            None => true,
+            Some(patterns) => patterns.iter().any(|p| iam::glob(p, prefix, false)),
+        })
+    };
+    let chats = [ChatId(1243002838), ChatId(-1001234567890)];
+
+    let reporter = policy(Service::Reporter);
+    let detector = policy(Service::Detector);
+    for (service, statements) in [
+        (Service::Reporter, &reporter),
+        (Service::Detector, &detector),
+    ] {
+        for action in ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"] {
+            assert!(
+                !iam::allows(statements, action, &stack.table_arn),
+                "the {service:?} may {action} on the table: erasing a chat is the gateway's alone"
+            );
+        }
+        for chat in chats {
+            let original = ObjectKey::original(chat, PredictionId::new(), "jpg");
+            for action in ["s3:DeleteObject", "s3:DeleteObjectVersion"] {
+                assert!(
+                    !iam::allows(statements, action, &object(&original)),
+                    "the {service:?} may {action} an original photo ({original}): only the gateway erases"
+                );
+            }
+            for prefix in [String::new(), format!("{chat}/"), original.to_string()] {
+                assert!(
+                    !lists(statements, &prefix),
+                    "the {service:?} may list object versions under {prefix:?}: only the gateway erases a chat"
+                );
+            }
+        }
+    }
+    assert!(
+        list_prefixes(&reporter).is_empty(),
+        "the reporter may list object versions"
+    );
+    for chat in chats {
+        let id = PredictionId::new();
+        for key in [
+            ObjectKey::predicted(chat, id),
+            ObjectKey::predicted_full(chat, id),
+            ObjectKey::filtered(chat, id, "png"),
+            ObjectKey::key_frame(chat, id, 3),
+            ObjectKey::crop(chat, id, 9),
+            ObjectKey::album_item(chat, id, 2, "jpg"),
+        ] {
+            let folder = key.as_str().split('/').nth(1).unwrap_or_default();
+            assert!(
+                iam::RESULT_FOLDERS.contains(&folder),
+                "{key}: a result folder the IAM table's RESULT_FOLDERS does not list"
+            );
+            for action in ["s3:DeleteObject", "s3:DeleteObjectVersion"] {
+                assert!(
+                    iam::allows(&detector, action, &object(&key)),
+                    "a detector may not {action} its result {key} when its chat was erased mid-job"
+                );
+            }
+            assert!(
+                lists(&detector, key.as_str()),
+                "a detector may not list the versions of its result {key}"
+            );
+        }
+    }
+
+    let gateway = policy(Service::Gateway);
+    let gateway_lists = list_prefixes(&gateway);
+    assert!(
+        !gateway_lists.is_empty(),
+        "the gateway may not list a chat's object versions"
+    );
+    assert!(
+        gateway_lists.iter().all(Option::is_some),
+        "the gateway may list every object version in the bucket: limit it with s3:prefix"
+    );
+    for chat in chats {
+        assert!(
+            lists(&gateway, &format!("{chat}/")),
+            "the gateway may not list the versions under the chat folder {chat}/"
+        );
+    }
+    assert!(
+        !lists(&gateway, ""),
+        "the gateway may list the whole bucket's versions"
+    );
+    say(
+        "deployment: IAM: only the gateway erases a chat; detectors may delete their own results' versions, no original",
+    );
+}
+
+/// The one retention clock: the applied stack got `retention_days =
+/// APPLIED_RETENTION_DAYS`; every object of the images bucket expires
+/// after that many days, a version that stops being current (an expired
+/// one included) goes one day later, the shortest S3 allows, so nothing
+/// outlives the clock by more than a day (the noncurrent days count from
+/// when a version stopped being current: the clock there would double it),
+/// lone delete markers go too, and every service's container gets the same
+/// `POLYBOT_RETENTION_DAYS` for its records (and the gateway's /privacy).
+fn check_one_retention_clock(resources: &[(String, String, String, Value)], stack: &Stack) {
+    let address = "module.storage.aws_s3_bucket_lifecycle_configuration.images";
+    let lifecycle = &resources
+        .iter()
+        .find(|r| r.0 == address)
+        .unwrap_or_else(|| panic!("{address} is not in the state"))
+        .3;
+    let enabled = |r: &Value| r.get("status").and_then(Value::as_str) == Some("Enabled");
+    // A rule for the whole bucket: no prefix, tag or size in its filter.
+    let whole_bucket = |r: &Value| {
+        let empty = |v: Option<&Value>| match v {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(_) => false,
+        };
+        empty(r.get("prefix"))
+            && r.get("filter")
+                .and_then(Value::as_array)
+                .is_none_or(|filters| {
+                    filters.iter().all(|f| {
+                        [
+                            "prefix",
+                            "tag",
+                            "and",
+                            "object_size_greater_than",
+                            "object_size_less_than",
+                        ]
+                        .iter()
+                        .all(|k| empty(f.get(*k)))
+                    })
+                })
+    };
+    // The enabled rules for every object of the bucket.
+    let rules: Vec<&Value> = lifecycle
+        .get("rule")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| enabled(r) && whole_bucket(r))
+        .collect();
+    let number = |r: &Value, pointer: &str| {
+        r.pointer(pointer)
+            .and_then(Value::as_u64)
+            .filter(|d| *d > 0)
+    };
+    let expiring: Vec<u64> = rules
+        .iter()
+        .filter_map(|r| number(r, "/expiration/0/days"))
+        .collect();
+    assert_eq!(
+        expiring,
+        [APPLIED_RETENTION_DAYS],
+        "the images bucket's objects must expire after retention_days ({APPLIED_RETENTION_DAYS}), by one rule for the whole bucket: {rules:#?}"
+    );
+    let noncurrent: Vec<u64> = rules
+        .iter()
+        .filter_map(|r| number(r, "/noncurrent_version_expiration/0/noncurrent_days"))
+        .collect();
+    assert_eq!(
+        noncurrent,
+        [1],
+        "the versioned bucket must remove a version one day after it stops being current (an image expired at \
+         retention_days, or a result deleted without its version id, would otherwise outlive the clock): {rules:#?}"
+    );
+    assert!(
+        rules.iter().any(|r| {
+            r.pointer("/expiration/0/expired_object_delete_marker")
+                .and_then(Value::as_bool)
+                == Some(true)
+        }),
+        "lone delete markers (their keys name the chat) must be removed: {rules:#?}"
+    );
+    let versioning = resources
+        .iter()
+        .find(|r| r.0 == "module.storage.aws_s3_bucket_versioning.images")
+        .and_then(|r| r.3.pointer("/versioning_configuration/0/status"))
+        .and_then(Value::as_str);
+    assert_eq!(
+        versioning,
+        Some("Enabled"),
+        "the images bucket is versioned (the rules above assume it)"
+    );
+    for service in Service::ALL {
+        assert_eq!(
+            stack.user_data[&service]
+                .env
+                .get("POLYBOT_RETENTION_DAYS")
+                .map(String::as_str),
+            Some(APPLIED_RETENTION_DAYS.to_string().as_str()),
+            "the {service:?}'s container must get POLYBOT_RETENTION_DAYS = retention_days"
+        );
+    }
+    say(&format!(
+        "deployment: one retention clock: objects expire after {APPLIED_RETENTION_DAYS} days, a noncurrent version a day \
+         after, lone delete markers go, and every service gets POLYBOT_RETENTION_DAYS={APPLIED_RETENTION_DAYS}"
+    ));
 }
 
 /// Every recorded call of a service's binary has a row in the IAM table.
@@ -1285,10 +1550,17 @@ fn calls_by_service(recording: &str) -> BTreeMap<Service, BTreeSet<String>> {
                 .split('/')
                 .filter(|s| !s.is_empty())
                 .count();
+            let has = |name: &str| {
+                query
+                    .split('&')
+                    .any(|kv| kv.split('=').next() == Some(name))
+            };
             let op = match (method, segments) {
                 ("HEAD", 1) => "HeadBucket",
+                ("GET", 1) if has("versions") => "ListObjectVersions",
                 ("GET", 1) if query.contains("list-type=2") => "ListObjectsV2",
                 ("GET", 1) => "ListObjects",
+                ("POST", 1) if has("delete") => "DeleteObjects",
                 ("HEAD", _) => "HeadObject",
                 ("GET", _) => "GetObject",
                 ("PUT", _) => "PutObject",

@@ -5,6 +5,12 @@
 
 locals {
   full_name = "${var.name}-detector"
+
+  # The folders detectors write their results to, under each chat's folder
+  # (polybot_domain::ObjectKey: <chat_id>/predicted/..., filtered, crops,
+  # album); originals (<chat_id>/original/...) are the gateway's. The
+  # deployment test checks this list against the code's keys.
+  result_folders = ["predicted", "filtered", "crops", "album"]
 }
 
 resource "aws_security_group_rule" "results_out" {
@@ -22,6 +28,29 @@ data "aws_iam_policy_document" "detector" {
     sid       = "ReadOriginalsWriteAnnotated"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${var.bucket_arn}/*"]
+  }
+
+  statement {
+    # A chat erased (/forget) while its job ran: the worker deletes every
+    # version of the results it has just stored (ListObjectVersions with the
+    # key as prefix, then DeleteObjects by version id). Results only, never
+    # originals or a whole chat: erasing a chat is the gateway's.
+    sid       = "ListOwnResultVersions"
+    actions   = ["s3:ListBucketVersions"]
+    resources = [var.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = formatlist("*/%s/*", local.result_folders)
+    }
+  }
+
+  statement {
+    # DeleteObjects needs s3:DeleteObject always (AWS's API reference), and
+    # s3:DeleteObjectVersion for entries with a version id.
+    sid       = "DeleteOwnResultsOfErasedChat"
+    actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    resources = formatlist("${var.bucket_arn}/*/%s/*", local.result_folders)
   }
 
   statement {

@@ -157,6 +157,29 @@ data "aws_iam_policy_document" "gateway" {
   }
 
   statement {
+    sid = "ForgetListChatVersions"
+    # /forget: every version of a chat's objects (ListObjectVersions), and
+    # only under a chat's folder (<chat_id>/), never the whole bucket at once.
+    actions   = ["s3:ListBucketVersions"]
+    resources = [var.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["*/"]
+    }
+  }
+
+  statement {
+    sid = "ForgetDeleteChatVersions"
+    # /forget: DeleteObjects by version id (each version and delete marker),
+    # so nothing is left behind a delete marker; DeleteObjects needs
+    # s3:DeleteObject always (AWS's API reference). Only the gateway erases
+    # a chat; detectors may delete their own results alone.
+    actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    resources = ["${var.bucket_arn}/*"]
+  }
+
+  statement {
     sid       = "EnqueueJobs"
     actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
     resources = [var.queue_arn]
@@ -170,14 +193,17 @@ data "aws_iam_policy_document" "gateway" {
 
   statement {
     sid = "PredictionsAndDedupe"
-    # DeleteItem: releasing a lease (a failed intake or reply) deletes it.
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"]
+    # DeleteItem: releasing a lease (a failed intake or reply) deletes it,
+    # and /forget deletes a chat's items; BatchWriteItem: /forget deletes
+    # them 25 at a time.
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"]
     resources = [var.table_arn]
   }
 
   statement {
     sid = "PredictionsByChat"
-    # ListPredictions reads the chat_id-time index; nothing queries the table itself.
+    # ListPredictions and /forget read the chat_id-time index; nothing
+    # queries the table itself.
     actions   = ["dynamodb:Query"]
     resources = ["${var.table_arn}/index/*"]
   }

@@ -226,20 +226,48 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "images" {
   }
 }
 
+# The retention clock (var.retention_days, the services' POLYBOT_RETENTION_DAYS)
+# in a versioned bucket. Expiring a current version only hides it behind a
+# delete marker, so three things keep anything from outliving the clock:
+#
+# - every object's current version expires retention_days after it was
+#   written;
+# - a version that is no longer current (expired by the rule above,
+#   overwritten by a retried job, or deleted by a detector without its
+#   version id) is removed permanently one day later, the shortest S3 allows.
+#   Measured from the day it stopped being current, so retention_days here
+#   would let an expired image live twice the clock; one day means at most
+#   retention_days + 1, within the day or two S3 (and DynamoDB's TTL) take
+#   to act anyway;
+# - a delete marker left with no versions behind it (it still names the
+#   chat in its key) is removed by the second rule, as soon as it is alone.
+#
+# The gateway's /forget deletes a chat's versions by version id at once.
 resource "aws_s3_bucket_lifecycle_configuration" "images" {
   bucket = aws_s3_bucket.images.id
   rule {
-    id     = "expire-old-images"
+    id     = "retention"
     status = "Enabled"
     filter {}
     expiration {
-      days = var.image_retention_days
+      days = var.retention_days
     }
     noncurrent_version_expiration {
-      noncurrent_days = 7
+      noncurrent_days = 1
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 1
+    }
+  }
+
+  # S3 refuses Days and ExpiredObjectDeleteMarker in one expiration, hence a
+  # rule of its own.
+  rule {
+    id     = "remove-expired-delete-markers"
+    status = "Enabled"
+    filter {}
+    expiration {
+      expired_object_delete_marker = true
     }
   }
 }

@@ -3,10 +3,15 @@ variable "name" {
   type        = string
 }
 
-variable "image_retention_days" {
-  description = "Days after which original and annotated images expire from the images bucket."
+variable "retention_days" {
+  description = "The retention clock (the services' POLYBOT_RETENTION_DAYS): days after which every object in the images bucket (originals and results) expires."
   type        = number
   default     = 30
+
+  validation {
+    condition     = var.retention_days == floor(var.retention_days) && var.retention_days >= 1 && var.retention_days <= 3650
+    error_message = "retention_days must be a whole number of days from 1 to 3650."
+  }
 }
 
 variable "log_retention_days" {
