@@ -469,7 +469,7 @@ mod job_step {
     async fn a_detection_is_stored_and_reported_with_its_labels() {
         let f = Fixture::with_engine(detector(1));
         let job = f.request(&photo("bus.jpg"), JobKind::Detect).await;
-        let report = f.step().run(&job).await.expect("done");
+        let report = f.step().run(&job).await.expect("done").expect("a report");
         let Outcome::Success(JobResult::Detected(summary)) = &report.outcome else {
             panic!("{report:?}");
         };
@@ -487,7 +487,7 @@ mod job_step {
             quarter_turns: QuarterTurns::DEFAULT,
         };
         let job = f.request(&photo("bus.jpg"), JobKind::Filter(turn)).await;
-        let report = f.step().run(&job).await.expect("done");
+        let report = f.step().run(&job).await.expect("done").expect("a report");
         let Outcome::Success(JobResult::Filtered(out)) = &report.outcome else {
             panic!("{report:?}");
         };
@@ -504,7 +504,7 @@ mod job_step {
         let detection = f.request(&photo("bus.jpg"), JobKind::Detect).await;
         f.step().run(&detection).await.expect("detected");
         let job = f.crops_of(&detection).await;
-        let report = f.step().run(&job).await.expect("done");
+        let report = f.step().run(&job).await.expect("done").expect("a report");
         let Outcome::Success(JobResult::Cropped(summary)) = &report.outcome else {
             panic!("{report:?}");
         };
@@ -524,7 +524,8 @@ mod job_step {
             .step()
             .run(&job)
             .await
-            .expect("a permanent failure is reported");
+            .expect("a permanent failure is reported")
+            .expect("a report");
         assert!(
             matches!(
                 report.outcome,

@@ -328,6 +328,7 @@ mod tests {
                 failure: None,
                 created_at: now_epoch(),
                 updated_at: now_epoch(),
+                answer_file_id: None,
             })
             .await
             .expect("create");

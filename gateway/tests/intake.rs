@@ -329,8 +329,18 @@ impl Predictions for LostFinish {
     async fn create(&self, record: &PredictionRecord) -> polybot_storage::Result<()> {
         self.inner.create(record).await
     }
-    async fn save_result(&self, result: &JobResult) -> polybot_storage::Result<bool> {
+    async fn save_result(
+        &self,
+        result: &JobResult,
+    ) -> polybot_storage::Result<polybot_storage::Saved> {
         self.inner.save_result(result).await
+    }
+    async fn set_answer_file(
+        &self,
+        id: PredictionId,
+        file_id: &str,
+    ) -> polybot_storage::Result<()> {
+        self.inner.set_answer_file(id, file_id).await
     }
     async fn save_failure(
         &self,
@@ -526,6 +536,16 @@ impl polybot_storage::Backlog for LostFinish {
     }
     async fn extra_cost(&self) -> polybot_storage::Result<u64> {
         self.inner.extra_cost().await
+    }
+}
+
+#[async_trait]
+impl polybot_storage::Erasure for LostFinish {
+    async fn erase_chat(&self, chat: ChatId) -> polybot_storage::Result<u64> {
+        self.inner.erase_chat(chat).await
+    }
+    async fn sweep_expired(&self, now: std::time::SystemTime) -> polybot_storage::Result<u64> {
+        self.inner.sweep_expired(now).await
     }
 }
 

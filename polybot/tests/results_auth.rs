@@ -114,6 +114,7 @@ impl Fixture {
             failure: None,
             created_at: polybot_domain::now_epoch(),
             updated_at: polybot_domain::now_epoch(),
+            answer_file_id: None,
         };
         let backends = &self.mesh.backends;
         backends.table.create(&record).await.expect("create");

@@ -390,6 +390,10 @@ pub struct PredictionRecord {
     /// Seconds since the Unix epoch.
     pub created_at: f64,
     pub updated_at: f64,
+    /// Telegram's `file_id` of the picture the bot answered with, once
+    /// recorded: `/history` sends it again without uploading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_file_id: Option<String>,
 }
 
 impl PredictionRecord {
@@ -405,6 +409,7 @@ impl PredictionRecord {
             failure: None,
             created_at: job.submitted_at,
             updated_at: job.submitted_at,
+            answer_file_id: None,
         }
     }
 }

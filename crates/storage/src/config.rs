@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{Backends, Result, StorageError};
+use crate::{Backends, DEFAULT_RETENTION, Result, Retention, StorageError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -18,6 +18,8 @@ pub enum Backend {
 /// are in [`crate::aws`]).
 pub const BACKEND_SETTING: &str = "POLYBOT_BACKEND";
 pub const DATA_DIR_SETTING: &str = "POLYBOT_DATA_DIR";
+/// Whole days records are kept for (see [`Retention`]).
+pub const RETENTION_SETTING: &str = "POLYBOT_RETENTION_DAYS";
 /// Where the local backend keeps its data unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "polybot-data";
 
@@ -37,6 +39,11 @@ pub struct BackendArgs {
     /// (on AWS, the queue's redrive policy decides).
     #[arg(long, env = "POLYBOT_MAX_RECEIVES", default_value_t = 3)]
     pub max_receives: u32,
+    /// Whole days (1 to 3650) that predictions, their claims, notices and
+    /// answers are kept, and on the local backend its pictures (on AWS the
+    /// bucket's lifecycle rule expires pictures: keep the two equal).
+    #[arg(long, env = RETENTION_SETTING, default_value_t = DEFAULT_RETENTION)]
+    pub retention_days: Retention,
     /// AWS region (aws backend).
     #[arg(long, env = crate::aws::REGION_SETTING)]
     pub region: Option<String>,
@@ -69,6 +76,7 @@ impl BackendArgs {
             data_dir: data_dir.into(),
             local_visibility: 30,
             max_receives: 3,
+            retention_days: DEFAULT_RETENTION,
             region: None,
             endpoint_url: None,
             bucket: None,
@@ -101,6 +109,7 @@ impl BackendArgs {
             dlq_url: need(&self.dlq_url, "POLYBOT_DLQ_URL")?,
             table: need(&self.table, "POLYBOT_TABLE")?,
             operation_timeout: Some(Duration::from_secs(self.aws_timeout)),
+            retention: self.retention_days,
         })
     }
 
@@ -112,6 +121,7 @@ impl BackendArgs {
                 let options = crate::local::LocalOptions {
                     visibility_timeout: Duration::from_secs(self.local_visibility.max(1)),
                     max_receives: self.max_receives.max(1),
+                    retention: self.retention_days,
                 };
                 tokio::task::spawn_blocking(move || crate::local::open(&dir, options))
                     .await

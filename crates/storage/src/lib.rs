@@ -13,7 +13,7 @@
 //!
 //! | trait | what for | methods |
 //! |---|---|---|
-//! | [`Predictions`] | requests and their results | `create`, `save_result`, `save_failure`, `get`, `list_by_chat` |
+//! | [`Predictions`] | requests and their results | `create`, `save_result`, `save_failure`, `set_answer_file`, `get`, `list_by_chat` |
 //! | [`Leases`] | exactly-once work ([`run_once`]) | `claim`, `finish`, `release`, `renew` |
 //! | [`Notices`] | the "still working" message of a slow request | `attach_notice`, `notice`, `close_notice` |
 //! | [`Albums`] | photos sent together, put together | `join_album`, `close_album`, `finish_album`, `pending_albums` |
@@ -22,7 +22,27 @@
 //! | [`DeferredUpdates`] | updates acknowledged before their answer was sent, kept until answered | `defer_update`, `due_updates`, `finish_deferred` |
 //! | [`Preferences`] | each chat's settings, and the model's class names | `chat_settings`, `change_chat_settings`, `publish_model_classes`, `model_classes` |
 //! | [`Backlog`] | what queued jobs cost beyond one photo each (a clip's frames), for the scaling metric | `add_cost`, `remove_cost`, `extra_cost` |
+//! | [`Erasure`] | forgetting a chat (`/forget`), and what is past its retention | `erase_chat`, `sweep_expired` |
 //!
+//! # One retention clock
+//!
+//! Records, their claims, notices and answers are kept for the configured
+//! [`Retention`] (`--retention-days`, `POLYBOT_RETENTION_DAYS`, default
+//! 30 days), which [`Backends::retention`] carries: DynamoDB's TTL
+//! attribute and the embedded tables' expiries are set from it. The images
+//! bucket's lifecycle rule expires pictures on AWS; on the embedded
+//! backend [`Backends::sweep_expired`], called now and then, deletes
+//! pictures and records past it.
+//!
+//! # Forgetting a chat
+//!
+//! [`Backends::erase_chat`] erases the table's items of a chat
+//! ([`Erasure::erase_chat`]), then its pictures ([`ObjectStore::erase_chat`],
+//! every version on a versioned bucket). The table goes first: a job of the
+//! chat still running then finds its prediction gone when it saves its
+//! result ([`Saved::Gone`]) and deletes the pictures it stored itself
+//! ([`ObjectStore::erase`]), whichever side of the pictures' erasure it
+//! stored them on.//!
 //! [`PredictionTable`] is all of them at once plus the table's readiness
 //! `check`; [`Backends::table`] is one. A component that needs one concern
 //! takes the narrow trait: `&dyn Leases` (as [`run_once`] does) or
@@ -58,7 +78,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -69,8 +89,10 @@ pub mod config;
 #[cfg(feature = "test-util")]
 pub mod contract;
 pub mod local;
+mod retention;
 mod table;
 
+pub use retention::{DEFAULT_RETENTION, Retention, RetentionError};
 pub use table::*;
 
 pub use polybot_domain::BoxError;
@@ -192,6 +214,19 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn get(&self, key: &ObjectKey) -> Result<Bytes>;
     /// Readiness: the store answers.
     async fn check(&self) -> Result<()>;
+    /// Deletes every object of `chat` (every key under `<chat>/`, see
+    /// [`ObjectKey`]), with every version a versioned bucket keeps of it
+    /// and every delete marker, and returns how many objects there were.
+    /// Idempotent: a second call returns 0.
+    async fn erase_chat(&self, chat: ChatId) -> Result<u64>;
+    /// Deletes `keys` (every version of each), returning how many of them
+    /// existed. Keys that do not exist are fine.
+    async fn erase(&self, keys: &[ObjectKey]) -> Result<u64>;
+    /// Deletes the objects written longer than the retention before `now`,
+    /// returning how many, for a store that does not expire objects itself
+    /// (the embedded one). S3's lifecycle rule does this on AWS, where
+    /// this does nothing.
+    async fn sweep_expired(&self, now: SystemTime) -> Result<u64>;
 }
 
 /// Message attributes that travel beside a job's body (trace context,
@@ -297,4 +332,53 @@ pub struct Backends {
     /// The jobs queue's dead-letter queue.
     pub dead_letters: Arc<dyn JobQueue>,
     pub table: Arc<dyn PredictionTable>,
+    /// The retention the table and the object store were opened with
+    /// (read it with [`Backends::retention`]). Public so that tests can
+    /// wrap one store and keep the rest (`Backends { table, ..b }`);
+    /// changing it changes neither store.
+    pub retention: Retention,
+}
+
+/// What [`Backends::erase_chat`] erased.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Prediction records (the chat's requests and their results).
+    pub results: u64,
+    /// Pictures: originals and everything made from them.
+    pub pictures: u64,
+}
+
+/// What [`Backends::sweep_expired`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub records: u64,
+    pub pictures: u64,
+}
+
+impl Backends {
+    /// How long records (and, on the embedded backend, pictures) are kept.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// Forgets `chat` (`/forget`): every item the table holds of it, then
+    /// every picture of it. Idempotent; a second call erases nothing.
+    pub async fn erase_chat(&self, chat: ChatId) -> Result<Erased> {
+        // The table first: a job of the chat that is still running stores
+        // its pictures, then finds its record gone and deletes them. The
+        // other order would leave the pictures of a job that saved its
+        // result between the two erasures.
+        let results = self.table.erase_chat(chat).await?;
+        let pictures = self.objects.erase_chat(chat).await?;
+        Ok(Erased { results, pictures })
+    }
+
+    /// Deletes what is past the retention where no TTL or lifecycle rule
+    /// does it (the embedded backend: call it now and then, say hourly);
+    /// on AWS it does nothing.
+    pub async fn sweep_expired(&self, now: SystemTime) -> Result<Swept> {
+        let records = self.table.sweep_expired(now).await?;
+        let pictures = self.objects.sweep_expired(now).await?;
+        Ok(Swept { records, pictures })
+    }
 }

@@ -18,7 +18,8 @@ use polybot_domain::{
 };
 use polybot_storage::aws::{self, AwsSettings};
 use polybot_storage::{
-    Attributes, Claim, ClaimKey, PutMode, StorageError, Tenant, UPDATE_DEDUPE_TTL, contract,
+    Attributes, Claim, ClaimKey, DEFAULT_RETENTION, Erased, PutMode, Retention, Saved,
+    StorageError, Tenant, UPDATE_DEDUPE_TTL, contract,
 };
 use polybot_testkit::{MotoServer, install_crypto_provider, unique_name};
 use secrecy::ExposeSecret;
@@ -397,7 +398,7 @@ async fn dynamodb_finished_update_claim_carries_a_24h_ttl_and_reply_claim_the_re
         .expect("a reply claim expires")
         .parse()
         .expect("numeric");
-    let expected = finished_at + polybot_storage::RECORD_RETENTION.as_secs_f64();
+    let expected = finished_at + DEFAULT_RETENTION.as_duration().as_secs_f64();
     assert!(
         (expires - expected).abs() < 5.0,
         "a reply claim lives as long as the prediction and its images: {expires} vs {expected}"
@@ -410,7 +411,13 @@ async fn dynamodb_prediction_item_has_the_documented_layout() {
     let record = pending(ChatId(1243002838));
     b.table.create(&record).await.expect("create");
     let summary = contract::summary(record.prediction_id, &[]);
-    assert!(b.table.save_result(&summary).await.expect("save_result"));
+    assert!(
+        b.table
+            .save_result(&summary)
+            .await
+            .expect("save_result")
+            .is_stored()
+    );
     let item = raw_item(
         &sdk,
         &settings.table,
@@ -433,6 +440,21 @@ async fn dynamodb_prediction_item_has_the_documented_layout() {
         item.get("time").is_some_and(|v| v.is_n()),
         "GSI sort key `time` is a number"
     );
+    assert!(!item.contains_key("answer_file_id"), "none until recorded");
+    b.table
+        .set_answer_file(record.prediction_id, "AgACAgIAAxkBAAIBZ2layout")
+        .await
+        .expect("set_answer_file");
+    let item = raw_item(
+        &sdk,
+        &settings.table,
+        &aws::prediction_pk(record.prediction_id),
+    )
+    .await;
+    assert_eq!(
+        item.get("answer_file_id"),
+        Some(&AttributeValue::S("AgACAgIAAxkBAAIBZ2layout".into()))
+    );
     let json = item
         .get("summary")
         .and_then(|v| v.as_s().ok())
@@ -443,7 +465,7 @@ async fn dynamodb_prediction_item_has_the_documented_layout() {
 }
 
 #[tokio::test]
-async fn dynamodb_answer_item_keeps_the_photo_for_the_records_30_days_outside_the_chat_index() {
+async fn dynamodb_answer_item_keeps_the_photo_for_the_records_30_days_under_the_chats_side_key() {
     let (sdk, settings, b) = backends().await;
     let chat = ChatId(1243002838);
     let prediction_id = PredictionId::new();
@@ -465,18 +487,21 @@ async fn dynamodb_answer_item_keeps_the_photo_for_the_records_30_days_outside_th
         item.get("original_key"),
         Some(&AttributeValue::S(photo.original_key.to_string()))
     );
-    assert!(
-        !item.contains_key("chat_id") && !item.contains_key("time"),
-        "an answer is no prediction: it stays out of {}",
+    assert_eq!(
+        item.get("chat_id"),
+        Some(&AttributeValue::N("1243002838.5".into())),
+        "an answer is no prediction: it sits in {} under the chat's side key, where \
+         list_by_chat never looks and erasing the chat finds it",
         aws::CHAT_INDEX
     );
+    assert!(item.get("time").is_some_and(|v| v.is_n()));
     let expires: f64 = item
         .get("expires_at")
         .and_then(|v| v.as_n().ok())
         .expect("an answer expires")
         .parse()
         .expect("numeric");
-    let expected = recorded_at + polybot_storage::RECORD_RETENTION.as_secs_f64();
+    let expected = recorded_at + DEFAULT_RETENTION.as_duration().as_secs_f64();
     assert!(
         (expires - expected).abs() < 5.0,
         "an answer lives as long as the prediction and its images: {expires} vs {expected}"
@@ -515,7 +540,7 @@ async fn dynamodb_racing_claims_and_summaries_let_exactly_one_writer_win() {
     });
     let mut stored = 0;
     for s in saves {
-        stored += usize::from(s.await.expect("join").expect("save_result"));
+        stored += usize::from(s.await.expect("join").expect("save_result").is_stored());
     }
     assert_eq!(stored, 1, "a redelivered job's summary must be stored once");
 }
@@ -667,15 +692,25 @@ async fn dynamodb_backlog_is_one_item_of_entries_pruned_on_add_outside_the_index
 }
 
 #[tokio::test]
-async fn dynamodb_writes_to_an_unknown_prediction_are_not_found() {
-    let (_, _, b) = backends().await;
+async fn dynamodb_writes_to_an_unknown_prediction_are_gone_or_not_found_and_create_nothing() {
+    let (sdk, settings, b) = backends().await;
     let id = PredictionId::new();
-    let err = b
-        .table
-        .save_result(&contract::summary(id, &[]))
+    let saved = b.table.save_result(&contract::summary(id, &[])).await;
+    assert_eq!(saved.expect("save_result"), Saved::Gone);
+    b.table
+        .set_answer_file(id, "AgACAgIAAxkBAAIBZ2none")
         .await
-        .expect_err("no such prediction");
-    assert!(matches!(err, StorageError::NotFound(_)), "{err:?}");
+        .expect("a no-op");
+    let item = aws_sdk_dynamodb::Client::new(&sdk)
+        .get_item()
+        .table_name(&settings.table)
+        .key("pk", AttributeValue::S(aws::prediction_pk(id)))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem")
+        .item;
+    assert_eq!(item, None, "no item is created for a missing prediction");
     let err = b
         .table
         .save_failure(id, FailureKind::Internal)
@@ -695,6 +730,184 @@ async fn dynamodb_release_keeps_a_finished_claim_finished() {
         .await
         .expect("release of a finished claim is a no-op");
     assert_eq!(claim(&b, key).await, Claim::Done);
+}
+
+/// Reads the `expires_at` DynamoDB stores, the TTL attribute.
+struct DynamoExpiry {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+#[async_trait::async_trait]
+impl contract::ExpiryProbe for DynamoExpiry {
+    async fn expires_at(&self, item: &contract::Retained) -> Option<f64> {
+        use contract::Retained;
+        let pk = match *item {
+            Retained::Prediction(id) => aws::prediction_pk(id),
+            Retained::Claim(key) => aws::claim_pk(key),
+            Retained::Notice(id) => aws::notice_pk(id),
+            Retained::Answer(chat, message_id) => aws::answer_pk(chat, message_id),
+        };
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem");
+        out.item?
+            .get(aws::TTL_ATTRIBUTE)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_items_expire_after_the_configured_retention() {
+    let (_, sdk, settings) = setup().await;
+    let week = Retention::days(7).expect("a week");
+    let settings = AwsSettings {
+        retention: week,
+        ..settings
+    };
+    let b = aws::connect_with(&sdk, &settings).await.expect("connect");
+    assert_eq!(b.retention(), week);
+    let probe = DynamoExpiry {
+        client: aws_sdk_dynamodb::Client::new(&sdk),
+        table: settings.table.clone(),
+    };
+    contract::retention(b.table.as_ref(), week, &probe).await;
+}
+
+/// Every version and delete marker under `prefix`, as (key, is a marker).
+async fn versions_under(
+    sdk: &aws_config::SdkConfig,
+    bucket: &str,
+    prefix: &str,
+) -> Vec<(String, bool)> {
+    let out = aws::s3_client(sdk)
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("ListObjectVersions");
+    let versions = out
+        .versions()
+        .iter()
+        .map(|v| (v.key().unwrap_or_default().to_owned(), false));
+    let markers = out
+        .delete_markers()
+        .iter()
+        .map(|m| (m.key().unwrap_or_default().to_owned(), true));
+    versions.chain(markers).collect()
+}
+
+#[tokio::test]
+async fn s3_erasing_a_chat_leaves_no_version_and_no_delete_marker_under_its_prefix() {
+    let (sdk, settings, b) = backends().await;
+    let s3 = aws::s3_client(&sdk);
+    let chat = ChatId(4_242_000 + i64::from(rand_u16()));
+    let id = PredictionId::new();
+    let (original, predicted, deleted) = (
+        ObjectKey::original(chat, id, "jpg"),
+        ObjectKey::predicted(chat, id),
+        ObjectKey::filtered(chat, id, "png"),
+    );
+    for (key, body) in [
+        (&original, "photo"),
+        (&predicted, "first"),
+        (&predicted, "second"),
+        (&deleted, "gone"),
+    ] {
+        b.objects
+            .put(key, Bytes::from(body), "image/jpeg", PutMode::Overwrite)
+            .await
+            .expect("put");
+    }
+    // Deleted before: a delete marker over a noncurrent version.
+    s3.delete_object()
+        .bucket(&settings.bucket)
+        .key(deleted.as_str())
+        .send()
+        .await
+        .expect("DeleteObject");
+    let prefix = format!("{chat}/");
+    // The provisioned bucket is versioned, as Terraform's is: the
+    // overwrite and the delete kept the older versions. (moto answers
+    // GetBucketVersioning with a body the SDK cannot read, so this is
+    // how the test knows.)
+    let before = versions_under(&sdk, &settings.bucket, &prefix).await;
+    assert_eq!(before.len(), 5, "four versions and a marker: {before:?}");
+
+    assert_eq!(
+        b.objects.erase_chat(chat).await.expect("erase_chat"),
+        2,
+        "two pictures existed (the deleted one did not)"
+    );
+    assert_eq!(
+        versions_under(&sdk, &settings.bucket, &prefix).await,
+        [],
+        "no version and no delete marker is left under the chat's prefix"
+    );
+    assert_eq!(b.objects.erase_chat(chat).await.expect("again"), 0);
+}
+
+/// A number for names nobody else uses in this run.
+fn rand_u16() -> u16 {
+    let bytes = PredictionId::new().as_uuid().into_bytes();
+    u16::from_le_bytes([bytes[0], bytes[1]])
+}
+
+#[tokio::test]
+async fn dynamodb_erasing_a_chat_empties_its_keys_in_the_chat_index() {
+    let (sdk, settings, b) = backends().await;
+    let chat = ChatId(5_151_000 + i64::from(rand_u16()));
+    let record = pending(chat);
+    b.table.create(&record).await.expect("create");
+    b.objects
+        .put(
+            &record.original_key,
+            Bytes::from_static(b"jpeg"),
+            "image/jpeg",
+            PutMode::CreateOnly,
+        )
+        .await
+        .expect("put");
+    let photo = polybot_storage::AnsweredPhoto {
+        prediction_id: record.prediction_id,
+        original_key: record.original_key.clone(),
+    };
+    b.table
+        .record_answer(chat, 3, &photo)
+        .await
+        .expect("record_answer");
+    let index = async |key: &str| {
+        aws_sdk_dynamodb::Client::new(&sdk)
+            .query()
+            .table_name(&settings.table)
+            .index_name(aws::CHAT_INDEX)
+            .key_condition_expression("chat_id = :c")
+            .expression_attribute_values(":c", AttributeValue::N(key.to_owned()))
+            .send()
+            .await
+            .expect("Query")
+            .items
+            .unwrap_or_default()
+            .len()
+    };
+    let (own, side) = (chat.to_string(), format!("{chat}.5"));
+    assert_eq!((index(&own).await, index(&side).await), (1, 1));
+    assert_eq!(
+        b.erase_chat(chat).await.expect("erase_chat"),
+        Erased {
+            results: 1,
+            pictures: 1
+        }
+    );
+    assert_eq!((index(&own).await, index(&side).await), (0, 0));
 }
 
 // -------------------------------------------------------- Secrets Manager

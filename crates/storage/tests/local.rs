@@ -15,8 +15,8 @@ use polybot_domain::{
 };
 use polybot_storage::local::{self, LocalOptions, LocalQueue, QueueConfig, Redrive};
 use polybot_storage::{
-    Attributes, Backends, Claim, ClaimKey, JobQueue, PutMode, QueueStats, Receipt, StorageError,
-    Tenant, contract,
+    Attributes, Backends, Claim, ClaimKey, Erased, JobQueue, PutMode, QueueStats, Receipt,
+    Retention, Saved, StorageError, Swept, Tenant, contract,
 };
 use tokio::time::Instant;
 
@@ -25,6 +25,7 @@ fn options() -> LocalOptions {
     LocalOptions {
         visibility_timeout: Duration::from_secs(1),
         max_receives: 3,
+        ..LocalOptions::default()
     }
 }
 
@@ -79,10 +80,73 @@ async fn job_queue_meets_the_contract_with_the_smallest_redrive_limit() {
         LocalOptions {
             visibility_timeout: Duration::from_secs(1),
             max_receives: 2,
+            ..LocalOptions::default()
         },
     )
     .expect("open");
     contract::job_queue(&*b.jobs, &*b.dead_letters, Duration::from_secs(1), 2).await;
+}
+
+/// Reads the expiries the embedded table stores (epoch milliseconds).
+struct SqliteExpiry(std::sync::Mutex<rusqlite::Connection>);
+
+impl SqliteExpiry {
+    fn open(dir: &Path) -> Self {
+        let db = rusqlite::Connection::open(dir.join(local::DATABASE_FILE)).expect("open db");
+        Self(std::sync::Mutex::new(db))
+    }
+}
+
+#[async_trait::async_trait]
+impl contract::ExpiryProbe for SqliteExpiry {
+    async fn expires_at(&self, item: &contract::Retained) -> Option<f64> {
+        use contract::Retained;
+        let (sql, key) = match *item {
+            Retained::Prediction(id) => (
+                "SELECT expires_at FROM predictions WHERE prediction_id = ?1",
+                id.to_string(),
+            ),
+            Retained::Claim(ClaimKey::Reply(id)) => (
+                "SELECT expires_at FROM claims WHERE claim_key = ?1",
+                format!("reply:{id}"),
+            ),
+            Retained::Claim(ClaimKey::Extra(id, extra)) => (
+                "SELECT expires_at FROM claims WHERE claim_key = ?1",
+                format!("extra:{id}:{extra}"),
+            ),
+            Retained::Claim(ClaimKey::Update(..)) => return None,
+            Retained::Notice(id) => (
+                "SELECT expires_at FROM notices WHERE prediction_id = ?1",
+                id.to_string(),
+            ),
+            Retained::Answer(chat, message_id) => (
+                "SELECT expires_at FROM answers WHERE chat_id || ':' || message_id = ?1",
+                format!("{chat}:{message_id}"),
+            ),
+        };
+        let db = self.0.lock().expect("the connection");
+        let ms: Option<i64> = db
+            .query_row(sql, [key], |r| r.get(0))
+            .map(Some)
+            .unwrap_or(None);
+        ms.map(|ms| ms as f64 / 1000.0)
+    }
+}
+
+#[tokio::test]
+async fn the_configured_retention_is_every_records_expiry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let week = Retention::days(7).expect("a week");
+    let b = local::open(
+        dir.path(),
+        LocalOptions {
+            retention: week,
+            ..options()
+        },
+    )
+    .expect("open");
+    assert_eq!(b.retention(), week);
+    contract::retention(&*b.table, week, &SqliteExpiry::open(dir.path())).await;
 }
 
 #[tokio::test]
@@ -667,7 +731,8 @@ async fn finished_update_claims_are_forgotten_after_a_day_and_reply_claims_after
         (update_expiry - (now_ms + day_ms)).abs() < 60_000,
         "an update claim is kept for 24 h, expires_at {update_expiry}, now {now_ms}"
     );
-    let month_ms = i64::try_from(polybot_storage::RECORD_RETENTION.as_millis()).expect("fits");
+    let month_ms =
+        i64::try_from(polybot_storage::DEFAULT_RETENTION.as_duration().as_millis()).expect("fits");
     let reply_expiry = expiry(&format!("reply:{reply_id}"));
     assert!(
         (reply_expiry - (now_ms + month_ms)).abs() < 60_000,
@@ -698,13 +763,13 @@ async fn release_never_undoes_a_finish() {
 }
 
 #[tokio::test]
-async fn summaries_and_failures_of_unknown_predictions_are_not_found() {
+async fn summaries_of_unknown_predictions_are_gone_and_failures_not_found() {
     let dir = tempfile::tempdir().expect("temp dir");
     let b = open(dir.path());
     let id = PredictionId::new();
     assert!(matches!(
         b.table.save_result(&contract::summary(id, &[])).await,
-        Err(StorageError::NotFound(_))
+        Ok(Saved::Gone)
     ));
     assert!(matches!(
         b.table
@@ -850,7 +915,7 @@ async fn a_data_folder_from_schema_1_is_migrated_and_its_leases_still_work() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }
 
 #[tokio::test]
@@ -1065,8 +1130,8 @@ async fn a_data_folder_from_before_settings_gets_them_and_keeps_its_schema_versi
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
     assert_eq!(
-        version, 5,
-        "a new table needs no new version: a schema-5 build can still open the folder"
+        version, 6,
+        "the settings tables raise no version (6 is the predictions' new columns)"
     );
     let stored: String = db
         .query_row(
@@ -1157,5 +1222,184 @@ async fn backlog_costs_are_shared_kept_across_restarts_and_expired_rows_deleted_
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 5, "a new table needs no new schema version");
+    assert_eq!(
+        version, 6,
+        "the backlog table raises no version (6 is the predictions' new columns)"
+    );
+}
+
+#[tokio::test]
+async fn a_prediction_stored_by_schema_5_gets_an_expiry_of_30_days_and_takes_an_answer_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let id = PredictionId::new();
+    // What a schema-5 build left behind: a prediction without the answer
+    // file or expiry columns.
+    {
+        let db =
+            rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("create db");
+        db.execute_batch(&format!(
+            "CREATE TABLE predictions (
+                 prediction_id TEXT PRIMARY KEY, chat_id INTEGER NOT NULL,
+                 status TEXT NOT NULL, original_key TEXT NOT NULL, summary TEXT,
+                 failure TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL, kind TEXT
+             );
+             INSERT INTO predictions VALUES ('{id}', 5, 'pending', '5/original/{id}.jpg',
+                 NULL, NULL, 1700000000.0, 1700000000.0, NULL);
+             PRAGMA user_version = 5;"
+        ))
+        .expect("schema 5");
+    }
+    let b = open(dir.path());
+    let record = b.table.get(id).await.expect("get").expect("still there");
+    assert_eq!(record.answer_file_id, None);
+    b.table
+        .set_answer_file(id, "AgACAgIAAxkBAAIBZ2old")
+        .await
+        .expect("set_answer_file");
+    let listed = b.table.list_by_chat(ChatId(5), 5).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].answer_file_id.as_deref(),
+        Some("AgACAgIAAxkBAAIBZ2old")
+    );
+    let db = rusqlite::Connection::open(dir.path().join(local::DATABASE_FILE)).expect("open db");
+    let (expires_at, version): (i64, i64) = db
+        .query_row(
+            "SELECT expires_at, (SELECT user_version FROM pragma_user_version) FROM predictions",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the row");
+    assert_eq!(
+        expires_at,
+        1_700_000_000_000 + 30 * 24 * 60 * 60 * 1000,
+        "kept the 30 days it was written for"
+    );
+    assert_eq!(version, 6);
+}
+
+/// Sets `path`'s modification time to `age` ago.
+fn age_file(path: &Path, age: Duration) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open the object's file");
+    let then = std::time::SystemTime::now() - age;
+    file.set_modified(then).expect("set the modification time");
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_records_and_pictures_past_the_retention_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let week = Retention::days(7).expect("a week");
+    let b = local::open(
+        dir.path(),
+        LocalOptions {
+            retention: week,
+            ..options()
+        },
+    )
+    .expect("open");
+    let day = 24.0 * 60.0 * 60.0;
+    let now = polybot_domain::now_epoch();
+    let old = contract::pending(ChatId(8), now - 8.0 * day);
+    let recent = contract::pending(ChatId(8), now - 6.0 * day);
+    for r in [&old, &recent] {
+        b.table.create(r).await.expect("create");
+        b.objects
+            .put(
+                &r.original_key,
+                Bytes::from_static(b"jpeg"),
+                "image/jpeg",
+                PutMode::CreateOnly,
+            )
+            .await
+            .expect("put");
+    }
+    let objects = dir.path().join(local::OBJECTS_DIR);
+    age_file(
+        &objects.join(old.original_key.as_str()),
+        Duration::from_secs(8 * 86_400),
+    );
+    age_file(
+        &objects.join(recent.original_key.as_str()),
+        Duration::from_secs(6 * 86_400),
+    );
+
+    let swept = b.sweep_expired(std::time::SystemTime::now()).await;
+    assert_eq!(
+        swept.expect("sweep"),
+        Swept {
+            records: 1,
+            pictures: 1
+        }
+    );
+    assert_eq!(b.table.get(old.prediction_id).await.expect("get"), None);
+    assert!(
+        b.table
+            .get(recent.prediction_id)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(matches!(
+        b.objects.get(&old.original_key).await,
+        Err(StorageError::NotFound(_))
+    ));
+    assert!(b.objects.get(&recent.original_key).await.is_ok());
+    let again = b.sweep_expired(std::time::SystemTime::now()).await;
+    assert_eq!(
+        again.expect("sweep"),
+        Swept::default(),
+        "nothing more to sweep"
+    );
+}
+
+#[tokio::test]
+async fn erasing_a_chat_takes_its_records_then_its_pictures_and_its_folder() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b = open(dir.path());
+    let (chat, other) = (ChatId(-100_123), ChatId(-100_1234));
+    let mut records = Vec::new();
+    for chat in [chat, other] {
+        let r = contract::pending(chat, polybot_domain::now_epoch());
+        b.table.create(&r).await.expect("create");
+        for key in [
+            r.original_key.clone(),
+            ObjectKey::predicted(chat, r.prediction_id),
+        ] {
+            b.objects
+                .put(
+                    &key,
+                    Bytes::from_static(b"jpeg"),
+                    "image/jpeg",
+                    PutMode::Overwrite,
+                )
+                .await
+                .expect("put");
+        }
+        records.push(r);
+    }
+    let erased = b.erase_chat(chat).await.expect("erase_chat");
+    assert_eq!(
+        erased,
+        Erased {
+            results: 1,
+            pictures: 2
+        }
+    );
+    assert_eq!(b.erase_chat(chat).await.expect("again"), Erased::default());
+    let objects = dir.path().join(local::OBJECTS_DIR);
+    assert!(
+        !objects.join(chat.to_string()).exists(),
+        "no folder is left that names the chat"
+    );
+    assert!(
+        b.table
+            .get(records[1].prediction_id)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(b.objects.get(&records[1].original_key).await.is_ok());
 }

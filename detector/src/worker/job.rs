@@ -11,7 +11,7 @@ use polybot_domain::{
 };
 use polybot_inference::{AnnotatedSize, DetectError};
 use polybot_proto::{Outcome, Report};
-use polybot_storage::{Backends, PutMode, StorageError};
+use polybot_storage::{Backends, PutMode, Saved, StorageError};
 use tracing::{Instrument, info, warn};
 
 use super::config::ProcessingHook;
@@ -93,20 +93,74 @@ impl JobStep {
     }
 
     /// Stores a job's result (a redelivered job's second save is a no-op)
-    /// and makes the report that answers it.
+    /// and makes the report that answers it; `None` when the prediction is
+    /// gone (its chat was erased while the job ran): the pictures the job
+    /// stored are deleted, and nobody is to be answered.
     pub(super) async fn save_success(
         &self,
         job: &Job,
         result: JobResult,
-    ) -> Result<Report, RetryLater> {
-        patiently(StorageCall::Save, || {
+    ) -> Result<Option<Report>, RetryLater> {
+        let saved = patiently(StorageCall::Save, || {
             self.backends.table.save_result(&result)
         })
         .instrument(tracing::info_span!("save summary"))
         .await
         .map_err(RetryLater::Save)?;
-        Ok(report_for(job, Outcome::Success(result)))
+        if saved == Saved::Gone {
+            self.erase_pictures(job, &result).await;
+            return Ok(None);
+        }
+        Ok(Some(report_for(job, Outcome::Success(result))))
     }
+
+    /// Deletes the pictures a job of an erased chat stored. Best effort:
+    /// what is left expires with the bucket's retention.
+    async fn erase_pictures(&self, job: &Job, result: &JobResult) {
+        let keys = pictures_of(result);
+        let erased = patiently(StorageCall::Store, || self.backends.objects.erase(&keys))
+            .instrument(tracing::info_span!("erase pictures"))
+            .await;
+        match erased {
+            Ok(pictures) => info!(
+                prediction_id = %job.prediction_id,
+                pictures,
+                "the prediction is gone (its chat was erased): its pictures are deleted and it is not answered"
+            ),
+            Err(e) => warn!(
+                prediction_id = %job.prediction_id,
+                error = %e,
+                "the prediction is gone (its chat was erased), but its pictures could not be deleted; they expire"
+            ),
+        }
+    }
+}
+
+/// The pictures a result names, which its job stored (never the user's
+/// originals, which the job only read).
+fn pictures_of(result: &JobResult) -> Vec<ObjectKey> {
+    let paths: Vec<&str> = match result {
+        JobResult::Detected(s) => std::iter::once(s.predicted_img_path.as_str())
+            .chain(s.full_img_path.as_deref())
+            .collect(),
+        JobResult::Filtered(s) => vec![s.output_img_path.as_str()],
+        JobResult::Joined(s) => vec![s.output_img_path.as_str()],
+        JobResult::Album(s) => {
+            return s
+                .items
+                .iter()
+                .filter_map(|item| item.result.as_ref())
+                .flat_map(pictures_of)
+                .collect();
+        }
+        JobResult::Video(s) => s.key_frames.iter().map(|f| f.path.as_str()).collect(),
+        JobResult::Cropped(s) => s.crops.iter().map(|c| c.path.as_str()).collect(),
+    };
+    // A path that is no key was never stored under it.
+    paths
+        .into_iter()
+        .filter_map(|path| ObjectKey::parse(path.to_owned()).ok())
+        .collect()
 }
 
 /// Why a job could not finish this time: the message is left for

@@ -35,15 +35,17 @@ pub(super) struct Ctx {
 
 impl JobStep {
     /// Runs `job` up to the report that answers it, on a lane it reserves:
-    /// a success, or a failure the user is told about. `Err` is transient:
-    /// leave the message for redelivery.
-    pub async fn run(&self, job: &Job) -> Result<Report, RetryLater> {
+    /// a success, or a failure the user is told about; `None` when its
+    /// prediction is gone (the chat was erased meanwhile: nothing is
+    /// stored and nobody answered). `Err` is transient: leave the message
+    /// for redelivery.
+    pub async fn run(&self, job: &Job) -> Result<Option<Report>, RetryLater> {
         let lane = self.engine.reserve().await.map_err(RetryLater::Engine)?;
         self.handle(job, lane).await
     }
 
     /// [`JobStep::run`] on a lane reserved before the job was received.
-    pub(super) async fn handle(&self, job: &Job, lane: Lane) -> Result<Report, RetryLater> {
+    pub(super) async fn handle(&self, job: &Job, lane: Lane) -> Result<Option<Report>, RetryLater> {
         let (done, started, hook) = match &job.input {
             JobInput::Photo { original_key, kind } => {
                 let bytes = match self.fetch(original_key).await {
@@ -51,7 +53,10 @@ impl JobStep {
                     Err(e) => {
                         // The photo is gone and will not come back: tell the user.
                         let detail = format!("fetching the photo: {e}");
-                        return Ok(report_for(job, failure(FailureKind::Internal, detail)));
+                        return Ok(Some(report_for(
+                            job,
+                            failure(FailureKind::Internal, detail),
+                        )));
                     }
                 };
                 let started = Instant::now();
@@ -98,7 +103,7 @@ impl JobStep {
             }
         };
         match done {
-            Done::Refused(kind, detail) => Ok(report_for(job, failure(kind, detail))),
+            Done::Refused(kind, detail) => Ok(Some(report_for(job, failure(kind, detail)))),
             Done::Made(result) => {
                 crate::metrics::processing(started.elapsed().as_secs_f64());
                 if let Some(hook) = hook {
@@ -174,7 +179,12 @@ async fn run_job(
 ) {
     let mut report_deadline = deadline;
     let report = match tokio::time::timeout_at(deadline, ctx.step.handle(job, lane)).await {
-        Ok(Ok(report)) => report,
+        Ok(Ok(Some(report))) => report,
+        Ok(Ok(None)) => {
+            // The chat was erased while the job ran: nobody to answer.
+            end_unreported(ctx, job, delivery).await;
+            return;
+        }
         Ok(Err(e)) => {
             warn!(error = %chain(&e), "transient failure; the job will be delivered again");
             crate::metrics::job_failed("transient");
@@ -200,13 +210,7 @@ async fn run_job(
                 crate::metrics::job_succeeded();
             }
             crate::metrics::end_to_end(now_epoch() - job.submitted_at);
-            if let JobInput::Video { .. } = job.input {
-                // The clip's cost stops counting in the scaling backlog.
-                let table = &ctx.step.backends.table;
-                if let Err(e) = table.remove_cost(job.prediction_id).await {
-                    warn!(error = %e, "could not remove the clip's cost from the backlog; it expires");
-                }
-            }
+            remove_cost(ctx, job).await;
             info!(duplicate, failed, "job done and reported");
         }
         Err(e) => {
@@ -215,6 +219,26 @@ async fn run_job(
                 "Results did not acknowledge within the job's limit; the job will be delivered again"
             );
             crate::metrics::job_failed("report");
+        }
+    }
+}
+
+/// Ends a job whose prediction is gone without a report: its message is
+/// deleted (a redelivery would find it gone again) and its cost removed.
+async fn end_unreported(ctx: &Ctx, job: &Job, delivery: &Delivery) {
+    if let Err(e) = ctx.step.backends.jobs.delete(&delivery.receipt).await {
+        warn!(error = %e, "could not delete the job of an erased chat; a redelivery ends the same way");
+    }
+    crate::metrics::job_failed("erased");
+    remove_cost(ctx, job).await;
+}
+
+/// A clip's cost stops counting in the scaling backlog once its job ends.
+async fn remove_cost(ctx: &Ctx, job: &Job) {
+    if let JobInput::Video { .. } = job.input {
+        let table = &ctx.step.backends.table;
+        if let Err(e) = table.remove_cost(job.prediction_id).await {
+            warn!(error = %e, "could not remove the clip's cost from the backlog; it expires");
         }
     }
 }

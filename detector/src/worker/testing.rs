@@ -551,7 +551,10 @@ impl<E> Fixture<E> {
         };
         let result = JobResult::Detected(summary);
         let saved = self.backends.table.save_result(&result).await;
-        assert!(saved.expect("save the detection"), "a new detection");
+        assert!(
+            saved.expect("save the detection").is_stored(),
+            "a new detection"
+        );
         job
     }
 

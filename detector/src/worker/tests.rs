@@ -93,7 +93,12 @@ async fn delivered(f: &Fixture, job: &Job, results: &FakeResults, limit: Duratio
 async fn a_detection_is_stored_and_reported_with_its_labels() {
     let f = Fixture::new();
     let job = f.request(b"a bus", JobKind::Detect).await;
-    let report = f.step().run(&job).await.expect("done");
+    let report = f
+        .step()
+        .run(&job)
+        .await
+        .expect("done")
+        .expect("a report: the prediction is there");
     let JobResult::Detected(summary) = success(&report) else {
         panic!("{report:?}");
     };
@@ -115,7 +120,12 @@ async fn a_detection_is_stored_and_reported_with_its_labels() {
 async fn a_detection_keeps_only_what_the_chats_settings_show_and_says_which_settings() {
     use polybot_domain::{ChatSettings, ClassChoice, MinConfidence, SettingsChange};
     async fn labels(f: &Fixture, job: Job) -> Vec<String> {
-        let report = f.step().run(&job).await.expect("done");
+        let report = f
+            .step()
+            .run(&job)
+            .await
+            .expect("done")
+            .expect("a report: the prediction is there");
         let JobResult::Detected(summary) = success(&report).clone() else {
             panic!("{report:?}");
         };
@@ -154,7 +164,12 @@ async fn a_detection_keeps_only_what_the_chats_settings_show_and_says_which_sett
 async fn a_photo_past_telegrams_limits_also_goes_back_at_full_resolution() {
     let f = Fixture::new();
     let job = f.request(LARGE, JobKind::Detect).await;
-    let report = f.step().run(&job).await.expect("done");
+    let report = f
+        .step()
+        .run(&job)
+        .await
+        .expect("done")
+        .expect("a report: the prediction is there");
     let JobResult::Detected(summary) = success(&report) else {
         panic!("{report:?}");
     };
@@ -182,7 +197,12 @@ async fn every_filter_stores_and_reports_its_picture_made_with_the_requests_seed
     ];
     for filter in filters {
         let job = f.request(b"a photo", JobKind::Filter(filter)).await;
-        let report = f.step().run(&job).await.expect("done");
+        let report = f
+            .step()
+            .run(&job)
+            .await
+            .expect("done")
+            .expect("a report: the prediction is there");
         let JobResult::Filtered(out) = success(&report) else {
             panic!("{report:?}");
         };
@@ -209,7 +229,12 @@ async fn an_album_runs_its_kind_on_each_photo_and_names_the_ones_that_cannot_be_
     let photos: [Option<&[u8]>; 4] = [Some(b"first"), Some(NOT_A_PICTURE), None, Some(b"last")];
     let action = AlbumAction::Each(JobKind::Filter(Filter::Contour));
     let job = f.album(&photos, action).await;
-    let report = f.step().run(&job).await.expect("done");
+    let report = f
+        .step()
+        .run(&job)
+        .await
+        .expect("done")
+        .expect("a report: the prediction is there");
     assert_eq!(
         report.reply_to_message_id,
         Some(7),
@@ -252,7 +277,12 @@ async fn an_albums_detections_are_drawn_at_the_bounded_size_under_the_albums_key
     let f = Fixture::new();
     let photos: [Option<&[u8]>; 2] = [Some(b"one"), Some(LARGE)];
     let job = f.album(&photos, AlbumAction::Each(JobKind::Detect)).await;
-    let report = f.step().run(&job).await.expect("done");
+    let report = f
+        .step()
+        .run(&job)
+        .await
+        .expect("done")
+        .expect("a report: the prediction is there");
     let JobResult::Album(album) = success(&report) else {
         panic!("{report:?}");
     };
@@ -275,7 +305,12 @@ async fn an_album_joined_by_concat_is_one_picture_of_its_photos_in_order() {
     let photos: [Option<&[u8]>; 2] = [Some(b"left"), Some(b"right")];
     let direction = Direction::Horizontal;
     let job = f.album(&photos, AlbumAction::Concat(direction)).await;
-    let report = f.step().run(&job).await.expect("done");
+    let report = f
+        .step()
+        .run(&job)
+        .await
+        .expect("done")
+        .expect("a report: the prediction is there");
     let JobResult::Joined(joined) = success(&report) else {
         panic!("{report:?}");
     };
@@ -305,7 +340,12 @@ async fn an_album_with_a_photo_gone_cannot_be_joined_and_says_so() {
     let photos: [Option<&[u8]>; 2] = [Some(b"left"), None];
     let action = AlbumAction::Concat(Direction::Vertical);
     let job = f.album(&photos, action).await;
-    let report = f.step().run(&job).await.expect("answered");
+    let report = f
+        .step()
+        .run(&job)
+        .await
+        .expect("answered")
+        .expect("a report: the prediction is there");
     assert_eq!(failure_kind(&report), FailureKind::Internal);
     assert!(f.engine.calls().is_empty(), "nothing to join");
 }
@@ -329,6 +369,44 @@ async fn a_transient_engine_failure_leaves_the_job_for_redelivery_unreported() {
     assert_eq!(f.queue().await, LEFT_FOR_REDELIVERY);
     let record = f.record(job.prediction_id).await;
     assert_eq!(record.status, PredictionStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_job_whose_chat_was_erased_meanwhile_stores_nothing_deletes_its_pictures_and_is_not_answered()
+ {
+    let results = FakeResults::acking();
+    let f = Fixture::new();
+    // A photo past Telegram's limits: its job stores two pictures.
+    let job = f.request(LARGE, JobKind::Detect).await;
+    // `/forget` erased the chat's records while the job was queued; its
+    // pictures go after the records, so the original is still there.
+    let erased = f.backends.table.erase_chat(job.chat_id).await;
+    assert_eq!(erased.expect("erase"), 1);
+    delivered(&f, &job, &results, LIMIT).await;
+    assert!(results.reports().is_empty(), "{:?}", results.reports());
+    assert_eq!(
+        f.queue().await,
+        DONE,
+        "acknowledged: a redelivery ends the same way"
+    );
+    let record = f.backends.table.get(job.prediction_id).await;
+    assert_eq!(
+        record.expect("get"),
+        None,
+        "the record is not created again"
+    );
+    for made in [
+        ObjectKey::predicted(job.chat_id, job.prediction_id),
+        ObjectKey::predicted_full(job.chat_id, job.prediction_id),
+    ] {
+        let stored = f.backends.objects.get(&made).await;
+        assert!(
+            matches!(stored, Err(StorageError::NotFound(_))),
+            "{made} deleted: {stored:?}"
+        );
+    }
+    let original = f.backends.objects.get(job.original_key()).await;
+    assert!(original.is_ok(), "the job deletes only what it made");
 }
 
 fn object(class: &str, width: f32, height: f32, confidence: f32) -> Label {
@@ -361,7 +439,12 @@ async fn a_crops_job_stores_one_crop_per_object_largest_then_surest_first_and_re
     ];
     let detection = f.detected(b"a bus", labels).await;
     let job = f.crops_of(&detection).await;
-    let report = f.step().run(&job).await.expect("done");
+    let report = f
+        .step()
+        .run(&job)
+        .await
+        .expect("done")
+        .expect("a report: the prediction is there");
     assert_eq!(report.reply_to_message_id, Some(8));
     let summary = cropped(&report);
     assert_eq!(summary.prediction_id, job.prediction_id);
@@ -394,7 +477,12 @@ async fn a_crops_job_cuts_at_most_ten_objects_the_largest_and_counts_them_all() 
         .collect();
     let detection = f.detected(b"a crowd", labels).await;
     let job = f.crops_of(&detection).await;
-    let report = f.step().run(&job).await.expect("done");
+    let report = f
+        .step()
+        .run(&job)
+        .await
+        .expect("done")
+        .expect("a report: the prediction is there");
     let summary = cropped(&report);
     assert_eq!(summary.objects, 12);
     assert_eq!(summary.crops.len(), CropsSummary::MAX);
@@ -414,7 +502,12 @@ async fn a_crops_job_of_a_detection_without_objects_has_no_crops_and_runs_nothin
     let f = Fixture::new();
     let detection = f.detected(b"an empty road", Vec::new()).await;
     let job = f.crops_of(&detection).await;
-    let report = f.step().run(&job).await.expect("done");
+    let report = f
+        .step()
+        .run(&job)
+        .await
+        .expect("done")
+        .expect("a report: the prediction is there");
     let summary = cropped(&report);
     assert!(summary.crops.is_empty(), "{summary:?}");
     assert_eq!(summary.objects, 0);
@@ -445,7 +538,12 @@ async fn a_crops_job_of_something_other_than_a_detection_is_a_failure() {
     let pending = f.request(b"a car", JobKind::Detect).await;
     for not_a_detection in [filtered, pending] {
         let job = f.crops_of(&not_a_detection).await;
-        let report = f.step().run(&job).await.expect("answered");
+        let report = f
+            .step()
+            .run(&job)
+            .await
+            .expect("answered")
+            .expect("a report: the prediction is there");
         assert_eq!(failure_kind(&report), FailureKind::Internal);
     }
     let calls = f.engine.calls();
@@ -459,7 +557,12 @@ async fn a_crops_job_on_a_photo_the_engine_cannot_read_is_told_as_a_detection_wo
     let labels = vec![object("bus", 0.5, 0.5, 0.9)];
     let detection = f.detected(NOT_A_PICTURE, labels.clone()).await;
     let job = f.crops_of(&detection).await;
-    let report = f.step().run(&job).await.expect("answered");
+    let report = f
+        .step()
+        .run(&job)
+        .await
+        .expect("answered")
+        .expect("a report: the prediction is there");
     assert_eq!(failure_kind(&report), FailureKind::NotAnImage);
 
     let results = FakeResults::acking();
@@ -514,6 +617,15 @@ impl ObjectStore for DownFor {
     }
     async fn check(&self) -> polybot_storage::Result<()> {
         self.real.check().await
+    }
+    async fn erase_chat(&self, chat: ChatId) -> polybot_storage::Result<u64> {
+        self.real.erase_chat(chat).await
+    }
+    async fn erase(&self, keys: &[ObjectKey]) -> polybot_storage::Result<u64> {
+        self.real.erase(keys).await
+    }
+    async fn sweep_expired(&self, now: std::time::SystemTime) -> polybot_storage::Result<u64> {
+        self.real.sweep_expired(now).await
     }
 }
 

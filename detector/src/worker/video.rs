@@ -150,7 +150,12 @@ mod tests {
             &["bus"],
         ]);
         let job = f.clip(&clip, ChatSettings::default()).await;
-        let report = f.step().run(&job).await.expect("done");
+        let report = f
+            .step()
+            .run(&job)
+            .await
+            .expect("done")
+            .expect("a report: the prediction is there");
         let Outcome::Success(JobResult::Video(video)) = &report.outcome else {
             panic!("{report:?}");
         };
@@ -184,7 +189,12 @@ mod tests {
                 only_buses.clone(),
             )
             .await;
-        let report = f.step().run(&job).await.expect("done");
+        let report = f
+            .step()
+            .run(&job)
+            .await
+            .expect("done")
+            .expect("a report: the prediction is there");
         let Outcome::Success(JobResult::Video(video)) = &report.outcome else {
             panic!("{report:?}");
         };
@@ -201,7 +211,12 @@ mod tests {
                 ChatSettings::default(),
             )
             .await;
-        let report = f.step().run(&job).await.expect("a report, not a retry");
+        let report = f
+            .step()
+            .run(&job)
+            .await
+            .expect("a report, not a retry")
+            .expect("a report: the prediction is there");
         assert!(
             matches!(
                 report.outcome,

@@ -174,6 +174,7 @@ pub async fn open_backends(data: PathBuf, queue: &Queue) -> Backends {
     let options = polybot_storage::local::LocalOptions {
         visibility_timeout: Duration::from_secs(queue.visibility),
         max_receives: queue.max_receives,
+        ..Default::default()
     };
     tokio::task::spawn_blocking(move || polybot_storage::local::open(&data, options))
         .await

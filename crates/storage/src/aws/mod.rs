@@ -26,7 +26,7 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::{Backends, Result, StorageError};
+use crate::{Backends, Result, Retention, StorageError};
 
 mod dynamo;
 mod error;
@@ -38,7 +38,7 @@ mod sqs;
 
 pub use dynamo::{
     BACKLOG_PK, CHAT_INDEX, DynamoTable, MODEL_CLASSES_PK, TTL_ATTRIBUTE, answer_pk, claim_pk,
-    prediction_pk, settings_pk,
+    notice_pk, prediction_pk, settings_pk,
 };
 pub use error::describe_error;
 #[cfg(feature = "test-util")]
@@ -81,6 +81,9 @@ pub struct AwsSettings {
     /// `POLYBOT_AWS_TIMEOUT`: the deadline of every SDK call, retries
     /// included; `None` is [`DEFAULT_OPERATION_TIMEOUT`].
     pub operation_timeout: Option<Duration>,
+    /// `POLYBOT_RETENTION_DAYS`: how long the table keeps records (their
+    /// TTL); the default is [`crate::DEFAULT_RETENTION`].
+    pub retention: Retention,
 }
 
 impl AwsSettings {
@@ -160,7 +163,8 @@ pub async fn connect_with(sdk: &SdkConfig, settings: &AwsSettings) -> Result<Bac
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let jobs = SqsJobQueue::new(sqs.clone(), &settings.queue_url);
     let dead_letters = SqsJobQueue::new(sqs, &settings.dlq_url);
-    let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table);
+    let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table)
+        .with_retention(settings.retention);
 
     // Independent checks: run them together, report the first failure in a
     // fixed order so the message does not depend on timing.
@@ -193,6 +197,7 @@ pub async fn connect_with(sdk: &SdkConfig, settings: &AwsSettings) -> Result<Bac
         jobs: Arc::new(jobs),
         dead_letters: Arc::new(dead_letters),
         table: Arc::new(table),
+        retention: settings.retention,
     })
 }
 

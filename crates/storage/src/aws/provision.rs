@@ -11,7 +11,10 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+    VersioningConfiguration,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::dynamo::{CHAT_INDEX, TTL_ATTRIBUTE};
@@ -40,7 +43,7 @@ impl ProvisionSpec {
     }
 }
 
-/// Creates bucket `<prefix>-images`, queues `<prefix>-jobs` and
+/// Creates bucket `<prefix>-images` (versioned), queues `<prefix>-jobs` and
 /// `<prefix>-jobs-dlq` (with the redrive policy) and table
 /// `<prefix>-predictions` (hash key `pk`, GSI, TTL on `expires_at`), and
 /// returns the settings that point at them.
@@ -63,6 +66,18 @@ pub async fn provision_for_tests(sdk: &SdkConfig, spec: &ProvisionSpec) -> Resul
         .send()
         .await
         .map_err(|e| classify("S3", &format!("CreateBucket {bucket}"), e))?;
+    // Versioned, as Terraform's images bucket is: erasing a chat must take
+    // the noncurrent versions and delete markers too, and the tests see it.
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| classify("S3", &format!("PutBucketVersioning {bucket}"), e))?;
 
     // SQS: the DLQ first, so the jobs queue's redrive policy can name it.
     let sqs = aws_sdk_sqs::Client::new(sdk);
@@ -169,5 +184,6 @@ pub async fn provision_for_tests(sdk: &SdkConfig, spec: &ProvisionSpec) -> Resul
         dlq_url,
         table,
         operation_timeout: None,
+        retention: crate::DEFAULT_RETENTION,
     })
 }

@@ -6,12 +6,23 @@
 //! so "never overwrite an original" holds even when two writers race: S3
 //! (and moto) answer 412 Precondition Failed to the loser, with no window
 //! between a check and the write.
+//!
+//! Erasing lists every version and delete marker under a prefix
+//! (`ListObjectVersions`) and deletes each by its version id
+//! (`DeleteObjects`, up to 1,000 a call, page by page), so a versioned
+//! bucket (Terraform's is) keeps no noncurrent copy of an erased picture.
+//! On an unversioned bucket the version id is `null`, which S3 takes too.
+//! Expiry is the bucket's lifecycle rule, not ours.
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
-use polybot_domain::ObjectKey;
+use polybot_domain::{ChatId, ObjectKey};
 
 use super::error::{classify, service_code, status};
 use crate::{ObjectStore, PutMode, Result, StorageError};
@@ -57,6 +68,95 @@ impl S3ObjectStore {
 
     fn url(&self, key: &ObjectKey) -> String {
         format!("s3://{}/{}", self.bucket, key)
+    }
+
+    /// Deletes every version and delete marker of the keys under `prefix`
+    /// that `wanted` accepts; returns how many of those keys had a current
+    /// version (existed, for a reader).
+    async fn erase_versions(&self, prefix: &str, wanted: impl Fn(&str) -> bool) -> Result<u64> {
+        let what = || format!("s3://{}/{prefix}", self.bucket);
+        let mut existed = BTreeSet::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await
+                .map_err(|e| classify(BACKEND, &format!("ListObjectVersions {}", what()), e))?;
+            let mut doomed = Vec::new();
+            for version in page.versions() {
+                let Some(key) = version.key().filter(|k| wanted(k)) else {
+                    continue;
+                };
+                if version.is_latest() == Some(true) {
+                    existed.insert(key.to_owned());
+                }
+                doomed.push((key, version.version_id()));
+            }
+            for marker in page.delete_markers() {
+                if let Some(key) = marker.key().filter(|k| wanted(k)) {
+                    doomed.push((key, marker.version_id()));
+                }
+            }
+            self.delete_versions(&doomed, &what()).await?;
+            if page.is_truncated() != Some(true) {
+                return Ok(existed.len() as u64);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
+    }
+
+    /// One `DeleteObjects` of these versions (a page holds at most 1,000,
+    /// the call's most). A key the call could not delete fails the whole
+    /// erasure, to be asked again.
+    async fn delete_versions(&self, doomed: &[(&str, Option<&str>)], what: &str) -> Result<()> {
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        let objects = doomed
+            .iter()
+            .map(|(key, version)| {
+                ObjectIdentifier::builder()
+                    .key(*key)
+                    .set_version_id(version.map(str::to_owned))
+                    .build()
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| StorageError::invalid_from(format!("deleting {what}"), e))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| StorageError::invalid_from(format!("deleting {what}"), e))?;
+        let out = self
+            .client
+            .delete_objects()
+            .bucket(&self.bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| classify(BACKEND, &format!("DeleteObjects {what}"), e))?;
+        match out.errors().first() {
+            None => Ok(()),
+            Some(failed) => Err(StorageError::Unavailable {
+                backend: BACKEND,
+                what: format!(
+                    "DeleteObjects {what}: {} of {} not deleted, e.g. {} ({}: {})",
+                    out.errors().len(),
+                    doomed.len(),
+                    failed.key().unwrap_or("?"),
+                    failed.code().unwrap_or("?"),
+                    failed.message().unwrap_or("")
+                ),
+                source: None,
+            }),
+        }
     }
 }
 
@@ -136,5 +236,27 @@ impl ObjectStore for S3ObjectStore {
             .await
             .map(|_| ())
             .map_err(|e| classify(BACKEND, &format!("HeadBucket {}", self.bucket), e))
+    }
+
+    async fn erase_chat(&self, chat: ChatId) -> Result<u64> {
+        // The slash: chat 12's prefix must not take chat 123's objects.
+        self.erase_versions(&format!("{chat}/"), |_| true).await
+    }
+
+    async fn erase(&self, keys: &[ObjectKey]) -> Result<u64> {
+        let mut existed = 0;
+        for key in keys {
+            // A key is also the prefix of longer keys (`x.jpg` of
+            // `x.jpg.bak`): only its own versions go.
+            existed += self
+                .erase_versions(key.as_str(), |k| k == key.as_str())
+                .await?;
+        }
+        Ok(existed)
+    }
+
+    async fn sweep_expired(&self, _now: SystemTime) -> Result<u64> {
+        // The bucket's lifecycle rule expires pictures.
+        Ok(0)
     }
 }

@@ -22,7 +22,11 @@
 //! One file per port, and for the prediction table one per concern
 //! ([`predictions()`], [`leases()`], [`notices()`], [`albums()`],
 //! [`answers()`], [`windows()`], [`deferred()`], [`settings()`],
-//! [`backlog()`]); [`prediction_table`] runs them all on one table. The
+//! [`backlog()`], [`erasure()`]); [`prediction_table`] runs them all on one
+//! table, and [`object_store`] includes [`object_erasure`]. The retention
+//! clock ([`retention()`]) needs a table opened with a chosen retention and
+//! a look at what the adapter stored ([`ExpiryProbe`]), so each adapter's
+//! tests call it themselves. The
 //! model's classes ([`settings()`]) and the backlog ([`backlog()`]) are one
 //! per table, so those suites need a table nobody else writes them in.
 
@@ -32,6 +36,7 @@ mod albums;
 mod answers;
 mod backlog;
 mod deferred;
+mod erasure;
 mod leases;
 mod notices;
 mod objects;
@@ -44,6 +49,7 @@ pub use albums::albums;
 pub use answers::answers;
 pub use backlog::backlog;
 pub use deferred::deferred;
+pub use erasure::{ExpiryProbe, Retained, erasure, object_erasure, retention};
 pub use leases::leases;
 pub use notices::notices;
 pub use objects::object_store;
@@ -80,4 +86,5 @@ pub async fn prediction_table(table: &dyn PredictionTable) {
     deferred(table).await;
     settings(table).await;
     backlog(table).await;
+    erasure(table).await;
 }

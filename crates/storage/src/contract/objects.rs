@@ -7,7 +7,8 @@ use super::run_id;
 use crate::{ObjectStore, PutMode, StorageError};
 
 /// The [`ObjectStore`] contract: round trips, create-only puts that never
-/// overwrite, overwrites that do, and `NotFound` for missing keys.
+/// overwrite, overwrites that do, `NotFound` for missing keys, and erasure
+/// ([`super::object_erasure`]).
 pub async fn object_store(store: &dyn ObjectStore) {
     store
         .check()
@@ -107,4 +108,6 @@ pub async fn object_store(store: &dyn ObjectStore) {
         photo,
         "object store: writing other keys must not touch an object"
     );
+
+    super::object_erasure(store).await;
 }

@@ -6,10 +6,11 @@ use polybot_domain::{
 };
 
 use super::random_i64;
-use crate::{Predictions, StorageError};
+use crate::{Predictions, Saved, StorageError};
 
 /// The [`Predictions`] contract: conditional create, a result stored once,
-/// failures that never override success, a request's kind kept, and
+/// failures that never override success, a request's kind kept, the
+/// answer's file kept, writes that never create a missing prediction, and
 /// per-chat listing newest first.
 pub async fn predictions(table: &dyn Predictions) {
     let t0 = now_epoch();
@@ -61,11 +62,12 @@ pub async fn predictions(table: &dyn Predictions) {
 
     // The summary is stored once.
     let first = summary(id, &["person", "dog"]);
-    assert!(
+    assert_eq!(
         table
             .save_result(&first)
             .await
             .expect("table: save_result must succeed"),
+        Saved::Stored,
         "table: the first save_summary must store the summary"
     );
     let got = get(table, id).await;
@@ -80,11 +82,12 @@ pub async fn predictions(table: &dyn Predictions) {
         "table: the summary must round-trip"
     );
     let second = summary(id, &["cat"]);
-    assert!(
-        !table
+    assert_eq!(
+        table
             .save_result(&second)
             .await
             .expect("table: save_result must succeed"),
+        Saved::Unchanged,
         "table: a second save_summary (a redelivered job) must not store"
     );
     assert_eq!(
@@ -138,11 +141,12 @@ pub async fn predictions(table: &dyn Predictions) {
     // The user was told it failed: a late success (a redelivery that
     // finished after the apology) must not turn the record against that.
     let late = summary(flaky.prediction_id, &["bus"]);
-    assert!(
-        !table
+    assert_eq!(
+        table
             .save_result(&late)
             .await
             .expect("table: save_result must succeed"),
+        Saved::Unchanged,
         "table: no summary is stored on a failed prediction"
     );
     let got = get(table, flaky.prediction_id).await;
@@ -194,7 +198,8 @@ pub async fn predictions(table: &dyn Predictions) {
         table
             .save_result(&output)
             .await
-            .expect("table: save_result must succeed"),
+            .expect("table: save_result must succeed")
+            .is_stored(),
         "table: a filter's output must be stored"
     );
     let got = get(table, filtered.prediction_id).await;
@@ -202,6 +207,69 @@ pub async fn predictions(table: &dyn Predictions) {
         (got.status, got.result.as_ref()),
         (PredictionStatus::Succeeded, Some(&output)),
         "table: a filter's output must round-trip as a filter's"
+    );
+
+    // The answer's file: none until recorded, then kept beside the result.
+    assert_eq!(
+        get(table, id).await.answer_file_id,
+        None,
+        "table: a prediction has no answer file until one is recorded"
+    );
+    for file_id in ["AgACAgIAAxkBAAIBZ2first", "AgACAgIAAxkBAAIBZ2second"] {
+        table
+            .set_answer_file(id, file_id)
+            .await
+            .expect("table: set_answer_file");
+        let got = get(table, id).await;
+        assert_eq!(
+            (got.answer_file_id.as_deref(), got.result.as_ref()),
+            (Some(file_id), Some(&first)),
+            "table: the answer's file id must round-trip (the latest wins) and keep the result"
+        );
+    }
+    let listed_file = table
+        .list_by_chat(chat, 10)
+        .await
+        .expect("table: list_by_chat")
+        .into_iter()
+        .find(|r| r.prediction_id == id)
+        .and_then(|r| r.answer_file_id);
+    assert_eq!(
+        listed_file.as_deref(),
+        Some("AgACAgIAAxkBAAIBZ2second"),
+        "table: list_by_chat must return the answer's file id"
+    );
+
+    // Writes to a prediction that is not there never create it.
+    let missing = summary(PredictionId::new(), &["dog"]);
+    assert_eq!(
+        table
+            .save_result(&missing)
+            .await
+            .expect("table: save_result of a missing prediction must succeed"),
+        Saved::Gone,
+        "table: a result for a missing prediction is Gone"
+    );
+    match table
+        .save_failure(missing.prediction_id(), FailureKind::Internal)
+        .await
+    {
+        Err(StorageError::NotFound(_)) => {}
+        other => {
+            panic!("table: save_failure of a missing prediction must be NotFound, got {other:?}")
+        }
+    }
+    table
+        .set_answer_file(missing.prediction_id(), "AgACAgIAAxkBAAIBZ2gone")
+        .await
+        .expect("table: set_answer_file of a missing prediction must succeed (as a no-op)");
+    assert!(
+        table
+            .get(missing.prediction_id())
+            .await
+            .expect("table: get must succeed")
+            .is_none(),
+        "table: writes to a missing prediction must not create it"
     );
 
     // Listing by chat: newest first by created_at, not by insertion order.
@@ -255,6 +323,7 @@ pub fn pending(chat: ChatId, created_at: f64) -> PredictionRecord {
         failure: None,
         created_at,
         updated_at: created_at,
+        answer_file_id: None,
     }
 }
 

@@ -10,6 +10,10 @@
 //!   polybot.sqlite3-wal  -wal and -shm files while it is open)
 //! ```
 //!
+//! Nothing here expires by itself: [`crate::Backends::sweep_expired`]
+//! deletes the pictures and records past the retention
+//! ([`LocalOptions::retention`]) when the service calls it.
+//!
 //! Several processes may share one data folder (a gateway and a detector
 //! worker started separately, say): SQLite serialises their writes, every
 //! conditional change is one transaction, and queue receivers poll the file
@@ -29,7 +33,7 @@ pub use objects::LocalObjectStore;
 pub use queue::{LocalQueue, QueueConfig, Redrive};
 pub use table::LocalTable;
 
-use crate::{Backends, Result, StorageError};
+use crate::{Backends, DEFAULT_RETENTION, Result, Retention, StorageError};
 
 /// Folder, under the data folder, that holds the objects.
 pub const OBJECTS_DIR: &str = "objects";
@@ -49,6 +53,8 @@ pub struct LocalOptions {
     /// `maxReceiveCount`): it is moved instead of being received for the
     /// `max_receives + 1`-th time. At least 1.
     pub max_receives: u32,
+    /// How long records and pictures are kept.
+    pub retention: Retention,
 }
 
 impl Default for LocalOptions {
@@ -56,6 +62,7 @@ impl Default for LocalOptions {
         Self {
             visibility_timeout: Duration::from_secs(30),
             max_receives: 3,
+            retention: DEFAULT_RETENTION,
         }
     }
 }
@@ -67,7 +74,7 @@ impl Default for LocalOptions {
 /// This does blocking file IO (creating folders, opening SQLite); call it
 /// once at start-up, before serving, or inside `spawn_blocking`.
 pub fn open(data_dir: &Path, options: LocalOptions) -> Result<Backends> {
-    let objects = LocalObjectStore::open(data_dir)?;
+    let objects = LocalObjectStore::open(data_dir)?.with_retention(options.retention);
     let db = sqlite::Db::open(data_dir)?;
     let jobs = LocalQueue::with_db(
         db.clone(),
@@ -90,12 +97,13 @@ pub fn open(data_dir: &Path, options: LocalOptions) -> Result<Backends> {
     )?;
     // The table gets its own connection, so that queue polling and table
     // writes in one process do not wait for each other's lock.
-    let table = LocalTable::open(data_dir)?;
+    let table = LocalTable::open(data_dir)?.with_retention(options.retention);
     Ok(Backends {
         objects: Arc::new(objects),
         jobs: Arc::new(jobs),
         dead_letters: Arc::new(dead_letters),
         table: Arc::new(table),
+        retention: options.retention,
     })
 }
 

@@ -20,6 +20,11 @@
 //! stores it as the object's `Content-Type`, for people browsing the
 //! bucket.)
 //!
+//! Erasing a chat removes its folder `objects/<chat>/` (its first path
+//! segment); erasing keys removes their files. Nothing expires by itself:
+//! [`ObjectStore::sweep_expired`] removes the files last written longer
+//! than the retention ago (by their modification time, which a put sets).
+//!
 //! Keys map to paths one to one, and [`ObjectKey`] guarantees they stay
 //! inside the folder. Unlike S3, a key cannot be both an object and a
 //! "folder" of other objects (`a` and `a/b`): such a put fails with
@@ -28,13 +33,13 @@
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use polybot_domain::ObjectKey;
+use polybot_domain::{ChatId, ObjectKey};
 
-use crate::{ObjectStore, PutMode, Result, StorageError};
+use crate::{ObjectStore, PutMode, Result, Retention, StorageError};
 
 /// What the error messages call this backend.
 const BACKEND: &str = "local object store";
@@ -47,6 +52,8 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
 #[derive(Debug, Clone)]
 pub struct LocalObjectStore {
     dirs: Arc<Dirs>,
+    /// How long an object is kept after it was last written.
+    retention: Retention,
 }
 
 #[derive(Debug)]
@@ -77,7 +84,14 @@ impl LocalObjectStore {
         sweep_stale_temp_files(&temp);
         Ok(Self {
             dirs: Arc::new(Dirs { objects, temp }),
+            retention: Retention::default(),
         })
+    }
+
+    /// The same store, sweeping objects older than `retention`.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// The folder holding the objects.
@@ -168,6 +182,80 @@ fn put_blocking(dirs: &Dirs, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Re
     Ok(())
 }
 
+/// Runs blocking file work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(StorageError::unavailable(
+            BACKEND,
+            format!("the {what} task was cancelled"),
+            e,
+        )),
+    }
+}
+
+/// Removes the file at `path`: whether it was there.
+fn remove_file(path: &Path) -> Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        // Gone already, or a "folder" of other keys, which is no object.
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::NotFound | ErrorKind::IsADirectory | ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) if path.is_dir() => {
+            tracing::debug!(path = %path.display(), error = %e, "not a file: no object");
+            Ok(false)
+        }
+        Err(e) => Err(unavailable(path, e)),
+    }
+}
+
+/// Removes the files under `dir` (every depth) that `doomed` picks, and
+/// then the folders left empty (`dir` too when `remove_dir`); returns how
+/// many files. A folder that is gone, or that another writer fills
+/// meanwhile, is fine.
+fn remove_tree(
+    dir: &Path,
+    doomed: &dyn Fn(&std::fs::Metadata) -> bool,
+    remove_dir: bool,
+) -> Result<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(unavailable(dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| unavailable(dir, e))?;
+        let path = entry.path();
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(unavailable(&path, e)),
+        };
+        if meta.is_dir() {
+            removed += remove_tree(&path, doomed, true)?;
+        } else if doomed(&meta) {
+            removed += u64::from(remove_file(&path)?);
+        }
+    }
+    // Only an empty folder goes: a put that created it a moment ago, or
+    // files the sweep keeps, keep it.
+    if remove_dir && let Err(e) = std::fs::remove_dir(dir) {
+        tracing::debug!(path = %dir.display(), error = %e, "folder kept");
+    }
+    Ok(removed)
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -214,6 +302,34 @@ impl ObjectStore for LocalObjectStore {
             }
             Err(e) => Err(unavailable(&path, e)),
         }
+    }
+
+    async fn erase_chat(&self, chat: ChatId) -> Result<u64> {
+        // Every key of the chat starts with `<chat>/`: its folder.
+        let dir = self.dirs.objects.join(chat.to_string());
+        blocking("erase", move || remove_tree(&dir, &|_| true, true)).await
+    }
+
+    async fn erase(&self, keys: &[ObjectKey]) -> Result<u64> {
+        let paths: Vec<PathBuf> = keys.iter().map(|key| self.path_of(key)).collect();
+        blocking("erase", move || {
+            paths.iter().try_fold(0, |removed, path| {
+                Ok(removed + u64::from(remove_file(path)?))
+            })
+        })
+        .await
+    }
+
+    async fn sweep_expired(&self, now: SystemTime) -> Result<u64> {
+        let cutoff = now
+            .checked_sub(self.retention.as_duration())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let dir = self.dirs.objects.clone();
+        // Written before the cutoff. A file whose time cannot be read is
+        // kept: better a picture too many than one lost early.
+        let expired = move |meta: &std::fs::Metadata| meta.modified().is_ok_and(|at| at < cutoff);
+        // The objects folder itself stays.
+        blocking("sweep", move || remove_tree(&dir, &expired, false)).await
     }
 
     async fn check(&self) -> Result<()> {

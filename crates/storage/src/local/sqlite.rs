@@ -22,7 +22,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// table (a new column an older build would misread) raises it: a new
 /// table (`CREATE TABLE IF NOT EXISTS` below) does not, since older builds
 /// simply never look at it and so can still open the folder.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Every table, for queues and the prediction table alike, so whichever
 /// opens the file first creates everything. Times are milliseconds since
@@ -50,7 +50,9 @@ CREATE TABLE IF NOT EXISTS predictions (
     failure       TEXT,
     created_at    REAL    NOT NULL,  -- seconds since the epoch
     updated_at    REAL    NOT NULL,  -- seconds since the epoch
-    kind          TEXT               -- JSON of the JobKind (schema 3; NULL: detect)
+    kind          TEXT,              -- JSON of the JobKind (schema 3; NULL: detect)
+    answer_file_id TEXT,             -- Telegram file_id of the answer's picture (schema 6)
+    expires_at    INTEGER NOT NULL   -- when the row is forgotten (schema 6)
 );
 CREATE INDEX IF NOT EXISTS predictions_by_chat ON predictions (chat_id, created_at);
 
@@ -271,6 +273,23 @@ fn init(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.execute_batch(
         "CREATE INDEX IF NOT EXISTS messages_tenant ON messages (queue, tenant, visible_at)",
     )?;
+    // Schema 6 keeps each request's answer file and its expiry (the
+    // embedded backend forgets records past the retention too). Older
+    // rows were written to be kept 30 days, as on AWS.
+    let has_expiry: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('predictions') WHERE name = 'expires_at'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_expiry {
+        tx.execute_batch(&format!(
+            "ALTER TABLE predictions ADD COLUMN answer_file_id TEXT;
+             ALTER TABLE predictions ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+             UPDATE predictions SET expires_at = CAST(created_at * 1000 AS INTEGER) + {};",
+            super::duration_ms(crate::DEFAULT_RETENTION.as_duration())
+        ))?;
+    }
+    tx.execute_batch("CREATE INDEX IF NOT EXISTS predictions_expiry ON predictions (expires_at)")?;
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }

@@ -10,7 +10,7 @@ use polybot_domain::{ChatId, ObjectKey, PredictionId};
 use crate::Result;
 
 /// The bot's answers, by their message, and the photo each was made from.
-/// Kept as long as predictions ([`crate::RECORD_RETENTION`]).
+/// Kept as long as predictions (the configured [`crate::Retention`]).
 #[async_trait]
 pub trait SentAnswers: Send + Sync + 'static {
     /// Records that the bot's message `message_id` in `chat` answered

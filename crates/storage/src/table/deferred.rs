@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use polybot_domain::{BotId, UpdateId};
+use polybot_domain::{BotId, ChatId, UpdateId};
 
 use crate::Result;
 
@@ -39,4 +39,45 @@ pub struct DeferredUpdate {
     pub update: UpdateId,
     /// The update's JSON, as Telegram sent it.
     pub body: String,
+}
+
+/// The chat a kept update (Telegram's JSON) is about, for erasing a chat:
+/// the chat of its message (`message`, `edited_message`, `channel_post`…),
+/// of the message under a pressed button (`callback_query`), or of a
+/// membership change. `None` for an update without one (an inline query)
+/// or that is not JSON.
+pub(crate) fn chat_of_update(body: &str) -> Option<ChatId> {
+    let update: serde_json::Value = serde_json::from_str(body).ok()?;
+    // Every kind of update is an object under one key beside `update_id`.
+    update.as_object()?.values().find_map(|kind| {
+        let id = kind
+            .pointer("/chat/id")
+            .or_else(|| kind.pointer("/message/chat/id"))?;
+        id.as_i64().map(ChatId)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_update_names_the_chat_of_its_message_or_button() {
+        let message = r#"{"update_id":1,"message":{"message_id":5,"chat":{"id":-1001,"type":"group"},"text":"/forget"}}"#;
+        assert_eq!(chat_of_update(message), Some(ChatId(-1001)));
+        let press = r#"{"update_id":2,"callback_query":{"id":"9","from":{"id":3},"message":{"message_id":6,"chat":{"id":42}},"data":"x"}}"#;
+        assert_eq!(chat_of_update(press), Some(ChatId(42)));
+        let member = r#"{"update_id":3,"my_chat_member":{"chat":{"id":7},"from":{"id":3}}}"#;
+        assert_eq!(chat_of_update(member), Some(ChatId(7)));
+    }
+
+    #[test]
+    fn an_update_without_a_chat_names_none() {
+        assert_eq!(chat_of_update(r#"{"update_id":1}"#), None);
+        assert_eq!(
+            chat_of_update(r#"{"update_id":1,"inline_query":{"id":"1","from":{"id":3}}}"#),
+            None
+        );
+        assert_eq!(chat_of_update("not json"), None);
+    }
 }

@@ -12,6 +12,7 @@ mod albums;
 mod answers;
 mod backlog;
 mod deferred;
+mod erasure;
 mod leases;
 mod notices;
 mod predictions;
@@ -22,10 +23,12 @@ pub use albums::{AlbumClose, AlbumJoin, AlbumKey, Albums};
 pub use answers::{AnsweredPhoto, SentAnswers};
 pub use backlog::Backlog;
 pub(crate) use backlog::check_until;
+pub(crate) use deferred::chat_of_update;
 pub use deferred::{DeferredUpdate, DeferredUpdates};
+pub use erasure::Erasure;
 pub use leases::{Claim, ClaimKey, LeaseId, Leases, Once, run_once};
 pub use notices::{NoticeState, Notices};
-pub use predictions::Predictions;
+pub use predictions::{Predictions, Saved};
 pub(crate) use predictions::{parse_status, status_text};
 pub use settings::Preferences;
 pub(crate) use windows::window_bounds;
@@ -34,11 +37,6 @@ pub use windows::{WindowKey, Windows};
 /// How long finished update claims (and albums being put together) are
 /// kept.
 pub const UPDATE_DEDUPE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// How long predictions, their reply claims, notices and answers are kept: as long
-/// as the images they describe (Terraform's `image_retention_days`, 30
-/// days).
-pub const RECORD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Every concern of the table, on one table: what [`crate::Backends`]
 /// carries. Upcast an `Arc<dyn PredictionTable>` to the one concern a
@@ -63,6 +61,7 @@ pub trait PredictionTable:
     + DeferredUpdates
     + Preferences
     + Backlog
+    + Erasure
 {
     /// Readiness: the table answers. One check serves every concern, since
     /// they all live in the one table.

@@ -16,14 +16,44 @@ pub trait Predictions: Send + Sync + 'static {
     /// Stores the result (a detection's summary or a filter's output) and
     /// marks the prediction succeeded, unless a result is already stored (a
     /// redelivered job) or the prediction failed (its user was told so: a
-    /// late success must not turn the record against the answer sent):
-    /// returns whether this call stored it.
-    async fn save_result(&self, result: &JobResult) -> Result<bool>;
+    /// late success must not turn the record against the answer sent).
+    /// Never creates a record: a prediction that is gone (its chat was
+    /// erased) is [`Saved::Gone`].
+    async fn save_result(&self, result: &JobResult) -> Result<Saved>;
     /// Marks the prediction failed, unless it already succeeded.
+    /// [`crate::StorageError::NotFound`] (permanent) when there is no such
+    /// prediction (its chat was erased); never creates a record.
     async fn save_failure(&self, id: PredictionId, kind: FailureKind) -> Result<()>;
+    /// Records the Telegram `file_id` of the picture the bot answered the
+    /// prediction with, for `/history` to show it again without storing
+    /// it twice. A prediction that is gone (erased, expired) is left gone:
+    /// that is a success, and no record is created.
+    async fn set_answer_file(&self, id: PredictionId, file_id: &str) -> Result<()>;
     async fn get(&self, id: PredictionId) -> Result<Option<PredictionRecord>>;
     /// Most recent first.
     async fn list_by_chat(&self, chat: ChatId, limit: usize) -> Result<Vec<PredictionRecord>>;
+}
+
+/// What [`Predictions::save_result`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// This call stored the result: the prediction succeeded.
+    Stored,
+    /// The prediction already had its outcome (a result stored by an
+    /// earlier delivery of the job, or a failure its user was told of):
+    /// nothing changed.
+    Unchanged,
+    /// There is no such prediction: its chat was erased (`/forget`) while
+    /// the job ran, or it expired. Nothing was stored, and nothing should
+    /// be: the job's pictures are to be deleted and the job not answered.
+    Gone,
+}
+
+impl Saved {
+    /// Whether this call stored the result.
+    pub fn is_stored(self) -> bool {
+        self == Self::Stored
+    }
 }
 
 /// How a status is spelled in storage, the same by every adapter.

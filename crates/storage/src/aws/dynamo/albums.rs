@@ -4,7 +4,8 @@
 //! it). An album not yet finished carries `chat_id` = [`PENDING_ALBUMS`]
 //! and `time` = its last join, which puts it in the GSI under a chat that
 //! cannot exist; [`Albums::pending_albums`] queries it there, and finishing
-//! the album takes it out. So the table needs no index of its own.
+//! the album moves it to its chat's side key (`<chat>.5`, epoch seconds),
+//! where erasing the chat finds it. So the table needs no index of its own.
 
 use std::time::Duration;
 
@@ -13,13 +14,13 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use polybot_domain::{AlbumMember, now_epoch};
 
-use super::{CHAT_INDEX, DynamoTable, expiry, get_n, get_s, n, s};
+use super::{CHAT_INDEX, DynamoTable, expiry, get_n, get_s, n, s, side_chat_id};
 use crate::{AlbumClose, AlbumJoin, AlbumKey, Albums, Result, StorageError, UPDATE_DEDUPE_TTL};
 
 /// The GSI's `chat_id` of albums not yet finished: no Telegram chat has id 0.
 pub(super) const PENDING_ALBUMS: i64 = 0;
 
-const ALBUM_PREFIX: &str = "album#";
+pub(super) const ALBUM_PREFIX: &str = "album#";
 
 fn album_pk(key: &AlbumKey) -> String {
     format!("{ALBUM_PREFIX}{key}")
@@ -146,10 +147,14 @@ impl Albums for DynamoTable {
         let pk = album_pk(key);
         let update = self
             .update(&pk)
-            .update_expression("SET finished = :true, closed = :true REMOVE chat_id, #time")
+            .update_expression(
+                "SET finished = :true, closed = :true, chat_id = :side, #time = :now",
+            )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#time", "time")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":side", side_chat_id(key.chat))
+            .expression_attribute_values(":now", n(now_epoch()))
             .send();
         // No such album (expired): nothing is pending.
         self.conditional("UpdateItem", &pk, update).await.map(drop)

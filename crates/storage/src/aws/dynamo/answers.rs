@@ -1,11 +1,13 @@
 //! [`SentAnswers`] on DynamoDB: `answer#<chat>:<message_id>` items, written
-//! once an answer is sent and read when a user replies to it.
+//! once an answer is sent and read when a user replies to it. Each sits in
+//! the chat index under its chat's side key ([`side_chat_id`]), where
+//! erasing the chat finds it.
 
 use async_trait::async_trait;
 use polybot_domain::{ChatId, ObjectKey, PredictionId, now_epoch};
 
-use super::{DynamoTable, expiry, get_n, get_s, s};
-use crate::{AnsweredPhoto, RECORD_RETENTION, Result, SentAnswers, StorageError};
+use super::{DynamoTable, get_n, get_s, n, s, side_chat_id};
+use crate::{AnsweredPhoto, Result, SentAnswers, StorageError};
 
 /// The hash key of the bot's answer `message_id` in `chat`.
 pub fn answer_pk(chat: ChatId, message_id: i64) -> String {
@@ -22,10 +24,16 @@ impl SentAnswers for DynamoTable {
     ) -> Result<()> {
         let pk = answer_pk(chat, message_id);
         self.update(&pk)
-            .update_expression("SET prediction_id = :p, original_key = :o, expires_at = :expires")
+            .update_expression(
+                "SET prediction_id = :p, original_key = :o, expires_at = :expires, \
+                 chat_id = :side, #time = :now",
+            )
+            .expression_attribute_names("#time", "time")
+            .expression_attribute_values(":side", side_chat_id(chat))
+            .expression_attribute_values(":now", n(now_epoch()))
             .expression_attribute_values(":p", s(photo.prediction_id.to_string()))
             .expression_attribute_values(":o", s(photo.original_key.to_string()))
-            .expression_attribute_values(":expires", expiry(now_epoch(), RECORD_RETENTION))
+            .expression_attribute_values(":expires", self.record_expiry(now_epoch()))
             .send()
             .await
             .map_err(self.err("UpdateItem", &pk))?;

@@ -13,7 +13,7 @@ use super::albums::{PENDING_ALBUMS, now_millis};
 use super::{CHAT_INDEX, DynamoTable, expiry, get_n, get_s, n, s};
 use crate::{DeferredUpdate, DeferredUpdates, Result, UPDATE_DEDUPE_TTL};
 
-const PREFIX: &str = "deferred#";
+pub(super) const PREFIX: &str = "deferred#";
 
 fn deferred_pk(bot: BotId, update: UpdateId) -> String {
     format!("{PREFIX}{bot}#{update}")

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use polybot_domain::now_epoch;
 
 use super::{DynamoTable, expiry, get_bool, n, s};
-use crate::{Claim, ClaimKey, LeaseId, Leases, RECORD_RETENTION, Result, UPDATE_DEDUPE_TTL};
+use crate::{Claim, ClaimKey, LeaseId, Leases, Result, UPDATE_DEDUPE_TTL};
 
 /// The hash key of a claim's item.
 pub fn claim_pk(key: ClaimKey) -> String {
@@ -20,11 +20,15 @@ pub fn claim_pk(key: ClaimKey) -> String {
     }
 }
 
-/// How long a claim's item is kept once the work is done.
-fn kept_for(key: ClaimKey) -> Duration {
-    match key {
-        ClaimKey::Update(..) => UPDATE_DEDUPE_TTL,
-        ClaimKey::Reply(_) | ClaimKey::Extra(..) => RECORD_RETENTION,
+impl DynamoTable {
+    /// How long a claim's item is kept once the work is done: an update's
+    /// while Telegram may deliver it again, a reply's or an extra's as long
+    /// as its prediction.
+    fn kept_for(&self, key: ClaimKey) -> Duration {
+        match key {
+            ClaimKey::Update(..) => UPDATE_DEDUPE_TTL,
+            ClaimKey::Reply(_) | ClaimKey::Extra(..) => self.retention.as_duration(),
+        }
     }
 }
 
@@ -37,8 +41,8 @@ impl Leases for DynamoTable {
         let lease_until = now + lease.as_secs_f64();
         let expires = match key {
             // An abandoned lease cleans itself up like a finished one.
-            ClaimKey::Update(..) => expiry(lease_until, kept_for(key)),
-            ClaimKey::Reply(_) | ClaimKey::Extra(..) => expiry(now, kept_for(key)),
+            ClaimKey::Update(..) => expiry(lease_until, self.kept_for(key)),
+            ClaimKey::Reply(_) | ClaimKey::Extra(..) => expiry(now, self.kept_for(key)),
         };
         let update = self
             .update(&pk)
@@ -77,7 +81,7 @@ impl Leases for DynamoTable {
         self.update(&pk)
             .update_expression("SET done = :true, expires_at = :expires REMOVE lease_until")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":expires", expiry(now_epoch(), kept_for(key)))
+            .expression_attribute_values(":expires", expiry(now_epoch(), self.kept_for(key)))
             .send()
             .await
             .map(|_| ())

@@ -2,20 +2,20 @@
 //! file per concern: [`Predictions`] (`predictions.rs`), [`Leases`]
 //! (`leases.rs`), [`Notices`] (`notices.rs`), [`Albums`] (`albums.rs`),
 //! [`SentAnswers`] (`answers.rs`), [`Windows`] (`windows.rs`),
-//! [`DeferredUpdates`] (`deferred.rs`), [`Preferences`] (`settings.rs`) and
-//! [`Backlog`] (`backlog.rs`); this file holds the table itself and what
-//! they share.
+//! [`DeferredUpdates`] (`deferred.rs`), [`Preferences`] (`settings.rs`),
+//! [`Backlog`] (`backlog.rs`) and [`Erasure`] (`erasure.rs`); this file
+//! holds the table itself and what they share.
 //!
 //! Items, all under the string hash key `pk`:
 //!
 //! | `pk` | attributes |
 //! |---|---|
-//! | `prediction#<uuid>` | `prediction_id` (S), `chat_id` (N), `status` (S: pending, succeeded, failed), `original_key` (S), `kind` (S, what the caption asked for as JSON; absent: detect), `summary` (S, the result as JSON once stored: a detection's course-format summary or a filter's output), `failure` (S, the failure kind), `created_at`, `updated_at` (N, epoch seconds), `time` (N, = `created_at`, the GSI's sort key), `expires_at` (N) |
+//! | `prediction#<uuid>` | `prediction_id` (S), `chat_id` (N), `status` (S: pending, succeeded, failed), `original_key` (S), `kind` (S, what the caption asked for as JSON; absent: detect), `summary` (S, the result as JSON once stored: a detection's course-format summary or a filter's output), `failure` (S, the failure kind), `answer_file_id` (S, Telegram's `file_id` of the picture the bot answered with, once recorded), `created_at`, `updated_at` (N, epoch seconds), `time` (N, = `created_at`, the GSI's sort key), `expires_at` (N) |
 //! | `update#<bot>#<update_id>` | `done` (BOOL), `lease_until` (N), `expires_at` (N, epoch seconds: the TTL attribute) |
-//! | `reply#<uuid>` | `done` (BOOL), `lease_until` (N), `expires_at` (N) |
-//! | `album#<chat>:<media_group_id>` | `photos` (SS, each photo as JSON), `last_joined` (N, epoch ms), `closed` (BOOL, once first claimed), `claimed_until` (N, epoch ms: a closer's claim), `finished` (BOOL, once it became its request), `chat_id` (N, 0) and `time` (N, = `last_joined`) while not finished, `expires_at` (N) |
+//! | `reply#<uuid>`, `extra#<uuid>#<extra>` | `done` (BOOL), `lease_until` (N), `holder` (S), `expires_at` (N) |
+//! | `album#<chat>:<media_group_id>` | `photos` (SS, each photo as JSON), `last_joined` (N, epoch ms), `closed` (BOOL, once first claimed), `claimed_until` (N, epoch ms: a closer's claim), `finished` (BOOL, once it became its request), `chat_id` (N) and `time` (N): 0 and `last_joined` while not finished, then `<chat>.5` and the finish (epoch seconds), `expires_at` (N) |
 //! | `notice#<uuid>` | `message_id` (N, the chat's "still working" notice), `answered` (BOOL), `expires_at` (N) |
-//! | `answer#<chat>:<message_id>` | `prediction_id` (S), `original_key` (S, the photo the bot's answer was made from), `expires_at` (N) |
+//! | `answer#<chat>:<message_id>` | `prediction_id` (S), `original_key` (S, the photo the bot's answer was made from), `chat_id` (N, `<chat>.5`), `time` (N, epoch seconds when recorded), `expires_at` (N) |
 //! | `deferred#<bot>#<update_id>` | `body` (S, the update's JSON), `bot_id`, `update_id` (N), `chat_id` (N, 0) and `time` (N, epoch ms when another gateway may take it up), `expires_at` (N); deleted once answered |
 //! | `window#<what>@<start ms>` | `members` (SS, the window's counted members, added to with `ADD`), `expires_at` (N, a window after it ends) |
 //! | `settings#<chat>` | `settings` (S, the chat's settings as JSON; `{}` the defaults), `version` (N, raised by each change, which is conditional on it); no `expires_at`: kept until changed |
@@ -26,8 +26,11 @@
 //! `list_by_chat`; prediction items carry those attributes under their
 //! chat, and albums not yet finished and deferred updates under chat 0 (no
 //! Telegram chat has that id), where `pending_albums` and `due_updates`
-//! find them (each filtering by its `pk` prefix). Other items stay out of the
-//! index.
+//! find them (each filtering by its `pk` prefix). A chat's answers and
+//! finished albums sit under its side key `<chat>.5` (no chat id has a
+//! fraction, so `list_by_chat`'s query of `<chat>` never meets them, in an
+//! older build either), where erasing the chat finds them. Other items
+//! stay out of the index.
 //!
 //! Every "only if" is a `ConditionExpression`, evaluated by DynamoDB
 //! atomically with the write, so two workers handling a redelivered job
@@ -45,9 +48,10 @@
 //! after that (not exactly then: an expired item may linger, which only
 //! makes deduplication last longer). An update claim that is acquired but
 //! never finished (the gateway crashed) gets the same TTL from its lease, so
-//! it does not stay forever. Predictions and reply claims expire
-//! [`crate::RECORD_RETENTION`] (30 days) after they are written, as the
-//! images do in the bucket.
+//! it does not stay forever. Predictions, reply and extra claims, notices
+//! and answers expire the configured [`crate::Retention`] (default 30
+//! days, `POLYBOT_RETENTION_DAYS`) after they are written, as the images
+//! do in the bucket (its lifecycle rule).
 
 //!
 //! [`Predictions`]: crate::Predictions
@@ -59,6 +63,7 @@
 //! [`DeferredUpdates`]: crate::DeferredUpdates
 //! [`Preferences`]: crate::Preferences
 //! [`Backlog`]: crate::Backlog
+//! [`Erasure`]: crate::Erasure
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -72,13 +77,16 @@ use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType};
 
+use polybot_domain::ChatId;
+
 use super::error::{classify, service_code};
-use crate::{PredictionTable, Result, StorageError};
+use crate::{PredictionTable, Result, Retention, StorageError};
 
 mod albums;
 mod answers;
 mod backlog;
 mod deferred;
+mod erasure;
 mod leases;
 mod notices;
 mod predictions;
@@ -88,6 +96,7 @@ mod windows;
 pub use answers::answer_pk;
 pub use backlog::BACKLOG_PK;
 pub use leases::claim_pk;
+pub use notices::notice_pk;
 pub use predictions::prediction_pk;
 pub use settings::{MODEL_CLASSES_PK, settings_pk};
 
@@ -105,6 +114,8 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoTable {
     client: Client,
     table: String,
+    /// How long records, claims, notices and answers are kept (their TTL).
+    retention: Retention,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -121,6 +132,15 @@ fn n(v: impl std::fmt::Display) -> AttributeValue {
 /// `keep` from `since` (epoch seconds).
 fn expiry(since: f64, keep: Duration) -> AttributeValue {
     n((since + keep.as_secs_f64()).ceil() as i64)
+}
+
+/// The chat index's `chat_id` of a chat's items that are not predictions
+/// (answers, finished albums): `<chat>.5`. No chat id has a fraction, so
+/// a query of the chat's predictions (`chat_id` = `<chat>`, in this build
+/// or an older one) never meets them, and erasing the chat finds them with
+/// one query of their own.
+fn side_chat_id(chat: ChatId) -> AttributeValue {
+    AttributeValue::N(format!("{chat}.5"))
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
@@ -144,11 +164,25 @@ fn get_bool(item: Option<&Item>, name: &str) -> bool {
 }
 
 impl DynamoTable {
+    /// The table `table`, keeping records for [`crate::DEFAULT_RETENTION`]
+    /// unless [`DynamoTable::with_retention`] says otherwise.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            retention: Retention::default(),
         }
+    }
+
+    /// The same table, writing `retention` as the records' TTL.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The TTL value of a record written at `since` (epoch seconds).
+    fn record_expiry(&self, since: f64) -> AttributeValue {
+        expiry(since, self.retention.as_duration())
     }
 
     /// A table with a client of its own, for callers that need no other

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use polybot_domain::{PredictionId, now_epoch};
 
-use super::{DynamoTable, Item, expiry, get_bool, get_n, n};
-use crate::{NoticeState, Notices, RECORD_RETENTION, Result};
+use super::{DynamoTable, Item, get_bool, get_n, n};
+use crate::{NoticeState, Notices, Result};
 
 /// The hash key of a prediction's notice item.
 pub fn notice_pk(id: PredictionId) -> String {
@@ -26,7 +26,7 @@ impl Notices for DynamoTable {
             .update_expression("SET message_id = :m, expires_at = :expires")
             .condition_expression("attribute_not_exists(answered) OR answered = :false")
             .expression_attribute_values(":m", n(message_id))
-            .expression_attribute_values(":expires", expiry(now_epoch(), RECORD_RETENTION))
+            .expression_attribute_values(":expires", self.record_expiry(now_epoch()))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .send();
         Ok(self.conditional("UpdateItem", &pk, update).await?.is_some())
@@ -46,7 +46,7 @@ impl Notices for DynamoTable {
             .update(&pk)
             .update_expression("SET answered = :true, expires_at = :expires")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":expires", expiry(now_epoch(), RECORD_RETENTION))
+            .expression_attribute_values(":expires", self.record_expiry(now_epoch()))
             .return_values(ReturnValue::AllOld)
             .send()
             .await

@@ -1,5 +1,7 @@
 //! [`Predictions`] on DynamoDB: `prediction#<uuid>` items, listed by chat
-//! through the GSI [`CHAT_INDEX`].
+//! through the GSI [`CHAT_INDEX`]. Every write after `create` is
+//! conditional on the item existing, so a prediction erased with its chat
+//! is never written back.
 
 use std::collections::HashMap;
 
@@ -8,9 +10,9 @@ use polybot_domain::{
     Action, ChatId, FailureKind, JobResult, ObjectKey, PredictionId, PredictionRecord, now_epoch,
 };
 
-use super::{CHAT_INDEX, DynamoTable, Item, TTL_ATTRIBUTE, expiry, get_n, get_s, n, s};
+use super::{CHAT_INDEX, DynamoTable, Item, TTL_ATTRIBUTE, get_n, get_s, n, s};
 use crate::table::{parse_status, status_text};
-use crate::{BoxError, Predictions, RECORD_RETENTION, Result, StorageError};
+use crate::{BoxError, Predictions, Result, Saved, StorageError};
 
 /// The hash key of a prediction's item.
 pub fn prediction_pk(id: PredictionId) -> String {
@@ -62,16 +64,24 @@ fn record_from_item(item: &Item) -> Result<PredictionRecord> {
         failure,
         created_at: get_n(item, "created_at").ok_or_else(|| bad("no created_at"))?,
         updated_at: get_n(item, "updated_at").ok_or_else(|| bad("no updated_at"))?,
+        answer_file_id: get_s(item, "answer_file_id").map(str::to_owned),
     })
 }
 
 impl DynamoTable {
+    /// After a failed condition on a prediction: whether the item exists
+    /// (the condition was about its state) or is gone.
+    async fn prediction_exists(&self, id: PredictionId) -> Result<bool> {
+        Ok(self.get_item(&prediction_pk(id)).await?.is_some())
+    }
+
     /// After a failed condition on a prediction: `Ok(())` if the item
     /// exists (the condition was about its state), `NotFound` otherwise.
     async fn require_prediction(&self, id: PredictionId) -> Result<()> {
-        match self.get_item(&prediction_pk(id)).await? {
-            Some(_) => Ok(()),
-            None => Err(StorageError::NotFound(format!("prediction {id}"))),
+        if self.prediction_exists(id).await? {
+            Ok(())
+        } else {
+            Err(StorageError::NotFound(format!("prediction {id}")))
         }
     }
 }
@@ -89,10 +99,10 @@ impl Predictions for DynamoTable {
         item.insert("created_at".into(), n(record.created_at));
         item.insert("updated_at".into(), n(record.updated_at));
         item.insert("time".into(), n(record.created_at));
-        item.insert(
-            TTL_ATTRIBUTE.into(),
-            expiry(record.created_at, RECORD_RETENTION),
-        );
+        item.insert(TTL_ATTRIBUTE.into(), self.record_expiry(record.created_at));
+        if let Some(file_id) = &record.answer_file_id {
+            item.insert("answer_file_id".into(), s(file_id));
+        }
         let kind = serde_json::to_string(&record.kind)
             .map_err(|e| StorageError::invalid_from(format!("kind of {pk}"), e))?;
         item.insert("kind".into(), s(kind));
@@ -120,7 +130,7 @@ impl Predictions for DynamoTable {
         }
     }
 
-    async fn save_result(&self, result: &JobResult) -> Result<bool> {
+    async fn save_result(&self, result: &JobResult) -> Result<Saved> {
         let id = result.prediction_id();
         let pk = prediction_pk(id);
         let json = serde_json::to_string(result)
@@ -140,11 +150,15 @@ impl Predictions for DynamoTable {
             .expression_attribute_values(":now", n(now_epoch()))
             .send();
         match self.conditional("UpdateItem", &pk, update).await? {
-            Some(_) => Ok(true),
+            Some(_) => Ok(Saved::Stored),
             // A summary is already stored (a redelivered job), the
             // prediction failed (its user was told), or there is no such
-            // prediction.
-            None => self.require_prediction(id).await.map(|()| false),
+            // prediction (its chat was erased).
+            None => Ok(if self.prediction_exists(id).await? {
+                Saved::Unchanged
+            } else {
+                Saved::Gone
+            }),
         }
     }
 
@@ -167,6 +181,18 @@ impl Predictions for DynamoTable {
         }
     }
 
+    async fn set_answer_file(&self, id: PredictionId, file_id: &str) -> Result<()> {
+        let pk = prediction_pk(id);
+        let update = self
+            .update(&pk)
+            .update_expression("SET answer_file_id = :file")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":file", s(file_id))
+            .send();
+        // A failed condition: the prediction is gone, and stays gone.
+        self.conditional("UpdateItem", &pk, update).await.map(drop)
+    }
+
     async fn get(&self, id: PredictionId) -> Result<Option<PredictionRecord>> {
         self.get_item(&prediction_pk(id))
             .await?
@@ -180,9 +206,11 @@ impl Predictions for DynamoTable {
         }
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
         // Every item in the index under a chat is a prediction (pending
-        // albums sit under chat 0, which no chat has), so `Limit` (which
-        // counts items read) is also the number returned; GSI reads are eventually
-        // consistent, so a prediction created a moment ago may be missing.
+        // albums and deferred updates sit under chat 0, which no chat has,
+        // and a chat's answers and finished albums under its side key
+        // `<chat>.5`), so `Limit` (which counts items read) is also the
+        // number returned; GSI reads are eventually consistent, so a
+        // prediction created a moment ago may be missing.
         let out = self
             .client
             .query()

@@ -6,9 +6,9 @@ use polybot_domain::{ChatId, ObjectKey, PredictionId};
 use rusqlite::{OptionalExtension, params};
 
 use super::LocalTable;
+use crate::local::now_ms;
 use crate::local::sqlite::sql_error;
-use crate::local::{duration_ms, now_ms};
-use crate::{AnsweredPhoto, RECORD_RETENTION, Result, SentAnswers, StorageError};
+use crate::{AnsweredPhoto, Result, SentAnswers, StorageError};
 
 #[async_trait]
 impl SentAnswers for LocalTable {
@@ -20,6 +20,7 @@ impl SentAnswers for LocalTable {
     ) -> Result<()> {
         let prediction = photo.prediction_id.to_string();
         let original = photo.original_key.to_string();
+        let kept = self.retention_ms();
         self.db
             .write(move |tx| {
                 let now = now_ms();
@@ -33,7 +34,7 @@ impl SentAnswers for LocalTable {
                         message_id,
                         prediction,
                         original,
-                        now.saturating_add(duration_ms(RECORD_RETENTION))
+                        now.saturating_add(kept)
                     ],
                 )
                 .map_err(sql_error)?;

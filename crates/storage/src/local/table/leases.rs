@@ -3,8 +3,9 @@
 //! Claims are rows `(claim_key, state, expires_at, holder)`. A row whose
 //! `expires_at` has passed counts as absent: for a lease that means its
 //! holder is presumed dead, for a finished claim that it has been forgotten
-//! (update claims after [`UPDATE_DEDUPE_TTL`]; reply claims after
-//! [`RECORD_RETENTION`], like the records and images they belong to on AWS).
+//! (update claims after [`UPDATE_DEDUPE_TTL`]; reply and extra claims
+//! after the table's [`crate::Retention`], like the records and images
+//! they belong to).
 //! Expired rows are deleted in passing by [`Leases::finish`].
 
 use std::time::Duration;
@@ -15,11 +16,9 @@ use rusqlite::{OptionalExtension, params};
 use super::LocalTable;
 use crate::local::sqlite::sql_error;
 use crate::local::{duration_ms, now_ms};
-use crate::{
-    Claim, ClaimKey, LeaseId, Leases, RECORD_RETENTION, Result, StorageError, UPDATE_DEDUPE_TTL,
-};
+use crate::{Claim, ClaimKey, LeaseId, Leases, Result, StorageError, UPDATE_DEDUPE_TTL};
 
-fn claim_key_text(key: ClaimKey) -> String {
+pub(super) fn claim_key_text(key: ClaimKey) -> String {
     match key {
         ClaimKey::Update(bot, update) => format!("update:{bot}:{update}"),
         ClaimKey::Reply(prediction) => format!("reply:{prediction}"),
@@ -28,13 +27,12 @@ fn claim_key_text(key: ClaimKey) -> String {
 }
 
 /// When a finished claim is forgotten: update ids are only worth
-/// remembering while Telegram might deliver the update again.
-fn done_expiry(key: ClaimKey, now: i64) -> i64 {
+/// remembering while Telegram might deliver the update again; a reply's or
+/// an extra's as long as its prediction (`retention_ms`).
+fn done_expiry(key: ClaimKey, now: i64, retention_ms: i64) -> i64 {
     match key {
         ClaimKey::Update(..) => now.saturating_add(duration_ms(UPDATE_DEDUPE_TTL)),
-        ClaimKey::Reply(_) | ClaimKey::Extra(..) => {
-            now.saturating_add(duration_ms(RECORD_RETENTION))
-        }
+        ClaimKey::Reply(_) | ClaimKey::Extra(..) => now.saturating_add(retention_ms),
     }
 }
 
@@ -83,13 +81,14 @@ impl Leases for LocalTable {
 
     async fn finish(&self, key: ClaimKey) -> Result<()> {
         let key_text = claim_key_text(key);
+        let kept = self.retention_ms();
         self.db
             .write(move |tx| {
                 let now = now_ms();
                 tx.execute(
                     "INSERT INTO claims (claim_key, state, expires_at) VALUES (?1, 'done', ?2)
                      ON CONFLICT (claim_key) DO UPDATE SET state = 'done', expires_at = ?2",
-                    params![key_text, done_expiry(key, now)],
+                    params![key_text, done_expiry(key, now, kept)],
                 )
                 .map_err(sql_error)?;
                 // Housekeeping: an expired row means the same as no row, so

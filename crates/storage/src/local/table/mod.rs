@@ -2,9 +2,10 @@
 //! (`predictions.rs`), [`Leases`] (`leases.rs`), [`Notices`]
 //! (`notices.rs`), [`Albums`] (`albums.rs`), [`SentAnswers`]
 //! (`answers.rs`), [`Windows`] (`windows.rs`), [`DeferredUpdates`]
-//! (`deferred.rs`), [`Preferences`] (`settings.rs`) and [`Backlog`]
-//! (`backlog.rs`), each in its own SQL table (or two) of the data folder's
-//! database (the schema is in `local/sqlite.rs`).
+//! (`deferred.rs`), [`Preferences`] (`settings.rs`), [`Backlog`]
+//! (`backlog.rs`) and [`Erasure`] (`erasure.rs`), each in its own SQL
+//! table (or two) of the data folder's database (the schema is in
+//! `local/sqlite.rs`).
 //!
 //! Every conditional change is a single conditional statement or one
 //! IMMEDIATE transaction (which takes the database's write lock before
@@ -20,6 +21,7 @@
 //! [`DeferredUpdates`]: crate::DeferredUpdates
 //! [`Preferences`]: crate::Preferences
 //! [`Backlog`]: crate::Backlog
+//! [`Erasure`]: crate::Erasure
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,12 +29,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::sqlite::{Db, sql_error};
-use crate::{PredictionTable, Result};
+use crate::local::duration_ms;
+use crate::{PredictionTable, Result, Retention};
 
 mod albums;
 mod answers;
 mod backlog;
 mod deferred;
+mod erasure;
 mod leases;
 mod notices;
 mod predictions;
@@ -43,12 +47,15 @@ mod windows;
 #[derive(Clone)]
 pub struct LocalTable {
     db: Arc<Db>,
+    /// How long records, claims, notices and answers are kept.
+    retention: Retention,
 }
 
 impl std::fmt::Debug for LocalTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalTable")
             .field("database", &self.db.path())
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -59,7 +66,19 @@ impl LocalTable {
     pub fn open(data_dir: &Path) -> Result<Self> {
         Ok(Self {
             db: Db::open(data_dir)?,
+            retention: Retention::default(),
         })
+    }
+
+    /// The same table, keeping records for `retention`.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// How long a record is kept, in milliseconds (the columns' unit).
+    fn retention_ms(&self) -> i64 {
+        duration_ms(self.retention.as_duration())
     }
 
     /// The database file the table lives in.

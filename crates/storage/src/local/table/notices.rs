@@ -5,13 +5,14 @@ use polybot_domain::PredictionId;
 use rusqlite::{OptionalExtension, params};
 
 use super::LocalTable;
+use crate::local::now_ms;
 use crate::local::sqlite::sql_error;
-use crate::local::{duration_ms, now_ms};
-use crate::{NoticeState, Notices, RECORD_RETENTION, Result};
+use crate::{NoticeState, Notices, Result};
 
 #[async_trait]
 impl Notices for LocalTable {
     async fn attach_notice(&self, id: PredictionId, message_id: i64) -> Result<bool> {
+        let kept = self.retention_ms();
         self.db
             .write(move |tx| {
                 let now = now_ms();
@@ -21,11 +22,7 @@ impl Notices for LocalTable {
                          VALUES (?1, ?2, 0, ?3)
                          ON CONFLICT (prediction_id) DO UPDATE SET message_id = ?2
                          WHERE answered = 0",
-                        params![
-                            id.to_string(),
-                            message_id,
-                            now.saturating_add(duration_ms(RECORD_RETENTION))
-                        ],
+                        params![id.to_string(), message_id, now.saturating_add(kept)],
                     )
                     .map_err(sql_error)?;
                 // Housekeeping, as for claims.
@@ -57,6 +54,7 @@ impl Notices for LocalTable {
     }
 
     async fn close_notice(&self, id: PredictionId) -> Result<Option<i64>> {
+        let expires_at = now_ms().saturating_add(self.retention_ms());
         self.db
             .write(move |tx| {
                 let attached = tx
@@ -71,10 +69,7 @@ impl Notices for LocalTable {
                 tx.execute(
                     "INSERT INTO notices (prediction_id, answered, expires_at) VALUES (?1, 1, ?2)
                      ON CONFLICT (prediction_id) DO UPDATE SET answered = 1",
-                    params![
-                        id.to_string(),
-                        now_ms().saturating_add(duration_ms(RECORD_RETENTION))
-                    ],
+                    params![id.to_string(), expires_at],
                 )
                 .map_err(sql_error)?;
                 Ok(attached)

@@ -1,4 +1,8 @@
-//! [`Predictions`] on SQLite: the `predictions` table, one row a request.
+//! [`Predictions`] on SQLite: the `predictions` table, one row a request,
+//! kept until its `expires_at` (its creation plus the table's retention)
+//! and then swept ([`crate::Erasure::sweep_expired`]). Every write after
+//! `create` is an UPDATE, so a prediction erased with its chat is never
+//! written back.
 
 use async_trait::async_trait;
 use polybot_domain::{
@@ -7,12 +11,14 @@ use polybot_domain::{
 use rusqlite::{OptionalExtension, params};
 
 use super::LocalTable;
+use crate::local::duration_ms;
 use crate::local::sqlite::{is_constraint_violation, sql_error};
 use crate::table::{parse_status, status_text};
-use crate::{Predictions, Result, StorageError};
+use crate::{Predictions, Result, Saved, StorageError};
 
-const COLUMNS: &str =
-    "prediction_id, chat_id, status, original_key, summary, failure, created_at, updated_at, kind";
+/// The columns a record is read from (and, with `expires_at`, written to).
+const COLUMNS: &str = "prediction_id, chat_id, status, original_key, summary, failure, \
+     created_at, updated_at, kind, answer_file_id";
 
 /// A `predictions` row as stored, before its text is parsed.
 struct Row {
@@ -25,6 +31,7 @@ struct Row {
     created_at: f64,
     updated_at: f64,
     kind: Option<String>,
+    answer_file_id: Option<String>,
 }
 
 impl Row {
@@ -39,6 +46,7 @@ impl Row {
             created_at: r.get(6)?,
             updated_at: r.get(7)?,
             kind: r.get(8)?,
+            answer_file_id: r.get(9)?,
         })
     }
 
@@ -82,6 +90,7 @@ impl Row {
             failure,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            answer_file_id: self.answer_file_id,
         })
     }
 }
@@ -103,10 +112,16 @@ impl Predictions for LocalTable {
         let kind = serde_json::to_string(&record.kind)
             .map_err(|e| StorageError::invalid_from(format!("prediction {id}: kind"), e))?;
         let record = record.clone();
+        // As on DynamoDB, a record is kept the retention from its creation.
+        let created_ms = (record.created_at * 1000.0) as i64;
+        let expires_at = created_ms.saturating_add(duration_ms(self.retention.as_duration()));
         self.db
             .call(move |conn| {
                 let inserted = conn.execute(
-                    &format!("INSERT INTO predictions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                    &format!(
+                        "INSERT INTO predictions ({COLUMNS}, expires_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                    ),
                     params![
                         record.prediction_id.to_string(),
                         record.chat_id.0,
@@ -117,6 +132,8 @@ impl Predictions for LocalTable {
                         record.created_at,
                         record.updated_at,
                         kind,
+                        record.answer_file_id,
+                        expires_at,
                     ],
                 );
                 match inserted {
@@ -130,7 +147,7 @@ impl Predictions for LocalTable {
             .await
     }
 
-    async fn save_result(&self, result: &JobResult) -> Result<bool> {
+    async fn save_result(&self, result: &JobResult) -> Result<Saved> {
         let id = result.prediction_id();
         let json = serde_json::to_string(result)
             .map_err(|e| StorageError::invalid_from(format!("prediction {id}: result"), e))?;
@@ -145,10 +162,13 @@ impl Predictions for LocalTable {
                     )
                     .map_err(sql_error)?
                     == 1;
-                if !stored && !exists(tx, id)? {
-                    return Err(not_found(id));
-                }
-                Ok(stored)
+                Ok(if stored {
+                    Saved::Stored
+                } else if exists(tx, id)? {
+                    Saved::Unchanged
+                } else {
+                    Saved::Gone
+                })
             })
             .await
     }
@@ -169,6 +189,21 @@ impl Predictions for LocalTable {
                     return Err(not_found(id));
                 }
                 Ok(())
+            })
+            .await
+    }
+
+    async fn set_answer_file(&self, id: PredictionId, file_id: &str) -> Result<()> {
+        let file_id = file_id.to_owned();
+        self.db
+            .call(move |conn| {
+                // No row changed: the prediction is gone, and stays gone.
+                conn.execute(
+                    "UPDATE predictions SET answer_file_id = ?1 WHERE prediction_id = ?2",
+                    params![file_id, id.to_string()],
+                )
+                .map(drop)
+                .map_err(sql_error)
             })
             .await
     }
