@@ -148,11 +148,19 @@ fn put_blocking(dirs: &Dirs, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Re
     let temp = dirs
         .temp
         .join(format!("{}.part", uuid::Uuid::new_v4().simple()));
-    let written = write_synced(&temp, bytes);
-    let placed = written.and_then(|()| match mode {
+    let place = || match mode {
         PutMode::Overwrite => std::fs::rename(&temp, &dest),
         PutMode::CreateOnly => std::fs::hard_link(&temp, &dest),
-    });
+    };
+    let mut placed = write_synced(&temp, bytes).and_then(|()| place());
+    if placed
+        .as_ref()
+        .is_err_and(|e| e.kind() == ErrorKind::NotFound)
+    {
+        // A sweep or an erasure removed the folder, empty, after it was
+        // made above: make it again, once.
+        placed = std::fs::create_dir_all(parent).and_then(|()| place());
+    }
     // After a rename the temporary name is gone; after a link, or a
     // failure, it must go.
     if (mode == PutMode::CreateOnly || placed.is_err())
