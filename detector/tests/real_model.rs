@@ -473,7 +473,12 @@ mod job_step {
         let Outcome::Success(JobResult::Detected(summary)) = &report.outcome else {
             panic!("{report:?}");
         };
-        assert!(summary.counts_text().contains("bus ×1"), "{summary:?}");
+        assert!(
+            summary
+                .counts_text(polybot_domain::Lang::En)
+                .contains("bus ×1"),
+            "{summary:?}"
+        );
         assert_eq!(report.reply_to_message_id, Some(7));
         f.stored(&summary.predicted_img_path).await;
         let record = f.record(job.prediction_id).await;

@@ -14,23 +14,27 @@ use std::sync::Arc;
 
 use polybot_domain::{
     AlbumSkip, AlbumSummary, AnswerButton, AnswerExtra, ChatId, CropsSummary, FailureKind, Filter,
-    FilterSummary, JobResult, JoinedSummary, ObjectKey, OutputMode, PredictionSummary,
-    VideoSummary, worked_positions,
+    FilterSummary, JobResult, JoinedSummary, Lang, ObjectKey, OutputMode, PredictionSummary,
+    VideoSummary, t, worked_positions,
 };
 use polybot_storage::{ObjectStore, StorageError};
 use tracing::{info, warn};
 
-use crate::messenger::{Button, Document, Keyboard, MediaItem, Messenger, MessengerError};
+use crate::messenger::{
+    Button, Document, Keyboard, MediaItem, Messenger, MessengerError, SentMessage,
+};
 
 /// The answer to `Crops` for a detection that found nothing.
-pub const NO_CROPS: &str = "There are no objects to cut out of this photo.";
+pub fn no_crops(lang: Lang) -> String {
+    t!(lang, "crops-none")
+}
 
 /// The buttons under a detection's answer: its details and crops, and the
 /// full-resolution copy when there is one. Each carries the prediction's
 /// opaque id only.
-pub fn extras_keyboard(summary: &PredictionSummary) -> Keyboard {
+pub fn extras_keyboard(summary: &PredictionSummary, lang: Lang) -> Keyboard {
     let button = |extra: AnswerExtra| Button {
-        text: extra.label().to_owned(),
+        text: extra.label(lang),
         data: AnswerButton {
             extra,
             prediction: summary.prediction_id,
@@ -52,13 +56,22 @@ pub fn extras_keyboard(summary: &PredictionSummary) -> Keyboard {
 pub(crate) const DETAILS_MAX_CHARS: usize = 4000;
 
 /// The caption of the full-resolution copy of a large photo.
-pub const FULL_RESOLUTION_CAPTION: &str = "The same, at full resolution";
+pub fn full_resolution_caption(lang: Lang) -> String {
+    t!(lang, "full-resolution-caption")
+}
 
-/// Where an answer goes: the chat, quoting the user's request.
+/// One photo's line of an album's answer: "2: person ×1".
+fn line(number: u32, text: &str, lang: Lang) -> String {
+    t!(lang, "album-line", number = number, text = text)
+}
+
+/// Where an answer goes: the chat, quoting the user's request, in the
+/// user's language.
 #[derive(Debug, Clone, Copy)]
 pub struct Recipient {
     pub chat: ChatId,
     pub reply_to: Option<i64>,
+    pub lang: Lang,
 }
 
 /// What answering a result came to.
@@ -79,16 +92,20 @@ pub struct ShownPhoto {
     pub message_id: i64,
     /// The user's photo the result was made from.
     pub original: ObjectKey,
+    /// The answer's picture as Telegram holds it, when it went as a photo:
+    /// `/history` sends it again by this.
+    pub file_id: Option<String>,
 }
 
 impl ShownPhoto {
     /// The message `sent` (if Telegram named it) showing a result made
     /// from the stored photo `original_path`.
-    fn of(sent: Option<i64>, original_path: &str) -> Option<Self> {
+    fn of(sent: Option<SentMessage>, original_path: &str) -> Option<Self> {
         let original = ObjectKey::parse(original_path.to_owned()).ok()?;
-        sent.map(|message_id| Self {
-            message_id,
+        sent.map(|sent| Self {
+            message_id: sent.id,
             original,
+            file_id: sent.photo,
         })
     }
 }
@@ -172,7 +189,7 @@ impl Answers {
         &self,
         to: Recipient,
         output: &JoinedSummary,
-    ) -> Result<Option<i64>, AnswerError> {
+    ) -> Result<Option<SentMessage>, AnswerError> {
         let picture = self.stored_image(&output.output_img_path).await?;
         let caption = with_skipped(
             vec![(
@@ -180,6 +197,7 @@ impl Answers {
                 polybot_domain::Action::Concat(output.direction).to_string(),
             )],
             &output.skipped,
+            to.lang,
         );
         match self
             .messenger
@@ -195,8 +213,8 @@ impl Answers {
                     mime: "image/jpeg",
                     caption,
                 };
-                self.document_or_text(to, document, FailureKind::TooLarge.user_message())
-                    .await
+                let text = FailureKind::TooLarge.user_message(to.lang);
+                self.document_or_text(to, document, &text).await
             }
             Err(e) => Err(e.into()),
         }
@@ -215,7 +233,8 @@ impl Answers {
         for (number, item) in numbers.into_iter().zip(&album.items) {
             match (&item.result, item.failure) {
                 (Some(JobResult::Detected(summary)), _) => {
-                    lines.push((number, format!("{number}: {}", summary.counts_text())));
+                    let counts = summary.counts_text(to.lang);
+                    lines.push((number, line(number, &counts, to.lang)));
                     items.push(MediaItem {
                         bytes: self.stored_image(&summary.predicted_img_path).await?,
                         file_name: "detections.jpg",
@@ -225,10 +244,8 @@ impl Answers {
                     });
                 }
                 (Some(JobResult::Filtered(output)), _) => {
-                    lines.push((
-                        number,
-                        format!("{number}: {}", output.filter.answer_caption()),
-                    ));
+                    let done = output.filter.answer_caption(to.lang);
+                    lines.push((number, line(number, &done, to.lang)));
                     let png = output.mime_type == "image/png";
                     items.push(MediaItem {
                         bytes: self.stored_image(&output.output_img_path).await?,
@@ -242,11 +259,12 @@ impl Answers {
                 (_, failure) => {
                     let kind = failure.unwrap_or(FailureKind::Internal);
                     first_failure.get_or_insert(kind);
-                    lines.push((number, format!("{number}: {}", kind.short_message())));
+                    let why = kind.short_message(to.lang);
+                    lines.push((number, line(number, &why, to.lang)));
                 }
             }
         }
-        let caption = with_skipped(lines, &album.skipped);
+        let caption = with_skipped(lines, &album.skipped, to.lang);
         // The chat asked for the counts alone: the caption is the answer.
         let counts_only = album.items.iter().any(|item| {
             matches!(&item.result, Some(JobResult::Detected(s)) if s.settings.output == OutputMode::Counts)
@@ -320,10 +338,10 @@ impl Answers {
         &self,
         to: Recipient,
         output: &FilterSummary,
-    ) -> Result<Option<i64>, AnswerError> {
+    ) -> Result<Option<SentMessage>, AnswerError> {
         let chat = to.chat;
         let picture = self.stored_image(&output.output_img_path).await?;
-        let caption = output.filter.answer_caption();
+        let caption = output.filter.answer_caption(to.lang);
         let png = output.mime_type == "image/png";
         let exact = png && matches!(output.filter, Filter::Segment { .. });
         if !exact {
@@ -345,8 +363,8 @@ impl Answers {
             mime: if png { "image/png" } else { "image/jpeg" },
             caption,
         };
-        self.document_or_text(to, document, FailureKind::TooLarge.user_message())
-            .await
+        let text = FailureKind::TooLarge.user_message(to.lang);
+        self.document_or_text(to, document, &text).await
     }
 
     /// A picture as a document; if Telegram refuses that too, `text`
@@ -357,13 +375,13 @@ impl Answers {
         to: Recipient,
         document: Document,
         text: &str,
-    ) -> Result<Option<i64>, AnswerError> {
+    ) -> Result<Option<SentMessage>, AnswerError> {
         match self
             .messenger
             .send_document(to.chat, document, to.reply_to)
             .await
         {
-            Ok(sent) => Ok(sent),
+            Ok(sent) => Ok(sent.map(|id| SentMessage { id, photo: None })),
             Err(MessengerError::MediaRejected(reason)) => {
                 warn!(%reason, "Telegram refused the document too; answering with text");
                 self.messenger
@@ -384,10 +402,10 @@ impl Answers {
         &self,
         to: Recipient,
         summary: &PredictionSummary,
-    ) -> Result<Option<i64>, AnswerError> {
+    ) -> Result<Option<SentMessage>, AnswerError> {
         let chat = to.chat;
-        let caption = summary.counts_text();
-        let keyboard = extras_keyboard(summary);
+        let caption = summary.counts_text(to.lang);
+        let keyboard = extras_keyboard(summary, to.lang);
         if summary.settings.output == OutputMode::Counts {
             // The chat asked for the counts alone: one text, no picture.
             self.messenger
@@ -433,7 +451,7 @@ impl Answers {
         if summary.settings.output != OutputMode::Details {
             return;
         }
-        let text = summary.details_text(DETAILS_MAX_CHARS);
+        let text = summary.details_text(DETAILS_MAX_CHARS, to.lang);
         if let Err(e) = self.messenger.send_text(to.chat, &text, to.reply_to).await {
             warn!(error = %e, "could not send the details");
         }
@@ -443,15 +461,16 @@ impl Answers {
     /// ten, captioned with class and score), quoting the answer.
     async fn crops(&self, to: Recipient, crops: &CropsSummary) -> Result<(), AnswerError> {
         let more = (crops.objects > crops.crops.len()).then(|| {
-            format!(
-                " \u{2014} the {} largest of {} objects",
-                crops.crops.len(),
-                crops.objects
+            t!(
+                to.lang,
+                "crops-largest",
+                shown = crops.crops.len(),
+                count = crops.objects,
             )
         });
         let mut items = Vec::new();
         for (i, crop) in crops.crops.iter().enumerate() {
-            let mut caption = format!("{} {:.2}", crop.class, crop.confidence);
+            let mut caption = format!("{} {:.2}", to.lang.class_name(&crop.class), crop.confidence);
             if i == 0
                 && let Some(more) = &more
             {
@@ -468,7 +487,7 @@ impl Answers {
         match items.len() {
             0 => {
                 self.messenger
-                    .send_text(to.chat, NO_CROPS, to.reply_to)
+                    .send_text(to.chat, &no_crops(to.lang), to.reply_to)
                     .await?
             }
             1 => {
@@ -491,7 +510,7 @@ impl Answers {
     /// captioned with its time and counts, the first also with each
     /// class's peak; a chat that wants counts only gets the peaks as text.
     async fn video(&self, to: Recipient, video: &VideoSummary) -> Result<(), AnswerError> {
-        let peaks = video.peaks_text();
+        let peaks = video.peaks_text(to.lang);
         if video.settings.output == OutputMode::Counts {
             return Ok(self
                 .messenger
@@ -501,9 +520,9 @@ impl Answers {
         let mut items = Vec::new();
         for (i, frame) in video.key_frames.iter().enumerate() {
             let caption = if i == 0 {
-                format!("{peaks}\n\n{}", frame.caption())
+                format!("{peaks}\n\n{}", frame.caption(to.lang))
             } else {
-                frame.caption()
+                frame.caption(to.lang)
             };
             items.push(MediaItem {
                 bytes: self.stored_image(&frame.path).await?,
@@ -540,10 +559,10 @@ impl Answers {
 
 /// A caption from numbered lines and the album's skipped items, a line
 /// each, in the album's order (the line without a place last).
-fn with_skipped(mut lines: Vec<(u32, String)>, skipped: &[AlbumSkip]) -> String {
+fn with_skipped(mut lines: Vec<(u32, String)>, skipped: &[AlbumSkip], lang: Lang) -> String {
     lines.extend(skipped.iter().map(|s| match s.position {
-        0 => (u32::MAX, s.line()),
-        place => (place, s.line()),
+        0 => (u32::MAX, s.line(lang)),
+        place => (place, s.line(lang)),
     }));
     lines.sort_by_key(|(place, _)| *place);
     let lines: Vec<String> = lines.into_iter().map(|(_, line)| line).collect();
@@ -561,6 +580,7 @@ mod tests {
     const TO: Recipient = Recipient {
         chat: ChatId(5),
         reply_to: Some(7),
+        lang: Lang::En,
     };
 
     /// Answers through a fake messenger, with every picture a result can
@@ -615,7 +635,7 @@ mod tests {
             [
                 "photo: bus ×1 [Details|Crops]",
                 "photo: bus ×1 [Details|Crops]",
-                "text: 1 objects, surest first:\n1. bus 0.90 \u{2014} x 25\u{2013}75%, y 25\u{2013}75%",
+                "text: 1 object, surest first:\n1. bus 0.90 \u{2014} x 25\u{2013}75%, y 25\u{2013}75%",
                 "keyboard: bus ×1 [Details|Crops]",
             ]
         );
@@ -666,7 +686,7 @@ mod tests {
                 "album of 3: [person 0.80 \u{2014} the 3 largest of 14 objects|person 0.80|person 0.80]"
                     .to_owned(),
                 "photo: person 0.80".to_owned(),
-                format!("text: {NO_CROPS}"),
+                format!("text: {}", no_crops(Lang::En)),
             ]
         );
     }
@@ -748,7 +768,7 @@ mod tests {
         let skipped = [
             AlbumSkip {
                 position: 0,
-                what: "Only the captioned photo was used.".into(),
+                what: polybot_domain::ONLY_CAPTIONED_USED.into(),
             },
             AlbumSkip {
                 position: 2,
@@ -761,9 +781,15 @@ mod tests {
             .map(|n| (n, format!("{n}: person ×1")))
             .collect();
         assert_eq!(
-            with_skipped(lines, &skipped),
-            "1: person ×1\n2: a video, skipped\n3: person ×1\nOnly the captioned photo was used."
+            with_skipped(lines, &skipped, Lang::En),
+            format!(
+                "1: person ×1\n2: a video, skipped\n3: person ×1\n{}",
+                crate::intake::only_captioned_used(Lang::En)
+            )
         );
-        assert_eq!(with_skipped(vec![(0, "concat".into())], &[]), "concat");
+        assert_eq!(
+            with_skipped(vec![(0, "concat".into())], &[], Lang::En),
+            "concat"
+        );
     }
 }

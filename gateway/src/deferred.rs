@@ -47,17 +47,23 @@ pub async fn sweep_deferred(intake: Arc<Intake>, supervisor: Supervisor) {
                     continue;
                 }
             };
-            answer_later(&intake, &supervisor, inbound);
+            let sender = inbound::sender_language(update.body.as_bytes());
+            answer_later(&intake, &supervisor, inbound, sender);
         }
     }
 }
 
 /// Answers a deferred update on a supervised task of its own.
-pub fn answer_later(intake: &Arc<Intake>, supervisor: &Supervisor, inbound: inbound::Inbound) {
+pub fn answer_later(
+    intake: &Arc<Intake>,
+    supervisor: &Supervisor,
+    inbound: inbound::Inbound,
+    sender: Option<polybot_domain::Lang>,
+) {
     let span = tracing::info_span!("deferred.answer", update_id = inbound.update_id().0);
     let intake = Arc::clone(intake);
     supervisor.spawn(
         "deferred_answer",
-        async move { intake.answer_deferred(inbound).await }.instrument(span),
+        async move { intake.answer_deferred(inbound, sender).await }.instrument(span),
     );
 }

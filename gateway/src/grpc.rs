@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use polybot_domain::{
-    Action, AnswerExtra, ChatId, CropsSummary, JobResult, ObjectKey, PredictionId, VideoSummary,
+    Action, AnswerExtra, ChatId, CropsSummary, JobResult, Lang, ObjectKey, PredictionId,
+    VideoSummary,
 };
 use polybot_proto::auth::{Role, require};
 use polybot_proto::v1::results_server::Results;
@@ -345,9 +346,10 @@ impl Results for ResultsService {
             }
             let chat = ChatId(req.chat_id);
             self.record_of(id, chat).await?;
+            let lang = Lang::from_code_or_default(Some(&req.language));
             let shown = self
                 .replier
-                .show_progress(chat, id, req.done, req.total)
+                .show_progress(chat, id, req.done, req.total, lang)
                 .await
                 .map_err(storage_status)?;
             Ok(Response::new(ReportProgressResponse { shown }))

@@ -146,6 +146,7 @@ async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: Body) -> St
         }
     };
     tracing::Span::current().record("update_id", inbound.update_id().0);
+    let sender = inbound::sender_language(&body);
     if inbound.answers_with_text() {
         // Kept in the table, then answered off this request: a text
         // answer may wait its turn for a while.
@@ -153,18 +154,16 @@ async fn handle_webhook(state: &AppState, headers: &HeaderMap, body: Body) -> St
             warn!(error = %e, "could not keep the update; Telegram will deliver it again");
             return StatusCode::SERVICE_UNAVAILABLE;
         }
-        crate::deferred::answer_later(&state.intake, &state.supervisor, inbound);
+        crate::deferred::answer_later(&state.intake, &state.supervisor, inbound, sender);
         return StatusCode::OK;
     }
     // Intake runs on its own task: if Telegram (or a load balancer) drops
     // the connection, hyper cancels this handler, but not the intake, which
     // then finishes the update's claim or releases it.
     let intake = Arc::clone(&state.intake);
-    let task =
-        state.supervisor.spawn_with(
-            "webhook_update",
-            async move { intake.handle(inbound).await },
-        );
+    let task = state.supervisor.spawn_with("webhook_update", async move {
+        intake.handle_in(inbound, sender).await
+    });
     match task.await {
         Some(Ok(handled)) => {
             info!(outcome = handled.as_str(), "update handled");

@@ -46,7 +46,8 @@
 //! `/detect`.
 
 use polybot_domain::{
-    Action, AlbumId, CaptionError, ChatId, ClipKind, Direction, JobKind, Press, UpdateId, UserId,
+    Action, AlbumId, CaptionError, ChatId, ClipKind, Direction, JobKind, Lang, Press, UpdateId,
+    UserId, t,
 };
 use teloxide_core::types::{
     MediaKind, Message, MessageEntityKind, MessageKind, Update, UpdateKind,
@@ -118,6 +119,12 @@ pub enum Command {
     DetectWithoutPhoto,
     /// A command we do not know that is a typo of an action (`/blurr`).
     DidYouMean(&'static str),
+    /// `/privacy`: what is kept, where, for how long, and how to erase it.
+    Privacy,
+    /// `/history`: the chat's latest results, re-sent.
+    History,
+    /// `/forget`: asks to confirm erasing everything of the chat.
+    Forget,
 }
 
 impl Command {
@@ -127,11 +134,16 @@ impl Command {
             Self::Help => "help",
             Self::DetectWithoutPhoto => "detect_without_photo",
             Self::DidYouMean(_) => "did_you_mean",
+            Self::Privacy => "privacy",
+            Self::History => "history",
+            Self::Forget => "forget",
         }
     }
 }
 
-/// Why a photo's caption cannot be carried out, with the reply to give.
+/// Why a photo's caption cannot be carried out, with the reply to give
+/// ([`Refusal::message`]; the Display text is that reply in English, for
+/// logs).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// A parameter out of range or of the wrong kind, or a command that
@@ -139,36 +151,38 @@ pub enum Refusal {
     #[error(transparent)]
     Caption(#[from] CaptionError),
     /// `concat` on a single photo: it joins an album's photos.
-    #[error(
-        "Concat joins the photos of an album: send two or more photos together, with the caption \u{201c}concat\u{201d} (or \u{201c}concat vertical\u{201d})."
-    )]
+    #[error("{}", self.message(Lang::En))]
     ConcatNeedsAlbum(Direction),
     /// `concat` on an album in a group of which only the captioned photo
     /// reached the bot (Telegram's privacy mode keeps the others from it),
     /// so there is nothing to join.
-    #[error(
-        "In a group Telegram shows me only the photo of an album that carries the caption, so there is nothing to join. Send the album to me in a private chat with the caption \u{201c}concat\u{201d}."
-    )]
+    #[error("{}", self.message(Lang::En))]
     ConcatInGroup(Direction),
     /// A filter asked for on a clip: clips are searched for objects only.
-    #[error(
-        "Filters work on photos. Send the video without a caption and I\u{2019}ll find the objects in it."
-    )]
+    #[error("{}", self.message(Lang::En))]
     FilterOnClip,
     /// An animated or video sticker: no still picture to look at.
-    #[error(
-        "I can look at photos, videos, GIFs and still stickers, but not at animated stickers. Send a photo or a video instead."
-    )]
+    #[error("{}", self.message(Lang::En))]
     AnimatedSticker,
     /// A picture sent as a file in a format we cannot decode; the fix is
     /// to send it as a photo (Telegram converts it to JPEG).
-    #[error(
-        "I can\u{2019}t read {0} files. Send the picture as a photo, not as a file: Telegram then converts it to JPEG for me."
-    )]
+    #[error("{}", self.message(Lang::En))]
     PictureFormat(&'static str),
 }
 
 impl Refusal {
+    /// The reply to give, in `lang`.
+    pub fn message(&self, lang: Lang) -> String {
+        match self {
+            Self::Caption(e) => e.message(lang),
+            Self::ConcatNeedsAlbum(_) => t!(lang, "refusal-concat-needs-album"),
+            Self::ConcatInGroup(_) => t!(lang, "refusal-concat-in-group"),
+            Self::FilterOnClip => t!(lang, "refusal-filter-on-clip"),
+            Self::AnimatedSticker => t!(lang, "refusal-animated-sticker"),
+            Self::PictureFormat(format) => t!(lang, "refusal-picture-format", format = *format),
+        }
+    }
+
     /// Bounded label for metrics and logs.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -393,6 +407,32 @@ pub fn parse_bytes(body: &[u8], me: Option<&BotUsername>) -> Result<Inbound, Unr
 /// A pressed button: read from the JSON by fields of our own, so that it
 /// does not depend on how the Telegram types model the message it is
 /// under. A query from an inline message (no chat) is not ours to answer.
+/// The language its sender's Telegram is set to (`from.language_code` of
+/// a message, an edit or a pressed button), when we ship it; the answer is
+/// in it unless the chat chose one (`/language`).
+pub fn sender_language(body: &[u8]) -> Option<Lang> {
+    #[derive(serde::Deserialize)]
+    struct From {
+        language_code: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Sent {
+        from: Option<From>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Update {
+        message: Option<Sent>,
+        edited_message: Option<Sent>,
+        callback_query: Option<Sent>,
+    }
+    let update: Update = serde_json::from_slice(body).ok()?;
+    let sent = update
+        .message
+        .or(update.edited_message)
+        .or(update.callback_query)?;
+    Lang::from_code(&sent.from?.language_code?)
+}
+
 fn callback_query(update_id: UpdateId, query: &serde_json::Value) -> Inbound {
     use serde_json::Value;
     let id = query.get("id").and_then(Value::as_str);
@@ -548,6 +588,9 @@ fn parse_message(update_id: UpdateId, msg: &Message, me: Option<&BotUsername>) -
     match command.as_ref().map(|c| c.name.as_str()) {
         Some("start") => return answer(Command::Start),
         Some("help") => return answer(Command::Help),
+        Some("privacy") => return answer(Command::Privacy),
+        Some("history") => return answer(Command::History),
+        Some("forget") => return answer(Command::Forget),
         Some(name)
             if let Some(request) = polybot_domain::settings::parse_command(name, arguments) =>
         {

@@ -35,7 +35,7 @@ pub mod settings;
 pub(crate) mod startup;
 
 pub use config::{GatewayConfig, GatewayError, TelegramMode, TlsFiles};
-pub use intake::{Limit, Limits, NO_PICTURE_IN_ALBUM, ONLY_CAPTIONED_USED, RetryBudget};
+pub use intake::{Limit, Limits, RetryBudget, no_picture_in_album, only_captioned_used};
 /// Pauses between start-up retries and loop restarts (the service kit's).
 pub use polybot_telemetry::tasks::Backoff;
 
@@ -287,6 +287,10 @@ fn start_loops(
         let intake = Arc::clone(&services.intake);
         let supervisor = supervisor.clone();
         move || deferred::sweep_deferred(Arc::clone(&intake), supervisor.clone())
+    });
+    supervisor.supervise("retention_sweep", Backoff::default(), {
+        let (backends, cancel) = (backends.clone(), cancel.clone());
+        move || loops::sweep_expired(backends.clone(), cancel.clone())
     });
     if config.mode == TelegramMode::Polling {
         let (control, intake) = (Arc::clone(control), Arc::clone(&services.intake));

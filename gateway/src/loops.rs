@@ -1,7 +1,8 @@
 //! The gateway's background loops: answering jobs that reached the
 //! dead-letter queue (with the stored result when the prediction succeeded
-//! after all, see [`Replier`]), and long polling Telegram when there is no
-//! webhook.
+//! after all, see [`Replier`]), long polling Telegram when there is no
+//! webhook, and deleting what is past the retention where no TTL or
+//! lifecycle rule does (the embedded backend).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,37 @@ use crate::replies::Replier;
 /// so the DLQ alarm still tells operators, without being re-read and
 /// logged every poll for the queue's 14 days.
 const KEPT_FOR_OPERATORS: Duration = Duration::from_secs(12 * 3600);
+
+/// How often what is past the retention is looked for (the embedded
+/// backend; on AWS the table's TTL and the bucket's lifecycle do it).
+const SWEEP_EXPIRED_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes the records and pictures past the retention every
+/// [`SWEEP_EXPIRED_EVERY`], the first time at start-up. Returns only on
+/// cancel.
+pub async fn sweep_expired(backends: polybot_storage::Backends, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(SWEEP_EXPIRED_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        match backends.sweep_expired(std::time::SystemTime::now()).await {
+            Ok(swept) if swept.records + swept.pictures > 0 => {
+                info!(
+                    records = swept.records,
+                    pictures = swept.pictures,
+                    "deleted what is past the retention"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(error = %e, "could not delete what is past the retention; will try again")
+            }
+        }
+    }
+}
 
 /// Takes jobs off the dead-letter queue and tells their users, so that no
 /// accepted photo goes unanswered even when every retry failed.
@@ -83,6 +115,7 @@ pub async fn dead_letters(
                             None => "dead-lettered after the jobs queue's receive limit".to_owned(),
                         },
                     },
+                    language: job.language,
                 };
                 match replier.reply(&report).await {
                     Ok(replied) => {
@@ -183,10 +216,11 @@ pub async fn long_poll(
                     continue;
                 }
             };
+            let sender = inbound::sender_language(&body);
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match intake.handle(parsed.clone()).await {
+                match intake.handle_in(parsed.clone(), sender).await {
                     Ok(_) => break,
                     // The intake answers or skips once its retry budget
                     // for this update is spent, so this loop ends.
@@ -250,7 +284,7 @@ mod tests {
     //! The dead-letter loop against the embedded queues and a fake
     //! messenger: every dead letter is answered once and leaves the queue;
     //! one without a chat stays for operators.
-    use polybot_domain::{ChatId, JobKind, PredictionRecord, PredictionStatus};
+    use polybot_domain::{ChatId, JobKind, Lang, PredictionRecord, PredictionStatus};
     use polybot_storage::{Attributes, Backends, QueueStats};
 
     use super::*;
@@ -346,7 +380,10 @@ mod tests {
         drain(&backends, messenger.clone(), empty).await;
         assert_eq!(
             messenger.sent(),
-            vec![format!("text: {}", FailureKind::GaveUp.user_message())]
+            vec![format!(
+                "text: {}",
+                FailureKind::GaveUp.user_message(Lang::En)
+            )]
         );
         let record = backends
             .table

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use polybot_domain::{ChatId, JobKind, PredictionId};
+use polybot_domain::{ChatId, JobKind, Lang, PredictionId, t};
 use polybot_storage::PredictionTable;
 use polybot_telemetry::tasks::Supervisor;
 use tokio::time::Instant;
@@ -34,22 +34,26 @@ use crate::messenger::Messenger;
 /// forgotten (each is only needed for [`ProgressConfig::action_every`]).
 const FORGET_ACTIONS_ABOVE: usize = 4096;
 
-/// The notice shown when an answer is slow.
-pub const NOTICE_TEXT: &str =
-    "Looking for objects in your photo\u{2026} it\u{2019}s taking a little longer than usual.";
+/// The notice shown when a detection's answer is slow.
+pub fn detect_notice_text(lang: Lang) -> String {
+    t!(lang, "notice-detect")
+}
 
 /// The notice for a filter's job.
-pub const FILTER_NOTICE_TEXT: &str =
-    "Working on your picture\u{2026} it\u{2019}s taking a little longer than usual.";
+pub fn filter_notice_text(lang: Lang) -> String {
+    t!(lang, "notice-filter")
+}
 
 /// The notice for a clip's job; its percentage is added as the detector
 /// reports it ([`clip_notice`]).
-pub const CLIP_NOTICE_TEXT: &str = "Looking for objects in your video\u{2026}";
+pub fn clip_notice_text(lang: Lang) -> String {
+    t!(lang, "notice-clip")
+}
 
 /// The clip notice with how far the job has got.
-pub fn clip_notice(done: u32, total: u32) -> String {
+pub fn clip_notice(done: u32, total: u32, lang: Lang) -> String {
     let percent = u64::from(done.min(total)) * 100 / u64::from(total.max(1));
-    format!("{CLIP_NOTICE_TEXT} {percent}%")
+    t!(lang, "notice-clip-progress", percent = percent)
 }
 
 /// Shows a long job's progress in its notice, if a notice is shown and
@@ -61,13 +65,14 @@ pub async fn show_clip_progress(
     chat: ChatId,
     prediction: PredictionId,
     (done, total): (u32, u32),
+    lang: Lang,
 ) -> Result<bool, polybot_storage::StorageError> {
     let notice = table.notice(prediction).await?;
     let (Some(message_id), false) = (notice.message_id, notice.answered) else {
         return Ok(false);
     };
     match messenger
-        .edit_text(chat, message_id, &clip_notice(done, total))
+        .edit_text(chat, message_id, &clip_notice(done, total, lang))
         .await
     {
         Ok(()) => Ok(true),
@@ -80,10 +85,10 @@ pub async fn show_clip_progress(
 }
 
 /// The notice for a job of `kind`.
-pub fn notice_text(kind: JobKind) -> &'static str {
+pub fn notice_text(kind: JobKind, lang: Lang) -> String {
     match kind {
-        JobKind::Detect => NOTICE_TEXT,
-        JobKind::Filter(_) => FILTER_NOTICE_TEXT,
+        JobKind::Detect => detect_notice_text(lang),
+        JobKind::Filter(_) => filter_notice_text(lang),
     }
 }
 
@@ -120,14 +125,14 @@ impl Default for ProgressConfig {
 }
 
 /// One job's progress to show.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Job {
     pub prediction: PredictionId,
     pub chat: ChatId,
     /// The user's message, which the notice quotes.
     pub reply_to: i64,
     /// The notice to show when the answer is slow ([`notice_text`]).
-    pub notice: &'static str,
+    pub notice: String,
 }
 
 /// Shows progress for the jobs this gateway queued. Cheap to clone.
@@ -185,13 +190,11 @@ impl Progress {
         self.supervisor.spawn(
             "progress",
             async move {
+                let prediction = job.prediction;
                 this.show(job, &stop).await;
                 let mut active = this.lock();
-                if active
-                    .get(&job.prediction)
-                    .is_some_and(|(n, _)| *n == number)
-                {
-                    active.remove(&job.prediction);
+                if active.get(&prediction).is_some_and(|(n, _)| *n == number) {
+                    active.remove(&prediction);
                 }
             }
             .instrument(span),
@@ -249,7 +252,7 @@ impl Progress {
             }
             if notice_now {
                 notice_due = None;
-                self.notice(job, stop).await;
+                self.notice(&job, stop).await;
             } else {
                 self.messenger.show_progress(job.chat).await;
             }
@@ -289,13 +292,13 @@ impl Progress {
 
     /// Sends the notice and attaches it to the prediction; removes it again
     /// when the answer went out meanwhile.
-    async fn notice(&self, job: Job, stop: &CancellationToken) {
+    async fn notice(&self, job: &Job, stop: &CancellationToken) {
         // Awaited even when the answer comes meanwhile: a notice still
         // queued is then dropped, but one already on its way goes out, and
         // must be attached (or removed) like any other.
         let sent = self
             .messenger
-            .send_notice(job.chat, job.notice, Some(job.reply_to), stop.clone())
+            .send_notice(job.chat, &job.notice, Some(job.reply_to), stop.clone())
             .await;
         let Some(message_id) = sent else {
             return;
@@ -333,7 +336,7 @@ mod tests {
             prediction: PredictionId::new(),
             chat: ChatId(chat),
             reply_to: 1,
-            notice: NOTICE_TEXT,
+            notice: detect_notice_text(Lang::En),
         }
     }
 
@@ -354,7 +357,7 @@ mod tests {
             supervisor,
         );
         for job in jobs {
-            progress.track(*job);
+            progress.track(job.clone());
         }
         tokio::time::sleep(Duration::from_secs(secs)).await;
         progress.close();
@@ -369,14 +372,17 @@ mod tests {
         let messenger = FakeMessenger::new();
         let (chat, id) = (ChatId(5), PredictionId::new());
         // No notice yet (a quick clip): nothing to edit.
-        let shown = show_clip_progress(table, messenger.as_ref(), chat, id, (3, 30)).await;
+        let shown =
+            show_clip_progress(table, messenger.as_ref(), chat, id, (3, 30), Lang::En).await;
         assert!(!shown.expect("read"));
         assert!(table.attach_notice(id, 77).await.expect("attach"));
-        let shown = show_clip_progress(table, messenger.as_ref(), chat, id, (12, 30)).await;
+        let shown =
+            show_clip_progress(table, messenger.as_ref(), chat, id, (12, 30), Lang::En).await;
         assert!(shown.expect("read"));
         // Answered: the notice is being replaced; no more edits.
         table.close_notice(id).await.expect("close");
-        let shown = show_clip_progress(table, messenger.as_ref(), chat, id, (29, 30)).await;
+        let shown =
+            show_clip_progress(table, messenger.as_ref(), chat, id, (29, 30), Lang::En).await;
         assert!(!shown.expect("read"));
         assert_eq!(
             messenger.sent(),

@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use polybot_domain::{Action, ChatId, JobResult, PredictionId, PredictionStatus};
+use polybot_domain::{Action, ChatId, JobResult, Lang, PredictionId, PredictionStatus};
 use polybot_proto::{Outcome, Report};
 use polybot_storage::{AnsweredPhoto, Backends, ClaimKey, Once, StorageError, run_once};
 use tracing::{info, warn};
@@ -120,6 +120,7 @@ impl Replier {
         prediction: PredictionId,
         done: u32,
         total: u32,
+        lang: Lang,
     ) -> Result<bool, StorageError> {
         crate::progress::show_clip_progress(
             self.backends.table.as_ref(),
@@ -127,6 +128,7 @@ impl Replier {
             chat,
             prediction,
             (done, total),
+            lang,
         )
         .await
     }
@@ -219,7 +221,7 @@ impl Replier {
                 info!(kind = kind.as_str(), %detail, "replying with a failure");
                 // The job's kind picks the fix to suggest (a picture too
                 // small for blur: a smaller size; for contour: a larger photo).
-                let text = kind.user_message_for(job.unwrap_or_default());
+                let text = kind.user_message_for(job.unwrap_or_default(), report.language);
                 self.send_failure(report, &text).await
             }
         }
@@ -235,6 +237,7 @@ impl Replier {
         let to = Recipient {
             chat: report.chat_id,
             reply_to: report.reply_to_message_id,
+            lang: report.language,
         };
         match self.answers.send(to, result).await? {
             Answered::Sent(shown) => {
@@ -253,7 +256,7 @@ impl Replier {
                         Action::default()
                     }
                 };
-                self.send_failure(report, &kind.user_message_for(action))
+                self.send_failure(report, &kind.user_message_for(action, report.language))
                     .await
             }
         }
@@ -264,6 +267,15 @@ impl Replier {
     /// the answer went out, and failing now would send it again; without
     /// the record a reply to it is only chatter.
     async fn remember(&self, report: &Report, shown: ShownPhoto) {
+        if let Some(file_id) = &shown.file_id
+            && let Err(e) = self
+                .backends
+                .table
+                .set_answer_file(report.prediction_id, file_id)
+                .await
+        {
+            warn!(error = %e, "could not record the answer's picture; /history lists it without");
+        }
         let photo = AnsweredPhoto {
             prediction_id: report.prediction_id,
             original_key: shown.original,
@@ -367,6 +379,7 @@ mod tests {
             chat_id: chat,
             reply_to_message_id: Some(1),
             outcome: Outcome::Success(summary),
+            language: Lang::En,
         }
     }
 
@@ -491,7 +504,7 @@ mod tests {
         assert_eq!(replier.reply(&report).await.expect("sent"), Replied::Sent);
         assert_eq!(
             messenger.sent(),
-            vec![format!("text: {}", blur.too_small_message())]
+            vec![format!("text: {}", blur.too_small_message(Lang::En))]
         );
     }
 

@@ -7,10 +7,10 @@
 //! (`intake/settings.rs`) stores and answers.
 
 use polybot_domain::{
-    ChatSettings, ClassChoice, LabelStyle, MinConfidence, OutputMode, SettingsButton,
+    ChatSettings, ClassChoice, LabelStyle, Lang, MinConfidence, OutputMode, SettingsButton, t,
 };
 
-pub use polybot_domain::settings::{COMMANDS, HELP, SettingsRequest, TypedSetting, parse_command};
+pub use polybot_domain::settings::{COMMANDS, SettingsRequest, TypedSetting, help, parse_command};
 
 use crate::messenger::{Button, Keyboard};
 
@@ -20,16 +20,16 @@ const CLASS_BUTTONS: usize = 8;
 
 /// The settings message: its text and its keyboard, showing `settings`;
 /// `classes` is the model's list, when a detector published it.
-pub fn message(settings: &ChatSettings, classes: Option<&[String]>) -> (String, Keyboard) {
-    let text = format!(
-        "Settings for this chat\n\n{}\n\nTap a button to change one, or type /confidence 0.6, \
-         /only person,dog, /output counts or /labels plain.",
-        settings.describe()
-    );
-    (text, keyboard(settings, classes.unwrap_or_default()))
+pub fn message(
+    settings: &ChatSettings,
+    classes: Option<&[String]>,
+    lang: Lang,
+) -> (String, Keyboard) {
+    let text = t!(lang, "settings-message", settings = settings.describe(lang));
+    (text, keyboard(settings, classes.unwrap_or_default(), lang))
 }
 
-fn keyboard(settings: &ChatSettings, classes: &[String]) -> Keyboard {
+fn keyboard(settings: &ChatSettings, classes: &[String], lang: Lang) -> Keyboard {
     let button = |chosen: bool, label: &str, code: SettingsButton| Button {
         text: if chosen {
             format!("\u{2713} {label}")
@@ -41,7 +41,7 @@ fn keyboard(settings: &ChatSettings, classes: &[String]) -> Keyboard {
     let mut rows = Vec::new();
     let mut confidence = vec![button(
         settings.confidence.is_none(),
-        "Standard",
+        &t!(lang, "button-standard"),
         SettingsButton::Confidence(None),
     )];
     for choice in MinConfidence::CHOICES {
@@ -61,11 +61,11 @@ fn keyboard(settings: &ChatSettings, classes: &[String]) -> Keyboard {
             .into_iter()
             .map(|o| {
                 let label = match o {
-                    OutputMode::Photo => "Photo",
-                    OutputMode::Details => "Photo + details",
-                    OutputMode::Counts => "Counts only",
+                    OutputMode::Photo => t!(lang, "button-photo"),
+                    OutputMode::Details => t!(lang, "button-photo-details"),
+                    OutputMode::Counts => t!(lang, "button-counts"),
                 };
-                button(settings.output == o, label, SettingsButton::Output(o))
+                button(settings.output == o, &label, SettingsButton::Output(o))
             })
             .collect(),
     );
@@ -74,16 +74,29 @@ fn keyboard(settings: &ChatSettings, classes: &[String]) -> Keyboard {
             .into_iter()
             .map(|l| {
                 let label = match l {
-                    LabelStyle::Score => "Labels: name + score",
-                    LabelStyle::Name => "Labels: name only",
+                    LabelStyle::Score => t!(lang, "button-labels-score"),
+                    LabelStyle::Name => t!(lang, "button-labels-name"),
                 };
-                button(settings.labels == l, label, SettingsButton::Labels(l))
+                button(settings.labels == l, &label, SettingsButton::Labels(l))
             })
             .collect(),
     );
+    let mut languages = vec![button(
+        settings.language.is_none(),
+        &t!(lang, "button-language-auto"),
+        SettingsButton::Language(None),
+    )];
+    languages.extend(Lang::ALL.into_iter().map(|l| {
+        button(
+            settings.language == Some(l),
+            &l.native_name(),
+            SettingsButton::Language(Some(l)),
+        )
+    }));
+    rows.push(languages);
     rows.push(vec![button(
         settings.classes.is_all(),
-        "All objects",
+        &t!(lang, "button-all-objects"),
         SettingsButton::AllClasses,
     )]);
     let class_buttons: Vec<Button> = classes
@@ -94,7 +107,11 @@ fn keyboard(settings: &ChatSettings, classes: &[String]) -> Keyboard {
             let shown = matches!(&settings.classes, ClassChoice::Only(set) if set.contains(name));
             let index = u16::try_from(index).ok()?;
             // A chosen class's button takes it away; another adds it.
-            Some(button(shown, name, SettingsButton::Class(index, !shown)))
+            Some(button(
+                shown,
+                &lang.class_name(name),
+                SettingsButton::Class(index, !shown),
+            ))
         })
         .collect();
     rows.extend(class_buttons.chunks(4).map(<[Button]>::to_vec));
@@ -102,19 +119,27 @@ fn keyboard(settings: &ChatSettings, classes: &[String]) -> Keyboard {
 }
 
 /// The toast a pressed button shows.
-pub fn toast(settings: &ChatSettings, pressed: SettingsButton) -> String {
+pub fn toast(settings: &ChatSettings, pressed: SettingsButton, lang: Lang) -> String {
     match pressed {
-        SettingsButton::Confidence(_) => format!(
-            "Confidence: {}",
-            settings
-                .confidence
-                .map_or_else(|| "standard".to_owned(), |c| c.to_string())
-        ),
-        SettingsButton::AllClasses | SettingsButton::Class(..) => {
-            format!("Objects: {}", settings.classes)
+        SettingsButton::Confidence(_) => {
+            t!(
+                lang,
+                "toast-confidence",
+                value = settings.confidence_text(lang)
+            )
         }
-        SettingsButton::Output(o) => format!("Output: {}", o.describe()),
-        SettingsButton::Labels(l) => format!("Labels: {}", l.describe()),
+        SettingsButton::AllClasses | SettingsButton::Class(..) => {
+            t!(
+                lang,
+                "toast-objects",
+                value = settings.classes.describe(lang)
+            )
+        }
+        SettingsButton::Output(o) => t!(lang, "toast-output", value = o.describe(lang)),
+        SettingsButton::Labels(l) => t!(lang, "toast-labels", value = l.describe(lang)),
+        SettingsButton::Language(_) => {
+            t!(lang, "toast-language", value = settings.language_text(lang))
+        }
     }
 }
 
@@ -145,7 +170,7 @@ mod tests {
         let settings = ChatSettings::default()
             .with(SettingsChange::Confidence(MinConfidence::new(0.5)))
             .with(SettingsChange::ClassShown("bus".into(), true));
-        let (text, keyboard) = message(&settings, Some(&coco()));
+        let (text, keyboard) = message(&settings, Some(&coco()), Lang::En);
         assert!(text.contains("Confidence: 0.5"), "{text}");
         assert!(text.contains("Classes: bus"), "{text}");
         let buttons: Vec<&Button> = keyboard.0.iter().flatten().collect();
@@ -166,6 +191,7 @@ mod tests {
                 "\u{2713} \u{2265} 0.5",
                 "\u{2713} Photo",
                 "\u{2713} Labels: name + score",
+                "\u{2713} Auto",
                 "\u{2713} bus"
             ]
         );
@@ -183,7 +209,7 @@ mod tests {
 
     #[test]
     fn without_the_models_classes_the_keyboard_offers_all_only() {
-        let (_, keyboard) = message(&ChatSettings::default(), None);
+        let (_, keyboard) = message(&ChatSettings::default(), None, Lang::En);
         let last = keyboard.0.last().expect("rows");
         assert_eq!(last.len(), 1);
         assert_eq!(last[0].data, SettingsButton::AllClasses.encode());

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use polybot_domain::BotId;
+use polybot_domain::{BotId, Lang};
 use polybot_telemetry::tasks::{Backoff, Components};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -115,27 +115,73 @@ pub async fn register_webhook(
     }
 }
 
-/// The command menu: what users see when they type `/` (private chats),
-/// and the shorter one for groups, where the bot is asked by name.
-pub fn command_menus() -> [(serde_json::Value, serde_json::Value); 2] {
-    let settings = crate::settings::COMMANDS
-        .map(|(command, description)| json!({"command": command, "description": description}));
-    let mut private = vec![
-        json!({"command": "start", "description": "What this bot does"}),
-        json!({"command": "help", "description": "Everything it can do, with examples"}),
-        json!({"command": "detect", "description": "Find objects: send it as a photo's caption"}),
-    ];
-    private.extend(settings.iter().cloned());
-    let mut group = vec![
-        json!({"command": "detect", "description": "Find objects: a photo's caption, or a reply to a photo"}),
-        json!({"command": "help", "description": "What this bot can do"}),
-    ];
-    group.extend(settings);
-    let (private, group) = (json!(private), json!(group));
-    [
-        (json!({"type": "all_private_chats"}), private),
-        (json!({"type": "all_group_chats"}), group),
-    ]
+/// One command menu to register: its scope, its commands, and the
+/// language its users' Telegram is set to (`None`: everyone else).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandMenu {
+    pub scope: serde_json::Value,
+    pub commands: serde_json::Value,
+    pub language: Option<Lang>,
+}
+
+impl CommandMenu {
+    /// `setMyCommands`' parameters.
+    pub fn params(&self) -> serde_json::Value {
+        let mut params = json!({"scope": self.scope, "commands": self.commands});
+        if let Some(lang) = self.language {
+            params["language_code"] = json!(lang.code());
+        }
+        params
+    }
+}
+
+/// The command menus: what users see when they type `/` (private chats),
+/// and the shorter one for groups, where the bot is asked by name; each in
+/// every language we ship (English also as the default for the rest).
+pub fn command_menus() -> Vec<CommandMenu> {
+    let languages = std::iter::once(None).chain(Lang::ALL.into_iter().skip(1).map(Some));
+    languages
+        .flat_map(|language| {
+            let lang = language.unwrap_or_default();
+            let entry = |command: &str, key: &str| {
+                json!({"command": command, "description": lang.text(key)})
+            };
+            let settings: Vec<_> = crate::settings::COMMANDS
+                .iter()
+                .map(|command| entry(command, &format!("command-{command}")))
+                .collect();
+            let privacy = [
+                entry("history", "command-history"),
+                entry("forget", "command-forget"),
+                entry("privacy", "command-privacy"),
+            ];
+            let mut private = vec![
+                entry("start", "command-start"),
+                entry("help", "command-help"),
+                entry("detect", "command-detect"),
+            ];
+            private.extend(settings.iter().cloned());
+            private.extend(privacy.iter().cloned());
+            let mut group = vec![
+                entry("detect", "command-detect-group"),
+                entry("help", "command-help-group"),
+            ];
+            group.extend(settings);
+            group.extend(privacy);
+            [
+                CommandMenu {
+                    scope: json!({"type": "all_private_chats"}),
+                    commands: json!(private),
+                    language,
+                },
+                CommandMenu {
+                    scope: json!({"type": "all_group_chats"}),
+                    commands: json!(group),
+                    language,
+                },
+            ]
+        })
+        .collect()
 }
 
 /// Learns the bot's username (`getMe`) and hands it to `learned`, then
@@ -168,14 +214,15 @@ pub async fn introduce(
         }
         None => error!("getMe gave no usable username; group messages will wait"),
     }
-    for (scope, commands) in command_menus() {
-        let params = json!({"scope": scope, "commands": commands});
+    for menu in command_menus() {
+        let params = menu.params();
         let set = || api.call("setMyCommands", &params, CALL_TIMEOUT);
         if retry("setMyCommands", set, backoff, &cancel)
             .await
             .is_some()
         {
-            info!(scope = %scope["type"], "command menu set");
+            let language = menu.language.map_or("default", Lang::code);
+            info!(scope = %menu.scope["type"], language, "command menu set");
         }
     }
 }

@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use polybot_domain::Lang;
 use polybot_domain::{
     BotId, ChatId, ChatSettings, FailureKind, Job, JobResult, PredictionId, PredictionRecord,
 };
 use polybot_gateway::Backoff;
 use polybot_gateway::botapi::{BotApiError, Upload};
 use polybot_gateway::messenger::{TelegramControl, TelegramMessenger};
-use polybot_gateway::progress::NOTICE_TEXT as PROCESSING_TEXT;
 use polybot_gateway::secret::WebhookSecret;
 use polybot_gateway::{Gateway, GatewayConfig, TelegramMode};
 use polybot_gateway::{Limit, Limits, RetryBudget};
@@ -30,6 +30,11 @@ use serde_json::json;
 use tg_emulator::{
     Emulator, EmulatorClient, EmulatorConfig, EmulatorHandle, SentMessage, UserMessageOptions,
 };
+
+/// The notice a slow detection shows, as an English-speaking user reads it.
+fn processing_text() -> String {
+    polybot_gateway::progress::detect_notice_text(Lang::En)
+}
 
 const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "intake-test-webhook-secret-0123456789abcdef";
@@ -571,7 +576,11 @@ async fn a_permanent_storage_error_during_intake_is_told_to_the_user_not_swallow
         .await
         .expect("send");
     let m = h.wait_messages(chat, 1).await;
-    assert_eq!(text(&m[0]), FailureKind::Internal.user_message(), "{m:#?}");
+    assert_eq!(
+        text(&m[0]),
+        FailureKind::Internal.user_message(Lang::En),
+        "{m:#?}"
+    );
     h.assert_stays_at(chat, 1).await;
     h.stop().await;
 }
@@ -586,7 +595,7 @@ async fn a_storage_outage_during_intake_answers_503_and_the_redelivery_queues_on
         .await
         .expect("send");
     let m = h.wait_messages(chat, 1).await;
-    assert_eq!(text(&m[0]), PROCESSING_TEXT);
+    assert_eq!(text(&m[0]), processing_text());
     let deliveries = h.client.deliveries().await.expect("deliveries");
     let statuses: Vec<Option<u16>> = deliveries
         .iter()
@@ -656,7 +665,7 @@ async fn a_webhook_connection_dropped_mid_intake_still_queues_exactly_one_job() 
         "the first delivery hung up: {deliveries:?}"
     );
     let m = h.wait_messages(chat, 1).await;
-    assert_eq!(text(&m[0]), PROCESSING_TEXT);
+    assert_eq!(text(&m[0]), processing_text());
     h.assert_stays_at(chat, 1).await;
     assert_eq!(h.queued_jobs().await.len(), 1);
     h.stop().await;
@@ -746,7 +755,7 @@ async fn a_new_bot_token_on_the_same_storage_is_not_taken_for_duplicates() {
     assert_eq!(again.update_id, sent.update_id, "the same update id");
     second.wait_jobs(2).await;
     let m = second.wait_messages(chat, 1).await;
-    assert_eq!(text(&m[0]), PROCESSING_TEXT);
+    assert_eq!(text(&m[0]), processing_text());
     second.stop().await;
     drop(dir);
 }
@@ -772,7 +781,7 @@ async fn an_invalid_file_id_is_answered_once_and_does_not_hold_back_the_chat() {
     let m = h.wait_messages(chat, 2).await;
     assert_eq!(
         text(&m[0]),
-        FailureKind::NotAnImage.user_message(),
+        FailureKind::NotAnImage.user_message(Lang::En),
         "{m:#?}"
     );
     assert!(text(&m[1]).contains("Send me a photo"), "{m:#?}");
@@ -798,7 +807,7 @@ async fn a_telegram_5xx_on_the_download_is_retried_and_the_photo_is_queued() {
         .expect("send");
     h.wait_jobs(1).await;
     let m = h.wait_messages(chat, 1).await;
-    assert_eq!(text(&m[0]), PROCESSING_TEXT);
+    assert_eq!(text(&m[0]), processing_text());
     h.stop().await;
 }
 
@@ -827,7 +836,7 @@ async fn a_poison_update_in_polling_mode_is_given_up_and_later_updates_are_answe
     let m = h.wait_messages(chat, 2).await;
     assert_eq!(
         text(&m[0]),
-        FailureKind::Internal.user_message(),
+        FailureKind::Internal.user_message(Lang::En),
         "the user hears the photo failed: {m:#?}"
     );
     assert!(
@@ -1164,7 +1173,7 @@ async fn under_back_pressure_notices_are_dropped_and_answers_are_not() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     for _ in 0..5 {
         messenger
-            .send_notice(chat, PROCESSING_TEXT, None, Default::default())
+            .send_notice(chat, &processing_text(), None, Default::default())
             .await;
     }
     for a in answers {
@@ -1177,7 +1186,7 @@ async fn under_back_pressure_notices_are_dropped_and_answers_are_not() {
         .count();
     assert_eq!(answers_sent, 4, "{sent:#?}");
     assert!(
-        sent.iter().all(|m| text(m) != PROCESSING_TEXT),
+        sent.iter().all(|m| text(m) != processing_text()),
         "the notices gave way: {sent:#?}"
     );
     h.stop().await;
@@ -1260,7 +1269,7 @@ async fn send_photos(h: &Harness, chat: i64, from: Option<i64>, n: usize) {
 }
 
 fn wait_messages_of(messages: &[SentMessage], limit: Limit) -> usize {
-    let told = limit.user_message();
+    let told = limit.user_message(Lang::En);
     messages.iter().filter(|m| text(m) == told).count()
 }
 

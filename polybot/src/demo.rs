@@ -253,14 +253,16 @@ async fn answer(
             .wait_for_messages(CHAT, want, timeout)
             .await
             .context("the bot did not answer in time")?;
+        // The demo's user writes in English.
+        let lang = polybot_domain::Lang::En;
         let notices = [
-            polybot_gateway::progress::NOTICE_TEXT,
-            polybot_gateway::progress::FILTER_NOTICE_TEXT,
-            polybot_gateway::progress::CLIP_NOTICE_TEXT,
+            polybot_gateway::progress::detect_notice_text(lang),
+            polybot_gateway::progress::filter_notice_text(lang),
+            polybot_gateway::progress::clip_notice_text(lang),
         ];
         let notice = |m: &SentMessage| {
             let text = m.text.as_deref().unwrap_or_default();
-            notices.iter().any(|n| text.starts_with(n))
+            notices.iter().any(|n| text.starts_with(n.as_str()))
         };
         if messages[seen..].iter().any(|m| !notice(m)) {
             return Ok(messages);

@@ -199,7 +199,9 @@ async fn under_privacy_mode_a_group_album_is_answered_saying_the_others_were_not
     let caption = caption(&m[0]);
     assert!(caption.contains("bus ×1"), "{caption}");
     assert!(
-        caption.contains(polybot_gateway::ONLY_CAPTIONED_USED),
+        caption.contains(&polybot_gateway::only_captioned_used(
+            polybot_domain::Lang::En
+        )),
         "{caption}"
     );
     bot.assert_stays_at(group, 1).await;

@@ -164,6 +164,7 @@ fn success(
         prediction_id: record.prediction_id,
         chat_id: ChatId(chat),
         reply_to_message_id: None,
+        language: polybot_domain::Lang::En,
         outcome: Outcome::Success(polybot_domain::JobResult::Detected(PredictionSummary {
             prediction_id: record.prediction_id,
             original_img_path: record.original_key.to_string(),
@@ -227,6 +228,7 @@ async fn a_report_for_another_chats_prediction_is_refused_and_sends_nothing() {
         prediction_id: record.prediction_id,
         chat_id: ChatId(VICTIM),
         reply_to_message_id: None,
+        language: polybot_domain::Lang::En,
         outcome: Outcome::Failure {
             kind: polybot_domain::FailureKind::Internal,
             detail: String::new(),

@@ -542,8 +542,10 @@ async fn soak_every_photo_is_answered_exactly_once_through_restarts_outages_and_
         .iter()
         .filter(|m| {
             m.text.as_deref().is_some_and(|t| {
-                t == polybot_gateway::Limit::ChatPending(PENDING_LIMIT as u32).user_message()
-                    || t == polybot_gateway::Limit::UserRate(30).user_message()
+                t == polybot_gateway::Limit::ChatPending(PENDING_LIMIT as u32)
+                    .user_message(polybot_domain::Lang::En)
+                    || t == polybot_gateway::Limit::UserRate(30)
+                        .user_message(polybot_domain::Lang::En)
             })
         })
         .count();

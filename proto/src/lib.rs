@@ -94,6 +94,7 @@ impl From<&domain::ChatSettings> for v1::Settings {
                 domain::LabelStyle::Name => v1::LabelStyle::Name,
             }
             .into(),
+            language: s.language.map(|l| l.code().to_owned()).unwrap_or_default(),
         }
     }
 }
@@ -123,6 +124,7 @@ impl TryFrom<v1::Settings> for domain::ChatSettings {
                 Ok(v1::LabelStyle::Name) => domain::LabelStyle::Name,
                 _ => domain::LabelStyle::Score,
             },
+            language: domain::Lang::from_code(&s.language),
         })
     }
 }
@@ -673,6 +675,8 @@ pub struct Report {
     pub chat_id: domain::ChatId,
     pub reply_to_message_id: Option<i64>,
     pub outcome: Outcome,
+    /// The language the user is answered in (the job's).
+    pub language: domain::Lang,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -719,6 +723,7 @@ impl TryFrom<v1::ReportResultRequest> for Report {
             chat_id: domain::ChatId(r.chat_id),
             reply_to_message_id: (r.reply_to_message_id != 0).then_some(r.reply_to_message_id),
             outcome,
+            language: domain::Lang::from_code_or_default(Some(&r.language)),
         })
     }
 }
@@ -739,6 +744,7 @@ impl From<&Report> for v1::ReportResultRequest {
             chat_id: r.chat_id.0,
             reply_to_message_id: r.reply_to_message_id.unwrap_or_default(),
             outcome: Some(outcome),
+            language: r.language.code().to_owned(),
         }
     }
 }
@@ -875,6 +881,7 @@ mod tests {
                 chat_id: domain::ChatId(1243002838),
                 reply_to_message_id: Some(3),
                 outcome,
+                language: domain::Lang::Ru,
             };
             let wire = v1::ReportResultRequest::from(&report);
             assert_eq!(Report::try_from(wire).expect("parse"), report);
@@ -888,6 +895,7 @@ mod tests {
             chat_id: 1,
             reply_to_message_id: 0,
             outcome: None,
+            language: String::new(),
         };
         assert_eq!(
             Report::try_from(wire.clone()).err().map(|e| e.field),
@@ -906,6 +914,7 @@ mod tests {
             prediction_id: domain::PredictionId::new(),
             chat_id: domain::ChatId(5),
             reply_to_message_id: None,
+            language: domain::Lang::En,
             outcome: Outcome::Success(domain::JobResult::Detected(summary(
                 domain::PredictionId::new(),
             ))),

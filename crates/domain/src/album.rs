@@ -4,6 +4,7 @@
 //! answer names them by their place ("3: a video, skipped"), so they need
 //! no answer of their own.
 
+use polybot_i18n::{Lang, t};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::UpdateId;
@@ -84,13 +85,34 @@ pub struct AlbumSkip {
 impl AlbumSkip {
     /// The answer's line for it: "3: a video, skipped"; an entry without
     /// a place (0: items that never reached the bot) is its text alone.
-    pub fn line(&self) -> String {
+    pub fn line(&self, lang: Lang) -> String {
+        let what = item_name(&self.what, lang);
         match self.position {
-            0 => self.what.clone(),
-            place => format!("{place}: {}, skipped", self.what),
+            0 => what,
+            place => t!(lang, "album-skipped", number = place, what = what),
         }
     }
 }
+
+/// What an album item is ("a video"), in `lang`: stored in English (the
+/// catalogue's key is `item-` and the words, as for class names), so an
+/// album collected before a language was chosen still reads right; a text
+/// the catalogue lacks is shown as it is.
+pub fn item_name(what: &str, lang: Lang) -> String {
+    let slug: String = what
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let key = format!("item-{}", slug.trim_matches('-'));
+    let named = lang.text(&key);
+    if named == key { what.to_owned() } else { named }
+}
+
+/// The stored words of the line an album's answer ends with when, in a
+/// group, only its captioned item reached the bot (Telegram's privacy
+/// mode); [`item_name`] gives the whole sentence.
+pub const ONLY_CAPTIONED_USED: &str = "only the captioned photo was used";
 
 /// The places (1-based) of an album's worked-on items, given what was
 /// skipped: the places the skipped items leave, in order.
@@ -147,6 +169,6 @@ mod tests {
         }];
         assert_eq!(worked_positions(&skipped, 2), vec![1, 3]);
         assert_eq!(worked_positions(&[], 2), vec![1, 2]);
-        assert_eq!(skipped[0].line(), "2: a video, skipped");
+        assert_eq!(skipped[0].line(Lang::En), "2: a video, skipped");
     }
 }

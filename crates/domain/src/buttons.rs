@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use polybot_i18n::Lang;
+
 use crate::ids::PredictionId;
 use crate::settings::SettingsButton;
 
@@ -25,12 +27,12 @@ impl AnswerExtra {
     pub const ALL: [Self; 3] = [Self::Details, Self::Crops, Self::Original];
 
     /// The button's label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Details => "Details",
-            Self::Crops => "Crops",
-            Self::Original => "Original",
-        }
+    pub fn label(self, lang: Lang) -> String {
+        lang.text(match self {
+            Self::Details => "button-details",
+            Self::Crops => "button-crops",
+            Self::Original => "button-original",
+        })
     }
 
     /// Bounded name, for keys, metrics and logs.
@@ -90,6 +92,34 @@ impl AnswerButton {
 pub enum Press {
     Settings(SettingsButton),
     Answer(AnswerButton),
+    /// `/forget`'s confirmation: erase everything of the chat (`Yes`), or
+    /// keep it.
+    Forget(ForgetButton),
+}
+
+/// The buttons under `/forget`'s question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForgetButton {
+    Yes,
+    No,
+}
+
+impl ForgetButton {
+    pub fn encode(self) -> String {
+        match self {
+            Self::Yes => "f:yes",
+            Self::No => "f:no",
+        }
+        .to_owned()
+    }
+
+    pub fn decode(data: &str) -> Option<Self> {
+        match data {
+            "f:yes" => Some(Self::Yes),
+            "f:no" => Some(Self::No),
+            _ => None,
+        }
+    }
 }
 
 impl Press {
@@ -99,12 +129,14 @@ impl Press {
         SettingsButton::decode(data)
             .map(Self::Settings)
             .or_else(|| AnswerButton::decode(data).map(Self::Answer))
+            .or_else(|| ForgetButton::decode(data).map(Self::Forget))
     }
 
     pub fn encode(self) -> String {
         match self {
             Self::Settings(b) => b.encode(),
             Self::Answer(b) => b.encode(),
+            Self::Forget(b) => b.encode(),
         }
     }
 }

@@ -45,7 +45,7 @@
 //! - a command that names no action (`/sharpen`: a first word starting
 //!   with `/`) is [`CaptionError::UnknownCommand`], whose text suggests the
 //!   nearest action for a typo (`/blurr`: "Did you mean blur?") and lists
-//!   the actions ([`ACTIONS_HELP`]);
+//!   the actions ([`actions_help`]);
 //! - any other caption, one word or many ("Lunch", "🐶", "my cat"), is
 //!   what people write under a photo, not a command: it gets detection.
 //!
@@ -70,6 +70,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use polybot_i18n::{Lang, t};
 use serde::{Deserialize, Serialize};
 
 mod rotation;
@@ -316,10 +317,11 @@ impl Filter {
 
     /// The caption of the answer's picture: what was done, in words a
     /// person reads at a glance ("rotated 90° clockwise"). The other
-    /// filters' canonical captions already read that way ("blur 16").
-    pub fn answer_caption(&self) -> String {
+    /// filters' canonical captions already read that way ("blur 16"), and
+    /// stay in the caption words the bot reads, whatever the language.
+    pub fn answer_caption(&self, lang: Lang) -> String {
         match self {
-            Self::Rotate { quarter_turns } => rotation::done(quarter_turns.0).to_owned(),
+            Self::Rotate { quarter_turns } => lang.text(rotation::done(quarter_turns.0)),
             _ => self.to_string(),
         }
     }
@@ -327,22 +329,16 @@ impl Filter {
     /// The answer when the picture is too small for this filter, with the
     /// fix that fits it: a smaller window for blur, a larger photo for the
     /// rest (contour needs two pixels across; nothing else has a minimum).
-    pub fn too_small_message(&self) -> String {
-        const LARGER: &str = "Please try again with a larger photo.";
+    pub fn too_small_message(&self, lang: Lang) -> String {
         match self {
-            Self::Blur { size } if size.0 > 1 => format!(
-                "Sorry, that picture is smaller than the {s}\u{d7}{s} blur window. \
-                 Please try again with a smaller size, e.g. \"blur {smaller}\", or a larger photo.",
-                s = size.0,
-                smaller = (size.0 / 4).max(1),
+            Self::Blur { size } if size.0 > 1 => t!(
+                lang,
+                "too-small-blur",
+                size = size.0,
+                smaller = (size.0 / 4).max(1)
             ),
-            Self::Contour => format!(
-                "Sorry, that picture is too narrow for contour, which needs at least 2 pixels across. {LARGER}"
-            ),
-            other => format!(
-                "Sorry, that picture is too small for {}. {LARGER}",
-                other.name()
-            ),
+            Self::Contour => t!(lang, "too-small-contour"),
+            other => t!(lang, "too-small-filter", filter = other.name()),
         }
     }
 }
@@ -386,26 +382,10 @@ impl fmt::Display for Action {
     }
 }
 
-macro_rules! actions_help {
-    () => {
-        "Send a photo with one of these captions:\n\
-         • detect (or no caption): find objects, e.g. \"detect\"\n\
-         • blur [1–64]: e.g. \"blur 16\"\n\
-         • contour: e.g. \"contour\"\n\
-         • rotate [90|180|270] [clockwise|anticlockwise]: e.g. \"rotate 90\", \"rotate left\", \"rotate 180\"\n\
-         • segment [0–255]: e.g. \"segment 100\"\n\
-         • salt and pepper [0–0.5]: e.g. \"salt and pepper 0.2\"\n\
-         • concat [horizontal|vertical], on an album of 2 or more photos: e.g. \"concat vertical\""
-    };
-}
-
 /// The actions with an example each: the answer to a command that names
 /// no action, and the list for `/help`.
-pub const ACTIONS_HELP: &str = actions_help!();
-
-/// [`ACTIONS_HELP`], for callers that prefer a function.
-pub fn actions_help() -> &'static str {
-    ACTIONS_HELP
+pub fn actions_help(lang: Lang) -> String {
+    t!(lang, "actions-help")
 }
 
 /// Why a caption was not understood. The Display text is the whole reply
@@ -415,7 +395,7 @@ pub enum CaptionError {
     /// A number outside the action's range. `action` is the action's
     /// caption word, `allowed` the range as shown to users (`1–64`), `got`
     /// the number as written (for rotate, its parameters: `45 left`).
-    #[error("{}", usage(action))]
+    #[error("{}", usage(action, Lang::En))]
     OutOfRange {
         action: &'static str,
         allowed: &'static str,
@@ -424,7 +404,7 @@ pub enum CaptionError {
     /// A parameter that is not a value of the right kind at all (`blur
     /// big`, `rotate 1.5`, `contour 3`, `blur 16 please`). Fields as for `OutOfRange`; `got`
     /// is everything after the action word.
-    #[error("{}", usage(action))]
+    #[error("{}", usage(action, Lang::En))]
     InvalidParameter {
         action: &'static str,
         allowed: &'static str,
@@ -433,11 +413,24 @@ pub enum CaptionError {
     /// A command (a first word starting with `/`) that names no action;
     /// holds that word as written (lower-cased), e.g. `/sharpen`. The text
     /// suggests the nearest action for a typo ([`nearest_action`]).
-    #[error("{}", unknown_command(.0))]
+    #[error("{}", unknown_command(.0, Lang::En))]
     UnknownCommand(String),
 }
 
-/// What each action accepts, for error replies.
+impl CaptionError {
+    /// The reply to send, in `lang`.
+    pub fn message(&self, lang: Lang) -> String {
+        match self {
+            Self::OutOfRange { action, .. } | Self::InvalidParameter { action, .. } => {
+                usage(action, lang)
+            }
+            Self::UnknownCommand(command) => unknown_command(command, lang),
+        }
+    }
+}
+
+/// What each action accepts, for error replies: the range as shown to
+/// users and the catalogue key of the sentence that explains it.
 struct Usage {
     action: &'static str,
     allowed: &'static str,
@@ -448,37 +441,37 @@ const USAGES: [Usage; 7] = [
     Usage {
         action: "detect",
         allowed: "nothing",
-        sentence: "Detect takes no parameters: send \"detect\", or no caption.",
+        sentence: "usage-detect",
     },
     Usage {
         action: "blur",
         allowed: "1–64",
-        sentence: "Blur takes a size from 1 to 64, e.g. \"blur 16\".",
+        sentence: "usage-blur",
     },
     Usage {
         action: "contour",
         allowed: "nothing",
-        sentence: "Contour takes no parameters: send \"contour\".",
+        sentence: "usage-contour",
     },
     Usage {
         action: "rotate",
         allowed: "90, 180 or 270 degrees",
-        sentence: "Rotate takes 90, 180 or 270 degrees and a direction, clockwise (right) or anticlockwise (left), e.g. \"rotate 90 left\"; \"rotate\" alone turns 90\u{b0} clockwise.",
+        sentence: "usage-rotate",
     },
     Usage {
         action: "segment",
         allowed: "0–255",
-        sentence: "Segment takes a threshold from 0 to 255, e.g. \"segment 100\".",
+        sentence: "usage-segment",
     },
     Usage {
         action: "salt and pepper",
         allowed: "0–0.5",
-        sentence: "Salt and pepper takes a fraction from 0 to 0.5, e.g. \"salt and pepper 0.2\".",
+        sentence: "usage-salt-and-pepper",
     },
     Usage {
         action: "concat",
         allowed: "horizontal or vertical",
-        sentence: "Concat takes horizontal or vertical, e.g. \"concat vertical\", on an album of 2 or more photos.",
+        sentence: "usage-concat",
     },
 ];
 
@@ -489,8 +482,8 @@ fn usage_of(action: &str) -> &'static Usage {
         .unwrap_or(&USAGES[0])
 }
 
-fn usage(action: &str) -> &'static str {
-    usage_of(action).sentence
+fn usage(action: &str, lang: Lang) -> String {
+    lang.text(usage_of(action).sentence)
 }
 
 /// The actions as a command spells them, with the word the help uses.
@@ -535,10 +528,16 @@ pub fn nearest_action(command: &str) -> Option<&'static str> {
 }
 
 /// The text of [`CaptionError::UnknownCommand`].
-fn unknown_command(command: &str) -> String {
+fn unknown_command(command: &str, lang: Lang) -> String {
+    let help = actions_help(lang);
     match nearest_action(command) {
-        Some(action) => format!("I don't know that command. Did you mean {action}? {ACTIONS_HELP}"),
-        None => format!("I don't know that command. {ACTIONS_HELP}"),
+        Some(action) => t!(
+            lang,
+            "unknown-command-did-you-mean",
+            action = action,
+            help = help
+        ),
+        None => t!(lang, "unknown-command", help = help),
     }
 }
 
@@ -875,13 +874,13 @@ mod tests {
                 unreachable!("rotate is a filter")
             };
             assert_eq!(filter.to_string(), caption);
-            assert_eq!(filter.answer_caption(), answer);
+            assert_eq!(filter.answer_caption(Lang::En), answer);
         }
         // The other filters answer with their caption, which reads as words.
         let blur16 = Filter::Blur {
             size: BlurSize::DEFAULT,
         };
-        assert_eq!(blur16.answer_caption(), "blur 16");
+        assert_eq!(blur16.answer_caption(Lang::En), "blur 16");
     }
 
     #[test]
@@ -889,7 +888,7 @@ mod tests {
         let blur16 = Filter::Blur {
             size: BlurSize::DEFAULT,
         };
-        let text = blur16.too_small_message();
+        let text = blur16.too_small_message(Lang::En);
         assert!(
             text.contains("16×16") && text.contains("\"blur 4\"") && text.contains("try again"),
             "{text}"
@@ -897,7 +896,7 @@ mod tests {
         let text = Filter::Blur {
             size: BlurSize::new(2).expect("valid"),
         }
-        .too_small_message();
+        .too_small_message(Lang::En);
         assert!(text.contains("\"blur 1\""), "{text}");
         for filter in [
             Filter::Contour,
@@ -909,7 +908,7 @@ mod tests {
                 size: BlurSize::new(1).expect("valid"),
             },
         ] {
-            let text = filter.too_small_message();
+            let text = filter.too_small_message(Lang::En);
             assert!(
                 text.contains("larger photo") && text.contains("try again"),
                 "{filter}: {text}"
@@ -918,7 +917,11 @@ mod tests {
                 assert!(!text.contains("blur"), "{filter}: {text}");
             }
         }
-        assert!(Filter::Contour.too_small_message().contains("contour"));
+        assert!(
+            Filter::Contour
+                .too_small_message(Lang::En)
+                .contains("contour")
+        );
     }
 
     #[test]
@@ -1024,7 +1027,7 @@ mod tests {
             let err = parse(c).expect_err(c);
             assert!(matches!(err, CaptionError::UnknownCommand(_)), "{c:?}");
             let text = err.to_string();
-            assert!(text.contains(ACTIONS_HELP), "{text}");
+            assert!(text.contains(&actions_help(Lang::En)), "{text}");
         }
         assert_eq!(
             parse("/Sharpen@bot"),
@@ -1042,7 +1045,7 @@ mod tests {
             "\"salt and pepper 0.2\"",
             "\"concat vertical\"",
         ] {
-            assert!(actions_help().contains(example), "{example}");
+            assert!(actions_help(Lang::En).contains(example), "{example}");
             let caption = example.trim_matches('"');
             assert!(
                 parse(caption).is_ok(),
@@ -1073,7 +1076,7 @@ mod tests {
                 text.contains(&format!("Did you mean {meant}?")),
                 "{command:?}: {text}"
             );
-            assert!(text.contains(ACTIONS_HELP), "{text}");
+            assert!(text.contains(&actions_help(Lang::En)), "{text}");
         }
         for unrelated in ["/sharpen", "/start", "/help", "/x", "/con", "/", "/@bot"] {
             let text = parse(unrelated).expect_err(unrelated).to_string();

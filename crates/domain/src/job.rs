@@ -21,6 +21,7 @@ use crate::ids::{ChatId, ObjectKey, PredictionId, UpdateId};
 use crate::settings::ChatSettings;
 use crate::time::now_epoch;
 use crate::video::ClipKind;
+use polybot_i18n::Lang;
 
 /// Version of the job's wire schema; bumped on incompatible changes.
 /// Version 2 added the kind and albums; a version-1 job (no kind) is a
@@ -64,6 +65,9 @@ pub struct Job {
     /// The chat's settings when it asked: how detections are kept, drawn
     /// and answered.
     pub settings: ChatSettings,
+    /// The language the answer is written in: the chat's choice, else its
+    /// sender's (resolved when the request was taken).
+    pub language: Lang,
 }
 
 /// What a job works on and does. A new kind of input (a video) is a new
@@ -293,6 +297,7 @@ impl Job {
             submitted_at: now_epoch(),
             input: JobInput::Photo { original_key, kind },
             settings: ChatSettings::default(),
+            language: Lang::default(),
         }
     }
 
@@ -317,6 +322,7 @@ impl Job {
                 skipped: Vec::new(),
             },
             settings: ChatSettings::default(),
+            language: Lang::default(),
         }
     }
 
@@ -337,6 +343,7 @@ impl Job {
             submitted_at: now_epoch(),
             input: JobInput::Crops { original_key, of },
             settings: ChatSettings::default(),
+            language: Lang::default(),
         }
     }
 
@@ -357,12 +364,19 @@ impl Job {
             submitted_at: now_epoch(),
             input: JobInput::Video { original_key, clip },
             settings: ChatSettings::default(),
+            language: Lang::default(),
         }
     }
 
     /// The same request, carried out with the chat's `settings`.
     pub fn with_settings(mut self, settings: ChatSettings) -> Self {
         self.settings = settings;
+        self
+    }
+
+    /// The same request, answered in `language`.
+    pub fn in_language(mut self, language: Lang) -> Self {
+        self.language = language;
         self
     }
 
@@ -449,6 +463,14 @@ struct JobWire {
     /// A clip's request (version 4): the kind of message it came in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     clip: Option<ClipKind>,
+    /// The answer's language; absent: English (older jobs, and a detector
+    /// of an earlier build ignores it, since it does not write answers).
+    #[serde(default, skip_serializing_if = "is_english")]
+    language: Lang,
+}
+
+fn is_english(lang: &Lang) -> bool {
+    *lang == Lang::En
 }
 
 impl From<JobWire> for Job {
@@ -484,6 +506,7 @@ impl From<JobWire> for Job {
             submitted_at: wire.submitted_at,
             input,
             settings: wire.settings,
+            language: wire.language,
         }
     }
 }
@@ -494,6 +517,7 @@ impl From<Job> for JobWire {
         let kind = job.input.wire_kind();
         let original_key = job.input.original_key().clone();
         let settings = job.settings;
+        let language = job.language;
         let crops_of = match &job.input {
             JobInput::Crops { of, .. } => Some(*of),
             _ => None,
@@ -534,6 +558,7 @@ impl From<Job> for JobWire {
             settings,
             crops_of,
             clip,
+            language,
         }
     }
 }

@@ -20,11 +20,14 @@ pub mod video;
 /// A `String` or `&str` converts into one for errors that start with us.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-pub use album::{AlbumMember, AlbumSkip, SkippedItem, UnfetchedPhoto, worked_positions};
-pub use buttons::{AnswerButton, AnswerExtra, Press};
+pub use album::{
+    AlbumMember, AlbumSkip, ONLY_CAPTIONED_USED, SkippedItem, UnfetchedPhoto, item_name,
+    worked_positions,
+};
+pub use buttons::{AnswerButton, AnswerExtra, ForgetButton, Press};
 pub use caption::{
-    ACTIONS_HELP, Action, BlurSize, CaptionError, Direction, Filter, Fraction, QuarterTurns,
-    actions_help, nearest_action,
+    Action, BlurSize, CaptionError, Direction, Filter, Fraction, QuarterTurns, actions_help,
+    nearest_action,
 };
 pub use ids::{
     AlbumId, BotId, CallbackQueryId, ChatId, ObjectKey, ParseIdError, PredictionId, UpdateId,
@@ -41,6 +44,7 @@ pub use settings::{
 pub use time::now_epoch;
 pub use video::{ClassPeak, ClipKind, KeyFrame, SampledFrame, VideoSummary};
 
+pub use polybot_i18n::{Lang, t};
 use serde::{Deserialize, Serialize};
 
 /// One detected object, in the course's summary format: the box centre and
@@ -68,16 +72,23 @@ pub fn counts(labels: &[Label]) -> Vec<(String, usize)> {
     counts
 }
 
-/// `labels` as a short human line such as "person ×2, car ×1", or "no
-/// objects found".
-pub fn counts_text(labels: &[Label]) -> String {
+/// `labels` as a short human line such as "person ×2, car ×1" (class
+/// names in `lang`), or "no objects found".
+pub fn counts_text(labels: &[Label], lang: Lang) -> String {
     let counts = counts(labels);
     if counts.is_empty() {
-        return "no objects found".to_owned();
+        return t!(lang, "counts-none");
     }
     counts
         .iter()
-        .map(|(class, n)| format!("{class} ×{n}"))
+        .map(|(class, n)| {
+            t!(
+                lang,
+                "counts-item",
+                class = lang.class_name(class),
+                count = *n
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -108,36 +119,41 @@ impl PredictionSummary {
     }
 
     /// A short human line such as "person ×2, car ×1", or "no objects found".
-    pub fn counts_text(&self) -> String {
-        counts_text(&self.labels)
+    pub fn counts_text(&self, lang: Lang) -> String {
+        counts_text(&self.labels, lang)
     }
 
     /// Each object with its score and where its box is (in percent of the
     /// picture, left to right and top to bottom), surest first, in at most
     /// `max_chars` characters: the objects that do not fit are counted.
-    pub fn details_text(&self, max_chars: usize) -> String {
+    pub fn details_text(&self, max_chars: usize, lang: Lang) -> String {
         if self.labels.is_empty() {
-            return "No objects found.".to_owned();
+            return t!(lang, "details-none");
         }
         let mut labels: Vec<&Label> = self.labels.iter().collect();
         labels.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
         let percent = |v: f32| (v.clamp(0.0, 1.0) * 100.0).round() as u32;
-        let mut text = format!("{} objects, surest first:", labels.len());
+        let mut text = t!(lang, "details-head", count = labels.len());
         for (shown, label) in labels.iter().enumerate() {
             let line = format!(
-                "\n{n}. {class} {score:.2} \u{2014} x {x1}\u{2013}{x2}%, y {y1}\u{2013}{y2}%",
-                n = shown + 1,
-                class = label.class,
-                score = label.confidence,
-                x1 = percent(label.cx - label.width / 2.0),
-                x2 = percent(label.cx + label.width / 2.0),
-                y1 = percent(label.cy - label.height / 2.0),
-                y2 = percent(label.cy + label.height / 2.0),
+                "\n{}",
+                t!(
+                    lang,
+                    "details-line",
+                    number = shown + 1,
+                    class = lang.class_name(&label.class),
+                    score = format!("{:.2}", label.confidence),
+                    x1 = percent(label.cx - label.width / 2.0),
+                    x2 = percent(label.cx + label.width / 2.0),
+                    y1 = percent(label.cy - label.height / 2.0),
+                    y2 = percent(label.cy + label.height / 2.0),
+                )
             );
             let rest = labels.len() - shown;
             // Room for the line and for saying how many did not fit.
             if text.chars().count() + line.chars().count() + 24 > max_chars {
-                text.push_str(&format!("\n\u{2026} and {rest} more"));
+                text.push('\n');
+                text.push_str(&t!(lang, "details-more", count = rest));
                 break;
             }
             text.push_str(&line);
@@ -311,55 +327,39 @@ impl FailureKind {
         })
     }
 
-    /// A few words for one photo's line in an album's answer.
-    pub fn short_message(&self) -> &'static str {
+    /// The catalogue key of this failure's words (`failure-…`,
+    /// `failure-short-…`): one text for both ways of giving up.
+    fn key(&self) -> &'static str {
         match self {
-            Self::NotAnImage => "not a picture I can read",
-            Self::TooLarge => "too large",
-            Self::CorruptImage => "damaged or incomplete",
-            Self::TooSmall => "too small for this filter",
-            Self::UnsupportedVideo => "a video format I can't read",
-            Self::CorruptVideo => "a damaged or incomplete video",
-            Self::GaveUp | Self::Internal => "something went wrong on my side",
+            Self::NotAnImage => "not-an-image",
+            Self::TooLarge => "too-large",
+            Self::CorruptImage => "corrupt-image",
+            Self::TooSmall => "too-small",
+            Self::UnsupportedVideo => "unsupported-video",
+            Self::CorruptVideo => "corrupt-video",
+            Self::GaveUp | Self::Internal => "internal",
         }
+    }
+
+    /// A few words for one photo's line in an album's answer.
+    pub fn short_message(&self, lang: Lang) -> String {
+        lang.text(&format!("failure-short-{}", self.key()))
     }
 
     /// What the user reads. Every message says to try again, because in
     /// every case another photo will work.
-    pub fn user_message(&self) -> &'static str {
-        match self {
-            Self::NotAnImage => {
-                "Sorry, I couldn't read that file as a picture. Please try again with a JPEG or PNG photo."
-            }
-            Self::TooLarge => {
-                "Sorry, that picture is too large for me. Please try again with a smaller photo."
-            }
-            Self::CorruptImage => {
-                "Sorry, that picture seems to be damaged or incomplete. Please try again with another photo."
-            }
-            Self::TooSmall => {
-                "Sorry, that picture is too small for this filter. Please try again with a larger photo."
-            }
-            Self::UnsupportedVideo => {
-                "Sorry, this video format isn't supported. Please try again with an MP4 video, as your phone's camera records it."
-            }
-            Self::CorruptVideo => {
-                "Sorry, that video seems to be damaged or incomplete. Please try again with another video."
-            }
-            Self::GaveUp | Self::Internal => {
-                "Sorry, something went wrong on my side while looking at your photo. Please try again in a minute."
-            }
-        }
+    pub fn user_message(&self, lang: Lang) -> String {
+        lang.text(&format!("failure-{}", self.key()))
     }
 
     /// What the user reads about a job of `kind`: [`Self::user_message`],
     /// except that a picture too small for a filter gets the fix that fits
     /// the filter ([`Filter::too_small_message`]: a smaller blur, or a
     /// larger photo).
-    pub fn user_message_for(&self, action: Action) -> std::borrow::Cow<'static, str> {
+    pub fn user_message_for(&self, action: Action, lang: Lang) -> String {
         match (self, action) {
-            (Self::TooSmall, Action::Filter(filter)) => filter.too_small_message().into(),
-            _ => self.user_message().into(),
+            (Self::TooSmall, Action::Filter(filter)) => filter.too_small_message(lang),
+            _ => self.user_message(lang),
         }
     }
 }
@@ -445,7 +445,7 @@ mod tests {
             height: 0.6,
             confidence: 0.97,
         };
-        let text = summary(labels).details_text(4096);
+        let text = summary(labels).details_text(4096, Lang::En);
         assert!(text.chars().count() <= 4096, "{}", text.chars().count());
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("300 objects, surest first:"));
@@ -460,7 +460,10 @@ mod tests {
             .filter_map(|l| l.split(' ').nth(2)?.parse().ok())
             .collect();
         assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
-        assert_eq!(summary(Vec::new()).details_text(4096), "No objects found.");
+        assert_eq!(
+            summary(Vec::new()).details_text(4096, Lang::En),
+            "No objects found."
+        );
     }
 
     fn summary(labels: Vec<Label>) -> PredictionSummary {
@@ -483,12 +486,12 @@ mod tests {
             label("person"),
             label("bus"),
         ]);
-        assert_eq!(s.counts_text(), "person ×2, bus ×1, car ×1");
+        assert_eq!(s.counts_text(Lang::En), "person ×2, bus ×1, car ×1");
     }
 
     #[test]
     fn counts_text_says_when_nothing_was_found() {
-        assert_eq!(summary(vec![]).counts_text(), "no objects found");
+        assert_eq!(summary(vec![]).counts_text(Lang::En), "no objects found");
     }
 
     #[test]
@@ -586,11 +589,15 @@ mod tests {
             FailureKind::GaveUp,
             FailureKind::Internal,
         ] {
-            assert!(kind.user_message().contains("try again"), "{kind:?}");
+            assert!(
+                kind.user_message(Lang::En).contains("try again"),
+                "{kind:?}"
+            );
             assert_eq!(FailureKind::parse(kind.as_str()), Some(kind));
             for job in [JobKind::Detect, JobKind::Filter(Filter::Contour)] {
                 assert!(
-                    kind.user_message_for(job.action()).contains("try again"),
+                    kind.user_message_for(job.action(), Lang::En)
+                        .contains("try again"),
                     "{kind:?} {job}"
                 );
             }
@@ -599,16 +606,20 @@ mod tests {
 
     #[test]
     fn a_picture_too_small_for_its_filter_gets_the_fix_for_that_filter() {
-        let contour = FailureKind::TooSmall.user_message_for(Action::Filter(Filter::Contour));
+        let contour =
+            FailureKind::TooSmall.user_message_for(Action::Filter(Filter::Contour), Lang::En);
         assert!(!contour.contains("blur"), "{contour}");
         assert!(contour.contains("larger photo"), "{contour}");
-        let blur = FailureKind::TooSmall.user_message_for(Action::Filter(Filter::Blur {
-            size: BlurSize::DEFAULT,
-        }));
+        let blur = FailureKind::TooSmall.user_message_for(
+            Action::Filter(Filter::Blur {
+                size: BlurSize::DEFAULT,
+            }),
+            Lang::En,
+        );
         assert!(blur.contains("\"blur 4\""), "{blur}");
         assert_eq!(
-            FailureKind::CorruptImage.user_message_for(Action::Filter(Filter::Contour)),
-            FailureKind::CorruptImage.user_message()
+            FailureKind::CorruptImage.user_message_for(Action::Filter(Filter::Contour), Lang::En),
+            FailureKind::CorruptImage.user_message(Lang::En)
         );
     }
 }

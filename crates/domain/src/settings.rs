@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use polybot_i18n::{Lang, t};
 use serde::{Deserialize, Serialize};
 
 /// What one chat chose. `Default` is what a chat that never chose gets.
@@ -28,6 +29,10 @@ pub struct ChatSettings {
     pub output: OutputMode,
     #[serde(default, skip_serializing_if = "LabelStyle::is_default")]
     pub labels: LabelStyle,
+    /// The language the chat chose (`/language`); `None`: each message is
+    /// answered in its sender's Telegram language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Lang>,
 }
 
 impl ChatSettings {
@@ -41,8 +46,15 @@ impl ChatSettings {
             }
             SettingsChange::Output(o) => self.output = o,
             SettingsChange::Labels(l) => self.labels = l,
+            SettingsChange::Language(l) => self.language = l,
         }
         self
+    }
+
+    /// The language to answer in: the chat's choice, else the sender's
+    /// (`language_code`), else English.
+    pub fn language_for(&self, sender: Option<Lang>) -> Lang {
+        self.language.or(sender).unwrap_or_default()
     }
 
     /// Whether these are the defaults (nothing chosen).
@@ -59,15 +71,29 @@ impl ChatSettings {
 
     /// The settings as a few lines for people: the `/settings` message and
     /// the replies to the text forms.
-    pub fn describe(&self) -> String {
-        format!(
-            "Confidence: {}\nClasses: {}\nOutput: {}\nLabels: {}",
-            self.confidence
-                .map_or_else(|| "standard".to_owned(), |c| c.to_string()),
-            self.classes,
-            self.output.describe(),
-            self.labels.describe(),
+    pub fn describe(&self, lang: Lang) -> String {
+        t!(
+            lang,
+            "settings-describe",
+            confidence = self.confidence_text(lang),
+            classes = self.classes.describe(lang),
+            output = self.output.describe(lang),
+            labels = self.labels.describe(lang),
+            language = self.language_text(lang),
         )
+    }
+
+    /// The chosen language as people read it ("Русский"), or that each
+    /// sender's own is used.
+    pub fn language_text(&self, lang: Lang) -> String {
+        self.language
+            .map_or_else(|| t!(lang, "settings-language-auto"), Lang::native_name)
+    }
+
+    /// The least confidence as people read it: `0.6`, or `standard`.
+    pub fn confidence_text(&self, lang: Lang) -> String {
+        self.confidence
+            .map_or_else(|| t!(lang, "settings-standard"), |c| c.to_string())
     }
 }
 
@@ -189,6 +215,21 @@ impl From<ClassChoice> for Option<BTreeSet<String>> {
     }
 }
 
+impl ClassChoice {
+    /// The choice as people read it: "all", or the names (in `lang` for
+    /// the COCO classes).
+    pub fn describe(&self, lang: Lang) -> String {
+        match self {
+            Self::All => t!(lang, "settings-all-classes"),
+            Self::Only(set) => set
+                .iter()
+                .map(|name| lang.class_name(name).into_owned())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
 impl fmt::Display for ClassChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -230,12 +271,12 @@ impl OutputMode {
         }
     }
 
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Photo => "photo",
-            Self::Details => "photo and details",
-            Self::Counts => "counts only",
-        }
+    pub fn describe(self, lang: Lang) -> String {
+        lang.text(match self {
+            Self::Photo => "output-photo",
+            Self::Details => "output-details",
+            Self::Counts => "output-counts",
+        })
     }
 
     pub fn parse(text: &str) -> Result<Self, SettingError> {
@@ -275,11 +316,11 @@ impl LabelStyle {
         }
     }
 
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Score => "name and score",
-            Self::Name => "name only",
-        }
+    pub fn describe(self, lang: Lang) -> String {
+        lang.text(match self {
+            Self::Score => "labels-score",
+            Self::Name => "labels-name",
+        })
     }
 
     pub fn parse(text: &str) -> Result<Self, SettingError> {
@@ -304,29 +345,54 @@ pub enum SettingsChange {
     ClassShown(String, bool),
     Output(OutputMode),
     Labels(LabelStyle),
+    /// The chat's language; `None`: each sender's own.
+    Language(Option<Lang>),
 }
 
-/// Why a typed setting was not understood. The Display text is the whole
-/// reply to send.
+/// Why a typed setting was not understood. [`SettingError::message`] is
+/// the whole reply to send; the Display text is it in English, for logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {
-    #[error(
-        "Confidence is a number from 0.05 to 0.95 (or \u{201c}standard\u{201d}), e.g. \u{201c}/confidence 0.6\u{201d}; \u{201c}{0}\u{201d} is not one."
-    )]
+    #[error("{}", self.message(Lang::En))]
     Confidence(String),
-    #[error("I don\u{2019}t know {}. I can look for: {}.", quoted(unknown), valid.join(", "))]
+    #[error("{}", self.message(Lang::En))]
     UnknownClasses {
         unknown: Vec<String>,
         valid: Vec<String>,
     },
-    #[error(
-        "Output is one of photo, details (the photo and a list of objects) or counts (text only), e.g. \u{201c}/output counts\u{201d}; \u{201c}{0}\u{201d} is not one."
-    )]
+    #[error("{}", self.message(Lang::En))]
     Output(String),
-    #[error(
-        "Labels are \u{201c}score\u{201d} (name and score) or \u{201c}plain\u{201d} (name only), e.g. \u{201c}/labels plain\u{201d}; \u{201c}{0}\u{201d} is not one."
-    )]
+    #[error("{}", self.message(Lang::En))]
     Labels(String),
+    #[error("{}", self.message(Lang::En))]
+    Language(String),
+}
+
+impl SettingError {
+    /// The reply to send, in `lang`.
+    pub fn message(&self, lang: Lang) -> String {
+        match self {
+            Self::Confidence(value) => t!(lang, "setting-error-confidence", value = value.as_str()),
+            Self::UnknownClasses { unknown, valid } => t!(
+                lang,
+                "setting-error-classes",
+                unknown = quoted(unknown),
+                valid = valid.join(", "),
+            ),
+            Self::Output(value) => t!(lang, "setting-error-output", value = value.as_str()),
+            Self::Labels(value) => t!(lang, "setting-error-labels", value = value.as_str()),
+            Self::Language(value) => t!(
+                lang,
+                "setting-error-language",
+                value = value.as_str(),
+                languages = Lang::ALL
+                    .iter()
+                    .map(|l| l.code())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        }
+    }
 }
 
 fn quoted(names: &[String]) -> String {
@@ -459,32 +525,53 @@ pub enum TypedSetting {
     Only(String),
     Output(OutputMode),
     Labels(LabelStyle),
+    Language(Option<Lang>),
 }
 
-/// The settings commands: `(name, what it does)`, in the menu's order.
-pub const COMMANDS: [(&str, &str); 5] = [
-    ("settings", "Show and change this chat's settings"),
-    (
-        "confidence",
-        "How sure a detection must be, e.g. /confidence 0.6",
-    ),
-    (
-        "only",
-        "Only these objects, e.g. /only person,dog (or /only all)",
-    ),
-    ("output", "Photo, details or counts, e.g. /output counts"),
-    (
-        "labels",
-        "Labels with the score or plain, e.g. /labels plain",
-    ),
+/// The settings commands, in the menu's order; each one's menu text is
+/// the catalogue's `command-<name>`.
+pub const COMMANDS: [&str; 6] = [
+    "settings",
+    "confidence",
+    "only",
+    "output",
+    "labels",
+    "language",
 ];
 
+/// The argument of `/language`: a code (`ru`, `es-419`), a language's own
+/// or English name, or `auto` for each sender's own.
+pub fn parse_language(text: &str) -> Result<Option<Lang>, SettingError> {
+    let word = normalise(text);
+    if matches!(
+        word.as_str(),
+        "auto" | "automatic" | "default" | "авто" | "automático" | "automatico"
+    ) {
+        return Ok(None);
+    }
+    if let Some(lang) = Lang::from_code(&word) {
+        return Ok(Some(lang));
+    }
+    Lang::ALL
+        .into_iter()
+        .find(|lang| {
+            Lang::ALL
+                .iter()
+                .any(|named_in| lang_name_in(*lang, *named_in).to_lowercase() == word)
+        })
+        .map(Some)
+        .ok_or_else(|| SettingError::Language(text.trim().to_owned()))
+}
+
+/// `lang`'s name in `named_in` ("Russian", "Русский", "ruso").
+fn lang_name_in(lang: Lang, named_in: Lang) -> String {
+    named_in.text(&format!("language-{}", lang.code()))
+}
+
 /// The `/help` lines for the settings.
-pub const HELP: &str = "/settings \u{2013} this chat\u{2019}s settings, with buttons\n\
-/confidence 0.6 \u{2013} show only objects I am at least this sure of (0.05\u{2013}0.95, or \u{201c}standard\u{201d})\n\
-/only person,dog \u{2013} show only these objects (/only all for everything)\n\
-/output photo|details|counts \u{2013} the photo; the photo and a list of objects; or only the counts\n\
-/labels score|plain \u{2013} label boxes with the score, or the name only";
+pub fn help(lang: Lang) -> String {
+    t!(lang, "settings-help")
+}
 
 /// Reads a command `name` (lowercase, no slash) and the text after it;
 /// `None` when it is no settings command.
@@ -496,11 +583,12 @@ pub fn parse_command(name: &str, args: &str) -> Option<SettingsRequest> {
     };
     Some(match name {
         "settings" => SettingsRequest::Show,
-        _ if args.is_empty() && COMMANDS.iter().any(|(c, _)| *c == name) => SettingsRequest::Show,
+        _ if args.is_empty() && COMMANDS.contains(&name) => SettingsRequest::Show,
         "confidence" => change(parse_confidence(args).map(TypedSetting::Confidence)),
         "only" => SettingsRequest::Change(TypedSetting::Only(args.to_owned())),
         "output" => change(OutputMode::parse(args).map(TypedSetting::Output)),
         "labels" => change(LabelStyle::parse(args).map(TypedSetting::Labels)),
+        "language" => change(parse_language(args).map(TypedSetting::Language)),
         _ => return None,
     })
 }
@@ -518,6 +606,8 @@ pub enum SettingsButton {
     Class(u16, bool),
     Output(OutputMode),
     Labels(LabelStyle),
+    /// A language for the chat; `None`: each sender's own.
+    Language(Option<Lang>),
 }
 
 impl SettingsButton {
@@ -532,6 +622,7 @@ impl SettingsButton {
             Self::Class(index, shown) => format!("s:t:{index}:{}", u8::from(shown)),
             Self::Output(o) => format!("s:o:{}", o.word()),
             Self::Labels(l) => format!("s:l:{}", l.word()),
+            Self::Language(l) => format!("s:g:{}", l.map_or("auto", Lang::code)),
         }
     }
 
@@ -564,6 +655,11 @@ impl SettingsButton {
                 .into_iter()
                 .find(|l| l.word() == value)
                 .map(Self::Labels),
+            "g" if value == "auto" => Some(Self::Language(None)),
+            "g" => Lang::ALL
+                .into_iter()
+                .find(|l| l.code() == value)
+                .map(|l| Self::Language(Some(l))),
             _ => None,
         }
     }
@@ -581,6 +677,7 @@ impl SettingsButton {
             }
             Self::Output(o) => SettingsChange::Output(o),
             Self::Labels(l) => SettingsChange::Labels(l),
+            Self::Language(l) => SettingsChange::Language(l),
         })
     }
 }

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use polybot_i18n::{Lang, t};
 use serde::{Deserialize, Serialize};
 
 use crate::Label;
@@ -36,12 +37,12 @@ impl ClipKind {
     }
 
     /// How the answer names it.
-    pub fn noun(self) -> &'static str {
-        match self {
-            Self::Video => "video",
-            Self::Animation => "GIF",
-            Self::VideoNote => "video message",
-        }
+    pub fn noun(self, lang: Lang) -> String {
+        lang.text(match self {
+            Self::Video => "clip-noun-video",
+            Self::Animation => "clip-noun-animation",
+            Self::VideoNote => "clip-noun-video-note",
+        })
     }
 }
 
@@ -82,14 +83,14 @@ impl VideoSummary {
 
     /// What the answer says of the whole clip: each class's peak and when
     /// ("person ×3 at 0:02–0:07, bus ×1"), or that nothing was found.
-    pub fn peaks_text(&self) -> String {
+    pub fn peaks_text(&self, lang: Lang) -> String {
         if self.peaks.is_empty() {
-            return format!("No objects found in your {}.", self.clip.noun());
+            return t!(lang, "clip-nothing-found", clip = self.clip.noun(lang));
         }
         let whole = (0, self.last_sample_ms);
         self.peaks
             .iter()
-            .map(|p| p.describe(whole))
+            .map(|p| p.describe(whole, lang))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -97,11 +98,12 @@ impl VideoSummary {
 
 impl KeyFrame {
     /// The frame's caption: when, and what it shows ("0:07: bus ×1").
-    pub fn caption(&self) -> String {
-        format!(
-            "{}: {}",
-            clock(self.at_ms),
-            crate::counts_text(&self.labels)
+    pub fn caption(&self, lang: Lang) -> String {
+        t!(
+            lang,
+            "key-frame",
+            time = clock(self.at_ms),
+            counts = crate::counts_text(&self.labels, lang),
         )
     }
 }
@@ -238,14 +240,25 @@ pub fn clock(ms: u64) -> String {
 impl ClassPeak {
     /// `person ×3 at 0:02–0:07`; without a time when the peak held over
     /// the whole sampled clip (`whole`: its first and last frames' times).
-    pub fn describe(&self, whole: (u64, u64)) -> String {
-        let head = format!("{} ×{}", self.class, self.count);
+    pub fn describe(&self, whole: (u64, u64), lang: Lang) -> String {
+        let head = t!(
+            lang,
+            "counts-item",
+            class = lang.class_name(&self.class),
+            count = self.count,
+        );
         if (self.from_ms, self.to_ms) == whole {
             head
         } else if clock(self.from_ms) == clock(self.to_ms) {
-            format!("{head} at {}", clock(self.from_ms))
+            t!(lang, "peak-at", peak = head, time = clock(self.from_ms))
         } else {
-            format!("{head} at {}–{}", clock(self.from_ms), clock(self.to_ms))
+            t!(
+                lang,
+                "peak-between",
+                peak = head,
+                from = clock(self.from_ms),
+                to = clock(self.to_ms),
+            )
         }
     }
 }
@@ -303,15 +316,15 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(p[0].describe((0, 7000)), "person ×3 at 0:02–0:07");
-        assert_eq!(p[1].describe((0, 7000)), "bus ×1 at 0:07");
+        assert_eq!(p[0].describe((0, 7000), Lang::En), "person ×3 at 0:02–0:07");
+        assert_eq!(p[1].describe((0, 7000), Lang::En), "bus ×1 at 0:07");
     }
 
     #[test]
     fn a_peak_over_the_whole_clip_is_named_without_a_time() {
         let frames = [frame(0, &["cat"]), frame(1, &["cat"]), frame(2, &["cat"])];
         let p = peaks(&frames);
-        assert_eq!(p[0].describe((0, 2000)), "cat ×1");
+        assert_eq!(p[0].describe((0, 2000), Lang::En), "cat ×1");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::MessengerError;
+use crate::outbox::{SavedPhoto, SentMessage};
 use crate::port::{CallbackQueryId, Document, Keyboard, MediaItem, Messenger};
 
 /// The calls a test can script a failure for.
@@ -30,6 +31,8 @@ pub enum Call {
     /// `send_keyboard` and `edit_keyboard`.
     Keyboard,
     Button,
+    /// `send_saved_photos`: "saved photos: <file_id> (<caption>)|…".
+    Saved,
 }
 
 /// Records sends as one line each (`"text: …"`, `"photo: <caption>"`,
@@ -171,12 +174,30 @@ impl Messenger for FakeMessenger {
         caption: &str,
         _reply_to: Option<i64>,
         keyboard: Option<Keyboard>,
-    ) -> Result<Option<i64>, MessengerError> {
+    ) -> Result<Option<SentMessage>, MessengerError> {
         let line = match keyboard {
             Some(keyboard) => format!("photo: {caption} [{}]", buttons(&keyboard)),
             None => format!("photo: {caption}"),
         };
-        self.pass_kept(Call::Photo, line).await
+        let id = self.pass_kept(Call::Photo, line).await?;
+        Ok(id.map(|id| SentMessage {
+            id,
+            photo: Some(format!("fake-photo-{id}")),
+        }))
+    }
+
+    async fn send_saved_photos(
+        &self,
+        _chat: ChatId,
+        photos: Vec<SavedPhoto>,
+        _reply_to: Option<i64>,
+    ) -> Result<(), MessengerError> {
+        let saved: Vec<String> = photos
+            .iter()
+            .map(|p| format!("{} ({})", p.file_id, p.caption))
+            .collect();
+        self.pass(Call::Saved, format!("saved photos: {}", saved.join("|")))
+            .await
     }
 
     async fn send_document(

@@ -29,6 +29,7 @@ pub mod token;
 pub use botapi::{BotApiError, ErrorClass};
 pub use error::{MessengerError, classify};
 pub use outbox::{Outbox, OutboxConfig};
+pub use outbox::{SavedPhoto, SentMessage};
 pub use port::{
     Button, CallbackQueryId, Document, Keyboard, MediaItem, Messenger, TelegramControl,
 };

@@ -169,7 +169,7 @@ mod tests {
                 | OutMessage::Document { caption, .. }
                 | OutMessage::MediaGroup { caption, .. } => caption.as_str(),
                 OutMessage::Edit { text, .. } => text.as_str(),
-                OutMessage::Delete { .. } => "",
+                OutMessage::Delete { .. } | OutMessage::Saved { .. } => "",
             })
             .collect()
     }

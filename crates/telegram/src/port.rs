@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::botapi::{BotApiError, Upload};
 use crate::error::MessengerError;
+use crate::outbox::{SavedPhoto, SentMessage};
 
 /// Talking to users.
 #[async_trait]
@@ -26,8 +27,8 @@ pub trait Messenger: Send + Sync + 'static {
         reply_to: Option<i64>,
     ) -> Result<(), MessengerError>;
     /// Sends a photo and waits (bounded) until Telegram took it: the sent
-    /// message's id (`None` if Telegram's answer named none), so that a
-    /// reply to it can be traced back.
+    /// message (`None` if Telegram's answer named none), so that a reply to
+    /// it can be traced back and the photo sent again by its `file_id`.
     async fn send_photo(
         &self,
         chat: ChatId,
@@ -35,7 +36,16 @@ pub trait Messenger: Send + Sync + 'static {
         caption: &str,
         reply_to: Option<i64>,
         keyboard: Option<Keyboard>,
-    ) -> Result<Option<i64>, MessengerError>;
+    ) -> Result<Option<SentMessage>, MessengerError>;
+    /// Sends photos Telegram already holds again, by `file_id` (no
+    /// upload), each with its caption: one as a photo, more as albums of
+    /// up to ten.
+    async fn send_saved_photos(
+        &self,
+        chat: ChatId,
+        photos: Vec<SavedPhoto>,
+        reply_to: Option<i64>,
+    ) -> Result<(), MessengerError>;
     /// Sends a file as a document (no recompression) and waits (bounded):
     /// the sent message's id, as for [`Messenger::send_photo`].
     async fn send_document(

@@ -19,7 +19,7 @@ use tracing::Instrument;
 use crate::botapi::{BotApi, BotApiError, CALL_TIMEOUT, Upload};
 use crate::error::{MessengerError, classify};
 use crate::observe::{self, bot_api_span, record_error};
-use crate::outbox::{OutMessage, Outbox, OutboxConfig};
+use crate::outbox::{OutMessage, Outbox, OutboxConfig, SavedPhoto, Sent, SentMessage};
 use crate::port::{CallbackQueryId, Document, Keyboard, MediaItem, Messenger, TelegramControl};
 
 /// How long a chat action may take: it is only worth sending promptly.
@@ -92,11 +92,7 @@ impl TelegramMessenger {
     /// message's id, when Telegram's answer names one. One too long for
     /// Telegram goes as the parts that fit ([`crate::limits`]), in order;
     /// the id is the first part's (the picture, with its caption).
-    async fn deliver(
-        &self,
-        chat: ChatId,
-        message: OutMessage,
-    ) -> Result<Option<i64>, MessengerError> {
+    async fn deliver(&self, chat: ChatId, message: OutMessage) -> Result<Sent, MessengerError> {
         let mut first = None;
         for (index, part) in crate::limits::fit(message).into_iter().enumerate() {
             let sent = self.outbox.send(chat, part).await?;
@@ -200,7 +196,7 @@ impl Messenger for TelegramMessenger {
         caption: &str,
         reply_to: Option<i64>,
         keyboard: Option<Keyboard>,
-    ) -> Result<Option<i64>, MessengerError> {
+    ) -> Result<Option<SentMessage>, MessengerError> {
         let caption = caption.to_owned();
         let message = OutMessage::Photo {
             jpeg,
@@ -224,7 +220,9 @@ impl Messenger for TelegramMessenger {
             caption: file.caption,
             reply_to,
         };
-        self.deliver(chat, message).await
+        self.deliver(chat, message)
+            .await
+            .map(|sent| sent.map(|m| m.id))
     }
 
     async fn send_media_group(
@@ -241,6 +239,22 @@ impl Messenger for TelegramMessenger {
             reply_to,
         };
         self.deliver(chat, message).await.map(drop)
+    }
+
+    async fn send_saved_photos(
+        &self,
+        chat: ChatId,
+        photos: Vec<SavedPhoto>,
+        reply_to: Option<i64>,
+    ) -> Result<(), MessengerError> {
+        for chunk in photos.chunks(10) {
+            let message = OutMessage::Saved {
+                photos: chunk.to_vec(),
+                reply_to,
+            };
+            self.deliver(chat, message).await?;
+        }
+        Ok(())
     }
 
     async fn send_notice(
@@ -286,7 +300,9 @@ impl Messenger for TelegramMessenger {
             reply_to,
             keyboard: Some(keyboard),
         };
-        self.deliver(chat, message).await
+        self.deliver(chat, message)
+            .await
+            .map(|sent| sent.map(|m| m.id))
     }
 
     async fn edit_keyboard(

@@ -110,6 +110,7 @@ impl ResultsSink for GrpcResults {
                 chat_id: progress.chat_id.0,
                 done: progress.done,
                 total: progress.total,
+                language: progress.language.code().to_owned(),
             })
             .map_err(|status| ReportError::Refused(status.into()))?;
         let mut client = self.client.clone();

@@ -216,6 +216,7 @@ pub(super) fn report_for(job: &Job, outcome: Outcome) -> Report {
         chat_id: job.chat_id,
         reply_to_message_id: Some(job.message_id),
         outcome,
+        language: job.language,
     }
 }
 

@@ -94,6 +94,8 @@ pub struct JobProgress {
     pub chat_id: ChatId,
     pub done: u32,
     pub total: u32,
+    /// The language of the user's notice (the job's).
+    pub language: polybot_domain::Lang,
 }
 
 /// Why a report was not acknowledged.

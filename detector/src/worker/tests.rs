@@ -102,7 +102,12 @@ async fn a_detection_is_stored_and_reported_with_its_labels() {
     let JobResult::Detected(summary) = success(&report) else {
         panic!("{report:?}");
     };
-    assert!(summary.counts_text().contains("bus ×1"), "{summary:?}");
+    assert!(
+        summary
+            .counts_text(polybot_domain::Lang::En)
+            .contains("bus ×1"),
+        "{summary:?}"
+    );
     assert_eq!(report.reply_to_message_id, Some(7));
     assert_eq!(summary.original_img_path, job.original_key().to_string());
     let predicted = ObjectKey::predicted(job.chat_id, job.prediction_id);
@@ -293,7 +298,12 @@ async fn an_albums_detections_are_drawn_at_the_bounded_size_under_the_albums_key
         let key = ObjectKey::album_item(job.chat_id, job.prediction_id, index, "jpg");
         assert_eq!(summary.predicted_img_path, key.to_string());
         assert_eq!(summary.full_img_path, None);
-        assert!(summary.counts_text().contains("bus ×1"), "{summary:?}");
+        assert!(
+            summary
+                .counts_text(polybot_domain::Lang::En)
+                .contains("bus ×1"),
+            "{summary:?}"
+        );
     }
     let bounded = Call::Detect(AnnotatedSize::Bounded);
     assert_eq!(f.engine.calls(), vec![bounded; 2]);

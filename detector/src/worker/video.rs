@@ -115,6 +115,7 @@ async fn report_progress(
             chat_id: job.chat_id,
             done,
             total,
+            language: job.language,
         };
         if let Err(e) = sink.progress(&progress).await {
             debug!(error = %e, "could not report progress");
@@ -159,7 +160,10 @@ mod tests {
         let Outcome::Success(JobResult::Video(video)) = &report.outcome else {
             panic!("{report:?}");
         };
-        assert_eq!(video.peaks_text(), "person ×3 at 0:01–0:03, bus ×1 at 0:04");
+        assert_eq!(
+            video.peaks_text(polybot_domain::Lang::En),
+            "person ×3 at 0:01–0:03, bus ×1 at 0:04"
+        );
         assert_eq!(video.sampled, 5);
         assert_eq!(video.last_sample_ms, 4_000);
         assert!(!video.key_frames.is_empty() && video.key_frames.len() <= 4);
@@ -198,7 +202,7 @@ mod tests {
         let Outcome::Success(JobResult::Video(video)) = &report.outcome else {
             panic!("{report:?}");
         };
-        assert_eq!(video.peaks_text(), "bus ×1 at 0:01");
+        assert_eq!(video.peaks_text(polybot_domain::Lang::En), "bus ×1 at 0:01");
         assert_eq!(video.settings, only_buses);
     }
 

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use polybot_domain::{ChatId, PredictionStatus, UpdateId, UserId, now_epoch};
+use polybot_domain::{ChatId, Lang, PredictionStatus, UpdateId, UserId, now_epoch, t};
 use polybot_storage::WindowKey;
 use polybot_telemetry::metrics::Counter;
 use std::sync::LazyLock;
@@ -72,17 +72,10 @@ impl Limit {
     }
 
     /// What the chat is told.
-    pub fn user_message(self) -> String {
+    pub fn user_message(self, lang: Lang) -> String {
         match self {
-            Self::UserRate(n) => format!(
-                "That\u{2019}s more than {n} photos in a minute, so I skipped this one and \
-                 will skip any more you send this minute. Please send them again in a minute."
-            ),
-            Self::ChatPending(n) => format!(
-                "I\u{2019}m still working on {n} earlier requests in this chat, so I skipped \
-                 this one (and will skip more until they\u{2019}re answered). Please send it \
-                 again once they\u{2019}re answered."
-            ),
+            Self::UserRate(n) => t!(lang, "limit-user-rate", count = n),
+            Self::ChatPending(n) => t!(lang, "limit-chat-pending", count = n),
         }
     }
 }
@@ -137,10 +130,11 @@ impl Intake {
         &self,
         asking: Asking,
         message_id: i64,
+        lang: Lang,
     ) -> Result<Option<Handled>, IntakeError> {
         match self.over_limit(asking).await? {
             Some(limit) => self
-                .refuse_over_limit(asking, message_id, limit)
+                .refuse_over_limit(asking, message_id, limit, lang)
                 .await
                 .map(Some),
             None => Ok(None),
@@ -197,6 +191,7 @@ impl Intake {
         asking: Asking,
         message_id: i64,
         limit: Limit,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
         REFUSED.inc(&[limit.as_str()]);
         let chat = asking.chat;
@@ -217,7 +212,8 @@ impl Intake {
             limit = limit.as_str(),
             "over a limit; telling the chat to wait"
         );
-        self.answer(chat, message_id, &limit.user_message()).await?;
+        self.answer(chat, message_id, &limit.user_message(lang))
+            .await?;
         Ok(Handled::Limited)
     }
 }

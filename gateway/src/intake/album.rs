@@ -11,7 +11,7 @@
 
 use polybot_domain::{
     Action, AlbumAction, AlbumId, AlbumMember, AlbumPhoto, AlbumPhotos, AlbumSkip, ChatId,
-    Direction, Job, JobKind, PredictionId, SkippedItem, UnfetchedPhoto, UpdateId,
+    Direction, Job, JobKind, Lang, PredictionId, SkippedItem, UnfetchedPhoto, UpdateId, t,
 };
 use std::time::Duration;
 
@@ -23,8 +23,9 @@ use crate::inbound::{AlbumContent, PhotoRef, Refusal};
 
 /// The line an album's answer ends with when, in a group, only its
 /// captioned item reached the bot (Telegram's privacy mode).
-pub const ONLY_CAPTIONED_USED: &str = "Only the captioned photo was used: in groups Telegram \
-shows me only messages addressed to me, so I did not see the album\u{2019}s other photos.";
+pub fn only_captioned_used(lang: Lang) -> String {
+    polybot_domain::item_name(polybot_domain::ONLY_CAPTIONED_USED, lang)
+}
 
 /// How long a closer holds an album it turns into a request: well over
 /// what fetching its photos and queueing it take. A closer that dies
@@ -35,8 +36,40 @@ pub const ALBUM_CLAIM: Duration = Duration::from_secs(60);
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// The answer to an album none of whose items is a picture.
-pub const NO_PICTURE_IN_ALBUM: &str = "None of this album\u{2019}s items is a picture I can \
-work on. Send photos (or pictures as files) and I\u{2019}ll answer them together.";
+pub fn no_picture_in_album(lang: Lang) -> String {
+    t!(lang, "album-no-picture")
+}
+
+/// The language of each album this gateway took an addressed item of,
+/// until it is closed: its sender's (albums are rare and close within
+/// seconds, so this stays small; past [`AlbumLanguages::MAX`] the oldest
+/// guesses are simply dropped, and those albums are answered in the chat's
+/// choice or English).
+#[derive(Default)]
+pub(super) struct AlbumLanguages(std::sync::Mutex<std::collections::HashMap<AlbumKey, Lang>>);
+
+impl AlbumLanguages {
+    const MAX: usize = 10_000;
+
+    fn remember(&self, key: &AlbumKey, lang: Lang) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.entry(key.clone()).or_insert(lang);
+    }
+
+    fn take(&self, key: &AlbumKey) -> Option<Lang> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.remove(key)
+    }
+}
 
 /// What an album's items are, once fetched: the pictures to work on, and
 /// the others by their place.
@@ -54,6 +87,8 @@ pub(super) struct ItemUpdate<'a> {
     pub album: &'a AlbumId,
     pub caption: Option<&'a str>,
     pub addressed: bool,
+    /// The language its sender is answered in.
+    pub lang: Lang,
 }
 
 impl Intake {
@@ -65,9 +100,16 @@ impl Intake {
         u: ItemUpdate<'_>,
     ) -> Result<Handled, IntakeError> {
         let caption = u.caption.map(str::to_owned);
+        let key = AlbumKey {
+            chat: u.chat,
+            album: u.album.clone(),
+        };
+        if u.addressed {
+            self.album_languages.remember(&key, u.lang);
+        }
         let member = match u.item {
             AlbumContent::Photo(photo) if u.addressed => {
-                let stored = self.store_original(u.update_id, u.chat, u.message_id, photo);
+                let stored = self.store_original(u.update_id, u.chat, u.message_id, photo, u.lang);
                 let Some(original_key) = stored.await? else {
                     return Ok(Handled::Answered);
                 };
@@ -91,10 +133,6 @@ impl Intake {
                 what: (*what).to_owned(),
                 caption,
             }),
-        };
-        let key = AlbumKey {
-            chat: u.chat,
-            album: u.album.clone(),
         };
         match self.backends.table.join_album(&key, &member).await? {
             AlbumJoin::Joined => {
@@ -124,7 +162,8 @@ impl Intake {
         let (AlbumContent::Photo(photo), AlbumMember::Photo(_)) = (u.item, &member) else {
             return match u.item {
                 AlbumContent::Other(what) if u.chat.0 > 0 => {
-                    self.answer_with_help(u.chat, u.message_id, what).await
+                    self.answer_with_help(u.chat, u.message_id, what, u.lang)
+                        .await
                 }
                 // In a group, only what addressed the bot is answered.
                 _ => Ok(Handled::Ignored),
@@ -132,7 +171,7 @@ impl Intake {
         };
         match Action::from_caption(u.caption).map(JobKind::try_from) {
             Ok(Ok(kind)) => {
-                self.accept_photo(u.update_id, u.chat, u.message_id, photo, kind)
+                self.accept_photo(u.update_id, u.chat, u.message_id, photo, kind, u.lang)
                     .await
             }
             Ok(Err(direction)) => {
@@ -212,6 +251,10 @@ impl Intake {
             return Ok(());
         }
         let prediction_id = PredictionId::for_album(self.bot, key.chat, &key.album);
+        // Its sender's language, when this gateway took an addressed item
+        // of it; the chat's choice, or English, when another did.
+        let sender = self.album_languages.take(key);
+        let lang = self.language(key.chat, sender).await;
         let span = tracing::info_span!(
             "album",
             chat_id = key.chat.0,
@@ -225,7 +268,10 @@ impl Intake {
                 Ok(action) => action,
                 Err(e) => {
                     info!(error = %e, "the album's caption asks badly; answering once");
-                    return self.answer(key.chat, first, &e.to_string()).await.map(drop);
+                    return self
+                        .answer(key.chat, first, &e.message(lang))
+                        .await
+                        .map(drop);
                 }
             };
             let Items {
@@ -237,7 +283,7 @@ impl Intake {
                 // kept the others from the bot.
                 skipped.push(AlbumSkip {
                     position: 0,
-                    what: ONLY_CAPTIONED_USED.to_owned(),
+                    what: polybot_domain::ONLY_CAPTIONED_USED.to_owned(),
                 });
             }
             let action = match action {
@@ -248,7 +294,7 @@ impl Intake {
                         Refusal::ConcatNeedsAlbum(Direction::Horizontal)
                     };
                     return self
-                        .answer(key.chat, first, &refusal.to_string())
+                        .answer(key.chat, first, &refusal.message(lang))
                         .await
                         .map(drop);
                 }
@@ -257,12 +303,13 @@ impl Intake {
                 Action::Filter(filter) => AlbumAction::Each(JobKind::Filter(filter)),
             };
             let Some(album) = AlbumPhotos::new(photos) else {
-                let lines: Vec<String> = skipped.iter().map(AlbumSkip::line).collect();
-                let text = format!("{NO_PICTURE_IN_ALBUM}\n\n{}", lines.join("\n"));
+                let lines: Vec<String> = skipped.iter().map(|s| s.line(lang)).collect();
+                let text = format!("{}\n\n{}", no_picture_in_album(lang), lines.join("\n"));
                 return self.answer(key.chat, first, &text).await.map(drop);
             };
-            let job =
-                Job::album(prediction_id, key.chat, UpdateId(0), album, action).skipping(skipped);
+            let job = Job::album(prediction_id, key.chat, UpdateId(0), album, action)
+                .skipping(skipped)
+                .in_language(lang);
             let reply_to = job.message_id;
             let handled = self.submit(job).await?;
             if let (Handled::Queued(prediction), Some(progress)) = (handled, &self.progress) {
@@ -271,8 +318,8 @@ impl Intake {
                     chat: key.chat,
                     reply_to,
                     notice: match action {
-                        AlbumAction::Concat(_) => crate::progress::FILTER_NOTICE_TEXT,
-                        AlbumAction::Each(kind) => crate::progress::notice_text(kind),
+                        AlbumAction::Concat(_) => crate::progress::filter_notice_text(lang),
+                        AlbumAction::Each(kind) => crate::progress::notice_text(kind, lang),
                     },
                 });
             }
@@ -316,7 +363,8 @@ impl Intake {
                             original_key,
                             caption: p.caption,
                         }),
-                        Ok(Err(kind)) => items.skipped.push(skip(kind.short_message())),
+                        // Stored in English, told in the chat's language.
+                        Ok(Err(kind)) => items.skipped.push(skip(&kind.short_message(Lang::En))),
                         Err(e) => {
                             warn!(error = %e, "could not fetch an album's photo");
                             items.skipped.push(skip("a photo I could not fetch"));

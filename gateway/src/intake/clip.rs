@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use polybot_domain::{ChatId, ClipKind, FailureKind, Job, PredictionId, UpdateId, now_epoch};
+use polybot_domain::{
+    ChatId, ClipKind, FailureKind, Job, Lang, PredictionId, UpdateId, now_epoch, t,
+};
 use tracing::info;
 
 use super::{Handled, Intake, IntakeError};
@@ -31,40 +33,55 @@ pub fn extra_cost(seconds: Option<u32>) -> u32 {
 
 /// What a user reads about a clip over the download limit of `limit`
 /// bytes.
-pub fn too_large_text(kind: ClipKind, limit: u64) -> String {
-    let mb = limit / (1024 * 1024);
-    format!(
-        "Sorry, that {} is too large for me: I can take clips of up to {mb} MB. \
-         Please send a shorter one.",
-        kind.noun()
+pub fn too_large_text(kind: ClipKind, limit: u64, lang: Lang) -> String {
+    t!(
+        lang,
+        "clip-too-large",
+        clip = kind.noun(lang),
+        mb = limit / (1024 * 1024),
     )
+}
+
+/// A clip to take: where it came from and what its message says of it.
+pub(super) struct ClipRequest {
+    pub update_id: UpdateId,
+    pub chat: ChatId,
+    pub message_id: i64,
+    pub kind: ClipKind,
+    /// Its length as Telegram says; `None` for a video sent as a file.
+    pub seconds: Option<u32>,
+    pub lang: Lang,
 }
 
 impl Intake {
     pub(super) async fn accept_clip(
         &self,
-        update_id: UpdateId,
-        chat: ChatId,
-        message_id: i64,
+        request: ClipRequest,
         clip: &PhotoRef,
-        kind: ClipKind,
-        seconds: Option<u32>,
     ) -> Result<Handled, IntakeError> {
+        let ClipRequest {
+            update_id,
+            chat,
+            message_id,
+            kind,
+            seconds,
+            lang,
+        } = request;
         if clip.size > self.max_download {
             info!(size = clip.size, %kind, "clip over the download limit");
-            let text = too_large_text(kind, self.max_download);
+            let text = too_large_text(kind, self.max_download, lang);
             return self.answer(chat, message_id, &text).await;
         }
         let original_key = match self.fetch_original(update_id, chat, clip).await? {
             Ok(key) => key,
             // Telegram reported a smaller size than it would serve.
             Err(FailureKind::TooLarge) => {
-                let text = too_large_text(kind, self.max_download);
+                let text = too_large_text(kind, self.max_download, lang);
                 return self.answer(chat, message_id, &text).await;
             }
             Err(_) => {
-                let text = FailureKind::CorruptVideo.user_message();
-                return self.answer(chat, message_id, text).await;
+                let text = FailureKind::CorruptVideo.user_message(lang);
+                return self.answer(chat, message_id, &text).await;
             }
         };
         let prediction_id = PredictionId::for_update(self.bot, update_id);
@@ -76,7 +93,8 @@ impl Intake {
             update_id,
             original_key,
             kind,
-        );
+        )
+        .in_language(lang);
         // Counted before it is queued, so no detector can end it first.
         let until = now_epoch() + CLIP_COST_HOLDS.as_secs_f64();
         self.backends
@@ -101,7 +119,7 @@ mod tests {
 
     #[test]
     fn the_too_large_answer_names_the_limit() {
-        let text = too_large_text(ClipKind::Animation, 20 * 1024 * 1024);
+        let text = too_large_text(ClipKind::Animation, 20 * 1024 * 1024, Lang::En);
         assert!(text.contains("GIF") && text.contains("20 MB"), "{text}");
     }
 }

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use polybot_domain::Lang;
 use polybot_storage::DeferredUpdate;
 use tracing::{info, warn};
 
@@ -49,9 +50,9 @@ impl Intake {
 
     /// Answers a deferred update, then forgets it; if it cannot be
     /// answered yet, it is left for a later sweep.
-    pub async fn answer_deferred(&self, inbound: Inbound) {
+    pub async fn answer_deferred(&self, inbound: Inbound, sender: Option<Lang>) {
         let update = inbound.update_id();
-        match self.handle(inbound).await {
+        match self.handle_in(inbound, sender).await {
             Ok(handled) => {
                 info!(
                     update_id = update.0,

@@ -9,7 +9,8 @@
 //! prediction past retention (its record gone) says so.
 
 use polybot_domain::{
-    AnswerButton, AnswerExtra, ChatId, Job, JobResult, ObjectKey, PredictionId, PredictionSummary,
+    AnswerButton, AnswerExtra, ChatId, Job, JobResult, Lang, ObjectKey, PredictionId,
+    PredictionSummary, t,
 };
 use polybot_storage::{ClaimKey, Once, StorageError, run_once};
 use tracing::info;
@@ -20,13 +21,6 @@ use crate::messenger::{CallbackQueryId, Document, MessengerError};
 /// How long one press may work on its extra before another may.
 const EXTRA_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The toast of a button whose prediction is gone.
-pub const EXPIRED: &str = "This answer has expired. Send the photo again.";
-/// The toast of a second press.
-pub const ALREADY_SENT: &str = "Already sent: see above.";
-/// The toast of a press while the first one's extra is on its way.
-pub const ON_ITS_WAY: &str = "On its way\u{2026}";
-
 impl Intake {
     /// A pressed `Details`, `Crops` or `Original` under the answer
     /// `message_id`.
@@ -36,34 +30,33 @@ impl Intake {
         message_id: i64,
         query: &CallbackQueryId,
         button: AnswerButton,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
         let extra = button.extra;
         let Some(summary) = self.detection(chat, button.prediction).await? else {
             info!(%extra, "a button under an expired answer");
-            return self.toast(query, EXPIRED).await;
+            return self.toast(query, &t!(lang, "toast-expired")).await;
         };
         if extra == AnswerExtra::Original && summary.full_img_path.is_none() {
-            return self
-                .toast(query, "There is no larger copy of this photo.")
-                .await;
+            return self.toast(query, &t!(lang, "toast-no-original")).await;
         }
         let key = ClaimKey::Extra(button.prediction, extra);
         let work = async {
             // Answered first: the button spins until it is, and cutting
             // crops takes a while. A retry finds the query answered.
             let toast = match extra {
-                AnswerExtra::Details => "Details below",
-                AnswerExtra::Crops => "Cutting out the objects\u{2026}",
-                AnswerExtra::Original => "Sending the full-resolution photo\u{2026}",
+                AnswerExtra::Details => t!(lang, "toast-details"),
+                AnswerExtra::Crops => t!(lang, "toast-crops"),
+                AnswerExtra::Original => t!(lang, "toast-original"),
             };
-            self.toast(query, toast).await?;
+            self.toast(query, &toast).await?;
             match extra {
                 AnswerExtra::Details => {
-                    let text = summary.details_text(crate::answers::DETAILS_MAX_CHARS);
+                    let text = summary.details_text(crate::answers::DETAILS_MAX_CHARS, lang);
                     self.answer(chat, message_id, &text).await
                 }
-                AnswerExtra::Original => self.send_original(chat, message_id, &summary).await,
-                AnswerExtra::Crops => self.ask_for_crops(chat, message_id, &summary).await,
+                AnswerExtra::Original => self.send_original(chat, message_id, &summary, lang).await,
+                AnswerExtra::Crops => self.ask_for_crops(chat, message_id, &summary, lang).await,
             }
         };
         match run_once(&*self.backends.table, key, EXTRA_LEASE, work).await? {
@@ -73,9 +66,9 @@ impl Intake {
             }
             Once::Done => {
                 info!(%extra, "a second press of a button");
-                self.toast(query, ALREADY_SENT).await
+                self.toast(query, &t!(lang, "toast-already-sent")).await
             }
-            Once::Busy => self.toast(query, ON_ITS_WAY).await,
+            Once::Busy => self.toast(query, &t!(lang, "toast-on-its-way")).await,
         }
     }
 
@@ -113,6 +106,7 @@ impl Intake {
         chat: ChatId,
         message_id: i64,
         summary: &PredictionSummary,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
         let Some(path) = &summary.full_img_path else {
             return Ok(Handled::Answered);
@@ -123,7 +117,7 @@ impl Intake {
             bytes: self.backends.objects.get(&key).await?,
             file_name: "detections-full-resolution.jpg",
             mime: "image/jpeg",
-            caption: crate::answers::FULL_RESOLUTION_CAPTION.to_owned(),
+            caption: crate::answers::full_resolution_caption(lang),
         };
         match self
             .messenger
@@ -146,12 +140,13 @@ impl Intake {
         chat: ChatId,
         message_id: i64,
         summary: &PredictionSummary,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
         let original = ObjectKey::parse(summary.original_img_path.clone())
             .map_err(|e| StorageError::invalid_from("a stored path", e))?;
         let of = summary.prediction_id;
         let id = PredictionId::derived(of, AnswerExtra::Crops.as_str());
-        self.submit(Job::crops(id, chat, message_id, original, of))
+        self.submit(Job::crops(id, chat, message_id, original, of).in_language(lang))
             .await
     }
 }

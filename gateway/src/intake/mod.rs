@@ -29,6 +29,7 @@ mod clip;
 mod deferred;
 mod extras;
 mod photo;
+mod privacy;
 mod rework;
 mod settings;
 mod texts;
@@ -36,12 +37,12 @@ mod texts;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use polybot_domain::{BotId, ChatId, FailureKind, PredictionId, Press};
+use polybot_domain::{BotId, ChatId, FailureKind, Lang, PredictionId, Press};
 use polybot_storage::{AlbumKey, Backends, ClaimKey, Once, StorageError, run_once};
 use tracing::{info, warn};
 
 pub use admission::{Limit, Limits};
-pub use album::{NO_PICTURE_IN_ALBUM, ONLY_CAPTIONED_USED};
+pub use album::{no_picture_in_album, only_captioned_used};
 pub use budget::{RetryBudget, given_up};
 
 use crate::inbound::{BotUsername, Inbound};
@@ -133,6 +134,8 @@ pub struct Intake {
     album_quiet: Duration,
     /// How much one user or chat may ask of the bot.
     limits: Limits,
+    /// The language of each album this gateway is collecting.
+    album_languages: album::AlbumLanguages,
 }
 
 /// How long an album waits for more photos after its latest, by default:
@@ -158,6 +161,7 @@ impl Intake {
             albums: None,
             album_quiet: DEFAULT_ALBUM_QUIET,
             limits: Limits::default(),
+            album_languages: album::AlbumLanguages::default(),
         }
     }
 
@@ -218,6 +222,13 @@ impl Intake {
     /// Handles one update. `Ok` means Telegram may forget it; an error
     /// means it must deliver it again (it is always retryable): whatever an
     /// earlier attempt left behind, a retry finds and reuses.
+    #[cfg(test)]
+    pub async fn handle(&self, inbound: Inbound) -> Result<Handled, IntakeError> {
+        self.handle_in(inbound, None).await
+    }
+
+    /// [`Intake::handle`] for an update whose sender's Telegram is set to
+    /// `sender`'s language: the answer is in it, unless the chat chose one.
     #[tracing::instrument(
         name = "telegram.update",
         skip_all,
@@ -228,15 +239,35 @@ impl Intake {
             outcome = tracing::field::Empty,
         )
     )]
-    pub async fn handle(&self, inbound: Inbound) -> Result<Handled, IntakeError> {
-        let result = self.handle_inner(&inbound).await;
+    pub async fn handle_in(
+        &self,
+        inbound: Inbound,
+        sender: Option<Lang>,
+    ) -> Result<Handled, IntakeError> {
+        let result = self.handle_inner(&inbound, sender).await;
         if let Ok(h) = &result {
             tracing::Span::current().record("outcome", h.as_str());
         }
         result
     }
 
-    async fn handle_inner(&self, inbound: &Inbound) -> Result<Handled, IntakeError> {
+    /// The language to answer `chat` in: its choice, else the sender's,
+    /// else English. A table that cannot be read costs only the choice.
+    async fn language(&self, chat: ChatId, sender: Option<Lang>) -> Lang {
+        match self.backends.table.chat_settings(chat).await {
+            Ok(settings) => settings.language_for(sender),
+            Err(e) => {
+                warn!(error = %e, "could not read the chat's language; using the sender's");
+                sender.unwrap_or_default()
+            }
+        }
+    }
+
+    async fn handle_inner(
+        &self,
+        inbound: &Inbound,
+        sender: Option<Lang>,
+    ) -> Result<Handled, IntakeError> {
         let Some(chat) = inbound.chat() else {
             if let Inbound::Ignored { kind, .. } = inbound {
                 info!(kind, "ignoring an update with nothing to answer");
@@ -248,10 +279,11 @@ impl Intake {
             return Err(IntakeError::NotIntroduced);
         }
         let update = inbound.update_id();
+        let lang = self.language(chat, sender).await;
         let key = ClaimKey::Update(self.bot, update);
         let work = async {
             let (attempt, spent) = self.attempts.count((self.bot, update), self.budget);
-            match self.process(inbound).await {
+            match self.process(inbound, lang).await {
                 Ok(handled) => Ok(handled),
                 // A refused token is the whole bot's outage: the update
                 // waits it out however long it lasts, its budget unspent.
@@ -262,7 +294,7 @@ impl Intake {
                     warn!(error = %e, attempt, "could not handle the update; Telegram will deliver it again");
                     Err(e)
                 }
-                Err(e) => self.give_up(inbound, chat, attempt, e).await,
+                Err(e) => self.give_up(inbound, chat, attempt, e, lang).await,
             }
         };
         let outcome = match run_once(&*self.backends.table, key, UPDATE_LEASE, work).await {
@@ -287,9 +319,9 @@ impl Intake {
                 }
                 | Inbound::Rework {
                     message_id, kind, ..
-                } => Some((*message_id, crate::progress::notice_text(*kind))),
+                } => Some((*message_id, crate::progress::notice_text(*kind, lang))),
                 Inbound::Clip { message_id, .. } => {
-                    Some((*message_id, crate::progress::CLIP_NOTICE_TEXT))
+                    Some((*message_id, crate::progress::clip_notice_text(lang)))
                 }
                 _ => None,
             };
@@ -313,6 +345,7 @@ impl Intake {
         chat: ChatId,
         attempt: u32,
         error: IntakeError,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
         let reply_to = match inbound {
             Inbound::Photo { message_id, .. }
@@ -328,7 +361,7 @@ impl Intake {
         warn!(error = %error, attempt, "giving up on the update; telling the user");
         match self
             .messenger
-            .send_text(chat, FailureKind::Internal.user_message(), reply_to)
+            .send_text(chat, &FailureKind::Internal.user_message(lang), reply_to)
             .await
         {
             Ok(()) => {
@@ -358,7 +391,7 @@ impl Intake {
     /// Routes an update to its path: text answers (`texts.rs`), a photo
     /// (`photo.rs`), an item of an album (`album.rs`) or a reply to an
     /// answer (`rework.rs`).
-    async fn process(&self, inbound: &Inbound) -> Result<Handled, IntakeError> {
+    async fn process(&self, inbound: &Inbound, lang: Lang) -> Result<Handled, IntakeError> {
         match inbound {
             Inbound::Ignored { .. } => Ok(Handled::Ignored),
             Inbound::Deferred { .. } => Err(IntakeError::NotIntroduced),
@@ -367,19 +400,25 @@ impl Intake {
                 message_id,
                 what,
                 ..
-            } => self.answer_with_help(*chat, *message_id, what).await,
+            } => self.answer_with_help(*chat, *message_id, what, lang).await,
             Inbound::Command {
                 chat,
                 message_id,
                 command,
                 ..
-            } => self.answer_command(*chat, *message_id, *command).await,
+            } => {
+                self.answer_command(*chat, *message_id, *command, lang)
+                    .await
+            }
             Inbound::Settings {
                 chat,
                 message_id,
                 request,
                 ..
-            } => self.answer_settings(*chat, *message_id, request).await,
+            } => {
+                self.answer_settings(*chat, *message_id, request, lang)
+                    .await
+            }
             Inbound::Button {
                 chat,
                 message_id,
@@ -388,13 +427,21 @@ impl Intake {
                 ..
             } => match pressed {
                 Some(Press::Answer(button)) => {
-                    self.send_extra(*chat, *message_id, query, *button).await
-                }
-                Some(Press::Settings(button)) => {
-                    self.answer_button(*chat, *message_id, query, Some(*button))
+                    self.send_extra(*chat, *message_id, query, *button, lang)
                         .await
                 }
-                None => self.answer_button(*chat, *message_id, query, None).await,
+                Some(Press::Settings(button)) => {
+                    self.answer_button(*chat, *message_id, query, Some(*button), lang)
+                        .await
+                }
+                Some(Press::Forget(button)) => {
+                    self.answer_forget(*chat, *message_id, query, *button, lang)
+                        .await
+                }
+                None => {
+                    self.answer_button(*chat, *message_id, query, None, lang)
+                        .await
+                }
             },
             Inbound::AlbumItem {
                 update_id,
@@ -409,7 +456,7 @@ impl Intake {
                 // Only an item meant for the bot counts: in a group, others
                 // are someone else's album until one of its items asks.
                 let asking = admission::Asking::album_item(*chat, *from, *update_id);
-                if *addressed && let Some(refused) = self.admit(asking, *message_id).await? {
+                if *addressed && let Some(refused) = self.admit(asking, *message_id, lang).await? {
                     return Ok(refused);
                 }
                 self.accept_album_item(album::ItemUpdate {
@@ -420,6 +467,7 @@ impl Intake {
                     album,
                     caption: caption.as_deref(),
                     addressed: *addressed,
+                    lang,
                 })
                 .await
             }
@@ -428,7 +476,7 @@ impl Intake {
                 message_id,
                 refusal,
                 ..
-            } => self.answer_refusal(*chat, *message_id, refusal).await,
+            } => self.answer_refusal(*chat, *message_id, refusal, lang).await,
             Inbound::Photo {
                 update_id,
                 chat,
@@ -438,10 +486,10 @@ impl Intake {
                 kind,
             } => {
                 let asking = admission::Asking::request(*chat, *from, *update_id);
-                if let Some(refused) = self.admit(asking, *message_id).await? {
+                if let Some(refused) = self.admit(asking, *message_id, lang).await? {
                     return Ok(refused);
                 }
-                self.accept_photo(*update_id, *chat, *message_id, photo, *kind)
+                self.accept_photo(*update_id, *chat, *message_id, photo, *kind, lang)
                     .await
             }
             Inbound::Clip {
@@ -454,11 +502,18 @@ impl Intake {
                 seconds,
             } => {
                 let asking = admission::Asking::request(*chat, *from, *update_id);
-                if let Some(refused) = self.admit(asking, *message_id).await? {
+                if let Some(refused) = self.admit(asking, *message_id, lang).await? {
                     return Ok(refused);
                 }
-                self.accept_clip(*update_id, *chat, *message_id, clip, *kind, *seconds)
-                    .await
+                let request = clip::ClipRequest {
+                    update_id: *update_id,
+                    chat: *chat,
+                    message_id: *message_id,
+                    kind: *kind,
+                    seconds: *seconds,
+                    lang,
+                };
+                self.accept_clip(request, clip).await
             }
             Inbound::Rework {
                 update_id,
@@ -469,10 +524,10 @@ impl Intake {
                 kind,
             } => {
                 let asking = admission::Asking::request(*chat, *from, *update_id);
-                if let Some(refused) = self.admit(asking, *message_id).await? {
+                if let Some(refused) = self.admit(asking, *message_id, lang).await? {
                     return Ok(refused);
                 }
-                self.accept_rework(*update_id, *chat, *message_id, *answered, *kind)
+                self.accept_rework(*update_id, *chat, *message_id, *answered, *kind, lang)
                     .await
             }
         }
@@ -566,7 +621,7 @@ mod tests {
         messenger.serve("file-4", vec![0_u8; LIMIT as usize + 1]);
         let answered = intake.handle(photo(4, 0)).await.expect("handled");
         assert_eq!(answered, Handled::Answered);
-        let too_large = format!("text: {}", FailureKind::TooLarge.user_message());
+        let too_large = format!("text: {}", FailureKind::TooLarge.user_message(Lang::En));
         assert_eq!(messenger.sent(), vec![too_large.clone(), too_large]);
         assert_eq!(queued(&backends).await, 0);
     }
@@ -579,7 +634,10 @@ mod tests {
         assert_eq!(answered, Handled::Answered);
         assert_eq!(
             messenger.sent(),
-            vec![format!("text: {}", FailureKind::NotAnImage.user_message())]
+            vec![format!(
+                "text: {}",
+                FailureKind::NotAnImage.user_message(Lang::En)
+            )]
         );
         assert_eq!(queued(&backends).await, 0);
         // The answer is the update's one outcome: a redelivery is a duplicate.
@@ -665,7 +723,10 @@ mod tests {
         );
         assert_eq!(
             messenger.sent(),
-            vec![format!("text: {}", FailureKind::Internal.user_message())]
+            vec![format!(
+                "text: {}",
+                FailureKind::Internal.user_message(Lang::En)
+            )]
         );
         assert_eq!(
             intake.handle(photo(6, 10)).await.expect("handled"),

@@ -3,8 +3,8 @@
 //! queued as one job; a photo it cannot take is answered instead.
 
 use polybot_domain::{
-    ChatId, FailureKind, Job, JobKind, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
-    UpdateId,
+    ChatId, FailureKind, Job, JobKind, Lang, ObjectKey, PredictionId, PredictionRecord,
+    PredictionStatus, UpdateId,
 };
 use polybot_storage::{Attributes, PutMode, StorageError, Tenant};
 use tracing::{Instrument, info, warn};
@@ -22,11 +22,12 @@ impl Intake {
         chat: ChatId,
         message_id: i64,
         photo: &PhotoRef,
+        lang: Lang,
     ) -> Result<Option<ObjectKey>, IntakeError> {
         match self.fetch_original(update_id, chat, photo).await? {
             Ok(key) => Ok(Some(key)),
             Err(kind) => self
-                .answer(chat, message_id, kind.user_message())
+                .answer(chat, message_id, &kind.user_message(lang))
                 .await
                 .map(|_| None),
         }
@@ -94,8 +95,9 @@ impl Intake {
         message_id: i64,
         photo: &PhotoRef,
         kind: JobKind,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
-        let stored = self.store_original(update_id, chat, message_id, photo);
+        let stored = self.store_original(update_id, chat, message_id, photo, lang);
         let Some(original_key) = stored.await? else {
             return Ok(Handled::Answered);
         };
@@ -108,7 +110,8 @@ impl Intake {
             update_id,
             original_key,
             kind,
-        );
+        )
+        .in_language(lang);
         // Once the job is durable the update is done (run_once finishes
         // it): a job sent twice by two deliveries has one prediction id,
         // and the reply claim answers it once.

@@ -6,7 +6,7 @@
 //! that is no recorded answer (a notice, the help, an album's answer, one
 //! past its retention) is chatter, ignored in silence like "thanks".
 
-use polybot_domain::{ChatId, Job, JobKind, PredictionId, UpdateId};
+use polybot_domain::{ChatId, Job, JobKind, Lang, PredictionId, UpdateId};
 use tracing::info;
 
 use super::{Handled, Intake, IntakeError};
@@ -19,6 +19,7 @@ impl Intake {
         message_id: i64,
         answered: i64,
         kind: JobKind,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
         let Some(photo) = self.backends.table.answered_photo(chat, answered).await? else {
             info!(
@@ -37,7 +38,8 @@ impl Intake {
             update_id,
             photo.original_key,
             kind,
-        );
+        )
+        .in_language(lang);
         self.submit(job).await
     }
 }

@@ -11,19 +11,14 @@
 //! (a class button says whether to show its class), so a delivery handled
 //! twice changes nothing more.
 
-use polybot_domain::{ChatId, ChatSettings, SettingsButton, SettingsChange, parse_classes};
+use polybot_domain::{
+    ChatId, ChatSettings, Lang, SettingsButton, SettingsChange, parse_classes, t,
+};
 use tracing::info;
 
 use super::{Handled, Intake, IntakeError};
 use crate::messenger::{CallbackQueryId, MessengerError};
 use crate::settings::{SettingsRequest, TypedSetting, message, toast};
-
-/// The answer to `/only` before any detector said which classes it knows.
-pub const CLASSES_UNKNOWN: &str = "I can\u{2019}t check object names yet: the detector has not \
-started. Please try again in a minute.";
-
-/// The toast of a button the bot no longer knows (an old keyboard).
-pub const BUTTON_UNKNOWN: &str = "This button no longer works. Send /settings for new ones.";
 
 impl Intake {
     /// A settings command: the settings shown, changed, or why not.
@@ -32,6 +27,7 @@ impl Intake {
         chat: ChatId,
         message_id: i64,
         request: &SettingsRequest,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
         let table = &self.backends.table;
         match request {
@@ -39,7 +35,7 @@ impl Intake {
                 info!("showing the settings");
                 let settings = table.chat_settings(chat).await?;
                 let classes = table.model_classes().await?;
-                let (text, keyboard) = message(&settings, classes.as_deref());
+                let (text, keyboard) = message(&settings, classes.as_deref(), lang);
                 match self
                     .messenger
                     .send_keyboard(chat, &text, keyboard, Some(message_id))
@@ -55,26 +51,32 @@ impl Intake {
             }
             SettingsRequest::Invalid(error) => {
                 info!(error = %error, "a setting we cannot read");
-                self.answer(chat, message_id, &error.to_string()).await
+                self.answer(chat, message_id, &error.message(lang)).await
             }
             SettingsRequest::Change(typed) => {
                 let change = match typed {
                     TypedSetting::Confidence(c) => SettingsChange::Confidence(*c),
                     TypedSetting::Output(o) => SettingsChange::Output(*o),
                     TypedSetting::Labels(l) => SettingsChange::Labels(*l),
+                    TypedSetting::Language(l) => SettingsChange::Language(*l),
                     TypedSetting::Only(names) => {
                         let Some(known) = table.model_classes().await? else {
-                            return self.answer(chat, message_id, CLASSES_UNKNOWN).await;
+                            let text = t!(lang, "classes-unknown");
+                            return self.answer(chat, message_id, &text).await;
                         };
                         match parse_classes(names, &known) {
                             Ok(choice) => SettingsChange::Classes(choice),
-                            Err(e) => return self.answer(chat, message_id, &e.to_string()).await,
+                            Err(e) => {
+                                return self.answer(chat, message_id, &e.message(lang)).await;
+                            }
                         }
                     }
                 };
                 let settings = table.change_chat_settings(chat, change).await?;
                 info!("settings changed by a command");
-                self.answer(chat, message_id, &confirmation(&settings))
+                // A new language speaks at once.
+                let lang = settings.language.unwrap_or(lang);
+                self.answer(chat, message_id, &confirmation(&settings, lang))
                     .await
             }
         }
@@ -88,6 +90,7 @@ impl Intake {
         message_id: i64,
         query: &CallbackQueryId,
         pressed: Option<SettingsButton>,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
         let table = &self.backends.table;
         let classes = table.model_classes().await?;
@@ -96,7 +99,8 @@ impl Intake {
             (Some(pressed), Some(change)) => {
                 let settings = table.change_chat_settings(chat, change).await?;
                 info!(button = %pressed.encode(), "settings changed by a button");
-                let (text, keyboard) = message(&settings, classes.as_deref());
+                let lang = settings.language.unwrap_or(lang);
+                let (text, keyboard) = message(&settings, classes.as_deref(), lang);
                 match self
                     .messenger
                     .edit_keyboard(chat, message_id, &text, keyboard)
@@ -107,11 +111,11 @@ impl Intake {
                     Ok(()) | Err(MessengerError::Rejected(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
-                toast(&settings, pressed)
+                toast(&settings, pressed, lang)
             }
             _ => {
                 info!("a button we do not know");
-                BUTTON_UNKNOWN.to_owned()
+                t!(lang, "toast-button-unknown")
             }
         };
         self.toast(query, &toast).await
@@ -119,9 +123,6 @@ impl Intake {
 }
 
 /// The reply to a typed change: the settings as they now are.
-fn confirmation(settings: &ChatSettings) -> String {
-    format!(
-        "Done. This chat\u{2019}s settings:\n{}\n\n/settings shows them with buttons.",
-        settings.describe()
-    )
+fn confirmation(settings: &ChatSettings, lang: Lang) -> String {
+    t!(lang, "settings-changed", settings = settings.describe(lang))
 }

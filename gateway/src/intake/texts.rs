@@ -2,7 +2,7 @@
 //! the bot cannot analyse, `/detect` without a photo, and captions it
 //! cannot carry out. Every such answer quotes the user's message.
 
-use polybot_domain::ChatId;
+use polybot_domain::{ChatId, Lang, t};
 use tracing::info;
 
 use super::{Handled, Intake, IntakeError};
@@ -10,40 +10,30 @@ use crate::inbound::{BotUsername, Command, Refusal};
 use crate::messenger::MessengerError;
 
 /// The answer to `/start`: what the bot is for, and what to do.
-pub const START_TEXT: &str = "Hi! I find the objects in photos and videos. Send me a photo and \
-I\u{2019}ll reply with what I see, such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the \
-photo with a box around each. /help lists everything I can do.";
+pub fn start_text(lang: Lang) -> String {
+    t!(lang, "start")
+}
 
 /// The answer to `/detect` (or another action) with no photo to look at.
-pub const DETECT_HINT: &str = "Send /detect as the caption of a photo, or as a reply to one, \
-and I\u{2019}ll find the objects in it. The other actions work the same way, e.g. \
-\u{201c}blur 16\u{201d}: /help lists them.";
+pub fn detect_hint(lang: Lang) -> String {
+    t!(lang, "detect-hint")
+}
 
 /// The answer to `/help` and to messages the bot cannot analyse: every
 /// action, how to ask for it, and an example. In groups Telegram's privacy
 /// mode delivers only commands addressed to the bot and replies to it, so
 /// the group line suggests those forms, naming the bot once its username
 /// is known.
-pub fn help_text(me: Option<&BotUsername>) -> String {
+pub fn help_text(me: Option<&BotUsername>, lang: Lang) -> String {
     let addressed =
         |command: &str| me.map_or_else(|| format!("/{command}"), |me| format!("/{command}{me}"));
-    let (detect, blur) = (addressed("detect"), addressed("blur"));
-    format!(
-        "Send me a photo (or a picture as a file, up to 20 MB) with no caption or the caption \
-         \u{201c}detect\u{201d}, and I\u{2019}ll find the objects in it: I reply with the counts, \
-         such as \u{201c}person \u{d7}2, car \u{d7}1\u{201d}, and the photo with a box around \
-         each object.\n\n\
-         Videos, GIFs and round videos (up to 20 MB) work too: I reply with a few of their \
-         frames, boxed, and the most of each object seen at once, and when.\n\n\
-         In a group, Telegram shows me only commands addressed to me: caption a photo \
-         {detect}, or reply {blur} to a photo (every action works this way).\n\n\
-         {actions}\n\n\
-         /start \u{2013} what I do\n\
-         /help \u{2013} this message\n\
-         /detect \u{2013} find objects (a photo\u{2019}s caption, or a reply to a photo)\n\
-         {settings}",
-        actions = polybot_domain::ACTIONS_HELP,
-        settings = crate::settings::HELP,
+    t!(
+        lang,
+        "help",
+        detect = addressed("detect"),
+        blur = addressed("blur"),
+        actions = polybot_domain::actions_help(lang),
+        settings = polybot_domain::settings::help(lang),
     )
 }
 
@@ -54,9 +44,11 @@ impl Intake {
         chat: ChatId,
         message_id: i64,
         what: &'static str,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
         info!(what, "answering with help");
-        self.answer(chat, message_id, &help_text(self.me())).await
+        self.answer(chat, message_id, &help_text(self.me(), lang))
+            .await
     }
 
     pub(super) async fn answer_command(
@@ -64,17 +56,22 @@ impl Intake {
         chat: ChatId,
         message_id: i64,
         command: Command,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
         info!(command = command.as_str(), "answering a command");
         let text = match command {
-            Command::Start => START_TEXT.to_owned(),
-            Command::Help => help_text(self.me()),
-            Command::DetectWithoutPhoto => DETECT_HINT.to_owned(),
-            Command::DidYouMean(action) => format!(
-                "I don\u{2019}t know that command. Did you mean {action}? Send it as the \
-                 caption of a photo, or as a reply to one.\n\n{}",
-                help_text(self.me())
+            Command::Start => start_text(lang),
+            Command::Help => help_text(self.me(), lang),
+            Command::DetectWithoutPhoto => detect_hint(lang),
+            Command::DidYouMean(action) => t!(
+                lang,
+                "did-you-mean",
+                action = action,
+                help = help_text(self.me(), lang),
             ),
+            Command::Privacy => self.privacy_text(lang),
+            Command::History => return self.answer_history(chat, message_id, lang).await,
+            Command::Forget => return self.ask_to_forget(chat, message_id, lang).await,
         };
         self.answer(chat, message_id, &text).await
     }
@@ -85,12 +82,13 @@ impl Intake {
         chat: ChatId,
         message_id: i64,
         refusal: &Refusal,
+        lang: Lang,
     ) -> Result<Handled, IntakeError> {
         info!(
             refusal = refusal.as_str(),
             "answering a caption we cannot carry out"
         );
-        self.answer(chat, message_id, &refusal.to_string()).await
+        self.answer(chat, message_id, &refusal.message(lang)).await
     }
 
     /// A text answer quoting the user's message.

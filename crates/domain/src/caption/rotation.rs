@@ -111,13 +111,13 @@ pub(super) fn caption_args(turns: u8) -> &'static str {
     }
 }
 
-/// What a turn did, for the caption of the answer.
+/// What a turn did, for the caption of the answer: its catalogue key.
 pub(super) fn done(turns: u8) -> &'static str {
     match turns % 4 {
-        0 => "not rotated (0°)",
-        1 => "rotated 90° clockwise",
-        2 => "rotated 180°",
-        _ => "rotated 90° anticlockwise",
+        0 => "rotated-0",
+        1 => "rotated-90-clockwise",
+        2 => "rotated-180",
+        _ => "rotated-90-anticlockwise",
     }
 }
 
@@ -207,6 +207,7 @@ mod tests {
         for t in 0..4 {
             assert_eq!(turns(caption_args(t)), Ok(t), "{t}");
         }
+        let done = |t| polybot_i18n::Lang::En.text(done(t));
         assert_eq!(done(1), "rotated 90° clockwise");
         assert_eq!(done(2), "rotated 180°");
         assert_eq!(done(3), "rotated 90° anticlockwise");

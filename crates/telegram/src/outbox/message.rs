@@ -92,6 +92,12 @@ pub enum OutMessage {
     /// Removes a message the bot sent (the notice, once answered). Queued
     /// like a message so it never overtakes the answer before it.
     Delete { message_id: i64 },
+    /// Photos Telegram already holds, sent again by `file_id` (no upload):
+    /// one as a photo, 2–10 as an album, each with its own caption.
+    Saved {
+        photos: Vec<SavedPhoto>,
+        reply_to: Option<i64>,
+    },
 }
 
 impl OutMessage {
@@ -114,7 +120,9 @@ impl OutMessage {
             | Self::MediaGroup {
                 caption, reply_to, ..
             } => Some((caption, *reply_to)),
-            Self::Text { .. } | Self::Edit { .. } | Self::Delete { .. } => None,
+            Self::Text { .. } | Self::Edit { .. } | Self::Delete { .. } | Self::Saved { .. } => {
+                None
+            }
         }
     }
 
@@ -127,10 +135,27 @@ impl OutMessage {
             Self::MediaGroup { .. } => "sendMediaGroup",
             Self::Edit { .. } => "editMessageText",
             Self::Delete { .. } => "deleteMessage",
+            Self::Saved { photos, .. } if photos.len() == 1 => "sendPhoto",
+            Self::Saved { .. } => "sendMediaGroup",
         }
     }
 }
 
-/// What a sent message is known by: its `message_id`, when the call
-/// returns a message.
-pub type Sent = Option<i64>;
+/// What a sent message is known by, when the call returns a message.
+pub type Sent = Option<SentMessage>;
+
+/// A message the bot sent: its `message_id`, and for a photo the
+/// `file_id` of its largest size, by which it can be sent again without
+/// uploading it (`/history`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    pub id: i64,
+    pub photo: Option<String>,
+}
+
+/// A photo Telegram already holds, to be sent again by its `file_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedPhoto {
+    pub file_id: String,
+    pub caption: String,
+}

@@ -29,7 +29,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use message::{OutMessage, OutboxConfig, Sent};
+pub use message::{OutMessage, OutboxConfig, SavedPhoto, Sent, SentMessage};
 
 use std::sync::Arc;
 
@@ -86,7 +86,7 @@ impl Outbox {
             return None;
         }
         match rx.await {
-            Ok(Ok(sent)) => sent,
+            Ok(Ok(sent)) => sent.map(|m| m.id),
             Ok(Err(e)) => {
                 debug!(chat_id = chat.0, error = %e, "the notice was not sent");
                 None

@@ -10,7 +10,7 @@ use polybot_domain::ChatId;
 use serde_json::{Value, json};
 
 use crate::botapi::{BotApi, BotApiError, Upload};
-use crate::outbox::message::{OutMessage, Sent};
+use crate::outbox::message::{OutMessage, Sent, SentMessage};
 
 /// The Bot API as the outbox uses it: one call, JSON or multipart, its
 /// `result` out.
@@ -61,9 +61,18 @@ fn reply_parameters(reply_to: Option<i64>) -> Option<Value> {
     })
 }
 
-/// The `message_id` of a Bot API answer that is a `Message`.
+/// What a Bot API answer that is a `Message` is known by: its
+/// `message_id`, and a photo's largest size's `file_id`.
 fn message_id(answer: &Value) -> Sent {
-    answer.get("message_id").and_then(Value::as_i64)
+    let id = answer.get("message_id").and_then(Value::as_i64)?;
+    let photo = answer
+        .get("photo")
+        .and_then(Value::as_array)
+        .and_then(|sizes| sizes.last())
+        .and_then(|size| size.get("file_id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Some(SentMessage { id, photo })
 }
 
 /// Sends `message` to `chat` with one call: what it is known by.
@@ -101,7 +110,28 @@ pub(crate) async fn send(
                 params["reply_markup"] = keyboard.to_json();
             }
             api.call(method, &params, timeout).await?;
-            return Ok(Some(*message_id));
+            return Ok(Some(SentMessage {
+                id: *message_id,
+                photo: None,
+            }));
+        }
+        OutMessage::Saved { photos, reply_to } => {
+            let mut params = match photos.as_slice() {
+                [one] => json!({"chat_id": chat.0, "photo": one.file_id, "caption": one.caption}),
+                many => {
+                    let media: Vec<Value> = many
+                        .iter()
+                        .map(|p| json!({"type": "photo", "media": p.file_id, "caption": p.caption}))
+                        .collect();
+                    json!({"chat_id": chat.0, "media": media})
+                }
+            };
+            if let Some(rp) = reply_parameters(*reply_to) {
+                params["reply_parameters"] = rp;
+            }
+            let answer = api.call(method, &params, timeout).await?;
+            // An album's answer is its messages; the first stands for it.
+            return Ok(message_id(answer.get(0).unwrap_or(&answer)));
         }
         OutMessage::Delete { message_id } => {
             let params = json!({"chat_id": chat.0, "message_id": message_id});
@@ -146,10 +176,7 @@ pub(crate) async fn send(
             let answer = api
                 .call_multipart(method, &params, uploads, timeout)
                 .await?;
-            return Ok(answer
-                .get(0)
-                .and_then(|m| m.get("message_id"))
-                .and_then(Value::as_i64));
+            return Ok(answer.get(0).and_then(message_id));
         }
         OutMessage::Photo {
             jpeg,

@@ -194,6 +194,10 @@ impl Erasure for DynamoTable {
             }
         }
         rest.push(settings_pk(chat));
+        // BatchWriteItem refuses a key twice in one call, and the index
+        // may for a moment show an album both pending and finished.
+        rest.sort_unstable();
+        rest.dedup();
         self.delete_all(&rest).await?;
         Ok(erased)
     }
