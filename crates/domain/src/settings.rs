@@ -465,14 +465,19 @@ pub fn parse_classes(text: &str, known: &[String]) -> Result<ClassChoice, Settin
     Ok(ClassChoice::from(Some(chosen)))
 }
 
-/// The model's class that `typed` names, singular or plural.
+/// The model's class that `typed` names, singular or plural, or by its
+/// name in one of the bot's languages (`/only автобус`, `/only autobús`).
 pub fn class_named<'a>(typed: &str, known: &'a [String]) -> Option<&'a str> {
     let typed = normalise(typed);
     known
         .iter()
         .find(|class| {
-            let class = normalise(class);
-            typed == class || plurals(&class).contains(&typed)
+            let name = normalise(class);
+            typed == name
+                || plurals(&name).contains(&typed)
+                || Lang::ALL
+                    .iter()
+                    .any(|lang| normalise(&lang.class_name(class)) == typed)
         })
         .map(String::as_str)
 }
@@ -702,6 +707,16 @@ mod tests {
         ]
         .map(String::from)
         .to_vec()
+    }
+
+
+    #[test]
+    fn a_class_is_also_named_in_the_bots_languages() {
+        let known = coco();
+        assert_eq!(class_named("автобус", &known), Some("bus"));
+        assert_eq!(class_named("Autobús", &known), Some("bus"));
+        assert_eq!(class_named("светофор", &known), Some("traffic light"));
+        assert_eq!(class_named("unicornio", &known), None);
     }
 
     fn only(names: &[&str]) -> ClassChoice {
