@@ -1,8 +1,8 @@
 //! The one retention clock: how long what a chat leaves behind is kept
 //! (prediction records, their reply and extra claims, notices, answers, and
 //! on the embedded backend the pictures). On AWS the images bucket's
-//! lifecycle rule expires the pictures; Terraform's `image_retention_days`
-//! and this setting should agree.
+//! lifecycle rule expires the pictures; Terraform's `retention_days` sets
+//! both it and this setting.
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ pub struct Retention {
 }
 
 /// Thirty days: what the records were always kept for, and Terraform's
-/// default `image_retention_days`.
+/// default `retention_days`.
 pub const DEFAULT_RETENTION: Retention = Retention { days: 30 };
 
 /// A retention outside 1 to [`Retention::MAX_DAYS`] whole days.
