@@ -709,7 +709,6 @@ mod tests {
         .to_vec()
     }
 
-
     #[test]
     fn a_class_is_also_named_in_the_bots_languages() {
         let known = coco();
