@@ -21,11 +21,17 @@ fuzz_target!(|data: &[u8]| {
                 "{text:?} → {action:?} → {canonical:?}"
             );
             if let Action::Filter(filter) = action {
-                assert!(!filter.answer_caption().is_empty());
-                assert!(!filter.too_small_message().is_empty());
+                for lang in polybot_domain::Lang::ALL {
+                    assert!(!filter.answer_caption(lang).is_empty());
+                    assert!(!filter.too_small_message(lang).is_empty());
+                }
             }
         }
-        Err(error) => assert!(!error.to_string().is_empty(), "a refusal says why"),
+        Err(error) => {
+            for lang in polybot_domain::Lang::ALL {
+                assert!(!error.message(lang).is_empty(), "a refusal says why");
+            }
+        }
     }
     if let Some(word) = text.split_whitespace().next() {
         let _ = nearest_action(word.trim_start_matches('/'));

@@ -211,7 +211,13 @@ impl Replier {
         match &report.outcome {
             Outcome::Success(result) => self.send_result(report, result).await,
             Outcome::Failure { kind, detail } => {
-                let (success, job) = self.stored_success(report.prediction_id, *kind).await?;
+                let Some((success, job)) = self.stored_success(report.prediction_id, *kind).await?
+                else {
+                    // The chat erased everything (`/forget`) while the job
+                    // ran: nothing is stored for it, and nothing is said.
+                    info!(kind = kind.as_str(), "the prediction was erased; no answer");
+                    return Ok(None);
+                };
                 if let Some(summary) = success {
                     // The prediction succeeded (an earlier run stored it): that
                     // is the answer, not the failure.
@@ -293,21 +299,27 @@ impl Replier {
 
     /// Records the failure unless the prediction succeeded, and returns the
     /// stored summary when it did, with what the prediction asked for (if
-    /// it is stored). Reads after the (conditional) write, so a summary
-    /// stored at the same moment is seen.
+    /// it is stored); `None` when the prediction is gone (its chat erased
+    /// it). Reads after the (conditional) write, so a summary stored at the
+    /// same moment is seen.
     async fn stored_success(
         &self,
         id: PredictionId,
         kind: polybot_domain::FailureKind,
-    ) -> Result<(Option<JobResult>, Option<Action>), ReplyError> {
-        self.backends.table.save_failure(id, kind).await?;
-        Ok(match self.backends.table.get(id).await? {
+    ) -> Result<Option<(Option<JobResult>, Option<Action>)>, ReplyError> {
+        match self.backends.table.save_failure(id, kind).await {
+            Ok(()) => {}
+            // Erased by its chat (`/forget`), never re-created.
+            Err(StorageError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Some(match self.backends.table.get(id).await? {
             Some(record) if record.status == PredictionStatus::Succeeded => {
                 (record.result, Some(record.kind))
             }
             Some(record) => (None, Some(record.kind)),
-            None => (None, None),
-        })
+            None => return Ok(None),
+        }))
     }
 }
 
@@ -381,6 +393,20 @@ mod tests {
             outcome: Outcome::Success(summary),
             language: Lang::En,
         }
+    }
+
+    #[tokio::test]
+    async fn a_failure_of_a_prediction_its_chat_erased_is_not_answered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backends = backends(dir.path()).await;
+        let messenger = FakeMessenger::new();
+        let report = gave_up(&prediction(&backends, false).await);
+        backends.erase_chat(report.chat_id).await.expect("erase");
+        let replier = Replier::new(backends.clone(), messenger.clone());
+        assert_eq!(replier.reply(&report).await.expect("done"), Replied::Sent);
+        assert!(messenger.sent().is_empty(), "{:?}", messenger.sent());
+        let record = backends.table.get(report.prediction_id).await.expect("get");
+        assert!(record.is_none(), "not re-created: {record:?}");
     }
 
     fn gave_up(report: &Report) -> Report {
