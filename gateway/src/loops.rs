@@ -288,7 +288,7 @@ mod tests {
     use polybot_storage::{Attributes, Backends, QueueStats};
 
     use super::*;
-    use crate::fake::{FakeMessenger, local_backends, local_backends_with};
+    use crate::fake::{FakeMessenger, local_backends};
 
     async fn dead_job(backends: &Backends) -> Job {
         let job = Job::stored_photo(ChatId(42), 5, JobKind::Detect);
@@ -396,35 +396,23 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn a_dead_letter_no_retry_can_answer_is_kept_out_of_sight_for_operators() {
+    async fn a_dead_letter_of_a_prediction_its_chat_erased_is_deleted_without_an_answer() {
         let dir = tempfile::tempdir().expect("tempdir");
-        // A one-second visibility: a dead letter left as it was would be
-        // back in sight a second after it was read.
-        let options = polybot_storage::local::LocalOptions {
-            visibility_timeout: Duration::from_secs(1),
-            ..Default::default()
-        };
-        let backends = local_backends_with(dir.path(), options).await;
+        let backends = local_backends(dir.path()).await;
         let messenger = FakeMessenger::new();
-        // Its prediction's record is gone: recording the failure cannot work.
+        // Its prediction's record is gone: the chat erased it (`/forget`)
+        // while the job was retried. Nothing is said, nothing re-created,
+        // and the letter (which names the chat's photo) is not kept.
         let job = Job::stored_photo(ChatId(43), 6, JobKind::Detect);
         dead_letter(&backends, &job).await;
-        let hidden = QueueStats {
+        let empty = QueueStats {
             visible: 0,
-            in_flight: 1,
+            in_flight: 0,
         };
-        let handled = || {
-            polybot_telemetry::metrics_text()
-                .contains("polybot_dead_letters_total{result=\"unanswerable\"} 1")
-        };
-        drain_until(&backends, messenger.clone(), hidden, handled).await;
-        // Read once: still hidden well after the queue's own visibility.
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-        assert_eq!(
-            backends.dead_letters.stats().await.expect("stats"),
-            hidden,
-            "not re-read at every poll"
-        );
+        drain(&backends, messenger.clone(), empty).await;
+        assert!(messenger.sent().is_empty(), "{:?}", messenger.sent());
+        let record = backends.table.get(job.prediction_id).await.expect("get");
+        assert!(record.is_none(), "not re-created: {record:?}");
     }
 
     #[tokio::test(flavor = "multi_thread")]

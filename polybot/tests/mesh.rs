@@ -850,14 +850,22 @@ async fn the_command_menu_is_set_for_private_chats_and_for_groups() {
             .map(|l| l.commands.iter().map(|c| c.command.clone()).collect())
             .unwrap_or_default()
     };
-    let settings = ["settings", "confidence", "only", "output", "labels"];
+    let settings = [
+        "settings",
+        "confidence",
+        "only",
+        "output",
+        "labels",
+        "language",
+    ];
+    let yours = ["history", "forget", "privacy"];
     assert_eq!(
         names(tg_emulator::BotCommandScope::AllPrivateChats),
-        [["start", "help", "detect"].as_slice(), &settings].concat()
+        [["start", "help", "detect"].as_slice(), &settings, &yours].concat()
     );
     assert_eq!(
         names(tg_emulator::BotCommandScope::AllGroupChats),
-        [["detect", "help"].as_slice(), &settings].concat()
+        [["detect", "help"].as_slice(), &settings, &yours].concat()
     );
     s.stop().await;
 }
