@@ -104,9 +104,8 @@ pub fn item_name(what: &str, lang: Lang) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    let key = format!("item-{}", slug.trim_matches('-'));
-    let named = lang.text(&key);
-    if named == key { what.to_owned() } else { named }
+    lang.lookup(&format!("item-{}", slug.trim_matches('-')))
+        .unwrap_or_else(|| what.to_owned())
 }
 
 /// The stored words of the line an album's answer ends with when, in a

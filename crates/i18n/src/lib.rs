@@ -142,11 +142,16 @@ impl Lang {
             .unwrap_or_else(|| key.to_owned())
     }
 
+    /// Message `key` when this language's catalogue has it (no fallback):
+    /// for words stored in English that the catalogue may name.
+    pub fn lookup(self, key: &str) -> Option<String> {
+        format_in(self.bundle(), key, None)
+    }
+
     /// The name of a detected class in this language: the catalogue's for
     /// the COCO classes (`bus` → `автобус`), the model's own otherwise.
     pub fn class_name<'a>(self, class: &'a str) -> Cow<'a, str> {
-        let key = class_key(class);
-        match format_in(self.bundle(), &key, None) {
+        match self.lookup(&class_key(class)) {
             Some(name) => Cow::Owned(name),
             None => Cow::Borrowed(class),
         }
