@@ -17,14 +17,17 @@ use polybot_domain::{
 use polybot_proto::auth::{Role, require};
 use polybot_proto::v1::results_server::Results;
 use polybot_proto::v1::{
-    GetPredictionRequest, ListPredictionsRequest, ListPredictionsResponse, Prediction,
-    ReportProgressRequest, ReportProgressResponse, ReportResultRequest, ReportResultResponse,
+    DetectRequest, DetectResponse, GetPredictionRequest, ListPredictionsRequest,
+    ListPredictionsResponse, Prediction, ReportProgressRequest, ReportProgressResponse,
+    ReportResultRequest, ReportResultResponse,
 };
 use polybot_proto::{Outcome, Report};
 use polybot_telemetry::tasks::Supervisor;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use crate::detect::{DetectError, DetectInput, OperatorDetect};
+use crate::listing::{PageQuery, QueryError};
 use crate::replies::{Replied, Replier, ReplyError};
 
 /// How long `ReportResult` waits for its reply before answering
@@ -32,10 +35,16 @@ use crate::replies::{Replied, Replier, ReplyError};
 /// hears a status rather than timing out itself.
 pub const REPORT_WAIT: Duration = Duration::from_secs(45);
 
+/// How long `Detect` waits for its job when the caller set no deadline,
+/// and the most it waits whatever the deadline.
+pub const DETECT_WAIT: Duration = Duration::from_secs(60);
+pub const DETECT_WAIT_MAX: Duration = Duration::from_secs(300);
+
 pub struct ResultsService {
     replier: Replier,
     /// Runs each report's reply as a task of its own.
     supervisor: Supervisor,
+    detect: OperatorDetect,
 }
 
 /// A report of another kind than the request asked for is refused.
@@ -72,11 +81,100 @@ fn extension_of(mime: &str) -> Result<&'static str, Status> {
 }
 
 impl ResultsService {
-    pub fn new(replier: Replier, supervisor: Supervisor) -> Self {
+    /// `max_download` bounds `Detect`'s photos as Telegram downloads are.
+    pub fn new(replier: Replier, supervisor: Supervisor, max_download: u64) -> Self {
+        let detect = OperatorDetect::new(replier.backends().clone(), max_download);
         Self {
             replier,
             supervisor,
+            detect,
         }
+    }
+}
+
+/// How long `Detect` may wait: a little under the caller's deadline (the
+/// `grpc-timeout` header, e.g. grpcurl's `-max-time`), so the caller hears
+/// our status, not its own timeout.
+fn detect_wait<T>(request: &Request<T>) -> Duration {
+    let header = request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok());
+    match header.and_then(parse_grpc_timeout) {
+        Some(timeout) => timeout
+            .saturating_sub(Duration::from_millis(500))
+            .min(DETECT_WAIT_MAX),
+        None => DETECT_WAIT,
+    }
+}
+
+/// A `grpc-timeout` value: up to 8 digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn detect_status(e: DetectError) -> Status {
+    match e {
+        DetectError::TooLarge { .. } | DetectError::Empty => {
+            Status::invalid_argument(e.to_string())
+        }
+        DetectError::NoSuchKey(_) => Status::not_found(e.to_string()),
+        DetectError::Storage(e) => storage_status(e),
+        DetectError::StillRunning(_) => Status::deadline_exceeded(e.to_string()),
+    }
+}
+
+fn query_status(e: QueryError) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+/// A `Timestamp` as seconds since the Unix epoch, as records keep times.
+fn epoch_seconds(t: &polybot_proto::Timestamp) -> f64 {
+    t.seconds as f64 + f64::from(t.nanos) / 1e9
+}
+
+/// What a finished operator's request says in words: the counts, or what
+/// the filter did; a failure as the status a chat's failure would map to.
+fn detect_outcome(record: &polybot_domain::PredictionRecord) -> Result<String, Status> {
+    use polybot_domain::{FailureKind, PredictionStatus};
+    let lang = Lang::En;
+    match (&record.status, &record.result, record.failure) {
+        (PredictionStatus::Succeeded, Some(JobResult::Detected(summary)), _) => {
+            Ok(summary.counts_text(lang))
+        }
+        (PredictionStatus::Succeeded, Some(JobResult::Filtered(output)), _) => {
+            Ok(output.filter.answer_caption(lang))
+        }
+        (PredictionStatus::Succeeded, _, _) => Ok(String::new()),
+        (_, _, Some(kind)) => {
+            let message = format!(
+                "{} ({}; prediction {})",
+                kind.user_message(lang),
+                kind.as_str(),
+                record.prediction_id
+            );
+            Err(match kind {
+                FailureKind::GaveUp | FailureKind::Internal => Status::internal(message),
+                _ => Status::invalid_argument(message),
+            })
+        }
+        (_, _, None) => Err(Status::internal(format!(
+            "prediction {} ended without a result or a failure",
+            record.prediction_id
+        ))),
     }
 }
 
@@ -89,6 +187,7 @@ fn rpc_span<T>(req: &Request<T>, method: &'static str) -> tracing::Span {
         rpc.system = "grpc",
         rpc.service = "polybot.v1.Results",
         rpc.method = method,
+        prediction_id = tracing::field::Empty,
     );
     polybot_telemetry::grpc::set_parent_from_metadata(&span, req.metadata());
     span
@@ -366,22 +465,69 @@ impl Results for ResultsService {
         async move {
             require(&request, Role::Operator)?;
             let req = request.into_inner();
-            if req.chat_id == 0 {
-                return Err(Status::invalid_argument("chat_id must be set"));
-            }
-            let limit = match req.limit {
-                0 => 20,
-                n => n.min(100) as usize,
+            #[allow(deprecated)] // `limit` is still read, as the first name of `page_size`.
+            let size = if req.page_size == 0 {
+                req.limit
+            } else {
+                req.page_size
             };
-            let records = self
-                .replier
-                .backends()
-                .table
-                .list_by_chat(ChatId(req.chat_id), limit)
+            let window = polybot_storage::TimeWindow {
+                from: req.created_after.as_ref().map(epoch_seconds),
+                until: req.created_before.as_ref().map(epoch_seconds),
+            };
+            let query = PageQuery::parse(req.chat_id, size, &req.page_token, &req.action, window)
+                .map_err(query_status)?;
+            let page = query
+                .read(self.replier.backends().table.as_ref())
                 .await
                 .map_err(storage_status)?;
             Ok(Response::new(ListPredictionsResponse {
-                predictions: records.iter().map(Prediction::from).collect(),
+                predictions: page.records.iter().map(Prediction::from).collect(),
+                next_page_token: page.next_token.unwrap_or_default(),
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn detect(
+        &self,
+        request: Request<DetectRequest>,
+    ) -> Result<Response<DetectResponse>, Status> {
+        let span = rpc_span(&request, "Detect");
+        async move {
+            require(&request, Role::Operator)?;
+            let wait = detect_wait(&request);
+            let req = request.into_inner();
+            use polybot_proto::v1::detect_request::Image;
+            let input = match req.image {
+                Some(Image::Data(bytes)) => DetectInput::Bytes(bytes.into()),
+                Some(Image::Key(key)) => DetectInput::Key(
+                    ObjectKey::parse(key)
+                        .map_err(|e| Status::invalid_argument(format!("key: {e}")))?,
+                ),
+                None => {
+                    return Err(Status::invalid_argument(
+                        "set the photo: `data` (its bytes) or `key` (an object-store key)",
+                    ));
+                }
+            };
+            let kind = match req.action {
+                Some(action) => polybot_domain::JobKind::try_from(action)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+                None => polybot_domain::JobKind::Detect,
+            };
+            let id = self
+                .detect
+                .submit(input, kind)
+                .await
+                .map_err(detect_status)?;
+            tracing::Span::current().record("prediction_id", tracing::field::display(id));
+            let record = self.detect.wait(id, wait).await.map_err(detect_status)?;
+            let text = detect_outcome(&record)?;
+            Ok(Response::new(DetectResponse {
+                prediction: Some(Prediction::from(&record)),
+                text,
             }))
         }
         .instrument(span)

@@ -12,6 +12,7 @@ mod albums;
 mod answers;
 mod certificate;
 mod deferred;
+mod detect;
 pub use polybot_telegram::botapi;
 pub mod cli;
 mod config;
@@ -22,6 +23,7 @@ pub(crate) mod health;
 pub(crate) mod http;
 pub(crate) mod inbound;
 pub(crate) mod intake;
+mod listing;
 pub(crate) mod loops;
 /// The messenger port the gateway talks to users through, the control port
 /// that runs the bot, and their Telegram adapter: crate `polybot-telegram`.
@@ -33,6 +35,7 @@ pub mod secret;
 mod servers;
 pub mod settings;
 pub(crate) mod startup;
+mod submit;
 
 pub use config::{GatewayConfig, GatewayError, TelegramMode, TlsFiles};
 pub use intake::{Limit, Limits, RetryBudget, no_picture_in_album, only_captioned_used};
@@ -108,7 +111,11 @@ impl Gateway {
             wait_for_webhook(&config, &health)?;
             let bot = bot_id(&config, &*control).await?;
             let services = build_services(&config, &backends, messenger, bot, &supervisor);
-            let results = grpc::ResultsService::new(services.replier.clone(), supervisor.clone());
+            let results = grpc::ResultsService::new(
+                services.replier.clone(),
+                supervisor.clone(),
+                config.max_download,
+            );
             let reporter =
                 servers::serve_grpc(&supervisor, &config, results, grpc_listener).await?;
             let router = http_router(&config, &services, &health, &supervisor);

@@ -208,6 +208,14 @@ impl Replier {
     /// Sends the report's answer; returns the notice it kept (one that
     /// became the answer), if any.
     async fn send(&self, report: &Report) -> Result<Option<i64>, ReplyError> {
+        if report.chat_id.is_operator() {
+            // An operator's `Detect`: it reads the record; nobody is told.
+            if let Outcome::Failure { kind, detail } = &report.outcome {
+                info!(kind = kind.as_str(), %detail, "an operator's request failed");
+                self.stored_success(report.prediction_id, *kind).await?;
+            }
+            return Ok(None);
+        }
         match &report.outcome {
             Outcome::Success(result) => self.send_result(report, result).await,
             Outcome::Failure { kind, detail } => {

@@ -28,6 +28,14 @@ const HTTP_STOP_GRACE: Duration = Duration::from_secs(10);
 /// Serves Results, gRPC health and reflection (v1 and v1alpha: grpcurl
 /// 1.8 speaks only v1alpha) on `listener`. Returns the health reporter,
 /// which starts not serving: readiness publishes to it.
+/// The largest request the Results service decodes: a photo of
+/// `max_download` bytes and the rest of its message.
+fn max_message(max_download: u64) -> usize {
+    usize::try_from(max_download)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024)
+}
+
 pub async fn serve_grpc(
     supervisor: &Supervisor,
     config: &GatewayConfig,
@@ -55,7 +63,12 @@ pub async fn serve_grpc(
         .results_credentials
         .authenticator()
         .on_previous_token(crate::metrics::previous_results_token);
-    let results = ResultsServer::with_interceptor(results, authenticator);
+    // `Detect` takes a photo as large as Telegram's downloads; tonic's 4 MB
+    // default would refuse it before the handler could say why.
+    let results = tonic::service::interceptor::InterceptedService::new(
+        ResultsServer::new(results).max_decoding_message_size(max_message(config.max_download)),
+        authenticator,
+    );
     let cancel = supervisor.cancel_token();
     supervisor.spawn_critical("grpc_server", async move {
         let served = tonic::transport::Server::builder()

@@ -357,12 +357,16 @@ impl Predictions for LostFinish {
     async fn get(&self, id: PredictionId) -> polybot_storage::Result<Option<PredictionRecord>> {
         self.inner.get(id).await
     }
-    async fn list_by_chat(
+    async fn chat_predictions(
         &self,
         chat: ChatId,
+        window: polybot_storage::TimeWindow,
+        after: Option<polybot_storage::ListCursor>,
         limit: usize,
     ) -> polybot_storage::Result<Vec<PredictionRecord>> {
-        self.inner.list_by_chat(chat, limit).await
+        self.inner
+            .chat_predictions(chat, window, after, limit)
+            .await
     }
 }
 

@@ -422,30 +422,36 @@ fn grpcurl() -> std::path::PathBuf {
     path
 }
 
-/// Calls `method` of the mesh's gRPC port with the operator's token, as
-/// the README shows, and returns what grpcurl printed.
-async fn grpcurl_as_operator(s: &Stack, method: &str, request: &str) -> serde_json::Value {
-    let operator = s
-        .opts
+/// The operator token the mesh was started with.
+fn operator_token(s: &Stack) -> String {
+    s.opts
         .results_credentials
         .operator
         .as_ref()
         .expect("an operator token")
         .expose_secret()
-        .to_owned();
-    let out = tokio::process::Command::new(grpcurl())
-        .args([
+        .to_owned()
+}
+
+/// Calls `method` of the mesh's gRPC port with the operator's token, as
+/// docs/grpc.md shows, and returns what grpcurl printed.
+async fn grpcurl_as_operator(s: &Stack, method: &str, request: &str) -> serde_json::Value {
+    let operator = operator_token(s);
+    // The request on stdin (`-d @`): a photo's base64 is longer than one
+    // command-line argument may be.
+    let out = piped(
+        tokio::process::Command::new(grpcurl()).args([
             "-plaintext",
             "-H",
             &format!("authorization: Bearer {operator}"),
             "-d",
-            request,
+            "@",
             &s.mesh().gateway.grpc_addr().to_string(),
             method,
-        ])
-        .output()
-        .await
-        .expect("grpcurl");
+        ]),
+        request,
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -507,7 +513,7 @@ async fn grpcurl_lists_results_through_reflection_and_reads_a_stored_prediction(
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    // …and answered with it, as the README shows.
+    // …and answered with it, as docs/grpc.md shows.
     let v = grpcurl_as_operator(
         &s,
         "polybot.v1.Results/GetPrediction",
@@ -1200,5 +1206,343 @@ async fn an_albums_caption_on_any_photo_applies_to_every_photo() {
         "1: rotated 90° clockwise\n2: rotated 90° clockwise"
     );
     s.assert_stays_at(chat, 2).await;
+    s.stop().await;
+}
+
+/// Runs `cmd` with `input` on its stdin; what it did.
+async fn piped(cmd: &mut tokio::process::Command, input: &str) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("grpcurl starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(stdin);
+    child.wait_with_output().await.expect("grpcurl")
+}
+
+/// Runs grpcurl with `request` (on stdin) and `args` (the address and
+/// method), as the operator when `operator`; its exit, what it printed and
+/// what it said on stderr.
+async fn grpcurl_raw(
+    s: &Stack,
+    operator: bool,
+    request: &str,
+    args: &[&str],
+) -> (bool, String, String) {
+    let mut cmd = tokio::process::Command::new(grpcurl());
+    cmd.args(["-plaintext", "-max-time", "60", "-d", "@"]);
+    if operator {
+        let token = operator_token(s);
+        cmd.args(["-H", &format!("authorization: Bearer {token}")]);
+    }
+    let out = piped(cmd.args(args), request).await;
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpcurl_detect_names_the_bus_and_needs_the_operator_token() {
+    let s = Stack::start().await;
+    let addr = s.mesh().gateway.grpc_addr().to_string();
+    let request = json!({ "data": base64(&photo("bus.jpg")) }).to_string();
+    let method = "polybot.v1.Results/Detect";
+
+    let (ok, _, err) = grpcurl_raw(&s, false, &request, &[&addr, method]).await;
+    assert!(!ok && err.contains("Unauthenticated"), "{err}");
+
+    let v = grpcurl_as_operator(&s, method, &request).await;
+    let prediction = &v["prediction"];
+    assert_eq!(prediction["status"], "PREDICTION_STATUS_SUCCEEDED", "{v}");
+    assert_eq!(prediction["chatId"], ChatId::OPERATOR.0.to_string(), "{v}");
+    let classes: Vec<&str> = prediction["summary"]["labels"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .filter_map(|l| l["class"].as_str())
+        .collect();
+    assert!(classes.contains(&"bus"), "{v}");
+    assert!(v["text"].as_str().expect("text").contains("bus ×1"), "{v}");
+    let annotated = prediction["summary"]["predictedImgPath"]
+        .as_str()
+        .expect("the annotated picture's key");
+    let stored = s
+        .mesh()
+        .backends
+        .objects
+        .get(&polybot_domain::ObjectKey::parse(annotated).expect("a key"))
+        .await
+        .expect("the annotated picture is stored");
+    assert!(image::load_from_memory(&stored).is_ok());
+
+    // The same photo by its key, blurred: the filter's output is stored.
+    let original = prediction["originalKey"].as_str().expect("original key");
+    let blur = json!({ "key": original, "action": { "blur": { "size": 8 } } }).to_string();
+    let v = grpcurl_as_operator(&s, method, &blur).await;
+    let output = v["prediction"]["filtered"]["outputImgPath"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a filtered picture: {v}"));
+    assert!(
+        output.starts_with(&format!("{}/filtered/", ChatId::OPERATOR)),
+        "{v}"
+    );
+    assert_eq!(v["text"], "blur 8", "{v}");
+
+    // Not a picture: the detectors' verdict, as a status.
+    let text = json!({ "data": base64(b"hello, not a photo") }).to_string();
+    let (ok, _, err) = grpcurl_raw(&s, true, &text, &[&addr, method]).await;
+    assert!(
+        !ok && err.contains("InvalidArgument") && err.contains("not_an_image"),
+        "{err}"
+    );
+    // No photo at all, and a key that names nothing.
+    let (ok, _, err) = grpcurl_raw(&s, true, "{}", &[&addr, method]).await;
+    assert!(!ok && err.contains("InvalidArgument"), "{err}");
+    let missing = json!({ "key": "1/original/nothing.jpg" }).to_string();
+    let (ok, _, err) = grpcurl_raw(&s, true, &missing, &[&addr, method]).await;
+    assert!(!ok && err.contains("NotFound"), "{err}");
+
+    // Nothing of it went to Telegram.
+    let calls = s.client.requests().await.expect("the emulator's record");
+    for method in [
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "editMessageText",
+    ] {
+        assert_eq!(
+            calls.count(method),
+            0,
+            "an operator's request never answers a chat"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpcurl_pages_through_a_chats_predictions_each_exactly_once() {
+    use polybot_domain::{
+        Action, BlurSize, Filter, ObjectKey, PredictionId, PredictionRecord, PredictionStatus,
+    };
+    let s = Stack::start().await;
+    let addr = s.mesh().gateway.grpc_addr().to_string();
+    let chat = ChatId(7031);
+    let mut made = std::collections::BTreeSet::new();
+    let mut blurred = std::collections::BTreeSet::new();
+    for i in 0..23u32 {
+        let id = PredictionId::new();
+        // Groups of three share a creation time, as a burst may.
+        let at = 1_790_000_000.0 + f64::from(i / 3);
+        let kind = if i % 4 == 1 {
+            blurred.insert(id.to_string());
+            Action::Filter(Filter::Blur {
+                size: BlurSize::new(4).expect("size"),
+            })
+        } else {
+            Action::Detect
+        };
+        let record = PredictionRecord {
+            prediction_id: id,
+            chat_id: chat,
+            status: PredictionStatus::Pending,
+            original_key: ObjectKey::original(chat, id, "jpg"),
+            kind,
+            result: None,
+            failure: None,
+            created_at: at,
+            updated_at: at,
+            answer_file_id: None,
+        };
+        s.mesh()
+            .backends
+            .table
+            .create(&record)
+            .await
+            .expect("create");
+        made.insert(id.to_string());
+    }
+    let pages = |filter: serde_json::Value| {
+        let s = &s;
+        async move {
+            let mut seen = Vec::new();
+            let mut token = String::new();
+            let mut pages = 0;
+            loop {
+                let mut request = json!({ "chat_id": chat.0, "page_size": 5, "page_token": token });
+                for (k, v) in filter.as_object().expect("an object") {
+                    request[k] = v.clone();
+                }
+                let v = grpcurl_as_operator(
+                    s,
+                    "polybot.v1.Results/ListPredictions",
+                    &request.to_string(),
+                )
+                .await;
+                pages += 1;
+                seen.extend(
+                    v["predictions"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|p| p["predictionId"].as_str().expect("id").to_owned()),
+                );
+                match v["nextPageToken"].as_str() {
+                    Some(next) if !next.is_empty() => token = next.to_owned(),
+                    _ => break,
+                }
+                assert!(pages < 50, "paging never ends");
+            }
+            (seen, pages)
+        }
+    };
+    let (seen, count) = pages(json!({})).await;
+    assert_eq!(seen.len(), 23, "{seen:?}");
+    assert_eq!(
+        seen.iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        made
+    );
+    assert_eq!(count, 5, "23 in pages of 5");
+
+    let (seen, _) = pages(json!({ "action": "blur" })).await;
+    assert_eq!(
+        seen.iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        blurred
+    );
+    assert_eq!(seen.len(), blurred.len());
+
+    // A window: the first three seconds' nine predictions.
+    let (seen, _) = pages(json!({
+        "created_after": "2026-09-21T14:13:20Z",
+        "created_before": "2026-09-21T14:13:23Z"
+    }))
+    .await;
+    assert_eq!(seen.len(), 9, "{seen:?}");
+
+    // A token for other filters is refused.
+    let first = grpcurl_as_operator(
+        &s,
+        "polybot.v1.Results/ListPredictions",
+        &json!({ "chat_id": chat.0, "page_size": 5 }).to_string(),
+    )
+    .await;
+    let token = first["nextPageToken"].as_str().expect("a token");
+    let other = json!({ "chat_id": chat.0, "action": "detect", "page_token": token }).to_string();
+    let (ok, _, err) = grpcurl_raw(
+        &s,
+        true,
+        &other,
+        &[&addr, "polybot.v1.Results/ListPredictions"],
+    )
+    .await;
+    assert!(!ok && err.contains("InvalidArgument"), "{err}");
+    s.stop().await;
+}
+
+/// The `sh` blocks of docs/grpc.md that call `grpcurl`.
+fn documented_grpcurl_commands() -> Vec<String> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/grpc.md"))
+            .expect("docs/grpc.md");
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in doc.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```sh") => current = Some(String::new()),
+            (Some(block), "```") => {
+                if block.contains("grpcurl ") {
+                    blocks.push(block.clone());
+                }
+                current = None;
+            }
+            (Some(block), text) => {
+                block.push_str(text);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docs_grpc_examples_run_against_a_real_gateway() {
+    let s = Stack::start().await;
+    let chat = 7032;
+    s.client
+        .send_user_photo(chat, photo("zidane.jpg"), &UserMessageOptions::default())
+        .await
+        .expect("send");
+    s.wait(chat, 2).await;
+    let record = s
+        .mesh()
+        .backends
+        .table
+        .list_by_chat(ChatId(chat), 1)
+        .await
+        .expect("list")
+        .pop()
+        .expect("the photo's prediction");
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::write(work.path().join("bus.jpg"), photo("bus.jpg")).expect("bus.jpg");
+    let token = operator_token(&s);
+    let path = format!(
+        "{}:{}",
+        grpcurl().parent().expect("a folder").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let commands = documented_grpcurl_commands();
+    assert!(
+        commands.len() >= 6,
+        "docs/grpc.md lost its examples: {commands:?}"
+    );
+    for command in commands {
+        let out = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(work.path())
+            .env("PATH", &path)
+            .env("GATEWAY", s.mesh().gateway.grpc_addr().to_string())
+            .env("POLYBOT_OPERATOR_TOKEN", &token)
+            .env("CHAT", chat.to_string())
+            .env("PREDICTION", record.prediction_id.to_string())
+            .env("ORIGINAL_KEY", record.original_key.to_string())
+            .output()
+            .await
+            .expect("sh");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && !printed.trim().is_empty(),
+            "docs/grpc.md's example failed:\n{command}\n--- stdout\n{printed}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if command.contains("bus.jpg") {
+            assert!(printed.contains("\"bus\""), "{command}\n{printed}");
+        }
+        if command.contains("$PREDICTION") {
+            assert!(
+                printed.contains(&record.prediction_id.to_string()),
+                "{printed}"
+            );
+        }
+    }
     s.stop().await;
 }

@@ -1,7 +1,8 @@
 //! `polybot.v1.Results` as an attacker inside the network sees it: a real
 //! gateway (embedded backend, real gRPC) and a Telegram Bot API emulator
 //! that records everything the bot sends. Forged reports must be refused
-//! and must not make the bot send anything; the read RPCs are for operators.
+//! and must not make the bot send anything; the read RPCs and `Detect` are
+//! for operators.
 
 use std::time::Duration;
 
@@ -12,7 +13,9 @@ use polybot_domain::{
     ChatId, Label, ObjectKey, PredictionId, PredictionRecord, PredictionStatus, PredictionSummary,
 };
 use polybot_proto::v1::results_client::ResultsClient;
-use polybot_proto::v1::{GetPredictionRequest, ListPredictionsRequest, ReportResultRequest};
+use polybot_proto::v1::{
+    DetectRequest, GetPredictionRequest, ListPredictionsRequest, ReportResultRequest,
+};
 use polybot_proto::{Outcome, Report};
 use polybot_storage::PutMode;
 use secrecy::ExposeSecret;
@@ -359,9 +362,18 @@ async fn the_read_rpcs_answer_only_the_operator() {
     let get = GetPredictionRequest {
         prediction_id: record.prediction_id.to_string(),
     };
+    // `limit`, the first name of `page_size`, still works.
+    #[allow(deprecated)]
     let list = ListPredictionsRequest {
         chat_id: OWNER,
         limit: 5,
+        ..Default::default()
+    };
+    let detect = DetectRequest {
+        image: Some(polybot_proto::v1::detect_request::Image::Data(vec![
+            0xFF, 0xD8, 0xFF,
+        ])),
+        action: None,
     };
     for (caller, code) in [
         (Caller::Anonymous, Code::Unauthenticated),
@@ -374,10 +386,15 @@ async fn the_read_rpcs_answer_only_the_operator() {
             .expect_err("refused");
         assert_eq!(status.code(), code, "GetPrediction as {caller:?}");
         let status = results
-            .list_predictions(f.request(list, caller))
+            .list_predictions(f.request(list.clone(), caller))
             .await
             .expect_err("refused");
         assert_eq!(status.code(), code, "ListPredictions as {caller:?}");
+        let status = results
+            .detect(f.request(detect.clone(), caller))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), code, "Detect as {caller:?}");
     }
     let got = results
         .get_prediction(f.request(get, Caller::Operator))

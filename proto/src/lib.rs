@@ -9,6 +9,9 @@ pub mod v1 {
     tonic::include_proto!("polybot.v1");
 }
 
+/// `google.protobuf.Timestamp`, as the contracts' times are written.
+pub use prost_types::Timestamp;
+
 /// Encoded `FileDescriptorSet` of every contract, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("polybot_descriptor");
 
@@ -957,5 +960,18 @@ mod tests {
     fn the_descriptor_set_names_the_results_service() {
         let text = String::from_utf8_lossy(FILE_DESCRIPTOR_SET);
         assert!(text.contains("polybot.v1") && text.contains("Results"));
+    }
+
+    #[test]
+    fn the_descriptor_set_carries_the_imports_reflection_needs() {
+        // grpcurl resolves `google.protobuf.Timestamp` through reflection:
+        // the set must hold the file that defines it, not just name it.
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).expect("a set");
+        let names: Vec<_> = set.file.iter().filter_map(|f| f.name.as_deref()).collect();
+        assert!(
+            names.contains(&"google/protobuf/timestamp.proto"),
+            "{names:?}"
+        );
     }
 }

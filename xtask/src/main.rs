@@ -36,8 +36,12 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run the deployment checks: Terraform fmt, checkov, hadolint, compose, actionlint, cargo deny.
+    /// Run the deployment checks: Terraform fmt, checkov, hadolint, compose, actionlint, cargo deny, buf.
     Lint,
+    /// At a release: record the `.proto` contracts as released
+    /// (proto/baseline/polybot-v1.binpb), the image `buf breaking` checks
+    /// later changes against.
+    ProtoBaseline,
     /// Run setup, then the all-in-one demo: the whole mesh with a Telegram emulator.
     Demo {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -94,6 +98,20 @@ fn main() -> Result<()> {
         }
         Cmd::Lint => {
             lint::lint(&ws)?;
+        }
+        Cmd::ProtoBaseline => {
+            let buf = tools::buf(&ws)?;
+            let status = std::process::Command::new(buf)
+                .current_dir(&ws.root)
+                .args(["build", "proto", "-o", "proto/baseline/polybot-v1.binpb"])
+                .status()
+                .context("could not run buf")?;
+            if !status.success() {
+                anyhow::bail!("buf build failed ({status})");
+            }
+            eprintln!(
+                "xtask: proto/baseline/polybot-v1.binpb is the released contract now; commit it"
+            );
         }
         Cmd::Demo { args } => {
             setup(&ws)?;

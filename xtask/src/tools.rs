@@ -116,3 +116,59 @@ pub fn ensure(ws: &Workspace, set: &ToolSet) -> Result<()> {
     fs::write(&stamp, digest).with_context(|| format!("writing {}", stamp.display()))?;
     Ok(())
 }
+
+/// buf (`buf lint`, `buf breaking` on the `.proto` contracts), pinned:
+/// the npm registry's `@bufbuild/buf-linux-x64` carries buf's own release
+/// binary (PyPI has no maintained buf package).
+const BUF_VERSION: &str = "1.75.0";
+const BUF_TARBALL_SHA256: &str = "98b19d4b2b46130e083157490c54dfdcb8ea771e53204d3c6a06a2b12edd0503";
+
+/// The path of the pinned buf binary, downloaded once into `.cache/tools`.
+pub fn buf(ws: &Workspace) -> Result<PathBuf> {
+    let dir = ws.cache.join("tools").join(format!("buf-{BUF_VERSION}"));
+    let binary = dir.join("package").join("bin").join("buf");
+    if binary.exists() {
+        return Ok(binary);
+    }
+    if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
+        bail!("buf is fetched for Linux x86_64 only; install buf {BUF_VERSION} yourself");
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    eprintln!("xtask: fetching buf {BUF_VERSION} (npm @bufbuild/buf-linux-x64)");
+    let package = format!("@bufbuild/buf-linux-x64@{BUF_VERSION}");
+    let output = Command::new("npm")
+        .args(["pack", "--silent", &package, "--pack-destination"])
+        .arg(&dir)
+        .output()
+        .context("could not run npm (buf comes from the npm registry); install Node.js")?;
+    if !output.status.success() {
+        bail!(
+            "`npm pack {package}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let tarball = dir.join(format!("bufbuild-buf-linux-x64-{BUF_VERSION}.tgz"));
+    let bytes = fs::read(&tarball).with_context(|| format!("reading {}", tarball.display()))?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    if digest != BUF_TARBALL_SHA256 {
+        let _ = fs::remove_file(&tarball);
+        bail!("{package} has sha256 {digest}, expected {BUF_TARBALL_SHA256}");
+    }
+    let status = Command::new("tar")
+        .arg("xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .context("could not run tar")?;
+    if !status.success() || !binary.exists() {
+        bail!(
+            "unpacking {} gave no {}",
+            tarball.display(),
+            binary.display()
+        );
+    }
+    let _ = fs::remove_file(&tarball);
+    Ok(binary)
+}

@@ -26,6 +26,19 @@ display_as_inner!(ChatId, UserId, UpdateId, BotId, PredictionId);
 #[serde(transparent)]
 pub struct ChatId(pub i64);
 
+impl ChatId {
+    /// The chat an operator's own requests (the `Detect` RPC) are recorded
+    /// and queued under. Telegram's chat ids have at most 52 significant
+    /// bits, so -2^53 is never a Telegram chat: nothing is ever sent to it.
+    pub const OPERATOR: Self = Self(-(1 << 53));
+
+    /// Whether this is [`ChatId::OPERATOR`], whose results are read, not
+    /// answered.
+    pub fn is_operator(self) -> bool {
+        self == Self::OPERATOR
+    }
+}
+
 /// A Telegram user: who sent a message (in a private chat, the chat's id too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -2,16 +2,14 @@
 //! within the size limit, stored under its update's key, recorded and
 //! queued as one job; a photo it cannot take is answered instead.
 
-use polybot_domain::{
-    ChatId, FailureKind, Job, JobKind, Lang, ObjectKey, PredictionId, PredictionRecord,
-    PredictionStatus, UpdateId,
-};
-use polybot_storage::{Attributes, PutMode, StorageError, Tenant};
+use polybot_domain::{ChatId, FailureKind, Job, JobKind, Lang, ObjectKey, PredictionId, UpdateId};
+use polybot_storage::{PutMode, StorageError};
 use tracing::{Instrument, info, warn};
 
 use super::{Handled, Intake, IntakeError};
 use crate::inbound::PhotoRef;
 use crate::messenger::MessengerError;
+use crate::submit::Submitted;
 
 impl Intake {
     /// Downloads the photo and stores it under this update's key; `None`
@@ -121,53 +119,9 @@ impl Intake {
     /// Records the request and puts its job on the queue (idempotent on
     /// the prediction id).
     pub(super) async fn submit(&self, job: Job) -> Result<Handled, IntakeError> {
-        let prediction_id = job.prediction_id;
-        // The chat's settings as they are now travel with the job.
-        let settings = self.backends.table.chat_settings(job.chat_id).await?;
-        let job = job.with_settings(settings);
-        let created = self
-            .backends
-            .table
-            .create(&PredictionRecord::pending(&job))
-            .instrument(tracing::info_span!("save prediction"))
-            .await;
-        match created {
-            Ok(()) => {}
-            Err(StorageError::AlreadyExists(_)) => {
-                // An earlier delivery got this far; if its job already ran,
-                // there is nothing left to do.
-                let existing = self.backends.table.get(prediction_id).await?;
-                if existing.is_some_and(|r| r.status != PredictionStatus::Pending) {
-                    info!(%prediction_id, "an earlier delivery's job already ran");
-                    return Ok(Handled::Duplicate);
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-        // The producer span: its context travels in the message attributes,
-        // so the detector's job span continues this trace as its child.
-        let publish = tracing::info_span!(
-            "jobs.publish",
-            otel.name = "jobs publish",
-            otel.kind = "producer",
-            messaging.system = self.backends.jobs.messaging_system(),
-            messaging.operation.type = "send",
-            messaging.destination.name = "jobs",
-            prediction_id = %prediction_id,
-        );
-        async {
-            let mut attributes = Attributes::new();
-            attributes.insert("schema_version".into(), job.schema_version().to_string());
-            polybot_telemetry::inject_context(&mut attributes);
-            let tenant = Tenant::chat(job.chat_id);
-            self.backends
-                .jobs
-                .send_for(Some(&tenant), &job.to_json(), &attributes)
-                .await
-        }
-        .instrument(publish)
-        .await?;
-        info!(%prediction_id, kind = %job.input.action(), photos = job.input.photo_count(), "photo queued");
-        Ok(Handled::Queued(prediction_id))
+        Ok(match crate::submit::submit(&self.backends, job).await? {
+            Submitted::Queued(id) => Handled::Queued(id),
+            Submitted::AlreadyRan => Handled::Duplicate,
+        })
     }
 }

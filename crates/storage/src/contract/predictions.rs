@@ -6,7 +6,7 @@ use polybot_domain::{
 };
 
 use super::random_i64;
-use crate::{Predictions, Saved, StorageError};
+use crate::{ListCursor, Predictions, Saved, StorageError, TimeWindow};
 
 /// The [`Predictions`] contract: conditional create, a result stored once,
 /// failures that never override success, a request's kind kept, the
@@ -307,6 +307,68 @@ pub async fn predictions(table: &dyn Predictions) {
     assert!(
         listed(ChatId(random_i64()), 10).await.is_empty(),
         "table: a chat without predictions lists nothing"
+    );
+
+    // Resuming from cursors: every prediction exactly once, equal creation
+    // times included, and a time window kept.
+    let paged_chat = ChatId(random_i64());
+    let mut made = Vec::new();
+    for offset in [0.0, 1.0, 1.0, 1.0, 2.5, 3.0, 4.0] {
+        let r = pending(paged_chat, t0 + offset);
+        table.create(&r).await.expect("table: create must succeed");
+        made.push(r);
+    }
+    let pages = |window: TimeWindow, size: usize| async move {
+        let mut seen = Vec::new();
+        let mut after = None;
+        for _ in 0..20 {
+            let page = table
+                .chat_predictions(paged_chat, window, after, size)
+                .await
+                .expect("table: chat_predictions");
+            assert!(page.len() <= size, "table: a page holds at most `limit`");
+            let Some(last) = page.last() else { break };
+            after = Some(ListCursor::after(last));
+            seen.extend(page.iter().map(|r| (r.created_at, r.prediction_id)));
+        }
+        seen
+    };
+    for size in [1, 2, 3, 10] {
+        let seen = pages(TimeWindow::ALL, size).await;
+        let mut ids: Vec<_> = seen.iter().map(|(_, id)| *id).collect();
+        ids.sort();
+        let mut expected: Vec<_> = made.iter().map(|r| r.prediction_id).collect();
+        expected.sort();
+        assert_eq!(
+            ids, expected,
+            "table: pages of {size} must list every prediction exactly once"
+        );
+        assert!(
+            seen.windows(2).all(|w| w[0].0 >= w[1].0),
+            "table: pages must go from the most recent to the oldest: {seen:?}"
+        );
+    }
+    let window = TimeWindow {
+        from: Some(t0 + 1.0),
+        until: Some(t0 + 3.0),
+    };
+    let seen = pages(window, 2).await;
+    let mut ids: Vec<_> = seen.iter().map(|(_, id)| *id).collect();
+    ids.sort();
+    let mut expected: Vec<_> = made
+        .iter()
+        .filter(|r| window.contains(r.created_at))
+        .map(|r| r.prediction_id)
+        .collect();
+    expected.sort();
+    assert_eq!(
+        expected.len(),
+        4,
+        "the window holds the three at t0+1 and the one at t0+2.5"
+    );
+    assert_eq!(
+        ids, expected,
+        "table: a window keeps its start (inclusive) and drops its end (exclusive)"
     );
 }
 

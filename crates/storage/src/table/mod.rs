@@ -28,7 +28,7 @@ pub use deferred::{DeferredUpdate, DeferredUpdates};
 pub use erasure::Erasure;
 pub use leases::{Claim, ClaimKey, LeaseId, Leases, Once, run_once};
 pub use notices::{NoticeState, Notices};
-pub use predictions::{Predictions, Saved};
+pub use predictions::{ListCursor, Predictions, Saved, TimeWindow};
 pub(crate) use predictions::{parse_status, status_text};
 pub use settings::Preferences;
 pub(crate) use windows::window_bounds;

@@ -30,8 +30,67 @@ pub trait Predictions: Send + Sync + 'static {
     /// that is a success, and no record is created.
     async fn set_answer_file(&self, id: PredictionId, file_id: &str) -> Result<()>;
     async fn get(&self, id: PredictionId) -> Result<Option<PredictionRecord>>;
-    /// Most recent first.
-    async fn list_by_chat(&self, chat: ChatId, limit: usize) -> Result<Vec<PredictionRecord>>;
+    /// A chat's predictions created within `window`, most recent first
+    /// (equal times in an order of the adapter's own), starting after `after`
+    /// (the last record of an earlier call, see [`ListCursor::after`]), at
+    /// most `limit`. Resuming from a cursor neither repeats nor skips a
+    /// prediction that existed through both calls.
+    async fn chat_predictions(
+        &self,
+        chat: ChatId,
+        window: TimeWindow,
+        after: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<Vec<PredictionRecord>>;
+    /// A chat's `limit` most recent predictions.
+    async fn list_by_chat(&self, chat: ChatId, limit: usize) -> Result<Vec<PredictionRecord>> {
+        self.chat_predictions(chat, TimeWindow::ALL, None, limit)
+            .await
+    }
+}
+
+/// Creation times a listing keeps, in seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TimeWindow {
+    /// Created at or after this (inclusive); `None`: from the first.
+    pub from: Option<f64>,
+    /// Created before this (exclusive); `None`: to the last.
+    pub until: Option<f64>,
+}
+
+impl TimeWindow {
+    /// Every creation time.
+    pub const ALL: Self = Self {
+        from: None,
+        until: None,
+    };
+
+    /// Whether a prediction created at `created_at` is in the window.
+    pub fn contains(&self, created_at: f64) -> bool {
+        self.from.is_none_or(|from| created_at >= from)
+            && self.until.is_none_or(|until| created_at < until)
+    }
+}
+
+/// Where a listing of a chat's predictions resumes: just after the
+/// prediction created at `created_at` with id `id`, in the listing's order
+/// (time descending; equal times by id descending on SQLite, by DynamoDB's
+/// own order in the index, where the id, part of the item's key, still
+/// places the cursor exactly).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ListCursor {
+    pub created_at: f64,
+    pub id: PredictionId,
+}
+
+impl ListCursor {
+    /// The cursor that resumes after `record`.
+    pub fn after(record: &PredictionRecord) -> Self {
+        Self {
+            created_at: record.created_at,
+            id: record.prediction_id,
+        }
+    }
 }
 
 /// What [`Predictions::save_result`] did.

@@ -12,7 +12,7 @@ use polybot_domain::{
 
 use super::{CHAT_INDEX, DynamoTable, Item, TTL_ATTRIBUTE, get_n, get_s, n, s};
 use crate::table::{parse_status, status_text};
-use crate::{BoxError, Predictions, Result, Saved, StorageError};
+use crate::{BoxError, ListCursor, Predictions, Result, Saved, StorageError, TimeWindow};
 
 /// The hash key of a prediction's item.
 pub fn prediction_pk(id: PredictionId) -> String {
@@ -200,7 +200,13 @@ impl Predictions for DynamoTable {
             .transpose()
     }
 
-    async fn list_by_chat(&self, chat: ChatId, limit: usize) -> Result<Vec<PredictionRecord>> {
+    async fn chat_predictions(
+        &self,
+        chat: ChatId,
+        window: TimeWindow,
+        after: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<Vec<PredictionRecord>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -211,15 +217,41 @@ impl Predictions for DynamoTable {
         // `<chat>.5`), so `Limit` (which counts items read) is also the
         // number returned; GSI reads are eventually consistent, so a
         // prediction created a moment ago may be missing.
-        let out = self
+        let mut query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(CHAT_INDEX)
-            .key_condition_expression("chat_id = :chat")
             .expression_attribute_values(":chat", n(chat.0))
             .scan_index_forward(false)
-            .limit(limit)
+            .limit(limit);
+        // `until` is exclusive and BETWEEN inclusive: its upper end is the
+        // largest time before `until`.
+        query = match (window.from, window.until) {
+            (None, None) => query.key_condition_expression("chat_id = :chat"),
+            (Some(from), None) => query
+                .key_condition_expression("chat_id = :chat AND #t >= :from")
+                .expression_attribute_names("#t", "time")
+                .expression_attribute_values(":from", n(from)),
+            (None, Some(until)) => query
+                .key_condition_expression("chat_id = :chat AND #t < :until")
+                .expression_attribute_names("#t", "time")
+                .expression_attribute_values(":until", n(until)),
+            (Some(from), Some(until)) => query
+                .key_condition_expression("chat_id = :chat AND #t BETWEEN :from AND :until")
+                .expression_attribute_names("#t", "time")
+                .expression_attribute_values(":from", n(from))
+                .expression_attribute_values(":until", n(until.next_down())),
+        };
+        // The index's position of the cursor's item: its index key and the
+        // table's key (`time` is written from `created_at`, so they agree).
+        if let Some(cursor) = after {
+            query = query
+                .exclusive_start_key("pk", s(prediction_pk(cursor.id)))
+                .exclusive_start_key("chat_id", n(chat.0))
+                .exclusive_start_key("time", n(cursor.created_at));
+        }
+        let out = query
             .send()
             .await
             .map_err(self.err("Query", &format!("{CHAT_INDEX} chat_id={chat}")))?;

@@ -14,7 +14,7 @@ use super::LocalTable;
 use crate::local::duration_ms;
 use crate::local::sqlite::{is_constraint_violation, sql_error};
 use crate::table::{parse_status, status_text};
-use crate::{Predictions, Result, Saved, StorageError};
+use crate::{ListCursor, Predictions, Result, Saved, StorageError, TimeWindow};
 
 /// The columns a record is read from (and, with `expires_at`, written to).
 const COLUMNS: &str = "prediction_id, chat_id, status, original_key, summary, failure, \
@@ -224,19 +224,40 @@ impl Predictions for LocalTable {
         row.map(Row::parse).transpose()
     }
 
-    async fn list_by_chat(&self, chat: ChatId, limit: usize) -> Result<Vec<PredictionRecord>> {
+    async fn chat_predictions(
+        &self,
+        chat: ChatId,
+        window: TimeWindow,
+        after: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<Vec<PredictionRecord>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // NULL bounds stand for "no bound"; the id compares as stored text,
+        // which orders UUIDs as their bytes do (lowercase hex, fixed width).
+        let from = window.from;
+        let until = window.until;
+        let (after_time, after_id) = match after {
+            Some(c) => (Some(c.created_at), Some(c.id.to_string())),
+            None => (None, None),
+        };
         let rows = self
             .db
             .call(move |conn| {
                 let mut select = conn
                     .prepare_cached(&format!(
                         "SELECT {COLUMNS} FROM predictions WHERE chat_id = ?1
-                         ORDER BY created_at DESC, rowid DESC LIMIT ?2"
+                           AND (?2 IS NULL OR created_at >= ?2)
+                           AND (?3 IS NULL OR created_at < ?3)
+                           AND (?4 IS NULL OR created_at < ?4
+                                OR (created_at = ?4 AND prediction_id < ?5))
+                         ORDER BY created_at DESC, prediction_id DESC LIMIT ?6"
                     ))
                     .map_err(sql_error)?;
                 select
-                    .query_map(params![chat.0, limit], Row::read)
+                    .query_map(
+                        params![chat.0, from, until, after_time, after_id, limit],
+                        Row::read,
+                    )
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(sql_error)
             })
