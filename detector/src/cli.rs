@@ -86,7 +86,7 @@ pub struct WorkerArgs {
 /// Runs `detector worker` until SIGTERM.
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<bool> {
     use anyhow::Context;
-    let mut telemetry = polybot_telemetry::init("detector", args.telemetry.log_format)?;
+    let mut telemetry = polybot_telemetry::init_from("detector", &args.telemetry)?;
     let results_token = args.results_token().await?;
     let backends = args
         .backend

@@ -773,6 +773,8 @@ fn aws_process(
         .env("POLYBOT_DLQ_URL", &settings.dlq_url)
         .env("POLYBOT_TABLE", &settings.table)
         .env("POLYBOT_LOG_FORMAT", "json")
+        // Metrics reach CloudWatch as EMF lines on stdout (Terraform sets it).
+        .env("POLYBOT_METRICS_EMF", "true")
         // Production gives both roles the same token from Secrets Manager.
         .env(
             "POLYBOT_RESULTS_TOKEN",
@@ -780,6 +782,30 @@ fn aws_process(
         )
         .env("RUST_LOG", "info");
     polybot_testkit::process::otlp_env(&mut cmd, Some(otlp));
+    cmd
+}
+
+/// The gateway as Terraform runs it, on `http` (webhook, health) and
+/// `grpc` (Results), with the emulator as Telegram.
+fn gateway_process(
+    moto: &MotoServer,
+    settings: &AwsSettings,
+    otlp: &str,
+    emulator: &EmulatorHandle,
+    http: u16,
+    grpc: u16,
+) -> tokio::process::Command {
+    let mut cmd = aws_process("gateway", moto, settings, otlp);
+    cmd.env("TELEGRAM_TOKEN", emulator.token())
+        .env(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "aws-process-webhook-secret-0123456789abcdef",
+        )
+        .env("TELEGRAM_API_URL", emulator.base_url())
+        .env("POLYBOT_TELEGRAM_MODE", "webhook")
+        .env("POLYBOT_PUBLIC_URL", format!("http://127.0.0.1:{http}/"))
+        .env("POLYBOT_HTTP_LISTEN", format!("127.0.0.1:{http}"))
+        .env("POLYBOT_GRPC_LISTEN", format!("127.0.0.1:{grpc}"));
     cmd
 }
 
@@ -809,17 +835,7 @@ impl AwsProcesses {
         let client = emulator.client();
         let (http, grpc, det) = (free_port(), free_port(), free_port());
 
-        let mut cmd = aws_process("gateway", moto, settings, otlp);
-        cmd.env("TELEGRAM_TOKEN", emulator.token())
-            .env(
-                "TELEGRAM_WEBHOOK_SECRET",
-                "aws-process-webhook-secret-0123456789abcdef",
-            )
-            .env("TELEGRAM_API_URL", emulator.base_url())
-            .env("POLYBOT_TELEGRAM_MODE", "webhook")
-            .env("POLYBOT_PUBLIC_URL", format!("http://127.0.0.1:{http}/"))
-            .env("POLYBOT_HTTP_LISTEN", format!("127.0.0.1:{http}"))
-            .env("POLYBOT_GRPC_LISTEN", format!("127.0.0.1:{grpc}"));
+        let cmd = gateway_process(moto, settings, otlp, &emulator, http, grpc);
         let mut gateway = Proc::spawn("gateway", cmd, dir);
         gateway
             .wait_http_ok(&format!("http://127.0.0.1:{http}/readyz"), WAIT)
@@ -925,6 +941,34 @@ async fn the_gateway_and_detector_binaries_on_aws_with_telemetry_on_answer_a_pho
     // child of the gateway's publish span, in the gateway's trace.
     detector.terminate(Duration::from_secs(30)).await;
     gateway.terminate(Duration::from_secs(30)).await;
+
+    // The metrics CloudWatch gets: at shutdown each process wrote its last
+    // EMF line on stdout (the log group's stream), with the job counted.
+    let emf = |out: String| -> Vec<serde_json::Value> {
+        out.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Polybot")
+            .collect()
+    };
+    let detector_lines = emf(detector.stdout());
+    assert!(
+        detector_lines
+            .iter()
+            .any(|v| v["Service"] == "detector" && v["JobsSucceeded"] == 1.0),
+        "{detector_lines:#?}"
+    );
+    assert!(
+        detector_lines
+            .iter()
+            .any(|v| v["InferenceSeconds"]["Counts"].is_array()),
+        "{detector_lines:#?}"
+    );
+    let gateway_lines = emf(gateway.stdout());
+    assert!(
+        gateway_lines.iter().any(|v| v["Service"] == "gateway"),
+        "{gateway_lines:#?}"
+    );
+
     let start = Instant::now();
     loop {
         let publish = receiver
@@ -1049,4 +1093,64 @@ async fn an_s3_and_dynamodb_outage_on_the_detector_side_uses_no_receive_and_ever
     p.detector.terminate(Duration::from_secs(30)).await;
     p.gateway.terminate(Duration::from_secs(30)).await;
     p.emulator.shutdown().await;
+}
+
+/// What the load balancers see (terraform: both target groups check
+/// `/readyz`, the deployment test asserts it): a gateway that cannot reach
+/// its table answers 503 there and leaves the target group, while the
+/// process and its liveness (`/healthz`) stay up, so it is not replaced
+/// for a passing outage, and it takes traffic again once the table is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_that_loses_its_table_turns_unready_for_the_load_balancer_but_stays_up() {
+    use polybot_testkit::fault_proxy::{AwsService, FaultProxy};
+    use polybot_testkit::process::{OtlpReceiver, Proc, free_port};
+    aws_test_env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let moto = MotoServer::shared();
+    let settings = moto.provision(3, Duration::from_secs(30)).await;
+    let receiver = OtlpReceiver::start().await;
+    let proxy = FaultProxy::start(moto.endpoint()).await;
+    let emulator = Emulator::start("127.0.0.1:0")
+        .await
+        .expect("the emulator starts");
+    let (http, grpc) = (free_port(), free_port());
+    let mut cmd = gateway_process(moto, &settings, &receiver.endpoint(), &emulator, http, grpc);
+    cmd.env("AWS_ENDPOINT_URL", proxy.endpoint());
+    let mut gateway = Proc::spawn("gateway", cmd, dir.path());
+    let ready = format!("http://127.0.0.1:{http}/readyz");
+    let live = format!("http://127.0.0.1:{http}/healthz");
+    gateway.wait_http_ok(&ready, WAIT).await;
+
+    let status = |url: String| async move {
+        reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    proxy.take_down(&[AwsService::DynamoDb]);
+    let start = Instant::now();
+    while status(ready.clone()).await != 503 {
+        assert!(
+            start.elapsed() < WAIT,
+            "/readyz stayed ready without the table:\n{}",
+            gateway.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(status(live.clone()).await, 200, "liveness stays up");
+    // It stays out (not flapping) while the table is gone.
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(status(ready.clone()).await, 503);
+        assert_eq!(status(live.clone()).await, 200);
+    }
+
+    proxy.restore();
+    gateway.wait_http_ok(&ready, WAIT).await;
+    // It was the same process all along: it stops cleanly on SIGTERM.
+    gateway.terminate(Duration::from_secs(30)).await;
+    emulator.shutdown().await;
 }

@@ -19,6 +19,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+pub mod emf;
 pub mod grpc;
 pub mod logs;
 pub mod metrics;
@@ -48,6 +49,13 @@ pub struct TelemetryArgs {
     /// honoured too).
     #[arg(long, env = "POLYBOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Write the service's metrics to stdout once a minute as CloudWatch
+    /// Embedded Metric Format lines (namespace `Polybot`, dimension
+    /// `Service`), which CloudWatch Logs turns into metrics: how the
+    /// deployment's metrics reach CloudWatch without an agent (Terraform
+    /// turns it on).
+    #[arg(long, env = "POLYBOT_METRICS_EMF", default_value_t = false)]
+    pub metrics_emf: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +71,7 @@ pub enum TelemetryError {
 pub struct TelemetryGuard {
     tracer: Option<SdkTracerProvider>,
     meter: Option<SdkMeterProvider>,
+    emf: Option<emf::EmfThread>,
 }
 
 impl TelemetryGuard {
@@ -82,6 +91,9 @@ impl TelemetryGuard {
 
     /// Flushes and stops exporting. Call on graceful shutdown.
     pub fn shutdown(&mut self) {
+        if let Some(mut emf) = self.emf.take() {
+            emf.stop();
+        }
         if let Some(provider) = self.tracer.take()
             && let Err(e) = provider.shutdown()
         {
@@ -146,6 +158,19 @@ pub fn init(service: &'static str, format: LogFormat) -> Result<TelemetryGuard, 
         None
     };
     install(service, format, tracer, meter)
+}
+
+/// [`init`] with the settings every binary shares: the log format, and
+/// metrics as EMF lines on stdout when `POLYBOT_METRICS_EMF` is on.
+pub fn init_from(
+    service: &'static str,
+    args: &TelemetryArgs,
+) -> Result<TelemetryGuard, TelemetryError> {
+    let mut guard = init(service, args.log_format)?;
+    if args.metrics_emf {
+        guard.emf = Some(emf::EmfThread::start(service, emf::INTERVAL));
+    }
+    Ok(guard)
 }
 
 /// Like [`init`] but with a default log filter other than `info` (RUST_LOG still wins).
@@ -232,6 +257,7 @@ fn install(
     Ok(TelemetryGuard {
         tracer: Some(tracer),
         meter,
+        emf: None,
     })
 }
 

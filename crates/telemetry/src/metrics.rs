@@ -123,12 +123,80 @@ impl Histogram {
     }
 }
 
+enum PromGauge {
+    Plain(prometheus::Gauge),
+    Labelled(prometheus::GaugeVec),
+}
+
+/// A value that goes up and down (a queue's depth), optionally with labels.
+pub struct Gauge {
+    prom: Option<PromGauge>,
+    otel: OnceLock<opentelemetry::metrics::Gauge<f64>>,
+    otel_name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+}
+
+impl Gauge {
+    /// `prom_name` is the Prometheus name, `otel_name` the OpenTelemetry
+    /// one (dotted, e.g. `polybot.queue.messages`).
+    pub fn new(
+        prom_name: &'static str,
+        otel_name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        let prom = if labels.is_empty() {
+            prometheus::register_gauge!(prom_name, help)
+                .ok()
+                .map(PromGauge::Plain)
+        } else {
+            prometheus::register_gauge_vec!(prom_name, help, labels)
+                .ok()
+                .map(PromGauge::Labelled)
+        };
+        Self {
+            prom,
+            otel: OnceLock::new(),
+            otel_name,
+            help,
+            labels,
+        }
+    }
+
+    /// Sets the value; `values` match the labels given to [`Gauge::new`].
+    pub fn set(&self, value: f64, values: &[&str]) {
+        match &self.prom {
+            Some(PromGauge::Plain(g)) => g.set(value),
+            Some(PromGauge::Labelled(g)) => {
+                if let Ok(g) = g.get_metric_with_label_values(values) {
+                    g.set(value);
+                }
+            }
+            None => {}
+        }
+        let otel = self.otel.get_or_init(|| {
+            meter()
+                .f64_gauge(self.otel_name)
+                .with_description(self.help)
+                .build()
+        });
+        let attributes: Vec<KeyValue> = self
+            .labels
+            .iter()
+            .zip(values)
+            .map(|(k, v)| KeyValue::new(*k, (*v).to_owned()))
+            .collect();
+        otel.record(value, &attributes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn counters_and_histograms_show_in_the_prometheus_text() {
+    fn counters_gauges_and_histograms_show_in_the_prometheus_text() {
         let plain = Counter::new(
             "telemetry_test_plain_total",
             "telemetry.test.plain",
@@ -151,7 +219,19 @@ mod tests {
         labelled.inc(&["ok"]);
         labelled.inc(&["ok"]);
         h.observe(0.5);
+        let gauge = Gauge::new(
+            "telemetry_test_gauge",
+            "telemetry.test.gauge",
+            "a labelled gauge",
+            &["state"],
+        );
+        gauge.set(7.0, &["visible"]);
+        gauge.set(3.0, &["visible"]);
         let text = crate::metrics_text();
+        assert!(
+            text.contains("telemetry_test_gauge{state=\"visible\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("telemetry_test_plain_total 1"), "{text}");
         assert!(
             text.contains("telemetry_test_labelled_total{outcome=\"ok\"} 2"),

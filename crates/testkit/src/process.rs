@@ -34,17 +34,22 @@ pub struct Proc {
     pub name: String,
     pub child: Child,
     log: PathBuf,
+    out: PathBuf,
 }
 
 impl Proc {
-    /// Starts `cmd`; its stderr goes to `<dir>/<name>-<random>.log`. The
+    /// Starts `cmd`; its stderr goes to `<dir>/<name>-<random>.log`, its
+    /// stdout to `<dir>/<name>-<random>.stdout`. The
     /// process is killed when the `Proc` is dropped.
     pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Self {
-        let log = dir.join(format!("{name}-{}.log", uuid::Uuid::new_v4().simple()));
+        let run = uuid::Uuid::new_v4().simple();
+        let log = dir.join(format!("{name}-{run}.log"));
         let file = std::fs::File::create(&log).expect("log file");
+        let out = dir.join(format!("{name}-{run}.stdout"));
+        let out_file = std::fs::File::create(&out).expect("stdout file");
         let child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::from(out_file))
             .stderr(Stdio::from(file))
             .kill_on_drop(true)
             .spawn()
@@ -53,7 +58,14 @@ impl Proc {
             name: name.to_owned(),
             child,
             log,
+            out,
         }
+    }
+
+    /// Everything the process wrote to stdout so far (the services write
+    /// only their EMF metric lines there, `POLYBOT_METRICS_EMF`).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
     /// Everything the process wrote to stderr so far.
