@@ -6,6 +6,9 @@
 # Telegram -> HTTPS ALB -> gateway (ASG, 2 AZs) -> S3 + SQS -> detector
 # (ASG, target tracking on BacklogPerInstance) -> Results gRPC (internal NLB)
 # -> gateway -> Telegram. The reporter publishes the scaling metric.
+# Operations: alarms and a dashboard (module.monitoring), each alarm linked
+# to its section of docs/RUNBOOK.md; operators reach the gateways' gRPC
+# through Session Manager when operator_ssm_access is on.
 
 locals {
   # One workspace per region: refuse to plan region X's variables in
@@ -32,7 +35,14 @@ locals {
   wanted_no_instance_backlog   = var.reporter_no_instance_backlog != null ? var.reporter_no_instance_backlog : 2 * local.detector_target
   reporter_no_instance_backlog = local.wanted_no_instance_backlog > local.detector_target ? local.wanted_no_instance_backlog : file("ERROR: reporter_no_instance_backlog (${local.wanted_no_instance_backlog}) must exceed the detector scaling target (${local.detector_target}), or the detector group never scales out from zero")
 
-  # Settings every service reads (docs/CONFIG-SPEC.md).
+  # Without internet egress a detector reaches AWS through the VPC's
+  # endpoints alone, so these must be among interface_endpoints (the S3
+  # and DynamoDB gateway endpoints always exist). Checked here, as above.
+  detector_endpoints         = ["sqs", "secretsmanager", "logs", "autoscaling", "ecr.api", "ecr.dkr"]
+  missing_detector_endpoints = var.detector_internet_egress ? [] : setsubtract(local.detector_endpoints, var.interface_endpoints)
+  detector_internet_egress   = length(local.missing_detector_endpoints) == 0 ? var.detector_internet_egress : file("ERROR: detector_internet_egress is false, so the detectors reach AWS only through VPC endpoints, but interface_endpoints lacks ${join(", ", sort(local.missing_detector_endpoints))}")
+
+  # Settings every service reads (docs/configuration.md).
   common_environment = merge(
     {
       POLYBOT_BACKEND    = "aws"
@@ -47,6 +57,9 @@ locals {
       # images bucket keeps objects (module.storage), and the gateway's
       # /privacy states it.
       POLYBOT_RETENTION_DAYS = tostring(var.retention_days)
+      # The services' own metrics, as CloudWatch EMF lines on stdout,
+      # which the awslogs driver ships (the dashboard's app widgets).
+      POLYBOT_METRICS_EMF = "true"
     },
     var.otel_exporter_otlp_endpoint == "" ? tomap({}) : tomap({
       OTEL_EXPORTER_OTLP_ENDPOINT = var.otel_exporter_otlp_endpoint
@@ -116,7 +129,7 @@ module "gateway" {
   max_size              = var.gateway_max_size
   ami_ssm_parameter     = var.ami_ssm_parameter
   image                 = local.images["gateway"]
-  # One user cannot slow everyone (README: Fair share).
+  # One user cannot slow everyone (docs/operations.md: Fair share).
   user_photos_per_minute = var.gateway_user_photos_per_minute
   chat_pending_limit     = var.gateway_chat_pending_limit
   ecr_repository_arn     = module.storage.repository_arns["gateway"]
@@ -126,9 +139,13 @@ module "gateway" {
   dlq_arn                = module.storage.dlq_arn
   table_arn              = module.storage.table_arn
   secret_arn             = module.storage.secret_arn
+  results_secret_arn     = module.storage.results_secret_arn
   kms_key_arn            = module.storage.kms_key_arn
   log_retention_days     = var.log_retention_days
   deletion_protection    = var.deletion_protection
+  # Operators' Session Manager path to the gRPC port (docs/RUNBOOK.md).
+  operator_ssm_access    = var.operator_ssm_access
+  operator_ssm_endpoints = var.operator_ssm_endpoints
   # Only detectors may reach the Results port.
   detector_security_group_id = module.detector.security_group_id
   tags                       = local.tags
@@ -159,10 +176,14 @@ module "detector" {
   queue_arn                   = module.storage.queue_arn
   dlq_arn                     = module.storage.dlq_arn
   table_arn                   = module.storage.table_arn
-  secret_arn                  = module.storage.secret_arn
-  kms_key_arn                 = module.storage.kms_key_arn
-  log_retention_days          = var.log_retention_days
-  tags                        = local.tags
+  # The Results tokens' own secret: a detector never reads the bot token.
+  secret_arn         = module.storage.results_secret_arn
+  kms_key_arn        = module.storage.kms_key_arn
+  log_retention_days = var.log_retention_days
+  # No open internet egress unless asked for: the VPC's endpoints only.
+  internet_egress                  = local.detector_internet_egress
+  gateway_endpoint_prefix_list_ids = module.network.gateway_endpoint_prefix_list_ids
+  tags                             = local.tags
 }
 
 module "reporter" {
@@ -199,6 +220,12 @@ module "monitoring" {
   oldest_message_age_threshold = var.oldest_message_age_threshold
   alarm_email                  = var.alarm_email
   kms_key_arn                  = module.storage.kms_key_arn
+  runbook_url                  = var.runbook_url
+  alb_4xx_threshold            = var.webhook_4xx_threshold
+  detector_max_size            = var.detector_max_size
+  detector_target_backlog      = local.detector_target
+  gateway_asg_name             = module.gateway.asg_name
+  reporter_asg_name            = module.reporter.asg_name
 
   alb_arn_suffix                  = module.alb.arn_suffix
   alb_target_group_arn_suffix     = module.alb.target_group_arn_suffix

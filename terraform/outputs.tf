@@ -20,8 +20,13 @@ output "table" {
 }
 
 output "telegram_secret_name" {
-  description = "Put {\"telegram_token\":\"...\",\"webhook_secret\":\"...\",\"results_token\":\"...\",\"operator_token\":\"...\"} here with aws secretsmanager put-secret-value (and results_token_previous while rotating the results token: see the README)."
+  description = "Put {\"telegram_token\":\"...\",\"webhook_secret\":\"...\",\"operator_token\":\"...\"} here with aws secretsmanager put-secret-value (docs/RUNBOOK.md, rotation)."
   value       = module.storage.secret_name
+}
+
+output "results_secret_name" {
+  description = "Put {\"results_token\":\"...\"} here (and results_token_previous while rotating it: docs/RUNBOOK.md). The detectors read only this secret; the gateways read it before the Telegram secret's results fields."
+  value       = module.storage.results_secret_name
 }
 
 output "ecr_repositories" {
@@ -48,4 +53,28 @@ output "reporter_asg_name" {
 
 output "alarm_topic_arn" {
   value = module.monitoring.alarm_topic_arn
+}
+
+output "dashboard_name" {
+  description = "The CloudWatch dashboard of this region."
+  value       = module.monitoring.dashboard_name
+}
+
+output "dashboard_url" {
+  value = module.monitoring.dashboard_url
+}
+
+output "gateway_instance_ids_command" {
+  description = "Lists the gateway instances to port-forward to (operator_ssm_access; docs/RUNBOOK.md)."
+  value       = "aws autoscaling describe-auto-scaling-groups --region ${local.region} --auto-scaling-group-names ${module.gateway.asg_name} --query 'AutoScalingGroups[0].Instances[?LifecycleState==`InService`].InstanceId' --output text"
+}
+
+output "webhook_target_group_arn" {
+  description = "The gateways behind the webhook load balancer (aws elbv2 describe-target-health)."
+  value       = module.alb.target_group_arn
+}
+
+output "results_target_group_arn" {
+  description = "The gateways behind the internal Results load balancer."
+  value       = module.gateway.results_target_group_arn
 }

@@ -17,3 +17,8 @@ detector_seconds_per_job    = 0.1
 # the services get it as POLYBOT_RETENTION_DAYS and the gateway's /privacy
 # states it.
 retention_days = 30
+
+# Operators reach the gateways' gRPC (grpcurl with the operator token)
+# through Session Manager port forwarding; off by default (docs/RUNBOOK.md,
+# "Reaching the gateway's gRPC").
+# operator_ssm_access = true

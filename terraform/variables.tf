@@ -104,7 +104,7 @@ variable "detector_max_size" {
 }
 
 variable "detector_acceptable_latency" {
-  description = "Seconds a photo may wait in the queue before its detection starts; with detector_seconds_per_job it gives the scaling target (docs/DEPLOY.md)."
+  description = "Seconds a photo may wait in the queue before its detection starts; with detector_seconds_per_job it gives the scaling target (docs/deploy.md)."
   type        = number
   default     = 10
 }
@@ -227,6 +227,36 @@ variable "alarm_email" {
   description = "Optional e-mail address for alarm notifications."
   type        = string
   default     = ""
+}
+
+variable "webhook_4xx_threshold" {
+  description = "Alarm when the gateways answer the webhook with 4xx this many times or more in 5 minutes; a webhook secret that no longer matches Telegram's makes every delivery a 401."
+  type        = number
+  default     = 5
+}
+
+variable "runbook_url" {
+  description = "Where operators read docs/RUNBOOK.md; every alarm's description links to <runbook_url>#<its section>. The deploy workflow can set the repository's URL (e.g. https://github.com/<owner>/<repo>/blob/<commit>/docs/RUNBOOK.md); the default names the file in the repository."
+  type        = string
+  default     = "docs/RUNBOOK.md"
+}
+
+variable "operator_ssm_access" {
+  description = "Let operators reach the gateways' gRPC port (and a shell) through AWS Systems Manager Session Manager: the gateway instances' role, and only theirs, gets AmazonSSMManagedInstanceCore. No address range is opened; access is whatever IAM grants the operator (ssm:StartSession). See docs/RUNBOOK.md."
+  type        = bool
+  default     = false
+}
+
+variable "operator_ssm_endpoints" {
+  description = "With operator_ssm_access: create the ssm, ssmmessages and ec2messages interface endpoints (HTTPS from the gateways' security group only), so Session Manager traffic stays inside the VPC. The private subnets route to NAT, so Session Manager also works without them (about 44 USD a month less for two AZs); subnets without a NAT route need them."
+  type        = bool
+  default     = false
+}
+
+variable "detector_internet_egress" {
+  description = "Let the detectors open HTTPS connections to any address. False (the default): the detectors, which decode untrusted files, reach only the VPC's endpoints (interface_endpoints, S3, DynamoDB) and the gateways' Results port. An OTLP collector outside the VPC (otel_exporter_otlp_endpoint) needs true, or a collector inside it."
+  type        = bool
+  default     = false
 }
 
 variable "otel_exporter_otlp_endpoint" {

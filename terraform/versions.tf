@@ -12,7 +12,7 @@ terraform {
   }
 
   # Remote state in S3, configured at `terraform init` time with
-  # -backend-config (docs/DEPLOY.md). Each region is its own workspace, so
+  # -backend-config (docs/deploy.md). Each region is its own workspace, so
   # its state lives under env:/<region>/.
   backend "s3" {}
 }

@@ -76,6 +76,9 @@ pub struct TelegramArgs {
     /// Secrets Manager secret (name or ARN) whose JSON holds `telegram_token`, `webhook_secret` and optionally `results_token`, `operator_token` and `results_token_previous`.
     #[arg(long, env = "POLYBOT_TELEGRAM_SECRET_ID")]
     pub telegram_secret_id: Option<String>,
+    /// Secrets Manager secret (name or ARN) that holds only the Results tokens: JSON `results_token` and, while rotating, `results_token_previous`. When set, these two come from it and not from the --telegram-secret-id secret (the deployment gives detectors this secret alone, never the bot token).
+    #[arg(long, env = "POLYBOT_RESULTS_SECRET_ID")]
+    pub results_secret_id: Option<String>,
     /// Bot API base URL.
     #[arg(
         long,
@@ -186,24 +189,36 @@ impl TelegramArgs {
             "TELEGRAM_TOKEN_FILE",
             &self.telegram_token_file,
         )?;
-        if let Some(id) = &self.telegram_secret_id {
+        let sdk = if self.telegram_secret_id.is_some() || self.results_secret_id.is_some() {
             let settings = polybot_storage::aws::AwsSettings {
                 region: backend.region.clone(),
                 endpoint_url: backend.endpoint_url.clone(),
                 ..Default::default()
             };
-            let sdk = polybot_storage::aws::load_sdk_config(&settings).await?;
-            let fetched = polybot_storage::aws::secrets::telegram_secrets(&sdk, id).await?;
-            secrets.token = token.unwrap_or(fetched.telegram_token);
+            Some(polybot_storage::aws::load_sdk_config(&settings).await?)
+        } else {
+            None
+        };
+        // The Results tokens stored in Secrets Manager: from their own
+        // secret when one is named (the main secret's copies are then
+        // ignored, so a stale token left there is not accepted), else from
+        // the main secret. The environment and files still come first.
+        let mut stored_results = (None, None);
+        let mut stored_token = None;
+        if let (Some(id), Some(sdk)) = (&self.telegram_secret_id, &sdk) {
+            let fetched = polybot_storage::aws::secrets::telegram_secrets(sdk, id).await?;
+            stored_token = Some(fetched.telegram_token);
             secrets.webhook_secret = secrets.webhook_secret.or(Some(fetched.webhook_secret));
-            secrets.results_token = secrets.results_token.or(fetched.results_token);
             secrets.operator_token = secrets.operator_token.or(fetched.operator_token);
-            secrets.results_token_previous = secrets
-                .results_token_previous
-                .or(fetched.results_token_previous);
-            return Ok(secrets);
+            stored_results = (fetched.results_token, fetched.results_token_previous);
         }
-        secrets.token = token.ok_or_else(|| {
+        if let (Some(id), Some(sdk)) = (&self.results_secret_id, &sdk) {
+            let fetched = polybot_storage::aws::secrets::results_secrets(sdk, id).await?;
+            stored_results = (Some(fetched.results_token), fetched.results_token_previous);
+        }
+        secrets.results_token = secrets.results_token.or(stored_results.0);
+        secrets.results_token_previous = secrets.results_token_previous.or(stored_results.1);
+        secrets.token = token.or(stored_token).ok_or_else(|| {
             anyhow::anyhow!("TELEGRAM_TOKEN is not set (or set TELEGRAM_TOKEN_FILE, or POLYBOT_TELEGRAM_SECRET_ID to read it from Secrets Manager)")
         })?;
         Ok(secrets)
@@ -305,7 +320,7 @@ pub async fn listen(setting: &str, addr: SocketAddr) -> anyhow::Result<tokio::ne
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     use crate::{Gateway, GatewayConfig, TlsFiles};
 
-    let telemetry = polybot_telemetry::init("gateway", args.telemetry.log_format)?;
+    let telemetry = polybot_telemetry::init_from("gateway", &args.telemetry)?;
     let secrets = args.telegram.secrets(&args.backend).await?;
     TelegramArgs::require_results_token(&secrets)?;
     if secrets.operator_token.is_none() {

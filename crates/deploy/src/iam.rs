@@ -13,6 +13,10 @@
 //!
 //! Calls by the instance itself (user data: pulling the image, the log
 //! driver, the drain and health scripts) are rows too, marked [`Caller::Host`].
+//!
+//! One grant is outside the inline policies the table is checked against:
+//! the opt-in operator access ([`OPERATOR_ACCESS_POLICY`], an AWS managed
+//! policy attached to the gateways' role alone).
 
 use serde_json::Value;
 
@@ -65,8 +69,10 @@ pub enum Resource {
     Table,
     /// The predictions table's indexes.
     TableIndexes,
-    /// The Telegram secret.
+    /// The Telegram secret (bot token, webhook secret, operator token).
     TelegramSecret,
+    /// The Results tokens' own secret, the only one a detector may read.
+    ResultsSecret,
     /// The stack's KMS key (SSE-KMS on the bucket, the table, the secret).
     DataKey,
     /// The detectors' Auto Scaling Group.
@@ -318,9 +324,25 @@ pub const TABLE: &[Need] = &[
         Gateway,
         Code,
         "secretsmanager:GetSecretValue",
+        "secretsmanager:GetSecretValue",
+        ResultsSecret,
+        "gateway::cli (POLYBOT_RESULTS_SECRET_ID): polybot_storage::aws::secrets::results_secrets at start-up, the tokens detectors present",
+    ),
+    need(
+        Gateway,
+        Code,
+        "secretsmanager:GetSecretValue",
         "kms:Decrypt",
         DataKey,
-        "the secret is encrypted with the stack's key",
+        "the secrets are encrypted with the stack's key",
+    ),
+    need(
+        Gateway,
+        Host,
+        "autoscaling:SetInstanceHealth",
+        "autoscaling:SetInstanceHealth",
+        OwnGroup,
+        "user data: polybot-health, when the container stays unhealthy (the load balancers check readiness, which does not replace)",
     ),
     // ----------------------------------------------------------- detector
     need(
@@ -328,8 +350,16 @@ pub const TABLE: &[Need] = &[
         Code,
         "secretsmanager:GetSecretValue",
         "secretsmanager:GetSecretValue",
-        TelegramSecret,
-        "detector::cli (POLYBOT_RESULTS_SECRET_ID): the results token at start-up",
+        ResultsSecret,
+        "detector::cli (POLYBOT_RESULTS_SECRET_ID): the results token at start-up, from the Results tokens' own secret",
+    ),
+    need(
+        Detector,
+        Code,
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        DataKey,
+        "the secret is encrypted with the stack's key (kms:ViaService)",
     ),
     need(
         Detector,
@@ -360,8 +390,8 @@ pub const TABLE: &[Need] = &[
         Code,
         "s3:PutObject",
         "s3:PutObject",
-        Objects,
-        "the worker stores the annotated photo",
+        ResultObjects,
+        "the worker stores its results (annotated photo, key frames, filter output, crops, album items), never an original",
     ),
     need(
         Detector,
@@ -525,6 +555,16 @@ pub const TABLE: &[Need] = &[
         "user data: polybot-health, when the container stays unhealthy",
     ),
 ];
+
+/// The AWS managed policy that `operator_ssm_access` attaches, to the
+/// gateways' role and no other: Session Manager's agent registers the
+/// instance and carries the operators' port-forwarding sessions
+/// (docs/RUNBOOK.md, "Reaching the gateway's gRPC"). Its grants are AWS's,
+/// not rows of this table; the deployment test checks where it is attached.
+pub const OPERATOR_ACCESS_POLICY: &str = "AmazonSSMManagedInstanceCore";
+
+/// The only service whose role may get [`OPERATOR_ACCESS_POLICY`].
+pub const OPERATOR_ACCESS_SERVICE: Service = Service::Gateway;
 
 /// Rows every service has: the instance pulls its image and ships its logs.
 pub const HOST_COMMON: &[(&str, Resource, &str)] = &[
@@ -770,6 +810,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_detector_reads_only_the_results_secret_and_writes_only_results() {
+        let detector = needs(Service::Detector);
+        for n in &detector {
+            assert_ne!(
+                n.resource,
+                Resource::TelegramSecret,
+                "a detector decodes untrusted files: it may not read the bot token's secret: {n:?}"
+            );
+            if n.action == "s3:PutObject" || n.action.starts_with("s3:Delete") {
+                assert_eq!(
+                    n.resource,
+                    Resource::ResultObjects,
+                    "a detector may write its results only: {n:?}"
+                );
+            }
+        }
+        assert!(detector.iter().any(|n| {
+            n.action == "secretsmanager:GetSecretValue" && n.resource == Resource::ResultsSecret
+        }));
+        // The gateways verify the detectors' token from the same secret.
+        assert!(needs(Service::Gateway).iter().any(|n| {
+            n.action == "secretsmanager:GetSecretValue" && n.resource == Resource::ResultsSecret
+        }));
+        assert_eq!(OPERATOR_ACCESS_SERVICE, Service::Gateway);
     }
 
     #[test]

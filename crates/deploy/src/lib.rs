@@ -9,11 +9,13 @@
 //! - [`files`]: reading the launch templates' rendered user data (the
 //!   environment and command each container gets) and the Dockerfiles
 //!   (entry point, environment, HEALTHCHECK);
-//! - [`binaries`]: the workspace's service binaries, built next to the tests.
+//! - [`binaries`]: the workspace's service binaries, built next to the tests;
+//! - [`runbook`]: the anchors of `docs/RUNBOOK.md` that alarms link to.
 
 pub mod binaries;
 pub mod files;
 pub mod iam;
+pub mod runbook;
 pub mod terraform;
 
 /// The workspace root (this crate lives in `crates/deploy`).

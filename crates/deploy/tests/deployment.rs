@@ -20,7 +20,20 @@
 //!    their own results;
 //! 5. one retention clock: applied with a `retention_days` other than the
 //!    default, the images bucket's lifecycle and every service's
-//!    `POLYBOT_RETENTION_DAYS` carry that value.
+//!    `POLYBOT_RETENTION_DAYS` carry that value;
+//! 6. operations: applied with `operator_ssm_access` (and its endpoints) on,
+//!    only the gateways' role gets Session Manager's managed policy and the
+//!    endpoints admit only the gateways' security group (the default plan
+//!    has neither); the dashboard exists under the `dashboard_name` output
+//!    and shows what operators need; every alarm (the target 4xx and
+//!    detector-at-maximum ones included) links to a heading of
+//!    `docs/RUNBOOK.md`; both load balancers check `/readyz`, while the
+//!    gateway group replaces on liveness only;
+//! 7. the detector's least privilege: it reads only the Results tokens'
+//!    secret (the gateway reads both, and the round trip runs with the
+//!    Results tokens in that secret alone), writes only result keys, uses
+//!    the stack's key only through S3, DynamoDB and Secrets Manager, and its
+//!    security group has no egress to the internet.
 //!
 //! What it cannot prove: moto's fidelity (it accepts some requests AWS
 //! refuses and does not emulate everything) and IAM enforcement (moto
@@ -43,7 +56,7 @@ use polybot_deploy::iam::{self, Resource, Service};
 use polybot_deploy::terraform::{
     ProviderSource, Workdir, find_provider, find_terraform, planned_creates, state_resources, tfvar,
 };
-use polybot_deploy::{binaries, workspace_root};
+use polybot_deploy::{binaries, runbook, workspace_root};
 use polybot_testkit::{MotoServer, install_crypto_provider};
 use serde_json::Value;
 use tg_emulator::{Emulator, SentKind, UserMessageOptions};
@@ -72,6 +85,39 @@ const EXCLUDED: &[(&str, &str)] = &[
 
 /// The image tag the plans use (no image is pulled).
 const IMAGE_TAG: &str = "deploy-test";
+
+/// The runbook URL the applied stack links its alarms to (not the default,
+/// so a value that does not get through shows).
+const APPLIED_RUNBOOK_URL: &str = "https://example.com/polybot/blob/main/docs/RUNBOOK.md";
+
+/// What the apply sets beyond the region's tfvars, each for a reason given
+/// where it is checked; the apply's own plan (and so its targets) uses the
+/// same variables.
+fn applied_vars() -> Vec<String> {
+    vec![
+        format!("-var=image_tag={IMAGE_TAG}"),
+        // Every other test runs the default, fp32; the applied stack runs
+        // int8, so the setting's way from Terraform through the user data
+        // to the image's INT8 model is proven too.
+        format!("-var=detector_precision={APPLIED_PRECISION}"),
+        // Likewise the retention clock, to the lifecycle and the services.
+        format!("-var=retention_days={APPLIED_RETENTION_DAYS}"),
+        // The opt-in operator path, with its endpoints.
+        "-var=operator_ssm_access=true".to_owned(),
+        "-var=operator_ssm_endpoints=true".to_owned(),
+        format!("-var=runbook_url={APPLIED_RUNBOOK_URL}"),
+    ]
+}
+
+/// Resources of the opt-in operator access: in the applied plan, not in
+/// the default one.
+const OPERATOR_ACCESS_RESOURCES: &[&str] = &[
+    "module.gateway.module.service.aws_iam_role_policy_attachment.managed[\"",
+    "module.gateway.aws_vpc_endpoint.ssm[\"ssm\"]",
+    "module.gateway.aws_vpc_endpoint.ssm[\"ssmmessages\"]",
+    "module.gateway.aws_vpc_endpoint.ssm[\"ec2messages\"]",
+    "module.gateway.aws_security_group.ssm_endpoints[0]",
+];
 
 /// Each service's AWS access key in the round trip, so moto's recording
 /// tells their calls apart.
@@ -109,10 +155,15 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
     install_crypto_provider();
     let scratch = tempfile::tempdir().expect("a scratch folder");
     let recording = scratch.path().join("moto-recording.jsonl");
-    let moto = MotoServer::try_start_with_env(&[(
-        "MOTO_RECORDER_FILEPATH",
-        recording.to_str().expect("a UTF-8 temp path"),
-    )])
+    let moto = MotoServer::try_start_with_env(&[
+        (
+            "MOTO_RECORDER_FILEPATH",
+            recording.to_str().expect("a UTF-8 temp path"),
+        ),
+        // AWS managed policies (operator_ssm_access attaches
+        // AmazonSSMManagedInstanceCore) exist in moto only when loaded.
+        ("MOTO_IAM_LOAD_MANAGED_POLICIES", "true"),
+    ])
     .unwrap_or_else(|e| panic!("{e}"));
     let root = workspace_root();
 
@@ -193,7 +244,40 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
 
     // ------------------------------------------------------------- apply
     let (region, file) = &regions[0];
-    let creates = &plans[region];
+    let t = Instant::now();
+    work.workspace(region).expect("workspace");
+    let var_file = format!("-var-file={}", file_name(file));
+    let vars = applied_vars();
+    let mut plan_args: Vec<&str> = vec![
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-lock=false",
+        var_file.as_str(),
+        "-out=tfplan-apply",
+    ];
+    plan_args.extend(vars.iter().map(String::as_str));
+    work.ok(&plan_args, Duration::from_secs(600))
+        .unwrap_or_else(|e| panic!("the plan to apply in {region} fails:\n{e}"));
+    let creates = &planned_creates(&work.show_json(Some("tfplan-apply")).expect("plan JSON"));
+    // The operator access is opt-in: the applied plan has it, the region's
+    // default plan does not.
+    for resource in OPERATOR_ACCESS_RESOURCES {
+        let has = |plan: &[(String, String)]| plan.iter().any(|(a, _)| a.starts_with(resource));
+        assert!(
+            has(creates),
+            "operator_ssm_access=true does not create {resource}"
+        );
+        assert!(
+            !has(&plans[region]),
+            "{resource} is planned although operator_ssm_access defaults to false"
+        );
+    }
+    say(&format!(
+        "deployment: plan {region} with operator_ssm_access: {} resources to create ({})",
+        creates.len(),
+        elapsed(t)
+    ));
     for (address, reason) in EXCLUDED {
         assert!(
             creates.iter().any(|(a, _)| a == address),
@@ -206,11 +290,6 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
         .map(|(a, _)| format!("-target={a}"))
         .collect();
     let t = Instant::now();
-    work.workspace(region).expect("workspace");
-    let var_file = format!("-var-file={}", file_name(file));
-    let image = format!("-var=image_tag={IMAGE_TAG}");
-    let precision = format!("-var=detector_precision={APPLIED_PRECISION}");
-    let retention = format!("-var=retention_days={APPLIED_RETENTION_DAYS}");
     let mut args: Vec<&str> = vec![
         "apply",
         "-input=false",
@@ -219,14 +298,8 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
         "-lock=false",
         "-parallelism=30",
         var_file.as_str(),
-        image.as_str(),
-        // Every other test runs the default, fp32; the applied stack runs
-        // int8, so the setting's way from Terraform through the user data
-        // to the image's INT8 model is proven too.
-        precision.as_str(),
-        // Likewise the retention clock, to the lifecycle and the services.
-        retention.as_str(),
     ];
+    args.extend(vars.iter().map(String::as_str));
     args.extend(targets.iter().map(String::as_str));
     work.ok(&args, Duration::from_secs(900))
         .unwrap_or_else(|e| panic!("the apply of {region} fails:\n{e}"));
@@ -259,6 +332,15 @@ fn terraform_plans_every_region_applies_one_and_the_binaries_answer_a_photo_on_i
     check_one_retention_clock(&resources, &stack);
     // The Results port admits the detectors and nothing else.
     check_results_port(&resources);
+    // Operations: Session Manager for the gateways only, the dashboard, the
+    // alarms' runbook links, readiness at the load balancers.
+    check_operator_access(&resources, &stack);
+    check_dashboard(&state, &resources, &stack);
+    check_alarms_link_the_runbook(&resources, &root);
+    check_readiness_at_the_load_balancers(&resources);
+    // The detector: its own secret, result keys, the key through services,
+    // no internet.
+    check_detector_least_privilege(&resources, &stack);
 
     // --------------------------------------------- binaries on the stack
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -405,6 +487,517 @@ fn check_results_port(resources: &[(String, String, String, Value)]) {
     ));
 }
 
+/// The values of the resource at `address` in the state.
+fn resource<'a>(resources: &'a [(String, String, String, Value)], address: &str) -> &'a Value {
+    &resources
+        .iter()
+        .find(|r| r.0 == address)
+        .unwrap_or_else(|| panic!("{address} is not in the state"))
+        .3
+}
+
+/// The managed resources of one type.
+fn of_type<'a>(
+    resources: &'a [(String, String, String, Value)],
+    kind: &str,
+) -> Vec<(&'a str, &'a Value)> {
+    resources
+        .iter()
+        .filter(|r| r.1 == "managed" && r.2 == kind)
+        .map(|r| (r.0.as_str(), &r.3))
+        .collect()
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn texts(v: &Value, key: &str) -> Vec<String> {
+    match v.get(key) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(one)) if !one.is_empty() => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Session Manager (operator_ssm_access, on in the applied stack) is the
+/// gateways' alone: its managed policy is attached to the gateway role and
+/// to no other role, and its endpoints admit HTTPS from the gateways'
+/// security group only, never from an address range.
+fn check_operator_access(resources: &[(String, String, String, Value)], stack: &Stack) {
+    let role = |service: Service| {
+        text(
+            resource(
+                resources,
+                &format!("module.{}.module.service.aws_iam_role.this", service.name()),
+            ),
+            "name",
+        )
+        .to_owned()
+    };
+    let attachments: Vec<(String, String)> = of_type(resources, "aws_iam_role_policy_attachment")
+        .into_iter()
+        .map(|(_, v)| (text(v, "role").to_owned(), text(v, "policy_arn").to_owned()))
+        .collect();
+    let ssm = format!(":policy/{}", iam::OPERATOR_ACCESS_POLICY);
+    let gateway_role = role(iam::OPERATOR_ACCESS_SERVICE);
+    assert!(
+        attachments
+            .iter()
+            .any(|(r, arn)| *r == gateway_role && arn.ends_with(&ssm)),
+        "operator_ssm_access=true but the gateway role {gateway_role} lacks {}: {attachments:?}",
+        iam::OPERATOR_ACCESS_POLICY
+    );
+    for service in [Service::Detector, Service::Reporter] {
+        let r = role(service);
+        assert!(
+            !attachments.iter().any(|(role, _)| *role == r),
+            "the {service:?} role {r} has a managed policy: {attachments:?}"
+        );
+    }
+    let gateway_sg = text(
+        resource(
+            resources,
+            "module.gateway.module.service.aws_security_group.this",
+        ),
+        "id",
+    );
+    let endpoints_sg = resource(
+        resources,
+        "module.gateway.aws_security_group.ssm_endpoints[0]",
+    );
+    let ingress = endpoints_sg
+        .get("ingress")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !ingress.is_empty(),
+        "the Session Manager endpoints admit nothing"
+    );
+    for rule in &ingress {
+        assert_eq!(
+            (
+                rule.get("from_port").and_then(Value::as_u64),
+                rule.get("to_port").and_then(Value::as_u64)
+            ),
+            (Some(443), Some(443)),
+            "{rule}"
+        );
+        assert_eq!(texts(rule, "security_groups"), [gateway_sg], "{rule}");
+        for k in ["cidr_blocks", "ipv6_cidr_blocks", "prefix_list_ids"] {
+            assert!(
+                texts(rule, k).is_empty(),
+                "the Session Manager endpoints admit {k}: {rule}"
+            );
+        }
+    }
+    let mut services: Vec<String> = of_type(resources, "aws_vpc_endpoint")
+        .into_iter()
+        .filter(|(_, v)| texts(v, "security_group_ids") == [text(endpoints_sg, "id")])
+        .map(|(_, v)| {
+            text(v, "service_name")
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    services.sort();
+    assert_eq!(services, ["ec2messages", "ssm", "ssmmessages"]);
+    say(&format!(
+        "deployment: operator access: {} on the gateway role only; ssm, ssmmessages and ec2messages endpoints admit the gateways' group alone (no address range); groups {:?}",
+        iam::OPERATOR_ACCESS_POLICY,
+        stack.group_names.values().collect::<Vec<_>>()
+    ));
+}
+
+/// A metric on the dashboard: namespace, name, dimensions, and the
+/// horizontal annotations of the widget that shows it.
+type Shown = (String, String, BTreeMap<String, String>, Vec<f64>);
+
+/// The dashboard exists under the `dashboard_name` output and shows the
+/// queue, its age and the dead letters, BacklogPerInstance with the scaling
+/// target drawn on it, in-service and desired capacity of each group, the
+/// webhook load balancer's answers and latency, and the detection time.
+fn check_dashboard(state: &Value, resources: &[(String, String, String, Value)], stack: &Stack) {
+    let dashboard = resource(resources, "module.monitoring.aws_cloudwatch_dashboard.this");
+    let name = text(dashboard, "dashboard_name");
+    assert_eq!(
+        state
+            .pointer("/values/outputs/dashboard_name/value")
+            .and_then(Value::as_str),
+        Some(name),
+        "the dashboard_name output names the dashboard"
+    );
+    let body: Value = serde_json::from_str(text(dashboard, "dashboard_body"))
+        .expect("the dashboard body is JSON");
+    let mut shown: Vec<Shown> = Vec::new();
+    for widget in body
+        .get("widgets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let properties = &widget["properties"];
+        let lines: Vec<f64> = properties
+            .pointer("/annotations/horizontal")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.get("value").and_then(Value::as_f64))
+            .collect();
+        for metric in properties
+            .get("metrics")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let parts: Vec<&str> = metric
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(
+                parts.len() >= 2 && parts.len().is_multiple_of(2),
+                "a metric line: {metric}"
+            );
+            let dims = parts[2..]
+                .chunks(2)
+                .map(|kv| (kv[0].to_owned(), kv[1].to_owned()))
+                .collect();
+            shown.push((
+                parts[0].to_owned(),
+                parts[1].to_owned(),
+                dims,
+                lines.clone(),
+            ));
+        }
+    }
+    let find = |namespace: &str, metric: &str, dim: (&str, &str)| {
+        shown
+            .iter()
+            .find(|(n, m, d, _)| {
+                n == namespace && m == metric && d.get(dim.0).map(String::as_str) == Some(dim.1)
+            })
+            .unwrap_or_else(|| {
+                panic!("the dashboard does not show {namespace}/{metric} for {dim:?}: {shown:#?}")
+            })
+    };
+    let name_of = |address: &str, key: &str| text(resource(resources, address), key).to_owned();
+    let queue = name_of("module.storage.aws_sqs_queue.jobs", "name");
+    let dlq = name_of("module.storage.aws_sqs_queue.dlq", "name");
+    let alb = name_of("module.alb.aws_lb.this", "arn_suffix");
+    find(
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        ("QueueName", &queue),
+    );
+    find(
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        ("QueueName", &queue),
+    );
+    find(
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        ("QueueName", &dlq),
+    );
+    let detectors = &stack.group_names[&Service::Detector];
+    let backlog = find(
+        "Polybot",
+        "BacklogPerInstance",
+        ("AutoScalingGroupName", detectors),
+    );
+    assert!(
+        backlog.3.contains(&stack.target_backlog),
+        "BacklogPerInstance is drawn without its target {} ({:?})",
+        stack.target_backlog,
+        backlog.3
+    );
+    for group in stack.group_names.values() {
+        for metric in ["GroupInServiceInstances", "GroupDesiredCapacity"] {
+            find("AWS/AutoScaling", metric, ("AutoScalingGroupName", group));
+        }
+    }
+    for metric in [
+        "HTTPCode_Target_2XX_Count",
+        "HTTPCode_Target_4XX_Count",
+        "HTTPCode_Target_5XX_Count",
+        "TargetResponseTime",
+    ] {
+        find("AWS/ApplicationELB", metric, ("LoadBalancer", &alb));
+    }
+    find("Polybot", "ProcessingSeconds", ("Service", "detector"));
+    say(&format!(
+        "deployment: dashboard {name} (the dashboard_name output): {} metrics, BacklogPerInstance against its target {}",
+        shown.len(),
+        stack.target_backlog
+    ));
+}
+
+/// Every alarm's description links to its own section of docs/RUNBOOK.md
+/// (`<runbook_url>#alarm-<name without the prefix>`), which exists; the
+/// target 4xx and detector-at-maximum alarms are among them.
+fn check_alarms_link_the_runbook(resources: &[(String, String, String, Value)], root: &Path) {
+    let runbook = std::fs::read_to_string(root.join("docs/RUNBOOK.md")).expect("docs/RUNBOOK.md");
+    let anchors = runbook::heading_anchors(&runbook);
+    assert!(
+        runbook::duplicate_headings(&runbook).is_empty(),
+        "docs/RUNBOOK.md repeats headings (their anchors get numbered): {:?}",
+        runbook::duplicate_headings(&runbook)
+    );
+    let alarms = of_type(resources, "aws_cloudwatch_metric_alarm");
+    let mut names = BTreeSet::new();
+    for (address, alarm) in &alarms {
+        let name = text(alarm, "alarm_name");
+        let description = text(alarm, "alarm_description");
+        let anchor =
+            runbook::linked_anchor(description, APPLIED_RUNBOOK_URL).unwrap_or_else(|| {
+                panic!("{address} ({name}) does not link to {APPLIED_RUNBOOK_URL}: {description:?}")
+            });
+        let short = name.split_once('-').map_or(name, |(_, rest)| rest);
+        assert_eq!(
+            anchor,
+            format!("alarm-{short}"),
+            "{address} links to another alarm's section"
+        );
+        assert!(
+            anchors.contains(anchor),
+            "{address} links to #{anchor}, which is no heading of docs/RUNBOOK.md (add \"### Alarm: {short}\")"
+        );
+        names.insert(short.to_owned());
+    }
+    let alarm = |short: &str| {
+        alarms
+            .iter()
+            .find(|(_, a)| text(a, "alarm_name").ends_with(&format!("-{short}")))
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no alarm {short}: {names:?}"))
+    };
+    let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64).unwrap_or_default();
+    let four = alarm("webhook-4xx");
+    assert_eq!(text(four, "metric_name"), "HTTPCode_Target_4XX_Count");
+    assert_eq!(
+        text(four, "comparison_operator"),
+        "GreaterThanOrEqualToThreshold"
+    );
+    assert!(
+        n(four, "threshold") >= 1.0 && n(four, "period") * n(four, "evaluation_periods") <= 300.0
+    );
+    let max = n(
+        resource(
+            resources,
+            "module.detector.module.service.aws_autoscaling_group.this",
+        ),
+        "max_size",
+    );
+    let at_max = alarm("detector-group-at-maximum");
+    assert_eq!(text(at_max, "metric_name"), "GroupInServiceInstances");
+    assert_eq!(
+        n(at_max, "threshold"),
+        max,
+        "the alarm fires at the group's maximum"
+    );
+    assert_eq!(
+        text(at_max, "comparison_operator"),
+        "GreaterThanOrEqualToThreshold"
+    );
+    assert_eq!(
+        text(at_max, "statistic"),
+        "Minimum",
+        "at the maximum the whole time"
+    );
+    assert!(n(at_max, "period") * n(at_max, "evaluation_periods") >= 900.0);
+    assert!(alarms.len() >= 8, "{names:?}");
+    say(&format!(
+        "deployment: {} alarms, each linked to its section of docs/RUNBOOK.md: {names:?}",
+        alarms.len()
+    ));
+}
+
+/// Both load balancers send traffic only to ready gateways (`/readyz`);
+/// replacing an instance follows liveness: the group uses EC2 health and
+/// the instance's watcher of the container's HEALTHCHECK (`/healthz`), so
+/// a gateway that is alive but cannot serve leaves the target groups
+/// without being replaced in a loop.
+fn check_readiness_at_the_load_balancers(resources: &[(String, String, String, Value)]) {
+    for address in [
+        "module.alb.aws_lb_target_group.gateway",
+        "module.gateway.aws_lb_target_group.results",
+    ] {
+        let path = resource(resources, address)
+            .pointer("/health_check/0/path")
+            .and_then(Value::as_str);
+        assert_eq!(path, Some("/readyz"), "{address} checks {path:?}");
+    }
+    let group = resource(
+        resources,
+        "module.gateway.module.service.aws_autoscaling_group.this",
+    );
+    assert_eq!(text(group, "health_check_type"), "EC2");
+    let template = resource(
+        resources,
+        "module.gateway.module.service.aws_launch_template.this",
+    );
+    let script = base64::engine::general_purpose::STANDARD
+        .decode(text(template, "user_data"))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .expect("the gateway's user data");
+    assert!(
+        script.contains("polybot-health") && script.contains("set-instance-health"),
+        "the gateway group uses EC2 health, so the instance must watch its container's HEALTHCHECK"
+    );
+    let docker = Dockerfile::read(&workspace_root().join("docker/gateway.Dockerfile"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        docker
+            .healthcheck
+            .as_ref()
+            .is_some_and(|c| c.iter().any(|a| a.ends_with("/healthz"))),
+        "the gateway's HEALTHCHECK (liveness) probes /healthz: {:?}",
+        docker.healthcheck
+    );
+    say(
+        "deployment: both load balancers check /readyz; the gateway group replaces on liveness (/healthz) only",
+    );
+}
+
+/// The detector decodes untrusted files: it reads only the Results tokens'
+/// secret (the gateway both), writes only result keys, uses the stack's key
+/// only through S3, DynamoDB and Secrets Manager, and its security group
+/// opens nothing to the internet (the default `detector_internet_egress =
+/// false`): HTTPS to the VPC's endpoints and the Results port only.
+fn check_detector_least_privilege(resources: &[(String, String, String, Value)], stack: &Stack) {
+    use polybot_domain::{ChatId, ObjectKey, PredictionId};
+    let policy = |service: Service| {
+        iam::allow_statements(&stack.policies[&service])
+            .unwrap_or_else(|e| panic!("{service:?}'s policy: {e}"))
+    };
+    let detector = policy(Service::Detector);
+    let gateway = policy(Service::Gateway);
+    let read = "secretsmanager:GetSecretValue";
+    assert!(iam::allows(&detector, read, &stack.results_secret_arn));
+    assert!(
+        !iam::allows(&detector, read, &stack.secret_arn),
+        "a detector may read the Telegram secret (the bot and operator tokens)"
+    );
+    assert!(iam::allows(&gateway, read, &stack.results_secret_arn));
+    assert!(iam::allows(&gateway, read, &stack.secret_arn));
+    let env = |service: Service, key: &str| stack.user_data[&service].env.get(key).cloned();
+    assert_eq!(
+        env(Service::Detector, "POLYBOT_RESULTS_SECRET_ID"),
+        Some(stack.results_secret_arn.clone())
+    );
+    assert_eq!(env(Service::Detector, "POLYBOT_TELEGRAM_SECRET_ID"), None);
+    assert_eq!(
+        env(Service::Gateway, "POLYBOT_RESULTS_SECRET_ID"),
+        Some(stack.results_secret_arn.clone())
+    );
+    assert_eq!(
+        env(Service::Gateway, "POLYBOT_TELEGRAM_SECRET_ID"),
+        Some(stack.secret_arn.clone())
+    );
+
+    let object = |key: &ObjectKey| format!("{}/{key}", stack.bucket_arn);
+    let (chat, id) = (ChatId(1243002838), PredictionId::new());
+    assert!(
+        !iam::allows(
+            &detector,
+            "s3:PutObject",
+            &object(&ObjectKey::original(chat, id, "jpg"))
+        ),
+        "a detector may overwrite an original photo"
+    );
+    assert!(!iam::allows(
+        &detector,
+        "s3:PutObject",
+        &format!("{}/anything", stack.bucket_arn)
+    ));
+    for key in [
+        ObjectKey::predicted(chat, id),
+        ObjectKey::predicted_full(chat, id),
+        ObjectKey::filtered(chat, id, "png"),
+        ObjectKey::key_frame(chat, id, 1),
+        ObjectKey::crop(chat, id, 2),
+        ObjectKey::album_item(chat, id, 3, "jpg"),
+    ] {
+        assert!(
+            iam::allows(&detector, "s3:PutObject", &object(&key)),
+            "a detector may not write {key}"
+        );
+    }
+    for s in detector
+        .iter()
+        .filter(|s| s.actions.iter().any(|a| a.starts_with("kms:")))
+    {
+        let via = s
+            .condition("kms:ViaService")
+            .map(|(_, v)| v.to_vec())
+            .unwrap_or_default();
+        assert!(
+            !via.is_empty()
+                && via.iter().all(|v| ["s3.", "dynamodb.", "secretsmanager."]
+                    .iter()
+                    .any(|p| v.starts_with(p))),
+            "statement {:?} lets a detector use the stack's key outside S3, DynamoDB and Secrets Manager: {via:?}",
+            s.sid
+        );
+    }
+
+    let sg = resource(
+        resources,
+        "module.detector.module.service.aws_security_group.this",
+    );
+    let sg_id = text(sg, "id");
+    let vpc_cidr = text(
+        resource(resources, "module.network.aws_vpc.this"),
+        "cidr_block",
+    );
+    let mut egress: Vec<Value> = sg
+        .get("egress")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    egress.extend(
+        of_type(resources, "aws_security_group_rule")
+            .into_iter()
+            .filter(|(_, v)| text(v, "type") == "egress" && text(v, "security_group_id") == sg_id)
+            .map(|(_, v)| v.clone()),
+    );
+    assert!(
+        !egress.is_empty(),
+        "the detectors' group has no egress rule"
+    );
+    let mut to_prefix_lists = false;
+    for rule in &egress {
+        let cidrs = [texts(rule, "cidr_blocks"), texts(rule, "ipv6_cidr_blocks")].concat();
+        assert!(
+            cidrs.iter().all(|c| c == vpc_cidr),
+            "the detectors' group sends traffic outside the VPC ({cidrs:?}): {rule}"
+        );
+        let port = rule.get("from_port").and_then(Value::as_u64);
+        assert!(
+            port == Some(443) || port == Some(RESULTS_PORT),
+            "the detectors' group opens port {port:?}: {rule}"
+        );
+        to_prefix_lists |= port == Some(443) && !texts(rule, "prefix_list_ids").is_empty();
+    }
+    assert!(
+        to_prefix_lists,
+        "no HTTPS to the S3 and DynamoDB gateway endpoints: {egress:#?}"
+    );
+    say(&format!(
+        "deployment: detector: reads only the Results secret, writes only result keys, uses the key only through S3, DynamoDB and Secrets Manager; {} egress rules, none beyond the VPC ({vpc_cidr}) and the gateway endpoints",
+        egress.len()
+    ));
+}
+
 /// `(region, path)` of every `region.<region>.tfvars`, sorted.
 fn region_files(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
@@ -470,6 +1063,7 @@ struct Stack {
     dlq_arn: String,
     table_arn: String,
     secret_arn: String,
+    results_secret_arn: String,
     kms_key_arn: String,
     target_backlog: f64,
 }
@@ -505,6 +1099,7 @@ impl Stack {
             dlq_arn: s("module.storage.aws_sqs_queue.dlq", "arn"),
             table_arn: s("module.storage.aws_dynamodb_table.predictions", "arn"),
             secret_arn: s("module.storage.aws_secretsmanager_secret.telegram", "arn"),
+            results_secret_arn: s("module.storage.aws_secretsmanager_secret.results", "arn"),
             kms_key_arn: s("module.storage.aws_kms_key.this", "arn"),
             target_backlog: values(
                 resources,
@@ -575,6 +1170,7 @@ impl Stack {
             Resource::Table => self.table_arn.clone(),
             Resource::TableIndexes => format!("{}/index/chat_id-time-index", self.table_arn),
             Resource::TelegramSecret => self.secret_arn.clone(),
+            Resource::ResultsSecret => self.results_secret_arn.clone(),
             Resource::DataKey => self.kms_key_arn.clone(),
             Resource::DetectorGroup => self.group_arns[&Service::Detector].clone(),
             Resource::OwnGroup => self.group_arns[&service].clone(),
@@ -926,6 +1522,15 @@ fn check_one_retention_clock(resources: &[(String, String, String, Value)], stac
             Some(APPLIED_RETENTION_DAYS.to_string().as_str()),
             "the {service:?}'s container must get POLYBOT_RETENTION_DAYS = retention_days"
         );
+        // The dashboard's app widgets read the services' EMF lines.
+        assert_eq!(
+            stack.user_data[&service]
+                .env
+                .get("POLYBOT_METRICS_EMF")
+                .map(String::as_str),
+            Some("true"),
+            "the {service:?}'s container must write its metrics as EMF lines"
+        );
     }
     say(&format!(
         "deployment: one retention clock: objects expire after {APPLIED_RETENTION_DAYS} days, a noncurrent version a day \
@@ -1138,24 +1743,38 @@ async fn round_trip(
     let emulator = Emulator::start("127.0.0.1:0")
         .await
         .expect("the Telegram emulator starts");
-    // The operator's step after the first apply (docs/DEPLOY.md): the bot's
-    // token, the webhook secret and the Results tokens go into the secret
-    // Terraform created.
-    aws_sdk_secretsmanager::Client::new(&sdk)
+    // The operator's step after the first apply (docs/RUNBOOK.md): the bot's
+    // token, the webhook secret and the operator token go into the Telegram
+    // secret, the Results token into its own secret, the one detectors may
+    // read. The round trip needs the gateway to verify the detector's token
+    // from that secret (POLYBOT_RESULTS_SECRET_ID), so it proves the layout.
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    secrets
         .put_secret_value()
         .secret_id(&stack.secret_arn)
         .secret_string(
             serde_json::json!({
                 "telegram_token": emulator.token(),
                 "webhook_secret": "deployment-test-webhook-secret-0123456789abcdef",
-                "results_token": "deployment-test-results-token-0123456789abcdef",
                 "operator_token": "deployment-test-operator-token-0123456789abcdef",
             })
             .to_string(),
         )
         .send()
         .await
-        .expect("PutSecretValue on the applied secret");
+        .expect("PutSecretValue on the applied Telegram secret");
+    secrets
+        .put_secret_value()
+        .secret_id(&stack.results_secret_arn)
+        .secret_string(
+            serde_json::json!({
+                "results_token": "deployment-test-results-token-0123456789abcdef",
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("PutSecretValue on the applied Results secret");
 
     let docker = |s: Service| {
         Dockerfile::read(&root.join(format!("docker/{}.Dockerfile", s.name())))
@@ -1245,6 +1864,9 @@ async fn round_trip(
                 "ORT_DYLIB_PATH",
                 asset(Some("ORT_DYLIB_PATH"), "libonnxruntime.so.1.32.0"),
             ),
+            // The image's Debian ffmpeg (videos) → the one `cargo xtask
+            // setup` fetched.
+            ("POLYBOT_FFMPEG", asset(Some("POLYBOT_FFMPEG"), "ffmpeg")),
             ("POLYBOT_DATA_DIR", data_dir.clone()),
         ],
         &aws(Service::Detector),

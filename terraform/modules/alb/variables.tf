@@ -33,14 +33,15 @@ variable "allowed_cidrs" {
 }
 
 variable "target_port" {
-  description = "Port of the gateway's HTTP server (webhook and /healthz)."
+  description = "Port of the gateway's HTTP server (webhook, /healthz and /readyz)."
   type        = number
   default     = 8080
 }
 
 variable "health_check_path" {
-  type    = string
-  default = "/healthz"
+  description = "What the load balancer checks: /readyz (the gateway can serve), so a gateway that lost its table, queue or bucket stops getting webhook deliveries; /healthz (alive) decides replacement instead (modules/gateway)."
+  type        = string
+  default     = "/readyz"
 }
 
 variable "webhook_path" {

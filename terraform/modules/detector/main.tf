@@ -2,6 +2,14 @@
 # the reporter's Polybot/BacklogPerInstance metric, with a termination
 # lifecycle hook so that scale-in and instance refreshes drain a worker (stop
 # receiving, finish or release in-flight jobs) before the instance goes.
+#
+# Least privilege: a detector decodes untrusted files (photos, clips) in C
+# code, so its role reads only the Results tokens' secret (never the bot
+# token), writes only result keys, uses the stack's key only through the
+# services it calls, and, unless internet_egress is on, its security group
+# reaches only the VPC's endpoints and the Results port: no open internet.
+
+data "aws_region" "current" {}
 
 locals {
   full_name = "${var.name}-detector"
@@ -11,6 +19,33 @@ locals {
   # album); originals (<chat_id>/original/...) are the gateway's. The
   # deployment test checks this list against the code's keys.
   result_folders = ["predicted", "filtered", "crops", "album"]
+}
+
+# Without internet egress: HTTPS to the interface endpoints (in the VPC's
+# range: SQS, Secrets Manager, Logs, Auto Scaling, ECR) and to the S3 and
+# DynamoDB gateway endpoints (their prefix lists; S3 also serves the image
+# layers and Amazon Linux's package repositories). DNS (the VPC resolver)
+# and instance metadata are not subject to security groups.
+resource "aws_security_group_rule" "endpoints_out" {
+  count             = var.internet_egress ? 0 : 1
+  type              = "egress"
+  description       = "HTTPS to the interface VPC endpoints"
+  security_group_id = module.service.security_group_id
+  from_port         = 443
+  to_port           = 443
+  protocol          = "tcp"
+  cidr_blocks       = [var.vpc_cidr]
+}
+
+resource "aws_security_group_rule" "gateway_endpoints_out" {
+  count             = var.internet_egress ? 0 : 1
+  type              = "egress"
+  description       = "HTTPS to the S3 and DynamoDB gateway endpoints"
+  security_group_id = module.service.security_group_id
+  from_port         = 443
+  to_port           = 443
+  protocol          = "tcp"
+  prefix_list_ids   = var.gateway_endpoint_prefix_list_ids
 }
 
 resource "aws_security_group_rule" "results_out" {
@@ -25,9 +60,17 @@ resource "aws_security_group_rule" "results_out" {
 
 data "aws_iam_policy_document" "detector" {
   statement {
-    sid       = "ReadOriginalsWriteAnnotated"
-    actions   = ["s3:GetObject", "s3:PutObject"]
+    sid       = "ReadOriginals"
+    actions   = ["s3:GetObject"]
     resources = ["${var.bucket_arn}/*"]
+  }
+
+  statement {
+    # Results only (<chat_id>/predicted/..., filtered, crops, album): a
+    # detector can never overwrite an original or write anywhere else.
+    sid       = "WriteOwnResults"
+    actions   = ["s3:PutObject"]
+    resources = formatlist("${var.bucket_arn}/*/%s/*", local.result_folders)
   }
 
   statement {
@@ -81,15 +124,24 @@ data "aws_iam_policy_document" "detector" {
   }
 
   statement {
+    # The Results tokens' own secret, not the Telegram one.
     sid       = "ReadResultsToken"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [var.secret_arn]
   }
 
   statement {
-    sid       = "UseDataKey"
+    # The objects, the table and the secret are encrypted with the stack's
+    # key; a detector may use it only through those services, never call
+    # KMS itself.
+    sid       = "UseDataKeyThroughServices"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [for s in ["s3", "dynamodb", "secretsmanager"] : "${s}.${data.aws_region.current.name}.amazonaws.com"]
+    }
   }
 }
 
@@ -112,6 +164,7 @@ module "service" {
   stop_timeout       = var.shutdown_grace + 10
   drain_on_terminate = true
   report_unhealthy   = true
+  open_https_egress  = var.internet_egress
   kms_key_arn        = var.kms_key_arn
   log_retention_days = var.log_retention_days
   tags               = var.tags

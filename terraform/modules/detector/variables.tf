@@ -28,7 +28,7 @@ variable "max_size" {
 }
 
 variable "target_backlog_per_instance" {
-  description = "Target value of Polybot/BacklogPerInstance = acceptable latency per message / average processing time per message (docs/DEPLOY.md)."
+  description = "Target value of Polybot/BacklogPerInstance = acceptable latency per message / average processing time per message (docs/deploy.md)."
   type        = number
 }
 
@@ -118,6 +118,17 @@ variable "tags" {
 }
 
 variable "secret_arn" {
-  description = "Secrets Manager secret whose JSON field results_token the workers present to Results."
+  description = "The Results tokens' own secret (not the Telegram one): its JSON field results_token is what the workers present to Results."
   type        = string
+}
+
+variable "internet_egress" {
+  description = "Let the detectors open HTTPS connections to any address. False (the default at the root): only the VPC's endpoints and the Results port."
+  type        = bool
+  default     = false
+}
+
+variable "gateway_endpoint_prefix_list_ids" {
+  description = "Prefix lists of the S3 and DynamoDB gateway endpoints (egress without internet access)."
+  type        = list(string)
 }

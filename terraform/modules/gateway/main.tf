@@ -1,10 +1,28 @@
 # The gateway: instances in two availability zones behind the public webhook
 # load balancer, plus the internal path for its Results gRPC service: an
 # internal Network Load Balancer on port 50051 that only the detectors reach,
-# under a private Route 53 name (results.<private zone>).
+# under a private Route 53 name (results.<private zone>), and, when
+# operator_ssm_access is on, the operators' way to the gRPC port: Session
+# Manager port forwarding to an instance (no address range is opened).
+#
+# Health: both load balancers check /readyz (the gateway can serve: its
+# table, queue, bucket and the Bot API answer), so a gateway that cannot
+# serve leaves their target groups. Replacement follows liveness instead:
+# the group uses EC2 health plus the container's HEALTHCHECK (/healthz,
+# watched on the instance), so a gateway that is alive but not ready (say,
+# DynamoDB unreachable from every gateway at once) is not replaced in a
+# loop, while a dead or hung one is.
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
 
 locals {
   full_name = "${var.name}-gateway"
+
+  # The operators' Session Manager path: the managed core policy on the
+  # gateways' role only, and the interface endpoints the agent talks to.
+  ssm_policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+  ssm_endpoints  = var.operator_ssm_access && var.operator_ssm_endpoints ? toset(["ssm", "ssmmessages", "ec2messages"]) : toset([])
 }
 
 # ------------------------------------------------------ security groups
@@ -31,7 +49,7 @@ resource "aws_security_group_rule" "grpc_from_nlb" {
 
 resource "aws_security_group_rule" "health_from_nlb" {
   type                     = "ingress"
-  description              = "Health checks (/healthz) from the internal load balancer"
+  description              = "Health checks (/readyz) from the internal load balancer"
   security_group_id        = module.service.security_group_id
   source_security_group_id = aws_security_group.results.id
   from_port                = var.http_port
@@ -98,7 +116,7 @@ resource "aws_lb_target_group" "results" {
     enabled             = true
     protocol            = "HTTP"
     port                = tostring(var.http_port)
-    path                = "/healthz"
+    path                = var.health_check_path
     healthy_threshold   = 2
     unhealthy_threshold = 2
     interval            = 10
@@ -209,15 +227,57 @@ data "aws_iam_policy_document" "gateway" {
   }
 
   statement {
-    sid       = "ReadTelegramSecret"
+    sid = "ReadTelegramAndResultsSecrets"
+    # The bot token, webhook secret and operator token; and the Results
+    # tokens, which live in a secret of their own that detectors read too.
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.secret_arn]
+    resources = [var.secret_arn, var.results_secret_arn]
   }
 
   statement {
     sid       = "UseDataKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
+  }
+}
+
+# ---------------------------------------------- operator access (opt-in)
+
+# Session Manager reaches an instance through its agent (preinstalled on
+# Amazon Linux 2023), which calls the ssm, ssmmessages and ec2messages APIs
+# over HTTPS. The private subnets here route to a NAT gateway, so the agent
+# works without these endpoints; operator_ssm_endpoints keeps that traffic
+# inside the VPC like every other AWS call (and is needed where subnets have
+# no NAT route). Only the gateways' security group may reach them.
+resource "aws_security_group" "ssm_endpoints" {
+  count       = length(local.ssm_endpoints) > 0 ? 1 : 0
+  name_prefix = "${var.name}-ssm-endpoints-"
+  description = "Session Manager endpoints: HTTPS from the gateways only"
+  vpc_id      = var.vpc_id
+
+  ingress {
+    description     = "HTTPS from the gateway instances (Session Manager agent)"
+    from_port       = 443
+    to_port         = 443
+    protocol        = "tcp"
+    security_groups = [module.service.security_group_id]
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_endpoint" "ssm" {
+  for_each            = local.ssm_endpoints
+  vpc_id              = var.vpc_id
+  vpc_endpoint_type   = "Interface"
+  service_name        = "com.amazonaws.${data.aws_region.current.name}.${each.value}"
+  subnet_ids          = var.private_subnet_ids
+  security_group_ids  = [aws_security_group.ssm_endpoints[0].id]
+  private_dns_enabled = true
+  tags = {
+    Name = "${var.name}-${each.value}"
   }
 }
 
@@ -238,10 +298,13 @@ module "service" {
   min_size           = var.min_size
   max_size           = var.max_size
   target_group_arns  = [var.alb_target_group_arn, aws_lb_target_group.results.arn]
-  health_check_type  = "ELB"
-  kms_key_arn        = var.kms_key_arn
-  log_retention_days = var.log_retention_days
-  tags               = var.tags
+  # Liveness replaces an instance, readiness only routes (see the top).
+  health_check_type   = "EC2"
+  report_unhealthy    = true
+  managed_policy_arns = var.operator_ssm_access ? [local.ssm_policy_arn] : []
+  kms_key_arn         = var.kms_key_arn
+  log_retention_days  = var.log_retention_days
+  tags                = var.tags
 
   environment = merge(var.common_environment, {
     OTEL_SERVICE_NAME          = "gateway"
@@ -249,6 +312,7 @@ module "service" {
     POLYBOT_GRPC_LISTEN        = "0.0.0.0:${var.grpc_port}"
     POLYBOT_TELEGRAM_MODE      = "webhook"
     POLYBOT_TELEGRAM_SECRET_ID = var.secret_arn
+    POLYBOT_RESULTS_SECRET_ID  = var.results_secret_arn
     POLYBOT_PUBLIC_URL         = var.public_url
     # Counted in the table, so they hold across the group's instances.
     POLYBOT_USER_PHOTOS_PER_MINUTE = tostring(var.user_photos_per_minute)

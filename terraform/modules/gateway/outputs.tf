@@ -28,3 +28,16 @@ output "results_target_group_arn_suffix" {
   description = "The Results target group's CloudWatch dimension value (TargetGroup)."
   value       = aws_lb_target_group.results.arn_suffix
 }
+
+output "role_name" {
+  value = module.service.role_name
+}
+
+output "ssm_endpoint_ids" {
+  description = "The Session Manager interface endpoints (empty unless operator_ssm_access and operator_ssm_endpoints)."
+  value       = { for k, e in aws_vpc_endpoint.ssm : k => e.id }
+}
+
+output "results_target_group_arn" {
+  value = aws_lb_target_group.results.arn
+}

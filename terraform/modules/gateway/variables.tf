@@ -124,3 +124,26 @@ variable "chat_pending_limit" {
   description = "POLYBOT_CHAT_PENDING_LIMIT"
   type        = number
 }
+
+variable "results_secret_arn" {
+  description = "The Results tokens' own secret (POLYBOT_RESULTS_SECRET_ID): its results_token and results_token_previous take precedence over the Telegram secret's."
+  type        = string
+}
+
+variable "health_check_path" {
+  description = "What the internal load balancer checks: /readyz, so a gateway that cannot serve leaves the target group."
+  type        = string
+  default     = "/readyz"
+}
+
+variable "operator_ssm_access" {
+  description = "Give the gateway instances' role AmazonSSMManagedInstanceCore, so operators can port-forward to the gRPC port with Session Manager (docs/RUNBOOK.md)."
+  type        = bool
+  default     = false
+}
+
+variable "operator_ssm_endpoints" {
+  description = "With operator_ssm_access: create the ssm, ssmmessages and ec2messages interface endpoints (admitting the gateways' security group only) so Session Manager traffic stays in the VPC (needed where the private subnets have no NAT route)."
+  type        = bool
+  default     = false
+}

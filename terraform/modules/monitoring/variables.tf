@@ -59,3 +59,32 @@ variable "alb_5xx_threshold" {
   type        = number
   default     = 5
 }
+
+variable "alb_4xx_threshold" {
+  description = "Alarm when the gateways answer the webhook with 4xx this many times or more in 5 minutes (a mismatched webhook secret makes every delivery a 401)."
+  type        = number
+  default     = 5
+}
+
+variable "runbook_url" {
+  description = "Where docs/RUNBOOK.md is read; each alarm's description links to <runbook_url>#<its section>."
+  type        = string
+}
+
+variable "detector_max_size" {
+  description = "The detector group's maximum size: the alarm when it stays there, and the dashboard's line."
+  type        = number
+}
+
+variable "detector_target_backlog" {
+  description = "The detector group's BacklogPerInstance target, drawn on the dashboard."
+  type        = number
+}
+
+variable "gateway_asg_name" {
+  type = string
+}
+
+variable "reporter_asg_name" {
+  type = string
+}

@@ -2,7 +2,9 @@
 # subnets for the load balancer and the NAT gateway, private subnets for the
 # instances. Gateway endpoints (S3, DynamoDB) and interface endpoints (SQS,
 # Secrets Manager, CloudWatch, Logs, Auto Scaling, ECR) keep AWS API traffic
-# inside the VPC; the NAT gateway is only for the Telegram Bot API.
+# inside the VPC; the NAT gateway is only for the Telegram Bot API (and
+# package repositories), and the detectors, whose security group has no
+# internet egress by default, reach AWS through these endpoints alone.
 
 data "aws_region" "current" {}
 

@@ -28,8 +28,10 @@ resource "aws_cloudwatch_log_group" "this" {
 # -------------------------------------------------------- security group
 
 # HTTPS out only (AWS APIs through the VPC endpoints, the package
-# repositories, the Telegram Bot API through NAT). Callers add the rules
-# their service needs with aws_security_group_rule.
+# repositories, the Telegram Bot API through NAT), to any address unless
+# open_https_egress is false: then the caller adds narrower rules (the
+# detector: the VPC's endpoints only). Callers add the rules their service
+# needs with aws_security_group_rule.
 resource "aws_security_group" "this" {
   name_prefix = "${var.name}-"
   description = "${var.service} instances"
@@ -42,6 +44,7 @@ resource "aws_security_group" "this" {
 }
 
 resource "aws_security_group_rule" "https_out" {
+  count             = var.open_https_egress ? 1 : 0
   type              = "egress"
   description       = "HTTPS to AWS APIs (VPC endpoints), package repositories and the Telegram Bot API (NAT)"
   security_group_id = aws_security_group.this.id
@@ -115,6 +118,14 @@ resource "aws_iam_role_policy" "this" {
   name   = var.service
   role   = aws_iam_role.this.id
   policy = data.aws_iam_policy_document.this.json
+}
+
+# AWS managed policies the caller asks for (the gateway's operator access:
+# AmazonSSMManagedInstanceCore, when operator_ssm_access is on).
+resource "aws_iam_role_policy_attachment" "managed" {
+  for_each   = toset(var.managed_policy_arns)
+  role       = aws_iam_role.this.name
+  policy_arn = each.value
 }
 
 resource "aws_iam_instance_profile" "this" {

@@ -126,3 +126,15 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "open_https_egress" {
+  description = "Allow HTTPS out to any address (package repositories, the Telegram Bot API through NAT). False: no such rule; the caller adds the narrower egress its service needs."
+  type        = bool
+  default     = true
+}
+
+variable "managed_policy_arns" {
+  description = "AWS managed policies attached to the instance role besides its own inline policy (e.g. AmazonSSMManagedInstanceCore for operator access)."
+  type        = list(string)
+  default     = []
+}

@@ -1,6 +1,7 @@
 # Data at rest: the KMS key, the images bucket (plus a bucket for access
 # logs), the jobs queue and its dead-letter queue, the predictions table, the
-# Telegram secret and the container image repositories.
+# Telegram secret, the Results tokens' secret and the container image
+# repositories.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -382,12 +383,30 @@ resource "aws_dynamodb_table" "predictions" {
 
 # Terraform creates the secret but never its value, so the bot token is not
 # in the state: set it with `aws secretsmanager put-secret-value` (see
-# docs/DEPLOY.md). SecretString is JSON:
-# {"telegram_token":"...","webhook_secret":"..."}.
+# docs/deploy.md). SecretString is JSON:
+# {"telegram_token":"...","webhook_secret":"...","operator_token":"..."}
+# (the Results tokens have a secret of their own, below).
 resource "aws_secretsmanager_secret" "telegram" {
   #checkov:skip=CKV2_AWS_57:A Telegram bot token is issued by @BotFather and cannot be rotated by a rotation Lambda; rotate it by hand (/revoke, then put-secret-value).
   name                    = "${var.name}/telegram"
   description             = "Telegram bot token and webhook secret for ${var.name}"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
+# ---------------------------------------------------------- Results secret
+
+# The Results tokens alone, JSON {"results_token":"...","results_token_previous":"..."}
+# (the second only while rotating; docs/RUNBOOK.md). The detectors decode
+# untrusted files in C code, so their role may read this secret and not the
+# Telegram one, which holds the bot token and the operator token. The
+# gateways read both; this one's fields take precedence
+# (POLYBOT_RESULTS_SECRET_ID). Like the Telegram secret, Terraform never
+# writes its value.
+resource "aws_secretsmanager_secret" "results" {
+  #checkov:skip=CKV2_AWS_57:A rotation Lambda cannot roll the gateways and detectors in the order the two-token rotation needs (docs/RUNBOOK.md); it is rotated by hand.
+  name                    = "${var.name}/results"
+  description             = "Results gRPC tokens for ${var.name} (detectors present results_token to the gateways)"
   kms_key_id              = aws_kms_key.this.arn
   recovery_window_in_days = var.secret_recovery_window_days
 }

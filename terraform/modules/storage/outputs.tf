@@ -55,6 +55,14 @@ output "secret_name" {
   value = aws_secretsmanager_secret.telegram.name
 }
 
+output "results_secret_arn" {
+  value = aws_secretsmanager_secret.results.arn
+}
+
+output "results_secret_name" {
+  value = aws_secretsmanager_secret.results.name
+}
+
 output "repository_urls" {
   description = "ECR repository URL per service."
   value       = { for k, r in aws_ecr_repository.service : k => r.repository_url }
