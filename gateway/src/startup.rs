@@ -1,10 +1,12 @@
-//! Telegram calls at start-up (`getMe`, `setWebhook`, `setMyCommands`): a
-//! 429, a 5xx or a network error is waited out with backoff (a 429 for its
-//! `retry_after`) instead of ending the process; only Telegram's 4xx
-//! refusals are final. The gateway reports ready only once the webhook is
-//! registered. The bot's username and its command menu are learned and set
-//! in the background: until then, only group messages wait (they are
-//! delivered again), private chats are served at once.
+//! Telegram calls at start-up (`getMe`, `setWebhook`, `setMyCommands`,
+//! `setMyDescription`, `setMyShortDescription`): a 429, a 5xx or a network
+//! error is waited out with backoff (a 429 for its `retry_after`) instead of
+//! ending the process; only Telegram's 4xx refusals are final. The gateway
+//! reports ready only once the webhook is registered. The bot's username,
+//! its command menu and its profile texts are learned and set in the
+//! background: until then, only group messages wait (they are delivered
+//! again), private chats are served at once; a menu or a text Telegram
+//! refuses is logged and the bot runs without it.
 
 use std::sync::Arc;
 
@@ -184,9 +186,57 @@ pub fn command_menus() -> Vec<CommandMenu> {
         .collect()
 }
 
+/// The bot's profile texts in one language (`None`: everyone else): the
+/// description a new user reads in the empty chat before pressing Start,
+/// and the short one on the bot's profile and with links to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub language: Option<Lang>,
+    pub description: String,
+    pub short_description: String,
+}
+
+impl Profile {
+    /// The two calls that set these texts, with their parameters.
+    pub fn calls(&self) -> [(&'static str, serde_json::Value); 2] {
+        let with_language = |mut params: serde_json::Value| {
+            if let Some(lang) = self.language {
+                params["language_code"] = json!(lang.code());
+            }
+            params
+        };
+        [
+            (
+                "setMyDescription",
+                with_language(json!({"description": self.description})),
+            ),
+            (
+                "setMyShortDescription",
+                with_language(json!({"short_description": self.short_description})),
+            ),
+        ]
+    }
+}
+
+/// The profile texts in every language we ship, English also as the
+/// default for the rest (as for the command menus).
+pub fn profiles() -> Vec<Profile> {
+    std::iter::once(None)
+        .chain(Lang::ALL.into_iter().skip(1).map(Some))
+        .map(|language| {
+            let lang = language.unwrap_or_default();
+            Profile {
+                language,
+                description: lang.text("bot-description"),
+                short_description: lang.text("bot-short-description"),
+            }
+        })
+        .collect()
+}
+
 /// Learns the bot's username (`getMe`) and hands it to `learned`, then
-/// sets the command menus; each retried with backoff until it succeeds,
-/// Telegram refuses it for good, or the gateway stops.
+/// sets the command menus and the profile texts; each retried with backoff
+/// until it succeeds, Telegram refuses it for good, or the gateway stops.
 pub async fn introduce(
     api: Arc<dyn TelegramControl>,
     backoff: Backoff,
@@ -223,6 +273,17 @@ pub async fn introduce(
         {
             let language = menu.language.map_or("default", Lang::code);
             info!(scope = %menu.scope["type"], language, "command menu set");
+        }
+    }
+    // Best effort like the menus: a text Telegram refuses leaves the
+    // profile as it was (logged), and the bot serves chats all the same.
+    for profile in profiles() {
+        for (method, params) in profile.calls() {
+            let set = || api.call(method, &params, CALL_TIMEOUT);
+            if retry(method, set, backoff, &cancel).await.is_some() {
+                let language = profile.language.map_or("default", Lang::code);
+                info!(language, "{method} done");
+            }
         }
     }
 }
@@ -263,6 +324,53 @@ where
                     return None;
                 }
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The most characters Telegram takes in `setMyDescription`.
+    const MAX_DESCRIPTION_CHARS: usize = 512;
+    /// The most characters Telegram takes in `setMyShortDescription`.
+    const MAX_SHORT_DESCRIPTION_CHARS: usize = 120;
+
+    /// Telegram refuses a text over its limit, and the bot would then show
+    /// nothing in that language: every catalogue's texts must fit.
+    #[test]
+    fn every_profile_text_fits_telegrams_limits_in_every_language() {
+        let profiles = profiles();
+        assert_eq!(profiles.len(), Lang::ALL.len());
+        assert_eq!(profiles[0].language, None, "the default comes first");
+        for profile in &profiles {
+            let chars = |text: &str| text.chars().count();
+            assert!(
+                (1..=MAX_DESCRIPTION_CHARS).contains(&chars(&profile.description)),
+                "{profile:#?}"
+            );
+            assert!(
+                (1..=MAX_SHORT_DESCRIPTION_CHARS).contains(&chars(&profile.short_description)),
+                "{profile:#?}"
+            );
+            assert!(profile.description.contains("/help"), "{profile:#?}");
+            let [(set_description, params), (set_short, short)] = profile.calls();
+            assert_eq!(
+                (set_description, set_short),
+                ("setMyDescription", "setMyShortDescription")
+            );
+            assert_eq!(params["description"], json!(profile.description));
+            assert_eq!(short["short_description"], json!(profile.short_description));
+            assert_eq!(
+                params.get("language_code").and_then(|c| c.as_str()),
+                profile.language.map(Lang::code)
+            );
+        }
+        let english = &profiles[0];
+        for other in &profiles[1..] {
+            assert_ne!(other.description, english.description, "{other:#?}");
+            assert_ne!(other.short_description, english.short_description);
         }
     }
 }

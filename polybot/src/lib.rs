@@ -3,6 +3,7 @@
 //! starts exactly the libraries the separate binaries run, wired through
 //! the same gRPC and queue paths, so `polybot demo` shows production's path.
 
+pub mod cli;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod stack;

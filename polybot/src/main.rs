@@ -2,74 +2,11 @@
 
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use polybot::cli::{Cli, Command, UpArgs};
 use polybot::{Mesh, MeshOptions};
-use polybot_detector::cli::ModelArgs;
 use polybot_gateway::TelegramMode;
-use polybot_gateway::cli::{TelegramArgs, listen, until_signal};
-use polybot_storage::config::BackendArgs;
-use polybot_telemetry::TelemetryArgs;
-
-#[derive(Parser)]
-#[command(
-    name = "polybot",
-    version,
-    about = "Polybot all-in-one: gateway, detector and reporter in one process"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve a real bot (long polling by default, so no public URL is needed).
-    Up(Box<UpArgs>),
-    /// Run the whole mesh against a Telegram emulator with the sample photos.
-    #[cfg(feature = "demo")]
-    Demo(polybot::demo::DemoArgs),
-    /// Run only the gateway, exactly as the `gateway` binary does (one image
-    /// can then run every service).
-    Gateway(Box<polybot_gateway::cli::ServeArgs>),
-    /// Run only a detector queue worker, exactly as `detector worker` does.
-    Detector(Box<polybot_detector::cli::WorkerArgs>),
-    /// Exit 0 if the URL answers 200 (for container health checks).
-    Healthcheck {
-        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
-        url: String,
-    },
-}
-
-#[derive(clap::Args)]
-struct UpArgs {
-    /// Address for the webhook, /healthz, /readyz and /metrics.
-    #[arg(long, env = "POLYBOT_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
-    http_listen: std::net::SocketAddr,
-    /// Address for the Results gRPC service.
-    #[arg(long, env = "POLYBOT_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
-    grpc_listen: std::net::SocketAddr,
-    /// Address for the detector's /healthz, /readyz and /metrics.
-    #[arg(
-        long,
-        env = "POLYBOT_DETECTOR_HTTP_LISTEN",
-        default_value = "127.0.0.1:9090"
-    )]
-    detector_http_listen: std::net::SocketAddr,
-    /// Seconds in-flight jobs get to finish on SIGTERM.
-    #[arg(long, env = "POLYBOT_SHUTDOWN_GRACE", default_value_t = polybot_detector::worker::DEFAULT_SHUTDOWN_GRACE.as_secs())]
-    shutdown_grace: u64,
-    /// Seconds between BacklogPerInstance reports (logged on the local backend).
-    #[arg(long, env = "POLYBOT_REPORT_INTERVAL", default_value_t = polybot_reporter::DEFAULT_REPORT_INTERVAL.as_secs())]
-    report_interval: u64,
-    #[command(flatten)]
-    telegram: TelegramArgs,
-    #[command(flatten)]
-    model: ModelArgs,
-    #[command(flatten)]
-    backend: BackendArgs,
-    #[command(flatten)]
-    telemetry: TelemetryArgs,
-}
+use polybot_gateway::cli::{listen, until_signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -101,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let telemetry = polybot_telemetry::init("polybot", args.telemetry.log_format)?;
+    let telemetry = polybot_telemetry::init_from("polybot", &args.telemetry)?;
     let secrets = args.telegram.secrets(&args.backend).await?;
     let (backends, telegram) = args.telegram.connect(&args.backend, &secrets).await?;
     let operator_configured = secrets.operator_token.is_some();

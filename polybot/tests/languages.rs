@@ -5,7 +5,8 @@
 //! - a user whose Telegram is in Russian gets `/start` and the class names
 //!   of the counts in Russian ("автобус"), Spanish in Spanish, and an
 //!   unknown language (`xx`) in English; `/language` makes a chat's choice
-//!   win over the sender's; the command menu is registered per language;
+//!   win over the sender's; the command menu, the description and the
+//!   short description are registered per language;
 //! - `/privacy` names the retention in days; `/history` lists a photo's
 //!   objects and sends its answer again by Telegram's `file_id` (no
 //!   upload); `/forget`, confirmed, erases every picture and record of the
@@ -201,6 +202,42 @@ async fn each_user_is_answered_in_their_language_and_a_chat_may_choose_one() {
         .find(|c| c.command == "privacy")
         .expect("privacy in the menu");
     assert_eq!(start.description, t!(Lang::Ru, "command-privacy"));
+
+    // The profile a new user reads before pressing Start, in every
+    // language, within Telegram's limits. It is set after the menus, in
+    // the background: wait for all of it.
+    let deadline = std::time::Instant::now() + WAIT;
+    let profiles = loop {
+        let profiles = client.descriptions().await.expect("descriptions");
+        let complete = profiles.len() == 3
+            && profiles
+                .iter()
+                .all(|p| p.description.is_some() && p.short_description.is_some());
+        if complete {
+            break profiles;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no complete profile: {profiles:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let codes: Vec<&str> = profiles.iter().map(|p| p.language_code.as_str()).collect();
+    assert_eq!(codes, ["", "es", "ru"], "{profiles:#?}");
+    for profile in &profiles {
+        let description = profile.description.as_deref().unwrap_or_default();
+        let short = profile.short_description.as_deref().unwrap_or_default();
+        assert!(description.chars().count() <= 512, "{profile:#?}");
+        assert!(short.chars().count() <= 120, "{profile:#?}");
+        assert!(description.contains("/help"), "{profile:#?}");
+        let lang = Lang::from_code(&profile.language_code).unwrap_or_default();
+        assert_eq!(description, t!(lang, "bot-description"));
+        assert_eq!(short, t!(lang, "bot-short-description"));
+    }
+    for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+        assert_ne!(profiles[a].description, profiles[b].description);
+        assert_ne!(profiles[a].short_description, profiles[b].short_description);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -168,9 +168,15 @@ pub struct MediaItem {
 }
 
 /// The Bot API calls that run the bot rather than talk to users: `getMe`,
-/// `setWebhook`, `deleteWebhook`, `setMyCommands` and `getUpdates`. Start-up
-/// and polling are written against this port; their retry policy stays
-/// theirs, so each call here is one attempt.
+/// `setWebhook`, `deleteWebhook`, `setMyCommands`, `setMyDescription`,
+/// `setMyShortDescription` and `getUpdates`. Start-up and polling are
+/// written against this port; their retry policy stays theirs, so each call
+/// here is one attempt. The calls go through the one generic [`call`]
+/// (named by their Bot API method) rather than a method each: they run once
+/// at start-up or in one loop, and their parameters are built where they
+/// are decided.
+///
+/// [`call`]: TelegramControl::call
 #[async_trait]
 pub trait TelegramControl: Send + Sync + 'static {
     /// The bot's id when its token names it (no call needed).

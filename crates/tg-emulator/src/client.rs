@@ -8,9 +8,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
 
 use crate::model::{
-    ApiFault, ButtonPress, CallbackAnswer, ChatActionRecord, ChatInfo, ChatSetup, CommandList,
-    DeliveryAttempt, FileInfo, PressedQuery, QueuedUpdate, RateLimitRule, RequestStats,
-    SentMessage, StickerKind, UserMessageOptions, VideoMeta, WebhookFault, WebhookState,
+    ApiFault, BotDescriptions, ButtonPress, CallbackAnswer, ChatActionRecord, ChatInfo, ChatSetup,
+    CommandList, DeliveryAttempt, FileInfo, PressedQuery, QueuedUpdate, RateLimitRule,
+    RequestStats, SentMessage, StickerKind, UserMessageOptions, VideoMeta, WebhookFault,
+    WebhookState,
 };
 
 /// Errors of [`EmulatorClient`] calls.
@@ -329,6 +330,12 @@ impl EmulatorClient {
     /// and language.
     pub async fn commands(&self) -> ClientResult<Vec<CommandList>> {
         self.get("/control/commands").await
+    }
+
+    /// `GET /control/descriptions`: the description and short description
+    /// the bot set, per language ("" for the default).
+    pub async fn descriptions(&self) -> ClientResult<Vec<BotDescriptions>> {
+        self.get("/control/descriptions").await
     }
 
     /// `POST /control/updates`: queue a raw Update JSON as given.

@@ -66,7 +66,9 @@ pub(crate) fn all_lists(state: &State) -> Vec<CommandList> {
         .collect()
 }
 
-fn language_code(params: &Params) -> Result<String, ApiError> {
+/// `language_code`: empty (every language) or two lowercase letters, as
+/// Telegram checks it for the commands and the descriptions alike.
+pub(crate) fn language_code(params: &Params) -> Result<String, ApiError> {
     let code = params.str("language_code").unwrap_or_default();
     let valid =
         code.is_empty() || (code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase()));

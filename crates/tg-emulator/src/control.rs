@@ -28,8 +28,9 @@ use crate::{
     entities::entities_json,
     media,
     model::{
-        ButtonPress, CallbackAnswer, ChatInfo, ChatSetup, ChatType, CommandList, FileInfo,
-        PressedQuery, QueuedUpdate, SentMessage, StickerKind, UserMessageOptions, VideoMeta,
+        BotDescriptions, ButtonPress, CallbackAnswer, ChatInfo, ChatSetup, ChatType, CommandList,
+        FileInfo, PressedQuery, QueuedUpdate, SentMessage, StickerKind, UserMessageOptions,
+        VideoMeta,
     },
     privacy,
     state::{
@@ -81,6 +82,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/control/requests", get(requests))
         .route("/control/webhook", get(webhook))
         .route("/control/commands", get(command_lists))
+        .route("/control/descriptions", get(description_lists))
 }
 
 /// A control API failure.
@@ -741,6 +743,11 @@ async fn chat_info(
 /// Every command list the bot stored with `setMyCommands`.
 async fn command_lists(State(shared): Shared_) -> Json<Vec<CommandList>> {
     Json(commands::all_lists(&shared.lock()))
+}
+
+/// Every language's description and short description the bot set.
+async fn description_lists(State(shared): Shared_) -> Json<Vec<BotDescriptions>> {
+    Json(crate::descriptions::all(&shared.lock()))
 }
 
 async fn chat_messages(

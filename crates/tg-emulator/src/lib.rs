@@ -25,6 +25,7 @@ mod api;
 mod client;
 mod commands;
 mod control;
+mod descriptions;
 mod entities;
 mod error;
 mod keyboard;
@@ -46,10 +47,10 @@ pub use api::supported_methods;
 pub use client::{ClientError, ClientResult, EmulatorClient};
 pub use media::test_jpeg;
 pub use model::{
-    ApiFault, BotCommand, BotCommandScope, ButtonPress, CallbackAnswer, ChatActionRecord, ChatInfo,
-    ChatSetup, ChatType, CommandList, DeliveryAttempt, FileInfo, InlineButton, Member,
-    PressedQuery, QueuedUpdate, RateLimitRule, RequestLogEntry, RequestStats, SentKind,
-    SentMessage, StickerKind, UserMessageOptions, VideoMeta, WebhookFault, WebhookState,
+    ApiFault, BotCommand, BotCommandScope, BotDescriptions, ButtonPress, CallbackAnswer,
+    ChatActionRecord, ChatInfo, ChatSetup, ChatType, CommandList, DeliveryAttempt, FileInfo,
+    InlineButton, Member, PressedQuery, QueuedUpdate, RateLimitRule, RequestLogEntry, RequestStats,
+    SentKind, SentMessage, StickerKind, UserMessageOptions, VideoMeta, WebhookFault, WebhookState,
 };
 pub use webhook::SECRET_HEADER;
 

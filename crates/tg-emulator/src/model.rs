@@ -649,6 +649,19 @@ pub enum BotCommandScope {
     },
 }
 
+/// One language's description and short description, as
+/// `GET /control/descriptions` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotDescriptions {
+    /// `language_code` given to `setMyDescription` / `setMyShortDescription`
+    /// (empty for every language without a text of its own).
+    pub language_code: String,
+    /// The `setMyDescription` text, if one is set for this language.
+    pub description: Option<String>,
+    /// The `setMyShortDescription` text, if one is set for this language.
+    pub short_description: Option<String>,
+}
+
 /// One stored command list, as `GET /control/commands` lists them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandList {

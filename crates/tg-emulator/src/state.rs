@@ -271,6 +271,11 @@ pub(crate) struct State {
     /// `setMyCommands` lists per (scope, language_code); empty lists are
     /// not kept, as Telegram treats setting one like deleting.
     pub commands: BTreeMap<(BotCommandScope, String), Vec<BotCommand>>,
+    /// `setMyDescription` texts per language_code ("" for the default);
+    /// an empty text is not kept, as setting one removes the language's.
+    pub descriptions: BTreeMap<String, String>,
+    /// `setMyShortDescription` texts, kept like `descriptions`.
+    pub short_descriptions: BTreeMap<String, String>,
     /// Privacy mode in groups without a setting of their own, when changed
     /// through `/control/privacy`; otherwise [`EmulatorConfig::group_privacy`].
     pub privacy_default: Option<bool>,

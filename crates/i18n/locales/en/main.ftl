@@ -192,6 +192,18 @@ command-history = This chat's latest results
 command-forget = Erase everything I keep of this chat
 command-privacy = What I keep, and for how long
 
+## The bot's profile (setMyDescription, setMyShortDescription): what a new
+## user reads before pressing Start. At most 512 and 120 characters.
+
+bot-description = I find the objects in your photos and videos.
+
+    Send me a photo and I’ll reply with what I see, such as “person ×2, car ×1”, and the photo with a box around each object.
+
+    Or give the photo a caption to change the picture instead: “blur 16”, “contour”, “rotate 90”, “segment 100”, “salt and pepper 0.2”, or “concat” on an album.
+
+    /help lists everything I can do.
+bot-short-description = Send me a photo: I’ll name the objects in it and box each one. Captions like “blur 16” change the picture.
+
 ## Refusals: a request the bot cannot carry out as asked
 
 refusal-concat-needs-album = Concat joins the photos of an album: send two or more photos together, with the caption “concat” (or “concat vertical”).

@@ -191,6 +191,18 @@ command-history = Los últimos resultados de este chat
 command-forget = Borrar todo lo que guardo de este chat
 command-privacy = Qué guardo y durante cuánto tiempo
 
+## El perfil del bot (setMyDescription, setMyShortDescription): lo que lee un
+## usuario nuevo antes de pulsar Iniciar. Como mucho 512 y 120 caracteres.
+
+bot-description = Encuentro los objetos en tus fotos y vídeos.
+
+    Envíame una foto y te responderé con lo que veo, como “persona ×2, coche ×1”, y la foto con un recuadro alrededor de cada objeto.
+
+    O ponle un comentario a la foto para cambiar la imagen: “blur 16”, “contour”, “rotate 90”, “segment 100”, “salt and pepper 0.2”, o “concat” en un álbum.
+
+    /help muestra todo lo que sé hacer.
+bot-short-description = Envíame una foto: nombraré los objetos que hay en ella y los enmarcaré. Comentarios como “blur 16” cambian la imagen.
+
 ## Rechazos: una solicitud que el bot no puede cumplir tal como se pidió
 
 refusal-concat-needs-album = La acción concat une las fotos de un álbum: envía dos o más fotos juntas, con el comentario “concat” (o “concat vertical”).

@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::{
     commands,
+    descriptions::{self, Kind},
     error::{ApiError, ApiOk, ApiResult},
     params::{Params, parse_params, percent_decode},
     state::Shared,
@@ -61,6 +62,10 @@ enum Method {
     SetMyCommands,
     GetMyCommands,
     DeleteMyCommands,
+    SetMyDescription,
+    GetMyDescription,
+    SetMyShortDescription,
+    GetMyShortDescription,
     AnswerCallbackQuery,
 }
 
@@ -86,6 +91,10 @@ const METHODS: &[(&str, Method)] = &[
     ("setMyCommands", Method::SetMyCommands),
     ("getMyCommands", Method::GetMyCommands),
     ("deleteMyCommands", Method::DeleteMyCommands),
+    ("setMyDescription", Method::SetMyDescription),
+    ("getMyDescription", Method::GetMyDescription),
+    ("setMyShortDescription", Method::SetMyShortDescription),
+    ("getMyShortDescription", Method::GetMyShortDescription),
     ("answerCallbackQuery", Method::AnswerCallbackQuery),
 ];
 
@@ -203,6 +212,10 @@ async fn call(shared: &Arc<Shared>, method: Method, params: &Params) -> ApiResul
         Method::SetMyCommands => commands::set_my_commands(shared, params),
         Method::GetMyCommands => commands::get_my_commands(shared, params),
         Method::DeleteMyCommands => commands::delete_my_commands(shared, params),
+        Method::SetMyDescription => descriptions::set(shared, params, Kind::Description),
+        Method::GetMyDescription => descriptions::get(shared, params, Kind::Description),
+        Method::SetMyShortDescription => descriptions::set(shared, params, Kind::Short),
+        Method::GetMyShortDescription => descriptions::get(shared, params, Kind::Short),
         Method::AnswerCallbackQuery => answer_callback_query(shared, params),
     }
 }

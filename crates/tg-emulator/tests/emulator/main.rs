@@ -9,6 +9,7 @@ mod bot_api;
 mod chats;
 mod commands;
 mod control;
+mod descriptions;
 mod keyboards;
 mod media_group;
 mod teloxide_compat;
