@@ -1952,9 +1952,12 @@ async fn round_trip(
             String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        // The summary line; the EMF line after it (POLYBOT_METRICS_EMF, as
+        // Terraform sets it) is for CloudWatch.
         let value: f64 = stdout
             .split("BacklogPerInstance=")
             .nth(1)
+            .and_then(|v| v.lines().next())
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no BacklogPerInstance in {stdout:?}"));
         // moto terminates the group's instances asynchronously.
