@@ -140,13 +140,13 @@ variable "detector_lanes" {
 }
 
 variable "detector_precision" {
-  description = "Model precision (POLYBOT_PRECISION): fp32, or int8 for the static-quantized model the detector image also carries. BENCHMARKS.md says when int8 pays (VNNI/AMX CPUs such as c7i); run `detector bench` on the instance type before switching."
+  description = "Model precision (POLYBOT_PRECISION): auto (int8, the static-quantized model the detector image also carries, on CPUs with AVX-512 VNNI or AMX such as c7i, where it is about 1.6x as fast; fp32 elsewhere; each detector logs its choice and shows it on /metrics), or fp32 or int8 to force one. BENCHMARKS.md has the figures."
   type        = string
-  default     = "fp32"
+  default     = "auto"
 
   validation {
-    condition     = contains(["fp32", "int8"], var.detector_precision)
-    error_message = "detector_precision must be \"fp32\" or \"int8\"."
+    condition     = contains(["auto", "fp32", "int8"], var.detector_precision)
+    error_message = "detector_precision must be \"auto\", \"fp32\" or \"int8\"."
   }
 }
 

@@ -202,7 +202,7 @@ async fn throughput(
 /// Opens a rect-letterbox engine of one precision.
 fn engine_for(args: &ModelArgs, precision: Precision) -> anyhow::Result<Engine> {
     let mut model = args.clone();
-    model.precision = precision;
+    model.precision = precision.into();
     let opts = model.pool_options();
     let mut engine = Engine::open(&opts.source, opts.config)?;
     engine.set_letterbox(LetterboxMode::Rect);
@@ -333,7 +333,7 @@ fn video_section(args: &BenchArgs, photos: &[Vec<u8>]) -> anyhow::Result<()> {
     let version: Vec<&str> = version.split_whitespace().take(3).collect();
     println!(
         "\n## Clips (1 lane, {}, median of {runs} runs; {})",
-        args.model.precision,
+        args.model.precision_choice().precision,
         version.join(" ")
     );
     println!(
@@ -368,7 +368,7 @@ fn video_section(args: &BenchArgs, photos: &[Vec<u8>]) -> anyhow::Result<()> {
         ),
         ("VP9 WebM, 30 fps", segments(5), 30, ClipFormat::Vp9),
     ];
-    let mut engine = engine_for(&args.model, args.model.precision)?;
+    let mut engine = engine_for(&args.model, args.model.precision_choice().precision)?;
     let settings = polybot_domain::ChatSettings::default();
     for (name, segments, fps, format) in clips {
         let clip = encode_clip(&opts.video.ffmpeg, &segments, fps, format)?;
@@ -469,7 +469,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     println!(
         "model {} ({}, {} classes, input {} {}), {} intra-op thread(s), {} iterations",
         args.model.model_path().display(),
-        args.model.precision,
+        args.model.precision_choice().precision,
         engine.info().classes.len(),
         engine.info().size,
         if engine.info().dynamic {

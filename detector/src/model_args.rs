@@ -9,7 +9,8 @@ use polybot_inference::decode::DecodeLimits;
 use polybot_inference::engine::{DEFAULT_ANNOTATED_MAX_SIDE, DetectConfig};
 use polybot_inference::geometry::LetterboxMode;
 use polybot_inference::model::{
-    ModelSource, Precision, default_int8_model_path, default_model_path, default_ort_library,
+    ModelSource, Precision, PrecisionChoice, PrecisionSetting, default_int8_model_path,
+    default_model_path, default_ort_library,
 };
 use polybot_inference::pool::{Detector, PoolOptions};
 use polybot_inference::postprocess::Thresholds;
@@ -24,10 +25,13 @@ pub struct ModelArgs {
     /// INT8 model file (built by `cargo xtask setup`), used with `--precision int8`.
     #[arg(long, env = "POLYBOT_MODEL_INT8", default_value_os_t = default_int8_model_path())]
     pub int8_model: PathBuf,
-    /// Model precision: `fp32` (the exported model) or `int8` (static-quantized;
-    /// faster on CPUs with VNNI/AMX, see BENCHMARKS.md).
-    #[arg(long, env = "POLYBOT_PRECISION", value_enum, default_value_t = Precision::default())]
-    pub precision: Precision,
+    /// Model precision: `auto` picks `int8` (the static-quantized model) on
+    /// CPUs with AVX-512 VNNI or AMX, where it is about 1.6× as fast, and
+    /// `fp32` (the exported model) elsewhere, and says which at start-up and
+    /// on /metrics (`polybot_detector_precision_choice`); `fp32` or `int8`
+    /// force one (see BENCHMARKS.md).
+    #[arg(long, env = "POLYBOT_PRECISION", value_enum, default_value_t = PrecisionSetting::default())]
+    pub precision: PrecisionSetting,
     /// ONNX Runtime shared library (libonnxruntime.so).
     #[arg(long, env = "ORT_DYLIB_PATH", default_value_os_t = default_ort_library())]
     pub ort_library: PathBuf,
@@ -72,21 +76,34 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// What `--precision` comes to on this CPU, and why.
+    pub fn precision_choice(&self) -> PrecisionChoice {
+        self.precision.resolve()
+    }
+
     /// The model file for the chosen precision.
     pub fn model_path(&self) -> &Path {
-        match self.precision {
+        match self.precision_choice().precision {
             Precision::Fp32 => &self.model,
             Precision::Int8 => &self.int8_model,
         }
     }
 
     pub fn pool_options(&self) -> PoolOptions {
+        let choice = self.precision_choice();
+        tracing::info!(
+            setting = %self.precision,
+            precision = %choice.precision,
+            reason = choice.reason,
+            "model precision chosen"
+        );
+        choice.record(self.precision);
         PoolOptions {
             source: ModelSource {
                 model: self.model_path().to_path_buf(),
                 ort_library: self.ort_library.clone(),
                 intra_threads: self.intra_threads,
-                precision: self.precision,
+                precision: choice.precision,
             },
             lanes: self.lanes.unwrap_or_else(num_cpus::get).max(1),
             config: DetectConfig {

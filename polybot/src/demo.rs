@@ -24,9 +24,10 @@ pub struct DemoArgs {
     /// Give up waiting for a reply after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
-    /// Model precision of the detector: `fp32` or `int8` (see BENCHMARKS.md).
+    /// Model precision of the detector: `auto` (INT8 on CPUs with AVX-512
+    /// VNNI or AMX, FP32 elsewhere), `fp32` or `int8` (see BENCHMARKS.md).
     #[arg(long, env = "POLYBOT_PRECISION", value_enum, default_value_t = Default::default())]
-    pub precision: polybot_detector::model::Precision,
+    pub precision: polybot_detector::model::PrecisionSetting,
 }
 
 /// The demo chat: the chat id from the course's examples.

@@ -25,8 +25,10 @@ pub struct StackOptions {
     /// Run the detector worker (false: jobs stay queued).
     pub detector: bool,
     pub lanes: usize,
-    /// Model precision of the detector.
-    pub precision: polybot_detector::model::Precision,
+    /// Model precision of the detector (tests pin FP32, so that what they
+    /// expect to be found does not depend on the CPU; the demo and `polybot
+    /// up` take `--precision`, `auto` by default).
+    pub precision: polybot_detector::model::PrecisionSetting,
     /// How long the dead-letter and job polls wait (short in tests so
     /// shutdown is quick).
     pub poll_wait: Duration,
@@ -49,7 +51,7 @@ impl StackOptions {
             backend: BackendArgs::local(data_dir),
             detector: true,
             lanes: 2,
-            precision: polybot_detector::model::Precision::default(),
+            precision: polybot_detector::model::PrecisionSetting::Fp32,
             poll_wait: Duration::from_secs(2),
             visibility: Duration::from_secs(30),
             shutdown_grace: polybot_detector::worker::DEFAULT_SHUTDOWN_GRACE,

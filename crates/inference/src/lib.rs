@@ -29,7 +29,7 @@ pub use engine::{AnnotatedSize, DetectConfig, Engine};
 pub use error::{DecoderError, DetectError, ErrorKind, LoadError, ResizeError, VideoError};
 pub use filtering::FilterOutput;
 pub use geometry::{BBox, LetterboxMode};
-pub use model::{ModelInfo, ModelSource, Precision};
+pub use model::{ModelInfo, ModelSource, Precision, PrecisionChoice, PrecisionSetting};
 pub use output::{DetectOutput, Detection, Timings};
 pub use pool::{Detector, PoolOptions, Slot};
 pub use postprocess::{DEFAULT_CONFIDENCE, DEFAULT_IOU, Thresholds};

@@ -64,6 +64,104 @@ impl std::fmt::Display for Precision {
     }
 }
 
+/// The `--precision` setting: a precision, or `auto`, which picks one for
+/// the CPU the process runs on ([`PrecisionSetting::resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum PrecisionSetting {
+    /// INT8 where the CPU multiplies 8-bit integers natively (AVX-512 VNNI
+    /// or AMX), FP32 elsewhere.
+    #[default]
+    Auto,
+    /// Always the exported float model.
+    Fp32,
+    /// Always the INT8 model.
+    Int8,
+}
+
+/// What a [`PrecisionSetting`] came to on this CPU, and why: said at
+/// start-up and on `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrecisionChoice {
+    pub precision: Precision,
+    /// A fixed word, fit for a metric label: `amx_int8`, `avx512_vnni`,
+    /// `no_int8_units` (auto's three outcomes) or `set` (forced).
+    pub reason: &'static str,
+}
+
+impl PrecisionChoice {
+    /// Shows the choice on `/metrics` (`polybot_detector_precision_choice`),
+    /// with the setting it came from.
+    pub fn record(self, setting: PrecisionSetting) {
+        crate::metrics::precision_chosen(setting, self);
+    }
+}
+
+impl From<Precision> for PrecisionSetting {
+    fn from(p: Precision) -> Self {
+        match p {
+            Precision::Fp32 => Self::Fp32,
+            Precision::Int8 => Self::Int8,
+        }
+    }
+}
+
+impl PrecisionSetting {
+    /// The precision for this process's CPU.
+    pub fn resolve(self) -> PrecisionChoice {
+        self.resolve_for(cpu_flags())
+    }
+
+    /// The precision for a CPU with `flags` (as `/proc/cpuinfo` lists
+    /// them). INT8 pays where the CPU has 8-bit dot-product units: 1.6×
+    /// FP32's speed on VNNI/AMX, only 1.2–1.3× on AVX2, where it also
+    /// differed more from FP32 (BENCHMARKS.md), so FP32 stays the choice
+    /// there.
+    pub fn resolve_for(self, flags: &str) -> PrecisionChoice {
+        let has = |flag: &str| flags.split_whitespace().any(|f| f == flag);
+        let (precision, reason) = match self {
+            Self::Fp32 => (Precision::Fp32, "set"),
+            Self::Int8 => (Precision::Int8, "set"),
+            Self::Auto if has("amx_int8") => (Precision::Int8, "amx_int8"),
+            Self::Auto if has("avx512_vnni") => (Precision::Int8, "avx512_vnni"),
+            Self::Auto => (Precision::Fp32, "no_int8_units"),
+        };
+        PrecisionChoice { precision, reason }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Fp32 => "fp32",
+            Self::Int8 => "int8",
+        }
+    }
+}
+
+impl std::fmt::Display for PrecisionSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// This CPU's feature flags, as the kernel lists them (`flags` in
+/// `/proc/cpuinfo`); empty where that cannot be read, which makes `auto`
+/// choose FP32.
+fn cpu_flags() -> &'static str {
+    static FLAGS: OnceLock<String> = OnceLock::new();
+    FLAGS.get_or_init(|| {
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("flags"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, flags)| flags.trim().to_owned())
+            })
+            .unwrap_or_default()
+    })
+}
+
 /// What is needed to open sessions on a model.
 #[derive(Debug, Clone)]
 pub struct ModelSource {
@@ -260,6 +358,43 @@ mod tests {
         let root = workspace_assets_dir().join("../..");
         let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("root manifest");
         assert!(manifest.contains("[workspace]"), "{}", root.display());
+    }
+
+    #[test]
+    fn auto_takes_int8_only_where_the_cpu_has_int8_dot_product_units() {
+        let auto = |flags| PrecisionSetting::Auto.resolve_for(flags);
+        // This machine kind's Zen 4 flags, a Sapphire Rapids' (AMX) and an
+        // AVX2-only Zen 3's.
+        let zen4 = "fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni avx512_bitalg";
+        let spr = "avx2 avx512f avx512_vnni amx_bf16 amx_tile amx_int8";
+        let zen3 = "fpu sse2 avx2 fma bmi2";
+        assert_eq!(
+            (auto(zen4).precision, auto(zen4).reason),
+            (Precision::Int8, "avx512_vnni")
+        );
+        assert_eq!(
+            (auto(spr).precision, auto(spr).reason),
+            (Precision::Int8, "amx_int8")
+        );
+        assert_eq!(
+            (auto(zen3).precision, auto(zen3).reason),
+            (Precision::Fp32, "no_int8_units")
+        );
+        assert_eq!(auto("").precision, Precision::Fp32, "flags unknown");
+        // A flag's name must match whole, not as a prefix.
+        assert_eq!(auto("avx512_vnnix").precision, Precision::Fp32);
+        // Forced settings ignore the CPU.
+        assert_eq!(
+            PrecisionSetting::Fp32.resolve_for(spr),
+            PrecisionChoice {
+                precision: Precision::Fp32,
+                reason: "set"
+            }
+        );
+        assert_eq!(
+            PrecisionSetting::Int8.resolve_for(zen3).precision,
+            Precision::Int8
+        );
     }
 
     #[test]

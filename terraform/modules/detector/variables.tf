@@ -49,9 +49,9 @@ variable "lanes" {
 }
 
 variable "precision" {
-  description = "Model precision (POLYBOT_PRECISION): fp32 or int8."
+  description = "Model precision (POLYBOT_PRECISION): auto, fp32 or int8."
   type        = string
-  default     = "fp32"
+  default     = "auto"
 }
 
 variable "metric_namespace" {
