@@ -325,7 +325,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     TelegramArgs::require_results_token(&secrets)?;
     if secrets.operator_token.is_none() {
         tracing::info!(
-            "no operator token (POLYBOT_OPERATOR_TOKEN): GetPrediction and ListPredictions are closed"
+            "no operator token (POLYBOT_OPERATOR_TOKEN): GetPrediction, ListPredictions and Detect are closed"
         );
     }
     let (backends, telegram) = args.telegram.connect(&args.backend, &secrets).await?;
