@@ -2,8 +2,6 @@
 //! pages read from the table by cursor, and the page token that carries a
 //! cursor from one page to the next, bound to the filters it was made for.
 
-use std::fmt::Write as _;
-
 use polybot_domain::{Action, ChatId, PredictionId, PredictionRecord};
 use polybot_storage::{ListCursor, Predictions, StorageError, TimeWindow};
 use sha2::{Digest, Sha256};
@@ -169,11 +167,7 @@ impl PageQuery {
             self.window.from.map(f64::to_bits),
             self.window.until.map(f64::to_bits),
         ));
-        let digest = hash.finalize();
-        digest[..8].iter().fold(String::new(), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+        hex::encode(&hash.finalize()[..8])
     }
 
     /// A token: opaque to clients (hex), holding the cursor and the
@@ -185,22 +179,11 @@ impl PageQuery {
             cursor.id,
             self.fingerprint()
         );
-        plain.bytes().fold(String::new(), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+        hex::encode(plain)
     }
 
     fn read_token(&self, token: &str) -> Result<ListCursor, QueryError> {
-        let bytes = (0..token.len())
-            .step_by(2)
-            .map(|i| {
-                token
-                    .get(i..i + 2)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            })
-            .collect::<Option<Vec<u8>>>()
-            .ok_or(QueryError::BadToken)?;
+        let bytes = hex::decode(token).map_err(|_| QueryError::BadToken)?;
         let plain = String::from_utf8(bytes).map_err(|_| QueryError::BadToken)?;
         let mut parts = plain.split('|');
         let (Some("1"), Some(bits), Some(id), Some(fingerprint), None) = (

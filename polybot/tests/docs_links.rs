@@ -96,22 +96,6 @@ fn link_targets(line: &str) -> Vec<String> {
     targets
 }
 
-/// A heading's anchor as GitHub makes it: lower case, formatting and
-/// punctuation dropped (letters, digits, `-` and `_` kept), spaces turned
-/// into hyphens.
-fn slug(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Every anchor a document offers: one per ATX heading (`#` … `######`),
 /// with GitHub's `-1`, `-2` suffixes for repeated headings.
 fn anchors(text: &str) -> BTreeSet<String> {
@@ -121,7 +105,7 @@ fn anchors(text: &str) -> BTreeSet<String> {
         if !(1..=6).contains(&hashes) || !line[hashes..].starts_with(' ') {
             continue;
         }
-        let base = slug(&line[hashes..]);
+        let base = polybot_deploy::runbook::slug(&line[hashes..]);
         let mut anchor = base.clone();
         let mut n = 0;
         while seen.contains(&anchor) {
